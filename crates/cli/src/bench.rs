@@ -1,0 +1,179 @@
+//! `allot bench`: end-to-end throughput of routing through the store, and of `POST /api/v1/route` under load.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+
+use allot_core::demo::{synthetic_organisation, DemoOrganisation};
+use allot_core::input::CustomerFields;
+use allot_core::Clock;
+use allot_server::{AppState, ClockSource};
+use allot_store::customers::CustomerImportRow;
+use allot_store::Store;
+
+#[derive(Subcommand)]
+pub enum BenchTarget {
+    /// Load a synthetic organisation into an EMPTY database, then time `allot route` over the whole pool.
+    Route {
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 1_000)]
+        reps: usize,
+        #[arg(long, default_value_t = 50)]
+        rules: usize,
+    },
+    /// Serve on a loopback port over an EMPTY database and send concurrent `POST /api/v1/route` requests.
+    Api {
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 200)]
+        reps: usize,
+        #[arg(long, default_value_t = 20)]
+        rules: usize,
+    },
+}
+
+fn bench_clock() -> Clock {
+    Clock::parse("2026-11-25T09:00:00+08:00").expect("fixed bench clock")
+}
+
+async fn load_organisation(store: &Store, organisation: DemoOrganisation, with_customers: bool) -> Result<()> {
+    let quiet = |_: u64| {};
+    let clock = bench_clock();
+    let empty = store.list_reps().await?.is_empty() && store.list_teams().await?.is_empty();
+    if !empty {
+        bail!("the bench needs an empty database; pass --db with a fresh sqlite:// file or postgres database");
+    }
+    store
+        .import_teams(organisation.teams.into_iter().map(|team| (0, team)).collect(), true, &quiet)
+        .await?;
+    store
+        .import_reps(organisation.reps.into_iter().map(|rep| (0, rep)).collect(), true, &quiet)
+        .await?;
+    if with_customers {
+        let started = Instant::now();
+        let count = organisation.customers.len();
+        store
+            .import_customers(
+                organisation
+                    .customers
+                    .into_iter()
+                    .map(|customer| CustomerImportRow {
+                        line: 0,
+                        customer,
+                        owner_given: false,
+                    })
+                    .collect(),
+                true,
+                "bench",
+                clock,
+                &quiet,
+            )
+            .await?;
+        let seconds = started.elapsed().as_secs_f64();
+        println!("import: {count} customers in {seconds:.2} s ({:.0} customers/s)", count as f64 / seconds);
+    }
+    store.set_rules(&organisation.rules_toml, "bench", clock).await?;
+    Ok(())
+}
+
+pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
+    let store = Store::connect(db).await.with_context(|| format!("opening {db}"))?;
+    match target {
+        BenchTarget::Route { customers, reps, rules } => {
+            let organisation = synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
+            load_organisation(&store, organisation, true).await?;
+            let started = Instant::now();
+            let run = store.route_pool(bench_clock(), "bench", &|_| {}).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "route ({:?}): {} customers, {} routed, {} left in pool, in {seconds:.2} s = {:.0} customers/s",
+                store.backend(),
+                run.summary.considered,
+                run.summary.routed,
+                run.summary.left_in_pool,
+                run.summary.considered as f64 / seconds
+            );
+        }
+        BenchTarget::Api { requests, concurrency, reps, rules } => {
+            let organisation = synthetic_organisation(12, (reps / 20).max(2), reps, requests, rules);
+            let bodies: Vec<CustomerFields> = organisation
+                .customers
+                .iter()
+                .map(|customer| {
+                    let mut fields = CustomerFields::from_customer(customer);
+                    fields.parent_id.clear();
+                    fields
+                })
+                .collect();
+            load_organisation(&store, organisation, false).await?;
+            let token = allot_store::auth::generate_token();
+            store.ensure_admin_token(Some(&token), bench_clock()).await?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let address = format!("http://{}/api/v1/route", listener.local_addr()?);
+            let state = AppState {
+                store: store.clone(),
+                clock: ClockSource::Fixed(bench_clock()),
+            };
+            let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
+            let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+            let bodies = std::sync::Arc::new(bodies);
+            let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let started = Instant::now();
+            let mut workers = Vec::new();
+            for _ in 0..concurrency.max(1) {
+                let client = client.clone();
+                let bodies = bodies.clone();
+                let next = next.clone();
+                let address = address.clone();
+                let token = token.clone();
+                workers.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if index >= bodies.len() {
+                            break;
+                        }
+                        let sent = Instant::now();
+                        let response = client
+                            .post(&address)
+                            .bearer_auth(&token)
+                            .json(&bodies[index])
+                            .send()
+                            .await?;
+                        if !response.status().is_success() {
+                            bail!("request {index} failed: {} {}", response.status(), response.text().await?);
+                        }
+                        response.bytes().await?;
+                        latencies.push(sent.elapsed());
+                    }
+                    Ok::<Vec<Duration>, anyhow::Error>(latencies)
+                }));
+            }
+            let mut latencies = Vec::new();
+            for worker in workers {
+                latencies.extend(worker.await??);
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            server.abort();
+            latencies.sort();
+            let percentile = |fraction: f64| {
+                let index = ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len()) - 1;
+                latencies[index].as_secs_f64() * 1000.0
+            };
+            println!(
+                "api ({:?}): {} requests, concurrency {concurrency}, in {seconds:.2} s = {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                store.backend(),
+                latencies.len(),
+                latencies.len() as f64 / seconds,
+                percentile(0.50),
+                percentile(0.99),
+                percentile(1.0)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! Reading and writing the CSV formats (UTF-8, header row) of teams, reps and customers.
+
+use std::io::{Read, Write};
+
+use allot_core::input::{CustomerFields, RepFields, TeamFields};
+use allot_core::{Customer, FieldError, Rep, Team};
+use allot_store::customers::CustomerImportRow;
+use allot_store::organisation::RowProblem;
+use anyhow::{Context, Result};
+
+/// Rows that parsed, and the problems of those that did not.
+pub struct ParsedFile<T> {
+    pub rows: Vec<T>,
+    pub problems: Vec<RowProblem>,
+}
+
+/// Reads a CSV file into column→value maps, calling `parse_row` for each data row.
+/// `parse_row` gets the header names and the values; it returns a record or a field error.
+fn read_rows<T>(
+    reader: impl Read,
+    known_header: impl Fn(&str) -> bool,
+    mut parse_row: impl FnMut(usize, &[String], Vec<String>) -> Result<T, FieldError>,
+) -> Result<ParsedFile<T>> {
+    let mut csv_reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(reader);
+    let headers: Vec<String> = csv_reader
+        .headers()
+        .context("reading the header row")?
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let name = name.trim();
+            // Spreadsheet programs often save UTF-8 with a byte-order mark.
+            let name = if index == 0 { name.trim_start_matches('\u{feff}') } else { name };
+            name.to_string()
+        })
+        .collect();
+    for header in &headers {
+        if !known_header(header) {
+            anyhow::bail!("line 1, column '{header}': unknown column (check the spelling, or name custom attributes attr.KEY)");
+        }
+    }
+    if !headers.iter().any(|header| header == "id") {
+        anyhow::bail!("line 1: the header row has no 'id' column");
+    }
+    let mut rows = Vec::new();
+    let mut problems = Vec::new();
+    for record in csv_reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                let line = error.position().map_or(0, |position| position.line() as usize);
+                problems.push(RowProblem {
+                    line,
+                    field: "-".to_string(),
+                    message: format!("not readable as CSV: {error}"),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |position| position.line() as usize);
+        if record.len() != headers.len() {
+            problems.push(RowProblem {
+                line,
+                field: "-".to_string(),
+                message: format!("has {} values but the header has {} columns", record.len(), headers.len()),
+            });
+            continue;
+        }
+        let values: Vec<String> = record.iter().map(str::to_string).collect();
+        match parse_row(line, &headers, values) {
+            Ok(row) => rows.push(row),
+            Err(error) => problems.push(RowProblem {
+                line,
+                field: error.field,
+                message: error.message,
+            }),
+        }
+    }
+    Ok(ParsedFile { rows, problems })
+}
+
+pub fn read_teams(reader: impl Read) -> Result<ParsedFile<(usize, Team)>> {
+    read_rows(
+        reader,
+        |header| TeamFields::COLUMNS.contains(&header),
+        |line, headers, values| {
+            let mut fields = TeamFields::default();
+            for (header, value) in headers.iter().zip(values) {
+                fields.set(header, value)?;
+            }
+            Ok((line, fields.into_team()?))
+        },
+    )
+}
+
+pub fn read_reps(reader: impl Read) -> Result<ParsedFile<(usize, Rep)>> {
+    read_rows(
+        reader,
+        |header| RepFields::COLUMNS.contains(&header),
+        |line, headers, values| {
+            let mut fields = RepFields::default();
+            for (header, value) in headers.iter().zip(values) {
+                fields.set(header, value)?;
+            }
+            Ok((line, fields.into_rep()?))
+        },
+    )
+}
+
+pub fn read_customers(reader: impl Read) -> Result<ParsedFile<CustomerImportRow>> {
+    read_rows(
+        reader,
+        |header| CustomerFields::COLUMNS.contains(&header) || header.starts_with("attr."),
+        |line, headers, values| {
+            let mut fields = CustomerFields::default();
+            for (header, value) in headers.iter().zip(values) {
+                fields.set(header, value)?;
+            }
+            Ok(CustomerImportRow {
+                line,
+                customer: fields.into_customer()?,
+                owner_given: headers.iter().any(|header| header == "owner_id"),
+            })
+        },
+    )
+}
+
+pub fn write_teams(writer: impl Write, teams: &[Team]) -> Result<()> {
+    let mut csv_writer = csv::Writer::from_writer(writer);
+    csv_writer.write_record(TeamFields::COLUMNS)?;
+    for team in teams {
+        csv_writer.write_record(TeamFields::from_team(team).values())?;
+    }
+    csv_writer.flush()?;
+    Ok(())
+}
+
+pub fn write_reps(writer: impl Write, reps: &[Rep]) -> Result<()> {
+    let mut csv_writer = csv::Writer::from_writer(writer);
+    csv_writer.write_record(RepFields::COLUMNS)?;
+    for rep in reps {
+        csv_writer.write_record(RepFields::from_rep(rep).values())?;
+    }
+    csv_writer.flush()?;
+    Ok(())
+}
+
+pub fn write_customers(writer: impl Write, customers: &[Customer]) -> Result<()> {
+    let mut attribute_keys: Vec<String> = customers
+        .iter()
+        .flat_map(|customer| customer.attributes.keys().cloned())
+        .collect();
+    attribute_keys.sort();
+    attribute_keys.dedup();
+    let mut csv_writer = csv::Writer::from_writer(writer);
+    let mut header: Vec<String> = CustomerFields::COLUMNS.iter().map(|column| column.to_string()).collect();
+    header.extend(attribute_keys.iter().map(|key| format!("attr.{key}")));
+    csv_writer.write_record(&header)?;
+    for customer in customers {
+        csv_writer.write_record(CustomerFields::from_customer(customer).values(&attribute_keys))?;
+    }
+    csv_writer.flush()?;
+    Ok(())
+}

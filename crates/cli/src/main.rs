@@ -1,0 +1,522 @@
+//! The `allot` binary: a thin command-line shell over the core, the store and the server.
+
+mod bench;
+mod csv_files;
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use allot_core::demo::demo_organisation;
+use allot_core::CustomerId;
+use allot_server::{AppState, ClockSource};
+use allot_store::customers::CustomerImportRow;
+use allot_store::organisation::{ImportSummary, RowProblem};
+use allot_store::Store;
+
+#[derive(Parser)]
+#[command(name = "allot", version, about = "Fair, explainable customer allocation (客户分配)")]
+struct Cli {
+    /// Database URL: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "ALLOT_DB", default_value = "sqlite://allot.db")]
+    db: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
+    /// Build a deterministic demo organisation, route it, print the fairness report and serve it.
+    Demo {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 5000)]
+        customers: usize,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Build and route, then exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Import a CSV file (UTF-8, header row); upsert by id.
+    Import {
+        kind: DataKind,
+        file: PathBuf,
+        /// Write nothing if any row is bad.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Export as CSV in the import format (owners included), to stdout or --out.
+    Export {
+        kind: DataKind,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Set or show the allocation rules.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Route every customer in the pool.
+    Route {
+        /// One decision per line as JSON (customer_id, owner_id, rule, strategy, reason, trace).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show why a customer went where it went.
+    Explain {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reports.
+    Report {
+        #[command(subcommand)]
+        report: ReportKind,
+    },
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Measure routing throughput (see docs/BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        target: bench::BenchTarget,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DataKind {
+    Teams,
+    Reps,
+    Customers,
+}
+
+#[derive(Subcommand)]
+enum RulesAction {
+    /// Validate a rules file and store it as a new version.
+    Set { file: PathBuf },
+    /// Print the current rules.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// Workload per rep and fairness (Gini, Jain) per team and overall.
+    Workload {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a new admin API token and print it once.
+    Create,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,allot=info,allot_server=info")),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<Store> {
+    Store::connect(url)
+        .await
+        .with_context(|| format!("opening the database {url}"))
+}
+
+fn progress_bar(length: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .expect("progress template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+async fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    let clock_source = ClockSource::from_env().context("reading ALLOT_NOW")?;
+    let clock = clock_source.now();
+    let success = std::process::ExitCode::SUCCESS;
+    match cli.command {
+        Command::Serve { addr } => {
+            let store = connect(&cli.db).await?;
+            serve(store, clock_source, &addr).await?;
+            Ok(success)
+        }
+        Command::Demo {
+            seed,
+            customers,
+            addr,
+            no_serve,
+        } => {
+            let store = connect(&cli.db).await?;
+            build_demo(&store, seed, customers, clock).await?;
+            if !no_serve {
+                serve(store, clock_source, &addr).await?;
+            }
+            Ok(success)
+        }
+        Command::Import { kind, file, strict } => {
+            let store = connect(&cli.db).await?;
+            let reader = BufReader::new(
+                File::open(&file).with_context(|| format!("opening {}", file.display()))?,
+            );
+            let summary = import(&store, kind, reader, strict, clock).await?;
+            print_import_summary(kind, &file, &summary);
+            Ok(if summary.problems.is_empty() {
+                success
+            } else {
+                std::process::ExitCode::from(2)
+            })
+        }
+        Command::Export { kind, out } => {
+            let store = connect(&cli.db).await?;
+            let writer: Box<dyn Write> = match &out {
+                Some(path) => Box::new(BufWriter::new(
+                    File::create(path).with_context(|| format!("creating {}", path.display()))?,
+                )),
+                None => Box::new(BufWriter::new(io::stdout().lock())),
+            };
+            match kind {
+                DataKind::Teams => csv_files::write_teams(writer, &store.list_teams().await?)?,
+                DataKind::Reps => {
+                    let reps: Vec<_> = store.list_reps().await?.into_iter().map(|state| state.rep).collect();
+                    csv_files::write_reps(writer, &reps)?
+                }
+                DataKind::Customers => csv_files::write_customers(writer, &store.all_customers().await?)?,
+            }
+            Ok(success)
+        }
+        Command::Rules { action } => {
+            let store = connect(&cli.db).await?;
+            match action {
+                RulesAction::Set { file } => {
+                    let source = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    match store.set_rules(&source, "cli", clock).await {
+                        Ok(version) => {
+                            println!("stored rules version {version} from {}", file.display());
+                            Ok(success)
+                        }
+                        Err(allot_store::StoreError::Rules(problems)) => {
+                            for problem in &problems {
+                                eprintln!("{}: {problem}", file.display());
+                            }
+                            bail!("{} problem(s) in {}; nothing was stored", problems.len(), file.display())
+                        }
+                        Err(other) => Err(other.into()),
+                    }
+                }
+                RulesAction::Show => {
+                    match store.current_rules().await? {
+                        Some(rules) => {
+                            println!("# version {} set by {} at {}", rules.version, rules.actor, rules.created_at);
+                            print!("{}", rules.source);
+                        }
+                        None => bail!("no rules are set yet; use `allot rules set FILE.toml`"),
+                    }
+                    Ok(success)
+                }
+            }
+        }
+        Command::Route { json } => {
+            let store = connect(&cli.db).await?;
+            route(&store, clock, json).await?;
+            Ok(success)
+        }
+        Command::Explain { id, json } => {
+            let store = connect(&cli.db).await?;
+            let id = CustomerId::parse(&id).context("customer id")?;
+            let customer = store.get_customer(&id).await?;
+            let decisions = store.decisions_for(&id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&decisions)?);
+                return Ok(success);
+            }
+            println!(
+                "{} {} — owner: {}",
+                customer.id,
+                customer.name,
+                customer.owner_id.as_ref().map_or("(pool)".to_string(), ToString::to_string)
+            );
+            let Some(latest) = decisions.first() else {
+                println!("no routing decision is stored for this customer");
+                return Ok(success);
+            };
+            print_decision(latest);
+            if decisions.len() > 1 {
+                println!("({} earlier decision(s): allot explain {} --json)", decisions.len() - 1, customer.id);
+            }
+            Ok(success)
+        }
+        Command::Report { report: ReportKind::Workload { json } } => {
+            let store = connect(&cli.db).await?;
+            let report = store.workload_report(clock).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_workload(&report);
+            }
+            Ok(success)
+        }
+        Command::Token { action: TokenAction::Create } => {
+            let store = connect(&cli.db).await?;
+            let token = allot_store::auth::generate_token();
+            store.ensure_admin_token(Some(&token), clock).await?;
+            println!("{token}");
+            Ok(success)
+        }
+        Command::Bench { target } => {
+            bench::run(target, &cli.db).await?;
+            Ok(success)
+        }
+    }
+}
+
+async fn import(
+    store: &Store,
+    kind: DataKind,
+    reader: impl io::Read,
+    strict: bool,
+    clock: allot_core::Clock,
+) -> Result<ImportSummary> {
+    macro_rules! import_with {
+        ($read:expr, $store_call:ident $(, $extra:expr)*) => {{
+            let parsed = $read(reader)?;
+            let parse_problems = parsed.problems;
+            if strict && !parse_problems.is_empty() {
+                return Ok(ImportSummary { problems: parse_problems, ..Default::default() });
+            }
+            let bar = progress_bar(parsed.rows.len() as u64, "importing");
+            let tick = |done: u64| bar.set_position(done);
+            let mut summary = store.$store_call(parsed.rows, strict $(, $extra)*, &tick).await?;
+            bar.finish_and_clear();
+            let mut problems = parse_problems;
+            problems.append(&mut summary.problems);
+            problems.sort_by_key(|problem| problem.line);
+            summary.problems = problems;
+            Ok(summary)
+        }};
+    }
+    match kind {
+        DataKind::Teams => import_with!(csv_files::read_teams, import_teams),
+        DataKind::Reps => import_with!(csv_files::read_reps, import_reps),
+        DataKind::Customers => import_with!(csv_files::read_customers, import_customers, "import", clock),
+    }
+}
+
+fn print_problems(problems: &[RowProblem]) {
+    for problem in problems {
+        eprintln!("line {}, column {}: {}", problem.line, problem.field, problem.message);
+    }
+}
+
+fn print_import_summary(kind: DataKind, file: &std::path::Path, summary: &ImportSummary) {
+    print_problems(&summary.problems);
+    let what = match kind {
+        DataKind::Teams => "teams",
+        DataKind::Reps => "reps",
+        DataKind::Customers => "customers",
+    };
+    if summary.written {
+        println!(
+            "{what} from {}: {} inserted, {} updated, {} ownership change(s), {} bad row(s){}",
+            file.display(),
+            summary.inserted,
+            summary.updated,
+            summary.ownership_changes,
+            summary.problems.len(),
+            if summary.problems.is_empty() { "" } else { " (listed above, not imported)" }
+        );
+    } else {
+        println!(
+            "{what} from {}: {} bad row(s); --strict, so nothing was written",
+            file.display(),
+            summary.problems.len()
+        );
+    }
+}
+
+async fn route(store: &Store, clock: allot_core::Clock, json: bool) -> Result<()> {
+    let pool_size = store
+        .list_customers(&allot_store::customers::CustomerFilter {
+            in_pool: Some(true),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        .total;
+    let bar = progress_bar(pool_size as u64, "routing");
+    let tick = |done: u64| bar.set_position(done);
+    let run = store.route_pool(clock, "cli", &tick).await?;
+    bar.finish_and_clear();
+    let summary = &run.summary;
+    if json {
+        let stdout = io::stdout();
+        let mut out = BufWriter::new(stdout.lock());
+        for decision in &run.decisions {
+            serde_json::to_writer(&mut out, decision)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        eprintln!("{}", serde_json::to_string(summary)?);
+        return Ok(());
+    }
+    println!(
+        "routed {} of {} customers in the pool with rules version {}; {} left in the pool",
+        summary.routed, summary.considered, summary.rules_version, summary.left_in_pool
+    );
+    for (rule, count) in &summary.routed_by_rule {
+        println!("  {count:>7}  by rule '{rule}'");
+    }
+    if !summary.pool_reasons.is_empty() {
+        println!("left in the pool:");
+        for (reason, count) in &summary.pool_reasons {
+            println!("  {count:>7}  {reason}");
+        }
+    }
+    Ok(())
+}
+
+fn print_decision(stored: &allot_store::routing::StoredDecision) {
+    let decision = &stored.decision;
+    println!("decided {} by {} (rules version {})", stored.at, stored.actor, stored.rules_version.map_or("-".to_string(), |v| v.to_string()));
+    println!("reason: {}", decision.reason);
+    println!("rules tried:");
+    for rule in &decision.trace.rules {
+        println!("  [{}] {}: {}", if rule.matched { "match" } else { "  no " }, rule.rule, rule.detail);
+    }
+    if !decision.trace.candidates.is_empty() {
+        println!("candidates:");
+        for candidate in &decision.trace.candidates {
+            println!("  {:<10} {:<12} {} ({})", candidate.status, candidate.rep_id, candidate.reason, candidate.rule);
+        }
+    }
+}
+
+fn print_workload(report: &allot_core::fairness::WorkloadReport) {
+    println!("workload as of {}", report.as_of);
+    println!("{:<10} {:<14} {:<12} {:>6} {:>9} {:>5} {:>6}  available", "rep", "name", "team", "owned", "workload", "cap", "util");
+    for rep in &report.reps {
+        println!(
+            "{:<10} {:<14} {:<12} {:>6} {:>9.1} {:>5} {:>6}  {}",
+            rep.rep_id,
+            rep.name,
+            rep.team_id.clone().unwrap_or_default(),
+            rep.owned_count,
+            rep.total_workload,
+            rep.capacity.map_or("-".to_string(), |cap| cap.to_string()),
+            rep.utilisation.map_or("-".to_string(), |util| format!("{:.0}%", util * 100.0)),
+            if rep.available { "yes" } else { "no" }
+        );
+    }
+    println!();
+    println!("{:<14} {:>5} {:>10} {:>6} {:>6} {:>8}", "team", "reps", "workload", "gini", "jain", "max/mean");
+    for team in &report.teams {
+        let fairness = &team.fairness;
+        println!(
+            "{:<14} {:>5} {:>10.1} {:>6.3} {:>6.3} {:>8.2}",
+            team.team_id, fairness.available_reps, fairness.total_workload, fairness.gini, fairness.jain, fairness.max_over_mean
+        );
+    }
+    let overall = &report.overall;
+    println!(
+        "{:<14} {:>5} {:>10.1} {:>6.3} {:>6.3} {:>8.2}",
+        "(overall)", overall.available_reps, overall.total_workload, overall.gini, overall.jain, overall.max_over_mean
+    );
+}
+
+async fn build_demo(store: &Store, seed: u64, customer_count: usize, clock: allot_core::Clock) -> Result<()> {
+    let organisation = demo_organisation(seed, customer_count);
+    let quiet = |_: u64| {};
+    let teams = store
+        .import_teams(organisation.teams.into_iter().map(|team| (0, team)).collect(), true, &quiet)
+        .await?;
+    let reps = store
+        .import_reps(organisation.reps.into_iter().map(|rep| (0, rep)).collect(), true, &quiet)
+        .await?;
+    let bar = progress_bar(organisation.customers.len() as u64, "demo customers");
+    let tick = |done: u64| bar.set_position(done);
+    let customers = store
+        .import_customers(
+            organisation
+                .customers
+                .into_iter()
+                .map(|customer| CustomerImportRow {
+                    line: 0,
+                    customer,
+                    owner_given: false,
+                })
+                .collect(),
+            true,
+            "demo",
+            clock,
+            &tick,
+        )
+        .await?;
+    bar.finish_and_clear();
+    for summary in [&teams, &reps, &customers] {
+        if !summary.problems.is_empty() {
+            bail!("the demo data did not import cleanly: {:?}", summary.problems);
+        }
+    }
+    let version = store.set_rules(&organisation.rules_toml, "demo", clock).await?;
+    println!(
+        "demo organisation (seed {seed}): {} teams, {} reps, {} customers; rules version {version}",
+        teams.inserted + teams.updated,
+        reps.inserted + reps.updated,
+        customers.inserted + customers.updated
+    );
+    route(store, clock, false).await?;
+    println!();
+    print_workload(&store.workload_report(clock).await?);
+    Ok(())
+}
+
+async fn serve(store: Store, clock: ClockSource, addr: &str) -> Result<()> {
+    let configured = std::env::var("ALLOT_ADMIN_TOKEN").ok().filter(|token| !token.trim().is_empty());
+    if let Some(token) = store.ensure_admin_token(configured.as_deref(), clock.now()).await? {
+        println!("admin API token (shown once, stored hashed): {token}");
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    println!("serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)", listener.local_addr()?);
+    allot_server::serve(listener, AppState { store, clock }).await?;
+    Ok(())
+}
+

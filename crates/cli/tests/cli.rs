@@ -1,0 +1,225 @@
+//! CLI tests: run the built `allot` binary in a temp dir against a fresh database, on SQLite and PostgreSQL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use allot_store::testing::TestDatabase;
+use allot_store::Backend;
+use serde_json::Value;
+
+struct Workspace {
+    directory: tempfile::TempDir,
+    database: TestDatabase,
+}
+
+impl Workspace {
+    async fn new(backend: Backend) -> Workspace {
+        Workspace {
+            directory: tempfile::tempdir().unwrap(),
+            database: TestDatabase::create(backend).await,
+        }
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.directory.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn allot(&self, arguments: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_allot"))
+            .args(arguments)
+            .current_dir(self.directory.path())
+            .env("ALLOT_DB", &self.database.url)
+            .env("ALLOT_NOW", "2026-11-25T09:00:00+08:00")
+            .env_remove("ALLOT_ADMIN_TOKEN")
+            .output()
+            .expect("run allot")
+    }
+
+    fn allot_ok(&self, arguments: &[&str]) -> String {
+        let output = self.allot(arguments);
+        assert!(
+            output.status.success(),
+            "allot {arguments:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+fn text(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+const TEAMS: &str = "id,name,parent_id,manager_id\nhq,总部,,m1\neast,华东大区,hq,m1\n";
+const REPS: &str = "\
+id,name,email,team_id,role,level,capacity,weight,skills,active,absent_from,absent_until
+m1,王经理,m1@example.cn,hq,manager,senior,,1,,true,,
+r1,张三,r1@example.cn,east,rep,senior,2,1,金融|英语,true,,
+r2,李四,r2@example.cn,east,rep,junior,,2,,true,,
+r3,王五,r3@example.cn,east,rep,mid,,1,,true,2026-11-20,2026-11-30
+";
+const CUSTOMERS: &str = "\
+id,name,type,industry,region,size,stage,source,tier,workload,first_touch_rep_id,parent_id,phone,email,credit_code,owner_id,created_at,attr.annual_revenue
+c1,上海浦东银行,enterprise,金融,上海/浦东,800,商机,官网,A,3,,,13800000001,a@b.cn,91310000MA1FL0001X,,2026-01-05,5000000
+c2,杭州西湖茶叶,smb,零售,浙江/杭州/西湖,12,线索,展会,C,1,,,,,,,2026-01-06,abc
+c3,深圳南山科技,smb,互联网,广东/深圳/南山,,线索,转介绍,B,1,r2,,,,,,2026-01-07,
+c4,深圳南山科技分部,smb,互联网,广东/深圳/南山,40,线索,官网,B,1,,c3,,,,,2026-01-08,
+c5,已有客户,smb,制造,江苏/南京,100,成交,电话,B,2,,,,,,m1,2026-01-01,
+";
+const RULES: &str = r#"
+[[rule]]
+name = "金融大客户"
+when = 'industry == "金融" and attr.annual_revenue >= 1000000'
+to = { skill = "金融", team = "east" }
+strategy = "least_loaded"
+min_level = "senior"
+
+[[rule]]
+name = "转介绍"
+when = 'source == "转介绍"'
+to = { team = "east" }
+strategy = "first_touch"
+
+[[rule]]
+name = "子公司"
+when = 'region ^= "广东"'
+to = { team = "east" }
+strategy = "sticky"
+
+[[rule]]
+name = "兜底"
+when = 'true'
+to = { team = "east" }
+strategy = "round_robin"
+"#;
+
+async fn import_route_explain_report_export(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    let teams = workspace.file("teams.csv", TEAMS);
+    let reps = workspace.file("reps.csv", REPS);
+    let customers = workspace.file("customers.csv", CUSTOMERS);
+    let rules = workspace.file("rules.toml", RULES);
+    let output = workspace.allot_ok(&["import", "teams", text(&teams)]);
+    assert!(output.contains("2 inserted"), "{output}");
+    workspace.allot_ok(&["import", "reps", text(&reps)]);
+    let output = workspace.allot_ok(&["import", "customers", text(&customers)]);
+    assert!(output.contains("5 inserted") && output.contains("1 ownership change"), "{output}");
+    let output = workspace.allot_ok(&["rules", "set", text(&rules)]);
+    assert!(output.contains("version 1"), "{output}");
+    assert!(workspace.allot_ok(&["rules", "show"]).contains("金融大客户"));
+
+    let output = workspace.allot_ok(&["route", "--json"]);
+    let decisions: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(decisions.len(), 4, "c5 is owned and never re-routed");
+    let owner_of = |id: &str| {
+        decisions
+            .iter()
+            .find(|decision| decision["customer_id"] == id)
+            .map(|decision| decision["owner_id"].clone())
+            .unwrap()
+    };
+    assert_eq!(owner_of("c1"), "r1", "the senior 金融 rep");
+    assert_eq!(owner_of("c3"), "r2", "first touch");
+    assert_eq!(owner_of("c4"), "r2", "sticky to the parent's owner");
+    // c2: attr.annual_revenue is 'abc', so rule 1 fails on the number; round robin over east skips absent r3.
+    let c2 = decisions.iter().find(|decision| decision["customer_id"] == "c2").unwrap();
+    assert_eq!(c2["rule"], "兜底");
+    assert!(c2["trace"]["rules"][0]["detail"].as_str().unwrap().contains("industry"), "{c2}");
+    for decision in &decisions {
+        for key in ["customer_id", "owner_id", "rule", "strategy", "reason", "trace"] {
+            assert!(decision.get(key).is_some(), "{key} missing in {decision}");
+        }
+    }
+
+    let explained = workspace.allot_ok(&["explain", "c2"]);
+    assert!(explained.contains("兜底") && explained.contains("candidates"), "{explained}");
+    assert!(explained.contains("absent"), "r3 is absent: {explained}");
+
+    // Nothing is left to route; a second run changes nothing.
+    let output = workspace.allot_ok(&["route"]);
+    assert!(output.contains("routed 0 of 0"), "{output}");
+
+    let report: Value = serde_json::from_str(&workspace.allot_ok(&["report", "workload", "--json"])).unwrap();
+    let owned: u64 = report["reps"].as_array().unwrap().iter().map(|rep| rep["owned_count"].as_u64().unwrap()).sum();
+    assert_eq!(owned, 5);
+    assert!(report["overall"]["jain"].as_f64().unwrap() <= 1.0);
+    let human = workspace.allot_ok(&["report", "workload"]);
+    assert!(human.contains("gini") && human.contains("(overall)"), "{human}");
+
+    // Export → import round-trips: re-importing the export changes no owner.
+    let exported = workspace.allot_ok(&["export", "customers"]);
+    assert!(exported.starts_with("id,name,type,"), "{exported}");
+    assert!(exported.contains("attr.annual_revenue"));
+    assert!(exported.contains("上海浦东银行"));
+    let again = workspace.file("again.csv", &exported);
+    let output = workspace.allot_ok(&["import", "customers", text(&again)]);
+    assert!(output.contains("5 updated") && output.contains("0 ownership change"), "{output}");
+    assert_eq!(workspace.allot_ok(&["export", "customers"]), exported);
+    let reps_export = workspace.allot_ok(&["export", "reps"]);
+    assert!(reps_export.contains("金融|英语") && reps_export.contains("2026-11-20"), "{reps_export}");
+    let teams_export = workspace.allot_ok(&["export", "teams"]);
+    assert_eq!(teams_export.lines().count(), 3);
+}
+
+async fn bad_rows_are_reported_and_strict_writes_nothing(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    workspace.allot_ok(&["import", "teams", text(&workspace.file("teams.csv", TEAMS))]);
+    workspace.allot_ok(&["import", "reps", text(&workspace.file("reps.csv", REPS))]);
+    let bad = workspace.file(
+        "bad.csv",
+        "id,name,region,size,workload,owner_id\nok1,好客户,广东/深圳,10,1,\nbad1,坏客户,广东//深圳,10,1,\nbad2,坏客户,广东,many,1,\nbad3,坏客户,广东,10,1,ghost\nok2,好客户二,北京,,2,r1\n",
+    );
+    let output = workspace.allot(&["import", "customers", "--strict", text(&bad)]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3, column region"), "{stderr}");
+    assert!(stderr.contains("line 4, column size"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("nothing was written"));
+    assert!(workspace.allot_ok(&["export", "customers"]).lines().count() == 1, "strict wrote nothing");
+
+    let output = workspace.allot(&["import", "customers", text(&bad)]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 5, column owner_id: rep 'ghost' does not exist"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("2 inserted") && stdout.contains("3 bad row(s)"), "{stdout}");
+
+    let unknown_column = workspace.file("unknown.csv", "id,colour\nx,red\n");
+    let output = workspace.allot(&["import", "customers", text(&unknown_column)]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("colour"));
+
+    let bad_rules = workspace.file(
+        "rules.toml",
+        "[[rule]]\nname = \"坏规则\"\nwhen = 'tier == \"A\" and'\nto = { team = \"east\" }\nstrategy = \"round_robin\"\n",
+    );
+    let output = workspace.allot(&["rules", "set", text(&bad_rules)]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("坏规则") && stderr.contains("line 3"), "{stderr}");
+    let output = workspace.allot(&["route"]);
+    assert!(!output.status.success(), "no rules stored");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no rules"));
+}
+
+async fn demo_is_deterministic(backend: Backend) {
+    let first = Workspace::new(backend).await;
+    let second = Workspace::new(Backend::Sqlite).await;
+    for workspace in [&first, &second] {
+        let output = workspace.allot_ok(&["demo", "--no-serve", "--customers", "400", "--seed", "3"]);
+        assert!(output.contains("400 customers"), "{output}");
+        assert!(output.contains("gini"), "{output}");
+    }
+    assert_eq!(first.allot_ok(&["export", "customers"]), second.allot_ok(&["export", "customers"]));
+    let decisions = first.allot_ok(&["explain", "c00001", "--json"]);
+    assert!(decisions.contains("reason"));
+}
+
+allot_store::test_on_both_backends! {
+    import_route_explain_report_export => super::import_route_explain_report_export;
+    bad_rows_are_reported_and_strict_writes_nothing => super::bad_rows_are_reported_and_strict_writes_nothing;
+    demo_is_deterministic => super::demo_is_deterministic;
+}

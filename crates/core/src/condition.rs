@@ -1,0 +1,1 @@
+//! Condition language of allocation rules: parse, type-check, evaluate, explain.

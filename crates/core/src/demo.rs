@@ -1,0 +1,1 @@
+//! Deterministic demo and benchmark organisations: teams, reps, customers and a rules file.

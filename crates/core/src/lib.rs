@@ -1,0 +1,22 @@
+//! Allot's pure core: domain types, the condition language, rules, strategies, routing and fairness metrics.
+//!
+//! Nothing here does IO, async or database work: every function takes plain values
+//! (a snapshot of the organisation and a clock) and returns a decision, so it is fast
+//! to test and to benchmark.
+
+pub mod clock;
+pub mod condition;
+pub mod demo;
+pub mod error;
+pub mod fairness;
+pub mod ids;
+pub mod input;
+pub mod model;
+pub mod routing;
+pub mod rules;
+pub mod strategy;
+
+pub use clock::Clock;
+pub use error::{FieldError, RuleError};
+pub use ids::{CustomerId, Region, RepId, TeamId};
+pub use model::{Customer, Level, Rep, Role, Team};

@@ -1,0 +1,273 @@
+//! Domain records of the organisation (teams, reps) and of the customers it owns.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::FieldError;
+use crate::ids::{CustomerId, Region, RepId, TeamId};
+
+/// A group of reps with a manager; teams form a tree through `parent_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub parent_id: Option<TeamId>,
+    pub manager_id: Option<RepId>,
+}
+
+/// What a rep may do in Allot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Rep,
+    Manager,
+    Admin,
+}
+
+/// Seniority; ordered so that `min_level` can compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Junior,
+    #[default]
+    Mid,
+    Senior,
+}
+
+macro_rules! text_enum {
+    ($name:ident, $field:literal, $( $variant:ident => $text:literal ),+ ) => {
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $( $name::$variant => $text ),+ }
+            }
+            pub fn parse_field(field: &str, raw: &str) -> Result<Self, FieldError> {
+                match raw.trim() {
+                    $( $text => Ok($name::$variant), )+
+                    other => Err(FieldError::new(field, format!(
+                        "'{other}' is not one of {}", [$($text),+].join("|")
+                    ))),
+                }
+            }
+        }
+        impl FromStr for $name {
+            type Err = FieldError;
+            fn from_str(raw: &str) -> Result<Self, FieldError> {
+                Self::parse_field($field, raw)
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(Role, "role", Rep => "rep", Manager => "manager", Admin => "admin");
+text_enum!(Level, "level", Junior => "junior", Mid => "mid", Senior => "senior");
+
+/// A person who can own customers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rep {
+    pub id: RepId,
+    pub name: String,
+    pub email: String,
+    pub team_id: Option<TeamId>,
+    pub role: Role,
+    pub level: Level,
+    /// Holding cap (保有量): most customers owned at once; `None` is no cap.
+    pub capacity: Option<u32>,
+    /// Weight for the weighted strategy; always > 0.
+    pub weight: f64,
+    pub skills: Vec<String>,
+    pub active: bool,
+    /// First day of absence, inclusive.
+    pub absent_from: Option<NaiveDate>,
+    /// Last day of absence, inclusive.
+    pub absent_until: Option<NaiveDate>,
+}
+
+impl Rep {
+    /// Absent on `date` when the date falls inside the inclusive absence window.
+    /// An open end (only `absent_from` or only `absent_until`) extends indefinitely.
+    pub fn is_absent_on(&self, date: NaiveDate) -> bool {
+        match (self.absent_from, self.absent_until) {
+            (None, None) => false,
+            (Some(from), None) => date >= from,
+            (None, Some(until)) => date <= until,
+            (Some(from), Some(until)) => date >= from && date <= until,
+        }
+    }
+
+    pub fn has_skill(&self, skill: &str) -> bool {
+        self.skills.iter().any(|own| own == skill)
+    }
+}
+
+/// An account that can be owned. Empty text fields mean "unknown".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub customer_type: String,
+    pub industry: String,
+    pub region: Region,
+    /// Number of employees; `None` when unknown.
+    pub size: Option<u64>,
+    pub stage: String,
+    pub source: String,
+    pub tier: String,
+    /// Service effort weight; always > 0, default 1.
+    pub workload: f64,
+    pub first_touch_rep_id: Option<RepId>,
+    pub parent_id: Option<CustomerId>,
+    pub phone: String,
+    pub email: String,
+    pub credit_code: String,
+    pub owner_id: Option<RepId>,
+    pub created_at: Option<DateTime<Utc>>,
+    /// Custom attributes (`attr.KEY` columns), stored as text.
+    pub attributes: BTreeMap<String, String>,
+}
+
+impl Customer {
+    /// A customer with only an id; everything else unknown. Useful for tests and builders.
+    pub fn new(id: CustomerId) -> Self {
+        Customer {
+            id,
+            name: String::new(),
+            customer_type: String::new(),
+            industry: String::new(),
+            region: Region::default(),
+            size: None,
+            stage: String::new(),
+            source: String::new(),
+            tier: String::new(),
+            workload: 1.0,
+            first_touch_rep_id: None,
+            parent_id: None,
+            phone: String::new(),
+            email: String::new(),
+            credit_code: String::new(),
+            owner_id: None,
+            created_at: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+}
+
+/// Parses a positive finite number for fields such as `weight` and `workload`.
+pub fn parse_positive_number(field: &str, raw: &str, default: f64) -> Result<f64, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(default);
+    }
+    match trimmed.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        Ok(_) => Err(FieldError::new(field, format!("must be a number > 0, got '{trimmed}'"))),
+        Err(_) => Err(FieldError::new(field, format!("'{trimmed}' is not a number"))),
+    }
+}
+
+/// Parses `YYYY-MM-DD`; empty is `None`.
+pub fn parse_optional_date(field: &str, raw: &str) -> Result<Option<NaiveDate>, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| FieldError::new(field, format!("'{trimmed}' is not a date YYYY-MM-DD")))
+}
+
+/// Parses `true|false` (also `1|0`, `yes|no`); empty gives the default.
+pub fn parse_bool(field: &str, raw: &str, default: bool) -> Result<bool, FieldError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(default),
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(FieldError::new(field, format!("'{other}' is not true or false"))),
+    }
+}
+
+/// Parses a timestamp as RFC 3339 or a plain date (taken as midnight UTC); empty is `None`.
+pub fn parse_optional_timestamp(
+    field: &str,
+    raw: &str,
+) -> Result<Option<DateTime<Utc>>, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(trimmed) {
+        return Ok(Some(time.with_timezone(&Utc)));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+        return Ok(Some(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()));
+    }
+    Err(FieldError::new(
+        field,
+        format!("'{trimmed}' is not an RFC 3339 time or a date YYYY-MM-DD"),
+    ))
+}
+
+/// Parses a `|`-separated list, dropping empty items and surrounding blanks.
+pub fn parse_bar_list(raw: &str) -> Vec<String> {
+    raw.split('|')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absence_window_is_inclusive() {
+        let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+        let mut rep = Rep {
+            id: RepId::parse("r1").unwrap(),
+            name: String::new(),
+            email: String::new(),
+            team_id: None,
+            role: Role::Rep,
+            level: Level::Mid,
+            capacity: None,
+            weight: 1.0,
+            skills: vec![],
+            active: true,
+            absent_from: Some(date("2026-01-10")),
+            absent_until: Some(date("2026-01-12")),
+        };
+        let check = |rep: &Rep, day: &str, expected: bool| {
+            assert_eq!(rep.is_absent_on(date(day)), expected, "{day}");
+        };
+        check(&rep, "2026-01-09", false);
+        check(&rep, "2026-01-10", true);
+        check(&rep, "2026-01-12", true);
+        check(&rep, "2026-01-13", false);
+        rep.absent_until = None;
+        check(&rep, "2027-01-01", true);
+    }
+
+    #[test]
+    fn field_parsers_name_the_field() {
+        assert_eq!(parse_positive_number("weight", "0", 1.0).unwrap_err().field, "weight");
+        assert_eq!(parse_positive_number("weight", "", 1.0).unwrap(), 1.0);
+        assert_eq!(parse_positive_number("workload", "abc", 1.0).unwrap_err().field, "workload");
+        assert_eq!(parse_optional_date("absent_from", "2026-13-01").unwrap_err().field, "absent_from");
+        assert_eq!(parse_bool("active", "maybe", true).unwrap_err().field, "active");
+        assert_eq!(Level::parse_field("level", "guru").unwrap_err().field, "level");
+        assert!(Level::Senior > Level::Mid && Level::Mid > Level::Junior);
+        assert_eq!(parse_bar_list(" 金融 | |制造"), vec!["金融", "制造"]);
+        assert!(parse_optional_timestamp("created_at", "2026-01-01").unwrap().is_some());
+        assert!(parse_optional_timestamp("created_at", "2026-01-01T08:00:00+08:00").unwrap().is_some());
+    }
+}

@@ -1,0 +1,910 @@
+//! The routing engine: first matching rule, its candidates, its strategy, and a trace of why.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::clock::Clock;
+use crate::condition::NodeId;
+use crate::ids::{CustomerId, RepId, TeamId};
+use crate::model::{Customer, Team};
+use crate::rules::{Rule, RuleSet, StrategyKind, Target};
+use crate::strategy::{
+    check_availability, pick_least_loaded, pick_round_robin, pick_weighted, RepState,
+    StrategyState, Unavailability,
+};
+
+/// How a rule fared for one customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleResult {
+    /// The condition was false; the node says which part decided it.
+    Mismatch(NodeId),
+    /// Matched and chose an owner.
+    Matched,
+    /// Matched, but no candidate was available, and the rule falls through to the next.
+    MatchedFellThrough,
+    /// Matched, no candidate was available: the customer stays in the pool.
+    MatchedNoCandidate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleStep {
+    pub rule_index: u32,
+    pub result: RuleResult,
+}
+
+/// What happened to one candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateOutcome {
+    Chosen,
+    /// Available, but the strategy preferred another rep.
+    NotChosen,
+    Skipped(Unavailability),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CandidateStep {
+    pub rule_index: u32,
+    /// Position of the rep in the engine's rep table.
+    pub rep_position: u32,
+    pub outcome: CandidateOutcome,
+}
+
+/// Why the winner won, in terms of the strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WinReason {
+    RoundRobinTurn,
+    WeightedTurn,
+    LeastLoaded,
+    FirstTouch,
+    FirstTouchUnavailableThenLeastLoaded,
+    NoFirstTouchThenLeastLoaded,
+    StickyToParentOwner,
+    ParentOwnerUnavailableThenLeastLoaded,
+    NoParentOwnerThenLeastLoaded,
+}
+
+/// The decision's headline, from which the one-sentence reason is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Routed { rule_index: u32, why: WinReason },
+    AlreadyOwned,
+    NoRules,
+    NoRuleMatched,
+    NoCandidateAvailable { rule_index: u32 },
+}
+
+/// One routing decision in compact form; `RoutingEngine::render` turns it into words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub customer_id: CustomerId,
+    pub owner_id: Option<RepId>,
+    pub outcome: Outcome,
+    /// Assignment sequence given to the winner (orders least-loaded ties).
+    pub assignment_sequence: Option<u64>,
+    pub rule_steps: Vec<RuleStep>,
+    pub candidate_steps: Vec<CandidateStep>,
+}
+
+impl Decision {
+    pub fn is_routed(&self) -> bool {
+        matches!(self.outcome, Outcome::Routed { .. })
+    }
+}
+
+/// A decision in words, as stored, printed by `allot route --json` and returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct DecisionRecord {
+    pub customer_id: String,
+    pub owner_id: Option<String>,
+    pub rule: Option<String>,
+    pub strategy: Option<String>,
+    pub reason: String,
+    pub trace: TraceRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, Default)]
+pub struct TraceRecord {
+    pub rules: Vec<RuleTraceRecord>,
+    pub candidates: Vec<CandidateTraceRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RuleTraceRecord {
+    pub rule: String,
+    pub matched: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CandidateTraceRecord {
+    pub rule: String,
+    pub rep_id: String,
+    /// `chosen`, `not_chosen` or `skipped`.
+    pub status: String,
+    pub reason: String,
+}
+
+/// Everything routing needs, in memory: rules, reps with loads, resolved candidate lists and
+/// strategy state. Routing mutates loads and state so a batch sees its own earlier decisions.
+#[derive(Debug, Clone)]
+pub struct RoutingEngine {
+    rules: RuleSet,
+    clock: Clock,
+    reps: Vec<RepState>,
+    rep_positions: HashMap<RepId, usize>,
+    rule_candidates: Vec<Vec<usize>>,
+    strategy_states: Vec<StrategyState>,
+    next_sequence: u64,
+    // Reused between decisions so the hot path does not allocate for availability flags.
+    availability_buffer: Vec<Result<(), Unavailability>>,
+}
+
+/// Every team id in the subtree rooted at `root`, root included.
+pub fn team_subtree(teams: &[Team], root: &TeamId) -> BTreeSet<TeamId> {
+    let mut children: HashMap<&TeamId, Vec<&TeamId>> = HashMap::new();
+    for team in teams {
+        if let Some(parent) = &team.parent_id {
+            children.entry(parent).or_default().push(&team.id);
+        }
+    }
+    let mut subtree = BTreeSet::new();
+    let mut stack = vec![root];
+    while let Some(team) = stack.pop() {
+        // The set doubles as a guard against parent cycles in imported data.
+        if subtree.insert(team.clone()) {
+            if let Some(kids) = children.get(team) {
+                stack.extend(kids.iter().copied());
+            }
+        }
+    }
+    subtree
+}
+
+impl RoutingEngine {
+    /// Builds an engine over a snapshot. `strategy_states` is keyed by rule name.
+    pub fn new(
+        rules: RuleSet,
+        teams: &[Team],
+        mut reps: Vec<RepState>,
+        strategy_states: &BTreeMap<String, StrategyState>,
+        clock: Clock,
+    ) -> RoutingEngine {
+        reps.sort_by(|left, right| left.rep.id.cmp(&right.rep.id));
+        let rep_positions: HashMap<RepId, usize> = reps
+            .iter()
+            .enumerate()
+            .map(|(position, rep)| (rep.rep.id.clone(), position))
+            .collect();
+        let rule_candidates = rules
+            .rules
+            .iter()
+            .map(|rule| Self::resolve_candidates(rule, teams, &reps, &rep_positions))
+            .collect();
+        let states = rules
+            .rules
+            .iter()
+            .map(|rule| strategy_states.get(&rule.name).cloned().unwrap_or_default())
+            .collect();
+        let next_sequence = reps
+            .iter()
+            .map(|rep| rep.load.last_assigned_sequence)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        RoutingEngine {
+            rules,
+            clock,
+            reps,
+            rep_positions,
+            rule_candidates,
+            strategy_states: states,
+            next_sequence,
+            availability_buffer: Vec::new(),
+        }
+    }
+
+    fn resolve_candidates(
+        rule: &Rule,
+        teams: &[Team],
+        reps: &[RepState],
+        rep_positions: &HashMap<RepId, usize>,
+    ) -> Vec<usize> {
+        let in_teams = |subtree: &BTreeSet<TeamId>, rep: &RepState| {
+            rep.rep
+                .team_id
+                .as_ref()
+                .is_some_and(|team| subtree.contains(team))
+        };
+        match &rule.target {
+            Target::Team(team) => {
+                let subtree = team_subtree(teams, team);
+                (0..reps.len())
+                    .filter(|&position| in_teams(&subtree, &reps[position]))
+                    .collect()
+            }
+            Target::Reps(listed) => listed
+                .iter()
+                .filter_map(|rep| rep_positions.get(rep).copied())
+                .collect(),
+            Target::Skill { skill, team } => {
+                let subtree = team.as_ref().map(|team| team_subtree(teams, team));
+                (0..reps.len())
+                    .filter(|&position| {
+                        let rep = &reps[position];
+                        rep.rep.has_skill(skill)
+                            && subtree.as_ref().is_none_or(|subtree| in_teams(subtree, rep))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    pub fn reps(&self) -> &[RepState] {
+        &self.reps
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Strategy state by rule name, for the store to persist after a batch.
+    pub fn strategy_states(&self) -> BTreeMap<String, StrategyState> {
+        self.rules
+            .rules
+            .iter()
+            .zip(&self.strategy_states)
+            .map(|(rule, state)| (rule.name.clone(), state.clone()))
+            .collect()
+    }
+
+    pub fn rep(&self, id: &RepId) -> Option<&RepState> {
+        self.rep_positions.get(id).map(|&position| &self.reps[position])
+    }
+
+    /// Routes one customer. `parent_owner` is the current owner of `customer.parent_id`,
+    /// looked up by the caller (the engine does not hold every customer).
+    pub fn route(&mut self, customer: &Customer, parent_owner: Option<&RepId>) -> Decision {
+        let mut decision = Decision {
+            customer_id: customer.id.clone(),
+            owner_id: None,
+            outcome: Outcome::NoRuleMatched,
+            assignment_sequence: None,
+            rule_steps: Vec::new(),
+            candidate_steps: Vec::new(),
+        };
+        if let Some(owner) = &customer.owner_id {
+            decision.owner_id = Some(owner.clone());
+            decision.outcome = Outcome::AlreadyOwned;
+            return decision;
+        }
+        if self.rules.rules.is_empty() {
+            decision.outcome = Outcome::NoRules;
+            return decision;
+        }
+        for rule_index in 0..self.rules.rules.len() {
+            let rule = &self.rules.rules[rule_index];
+            if let Err(node) = rule.condition.evaluate(customer) {
+                decision.rule_steps.push(RuleStep {
+                    rule_index: rule_index as u32,
+                    result: RuleResult::Mismatch(node),
+                });
+                continue;
+            }
+            match self.choose_in_rule(rule_index, customer, parent_owner, &mut decision) {
+                Some((winner, why)) => {
+                    decision.rule_steps.push(RuleStep {
+                        rule_index: rule_index as u32,
+                        result: RuleResult::Matched,
+                    });
+                    self.assign(winner, customer, &mut decision);
+                    decision.outcome = Outcome::Routed {
+                        rule_index: rule_index as u32,
+                        why,
+                    };
+                    return decision;
+                }
+                None if self.rules.rules[rule_index].fallthrough => {
+                    decision.rule_steps.push(RuleStep {
+                        rule_index: rule_index as u32,
+                        result: RuleResult::MatchedFellThrough,
+                    });
+                }
+                None => {
+                    decision.rule_steps.push(RuleStep {
+                        rule_index: rule_index as u32,
+                        result: RuleResult::MatchedNoCandidate,
+                    });
+                    decision.outcome = Outcome::NoCandidateAvailable {
+                        rule_index: rule_index as u32,
+                    };
+                    return decision;
+                }
+            }
+        }
+        decision
+    }
+
+    fn assign(&mut self, winner: usize, customer: &Customer, decision: &mut Decision) {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        let rep = &mut self.reps[winner];
+        rep.load.owned_count += 1;
+        rep.load.owned_workload += customer.workload;
+        rep.load.last_assigned_sequence = sequence;
+        decision.owner_id = Some(rep.rep.id.clone());
+        decision.assignment_sequence = Some(sequence);
+    }
+
+    /// Applies the rule's strategy; records every candidate's outcome in the decision.
+    fn choose_in_rule(
+        &mut self,
+        rule_index: usize,
+        customer: &Customer,
+        parent_owner: Option<&RepId>,
+        decision: &mut Decision,
+    ) -> Option<(usize, WinReason)> {
+        let rule = &self.rules.rules[rule_index];
+        let minimum_level = rule.min_level;
+        let today = self.clock.today();
+        let candidates = &self.rule_candidates[rule_index];
+        self.availability_buffer.clear();
+        self.availability_buffer.extend(
+            candidates
+                .iter()
+                .map(|&position| check_availability(&self.reps[position], minimum_level, today)),
+        );
+        let available: Vec<bool> = self.availability_buffer.iter().map(Result::is_ok).collect();
+
+        // First touch and sticky may name a rep outside the candidate list: the person who
+        // already knows the customer beats the rule's pool, if that person can take it.
+        let preferred = match rule.strategy {
+            StrategyKind::FirstTouch => Some((
+                customer.first_touch_rep_id.as_ref(),
+                WinReason::FirstTouch,
+                WinReason::FirstTouchUnavailableThenLeastLoaded,
+                WinReason::NoFirstTouchThenLeastLoaded,
+            )),
+            StrategyKind::Sticky => Some((
+                parent_owner,
+                WinReason::StickyToParentOwner,
+                WinReason::ParentOwnerUnavailableThenLeastLoaded,
+                WinReason::NoParentOwnerThenLeastLoaded,
+            )),
+            _ => None,
+        };
+        let mut fallback_reason = WinReason::LeastLoaded;
+        if let Some((preferred_rep, won, unavailable, missing)) = preferred {
+            match preferred_rep.and_then(|id| self.rep_positions.get(id).copied()) {
+                Some(position) => {
+                    match check_availability(&self.reps[position], minimum_level, today) {
+                        Ok(()) => {
+                            decision.candidate_steps.push(CandidateStep {
+                                rule_index: rule_index as u32,
+                                rep_position: position as u32,
+                                outcome: CandidateOutcome::Chosen,
+                            });
+                            return Some((position, won));
+                        }
+                        Err(why) => {
+                            decision.candidate_steps.push(CandidateStep {
+                                rule_index: rule_index as u32,
+                                rep_position: position as u32,
+                                outcome: CandidateOutcome::Skipped(why),
+                            });
+                            fallback_reason = unavailable;
+                        }
+                    }
+                }
+                None => fallback_reason = missing,
+            }
+        }
+
+        let state = &mut self.strategy_states[rule_index];
+        let picked = match rule.strategy {
+            StrategyKind::RoundRobin => pick_round_robin(candidates, &self.reps, &available, state)
+                .map(|position| (position, WinReason::RoundRobinTurn)),
+            StrategyKind::Weighted => pick_weighted(candidates, &self.reps, &available, state)
+                .map(|position| (position, WinReason::WeightedTurn)),
+            StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky => {
+                pick_least_loaded(candidates, &self.reps, &available)
+                    .map(|position| (position, fallback_reason))
+            }
+        };
+        if let Some((position, _)) = picked {
+            if rule.strategy == StrategyKind::RoundRobin {
+                state.last_rep = Some(self.reps[candidates[position]].rep.id.clone());
+            }
+        }
+        for (position, &rep_position) in candidates.iter().enumerate() {
+            let outcome = match self.availability_buffer[position] {
+                Err(why) => CandidateOutcome::Skipped(why),
+                Ok(()) if picked.is_some_and(|(chosen, _)| chosen == position) => {
+                    CandidateOutcome::Chosen
+                }
+                Ok(()) => CandidateOutcome::NotChosen,
+            };
+            decision.candidate_steps.push(CandidateStep {
+                rule_index: rule_index as u32,
+                rep_position: rep_position as u32,
+                outcome,
+            });
+        }
+        picked.map(|(position, why)| (candidates[position], why))
+    }
+
+    /// Writes a decision out in words. Call it right after `route` (loads are read as they are now).
+    pub fn render(&self, decision: &Decision, customer: &Customer) -> DecisionRecord {
+        let rule_name = |index: u32| self.rules.rules[index as usize].name.clone();
+        let rules = decision
+            .rule_steps
+            .iter()
+            .map(|step| {
+                let rule = &self.rules.rules[step.rule_index as usize];
+                let (matched, detail) = match step.result {
+                    RuleResult::Mismatch(node) => {
+                        (false, rule.condition.explain_mismatch(node, customer))
+                    }
+                    RuleResult::Matched => (true, format!("{} matched", rule.condition.source())),
+                    RuleResult::MatchedFellThrough => (
+                        true,
+                        "matched, but no candidate was available; fallthrough = true, so the next rule was tried"
+                            .to_string(),
+                    ),
+                    RuleResult::MatchedNoCandidate => (
+                        true,
+                        "matched, but no candidate was available".to_string(),
+                    ),
+                };
+                RuleTraceRecord {
+                    rule: rule.name.clone(),
+                    matched,
+                    detail,
+                }
+            })
+            .collect();
+        let candidates = decision
+            .candidate_steps
+            .iter()
+            .map(|step| {
+                let rep = &self.reps[step.rep_position as usize];
+                let rule = &self.rules.rules[step.rule_index as usize];
+                let (status, reason) = match step.outcome {
+                    CandidateOutcome::Chosen => ("chosen", "won".to_string()),
+                    CandidateOutcome::NotChosen => (
+                        "not_chosen",
+                        match rule.strategy {
+                            StrategyKind::RoundRobin => "not its turn".to_string(),
+                            StrategyKind::Weighted => "lower running weight".to_string(),
+                            _ => format!(
+                                "carries workload {} ({} customers)",
+                                rep.load.owned_workload, rep.load.owned_count
+                            ),
+                        },
+                    ),
+                    CandidateOutcome::Skipped(why) => ("skipped", why.describe(rep, rule.min_level)),
+                };
+                CandidateTraceRecord {
+                    rule: rule.name.clone(),
+                    rep_id: rep.rep.id.to_string(),
+                    status: status.to_string(),
+                    reason,
+                }
+            })
+            .collect();
+        let (rule, strategy) = match &decision.outcome {
+            Outcome::Routed { rule_index, .. } => (
+                Some(rule_name(*rule_index)),
+                Some(self.rules.rules[*rule_index as usize].strategy.to_string()),
+            ),
+            _ => (None, None),
+        };
+        DecisionRecord {
+            customer_id: decision.customer_id.to_string(),
+            owner_id: decision.owner_id.as_ref().map(ToString::to_string),
+            rule,
+            strategy,
+            reason: self.reason(decision),
+            trace: TraceRecord { rules, candidates },
+        }
+    }
+
+    fn reason(&self, decision: &Decision) -> String {
+        match &decision.outcome {
+            Outcome::AlreadyOwned => format!(
+                "already owned by {}; routing never moves an owned customer",
+                decision.owner_id.as_ref().map_or("?", RepId::as_str)
+            ),
+            Outcome::NoRules => "no rules are set; the customer stays in the pool".to_string(),
+            Outcome::NoRuleMatched => {
+                "no rule matched; the customer stays in the pool".to_string()
+            }
+            Outcome::NoCandidateAvailable { rule_index } => {
+                let rule = &self.rules.rules[*rule_index as usize];
+                let skipped: Vec<Unavailability> = decision
+                    .candidate_steps
+                    .iter()
+                    .filter(|step| step.rule_index == *rule_index)
+                    .filter_map(|step| match step.outcome {
+                        CandidateOutcome::Skipped(why) => Some(why),
+                        _ => None,
+                    })
+                    .collect();
+                if skipped.is_empty() {
+                    format!(
+                        "rule '{}' matched but its target ({}) has no reps; the customer stays in the pool",
+                        rule.name, rule.target
+                    )
+                } else {
+                    let count = |kind: Unavailability| skipped.iter().filter(|&&why| why == kind).count();
+                    let mut parts = Vec::new();
+                    for (kind, label) in [
+                        (Unavailability::Inactive, "inactive"),
+                        (Unavailability::Absent, "absent"),
+                        (Unavailability::BelowMinimumLevel, "below min_level"),
+                        (Unavailability::AtHoldingCap, "at holding cap"),
+                    ] {
+                        let number = count(kind);
+                        if number > 0 {
+                            parts.push(format!("{number} {label}"));
+                        }
+                    }
+                    format!(
+                        "rule '{}' matched but none of its {} candidates is available ({}); the customer stays in the pool",
+                        rule.name,
+                        skipped.len(),
+                        parts.join(", ")
+                    )
+                }
+            }
+            Outcome::Routed { rule_index, why } => {
+                let rule = &self.rules.rules[*rule_index as usize];
+                let owner = decision.owner_id.as_ref().map_or("?", RepId::as_str);
+                let how = match why {
+                    WinReason::RoundRobinTurn => format!("round robin: it was {owner}'s turn"),
+                    WinReason::WeightedTurn => format!(
+                        "weighted round robin: {owner} had the highest running weight"
+                    ),
+                    WinReason::LeastLoaded => {
+                        format!("least loaded: {owner} carried the least workload")
+                    }
+                    WinReason::FirstTouch => format!("first touch: {owner} contacted the customer first"),
+                    WinReason::FirstTouchUnavailableThenLeastLoaded => format!(
+                        "first touch rep unavailable, so least loaded among the rule's candidates: {owner}"
+                    ),
+                    WinReason::NoFirstTouchThenLeastLoaded => format!(
+                        "no known first touch rep, so least loaded among the rule's candidates: {owner}"
+                    ),
+                    WinReason::StickyToParentOwner => {
+                        format!("sticky: {owner} owns the parent account")
+                    }
+                    WinReason::ParentOwnerUnavailableThenLeastLoaded => format!(
+                        "parent account's owner unavailable, so least loaded among the rule's candidates: {owner}"
+                    ),
+                    WinReason::NoParentOwnerThenLeastLoaded => format!(
+                        "parent account has no owner, so least loaded among the rule's candidates: {owner}"
+                    ),
+                };
+                format!("rule '{}' matched; {how}", rule.name)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Level, Rep, Role};
+    use crate::strategy::RepLoad;
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    fn rep(id: &str, team: &str) -> RepState {
+        RepState {
+            rep: Rep {
+                id: RepId::parse(id).unwrap(),
+                name: id.to_string(),
+                email: String::new(),
+                team_id: Some(TeamId::parse(team).unwrap()),
+                role: Role::Rep,
+                level: Level::Mid,
+                capacity: None,
+                weight: 1.0,
+                skills: vec![],
+                active: true,
+                absent_from: None,
+                absent_until: None,
+            },
+            load: RepLoad::default(),
+        }
+    }
+
+    fn team(id: &str, parent: Option<&str>) -> Team {
+        Team {
+            id: TeamId::parse(id).unwrap(),
+            name: id.to_string(),
+            parent_id: parent.map(|parent| TeamId::parse(parent).unwrap()),
+            manager_id: None,
+        }
+    }
+
+    fn customer(id: &str) -> Customer {
+        Customer::new(CustomerId::parse(id).unwrap())
+    }
+
+    fn clock(day: &str) -> Clock {
+        let date = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+        Clock::at(Utc.from_utc_datetime(&date.and_hms_opt(9, 0, 0).unwrap()))
+    }
+
+    fn one_rule(strategy: &str, to: &str) -> RuleSet {
+        RuleSet::parse(&format!(
+            "[[rule]]\nname = \"all\"\nwhen = 'true'\nto = {to}\nstrategy = \"{strategy}\"\n"
+        ))
+        .unwrap()
+    }
+
+    fn engine(rules: RuleSet, reps: Vec<RepState>, day: &str) -> RoutingEngine {
+        let teams = vec![team("t", None), team("t-sub", Some("t")), team("other", None)];
+        RoutingEngine::new(rules, &teams, reps, &BTreeMap::new(), clock(day))
+    }
+
+    /// Routes `count` fresh customers and returns the owners in order (None = pool).
+    fn route_many(engine: &mut RoutingEngine, prefix: &str, count: usize) -> Vec<Option<String>> {
+        (0..count)
+            .map(|index| {
+                let decision = engine.route(&customer(&format!("{prefix}{index}")), None);
+                decision.owner_id.map(|owner| owner.to_string())
+            })
+            .collect()
+    }
+
+    fn counts(owners: &[Option<String>]) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for owner in owners {
+            *counts
+                .entry(owner.clone().unwrap_or_else(|| "pool".to_string()))
+                .or_insert(0) += 1;
+        }
+        counts
+    }
+
+    fn check_counts(owners: &[Option<String>], expected: &[(&str, usize)]) {
+        let expected: BTreeMap<String, usize> = expected
+            .iter()
+            .map(|(name, count)| (name.to_string(), *count))
+            .collect();
+        assert_eq!(counts(owners), expected, "{owners:?}");
+    }
+
+    #[test]
+    fn round_robin_spreads_evenly_and_wraps() {
+        let mut engine = engine(
+            one_rule("round_robin", "{ team = \"t\" }"),
+            vec![rep("r1", "t"), rep("r2", "t"), rep("r3", "t")],
+            "2026-11-25",
+        );
+        let owners = route_many(&mut engine, "c", 30);
+        check_counts(&owners, &[("r1", 10), ("r2", 10), ("r3", 10)]);
+        let first_four: Vec<_> = owners[..4].iter().map(|owner| owner.clone().unwrap()).collect();
+        assert_eq!(first_four, ["r1", "r2", "r3", "r1"]);
+    }
+
+    #[test]
+    fn round_robin_state_survives_a_restart() {
+        let reps = vec![rep("r1", "t"), rep("r2", "t"), rep("r3", "t")];
+        let mut first = engine(one_rule("round_robin", "{ team = \"t\" }"), reps.clone(), "2026-11-25");
+        route_many(&mut first, "a", 2);
+        let saved = first.strategy_states();
+        let teams = vec![team("t", None)];
+        let mut restarted = RoutingEngine::new(
+            one_rule("round_robin", "{ team = \"t\" }"),
+            &teams,
+            first.reps().to_vec(),
+            &saved,
+            clock("2026-11-25"),
+        );
+        assert_eq!(route_many(&mut restarted, "b", 1), [Some("r3".to_string())]);
+    }
+
+    #[test]
+    fn weighted_one_to_two_over_five_gives_two_and_three() {
+        let mut heavy = rep("r2", "t");
+        heavy.rep.weight = 2.0;
+        let mut engine = engine(
+            one_rule("weighted", "{ reps = [\"r1\", \"r2\"] }"),
+            vec![rep("r1", "t"), heavy],
+            "2026-11-25",
+        );
+        let owners = route_many(&mut engine, "c", 5);
+        check_counts(&owners, &[("r1", 2), ("r2", 3)]);
+    }
+
+    #[test]
+    fn least_loaded_refills_the_rep_whose_customers_were_removed() {
+        let mut reps = vec![rep("r1", "t"), rep("r2", "t"), rep("r3", "t")];
+        for (position, state) in reps.iter_mut().enumerate() {
+            state.load.owned_count = 10;
+            state.load.owned_workload = 10.0;
+            state.load.last_assigned_sequence = position as u64 + 1;
+        }
+        // r2 lost five customers (released or transferred away).
+        reps[1].load.owned_count = 5;
+        reps[1].load.owned_workload = 5.0;
+        let mut engine = engine(one_rule("least_loaded", "{ team = \"t\" }"), reps, "2026-11-25");
+        let owners = route_many(&mut engine, "c", 5);
+        check_counts(&owners, &[("r2", 5)]);
+        // Now all equal: ties go to the rep assigned least recently (r1, then r3).
+        let owners = route_many(&mut engine, "d", 2);
+        assert_eq!(owners, [Some("r1".to_string()), Some("r3".to_string())]);
+    }
+
+    #[test]
+    fn an_absent_rep_is_skipped_then_gets_customers_after_the_absence() {
+        let mut away = rep("r2", "t");
+        away.rep.absent_from = NaiveDate::from_ymd_opt(2026, 11, 20);
+        away.rep.absent_until = NaiveDate::from_ymd_opt(2026, 11, 30);
+        let mut during = engine(
+            one_rule("least_loaded", "{ team = \"t\" }"),
+            vec![rep("r1", "t"), away],
+            "2026-11-30",
+        );
+        check_counts(&route_many(&mut during, "c", 4), &[("r1", 4)]);
+        let mut after = engine(
+            one_rule("least_loaded", "{ team = \"t\" }"),
+            during.reps().to_vec(),
+            "2026-12-01",
+        );
+        check_counts(&route_many(&mut after, "d", 4), &[("r2", 4)]);
+    }
+
+    #[test]
+    fn all_candidates_absent_leaves_the_customer_in_the_pool_with_the_reason() {
+        let mut away = rep("r1", "t");
+        away.rep.absent_from = NaiveDate::from_ymd_opt(2026, 11, 1);
+        let mut inactive = rep("r2", "t");
+        inactive.rep.active = false;
+        let mut engine = engine(one_rule("round_robin", "{ team = \"t\" }"), vec![away, inactive], "2026-11-25");
+        let target = customer("c1");
+        let decision = engine.route(&target, None);
+        assert_eq!(decision.owner_id, None);
+        let record = engine.render(&decision, &target);
+        assert_eq!(record.rule, None);
+        assert!(record.reason.contains("1 inactive, 1 absent"), "{}", record.reason);
+        assert!(record.reason.contains("pool"), "{}", record.reason);
+        assert_eq!(record.trace.candidates.len(), 2);
+        assert!(record.trace.candidates.iter().all(|candidate| candidate.status == "skipped"));
+    }
+
+    #[test]
+    fn a_holding_cap_is_never_passed() {
+        let mut capped_one = rep("r1", "t");
+        capped_one.rep.capacity = Some(3);
+        let mut capped_two = rep("r2", "t");
+        capped_two.rep.capacity = Some(2);
+        capped_two.load.owned_count = 1;
+        for strategy in ["round_robin", "weighted", "least_loaded", "first_touch", "sticky"] {
+            let mut engine = engine(
+                one_rule(strategy, "{ team = \"t\" }"),
+                vec![capped_one.clone(), capped_two.clone()],
+                "2026-11-25",
+            );
+            let owners = route_many(&mut engine, "c", 10);
+            check_counts(&owners, &[("r1", 3), ("r2", 1), ("pool", 6)]);
+        }
+    }
+
+    #[test]
+    fn first_touch_prefers_the_first_contact_then_falls_back_to_least_loaded() {
+        let mut engine = engine(
+            one_rule("first_touch", "{ team = \"t\" }"),
+            vec![rep("r1", "t"), rep("r2", "t"), rep("r9", "other")],
+            "2026-11-25",
+        );
+        let mut touched = customer("c1");
+        touched.first_touch_rep_id = Some(RepId::parse("r9").unwrap());
+        let decision = engine.route(&touched, None);
+        assert_eq!(decision.owner_id.unwrap().as_str(), "r9");
+        let untouched = customer("c2");
+        let decision = engine.route(&untouched, None);
+        assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r1");
+        let record = engine.render(&decision, &untouched);
+        assert!(record.reason.contains("no known first touch rep"), "{}", record.reason);
+    }
+
+    #[test]
+    fn sticky_follows_the_parent_owner() {
+        let mut engine = engine(
+            one_rule("sticky", "{ team = \"t\" }"),
+            vec![rep("r1", "t"), rep("r2", "t")],
+            "2026-11-25",
+        );
+        let parent_owner = RepId::parse("r2").unwrap();
+        let decision = engine.route(&customer("child"), Some(&parent_owner));
+        assert_eq!(decision.owner_id.unwrap().as_str(), "r2");
+    }
+
+    #[test]
+    fn min_level_sub_teams_skills_and_fallthrough() {
+        let mut senior = rep("r3", "t-sub");
+        senior.rep.level = Level::Senior;
+        senior.rep.skills = vec!["金融".to_string()];
+        let rules = RuleSet::parse(
+            r#"
+[[rule]]
+name = "seniors"
+when = 'tier == "A"'
+to = { team = "t" }
+strategy = "least_loaded"
+min_level = "senior"
+
+[[rule]]
+name = "finance"
+when = 'industry == "金融"'
+to = { skill = "金融", team = "other" }
+strategy = "round_robin"
+fallthrough = true
+
+[[rule]]
+name = "fallback"
+when = 'true'
+to = { reps = ["r1"] }
+strategy = "round_robin"
+"#,
+        )
+        .unwrap();
+        let mut engine = engine(rules, vec![rep("r1", "t"), rep("r2", "t"), senior], "2026-11-25");
+        let mut key_account = customer("a");
+        key_account.tier = "A".to_string();
+        let decision = engine.route(&key_account, None);
+        assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r3", "sub-team senior");
+        let record = engine.render(&decision, &key_account);
+        let skipped: Vec<_> = record
+            .trace
+            .candidates
+            .iter()
+            .filter(|candidate| candidate.status == "skipped")
+            .collect();
+        assert_eq!(skipped.len(), 2, "{record:?}");
+        assert!(skipped[0].reason.contains("min_level"));
+
+        // No 金融 rep in team "other": the rule falls through to the fallback.
+        let mut finance = customer("f");
+        finance.industry = "金融".to_string();
+        let decision = engine.route(&finance, None);
+        assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r1");
+        let record = engine.render(&decision, &finance);
+        assert_eq!(record.rule.as_deref(), Some("fallback"));
+        assert_eq!(record.trace.rules.len(), 3);
+        assert!(!record.trace.rules[0].matched);
+        assert!(record.trace.rules[1].detail.contains("fallthrough"));
+    }
+
+    #[test]
+    fn an_owned_customer_is_never_rerouted() {
+        let mut engine = engine(one_rule("round_robin", "{ team = \"t\" }"), vec![rep("r1", "t")], "2026-11-25");
+        let mut owned = customer("c");
+        owned.owner_id = Some(RepId::parse("r9").unwrap());
+        let decision = engine.route(&owned, None);
+        assert_eq!(decision.outcome, Outcome::AlreadyOwned);
+        assert_eq!(engine.reps()[0].load.owned_count, 0);
+    }
+
+    #[test]
+    fn no_match_stays_in_the_pool() {
+        let rules = RuleSet::parse(
+            "[[rule]]\nname = \"only-A\"\nwhen = 'tier == \"A\"'\nto = { team = \"t\" }\nstrategy = \"round_robin\"\n",
+        )
+        .unwrap();
+        let mut engine = engine(rules, vec![rep("r1", "t")], "2026-11-25");
+        let mut target = customer("c");
+        target.tier = "B".to_string();
+        let decision = engine.route(&target, None);
+        let record = engine.render(&decision, &target);
+        assert_eq!(record.owner_id, None);
+        assert!(record.reason.starts_with("no rule matched"));
+        assert!(record.trace.rules[0].detail.contains("tier is \"B\""), "{}", record.trace.rules[0].detail);
+    }
+}

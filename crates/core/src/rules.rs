@@ -1,0 +1,524 @@
+//! The rules file: an ordered list of `[[rule]]` tables parsed from TOML and checked up front.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use toml::Spanned;
+
+use crate::condition::Condition;
+use crate::error::RuleError;
+use crate::ids::{RepId, TeamId};
+use crate::model::{Level, Rep, Team};
+
+/// How one rep is chosen among a rule's candidates (分配策略).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyKind {
+    RoundRobin,
+    Weighted,
+    LeastLoaded,
+    FirstTouch,
+    Sticky,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 5] = [
+        StrategyKind::RoundRobin,
+        StrategyKind::Weighted,
+        StrategyKind::LeastLoaded,
+        StrategyKind::FirstTouch,
+        StrategyKind::Sticky,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyKind::RoundRobin => "round_robin",
+            StrategyKind::Weighted => "weighted",
+            StrategyKind::LeastLoaded => "least_loaded",
+            StrategyKind::FirstTouch => "first_touch",
+            StrategyKind::Sticky => "sticky",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<StrategyKind> {
+        StrategyKind::ALL.into_iter().find(|kind| kind.as_str() == raw)
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who may receive the customers a rule matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// A team and all its sub-teams.
+    Team(TeamId),
+    /// An explicit list, in the order given (round robin follows it).
+    Reps(Vec<RepId>),
+    /// Reps with a skill tag, optionally only inside a team subtree.
+    Skill { skill: String, team: Option<TeamId> },
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Team(team) => write!(f, "team {team}"),
+            Target::Reps(reps) => {
+                let names: Vec<&str> = reps.iter().map(RepId::as_str).collect();
+                write!(f, "reps [{}]", names.join(", "))
+            }
+            Target::Skill { skill, team: None } => write!(f, "skill {skill}"),
+            Target::Skill {
+                skill,
+                team: Some(team),
+            } => write!(f, "skill {skill} in team {team}"),
+        }
+    }
+}
+
+/// One allocation rule (分配规则).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub condition: Condition,
+    pub target: Target,
+    pub strategy: StrategyKind,
+    pub min_level: Option<Level>,
+    /// When every candidate is unavailable: try the next rule instead of leaving the customer in the pool.
+    pub fallthrough: bool,
+}
+
+/// An ordered, validated list of rules; the first matching rule wins.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    /// The TOML text the rules came from, kept so a stored version shows exactly what was written.
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRulesFile {
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<Spanned<String>>,
+    when: Option<Spanned<String>>,
+    to: Option<Spanned<RawTarget>>,
+    strategy: Option<Spanned<String>>,
+    min_level: Option<Spanned<String>>,
+    #[serde(default)]
+    fallthrough: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    team: Option<String>,
+    reps: Option<Vec<String>>,
+    skill: Option<String>,
+}
+
+/// Turns a byte offset into a 1-based (line, column), counting characters, not bytes.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |position| position + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+impl RuleSet {
+    /// Parses and checks a rules file. All problems are returned, each located by rule, line and column.
+    pub fn parse(source: &str) -> Result<RuleSet, Vec<RuleError>> {
+        let raw: RawRulesFile = toml::from_str(source).map_err(|error| {
+            let (line, column) = error
+                .span()
+                .map(|span| line_and_column(source, span.start))
+                .map_or((None, None), |(line, column)| (Some(line), Some(column)));
+            vec![RuleError {
+                rule: None,
+                line,
+                column,
+                field: None,
+                message: error.message().to_string(),
+            }]
+        })?;
+        let mut errors = Vec::new();
+        let mut rules = Vec::new();
+        let mut seen_names = BTreeSet::new();
+        for (index, raw_rule) in raw.rule.into_iter().enumerate() {
+            match Self::parse_rule(source, index, raw_rule, &mut seen_names) {
+                Ok(rule) => rules.push(rule),
+                Err(mut rule_errors) => errors.append(&mut rule_errors),
+            }
+        }
+        if errors.is_empty() {
+            Ok(RuleSet {
+                rules,
+                source: source.to_string(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn parse_rule(
+        source: &str,
+        index: usize,
+        raw: RawRule,
+        seen_names: &mut BTreeSet<String>,
+    ) -> Result<Rule, Vec<RuleError>> {
+        let mut errors = Vec::new();
+        let position_of = |span: std::ops::Range<usize>| {
+            let (line, column) = line_and_column(source, span.start);
+            (Some(line), Some(column))
+        };
+        let rule_label = raw
+            .name
+            .as_ref()
+            .map(|name| name.get_ref().trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| format!("#{}", index + 1));
+        let error_at = |field: &str, span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = span.map_or((None, None), position_of);
+            RuleError {
+                rule: Some(rule_label.clone()),
+                line,
+                column,
+                field: Some(field.to_string()),
+                message,
+            }
+        };
+
+        let name = match &raw.name {
+            Some(name) if !name.get_ref().trim().is_empty() => {
+                let trimmed = name.get_ref().trim().to_string();
+                if !seen_names.insert(trimmed.clone()) {
+                    errors.push(error_at(
+                        "name",
+                        Some(name.span()),
+                        format!("another rule is already named '{trimmed}'; names must be unique"),
+                    ));
+                }
+                trimmed
+            }
+            Some(name) => {
+                errors.push(error_at("name", Some(name.span()), "must not be empty".to_string()));
+                String::new()
+            }
+            None => {
+                errors.push(error_at("name", None, "is missing".to_string()));
+                String::new()
+            }
+        };
+
+        let condition = match &raw.when {
+            Some(when) => match Condition::parse(when.get_ref()) {
+                Ok(condition) => Some(condition),
+                Err(syntax) => {
+                    let span = when.span();
+                    let (value_line, value_column) = line_and_column(source, span.start);
+                    let delimiter = &source[span.start..];
+                    let (opening, skips_newline) = if delimiter.starts_with("'''")
+                        || delimiter.starts_with("\"\"\"")
+                    {
+                        (3, delimiter[3..].starts_with('\n'))
+                    } else {
+                        (1, false)
+                    };
+                    let (line, column) = if skips_newline {
+                        (value_line + syntax.line, syntax.column)
+                    } else if syntax.line == 1 {
+                        (value_line, value_column + opening + syntax.column - 1)
+                    } else {
+                        (value_line + syntax.line - 1, syntax.column)
+                    };
+                    errors.push(RuleError {
+                        rule: Some(rule_label.clone()),
+                        line: Some(line),
+                        column: Some(column),
+                        field: Some("when".to_string()),
+                        message: syntax.message,
+                    });
+                    None
+                }
+            },
+            None => {
+                errors.push(error_at(
+                    "when",
+                    None,
+                    "is missing; write when = 'true' for an explicit fallback rule".to_string(),
+                ));
+                None
+            }
+        };
+
+        let strategy = match &raw.strategy {
+            Some(strategy) => match StrategyKind::parse(strategy.get_ref().trim()) {
+                Some(kind) => Some(kind),
+                None => {
+                    let known: Vec<&str> = StrategyKind::ALL.iter().map(|kind| kind.as_str()).collect();
+                    errors.push(error_at(
+                        "strategy",
+                        Some(strategy.span()),
+                        format!(
+                            "'{}' is not a strategy; use one of {}",
+                            strategy.get_ref(),
+                            known.join(", ")
+                        ),
+                    ));
+                    None
+                }
+            },
+            None => {
+                errors.push(error_at("strategy", None, "is missing".to_string()));
+                None
+            }
+        };
+
+        let min_level = match &raw.min_level {
+            Some(level) => match Level::parse_field("min_level", level.get_ref()) {
+                Ok(level) => Some(level),
+                Err(error) => {
+                    errors.push(error_at("min_level", Some(level.span()), error.message));
+                    None
+                }
+            },
+            None => None,
+        };
+
+        let target = match &raw.to {
+            Some(spanned) => {
+                let span = spanned.span();
+                let to = spanned.get_ref();
+                let parse_team = |raw: &str| TeamId::parse_field("to.team", raw);
+                match (&to.team, &to.reps, &to.skill) {
+                    (Some(team), None, None) => match parse_team(team) {
+                        Ok(team) => Some(Target::Team(team)),
+                        Err(error) => {
+                            errors.push(error_at("to.team", Some(span), error.message));
+                            None
+                        }
+                    },
+                    (None, Some(reps), None) => {
+                        let mut parsed = Vec::new();
+                        let mut seen = BTreeSet::new();
+                        for raw_rep in reps {
+                            match RepId::parse_field("to.reps", raw_rep) {
+                                Ok(rep) if seen.insert(rep.clone()) => parsed.push(rep),
+                                Ok(rep) => errors.push(error_at(
+                                    "to.reps",
+                                    Some(span.clone()),
+                                    format!("rep '{rep}' is listed twice"),
+                                )),
+                                Err(error) => errors.push(error_at("to.reps", Some(span.clone()), error.message)),
+                            }
+                        }
+                        if reps.is_empty() {
+                            errors.push(error_at("to.reps", Some(span.clone()), "must list at least one rep".to_string()));
+                        }
+                        Some(Target::Reps(parsed))
+                    }
+                    (team, None, Some(skill)) if !skill.trim().is_empty() => {
+                        let team = match team.as_deref().map(parse_team) {
+                            Some(Ok(team)) => Some(team),
+                            Some(Err(error)) => {
+                                errors.push(error_at("to.team", Some(span.clone()), error.message));
+                                None
+                            }
+                            None => None,
+                        };
+                        Some(Target::Skill {
+                            skill: skill.trim().to_string(),
+                            team,
+                        })
+                    }
+                    _ => {
+                        errors.push(error_at(
+                            "to",
+                            Some(span),
+                            "must be { team = \"…\" }, { reps = [\"…\"] } or { skill = \"…\" } (skill may add team)"
+                                .to_string(),
+                        ));
+                        None
+                    }
+                }
+            }
+            None => {
+                errors.push(error_at("to", None, "is missing".to_string()));
+                None
+            }
+        };
+
+        match (condition, target, strategy) {
+            (Some(condition), Some(target), Some(strategy)) if errors.is_empty() => Ok(Rule {
+                name,
+                condition,
+                target,
+                strategy,
+                min_level,
+                fallthrough: raw.fallthrough,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// Checks that every team and rep a rule names exists, so typos surface at `rules set` time.
+    pub fn check_references(&self, teams: &[Team], reps: &[Rep]) -> Vec<RuleError> {
+        let team_ids: BTreeSet<&TeamId> = teams.iter().map(|team| &team.id).collect();
+        let rep_ids: BTreeSet<&RepId> = reps.iter().map(|rep| &rep.id).collect();
+        let mut errors = Vec::new();
+        for rule in &self.rules {
+            let mut missing = |field: &str, message: String| {
+                errors.push(RuleError {
+                    rule: Some(rule.name.clone()),
+                    line: None,
+                    column: None,
+                    field: Some(field.to_string()),
+                    message,
+                })
+            };
+            match &rule.target {
+                Target::Team(team) | Target::Skill { team: Some(team), .. } => {
+                    if !team_ids.contains(team) {
+                        missing("to.team", format!("team '{team}' does not exist"));
+                    }
+                }
+                Target::Reps(listed) => {
+                    for rep in listed {
+                        if !rep_ids.contains(rep) {
+                            missing("to.reps", format!("rep '{rep}' does not exist"));
+                        }
+                    }
+                }
+                Target::Skill { team: None, .. } => {}
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_error(source: &str, expected_field: &str, expected_line: Option<usize>, message_part: &str) {
+        let errors = RuleSet::parse(source).expect_err("should be rejected");
+        let error = &errors[0];
+        assert_eq!(error.field.as_deref(), Some(expected_field), "{errors:?}");
+        assert_eq!(error.line, expected_line, "{errors:?}");
+        assert!(
+            error.message.contains(message_part),
+            "'{}' should contain '{message_part}'",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_valid_file_keeps_order_and_options() {
+        let rules = RuleSet::parse(
+            r#"
+[[rule]]
+name = "华东大客户"
+when = 'tier == "A" and (region ^= "上海" or region ^= "浙江")'
+to = { team = "east-ka" }
+strategy = "least_loaded"
+min_level = "senior"
+
+[[rule]]
+name = "金融"
+when = 'industry == "金融"'
+to = { skill = "金融", team = "hq" }
+strategy = "round_robin"
+fallthrough = true
+
+[[rule]]
+name = "兜底"
+when = 'true'
+to = { reps = ["r1", "r2"] }
+strategy = "weighted"
+"#,
+        )
+        .unwrap();
+        assert_eq!(rules.rules.len(), 3);
+        assert_eq!(rules.rules[0].name, "华东大客户");
+        assert_eq!(rules.rules[0].min_level, Some(Level::Senior));
+        assert_eq!(rules.rules[1].strategy, StrategyKind::RoundRobin);
+        assert!(rules.rules[1].fallthrough);
+        assert_eq!(
+            rules.rules[2].target,
+            Target::Reps(vec![RepId::parse("r1").unwrap(), RepId::parse("r2").unwrap()])
+        );
+    }
+
+    #[test]
+    fn bad_rules_name_rule_field_and_line() {
+        check_error(
+            "[[rule]]\nname = \"x\"\nwhen = 'colour == \"red\"'\nto = { team = \"t\" }\nstrategy = \"round_robin\"\n",
+            "when",
+            Some(3),
+            "colour",
+        );
+        check_error(
+            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"random\"\n",
+            "strategy",
+            Some(5),
+            "round_robin",
+        );
+        check_error(
+            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { group = \"t\" }\nstrategy = \"sticky\"\n",
+            "to",
+            Some(4),
+            "",
+        );
+        check_error(
+            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"sticky\"\nmin_level = \"guru\"\n",
+            "min_level",
+            Some(6),
+            "junior",
+        );
+        check_error(
+            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+            "name",
+            Some(7),
+            "unique",
+        );
+    }
+
+    #[test]
+    fn condition_errors_point_into_the_file() {
+        let errors = RuleSet::parse(
+            "[[rule]]\nname = \"x\"\nwhen = 'tier == 5'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors[0].line, Some(3));
+        // `when = '` is 8 characters, so the condition starts at column 9 and `5` at column 17.
+        assert!(errors[0].column.unwrap() >= 9, "{errors:?}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_have_a_line() {
+        let errors = RuleSet::parse("[[rule]]\nname = \n").unwrap_err();
+        assert!(errors[0].line.is_some());
+    }
+
+    #[test]
+    fn missing_when_is_rejected_so_fallbacks_are_explicit() {
+        check_error(
+            "[[rule]]\nname = \"x\"\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+            "when",
+            None,
+            "",
+        )
+    }
+}

@@ -1,0 +1,452 @@
+//! Handlers of `/api/v1`: customers, reps, teams, routing, rules, reports and events.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use allot_core::input::{CustomerFields, RepFields, TeamFields};
+use allot_core::{CustomerId, RepId, TeamId};
+use allot_store::customers::CustomerFilter;
+use allot_store::events::EventFilter;
+
+use crate::error::{ApiError, ApiResult, ErrorEnvelope};
+use crate::{Actor, AppState};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_customers, create_customer))
+        .routes(routes!(get_customer, put_customer))
+        .routes(routes!(customer_decisions))
+        .routes(routes!(list_reps))
+        .routes(routes!(get_rep, put_rep))
+        .routes(routes!(list_teams))
+        .routes(routes!(get_team, put_team))
+        .routes(routes!(route_customer))
+        .routes(routes!(get_rules, put_rules))
+        .routes(routes!(rules_versions))
+        .routes(routes!(workload_report))
+        .routes(routes!(list_events))
+}
+
+/// A customer as in `customers.csv`; numbers may be sent as JSON numbers; `attributes` holds `attr.KEY` values.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CustomerDocument {
+    id: String,
+    name: Option<String>,
+    #[schema(rename = "type")]
+    customer_type: Option<String>,
+    industry: Option<String>,
+    /// Path such as 广东/深圳/南山.
+    region: Option<String>,
+    /// Employees; empty = unknown.
+    size: Option<u64>,
+    stage: Option<String>,
+    source: Option<String>,
+    tier: Option<String>,
+    /// > 0, default 1.
+    workload: Option<f64>,
+    first_touch_rep_id: Option<String>,
+    parent_id: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    credit_code: Option<String>,
+    owner_id: Option<String>,
+    /// RFC 3339 time or YYYY-MM-DD.
+    created_at: Option<String>,
+    attributes: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A rep as in `reps.csv`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RepDocument {
+    id: String,
+    name: Option<String>,
+    email: Option<String>,
+    team_id: Option<String>,
+    /// rep | manager | admin
+    role: Option<String>,
+    /// junior | mid | senior
+    level: Option<String>,
+    /// Holding cap (保有量); empty = no cap.
+    capacity: Option<u32>,
+    weight: Option<f64>,
+    /// `|`-separated tags.
+    skills: Option<String>,
+    active: Option<bool>,
+    absent_from: Option<String>,
+    absent_until: Option<String>,
+}
+
+/// A team as in `teams.csv`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TeamDocument {
+    id: String,
+    name: Option<String>,
+    parent_id: Option<String>,
+    manager_id: Option<String>,
+}
+
+/// One routing decision with its trace.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DecisionDocument {
+    customer_id: String,
+    /// Null when the customer stays in the pool.
+    owner_id: Option<String>,
+    rule: Option<String>,
+    strategy: Option<String>,
+    reason: String,
+    /// `rules`: each rule tried, matched or not and why; `candidates`: each rep considered, chosen or skipped and why.
+    #[schema(value_type = Object)]
+    trace: Value,
+}
+
+fn to_json<T: Serialize>(value: &T) -> ApiResult<Json<Value>> {
+    serde_json::to_value(value)
+        .map(Json)
+        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
+}
+
+fn actor_name(actor: &Actor) -> String {
+    format!("api:{}", actor.0)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// Only customers owned by this rep.
+    owner_id: Option<String>,
+    /// true: only customers in the pool; false: only owned ones.
+    pool: Option<bool>,
+    tier: Option<String>,
+    /// Whole-segment region prefix, e.g. 广东 or 广东/深圳.
+    region: Option<String>,
+    /// Part of the name.
+    q: Option<String>,
+    /// 1–1000, default 100.
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// List customers, filtered and paged.
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(CustomerQuery),
+    responses((status = 200, description = "`{total, limit, offset, items}`"), (status = 400, body = ErrorEnvelope)))]
+async fn list_customers(
+    State(state): State<AppState>,
+    query: Result<Query<CustomerQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query?;
+    if let Some(limit) = query.limit {
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "limit must be 1 to 1000").with_field("limit"));
+        }
+    }
+    if query.offset.is_some_and(|offset| offset < 0) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "offset must be ≥ 0").with_field("offset"));
+    }
+    let page = state
+        .store
+        .list_customers(&CustomerFilter {
+            owner_id: query.owner_id,
+            in_pool: query.pool,
+            tier: query.tier,
+            region: query.region,
+            name_contains: query.q,
+            limit: query.limit.unwrap_or(100),
+            offset: query.offset.unwrap_or(0),
+        })
+        .await?;
+    to_json(&page)
+}
+
+/// Create a customer (409 if the id exists). An owner given here is recorded as an ownership event.
+#[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerDocument,
+    responses((status = 201, description = "the stored customer"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn create_customer(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    body: Result<Json<CustomerFields>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Json(fields) = body?;
+    let customer = fields.into_customer()?;
+    match state.store.get_customer(&customer.id).await {
+        Ok(_) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("customer '{}' exists; use PUT /api/v1/customers/{{id}} to update it", customer.id),
+            )
+            .with_field("id"))
+        }
+        Err(allot_store::StoreError::NotFound { .. }) => {}
+        Err(other) => return Err(other.into()),
+    }
+    state
+        .store
+        .put_customer(&customer, &actor_name(&actor), state.clock.now())
+        .await?;
+    let stored = state.store.get_customer(&customer.id).await?;
+    Ok((StatusCode::CREATED, to_json(&stored)?))
+}
+
+fn parse_path_id<T>(raw: &str, parse: fn(&str, &str) -> Result<T, allot_core::FieldError>) -> ApiResult<T> {
+    parse("id", raw).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string()).with_field("id"))
+}
+
+/// Get one customer.
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, description = "the customer"), (status = 404, body = ErrorEnvelope)))]
+async fn get_customer(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_path_id(&id, CustomerId::parse_field)?;
+    to_json(&state.store.get_customer(&id).await?)
+}
+
+/// Create or replace a customer. Changing `owner_id` here is a manual assignment and writes an ownership event.
+#[utoipa::path(put, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")),
+    request_body = CustomerDocument,
+    responses((status = 200, description = "updated"), (status = 201, description = "created"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_customer(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    body: Result<Json<CustomerFields>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = parse_path_id(&id, CustomerId::parse_field)?;
+    let Json(mut fields) = body?;
+    if fields.id.trim().is_empty() {
+        fields.id = id.to_string();
+    } else if fields.id.trim() != id.as_str() {
+        return Err(ApiError::invalid("id", format!("body id '{}' differs from the path id '{id}'", fields.id.trim())));
+    }
+    let customer = fields.into_customer()?;
+    let created = state
+        .store
+        .put_customer(&customer, &actor_name(&actor), state.clock.now())
+        .await?;
+    let stored = state.store.get_customer(&id).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, to_json(&stored)?))
+}
+
+/// Every routing decision stored for a customer, newest first, with traces.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/decisions", tag = "routing", params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, description = "decisions, newest first", body = [DecisionDocument]), (status = 404, body = ErrorEnvelope)))]
+async fn customer_decisions(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_path_id(&id, CustomerId::parse_field)?;
+    state.store.get_customer(&id).await?;
+    to_json(&state.store.decisions_for(&id).await?)
+}
+
+fn rep_json(rep: &allot_core::strategy::RepState) -> Value {
+    let mut value = serde_json::to_value(&rep.rep).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        map.insert("owned_count".to_string(), json!(rep.load.owned_count));
+        map.insert("owned_workload".to_string(), json!(rep.load.owned_workload));
+    }
+    value
+}
+
+/// List reps with their current load.
+#[utoipa::path(get, path = "/api/v1/reps", tag = "organisation", responses((status = 200, description = "reps with owned_count and owned_workload")))]
+async fn list_reps(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let reps = state.store.list_reps().await?;
+    Ok(Json(Value::Array(reps.iter().map(rep_json).collect())))
+}
+
+/// Get one rep with its load.
+#[utoipa::path(get, path = "/api/v1/reps/{id}", tag = "organisation", params(("id" = String, Path, description = "rep id")),
+    responses((status = 200, description = "the rep"), (status = 404, body = ErrorEnvelope)))]
+async fn get_rep(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_path_id(&id, RepId::parse_field)?;
+    Ok(Json(rep_json(&state.store.get_rep(&id).await?)))
+}
+
+/// Create or replace a rep (load is kept).
+#[utoipa::path(put, path = "/api/v1/reps/{id}", tag = "organisation", params(("id" = String, Path, description = "rep id")),
+    request_body = RepDocument,
+    responses((status = 200, description = "updated"), (status = 201, description = "created"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_rep(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<RepFields>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = parse_path_id(&id, RepId::parse_field)?;
+    let Json(mut fields) = body?;
+    if fields.id.trim().is_empty() {
+        fields.id = id.to_string();
+    } else if fields.id.trim() != id.as_str() {
+        return Err(ApiError::invalid("id", format!("body id '{}' differs from the path id '{id}'", fields.id.trim())));
+    }
+    let rep = fields.into_rep()?;
+    let created = state.store.put_rep(&rep).await?;
+    let stored = state.store.get_rep(&id).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(rep_json(&stored))))
+}
+
+/// List teams.
+#[utoipa::path(get, path = "/api/v1/teams", tag = "organisation", responses((status = 200, description = "teams")))]
+async fn list_teams(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    to_json(&state.store.list_teams().await?)
+}
+
+/// Get one team.
+#[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "organisation", params(("id" = String, Path, description = "team id")),
+    responses((status = 200, description = "the team"), (status = 404, body = ErrorEnvelope)))]
+async fn get_team(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let id = parse_path_id(&id, TeamId::parse_field)?;
+    to_json(&state.store.get_team(&id).await?)
+}
+
+/// Create or replace a team.
+#[utoipa::path(put, path = "/api/v1/teams/{id}", tag = "organisation", params(("id" = String, Path, description = "team id")),
+    request_body = TeamDocument,
+    responses((status = 200, description = "updated"), (status = 201, description = "created"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_team(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<TeamFields>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = parse_path_id(&id, TeamId::parse_field)?;
+    let Json(mut fields) = body?;
+    if fields.id.trim().is_empty() {
+        fields.id = id.to_string();
+    } else if fields.id.trim() != id.as_str() {
+        return Err(ApiError::invalid("id", format!("body id '{}' differs from the path id '{id}'", fields.id.trim())));
+    }
+    let team = fields.into_team()?;
+    let created = state.store.put_team(&team).await?;
+    let stored = state.store.get_team(&id).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, to_json(&stored)?))
+}
+
+/// Create or update a customer and route it if unowned. An owned customer is never re-routed:
+/// its decision is returned with `routed_now: false`.
+#[utoipa::path(post, path = "/api/v1/route", tag = "routing", request_body = CustomerDocument,
+    responses((status = 200, description = "`{routed_now, decision}`"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn route_customer(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    body: Result<Json<CustomerFields>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(fields) = body?;
+    if !fields.owner_id.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "owner_id",
+            "routing decides the owner; to set one by hand use PUT /api/v1/customers/{id}",
+        ));
+    }
+    let customer = fields.into_customer()?;
+    let routed = state
+        .store
+        .route_one(customer, state.clock.now(), &actor_name(&actor))
+        .await?;
+    to_json(&routed)
+}
+
+/// The current rules version (TOML source).
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules",
+    responses((status = 200, description = "`{version, source, actor, created_at}`"), (status = 404, body = ErrorEnvelope)))]
+async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    match state.store.current_rules().await? {
+        Some(rules) => to_json(&rules),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no rules are set yet")),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesBody {
+    /// The rules file (TOML with ordered [[rule]] tables).
+    source: String,
+}
+
+/// Store a new rules version. The body is the TOML text itself (any content type) or JSON `{"source": "…"}`.
+#[utoipa::path(put, path = "/api/v1/rules", tag = "rules",
+    request_body(content = RulesBody, description = "TOML text, or JSON {\"source\": TOML}"),
+    responses((status = 201, description = "`{version}`"), (status = 422, body = ErrorEnvelope)))]
+async fn put_rules(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the rules must be UTF-8 text").with_field("source"))?;
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    let source = if is_json {
+        serde_json::from_str::<RulesBody>(text)
+            .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string()).with_field("source"))?
+            .source
+    } else {
+        text.to_string()
+    };
+    let version = state
+        .store
+        .set_rules(&source, &actor_name(&actor), state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
+}
+
+/// Every rules version, newest first.
+#[utoipa::path(get, path = "/api/v1/rules/versions", tag = "rules", responses((status = 200, description = "versions")))]
+async fn rules_versions(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    to_json(&state.store.rules_history().await?)
+}
+
+/// Workload per rep; Gini, Jain's index and max/mean per team and overall (available reps only).
+#[utoipa::path(get, path = "/api/v1/reports/workload", tag = "reports", responses((status = 200, description = "the workload report")))]
+async fn workload_report(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    to_json(&state.store.workload_report(state.clock.now()).await?)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    customer_id: Option<String>,
+    /// Events where this rep is the old or new owner.
+    rep_id: Option<String>,
+    /// Only events after this id (cursor).
+    after_id: Option<i64>,
+    /// 1–10000, default 1000.
+    limit: Option<i64>,
+}
+
+/// The ownership event log, oldest first.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, description = "events"), (status = 400, body = ErrorEnvelope)))]
+async fn list_events(
+    State(state): State<AppState>,
+    query: Result<Query<EventQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query?;
+    if let Some(limit) = query.limit {
+        if !(1..=10_000).contains(&limit) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "limit must be 1 to 10000").with_field("limit"));
+        }
+    }
+    let events = state
+        .store
+        .list_events(&EventFilter {
+            customer_id: query.customer_id,
+            rep_id: query.rep_id,
+            after_id: query.after_id,
+            limit: query.limit.unwrap_or(1000),
+        })
+        .await?;
+    to_json(&events)
+}

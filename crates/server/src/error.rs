@@ -1,0 +1,166 @@
+//! The API's one error type: every failure becomes `{"error":{"code","message","field"}}` with a fitting status.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use allot_core::FieldError;
+use allot_store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+/// Error envelope of every failed call.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine code: bad_request, unauthorized, not_found, conflict, invalid, internal.
+    pub code: String,
+    pub message: String,
+    /// The input field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer TOKEN with a valid API token",
+        )
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(message = %self.message, "request failed");
+        }
+        let body = ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::invalid(error.field.clone(), error.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
+            }
+            StoreError::Conflict { ref field, .. } => {
+                let api = ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string());
+                match field.clone() {
+                    Some(field) => api.with_field(field),
+                    None => api,
+                }
+            }
+            StoreError::Invalid(field_error) => field_error.into(),
+            StoreError::Rules(ref problems) => {
+                let api = ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    error.to_string(),
+                );
+                match problems.first().and_then(|problem| problem.field.clone()) {
+                    Some(field) => api.with_field(field),
+                    None => api.with_field("rules"),
+                }
+            }
+            StoreError::NoRules => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            }
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+/// Pulls the field name out of serde's "unknown field `x`" / "missing field `x`" / "invalid type … at line" texts.
+fn field_from_serde_message(message: &str) -> Option<String> {
+    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(start) = message.find(marker) {
+            let rest = &message[start + marker.len()..];
+            return rest.find('`').map(|end| rest[..end].to_string());
+        }
+    }
+    // axum's JSON errors start with the path of the failing value, e.g. "size: invalid type".
+    message
+        .split_once(": ")
+        .map(|(path, _)| path.rsplit(": ").next().unwrap_or(path).trim().to_string())
+        .filter(|path| {
+            !path.is_empty()
+                && path
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '[' || c == ']')
+        })
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let message = rejection.body_text();
+        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
+        match field_from_serde_message(&message) {
+            Some(field) => api.with_field(field),
+            None => api,
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        let message = rejection.body_text();
+        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
+        match field_from_serde_message(&message) {
+            Some(field) => api.with_field(field),
+            None => api,
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,150 @@
+//! Allot's HTTP JSON API (axum): routes under `/api/v1`, bearer-token auth, and the OpenAPI document.
+
+pub mod api;
+pub mod clock;
+pub mod error;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use allot_store::Store;
+
+pub use clock::ClockSource;
+pub use error::{ApiError, ApiResult};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: ClockSource,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Allot API",
+        description = "Fair, explainable customer allocation: rules, routing with traces, ownership events and workload fairness. Every /api/v1 call needs `Authorization: Bearer TOKEN`. Errors are `{\"error\":{\"code\",\"message\",\"field\"}}`."
+    ),
+    modifiers(&BearerSecurity),
+    security(("bearer" = []))
+)]
+struct ApiDocument;
+
+struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The `/api/v1` routes and their OpenAPI description, built together so they cannot drift apart.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDocument::openapi())
+        .merge(api::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document served at `/api/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+async fn require_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(ApiError::unauthorized)?;
+    let holder = state
+        .store
+        .verify_token(token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    request.extensions_mut().insert(Actor(holder));
+    Ok(next.run(request).await)
+}
+
+/// Who is calling, as recorded in events ("api:NAME").
+#[derive(Clone, Debug)]
+pub struct Actor(pub String);
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+/// Builds the whole application.
+pub fn app(state: AppState) -> Router {
+    let (api, document) = api_routes();
+    let document = Arc::new(document);
+    let api = api.layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(health))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json((*document).clone()) }
+            }),
+        )
+        .merge(api)
+        .fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "no such route; see /api/openapi.json",
+            )
+        })
+        .with_state(state)
+}
+
+/// Serves until the process is stopped (Ctrl-C or SIGTERM finishes in-flight requests first).
+pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    let address: SocketAddr = listener.local_addr()?;
+    tracing::info!(%address, "allot serving");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

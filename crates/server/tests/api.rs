@@ -1,0 +1,425 @@
+//! API tests: each spawns the real server on port 0 over a fresh database, on SQLite and on PostgreSQL.
+
+use std::collections::BTreeSet;
+
+use allot_core::Clock;
+use allot_server::{AppState, ClockSource};
+use allot_store::testing::TestDatabase;
+use allot_store::{Backend, Store};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "test-admin-token";
+
+struct TestApp {
+    address: String,
+    client: reqwest::Client,
+    store: Store,
+    _database: TestDatabase,
+}
+
+async fn spawn_app(backend: Backend) -> TestApp {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("connect");
+    let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+    store.ensure_admin_token(Some(TOKEN), clock).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        store: store.clone(),
+        clock: ClockSource::Fixed(clock),
+    };
+    tokio::spawn(async move { allot_server::serve(listener, state).await });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        _database: database,
+    }
+}
+
+impl TestApp {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn put_rules(&self, source: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .put(format!("{}/api/v1/rules", self.address))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/plain")
+            .body(source.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Two teams (east under hq) and three reps; rules: A-tier to east by least load, else round robin over hq.
+    async fn seed_organisation(&self) {
+        for (id, parent) in [("hq", None), ("east", Some("hq"))] {
+            let (status, body) = self
+                .put(&format!("/api/v1/teams/{id}"), json!({"name": format!("团队 {id}"), "parent_id": parent}))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        for (id, team, level) in [("r1", "hq", "junior"), ("r2", "east", "senior"), ("r3", "east", "mid")] {
+            let (status, body) = self
+                .put(&format!("/api/v1/reps/{id}"), json!({"name": format!("销售{id}"), "team_id": team, "level": level}))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let (status, body) = self
+            .put_rules(
+                r#"
+[[rule]]
+name = "华东大客户"
+when = 'tier == "A" and region ^= "上海"'
+to = { team = "east" }
+strategy = "least_loaded"
+min_level = "senior"
+
+[[rule]]
+name = "兜底"
+when = 'true'
+to = { team = "hq" }
+strategy = "round_robin"
+"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+}
+
+fn assert_error(body: &Value, code: &str, field: Option<&str>) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|message| !message.is_empty()), "{body}");
+    if let Some(field) = field {
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+}
+
+async fn unauthenticated_calls_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let response = app.client.get(format!("{}/api/v1/customers", app.address)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_error(&response.json().await.unwrap(), "unauthorized", None);
+    let response = app
+        .client
+        .get(format!("{}/api/v1/customers", app.address))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Every route the server has, as the test knows it; the OpenAPI document must list exactly these.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/customers"),
+    ("post", "/api/v1/customers"),
+    ("get", "/api/v1/customers/{id}"),
+    ("put", "/api/v1/customers/{id}"),
+    ("get", "/api/v1/customers/{id}/decisions"),
+    ("get", "/api/v1/reps"),
+    ("get", "/api/v1/reps/{id}"),
+    ("put", "/api/v1/reps/{id}"),
+    ("get", "/api/v1/teams"),
+    ("get", "/api/v1/teams/{id}"),
+    ("put", "/api/v1/teams/{id}"),
+    ("post", "/api/v1/route"),
+    ("get", "/api/v1/rules"),
+    ("put", "/api/v1/rules"),
+    ("get", "/api/v1/rules/versions"),
+    ("get", "/api/v1/reports/workload"),
+    ("get", "/api/v1/events"),
+];
+
+async fn openapi_document_covers_every_route(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let document: Value = app
+        .client
+        .get(format!("{}/api/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                documented.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(method, path)| (method.to_string(), path.to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+    // And every documented route is really served (a missing route answers with the fallback).
+    for (method, path) in ROUTES {
+        let concrete = path.replace("{id}", "x1");
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let body = if method == reqwest::Method::GET { None } else { Some(json!({})) };
+        let (status, body) = app.call(method.clone(), &concrete, body).await;
+        let is_fallback = body["error"]["message"].as_str().is_some_and(|message| message.starts_with("no such route"));
+        assert!(!is_fallback, "{method} {concrete} is documented but not served");
+        assert!(!status.is_server_error(), "{method} {concrete}: {status} {body}");
+    }
+}
+
+async fn route_explain_and_events(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "c1", "name": "上海浦东银行", "tier": "A", "region": "上海/浦东", "size": 800, "attributes": {"annual_revenue": 5000000}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["routed_now"], true);
+    let decision = &body["decision"];
+    assert_eq!(decision["owner_id"], "r2", "senior in east: {decision}");
+    assert_eq!(decision["rule"], "华东大客户");
+    assert_eq!(decision["strategy"], "least_loaded");
+    let candidates = decision["trace"]["candidates"].as_array().unwrap();
+    assert!(candidates.iter().any(|candidate| candidate["rep_id"] == "r3" && candidate["status"] == "skipped"));
+
+    // A B-tier customer misses rule 1 and the trace says why.
+    let (_, body) = app.post("/api/v1/route", json!({"id": "c2", "tier": "B", "region": "广东/深圳"})).await;
+    assert_eq!(body["decision"]["rule"], "兜底");
+    let first_rule = &body["decision"]["trace"]["rules"][0];
+    assert_eq!(first_rule["matched"], false);
+    assert!(first_rule["detail"].as_str().unwrap().contains("tier is \"B\""), "{first_rule}");
+
+    // Routing an owned customer again returns the stored decision and changes nothing.
+    let (_, again) = app.post("/api/v1/route", json!({"id": "c1", "name": "上海浦东银行", "tier": "A", "region": "上海/浦东"})).await;
+    assert_eq!(again["routed_now"], false);
+    assert_eq!(again["decision"]["owner_id"], "r2");
+
+    let (_, decisions) = app.get("/api/v1/customers/c1/decisions").await;
+    assert_eq!(decisions.as_array().unwrap().len(), 1);
+    assert_eq!(decisions[0]["reason"], decision["reason"]);
+
+    let (_, events) = app.get("/api/v1/events?customer_id=c1").await;
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["kind"], "ownership.assigned");
+    assert_eq!(events[0]["to_rep_id"], "r2");
+    assert_eq!(events[0]["rule"], "华东大客户");
+    assert_eq!(events[0]["actor"], "api:admin (ALLOT_ADMIN_TOKEN)");
+
+    let (_, customer) = app.get("/api/v1/customers/c1").await;
+    assert_eq!(customer["owner_id"], "r2");
+    assert_eq!(customer["attributes"]["annual_revenue"], "5000000");
+
+    // Manual reassignment via PUT is an event too, and loads follow.
+    let (status, body) = app.put("/api/v1/customers/c1", json!({"name": "上海浦东银行", "tier": "A", "region": "上海/浦东", "owner_id": "r3"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, events) = app.get("/api/v1/events?customer_id=c1").await;
+    assert_eq!(events[1]["kind"], "ownership.transferred");
+    let (_, rep) = app.get("/api/v1/reps/r3").await;
+    assert_eq!(rep["owned_count"], 1);
+    let (_, rep) = app.get("/api/v1/reps/r2").await;
+    assert_eq!(rep["owned_count"], 0);
+
+    let (_, report) = app.get("/api/v1/reports/workload").await;
+    assert_eq!(report["reps"].as_array().unwrap().len(), 3);
+    assert!(report["overall"]["gini"].as_f64().is_some());
+    assert_eq!(report["teams"].as_array().unwrap().len(), 2);
+}
+
+async fn concurrent_routes_for_one_new_customer_give_one_owner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let mut handles = Vec::new();
+    for _ in 0..100 {
+        let client = app.client.clone();
+        let url = format!("{}/api/v1/route", app.address);
+        handles.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"id": "hot", "name": "抢手客户", "tier": "C"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }));
+    }
+    let mut owners = BTreeSet::new();
+    let mut routed_now = 0;
+    for handle in handles {
+        let body = handle.await.unwrap();
+        owners.insert(body["decision"]["owner_id"].as_str().unwrap().to_string());
+        if body["routed_now"] == true {
+            routed_now += 1;
+        }
+    }
+    assert_eq!(owners.len(), 1, "{owners:?}");
+    assert_eq!(routed_now, 1);
+    let (_, events) = app.get("/api/v1/events?customer_id=hot").await;
+    assert_eq!(events.as_array().unwrap().len(), 1);
+    let reps = app.store.list_reps().await.unwrap();
+    assert_eq!(reps.iter().map(|rep| rep.load.owned_count).sum::<u32>(), 1);
+}
+
+async fn bad_input_gets_clear_errors(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/route", app.address))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_error(&response.json().await.unwrap(), "bad_request", None);
+
+    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "colour": "red"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "bad_request", Some("colour"));
+
+    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "size": "many"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid", Some("size"));
+
+    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "workload": -1})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid", Some("workload"));
+
+    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "owner_id": "r1"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid", Some("owner_id"));
+
+    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "first_touch_rep_id": "ghost"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "conflict", Some("first_touch_rep_id"));
+
+    let (status, body) = app.put("/api/v1/customers/c9", json!({"owner_id": "ghost"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "conflict", Some("owner_id"));
+
+    let (status, body) = app.get("/api/v1/customers/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found", None);
+
+    let (status, body) = app.get("/api/v1/customers?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "bad_request", Some("limit"));
+
+    let (status, body) = app.get("/api/v1/customers?pool=perhaps").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "bad_request", None);
+
+    let (status, body) = app
+        .put_rules("[[rule]]\nname = \"x\"\nwhen = 'colour == \"red\"'\nto = { team = \"hq\" }\nstrategy = \"round_robin\"\n")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid", Some("when"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("line 3"), "{body}");
+
+    let (status, body) = app
+        .put_rules("[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"nowhere\" }\nstrategy = \"round_robin\"\n")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid", Some("to.team"));
+
+    let (status, body) = app.put("/api/v1/reps/r9", json!({"team_id": "nowhere"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "conflict", Some("team_id"));
+
+    let (status, body) = app.put("/api/v1/teams/hq", json!({"parent_id": "east"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a cycle: {body}");
+
+    // Nothing half-written: the rejected customers do not exist.
+    let (_, page) = app.get("/api/v1/customers").await;
+    assert_eq!(page["total"], 0, "{page}");
+}
+
+async fn customers_list_filters_and_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    for (id, region, tier) in [
+        ("a1", "广东/深圳/南山", "A"),
+        ("a2", "广东省/广州", "B"),
+        ("a3", "广东/广州", "B"),
+        ("a4", "上海/浦东", "C"),
+    ] {
+        let (status, body) = app
+            .post("/api/v1/customers", json!({"id": id, "name": format!("客户{id}"), "region": region, "tier": tier}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app.post("/api/v1/customers", json!({"id": "a1"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error(&body, "conflict", Some("id"));
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"].as_array().unwrap().iter().map(|item| item["id"].as_str().unwrap().to_string()).collect()
+    };
+    let (_, page) = app.get("/api/v1/customers?region=%E5%B9%BF%E4%B8%9C").await;
+    assert_eq!(ids(&page), ["a1", "a3"], "segment prefix 广东 excludes 广东省");
+    let (_, page) = app.get("/api/v1/customers?tier=B").await;
+    assert_eq!(ids(&page), ["a2", "a3"]);
+    let (_, page) = app.get("/api/v1/customers?limit=2&offset=2").await;
+    assert_eq!(ids(&page), ["a3", "a4"]);
+    assert_eq!(page["total"], 4);
+    let (_, page) = app.get("/api/v1/customers?pool=true").await;
+    assert_eq!(page["total"], 4);
+    app.post("/api/v1/route", json!({"id": "a4", "name": "客户a4", "region": "上海/浦东", "tier": "C"})).await;
+    let (_, page) = app.get("/api/v1/customers?pool=false").await;
+    assert_eq!(ids(&page), ["a4"]);
+    let owner = page["items"][0]["owner_id"].as_str().unwrap().to_string();
+    let (_, page) = app.get(&format!("/api/v1/customers?owner_id={owner}")).await;
+    assert_eq!(ids(&page), ["a4"]);
+    let (_, page) = app.get("/api/v1/customers?q=a2").await;
+    assert_eq!(ids(&page), ["a2"]);
+    let (_, rules) = app.get("/api/v1/rules").await;
+    assert_eq!(rules["version"], 1);
+    let (_, versions) = app.get("/api/v1/rules/versions").await;
+    assert_eq!(versions.as_array().unwrap().len(), 1);
+    let (_, teams) = app.get("/api/v1/teams").await;
+    assert_eq!(teams.as_array().unwrap().len(), 2);
+}
+
+allot_store::test_on_both_backends! {
+    unauthenticated_calls_are_refused => super::unauthenticated_calls_are_refused;
+    openapi_document_covers_every_route => super::openapi_document_covers_every_route;
+    route_explain_and_events => super::route_explain_and_events;
+    concurrent_routes_for_one_new_customer_give_one_owner => super::concurrent_routes_for_one_new_customer_give_one_owner;
+    bad_input_gets_clear_errors => super::bad_input_gets_clear_errors;
+    customers_list_filters_and_pages => super::customers_list_filters_and_pages;
+}

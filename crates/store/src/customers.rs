@@ -1,0 +1,304 @@
+//! Customers: import (upsert by id, with ownership events), create/update, lookup and filtered listing.
+
+use std::collections::{HashMap, HashSet};
+
+use allot_core::{Clock, Customer, CustomerId, RepId};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::error::{StoreError, StoreResult};
+use crate::events::{record_ownership_event, NewOwnershipEvent};
+use crate::organisation::{existing_ids, finish_import, ImportSummary, Progress, RowProblem};
+use crate::rows::{customer_from_row, CUSTOMER_COLUMNS};
+use crate::{format_timestamp, Store};
+
+/// One customer row to import.
+#[derive(Debug, Clone)]
+pub struct CustomerImportRow {
+    pub line: usize,
+    pub customer: Customer,
+    /// Whether the file has an `owner_id` column. Without it, current owners are kept;
+    /// with it, an empty cell puts the customer in the pool.
+    pub owner_given: bool,
+}
+
+/// Filters and paging for listing customers.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub owner_id: Option<String>,
+    /// `Some(true)`: only customers in the pool; `Some(false)`: only owned ones.
+    pub in_pool: Option<bool>,
+    pub tier: Option<String>,
+    /// Whole-segment region prefix, e.g. `广东` or `广东/深圳`.
+    pub region: Option<String>,
+    /// Part of the name.
+    pub name_contains: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerPage {
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    pub items: Vec<Customer>,
+}
+
+pub(crate) async fn upsert_customer(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    customer: &Customer,
+    updated_at: &str,
+) -> StoreResult<()> {
+    let attributes = serde_json::to_string(&customer.attributes)
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    sqlx::query(
+        "INSERT INTO customers (id, name, customer_type, industry, region, size, stage, source, tier, workload,
+            first_touch_rep_id, parent_id, phone, email, credit_code, owner_id, created_at, attributes, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, customer_type = excluded.customer_type,
+            industry = excluded.industry, region = excluded.region, size = excluded.size, stage = excluded.stage,
+            source = excluded.source, tier = excluded.tier, workload = excluded.workload,
+            first_touch_rep_id = excluded.first_touch_rep_id, parent_id = excluded.parent_id,
+            phone = excluded.phone, email = excluded.email, credit_code = excluded.credit_code,
+            owner_id = excluded.owner_id, created_at = excluded.created_at, attributes = excluded.attributes,
+            updated_at = excluded.updated_at",
+    )
+    .bind(customer.id.as_str())
+    .bind(&customer.name)
+    .bind(&customer.customer_type)
+    .bind(&customer.industry)
+    .bind(customer.region.as_str())
+    .bind(customer.size.map(|size| size.min(i64::MAX as u64) as i64))
+    .bind(&customer.stage)
+    .bind(&customer.source)
+    .bind(&customer.tier)
+    .bind(customer.workload)
+    .bind(customer.first_touch_rep_id.as_ref().map(RepId::as_str))
+    .bind(customer.parent_id.as_ref().map(CustomerId::as_str))
+    .bind(&customer.phone)
+    .bind(&customer.email)
+    .bind(&customer.credit_code)
+    .bind(customer.owner_id.as_ref().map(RepId::as_str))
+    .bind(customer.created_at.map(format_timestamp))
+    .bind(attributes)
+    .bind(updated_at)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+/// Recounts every rep's owned count and workload from the customers table. Used after bulk
+/// changes (imports, edits) where incremental bookkeeping would be easy to get wrong.
+pub(crate) async fn recount_rep_loads(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE reps SET
+            owned_count = (SELECT COUNT(*) FROM customers WHERE customers.owner_id = reps.id),
+            owned_workload = (SELECT COALESCE(SUM(customers.workload), 0.0) FROM customers WHERE customers.owner_id = reps.id)",
+    )
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Upserts customers in one transaction, writing an ownership event for every owner change.
+    /// References (owner, first-touch rep, parent account) are checked per row.
+    pub async fn import_customers(
+        &self,
+        rows: Vec<CustomerImportRow>,
+        strict: bool,
+        actor: &str,
+        clock: Clock,
+        progress: Progress<'_>,
+    ) -> StoreResult<ImportSummary> {
+        let now = format_timestamp(clock.now());
+        let mut write = self.begin_write().await?;
+        let reps = existing_ids(&mut write.transaction, "reps").await?;
+        let current_owners: HashMap<String, Option<String>> =
+            sqlx::query("SELECT id, owner_id FROM customers")
+                .fetch_all(&mut *write.transaction)
+                .await?
+                .iter()
+                .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<Option<String>, _>(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let in_file: HashSet<String> = rows
+            .iter()
+            .map(|row| row.customer.id.to_string())
+            .collect();
+        let mut summary = ImportSummary::default();
+        for (done, row) in rows.into_iter().enumerate() {
+            let CustomerImportRow {
+                line,
+                mut customer,
+                owner_given,
+            } = row;
+            let mut problem = |field: &str, message: String| {
+                summary.problems.push(RowProblem {
+                    line,
+                    field: field.to_string(),
+                    message,
+                })
+            };
+            if let Some(owner) = &customer.owner_id {
+                if !reps.contains(owner.as_str()) {
+                    problem("owner_id", format!("rep '{owner}' does not exist"));
+                    continue;
+                }
+            }
+            if let Some(rep) = &customer.first_touch_rep_id {
+                if !reps.contains(rep.as_str()) {
+                    problem("first_touch_rep_id", format!("rep '{rep}' does not exist"));
+                    continue;
+                }
+            }
+            if let Some(parent) = &customer.parent_id {
+                if !in_file.contains(parent.as_str()) && !current_owners.contains_key(parent.as_str()) {
+                    problem("parent_id", format!("customer '{parent}' does not exist"));
+                    continue;
+                }
+            }
+            let existing_owner = current_owners.get(customer.id.as_str());
+            let previous_owner: Option<RepId> = existing_owner
+                .cloned()
+                .flatten()
+                .and_then(|owner| RepId::parse(&owner).ok());
+            if !owner_given {
+                customer.owner_id = previous_owner.clone();
+            }
+            upsert_customer(&mut write.transaction, &customer, &now).await?;
+            if previous_owner != customer.owner_id {
+                summary.ownership_changes += 1;
+                record_ownership_event(
+                    &mut write.transaction,
+                    NewOwnershipEvent {
+                        at: &now,
+                        customer_id: &customer.id,
+                        from: previous_owner.as_ref(),
+                        to: customer.owner_id.as_ref(),
+                        actor,
+                        reason: "owner set by import",
+                        rule: None,
+                    },
+                )
+                .await?;
+            }
+            if existing_owner.is_some() {
+                summary.updated += 1;
+            } else {
+                summary.inserted += 1;
+            }
+            progress(done as u64 + 1);
+        }
+        recount_rep_loads(&mut write.transaction).await?;
+        finish_import(write, summary, strict).await
+    }
+
+    /// Creates or replaces one customer (API). An owner change is recorded as an event.
+    /// Returns whether the customer was created.
+    pub async fn put_customer(
+        &self,
+        customer: &Customer,
+        actor: &str,
+        clock: Clock,
+    ) -> StoreResult<bool> {
+        let summary = self
+            .import_customers(
+                vec![CustomerImportRow {
+                    line: 1,
+                    customer: customer.clone(),
+                    owner_given: true,
+                }],
+                true,
+                actor,
+                clock,
+                &|_| {},
+            )
+            .await?;
+        if let Some(problem) = summary.problems.first() {
+            return Err(StoreError::Conflict {
+                message: problem.message.clone(),
+                field: Some(problem.field.clone()),
+            });
+        }
+        Ok(summary.inserted == 1)
+    }
+
+    pub async fn get_customer(&self, id: &CustomerId) -> StoreResult<Customer> {
+        let row = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "customer",
+                id: id.to_string(),
+            })?;
+        customer_from_row(&row)
+    }
+
+    /// Customers matching the filter, ordered by id, one page at a time.
+    pub async fn list_customers(&self, filter: &CustomerFilter) -> StoreResult<CustomerPage> {
+        let condition = "($1 = '' OR owner_id = $1)
+              AND ($2 = 0 OR ($2 = 1 AND owner_id IS NULL) OR ($2 = 2 AND owner_id IS NOT NULL))
+              AND ($3 = '' OR tier = $3)
+              AND ($4 = '' OR region = $4 OR substr(region, 1, length($4) + 1) = $4 || '/')
+              AND ($5 = '' OR instr(name, $5) > 0)";
+        // PostgreSQL has strpos, SQLite has instr; both have substr and length.
+        let condition = match self.backend {
+            crate::Backend::Postgres => condition.replace("instr(name, $5)", "strpos(name, $5)"),
+            crate::Backend::Sqlite => condition.to_string(),
+        };
+        let pool_flag: i64 = match filter.in_pool {
+            None => 0,
+            Some(true) => 1,
+            Some(false) => 2,
+        };
+        let region = filter
+            .region
+            .clone()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string();
+        macro_rules! bind_filter {
+            ($query:expr) => {
+                $query
+                    .bind(filter.owner_id.clone().unwrap_or_default())
+                    .bind(pool_flag)
+                    .bind(filter.tier.clone().unwrap_or_default())
+                    .bind(region.clone())
+                    .bind(filter.name_contains.clone().unwrap_or_default())
+            };
+        }
+        let total_sql = format!("SELECT COUNT(*) FROM customers WHERE {condition}");
+        let total: i64 = bind_filter!(sqlx::query(&total_sql))
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let limit = filter.limit.clamp(1, 1000);
+        let offset = filter.offset.max(0);
+        let page_sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {condition} ORDER BY id LIMIT $6 OFFSET $7"
+        );
+        let rows = bind_filter!(sqlx::query(&page_sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(CustomerPage {
+            total,
+            limit,
+            offset,
+            items: rows.iter().map(customer_from_row).collect::<StoreResult<_>>()?,
+        })
+    }
+
+    /// Every customer, ordered by id (export).
+    pub async fn all_customers(&self) -> StoreResult<Vec<Customer>> {
+        let rows = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(customer_from_row).collect()
+    }
+}

@@ -1,0 +1,190 @@
+//! Persistence of Allot on SQLite (embedded default) and PostgreSQL (multi-instance), with the event log.
+//!
+//! One set of SQL texts serves both backends through sqlx's Any driver: placeholders are
+//! `$N` (SQLite accepts them too) and column types are portable. Every write that touches
+//! ownership runs in one transaction under the routing lock, together with its event.
+
+pub mod auth;
+pub mod customers;
+pub mod error;
+pub mod events;
+pub mod organisation;
+pub mod routing;
+mod rows;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::{Arc, Mutex as StdMutex};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use error::{StoreError, StoreResult};
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Arbitrary constant naming Allot's routing lock among PostgreSQL advisory locks.
+const ROUTING_LOCK_KEY: i64 = 0x616c_6c6f_74;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite has one writer; serialising writers in-process avoids SQLITE_BUSY on lock upgrades.
+    sqlite_writer: Arc<Mutex<()>>,
+    rules_cache: Arc<StdMutex<Option<(i64, Arc<allot_core::rules::RuleSet>)>>>,
+    token_cache: Arc<StdMutex<std::collections::HashSet<String>>>,
+}
+
+/// A write transaction that holds the routing lock until commit or drop.
+pub struct WriteTransaction {
+    pub transaction: Transaction<'static, Any>,
+    _sqlite_guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    pub async fn commit(self) -> StoreResult<()> {
+        self.transaction.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Connects to `sqlite://PATH` or `postgres://…` and runs pending migrations.
+    pub async fn connect(url: &str) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, connect_url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let url = if path.contains("mode=") {
+                url.to_string()
+            } else {
+                format!("{url}{separator}mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("sqlite:") {
+            (Backend::Sqlite, url.to_string())
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let options = AnyPoolOptions::new().max_connections(match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        });
+        let options = if backend == Backend::Sqlite {
+            options.after_connect(|connection, _| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the single writer; NORMAL sync is durable
+                    // across application crashes, which is the guarantee an embedded store needs.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA foreign_keys = ON",
+                        "PRAGMA busy_timeout = 10000",
+                    ] {
+                        sqlx::Executor::execute(&mut *connection, pragma).await?;
+                    }
+                    Ok(())
+                })
+            })
+        } else {
+            options
+        };
+        let pool = options.connect(&connect_url).await?;
+        let store = Store {
+            pool,
+            backend,
+            sqlite_writer: Arc::new(Mutex::new(())),
+            rules_cache: Arc::new(StdMutex::new(None)),
+            token_cache: Arc::new(StdMutex::new(Default::default())),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations; on PostgreSQL under an advisory lock so that several
+    /// `allot serve` processes starting together do not race.
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL)",
+        )
+        .execute(&mut *write.transaction)
+        .await?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *write.transaction)
+            .await?
+            .iter()
+            .map(|row: &AnyRow| row.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+        for migration in schema::MIGRATIONS {
+            if applied.contains(&migration.version) {
+                continue;
+            }
+            let sql = match self.backend {
+                Backend::Sqlite => migration.sqlite,
+                Backend::Postgres => migration.postgres,
+            };
+            sqlx::raw_sql(sql).execute(&mut *write.transaction).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)")
+                .bind(migration.version)
+                .bind(migration.description)
+                .execute(&mut *write.transaction)
+                .await?;
+        }
+        write.commit().await
+    }
+
+    /// Begins a transaction holding the routing lock: the in-process writer lock on SQLite,
+    /// a transaction-scoped advisory lock on PostgreSQL (shared by every `allot serve`).
+    pub async fn begin_write(&self) -> StoreResult<WriteTransaction> {
+        let guard = match self.backend {
+            Backend::Sqlite => Some(self.sqlite_writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        };
+        let mut transaction = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS routing_lock")
+                .bind(ROUTING_LOCK_KEY)
+                .execute(&mut *transaction)
+                .await?;
+        } else {
+            // Take SQLite's write lock now rather than on the first write, so a reader
+            // that becomes a writer never fails with SQLITE_BUSY mid-transaction.
+            sqlx::query("UPDATE schema_migrations SET version = version WHERE 0 = 1")
+                .execute(&mut *transaction)
+                .await
+                .or_else(|error| match &error {
+                    // During the very first migration the table may not exist yet.
+                    sqlx::Error::Database(_) => Ok(Default::default()),
+                    _ => Err(error),
+                })?;
+        }
+        Ok(WriteTransaction {
+            transaction,
+            _sqlite_guard: guard,
+        })
+    }
+}
+
+/// Timestamps are stored as fixed-width RFC 3339 text in UTC, so text order is time order.
+pub fn format_timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}

@@ -1,0 +1,514 @@
+//! Rules versions, routing runs (the whole pool, or one customer) and stored decisions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use allot_core::fairness::{workload_report, WorkloadReport};
+use allot_core::routing::{DecisionRecord, RoutingEngine};
+use allot_core::rules::RuleSet;
+use allot_core::strategy::{RepState, StrategyState};
+use allot_core::{Clock, Customer, CustomerId, RepId};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::customers::upsert_customer;
+use crate::error::{StoreError, StoreResult};
+use crate::events::{record_ownership_event, NewOwnershipEvent};
+use crate::organisation::{load_teams_and_reps, Progress};
+use crate::rows::{customer_from_row, optional_text, text, CUSTOMER_COLUMNS};
+use crate::{format_timestamp, Store, WriteTransaction};
+
+/// A stored rules version.
+#[derive(Debug, Clone, Serialize)]
+pub struct RulesVersion {
+    pub version: i64,
+    pub source: String,
+    pub actor: String,
+    pub created_at: String,
+}
+
+/// A decision as stored, with when and by whom it was made.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredDecision {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub rules_version: Option<i64>,
+    #[serde(flatten)]
+    pub decision: DecisionRecord,
+}
+
+/// Totals of a routing run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RouteSummary {
+    pub considered: usize,
+    pub routed: usize,
+    pub left_in_pool: usize,
+    /// Customers left in the pool, counted by reason.
+    pub pool_reasons: BTreeMap<String, usize>,
+    /// Customers routed, counted by rule.
+    pub routed_by_rule: BTreeMap<String, usize>,
+    pub rules_version: i64,
+}
+
+/// Result of routing the pool: the totals and every decision in words.
+#[derive(Debug, Clone)]
+pub struct RouteRun {
+    pub summary: RouteSummary,
+    pub decisions: Vec<DecisionRecord>,
+}
+
+/// Result of routing one customer through the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct SingleRoute {
+    /// False when the customer already had an owner and the earlier decision is returned.
+    pub routed_now: bool,
+    pub decision: DecisionRecord,
+}
+
+impl Store {
+    /// Validates rules (syntax, and that teams and reps they name exist) and stores them as a new version.
+    pub async fn set_rules(&self, source: &str, actor: &str, clock: Clock) -> StoreResult<i64> {
+        let rules = RuleSet::parse(source).map_err(StoreError::Rules)?;
+        let mut write = self.begin_write().await?;
+        let (teams, reps) = load_teams_and_reps(&mut write.transaction).await?;
+        let rep_records: Vec<_> = reps.into_iter().map(|state| state.rep).collect();
+        let problems = rules.check_references(&teams, &rep_records);
+        if !problems.is_empty() {
+            return Err(StoreError::Rules(problems));
+        }
+        let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM rule_versions")
+            .fetch_one(&mut *write.transaction)
+            .await?
+            .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO rule_versions (version, source, actor, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(version)
+        .bind(source)
+        .bind(actor)
+        .bind(format_timestamp(clock.now()))
+        .execute(&mut *write.transaction)
+        .await?;
+        write.commit().await?;
+        Ok(version)
+    }
+
+    /// The newest rules version, if any.
+    pub async fn current_rules(&self) -> StoreResult<Option<RulesVersion>> {
+        let row = sqlx::query(
+            "SELECT version, source, actor, created_at FROM rule_versions ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(RulesVersion {
+                version: row.try_get("version")?,
+                source: text(&row, "source")?,
+                actor: text(&row, "actor")?,
+                created_at: text(&row, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every rules version, newest first.
+    pub async fn rules_history(&self) -> StoreResult<Vec<RulesVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, source, actor, created_at FROM rule_versions ORDER BY version DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RulesVersion {
+                    version: row.try_get("version")?,
+                    source: text(row, "source")?,
+                    actor: text(row, "actor")?,
+                    created_at: text(row, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Parsed current rules, cached by version so a busy API does not re-parse TOML per request.
+    async fn current_rule_set(
+        &self,
+        write: &mut WriteTransaction,
+    ) -> StoreResult<Option<(i64, Arc<RuleSet>)>> {
+        let row = sqlx::query("SELECT version, source FROM rule_versions ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&mut *write.transaction)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let version: i64 = row.try_get("version")?;
+        if let Some((cached_version, rules)) = self.rules_cache.lock().expect("rules cache").as_ref() {
+            if *cached_version == version {
+                return Ok(Some((version, rules.clone())));
+            }
+        }
+        let source = text(&row, "source")?;
+        let rules = Arc::new(RuleSet::parse(&source).map_err(|errors| {
+            StoreError::Corrupt(format!("stored rules version {version} no longer parses: {errors:?}"))
+        })?);
+        *self.rules_cache.lock().expect("rules cache") = Some((version, rules.clone()));
+        Ok(Some((version, rules)))
+    }
+
+    async fn build_engine(
+        &self,
+        write: &mut WriteTransaction,
+        rules: &RuleSet,
+        clock: Clock,
+    ) -> StoreResult<RoutingEngine> {
+        let (teams, reps) = load_teams_and_reps(&mut write.transaction).await?;
+        let states: BTreeMap<String, StrategyState> = sqlx::query("SELECT rule_name, state FROM strategy_state")
+            .fetch_all(&mut *write.transaction)
+            .await?
+            .iter()
+            .map(|row| {
+                let state = serde_json::from_str(&text(row, "state")?)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                Ok((text(row, "rule_name")?, state))
+            })
+            .collect::<StoreResult<_>>()?;
+        Ok(RoutingEngine::new(rules.clone(), &teams, reps, &states, clock))
+    }
+
+    /// Writes a routed decision: the owner (only if still unowned: the database refuses a
+    /// second owner), the ownership event and the decision itself, in the caller's transaction.
+    async fn persist_decision(
+        &self,
+        write: &mut WriteTransaction,
+        record: &DecisionRecord,
+        customer_id: &CustomerId,
+        owner: Option<&RepId>,
+        rules_version: Option<i64>,
+        actor: &str,
+        at: &str,
+    ) -> StoreResult<()> {
+        if let Some(owner) = owner {
+            let updated = sqlx::query(
+                "UPDATE customers SET owner_id = $1, updated_at = $2 WHERE id = $3 AND owner_id IS NULL",
+            )
+            .bind(owner.as_str())
+            .bind(at)
+            .bind(customer_id.as_str())
+            .execute(&mut *write.transaction)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Conflict {
+                    message: format!("customer '{customer_id}' was given an owner concurrently"),
+                    field: Some("owner_id".to_string()),
+                });
+            }
+            record_ownership_event(
+                &mut write.transaction,
+                NewOwnershipEvent {
+                    at,
+                    customer_id,
+                    from: None,
+                    to: Some(owner),
+                    actor,
+                    reason: &record.reason,
+                    rule: record.rule.as_deref(),
+                },
+            )
+            .await?;
+        }
+        let trace = serde_json::to_string(&record.trace)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        sqlx::query(
+            "INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(at)
+        .bind(customer_id.as_str())
+        .bind(record.owner_id.as_deref())
+        .bind(record.rule.as_deref())
+        .bind(record.strategy.as_deref())
+        .bind(&record.reason)
+        .bind(trace)
+        .bind(rules_version)
+        .bind(actor)
+        .execute(&mut *write.transaction)
+        .await?;
+        Ok(())
+    }
+
+    /// Saves rep loads and strategy state after routing, so the next run (or another
+    /// process) continues the rotation and sees the loads.
+    async fn save_engine_state(
+        &self,
+        write: &mut WriteTransaction,
+        engine: &RoutingEngine,
+        touched_reps: &[RepId],
+    ) -> StoreResult<()> {
+        for rep_id in touched_reps {
+            let Some(rep) = engine.rep(rep_id) else { continue };
+            sqlx::query(
+                "UPDATE reps SET owned_count = $1, owned_workload = $2, last_assigned_sequence = $3 WHERE id = $4",
+            )
+            .bind(i64::from(rep.load.owned_count))
+            .bind(rep.load.owned_workload)
+            .bind(rep.load.last_assigned_sequence as i64)
+            .bind(rep_id.as_str())
+            .execute(&mut *write.transaction)
+            .await?;
+        }
+        for (rule_name, state) in engine.strategy_states() {
+            if state == StrategyState::default() {
+                continue;
+            }
+            let state = serde_json::to_string(&state)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+            sqlx::query(
+                "INSERT INTO strategy_state (rule_name, state) VALUES ($1, $2)
+                 ON CONFLICT (rule_name) DO UPDATE SET state = excluded.state",
+            )
+            .bind(rule_name)
+            .bind(state)
+            .execute(&mut *write.transaction)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Routes every customer in the pool, oldest first, in one transaction.
+    pub async fn route_pool(
+        &self,
+        clock: Clock,
+        actor: &str,
+        progress: Progress<'_>,
+    ) -> StoreResult<RouteRun> {
+        let mut write = self.begin_write().await?;
+        let Some((rules_version, rules)) = self.current_rule_set(&mut write).await? else {
+            return Err(StoreError::NoRules);
+        };
+        let mut engine = self.build_engine(&mut write, &rules, clock).await?;
+        let pool_rows = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE owner_id IS NULL ORDER BY created_at, id"
+        ))
+        .fetch_all(&mut *write.transaction)
+        .await?;
+        let pool: Vec<Customer> = pool_rows.iter().map(customer_from_row).collect::<StoreResult<_>>()?;
+        drop(pool_rows);
+        let needs_parents = pool.iter().any(|customer| customer.parent_id.is_some());
+        let mut owners: HashMap<CustomerId, RepId> = HashMap::new();
+        if needs_parents {
+            for row in sqlx::query("SELECT id, owner_id FROM customers WHERE owner_id IS NOT NULL")
+                .fetch_all(&mut *write.transaction)
+                .await?
+            {
+                let id = CustomerId::parse(&text(&row, "id")?).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                if let Some(owner) = optional_text(&row, "owner_id")? {
+                    let owner = RepId::parse(&owner).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    owners.insert(id, owner);
+                }
+            }
+        }
+        let at = format_timestamp(clock.now());
+        let mut summary = RouteSummary {
+            rules_version,
+            ..Default::default()
+        };
+        let mut decisions = Vec::with_capacity(pool.len());
+        let mut touched: Vec<RepId> = Vec::new();
+        for (done, customer) in pool.iter().enumerate() {
+            let parent_owner = customer.parent_id.as_ref().and_then(|parent| owners.get(parent));
+            let decision = engine.route(customer, parent_owner);
+            let record = engine.render(&decision, customer);
+            self.persist_decision(
+                &mut write,
+                &record,
+                &customer.id,
+                decision.owner_id.as_ref(),
+                Some(rules_version),
+                actor,
+                &at,
+            )
+            .await?;
+            summary.considered += 1;
+            match &decision.owner_id {
+                Some(owner) => {
+                    summary.routed += 1;
+                    *summary
+                        .routed_by_rule
+                        .entry(record.rule.clone().unwrap_or_default())
+                        .or_insert(0) += 1;
+                    touched.push(owner.clone());
+                    if needs_parents {
+                        owners.insert(customer.id.clone(), owner.clone());
+                    }
+                }
+                None => {
+                    summary.left_in_pool += 1;
+                    *summary.pool_reasons.entry(record.reason.clone()).or_insert(0) += 1;
+                }
+            }
+            decisions.push(record);
+            progress(done as u64 + 1);
+        }
+        touched.sort();
+        touched.dedup();
+        self.save_engine_state(&mut write, &engine, &touched).await?;
+        write.commit().await?;
+        Ok(RouteRun { summary, decisions })
+    }
+
+    /// Creates or updates one customer and routes it if it has no owner. A customer that
+    /// already has an owner is not routed again; its latest decision is returned.
+    pub async fn route_one(
+        &self,
+        customer: Customer,
+        clock: Clock,
+        actor: &str,
+    ) -> StoreResult<SingleRoute> {
+        let at = format_timestamp(clock.now());
+        let mut write = self.begin_write().await?;
+        let existing = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"))
+            .bind(customer.id.as_str())
+            .fetch_optional(&mut *write.transaction)
+            .await?
+            .map(|row| customer_from_row(&row))
+            .transpose()?;
+        let mut customer = customer;
+        customer.owner_id = existing.as_ref().and_then(|existing| existing.owner_id.clone());
+        for (field, rep) in [("first_touch_rep_id", &customer.first_touch_rep_id)] {
+            if let Some(rep) = rep {
+                let found = sqlx::query("SELECT id FROM reps WHERE id = $1")
+                    .bind(rep.as_str())
+                    .fetch_optional(&mut *write.transaction)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::Conflict {
+                        message: format!("rep '{rep}' does not exist"),
+                        field: Some(field.to_string()),
+                    });
+                }
+            }
+        }
+        let parent_owner = match &customer.parent_id {
+            Some(parent) => {
+                let row = sqlx::query("SELECT owner_id FROM customers WHERE id = $1")
+                    .bind(parent.as_str())
+                    .fetch_optional(&mut *write.transaction)
+                    .await?
+                    .ok_or_else(|| StoreError::Conflict {
+                        message: format!("customer '{parent}' does not exist"),
+                        field: Some("parent_id".to_string()),
+                    })?;
+                optional_text(&row, "owner_id")?
+                    .map(|owner| RepId::parse(&owner))
+                    .transpose()
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?
+            }
+            None => None,
+        };
+        // Workload changes must reach the owner's load even when no routing happens.
+        let workload_changed = existing
+            .as_ref()
+            .is_some_and(|existing| existing.workload != customer.workload && existing.owner_id.is_some());
+        upsert_customer(&mut write.transaction, &customer, &at).await?;
+        if workload_changed {
+            crate::customers::recount_rep_loads(&mut write.transaction).await?;
+        }
+        if customer.owner_id.is_some() {
+            let previous = self.latest_decision_in(&mut write, &customer.id).await?;
+            write.commit().await?;
+            let decision = match previous {
+                Some(previous) => previous.decision,
+                None => DecisionRecord {
+                    customer_id: customer.id.to_string(),
+                    owner_id: customer.owner_id.as_ref().map(ToString::to_string),
+                    rule: None,
+                    strategy: None,
+                    reason: "already owned; the owner was set outside routing (import or manual assignment)"
+                        .to_string(),
+                    trace: Default::default(),
+                },
+            };
+            return Ok(SingleRoute {
+                routed_now: false,
+                decision,
+            });
+        }
+        let rules = self.current_rule_set(&mut write).await?;
+        let (rules_version, rules) = match rules {
+            Some((version, rules)) => (Some(version), rules),
+            None => (None, Arc::new(RuleSet::default())),
+        };
+        let mut engine = self.build_engine(&mut write, &rules, clock).await?;
+        let decision = engine.route(&customer, parent_owner.as_ref());
+        let record = engine.render(&decision, &customer);
+        self.persist_decision(
+            &mut write,
+            &record,
+            &customer.id,
+            decision.owner_id.as_ref(),
+            rules_version,
+            actor,
+            &at,
+        )
+        .await?;
+        let touched: Vec<RepId> = decision.owner_id.iter().cloned().collect();
+        self.save_engine_state(&mut write, &engine, &touched).await?;
+        write.commit().await?;
+        Ok(SingleRoute {
+            routed_now: decision.owner_id.is_some(),
+            decision: record,
+        })
+    }
+
+    async fn latest_decision_in(
+        &self,
+        write: &mut WriteTransaction,
+        customer_id: &CustomerId,
+    ) -> StoreResult<Option<StoredDecision>> {
+        let row = sqlx::query(
+            "SELECT id, at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor
+             FROM decisions WHERE customer_id = $1 AND owner_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(customer_id.as_str())
+        .fetch_optional(&mut *write.transaction)
+        .await?;
+        row.map(|row| decision_from_row(&row)).transpose()
+    }
+
+    /// Every stored decision for a customer, newest first.
+    pub async fn decisions_for(&self, customer_id: &CustomerId) -> StoreResult<Vec<StoredDecision>> {
+        let rows = sqlx::query(
+            "SELECT id, at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor
+             FROM decisions WHERE customer_id = $1 ORDER BY id DESC",
+        )
+        .bind(customer_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(decision_from_row).collect()
+    }
+
+    /// Workload and fairness as of the clock (F1).
+    pub async fn workload_report(&self, clock: Clock) -> StoreResult<WorkloadReport> {
+        let teams = self.list_teams().await?;
+        let reps: Vec<RepState> = self.list_reps().await?;
+        Ok(workload_report(&teams, &reps, clock))
+    }
+}
+
+fn decision_from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredDecision> {
+    let trace = serde_json::from_str(&text(row, "trace")?)
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    Ok(StoredDecision {
+        id: row.try_get("id")?,
+        at: text(row, "at")?,
+        actor: text(row, "actor")?,
+        rules_version: row.try_get("rules_version")?,
+        decision: DecisionRecord {
+            customer_id: text(row, "customer_id")?,
+            owner_id: optional_text(row, "owner_id")?,
+            rule: optional_text(row, "rule")?,
+            strategy: optional_text(row, "strategy")?,
+            reason: text(row, "reason")?,
+            trace,
+        },
+    })
+}
