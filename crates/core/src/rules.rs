@@ -141,16 +141,26 @@ impl RuleSet {
     /// Parses and checks a rules file. All problems are returned, each located by rule, line and column.
     pub fn parse(source: &str) -> Result<RuleSet, Vec<RuleError>> {
         let raw: RawRulesFile = toml::from_str(source).map_err(|error| {
-            let (line, column) = error
-                .span()
-                .map(|span| line_and_column(source, span.start))
+            let offset = error.span().map(|span| span.start);
+            let (line, column) = offset
+                .map(|offset| line_and_column(source, offset))
                 .map_or((None, None), |(line, column)| (Some(line), Some(column)));
+            // Name the rule by its position, counting `[[rule]]` headers before the error.
+            let rule = offset
+                .map(|offset| source[..offset.min(source.len())].matches("[[rule]]").count())
+                .filter(|count| *count > 0)
+                .map(|count| format!("#{count}"));
+            let message = error.message().to_string();
+            let field = message
+                .split_once("field `")
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(field, _)| field.to_string());
             vec![RuleError {
-                rule: None,
+                rule,
                 line,
                 column,
-                field: None,
-                message: error.message().to_string(),
+                field,
+                message,
             }]
         })?;
         let mut errors = Vec::new();
@@ -477,7 +487,7 @@ strategy = "weighted"
         );
         check_error(
             "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { group = \"t\" }\nstrategy = \"sticky\"\n",
-            "to",
+            "group",
             Some(4),
             "",
         );
