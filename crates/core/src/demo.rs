@@ -1,1 +1,450 @@
 //! Deterministic demo and benchmark organisations: teams, reps, customers and a rules file.
+//!
+//! Generated from a seed by a small built-in PRNG (SplitMix64), so the same seed always gives
+//! byte-identical data and the crate needs no `rand` dependency.
+
+use chrono::{Duration, NaiveDate};
+use std::collections::BTreeMap;
+
+use crate::ids::{CustomerId, Region, RepId, TeamId};
+use crate::model::{Customer, Level, Rep, Role, Team};
+
+/// A whole organisation ready to import: teams, reps, customers (all in the pool) and rules.
+pub struct DemoOrganisation {
+    pub teams: Vec<Team>,
+    pub reps: Vec<Rep>,
+    pub customers: Vec<Customer>,
+    pub rules_toml: String,
+}
+
+/// SplitMix64: tiny, fast, and good enough for generating plausible data.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut mixed = self.0;
+        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        mixed ^ (mixed >> 31)
+    }
+
+    fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const REGIONS: &[&str] = &[
+    "上海/浦东", "上海/徐汇", "上海/闵行", "浙江/杭州/西湖", "浙江/杭州/滨江", "浙江/宁波/鄞州",
+    "江苏/南京/鼓楼", "江苏/苏州/工业园区", "广东/深圳/南山", "广东/深圳/福田", "广东/广州/天河",
+    "广东/东莞", "福建/厦门/思明", "北京/朝阳", "北京/海淀", "天津/滨海", "河北/石家庄",
+    "四川/成都/武侯", "湖北/武汉/洪山", "陕西/西安/雁塔", "山东/青岛/市南", "广东省/佛山",
+];
+const INDUSTRIES: &[&str] = &["金融", "制造", "零售", "互联网", "医疗", "教育", "物流"];
+const SKILLS: &[&str] = &["金融", "制造", "零售", "互联网", "医疗", "英语"];
+const STAGES: &[&str] = &["线索", "商机", "成交", "流失"];
+const SOURCES: &[&str] = &["官网", "展会", "转介绍", "电话"];
+const PRODUCT_LINES: &[&str] = &["CRM", "ERP", "BI", "SCM"];
+const NAME_WORDS: &[&str] = &[
+    "云帆", "星河", "华信", "金桥", "东方", "瑞丰", "远航", "天成", "宏图", "锦程", "汇通", "德昌",
+    "新元", "安泰", "恒达", "博远", "嘉禾", "长青", "启明", "united",
+];
+const NAME_SUFFIXES: &[&str] = &["科技", "贸易", "制造", "实业", "信息技术", "医药", "物流"];
+const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
+const GIVEN_NAMES: &[&str] = &["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "涛", "明", "超", "霞"];
+
+fn team(id: &str, name: &str, parent: Option<&str>, manager: Option<&str>) -> Team {
+    Team {
+        id: TeamId::parse(id).expect("demo team ids are valid"),
+        name: name.to_string(),
+        parent_id: parent.map(|parent| TeamId::parse(parent).expect("valid")),
+        manager_id: manager.map(|manager| RepId::parse(manager).expect("valid")),
+    }
+}
+
+fn rep_name(random: &mut SplitMix64) -> String {
+    format!("{}{}{}", random.pick(SURNAMES), random.pick(GIVEN_NAMES), random.pick(GIVEN_NAMES))
+}
+
+fn random_level(random: &mut SplitMix64) -> Level {
+    match random.below(10) {
+        0..=2 => Level::Junior,
+        3..=6 => Level::Mid,
+        _ => Level::Senior,
+    }
+}
+
+fn random_skills(random: &mut SplitMix64) -> Vec<String> {
+    let mut skills: Vec<String> = SKILLS
+        .iter()
+        .filter(|_| random.chance(25))
+        .map(|skill| skill.to_string())
+        .collect();
+    skills.sort();
+    skills
+}
+
+/// Customers `c00001…`, all unowned, created through 2026 in id order so parents come first.
+fn generate_customers(random: &mut SplitMix64, count: usize, reps: &[Rep]) -> Vec<Customer> {
+    let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
+    let width = count.to_string().len().max(5);
+    let mut customers: Vec<Customer> = Vec::with_capacity(count);
+    for index in 0..count {
+        let id = CustomerId::parse(&format!("c{:0width$}", index + 1)).expect("valid id");
+        let mut customer = Customer::new(id);
+        let region = *random.pick(REGIONS);
+        let city = region.split('/').nth(1).unwrap_or(region);
+        customer.name = format!(
+            "{city}{}{}有限公司",
+            random.pick(NAME_WORDS),
+            random.pick(NAME_SUFFIXES)
+        );
+        customer.region = Region::parse(region).expect("valid region");
+        customer.industry = random.pick(INDUSTRIES).to_string();
+        let (customer_type, size) = match random.below(10) {
+            0..=2 => ("enterprise", 500 + random.below(20_000) as u64),
+            3..=8 => ("smb", 5 + random.below(500) as u64),
+            _ => ("individual", 1),
+        };
+        customer.customer_type = customer_type.to_string();
+        customer.size = if random.chance(10) { None } else { Some(size) };
+        customer.stage = random.pick(STAGES).to_string();
+        customer.source = random.pick(SOURCES).to_string();
+        let (tier, workload) = match random.below(10) {
+            0 => ("A", 3.0),
+            1..=3 => ("B", 2.0),
+            _ => ("C", 1.0),
+        };
+        customer.tier = tier.to_string();
+        customer.workload = workload;
+        if random.chance(20) && !reps.is_empty() {
+            customer.first_touch_rep_id = Some(random.pick(reps).id.clone());
+        }
+        if index > 10 && random.chance(5) {
+            customer.parent_id = Some(customers[random.below(index)].id.clone());
+        }
+        customer.phone = format!("138{:08}", random.below(100_000_000));
+        customer.email = format!("contact{}@example.cn", index + 1);
+        customer.credit_code = format!("91{:06}MA{:08}X", random.below(1_000_000), random.below(100_000_000));
+        let day = (index as i64 * 330) / count.max(1) as i64;
+        customer.created_at = Some(
+            (start + Duration::days(day))
+                .and_hms_opt(9, 0, 0)
+                .expect("valid time")
+                .and_utc(),
+        );
+        let revenue = size.saturating_mul(20_000 + random.below(80_000) as u64);
+        let mut attributes = BTreeMap::new();
+        attributes.insert("annual_revenue".to_string(), revenue.to_string());
+        let lines: Vec<&str> = PRODUCT_LINES.iter().copied().filter(|_| random.chance(35)).collect();
+        if !lines.is_empty() {
+            attributes.insert("product_lines".to_string(), lines.join("|"));
+        }
+        customer.attributes = attributes;
+        customers.push(customer);
+    }
+    customers
+}
+
+const DEMO_RULES: &str = r#"# Allot demo rules (分配规则). The first matching rule wins; order matters.
+
+# 首问负责: a referred customer goes to the rep who first contacted it; without one, least loaded in hq.
+[[rule]]
+name = "转介绍首问负责"
+when = 'source == "转介绍" and tier != "A"'
+to = { team = "hq" }
+strategy = "first_touch"
+
+# Key accounts in East China only to senior reps of the key-account group; if all are full or away,
+# fall through to the next rules instead of waiting in the pool.
+[[rule]]
+name = "华东大客户"
+when = 'tier == "A" and (region ^= "上海" or region ^= "浙江" or region ^= "江苏")'
+to = { team = "east-ka" }
+strategy = "least_loaded"
+min_level = "senior"
+fallthrough = true
+
+# Large financial customers to the finance specialists, in turn.
+[[rule]]
+name = "金融行业大客户"
+when = 'industry == "金融" and attr.annual_revenue >= 10000000'
+to = { skill = "金融", team = "finance" }
+strategy = "round_robin"
+
+# Subsidiaries in Guangdong follow their parent account's owner.
+[[rule]]
+name = "华南集团子公司"
+when = 'type == "enterprise" and region ^= "广东"'
+to = { team = "south" }
+strategy = "sticky"
+
+# South China by weight: stronger reps take proportionally more.
+[[rule]]
+name = "华南区域"
+when = 'region ^= "广东" or region ^= "福建"'
+to = { team = "south" }
+strategy = "weighted"
+
+# North China in turn.
+[[rule]]
+name = "华北区域"
+when = 'region in ["北京/朝阳", "北京/海淀"] or region ^= "天津" or region ^= "河北"'
+to = { team = "north" }
+strategy = "round_robin"
+
+# The rest of East China to the SMB group, evenly by workload.
+[[rule]]
+name = "华东中小客户"
+when = 'region ^= "上海" or region ^= "浙江" or region ^= "江苏"'
+to = { team = "east-smb" }
+strategy = "least_loaded"
+
+# English-speaking reps for customers that use our BI line abroad-style deals.
+[[rule]]
+name = "BI产品线"
+when = 'attr.product_lines contains "BI" and size >= 1000'
+to = { skill = "英语" }
+strategy = "least_loaded"
+
+# Explicit fallback (兜底): everyone else, least loaded across the whole company.
+[[rule]]
+name = "兜底"
+when = 'true'
+to = { team = "hq" }
+strategy = "least_loaded"
+"#;
+
+/// The demo: 7 teams in a tree, 40 reps, `customer_count` customers in the pool, and rules using every strategy.
+pub fn demo_organisation(seed: u64, customer_count: usize) -> DemoOrganisation {
+    let mut random = SplitMix64(seed ^ 0xA110_7000);
+    let teams = vec![
+        team("hq", "总部", None, Some("r01")),
+        team("east", "华东大区", Some("hq"), Some("r02")),
+        team("east-ka", "华东大客户组", Some("east"), Some("r03")),
+        team("east-smb", "华东中小客户组", Some("east"), Some("r10")),
+        team("south", "华南大区", Some("hq"), Some("r18")),
+        team("north", "华北大区", Some("hq"), Some("r26")),
+        team("finance", "金融行业组", Some("hq"), Some("r33")),
+    ];
+    let managers = ["r01", "r02", "r03", "r10", "r18", "r26", "r33"];
+    let absence_from = NaiveDate::from_ymd_opt(2026, 11, 1);
+    let absence_until = NaiveDate::from_ymd_opt(2026, 12, 31);
+    let reps: Vec<Rep> = (1..=40)
+        .map(|number| {
+            let id = format!("r{number:02}");
+            let team_id = match number {
+                1 => "hq",
+                2..=9 => "east-ka",
+                10..=17 => "east-smb",
+                18..=25 => "south",
+                26..=32 => "north",
+                _ => "finance",
+            };
+            let role = if number == 1 {
+                Role::Admin
+            } else if managers.contains(&id.as_str()) {
+                Role::Manager
+            } else {
+                Role::Rep
+            };
+            let level = if (2..=5).contains(&number) || role != Role::Rep {
+                Level::Senior
+            } else {
+                random_level(&mut random)
+            };
+            let mut skills = random_skills(&mut random);
+            if team_id == "finance" && !skills.iter().any(|skill| skill == "金融") {
+                skills.insert(0, "金融".to_string());
+            }
+            let capacity = if random.chance(10) {
+                None
+            } else {
+                Some(150 + random.below(250) as u32)
+            };
+            let absent = number == 12 || number == 27;
+            Rep {
+                id: RepId::parse(&id).expect("valid id"),
+                name: rep_name(&mut random),
+                email: format!("{id}@allot-demo.cn"),
+                team_id: Some(TeamId::parse(team_id).expect("valid id")),
+                role,
+                level,
+                capacity,
+                weight: (1 + random.below(3)) as f64,
+                skills,
+                active: number != 39,
+                absent_from: if absent { absence_from } else { None },
+                absent_until: if absent { absence_until } else { None },
+            }
+        })
+        .collect();
+    let customers = generate_customers(&mut random, customer_count, &reps);
+    DemoOrganisation {
+        teams,
+        reps,
+        customers,
+        rules_toml: DEMO_RULES.to_string(),
+    }
+}
+
+/// For benchmarks: a team tree (each team has three children), reps spread evenly, no caps,
+/// and `rule_count` rules rotating over conditions, targets and all five strategies,
+/// ending in an explicit fallback.
+pub fn synthetic_organisation(
+    seed: u64,
+    team_count: usize,
+    rep_count: usize,
+    customer_count: usize,
+    rule_count: usize,
+) -> DemoOrganisation {
+    let mut random = SplitMix64(seed ^ 0x5EED_0001);
+    let team_count = team_count.max(2);
+    let teams: Vec<Team> = (0..team_count)
+        .map(|index| Team {
+            id: TeamId::parse(&format!("t{index:03}")).expect("valid id"),
+            name: format!("团队{index}"),
+            parent_id: (index > 0).then(|| TeamId::parse(&format!("t{:03}", (index - 1) / 3)).expect("valid id")),
+            manager_id: None,
+        })
+        .collect();
+    let reps: Vec<Rep> = (0..rep_count)
+        .map(|index| Rep {
+            id: RepId::parse(&format!("r{index:05}")).expect("valid id"),
+            name: rep_name(&mut random),
+            email: format!("r{index}@bench.example"),
+            team_id: Some(teams[index % team_count].id.clone()),
+            role: Role::Rep,
+            level: random_level(&mut random),
+            capacity: None,
+            weight: (1 + random.below(3)) as f64,
+            skills: random_skills(&mut random),
+            active: true,
+            absent_from: None,
+            absent_until: None,
+        })
+        .collect();
+    let customers = generate_customers(&mut random, customer_count, &reps);
+    // Deep teams have small subtrees, like real sales groups; targets come from the lower levels.
+    let lower_teams: Vec<&Team> = teams.iter().skip(team_count / 3).collect();
+    let strategies = ["round_robin", "weighted", "least_loaded", "first_touch", "sticky"];
+    let mut rules = String::from("# Synthetic benchmark rules.\n");
+    for index in 0..rule_count.saturating_sub(1) {
+        let province = REGIONS[index % REGIONS.len()].split('/').next().unwrap_or("上海");
+        let condition = match index % 5 {
+            0 => format!("tier == \"{}\" and region ^= \"{province}\"", ["A", "B", "C"][index % 3]),
+            1 => format!("industry == \"{}\" and size >= {}", INDUSTRIES[index % INDUSTRIES.len()], 100 * (index % 7)),
+            2 => format!("attr.annual_revenue >= {} and tier in [\"A\", \"B\"]", 1_000_000 * (1 + index % 9)),
+            3 => format!("region ^= \"{}\"", REGIONS[index % REGIONS.len()]),
+            _ => format!(
+                "industry in [\"{}\", \"{}\"] and source == \"{}\"",
+                INDUSTRIES[index % INDUSTRIES.len()],
+                INDUSTRIES[(index + 3) % INDUSTRIES.len()],
+                SOURCES[index % SOURCES.len()]
+            ),
+        };
+        let target_team = lower_teams[index % lower_teams.len()];
+        let target = match index % 3 {
+            0 => format!("{{ team = \"{}\" }}", target_team.id),
+            1 => {
+                let listed: Vec<String> = (0..5)
+                    .map(|offset| format!("\"{}\"", reps[(index * 7 + offset * 13) % reps.len().max(1)].id))
+                    .collect();
+                format!("{{ reps = [{}] }}", listed.join(", "))
+            }
+            _ => format!("{{ skill = \"{}\" }}", SKILLS[index % SKILLS.len()]),
+        };
+        rules.push_str(&format!(
+            "\n[[rule]]\nname = \"rule-{index:03}\"\nwhen = '{condition}'\nto = {target}\nstrategy = \"{}\"\n",
+            strategies[index % strategies.len()]
+        ));
+    }
+    let fallback_team = &teams[(team_count / 3).min(team_count - 1)];
+    rules.push_str(&format!(
+        "\n[[rule]]\nname = \"fallback\"\nwhen = 'true'\nto = {{ team = \"{}\" }}\nstrategy = \"least_loaded\"\n",
+        fallback_team.id
+    ));
+    DemoOrganisation {
+        teams,
+        reps,
+        customers,
+        rules_toml: rules,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{RuleSet, StrategyKind};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_demo_is_deterministic() {
+        let first = demo_organisation(7, 300);
+        let second = demo_organisation(7, 300);
+        let other = demo_organisation(8, 300);
+        assert_eq!(first.customers, second.customers);
+        assert_eq!(first.reps, second.reps);
+        assert_ne!(first.customers, other.customers);
+    }
+
+    #[test]
+    fn the_demo_has_the_promised_shape() {
+        let demo = demo_organisation(7, 5000);
+        assert_eq!(demo.teams.len(), 7);
+        assert_eq!(demo.reps.len(), 40);
+        assert_eq!(demo.customers.len(), 5000);
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        assert_eq!(demo.reps.iter().filter(|rep| rep.is_absent_on(today)).count(), 2);
+        assert_eq!(demo.reps.iter().filter(|rep| !rep.active).count(), 1);
+        let roots: Vec<_> = demo.teams.iter().filter(|team| team.parent_id.is_none()).collect();
+        assert_eq!(roots.len(), 1);
+        let team_ids: BTreeSet<_> = demo.teams.iter().map(|team| team.id.clone()).collect();
+        let rep_ids: BTreeSet<_> = demo.reps.iter().map(|rep| rep.id.clone()).collect();
+        for team in &demo.teams {
+            assert!(team.parent_id.as_ref().is_none_or(|parent| team_ids.contains(parent)));
+            assert!(team.manager_id.as_ref().is_some_and(|manager| rep_ids.contains(manager)));
+        }
+        let capacity: u32 = demo.reps.iter().map(|rep| rep.capacity.unwrap_or(1000)).sum();
+        assert!(capacity as usize > demo.customers.len());
+        let mut seen = BTreeSet::new();
+        for customer in &demo.customers {
+            if let Some(parent) = &customer.parent_id {
+                assert!(seen.contains(parent), "parent {parent} comes before {}", customer.id);
+            }
+            seen.insert(customer.id.clone());
+            assert!(customer.owner_id.is_none());
+        }
+    }
+
+    #[test]
+    fn demo_rules_parse_use_every_strategy_and_end_in_a_fallback() {
+        let demo = demo_organisation(7, 10);
+        let rules = RuleSet::parse(&demo.rules_toml).unwrap();
+        let rep_records = demo.reps.clone();
+        assert!(rules.check_references(&demo.teams, &rep_records).is_empty());
+        for strategy in StrategyKind::ALL {
+            assert!(rules.rules.iter().any(|rule| rule.strategy == strategy), "{strategy}");
+        }
+        assert_eq!(rules.rules.last().unwrap().condition.source(), "true");
+    }
+
+    #[test]
+    fn synthetic_sizes_are_as_asked() {
+        let synthetic = synthetic_organisation(1, 50, 1000, 2000, 50);
+        assert_eq!(synthetic.teams.len(), 50);
+        assert_eq!(synthetic.reps.len(), 1000);
+        assert_eq!(synthetic.customers.len(), 2000);
+        let rules = RuleSet::parse(&synthetic.rules_toml).unwrap();
+        assert_eq!(rules.rules.len(), 50);
+        assert!(rules.check_references(&synthetic.teams, &synthetic.reps).is_empty());
+    }
+}
