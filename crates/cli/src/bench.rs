@@ -40,7 +40,11 @@ fn bench_clock() -> Clock {
     Clock::parse("2026-11-25T09:00:00+08:00").expect("fixed bench clock")
 }
 
-async fn load_organisation(store: &Store, organisation: DemoOrganisation, with_customers: bool) -> Result<()> {
+async fn load_organisation(
+    store: &Store,
+    organisation: DemoOrganisation,
+    with_customers: bool,
+) -> Result<()> {
     let quiet = |_: u64| {};
     let clock = bench_clock();
     let empty = store.list_reps().await?.is_empty() && store.list_teams().await?.is_empty();
@@ -48,10 +52,22 @@ async fn load_organisation(store: &Store, organisation: DemoOrganisation, with_c
         bail!("the bench needs an empty database; pass --db with a fresh sqlite:// file or postgres database");
     }
     store
-        .import_teams(organisation.teams.into_iter().map(|team| (0, team)).collect(), true, &quiet)
+        .import_teams(
+            organisation
+                .teams
+                .into_iter()
+                .map(|team| (0, team))
+                .collect(),
+            true,
+            &quiet,
+        )
         .await?;
     store
-        .import_reps(organisation.reps.into_iter().map(|rep| (0, rep)).collect(), true, &quiet)
+        .import_reps(
+            organisation.reps.into_iter().map(|rep| (0, rep)).collect(),
+            true,
+            &quiet,
+        )
         .await?;
     if with_customers {
         let started = Instant::now();
@@ -74,17 +90,29 @@ async fn load_organisation(store: &Store, organisation: DemoOrganisation, with_c
             )
             .await?;
         let seconds = started.elapsed().as_secs_f64();
-        println!("import: {count} customers in {seconds:.2} s ({:.0} customers/s)", count as f64 / seconds);
+        println!(
+            "import: {count} customers in {seconds:.2} s ({:.0} customers/s)",
+            count as f64 / seconds
+        );
     }
-    store.set_rules(&organisation.rules_toml, "bench", clock).await?;
+    store
+        .set_rules(&organisation.rules_toml, "bench", clock)
+        .await?;
     Ok(())
 }
 
 pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
-    let store = Store::connect(db).await.with_context(|| format!("opening {db}"))?;
+    let store = Store::connect(db)
+        .await
+        .with_context(|| format!("opening {db}"))?;
     match target {
-        BenchTarget::Route { customers, reps, rules } => {
-            let organisation = synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
+        BenchTarget::Route {
+            customers,
+            reps,
+            rules,
+        } => {
+            let organisation =
+                synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
             load_organisation(&store, organisation, true).await?;
             let started = Instant::now();
             let run = store.route_pool(bench_clock(), "bench", &|_| {}).await?;
@@ -98,8 +126,14 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
                 run.summary.considered as f64 / seconds
             );
         }
-        BenchTarget::Api { requests, concurrency, reps, rules } => {
-            let organisation = synthetic_organisation(12, (reps / 20).max(2), reps, requests, rules);
+        BenchTarget::Api {
+            requests,
+            concurrency,
+            reps,
+            rules,
+        } => {
+            let organisation =
+                synthetic_organisation(12, (reps / 20).max(2), reps, requests, rules);
             let bodies: Vec<CustomerFields> = organisation
                 .customers
                 .iter()
@@ -111,7 +145,9 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
                 .collect();
             load_organisation(&store, organisation, false).await?;
             let token = allot_store::auth::generate_token();
-            store.ensure_admin_token(Some(&token), bench_clock()).await?;
+            store
+                .ensure_admin_token(Some(&token), bench_clock())
+                .await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let address = format!("http://{}/api/v1/route", listener.local_addr()?);
             let state = AppState {
@@ -119,7 +155,9 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
                 clock: ClockSource::Fixed(bench_clock()),
             };
             let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
-            let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(concurrency)
+                .build()?;
             let bodies = std::sync::Arc::new(bodies);
             let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let started = Instant::now();
@@ -145,7 +183,11 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
                             .send()
                             .await?;
                         if !response.status().is_success() {
-                            bail!("request {index} failed: {} {}", response.status(), response.text().await?);
+                            bail!(
+                                "request {index} failed: {} {}",
+                                response.status(),
+                                response.text().await?
+                            );
                         }
                         response.bytes().await?;
                         latencies.push(sent.elapsed());
@@ -161,7 +203,9 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
             server.abort();
             latencies.sort();
             let percentile = |fraction: f64| {
-                let index = ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len()) - 1;
+                let index = ((latencies.len() as f64 * fraction).ceil() as usize)
+                    .clamp(1, latencies.len())
+                    - 1;
                 latencies[index].as_secs_f64() * 1000.0
             };
             println!(

@@ -33,7 +33,11 @@ fn read_rows<T>(
         .map(|(index, name)| {
             let name = name.trim();
             // Spreadsheet programs often save UTF-8 with a byte-order mark.
-            let name = if index == 0 { name.trim_start_matches('\u{feff}') } else { name };
+            let name = if index == 0 {
+                name.trim_start_matches('\u{feff}')
+            } else {
+                name
+            };
             name.to_string()
         })
         .collect();
@@ -51,7 +55,9 @@ fn read_rows<T>(
         let record = match record {
             Ok(record) => record,
             Err(error) => {
-                let line = error.position().map_or(0, |position| position.line() as usize);
+                let line = error
+                    .position()
+                    .map_or(0, |position| position.line() as usize);
                 problems.push(RowProblem {
                     line,
                     field: "-".to_string(),
@@ -60,12 +66,18 @@ fn read_rows<T>(
                 continue;
             }
         };
-        let line = record.position().map_or(0, |position| position.line() as usize);
+        let line = record
+            .position()
+            .map_or(0, |position| position.line() as usize);
         if record.len() != headers.len() {
             problems.push(RowProblem {
                 line,
                 field: "-".to_string(),
-                message: format!("has {} values but the header has {} columns", record.len(), headers.len()),
+                message: format!(
+                    "has {} values but the header has {} columns",
+                    record.len(),
+                    headers.len()
+                ),
             });
             continue;
         }
@@ -156,7 +168,10 @@ pub fn write_customers(writer: impl Write, customers: &[Customer]) -> Result<()>
     attribute_keys.sort();
     attribute_keys.dedup();
     let mut csv_writer = csv::Writer::from_writer(writer);
-    let mut header: Vec<String> = CustomerFields::COLUMNS.iter().map(|column| column.to_string()).collect();
+    let mut header: Vec<String> = CustomerFields::COLUMNS
+        .iter()
+        .map(|column| column.to_string())
+        .collect();
     header.extend(attribute_keys.iter().map(|key| format!("attr.{key}")));
     csv_writer.write_record(&header)?;
     for customer in customers {

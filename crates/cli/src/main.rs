@@ -19,10 +19,19 @@ use allot_store::organisation::{ImportSummary, RowProblem};
 use allot_store::Store;
 
 #[derive(Parser)]
-#[command(name = "allot", version, about = "Fair, explainable customer allocation (客户分配)")]
+#[command(
+    name = "allot",
+    version,
+    about = "Fair, explainable customer allocation (客户分配)"
+)]
 struct Cli {
     /// Database URL: sqlite://PATH (embedded, the default) or postgres://USER@HOST/DB.
-    #[arg(long, global = true, env = "ALLOT_DB", default_value = "sqlite://allot.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "ALLOT_DB",
+        default_value = "sqlite://allot.db"
+    )]
     db: String,
     #[command(subcommand)]
     command: Command,
@@ -128,13 +137,17 @@ enum TokenAction {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,allot=info,allot_server=info")),
+            tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,allot=info,allot_server=info")
+            }),
         )
         .with_writer(io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -214,10 +227,17 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             match kind {
                 DataKind::Teams => csv_files::write_teams(writer, &store.list_teams().await?)?,
                 DataKind::Reps => {
-                    let reps: Vec<_> = store.list_reps().await?.into_iter().map(|state| state.rep).collect();
+                    let reps: Vec<_> = store
+                        .list_reps()
+                        .await?
+                        .into_iter()
+                        .map(|state| state.rep)
+                        .collect();
                     csv_files::write_reps(writer, &reps)?
                 }
-                DataKind::Customers => csv_files::write_customers(writer, &store.all_customers().await?)?,
+                DataKind::Customers => {
+                    csv_files::write_customers(writer, &store.all_customers().await?)?
+                }
             }
             Ok(success)
         }
@@ -236,7 +256,11 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                             for problem in &problems {
                                 eprintln!("{}: {problem}", file.display());
                             }
-                            bail!("{} problem(s) in {}; nothing was stored", problems.len(), file.display())
+                            bail!(
+                                "{} problem(s) in {}; nothing was stored",
+                                problems.len(),
+                                file.display()
+                            )
                         }
                         Err(other) => Err(other.into()),
                     }
@@ -244,7 +268,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 RulesAction::Show => {
                     match store.current_rules().await? {
                         Some(rules) => {
-                            println!("# version {} set by {} at {}", rules.version, rules.actor, rules.created_at);
+                            println!(
+                                "# version {} set by {} at {}",
+                                rules.version, rules.actor, rules.created_at
+                            );
                             print!("{}", rules.source);
                         }
                         None => bail!("no rules are set yet; use `allot rules set FILE.toml`"),
@@ -271,7 +298,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 "{} {} — owner: {}",
                 customer.id,
                 customer.name,
-                customer.owner_id.as_ref().map_or("(pool)".to_string(), ToString::to_string)
+                customer
+                    .owner_id
+                    .as_ref()
+                    .map_or("(pool)".to_string(), ToString::to_string)
             );
             let Some(latest) = decisions.first() else {
                 println!("no routing decision is stored for this customer");
@@ -279,11 +309,17 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             };
             print_decision(latest);
             if decisions.len() > 1 {
-                println!("({} earlier decision(s): allot explain {} --json)", decisions.len() - 1, customer.id);
+                println!(
+                    "({} earlier decision(s): allot explain {} --json)",
+                    decisions.len() - 1,
+                    customer.id
+                );
             }
             Ok(success)
         }
-        Command::Report { report: ReportKind::Workload { json } } => {
+        Command::Report {
+            report: ReportKind::Workload { json },
+        } => {
             let store = connect(&cli.db).await?;
             let report = store.workload_report(clock).await?;
             if json {
@@ -293,7 +329,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             Ok(success)
         }
-        Command::Token { action: TokenAction::Create } => {
+        Command::Token {
+            action: TokenAction::Create,
+        } => {
             let store = connect(&cli.db).await?;
             let token = allot_store::auth::generate_token();
             store.ensure_admin_token(Some(&token), clock).await?;
@@ -335,13 +373,18 @@ async fn import(
     match kind {
         DataKind::Teams => import_with!(csv_files::read_teams, import_teams),
         DataKind::Reps => import_with!(csv_files::read_reps, import_reps),
-        DataKind::Customers => import_with!(csv_files::read_customers, import_customers, "import", clock),
+        DataKind::Customers => {
+            import_with!(csv_files::read_customers, import_customers, "import", clock)
+        }
     }
 }
 
 fn print_problems(problems: &[RowProblem]) {
     for problem in problems {
-        eprintln!("line {}, column {}: {}", problem.line, problem.field, problem.message);
+        eprintln!(
+            "line {}, column {}: {}",
+            problem.line, problem.field, problem.message
+        );
     }
 }
 
@@ -360,7 +403,11 @@ fn print_import_summary(kind: DataKind, file: &std::path::Path, summary: &Import
             summary.updated,
             summary.ownership_changes,
             summary.problems.len(),
-            if summary.problems.is_empty() { "" } else { " (listed above, not imported)" }
+            if summary.problems.is_empty() {
+                ""
+            } else {
+                " (listed above, not imported)"
+            }
         );
     } else {
         println!(
@@ -414,23 +461,41 @@ async fn route(store: &Store, clock: allot_core::Clock, json: bool) -> Result<()
 
 fn print_decision(stored: &allot_store::routing::StoredDecision) {
     let decision = &stored.decision;
-    println!("decided {} by {} (rules version {})", stored.at, stored.actor, stored.rules_version.map_or("-".to_string(), |v| v.to_string()));
+    println!(
+        "decided {} by {} (rules version {})",
+        stored.at,
+        stored.actor,
+        stored
+            .rules_version
+            .map_or("-".to_string(), |v| v.to_string())
+    );
     println!("reason: {}", decision.reason);
     println!("rules tried:");
     for rule in &decision.trace.rules {
-        println!("  [{}] {}: {}", if rule.matched { "match" } else { "  no " }, rule.rule, rule.detail);
+        println!(
+            "  [{}] {}: {}",
+            if rule.matched { "match" } else { "  no " },
+            rule.rule,
+            rule.detail
+        );
     }
     if !decision.trace.candidates.is_empty() {
         println!("candidates:");
         for candidate in &decision.trace.candidates {
-            println!("  {:<10} {:<12} {} ({})", candidate.status, candidate.rep_id, candidate.reason, candidate.rule);
+            println!(
+                "  {:<10} {:<12} {} ({})",
+                candidate.status, candidate.rep_id, candidate.reason, candidate.rule
+            );
         }
     }
 }
 
 fn print_workload(report: &allot_core::fairness::WorkloadReport) {
     println!("workload as of {}", report.as_of);
-    println!("{:<10} {:<14} {:<12} {:>6} {:>9} {:>5} {:>6}  available", "rep", "name", "team", "owned", "workload", "cap", "util");
+    println!(
+        "{:<10} {:<14} {:<12} {:>6} {:>9} {:>5} {:>6}  available",
+        "rep", "name", "team", "owned", "workload", "cap", "util"
+    );
     for rep in &report.reps {
         println!(
             "{:<10} {:<14} {:<12} {:>6} {:>9.1} {:>5} {:>6}  {}",
@@ -440,34 +505,65 @@ fn print_workload(report: &allot_core::fairness::WorkloadReport) {
             rep.owned_count,
             rep.total_workload,
             rep.capacity.map_or("-".to_string(), |cap| cap.to_string()),
-            rep.utilisation.map_or("-".to_string(), |util| format!("{:.0}%", util * 100.0)),
+            rep.utilisation
+                .map_or("-".to_string(), |util| format!("{:.0}%", util * 100.0)),
             if rep.available { "yes" } else { "no" }
         );
     }
     println!();
-    println!("{:<14} {:>5} {:>10} {:>6} {:>6} {:>8}", "team", "reps", "workload", "gini", "jain", "max/mean");
+    println!(
+        "{:<14} {:>5} {:>10} {:>6} {:>6} {:>8}",
+        "team", "reps", "workload", "gini", "jain", "max/mean"
+    );
     for team in &report.teams {
         let fairness = &team.fairness;
         println!(
             "{:<14} {:>5} {:>10.1} {:>6.3} {:>6.3} {:>8.2}",
-            team.team_id, fairness.available_reps, fairness.total_workload, fairness.gini, fairness.jain, fairness.max_over_mean
+            team.team_id,
+            fairness.available_reps,
+            fairness.total_workload,
+            fairness.gini,
+            fairness.jain,
+            fairness.max_over_mean
         );
     }
     let overall = &report.overall;
     println!(
         "{:<14} {:>5} {:>10.1} {:>6.3} {:>6.3} {:>8.2}",
-        "(overall)", overall.available_reps, overall.total_workload, overall.gini, overall.jain, overall.max_over_mean
+        "(overall)",
+        overall.available_reps,
+        overall.total_workload,
+        overall.gini,
+        overall.jain,
+        overall.max_over_mean
     );
 }
 
-async fn build_demo(store: &Store, seed: u64, customer_count: usize, clock: allot_core::Clock) -> Result<()> {
+async fn build_demo(
+    store: &Store,
+    seed: u64,
+    customer_count: usize,
+    clock: allot_core::Clock,
+) -> Result<()> {
     let organisation = demo_organisation(seed, customer_count);
     let quiet = |_: u64| {};
     let teams = store
-        .import_teams(organisation.teams.into_iter().map(|team| (0, team)).collect(), true, &quiet)
+        .import_teams(
+            organisation
+                .teams
+                .into_iter()
+                .map(|team| (0, team))
+                .collect(),
+            true,
+            &quiet,
+        )
         .await?;
     let reps = store
-        .import_reps(organisation.reps.into_iter().map(|rep| (0, rep)).collect(), true, &quiet)
+        .import_reps(
+            organisation.reps.into_iter().map(|rep| (0, rep)).collect(),
+            true,
+            &quiet,
+        )
         .await?;
     let bar = progress_bar(organisation.customers.len() as u64, "demo customers");
     let tick = |done: u64| bar.set_position(done);
@@ -491,10 +587,15 @@ async fn build_demo(store: &Store, seed: u64, customer_count: usize, clock: allo
     bar.finish_and_clear();
     for summary in [&teams, &reps, &customers] {
         if !summary.problems.is_empty() {
-            bail!("the demo data did not import cleanly: {:?}", summary.problems);
+            bail!(
+                "the demo data did not import cleanly: {:?}",
+                summary.problems
+            );
         }
     }
-    let version = store.set_rules(&organisation.rules_toml, "demo", clock).await?;
+    let version = store
+        .set_rules(&organisation.rules_toml, "demo", clock)
+        .await?;
     println!(
         "demo organisation (seed {seed}): {} teams, {} reps, {} customers; rules version {version}",
         teams.inserted + teams.updated,
@@ -508,15 +609,22 @@ async fn build_demo(store: &Store, seed: u64, customer_count: usize, clock: allo
 }
 
 async fn serve(store: Store, clock: ClockSource, addr: &str) -> Result<()> {
-    let configured = std::env::var("ALLOT_ADMIN_TOKEN").ok().filter(|token| !token.trim().is_empty());
-    if let Some(token) = store.ensure_admin_token(configured.as_deref(), clock.now()).await? {
+    let configured = std::env::var("ALLOT_ADMIN_TOKEN")
+        .ok()
+        .filter(|token| !token.trim().is_empty());
+    if let Some(token) = store
+        .ensure_admin_token(configured.as_deref(), clock.now())
+        .await?
+    {
         println!("admin API token (shown once, stored hashed): {token}");
     }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
-    println!("serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)", listener.local_addr()?);
+    println!(
+        "serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)",
+        listener.local_addr()?
+    );
     allot_server::serve(listener, AppState { store, clock }).await?;
     Ok(())
 }
-

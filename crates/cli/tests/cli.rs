@@ -106,13 +106,21 @@ async fn import_route_explain_report_export(backend: Backend) {
     assert!(output.contains("2 inserted"), "{output}");
     workspace.allot_ok(&["import", "reps", text(&reps)]);
     let output = workspace.allot_ok(&["import", "customers", text(&customers)]);
-    assert!(output.contains("5 inserted") && output.contains("1 ownership change"), "{output}");
+    assert!(
+        output.contains("5 inserted") && output.contains("1 ownership change"),
+        "{output}"
+    );
     let output = workspace.allot_ok(&["rules", "set", text(&rules)]);
     assert!(output.contains("version 1"), "{output}");
-    assert!(workspace.allot_ok(&["rules", "show"]).contains("金融大客户"));
+    assert!(workspace
+        .allot_ok(&["rules", "show"])
+        .contains("金融大客户"));
 
     let output = workspace.allot_ok(&["route", "--json"]);
-    let decisions: Vec<Value> = output.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let decisions: Vec<Value> = output
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
     assert_eq!(decisions.len(), 4, "c5 is owned and never re-routed");
     let owner_of = |id: &str| {
         decisions
@@ -125,29 +133,57 @@ async fn import_route_explain_report_export(backend: Backend) {
     assert_eq!(owner_of("c3"), "r2", "first touch");
     assert_eq!(owner_of("c4"), "r2", "sticky to the parent's owner");
     // c2: attr.annual_revenue is 'abc', so rule 1 fails on the number; round robin over east skips absent r3.
-    let c2 = decisions.iter().find(|decision| decision["customer_id"] == "c2").unwrap();
+    let c2 = decisions
+        .iter()
+        .find(|decision| decision["customer_id"] == "c2")
+        .unwrap();
     assert_eq!(c2["rule"], "兜底");
-    assert!(c2["trace"]["rules"][0]["detail"].as_str().unwrap().contains("industry"), "{c2}");
+    assert!(
+        c2["trace"]["rules"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("industry"),
+        "{c2}"
+    );
     for decision in &decisions {
-        for key in ["customer_id", "owner_id", "rule", "strategy", "reason", "trace"] {
+        for key in [
+            "customer_id",
+            "owner_id",
+            "rule",
+            "strategy",
+            "reason",
+            "trace",
+        ] {
             assert!(decision.get(key).is_some(), "{key} missing in {decision}");
         }
     }
 
     let explained = workspace.allot_ok(&["explain", "c2"]);
-    assert!(explained.contains("兜底") && explained.contains("candidates"), "{explained}");
+    assert!(
+        explained.contains("兜底") && explained.contains("candidates"),
+        "{explained}"
+    );
     assert!(explained.contains("absent"), "r3 is absent: {explained}");
 
     // Nothing is left to route; a second run changes nothing.
     let output = workspace.allot_ok(&["route"]);
     assert!(output.contains("routed 0 of 0"), "{output}");
 
-    let report: Value = serde_json::from_str(&workspace.allot_ok(&["report", "workload", "--json"])).unwrap();
-    let owned: u64 = report["reps"].as_array().unwrap().iter().map(|rep| rep["owned_count"].as_u64().unwrap()).sum();
+    let report: Value =
+        serde_json::from_str(&workspace.allot_ok(&["report", "workload", "--json"])).unwrap();
+    let owned: u64 = report["reps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rep| rep["owned_count"].as_u64().unwrap())
+        .sum();
     assert_eq!(owned, 5);
     assert!(report["overall"]["jain"].as_f64().unwrap() <= 1.0);
     let human = workspace.allot_ok(&["report", "workload"]);
-    assert!(human.contains("gini") && human.contains("(overall)"), "{human}");
+    assert!(
+        human.contains("gini") && human.contains("(overall)"),
+        "{human}"
+    );
 
     // Export → import round-trips: re-importing the export changes no owner.
     let exported = workspace.allot_ok(&["export", "customers"]);
@@ -156,10 +192,16 @@ async fn import_route_explain_report_export(backend: Backend) {
     assert!(exported.contains("上海浦东银行"));
     let again = workspace.file("again.csv", &exported);
     let output = workspace.allot_ok(&["import", "customers", text(&again)]);
-    assert!(output.contains("5 updated") && output.contains("0 ownership change"), "{output}");
+    assert!(
+        output.contains("5 updated") && output.contains("0 ownership change"),
+        "{output}"
+    );
     assert_eq!(workspace.allot_ok(&["export", "customers"]), exported);
     let reps_export = workspace.allot_ok(&["export", "reps"]);
-    assert!(reps_export.contains("金融|英语") && reps_export.contains("2026-11-20"), "{reps_export}");
+    assert!(
+        reps_export.contains("金融|英语") && reps_export.contains("2026-11-20"),
+        "{reps_export}"
+    );
     let teams_export = workspace.allot_ok(&["export", "teams"]);
     assert_eq!(teams_export.lines().count(), 3);
 }
@@ -178,14 +220,23 @@ async fn bad_rows_are_reported_and_strict_writes_nothing(backend: Backend) {
     assert!(stderr.contains("line 3, column region"), "{stderr}");
     assert!(stderr.contains("line 4, column size"), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("nothing was written"));
-    assert!(workspace.allot_ok(&["export", "customers"]).lines().count() == 1, "strict wrote nothing");
+    assert!(
+        workspace.allot_ok(&["export", "customers"]).lines().count() == 1,
+        "strict wrote nothing"
+    );
 
     let output = workspace.allot(&["import", "customers", text(&bad)]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("line 5, column owner_id: rep 'ghost' does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("line 5, column owner_id: rep 'ghost' does not exist"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("2 inserted") && stdout.contains("3 bad row(s)"), "{stdout}");
+    assert!(
+        stdout.contains("2 inserted") && stdout.contains("3 bad row(s)"),
+        "{stdout}"
+    );
 
     let unknown_column = workspace.file("unknown.csv", "id,colour\nx,red\n");
     let output = workspace.allot(&["import", "customers", text(&unknown_column)]);
@@ -199,7 +250,10 @@ async fn bad_rows_are_reported_and_strict_writes_nothing(backend: Backend) {
     let output = workspace.allot(&["rules", "set", text(&bad_rules)]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("坏规则") && stderr.contains("line 3"), "{stderr}");
+    assert!(
+        stderr.contains("坏规则") && stderr.contains("line 3"),
+        "{stderr}"
+    );
     let output = workspace.allot(&["route"]);
     assert!(!output.status.success(), "no rules stored");
     assert!(String::from_utf8_lossy(&output.stderr).contains("no rules"));
@@ -209,11 +263,15 @@ async fn demo_is_deterministic(backend: Backend) {
     let first = Workspace::new(backend).await;
     let second = Workspace::new(Backend::Sqlite).await;
     for workspace in [&first, &second] {
-        let output = workspace.allot_ok(&["demo", "--no-serve", "--customers", "400", "--seed", "3"]);
+        let output =
+            workspace.allot_ok(&["demo", "--no-serve", "--customers", "400", "--seed", "3"]);
         assert!(output.contains("400 customers"), "{output}");
         assert!(output.contains("gini"), "{output}");
     }
-    assert_eq!(first.allot_ok(&["export", "customers"]), second.allot_ok(&["export", "customers"]));
+    assert_eq!(
+        first.allot_ok(&["export", "customers"]),
+        second.allot_ok(&["export", "customers"])
+    );
     let decisions = first.allot_ok(&["explain", "c00001", "--json"]);
     assert!(decisions.contains("reason"));
 }

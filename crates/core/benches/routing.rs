@@ -19,10 +19,21 @@ fn routing_throughput(criterion: &mut Criterion) {
         .reps
         .iter()
         .cloned()
-        .map(|rep| RepState { rep, load: RepLoad::default() })
+        .map(|rep| RepState {
+            rep,
+            load: RepLoad::default(),
+        })
         .collect();
     let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
-    let fresh_engine = || RoutingEngine::new(rules.clone(), &organisation.teams, reps.clone(), &BTreeMap::new(), clock);
+    let fresh_engine = || {
+        RoutingEngine::new(
+            rules.clone(),
+            &organisation.teams,
+            reps.clone(),
+            &BTreeMap::new(),
+            clock,
+        )
+    };
 
     // Whole run once, outside criterion, so the headline figure covers all 1,000,000 customers.
     let mut engine = fresh_engine();

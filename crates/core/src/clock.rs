@@ -20,7 +20,10 @@ impl Clock {
         DateTime::parse_from_rfc3339(raw.trim())
             .map(|time| Clock::at(time.with_timezone(&Utc)))
             .map_err(|error| {
-                FieldError::new("ALLOT_NOW", format!("'{raw}' is not an RFC 3339 time: {error}"))
+                FieldError::new(
+                    "ALLOT_NOW",
+                    format!("'{raw}' is not an RFC 3339 time: {error}"),
+                )
             })
     }
 

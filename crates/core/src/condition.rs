@@ -22,7 +22,8 @@ pub struct ConditionSyntaxError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct NodeId(pub u32);
 
-const FIELD_NAMES: &str = "id, name, type, industry, region, size, stage, source, tier, workload, attr.KEY";
+const FIELD_NAMES: &str =
+    "id, name, type, industry, region, size, stage, source, tier, workload, attr.KEY";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Field {
@@ -210,10 +211,17 @@ fn compare_numbers(operator: Operator, left: f64, right: f64) -> bool {
     }
 }
 
-fn compare(field: &Field, operator: Operator, literal: &Literal, value: FieldValue<'_>) -> ComparisonOutcome {
+fn compare(
+    field: &Field,
+    operator: Operator,
+    literal: &Literal,
+    value: FieldValue<'_>,
+) -> ComparisonOutcome {
     let matched = match (value, literal) {
         (FieldValue::Unknown, _) => false,
-        (FieldValue::Number(number), Literal::Number(expected)) => compare_numbers(operator, number, *expected),
+        (FieldValue::Number(number), Literal::Number(expected)) => {
+            compare_numbers(operator, number, *expected)
+        }
         (FieldValue::Text(text), Literal::Number(expected)) => match text.trim().parse::<f64>() {
             Ok(number) => compare_numbers(operator, number, *expected),
             Err(_) => false,
@@ -256,7 +264,13 @@ impl Condition {
         };
         let root = parser.parse_or()?;
         if let Some(token) = parser.tokens.get(parser.position) {
-            return Err(parser.error_at(token.start, format!("unexpected '{}' after the end of the condition", token.text(source))));
+            return Err(parser.error_at(
+                token.start,
+                format!(
+                    "unexpected '{}' after the end of the condition",
+                    token.text(source)
+                ),
+            ));
         }
         Ok(Condition {
             source: source.to_string(),
@@ -315,7 +329,10 @@ impl Condition {
                     return fail;
                 }
                 let found = values.iter().any(|literal| {
-                    matches!(compare(field, Operator::Equal, literal, value), ComparisonOutcome::Matched)
+                    matches!(
+                        compare(field, Operator::Equal, literal, value),
+                        ComparisonOutcome::Matched
+                    )
                 });
                 if found != *negated {
                     Ok(())
@@ -330,7 +347,10 @@ impl Condition {
                 Ok(())
             }
             Node::Or(children) => {
-                if children.iter().any(|&child| self.evaluate_node(child, customer).is_ok()) {
+                if children
+                    .iter()
+                    .any(|&child| self.evaluate_node(child, customer).is_ok())
+                {
                     Ok(())
                 } else {
                     fail
@@ -394,7 +414,11 @@ impl Condition {
             ),
             Node::InList { field, values, .. } => format!(
                 "{text} is false: {}",
-                Self::describe_value(field, customer, matches!(values.first(), Some(Literal::Number(_))))
+                Self::describe_value(
+                    field,
+                    customer,
+                    matches!(values.first(), Some(Literal::Number(_)))
+                )
             ),
             Node::Or(_) | Node::And(_) => {
                 let mut fields = Vec::new();
@@ -471,7 +495,11 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
     let mut tokens = Vec::new();
     let characters: Vec<(usize, char)> = source.char_indices().collect();
     let mut index = 0;
-    let offset_at = |index: usize| characters.get(index).map_or(source.len(), |(offset, _)| *offset);
+    let offset_at = |index: usize| {
+        characters
+            .get(index)
+            .map_or(source.len(), |(offset, _)| *offset)
+    };
     while index < characters.len() {
         let (start, character) = characters[index];
         if character.is_whitespace() {
@@ -521,7 +549,11 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
                 let mut cursor = index + 1;
                 loop {
                     let Some(&(_, current)) = characters.get(cursor) else {
-                        return Err(syntax_error(source, start, "unterminated string".to_string()));
+                        return Err(syntax_error(
+                            source,
+                            start,
+                            "unterminated string".to_string(),
+                        ));
                     };
                     if current == quote {
                         break;
@@ -537,7 +569,8 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
                                 return Err(syntax_error(
                                     source,
                                     offset_at(cursor),
-                                    "unknown escape; only \\\" \\' and \\\\ are allowed".to_string(),
+                                    "unknown escape; only \\\" \\' and \\\\ are allowed"
+                                        .to_string(),
                                 ))
                             }
                         }
@@ -554,7 +587,8 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
                 continue;
             }
             _ if character.is_ascii_digit()
-                || (character == '-' && next.is_some_and(|next| next.is_ascii_digit() || next == '.')) =>
+                || (character == '-'
+                    && next.is_some_and(|next| next.is_ascii_digit() || next == '.')) =>
             {
                 let mut cursor = index + 1;
                 while characters
@@ -565,9 +599,9 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
                 }
                 let end = offset_at(cursor);
                 let text = &source[start..end];
-                let number: f64 = text
-                    .parse()
-                    .map_err(|_| syntax_error(source, start, format!("'{text}' is not a number")))?;
+                let number: f64 = text.parse().map_err(|_| {
+                    syntax_error(source, start, format!("'{text}' is not a number"))
+                })?;
                 tokens.push(Token {
                     kind: TokenKind::Number(number),
                     start,
@@ -594,7 +628,11 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
                 continue;
             }
             other => {
-                return Err(syntax_error(source, start, format!("unexpected character '{other}'")));
+                return Err(syntax_error(
+                    source,
+                    start,
+                    format!("unexpected character '{other}'"),
+                ));
             }
         }
         index += 1;
@@ -615,7 +653,10 @@ impl Parser<'_> {
     }
 
     fn end_error(&self, expected: &str) -> ConditionSyntaxError {
-        self.error_at(self.source.trim_end().len(), format!("the condition ends too early; expected {expected}"))
+        self.error_at(
+            self.source.trim_end().len(),
+            format!("the condition ends too early; expected {expected}"),
+        )
     }
 
     fn peek(&self) -> Option<&Token> {
@@ -669,7 +710,10 @@ impl Parser<'_> {
                 let inner = self.parse_unary()?;
                 let end = self.span(inner).1;
                 // Include a closing parenthesis right after the operand in the quoted text.
-                let end = if self.source[end..].starts_with(')') && self.source[start..end].matches('(').count() > self.source[start..end].matches(')').count() {
+                let end = if self.source[end..].starts_with(')')
+                    && self.source[start..end].matches('(').count()
+                        > self.source[start..end].matches(')').count()
+                {
                     end + 1
                 } else {
                     end
@@ -693,24 +737,39 @@ impl Parser<'_> {
                         self.position += 1;
                         Ok(inner)
                     }
-                    Some(other) => Err(self.error_at(other.start, format!("expected ')' but found '{}'", other.text(self.source)))),
+                    Some(other) => Err(self.error_at(
+                        other.start,
+                        format!("expected ')' but found '{}'", other.text(self.source)),
+                    )),
                     None => Err(self.error_at(token.start, "this '(' is never closed".to_string())),
                 }
             }
-            TokenKind::Word(word) if word.eq_ignore_ascii_case("true") || word.eq_ignore_ascii_case("false") => {
+            TokenKind::Word(word)
+                if word.eq_ignore_ascii_case("true") || word.eq_ignore_ascii_case("false") =>
+            {
                 self.position += 1;
-                Ok(self.push(Node::Constant(word.eq_ignore_ascii_case("true")), token.start, token.end))
+                Ok(self.push(
+                    Node::Constant(word.eq_ignore_ascii_case("true")),
+                    token.start,
+                    token.end,
+                ))
             }
             TokenKind::Word(word) => {
                 let field = Field::parse(word).ok_or_else(|| {
-                    self.error_at(token.start, format!("unknown field '{word}'; fields are {FIELD_NAMES}"))
+                    self.error_at(
+                        token.start,
+                        format!("unknown field '{word}'; fields are {FIELD_NAMES}"),
+                    )
                 })?;
                 self.position += 1;
                 self.parse_comparison(field, token.start, word)
             }
             _ => Err(self.error_at(
                 token.start,
-                format!("expected a field, 'not', 'true' or '(' but found '{}'", token.text(self.source)),
+                format!(
+                    "expected a field, 'not', 'true' or '(' but found '{}'",
+                    token.text(self.source)
+                ),
             )),
         }
     }
@@ -725,7 +784,10 @@ impl Parser<'_> {
             _ => {
                 return Err(self.error_at(
                     token.start,
-                    format!("expected {expected} but found '{}'", token.text(self.source)),
+                    format!(
+                        "expected {expected} but found '{}'",
+                        token.text(self.source)
+                    ),
                 ))
             }
         };
@@ -733,17 +795,32 @@ impl Parser<'_> {
         Ok((literal, token))
     }
 
-    fn check_type(&self, field: &Field, field_name: &str, operator: Operator, literal: &Literal, at: usize) -> Result<(), ConditionSyntaxError> {
+    fn check_type(
+        &self,
+        field: &Field,
+        field_name: &str,
+        operator: Operator,
+        literal: &Literal,
+        at: usize,
+    ) -> Result<(), ConditionSyntaxError> {
         let problem = match (field.kind(), literal) {
-            (FieldKind::Number, _) if matches!(operator, Operator::Prefix | Operator::Contains) => Some(format!(
-                "^= and contains work on text; {field_name} is a number"
+            (FieldKind::Number, _) if matches!(operator, Operator::Prefix | Operator::Contains) => {
+                Some(format!(
+                    "^= and contains work on text; {field_name} is a number"
+                ))
+            }
+            (FieldKind::Text, Literal::Number(_)) => Some(format!(
+                "{field_name} is text; compare it with a quoted string"
             )),
-            (FieldKind::Text, Literal::Number(_)) => Some(format!("{field_name} is text; compare it with a quoted string")),
-            (FieldKind::Number, Literal::Text(_)) => Some(format!("{field_name} is a number; compare it with a number, not a string")),
+            (FieldKind::Number, Literal::Text(_)) => Some(format!(
+                "{field_name} is a number; compare it with a number, not a string"
+            )),
             _ if operator.is_ordering() && matches!(literal, Literal::Text(_)) => Some(format!(
                 "> >= < <= compare numbers; {field_name} cannot be ordered against a string"
             )),
-            (_, Literal::Number(_)) if matches!(operator, Operator::Prefix | Operator::Contains) => {
+            (_, Literal::Number(_))
+                if matches!(operator, Operator::Prefix | Operator::Contains) =>
+            {
                 Some("^= and contains need a quoted string".to_string())
             }
             _ => None,
@@ -754,7 +831,12 @@ impl Parser<'_> {
         }
     }
 
-    fn parse_comparison(&mut self, field: Field, start: usize, field_name: &str) -> Result<usize, ConditionSyntaxError> {
+    fn parse_comparison(
+        &mut self,
+        field: Field,
+        start: usize,
+        field_name: &str,
+    ) -> Result<usize, ConditionSyntaxError> {
         let Some(token) = self.peek().cloned() else {
             return Err(self.end_error(&format!("an operator after '{field_name}'")));
         };
@@ -782,13 +864,24 @@ impl Parser<'_> {
             Some(operator) => {
                 let (literal, literal_token) = self.parse_literal("a string or number")?;
                 self.check_type(&field, field_name, operator, &literal, literal_token.start)?;
-                Ok(self.push(Node::Compare { field, operator, literal }, start, literal_token.end))
+                Ok(self.push(
+                    Node::Compare {
+                        field,
+                        operator,
+                        literal,
+                    },
+                    start,
+                    literal_token.end,
+                ))
             }
             None => {
                 let open = self.peek().cloned();
                 match open {
                     Some(open) if open.kind == TokenKind::OpenBracket => self.position += 1,
-                    Some(other) => return Err(self.error_at(other.start, "expected '[' to start the list".to_string())),
+                    Some(other) => {
+                        return Err(self
+                            .error_at(other.start, "expected '[' to start the list".to_string()))
+                    }
                     None => return Err(self.end_error("a list such as [\"A\", \"B\"]")),
                 }
                 let mut values: Vec<Literal> = Vec::new();
@@ -801,18 +894,36 @@ impl Parser<'_> {
                             return Err(self.error_at(close.start, "the list is empty".to_string()));
                         }
                     }
-                    let (literal, literal_token) = self.parse_literal("a string or number in the list")?;
-                    self.check_type(&field, field_name, Operator::Equal, &literal, literal_token.start)?;
+                    let (literal, literal_token) =
+                        self.parse_literal("a string or number in the list")?;
+                    self.check_type(
+                        &field,
+                        field_name,
+                        Operator::Equal,
+                        &literal,
+                        literal_token.start,
+                    )?;
                     if let Some(first) = values.first() {
                         if std::mem::discriminant(first) != std::mem::discriminant(&literal) {
-                            return Err(self.error_at(literal_token.start, "a list must hold only strings or only numbers".to_string()));
+                            return Err(self.error_at(
+                                literal_token.start,
+                                "a list must hold only strings or only numbers".to_string(),
+                            ));
                         }
                     }
                     values.push(literal);
                     match self.peek() {
                         Some(comma) if comma.kind == TokenKind::Comma => self.position += 1,
                         Some(close) if close.kind == TokenKind::CloseBracket => {}
-                        Some(other) => return Err(self.error_at(other.start, format!("expected ',' or ']' but found '{}'", other.text(self.source)))),
+                        Some(other) => {
+                            return Err(self.error_at(
+                                other.start,
+                                format!(
+                                    "expected ',' or ']' but found '{}'",
+                                    other.text(self.source)
+                                ),
+                            ))
+                        }
                         None => return Err(self.end_error("']' to close the list")),
                     }
                 }
@@ -848,15 +959,26 @@ mod tests {
         customer.source = "转介绍".to_string();
         customer.tier = "A".to_string();
         customer.workload = 2.0;
-        customer.attributes.insert("annual_revenue".to_string(), "5000000".to_string());
-        customer.attributes.insert("product_lines".to_string(), "CRM| ERP |BI".to_string());
-        customer.attributes.insert("note".to_string(), "abc".to_string());
+        customer
+            .attributes
+            .insert("annual_revenue".to_string(), "5000000".to_string());
+        customer
+            .attributes
+            .insert("product_lines".to_string(), "CRM| ERP |BI".to_string());
+        customer
+            .attributes
+            .insert("note".to_string(), "abc".to_string());
         customer
     }
 
     fn check(condition: &str, expected: bool) {
-        let parsed = Condition::parse(condition).unwrap_or_else(|error| panic!("{condition}: {error}"));
-        assert_eq!(parsed.evaluate(&sample_customer()).is_ok(), expected, "{condition}");
+        let parsed =
+            Condition::parse(condition).unwrap_or_else(|error| panic!("{condition}: {error}"));
+        assert_eq!(
+            parsed.evaluate(&sample_customer()).is_ok(),
+            expected,
+            "{condition}"
+        );
     }
 
     #[test]
@@ -926,8 +1048,16 @@ mod tests {
 
     fn check_error(condition: &str, line: usize, column: usize, message_part: &str) {
         let error = Condition::parse(condition).expect_err(condition);
-        assert_eq!((error.line, error.column), (line, column), "{condition}: {error}");
-        assert!(error.message.contains(message_part), "{condition}: '{}' lacks '{message_part}'", error.message);
+        assert_eq!(
+            (error.line, error.column),
+            (line, column),
+            "{condition}: {error}"
+        );
+        assert!(
+            error.message.contains(message_part),
+            "{condition}: '{}' lacks '{message_part}'",
+            error.message
+        );
     }
 
     #[test]
@@ -938,14 +1068,24 @@ mod tests {
         check_error("tier > \"A\"", 1, 8, "compare numbers");
         check_error("size ^= \"1\"", 1, 9, "work on text");
         check_error("tier in [\"A\", 1]", 1, 15, "tier is text");
-        check_error("attr.x in [\"A\", 1]", 1, 17, "only strings or only numbers");
+        check_error(
+            "attr.x in [\"A\", 1]",
+            1,
+            17,
+            "only strings or only numbers",
+        );
         check_error("tier in []", 1, 10, "empty");
         check_error("tier == \"A", 1, 9, "unterminated");
         check_error("(tier == \"A\"", 1, 1, "never closed");
         check_error("tier == \"A\" tier", 1, 13, "unexpected 'tier'");
         check_error("tier = \"A\"", 1, 6, "unknown operator");
         check_error("tier == \"A\" and", 1, 16, "ends too early");
-        check_error("tier == \"A\" and\n  regoin ^= \"上海\"", 2, 3, "unknown field 'regoin'");
+        check_error(
+            "tier == \"A\" and\n  regoin ^= \"上海\"",
+            2,
+            3,
+            "unknown field 'regoin'",
+        );
         check_error("tier not \"A\"", 1, 6, "followed by 'in'");
         check_error("attr. == \"x\"", 1, 1, "unknown field");
     }
@@ -960,21 +1100,38 @@ mod tests {
     #[test]
     fn mismatches_are_explained_with_actual_values() {
         check_explanation("tier == \"B\"", "tier == \"B\" is false: tier is \"A\"");
-        check_explanation("industry == \"金融\" and size >= 500", "size >= 500 is false: size is 120");
-        check_explanation("attr.note > 5", "attr.note > 5 is false: attr.note is \"abc\", not a number");
-        check_explanation("attr.missing == \"x\"", "attr.missing == \"x\" is false: attr.missing is unknown");
+        check_explanation(
+            "industry == \"金融\" and size >= 500",
+            "size >= 500 is false: size is 120",
+        );
+        check_explanation(
+            "attr.note > 5",
+            "attr.note > 5 is false: attr.note is \"abc\", not a number",
+        );
+        check_explanation(
+            "attr.missing == \"x\"",
+            "attr.missing == \"x\" is false: attr.missing is unknown",
+        );
         check_explanation(
             "region ^= \"上海\" or region ^= \"浙江\"",
             "(region ^= \"上海\" or region ^= \"浙江\") is false: region is \"广东/深圳/南山\"",
         );
-        check_explanation("not (industry == \"金融\")", "not (industry == \"金融\") is false: industry == \"金融\" matched");
-        check_explanation("tier in [\"B\", \"C\"]", "tier in [\"B\", \"C\"] is false: tier is \"A\"");
+        check_explanation(
+            "not (industry == \"金融\")",
+            "not (industry == \"金融\") is false: industry == \"金融\" matched",
+        );
+        check_explanation(
+            "tier in [\"B\", \"C\"]",
+            "tier in [\"B\", \"C\"] is false: tier is \"A\"",
+        );
         check_explanation("false", "false is always false");
     }
 
     #[test]
     fn fields_are_listed_once_in_order() {
-        let parsed = Condition::parse("tier == \"A\" and (attr.x == 1 or tier == \"B\") and size > 1").unwrap();
+        let parsed =
+            Condition::parse("tier == \"A\" and (attr.x == 1 or tier == \"B\") and size > 1")
+                .unwrap();
         assert_eq!(parsed.fields(), ["tier", "attr.x", "size"]);
         assert!(Condition::always().evaluate(&sample_customer()).is_ok());
     }

@@ -43,10 +43,28 @@ impl SplitMix64 {
 }
 
 const REGIONS: &[&str] = &[
-    "上海/浦东", "上海/徐汇", "上海/闵行", "浙江/杭州/西湖", "浙江/杭州/滨江", "浙江/宁波/鄞州",
-    "江苏/南京/鼓楼", "江苏/苏州/工业园区", "广东/深圳/南山", "广东/深圳/福田", "广东/广州/天河",
-    "广东/东莞", "福建/厦门/思明", "北京/朝阳", "北京/海淀", "天津/滨海", "河北/石家庄",
-    "四川/成都/武侯", "湖北/武汉/洪山", "陕西/西安/雁塔", "山东/青岛/市南", "广东省/佛山",
+    "上海/浦东",
+    "上海/徐汇",
+    "上海/闵行",
+    "浙江/杭州/西湖",
+    "浙江/杭州/滨江",
+    "浙江/宁波/鄞州",
+    "江苏/南京/鼓楼",
+    "江苏/苏州/工业园区",
+    "广东/深圳/南山",
+    "广东/深圳/福田",
+    "广东/广州/天河",
+    "广东/东莞",
+    "福建/厦门/思明",
+    "北京/朝阳",
+    "北京/海淀",
+    "天津/滨海",
+    "河北/石家庄",
+    "四川/成都/武侯",
+    "湖北/武汉/洪山",
+    "陕西/西安/雁塔",
+    "山东/青岛/市南",
+    "广东省/佛山",
 ];
 const INDUSTRIES: &[&str] = &["金融", "制造", "零售", "互联网", "医疗", "教育", "物流"];
 const SKILLS: &[&str] = &["金融", "制造", "零售", "互联网", "医疗", "英语"];
@@ -58,8 +76,12 @@ const NAME_WORDS: &[&str] = &[
     "新元", "安泰", "恒达", "博远", "嘉禾", "长青", "启明", "united",
 ];
 const NAME_SUFFIXES: &[&str] = &["科技", "贸易", "制造", "实业", "信息技术", "医药", "物流"];
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙"];
-const GIVEN_NAMES: &[&str] = &["伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "涛", "明", "超", "霞"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙",
+];
+const GIVEN_NAMES: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "涛", "明", "超", "霞",
+];
 
 fn team(id: &str, name: &str, parent: Option<&str>, manager: Option<&str>) -> Team {
     Team {
@@ -71,7 +93,12 @@ fn team(id: &str, name: &str, parent: Option<&str>, manager: Option<&str>) -> Te
 }
 
 fn rep_name(random: &mut SplitMix64) -> String {
-    format!("{}{}{}", random.pick(SURNAMES), random.pick(GIVEN_NAMES), random.pick(GIVEN_NAMES))
+    format!(
+        "{}{}{}",
+        random.pick(SURNAMES),
+        random.pick(GIVEN_NAMES),
+        random.pick(GIVEN_NAMES)
+    )
 }
 
 fn random_level(random: &mut SplitMix64) -> Level {
@@ -133,7 +160,11 @@ fn generate_customers(random: &mut SplitMix64, count: usize, reps: &[Rep]) -> Ve
         }
         customer.phone = format!("138{:08}", random.below(100_000_000));
         customer.email = format!("contact{}@example.cn", index + 1);
-        customer.credit_code = format!("91{:06}MA{:08}X", random.below(1_000_000), random.below(100_000_000));
+        customer.credit_code = format!(
+            "91{:06}MA{:08}X",
+            random.below(1_000_000),
+            random.below(100_000_000)
+        );
         let day = (index as i64 * 330) / count.max(1) as i64;
         customer.created_at = Some(
             (start + Duration::days(day))
@@ -144,7 +175,11 @@ fn generate_customers(random: &mut SplitMix64, count: usize, reps: &[Rep]) -> Ve
         let revenue = size.saturating_mul(20_000 + random.below(80_000) as u64);
         let mut attributes = BTreeMap::new();
         attributes.insert("annual_revenue".to_string(), revenue.to_string());
-        let lines: Vec<&str> = PRODUCT_LINES.iter().copied().filter(|_| random.chance(35)).collect();
+        let lines: Vec<&str> = PRODUCT_LINES
+            .iter()
+            .copied()
+            .filter(|_| random.chance(35))
+            .collect();
         if !lines.is_empty() {
             attributes.insert("product_lines".to_string(), lines.join("|"));
         }
@@ -312,7 +347,8 @@ pub fn synthetic_organisation(
         .map(|index| Team {
             id: TeamId::parse(&format!("t{index:03}")).expect("valid id"),
             name: format!("团队{index}"),
-            parent_id: (index > 0).then(|| TeamId::parse(&format!("t{:03}", (index - 1) / 3)).expect("valid id")),
+            parent_id: (index > 0)
+                .then(|| TeamId::parse(&format!("t{:03}", (index - 1) / 3)).expect("valid id")),
             manager_id: None,
         })
         .collect();
@@ -335,14 +371,33 @@ pub fn synthetic_organisation(
     let customers = generate_customers(&mut random, customer_count, &reps);
     // Deep teams have small subtrees, like real sales groups; targets come from the lower levels.
     let lower_teams: Vec<&Team> = teams.iter().skip(team_count / 3).collect();
-    let strategies = ["round_robin", "weighted", "least_loaded", "first_touch", "sticky"];
+    let strategies = [
+        "round_robin",
+        "weighted",
+        "least_loaded",
+        "first_touch",
+        "sticky",
+    ];
     let mut rules = String::from("# Synthetic benchmark rules.\n");
     for index in 0..rule_count.saturating_sub(1) {
-        let province = REGIONS[index % REGIONS.len()].split('/').next().unwrap_or("上海");
+        let province = REGIONS[index % REGIONS.len()]
+            .split('/')
+            .next()
+            .unwrap_or("上海");
         let condition = match index % 5 {
-            0 => format!("tier == \"{}\" and region ^= \"{province}\"", ["A", "B", "C"][index % 3]),
-            1 => format!("industry == \"{}\" and size >= {}", INDUSTRIES[index % INDUSTRIES.len()], 100 * (index % 7)),
-            2 => format!("attr.annual_revenue >= {} and tier in [\"A\", \"B\"]", 1_000_000 * (1 + index % 9)),
+            0 => format!(
+                "tier == \"{}\" and region ^= \"{province}\"",
+                ["A", "B", "C"][index % 3]
+            ),
+            1 => format!(
+                "industry == \"{}\" and size >= {}",
+                INDUSTRIES[index % INDUSTRIES.len()],
+                100 * (index % 7)
+            ),
+            2 => format!(
+                "attr.annual_revenue >= {} and tier in [\"A\", \"B\"]",
+                1_000_000 * (1 + index % 9)
+            ),
             3 => format!("region ^= \"{}\"", REGIONS[index % REGIONS.len()]),
             _ => format!(
                 "industry in [\"{}\", \"{}\"] and source == \"{}\"",
@@ -356,7 +411,12 @@ pub fn synthetic_organisation(
             0 => format!("{{ team = \"{}\" }}", target_team.id),
             1 => {
                 let listed: Vec<String> = (0..5)
-                    .map(|offset| format!("\"{}\"", reps[(index * 7 + offset * 13) % reps.len().max(1)].id))
+                    .map(|offset| {
+                        format!(
+                            "\"{}\"",
+                            reps[(index * 7 + offset * 13) % reps.len().max(1)].id
+                        )
+                    })
                     .collect();
                 format!("{{ reps = [{}] }}", listed.join(", "))
             }
@@ -403,22 +463,46 @@ mod tests {
         assert_eq!(demo.reps.len(), 40);
         assert_eq!(demo.customers.len(), 5000);
         let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-        assert_eq!(demo.reps.iter().filter(|rep| rep.is_absent_on(today)).count(), 2);
+        assert_eq!(
+            demo.reps
+                .iter()
+                .filter(|rep| rep.is_absent_on(today))
+                .count(),
+            2
+        );
         assert_eq!(demo.reps.iter().filter(|rep| !rep.active).count(), 1);
-        let roots: Vec<_> = demo.teams.iter().filter(|team| team.parent_id.is_none()).collect();
+        let roots: Vec<_> = demo
+            .teams
+            .iter()
+            .filter(|team| team.parent_id.is_none())
+            .collect();
         assert_eq!(roots.len(), 1);
         let team_ids: BTreeSet<_> = demo.teams.iter().map(|team| team.id.clone()).collect();
         let rep_ids: BTreeSet<_> = demo.reps.iter().map(|rep| rep.id.clone()).collect();
         for team in &demo.teams {
-            assert!(team.parent_id.as_ref().is_none_or(|parent| team_ids.contains(parent)));
-            assert!(team.manager_id.as_ref().is_some_and(|manager| rep_ids.contains(manager)));
+            assert!(team
+                .parent_id
+                .as_ref()
+                .is_none_or(|parent| team_ids.contains(parent)));
+            assert!(team
+                .manager_id
+                .as_ref()
+                .is_some_and(|manager| rep_ids.contains(manager)));
         }
-        let capacity: u32 = demo.reps.iter().map(|rep| rep.capacity.unwrap_or(1000)).sum();
+        let capacity: u32 = demo
+            .reps
+            .iter()
+            .map(|rep| rep.capacity.unwrap_or(1000))
+            .sum();
         assert!(capacity as usize > demo.customers.len());
         let mut seen = BTreeSet::new();
         for customer in &demo.customers {
             if let Some(parent) = &customer.parent_id {
-                assert!(seen.contains(parent), "parent {parent} comes before {}", customer.id);
+                assert!(
+                    seen.contains(parent),
+                    "parent {parent} comes before {}",
+                    customer.id
+                );
             }
             seen.insert(customer.id.clone());
             assert!(customer.owner_id.is_none());
@@ -432,7 +516,10 @@ mod tests {
         let rep_records = demo.reps.clone();
         assert!(rules.check_references(&demo.teams, &rep_records).is_empty());
         for strategy in StrategyKind::ALL {
-            assert!(rules.rules.iter().any(|rule| rule.strategy == strategy), "{strategy}");
+            assert!(
+                rules.rules.iter().any(|rule| rule.strategy == strategy),
+                "{strategy}"
+            );
         }
         assert_eq!(rules.rules.last().unwrap().condition.source(), "true");
     }
@@ -445,6 +532,8 @@ mod tests {
         assert_eq!(synthetic.customers.len(), 2000);
         let rules = RuleSet::parse(&synthetic.rules_toml).unwrap();
         assert_eq!(rules.rules.len(), 50);
-        assert!(rules.check_references(&synthetic.teams, &synthetic.reps).is_empty());
+        assert!(rules
+            .check_references(&synthetic.teams, &synthetic.reps)
+            .is_empty());
     }
 }

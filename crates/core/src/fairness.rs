@@ -119,10 +119,13 @@ pub fn workload_report(teams: &[Team], reps: &[RepState], clock: Clock) -> Workl
             owned_count: rep.load.owned_count,
             total_workload: rep.load.owned_workload,
             capacity: rep.rep.capacity,
-            utilisation: rep
-                .rep
-                .capacity
-                .map(|cap| if cap == 0 { 1.0 } else { rep.load.owned_count as f64 / cap as f64 }),
+            utilisation: rep.rep.capacity.map(|cap| {
+                if cap == 0 {
+                    1.0
+                } else {
+                    rep.load.owned_count as f64 / cap as f64
+                }
+            }),
         })
         .collect();
     rep_rows.sort_by(|left, right| left.rep_id.cmp(&right.rep_id));
@@ -159,8 +162,14 @@ mod tests {
     fn check(values: &[f64], expected_gini: f64, expected_jain: f64) {
         let gini = gini_coefficient(values);
         let jain = jain_index(values);
-        assert!((gini - expected_gini).abs() < 1e-9, "gini {values:?}: {gini} != {expected_gini}");
-        assert!((jain - expected_jain).abs() < 1e-9, "jain {values:?}: {jain} != {expected_jain}");
+        assert!(
+            (gini - expected_gini).abs() < 1e-9,
+            "gini {values:?}: {gini} != {expected_gini}"
+        );
+        assert!(
+            (jain - expected_jain).abs() < 1e-9,
+            "jain {values:?}: {jain} != {expected_jain}"
+        );
     }
 
     #[test]

@@ -19,7 +19,10 @@ fn parse_identifier(field: &str, raw: &str) -> Result<String, FieldError> {
             format!("must be at most {MAXIMUM_ID_LENGTH} characters"),
         ));
     }
-    if trimmed.chars().any(|c| c.is_control() || c == '/' || c == '?' || c == '#') {
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c == '?' || c == '#')
+    {
         return Err(FieldError::new(
             field,
             "must not contain control characters, '/', '?' or '#'",
@@ -103,7 +106,9 @@ impl Region {
         if segments.iter().any(|segment| segment.is_empty()) {
             return Err(FieldError::new(
                 "region",
-                format!("'{trimmed}' has an empty segment; write it as 省/市/区, e.g. 广东/深圳/南山"),
+                format!(
+                    "'{trimmed}' has an empty segment; write it as 省/市/区, e.g. 广东/深圳/南山"
+                ),
             ));
         }
         Ok(Region(segments.join("/")))
@@ -168,7 +173,11 @@ mod tests {
     fn region_prefix_matches_whole_segments() {
         let check = |region: &str, prefix: &str, expected: bool| {
             let region = Region::parse(region).unwrap();
-            assert_eq!(region.starts_with_segments(prefix), expected, "{region} ^= {prefix}");
+            assert_eq!(
+                region.starts_with_segments(prefix),
+                expected,
+                "{region} ^= {prefix}"
+            );
         };
         check("广东/深圳/南山", "广东", true);
         check("广东/深圳/南山", "广东/深圳", true);
@@ -181,7 +190,10 @@ mod tests {
     #[test]
     fn region_rejects_empty_segments() {
         assert_eq!(Region::parse("广东//南山").unwrap_err().field, "region");
-        assert_eq!(Region::parse(" 广东 / 深圳 ").unwrap().as_str(), "广东/深圳");
+        assert_eq!(
+            Region::parse(" 广东 / 深圳 ").unwrap().as_str(),
+            "广东/深圳"
+        );
         assert!(Region::parse("").unwrap().is_unknown());
     }
 }

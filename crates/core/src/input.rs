@@ -76,7 +76,10 @@ impl TeamFields {
         let id = TeamId::parse_field("id", &self.id)?;
         let parent_id = optional_id("parent_id", &self.parent_id, TeamId::parse_field)?;
         if parent_id.as_ref() == Some(&id) {
-            return Err(FieldError::new("parent_id", "a team cannot be its own parent"));
+            return Err(FieldError::new(
+                "parent_id",
+                "a team cannot be its own parent",
+            ));
         }
         Ok(Team {
             name: non_empty_or("name", self.name, id.as_str())?,
@@ -185,7 +188,10 @@ impl RepFields {
         }
         let email = self.email.trim().to_string();
         if !email.is_empty() && !email.contains('@') {
-            return Err(FieldError::new("email", format!("'{email}' is not an email address")));
+            return Err(FieldError::new(
+                "email",
+                format!("'{email}' is not an email address"),
+            ));
         }
         Ok(Rep {
             name: non_empty_or("name", self.name, id.as_str())?,
@@ -223,8 +229,14 @@ impl RepFields {
             weight: rep.weight.to_string(),
             skills: rep.skills.join("|"),
             active: rep.active.to_string(),
-            absent_from: rep.absent_from.map(|date| date.to_string()).unwrap_or_default(),
-            absent_until: rep.absent_until.map(|date| date.to_string()).unwrap_or_default(),
+            absent_from: rep
+                .absent_from
+                .map(|date| date.to_string())
+                .unwrap_or_default(),
+            absent_until: rep
+                .absent_until
+                .map(|date| date.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -342,7 +354,10 @@ impl CustomerFields {
         };
         let parent_id = optional_id("parent_id", &self.parent_id, CustomerId::parse_field)?;
         if parent_id.as_ref() == Some(&id) {
-            return Err(FieldError::new("parent_id", "a customer cannot be its own parent"));
+            return Err(FieldError::new(
+                "parent_id",
+                "a customer cannot be its own parent",
+            ));
         }
         let mut attributes = BTreeMap::new();
         for (key, value) in self.attributes {
@@ -392,7 +407,10 @@ impl CustomerFields {
             customer_type: customer.customer_type.clone(),
             industry: customer.industry.clone(),
             region: customer.region.to_string(),
-            size: customer.size.map(|size| size.to_string()).unwrap_or_default(),
+            size: customer
+                .size
+                .map(|size| size.to_string())
+                .unwrap_or_default(),
             stage: customer.stage.clone(),
             source: customer.source.clone(),
             tier: customer.tier.clone(),
@@ -442,9 +460,8 @@ impl CustomerFields {
             "owner_id" => &mut self.owner_id,
             "created_at" => &mut self.created_at,
             other => {
-                return Err(unknown_column(other, &Self::COLUMNS).with_hint(
-                    " (custom attributes are written attr.KEY)",
-                ))
+                return Err(unknown_column(other, &Self::COLUMNS)
+                    .with_hint(" (custom attributes are written attr.KEY)"))
             }
         };
         *slot = value;
@@ -492,7 +509,10 @@ pub fn is_attribute_key(key: &str) -> bool {
 fn non_empty_or(field: &str, value: String, default: &str) -> Result<String, FieldError> {
     let trimmed = value.trim();
     if trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(if trimmed.is_empty() {
         default.to_string()
@@ -563,9 +583,13 @@ mod tests {
         let customer = fields.into_customer().unwrap();
         assert_eq!(customer.size, Some(120));
         assert_eq!(customer.attributes["annual_revenue"], "5000000");
-        let again = CustomerFields::from_customer(&customer).into_customer().unwrap();
+        let again = CustomerFields::from_customer(&customer)
+            .into_customer()
+            .unwrap();
         assert_eq!(again, customer);
-        assert!(CustomerFields::default().set("colour", String::new()).is_err());
+        assert!(CustomerFields::default()
+            .set("colour", String::new())
+            .is_err());
     }
 
     #[test]

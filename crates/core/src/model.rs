@@ -29,7 +29,9 @@ pub enum Role {
 }
 
 /// Seniority; ordered so that `min_level` can compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Junior,
@@ -169,8 +171,14 @@ pub fn parse_positive_number(field: &str, raw: &str, default: f64) -> Result<f64
     }
     match trimmed.parse::<f64>() {
         Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
-        Ok(_) => Err(FieldError::new(field, format!("must be a number > 0, got '{trimmed}'"))),
-        Err(_) => Err(FieldError::new(field, format!("'{trimmed}' is not a number"))),
+        Ok(_) => Err(FieldError::new(
+            field,
+            format!("must be a number > 0, got '{trimmed}'"),
+        )),
+        Err(_) => Err(FieldError::new(
+            field,
+            format!("'{trimmed}' is not a number"),
+        )),
     }
 }
 
@@ -191,7 +199,10 @@ pub fn parse_bool(field: &str, raw: &str, default: bool) -> Result<bool, FieldEr
         "" => Ok(default),
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        other => Err(FieldError::new(field, format!("'{other}' is not true or false"))),
+        other => Err(FieldError::new(
+            field,
+            format!("'{other}' is not true or false"),
+        )),
     }
 }
 
@@ -208,7 +219,11 @@ pub fn parse_optional_timestamp(
         return Ok(Some(time.with_timezone(&Utc)));
     }
     if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
-        return Ok(Some(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()));
+        return Ok(Some(
+            date.and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc(),
+        ));
     }
     Err(FieldError::new(
         field,
@@ -259,15 +274,40 @@ mod tests {
 
     #[test]
     fn field_parsers_name_the_field() {
-        assert_eq!(parse_positive_number("weight", "0", 1.0).unwrap_err().field, "weight");
+        assert_eq!(
+            parse_positive_number("weight", "0", 1.0).unwrap_err().field,
+            "weight"
+        );
         assert_eq!(parse_positive_number("weight", "", 1.0).unwrap(), 1.0);
-        assert_eq!(parse_positive_number("workload", "abc", 1.0).unwrap_err().field, "workload");
-        assert_eq!(parse_optional_date("absent_from", "2026-13-01").unwrap_err().field, "absent_from");
-        assert_eq!(parse_bool("active", "maybe", true).unwrap_err().field, "active");
-        assert_eq!(Level::parse_field("level", "guru").unwrap_err().field, "level");
+        assert_eq!(
+            parse_positive_number("workload", "abc", 1.0)
+                .unwrap_err()
+                .field,
+            "workload"
+        );
+        assert_eq!(
+            parse_optional_date("absent_from", "2026-13-01")
+                .unwrap_err()
+                .field,
+            "absent_from"
+        );
+        assert_eq!(
+            parse_bool("active", "maybe", true).unwrap_err().field,
+            "active"
+        );
+        assert_eq!(
+            Level::parse_field("level", "guru").unwrap_err().field,
+            "level"
+        );
         assert!(Level::Senior > Level::Mid && Level::Mid > Level::Junior);
         assert_eq!(parse_bar_list(" 金融 | |制造"), vec!["金融", "制造"]);
-        assert!(parse_optional_timestamp("created_at", "2026-01-01").unwrap().is_some());
-        assert!(parse_optional_timestamp("created_at", "2026-01-01T08:00:00+08:00").unwrap().is_some());
+        assert!(parse_optional_timestamp("created_at", "2026-01-01")
+            .unwrap()
+            .is_some());
+        assert!(
+            parse_optional_timestamp("created_at", "2026-01-01T08:00:00+08:00")
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -232,7 +232,9 @@ impl RoutingEngine {
                     .filter(|&position| {
                         let rep = &reps[position];
                         rep.rep.has_skill(skill)
-                            && subtree.as_ref().is_none_or(|subtree| in_teams(subtree, rep))
+                            && subtree
+                                .as_ref()
+                                .is_none_or(|subtree| in_teams(subtree, rep))
                     })
                     .collect()
             }
@@ -262,7 +264,9 @@ impl RoutingEngine {
     }
 
     pub fn rep(&self, id: &RepId) -> Option<&RepState> {
-        self.rep_positions.get(id).map(|&position| &self.reps[position])
+        self.rep_positions
+            .get(id)
+            .map(|&position| &self.reps[position])
     }
 
     /// Routes one customer. `parent_owner` is the current owner of `customer.parent_id`,
@@ -485,7 +489,9 @@ impl RoutingEngine {
                             ),
                         },
                     ),
-                    CandidateOutcome::Skipped(why) => ("skipped", why.describe(rep, rule.min_level)),
+                    CandidateOutcome::Skipped(why) => {
+                        ("skipped", why.describe(rep, rule.min_level))
+                    }
                 };
                 CandidateTraceRecord {
                     rule: rule.name.clone(),
@@ -519,9 +525,7 @@ impl RoutingEngine {
                 decision.owner_id.as_ref().map_or("?", RepId::as_str)
             ),
             Outcome::NoRules => "no rules are set; the customer stays in the pool".to_string(),
-            Outcome::NoRuleMatched => {
-                "no rule matched; the customer stays in the pool".to_string()
-            }
+            Outcome::NoRuleMatched => "no rule matched; the customer stays in the pool".to_string(),
             Outcome::NoCandidateAvailable { rule_index } => {
                 let rule = &self.rules.rules[*rule_index as usize];
                 let skipped: Vec<Unavailability> = decision
@@ -539,7 +543,8 @@ impl RoutingEngine {
                         rule.name, rule.target
                     )
                 } else {
-                    let count = |kind: Unavailability| skipped.iter().filter(|&&why| why == kind).count();
+                    let count =
+                        |kind: Unavailability| skipped.iter().filter(|&&why| why == kind).count();
                     let mut parts = Vec::new();
                     for (kind, label) in [
                         (Unavailability::Inactive, "inactive"),
@@ -647,7 +652,11 @@ mod tests {
     }
 
     fn engine(rules: RuleSet, reps: Vec<RepState>, day: &str) -> RoutingEngine {
-        let teams = vec![team("t", None), team("t-sub", Some("t")), team("other", None)];
+        let teams = vec![
+            team("t", None),
+            team("t-sub", Some("t")),
+            team("other", None),
+        ];
         RoutingEngine::new(rules, &teams, reps, &BTreeMap::new(), clock(day))
     }
 
@@ -688,14 +697,21 @@ mod tests {
         );
         let owners = route_many(&mut engine, "c", 30);
         check_counts(&owners, &[("r1", 10), ("r2", 10), ("r3", 10)]);
-        let first_four: Vec<_> = owners[..4].iter().map(|owner| owner.clone().unwrap()).collect();
+        let first_four: Vec<_> = owners[..4]
+            .iter()
+            .map(|owner| owner.clone().unwrap())
+            .collect();
         assert_eq!(first_four, ["r1", "r2", "r3", "r1"]);
     }
 
     #[test]
     fn round_robin_state_survives_a_restart() {
         let reps = vec![rep("r1", "t"), rep("r2", "t"), rep("r3", "t")];
-        let mut first = engine(one_rule("round_robin", "{ team = \"t\" }"), reps.clone(), "2026-11-25");
+        let mut first = engine(
+            one_rule("round_robin", "{ team = \"t\" }"),
+            reps.clone(),
+            "2026-11-25",
+        );
         route_many(&mut first, "a", 2);
         let saved = first.strategy_states();
         let teams = vec![team("t", None)];
@@ -733,7 +749,11 @@ mod tests {
         // r2 lost five customers (released or transferred away).
         reps[1].load.owned_count = 5;
         reps[1].load.owned_workload = 5.0;
-        let mut engine = engine(one_rule("least_loaded", "{ team = \"t\" }"), reps, "2026-11-25");
+        let mut engine = engine(
+            one_rule("least_loaded", "{ team = \"t\" }"),
+            reps,
+            "2026-11-25",
+        );
         let owners = route_many(&mut engine, "c", 5);
         check_counts(&owners, &[("r2", 5)]);
         // Now all equal: ties go to the rep assigned least recently (r1, then r3).
@@ -766,16 +786,28 @@ mod tests {
         away.rep.absent_from = NaiveDate::from_ymd_opt(2026, 11, 1);
         let mut inactive = rep("r2", "t");
         inactive.rep.active = false;
-        let mut engine = engine(one_rule("round_robin", "{ team = \"t\" }"), vec![away, inactive], "2026-11-25");
+        let mut engine = engine(
+            one_rule("round_robin", "{ team = \"t\" }"),
+            vec![away, inactive],
+            "2026-11-25",
+        );
         let target = customer("c1");
         let decision = engine.route(&target, None);
         assert_eq!(decision.owner_id, None);
         let record = engine.render(&decision, &target);
         assert_eq!(record.rule, None);
-        assert!(record.reason.contains("1 inactive, 1 absent"), "{}", record.reason);
+        assert!(
+            record.reason.contains("1 inactive, 1 absent"),
+            "{}",
+            record.reason
+        );
         assert!(record.reason.contains("pool"), "{}", record.reason);
         assert_eq!(record.trace.candidates.len(), 2);
-        assert!(record.trace.candidates.iter().all(|candidate| candidate.status == "skipped"));
+        assert!(record
+            .trace
+            .candidates
+            .iter()
+            .all(|candidate| candidate.status == "skipped"));
     }
 
     #[test]
@@ -785,7 +817,13 @@ mod tests {
         let mut capped_two = rep("r2", "t");
         capped_two.rep.capacity = Some(2);
         capped_two.load.owned_count = 1;
-        for strategy in ["round_robin", "weighted", "least_loaded", "first_touch", "sticky"] {
+        for strategy in [
+            "round_robin",
+            "weighted",
+            "least_loaded",
+            "first_touch",
+            "sticky",
+        ] {
             let mut engine = engine(
                 one_rule(strategy, "{ team = \"t\" }"),
                 vec![capped_one.clone(), capped_two.clone()],
@@ -811,7 +849,11 @@ mod tests {
         let decision = engine.route(&untouched, None);
         assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r1");
         let record = engine.render(&decision, &untouched);
-        assert!(record.reason.contains("no known first touch rep"), "{}", record.reason);
+        assert!(
+            record.reason.contains("no known first touch rep"),
+            "{}",
+            record.reason
+        );
     }
 
     #[test]
@@ -855,11 +897,19 @@ strategy = "round_robin"
 "#,
         )
         .unwrap();
-        let mut engine = engine(rules, vec![rep("r1", "t"), rep("r2", "t"), senior], "2026-11-25");
+        let mut engine = engine(
+            rules,
+            vec![rep("r1", "t"), rep("r2", "t"), senior],
+            "2026-11-25",
+        );
         let mut key_account = customer("a");
         key_account.tier = "A".to_string();
         let decision = engine.route(&key_account, None);
-        assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r3", "sub-team senior");
+        assert_eq!(
+            decision.owner_id.as_ref().unwrap().as_str(),
+            "r3",
+            "sub-team senior"
+        );
         let record = engine.render(&decision, &key_account);
         let skipped: Vec<_> = record
             .trace
@@ -884,7 +934,11 @@ strategy = "round_robin"
 
     #[test]
     fn an_owned_customer_is_never_rerouted() {
-        let mut engine = engine(one_rule("round_robin", "{ team = \"t\" }"), vec![rep("r1", "t")], "2026-11-25");
+        let mut engine = engine(
+            one_rule("round_robin", "{ team = \"t\" }"),
+            vec![rep("r1", "t")],
+            "2026-11-25",
+        );
         let mut owned = customer("c");
         owned.owner_id = Some(RepId::parse("r9").unwrap());
         let decision = engine.route(&owned, None);
@@ -905,6 +959,10 @@ strategy = "round_robin"
         let record = engine.render(&decision, &target);
         assert_eq!(record.owner_id, None);
         assert!(record.reason.starts_with("no rule matched"));
-        assert!(record.trace.rules[0].detail.contains("tier is \"B\""), "{}", record.trace.rules[0].detail);
+        assert!(
+            record.trace.rules[0].detail.contains("tier is \"B\""),
+            "{}",
+            record.trace.rules[0].detail
+        );
     }
 }

@@ -41,7 +41,9 @@ impl StrategyKind {
     }
 
     pub fn parse(raw: &str) -> Option<StrategyKind> {
-        StrategyKind::ALL.into_iter().find(|kind| kind.as_str() == raw)
+        StrategyKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
     }
 }
 
@@ -147,7 +149,11 @@ impl RuleSet {
                 .map_or((None, None), |(line, column)| (Some(line), Some(column)));
             // Name the rule by its position, counting `[[rule]]` headers before the error.
             let rule = offset
-                .map(|offset| source[..offset.min(source.len())].matches("[[rule]]").count())
+                .map(|offset| {
+                    source[..offset.min(source.len())]
+                        .matches("[[rule]]")
+                        .count()
+                })
                 .filter(|count| *count > 0)
                 .map(|count| format!("#{count}"));
             let message = error.message().to_string();
@@ -223,7 +229,11 @@ impl RuleSet {
                 trimmed
             }
             Some(name) => {
-                errors.push(error_at("name", Some(name.span()), "must not be empty".to_string()));
+                errors.push(error_at(
+                    "name",
+                    Some(name.span()),
+                    "must not be empty".to_string(),
+                ));
                 String::new()
             }
             None => {
@@ -239,13 +249,12 @@ impl RuleSet {
                     let span = when.span();
                     let (value_line, value_column) = line_and_column(source, span.start);
                     let delimiter = &source[span.start..];
-                    let (opening, skips_newline) = if delimiter.starts_with("'''")
-                        || delimiter.starts_with("\"\"\"")
-                    {
-                        (3, delimiter[3..].starts_with('\n'))
-                    } else {
-                        (1, false)
-                    };
+                    let (opening, skips_newline) =
+                        if delimiter.starts_with("'''") || delimiter.starts_with("\"\"\"") {
+                            (3, delimiter[3..].starts_with('\n'))
+                        } else {
+                            (1, false)
+                        };
                     let (line, column) = if skips_newline {
                         (value_line + syntax.line, syntax.column)
                     } else if syntax.line == 1 {
@@ -277,7 +286,8 @@ impl RuleSet {
             Some(strategy) => match StrategyKind::parse(strategy.get_ref().trim()) {
                 Some(kind) => Some(kind),
                 None => {
-                    let known: Vec<&str> = StrategyKind::ALL.iter().map(|kind| kind.as_str()).collect();
+                    let known: Vec<&str> =
+                        StrategyKind::ALL.iter().map(|kind| kind.as_str()).collect();
                     errors.push(error_at(
                         "strategy",
                         Some(strategy.span()),
@@ -331,11 +341,19 @@ impl RuleSet {
                                     Some(span.clone()),
                                     format!("rep '{rep}' is listed twice"),
                                 )),
-                                Err(error) => errors.push(error_at("to.reps", Some(span.clone()), error.message)),
+                                Err(error) => errors.push(error_at(
+                                    "to.reps",
+                                    Some(span.clone()),
+                                    error.message,
+                                )),
                             }
                         }
                         if reps.is_empty() {
-                            errors.push(error_at("to.reps", Some(span.clone()), "must list at least one rep".to_string()));
+                            errors.push(error_at(
+                                "to.reps",
+                                Some(span.clone()),
+                                "must list at least one rep".to_string(),
+                            ));
                         }
                         Some(Target::Reps(parsed))
                     }
@@ -399,7 +417,10 @@ impl RuleSet {
                 })
             };
             match &rule.target {
-                Target::Team(team) | Target::Skill { team: Some(team), .. } => {
+                Target::Team(team)
+                | Target::Skill {
+                    team: Some(team), ..
+                } => {
                     if !team_ids.contains(team) {
                         missing("to.team", format!("team '{team}' does not exist"));
                     }
@@ -422,7 +443,12 @@ impl RuleSet {
 mod tests {
     use super::*;
 
-    fn check_error(source: &str, expected_field: &str, expected_line: Option<usize>, message_part: &str) {
+    fn check_error(
+        source: &str,
+        expected_field: &str,
+        expected_line: Option<usize>,
+        message_part: &str,
+    ) {
         let errors = RuleSet::parse(source).expect_err("should be rejected");
         let error = &errors[0];
         assert_eq!(error.field.as_deref(), Some(expected_field), "{errors:?}");
@@ -467,7 +493,10 @@ strategy = "weighted"
         assert!(rules.rules[1].fallthrough);
         assert_eq!(
             rules.rules[2].target,
-            Target::Reps(vec![RepId::parse("r1").unwrap(), RepId::parse("r2").unwrap()])
+            Target::Reps(vec![
+                RepId::parse("r1").unwrap(),
+                RepId::parse("r2").unwrap()
+            ])
         );
     }
 

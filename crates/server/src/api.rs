@@ -112,9 +112,13 @@ pub struct DecisionDocument {
 }
 
 fn to_json<T: Serialize>(value: &T) -> ApiResult<Json<Value>> {
-    serde_json::to_value(value)
-        .map(Json)
-        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
+    serde_json::to_value(value).map(Json).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+        )
+    })
 }
 
 fn actor_name(actor: &Actor) -> String {
@@ -148,11 +152,19 @@ async fn list_customers(
     let Query(query) = query?;
     if let Some(limit) = query.limit {
         if !(1..=1000).contains(&limit) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "limit must be 1 to 1000").with_field("limit"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "limit must be 1 to 1000",
+            )
+            .with_field("limit"));
         }
     }
     if query.offset.is_some_and(|offset| offset < 0) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "offset must be ≥ 0").with_field("offset"));
+        return Err(
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "offset must be ≥ 0")
+                .with_field("offset"),
+        );
     }
     let page = state
         .store
@@ -184,7 +196,10 @@ async fn create_customer(
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
-                format!("customer '{}' exists; use PUT /api/v1/customers/{{id}} to update it", customer.id),
+                format!(
+                    "customer '{}' exists; use PUT /api/v1/customers/{{id}} to update it",
+                    customer.id
+                ),
             )
             .with_field("id"))
         }
@@ -199,14 +214,22 @@ async fn create_customer(
     Ok((StatusCode::CREATED, to_json(&stored)?))
 }
 
-fn parse_path_id<T>(raw: &str, parse: fn(&str, &str) -> Result<T, allot_core::FieldError>) -> ApiResult<T> {
-    parse("id", raw).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string()).with_field("id"))
+fn parse_path_id<T>(
+    raw: &str,
+    parse: fn(&str, &str) -> Result<T, allot_core::FieldError>,
+) -> ApiResult<T> {
+    parse("id", raw).map_err(|error| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string()).with_field("id")
+    })
 }
 
 /// Get one customer.
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")),
     responses((status = 200, description = "the customer"), (status = 404, body = ErrorEnvelope)))]
-async fn get_customer(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_customer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_path_id(&id, CustomerId::parse_field)?;
     to_json(&state.store.get_customer(&id).await?)
 }
@@ -226,7 +249,13 @@ async fn put_customer(
     if fields.id.trim().is_empty() {
         fields.id = id.to_string();
     } else if fields.id.trim() != id.as_str() {
-        return Err(ApiError::invalid("id", format!("body id '{}' differs from the path id '{id}'", fields.id.trim())));
+        return Err(ApiError::invalid(
+            "id",
+            format!(
+                "body id '{}' differs from the path id '{id}'",
+                fields.id.trim()
+            ),
+        ));
     }
     let customer = fields.into_customer()?;
     let created = state
@@ -234,14 +263,21 @@ async fn put_customer(
         .put_customer(&customer, &actor_name(&actor), state.clock.now())
         .await?;
     let stored = state.store.get_customer(&id).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, to_json(&stored)?))
 }
 
 /// Every routing decision stored for a customer, newest first, with traces.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/decisions", tag = "routing", params(("id" = String, Path, description = "customer id")),
     responses((status = 200, description = "decisions, newest first", body = [DecisionDocument]), (status = 404, body = ErrorEnvelope)))]
-async fn customer_decisions(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn customer_decisions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_path_id(&id, CustomerId::parse_field)?;
     state.store.get_customer(&id).await?;
     to_json(&state.store.decisions_for(&id).await?)
@@ -285,12 +321,22 @@ async fn put_rep(
     if fields.id.trim().is_empty() {
         fields.id = id.to_string();
     } else if fields.id.trim() != id.as_str() {
-        return Err(ApiError::invalid("id", format!("body id '{}' differs from the path id '{id}'", fields.id.trim())));
+        return Err(ApiError::invalid(
+            "id",
+            format!(
+                "body id '{}' differs from the path id '{id}'",
+                fields.id.trim()
+            ),
+        ));
     }
     let rep = fields.into_rep()?;
     let created = state.store.put_rep(&rep).await?;
     let stored = state.store.get_rep(&id).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(rep_json(&stored))))
 }
 
@@ -322,12 +368,22 @@ async fn put_team(
     if fields.id.trim().is_empty() {
         fields.id = id.to_string();
     } else if fields.id.trim() != id.as_str() {
-        return Err(ApiError::invalid("id", format!("body id '{}' differs from the path id '{id}'", fields.id.trim())));
+        return Err(ApiError::invalid(
+            "id",
+            format!(
+                "body id '{}' differs from the path id '{id}'",
+                fields.id.trim()
+            ),
+        ));
     }
     let team = fields.into_team()?;
     let created = state.store.put_team(&team).await?;
     let stored = state.store.get_team(&id).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, to_json(&stored)?))
 }
 
@@ -361,7 +417,11 @@ async fn route_customer(
 async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     match state.store.current_rules().await? {
         Some(rules) => to_json(&rules),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no rules are set yet")),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no rules are set yet",
+        )),
     }
 }
 
@@ -382,15 +442,24 @@ async fn put_rules(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the rules must be UTF-8 text").with_field("source"))?;
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the rules must be UTF-8 text",
+        )
+        .with_field("source")
+    })?;
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
     let source = if is_json {
         serde_json::from_str::<RulesBody>(text)
-            .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string()).with_field("source"))?
+            .map_err(|error| {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
+                    .with_field("source")
+            })?
             .source
     } else {
         text.to_string()
@@ -436,7 +505,12 @@ async fn list_events(
     let Query(query) = query?;
     if let Some(limit) = query.limit {
         if !(1..=10_000).contains(&limit) {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "limit must be 1 to 10000").with_field("limit"));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "limit must be 1 to 10000",
+            )
+            .with_field("limit"));
         }
     }
     let events = state

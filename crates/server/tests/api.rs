@@ -39,7 +39,12 @@ async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 impl TestApp {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.address))
@@ -84,13 +89,23 @@ impl TestApp {
     async fn seed_organisation(&self) {
         for (id, parent) in [("hq", None), ("east", Some("hq"))] {
             let (status, body) = self
-                .put(&format!("/api/v1/teams/{id}"), json!({"name": format!("团队 {id}"), "parent_id": parent}))
+                .put(
+                    &format!("/api/v1/teams/{id}"),
+                    json!({"name": format!("团队 {id}"), "parent_id": parent}),
+                )
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
         }
-        for (id, team, level) in [("r1", "hq", "junior"), ("r2", "east", "senior"), ("r3", "east", "mid")] {
+        for (id, team, level) in [
+            ("r1", "hq", "junior"),
+            ("r2", "east", "senior"),
+            ("r3", "east", "mid"),
+        ] {
             let (status, body) = self
-                .put(&format!("/api/v1/reps/{id}"), json!({"name": format!("销售{id}"), "team_id": team, "level": level}))
+                .put(
+                    &format!("/api/v1/reps/{id}"),
+                    json!({"name": format!("销售{id}"), "team_id": team, "level": level}),
+                )
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
         }
@@ -118,7 +133,12 @@ strategy = "round_robin"
 
 fn assert_error(body: &Value, code: &str, field: Option<&str>) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|message| !message.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| !message.is_empty()),
+        "{body}"
+    );
     if let Some(field) = field {
         assert_eq!(body["error"]["field"], field, "{body}");
     }
@@ -126,9 +146,19 @@ fn assert_error(body: &Value, code: &str, field: Option<&str>) {
 
 async fn unauthenticated_calls_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let response = app.client.get(format!("{}/api/v1/customers", app.address)).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!("{}/api/v1/customers", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_error(&response.json().await.unwrap(), "unauthorized", None);
     let response = app
@@ -191,11 +221,23 @@ async fn openapi_document_covers_every_route(backend: Backend) {
     for (method, path) in ROUTES {
         let concrete = path.replace("{id}", "x1");
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let body = if method == reqwest::Method::GET { None } else { Some(json!({})) };
+        let body = if method == reqwest::Method::GET {
+            None
+        } else {
+            Some(json!({}))
+        };
         let (status, body) = app.call(method.clone(), &concrete, body).await;
-        let is_fallback = body["error"]["message"].as_str().is_some_and(|message| message.starts_with("no such route"));
-        assert!(!is_fallback, "{method} {concrete} is documented but not served");
-        assert!(!status.is_server_error(), "{method} {concrete}: {status} {body}");
+        let is_fallback = body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.starts_with("no such route"));
+        assert!(
+            !is_fallback,
+            "{method} {concrete} is documented but not served"
+        );
+        assert!(
+            !status.is_server_error(),
+            "{method} {concrete}: {status} {body}"
+        );
     }
 }
 
@@ -212,17 +254,35 @@ async fn route_explain_and_events(backend: Backend) {
     assert_eq!(decision["rule"], "华东大客户");
     assert_eq!(decision["strategy"], "least_loaded");
     let candidates = decision["trace"]["candidates"].as_array().unwrap();
-    assert!(candidates.iter().any(|candidate| candidate["rep_id"] == "r3" && candidate["status"] == "skipped"));
+    assert!(candidates
+        .iter()
+        .any(|candidate| candidate["rep_id"] == "r3" && candidate["status"] == "skipped"));
 
     // A B-tier customer misses rule 1 and the trace says why.
-    let (_, body) = app.post("/api/v1/route", json!({"id": "c2", "tier": "B", "region": "广东/深圳"})).await;
+    let (_, body) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "c2", "tier": "B", "region": "广东/深圳"}),
+        )
+        .await;
     assert_eq!(body["decision"]["rule"], "兜底");
     let first_rule = &body["decision"]["trace"]["rules"][0];
     assert_eq!(first_rule["matched"], false);
-    assert!(first_rule["detail"].as_str().unwrap().contains("tier is \"B\""), "{first_rule}");
+    assert!(
+        first_rule["detail"]
+            .as_str()
+            .unwrap()
+            .contains("tier is \"B\""),
+        "{first_rule}"
+    );
 
-    // Routing an owned customer again returns the stored decision and changes nothing.
-    let (_, again) = app.post("/api/v1/route", json!({"id": "c1", "name": "上海浦东银行", "tier": "A", "region": "上海/浦东"})).await;
+    // Routing an owned customer again returns the stored decision; the body replaces the stored record.
+    let (_, again) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "c1", "name": "上海浦东银行", "tier": "A", "region": "上海/浦东", "attributes": {"annual_revenue": "5000000"}}),
+        )
+        .await;
     assert_eq!(again["routed_now"], false);
     assert_eq!(again["decision"]["owner_id"], "r2");
 
@@ -243,7 +303,12 @@ async fn route_explain_and_events(backend: Backend) {
     assert_eq!(customer["attributes"]["annual_revenue"], "5000000");
 
     // Manual reassignment via PUT is an event too, and loads follow.
-    let (status, body) = app.put("/api/v1/customers/c1", json!({"name": "上海浦东银行", "tier": "A", "region": "上海/浦东", "owner_id": "r3"})).await;
+    let (status, body) = app
+        .put(
+            "/api/v1/customers/c1",
+            json!({"name": "上海浦东银行", "tier": "A", "region": "上海/浦东", "owner_id": "r3"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, events) = app.get("/api/v1/events?customer_id=c1").await;
     assert_eq!(events[1]["kind"], "ownership.transferred");
@@ -309,27 +374,42 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_error(&response.json().await.unwrap(), "bad_request", None);
 
-    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "colour": "red"})).await;
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "c1", "colour": "red"}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "bad_request", Some("colour"));
 
-    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "size": "many"})).await;
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "c1", "size": "many"}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid", Some("size"));
 
-    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "workload": -1})).await;
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "c1", "workload": -1}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid", Some("workload"));
 
-    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "owner_id": "r1"})).await;
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "c1", "owner_id": "r1"}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid", Some("owner_id"));
 
-    let (status, body) = app.post("/api/v1/route", json!({"id": "c1", "first_touch_rep_id": "ghost"})).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "c1", "first_touch_rep_id": "ghost"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "conflict", Some("first_touch_rep_id"));
 
-    let (status, body) = app.put("/api/v1/customers/c9", json!({"owner_id": "ghost"})).await;
+    let (status, body) = app
+        .put("/api/v1/customers/c9", json!({"owner_id": "ghost"}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "conflict", Some("owner_id"));
 
@@ -350,7 +430,13 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid", Some("when"));
-    assert!(body["error"]["message"].as_str().unwrap().contains("line 3"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 3"),
+        "{body}"
+    );
 
     let (status, body) = app
         .put_rules("[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"nowhere\" }\nstrategy = \"round_robin\"\n")
@@ -358,11 +444,15 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid", Some("to.team"));
 
-    let (status, body) = app.put("/api/v1/reps/r9", json!({"team_id": "nowhere"})).await;
+    let (status, body) = app
+        .put("/api/v1/reps/r9", json!({"team_id": "nowhere"}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "conflict", Some("team_id"));
 
-    let (status, body) = app.put("/api/v1/teams/hq", json!({"parent_id": "east"})).await;
+    let (status, body) = app
+        .put("/api/v1/teams/hq", json!({"parent_id": "east"}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "a cycle: {body}");
 
     // Nothing half-written: the rejected customers do not exist.
@@ -380,7 +470,10 @@ async fn customers_list_filters_and_pages(backend: Backend) {
         ("a4", "上海/浦东", "C"),
     ] {
         let (status, body) = app
-            .post("/api/v1/customers", json!({"id": id, "name": format!("客户{id}"), "region": region, "tier": tier}))
+            .post(
+                "/api/v1/customers",
+                json!({"id": id, "name": format!("客户{id}"), "region": region, "tier": tier}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
@@ -388,10 +481,19 @@ async fn customers_list_filters_and_pages(backend: Backend) {
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error(&body, "conflict", Some("id"));
     let ids = |page: &Value| -> Vec<String> {
-        page["items"].as_array().unwrap().iter().map(|item| item["id"].as_str().unwrap().to_string()).collect()
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["id"].as_str().unwrap().to_string())
+            .collect()
     };
     let (_, page) = app.get("/api/v1/customers?region=%E5%B9%BF%E4%B8%9C").await;
-    assert_eq!(ids(&page), ["a1", "a3"], "segment prefix 广东 excludes 广东省");
+    assert_eq!(
+        ids(&page),
+        ["a1", "a3"],
+        "segment prefix 广东 excludes 广东省"
+    );
     let (_, page) = app.get("/api/v1/customers?tier=B").await;
     assert_eq!(ids(&page), ["a2", "a3"]);
     let (_, page) = app.get("/api/v1/customers?limit=2&offset=2").await;
@@ -399,11 +501,17 @@ async fn customers_list_filters_and_pages(backend: Backend) {
     assert_eq!(page["total"], 4);
     let (_, page) = app.get("/api/v1/customers?pool=true").await;
     assert_eq!(page["total"], 4);
-    app.post("/api/v1/route", json!({"id": "a4", "name": "客户a4", "region": "上海/浦东", "tier": "C"})).await;
+    app.post(
+        "/api/v1/route",
+        json!({"id": "a4", "name": "客户a4", "region": "上海/浦东", "tier": "C"}),
+    )
+    .await;
     let (_, page) = app.get("/api/v1/customers?pool=false").await;
     assert_eq!(ids(&page), ["a4"]);
     let owner = page["items"][0]["owner_id"].as_str().unwrap().to_string();
-    let (_, page) = app.get(&format!("/api/v1/customers?owner_id={owner}")).await;
+    let (_, page) = app
+        .get(&format!("/api/v1/customers?owner_id={owner}"))
+        .await;
     assert_eq!(ids(&page), ["a4"]);
     let (_, page) = app.get("/api/v1/customers?q=a2").await;
     assert_eq!(ids(&page), ["a2"]);

@@ -58,8 +58,8 @@ impl Store {
     /// The name of the token's holder, or `None` for an unknown token.
     pub async fn verify_token(&self, token: &str) -> StoreResult<Option<String>> {
         let hash = hash_token(token);
-        if self.token_cache.lock().expect("token cache").contains(&hash) {
-            return Ok(Some("admin".to_string()));
+        if let Some(name) = self.token_cache.lock().expect("token cache").get(&hash) {
+            return Ok(Some(name.clone()));
         }
         let row = sqlx::query("SELECT name FROM api_tokens WHERE token_hash = $1")
             .bind(&hash)
@@ -67,8 +67,12 @@ impl Store {
             .await?;
         match row {
             Some(row) => {
-                self.token_cache.lock().expect("token cache").insert(hash);
-                Ok(Some(row.try_get::<String, _>(0)?))
+                let name: String = row.try_get(0)?;
+                self.token_cache
+                    .lock()
+                    .expect("token cache")
+                    .insert(hash, name.clone());
+                Ok(Some(name))
             }
             None => Ok(None),
         }

@@ -122,12 +122,14 @@ impl Store {
                 .fetch_all(&mut *write.transaction)
                 .await?
                 .iter()
-                .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<Option<String>, _>(1)?)))
+                .map(|row| {
+                    Ok((
+                        row.try_get::<String, _>(0)?,
+                        row.try_get::<Option<String>, _>(1)?,
+                    ))
+                })
                 .collect::<Result<_, sqlx::Error>>()?;
-        let in_file: HashSet<String> = rows
-            .iter()
-            .map(|row| row.customer.id.to_string())
-            .collect();
+        let in_file: HashSet<String> = rows.iter().map(|row| row.customer.id.to_string()).collect();
         let mut summary = ImportSummary::default();
         for (done, row) in rows.into_iter().enumerate() {
             let CustomerImportRow {
@@ -155,7 +157,9 @@ impl Store {
                 }
             }
             if let Some(parent) = &customer.parent_id {
-                if !in_file.contains(parent.as_str()) && !current_owners.contains_key(parent.as_str()) {
+                if !in_file.contains(parent.as_str())
+                    && !current_owners.contains_key(parent.as_str())
+                {
                     problem("parent_id", format!("customer '{parent}' does not exist"));
                     continue;
                 }
@@ -227,14 +231,16 @@ impl Store {
     }
 
     pub async fn get_customer(&self, id: &CustomerId) -> StoreResult<Customer> {
-        let row = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                entity: "customer",
-                id: id.to_string(),
-            })?;
+        let row = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            entity: "customer",
+            id: id.to_string(),
+        })?;
         customer_from_row(&row)
     }
 
@@ -290,15 +296,20 @@ impl Store {
             total,
             limit,
             offset,
-            items: rows.iter().map(customer_from_row).collect::<StoreResult<_>>()?,
+            items: rows
+                .iter()
+                .map(customer_from_row)
+                .collect::<StoreResult<_>>()?,
         })
     }
 
     /// Every customer, ordered by id (export).
     pub async fn all_customers(&self) -> StoreResult<Vec<Customer>> {
-        let rows = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(customer_from_row).collect()
     }
 }

@@ -16,7 +16,9 @@ pub enum StoreError {
     Invalid(#[from] FieldError),
     #[error("the rules are not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Rules(Vec<RuleError>),
-    #[error("no rules are set yet; store some with `allot rules set FILE.toml` or PUT /api/v1/rules")]
+    #[error(
+        "no rules are set yet; store some with `allot rules set FILE.toml` or PUT /api/v1/rules"
+    )]
     NoRules,
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),

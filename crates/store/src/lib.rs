@@ -31,7 +31,10 @@ pub enum Backend {
 }
 
 /// Arbitrary constant naming Allot's routing lock among PostgreSQL advisory locks.
-const ROUTING_LOCK_KEY: i64 = 0x616c_6c6f_74;
+const ROUTING_LOCK_KEY: i64 = 0x0061_6c6c_6f74;
+
+/// The parsed current rules and their version, so a busy API does not re-parse TOML per request.
+type CachedRules = Option<(i64, Arc<allot_core::rules::RuleSet>)>;
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
@@ -40,8 +43,9 @@ pub struct Store {
     backend: Backend,
     /// SQLite has one writer; serialising writers in-process avoids SQLITE_BUSY on lock upgrades.
     sqlite_writer: Arc<Mutex<()>>,
-    rules_cache: Arc<StdMutex<Option<(i64, Arc<allot_core::rules::RuleSet>)>>>,
-    token_cache: Arc<StdMutex<std::collections::HashSet<String>>>,
+    rules_cache: Arc<StdMutex<CachedRules>>,
+    /// Verified token hashes and their holders' names; tokens are never revoked yet, so no expiry.
+    token_cache: Arc<StdMutex<std::collections::HashMap<String, String>>>,
 }
 
 /// A write transaction that holds the routing lock until commit or drop.

@@ -79,7 +79,10 @@ impl Store {
                     summary.problems.push(RowProblem {
                         line: *line,
                         field: "parent_id".to_string(),
-                        message: format!("making '{parent}' the parent of '{}' forms a cycle", team.id),
+                        message: format!(
+                            "making '{parent}' the parent of '{}' forms a cycle",
+                            team.id
+                        ),
                     });
                     continue;
                 }
@@ -236,8 +239,14 @@ pub(crate) async fn load_teams_and_reps(
         .fetch_all(&mut **transaction)
         .await?;
     Ok((
-        team_rows.iter().map(team_from_row).collect::<StoreResult<_>>()?,
-        rep_rows.iter().map(rep_state_from_row).collect::<StoreResult<_>>()?,
+        team_rows
+            .iter()
+            .map(team_from_row)
+            .collect::<StoreResult<_>>()?,
+        rep_rows
+            .iter()
+            .map(rep_state_from_row)
+            .collect::<StoreResult<_>>()?,
     ))
 }
 

@@ -136,19 +136,24 @@ impl Store {
         &self,
         write: &mut WriteTransaction,
     ) -> StoreResult<Option<(i64, Arc<RuleSet>)>> {
-        let row = sqlx::query("SELECT version, source FROM rule_versions ORDER BY version DESC LIMIT 1")
-            .fetch_optional(&mut *write.transaction)
-            .await?;
+        let row =
+            sqlx::query("SELECT version, source FROM rule_versions ORDER BY version DESC LIMIT 1")
+                .fetch_optional(&mut *write.transaction)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let version: i64 = row.try_get("version")?;
-        if let Some((cached_version, rules)) = self.rules_cache.lock().expect("rules cache").as_ref() {
+        if let Some((cached_version, rules)) =
+            self.rules_cache.lock().expect("rules cache").as_ref()
+        {
             if *cached_version == version {
                 return Ok(Some((version, rules.clone())));
             }
         }
         let source = text(&row, "source")?;
         let rules = Arc::new(RuleSet::parse(&source).map_err(|errors| {
-            StoreError::Corrupt(format!("stored rules version {version} no longer parses: {errors:?}"))
+            StoreError::Corrupt(format!(
+                "stored rules version {version} no longer parses: {errors:?}"
+            ))
         })?);
         *self.rules_cache.lock().expect("rules cache") = Some((version, rules.clone()));
         Ok(Some((version, rules)))
@@ -161,23 +166,29 @@ impl Store {
         clock: Clock,
     ) -> StoreResult<RoutingEngine> {
         let (teams, reps) = load_teams_and_reps(&mut write.transaction).await?;
-        let states: BTreeMap<String, StrategyState> = sqlx::query("SELECT rule_name, state FROM strategy_state")
-            .fetch_all(&mut *write.transaction)
-            .await?
-            .iter()
-            .map(|row| {
-                let state = serde_json::from_str(&text(row, "state")?)
-                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                Ok((text(row, "rule_name")?, state))
-            })
-            .collect::<StoreResult<_>>()?;
-        Ok(RoutingEngine::new(rules.clone(), &teams, reps, &states, clock))
+        let states: BTreeMap<String, StrategyState> =
+            sqlx::query("SELECT rule_name, state FROM strategy_state")
+                .fetch_all(&mut *write.transaction)
+                .await?
+                .iter()
+                .map(|row| {
+                    let state = serde_json::from_str(&text(row, "state")?)
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    Ok((text(row, "rule_name")?, state))
+                })
+                .collect::<StoreResult<_>>()?;
+        Ok(RoutingEngine::new(
+            rules.clone(),
+            &teams,
+            reps,
+            &states,
+            clock,
+        ))
     }
 
     /// Writes a routed decision: the owner (only if still unowned: the database refuses a
     /// second owner), the ownership event and the decision itself, in the caller's transaction.
     async fn persist_decision(
-        &self,
         write: &mut WriteTransaction,
         record: &DecisionRecord,
         customer_id: &CustomerId,
@@ -244,7 +255,9 @@ impl Store {
         touched_reps: &[RepId],
     ) -> StoreResult<()> {
         for rep_id in touched_reps {
-            let Some(rep) = engine.rep(rep_id) else { continue };
+            let Some(rep) = engine.rep(rep_id) else {
+                continue;
+            };
             sqlx::query(
                 "UPDATE reps SET owned_count = $1, owned_workload = $2, last_assigned_sequence = $3 WHERE id = $4",
             )
@@ -290,7 +303,10 @@ impl Store {
         ))
         .fetch_all(&mut *write.transaction)
         .await?;
-        let pool: Vec<Customer> = pool_rows.iter().map(customer_from_row).collect::<StoreResult<_>>()?;
+        let pool: Vec<Customer> = pool_rows
+            .iter()
+            .map(customer_from_row)
+            .collect::<StoreResult<_>>()?;
         drop(pool_rows);
         let needs_parents = pool.iter().any(|customer| customer.parent_id.is_some());
         let mut owners: HashMap<CustomerId, RepId> = HashMap::new();
@@ -299,9 +315,11 @@ impl Store {
                 .fetch_all(&mut *write.transaction)
                 .await?
             {
-                let id = CustomerId::parse(&text(&row, "id")?).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                let id = CustomerId::parse(&text(&row, "id")?)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                 if let Some(owner) = optional_text(&row, "owner_id")? {
-                    let owner = RepId::parse(&owner).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    let owner = RepId::parse(&owner)
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                     owners.insert(id, owner);
                 }
             }
@@ -314,10 +332,13 @@ impl Store {
         let mut decisions = Vec::with_capacity(pool.len());
         let mut touched: Vec<RepId> = Vec::new();
         for (done, customer) in pool.iter().enumerate() {
-            let parent_owner = customer.parent_id.as_ref().and_then(|parent| owners.get(parent));
+            let parent_owner = customer
+                .parent_id
+                .as_ref()
+                .and_then(|parent| owners.get(parent));
             let decision = engine.route(customer, parent_owner);
             let record = engine.render(&decision, customer);
-            self.persist_decision(
+            Self::persist_decision(
                 &mut write,
                 &record,
                 &customer.id,
@@ -342,7 +363,10 @@ impl Store {
                 }
                 None => {
                     summary.left_in_pool += 1;
-                    *summary.pool_reasons.entry(record.reason.clone()).or_insert(0) += 1;
+                    *summary
+                        .pool_reasons
+                        .entry(record.reason.clone())
+                        .or_insert(0) += 1;
                 }
             }
             decisions.push(record);
@@ -350,7 +374,8 @@ impl Store {
         }
         touched.sort();
         touched.dedup();
-        self.save_engine_state(&mut write, &engine, &touched).await?;
+        self.save_engine_state(&mut write, &engine, &touched)
+            .await?;
         write.commit().await?;
         Ok(RouteRun { summary, decisions })
     }
@@ -365,14 +390,18 @@ impl Store {
     ) -> StoreResult<SingleRoute> {
         let at = format_timestamp(clock.now());
         let mut write = self.begin_write().await?;
-        let existing = sqlx::query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"))
-            .bind(customer.id.as_str())
-            .fetch_optional(&mut *write.transaction)
-            .await?
-            .map(|row| customer_from_row(&row))
-            .transpose()?;
+        let existing = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1"
+        ))
+        .bind(customer.id.as_str())
+        .fetch_optional(&mut *write.transaction)
+        .await?
+        .map(|row| customer_from_row(&row))
+        .transpose()?;
         let mut customer = customer;
-        customer.owner_id = existing.as_ref().and_then(|existing| existing.owner_id.clone());
+        customer.owner_id = existing
+            .as_ref()
+            .and_then(|existing| existing.owner_id.clone());
         for (field, rep) in [("first_touch_rep_id", &customer.first_touch_rep_id)] {
             if let Some(rep) = rep {
                 let found = sqlx::query("SELECT id FROM reps WHERE id = $1")
@@ -405,9 +434,9 @@ impl Store {
             None => None,
         };
         // Workload changes must reach the owner's load even when no routing happens.
-        let workload_changed = existing
-            .as_ref()
-            .is_some_and(|existing| existing.workload != customer.workload && existing.owner_id.is_some());
+        let workload_changed = existing.as_ref().is_some_and(|existing| {
+            existing.workload != customer.workload && existing.owner_id.is_some()
+        });
         upsert_customer(&mut write.transaction, &customer, &at).await?;
         if workload_changed {
             crate::customers::recount_rep_loads(&mut write.transaction).await?;
@@ -440,7 +469,7 @@ impl Store {
         let mut engine = self.build_engine(&mut write, &rules, clock).await?;
         let decision = engine.route(&customer, parent_owner.as_ref());
         let record = engine.render(&decision, &customer);
-        self.persist_decision(
+        Self::persist_decision(
             &mut write,
             &record,
             &customer.id,
@@ -451,7 +480,8 @@ impl Store {
         )
         .await?;
         let touched: Vec<RepId> = decision.owner_id.iter().cloned().collect();
-        self.save_engine_state(&mut write, &engine, &touched).await?;
+        self.save_engine_state(&mut write, &engine, &touched)
+            .await?;
         write.commit().await?;
         Ok(SingleRoute {
             routed_now: decision.owner_id.is_some(),
@@ -475,7 +505,10 @@ impl Store {
     }
 
     /// Every stored decision for a customer, newest first.
-    pub async fn decisions_for(&self, customer_id: &CustomerId) -> StoreResult<Vec<StoredDecision>> {
+    pub async fn decisions_for(
+        &self,
+        customer_id: &CustomerId,
+    ) -> StoreResult<Vec<StoredDecision>> {
         let rows = sqlx::query(
             "SELECT id, at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor
              FROM decisions WHERE customer_id = $1 ORDER BY id DESC",
