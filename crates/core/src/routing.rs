@@ -105,8 +105,19 @@ pub struct DecisionRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, Default)]
 pub struct TraceRecord {
     pub rules: Vec<RuleTraceRecord>,
+    /// Every chosen and skipped candidate, and the best few that were available but not chosen.
     pub candidates: Vec<CandidateTraceRecord>,
+    /// Available candidates not chosen and not listed, to keep traces of large teams readable.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_candidates: usize,
 }
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
+}
+
+/// How many available-but-not-chosen candidates a trace lists per rule (the closest contenders).
+pub const LISTED_RUNNERS_UP: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RuleTraceRecord {
@@ -137,6 +148,7 @@ pub struct RoutingEngine {
     next_sequence: u64,
     // Reused between decisions so the hot path does not allocate for availability flags.
     availability_buffer: Vec<Result<(), Unavailability>>,
+    available_buffer: Vec<bool>,
 }
 
 /// Every team id in the subtree rooted at `root`, root included.
@@ -200,6 +212,7 @@ impl RoutingEngine {
             strategy_states: states,
             next_sequence,
             availability_buffer: Vec::new(),
+            available_buffer: Vec::new(),
         }
     }
 
@@ -361,7 +374,10 @@ impl RoutingEngine {
                 .iter()
                 .map(|&position| check_availability(&self.reps[position], minimum_level, today)),
         );
-        let available: Vec<bool> = self.availability_buffer.iter().map(Result::is_ok).collect();
+        self.available_buffer.clear();
+        self.available_buffer
+            .extend(self.availability_buffer.iter().map(Result::is_ok));
+        let available = &self.available_buffer;
 
         // First touch and sticky may name a rep outside the candidate list: the person who
         // already knows the customer beats the rule's pool, if that person can take it.
@@ -409,12 +425,12 @@ impl RoutingEngine {
 
         let state = &mut self.strategy_states[rule_index];
         let picked = match rule.strategy {
-            StrategyKind::RoundRobin => pick_round_robin(candidates, &self.reps, &available, state)
+            StrategyKind::RoundRobin => pick_round_robin(candidates, &self.reps, available, state)
                 .map(|position| (position, WinReason::RoundRobinTurn)),
-            StrategyKind::Weighted => pick_weighted(candidates, &self.reps, &available, state)
+            StrategyKind::Weighted => pick_weighted(candidates, &self.reps, available, state)
                 .map(|position| (position, WinReason::WeightedTurn)),
             StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky => {
-                pick_least_loaded(candidates, &self.reps, &available)
+                pick_least_loaded(candidates, &self.reps, available)
                     .map(|position| (position, fallback_reason))
             }
         };
@@ -423,13 +439,15 @@ impl RoutingEngine {
                 state.last_rep = Some(self.reps[candidates[position]].rep.id.clone());
             }
         }
+        // Only chosen and skipped candidates are recorded here; `render` lists the runners-up,
+        // which keeps the hot path from writing one entry per member of a large team.
         for (position, &rep_position) in candidates.iter().enumerate() {
             let outcome = match self.availability_buffer[position] {
                 Err(why) => CandidateOutcome::Skipped(why),
                 Ok(()) if picked.is_some_and(|(chosen, _)| chosen == position) => {
                     CandidateOutcome::Chosen
                 }
-                Ok(()) => CandidateOutcome::NotChosen,
+                Ok(()) => continue,
             };
             decision.candidate_steps.push(CandidateStep {
                 rule_index: rule_index as u32,
@@ -470,8 +488,45 @@ impl RoutingEngine {
                 }
             })
             .collect();
-        let candidates = decision
-            .candidate_steps
+        let mut steps = decision.candidate_steps.clone();
+        let mut omitted_candidates = 0;
+        for rule_step in &decision.rule_steps {
+            if matches!(rule_step.result, RuleResult::Mismatch(_)) {
+                continue;
+            }
+            let rule_index = rule_step.rule_index;
+            let rule = &self.rules.rules[rule_index as usize];
+            let recorded = |position: usize| {
+                decision.candidate_steps.iter().any(|step| {
+                    step.rule_index == rule_index && step.rep_position as usize == position
+                })
+            };
+            let mut runners_up: Vec<usize> = self.rule_candidates[rule_index as usize]
+                .iter()
+                .copied()
+                .filter(|&position| !recorded(position))
+                .collect();
+            if matches!(
+                rule.strategy,
+                StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
+            ) {
+                runners_up.sort_by(|&left, &right| {
+                    crate::strategy::compare_load(&self.reps[left], &self.reps[right])
+                });
+            }
+            omitted_candidates += runners_up.len().saturating_sub(LISTED_RUNNERS_UP);
+            steps.extend(
+                runners_up
+                    .into_iter()
+                    .take(LISTED_RUNNERS_UP)
+                    .map(|position| CandidateStep {
+                        rule_index,
+                        rep_position: position as u32,
+                        outcome: CandidateOutcome::NotChosen,
+                    }),
+            );
+        }
+        let candidates = steps
             .iter()
             .map(|step| {
                 let rep = &self.reps[step.rep_position as usize];
@@ -514,7 +569,11 @@ impl RoutingEngine {
             rule,
             strategy,
             reason: self.reason(decision),
-            trace: TraceRecord { rules, candidates },
+            trace: TraceRecord {
+                rules,
+                candidates,
+                omitted_candidates,
+            },
         }
     }
 
@@ -944,6 +1003,43 @@ strategy = "round_robin"
         let decision = engine.route(&owned, None);
         assert_eq!(decision.outcome, Outcome::AlreadyOwned);
         assert_eq!(engine.reps()[0].load.owned_count, 0);
+    }
+
+    #[test]
+    fn traces_of_large_teams_list_the_closest_runners_up() {
+        let mut reps: Vec<RepState> = (0..8).map(|index| rep(&format!("r{index}"), "t")).collect();
+        for (index, state) in reps.iter_mut().enumerate() {
+            state.load.owned_workload = (8 - index) as f64;
+        }
+        reps[3].rep.active = false;
+        let mut engine = engine(
+            one_rule("least_loaded", "{ team = \"t\" }"),
+            reps,
+            "2026-11-25",
+        );
+        let target = customer("c");
+        let decision = engine.route(&target, None);
+        assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r7");
+        let record = engine.render(&decision, &target);
+        let statuses: Vec<(&str, &str)> = record
+            .trace
+            .candidates
+            .iter()
+            .map(|candidate| (candidate.rep_id.as_str(), candidate.status.as_str()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("r3", "skipped"),
+                ("r7", "chosen"),
+                ("r6", "not_chosen"),
+                ("r5", "not_chosen"),
+                ("r4", "not_chosen"),
+                ("r2", "not_chosen"),
+                ("r1", "not_chosen"),
+            ]
+        );
+        assert_eq!(record.trace.omitted_candidates, 1);
     }
 
     #[test]

@@ -285,7 +285,8 @@ impl Store {
         let limit = filter.limit.clamp(1, 1000);
         let offset = filter.offset.max(0);
         let page_sql = format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {condition} ORDER BY id LIMIT $6 OFFSET $7"
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {condition} ORDER BY {} LIMIT $6 OFFSET $7",
+            self.byte_order("id")
         );
         let rows = bind_filter!(sqlx::query(&page_sql))
             .bind(limit)
@@ -306,7 +307,8 @@ impl Store {
     /// Every customer, ordered by id (export).
     pub async fn all_customers(&self) -> StoreResult<Vec<Customer>> {
         let rows = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY id"
+            "SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY {}",
+            self.byte_order("id")
         ))
         .fetch_all(&self.pool)
         .await?;

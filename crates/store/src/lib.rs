@@ -119,6 +119,15 @@ impl Store {
         self.backend
     }
 
+    /// An ORDER BY term that sorts text by bytes on both backends (PostgreSQL would otherwise
+    /// use the database's locale), so listings and routing order are the same everywhere.
+    pub(crate) fn byte_order(&self, column: &str) -> String {
+        match self.backend {
+            Backend::Sqlite => column.to_string(),
+            Backend::Postgres => format!("{column} COLLATE \"C\""),
+        }
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -189,11 +189,14 @@ impl Store {
         rows.iter().map(team_from_row).collect()
     }
 
+    /// Every team, ordered by id (byte order, the same on both backends).
     pub async fn list_teams(&self) -> StoreResult<Vec<Team>> {
-        let rows = sqlx::query(&format!("SELECT {TEAM_COLUMNS} FROM teams ORDER BY id"))
+        let rows = sqlx::query(&format!("SELECT {TEAM_COLUMNS} FROM teams"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(team_from_row).collect()
+        let mut teams: Vec<Team> = rows.iter().map(team_from_row).collect::<StoreResult<_>>()?;
+        teams.sort_by(|left, right| left.id.cmp(&right.id));
+        Ok(teams)
     }
 
     pub async fn get_team(&self, id: &TeamId) -> StoreResult<Team> {
@@ -210,10 +213,15 @@ impl Store {
 
     /// Every rep with its current load, ordered by id.
     pub async fn list_reps(&self) -> StoreResult<Vec<RepState>> {
-        let rows = sqlx::query(&format!("SELECT {REP_COLUMNS} FROM reps ORDER BY id"))
+        let rows = sqlx::query(&format!("SELECT {REP_COLUMNS} FROM reps"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(rep_state_from_row).collect()
+        let mut reps: Vec<RepState> = rows
+            .iter()
+            .map(rep_state_from_row)
+            .collect::<StoreResult<_>>()?;
+        reps.sort_by(|left, right| left.rep.id.cmp(&right.rep.id));
+        Ok(reps)
     }
 
     pub async fn get_rep(&self, id: &RepId) -> StoreResult<RepState> {

@@ -13,7 +13,7 @@ use sqlx::Row;
 
 use crate::customers::upsert_customer;
 use crate::error::{StoreError, StoreResult};
-use crate::events::{record_ownership_event, NewOwnershipEvent};
+use crate::events::OwnershipChange;
 use crate::organisation::{load_teams_and_reps, Progress};
 use crate::rows::{customer_from_row, optional_text, text, CUSTOMER_COLUMNS};
 use crate::{format_timestamp, Store, WriteTransaction};
@@ -64,6 +64,154 @@ pub struct SingleRoute {
     /// False when the customer already had an owner and the earlier decision is returned.
     pub routed_now: bool,
     pub decision: DecisionRecord,
+}
+
+/// Decisions waiting to be written, flushed in multi-row statements: one UPDATE for the owners,
+/// one INSERT for the events, one for the decisions. Row-at-a-time statements were the cost of
+/// routing large pools; batching keeps the same transaction and the same guarantees.
+struct DecisionBatch<'a> {
+    actor: &'a str,
+    at: &'a str,
+    rules_version: Option<i64>,
+    assignments: Vec<PendingAssignment>,
+    decisions: Vec<PendingDecision>,
+}
+
+struct PendingAssignment {
+    customer_id: String,
+    owner_id: String,
+    rule: Option<String>,
+    reason: String,
+}
+
+struct PendingDecision {
+    customer_id: String,
+    owner_id: Option<String>,
+    rule: Option<String>,
+    strategy: Option<String>,
+    reason: String,
+    trace: String,
+}
+
+/// Rows per multi-row statement; keeps parameter counts far below both backends' limits.
+const BATCH_ROWS: usize = 500;
+
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl<'a> DecisionBatch<'a> {
+    fn new(actor: &'a str, at: &'a str, rules_version: Option<i64>) -> Self {
+        DecisionBatch {
+            actor,
+            at,
+            rules_version,
+            assignments: Vec::new(),
+            decisions: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, record: &DecisionRecord) -> StoreResult<()> {
+        let trace = serde_json::to_string(&record.trace)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        if let Some(owner) = &record.owner_id {
+            self.assignments.push(PendingAssignment {
+                customer_id: record.customer_id.clone(),
+                owner_id: owner.clone(),
+                rule: record.rule.clone(),
+                reason: record.reason.clone(),
+            });
+        }
+        self.decisions.push(PendingDecision {
+            customer_id: record.customer_id.clone(),
+            owner_id: record.owner_id.clone(),
+            rule: record.rule.clone(),
+            strategy: record.strategy.clone(),
+            reason: record.reason.clone(),
+            trace,
+        });
+        Ok(())
+    }
+
+    fn is_full(&self) -> bool {
+        self.decisions.len() >= BATCH_ROWS
+    }
+
+    /// Writes everything pending. The owner update only touches customers still in the pool;
+    /// if it touches fewer rows than it should, another writer got there first and the whole
+    /// transaction is refused: the database, not only this code, keeps one owner per customer.
+    async fn flush(&mut self, write: &mut WriteTransaction) -> StoreResult<()> {
+        if !self.assignments.is_empty() {
+            let sql = format!(
+                "WITH assigned(id, owner) AS (VALUES {})
+                 UPDATE customers SET owner_id = (SELECT owner FROM assigned WHERE assigned.id = customers.id), updated_at = ${}
+                 WHERE id IN (SELECT id FROM assigned) AND owner_id IS NULL",
+                placeholders(self.assignments.len(), 2),
+                self.assignments.len() * 2 + 1
+            );
+            let mut query = sqlx::query(&sql);
+            for assignment in &self.assignments {
+                query = query
+                    .bind(assignment.customer_id.as_str())
+                    .bind(assignment.owner_id.as_str());
+            }
+            let updated = query.bind(self.at).execute(&mut *write.transaction).await?;
+            if updated.rows_affected() != self.assignments.len() as u64 {
+                return Err(StoreError::Conflict {
+                    message: "a customer being routed was given an owner concurrently; nothing was written".to_string(),
+                    field: Some("owner_id".to_string()),
+                });
+            }
+            let sql = format!(
+                "INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule) VALUES {}",
+                placeholders(self.assignments.len(), 8)
+            );
+            let mut query = sqlx::query(&sql);
+            for assignment in &self.assignments {
+                query = query
+                    .bind(self.at)
+                    .bind(OwnershipChange::Assigned.as_str())
+                    .bind(assignment.customer_id.as_str())
+                    .bind(None::<String>)
+                    .bind(assignment.owner_id.as_str())
+                    .bind(self.actor)
+                    .bind(assignment.reason.as_str())
+                    .bind(assignment.rule.as_deref());
+            }
+            query.execute(&mut *write.transaction).await?;
+        }
+        if !self.decisions.is_empty() {
+            let sql = format!(
+                "INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor) VALUES {}",
+                placeholders(self.decisions.len(), 9)
+            );
+            let mut query = sqlx::query(&sql);
+            for decision in &self.decisions {
+                query = query
+                    .bind(self.at)
+                    .bind(decision.customer_id.as_str())
+                    .bind(decision.owner_id.as_deref())
+                    .bind(decision.rule.as_deref())
+                    .bind(decision.strategy.as_deref())
+                    .bind(decision.reason.as_str())
+                    .bind(decision.trace.as_str())
+                    .bind(self.rules_version)
+                    .bind(self.actor);
+            }
+            query.execute(&mut *write.transaction).await?;
+        }
+        self.assignments.clear();
+        self.decisions.clear();
+        Ok(())
+    }
 }
 
 impl Store {
@@ -186,66 +334,6 @@ impl Store {
         ))
     }
 
-    /// Writes a routed decision: the owner (only if still unowned: the database refuses a
-    /// second owner), the ownership event and the decision itself, in the caller's transaction.
-    async fn persist_decision(
-        write: &mut WriteTransaction,
-        record: &DecisionRecord,
-        customer_id: &CustomerId,
-        owner: Option<&RepId>,
-        rules_version: Option<i64>,
-        actor: &str,
-        at: &str,
-    ) -> StoreResult<()> {
-        if let Some(owner) = owner {
-            let updated = sqlx::query(
-                "UPDATE customers SET owner_id = $1, updated_at = $2 WHERE id = $3 AND owner_id IS NULL",
-            )
-            .bind(owner.as_str())
-            .bind(at)
-            .bind(customer_id.as_str())
-            .execute(&mut *write.transaction)
-            .await?;
-            if updated.rows_affected() != 1 {
-                return Err(StoreError::Conflict {
-                    message: format!("customer '{customer_id}' was given an owner concurrently"),
-                    field: Some("owner_id".to_string()),
-                });
-            }
-            record_ownership_event(
-                &mut write.transaction,
-                NewOwnershipEvent {
-                    at,
-                    customer_id,
-                    from: None,
-                    to: Some(owner),
-                    actor,
-                    reason: &record.reason,
-                    rule: record.rule.as_deref(),
-                },
-            )
-            .await?;
-        }
-        let trace = serde_json::to_string(&record.trace)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        sqlx::query(
-            "INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(at)
-        .bind(customer_id.as_str())
-        .bind(record.owner_id.as_deref())
-        .bind(record.rule.as_deref())
-        .bind(record.strategy.as_deref())
-        .bind(&record.reason)
-        .bind(trace)
-        .bind(rules_version)
-        .bind(actor)
-        .execute(&mut *write.transaction)
-        .await?;
-        Ok(())
-    }
-
     /// Saves rep loads and strategy state after routing, so the next run (or another
     /// process) continues the rotation and sees the loads.
     async fn save_engine_state(
@@ -299,7 +387,9 @@ impl Store {
         };
         let mut engine = self.build_engine(&mut write, &rules, clock).await?;
         let pool_rows = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE owner_id IS NULL ORDER BY created_at, id"
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE owner_id IS NULL
+             ORDER BY CASE WHEN created_at IS NULL THEN 1 ELSE 0 END, created_at, {}",
+            self.byte_order("id")
         ))
         .fetch_all(&mut *write.transaction)
         .await?;
@@ -331,6 +421,7 @@ impl Store {
         };
         let mut decisions = Vec::with_capacity(pool.len());
         let mut touched: Vec<RepId> = Vec::new();
+        let mut batch = DecisionBatch::new(actor, &at, Some(rules_version));
         for (done, customer) in pool.iter().enumerate() {
             let parent_owner = customer
                 .parent_id
@@ -338,16 +429,10 @@ impl Store {
                 .and_then(|parent| owners.get(parent));
             let decision = engine.route(customer, parent_owner);
             let record = engine.render(&decision, customer);
-            Self::persist_decision(
-                &mut write,
-                &record,
-                &customer.id,
-                decision.owner_id.as_ref(),
-                Some(rules_version),
-                actor,
-                &at,
-            )
-            .await?;
+            batch.add(&record)?;
+            if batch.is_full() {
+                batch.flush(&mut write).await?;
+            }
             summary.considered += 1;
             match &decision.owner_id {
                 Some(owner) => {
@@ -373,6 +458,7 @@ impl Store {
             progress(done as u64 + 1);
         }
         touched.sort();
+        batch.flush(&mut write).await?;
         touched.dedup();
         self.save_engine_state(&mut write, &engine, &touched)
             .await?;
@@ -469,16 +555,9 @@ impl Store {
         let mut engine = self.build_engine(&mut write, &rules, clock).await?;
         let decision = engine.route(&customer, parent_owner.as_ref());
         let record = engine.render(&decision, &customer);
-        Self::persist_decision(
-            &mut write,
-            &record,
-            &customer.id,
-            decision.owner_id.as_ref(),
-            rules_version,
-            actor,
-            &at,
-        )
-        .await?;
+        let mut batch = DecisionBatch::new(actor, &at, rules_version);
+        batch.add(&record)?;
+        batch.flush(&mut write).await?;
         let touched: Vec<RepId> = decision.owner_id.iter().cloned().collect();
         self.save_engine_state(&mut write, &engine, &touched)
             .await?;
