@@ -266,6 +266,12 @@ impl RoutingEngine {
         self.clock
     }
 
+    /// Moves a cached engine to a new clock. Availability is judged at routing time from
+    /// the clock's date, so nothing else in the snapshot depends on it.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
     /// Strategy state by rule name, for the store to persist after a batch.
     pub fn strategy_states(&self) -> BTreeMap<String, StrategyState> {
         self.rules

@@ -44,6 +44,9 @@ pub struct Store {
     /// SQLite has one writer; serialising writers in-process avoids SQLITE_BUSY on lock upgrades.
     sqlite_writer: Arc<Mutex<()>>,
     rules_cache: Arc<StdMutex<CachedRules>>,
+    /// The engine of the last successful routing transaction, reused while the database's
+    /// routing generation is unchanged; rebuilding it per API call was most of its cost.
+    engine_cache: Arc<StdMutex<Option<routing::CachedEngine>>>,
     /// Verified token hashes and their holders' names; tokens are never revoked yet, so no expiry.
     token_cache: Arc<StdMutex<std::collections::HashMap<String, String>>>,
 }
@@ -94,6 +97,10 @@ impl Store {
                         "PRAGMA synchronous = NORMAL",
                         "PRAGMA foreign_keys = ON",
                         "PRAGMA busy_timeout = 10000",
+                        // Reading pages through a memory map saves a system call per page,
+                        // which showed in profiles of single-customer routing.
+                        "PRAGMA mmap_size = 268435456",
+                        "PRAGMA cache_size = -32768",
                     ] {
                         sqlx::Executor::execute(&mut *connection, pragma).await?;
                     }
@@ -109,6 +116,7 @@ impl Store {
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
             rules_cache: Arc::new(StdMutex::new(None)),
+            engine_cache: Arc::new(StdMutex::new(None)),
             token_cache: Arc::new(StdMutex::new(Default::default())),
         };
         store.migrate().await?;

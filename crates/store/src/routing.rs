@@ -16,7 +16,21 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::OwnershipChange;
 use crate::organisation::{load_teams_and_reps, Progress};
 use crate::rows::{customer_from_row, optional_text, text, CUSTOMER_COLUMNS};
-use crate::{format_timestamp, Store, WriteTransaction};
+use crate::{format_timestamp, Backend, Store, WriteTransaction};
+
+/// An engine kept between routing transactions, with the snapshot it reflects.
+pub(crate) struct CachedEngine {
+    generation: i64,
+    rules_version: Option<i64>,
+    engine: RoutingEngine,
+}
+
+async fn routing_generation(write: &mut WriteTransaction) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT value FROM routing_generation WHERE id = 1")
+        .fetch_one(&mut *write.transaction)
+        .await?;
+    Ok(row.try_get("value")?)
+}
 
 /// A stored rules version.
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +84,7 @@ pub struct SingleRoute {
 /// one INSERT for the events, one for the decisions. Row-at-a-time statements were the cost of
 /// routing large pools; batching keeps the same transaction and the same guarantees.
 struct DecisionBatch<'a> {
+    backend: Backend,
     actor: &'a str,
     at: &'a str,
     rules_version: Option<i64>,
@@ -96,11 +111,17 @@ struct PendingDecision {
 /// Rows per multi-row statement; keeps parameter counts far below both backends' limits.
 const BATCH_ROWS: usize = 500;
 
-fn placeholders(rows: usize, columns: usize) -> String {
+/// `(…), (…)` parameter lists for a multi-row statement. SQLite gets anonymous `?` markers:
+/// sqlx looks each numbered parameter's name up in a linear list, which made `$N` markers
+/// quadratic in the number of parameters (40% of routing time at 500 rows).
+fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
             let cells: Vec<String> = (1..=columns)
-                .map(|column| format!("${}", row * columns + column))
+                .map(|column| match backend {
+                    Backend::Sqlite => "?".to_string(),
+                    Backend::Postgres => format!("${}", row * columns + column),
+                })
                 .collect();
             format!("({})", cells.join(", "))
         })
@@ -109,8 +130,9 @@ fn placeholders(rows: usize, columns: usize) -> String {
 }
 
 impl<'a> DecisionBatch<'a> {
-    fn new(actor: &'a str, at: &'a str, rules_version: Option<i64>) -> Self {
+    fn new(backend: Backend, actor: &'a str, at: &'a str, rules_version: Option<i64>) -> Self {
         DecisionBatch {
+            backend,
             actor,
             at,
             rules_version,
@@ -152,10 +174,13 @@ impl<'a> DecisionBatch<'a> {
         if !self.assignments.is_empty() {
             let sql = format!(
                 "WITH assigned(id, owner) AS (VALUES {})
-                 UPDATE customers SET owner_id = (SELECT owner FROM assigned WHERE assigned.id = customers.id), updated_at = ${}
-                 WHERE id IN (SELECT id FROM assigned) AND owner_id IS NULL",
-                placeholders(self.assignments.len(), 2),
-                self.assignments.len() * 2 + 1
+                 UPDATE customers SET owner_id = assigned.owner, updated_at = {}
+                 FROM assigned WHERE customers.id = assigned.id AND customers.owner_id IS NULL",
+                placeholders(self.backend, self.assignments.len(), 2),
+                match self.backend {
+                    Backend::Sqlite => "?".to_string(),
+                    Backend::Postgres => format!("${}", self.assignments.len() * 2 + 1),
+                }
             );
             let mut query = sqlx::query(&sql);
             for assignment in &self.assignments {
@@ -163,7 +188,9 @@ impl<'a> DecisionBatch<'a> {
                     .bind(assignment.customer_id.as_str())
                     .bind(assignment.owner_id.as_str());
             }
+            let update_started = std::time::Instant::now();
             let updated = query.bind(self.at).execute(&mut *write.transaction).await?;
+            tracing::trace!(elapsed = ?update_started.elapsed(), "owner update");
             if updated.rows_affected() != self.assignments.len() as u64 {
                 return Err(StoreError::Conflict {
                     message: "a customer being routed was given an owner concurrently; nothing was written".to_string(),
@@ -172,7 +199,7 @@ impl<'a> DecisionBatch<'a> {
             }
             let sql = format!(
                 "INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule) VALUES {}",
-                placeholders(self.assignments.len(), 8)
+                placeholders(self.backend, self.assignments.len(), 8)
             );
             let mut query = sqlx::query(&sql);
             for assignment in &self.assignments {
@@ -186,12 +213,14 @@ impl<'a> DecisionBatch<'a> {
                     .bind(assignment.reason.as_str())
                     .bind(assignment.rule.as_deref());
             }
+            let insert_started = std::time::Instant::now();
             query.execute(&mut *write.transaction).await?;
+            tracing::trace!(elapsed = ?insert_started.elapsed(), "events insert");
         }
         if !self.decisions.is_empty() {
             let sql = format!(
                 "INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor) VALUES {}",
-                placeholders(self.decisions.len(), 9)
+                placeholders(self.backend, self.decisions.len(), 9)
             );
             let mut query = sqlx::query(&sql);
             for decision in &self.decisions {
@@ -206,7 +235,9 @@ impl<'a> DecisionBatch<'a> {
                     .bind(self.rules_version)
                     .bind(self.actor);
             }
+            let insert_started = std::time::Instant::now();
             query.execute(&mut *write.transaction).await?;
+            tracing::trace!(elapsed = ?insert_started.elapsed(), "decisions insert");
         }
         self.assignments.clear();
         self.decisions.clear();
@@ -307,6 +338,47 @@ impl Store {
         Ok(Some((version, rules)))
     }
 
+    /// The routing engine for this transaction: the cached one when the snapshot it was
+    /// built from is still the database's (same generation, same rules), else a fresh one.
+    /// The cache is taken, not borrowed: an engine mutated by a transaction that then fails
+    /// must never be reused, so only [`Store::keep_engine`] after a commit puts it back.
+    async fn engine_for(
+        &self,
+        write: &mut WriteTransaction,
+        rules_version: Option<i64>,
+        rules: &RuleSet,
+        clock: Clock,
+    ) -> StoreResult<RoutingEngine> {
+        let generation = routing_generation(write).await?;
+        let cached = self.engine_cache.lock().expect("engine cache").take();
+        if let Some(cached) = cached {
+            if cached.generation == generation && cached.rules_version == rules_version {
+                let mut engine = cached.engine;
+                engine.set_clock(clock);
+                return Ok(engine);
+            }
+        }
+        self.build_engine(write, rules, clock).await
+    }
+
+    /// Records the generation this transaction leaves behind, to cache the engine after commit.
+    async fn engine_to_keep(
+        &self,
+        write: &mut WriteTransaction,
+        rules_version: Option<i64>,
+        engine: RoutingEngine,
+    ) -> StoreResult<CachedEngine> {
+        Ok(CachedEngine {
+            generation: routing_generation(write).await?,
+            rules_version,
+            engine,
+        })
+    }
+
+    fn keep_engine(&self, cached: CachedEngine) {
+        *self.engine_cache.lock().expect("engine cache") = Some(cached);
+    }
+
     async fn build_engine(
         &self,
         write: &mut WriteTransaction,
@@ -341,6 +413,7 @@ impl Store {
         write: &mut WriteTransaction,
         engine: &RoutingEngine,
         touched_reps: &[RepId],
+        states_before: &BTreeMap<String, StrategyState>,
     ) -> StoreResult<()> {
         for rep_id in touched_reps {
             let Some(rep) = engine.rep(rep_id) else {
@@ -357,7 +430,7 @@ impl Store {
             .await?;
         }
         for (rule_name, state) in engine.strategy_states() {
-            if state == StrategyState::default() {
+            if states_before.get(&rule_name) == Some(&state) {
                 continue;
             }
             let state = serde_json::to_string(&state)
@@ -381,11 +454,15 @@ impl Store {
         actor: &str,
         progress: Progress<'_>,
     ) -> StoreResult<RouteRun> {
+        let started = std::time::Instant::now();
         let mut write = self.begin_write().await?;
         let Some((rules_version, rules)) = self.current_rule_set(&mut write).await? else {
             return Err(StoreError::NoRules);
         };
-        let mut engine = self.build_engine(&mut write, &rules, clock).await?;
+        let mut engine = self
+            .engine_for(&mut write, Some(rules_version), &rules, clock)
+            .await?;
+        let states_before = engine.strategy_states();
         let pool_rows = sqlx::query(&format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE owner_id IS NULL
              ORDER BY CASE WHEN created_at IS NULL THEN 1 ELSE 0 END, created_at, {}",
@@ -414,6 +491,9 @@ impl Store {
                 }
             }
         }
+        let loaded = started.elapsed();
+        let mut deciding = std::time::Duration::ZERO;
+        let mut writing = std::time::Duration::ZERO;
         let at = format_timestamp(clock.now());
         let mut summary = RouteSummary {
             rules_version,
@@ -421,17 +501,21 @@ impl Store {
         };
         let mut decisions = Vec::with_capacity(pool.len());
         let mut touched: Vec<RepId> = Vec::new();
-        let mut batch = DecisionBatch::new(actor, &at, Some(rules_version));
+        let mut batch = DecisionBatch::new(self.backend, actor, &at, Some(rules_version));
         for (done, customer) in pool.iter().enumerate() {
             let parent_owner = customer
                 .parent_id
                 .as_ref()
                 .and_then(|parent| owners.get(parent));
+            let decide_started = std::time::Instant::now();
             let decision = engine.route(customer, parent_owner);
             let record = engine.render(&decision, customer);
             batch.add(&record)?;
+            deciding += decide_started.elapsed();
             if batch.is_full() {
+                let write_started = std::time::Instant::now();
                 batch.flush(&mut write).await?;
+                writing += write_started.elapsed();
             }
             summary.considered += 1;
             match &decision.owner_id {
@@ -460,9 +544,21 @@ impl Store {
         touched.sort();
         batch.flush(&mut write).await?;
         touched.dedup();
-        self.save_engine_state(&mut write, &engine, &touched)
+        self.save_engine_state(&mut write, &engine, &touched, &states_before)
+            .await?;
+        let kept = self
+            .engine_to_keep(&mut write, Some(rules_version), engine)
             .await?;
         write.commit().await?;
+        self.keep_engine(kept);
+        tracing::debug!(
+            ?loaded,
+            ?deciding,
+            ?writing,
+            total = ?started.elapsed(),
+            customers = summary.considered,
+            "route_pool phases"
+        );
         Ok(RouteRun { summary, decisions })
     }
 
@@ -552,16 +648,23 @@ impl Store {
             Some((version, rules)) => (Some(version), rules),
             None => (None, Arc::new(RuleSet::default())),
         };
-        let mut engine = self.build_engine(&mut write, &rules, clock).await?;
+        let mut engine = self
+            .engine_for(&mut write, rules_version, &rules, clock)
+            .await?;
+        let states_before = engine.strategy_states();
         let decision = engine.route(&customer, parent_owner.as_ref());
         let record = engine.render(&decision, &customer);
-        let mut batch = DecisionBatch::new(actor, &at, rules_version);
+        let mut batch = DecisionBatch::new(self.backend, actor, &at, rules_version);
         batch.add(&record)?;
         batch.flush(&mut write).await?;
         let touched: Vec<RepId> = decision.owner_id.iter().cloned().collect();
-        self.save_engine_state(&mut write, &engine, &touched)
+        self.save_engine_state(&mut write, &engine, &touched, &states_before)
+            .await?;
+        let kept = self
+            .engine_to_keep(&mut write, rules_version, engine)
             .await?;
         write.commit().await?;
+        self.keep_engine(kept);
         Ok(SingleRoute {
             routed_now: decision.owner_id.is_some(),
             decision: record,

@@ -76,6 +76,44 @@ CREATE TABLE api_tokens (
 );
 "#;
 
+// The routing snapshot is rules, reps with their loads, teams and strategy state. Any write
+// to those tables bumps `routing_generation`, so a process that cached an engine can tell,
+// with one read, whether another process or command changed the snapshot since. Triggers
+// rather than code, so no write path can forget.
+
+macro_rules! sqlite_generation_triggers {
+    ($($table:literal),*) => {
+        concat!(
+            "CREATE TABLE routing_generation (id BIGINT PRIMARY KEY, value BIGINT NOT NULL);\n",
+            "INSERT INTO routing_generation (id, value) VALUES (1, 0);\n",
+            $(
+                "CREATE TRIGGER ", $table, "_bumps_generation_insert AFTER INSERT ON ", $table,
+                " BEGIN UPDATE routing_generation SET value = value + 1 WHERE id = 1; END;\n",
+                "CREATE TRIGGER ", $table, "_bumps_generation_update AFTER UPDATE ON ", $table,
+                " BEGIN UPDATE routing_generation SET value = value + 1 WHERE id = 1; END;\n",
+                "CREATE TRIGGER ", $table, "_bumps_generation_delete AFTER DELETE ON ", $table,
+                " BEGIN UPDATE routing_generation SET value = value + 1 WHERE id = 1; END;\n",
+            )*
+        )
+    };
+}
+
+macro_rules! postgres_generation_triggers {
+    ($($table:literal),*) => {
+        concat!(
+            "CREATE TABLE routing_generation (id BIGINT PRIMARY KEY, value BIGINT NOT NULL);\n",
+            "INSERT INTO routing_generation (id, value) VALUES (1, 0);\n",
+            "CREATE FUNCTION allot_bump_routing_generation() RETURNS trigger LANGUAGE plpgsql AS $$\n",
+            "BEGIN UPDATE routing_generation SET value = value + 1 WHERE id = 1; RETURN NULL; END;\n",
+            "$$;\n",
+            $(
+                "CREATE TRIGGER ", $table, "_bumps_generation AFTER INSERT OR UPDATE OR DELETE ON ", $table,
+                " FOR EACH STATEMENT EXECUTE FUNCTION allot_bump_routing_generation();\n",
+            )*
+        )
+    };
+}
+
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -149,5 +187,11 @@ CREATE TABLE decisions (
 );
 CREATE INDEX decisions_customer ON decisions(customer_id, id);
 "#,
+    },
+    Migration {
+        version: 3,
+        description: "routing snapshot generation, bumped by triggers, for engine caching",
+        sqlite: sqlite_generation_triggers!("reps", "teams", "strategy_state", "rule_versions"),
+        postgres: postgres_generation_triggers!("reps", "teams", "strategy_state", "rule_versions"),
     },
 ];
