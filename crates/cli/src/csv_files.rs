@@ -1,7 +1,8 @@
-//! Reading and writing the CSV formats (UTF-8, header row) of teams, reps and customers.
+//! Reading and writing the CSV formats (UTF-8, header row) of teams, reps, customers, transactions and interactions.
 
 use std::io::{Read, Write};
 
+use allot_core::activity::{Interaction, InteractionFields, Transaction, TransactionFields};
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::{Customer, FieldError, Rep, Team};
 use allot_store::customers::CustomerImportRow;
@@ -18,6 +19,7 @@ pub struct ParsedFile<T> {
 /// `parse_row` gets the header names and the values; it returns a record or a field error.
 fn read_rows<T>(
     reader: impl Read,
+    required_column: &str,
     known_header: impl Fn(&str) -> bool,
     mut parse_row: impl FnMut(usize, &[String], Vec<String>) -> Result<T, FieldError>,
 ) -> Result<ParsedFile<T>> {
@@ -46,8 +48,8 @@ fn read_rows<T>(
             anyhow::bail!("line 1, column '{header}': unknown column (check the spelling, or name custom attributes attr.KEY)");
         }
     }
-    if !headers.iter().any(|header| header == "id") {
-        anyhow::bail!("line 1: the header row has no 'id' column");
+    if !headers.iter().any(|header| header == required_column) {
+        anyhow::bail!("line 1: the header row has no '{required_column}' column");
     }
     let mut rows = Vec::new();
     let mut problems = Vec::new();
@@ -97,6 +99,7 @@ fn read_rows<T>(
 pub fn read_teams(reader: impl Read) -> Result<ParsedFile<(usize, Team)>> {
     read_rows(
         reader,
+        "id",
         |header| TeamFields::COLUMNS.contains(&header),
         |line, headers, values| {
             let mut fields = TeamFields::default();
@@ -111,6 +114,7 @@ pub fn read_teams(reader: impl Read) -> Result<ParsedFile<(usize, Team)>> {
 pub fn read_reps(reader: impl Read) -> Result<ParsedFile<(usize, Rep)>> {
     read_rows(
         reader,
+        "id",
         |header| RepFields::COLUMNS.contains(&header),
         |line, headers, values| {
             let mut fields = RepFields::default();
@@ -125,6 +129,7 @@ pub fn read_reps(reader: impl Read) -> Result<ParsedFile<(usize, Rep)>> {
 pub fn read_customers(reader: impl Read) -> Result<ParsedFile<CustomerImportRow>> {
     read_rows(
         reader,
+        "id",
         |header| CustomerFields::COLUMNS.contains(&header) || header.starts_with("attr."),
         |line, headers, values| {
             let mut fields = CustomerFields::default();
@@ -136,6 +141,36 @@ pub fn read_customers(reader: impl Read) -> Result<ParsedFile<CustomerImportRow>
                 customer: fields.into_customer()?,
                 owner_given: headers.iter().any(|header| header == "owner_id"),
             })
+        },
+    )
+}
+
+pub fn read_transactions(reader: impl Read) -> Result<ParsedFile<(usize, Transaction)>> {
+    read_rows(
+        reader,
+        "customer_id",
+        |header| TransactionFields::COLUMNS.contains(&header),
+        |line, headers, values| {
+            let mut fields = TransactionFields::default();
+            for (header, value) in headers.iter().zip(values) {
+                fields.set(header, value)?;
+            }
+            Ok((line, fields.into_transaction()?))
+        },
+    )
+}
+
+pub fn read_interactions(reader: impl Read) -> Result<ParsedFile<(usize, Interaction)>> {
+    read_rows(
+        reader,
+        "customer_id",
+        |header| InteractionFields::COLUMNS.contains(&header),
+        |line, headers, values| {
+            let mut fields = InteractionFields::default();
+            for (header, value) in headers.iter().zip(values) {
+                fields.set(header, value)?;
+            }
+            Ok((line, fields.into_interaction()?))
         },
     )
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod csv_files;
+mod value_commands;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -58,7 +59,7 @@ enum Command {
     },
     /// Import a CSV file (UTF-8, header row); upsert by id.
     Import {
-        kind: DataKind,
+        kind: ImportKind,
         file: PathBuf,
         /// Write nothing if any row is bad.
         #[arg(long)]
@@ -97,6 +98,49 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Set or show the value policy (scoring weights, ABC, tiers, health).
+    Policy {
+        #[command(subcommand)]
+        action: value_commands::PolicyAction,
+    },
+    /// Grade every customer now: RFM, CLV, score, ABC, tier, health; log tier changes, raise alerts.
+    Score {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the scheduled jobs due as of the clock (the monthly re-grade).
+    Tick {
+        /// Run as of this RFC 3339 time instead of now (or ALLOT_NOW).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Customer lifetime value models (BG/NBD, Gamma-Gamma) on a transactions file.
+    Clv {
+        #[command(subcommand)]
+        action: value_commands::ClvAction,
+    },
+    /// A customer's value: RFM, CLV, score, tier and tier history.
+    Value {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manual tiers with a reason and an expiry date.
+    Tier {
+        #[command(subcommand)]
+        action: value_commands::TierAction,
+    },
+    /// Health alerts for owners (open ones unless --all).
+    Alerts {
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure routing throughput (see docs/BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -111,6 +155,28 @@ enum DataKind {
     Customers,
 }
 
+/// What `allot import` reads: the exportable kinds plus activity.
+#[derive(Clone, Copy, ValueEnum)]
+enum ImportKind {
+    Teams,
+    Reps,
+    Customers,
+    Transactions,
+    Interactions,
+}
+
+impl ImportKind {
+    fn plural(self) -> &'static str {
+        match self {
+            ImportKind::Teams => "teams",
+            ImportKind::Reps => "reps",
+            ImportKind::Customers => "customers",
+            ImportKind::Transactions => "transactions",
+            ImportKind::Interactions => "interactions",
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum RulesAction {
     /// Validate a rules file and store it as a new version.
@@ -123,6 +189,11 @@ enum RulesAction {
 enum ReportKind {
     /// Workload per rep and fairness (Gini, Jain) per team and overall.
     Workload {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tier sizes and value share, ABC table, RFM segment counts (after `allot score`).
+    Value {
         #[arg(long)]
         json: bool,
     },
@@ -329,6 +400,57 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             Ok(success)
         }
+        Command::Report {
+            report: ReportKind::Value { json },
+        } => {
+            let store = connect(&cli.db).await?;
+            let report = store.value_report().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                value_commands::print_value_report(&report);
+            }
+            Ok(success)
+        }
+        Command::Policy { action } => {
+            let store = connect(&cli.db).await?;
+            value_commands::policy(&store, action, clock).await?;
+            Ok(success)
+        }
+        Command::Score { json } => {
+            let store = connect(&cli.db).await?;
+            value_commands::score(&store, clock, json).await?;
+            Ok(success)
+        }
+        Command::Tick { at, json } => {
+            let clock = match at {
+                Some(at) => allot_core::Clock::parse(&at)
+                    .map_err(|error| anyhow::anyhow!("--at: {}", error.message))?,
+                None => clock,
+            };
+            let store = connect(&cli.db).await?;
+            value_commands::tick(&store, clock, json).await?;
+            Ok(success)
+        }
+        Command::Clv { action } => {
+            value_commands::clv_fit(action)?;
+            Ok(success)
+        }
+        Command::Value { id, json } => {
+            let store = connect(&cli.db).await?;
+            value_commands::customer_value(&store, &id, json).await?;
+            Ok(success)
+        }
+        Command::Tier { action } => {
+            let store = connect(&cli.db).await?;
+            value_commands::tier(&store, action, clock).await?;
+            Ok(success)
+        }
+        Command::Alerts { owner, all, json } => {
+            let store = connect(&cli.db).await?;
+            value_commands::alerts(&store, owner, all, json).await?;
+            Ok(success)
+        }
         Command::Token {
             action: TokenAction::Create,
         } => {
@@ -347,7 +469,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
 
 async fn import(
     store: &Store,
-    kind: DataKind,
+    kind: ImportKind,
     reader: impl io::Read,
     strict: bool,
     clock: allot_core::Clock,
@@ -371,10 +493,16 @@ async fn import(
         }};
     }
     match kind {
-        DataKind::Teams => import_with!(csv_files::read_teams, import_teams),
-        DataKind::Reps => import_with!(csv_files::read_reps, import_reps),
-        DataKind::Customers => {
+        ImportKind::Teams => import_with!(csv_files::read_teams, import_teams),
+        ImportKind::Reps => import_with!(csv_files::read_reps, import_reps),
+        ImportKind::Customers => {
             import_with!(csv_files::read_customers, import_customers, "import", clock)
+        }
+        ImportKind::Transactions => {
+            import_with!(csv_files::read_transactions, import_transactions)
+        }
+        ImportKind::Interactions => {
+            import_with!(csv_files::read_interactions, import_interactions)
         }
     }
 }
@@ -388,13 +516,9 @@ fn print_problems(problems: &[RowProblem]) {
     }
 }
 
-fn print_import_summary(kind: DataKind, file: &std::path::Path, summary: &ImportSummary) {
+fn print_import_summary(kind: ImportKind, file: &std::path::Path, summary: &ImportSummary) {
     print_problems(&summary.problems);
-    let what = match kind {
-        DataKind::Teams => "teams",
-        DataKind::Reps => "reps",
-        DataKind::Customers => "customers",
-    };
+    let what = kind.plural();
     if summary.written {
         println!(
             "{what} from {}: {} inserted, {} updated, {} ownership change(s), {} bad row(s){}",

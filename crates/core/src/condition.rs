@@ -23,7 +23,7 @@ pub struct ConditionSyntaxError {
 pub struct NodeId(pub u32);
 
 const FIELD_NAMES: &str =
-    "id, name, type, industry, region, size, stage, source, tier, workload, attr.KEY";
+    "id, name, type, industry, region, size, stage, source, tier, workload, score, clv, p_alive, rfm_segment, attr.KEY";
 
 #[derive(Debug, Clone, PartialEq)]
 enum Field {
@@ -37,6 +37,11 @@ enum Field {
     Source,
     Tier,
     Workload,
+    /// Measured by grading (`allot score`); unknown until the first run.
+    Score,
+    Clv,
+    PAlive,
+    RfmSegment,
     Attribute(String),
 }
 
@@ -61,6 +66,10 @@ impl Field {
             "source" => Field::Source,
             "tier" => Field::Tier,
             "workload" => Field::Workload,
+            "score" => Field::Score,
+            "clv" => Field::Clv,
+            "p_alive" => Field::PAlive,
+            "rfm_segment" => Field::RfmSegment,
             other => {
                 let key = other.strip_prefix("attr.")?;
                 if !crate::input::is_attribute_key(key) {
@@ -73,7 +82,9 @@ impl Field {
 
     fn kind(&self) -> FieldKind {
         match self {
-            Field::Size | Field::Workload => FieldKind::Number,
+            Field::Size | Field::Workload | Field::Score | Field::Clv | Field::PAlive => {
+                FieldKind::Number
+            }
             Field::Attribute(_) => FieldKind::Attribute,
             _ => FieldKind::Text,
         }
@@ -91,6 +102,10 @@ impl Field {
             Field::Source => "source".to_string(),
             Field::Tier => "tier".to_string(),
             Field::Workload => "workload".to_string(),
+            Field::Score => "score".to_string(),
+            Field::Clv => "clv".to_string(),
+            Field::PAlive => "p_alive".to_string(),
+            Field::RfmSegment => "rfm_segment".to_string(),
             Field::Attribute(key) => format!("attr.{key}"),
         }
     }
@@ -104,6 +119,7 @@ impl Field {
                 FieldValue::Text(value)
             }
         };
+        let number = |value: Option<f64>| value.map_or(FieldValue::Unknown, FieldValue::Number);
         match self {
             Field::Id => text(customer.id.as_str()),
             Field::Name => text(&customer.name),
@@ -117,6 +133,14 @@ impl Field {
             Field::Source => text(&customer.source),
             Field::Tier => text(&customer.tier),
             Field::Workload => FieldValue::Number(customer.workload),
+            Field::Score => number(customer.value.score),
+            Field::Clv => number(customer.value.clv),
+            Field::PAlive => number(customer.value.p_alive),
+            Field::RfmSegment => customer
+                .value
+                .rfm_segment
+                .as_deref()
+                .map_or(FieldValue::Unknown, text),
             Field::Attribute(key) => customer
                 .attributes
                 .get(key)

@@ -14,7 +14,7 @@ use crate::model::{
 };
 
 /// Accepts a JSON string, number, bool or null as text, so API clients may send `"size": 120` or `"120"`.
-fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(deserializer)?;
     Ok(match value {
         None | Some(serde_json::Value::Null) => String::new(),
@@ -396,6 +396,7 @@ impl CustomerFields {
             owner_id: optional_id("owner_id", &self.owner_id, RepId::parse_field)?,
             created_at: parse_optional_timestamp("created_at", &self.created_at)?,
             attributes,
+            value: Default::default(),
             id,
         })
     }
@@ -525,7 +526,7 @@ fn text_of<T: ToString>(value: &Option<T>) -> String {
     value.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-fn unknown_column(column: &str, known: &[&str]) -> FieldError {
+pub(crate) fn unknown_column(column: &str, known: &[&str]) -> FieldError {
     FieldError::new(
         column,
         format!("unknown column '{column}'; expected {}", known.join(",")),

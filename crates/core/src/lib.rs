@@ -4,7 +4,9 @@
 //! (a snapshot of the organisation and a clock) and returns a decision, so it is fast
 //! to test and to benchmark.
 
+pub mod activity;
 pub mod clock;
+pub mod clv;
 pub mod condition;
 pub mod demo;
 pub mod error;
@@ -15,6 +17,7 @@ pub mod model;
 pub mod routing;
 pub mod rules;
 pub mod strategy;
+pub mod value;
 
 pub use clock::Clock;
 pub use error::{FieldError, RuleError};

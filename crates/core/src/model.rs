@@ -135,6 +135,19 @@ pub struct Customer {
     pub created_at: Option<DateTime<Utc>>,
     /// Custom attributes (`attr.KEY` columns), stored as text.
     pub attributes: BTreeMap<String, String>,
+    /// What the last grading run measured; routing conditions may use it.
+    #[serde(default)]
+    pub value: MeasuredValue,
+}
+
+/// A customer's value as measured by the last grading run (`allot score`); unknown until then.
+/// Not part of the CSV format: it is computed, never imported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MeasuredValue {
+    pub score: Option<f64>,
+    pub clv: Option<f64>,
+    pub p_alive: Option<f64>,
+    pub rfm_segment: Option<String>,
 }
 
 impl Customer {
@@ -159,6 +172,7 @@ impl Customer {
             owner_id: None,
             created_at: None,
             attributes: BTreeMap::new(),
+            value: MeasuredValue::default(),
         }
     }
 }

@@ -111,7 +111,7 @@ pub struct DecisionDocument {
     trace: Value,
 }
 
-fn to_json<T: Serialize>(value: &T) -> ApiResult<Json<Value>> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> ApiResult<Json<Value>> {
     serde_json::to_value(value).map(Json).map_err(|error| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -121,7 +121,7 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<Json<Value>> {
     })
 }
 
-fn actor_name(actor: &Actor) -> String {
+pub(crate) fn actor_name(actor: &Actor) -> String {
     format!("api:{}", actor.0)
 }
 
@@ -214,7 +214,7 @@ async fn create_customer(
     Ok((StatusCode::CREATED, to_json(&stored)?))
 }
 
-fn parse_path_id<T>(
+pub(crate) fn parse_path_id<T>(
     raw: &str,
     parse: fn(&str, &str) -> Result<T, allot_core::FieldError>,
 ) -> ApiResult<T> {
@@ -442,11 +442,24 @@ async fn put_rules(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let text = std::str::from_utf8(&body).map_err(|_| {
+    let source = text_or_json_source(&headers, &body)?;
+    let version = state
+        .store
+        .set_rules(&source, &actor_name(&actor), state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
+}
+
+/// A TOML document sent as the body itself (any content type) or as JSON `{"source": "…"}`.
+pub(crate) fn text_or_json_source(
+    headers: &axum::http::HeaderMap,
+    body: &Bytes,
+) -> ApiResult<String> {
+    let text = std::str::from_utf8(body).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "the rules must be UTF-8 text",
+            "the document must be UTF-8 text",
         )
         .with_field("source")
     })?;
@@ -454,21 +467,16 @@ async fn put_rules(
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
-    let source = if is_json {
-        serde_json::from_str::<RulesBody>(text)
+    if is_json {
+        Ok(serde_json::from_str::<RulesBody>(text)
             .map_err(|error| {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
                     .with_field("source")
             })?
-            .source
+            .source)
     } else {
-        text.to_string()
-    };
-    let version = state
-        .store
-        .set_rules(&source, &actor_name(&actor), state.clock.now())
-        .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
+        Ok(text.to_string())
+    }
 }
 
 /// Every rules version, newest first.

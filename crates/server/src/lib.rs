@@ -3,6 +3,7 @@
 pub mod api;
 pub mod clock;
 pub mod error;
+mod value_api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +58,7 @@ impl utoipa::Modify for BearerSecurity {
 fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDocument::openapi())
         .merge(api::router())
+        .merge(value_api::router())
         .split_for_parts()
 }
 

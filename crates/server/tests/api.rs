@@ -190,6 +190,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/rules/versions"),
     ("get", "/api/v1/reports/workload"),
     ("get", "/api/v1/events"),
+    ("post", "/api/v1/transactions"),
+    ("post", "/api/v1/customers/{id}/interactions"),
+    ("get", "/api/v1/customers/{id}/value"),
+    ("put", "/api/v1/customers/{id}/tier-override"),
+    ("delete", "/api/v1/customers/{id}/tier-override"),
+    ("get", "/api/v1/policy"),
+    ("put", "/api/v1/policy"),
+    ("post", "/api/v1/score"),
+    ("post", "/api/v1/tick"),
+    ("get", "/api/v1/reports/value"),
+    ("get", "/api/v1/alerts"),
 ];
 
 async fn openapi_document_covers_every_route(backend: Backend) {
@@ -239,6 +250,179 @@ async fn openapi_document_covers_every_route(backend: Backend) {
             "{method} {concrete}: {status} {body}"
         );
     }
+}
+
+async fn customer_value_through_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    use reqwest::Method;
+    app.call(
+        Method::PUT,
+        "/api/v1/teams/sales",
+        Some(json!({"name": "销售部"})),
+    )
+    .await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/reps/r1",
+            Some(json!({"name": "王芳", "email": "r1@example.com", "team_id": "sales"})),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    for number in 1..=6 {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                "/api/v1/customers",
+                Some(json!({"id": format!("c{number}"), "name": format!("客户{number}"), "owner_id": "r1"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        for month in 1..=number {
+            let (status, body) = app
+                .call(
+                    Method::POST,
+                    "/api/v1/transactions",
+                    Some(json!({"customer_id": format!("c{number}"), "at": format!("2026-{month:02}-10"), "amount": 100 * number})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+    // The same purchase posted again (a client retry) is recognised, not doubled.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/transactions",
+            Some(json!({"customer_id": "c1", "at": "2026-01-10", "amount": 100})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["created"], false);
+    for (payload, code, field) in [
+        (
+            json!({"customer_id": "c1", "at": "2026-01-10", "amount": "¥5"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount",
+        ),
+        (
+            json!({"customer_id": "c1", "at": "soon", "amount": 5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "at",
+        ),
+        (
+            json!({"customer_id": "nobody", "at": "2026-01-10", "amount": 5}),
+            StatusCode::CONFLICT,
+            "customer_id",
+        ),
+    ] {
+        let (status, body) = app
+            .call(Method::POST, "/api/v1/transactions", Some(payload))
+            .await;
+        assert_eq!(status, code, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/customers/c2/interactions",
+            Some(json!({"rep_id": "r1", "at": "2026-06-01T10:00:00+08:00", "kind": "visit", "minutes": 45})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/customers/c2/interactions",
+            Some(json!({"rep_id": "r1", "at": "2026-06-01", "kind": "fax"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "kind");
+
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/policy",
+            Some(json!({"source": "[[tier]]\nname = \"A\"\ntop_percent = 150\n"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let policy = "[[tier]]\nname = \"A\"\ntop_percent = 34\n\n[[tier]]\nname = \"B\"\n";
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/policy",
+            Some(json!({ "source": policy })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (status, summary) = app.call(Method::POST, "/api/v1/score", None).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["customers"], 6);
+    assert_eq!(summary["with_purchases"], 6);
+    let (_, value) = app
+        .call(Method::GET, "/api/v1/customers/c6/value", None)
+        .await;
+    assert_eq!(value["value"]["tier"], "A", "{value}");
+    assert_eq!(value["value"]["rfm"]["frequency"], 6, "{value}");
+    assert_eq!(value["tier_history"][0]["to_tier"], "A");
+    let (_, value) = app
+        .call(Method::GET, "/api/v1/customers/c2/value", None)
+        .await;
+    assert_eq!(value["last_interaction_at"], "2026-06-01T02:00:00.000000Z");
+
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/customers/c1/tier-override",
+            Some(json!({"tier": "钻石", "reason": "x", "expires_on": "2026-12-31"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "tier");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/customers/c1/tier-override",
+            Some(json!({"tier": "A", "reason": "战略合作", "expires_on": "2026-12-31"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, customer) = app.call(Method::GET, "/api/v1/customers/c1", None).await;
+    assert_eq!(customer["tier"], "A");
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/customers/c1/tier-override", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/customers/c1/tier-override", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, report) = app.call(Method::GET, "/api/v1/reports/value", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["customers"], 6);
+    assert_eq!(report["tiers"][0]["tier"], "A");
+    let (status, alerts) = app.call(Method::GET, "/api/v1/alerts?all=true", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(alerts.is_array());
+
+    let (status, body) = app
+        .call(Method::POST, "/api/v1/tick?at=tomorrow", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["field"], "at");
+    let (status, tick) = app
+        .call(Method::POST, "/api/v1/tick?at=2026-12-01T00:00:00Z", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tick}");
+    assert_eq!(tick["ran"][0][0], "monthly_regrade");
+    let (_, tick) = app
+        .call(Method::POST, "/api/v1/tick?at=2026-12-02T00:00:00Z", None)
+        .await;
+    assert_eq!(tick["already_done"][0][1], "2026-12");
 }
 
 async fn route_explain_and_events(backend: Backend) {
@@ -527,6 +711,7 @@ allot_store::test_on_both_backends! {
     unauthenticated_calls_are_refused => super::unauthenticated_calls_are_refused;
     openapi_document_covers_every_route => super::openapi_document_covers_every_route;
     route_explain_and_events => super::route_explain_and_events;
+    customer_value_through_the_api => super::customer_value_through_the_api;
     concurrent_routes_for_one_new_customer_give_one_owner => super::concurrent_routes_for_one_new_customer_give_one_owner;
     bad_input_gets_clear_errors => super::bad_input_gets_clear_errors;
     customers_list_filters_and_pages => super::customers_list_filters_and_pages;

@@ -4,7 +4,9 @@
 //! `$N` (SQLite accepts them too) and column types are portable. Every write that touches
 //! ownership runs in one transaction under the routing lock, together with its event.
 
+pub mod activity;
 pub mod auth;
+pub mod clv_estimates;
 pub mod customers;
 pub mod error;
 pub mod events;
@@ -14,6 +16,7 @@ mod rows;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod value;
 
 use std::sync::{Arc, Mutex as StdMutex};
 
@@ -159,11 +162,13 @@ impl Store {
             if applied.contains(&migration.version) {
                 continue;
             }
-            let sql = match self.backend {
+            let parts = match self.backend {
                 Backend::Sqlite => migration.sqlite,
                 Backend::Postgres => migration.postgres,
             };
-            sqlx::raw_sql(sql).execute(&mut *write.transaction).await?;
+            for sql in parts {
+                sqlx::raw_sql(sql).execute(&mut *write.transaction).await?;
+            }
             sqlx::query("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)")
                 .bind(migration.version)
                 .bind(migration.description)

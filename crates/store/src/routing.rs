@@ -584,6 +584,11 @@ impl Store {
         customer.owner_id = existing
             .as_ref()
             .and_then(|existing| existing.owner_id.clone());
+        // The measured value is computed, never sent: keep what the last grading found.
+        customer.value = existing
+            .as_ref()
+            .map(|existing| existing.value.clone())
+            .unwrap_or_default();
         for (field, rep) in [("first_touch_rep_id", &customer.first_touch_rep_id)] {
             if let Some(rep) = rep {
                 let found = sqlx::query("SELECT id FROM reps WHERE id = $1")

@@ -78,7 +78,13 @@ pub(crate) fn rep_state_from_row(row: &AnyRow) -> StoreResult<RepState> {
     })
 }
 
-pub(crate) const CUSTOMER_COLUMNS: &str = "id, name, customer_type, industry, region, size, stage, source, tier, workload, first_touch_rep_id, parent_id, phone, email, credit_code, owner_id, created_at, attributes";
+/// Customer columns, plus the measured value of the last grading run (correlated look-ups by
+/// primary key, so every query that reads customers `FROM customers` gets them alike).
+pub(crate) const CUSTOMER_COLUMNS: &str = "id, name, customer_type, industry, region, size, stage, source, tier, workload, first_touch_rep_id, parent_id, phone, email, credit_code, owner_id, created_at, attributes,
+    (SELECT score FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_score,
+    (SELECT clv FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_clv,
+    (SELECT p_alive FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_p_alive,
+    (SELECT rfm_segment FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_rfm_segment";
 
 pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
     let size: Option<i64> = row.try_get("size")?;
@@ -107,5 +113,11 @@ pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
         )
         .map_err(corrupt)?,
         attributes,
+        value: allot_core::model::MeasuredValue {
+            score: row.try_get("value_score")?,
+            clv: row.try_get("value_clv")?,
+            p_alive: row.try_get("value_p_alive")?,
+            rfm_segment: optional_text(row, "value_rfm_segment")?,
+        },
     })
 }

@@ -1,0 +1,403 @@
+//! Commands of customer value: `policy`, `score`, `tick`, `clv fit`, `value`, `tier`, `alerts`, `report value`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use allot_core::clock::Clock;
+use allot_core::value::daily_purchases;
+use allot_core::CustomerId;
+use allot_store::value::{AlertFilter, ScoreSummary, ValueReport};
+use allot_store::Store;
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use clap::{Subcommand, ValueEnum};
+
+use crate::csv_files;
+
+#[derive(Subcommand)]
+pub enum PolicyAction {
+    /// Validate a value policy file ([scoring], [abc], [[tier]], [health]) and store it as a new version.
+    Set { file: PathBuf },
+    /// Print the current value policy (or the built-in default).
+    Show,
+}
+
+#[derive(Subcommand)]
+pub enum TierAction {
+    /// Give a customer a manual tier until a date (inclusive), with a reason.
+    Override {
+        customer_id: String,
+        #[arg(long)]
+        tier: String,
+        #[arg(long)]
+        reason: String,
+        /// Last day of the override, YYYY-MM-DD.
+        #[arg(long)]
+        until: String,
+    },
+    /// Remove a manual tier; the next grading gives the computed tier back.
+    Clear { customer_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum ClvAction {
+    /// Fit BG/NBD and Gamma-Gamma on a transactions file and print parameters and log-likelihoods.
+    Fit {
+        /// transactions.csv: customer_id,at,amount[,product_line][,id]
+        #[arg(long)]
+        transactions: PathBuf,
+        /// Last day of the calibration period, YYYY-MM-DD.
+        #[arg(long)]
+        calibration_end: String,
+        #[arg(long, value_enum, default_value_t = PeriodArgument::Week)]
+        period: PeriodArgument,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PeriodArgument {
+    Week,
+    Day,
+}
+
+pub async fn policy(store: &Store, action: PolicyAction, clock: Clock) -> Result<()> {
+    match action {
+        PolicyAction::Set { file } => {
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            match store.set_value_policy(&source, "cli", clock).await {
+                Ok(version) => {
+                    println!(
+                        "stored value policy version {version} from {}",
+                        file.display()
+                    );
+                    Ok(())
+                }
+                Err(allot_store::StoreError::Rules(problems)) => {
+                    for problem in &problems {
+                        eprintln!("{}: {problem}", file.display());
+                    }
+                    bail!(
+                        "{} problem(s) in {}; nothing was stored",
+                        problems.len(),
+                        file.display()
+                    )
+                }
+                Err(other) => Err(other.into()),
+            }
+        }
+        PolicyAction::Show => {
+            match store.current_value_policy().await? {
+                Some(stored) => {
+                    println!(
+                        "# value policy version {} by {} at {}",
+                        stored.version, stored.actor, stored.created_at
+                    );
+                    print!("{}", stored.source);
+                }
+                None => {
+                    println!(
+                        "# no value policy set; grading uses the built-in default, equivalent to:"
+                    );
+                    print!("{}", allot_core::value::EXAMPLE_POLICY);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn print_score_summary(summary: &ScoreSummary) {
+    println!(
+        "graded {} customers as of {} ({} with purchases){}",
+        summary.customers,
+        summary.as_of,
+        summary.with_purchases,
+        summary
+            .policy_version
+            .map(|version| format!(" with value policy version {version}"))
+            .unwrap_or_else(|| " with the default value policy".to_string())
+    );
+    match (&summary.clv.bg_nbd, &summary.clv.gamma_gamma) {
+        (Some(bg), gamma_gamma) => {
+            println!(
+                "CLV: BG/NBD r={:.4} alpha={:.4} a={:.4} b={:.4} (log-likelihood {:.2}, {} customers)",
+                bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood, summary.clv.customers
+            );
+            if let Some(gg) = gamma_gamma {
+                println!(
+                    "     Gamma-Gamma p={:.4} q={:.4} gamma={:.4} (log-likelihood {:.2}, {} repeat customers)",
+                    gg.p, gg.q, gg.gamma, gg.log_likelihood, summary.clv.repeat_customers
+                );
+            }
+        }
+        (None, _) => println!(
+            "CLV: not computed ({})",
+            summary.clv.note.as_deref().unwrap_or("no model fitted")
+        ),
+    }
+    println!(
+        "tiers: {} up, {} down, {} set for the first time; {} manual override(s) in force",
+        summary.upgrades, summary.downgrades, summary.tiers_set, summary.overrides_active
+    );
+    for (tier, count) in &summary.by_tier {
+        println!("  {count:>8}  {tier}");
+    }
+    for (change, count) in &summary.moves {
+        println!("  {count:>8}  moved {change}");
+    }
+    println!(
+        "alerts: {} raised, {} closed",
+        summary.alerts_raised, summary.alerts_closed
+    );
+}
+
+pub async fn score(store: &Store, clock: Clock, json: bool) -> Result<()> {
+    let summary = store.score_customers(clock, "cli").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_score_summary(&summary);
+    }
+    Ok(())
+}
+
+pub async fn tick(store: &Store, clock: Clock, json: bool) -> Result<()> {
+    let summary = store.tick(clock, "tick").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!("tick at {}", summary.at);
+    for (job, period) in &summary.already_done {
+        println!("  {job} for {period}: already done");
+    }
+    for (job, period) in &summary.ran {
+        println!("  {job} for {period}: ran");
+    }
+    if let Some(regrade) = &summary.regrade {
+        print_score_summary(regrade);
+    }
+    Ok(())
+}
+
+pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()> {
+    match action {
+        TierAction::Override {
+            customer_id,
+            tier,
+            reason,
+            until,
+        } => {
+            let customer_id = CustomerId::parse(&customer_id)?;
+            let until = NaiveDate::parse_from_str(until.trim(), "%Y-%m-%d")
+                .with_context(|| format!("--until: '{until}' is not a date YYYY-MM-DD"))?;
+            let stored = store
+                .set_tier_override(&customer_id, &tier, &reason, until, "cli", clock)
+                .await?;
+            println!(
+                "customer {} is tier {} until {} ({})",
+                stored.customer_id, stored.tier, stored.expires_on, stored.reason
+            );
+        }
+        TierAction::Clear { customer_id } => {
+            let customer_id = CustomerId::parse(&customer_id)?;
+            store.clear_tier_override(&customer_id).await?;
+            println!("override of {customer_id} removed; the next grading sets the computed tier");
+        }
+    }
+    Ok(())
+}
+
+pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Result<()> {
+    let customer_id = CustomerId::parse(customer_id)?;
+    let value = store.customer_value(&customer_id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    match &value.value {
+        None => println!("{customer_id}: not graded yet (run `allot score`)"),
+        Some(details) => println!("{}", serde_json::to_string_pretty(details)?),
+    }
+    if let Some(tier_override) = &value.tier_override {
+        println!(
+            "override: tier {} until {} ({}, by {})",
+            tier_override.tier, tier_override.expires_on, tier_override.reason, tier_override.actor
+        );
+    }
+    for event in &value.tier_history {
+        println!(
+            "{}  {} → {} ({}, score {:.1}): {}",
+            event.at,
+            event.from_tier.as_deref().unwrap_or("-"),
+            event.to_tier,
+            event.direction,
+            event.score,
+            event.reason
+        );
+    }
+    Ok(())
+}
+
+pub async fn alerts(
+    store: &Store,
+    owner: Option<String>,
+    include_closed: bool,
+    json: bool,
+) -> Result<()> {
+    let alerts = store
+        .list_alerts(&AlertFilter {
+            owner_id: owner,
+            include_closed,
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    if json {
+        for alert in &alerts {
+            println!("{}", serde_json::to_string(alert)?);
+        }
+        return Ok(());
+    }
+    if alerts.is_empty() {
+        println!("no alerts");
+    }
+    for alert in &alerts {
+        println!(
+            "#{} {} {} customer {} owner {}: {}",
+            alert.id,
+            alert.at,
+            alert.status,
+            alert.customer_id,
+            alert.owner_id.as_deref().unwrap_or("(pool)"),
+            alert.message
+        );
+    }
+    Ok(())
+}
+
+pub fn print_value_report(report: &ValueReport) {
+    println!(
+        "value as of {} ({} customers, {} at risk)",
+        report.as_of.as_deref().unwrap_or("never graded"),
+        report.customers,
+        report.at_risk
+    );
+    println!(
+        "{:<12} {:>9} {:>14} {:>7} {:>14} {:>7} {:>7}",
+        "tier", "customers", "monetary", "share", "clv", "share", "score"
+    );
+    for row in &report.tiers {
+        println!(
+            "{:<12} {:>9} {:>14.2} {:>6.1}% {:>14.2} {:>6.1}% {:>7.1}",
+            row.tier,
+            row.customers,
+            row.monetary,
+            row.monetary_share * 100.0,
+            row.clv,
+            row.clv_share * 100.0,
+            row.mean_score
+        );
+    }
+    println!();
+    println!(
+        "{:<6} {:>9} {:>7} {:>14} {:>7}",
+        "ABC", "customers", "share", "monetary", "share"
+    );
+    for row in &report.abc {
+        println!(
+            "{:<6} {:>9} {:>6.1}% {:>14.2} {:>6.1}%",
+            row.class,
+            row.customers,
+            row.customer_share * 100.0,
+            row.monetary,
+            row.monetary_share * 100.0
+        );
+    }
+    println!();
+    for (segment, count) in &report.segments {
+        println!("{count:>9}  {segment}");
+    }
+}
+
+/// `allot clv fit`: the models on a file alone, without a database.
+pub fn clv_fit(action: ClvAction) -> Result<()> {
+    let ClvAction::Fit {
+        transactions,
+        calibration_end,
+        period,
+        json,
+    } = action;
+    let calibration_end = NaiveDate::parse_from_str(calibration_end.trim(), "%Y-%m-%d")
+        .with_context(|| {
+            format!("--calibration-end: '{calibration_end}' is not a date YYYY-MM-DD")
+        })?;
+    let reader = BufReader::new(
+        File::open(&transactions).with_context(|| format!("opening {}", transactions.display()))?,
+    );
+    let parsed = csv_files::read_transactions(reader)?;
+    if !parsed.problems.is_empty() {
+        for problem in &parsed.problems {
+            eprintln!(
+                "{}: line {}, column {}: {}",
+                transactions.display(),
+                problem.line,
+                problem.field,
+                problem.message
+            );
+        }
+        bail!(
+            "{} bad row(s) in {}; fix them first",
+            parsed.problems.len(),
+            transactions.display()
+        );
+    }
+    let mut by_customer: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for (_, transaction) in parsed.rows {
+        by_customer
+            .entry(transaction.customer_id.to_string())
+            .or_default()
+            .push((transaction.at, transaction.amount));
+    }
+    let purchase_days: Vec<_> = by_customer
+        .values_mut()
+        .map(|transactions| {
+            transactions.sort_by_key(|(at, _)| *at);
+            daily_purchases(transactions)
+        })
+        .collect();
+    let period = match period {
+        PeriodArgument::Week => allot_core::clv::Period::Week,
+        PeriodArgument::Day => allot_core::clv::Period::Day,
+    };
+    let report = allot_store::clv_estimates::fit_report(&purchase_days, calibration_end, period)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{} customers, {} with repeat purchases; calibration ends {calibration_end}, period {:?}",
+        report.customers, report.repeat_customers, period
+    );
+    if let Some(bg) = &report.bg_nbd {
+        println!(
+            "BG/NBD       r = {:.4}  alpha = {:.4}  a = {:.4}  b = {:.4}  log-likelihood = {:.4}",
+            bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood
+        );
+    }
+    if let Some(gg) = &report.gamma_gamma {
+        println!(
+            "Gamma-Gamma  p = {:.4}  q = {:.4}  gamma = {:.4}  log-likelihood = {:.4}",
+            gg.p, gg.q, gg.gamma, gg.log_likelihood
+        );
+    }
+    if let Some(note) = &report.note {
+        println!("note: {note}");
+    }
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! Transactions and interactions: what customers bought and how reps touched them, parsed at the edge.
+//!
+//! Both arrive as CSV rows (`allot import transactions|interactions`) or JSON bodies and go
+//! through the `*Fields` records here, so every error names its field.
+//!
+//! A row without an `id` gets one derived from its content and its occurrence among identical
+//! rows of the same file (see [`content_id`]), so importing the same file twice changes nothing
+//! instead of doubling every purchase.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+use crate::ids::{CustomerId, RepId};
+use crate::input::{lenient_text, unknown_column};
+use crate::model::parse_optional_timestamp;
+
+/// One purchase or refund. Negative amounts are refunds, netted by the value module.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transaction {
+    pub id: Option<String>,
+    pub customer_id: CustomerId,
+    pub at: DateTime<Utc>,
+    pub amount: f64,
+    pub product_line: String,
+}
+
+/// The kinds of touch a rep records (跟进记录).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractionKind {
+    Call,
+    Visit,
+    Email,
+    Meeting,
+    Message,
+}
+
+impl InteractionKind {
+    pub const ALL: [InteractionKind; 5] = [
+        InteractionKind::Call,
+        InteractionKind::Visit,
+        InteractionKind::Email,
+        InteractionKind::Meeting,
+        InteractionKind::Message,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InteractionKind::Call => "call",
+            InteractionKind::Visit => "visit",
+            InteractionKind::Email => "email",
+            InteractionKind::Meeting => "meeting",
+            InteractionKind::Message => "message",
+        }
+    }
+
+    pub fn parse_field(field: &str, raw: &str) -> Result<InteractionKind, FieldError> {
+        let trimmed = raw.trim();
+        InteractionKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == trimmed)
+            .ok_or_else(|| {
+                FieldError::new(
+                    field,
+                    format!("'{trimmed}' is not one of call|visit|email|meeting|message"),
+                )
+            })
+    }
+}
+
+impl fmt::Display for InteractionKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// One touch of a customer by a rep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Interaction {
+    pub id: Option<String>,
+    pub customer_id: CustomerId,
+    pub rep_id: RepId,
+    pub at: DateTime<Utc>,
+    pub kind: InteractionKind,
+    pub minutes: f64,
+    pub outcome: String,
+}
+
+fn required_time(field: &str, raw: &str) -> Result<DateTime<Utc>, FieldError> {
+    parse_optional_timestamp(field, raw)?.ok_or_else(|| {
+        FieldError::new(field, "is required (a date YYYY-MM-DD or an RFC 3339 time)")
+    })
+}
+
+fn optional_row_id(raw: &str) -> Result<Option<String>, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    if trimmed.len() > 128 || trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "id",
+            "must be at most 128 characters without control characters",
+        ));
+    }
+    Ok(Some(trimmed.to_string()))
+}
+
+/// A transaction as text: the `transactions.csv` columns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionFields {
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub customer_id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub at: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub amount: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub product_line: String,
+}
+
+impl TransactionFields {
+    /// `id` is optional; the others are the documented format.
+    pub const COLUMNS: [&'static str; 5] = ["id", "customer_id", "at", "amount", "product_line"];
+
+    pub fn set(&mut self, column: &str, value: String) -> Result<(), FieldError> {
+        let slot = match column {
+            "id" => &mut self.id,
+            "customer_id" => &mut self.customer_id,
+            "at" => &mut self.at,
+            "amount" => &mut self.amount,
+            "product_line" => &mut self.product_line,
+            other => return Err(unknown_column(other, &Self::COLUMNS)),
+        };
+        *slot = value;
+        Ok(())
+    }
+
+    pub fn into_transaction(self) -> Result<Transaction, FieldError> {
+        let amount_text = self.amount.trim();
+        let amount: f64 = amount_text.parse().map_err(|_| {
+            FieldError::new(
+                "amount",
+                format!("'{amount_text}' is not a number (negative amounts are refunds)"),
+            )
+        })?;
+        if !amount.is_finite() {
+            return Err(FieldError::new("amount", "must be a finite number"));
+        }
+        Ok(Transaction {
+            id: optional_row_id(&self.id)?,
+            customer_id: CustomerId::parse_field("customer_id", &self.customer_id)?,
+            at: required_time("at", &self.at)?,
+            amount,
+            product_line: self.product_line.trim().to_string(),
+        })
+    }
+}
+
+/// An interaction as text: the `interactions.csv` columns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionFields {
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub customer_id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub rep_id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub at: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub minutes: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub outcome: String,
+}
+
+impl InteractionFields {
+    pub const COLUMNS: [&'static str; 7] = [
+        "id",
+        "customer_id",
+        "rep_id",
+        "at",
+        "kind",
+        "minutes",
+        "outcome",
+    ];
+
+    pub fn set(&mut self, column: &str, value: String) -> Result<(), FieldError> {
+        let slot = match column {
+            "id" => &mut self.id,
+            "customer_id" => &mut self.customer_id,
+            "rep_id" => &mut self.rep_id,
+            "at" => &mut self.at,
+            "kind" => &mut self.kind,
+            "minutes" => &mut self.minutes,
+            "outcome" => &mut self.outcome,
+            other => return Err(unknown_column(other, &Self::COLUMNS)),
+        };
+        *slot = value;
+        Ok(())
+    }
+
+    pub fn into_interaction(self) -> Result<Interaction, FieldError> {
+        let minutes = match self.minutes.trim() {
+            "" => 0.0,
+            raw => {
+                let minutes: f64 = raw.parse().map_err(|_| {
+                    FieldError::new("minutes", format!("'{raw}' is not a number of minutes"))
+                })?;
+                if !minutes.is_finite() || minutes < 0.0 {
+                    return Err(FieldError::new("minutes", "must be zero or more"));
+                }
+                minutes
+            }
+        };
+        Ok(Interaction {
+            id: optional_row_id(&self.id)?,
+            customer_id: CustomerId::parse_field("customer_id", &self.customer_id)?,
+            rep_id: RepId::parse_field("rep_id", &self.rep_id)?,
+            at: required_time("at", &self.at)?,
+            kind: InteractionKind::parse_field("kind", &self.kind)?,
+            minutes,
+            outcome: self.outcome.trim().to_string(),
+        })
+    }
+}
+
+/// A stable id for a row that came without one: a hash of its content plus how many identical
+/// rows came before it in the same file. Re-importing a file maps each row to the same id;
+/// two genuinely identical purchases in one file stay two.
+pub fn content_id(prefix: &str, content: &[&str], occurrence: usize) -> String {
+    // FNV-1a, 64-bit: stable across versions and platforms, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in content {
+        for byte in part.as_bytes().iter().chain(std::iter::once(&0x1f)) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{prefix}-{hash:016x}-{occurrence}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transaction(cells: [&str; 4]) -> Result<Transaction, FieldError> {
+        let mut fields = TransactionFields::default();
+        for (column, value) in ["customer_id", "at", "amount", "product_line"]
+            .into_iter()
+            .zip(cells)
+        {
+            fields.set(column, value.to_string())?;
+        }
+        fields.into_transaction()
+    }
+
+    fn check_transaction(cells: [&str; 4], expected: Result<(&str, f64), &str>) {
+        match (transaction(cells), expected) {
+            (Ok(parsed), Ok((at, amount))) => {
+                assert_eq!(parsed.at.to_rfc3339(), at, "{cells:?}");
+                assert_eq!(parsed.amount, amount, "{cells:?}");
+            }
+            (Err(error), Err(field)) => assert_eq!(error.field, field, "{cells:?}: {error}"),
+            (result, expected) => panic!("{cells:?}: got {result:?}, expected {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn transactions_parse_dates_times_and_refunds() {
+        check_transaction(
+            ["c1", "2026-03-01", "120.5", "软件"],
+            Ok(("2026-03-01T00:00:00+00:00", 120.5)),
+        );
+        check_transaction(
+            ["c1", "2026-03-01T10:00:00+08:00", "-20", ""],
+            Ok(("2026-03-01T02:00:00+00:00", -20.0)),
+        );
+        check_transaction(["c1", "", "1", ""], Err("at"));
+        check_transaction(["c1", "yesterday", "1", ""], Err("at"));
+        check_transaction(["c1", "2026-03-01", "¥12", ""], Err("amount"));
+        check_transaction(["c1", "2026-03-01", "NaN", ""], Err("amount"));
+        check_transaction(["", "2026-03-01", "1", ""], Err("customer_id"));
+    }
+
+    fn check_interaction(kind: &str, minutes: &str, expected: Result<f64, &str>) {
+        let mut fields = InteractionFields::default();
+        for (column, value) in [
+            ("customer_id", "c1"),
+            ("rep_id", "r1"),
+            ("at", "2026-03-01"),
+            ("kind", kind),
+            ("minutes", minutes),
+        ] {
+            fields.set(column, value.to_string()).expect("known column");
+        }
+        match (fields.into_interaction(), expected) {
+            (Ok(parsed), Ok(minutes)) => assert_eq!(parsed.minutes, minutes),
+            (Err(error), Err(field)) => assert_eq!(error.field, field, "{error}"),
+            (result, expected) => panic!("{kind}/{minutes}: got {result:?}, expected {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn interactions_check_kind_and_minutes() {
+        check_interaction("call", "15", Ok(15.0));
+        check_interaction("visit", "", Ok(0.0));
+        check_interaction("fax", "5", Err("kind"));
+        check_interaction("call", "-5", Err("minutes"));
+        check_interaction("call", "半小时", Err("minutes"));
+    }
+
+    #[test]
+    fn content_ids_are_stable_and_count_repeats() {
+        let first = content_id("t", &["c1", "2026-03-01", "10"], 0);
+        assert_eq!(first, content_id("t", &["c1", "2026-03-01", "10"], 0));
+        assert_ne!(first, content_id("t", &["c1", "2026-03-01", "10"], 1));
+        // The separator keeps ("c1", "2") and ("c12", "") apart.
+        assert_ne!(
+            content_id("t", &["c1", "2"], 0),
+            content_id("t", &["c12", ""], 0)
+        );
+    }
+}

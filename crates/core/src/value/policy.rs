@@ -1,0 +1,978 @@
+//! The value policy file: scoring weights, ABC cut-offs, tiers and health weights, parsed from TOML and checked up front.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::ops::Range;
+use toml::Spanned;
+
+use crate::error::{FieldError, RuleError};
+
+/// A commented example policy; it equals the built-in defaults except for its tiers and the strategic weight.
+pub const EXAMPLE_POLICY: &str = r#"# 客户价值策略 (customer value policy). Every section and key is optional;
+# what is left out takes the default shown in the comment.
+
+[scoring]
+# Weights of the composite score (0..100). Each dimension is turned into a percentile rank
+# among all graded customers first, so the weights compare like with like.
+frequency = 0.25      # purchase days
+monetary = 0.35       # net amount bought
+clv = 0.25            # customer lifetime value from the CLV models
+strategic = 0.1       # a number from a custom attribute, see strategic_attribute (default weight 0)
+strategic_attribute = "strategic_value"   # read from attr.strategic_value
+# These two count against the score: a high percentile lowers it.
+cost_to_serve = 0.1   # interaction minutes + ticket_minutes per open ticket
+risk = 0.05           # 1 - probability the customer is still active
+ticket_minutes = 60
+
+[abc]
+by = "monetary"       # or "clv" or "score"
+a = 80                # A: the customers making the first 80% of the value
+b = 15                # B: the next 15%; C: the rest and everyone with no value
+
+# Tiers, best first. Each has min_score or top_percent (cumulative from the best customer);
+# the last one has neither and takes everyone left.
+[[tier]]
+name = "战略"
+top_percent = 10
+
+[[tier]]
+name = "重点"
+min_score = 60
+
+[[tier]]
+name = "普通"
+
+[health]
+# Weights of the health score (0..100); unknown parts are left out and the rest reweighted.
+recency = 0.35        # days since the last purchase against the customer's usual gap
+interaction = 0.25    # days since the last interaction against the usual gap
+tickets = 0.15        # 1 / (1 + open tickets)
+p_alive = 0.25        # probability the customer is still active
+alert_below = 40      # health under this marks the customer at risk
+default_purchase_gap_days = 180     # usual purchase gap when there are fewer than two purchase days
+default_interaction_gap_days = 30   # usual interaction gap when there are fewer than two interaction days
+"#;
+
+/// How the composite score weighs each dimension; weights are magnitudes (>= 0), and
+/// `cost_to_serve` and `risk` count against the score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoringPolicy {
+    pub frequency: f64,
+    pub monetary: f64,
+    pub clv: f64,
+    pub strategic: f64,
+    pub cost_to_serve: f64,
+    pub risk: f64,
+    /// Custom attribute key (without `attr.`) holding the strategic value as a number.
+    pub strategic_attribute: Option<String>,
+    /// Minutes of cost to serve each open ticket adds.
+    pub ticket_minutes: f64,
+}
+
+impl Default for ScoringPolicy {
+    fn default() -> Self {
+        ScoringPolicy {
+            frequency: 0.25,
+            monetary: 0.35,
+            clv: 0.25,
+            strategic: 0.0,
+            cost_to_serve: 0.1,
+            risk: 0.05,
+            strategic_attribute: None,
+            ticket_minutes: 60.0,
+        }
+    }
+}
+
+/// Which value ABC classes are cut on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbcBasis {
+    Monetary,
+    Clv,
+    Score,
+}
+
+impl AbcBasis {
+    pub const ALL: [AbcBasis; 3] = [AbcBasis::Monetary, AbcBasis::Clv, AbcBasis::Score];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbcBasis::Monetary => "monetary",
+            AbcBasis::Clv => "clv",
+            AbcBasis::Score => "score",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<AbcBasis> {
+        AbcBasis::ALL
+            .into_iter()
+            .find(|basis| basis.as_str() == raw.trim())
+    }
+}
+
+/// ABC cut-offs as percentages of the total value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AbcPolicy {
+    pub by: AbcBasis,
+    pub a_percent: f64,
+    pub b_percent: f64,
+}
+
+impl Default for AbcPolicy {
+    fn default() -> Self {
+        AbcPolicy {
+            by: AbcBasis::Monetary,
+            a_percent: 80.0,
+            b_percent: 15.0,
+        }
+    }
+}
+
+/// What puts a customer into a tier.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierCriterion {
+    /// Composite score at least this.
+    MinScore(f64),
+    /// Among the best this many percent of customers by score, counted from the very best.
+    TopPercent(f64),
+    /// Everyone the tiers above did not take; only the last tier.
+    Rest,
+}
+
+/// One `[[tier]]` table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierRule {
+    pub name: String,
+    pub criterion: TierCriterion,
+}
+
+/// Weights and thresholds of the health score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthPolicy {
+    pub recency: f64,
+    pub interaction: f64,
+    pub tickets: f64,
+    pub p_alive: f64,
+    /// Health under this marks a customer at risk.
+    pub alert_below: f64,
+    /// Usual purchase gap assumed when a customer has fewer than two purchase days.
+    pub default_purchase_gap_days: f64,
+    /// Usual interaction gap assumed when a customer has fewer than two interaction days.
+    pub default_interaction_gap_days: f64,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        HealthPolicy {
+            recency: 0.35,
+            interaction: 0.25,
+            tickets: 0.15,
+            p_alive: 0.25,
+            alert_below: 40.0,
+            default_purchase_gap_days: 180.0,
+            default_interaction_gap_days: 30.0,
+        }
+    }
+}
+
+/// A checked value policy (客户价值策略).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ValuePolicy {
+    pub scoring: ScoringPolicy,
+    pub abc: AbcPolicy,
+    /// Best first; the last one is always [`TierCriterion::Rest`].
+    pub tiers: Vec<TierRule>,
+    pub health: HealthPolicy,
+    /// The TOML text the policy came from, kept so a stored version shows exactly what was
+    /// written; empty for the built-in default.
+    pub source: String,
+}
+
+impl Default for ValuePolicy {
+    /// Default weights, ABC 80/15/5 by monetary value, tiers A (top 20%), B (top 50%), C (rest).
+    fn default() -> Self {
+        let tier = |name: &str, criterion| TierRule {
+            name: name.to_string(),
+            criterion,
+        };
+        ValuePolicy {
+            scoring: ScoringPolicy::default(),
+            abc: AbcPolicy::default(),
+            tiers: vec![
+                tier("A", TierCriterion::TopPercent(20.0)),
+                tier("B", TierCriterion::TopPercent(50.0)),
+                tier("C", TierCriterion::Rest),
+            ],
+            health: HealthPolicy::default(),
+            source: String::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    scoring: Option<RawScoring>,
+    abc: Option<RawAbc>,
+    tier: Option<Spanned<Vec<Spanned<RawTier>>>>,
+    health: Option<RawHealth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScoring {
+    frequency: Option<Spanned<f64>>,
+    monetary: Option<Spanned<f64>>,
+    clv: Option<Spanned<f64>>,
+    strategic: Option<Spanned<f64>>,
+    cost_to_serve: Option<Spanned<f64>>,
+    risk: Option<Spanned<f64>>,
+    strategic_attribute: Option<Spanned<String>>,
+    ticket_minutes: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAbc {
+    by: Option<Spanned<String>>,
+    a: Option<Spanned<f64>>,
+    b: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    name: Option<Spanned<String>>,
+    min_score: Option<Spanned<f64>>,
+    top_percent: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    recency: Option<Spanned<f64>>,
+    interaction: Option<Spanned<f64>>,
+    tickets: Option<Spanned<f64>>,
+    p_alive: Option<Spanned<f64>>,
+    alert_below: Option<Spanned<f64>>,
+    default_purchase_gap_days: Option<Spanned<f64>>,
+    default_interaction_gap_days: Option<Spanned<f64>>,
+}
+
+/// Turns a byte offset into a 1-based (line, column), counting characters, not bytes.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |position| position + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Collects problems while the file is checked, so every one of them is reported at once.
+struct Checker<'source> {
+    source: &'source str,
+    errors: Vec<RuleError>,
+}
+
+impl Checker<'_> {
+    fn push(
+        &mut self,
+        tier: Option<&str>,
+        field: &str,
+        span: Option<Range<usize>>,
+        message: String,
+    ) {
+        let (line, column) = span
+            .map(|span| line_and_column(self.source, span.start))
+            .map_or((None, None), |(line, column)| (Some(line), Some(column)));
+        self.errors.push(RuleError {
+            rule: tier.map(str::to_string),
+            line,
+            column,
+            field: Some(field.to_string()),
+            message,
+        });
+    }
+
+    /// A number that must be finite and inside `minimum..=maximum`; `default` when absent.
+    fn number(
+        &mut self,
+        field: &str,
+        raw: Option<&Spanned<f64>>,
+        default: f64,
+        minimum: f64,
+        maximum: f64,
+    ) -> f64 {
+        let Some(raw) = raw else {
+            return default;
+        };
+        let value = *raw.get_ref();
+        if !value.is_finite() || value < minimum || value > maximum {
+            let range = if maximum.is_infinite() {
+                format!("at least {minimum}")
+            } else {
+                format!("between {minimum} and {maximum}")
+            };
+            self.push(
+                None,
+                field,
+                Some(raw.span()),
+                format!("must be a number {range}, not {value}"),
+            );
+            return default;
+        }
+        value
+    }
+
+    fn weight(&mut self, field: &str, raw: Option<&Spanned<f64>>, default: f64) -> f64 {
+        self.number(field, raw, default, 0.0, f64::INFINITY)
+    }
+
+    fn scoring(&mut self, raw: Option<RawScoring>) -> ScoringPolicy {
+        let defaults = ScoringPolicy::default();
+        let Some(raw) = raw else {
+            return defaults;
+        };
+        let strategic_attribute = match &raw.strategic_attribute {
+            Some(key) => {
+                let trimmed = key.get_ref().trim();
+                let bare = trimmed.strip_prefix("attr.").unwrap_or(trimmed).trim();
+                if bare.is_empty() {
+                    self.push(
+                        None,
+                        "scoring.strategic_attribute",
+                        Some(key.span()),
+                        "must name a custom attribute, e.g. \"strategic_value\"".to_string(),
+                    );
+                    None
+                } else {
+                    Some(bare.to_string())
+                }
+            }
+            None => None,
+        };
+        let policy = ScoringPolicy {
+            frequency: self.weight(
+                "scoring.frequency",
+                raw.frequency.as_ref(),
+                defaults.frequency,
+            ),
+            monetary: self.weight("scoring.monetary", raw.monetary.as_ref(), defaults.monetary),
+            clv: self.weight("scoring.clv", raw.clv.as_ref(), defaults.clv),
+            strategic: self.weight(
+                "scoring.strategic",
+                raw.strategic.as_ref(),
+                defaults.strategic,
+            ),
+            cost_to_serve: self.weight(
+                "scoring.cost_to_serve",
+                raw.cost_to_serve.as_ref(),
+                defaults.cost_to_serve,
+            ),
+            risk: self.weight("scoring.risk", raw.risk.as_ref(), defaults.risk),
+            strategic_attribute,
+            ticket_minutes: self.weight(
+                "scoring.ticket_minutes",
+                raw.ticket_minutes.as_ref(),
+                defaults.ticket_minutes,
+            ),
+        };
+        if policy.strategic > 0.0 && policy.strategic_attribute.is_none() {
+            self.push(
+                None,
+                "scoring.strategic",
+                raw.strategic.as_ref().map(Spanned::span),
+                "is above zero, so scoring.strategic_attribute must name the attribute to read"
+                    .to_string(),
+            );
+        }
+        let total = policy.frequency
+            + policy.monetary
+            + policy.clv
+            + policy.strategic
+            + policy.cost_to_serve
+            + policy.risk;
+        if total <= 0.0 {
+            self.push(
+                None,
+                "scoring",
+                None,
+                "at least one weight must be above zero".to_string(),
+            );
+        }
+        policy
+    }
+
+    fn abc(&mut self, raw: Option<RawAbc>) -> AbcPolicy {
+        let defaults = AbcPolicy::default();
+        let Some(raw) = raw else {
+            return defaults;
+        };
+        let by = match &raw.by {
+            Some(by) => AbcBasis::parse(by.get_ref()).unwrap_or_else(|| {
+                self.push(
+                    None,
+                    "abc.by",
+                    Some(by.span()),
+                    format!(
+                        "'{}' is not a basis; use monetary, clv or score",
+                        by.get_ref()
+                    ),
+                );
+                defaults.by
+            }),
+            None => defaults.by,
+        };
+        let a_percent = self.number("abc.a", raw.a.as_ref(), defaults.a_percent, 0.0, 100.0);
+        let b_percent = self.number("abc.b", raw.b.as_ref(), defaults.b_percent, 0.0, 100.0);
+        if a_percent + b_percent > 100.0 {
+            let span = raw.b.as_ref().or(raw.a.as_ref()).map(Spanned::span);
+            self.push(
+                None,
+                "abc.b",
+                span,
+                format!("a + b must be at most 100, not {}", a_percent + b_percent),
+            );
+        }
+        AbcPolicy {
+            by,
+            a_percent,
+            b_percent,
+        }
+    }
+
+    fn tiers(&mut self, raw: Option<Spanned<Vec<Spanned<RawTier>>>>) -> Vec<TierRule> {
+        let Some(raw) = raw else {
+            return ValuePolicy::default().tiers;
+        };
+        let list_span = raw.span();
+        let raw_tiers = raw.into_inner();
+        if raw_tiers.is_empty() {
+            self.push(
+                None,
+                "tier",
+                Some(list_span),
+                "needs at least one tier; the last takes every customer".to_string(),
+            );
+            return ValuePolicy::default().tiers;
+        }
+        let count = raw_tiers.len();
+        let mut tiers = Vec::with_capacity(count);
+        let mut seen_names = BTreeSet::new();
+        // The previous threshold of each kind, so a later tier that could never get anyone is caught.
+        let mut previous_min_score: Option<(f64, String)> = None;
+        let mut previous_top_percent: Option<(f64, String)> = None;
+        for (index, spanned_tier) in raw_tiers.into_iter().enumerate() {
+            let table_span = spanned_tier.span();
+            let raw_tier = spanned_tier.into_inner();
+            let is_last = index + 1 == count;
+            let label = raw_tier
+                .name
+                .as_ref()
+                .map(|name| name.get_ref().trim().to_string())
+                .filter(|name| !name.is_empty())
+                .unwrap_or_else(|| format!("#{}", index + 1));
+            let label = label.as_str();
+            match &raw_tier.name {
+                Some(name) if name.get_ref().trim().is_empty() => self.push(
+                    Some(label),
+                    "name",
+                    Some(name.span()),
+                    "must not be empty".to_string(),
+                ),
+                Some(name) => {
+                    if !seen_names.insert(label.to_string()) {
+                        self.push(
+                            Some(label),
+                            "name",
+                            Some(name.span()),
+                            format!(
+                                "another tier is already named '{label}'; names must be unique"
+                            ),
+                        );
+                    }
+                }
+                None => self.push(
+                    Some(label),
+                    "name",
+                    Some(table_span.clone()),
+                    "is missing".to_string(),
+                ),
+            }
+            let criterion = match (&raw_tier.min_score, &raw_tier.top_percent) {
+                (Some(_), Some(top_percent)) => {
+                    self.push(
+                        Some(label),
+                        "top_percent",
+                        Some(top_percent.span()),
+                        "give either min_score or top_percent, not both".to_string(),
+                    );
+                    TierCriterion::Rest
+                }
+                (Some(min_score), None) => {
+                    let value = *min_score.get_ref();
+                    if !(0.0..=100.0).contains(&value) {
+                        self.push(
+                            Some(label),
+                            "min_score",
+                            Some(min_score.span()),
+                            format!("must be between 0 and 100, not {value}"),
+                        );
+                    } else if let Some((previous, previous_name)) = &previous_min_score {
+                        if value >= *previous {
+                            self.push(
+                                Some(label),
+                                "min_score",
+                                Some(min_score.span()),
+                                format!(
+                                    "must be below {previous}, the min_score of '{previous_name}' above it; tiers go best first"
+                                ),
+                            );
+                        }
+                    }
+                    previous_min_score = Some((value, label.to_string()));
+                    TierCriterion::MinScore(value)
+                }
+                (None, Some(top_percent)) => {
+                    let value = *top_percent.get_ref();
+                    if !(value > 0.0 && value <= 100.0) {
+                        self.push(
+                            Some(label),
+                            "top_percent",
+                            Some(top_percent.span()),
+                            format!("must be above 0 and at most 100, not {value}"),
+                        );
+                    } else if let Some((previous, previous_name)) = &previous_top_percent {
+                        if value <= *previous {
+                            self.push(
+                                Some(label),
+                                "top_percent",
+                                Some(top_percent.span()),
+                                format!(
+                                    "must be above {previous}, the top_percent of '{previous_name}' above it; top_percent counts from the best customer"
+                                ),
+                            );
+                        }
+                    }
+                    previous_top_percent = Some((value, label.to_string()));
+                    TierCriterion::TopPercent(value)
+                }
+                (None, None) => TierCriterion::Rest,
+            };
+            if is_last && criterion != TierCriterion::Rest {
+                let span = raw_tier
+                    .min_score
+                    .as_ref()
+                    .or(raw_tier.top_percent.as_ref())
+                    .map(Spanned::span);
+                let field = if raw_tier.min_score.is_some() {
+                    "min_score"
+                } else {
+                    "top_percent"
+                };
+                self.push(
+                    Some(label),
+                    field,
+                    span,
+                    "the last tier takes every customer left, so it must have neither min_score nor top_percent"
+                        .to_string(),
+                );
+            }
+            if !is_last && raw_tier.min_score.is_none() && raw_tier.top_percent.is_none() {
+                self.push(
+                    Some(label),
+                    "min_score",
+                    Some(table_span),
+                    "needs min_score or top_percent; only the last tier may have neither"
+                        .to_string(),
+                );
+            }
+            tiers.push(TierRule {
+                name: label.to_string(),
+                criterion,
+            });
+        }
+        tiers
+    }
+
+    fn health(&mut self, raw: Option<RawHealth>) -> HealthPolicy {
+        let defaults = HealthPolicy::default();
+        let Some(raw) = raw else {
+            return defaults;
+        };
+        let gap = |checker: &mut Self, field: &str, value: Option<&Spanned<f64>>, default: f64| {
+            let days = checker.number(field, value, default, 0.0, f64::INFINITY);
+            if days > 0.0 {
+                return days;
+            }
+            checker.push(
+                None,
+                field,
+                value.map(Spanned::span),
+                "must be above 0 days".to_string(),
+            );
+            default
+        };
+        let policy = HealthPolicy {
+            recency: self.weight("health.recency", raw.recency.as_ref(), defaults.recency),
+            interaction: self.weight(
+                "health.interaction",
+                raw.interaction.as_ref(),
+                defaults.interaction,
+            ),
+            tickets: self.weight("health.tickets", raw.tickets.as_ref(), defaults.tickets),
+            p_alive: self.weight("health.p_alive", raw.p_alive.as_ref(), defaults.p_alive),
+            alert_below: self.number(
+                "health.alert_below",
+                raw.alert_below.as_ref(),
+                defaults.alert_below,
+                0.0,
+                100.0,
+            ),
+            default_purchase_gap_days: gap(
+                self,
+                "health.default_purchase_gap_days",
+                raw.default_purchase_gap_days.as_ref(),
+                defaults.default_purchase_gap_days,
+            ),
+            default_interaction_gap_days: gap(
+                self,
+                "health.default_interaction_gap_days",
+                raw.default_interaction_gap_days.as_ref(),
+                defaults.default_interaction_gap_days,
+            ),
+        };
+        if policy.recency + policy.interaction + policy.tickets + policy.p_alive <= 0.0 {
+            self.push(
+                None,
+                "health",
+                None,
+                "at least one weight must be above zero".to_string(),
+            );
+        }
+        policy
+    }
+}
+
+/// The text before `offset`, cut back to a character boundary.
+fn text_before(source: &str, offset: usize) -> &str {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    &source[..offset]
+}
+
+/// Names the `[[tier]]` table a TOML error sits in (by position), when it sits in one.
+fn tier_containing(source: &str, offset: usize) -> Option<String> {
+    let headers: Vec<&str> = text_before(source, offset)
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with('['))
+        .collect();
+    let last_header = headers.last()?;
+    if !last_header.starts_with("[[tier]]") {
+        return None;
+    }
+    let position = headers
+        .iter()
+        .filter(|header| header.starts_with("[[tier]]"))
+        .count();
+    Some(format!("#{position}"))
+}
+
+/// The key on the line of a TOML error, as `section.key` outside `[[tier]]` tables and bare
+/// inside them, so type errors name their field like the checks after parsing do.
+fn key_at(source: &str, offset: usize) -> Option<String> {
+    let before = text_before(source, offset);
+    let line_start = before.rfind('\n').map_or(0, |position| position + 1);
+    let line = source[line_start..].lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let section = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| line.starts_with('['))
+        .map(|header| header.trim_matches(|c| c == '[' || c == ']').trim());
+    match section {
+        Some("tier") | None => Some(key.to_string()),
+        Some(section) => Some(format!("{section}.{key}")),
+    }
+}
+
+impl ValuePolicy {
+    /// Parses and checks a policy file. All problems are returned, each located by line and column;
+    /// problems inside a `[[tier]]` name the tier in `rule`, others name `section.key` in `field`.
+    pub fn parse(source: &str) -> Result<ValuePolicy, Vec<RuleError>> {
+        let raw: RawPolicy = toml::from_str(source).map_err(|error| {
+            let offset = error.span().map(|span| span.start);
+            let (line, column) = offset
+                .map(|offset| line_and_column(source, offset))
+                .map_or((None, None), |(line, column)| (Some(line), Some(column)));
+            let message = error.message().to_string();
+            let field = offset
+                .and_then(|offset| key_at(source, offset))
+                .or_else(|| {
+                    message
+                        .split_once("field `")
+                        .and_then(|(_, rest)| rest.split_once('`'))
+                        .map(|(field, _)| field.to_string())
+                });
+            vec![RuleError {
+                rule: offset.and_then(|offset| tier_containing(source, offset)),
+                line,
+                column,
+                field,
+                message,
+            }]
+        })?;
+        let mut checker = Checker {
+            source,
+            errors: Vec::new(),
+        };
+        let scoring = checker.scoring(raw.scoring);
+        let abc = checker.abc(raw.abc);
+        let tiers = checker.tiers(raw.tier);
+        let health = checker.health(raw.health);
+        if checker.errors.is_empty() {
+            Ok(ValuePolicy {
+                scoring,
+                abc,
+                tiers,
+                health,
+                source: source.to_string(),
+            })
+        } else {
+            Err(checker.errors)
+        }
+    }
+
+    /// Tier names, best first.
+    pub fn tier_names(&self) -> Vec<String> {
+        self.tiers.iter().map(|tier| tier.name.clone()).collect()
+    }
+
+    /// Checks that a manual tier override names a tier of this policy.
+    pub fn check_override(&self, tier: &str) -> Result<(), FieldError> {
+        if self.tiers.iter().any(|known| known.name == tier.trim()) {
+            Ok(())
+        } else {
+            Err(FieldError::new(
+                "tier",
+                format!(
+                    "'{tier}' is not a tier; use one of {}",
+                    self.tier_names().join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        source: &str,
+        expected_tier: Option<&str>,
+        expected_field: &str,
+        expected_line: Option<usize>,
+        message_part: &str,
+    ) {
+        let errors = ValuePolicy::parse(source).expect_err("should be rejected");
+        let error = &errors[0];
+        assert_eq!(error.rule.as_deref(), expected_tier, "{errors:?}");
+        assert_eq!(error.field.as_deref(), Some(expected_field), "{errors:?}");
+        assert_eq!(error.line, expected_line, "{errors:?}");
+        assert!(
+            error.message.contains(message_part),
+            "'{}' should contain '{message_part}'",
+            error.message
+        );
+    }
+
+    #[test]
+    fn example_parses_and_empty_file_is_the_default() {
+        let policy = ValuePolicy::parse(EXAMPLE_POLICY).unwrap();
+        assert_eq!(policy.tier_names(), ["战略", "重点", "普通"]);
+        assert_eq!(policy.tiers[1].criterion, TierCriterion::MinScore(60.0));
+        assert_eq!(
+            policy.scoring.strategic_attribute.as_deref(),
+            Some("strategic_value")
+        );
+        assert_eq!(policy.abc, AbcPolicy::default());
+        assert_eq!(policy.health, HealthPolicy::default());
+        let empty = ValuePolicy::parse("").unwrap();
+        assert_eq!(empty, ValuePolicy::default());
+        let integers =
+            ValuePolicy::parse("[scoring]\nfrequency = 1\nstrategic_attribute = \"attr.x\"\n")
+                .unwrap();
+        assert_eq!(integers.scoring.frequency, 1.0);
+        assert_eq!(integers.scoring.strategic_attribute.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn bad_policies_name_tier_field_and_line() {
+        let tier = |body: &str| format!("[[tier]]\nname = \"A\"\n{body}\n[[tier]]\nname = \"C\"\n");
+        check(
+            &tier("min_score = 70\ntop_percent = 20"),
+            Some("A"),
+            "top_percent",
+            Some(4),
+            "not both",
+        );
+        check(
+            &tier("min_score = 170"),
+            Some("A"),
+            "min_score",
+            Some(3),
+            "between 0 and 100",
+        );
+        check(
+            &tier("top_percent = 0"),
+            Some("A"),
+            "top_percent",
+            Some(3),
+            "above 0",
+        );
+        check(
+            &tier("top_percent = 20\nfloor = 3"),
+            Some("#1"),
+            "floor",
+            Some(4),
+            "unknown field",
+        );
+        check(
+            &tier(""),
+            Some("A"),
+            "min_score",
+            Some(1),
+            "only the last tier",
+        );
+        check(
+            "[[tier]]\nname = \"A\"\ntop_percent = 20\n[[tier]]\nname = \"B\"\ntop_percent = 20\n",
+            Some("B"),
+            "top_percent",
+            Some(6),
+            "must be above 20",
+        );
+        check(
+            "[[tier]]\nname = \"A\"\nmin_score = 50\n[[tier]]\nname = \"B\"\nmin_score = 60\n[[tier]]\nname = \"C\"\n",
+            Some("B"),
+            "min_score",
+            Some(6),
+            "must be below 50",
+        );
+        check(
+            "[[tier]]\nname = \"A\"\nmin_score = 50\n[[tier]]\nname = \"B\"\nmin_score = 0\n",
+            Some("B"),
+            "min_score",
+            Some(6),
+            "last tier",
+        );
+        check(
+            "[[tier]]\nname = \"A\"\nmin_score = 50\n[[tier]]\nname = \"A\"\n",
+            Some("A"),
+            "name",
+            Some(5),
+            "unique",
+        );
+        check(
+            "[[tier]]\nmin_score = 50\n[[tier]]\nname = \" \"\n",
+            Some("#1"),
+            "name",
+            Some(1),
+            "missing",
+        );
+        check("tier = []\n", None, "tier", Some(1), "at least one");
+        check(
+            "[scoring]\nmonetary = -1\n",
+            None,
+            "scoring.monetary",
+            Some(2),
+            "at least 0",
+        );
+        check(
+            "[scoring]\nstrategic = 0.2\n",
+            None,
+            "scoring.strategic",
+            Some(2),
+            "strategic_attribute",
+        );
+        check(
+            "[scoring]\nfrequency = 0\nmonetary = 0\nclv = 0\ncost_to_serve = 0\nrisk = 0\n",
+            None,
+            "scoring",
+            None,
+            "above zero",
+        );
+        check(
+            "[abc]\nby = \"revenue\"\n",
+            None,
+            "abc.by",
+            Some(2),
+            "monetary, clv or score",
+        );
+        check(
+            "[abc]\na = 90\nb = 20\n",
+            None,
+            "abc.b",
+            Some(3),
+            "at most 100",
+        );
+        check(
+            "[health]\nalert_below = 140\n",
+            None,
+            "health.alert_below",
+            Some(2),
+            "between 0 and 100",
+        );
+        check(
+            "[health]\ndefault_purchase_gap_days = 0\n",
+            None,
+            "health.default_purchase_gap_days",
+            Some(2),
+            "above 0",
+        );
+        check(
+            "[scoring]\nfrequency = \"high\"\n",
+            None,
+            "scoring.frequency",
+            Some(2),
+            "",
+        );
+        check(
+            "[scoring]\ncolour = 1\n",
+            None,
+            "scoring.colour",
+            Some(2),
+            "unknown field",
+        );
+        check(
+            "[abc]\nby = \"clv\"\n[[tier]]\nname = \"A\"\n[[tier]]\nname = \"B\"\nrank = 2\n",
+            Some("#2"),
+            "rank",
+            Some(7),
+            "unknown field",
+        );
+    }
+
+    #[test]
+    fn overrides_must_name_a_known_tier() {
+        let policy = ValuePolicy::default();
+        assert!(policy.check_override("B").is_ok());
+        let error = policy.check_override("VIP").unwrap_err();
+        assert_eq!(error.field, "tier");
+        assert!(error.message.contains("A, B, C"), "{error}");
+    }
+}

@@ -1,0 +1,291 @@
+//! Handlers of customer value under `/api/v1`: transactions, interactions, value policy,
+//! grading runs, scheduled jobs, tier overrides, value reports and alerts.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use allot_core::activity::{InteractionFields, TransactionFields};
+use allot_core::CustomerId;
+use allot_store::value::AlertFilter;
+
+use crate::api::{actor_name, parse_path_id, to_json};
+use crate::error::{ApiError, ApiResult, ErrorEnvelope};
+use crate::{Actor, AppState};
+
+pub(crate) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(add_transaction))
+        .routes(routes!(add_interaction))
+        .routes(routes!(customer_value))
+        .routes(routes!(put_tier_override, delete_tier_override))
+        .routes(routes!(get_policy, put_policy))
+        .routes(routes!(run_score))
+        .routes(routes!(run_tick))
+        .routes(routes!(value_report))
+        .routes(routes!(list_alerts))
+}
+
+/// A transaction as in `transactions.csv`. Negative amounts are refunds.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TransactionDocument {
+    /// Optional; without it an id is derived from the content, so a retried POST does not double the purchase.
+    id: Option<String>,
+    customer_id: String,
+    /// YYYY-MM-DD or RFC 3339.
+    at: String,
+    amount: f64,
+    product_line: Option<String>,
+}
+
+/// An interaction as in `interactions.csv`, without `customer_id` (it is in the path).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct InteractionDocument {
+    id: Option<String>,
+    rep_id: String,
+    /// YYYY-MM-DD or RFC 3339.
+    at: String,
+    /// call | visit | email | meeting | message
+    kind: String,
+    minutes: Option<f64>,
+    outcome: Option<String>,
+}
+
+/// Record a transaction (purchase or refund).
+#[utoipa::path(post, path = "/api/v1/transactions", tag = "value", request_body = TransactionDocument,
+    responses((status = 201, description = "stored"), (status = 200, description = "replaced the transaction with the same id"),
+        (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn add_transaction(
+    State(state): State<AppState>,
+    body: Result<Json<TransactionFields>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Json(fields) = body?;
+    let stored = state
+        .store
+        .add_transaction(fields.into_transaction()?)
+        .await?;
+    let status = if stored.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, to_json(&stored)?))
+}
+
+/// Record an interaction; the customer's last-interaction time moves forward.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/interactions", tag = "value",
+    params(("id" = String, Path, description = "customer id")), request_body = InteractionDocument,
+    responses((status = 201, description = "stored"), (status = 200, description = "replaced the interaction with the same id"),
+        (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn add_interaction(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<InteractionFields>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
+    let Json(mut fields) = body?;
+    if !fields.customer_id.trim().is_empty() && fields.customer_id.trim() != customer_id.as_str() {
+        return Err(ApiError::invalid(
+            "customer_id",
+            "differs from the customer in the path; leave it out",
+        ));
+    }
+    fields.customer_id = customer_id.to_string();
+    let stored = state
+        .store
+        .add_interaction(fields.into_interaction()?)
+        .await?;
+    let status = if stored.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, to_json(&stored)?))
+}
+
+/// A customer's value: RFM, CLV, score, ABC, tier, health, override and tier history.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/value", tag = "value",
+    params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, description = "`{customer_id, value, tier_override, tier_history}`"), (status = 404, body = ErrorEnvelope)))]
+async fn customer_value(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
+    to_json(&state.store.customer_value(&customer_id).await?)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TierOverrideBody {
+    tier: String,
+    reason: String,
+    /// Last day of the override (inclusive), YYYY-MM-DD.
+    expires_on: String,
+}
+
+/// Set a manual tier that wins over the computed one until `expires_on`.
+#[utoipa::path(put, path = "/api/v1/customers/{id}/tier-override", tag = "value",
+    params(("id" = String, Path, description = "customer id")), request_body = TierOverrideBody,
+    responses((status = 200, description = "the override"), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_tier_override(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    body: Result<Json<TierOverrideBody>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
+    let Json(body) = body?;
+    let expires_on = NaiveDate::parse_from_str(body.expires_on.trim(), "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid("expires_on", "must be a date YYYY-MM-DD"))?;
+    let stored = state
+        .store
+        .set_tier_override(
+            &customer_id,
+            body.tier.trim(),
+            &body.reason,
+            expires_on,
+            &actor_name(&actor),
+            state.clock.now(),
+        )
+        .await?;
+    to_json(&stored)
+}
+
+/// Remove a manual tier.
+#[utoipa::path(delete, path = "/api/v1/customers/{id}/tier-override", tag = "value",
+    params(("id" = String, Path, description = "customer id")),
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorEnvelope)))]
+async fn delete_tier_override(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
+    state.store.clear_tier_override(&customer_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The current value policy (TOML source); `version` is null while the built-in default applies.
+#[utoipa::path(get, path = "/api/v1/policy", tag = "value", responses((status = 200, description = "`{version, source, …}`")))]
+async fn get_policy(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    match state.store.current_value_policy().await? {
+        Some(stored) => to_json(&stored),
+        None => Ok(Json(json!({
+            "version": null,
+            "source": allot_core::value::EXAMPLE_POLICY,
+        }))),
+    }
+}
+
+/// Store a new value policy version: TOML text, or JSON `{"source": "…"}`.
+#[utoipa::path(put, path = "/api/v1/policy", tag = "value",
+    request_body(content = String, description = "TOML text, or JSON {\"source\": TOML}"),
+    responses((status = 201, description = "`{version}`"), (status = 422, body = ErrorEnvelope)))]
+async fn put_policy(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let source = crate::api::text_or_json_source(&headers, &body)?;
+    let version = state
+        .store
+        .set_value_policy(&source, &actor_name(&actor), state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
+}
+
+/// Grade every customer as of the clock (like `allot score`).
+#[utoipa::path(post, path = "/api/v1/score", tag = "value", responses((status = 200, description = "the run's summary")))]
+async fn run_score(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+) -> ApiResult<Json<Value>> {
+    to_json(
+        &state
+            .store
+            .score_customers(state.clock.now(), &actor_name(&actor))
+            .await?,
+    )
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TickQuery {
+    /// Run as of this RFC 3339 time instead of the server's clock, to simulate time.
+    at: Option<String>,
+}
+
+/// Run the scheduled jobs due as of the clock or `at` (admin; like `allot tick --at`).
+#[utoipa::path(post, path = "/api/v1/tick", tag = "value", params(TickQuery),
+    responses((status = 200, description = "jobs run and skipped"), (status = 400, body = ErrorEnvelope)))]
+async fn run_tick(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    query: Result<Query<TickQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query?;
+    let clock = match query.at {
+        Some(at) => allot_core::Clock::parse(&at).map_err(|error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.message).with_field("at")
+        })?,
+        None => state.clock.now(),
+    };
+    to_json(&state.store.tick(clock, &actor_name(&actor)).await?)
+}
+
+/// Tier sizes and value share, the ABC table and RFM segment counts of the last grading.
+#[utoipa::path(get, path = "/api/v1/reports/value", tag = "reports", responses((status = 200, description = "the value report")))]
+async fn value_report(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    to_json(&state.store.value_report().await?)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    owner_id: Option<String>,
+    customer_id: Option<String>,
+    /// Include closed alerts (default: open only).
+    all: Option<bool>,
+    /// 1–1000, default 100.
+    limit: Option<i64>,
+}
+
+/// Health alerts, newest first.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "value", params(AlertQuery),
+    responses((status = 200, description = "alerts"), (status = 400, body = ErrorEnvelope)))]
+async fn list_alerts(
+    State(state): State<AppState>,
+    query: Result<Query<AlertQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "limit must be 1 to 1000",
+        )
+        .with_field("limit"));
+    }
+    let alerts = state
+        .store
+        .list_alerts(&AlertFilter {
+            owner_id: query.owner_id,
+            customer_id: query.customer_id,
+            include_closed: query.all.unwrap_or(false),
+            limit,
+        })
+        .await?;
+    to_json(&alerts)
+}

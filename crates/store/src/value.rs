@@ -1,0 +1,956 @@
+//! Customer value in the database: policy versions, tier overrides, grading runs (`score`,
+//! the monthly job of `tick`), tier-change events, health alerts and value reports.
+//!
+//! The maths is in `allot_core::value` and `allot_core::clv`; this module gathers the inputs
+//! in one transaction, calls it, and writes every result of a run in that same transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use allot_core::clock::Clock;
+use allot_core::value::{
+    daily_purchases, grade_customers, CustomerGrade, CustomerValueInput, TierOverride, ValuePolicy,
+};
+use allot_core::CustomerId;
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::error::{StoreError, StoreResult};
+use crate::rows::{optional_text, text};
+use crate::{format_timestamp, Store, WriteTransaction};
+
+pub use crate::clv_estimates::{ClvFitReport, ClvSettings};
+
+/// A stored value policy version.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyVersion {
+    pub version: i64,
+    pub source: String,
+    pub actor: String,
+    pub created_at: String,
+}
+
+/// A manual tier with its reason and last day.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredTierOverride {
+    pub customer_id: String,
+    pub tier: String,
+    pub reason: String,
+    pub expires_on: String,
+    pub actor: String,
+    pub created_at: String,
+}
+
+/// One upgrade, downgrade or first grading of a customer.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierEvent {
+    pub id: i64,
+    pub at: String,
+    pub customer_id: String,
+    pub from_tier: Option<String>,
+    pub to_tier: String,
+    /// `up`, `down` or `set` (first tier, or a tier the policy no longer orders).
+    pub direction: String,
+    pub score: f64,
+    pub reason: String,
+    pub actor: String,
+}
+
+/// A health alert for a customer's owner.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub at: String,
+    pub customer_id: String,
+    pub owner_id: Option<String>,
+    pub kind: String,
+    pub message: String,
+    pub health: f64,
+    /// `open` until the customer's health recovers above the threshold, then `closed`.
+    pub status: String,
+    pub closed_at: Option<String>,
+}
+
+/// Filters for listing alerts.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub owner_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// Only open alerts unless false.
+    pub include_closed: bool,
+    pub limit: i64,
+}
+
+/// What one grading run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScoreSummary {
+    pub as_of: String,
+    pub policy_version: Option<i64>,
+    pub customers: usize,
+    pub with_purchases: usize,
+    pub upgrades: usize,
+    pub downgrades: usize,
+    /// First tiers given, and moves to or from a tier the policy does not order.
+    pub tiers_set: usize,
+    /// Customers per tier after the run, in the policy's order.
+    pub by_tier: Vec<(String, usize)>,
+    /// Moves as `from → to` with counts.
+    pub moves: BTreeMap<String, usize>,
+    pub overrides_active: usize,
+    pub alerts_raised: usize,
+    pub alerts_closed: usize,
+    pub clv: ClvFitReport,
+}
+
+/// What `tick` did: each scheduled job that was due.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TickSummary {
+    pub at: String,
+    /// `(job, period)` of jobs that ran now.
+    pub ran: Vec<(String, String)>,
+    /// `(job, period)` of jobs already done for their period.
+    pub already_done: Vec<(String, String)>,
+    pub regrade: Option<ScoreSummary>,
+}
+
+/// The stored value of one customer with its tier history.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerValue {
+    pub customer_id: String,
+    /// Time of the newest interaction, kept by interaction imports and the API.
+    pub last_interaction_at: Option<String>,
+    /// None until the first grading run.
+    pub value: Option<serde_json::Value>,
+    pub tier_override: Option<StoredTierOverride>,
+    pub tier_history: Vec<TierEvent>,
+}
+
+/// Value report: tier sizes and value share, the ABC table and RFM segment counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValueReport {
+    pub as_of: Option<String>,
+    pub customers: usize,
+    pub tiers: Vec<TierRow>,
+    pub abc: Vec<AbcRow>,
+    pub segments: Vec<(String, usize)>,
+    pub at_risk: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TierRow {
+    pub tier: String,
+    pub customers: usize,
+    pub monetary: f64,
+    pub monetary_share: f64,
+    pub clv: f64,
+    pub clv_share: f64,
+    pub mean_score: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AbcRow {
+    pub class: String,
+    pub customers: usize,
+    pub customer_share: f64,
+    pub monetary: f64,
+    pub monetary_share: f64,
+}
+
+/// The monthly re-grade's job name in `job_runs`.
+pub const MONTHLY_REGRADE_JOB: &str = "monthly_regrade";
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+impl Store {
+    /// Validates a value policy (TOML) and stores it as a new version.
+    pub async fn set_value_policy(
+        &self,
+        source: &str,
+        actor: &str,
+        clock: Clock,
+    ) -> StoreResult<i64> {
+        ValuePolicy::parse(source).map_err(StoreError::Rules)?;
+        let mut write = self.begin_write().await?;
+        let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM value_policies")
+            .fetch_one(&mut *write.transaction)
+            .await?
+            .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO value_policies (version, source, actor, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(version)
+        .bind(source)
+        .bind(actor)
+        .bind(format_timestamp(clock.now()))
+        .execute(&mut *write.transaction)
+        .await?;
+        write.commit().await?;
+        Ok(version)
+    }
+
+    /// The newest value policy, if one was set (grading uses the built-in default otherwise).
+    pub async fn current_value_policy(&self) -> StoreResult<Option<PolicyVersion>> {
+        let row = sqlx::query(
+            "SELECT version, source, actor, created_at FROM value_policies ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(PolicyVersion {
+                version: row.try_get("version")?,
+                source: text(&row, "source")?,
+                actor: text(&row, "actor")?,
+                created_at: text(&row, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn policy_in(
+        &self,
+        write: &mut WriteTransaction,
+    ) -> StoreResult<(Option<i64>, ValuePolicy)> {
+        let row =
+            sqlx::query("SELECT version, source FROM value_policies ORDER BY version DESC LIMIT 1")
+                .fetch_optional(&mut *write.transaction)
+                .await?;
+        match row {
+            None => Ok((None, ValuePolicy::default())),
+            Some(row) => {
+                let version: i64 = row.try_get("version")?;
+                let policy = ValuePolicy::parse(&text(&row, "source")?).map_err(|errors| {
+                    corrupt(format!(
+                        "stored value policy version {version} no longer parses: {errors:?}"
+                    ))
+                })?;
+                Ok((Some(version), policy))
+            }
+        }
+    }
+
+    /// Sets a manual tier that wins over the computed one through `expires_on` (inclusive).
+    /// The customer's tier changes now, with a tier event; the next grading keeps it.
+    pub async fn set_tier_override(
+        &self,
+        customer_id: &CustomerId,
+        tier: &str,
+        reason: &str,
+        expires_on: NaiveDate,
+        actor: &str,
+        clock: Clock,
+    ) -> StoreResult<StoredTierOverride> {
+        if reason.trim().is_empty() {
+            return Err(StoreError::Invalid(allot_core::FieldError::new(
+                "reason",
+                "an override needs a reason",
+            )));
+        }
+        if expires_on < clock.today() {
+            return Err(StoreError::Invalid(allot_core::FieldError::new(
+                "expires_on",
+                format!("{expires_on} is in the past"),
+            )));
+        }
+        let mut write = self.begin_write().await?;
+        let (_, policy) = self.policy_in(&mut write).await?;
+        policy.check_override(tier).map_err(|message| {
+            StoreError::Invalid(allot_core::FieldError::new("tier", message.to_string()))
+        })?;
+        let current = sqlx::query("SELECT tier FROM customers WHERE id = $1")
+            .bind(customer_id.as_str())
+            .fetch_optional(&mut *write.transaction)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "customer",
+                id: customer_id.to_string(),
+            })?;
+        let current_tier = text(&current, "tier")?;
+        let now = format_timestamp(clock.now());
+        sqlx::query(
+            "INSERT INTO tier_overrides (customer_id, tier, reason, expires_on, actor, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (customer_id) DO UPDATE SET tier = excluded.tier, reason = excluded.reason,
+                 expires_on = excluded.expires_on, actor = excluded.actor, created_at = excluded.created_at",
+        )
+        .bind(customer_id.as_str())
+        .bind(tier)
+        .bind(reason.trim())
+        .bind(expires_on.to_string())
+        .bind(actor)
+        .bind(now.as_str())
+        .execute(&mut *write.transaction)
+        .await?;
+        if current_tier != tier {
+            let score: f64 =
+                sqlx::query("SELECT score FROM customer_values WHERE customer_id = $1")
+                    .bind(customer_id.as_str())
+                    .fetch_optional(&mut *write.transaction)
+                    .await?
+                    .map(|row| row.try_get("score"))
+                    .transpose()?
+                    .unwrap_or(0.0);
+            let from = (!current_tier.is_empty()).then_some(current_tier.as_str());
+            record_tier_event(
+                &mut write,
+                &NewTierEvent {
+                    at: &now,
+                    customer_id: customer_id.as_str(),
+                    from_tier: from,
+                    to_tier: tier,
+                    direction: direction(&policy, from, tier),
+                    score,
+                    reason: &format!("manual override until {expires_on}: {}", reason.trim()),
+                    actor,
+                },
+            )
+            .await?;
+            sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
+                .bind(tier)
+                .bind(customer_id.as_str())
+                .execute(&mut *write.transaction)
+                .await?;
+            sqlx::query("UPDATE customer_values SET tier = $1 WHERE customer_id = $2")
+                .bind(tier)
+                .bind(customer_id.as_str())
+                .execute(&mut *write.transaction)
+                .await?;
+        }
+        write.commit().await?;
+        Ok(StoredTierOverride {
+            customer_id: customer_id.to_string(),
+            tier: tier.to_string(),
+            reason: reason.trim().to_string(),
+            expires_on: expires_on.to_string(),
+            actor: actor.to_string(),
+            created_at: now,
+        })
+    }
+
+    /// Removes a manual tier; the next grading gives the computed tier back.
+    pub async fn clear_tier_override(&self, customer_id: &CustomerId) -> StoreResult<()> {
+        let mut write = self.begin_write().await?;
+        let removed = sqlx::query("DELETE FROM tier_overrides WHERE customer_id = $1")
+            .bind(customer_id.as_str())
+            .execute(&mut *write.transaction)
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                entity: "tier override",
+                id: customer_id.to_string(),
+            });
+        }
+        write.commit().await
+    }
+
+    /// Recomputes RFM, CLV, score, ABC, tier and health for every customer as of the clock,
+    /// in one transaction: values, tiers, tier events and alerts land together or not at all.
+    pub async fn score_customers(&self, clock: Clock, actor: &str) -> StoreResult<ScoreSummary> {
+        let mut write = self.begin_write().await?;
+        let summary = self.score_in(&mut write, clock, actor).await?;
+        write.commit().await?;
+        Ok(summary)
+    }
+
+    async fn score_in(
+        &self,
+        write: &mut WriteTransaction,
+        clock: Clock,
+        actor: &str,
+    ) -> StoreResult<ScoreSummary> {
+        let (policy_version, policy) = self.policy_in(write).await?;
+        let now = format_timestamp(clock.now());
+        let today = clock.today();
+
+        struct CustomerRow {
+            id: CustomerId,
+            owner_id: Option<String>,
+            tier: String,
+            attributes: BTreeMap<String, String>,
+        }
+        let mut customers = Vec::new();
+        for row in sqlx::query("SELECT id, owner_id, tier, attributes FROM customers")
+            .fetch_all(&mut *write.transaction)
+            .await?
+        {
+            customers.push(CustomerRow {
+                id: CustomerId::parse(&text(&row, "id")?).map_err(corrupt)?,
+                owner_id: optional_text(&row, "owner_id")?,
+                tier: text(&row, "tier")?,
+                attributes: serde_json::from_str(&text(&row, "attributes")?).map_err(corrupt)?,
+            });
+        }
+        // Byte order of ids, the same on both backends, so runs are reproducible.
+        customers.sort_by(|left, right| left.id.cmp(&right.id));
+
+        let mut activity = self.load_activity(&mut write.transaction).await?;
+        let overrides: HashMap<String, TierOverride> =
+            sqlx::query("SELECT customer_id, tier, reason, expires_on FROM tier_overrides")
+                .fetch_all(&mut *write.transaction)
+                .await?
+                .iter()
+                .map(|row| {
+                    let expires_on =
+                        NaiveDate::parse_from_str(&text(row, "expires_on")?, "%Y-%m-%d")
+                            .map_err(corrupt)?;
+                    Ok((
+                        text(row, "customer_id")?,
+                        TierOverride {
+                            tier: text(row, "tier")?,
+                            reason: text(row, "reason")?,
+                            expires_on,
+                        },
+                    ))
+                })
+                .collect::<StoreResult<_>>()?;
+        let previous_tiers: HashMap<String, String> =
+            sqlx::query("SELECT customer_id, tier FROM customer_values")
+                .fetch_all(&mut *write.transaction)
+                .await?
+                .iter()
+                .map(|row| Ok((text(row, "customer_id")?, text(row, "tier")?)))
+                .collect::<StoreResult<_>>()?;
+        let open_alerts: HashMap<String, i64> = sqlx::query(
+            "SELECT customer_id, id FROM alerts WHERE status = 'open' AND kind = 'health'",
+        )
+        .fetch_all(&mut *write.transaction)
+        .await?
+        .iter()
+        .map(|row| Ok((text(row, "customer_id")?, row.try_get("id")?)))
+        .collect::<StoreResult<_>>()?;
+
+        // Purchases after the clock are not known yet as of the clock: a re-run "as of" an
+        // earlier date must give the answer that date would have given.
+        let purchase_days: Vec<_> = customers
+            .iter()
+            .map(|customer| {
+                let transactions = activity
+                    .get(customer.id.as_str())
+                    .map(|activity| activity.transactions.as_slice())
+                    .unwrap_or_default();
+                let known: Vec<_> = transactions
+                    .iter()
+                    .copied()
+                    .filter(|(at, _)| *at <= clock.now())
+                    .collect();
+                daily_purchases(&known)
+            })
+            .collect();
+        let settings = ClvSettings::default();
+        let (clv_report, estimates) =
+            crate::clv_estimates::estimate(&purchase_days, today, &settings);
+
+        let inputs: Vec<CustomerValueInput> = customers
+            .iter()
+            .zip(purchase_days)
+            .zip(&estimates)
+            .map(|((customer, purchase_days), estimate)| {
+                let activity = activity.remove(customer.id.as_str()).unwrap_or_default();
+                let interaction_days: Vec<NaiveDate> = activity
+                    .interaction_days
+                    .into_iter()
+                    .filter(|day| *day <= today)
+                    .collect();
+                CustomerValueInput {
+                    customer_id: customer.id.clone(),
+                    purchase_days,
+                    clv: estimate.map(|estimate| estimate.clv),
+                    p_alive: estimate.map(|estimate| estimate.p_alive),
+                    interaction_minutes: activity.interaction_minutes,
+                    interaction_days,
+                    open_tickets: 0,
+                    attributes: customer.attributes.clone(),
+                    tier_override: overrides.get(customer.id.as_str()).cloned(),
+                }
+            })
+            .collect();
+        let grades = grade_customers(&policy, &inputs, clock);
+
+        let mut summary = ScoreSummary {
+            as_of: now.clone(),
+            policy_version,
+            customers: grades.len(),
+            clv: clv_report,
+            ..Default::default()
+        };
+        let mut by_tier: BTreeMap<String, usize> = BTreeMap::new();
+        for ((customer, grade), estimate) in customers.iter().zip(&grades).zip(&estimates) {
+            if grade.rfm.is_some() {
+                summary.with_purchases += 1;
+            }
+            if grade.override_active {
+                summary.overrides_active += 1;
+            }
+            *by_tier.entry(grade.tier.clone()).or_insert(0) += 1;
+            write_customer_value(write, &now, grade, estimate.as_ref()).await?;
+
+            let previous = previous_tiers
+                .get(customer.id.as_str())
+                .cloned()
+                .unwrap_or_else(|| customer.tier.clone());
+            if previous != grade.tier {
+                let from = (!previous.is_empty()).then_some(previous.as_str());
+                let direction = direction(&policy, from, &grade.tier);
+                match direction {
+                    "up" => summary.upgrades += 1,
+                    "down" => summary.downgrades += 1,
+                    _ => summary.tiers_set += 1,
+                }
+                *summary
+                    .moves
+                    .entry(format!("{} → {}", from.unwrap_or("-"), grade.tier))
+                    .or_insert(0) += 1;
+                let reason = tier_reason(grade);
+                record_tier_event(
+                    write,
+                    &NewTierEvent {
+                        at: &now,
+                        customer_id: customer.id.as_str(),
+                        from_tier: from,
+                        to_tier: &grade.tier,
+                        direction,
+                        score: grade.score,
+                        reason: &reason,
+                        actor,
+                    },
+                )
+                .await?;
+            }
+            if customer.tier != grade.tier {
+                sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
+                    .bind(grade.tier.as_str())
+                    .bind(customer.id.as_str())
+                    .execute(&mut *write.transaction)
+                    .await?;
+            }
+            match (grade.at_risk, open_alerts.get(customer.id.as_str())) {
+                (true, None) => {
+                    summary.alerts_raised += 1;
+                    sqlx::query(
+                        "INSERT INTO alerts (at, customer_id, owner_id, kind, message, health, status)
+                         VALUES ($1, $2, $3, 'health', $4, $5, 'open')",
+                    )
+                    .bind(now.as_str())
+                    .bind(customer.id.as_str())
+                    .bind(customer.owner_id.as_deref())
+                    .bind(health_message(grade))
+                    .bind(grade.health)
+                    .execute(&mut *write.transaction)
+                    .await?;
+                }
+                (false, Some(alert_id)) => {
+                    summary.alerts_closed += 1;
+                    sqlx::query(
+                        "UPDATE alerts SET status = 'closed', closed_at = $1 WHERE id = $2",
+                    )
+                    .bind(now.as_str())
+                    .bind(*alert_id)
+                    .execute(&mut *write.transaction)
+                    .await?;
+                }
+                _ => {}
+            }
+        }
+        let mut ordered: Vec<(String, usize)> = policy
+            .tier_names()
+            .into_iter()
+            .map(|name| {
+                let count = by_tier.remove(&name).unwrap_or(0);
+                (name, count)
+            })
+            .collect();
+        ordered.extend(by_tier);
+        summary.by_tier = ordered;
+        sqlx::query("INSERT INTO value_runs (at, actor, summary) VALUES ($1, $2, $3)")
+            .bind(now.as_str())
+            .bind(actor)
+            .bind(serde_json::to_string(&summary).map_err(corrupt)?)
+            .execute(&mut *write.transaction)
+            .await?;
+        Ok(summary)
+    }
+
+    /// Runs the scheduled jobs that are due as of the clock. The monthly re-grade runs once per
+    /// calendar month (UTC), on the first tick in that month; `job_runs` records it under the
+    /// routing lock, so with several processes on PostgreSQL exactly one of them runs it.
+    pub async fn tick(&self, clock: Clock, actor: &str) -> StoreResult<TickSummary> {
+        let mut write = self.begin_write().await?;
+        let now = format_timestamp(clock.now());
+        let period = clock.today().format("%Y-%m").to_string();
+        let mut summary = TickSummary {
+            at: now.clone(),
+            ..Default::default()
+        };
+        let done = sqlx::query("SELECT 1 FROM job_runs WHERE job = $1 AND period = $2")
+            .bind(MONTHLY_REGRADE_JOB)
+            .bind(period.as_str())
+            .fetch_optional(&mut *write.transaction)
+            .await?
+            .is_some();
+        if done {
+            summary
+                .already_done
+                .push((MONTHLY_REGRADE_JOB.to_string(), period));
+        } else {
+            summary.regrade = Some(self.score_in(&mut write, clock, actor).await?);
+            sqlx::query("INSERT INTO job_runs (job, period, at) VALUES ($1, $2, $3)")
+                .bind(MONTHLY_REGRADE_JOB)
+                .bind(period.as_str())
+                .bind(now.as_str())
+                .execute(&mut *write.transaction)
+                .await?;
+            summary.ran.push((MONTHLY_REGRADE_JOB.to_string(), period));
+        }
+        write.commit().await?;
+        Ok(summary)
+    }
+
+    /// A customer's stored value, override and tier history (newest first).
+    pub async fn customer_value(&self, customer_id: &CustomerId) -> StoreResult<CustomerValue> {
+        let last_interaction_at =
+            sqlx::query("SELECT last_interaction_at FROM customers WHERE id = $1")
+                .bind(customer_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    entity: "customer",
+                    id: customer_id.to_string(),
+                })?;
+        let last_interaction_at = optional_text(&last_interaction_at, "last_interaction_at")?;
+        let value = sqlx::query("SELECT details FROM customer_values WHERE customer_id = $1")
+            .bind(customer_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| serde_json::from_str(&text(&row, "details")?).map_err(corrupt))
+            .transpose()?;
+        let tier_override = sqlx::query(
+            "SELECT customer_id, tier, reason, expires_on, actor, created_at FROM tier_overrides WHERE customer_id = $1",
+        )
+        .bind(customer_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| {
+            Ok::<_, StoreError>(StoredTierOverride {
+                customer_id: text(&row, "customer_id")?,
+                tier: text(&row, "tier")?,
+                reason: text(&row, "reason")?,
+                expires_on: text(&row, "expires_on")?,
+                actor: text(&row, "actor")?,
+                created_at: text(&row, "created_at")?,
+            })
+        })
+        .transpose()?;
+        let tier_history = sqlx::query(
+            "SELECT id, at, customer_id, from_tier, to_tier, direction, score, reason, actor
+             FROM tier_events WHERE customer_id = $1 ORDER BY id DESC",
+        )
+        .bind(customer_id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(tier_event_from_row)
+        .collect::<StoreResult<_>>()?;
+        Ok(CustomerValue {
+            customer_id: customer_id.to_string(),
+            last_interaction_at,
+            value,
+            tier_override,
+            tier_history,
+        })
+    }
+
+    /// Tier events of all customers, newest first (for `allot score --json` consumers and audits).
+    pub async fn tier_events(&self, limit: i64) -> StoreResult<Vec<TierEvent>> {
+        sqlx::query(
+            "SELECT id, at, customer_id, from_tier, to_tier, direction, score, reason, actor
+             FROM tier_events ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(tier_event_from_row)
+        .collect()
+    }
+
+    /// Alerts, newest first.
+    pub async fn list_alerts(&self, filter: &AlertFilter) -> StoreResult<Vec<Alert>> {
+        let rows = sqlx::query(
+            "SELECT id, at, customer_id, owner_id, kind, message, health, status, closed_at FROM alerts
+             WHERE ($1 = 1 OR status = 'open')
+               AND ($2 IS NULL OR owner_id = $2)
+               AND ($3 IS NULL OR customer_id = $3)
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(i64::from(filter.include_closed))
+        .bind(filter.owner_id.as_deref())
+        .bind(filter.customer_id.as_deref())
+        .bind(if filter.limit > 0 { filter.limit } else { 100 })
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Alert {
+                    id: row.try_get("id")?,
+                    at: text(row, "at")?,
+                    customer_id: text(row, "customer_id")?,
+                    owner_id: optional_text(row, "owner_id")?,
+                    kind: text(row, "kind")?,
+                    message: text(row, "message")?,
+                    health: row.try_get("health")?,
+                    status: text(row, "status")?,
+                    closed_at: optional_text(row, "closed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Tier sizes and value shares, the ABC table and RFM segment counts of the last run.
+    pub async fn value_report(&self) -> StoreResult<ValueReport> {
+        let policy = match self.current_value_policy().await? {
+            Some(stored) => ValuePolicy::parse(&stored.source)
+                .map_err(|errors| corrupt(format!("stored value policy: {errors:?}")))?,
+            None => ValuePolicy::default(),
+        };
+        let rows = sqlx::query(
+            "SELECT as_of, tier, abc, rfm_segment, monetary, clv, score, at_risk FROM customer_values",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut as_of: Option<String> = None;
+        let mut tiers: BTreeMap<String, TierRow> = BTreeMap::new();
+        let mut abc: BTreeMap<String, AbcRow> = BTreeMap::new();
+        let mut segments: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut total_monetary, mut total_clv, mut at_risk) = (0.0, 0.0, 0);
+        for row in &rows {
+            let row_as_of = text(row, "as_of")?;
+            if as_of.as_ref().is_none_or(|seen| *seen < row_as_of) {
+                as_of = Some(row_as_of);
+            }
+            let monetary = row.try_get::<Option<f64>, _>("monetary")?.unwrap_or(0.0);
+            let clv = row.try_get::<Option<f64>, _>("clv")?.unwrap_or(0.0);
+            let score: f64 = row.try_get("score")?;
+            total_monetary += monetary;
+            total_clv += clv;
+            if row.try_get::<i64, _>("at_risk")? != 0 {
+                at_risk += 1;
+            }
+            let tier = text(row, "tier")?;
+            let entry = tiers.entry(tier.clone()).or_insert_with(|| TierRow {
+                tier,
+                customers: 0,
+                monetary: 0.0,
+                monetary_share: 0.0,
+                clv: 0.0,
+                clv_share: 0.0,
+                mean_score: 0.0,
+            });
+            entry.customers += 1;
+            entry.monetary += monetary;
+            entry.clv += clv;
+            entry.mean_score += score;
+            let class = text(row, "abc")?;
+            let entry = abc.entry(class.clone()).or_insert_with(|| AbcRow {
+                class,
+                customers: 0,
+                customer_share: 0.0,
+                monetary: 0.0,
+                monetary_share: 0.0,
+            });
+            entry.customers += 1;
+            entry.monetary += monetary;
+            let segment =
+                optional_text(row, "rfm_segment")?.unwrap_or_else(|| "no_purchases".to_string());
+            *segments.entry(segment).or_insert(0) += 1;
+        }
+        let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
+        let customers = rows.len();
+        let mut ordered_tiers = Vec::new();
+        for name in policy.tier_names() {
+            if let Some(row) = tiers.remove(&name) {
+                ordered_tiers.push(row);
+            }
+        }
+        ordered_tiers.extend(tiers.into_values());
+        for row in &mut ordered_tiers {
+            row.monetary_share = share(row.monetary, total_monetary);
+            row.clv_share = share(row.clv, total_clv);
+            row.mean_score /= row.customers.max(1) as f64;
+        }
+        let abc = abc
+            .into_values()
+            .map(|mut row| {
+                row.customer_share = share(row.customers as f64, customers as f64);
+                row.monetary_share = share(row.monetary, total_monetary);
+                row
+            })
+            .collect();
+        let mut segments: Vec<(String, usize)> = segments.into_iter().collect();
+        segments.sort_by(|left, right| right.1.cmp(&left.1).then(left.0.cmp(&right.0)));
+        Ok(ValueReport {
+            as_of,
+            customers,
+            tiers: ordered_tiers,
+            abc,
+            segments,
+            at_risk,
+        })
+    }
+}
+
+struct NewTierEvent<'a> {
+    at: &'a str,
+    customer_id: &'a str,
+    from_tier: Option<&'a str>,
+    to_tier: &'a str,
+    direction: &'static str,
+    score: f64,
+    reason: &'a str,
+    actor: &'a str,
+}
+
+async fn record_tier_event(
+    write: &mut WriteTransaction,
+    event: &NewTierEvent<'_>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tier_events (at, customer_id, from_tier, to_tier, direction, score, reason, actor)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(event.at)
+    .bind(event.customer_id)
+    .bind(event.from_tier)
+    .bind(event.to_tier)
+    .bind(event.direction)
+    .bind(event.score)
+    .bind(event.reason)
+    .bind(event.actor)
+    .execute(&mut *write.transaction)
+    .await?;
+    Ok(())
+}
+
+fn tier_event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<TierEvent> {
+    Ok(TierEvent {
+        id: row.try_get("id")?,
+        at: text(row, "at")?,
+        customer_id: text(row, "customer_id")?,
+        from_tier: optional_text(row, "from_tier")?,
+        to_tier: text(row, "to_tier")?,
+        direction: text(row, "direction")?,
+        score: row.try_get("score")?,
+        reason: text(row, "reason")?,
+        actor: text(row, "actor")?,
+    })
+}
+
+/// `up` when the new tier comes earlier in the policy's order (best first), `down` when later,
+/// `set` when either side is not a tier of the policy (first grading, renamed tiers).
+fn direction(policy: &ValuePolicy, from: Option<&str>, to: &str) -> &'static str {
+    let names = policy.tier_names();
+    let position = |tier: &str| names.iter().position(|name| name == tier);
+    match (from.and_then(position), position(to)) {
+        (Some(old), Some(new)) if new < old => "up",
+        (Some(old), Some(new)) if new > old => "down",
+        _ => "set",
+    }
+}
+
+fn tier_reason(grade: &CustomerGrade) -> String {
+    if grade.override_active {
+        format!(
+            "manual override (computed tier would be {})",
+            grade.computed_tier
+        )
+    } else {
+        format!(
+            "score {:.1} (ABC class {:?}) gives tier {}",
+            grade.score, grade.abc, grade.computed_tier
+        )
+    }
+}
+
+fn health_message(grade: &CustomerGrade) -> String {
+    let weakest = grade
+        .health_parts
+        .iter()
+        .min_by(|left, right| left.1.total_cmp(&right.1))
+        .map(|(name, value)| format!("; weakest: {name} {value:.2}"))
+        .unwrap_or_default();
+    format!(
+        "health {:.0}/100 is below the alert threshold{weakest}",
+        grade.health
+    )
+}
+
+/// A nullable number sent as text and cast in SQL. sqlx's Any driver gives a NULL double the
+/// PostgreSQL type float4, and a statement prepared with a NULL first then rejects 8-byte
+/// doubles ("incorrect binary data format"); text has one type whether NULL or not.
+fn nullable_number(value: Option<f64>) -> Option<String> {
+    value
+        .filter(|number| number.is_finite())
+        .map(|number| number.to_string())
+}
+
+async fn write_customer_value(
+    write: &mut WriteTransaction,
+    now: &str,
+    grade: &CustomerGrade,
+    estimate: Option<&crate::clv_estimates::ClvEstimate>,
+) -> StoreResult<()> {
+    let details = serde_json::json!({
+        "as_of": now,
+        "rfm": grade.rfm,
+        "score": grade.score,
+        "dimensions": grade.dimensions,
+        "abc": grade.abc,
+        "computed_tier": grade.computed_tier,
+        "tier": grade.tier,
+        "override_active": grade.override_active,
+        "health": grade.health,
+        "health_parts": grade.health_parts,
+        "at_risk": grade.at_risk,
+        "clv": estimate,
+    });
+    let rfm = grade.rfm.as_ref();
+    sqlx::query(
+        "INSERT INTO customer_values (customer_id, as_of, recency_days, frequency, monetary, recency_score,
+             frequency_score, monetary_score, rfm_segment, p_alive, expected_purchases, expected_spend, clv,
+             score, abc, computed_tier, tier, health, at_risk, details)
+         VALUES ($1, $2, $3, $4, CAST($5 AS DOUBLE PRECISION), $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION),
+             CAST($11 AS DOUBLE PRECISION), CAST($12 AS DOUBLE PRECISION), CAST($13 AS DOUBLE PRECISION),
+             $14, $15, $16, $17, $18, $19, $20)
+         ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, recency_days = excluded.recency_days,
+             frequency = excluded.frequency, monetary = excluded.monetary, recency_score = excluded.recency_score,
+             frequency_score = excluded.frequency_score, monetary_score = excluded.monetary_score,
+             rfm_segment = excluded.rfm_segment, p_alive = excluded.p_alive,
+             expected_purchases = excluded.expected_purchases, expected_spend = excluded.expected_spend,
+             clv = excluded.clv, score = excluded.score, abc = excluded.abc,
+             computed_tier = excluded.computed_tier, tier = excluded.tier, health = excluded.health,
+             at_risk = excluded.at_risk, details = excluded.details",
+    )
+    .bind(grade.customer_id.as_str())
+    .bind(now)
+    .bind(rfm.map(|rfm| rfm.recency_days))
+    .bind(rfm.map(|rfm| i64::from(rfm.frequency)))
+    .bind(nullable_number(rfm.map(|rfm| rfm.monetary)))
+    .bind(rfm.map(|rfm| i64::from(rfm.recency_score)))
+    .bind(rfm.map(|rfm| i64::from(rfm.frequency_score)))
+    .bind(rfm.map(|rfm| i64::from(rfm.monetary_score)))
+    .bind(rfm.map(|rfm| rfm.segment.as_str()))
+    .bind(nullable_number(estimate.map(|estimate| estimate.p_alive)))
+    .bind(nullable_number(estimate.map(|estimate| estimate.expected_purchases)))
+    .bind(nullable_number(estimate.map(|estimate| estimate.expected_spend)))
+    .bind(nullable_number(estimate.map(|estimate| estimate.clv)))
+    .bind(grade.score)
+    .bind(format!("{:?}", grade.abc))
+    .bind(grade.computed_tier.as_str())
+    .bind(grade.tier.as_str())
+    .bind(grade.health)
+    .bind(i64::from(grade.at_risk))
+    .bind(serde_json::to_string(&details).map_err(corrupt)?)
+    .execute(&mut *write.transaction)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! Customer value on both backends: a three-month `tick` simulation in which tiers move and
+//! tier events are written, manual overrides that expire, activity imports and health alerts.
+
+use allot_core::activity::{InteractionFields, TransactionFields};
+use allot_core::clock::Clock;
+use allot_core::input::{CustomerFields, RepFields, TeamFields};
+use allot_core::CustomerId;
+use allot_store::value::AlertFilter;
+use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
+use chrono::{Duration, NaiveDate};
+use serde_json::json;
+
+fn clock(at: &str) -> Clock {
+    Clock::parse(at).expect("clock")
+}
+
+fn date(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+}
+
+fn noop(_: u64) {}
+
+/// 40 customers owned by r1. Everyone buys steadily from January; `c01` buys big until
+/// mid-February and then stops; `c02` starts buying big in April.
+async fn organisation(store: &Store) {
+    let team = serde_json::from_value::<TeamFields>(json!({"id": "sales", "name": "销售部"}))
+        .unwrap()
+        .into_team()
+        .unwrap();
+    store.put_team(&team).await.unwrap();
+    let rep = serde_json::from_value::<RepFields>(json!({
+        "id": "r1", "name": "王芳", "email": "r1@example.com", "team_id": "sales",
+    }))
+    .unwrap()
+    .into_rep()
+    .unwrap();
+    store.put_rep(&rep).await.unwrap();
+    let customers = (1..=40)
+        .map(|number| {
+            let customer = serde_json::from_value::<CustomerFields>(json!({
+                "id": format!("c{number:02}"), "name": format!("客户{number}"), "owner_id": "r1",
+            }))
+            .unwrap()
+            .into_customer()
+            .unwrap();
+            allot_store::customers::CustomerImportRow {
+                line: number + 1,
+                customer,
+                owner_given: true,
+            }
+        })
+        .collect();
+    let summary = store
+        .import_customers(
+            customers,
+            true,
+            "test",
+            clock("2026-01-01T00:00:00Z"),
+            &noop,
+        )
+        .await
+        .unwrap();
+    assert!(summary.written);
+
+    let mut transactions = Vec::new();
+    let mut line = 1;
+    let mut add = |customer: &str, day: NaiveDate, amount: f64| {
+        line += 1;
+        let mut fields = TransactionFields::default();
+        for (column, value) in [
+            ("customer_id", customer.to_string()),
+            ("at", day.to_string()),
+            ("amount", amount.to_string()),
+            ("product_line", "软件".to_string()),
+        ] {
+            fields.set(column, value).unwrap();
+        }
+        transactions.push((line, fields.into_transaction().unwrap()));
+    };
+    let start = date("2026-01-01");
+    // Everyone else buys at irregular intervals and some stop for good, as real customers do:
+    // the BG/NBD model needs both to estimate purchase and drop-out rates. A small linear
+    // congruential generator keeps the data the same on every run.
+    let mut state: u64 = 42;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    for number in 3..=40 {
+        let mean_gap = f64::from(number % 5 + 1) * 9.0;
+        let amount = 50.0 + f64::from(number) * 5.0;
+        let mut day = start + Duration::days(i64::from(number % 7));
+        while day < date("2026-07-01") {
+            add(&format!("c{number:02}"), day, amount);
+            if uniform() < 0.06 {
+                break;
+            }
+            day += Duration::days(1 + (-uniform().ln() * mean_gap) as i64);
+        }
+    }
+    let mut day = start;
+    while day < date("2026-02-15") {
+        add("c01", day, 2_000.0);
+        day += Duration::days(7);
+    }
+    let mut day = date("2026-04-02");
+    while day < date("2026-07-01") {
+        add("c02", day, 2_000.0);
+        day += Duration::days(5);
+    }
+    // A refund nets against the purchase it returns.
+    add("c03", date("2026-01-04"), -10.0);
+    let summary = store
+        .import_transactions(transactions, true, &noop)
+        .await
+        .unwrap();
+    assert!(summary.written && summary.problems.is_empty());
+}
+
+async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+
+    let april = store
+        .tick(clock("2026-04-01T02:00:00Z"), "tick")
+        .await
+        .unwrap();
+    let regrade = april.regrade.expect("the first tick of April re-grades");
+    assert_eq!(regrade.customers, 40);
+    assert_eq!(regrade.tiers_set, 40, "first grading sets every tier");
+    assert!(
+        regrade.clv.bg_nbd.is_some(),
+        "CLV fitted: {:?}",
+        regrade.clv
+    );
+
+    let again = store
+        .tick(clock("2026-04-20T02:00:00Z"), "tick")
+        .await
+        .unwrap();
+    assert!(again.regrade.is_none(), "once per month");
+    assert_eq!(again.already_done.len(), 1);
+
+    let c01 = CustomerId::parse("c01").unwrap();
+    let c02 = CustomerId::parse("c02").unwrap();
+    let tier_of = |value: &allot_store::value::CustomerValue| {
+        value.value.as_ref().unwrap()["tier"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let c01_in_april = tier_of(&store.customer_value(&c01).await.unwrap());
+    let c02_in_april = tier_of(&store.customer_value(&c02).await.unwrap());
+
+    let mut moves = 0;
+    for at in [
+        "2026-05-01T02:00:00Z",
+        "2026-06-01T02:00:00Z",
+        "2026-07-01T02:00:00Z",
+    ] {
+        let regrade = store
+            .tick(clock(at), "tick")
+            .await
+            .unwrap()
+            .regrade
+            .unwrap();
+        moves += regrade.upgrades + regrade.downgrades + regrade.tiers_set;
+    }
+    let events = store.tier_events(10_000).await.unwrap();
+    assert_eq!(events.len(), 40 + moves, "one tier event per move");
+    assert!(events.iter().any(|event| event.direction == "up"));
+    assert!(events.iter().any(|event| event.direction == "down"));
+
+    let c01_value = store.customer_value(&c01).await.unwrap();
+    let c02_value = store.customer_value(&c02).await.unwrap();
+    let names = ["A", "B", "C"];
+    let rank = |tier: &str| names.iter().position(|name| *name == tier).unwrap();
+    assert!(
+        rank(&tier_of(&c01_value)) > rank(&c01_in_april),
+        "the customer who stopped buying went down: {c01_in_april} → {}",
+        tier_of(&c01_value)
+    );
+    assert!(
+        rank(&tier_of(&c02_value)) < rank(&c02_in_april),
+        "the customer who started buying went up: {c02_in_april} → {}",
+        tier_of(&c02_value)
+    );
+    assert!(c02_value
+        .tier_history
+        .iter()
+        .any(|event| event.direction == "up" && event.score > 0.0));
+    // The customer's tier follows its value, so routing conditions on `tier` see it.
+    assert_eq!(
+        store.get_customer(&c02).await.unwrap().tier,
+        tier_of(&c02_value)
+    );
+    let routed_value = store.get_customer(&c02).await.unwrap().value;
+    assert!(routed_value.score.is_some() && routed_value.clv.is_some());
+}
+
+async fn an_override_wins_until_it_expires(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    store
+        .score_customers(clock("2026-04-01T00:00:00Z"), "test")
+        .await
+        .unwrap();
+    let c01 = CustomerId::parse("c01").unwrap();
+    let computed = store.customer_value(&c01).await.unwrap().value.unwrap()["computed_tier"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manual = if computed == "A" { "C" } else { "A" };
+
+    let unknown = store
+        .set_tier_override(
+            &c01,
+            "钻石",
+            "大客户",
+            date("2026-05-15"),
+            "test",
+            clock("2026-04-02T00:00:00Z"),
+        )
+        .await
+        .expect_err("unknown tier");
+    assert!(unknown.to_string().contains("tier"), "{unknown}");
+
+    store
+        .set_tier_override(
+            &c01,
+            manual,
+            "战略合作，董事长关注",
+            date("2026-05-15"),
+            "test",
+            clock("2026-04-02T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_customer(&c01).await.unwrap().tier, manual);
+    store
+        .score_customers(clock("2026-05-15T23:00:00Z"), "test")
+        .await
+        .unwrap();
+    let value = store.customer_value(&c01).await.unwrap();
+    assert_eq!(value.value.as_ref().unwrap()["tier"], manual);
+    assert_eq!(value.value.as_ref().unwrap()["override_active"], true);
+
+    // The day after the last day, the computed tier is back, with an event saying so.
+    store
+        .score_customers(clock("2026-05-16T00:00:00Z"), "test")
+        .await
+        .unwrap();
+    let value = store.customer_value(&c01).await.unwrap();
+    let details = value.value.unwrap();
+    assert_eq!(details["override_active"], false);
+    assert_eq!(details["tier"], details["computed_tier"]);
+    assert_ne!(
+        value.tier_history[0].from_tier.as_deref(),
+        Some(details["tier"].as_str().unwrap())
+    );
+}
+
+async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    let interaction = |customer: &str, rep: &str, at: &str| {
+        let mut fields = InteractionFields::default();
+        for (column, value) in [
+            ("customer_id", customer),
+            ("rep_id", rep),
+            ("at", at),
+            ("kind", "call"),
+            ("minutes", "20"),
+        ] {
+            fields.set(column, value.to_string()).unwrap();
+        }
+        fields.into_interaction().unwrap()
+    };
+    let rows = vec![
+        (2, interaction("c05", "r1", "2026-03-01")),
+        (3, interaction("c05", "nobody", "2026-03-02")),
+    ];
+    let strict = store
+        .import_interactions(rows.clone(), true, &noop)
+        .await
+        .unwrap();
+    assert!(!strict.written);
+    assert_eq!(strict.problems.len(), 1);
+    assert_eq!(
+        (strict.problems[0].line, strict.problems[0].field.as_str()),
+        (3, "rep_id")
+    );
+    let lenient = store
+        .import_interactions(rows.clone(), false, &noop)
+        .await
+        .unwrap();
+    assert_eq!(lenient.inserted, 1);
+    // The same file again changes nothing: rows without ids get stable ids from their content.
+    let again = store.import_interactions(rows, false, &noop).await.unwrap();
+    assert_eq!((again.inserted, again.updated), (0, 1));
+
+    let added = store
+        .add_interaction(interaction("c05", "r1", "2026-02-01T10:00:00+08:00"))
+        .await
+        .unwrap();
+    assert!(added.created);
+    // An older touch does not move the last contact back.
+    let c05 = CustomerId::parse("c05").unwrap();
+    assert_eq!(
+        store
+            .customer_value(&c05)
+            .await
+            .unwrap()
+            .last_interaction_at
+            .as_deref(),
+        Some("2026-03-01T00:00:00.000000Z")
+    );
+    store
+        .score_customers(clock("2026-03-10T00:00:00Z"), "test")
+        .await
+        .unwrap();
+    let alerts = store
+        .list_alerts(&AlertFilter {
+            include_closed: true,
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for alert in &alerts {
+        assert_eq!(alert.owner_id.as_deref(), Some("r1"));
+        assert_eq!(alert.status, "open");
+    }
+}
+
+test_on_both_backends! {
+    three_months_of_ticks_move_tiers_and_log_every_move => super::three_months_of_ticks_move_tiers_and_log_every_move;
+    an_override_wins_until_it_expires => super::an_override_wins_until_it_expires;
+    interactions_move_last_contact_and_bad_rows_write_nothing => super::interactions_move_last_contact_and_bad_rows_write_nothing;
+}
