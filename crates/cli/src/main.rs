@@ -206,6 +206,13 @@ enum TokenAction {
 }
 
 fn main() -> std::process::ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`allot alerts | head`) instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any other thread exists; restores the default action.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ALLOT_LOG").unwrap_or_else(|_| {
@@ -729,6 +736,33 @@ async fn build_demo(
     route(store, clock, false).await?;
     println!();
     print_workload(&store.workload_report(clock).await?);
+
+    let routed = store.all_customers().await?;
+    let (transactions, interactions) =
+        allot_core::demo::demo_activity(seed, &routed, clock.today());
+    let transactions = store
+        .import_transactions(
+            transactions.into_iter().map(|row| (0, row)).collect(),
+            true,
+            &quiet,
+        )
+        .await?;
+    let interactions = store
+        .import_interactions(
+            interactions.into_iter().map(|row| (0, row)).collect(),
+            true,
+            &quiet,
+        )
+        .await?;
+    if !transactions.problems.is_empty() || !interactions.problems.is_empty() {
+        bail!("the demo activity did not import cleanly");
+    }
+    println!(
+        "\ndemo activity: {} transactions, {} interactions",
+        transactions.inserted, interactions.inserted
+    );
+    let summary = store.score_customers(clock, "demo").await?;
+    value_commands::print_score_summary(&summary);
     Ok(())
 }
 

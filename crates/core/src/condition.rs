@@ -992,6 +992,12 @@ mod tests {
         customer
             .attributes
             .insert("note".to_string(), "abc".to_string());
+        customer.value = crate::model::MeasuredValue {
+            score: Some(72.5),
+            clv: Some(18_000.0),
+            p_alive: Some(0.35),
+            rfm_segment: Some("at_risk".to_string()),
+        };
         customer
     }
 
@@ -1012,6 +1018,11 @@ mod tests {
             ("false", false),
             ("tier == \"A\"", true),
             ("tier == 'B'", false),
+            ("score >= 70", true),
+            ("score > 72.5", false),
+            ("clv > 10000 and p_alive < 0.5", true),
+            ("rfm_segment in [\"at_risk\", \"cannot_lose\"]", true),
+            ("rfm_segment == \"champions\"", false),
             ("tier != \"B\"", true),
             ("size > 100", true),
             ("size >= 120", true),
@@ -1062,6 +1073,11 @@ mod tests {
             "attr.x == \"y\"",
             "attr.x != \"y\"",
             "attr.x contains \"y\"",
+            // Measured fields are unknown until the first grading run.
+            "score >= 0",
+            "clv < 1",
+            "p_alive != 1",
+            "rfm_segment != \"lost\"",
         ] {
             let parsed = Condition::parse(condition).unwrap();
             assert!(parsed.evaluate(&customer).is_err(), "{condition}");
@@ -1088,6 +1104,7 @@ mod tests {
     fn syntax_and_type_errors_are_located() {
         check_error("colour == \"red\"", 1, 1, "unknown field 'colour'");
         check_error("tier == 5", 1, 9, "tier is text");
+        check_error("score == \"high\"", 1, 10, "score is a number");
         check_error("size == \"big\"", 1, 9, "size is a number");
         check_error("tier > \"A\"", 1, 8, "compare numbers");
         check_error("size ^= \"1\"", 1, 9, "work on text");

@@ -6,6 +6,7 @@
 use chrono::{Duration, NaiveDate};
 use std::collections::BTreeMap;
 
+use crate::activity::{Interaction, InteractionKind, Transaction};
 use crate::ids::{CustomerId, Region, RepId, TeamId};
 use crate::model::{Customer, Level, Rep, Role, Team};
 
@@ -438,6 +439,94 @@ pub fn synthetic_organisation(
         customers,
         rules_toml: rules,
     }
+}
+
+/// A year of purchases and touches for the demo's customers, ending at `as_of`.
+///
+/// Each customer gets a purchase rate and a spend level from its tier and size, and may
+/// stop buying at some point (so RFM segments, P(alive) and tiers have something to show);
+/// owned customers get interactions from their owner, and some owners stop calling.
+pub fn demo_activity(
+    seed: u64,
+    customers: &[Customer],
+    as_of: NaiveDate,
+) -> (Vec<Transaction>, Vec<Interaction>) {
+    let mut random = SplitMix64(seed ^ 0x0A11_07AC_7171_7E55);
+    let mut transactions = Vec::new();
+    let mut interactions = Vec::new();
+    let start = as_of - Duration::days(365);
+    let product_lines = ["CRM", "ERP", "BI", "云服务"];
+    let kinds = [
+        InteractionKind::Call,
+        InteractionKind::Visit,
+        InteractionKind::Email,
+        InteractionKind::Meeting,
+        InteractionKind::Message,
+    ];
+    let at = |day: NaiveDate, hour: u32| day.and_hms_opt(hour, 0, 0).expect("valid hour").and_utc();
+    for customer in customers {
+        // One customer in five never bought: leads and lost prospects.
+        if random.chance(20) {
+            continue;
+        }
+        let (mean_gap, spend) = match customer.tier.as_str() {
+            "A" => (18.0, 12_000.0),
+            "B" => (35.0, 4_000.0),
+            _ => (60.0, 1_200.0),
+        };
+        let size_factor = 1.0 + (customer.size.unwrap_or(20) as f64).ln_1p() / 4.0;
+        let customer_spend = spend * size_factor * (0.5 + random.below(100) as f64 / 100.0);
+        let mut day = start + Duration::days(random.below(200) as i64);
+        let stops_after = if random.chance(30) {
+            day + Duration::days(30 + random.below(240) as i64)
+        } else {
+            as_of
+        };
+        while day <= stops_after.min(as_of) {
+            let amount = (customer_spend * (0.6 + random.below(80) as f64 / 100.0)).round();
+            transactions.push(Transaction {
+                id: None,
+                customer_id: customer.id.clone(),
+                at: at(day, 10),
+                amount,
+                product_line: random.pick(&product_lines).to_string(),
+            });
+            // One purchase in twenty is partly refunded a few days later.
+            if random.chance(5) {
+                transactions.push(Transaction {
+                    id: None,
+                    customer_id: customer.id.clone(),
+                    at: at(day + Duration::days(3), 15),
+                    amount: -(amount * 0.3).round(),
+                    product_line: "退款".to_string(),
+                });
+            }
+            let gap = -((random.below(1000) as f64 + 0.5) / 1000.0).ln() * mean_gap;
+            day += Duration::days(1 + gap as i64);
+        }
+        if let Some(owner) = &customer.owner_id {
+            let touch_gap = 7 + random.below(30) as i64;
+            let neglected_since = if random.chance(15) {
+                as_of - Duration::days(60 + random.below(120) as i64)
+            } else {
+                as_of
+            };
+            let mut day = start + Duration::days(random.below(touch_gap as usize) as i64);
+            while day <= neglected_since {
+                interactions.push(Interaction {
+                    id: None,
+                    customer_id: customer.id.clone(),
+                    rep_id: owner.clone(),
+                    at: at(day, 14),
+                    kind: *random.pick(&kinds),
+                    minutes: (5 + random.below(60)) as f64,
+                    outcome: String::new(),
+                });
+                day += Duration::days(touch_gap + random.below(7) as i64);
+            }
+        }
+    }
+    (transactions, interactions)
 }
 
 #[cfg(test)]
