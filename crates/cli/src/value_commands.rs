@@ -100,9 +100,9 @@ pub async fn policy(store: &Store, action: PolicyAction, clock: Clock) -> Result
                     print!("{}", stored.source);
                 }
                 None => {
-                    println!(
-                        "# no value policy set; grading uses the built-in default, equivalent to:"
-                    );
+                    println!("# No value policy is set. Grading uses the built-in default: the weights and");
+                    println!("# thresholds in the comments below, with tiers A (top 20%), B (top 50%) and C.");
+                    println!("# An example policy to start from (`allot policy set FILE`):");
                     print!("{}", allot_core::value::EXAMPLE_POLICY);
                 }
             }
@@ -179,6 +179,12 @@ pub async fn tick(store: &Store, clock: Clock, json: bool) -> Result<()> {
     for (job, period) in &summary.ran {
         println!("  {job} for {period}: ran");
     }
+    if summary.overrides_expired > 0 {
+        println!(
+            "  {} expired override(s) ended; computed tiers apply again",
+            summary.overrides_expired
+        );
+    }
     if let Some(regrade) = &summary.regrade {
         print_score_summary(regrade);
     }
@@ -206,7 +212,9 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
         }
         TierAction::Clear { customer_id } => {
             let customer_id = CustomerId::parse(&customer_id)?;
-            store.clear_tier_override(&customer_id).await?;
+            store
+                .clear_tier_override(&customer_id, "cli", clock)
+                .await?;
             println!("override of {customer_id} removed; the next grading sets the computed tier");
         }
     }

@@ -168,21 +168,27 @@ async fn put_tier_override(
     responses((status = 204, description = "removed"), (status = 404, body = ErrorEnvelope)))]
 async fn delete_tier_override(
     State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
-    state.store.clear_tier_override(&customer_id).await?;
+    state
+        .store
+        .clear_tier_override(&customer_id, &actor_name(&actor), state.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The current value policy (TOML source); `version` is null while the built-in default applies.
+/// The current value policy (TOML source); `version` and `source` are null while the built-in default applies.
 #[utoipa::path(get, path = "/api/v1/policy", tag = "value", responses((status = 200, description = "`{version, source, …}`")))]
 async fn get_policy(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     match state.store.current_value_policy().await? {
         Some(stored) => to_json(&stored),
         None => Ok(Json(json!({
             "version": null,
-            "source": allot_core::value::EXAMPLE_POLICY,
+            "source": null,
+            "note": "no value policy is set: grading uses the built-in default (tiers A top 20%, B top 50%, C); `example` is a policy to start from",
+            "example": allot_core::value::EXAMPLE_POLICY,
         }))),
     }
 }

@@ -418,7 +418,14 @@ async fn customer_value_through_the_api(backend: Backend) {
         .call(Method::POST, "/api/v1/tick?at=2026-12-01T00:00:00Z", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{tick}");
-    assert_eq!(tick["ran"][0][0], "monthly_regrade");
+    assert_eq!(tick["ran"][0][0], "expire_overrides");
+    assert_eq!(tick["ran"][1][0], "monthly_regrade");
+    // Ticking back into an earlier month would overwrite newer grades: refused.
+    let (status, body) = app
+        .call(Method::POST, "/api/v1/tick?at=2026-11-30T00:00:00Z", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["field"], "at");
     let (_, tick) = app
         .call(Method::POST, "/api/v1/tick?at=2026-12-02T00:00:00Z", None)
         .await;

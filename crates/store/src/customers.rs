@@ -45,6 +45,9 @@ pub struct CustomerPage {
     pub items: Vec<Customer>,
 }
 
+/// Once a customer has been graded its tier belongs to grading (and to manual overrides, which
+/// are logged): an import or API update does not overwrite it, or tiers could change without
+/// a tier event. Before the first grading the imported tier is kept as given.
 pub(crate) async fn upsert_customer(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
     customer: &Customer,
@@ -58,7 +61,10 @@ pub(crate) async fn upsert_customer(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, customer_type = excluded.customer_type,
             industry = excluded.industry, region = excluded.region, size = excluded.size, stage = excluded.stage,
-            source = excluded.source, tier = excluded.tier, workload = excluded.workload,
+            source = excluded.source,
+            tier = CASE WHEN EXISTS (SELECT 1 FROM customer_values WHERE customer_values.customer_id = customers.id)
+                THEN customers.tier ELSE excluded.tier END,
+            workload = excluded.workload,
             first_touch_rep_id = excluded.first_touch_rep_id, parent_id = excluded.parent_id,
             phone = excluded.phone, email = excluded.email, credit_code = excluded.credit_code,
             owner_id = excluded.owner_id, created_at = excluded.created_at, attributes = excluded.attributes,

@@ -110,6 +110,8 @@ pub struct TickSummary {
     pub ran: Vec<(String, String)>,
     /// `(job, period)` of jobs already done for their period.
     pub already_done: Vec<(String, String)>,
+    /// Overrides ended by the daily job (their computed tier is back).
+    pub overrides_expired: usize,
     pub regrade: Option<ScoreSummary>,
 }
 
@@ -158,6 +160,8 @@ pub struct AbcRow {
 
 /// The monthly re-grade's job name in `job_runs`.
 pub const MONTHLY_REGRADE_JOB: &str = "monthly_regrade";
+/// The daily job that ends overrides past their last day.
+pub const EXPIRE_OVERRIDES_JOB: &str = "expire_overrides";
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(error.to_string())
@@ -241,6 +245,7 @@ impl Store {
         actor: &str,
         clock: Clock,
     ) -> StoreResult<StoredTierOverride> {
+        let tier = tier.trim();
         if reason.trim().is_empty() {
             return Err(StoreError::Invalid(allot_core::FieldError::new(
                 "reason",
@@ -328,20 +333,64 @@ impl Store {
         })
     }
 
-    /// Removes a manual tier; the next grading gives the computed tier back.
-    pub async fn clear_tier_override(&self, customer_id: &CustomerId) -> StoreResult<()> {
+    /// Removes a manual tier. The computed tier of the last grading comes back at once, with a
+    /// tier event, so the customer's tier never stays at a value nobody stands behind.
+    pub async fn clear_tier_override(
+        &self,
+        customer_id: &CustomerId,
+        actor: &str,
+        clock: Clock,
+    ) -> StoreResult<()> {
         let mut write = self.begin_write().await?;
-        let removed = sqlx::query("DELETE FROM tier_overrides WHERE customer_id = $1")
-            .bind(customer_id.as_str())
-            .execute(&mut *write.transaction)
-            .await?;
-        if removed.rows_affected() == 0 {
+        let (_, policy) = self.policy_in(&mut write).await?;
+        let ended = end_override(
+            &mut write,
+            &policy,
+            customer_id.as_str(),
+            "manual override removed",
+            actor,
+            &format_timestamp(clock.now()),
+        )
+        .await?;
+        if !ended {
             return Err(StoreError::NotFound {
                 entity: "tier override",
                 id: customer_id.to_string(),
             });
         }
         write.commit().await
+    }
+
+    /// Ends every override whose last day is before the clock's date (the daily job of `tick`).
+    async fn expire_overrides(
+        &self,
+        write: &mut WriteTransaction,
+        clock: Clock,
+        actor: &str,
+    ) -> StoreResult<usize> {
+        let (_, policy) = self.policy_in(write).await?;
+        let expired: Vec<(String, String)> = sqlx::query(
+            "SELECT customer_id, expires_on FROM tier_overrides WHERE expires_on < $1 ORDER BY customer_id",
+        )
+        .bind(clock.today().to_string())
+        .fetch_all(&mut *write.transaction)
+        .await?
+        .iter()
+        .map(|row| Ok((text(row, "customer_id")?, text(row, "expires_on")?)))
+        .collect::<StoreResult<_>>()?;
+        let now = format_timestamp(clock.now());
+        for (customer_id, expires_on) in &expired {
+            end_override(
+                write,
+                &policy,
+                customer_id,
+                &format!("manual override expired after {expires_on}"),
+                actor,
+                &now,
+            )
+            .await?;
+        }
+        Ok(expired.len())
     }
 
     /// Recomputes RFM, CLV, score, ABC, tier and health for every customer as of the clock,
@@ -447,19 +496,24 @@ impl Store {
             .zip(&estimates)
             .map(|((customer, purchase_days), estimate)| {
                 let activity = activity.remove(customer.id.as_str()).unwrap_or_default();
-                let interaction_days: Vec<NaiveDate> = activity
-                    .interaction_days
-                    .into_iter()
-                    .filter(|day| *day <= today)
+                // Touches after the clock have not happened yet as of the clock.
+                let known: Vec<_> = activity
+                    .interactions
+                    .iter()
+                    .filter(|(at, _)| *at <= clock.now())
                     .collect();
+                let interaction_minutes = known.iter().map(|(_, minutes)| minutes).sum();
+                let interaction_days: Vec<NaiveDate> =
+                    known.iter().map(|(at, _)| at.date_naive()).collect();
                 CustomerValueInput {
                     customer_id: customer.id.clone(),
                     purchase_days,
                     clv: estimate.map(|estimate| estimate.clv),
                     p_alive: estimate.map(|estimate| estimate.p_alive),
-                    interaction_minutes: activity.interaction_minutes,
+                    interaction_minutes,
                     interaction_days,
-                    open_tickets: 0,
+                    // Tickets are not tracked yet (a later issue); unknown, not zero.
+                    open_tickets: None,
                     attributes: customer.attributes.clone(),
                     tier_override: overrides.get(customer.id.as_str()).cloned(),
                 }
@@ -582,6 +636,41 @@ impl Store {
             at: now.clone(),
             ..Default::default()
         };
+        let later: Option<String> =
+            sqlx::query("SELECT MAX(period) AS period FROM job_runs WHERE job = $1")
+                .bind(MONTHLY_REGRADE_JOB)
+                .fetch_one(&mut *write.transaction)
+                .await
+                .map(|row| optional_text(&row, "period"))??;
+        if let Some(later) = later.filter(|later| *later > period) {
+            return Err(StoreError::Conflict {
+                message: format!(
+                    "the monthly re-grade already ran for {later}; ticking at an earlier month ({period}) would overwrite newer grades"
+                ),
+                field: Some("at".to_string()),
+            });
+        }
+        let day = clock.today().to_string();
+        let overrides_done = sqlx::query("SELECT 1 FROM job_runs WHERE job = $1 AND period = $2")
+            .bind(EXPIRE_OVERRIDES_JOB)
+            .bind(day.as_str())
+            .fetch_optional(&mut *write.transaction)
+            .await?
+            .is_some();
+        if overrides_done {
+            summary
+                .already_done
+                .push((EXPIRE_OVERRIDES_JOB.to_string(), day));
+        } else {
+            summary.overrides_expired = self.expire_overrides(&mut write, clock, actor).await?;
+            sqlx::query("INSERT INTO job_runs (job, period, at) VALUES ($1, $2, $3)")
+                .bind(EXPIRE_OVERRIDES_JOB)
+                .bind(day.as_str())
+                .bind(now.as_str())
+                .execute(&mut *write.transaction)
+                .await?;
+            summary.ran.push((EXPIRE_OVERRIDES_JOB.to_string(), day));
+        }
         let done = sqlx::query("SELECT 1 FROM job_runs WHERE job = $1 AND period = $2")
             .bind(MONTHLY_REGRADE_JOB)
             .bind(period.as_str())
@@ -797,6 +886,68 @@ impl Store {
             at_risk,
         })
     }
+}
+
+/// Deletes a customer's override and puts the last computed tier back (with a tier event when
+/// the tier changes). Returns false when there was no override.
+async fn end_override(
+    write: &mut WriteTransaction,
+    policy: &ValuePolicy,
+    customer_id: &str,
+    reason: &str,
+    actor: &str,
+    now: &str,
+) -> StoreResult<bool> {
+    let removed = sqlx::query("DELETE FROM tier_overrides WHERE customer_id = $1")
+        .bind(customer_id)
+        .execute(&mut *write.transaction)
+        .await?;
+    if removed.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let current = sqlx::query(
+        "SELECT customers.tier AS tier,
+             (SELECT computed_tier FROM customer_values WHERE customer_values.customer_id = customers.id) AS computed_tier,
+             (SELECT score FROM customer_values WHERE customer_values.customer_id = customers.id) AS score
+         FROM customers WHERE id = $1",
+    )
+    .bind(customer_id)
+    .fetch_one(&mut *write.transaction)
+    .await?;
+    let tier = text(&current, "tier")?;
+    // Never graded: there is no computed tier to return to; the next grading sets one.
+    let Some(computed) = optional_text(&current, "computed_tier")? else {
+        return Ok(true);
+    };
+    if computed != tier {
+        let score: Option<f64> = current.try_get("score")?;
+        let from = (!tier.is_empty()).then_some(tier.as_str());
+        record_tier_event(
+            write,
+            &NewTierEvent {
+                at: now,
+                customer_id,
+                from_tier: from,
+                to_tier: &computed,
+                direction: direction(policy, from, &computed),
+                score: score.unwrap_or(0.0),
+                reason: &format!("{reason}; computed tier {computed} applies again"),
+                actor,
+            },
+        )
+        .await?;
+        sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
+            .bind(computed.as_str())
+            .bind(customer_id)
+            .execute(&mut *write.transaction)
+            .await?;
+        sqlx::query("UPDATE customer_values SET tier = $1 WHERE customer_id = $2")
+            .bind(computed.as_str())
+            .bind(customer_id)
+            .execute(&mut *write.transaction)
+            .await?;
+    }
+    Ok(true)
 }
 
 struct NewTierEvent<'a> {

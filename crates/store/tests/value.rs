@@ -249,12 +249,19 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     assert_eq!(value.value.as_ref().unwrap()["tier"], manual);
     assert_eq!(value.value.as_ref().unwrap()["override_active"], true);
 
-    // The day after the last day, the computed tier is back, with an event saying so.
-    store
-        .score_customers(clock("2026-05-16T00:00:00Z"), "test")
+    // The day after the last day, the daily job of `tick` ends the override and the computed
+    // tier is back, with an event saying so.
+    let tick = store
+        .tick(clock("2026-05-16T00:00:00Z"), "tick")
         .await
         .unwrap();
+    assert_eq!(tick.overrides_expired, 1);
     let value = store.customer_value(&c01).await.unwrap();
+    assert!(value.tier_override.is_none());
+    assert!(value
+        .tier_history
+        .iter()
+        .any(|event| event.reason.contains("expired after 2026-05-15")));
     let details = value.value.unwrap();
     assert_eq!(details["override_active"], false);
     assert_eq!(details["tier"], details["computed_tier"]);

@@ -53,14 +53,14 @@ fn rhythm_component(dates: &[NaiveDate], today: NaiveDate, default_gap_days: f64
 ///
 /// Parts: `recency` = freshness of the last purchase day against the median gap between purchase
 /// days (default gap when fewer than two); `interaction` = the same for interaction days;
-/// `tickets` = 1 / (1 + open tickets); `p_alive` = the CLV model's probability the customer is
+/// `tickets` = 1 / (1 + open tickets), unknown while tickets are not tracked; `p_alive` = the CLV model's probability the customer is
 /// still active. Health = 100 × Σ weight·part / Σ weight over the known parts (a customer with
 /// no purchase, no interaction or no p_alive simply lacks that part); 50 when no weighted part is known.
 pub(crate) fn health_score(
     policy: &HealthPolicy,
     purchase_dates: &[NaiveDate],
     interaction_dates: &[NaiveDate],
-    open_tickets: u32,
+    open_tickets: Option<u32>,
     p_alive: Option<f64>,
     today: NaiveDate,
 ) -> (f64, Vec<(String, f64)>) {
@@ -82,7 +82,7 @@ pub(crate) fn health_score(
         (
             "tickets",
             policy.tickets,
-            Some(1.0 / (1.0 + f64::from(open_tickets))),
+            open_tickets.map(|open| 1.0 / (1.0 + f64::from(open))),
         ),
         (
             "p_alive",
@@ -129,7 +129,7 @@ mod tests {
             &HealthPolicy::default(),
             &purchases,
             &interactions,
-            open_tickets,
+            Some(open_tickets),
             p_alive,
             today,
         );
@@ -162,7 +162,7 @@ mod tests {
                 &HealthPolicy::default(),
                 &[day(10)],
                 &interactions,
-                0,
+                Some(0),
                 None,
                 today,
             );

@@ -95,8 +95,9 @@ pub struct CustomerValueInput {
     pub interaction_minutes: f64,
     /// Dates of interactions; only days on or before the clock date are used.
     pub interaction_days: Vec<NaiveDate>,
-    /// Open tickets; count into cost to serve and health.
-    pub open_tickets: u32,
+    /// Open tickets; count into cost to serve and health. `None` while tickets are not
+    /// tracked: the health part is then unknown (left out) rather than a perfect 1.
+    pub open_tickets: Option<u32>,
     /// Custom attributes; the strategic value is read from the one the policy names.
     pub attributes: BTreeMap<String, String>,
     pub tier_override: Option<TierOverride>,
@@ -112,7 +113,7 @@ impl CustomerValueInput {
             p_alive: None,
             interaction_minutes: 0.0,
             interaction_days: Vec::new(),
-            open_tickets: 0,
+            open_tickets: None,
             attributes: BTreeMap::new(),
             tier_override: None,
         }
@@ -247,7 +248,8 @@ fn raw_dimensions(
         }
     };
     let cost_to_serve = finite_or_zero(customer.interaction_minutes)
-        + finite_or_zero(policy.scoring.ticket_minutes) * f64::from(customer.open_tickets);
+        + finite_or_zero(policy.scoring.ticket_minutes)
+            * f64::from(customer.open_tickets.unwrap_or(0));
     let risk = customer
         .p_alive
         .filter(|probability| probability.is_finite())
@@ -333,7 +335,7 @@ mod tests {
         let sleepy = customer("sleepy", &[5, 15], 40.0);
         let mut gone = customer("gone", &[1], 30.0);
         gone.p_alive = Some(0.01);
-        gone.open_tickets = 3;
+        gone.open_tickets = Some(3);
         gone.interaction_days = vec![date(0), date(7)];
         // Bought only after the clock date: no RFM, no value yet.
         let future = customer("future", &[150], 999.0);
@@ -412,7 +414,7 @@ mod tests {
         };
         let with_tickets = |id: &str, open_tickets: u32| {
             let mut input = customer(id, &[], 0.0);
-            input.open_tickets = open_tickets;
+            input.open_tickets = Some(open_tickets);
             input
         };
         // One ticket: health exactly 50, not below; two: 33.3.

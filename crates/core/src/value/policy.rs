@@ -330,8 +330,10 @@ impl Checker<'_> {
         value
     }
 
+    /// Weights are relative, so a bound costs nothing; it keeps sums of weights finite
+    /// (a weight of 1e308 would make every score NaN).
     fn weight(&mut self, field: &str, raw: Option<&Spanned<f64>>, default: f64) -> f64 {
-        self.number(field, raw, default, 0.0, f64::INFINITY)
+        self.number(field, raw, default, 0.0, 1_000_000.0)
     }
 
     fn scoring(&mut self, raw: Option<RawScoring>) -> ScoringPolicy {
@@ -607,7 +609,7 @@ impl Checker<'_> {
             return defaults;
         };
         let gap = |checker: &mut Self, field: &str, value: Option<&Spanned<f64>>, default: f64| {
-            let days = checker.number(field, value, default, 0.0, f64::INFINITY);
+            let days = checker.number(field, value, default, 0.0, 36_500.0);
             if days > 0.0 {
                 return days;
             }
@@ -825,6 +827,13 @@ mod tests {
     fn bad_policies_name_tier_field_and_line() {
         let tier = |body: &str| format!("[[tier]]\nname = \"A\"\n{body}\n[[tier]]\nname = \"C\"\n");
         check(
+            "[scoring]\nmonetary = 1e308\n",
+            None,
+            "scoring.monetary",
+            Some(2),
+            "between 0 and 1000000",
+        );
+        check(
             &tier("min_score = 70\ntop_percent = 20"),
             Some("A"),
             "top_percent",
@@ -900,7 +909,7 @@ mod tests {
             None,
             "scoring.monetary",
             Some(2),
-            "at least 0",
+            "between 0 and 1000000, not -1",
         );
         check(
             "[scoring]\nstrategic = 0.2\n",
