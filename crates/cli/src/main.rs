@@ -241,6 +241,28 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The version a document (rules, value policy) was stored as, or each of its problems printed
+/// as `FILE: rule '…', line L, column C: …` and an error saying nothing was stored.
+fn stored_or_problems(
+    file: &std::path::Path,
+    result: Result<i64, allot_store::StoreError>,
+) -> Result<i64> {
+    match result {
+        Ok(version) => Ok(version),
+        Err(allot_store::StoreError::Rules(problems)) => {
+            for problem in &problems {
+                eprintln!("{}: {problem}", file.display());
+            }
+            bail!(
+                "{} problem(s) in {}; nothing was stored",
+                problems.len(),
+                file.display()
+            )
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 async fn connect(url: &str) -> Result<Store> {
     Store::connect(url)
         .await
@@ -325,23 +347,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 RulesAction::Set { file } => {
                     let source = std::fs::read_to_string(&file)
                         .with_context(|| format!("reading {}", file.display()))?;
-                    match store.set_rules(&source, "cli", clock).await {
-                        Ok(version) => {
-                            println!("stored rules version {version} from {}", file.display());
-                            Ok(success)
-                        }
-                        Err(allot_store::StoreError::Rules(problems)) => {
-                            for problem in &problems {
-                                eprintln!("{}: {problem}", file.display());
-                            }
-                            bail!(
-                                "{} problem(s) in {}; nothing was stored",
-                                problems.len(),
-                                file.display()
-                            )
-                        }
-                        Err(other) => Err(other.into()),
-                    }
+                    let version =
+                        stored_or_problems(&file, store.set_rules(&source, "cli", clock).await)?;
+                    println!("stored rules version {version} from {}", file.display());
+                    Ok(success)
                 }
                 RulesAction::Show => {
                     match store.current_rules().await? {

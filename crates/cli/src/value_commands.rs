@@ -69,26 +69,15 @@ pub async fn policy(store: &Store, action: PolicyAction, clock: Clock) -> Result
         PolicyAction::Set { file } => {
             let source = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            match store.set_value_policy(&source, "cli", clock).await {
-                Ok(version) => {
-                    println!(
-                        "stored value policy version {version} from {}",
-                        file.display()
-                    );
-                    Ok(())
-                }
-                Err(allot_store::StoreError::Rules(problems)) => {
-                    for problem in &problems {
-                        eprintln!("{}: {problem}", file.display());
-                    }
-                    bail!(
-                        "{} problem(s) in {}; nothing was stored",
-                        problems.len(),
-                        file.display()
-                    )
-                }
-                Err(other) => Err(other.into()),
-            }
+            let version = crate::stored_or_problems(
+                &file,
+                store.set_value_policy(&source, "cli", clock).await,
+            )?;
+            println!(
+                "stored value policy version {version} from {}",
+                file.display()
+            );
+            Ok(())
         }
         PolicyAction::Show => {
             match store.current_value_policy().await? {

@@ -210,6 +210,33 @@ impl Store {
     }
 }
 
+/// Stores a new version of a versioned document (rules, value policy) in `table`, which has
+/// the columns `version, source, actor, created_at`; old versions are kept.
+pub(crate) async fn insert_document_version(
+    write: &mut WriteTransaction,
+    table: &'static str,
+    source: &str,
+    actor: &str,
+    clock: allot_core::Clock,
+) -> StoreResult<i64> {
+    let version: i64 = sqlx::query(&format!(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM {table}"
+    ))
+    .fetch_one(&mut *write.transaction)
+    .await?
+    .try_get(0)?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} (version, source, actor, created_at) VALUES ($1, $2, $3, $4)"
+    ))
+    .bind(version)
+    .bind(source)
+    .bind(actor)
+    .bind(format_timestamp(clock.now()))
+    .execute(&mut *write.transaction)
+    .await?;
+    Ok(version)
+}
+
 /// Timestamps are stored as fixed-width RFC 3339 text in UTC, so text order is time order.
 pub fn format_timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()

@@ -256,19 +256,9 @@ impl Store {
         if !problems.is_empty() {
             return Err(StoreError::Rules(problems));
         }
-        let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM rule_versions")
-            .fetch_one(&mut *write.transaction)
-            .await?
-            .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO rule_versions (version, source, actor, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(version)
-        .bind(source)
-        .bind(actor)
-        .bind(format_timestamp(clock.now()))
-        .execute(&mut *write.transaction)
-        .await?;
+        let version =
+            crate::insert_document_version(&mut write, "rule_versions", source, actor, clock)
+                .await?;
         write.commit().await?;
         Ok(version)
     }

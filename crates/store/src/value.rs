@@ -177,19 +177,9 @@ impl Store {
     ) -> StoreResult<i64> {
         ValuePolicy::parse(source).map_err(StoreError::Rules)?;
         let mut write = self.begin_write().await?;
-        let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM value_policies")
-            .fetch_one(&mut *write.transaction)
-            .await?
-            .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO value_policies (version, source, actor, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(version)
-        .bind(source)
-        .bind(actor)
-        .bind(format_timestamp(clock.now()))
-        .execute(&mut *write.transaction)
-        .await?;
+        let version =
+            crate::insert_document_version(&mut write, "value_policies", source, actor, clock)
+                .await?;
         write.commit().await?;
         Ok(version)
     }
