@@ -327,13 +327,14 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     );
     let policy = workspace.file(
         "policy.toml",
-        "[[tier]]\nname = \"战略\"\ntop_percent = 40\n\n[[tier]]\nname = \"普通\"\n",
+        "[[tier]]\nname = \"战略\"\ntop_percent = 40\n\n[[tier]]\nname = \"普通\"\n\n[clv]\nhorizon_months = 24\n",
     );
     workspace.allot_ok(&["policy", "set", text(&policy)]);
     assert!(workspace.allot_ok(&["policy", "show"]).contains("战略"));
 
     let summary: Value = serde_json::from_str(&workspace.allot_ok(&["score", "--json"])).unwrap();
     assert_eq!(summary["customers"], 5);
+    assert_eq!(summary["clv"]["settings"]["horizon_months"], 24);
     assert_eq!(summary["with_purchases"], 3);
     assert_eq!(summary["by_tier"][0][0], "战略");
     assert_eq!(summary["by_tier"][0][1], 2);

@@ -476,7 +476,12 @@ impl Store {
                 daily_purchases(&known)
             })
             .collect();
-        let settings = ClvSettings::default();
+        let settings = ClvSettings {
+            horizon_months: policy.clv.horizon_months,
+            monthly_discount_rate: policy.clv.monthly_discount_rate,
+            purchases_horizon_weeks: policy.clv.purchases_horizon_weeks,
+            ..ClvSettings::default()
+        };
         let (clv_report, estimates) =
             crate::clv_estimates::estimate(&purchase_days, today, &settings);
 

@@ -72,8 +72,8 @@ pub use abc::AbcClass;
 pub use health::{rhythm_freshness, FADE_AFTER_USUAL_GAPS};
 pub use history::{daily_purchases, PurchaseDay};
 pub use policy::{
-    AbcBasis, AbcPolicy, HealthPolicy, ScoringPolicy, TierCriterion, TierRule, ValuePolicy,
-    EXAMPLE_POLICY,
+    AbcBasis, AbcPolicy, ClvPolicy, HealthPolicy, ScoringPolicy, TierCriterion, TierRule,
+    ValuePolicy, EXAMPLE_POLICY,
 };
 pub use rfm::{Rfm, RfmSegment};
 pub use score::{Dimension, DimensionValue};

@@ -51,6 +51,11 @@ p_alive = 0.25        # probability the customer is still active
 alert_below = 40      # health under this marks the customer at risk
 default_purchase_gap_days = 180     # usual purchase gap when there are fewer than two purchase days
 default_interaction_gap_days = 30   # usual interaction gap when there are fewer than two interaction days
+
+[clv]
+horizon_months = 12              # CLV sums expected spend over this many months
+monthly_discount_rate = 0.01     # future spend is discounted by this rate per month
+purchases_horizon_weeks = 13     # expected purchases are reported over this many weeks
 "#;
 
 /// How the composite score weighs each dimension; weights are magnitudes (>= 0), and
@@ -148,6 +153,27 @@ pub struct TierRule {
     pub criterion: TierCriterion,
 }
 
+/// Horizon and discounting of the CLV that grading writes (`[clv]`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClvPolicy {
+    /// CLV sums the expected spend of this many months.
+    pub horizon_months: u32,
+    /// Discount rate per month applied to future spend.
+    pub monthly_discount_rate: f64,
+    /// Expected purchases are reported over this many weeks.
+    pub purchases_horizon_weeks: f64,
+}
+
+impl Default for ClvPolicy {
+    fn default() -> Self {
+        ClvPolicy {
+            horizon_months: 12,
+            monthly_discount_rate: 0.01,
+            purchases_horizon_weeks: 13.0,
+        }
+    }
+}
+
 /// Weights and thresholds of the health score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthPolicy {
@@ -185,6 +211,7 @@ pub struct ValuePolicy {
     /// Best first; the last one is always [`TierCriterion::Rest`].
     pub tiers: Vec<TierRule>,
     pub health: HealthPolicy,
+    pub clv: ClvPolicy,
     /// The TOML text the policy came from, kept so a stored version shows exactly what was
     /// written; empty for the built-in default.
     pub source: String,
@@ -206,6 +233,7 @@ impl Default for ValuePolicy {
                 tier("C", TierCriterion::Rest),
             ],
             health: HealthPolicy::default(),
+            clv: ClvPolicy::default(),
             source: String::new(),
         }
     }
@@ -218,6 +246,15 @@ struct RawPolicy {
     abc: Option<RawAbc>,
     tier: Option<Spanned<Vec<Spanned<RawTier>>>>,
     health: Option<RawHealth>,
+    clv: Option<RawClv>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClv {
+    horizon_months: Option<Spanned<f64>>,
+    monthly_discount_rate: Option<Spanned<f64>>,
+    purchases_horizon_weeks: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -603,6 +640,47 @@ impl Checker<'_> {
         tiers
     }
 
+    fn clv(&mut self, raw: Option<RawClv>) -> ClvPolicy {
+        let defaults = ClvPolicy::default();
+        let Some(raw) = raw else {
+            return defaults;
+        };
+        let months = self.number(
+            "clv.horizon_months",
+            raw.horizon_months.as_ref(),
+            f64::from(defaults.horizon_months),
+            1.0,
+            120.0,
+        );
+        if let Some(raw_months) = &raw.horizon_months {
+            if months.fract() != 0.0 {
+                self.push(
+                    None,
+                    "clv.horizon_months",
+                    Some(raw_months.span()),
+                    format!("must be a whole number of months, not {months}"),
+                );
+            }
+        }
+        ClvPolicy {
+            horizon_months: months as u32,
+            monthly_discount_rate: self.number(
+                "clv.monthly_discount_rate",
+                raw.monthly_discount_rate.as_ref(),
+                defaults.monthly_discount_rate,
+                0.0,
+                1.0,
+            ),
+            purchases_horizon_weeks: self.number(
+                "clv.purchases_horizon_weeks",
+                raw.purchases_horizon_weeks.as_ref(),
+                defaults.purchases_horizon_weeks,
+                1.0,
+                520.0,
+            ),
+        }
+    }
+
     fn health(&mut self, raw: Option<RawHealth>) -> HealthPolicy {
         let defaults = HealthPolicy::default();
         let Some(raw) = raw else {
@@ -746,12 +824,14 @@ impl ValuePolicy {
         let abc = checker.abc(raw.abc);
         let tiers = checker.tiers(raw.tier);
         let health = checker.health(raw.health);
+        let clv = checker.clv(raw.clv);
         if checker.errors.is_empty() {
             Ok(ValuePolicy {
                 scoring,
                 abc,
                 tiers,
                 health,
+                clv,
                 source: source.to_string(),
             })
         } else {
@@ -826,6 +906,20 @@ mod tests {
     #[test]
     fn bad_policies_name_tier_field_and_line() {
         let tier = |body: &str| format!("[[tier]]\nname = \"A\"\n{body}\n[[tier]]\nname = \"C\"\n");
+        check(
+            "[clv]\nhorizon_months = 6.5\n",
+            None,
+            "clv.horizon_months",
+            Some(2),
+            "whole number",
+        );
+        check(
+            "[clv]\nmonthly_discount_rate = 2\n",
+            None,
+            "clv.monthly_discount_rate",
+            Some(2),
+            "between 0 and 1",
+        );
         check(
             "[scoring]\nmonetary = 1e308\n",
             None,
