@@ -104,7 +104,9 @@ pub(crate) fn bfgs<const N: usize>(
                 *coordinate += step * change;
             }
             if let Some((candidate_value, candidate_gradient)) = objective(&candidate) {
-                if candidate_value <= value + ARMIJO_SLOPE * step * slope {
+                // Strictly below: near the optimum the Armijo term underflows against the value,
+                // and accepting an equal value would let BFGS take the same null step forever.
+                if candidate_value < value + ARMIJO_SLOPE * step * slope {
                     accepted = Some((candidate, candidate_value, candidate_gradient));
                     break;
                 }
