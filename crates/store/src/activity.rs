@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::batch::execute_batched;
 use crate::error::{StoreError, StoreResult};
 use crate::organisation::{existing_ids, finish_import, ImportSummary, Progress, RowProblem};
 use crate::rows::text;
-use crate::{format_timestamp, Store};
+use crate::{format_timestamp, Backend, Store};
 
 /// A transaction as stored, with its id (given or derived from its content).
 #[derive(Debug, Clone, Serialize)]
@@ -71,54 +72,113 @@ impl RowIds {
     }
 }
 
-async fn upsert_transaction(
+/// Rows to upsert by id; a later row with the same id replaces an earlier one, as it would
+/// row by row (and PostgreSQL refuses to upsert one id twice in a statement).
+struct PendingRows<T> {
+    rows: Vec<(String, T)>,
+    positions: HashMap<String, usize>,
+}
+
+impl<T> PendingRows<T> {
+    fn new() -> Self {
+        PendingRows {
+            rows: Vec::new(),
+            positions: HashMap::new(),
+        }
+    }
+
+    fn push(&mut self, id: String, row: T) {
+        match self.positions.get(&id) {
+            Some(&position) => self.rows[position].1 = row,
+            None => {
+                self.positions.insert(id.clone(), self.rows.len());
+                self.rows.push((id, row));
+            }
+        }
+    }
+}
+
+async fn upsert_transactions(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-    id: &str,
-    row: &Transaction,
+    backend: Backend,
+    rows: &[(String, Transaction)],
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO transactions (id, customer_id, at, amount, product_line) VALUES ($1, $2, $3, $4, $5)
+    let rows: Vec<(&str, &Transaction, String)> = rows
+        .iter()
+        .map(|(id, row)| (id.as_str(), row, format_timestamp(row.at)))
+        .collect();
+    execute_batched(
+        transaction,
+        backend,
+        "INSERT INTO transactions (id, customer_id, at, amount, product_line) VALUES {rows}
          ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, at = excluded.at,
              amount = excluded.amount, product_line = excluded.product_line",
+        &["{}"; 5],
+        &rows,
+        |query, (id, row, at)| {
+            query
+                .bind(*id)
+                .bind(row.customer_id.as_str())
+                .bind(at.as_str())
+                .bind(row.amount)
+                .bind(row.product_line.as_str())
+        },
     )
-    .bind(id)
-    .bind(row.customer_id.as_str())
-    .bind(format_timestamp(row.at))
-    .bind(row.amount)
-    .bind(row.product_line.as_str())
-    .execute(&mut **transaction)
     .await?;
     Ok(())
 }
 
-async fn upsert_interaction(
+async fn upsert_interactions(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-    id: &str,
-    row: &Interaction,
+    backend: Backend,
+    rows: &[(String, Interaction)],
 ) -> StoreResult<()> {
-    let at = format_timestamp(row.at);
-    sqlx::query(
-        "INSERT INTO interactions (id, customer_id, rep_id, at, kind, minutes, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    let rows: Vec<(&str, &Interaction, String)> = rows
+        .iter()
+        .map(|(id, row)| (id.as_str(), row, format_timestamp(row.at)))
+        .collect();
+    execute_batched(
+        transaction,
+        backend,
+        "INSERT INTO interactions (id, customer_id, rep_id, at, kind, minutes, outcome) VALUES {rows}
          ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, rep_id = excluded.rep_id,
              at = excluded.at, kind = excluded.kind, minutes = excluded.minutes, outcome = excluded.outcome",
+        &["{}"; 7],
+        &rows,
+        |query, (id, row, at)| {
+            query
+                .bind(*id)
+                .bind(row.customer_id.as_str())
+                .bind(row.rep_id.as_str())
+                .bind(at.as_str())
+                .bind(row.kind.as_str())
+                .bind(row.minutes)
+                .bind(row.outcome.as_str())
+        },
     )
-    .bind(id)
-    .bind(row.customer_id.as_str())
-    .bind(row.rep_id.as_str())
-    .bind(at.as_str())
-    .bind(row.kind.as_str())
-    .bind(row.minutes)
-    .bind(row.outcome.as_str())
-    .execute(&mut **transaction)
     .await?;
+    let mut latest: BTreeMap<&str, &str> = BTreeMap::new();
+    for (_, row, at) in &rows {
+        let slot = latest
+            .entry(row.customer_id.as_str())
+            .or_insert(at.as_str());
+        if *slot < at.as_str() {
+            *slot = at.as_str();
+        }
+    }
+    let latest: Vec<(&str, &str)> = latest.into_iter().collect();
     // Last-interaction time only moves forward: an old touch imported late does not hide a newer one.
-    sqlx::query(
-        "UPDATE customers SET last_interaction_at = $1
-         WHERE id = $2 AND (last_interaction_at IS NULL OR last_interaction_at < $1)",
+    execute_batched(
+        transaction,
+        backend,
+        "WITH touched(id, at) AS (VALUES {rows})
+         UPDATE customers SET last_interaction_at = touched.at FROM touched
+         WHERE customers.id = touched.id
+             AND (customers.last_interaction_at IS NULL OR customers.last_interaction_at < touched.at)",
+        &["{}"; 2],
+        &latest,
+        |query, (id, at)| query.bind(*id).bind(*at),
     )
-    .bind(at.as_str())
-    .bind(row.customer_id.as_str())
-    .execute(&mut **transaction)
     .await?;
     Ok(())
 }
@@ -157,6 +217,7 @@ impl Store {
         let mut existing = existing_ids(&mut write.transaction, "transactions").await?;
         let mut ids = RowIds::new();
         let mut summary = ImportSummary::default();
+        let mut pending = PendingRows::new();
         for (done, (line, row)) in rows.into_iter().enumerate() {
             if !customers.contains(row.customer_id.as_str()) {
                 summary.problems.push(RowProblem {
@@ -169,14 +230,15 @@ impl Store {
             let content = transaction_content(&row);
             let content: Vec<&str> = content.iter().map(String::as_str).collect();
             let id = ids.id(&row.id, "t", &content);
-            upsert_transaction(&mut write.transaction, &id, &row).await?;
-            if existing.insert(id) {
+            if existing.insert(id.clone()) {
                 summary.inserted += 1;
             } else {
                 summary.updated += 1;
             }
+            pending.push(id, row);
             progress(done as u64 + 1);
         }
+        upsert_transactions(&mut write.transaction, self.backend, &pending.rows).await?;
         finish_import(write, summary, strict).await
     }
 
@@ -193,6 +255,7 @@ impl Store {
         let mut existing = existing_ids(&mut write.transaction, "interactions").await?;
         let mut ids = RowIds::new();
         let mut summary = ImportSummary::default();
+        let mut pending = PendingRows::new();
         for (done, (line, row)) in rows.into_iter().enumerate() {
             let missing = if !customers.contains(row.customer_id.as_str()) {
                 Some(("customer_id", format!("customer '{}'", row.customer_id)))
@@ -212,14 +275,15 @@ impl Store {
             let content = interaction_content(&row);
             let content: Vec<&str> = content.iter().map(String::as_str).collect();
             let id = ids.id(&row.id, "i", &content);
-            upsert_interaction(&mut write.transaction, &id, &row).await?;
-            if existing.insert(id) {
+            if existing.insert(id.clone()) {
                 summary.inserted += 1;
             } else {
                 summary.updated += 1;
             }
+            pending.push(id, row);
             progress(done as u64 + 1);
         }
+        upsert_interactions(&mut write.transaction, self.backend, &pending.rows).await?;
         finish_import(write, summary, strict).await
     }
 
@@ -234,8 +298,10 @@ impl Store {
         let created = !self
             .row_exists(&mut write.transaction, "transactions", &id)
             .await?;
-        upsert_transaction(&mut write.transaction, &id, &row).await?;
+        let rows = [(id, row)];
+        upsert_transactions(&mut write.transaction, self.backend, &rows).await?;
         write.commit().await?;
+        let [(id, row)] = rows;
         Ok(StoredTransaction {
             id,
             customer_id: row.customer_id.to_string(),
@@ -266,8 +332,10 @@ impl Store {
         let created = !self
             .row_exists(&mut write.transaction, "interactions", &id)
             .await?;
-        upsert_interaction(&mut write.transaction, &id, &row).await?;
+        let rows = [(id, row)];
+        upsert_interactions(&mut write.transaction, self.backend, &rows).await?;
         write.commit().await?;
+        let [(id, row)] = rows;
         Ok(StoredInteraction {
             id,
             customer_id: row.customer_id.to_string(),

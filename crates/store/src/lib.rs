@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod auth;
+mod batch;
 pub mod clv_estimates;
 pub mod customers;
 pub mod error;
@@ -57,6 +58,7 @@ pub struct Store {
 /// A write transaction that holds the routing lock until commit or drop.
 pub struct WriteTransaction {
     pub transaction: Transaction<'static, Any>,
+    pub(crate) backend: Backend,
     _sqlite_guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -205,6 +207,7 @@ impl Store {
         }
         Ok(WriteTransaction {
             transaction,
+            backend: self.backend,
             _sqlite_guard: guard,
         })
     }

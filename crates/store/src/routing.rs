@@ -11,6 +11,7 @@ use allot_core::{Clock, Customer, CustomerId, RepId};
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::batch::value_lists;
 use crate::customers::upsert_customer;
 use crate::error::{StoreError, StoreResult};
 use crate::events::OwnershipChange;
@@ -108,26 +109,8 @@ struct PendingDecision {
     trace: String,
 }
 
-/// Rows per multi-row statement; keeps parameter counts far below both backends' limits.
+/// Decisions per flush; each flush writes three multi-row statements.
 const BATCH_ROWS: usize = 500;
-
-/// `(…), (…)` parameter lists for a multi-row statement. SQLite gets anonymous `?` markers:
-/// sqlx looks each numbered parameter's name up in a linear list, which made `$N` markers
-/// quadratic in the number of parameters (40% of routing time at 500 rows).
-fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let cells: Vec<String> = (1..=columns)
-                .map(|column| match backend {
-                    Backend::Sqlite => "?".to_string(),
-                    Backend::Postgres => format!("${}", row * columns + column),
-                })
-                .collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 impl<'a> DecisionBatch<'a> {
     fn new(backend: Backend, actor: &'a str, at: &'a str, rules_version: Option<i64>) -> Self {
@@ -176,7 +159,7 @@ impl<'a> DecisionBatch<'a> {
                 "WITH assigned(id, owner) AS (VALUES {})
                  UPDATE customers SET owner_id = assigned.owner, updated_at = {}
                  FROM assigned WHERE customers.id = assigned.id AND customers.owner_id IS NULL",
-                placeholders(self.backend, self.assignments.len(), 2),
+                value_lists(self.backend, self.assignments.len(), &["{}"; 2], 1),
                 match self.backend {
                     Backend::Sqlite => "?".to_string(),
                     Backend::Postgres => format!("${}", self.assignments.len() * 2 + 1),
@@ -199,7 +182,7 @@ impl<'a> DecisionBatch<'a> {
             }
             let sql = format!(
                 "INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule) VALUES {}",
-                placeholders(self.backend, self.assignments.len(), 8)
+                value_lists(self.backend, self.assignments.len(), &["{}"; 8], 1)
             );
             let mut query = sqlx::query(&sql);
             for assignment in &self.assignments {
@@ -220,7 +203,7 @@ impl<'a> DecisionBatch<'a> {
         if !self.decisions.is_empty() {
             let sql = format!(
                 "INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor) VALUES {}",
-                placeholders(self.backend, self.decisions.len(), 9)
+                value_lists(self.backend, self.decisions.len(), &["{}"; 9], 1)
             );
             let mut query = sqlx::query(&sql);
             for decision in &self.decisions {

@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::batch::{execute_batched, AnyQuery};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{optional_text, text};
 use crate::{format_timestamp, Store, WriteTransaction};
@@ -287,9 +288,10 @@ impl Store {
                     .transpose()?
                     .unwrap_or(0.0);
             let from = (!current_tier.is_empty()).then_some(current_tier.as_str());
-            record_tier_event(
-                &mut write,
-                &NewTierEvent {
+            record_tier_events(
+                &mut write.transaction,
+                write.backend,
+                &[NewTierEvent {
                     at: &now,
                     customer_id: customer_id.as_str(),
                     from_tier: from,
@@ -298,7 +300,7 @@ impl Store {
                     score,
                     reason: &format!("manual override until {expires_on}: {}", reason.trim()),
                     actor,
-                },
+                }],
             )
             .await?;
             sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
@@ -524,6 +526,12 @@ impl Store {
             ..Default::default()
         };
         let mut by_tier: BTreeMap<String, usize> = BTreeMap::new();
+        let mut value_rows = Vec::with_capacity(grades.len());
+        let mut tier_reasons = Vec::new();
+        let mut tier_changes: Vec<(&str, Option<&str>, &str, &'static str, f64)> = Vec::new();
+        let mut customer_tiers: Vec<(&str, &str)> = Vec::new();
+        let mut alerts_raised: Vec<(&str, Option<&str>, String, f64)> = Vec::new();
+        let mut alerts_closed: Vec<i64> = Vec::new();
         for ((customer, grade), estimate) in customers.iter().zip(&grades).zip(&estimates) {
             if grade.rfm.is_some() {
                 summary.with_purchases += 1;
@@ -532,14 +540,14 @@ impl Store {
                 summary.overrides_active += 1;
             }
             *by_tier.entry(grade.tier.clone()).or_insert(0) += 1;
-            write_customer_value(write, &now, grade, estimate.as_ref()).await?;
+            value_rows.push(CustomerValueRow::new(&now, grade, estimate.as_ref())?);
 
             let previous = previous_tiers
                 .get(customer.id.as_str())
-                .cloned()
-                .unwrap_or_else(|| customer.tier.clone());
+                .map(String::as_str)
+                .unwrap_or(customer.tier.as_str());
             if previous != grade.tier {
-                let from = (!previous.is_empty()).then_some(previous.as_str());
+                let from = (!previous.is_empty()).then_some(previous);
                 let direction = direction(&policy, from, &grade.tier);
                 match direction {
                     "up" => summary.upgrades += 1,
@@ -550,57 +558,107 @@ impl Store {
                     .moves
                     .entry(format!("{} → {}", from.unwrap_or("-"), grade.tier))
                     .or_insert(0) += 1;
-                let reason = tier_reason(grade);
-                record_tier_event(
-                    write,
-                    &NewTierEvent {
-                        at: &now,
-                        customer_id: customer.id.as_str(),
-                        from_tier: from,
-                        to_tier: &grade.tier,
-                        direction,
-                        score: grade.score,
-                        reason: &reason,
-                        actor,
-                    },
-                )
-                .await?;
+                tier_reasons.push(tier_reason(grade));
+                tier_changes.push((
+                    customer.id.as_str(),
+                    from,
+                    grade.tier.as_str(),
+                    direction,
+                    grade.score,
+                ));
             }
             if customer.tier != grade.tier {
-                sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
-                    .bind(grade.tier.as_str())
-                    .bind(customer.id.as_str())
-                    .execute(&mut *write.transaction)
-                    .await?;
+                customer_tiers.push((customer.id.as_str(), grade.tier.as_str()));
             }
             match (grade.at_risk, open_alerts.get(customer.id.as_str())) {
-                (true, None) => {
-                    summary.alerts_raised += 1;
-                    sqlx::query(
-                        "INSERT INTO alerts (at, customer_id, owner_id, kind, message, health, status)
-                         VALUES ($1, $2, $3, 'health', $4, $5, 'open')",
-                    )
-                    .bind(now.as_str())
-                    .bind(customer.id.as_str())
-                    .bind(customer.owner_id.as_deref())
-                    .bind(health_message(grade))
-                    .bind(grade.health)
-                    .execute(&mut *write.transaction)
-                    .await?;
-                }
-                (false, Some(alert_id)) => {
-                    summary.alerts_closed += 1;
-                    sqlx::query(
-                        "UPDATE alerts SET status = 'closed', closed_at = $1 WHERE id = $2",
-                    )
-                    .bind(now.as_str())
-                    .bind(*alert_id)
-                    .execute(&mut *write.transaction)
-                    .await?;
-                }
+                (true, None) => alerts_raised.push((
+                    customer.id.as_str(),
+                    customer.owner_id.as_deref(),
+                    health_message(grade),
+                    grade.health,
+                )),
+                (false, Some(alert_id)) => alerts_closed.push(*alert_id),
                 _ => {}
             }
         }
+        summary.alerts_raised = alerts_raised.len();
+        summary.alerts_closed = alerts_closed.len();
+
+        let backend = write.backend;
+        let transaction = &mut write.transaction;
+        execute_batched(
+            transaction,
+            backend,
+            CustomerValueRow::UPSERT,
+            CustomerValueRow::CELLS,
+            &value_rows,
+            CustomerValueRow::bind,
+        )
+        .await?;
+        let tier_events: Vec<NewTierEvent> = tier_changes
+            .iter()
+            .zip(&tier_reasons)
+            .map(
+                |(&(customer_id, from_tier, to_tier, direction, score), reason)| NewTierEvent {
+                    at: &now,
+                    customer_id,
+                    from_tier,
+                    to_tier,
+                    direction,
+                    score,
+                    reason,
+                    actor,
+                },
+            )
+            .collect();
+        record_tier_events(transaction, backend, &tier_events).await?;
+        execute_batched(
+            transaction,
+            backend,
+            "WITH graded(id, tier) AS (VALUES {rows})
+             UPDATE customers SET tier = graded.tier FROM graded WHERE customers.id = graded.id",
+            &["{}"; 2],
+            &customer_tiers,
+            |query, (id, tier)| query.bind(*id).bind(*tier),
+        )
+        .await?;
+        let raised: Vec<_> = alerts_raised
+            .iter()
+            .map(|(customer_id, owner_id, message, health)| {
+                (now.as_str(), *customer_id, *owner_id, message, *health)
+            })
+            .collect();
+        execute_batched(
+            transaction,
+            backend,
+            "INSERT INTO alerts (at, customer_id, owner_id, kind, message, health, status) VALUES {rows}",
+            &["{}", "{}", "{}", "'health'", "{}", "{}", "'open'"],
+            &raised,
+            |query, (at, customer_id, owner_id, message, health)| {
+                query
+                    .bind(*at)
+                    .bind(*customer_id)
+                    .bind(*owner_id)
+                    .bind(message.as_str())
+                    .bind(*health)
+            },
+        )
+        .await?;
+        let closed: Vec<_> = alerts_closed
+            .iter()
+            .map(|alert_id| (*alert_id, now.as_str()))
+            .collect();
+        execute_batched(
+            transaction,
+            backend,
+            "WITH closed(id, closed_at) AS (VALUES {rows})
+             UPDATE alerts SET status = 'closed', closed_at = closed.closed_at
+             FROM closed WHERE alerts.id = closed.id",
+            &["{}"; 2],
+            &closed,
+            |query, (id, at)| query.bind(*id).bind(*at),
+        )
+        .await?;
         let mut ordered: Vec<(String, usize)> = policy
             .tier_names()
             .into_iter()
@@ -917,9 +975,10 @@ async fn end_override(
     if computed != tier {
         let score: Option<f64> = current.try_get("score")?;
         let from = (!tier.is_empty()).then_some(tier.as_str());
-        record_tier_event(
-            write,
-            &NewTierEvent {
+        record_tier_events(
+            &mut write.transaction,
+            write.backend,
+            &[NewTierEvent {
                 at: now,
                 customer_id,
                 from_tier: from,
@@ -928,7 +987,7 @@ async fn end_override(
                 score: score.unwrap_or(0.0),
                 reason: &format!("{reason}; computed tier {computed} applies again"),
                 actor,
-            },
+            }],
         )
         .await?;
         sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
@@ -956,23 +1015,30 @@ struct NewTierEvent<'a> {
     actor: &'a str,
 }
 
-async fn record_tier_event(
-    write: &mut WriteTransaction,
-    event: &NewTierEvent<'_>,
+async fn record_tier_events(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
+    events: &[NewTierEvent<'_>],
 ) -> StoreResult<()> {
-    sqlx::query(
+    execute_batched(
+        transaction,
+        backend,
         "INSERT INTO tier_events (at, customer_id, from_tier, to_tier, direction, score, reason, actor)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES {rows}",
+        &["{}"; 8],
+        events,
+        |query, event| {
+            query
+                .bind(event.at)
+                .bind(event.customer_id)
+                .bind(event.from_tier)
+                .bind(event.to_tier)
+                .bind(event.direction)
+                .bind(event.score)
+                .bind(event.reason)
+                .bind(event.actor)
+        },
     )
-    .bind(event.at)
-    .bind(event.customer_id)
-    .bind(event.from_tier)
-    .bind(event.to_tier)
-    .bind(event.direction)
-    .bind(event.score)
-    .bind(event.reason)
-    .bind(event.actor)
-    .execute(&mut *write.transaction)
     .await?;
     Ok(())
 }
@@ -1039,34 +1105,36 @@ fn nullable_number(value: Option<f64>) -> Option<String> {
         .map(|number| number.to_string())
 }
 
-async fn write_customer_value(
-    write: &mut WriteTransaction,
-    now: &str,
-    grade: &CustomerGrade,
-    estimate: Option<&crate::clv_estimates::ClvEstimate>,
-) -> StoreResult<()> {
-    let details = serde_json::json!({
-        "as_of": now,
-        "rfm": grade.rfm,
-        "score": grade.score,
-        "dimensions": grade.dimensions,
-        "abc": grade.abc,
-        "computed_tier": grade.computed_tier,
-        "tier": grade.tier,
-        "override_active": grade.override_active,
-        "health": grade.health,
-        "health_parts": grade.health_parts,
-        "at_risk": grade.at_risk,
-        "clv": estimate,
-    });
-    let rfm = grade.rfm.as_ref();
-    sqlx::query(
-        "INSERT INTO customer_values (customer_id, as_of, recency_days, frequency, monetary, recency_score,
-             frequency_score, monetary_score, rfm_segment, p_alive, expected_purchases, expected_spend, clv,
-             score, abc, computed_tier, tier, health, at_risk, details)
-         VALUES ($1, $2, $3, $4, CAST($5 AS DOUBLE PRECISION), $6, $7, $8, $9, CAST($10 AS DOUBLE PRECISION),
-             CAST($11 AS DOUBLE PRECISION), CAST($12 AS DOUBLE PRECISION), CAST($13 AS DOUBLE PRECISION),
-             $14, $15, $16, $17, $18, $19, $20)
+/// One customer's grading result as written to `customer_values`.
+struct CustomerValueRow {
+    customer_id: String,
+    as_of: String,
+    recency_days: Option<i64>,
+    frequency: Option<i64>,
+    monetary: Option<String>,
+    recency_score: Option<i64>,
+    frequency_score: Option<i64>,
+    monetary_score: Option<i64>,
+    rfm_segment: Option<&'static str>,
+    p_alive: Option<String>,
+    expected_purchases: Option<String>,
+    expected_spend: Option<String>,
+    clv: Option<String>,
+    score: f64,
+    abc: String,
+    computed_tier: String,
+    tier: String,
+    health: f64,
+    at_risk: i64,
+    details: String,
+}
+
+impl CustomerValueRow {
+    const UPSERT: &'static str = "INSERT INTO customer_values (customer_id, as_of, recency_days, frequency,
+             monetary, recency_score, frequency_score, monetary_score, rfm_segment, p_alive,
+             expected_purchases, expected_spend, clv, score, abc, computed_tier, tier, health, at_risk,
+             details)
+         VALUES {rows}
          ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, recency_days = excluded.recency_days,
              frequency = excluded.frequency, monetary = excluded.monetary, recency_score = excluded.recency_score,
              frequency_score = excluded.frequency_score, monetary_score = excluded.monetary_score,
@@ -1074,29 +1142,100 @@ async fn write_customer_value(
              expected_purchases = excluded.expected_purchases, expected_spend = excluded.expected_spend,
              clv = excluded.clv, score = excluded.score, abc = excluded.abc,
              computed_tier = excluded.computed_tier, tier = excluded.tier, health = excluded.health,
-             at_risk = excluded.at_risk, details = excluded.details",
-    )
-    .bind(grade.customer_id.as_str())
-    .bind(now)
-    .bind(rfm.map(|rfm| rfm.recency_days))
-    .bind(rfm.map(|rfm| i64::from(rfm.frequency)))
-    .bind(nullable_number(rfm.map(|rfm| rfm.monetary)))
-    .bind(rfm.map(|rfm| i64::from(rfm.recency_score)))
-    .bind(rfm.map(|rfm| i64::from(rfm.frequency_score)))
-    .bind(rfm.map(|rfm| i64::from(rfm.monetary_score)))
-    .bind(rfm.map(|rfm| rfm.segment.as_str()))
-    .bind(nullable_number(estimate.map(|estimate| estimate.p_alive)))
-    .bind(nullable_number(estimate.map(|estimate| estimate.expected_purchases)))
-    .bind(nullable_number(estimate.map(|estimate| estimate.expected_spend)))
-    .bind(nullable_number(estimate.map(|estimate| estimate.clv)))
-    .bind(grade.score)
-    .bind(format!("{:?}", grade.abc))
-    .bind(grade.computed_tier.as_str())
-    .bind(grade.tier.as_str())
-    .bind(grade.health)
-    .bind(i64::from(grade.at_risk))
-    .bind(serde_json::to_string(&details).map_err(corrupt)?)
-    .execute(&mut *write.transaction)
-    .await?;
-    Ok(())
+             at_risk = excluded.at_risk, details = excluded.details";
+
+    /// Nullable numbers travel as text and are cast in SQL: sqlx's Any driver sends a null
+    /// f64 to PostgreSQL as float4, which the double precision columns refuse.
+    const CELLS: &'static [&'static str] = &[
+        "{}",
+        "{}",
+        "{}",
+        "{}",
+        "CAST({} AS DOUBLE PRECISION)",
+        "{}",
+        "{}",
+        "{}",
+        "{}",
+        "CAST({} AS DOUBLE PRECISION)",
+        "CAST({} AS DOUBLE PRECISION)",
+        "CAST({} AS DOUBLE PRECISION)",
+        "CAST({} AS DOUBLE PRECISION)",
+        "{}",
+        "{}",
+        "{}",
+        "{}",
+        "{}",
+        "{}",
+        "{}",
+    ];
+
+    fn new(
+        now: &str,
+        grade: &CustomerGrade,
+        estimate: Option<&crate::clv_estimates::ClvEstimate>,
+    ) -> StoreResult<Self> {
+        let details = serde_json::json!({
+            "as_of": now,
+            "rfm": grade.rfm,
+            "score": grade.score,
+            "dimensions": grade.dimensions,
+            "abc": grade.abc,
+            "computed_tier": grade.computed_tier,
+            "tier": grade.tier,
+            "override_active": grade.override_active,
+            "health": grade.health,
+            "health_parts": grade.health_parts,
+            "at_risk": grade.at_risk,
+            "clv": estimate,
+        });
+        let rfm = grade.rfm.as_ref();
+        Ok(CustomerValueRow {
+            customer_id: grade.customer_id.to_string(),
+            as_of: now.to_string(),
+            recency_days: rfm.map(|rfm| rfm.recency_days),
+            frequency: rfm.map(|rfm| i64::from(rfm.frequency)),
+            monetary: nullable_number(rfm.map(|rfm| rfm.monetary)),
+            recency_score: rfm.map(|rfm| i64::from(rfm.recency_score)),
+            frequency_score: rfm.map(|rfm| i64::from(rfm.frequency_score)),
+            monetary_score: rfm.map(|rfm| i64::from(rfm.monetary_score)),
+            rfm_segment: rfm.map(|rfm| rfm.segment.as_str()),
+            p_alive: nullable_number(estimate.map(|estimate| estimate.p_alive)),
+            expected_purchases: nullable_number(
+                estimate.map(|estimate| estimate.expected_purchases),
+            ),
+            expected_spend: nullable_number(estimate.map(|estimate| estimate.expected_spend)),
+            clv: nullable_number(estimate.map(|estimate| estimate.clv)),
+            score: grade.score,
+            abc: format!("{:?}", grade.abc),
+            computed_tier: grade.computed_tier.clone(),
+            tier: grade.tier.clone(),
+            health: grade.health,
+            at_risk: i64::from(grade.at_risk),
+            details: serde_json::to_string(&details).map_err(corrupt)?,
+        })
+    }
+
+    fn bind<'q>(query: AnyQuery<'q>, row: &'q Self) -> AnyQuery<'q> {
+        query
+            .bind(row.customer_id.as_str())
+            .bind(row.as_of.as_str())
+            .bind(row.recency_days)
+            .bind(row.frequency)
+            .bind(row.monetary.as_deref())
+            .bind(row.recency_score)
+            .bind(row.frequency_score)
+            .bind(row.monetary_score)
+            .bind(row.rfm_segment)
+            .bind(row.p_alive.as_deref())
+            .bind(row.expected_purchases.as_deref())
+            .bind(row.expected_spend.as_deref())
+            .bind(row.clv.as_deref())
+            .bind(row.score)
+            .bind(row.abc.as_str())
+            .bind(row.computed_tier.as_str())
+            .bind(row.tier.as_str())
+            .bind(row.health)
+            .bind(row.at_risk)
+            .bind(row.details.as_str())
+    }
 }

@@ -311,6 +311,27 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
     let again = store.import_interactions(rows, false, &noop).await.unwrap();
     assert_eq!((again.inserted, again.updated), (0, 1));
 
+    // One id twice in a file: the later row wins, as row by row, in one statement.
+    let mut first = interaction("c06", "r1", "2026-03-03");
+    first.id = Some("same-touch".to_string());
+    let mut second = interaction("c06", "r1", "2026-03-04");
+    second.id = Some("same-touch".to_string());
+    let repeated = store
+        .import_interactions(vec![(2, first), (3, second)], true, &noop)
+        .await
+        .unwrap();
+    assert_eq!((repeated.inserted, repeated.updated), (1, 1));
+    let c06 = CustomerId::parse("c06").unwrap();
+    assert_eq!(
+        store
+            .customer_value(&c06)
+            .await
+            .unwrap()
+            .last_interaction_at
+            .as_deref(),
+        Some("2026-03-04T00:00:00.000000Z")
+    );
+
     let added = store
         .add_interaction(interaction("c05", "r1", "2026-02-01T10:00:00+08:00"))
         .await
@@ -345,7 +366,56 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
     }
 }
 
+/// Alerts follow the threshold: raised once while a customer is at risk, closed when it no
+/// longer is, and never raised twice for the same spell.
+async fn alerts_open_once_and_close_when_health_recovers(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    let open_alerts = || async {
+        store
+            .list_alerts(&AlertFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    let at = clock("2026-04-01T00:00:00Z");
+    store
+        .set_value_policy("[health]\nalert_below = 100\n", "test", at)
+        .await
+        .unwrap();
+    let strict = store.score_customers(at, "test").await.unwrap();
+    assert!(strict.alerts_raised > 0, "{strict:?}");
+    assert_eq!(open_alerts().await.len(), strict.alerts_raised);
+
+    let again = store.score_customers(at, "test").await.unwrap();
+    assert_eq!((again.alerts_raised, again.alerts_closed), (0, 0));
+
+    store
+        .set_value_policy("[health]\nalert_below = 0\n", "test", at)
+        .await
+        .unwrap();
+    let lenient = store.score_customers(at, "test").await.unwrap();
+    assert_eq!(lenient.alerts_closed, strict.alerts_raised);
+    assert!(open_alerts().await.is_empty());
+    let all = store
+        .list_alerts(&AlertFilter {
+            include_closed: true,
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), strict.alerts_raised);
+    assert!(all
+        .iter()
+        .all(|alert| alert.status == "closed" && alert.closed_at.is_some()));
+}
+
 test_on_both_backends! {
+    alerts_open_once_and_close_when_health_recovers => super::alerts_open_once_and_close_when_health_recovers;
     three_months_of_ticks_move_tiers_and_log_every_move => super::three_months_of_ticks_move_tiers_and_log_every_move;
     an_override_wins_until_it_expires => super::an_override_wins_until_it_expires;
     interactions_move_last_contact_and_bad_rows_write_nothing => super::interactions_move_last_contact_and_bad_rows_write_nothing;
