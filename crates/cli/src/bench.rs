@@ -10,6 +10,7 @@ use allot_core::input::CustomerFields;
 use allot_core::Clock;
 use allot_server::{AppState, ClockSource};
 use allot_store::customers::CustomerImportRow;
+use allot_store::organisation::BadRows;
 use allot_store::Store;
 
 #[derive(Subcommand)]
@@ -58,14 +59,14 @@ async fn load_organisation(
                 .into_iter()
                 .map(|team| (0, team))
                 .collect(),
-            true,
+            BadRows::new(true),
             &quiet,
         )
         .await?;
     store
         .import_reps(
             organisation.reps.into_iter().map(|rep| (0, rep)).collect(),
-            true,
+            BadRows::new(true),
             &quiet,
         )
         .await?;
@@ -83,7 +84,7 @@ async fn load_organisation(
                         owner_given: false,
                     })
                     .collect(),
-                true,
+                BadRows::new(true),
                 "bench",
                 clock,
                 &quiet,

@@ -16,7 +16,7 @@ use allot_core::demo::demo_organisation;
 use allot_core::CustomerId;
 use allot_server::{AppState, ClockSource};
 use allot_store::customers::CustomerImportRow;
-use allot_store::organisation::{ImportSummary, RowProblem};
+use allot_store::organisation::{BadRows, ImportSummary, RowProblem};
 use allot_store::Store;
 
 #[derive(Parser)]
@@ -497,18 +497,13 @@ async fn import(
     macro_rules! import_with {
         ($read:expr, $store_call:ident $(, $extra:expr)*) => {{
             let parsed = $read(reader)?;
-            let parse_problems = parsed.problems;
-            if strict && !parse_problems.is_empty() {
-                return Ok(ImportSummary { problems: parse_problems, ..Default::default() });
-            }
             let bar = progress_bar(parsed.rows.len() as u64, "importing");
             let tick = |done: u64| bar.set_position(done);
-            let mut summary = store.$store_call(parsed.rows, strict $(, $extra)*, &tick).await?;
+            // The rows that parsed are still checked against the database, so a strict run
+            // lists bad references together with parse errors, and still writes nothing.
+            let bad_rows = BadRows::new(strict).found_before(parsed.problems);
+            let summary = store.$store_call(parsed.rows, bad_rows $(, $extra)*, &tick).await?;
             bar.finish_and_clear();
-            let mut problems = parse_problems;
-            problems.append(&mut summary.problems);
-            problems.sort_by_key(|problem| problem.line);
-            summary.problems = problems;
             Ok(summary)
         }};
     }
@@ -698,14 +693,14 @@ async fn build_demo(
                 .into_iter()
                 .map(|team| (0, team))
                 .collect(),
-            true,
+            BadRows::new(true),
             &quiet,
         )
         .await?;
     let reps = store
         .import_reps(
             organisation.reps.into_iter().map(|rep| (0, rep)).collect(),
-            true,
+            BadRows::new(true),
             &quiet,
         )
         .await?;
@@ -722,7 +717,7 @@ async fn build_demo(
                     owner_given: false,
                 })
                 .collect(),
-            true,
+            BadRows::new(true),
             "demo",
             clock,
             &tick,
@@ -756,14 +751,14 @@ async fn build_demo(
     let transactions = store
         .import_transactions(
             transactions.into_iter().map(|row| (0, row)).collect(),
-            true,
+            BadRows::new(true),
             &quiet,
         )
         .await?;
     let interactions = store
         .import_interactions(
             interactions.into_iter().map(|row| (0, row)).collect(),
-            true,
+            BadRows::new(true),
             &quiet,
         )
         .await?;

@@ -219,6 +219,11 @@ async fn bad_rows_are_reported_and_strict_writes_nothing(backend: Backend) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("line 3, column region"), "{stderr}");
     assert!(stderr.contains("line 4, column size"), "{stderr}");
+    // Rows that parsed are still checked against the database: one strict run lists all.
+    assert!(
+        stderr.contains("line 5, column owner_id: rep 'ghost' does not exist"),
+        "{stderr}"
+    );
     assert!(String::from_utf8_lossy(&output.stdout).contains("nothing was written"));
     assert!(
         workspace.allot_ok(&["export", "customers"]).lines().count() == 1,
@@ -293,6 +298,7 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("line 8, column amount"), "{stderr}");
+    assert!(stderr.contains("line 7, column customer_id"), "{stderr}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("nothing was written"));
     let output = workspace.allot(&["import", "transactions", text(&transactions)]);
     assert_eq!(output.status.code(), Some(2));

@@ -10,7 +10,9 @@ use sqlx::Row;
 
 use crate::batch::execute_batched;
 use crate::error::{StoreError, StoreResult};
-use crate::organisation::{existing_ids, finish_import, ImportSummary, Progress, RowProblem};
+use crate::organisation::{
+    existing_ids, finish_import, BadRows, ImportSummary, Progress, RowProblem,
+};
 use crate::rows::text;
 use crate::{format_timestamp, Backend, Store};
 
@@ -209,7 +211,7 @@ impl Store {
     pub async fn import_transactions(
         &self,
         rows: Vec<(usize, Transaction)>,
-        strict: bool,
+        bad_rows: BadRows,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
@@ -239,14 +241,14 @@ impl Store {
             progress(done as u64 + 1);
         }
         upsert_transactions(&mut write.transaction, self.backend, &pending.rows).await?;
-        finish_import(write, summary, strict).await
+        finish_import(write, summary, bad_rows).await
     }
 
     /// Upserts interactions by id and moves each customer's last-interaction time forward.
     pub async fn import_interactions(
         &self,
         rows: Vec<(usize, Interaction)>,
-        strict: bool,
+        bad_rows: BadRows,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
@@ -284,7 +286,7 @@ impl Store {
             progress(done as u64 + 1);
         }
         upsert_interactions(&mut write.transaction, self.backend, &pending.rows).await?;
-        finish_import(write, summary, strict).await
+        finish_import(write, summary, bad_rows).await
     }
 
     /// Records one transaction (API). Without an id, one is derived from its content.

@@ -8,7 +8,9 @@ use sqlx::Row;
 
 use crate::error::{StoreError, StoreResult};
 use crate::events::{record_ownership_event, NewOwnershipEvent};
-use crate::organisation::{existing_ids, finish_import, ImportSummary, Progress, RowProblem};
+use crate::organisation::{
+    existing_ids, finish_import, BadRows, ImportSummary, Progress, RowProblem,
+};
 use crate::rows::{customer_from_row, CUSTOMER_COLUMNS};
 use crate::{format_timestamp, Store};
 
@@ -115,7 +117,7 @@ impl Store {
     pub async fn import_customers(
         &self,
         rows: Vec<CustomerImportRow>,
-        strict: bool,
+        bad_rows: BadRows,
         actor: &str,
         clock: Clock,
         progress: Progress<'_>,
@@ -203,7 +205,7 @@ impl Store {
             progress(done as u64 + 1);
         }
         recount_rep_loads(&mut write.transaction).await?;
-        finish_import(write, summary, strict).await
+        finish_import(write, summary, bad_rows).await
     }
 
     /// Creates or replaces one customer (API). An owner change is recorded as an event.
@@ -221,7 +223,7 @@ impl Store {
                     customer: customer.clone(),
                     owner_given: true,
                 }],
-                true,
+                BadRows::new(true),
                 actor,
                 clock,
                 &|_| {},

@@ -180,6 +180,18 @@ impl Store {
         write.commit().await
     }
 
+    /// A read-only transaction that sees one snapshot for all its statements (PostgreSQL's
+    /// default, read committed, would give each statement its own).
+    pub(crate) async fn begin_read(&self) -> StoreResult<Transaction<'static, Any>> {
+        let mut transaction = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *transaction)
+                .await?;
+        }
+        Ok(transaction)
+    }
+
     /// Begins a transaction holding the routing lock: the in-process writer lock on SQLite,
     /// a transaction-scoped advisory lock on PostgreSQL (shared by every `allot serve`).
     pub async fn begin_write(&self) -> StoreResult<WriteTransaction> {

@@ -30,6 +30,29 @@ pub struct ImportSummary {
     pub written: bool,
 }
 
+/// How an import treats bad rows. With `strict`, any problem writes nothing: one found by
+/// the import itself (an unknown team, say) or one the caller found before (a CSV row that
+/// did not parse), so a strict run lists every problem of the file at once.
+#[derive(Debug, Clone, Default)]
+pub struct BadRows {
+    pub strict: bool,
+    pub found_before: Vec<RowProblem>,
+}
+
+impl BadRows {
+    pub fn new(strict: bool) -> Self {
+        BadRows {
+            strict,
+            found_before: Vec::new(),
+        }
+    }
+
+    pub fn found_before(mut self, problems: Vec<RowProblem>) -> Self {
+        self.found_before = problems;
+        self
+    }
+}
+
 /// Reports progress of long work: rows done so far.
 pub type Progress<'a> = &'a (dyn Fn(u64) + Send + Sync);
 
@@ -50,7 +73,7 @@ impl Store {
     pub async fn import_teams(
         &self,
         rows: Vec<(usize, Team)>,
-        strict: bool,
+        bad_rows: BadRows,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
@@ -104,14 +127,14 @@ impl Store {
             }
             progress(done as u64 + 1);
         }
-        finish_import(write, summary, strict).await
+        finish_import(write, summary, bad_rows).await
     }
 
     /// Upserts reps; `team_id` must name an existing team. Loads are kept, not overwritten.
     pub async fn import_reps(
         &self,
         rows: Vec<(usize, Rep)>,
-        strict: bool,
+        bad_rows: BadRows,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
@@ -137,7 +160,7 @@ impl Store {
             }
             progress(done as u64 + 1);
         }
-        finish_import(write, summary, strict).await
+        finish_import(write, summary, bad_rows).await
     }
 
     /// Creates or replaces one rep (API).
@@ -168,7 +191,7 @@ impl Store {
     /// Creates or replaces one team (API).
     pub async fn put_team(&self, team: &Team) -> StoreResult<bool> {
         let summary = self
-            .import_teams(vec![(1, team.clone())], true, &|_| {})
+            .import_teams(vec![(1, team.clone())], BadRows::new(true), &|_| {})
             .await?;
         if let Some(problem) = summary.problems.first() {
             return Err(StoreError::Conflict {
@@ -303,9 +326,13 @@ fn has_cycle(parents: &BTreeMap<TeamId, Option<TeamId>>, start: &TeamId) -> bool
 pub(crate) async fn finish_import(
     write: crate::WriteTransaction,
     mut summary: ImportSummary,
-    strict: bool,
+    bad_rows: BadRows,
 ) -> StoreResult<ImportSummary> {
-    if strict && !summary.problems.is_empty() {
+    let mut problems = bad_rows.found_before;
+    problems.append(&mut summary.problems);
+    problems.sort_by_key(|problem| problem.line);
+    summary.problems = problems;
+    if bad_rows.strict && !summary.problems.is_empty() {
         write.transaction.rollback().await?;
         summary.written = false;
         summary.inserted = 0;

@@ -205,11 +205,11 @@ impl Store {
 
     async fn policy_in(
         &self,
-        write: &mut WriteTransaction,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
     ) -> StoreResult<(Option<i64>, ValuePolicy)> {
         let row =
             sqlx::query("SELECT version, source FROM value_policies ORDER BY version DESC LIMIT 1")
-                .fetch_optional(&mut *write.transaction)
+                .fetch_optional(&mut **transaction)
                 .await?;
         match row {
             None => Ok((None, ValuePolicy::default())),
@@ -250,7 +250,7 @@ impl Store {
             )));
         }
         let mut write = self.begin_write().await?;
-        let (_, policy) = self.policy_in(&mut write).await?;
+        let (_, policy) = self.policy_in(&mut write.transaction).await?;
         policy.check_override(tier).map_err(|message| {
             StoreError::Invalid(allot_core::FieldError::new("tier", message.to_string()))
         })?;
@@ -334,7 +334,7 @@ impl Store {
         clock: Clock,
     ) -> StoreResult<()> {
         let mut write = self.begin_write().await?;
-        let (_, policy) = self.policy_in(&mut write).await?;
+        let (_, policy) = self.policy_in(&mut write.transaction).await?;
         let ended = end_override(
             &mut write,
             &policy,
@@ -360,7 +360,7 @@ impl Store {
         clock: Clock,
         actor: &str,
     ) -> StoreResult<usize> {
-        let (_, policy) = self.policy_in(write).await?;
+        let (_, policy) = self.policy_in(&mut write.transaction).await?;
         let expired: Vec<(String, String)> = sqlx::query(
             "SELECT customer_id, expires_on FROM tier_overrides WHERE expires_on < $1 ORDER BY customer_id",
         )
@@ -400,7 +400,7 @@ impl Store {
         clock: Clock,
         actor: &str,
     ) -> StoreResult<ScoreSummary> {
-        let (policy_version, policy) = self.policy_in(write).await?;
+        let (policy_version, policy) = self.policy_in(&mut write.transaction).await?;
         let now = format_timestamp(clock.now());
         let today = clock.today();
 
@@ -750,10 +750,12 @@ impl Store {
 
     /// A customer's stored value, override and tier history (newest first).
     pub async fn customer_value(&self, customer_id: &CustomerId) -> StoreResult<CustomerValue> {
+        // One snapshot, so a grading run committing meanwhile cannot pair new values with old history.
+        let mut read = self.begin_read().await?;
         let last_interaction_at =
             sqlx::query("SELECT last_interaction_at FROM customers WHERE id = $1")
                 .bind(customer_id.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *read)
                 .await?
                 .ok_or_else(|| StoreError::NotFound {
                     entity: "customer",
@@ -762,7 +764,7 @@ impl Store {
         let last_interaction_at = optional_text(&last_interaction_at, "last_interaction_at")?;
         let value = sqlx::query("SELECT details FROM customer_values WHERE customer_id = $1")
             .bind(customer_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *read)
             .await?
             .map(|row| serde_json::from_str(&text(&row, "details")?).map_err(corrupt))
             .transpose()?;
@@ -770,7 +772,7 @@ impl Store {
             "SELECT customer_id, tier, reason, expires_on, actor, created_at FROM tier_overrides WHERE customer_id = $1",
         )
         .bind(customer_id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *read)
         .await?
         .map(|row| {
             Ok::<_, StoreError>(StoredTierOverride {
@@ -788,7 +790,7 @@ impl Store {
              FROM tier_events WHERE customer_id = $1 ORDER BY id DESC",
         )
         .bind(customer_id.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *read)
         .await?
         .iter()
         .map(tier_event_from_row)
@@ -850,15 +852,13 @@ impl Store {
 
     /// Tier sizes and value shares, the ABC table and RFM segment counts of the last run.
     pub async fn value_report(&self) -> StoreResult<ValueReport> {
-        let policy = match self.current_value_policy().await? {
-            Some(stored) => ValuePolicy::parse(&stored.source)
-                .map_err(|errors| corrupt(format!("stored value policy: {errors:?}")))?,
-            None => ValuePolicy::default(),
-        };
+        // Policy and values from one snapshot: tiers are named by the policy they were graded with.
+        let mut read = self.begin_read().await?;
+        let (_, policy) = self.policy_in(&mut read).await?;
         let rows = sqlx::query(
             "SELECT as_of, tier, abc, rfm_segment, monetary, clv, score, at_risk FROM customer_values",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *read)
         .await?;
         let mut as_of: Option<String> = None;
         let mut tiers: BTreeMap<String, TierRow> = BTreeMap::new();

@@ -5,6 +5,7 @@ use allot_core::activity::{InteractionFields, TransactionFields};
 use allot_core::clock::Clock;
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::CustomerId;
+use allot_store::organisation::BadRows;
 use allot_store::value::AlertFilter;
 use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
 use chrono::{Duration, NaiveDate};
@@ -53,7 +54,7 @@ async fn organisation(store: &Store) {
     let summary = store
         .import_customers(
             customers,
-            true,
+            BadRows::new(true),
             "test",
             clock("2026-01-01T00:00:00Z"),
             &noop,
@@ -113,7 +114,7 @@ async fn organisation(store: &Store) {
     // A refund nets against the purchase it returns.
     add("c03", date("2026-01-04"), -10.0);
     let summary = store
-        .import_transactions(transactions, true, &noop)
+        .import_transactions(transactions, BadRows::new(true), &noop)
         .await
         .unwrap();
     assert!(summary.written && summary.problems.is_empty());
@@ -293,7 +294,7 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
         (3, interaction("c05", "nobody", "2026-03-02")),
     ];
     let strict = store
-        .import_interactions(rows.clone(), true, &noop)
+        .import_interactions(rows.clone(), BadRows::new(true), &noop)
         .await
         .unwrap();
     assert!(!strict.written);
@@ -303,12 +304,15 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
         (3, "rep_id")
     );
     let lenient = store
-        .import_interactions(rows.clone(), false, &noop)
+        .import_interactions(rows.clone(), BadRows::new(false), &noop)
         .await
         .unwrap();
     assert_eq!(lenient.inserted, 1);
     // The same file again changes nothing: rows without ids get stable ids from their content.
-    let again = store.import_interactions(rows, false, &noop).await.unwrap();
+    let again = store
+        .import_interactions(rows, BadRows::new(false), &noop)
+        .await
+        .unwrap();
     assert_eq!((again.inserted, again.updated), (0, 1));
 
     // One id twice in a file: the later row wins, as row by row, in one statement.
@@ -317,7 +321,7 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
     let mut second = interaction("c06", "r1", "2026-03-04");
     second.id = Some("same-touch".to_string());
     let repeated = store
-        .import_interactions(vec![(2, first), (3, second)], true, &noop)
+        .import_interactions(vec![(2, first), (3, second)], BadRows::new(true), &noop)
         .await
         .unwrap();
     assert_eq!((repeated.inserted, repeated.updated), (1, 1));
