@@ -10,7 +10,7 @@ use crate::model::{Customer, Team};
 use crate::rules::{Rule, RuleSet, StrategyKind, Target};
 use crate::strategy::{
     check_availability, pick_least_loaded, pick_round_robin, pick_weighted, RepState,
-    StrategyState, Unavailability,
+    StrategyState, Unavailability, WorkingState,
 };
 
 /// How a rule fared for one customer.
@@ -144,7 +144,7 @@ pub struct RoutingEngine {
     reps: Vec<RepState>,
     rep_positions: HashMap<RepId, usize>,
     rule_candidates: Vec<Vec<usize>>,
-    strategy_states: Vec<StrategyState>,
+    strategy_states: Vec<WorkingState>,
     next_sequence: u64,
     // Reused between decisions so the hot path does not allocate for availability flags.
     availability_buffer: Vec<Result<(), Unavailability>>,
@@ -187,7 +187,7 @@ impl RoutingEngine {
             .enumerate()
             .map(|(position, rep)| (rep.rep.id.clone(), position))
             .collect();
-        let rule_candidates = rules
+        let rule_candidates: Vec<Vec<usize>> = rules
             .rules
             .iter()
             .map(|rule| Self::resolve_candidates(rule, teams, &reps, &rep_positions))
@@ -195,7 +195,11 @@ impl RoutingEngine {
         let states = rules
             .rules
             .iter()
-            .map(|rule| strategy_states.get(&rule.name).cloned().unwrap_or_default())
+            .zip(&rule_candidates)
+            .map(|(rule, candidates)| {
+                let saved = strategy_states.get(&rule.name).cloned().unwrap_or_default();
+                WorkingState::new(saved, candidates, &reps)
+            })
             .collect();
         let next_sequence = reps
             .iter()
@@ -278,7 +282,13 @@ impl RoutingEngine {
             .rules
             .iter()
             .zip(&self.strategy_states)
-            .map(|(rule, state)| (rule.name.clone(), state.clone()))
+            .zip(&self.rule_candidates)
+            .map(|((rule, state), candidates)| {
+                (
+                    rule.name.clone(),
+                    state.to_strategy_state(candidates, &self.reps),
+                )
+            })
             .collect()
     }
 
@@ -431,7 +441,7 @@ impl RoutingEngine {
 
         let state = &mut self.strategy_states[rule_index];
         let picked = match rule.strategy {
-            StrategyKind::RoundRobin => pick_round_robin(candidates, &self.reps, available, state)
+            StrategyKind::RoundRobin => pick_round_robin(available, state)
                 .map(|position| (position, WinReason::RoundRobinTurn)),
             StrategyKind::Weighted => pick_weighted(candidates, &self.reps, available, state)
                 .map(|position| (position, WinReason::WeightedTurn)),
@@ -440,11 +450,6 @@ impl RoutingEngine {
                     .map(|position| (position, fallback_reason))
             }
         };
-        if let Some((position, _)) = picked {
-            if rule.strategy == StrategyKind::RoundRobin {
-                state.last_rep = Some(self.reps[candidates[position]].rep.id.clone());
-            }
-        }
         // Only chosen and skipped candidates are recorded here; `render` lists the runners-up,
         // which keeps the hot path from writing one entry per member of a large team.
         for (position, &rep_position) in candidates.iter().enumerate() {
@@ -517,7 +522,7 @@ impl RoutingEngine {
                 StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
             ) {
                 runners_up.sort_by(|&left, &right| {
-                    crate::strategy::compare_load(&self.reps[left], &self.reps[right])
+                    crate::strategy::compare_load_at(&self.reps, left, right)
                 });
             }
             omitted_candidates += runners_up.len().saturating_sub(LISTED_RUNNERS_UP);

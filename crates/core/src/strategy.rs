@@ -95,22 +95,28 @@ pub struct StrategyState {
     pub current_weights: BTreeMap<RepId, f64>,
 }
 
-/// Round robin: the first available candidate after the previous winner, wrapping around.
-/// Returns the index into `candidates`.
-pub fn pick_round_robin(
-    candidates: &[usize],
-    reps: &[RepState],
-    available: &[bool],
-    state: &StrategyState,
-) -> Option<usize> {
-    if candidates.is_empty() {
-        return None;
-    }
-    let start = match &state.last_rep {
-        Some(last) => {
-            // If the last winner left the candidate list, resume at the first id after it so the
-            // rotation order stays stable instead of restarting from the top.
-            match candidates
+/// A rule's strategy state in working form, by index into the rule's candidates, so the hot
+/// path compares no ids and allocates nothing. The engine converts it from and back to
+/// [`StrategyState`] at its edges.
+#[derive(Debug, Clone)]
+pub struct WorkingState {
+    /// As loaded; what routing did not touch is saved back unchanged.
+    saved: StrategyState,
+    /// Round robin: where the next turn starts looking.
+    round_robin_start: usize,
+    /// Round robin: the candidate chosen last in this engine, if any.
+    round_robin_last: Option<usize>,
+    /// Smooth weighted round robin: each candidate's running weight; `None` = never counted.
+    weights: Vec<Option<f64>>,
+}
+
+impl WorkingState {
+    /// `candidates` are positions in `reps`, which are sorted by id (as the engine keeps them).
+    pub fn new(saved: StrategyState, candidates: &[usize], reps: &[RepState]) -> Self {
+        let round_robin_start = match &saved.last_rep {
+            // If the last winner left the candidate list, resume at the first id after it so
+            // the rotation order stays stable instead of restarting from the top.
+            Some(last) => match candidates
                 .iter()
                 .position(|&candidate| &reps[candidate].rep.id == last)
             {
@@ -119,13 +125,52 @@ pub fn pick_round_robin(
                     .iter()
                     .position(|&candidate| &reps[candidate].rep.id > last)
                     .unwrap_or(0),
+            },
+            None => 0,
+        };
+        let weights = candidates
+            .iter()
+            .map(|&candidate| saved.current_weights.get(&reps[candidate].rep.id).copied())
+            .collect();
+        WorkingState {
+            saved,
+            round_robin_start,
+            round_robin_last: None,
+            weights,
+        }
+    }
+
+    /// Back to the persisted form.
+    pub fn to_strategy_state(&self, candidates: &[usize], reps: &[RepState]) -> StrategyState {
+        let mut state = self.saved.clone();
+        if let Some(last) = self.round_robin_last {
+            state.last_rep = Some(reps[candidates[last]].rep.id.clone());
+        }
+        for (&candidate, weight) in candidates.iter().zip(&self.weights) {
+            if let Some(weight) = weight {
+                state
+                    .current_weights
+                    .insert(reps[candidate].rep.id.clone(), *weight);
             }
         }
-        None => 0,
-    };
-    (0..candidates.len())
-        .map(|offset| (start + offset) % candidates.len())
-        .find(|&position| available[position])
+        state
+    }
+}
+
+/// Round robin: the first available candidate after the previous winner, wrapping around.
+/// Returns the index into `candidates` and moves the turn past it.
+pub fn pick_round_robin(available: &[bool], state: &mut WorkingState) -> Option<usize> {
+    let count = available.len();
+    if count == 0 {
+        return None;
+    }
+    let start = state.round_robin_start % count;
+    let position = (0..count)
+        .map(|offset| (start + offset) % count)
+        .find(|&position| available[position])?;
+    state.round_robin_last = Some(position);
+    state.round_robin_start = position + 1;
+    Some(position)
 }
 
 /// Smooth weighted round robin (as in nginx): deterministic, and spreads picks evenly
@@ -134,7 +179,7 @@ pub fn pick_weighted(
     candidates: &[usize],
     reps: &[RepState],
     available: &[bool],
-    state: &mut StrategyState,
+    state: &mut WorkingState,
 ) -> Option<usize> {
     let mut total_weight = 0.0;
     let mut best: Option<(usize, f64)> = None;
@@ -142,36 +187,39 @@ pub fn pick_weighted(
         if !available[position] {
             continue;
         }
-        let rep = &reps[candidate].rep;
-        total_weight += rep.weight;
-        let current = state.current_weights.entry(rep.id.clone()).or_insert(0.0);
-        *current += rep.weight;
+        let weight = reps[candidate].rep.weight;
+        total_weight += weight;
+        let current = state.weights[position].get_or_insert(0.0);
+        *current += weight;
         if best.is_none_or(|(_, best_weight)| *current > best_weight) {
             best = Some((position, *current));
         }
     }
     let (position, _) = best?;
-    let winner = &reps[candidates[position]].rep.id;
-    if let Some(current) = state.current_weights.get_mut(winner) {
+    if let Some(current) = state.weights[position].as_mut() {
         *current -= total_weight;
     }
     Some(position)
 }
 
 /// Orders reps by workload carried, then by who was assigned least recently, then by id.
-pub fn compare_load(left: &RepState, right: &RepState) -> Ordering {
-    left.load
+/// `left` and `right` are positions in `reps`, which is sorted by id: the positions break
+/// the last tie in id order without comparing the ids' text.
+pub fn compare_load_at(reps: &[RepState], left: usize, right: usize) -> Ordering {
+    let (left_load, right_load) = (&reps[left].load, &reps[right].load);
+    left_load
         .owned_workload
-        .total_cmp(&right.load.owned_workload)
+        .total_cmp(&right_load.owned_workload)
         .then(
-            left.load
+            left_load
                 .last_assigned_sequence
-                .cmp(&right.load.last_assigned_sequence),
+                .cmp(&right_load.last_assigned_sequence),
         )
-        .then_with(|| left.rep.id.cmp(&right.rep.id))
+        .then(left.cmp(&right))
 }
 
-/// Least loaded: the available candidate with the smallest total workload.
+/// Least loaded: the available candidate with the smallest total workload. `reps` must be
+/// sorted by id (as the engine keeps them).
 pub fn pick_least_loaded(
     candidates: &[usize],
     reps: &[RepState],
@@ -183,7 +231,7 @@ pub fn pick_least_loaded(
             continue;
         }
         if best.is_none_or(|best_position| {
-            compare_load(&reps[candidate], &reps[candidates[best_position]]) == Ordering::Less
+            compare_load_at(reps, candidate, candidates[best_position]) == Ordering::Less
         }) {
             best = Some(position);
         }
