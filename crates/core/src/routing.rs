@@ -1,5 +1,6 @@
 //! The routing engine: first matching rule, its candidates, its strategy, and a trace of why.
 
+use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,8 +10,9 @@ use crate::ids::{CustomerId, RepId, TeamId};
 use crate::model::{Customer, Team};
 use crate::rules::{Rule, RuleSet, StrategyKind, Target};
 use crate::strategy::{
-    check_availability, pick_least_loaded, pick_round_robin, pick_weighted, RepState,
-    StrategyState, Unavailability, WorkingState,
+    check_availability, check_holding, check_standing, holding, load_key, pick_least_loaded,
+    pick_round_robin, pick_weighted, LoadKey, RepState, StrategyState, Unavailability,
+    WorkingState,
 };
 
 /// How a rule fared for one customer.
@@ -146,6 +148,13 @@ pub struct RoutingEngine {
     rule_candidates: Vec<Vec<usize>>,
     strategy_states: Vec<WorkingState>,
     next_sequence: u64,
+    /// Per rep position, packed so scanning a large candidate list reads a few bytes per rep
+    /// instead of the whole record; kept in step with `reps` by `assign`.
+    load_keys: Vec<LoadKey>,
+    holdings: Vec<(u32, u32)>,
+    /// Per rule: the date, and each candidate's standing on it (active, present, senior
+    /// enough), which only changes with the date.
+    standings: Vec<Option<(NaiveDate, Vec<Result<(), Unavailability>>)>>,
     // Reused between decisions so the hot path does not allocate for availability flags.
     availability_buffer: Vec<Result<(), Unavailability>>,
     available_buffer: Vec<bool>,
@@ -207,14 +216,18 @@ impl RoutingEngine {
             .max()
             .unwrap_or(0)
             + 1;
+        let rule_count = rules.rules.len();
         RoutingEngine {
             rules,
             clock,
-            reps,
             rep_positions,
             rule_candidates,
             strategy_states: states,
             next_sequence,
+            load_keys: reps.iter().map(load_key).collect(),
+            holdings: reps.iter().map(holding).collect(),
+            standings: vec![None; rule_count],
+            reps,
             availability_buffer: Vec::new(),
             available_buffer: Vec::new(),
         }
@@ -368,6 +381,8 @@ impl RoutingEngine {
         rep.load.owned_count += 1;
         rep.load.owned_workload += customer.workload;
         rep.load.last_assigned_sequence = sequence;
+        self.load_keys[winner] = load_key(rep);
+        self.holdings[winner] = holding(rep);
         decision.owner_id = Some(rep.rep.id.clone());
         decision.assignment_sequence = Some(sequence);
     }
@@ -384,11 +399,27 @@ impl RoutingEngine {
         let minimum_level = rule.min_level;
         let today = self.clock.today();
         let candidates = &self.rule_candidates[rule_index];
+        let standings = &mut self.standings[rule_index];
+        if standings.as_ref().is_none_or(|(date, _)| *date != today) {
+            let reps = &self.reps;
+            *standings = Some((
+                today,
+                candidates
+                    .iter()
+                    .map(|&position| check_standing(&reps[position], minimum_level, today))
+                    .collect(),
+            ));
+        }
+        let standings = standings.as_ref().map(|(_, standings)| standings.as_slice());
+        let holdings = &self.holdings;
         self.availability_buffer.clear();
         self.availability_buffer.extend(
             candidates
                 .iter()
-                .map(|&position| check_availability(&self.reps[position], minimum_level, today)),
+                .zip(standings.unwrap_or_default())
+                .map(|(&position, standing)| {
+                    standing.and_then(|()| check_holding(holdings[position]))
+                }),
         );
         self.available_buffer.clear();
         self.available_buffer
@@ -446,7 +477,7 @@ impl RoutingEngine {
             StrategyKind::Weighted => pick_weighted(candidates, &self.reps, available, state)
                 .map(|position| (position, WinReason::WeightedTurn)),
             StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky => {
-                pick_least_loaded(candidates, &self.reps, available)
+                pick_least_loaded(candidates, &self.load_keys, available)
                     .map(|position| (position, fallback_reason))
             }
         };
@@ -522,7 +553,7 @@ impl RoutingEngine {
                 StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
             ) {
                 runners_up.sort_by(|&left, &right| {
-                    crate::strategy::compare_load_at(&self.reps, left, right)
+                    crate::strategy::compare_load(&self.load_keys, left, right)
                 });
             }
             omitted_candidates += runners_up.len().saturating_sub(LISTED_RUNNERS_UP);

@@ -65,6 +65,16 @@ pub fn check_availability(
     minimum_level: Option<Level>,
     today: NaiveDate,
 ) -> Result<(), Unavailability> {
+    check_standing(rep, minimum_level, today)?;
+    check_holding(holding(rep))
+}
+
+/// The part of the gate that only changes with the date: active, present, senior enough.
+pub fn check_standing(
+    rep: &RepState,
+    minimum_level: Option<Level>,
+    today: NaiveDate,
+) -> Result<(), Unavailability> {
     if !rep.rep.active {
         return Err(Unavailability::Inactive);
     }
@@ -74,14 +84,29 @@ pub fn check_availability(
     if minimum_level.is_some_and(|minimum| rep.rep.level < minimum) {
         return Err(Unavailability::BelowMinimumLevel);
     }
-    if rep
-        .rep
-        .capacity
-        .is_some_and(|cap| rep.load.owned_count >= cap)
-    {
-        return Err(Unavailability::AtHoldingCap);
-    }
     Ok(())
+}
+
+/// A rep's owned count and holding cap (`u32::MAX` when there is none).
+pub fn holding(rep: &RepState) -> (u32, u32) {
+    (rep.load.owned_count, rep.rep.capacity.unwrap_or(u32::MAX))
+}
+
+/// The part of the gate that changes with every assignment: below the holding cap.
+pub fn check_holding((owned, cap): (u32, u32)) -> Result<(), Unavailability> {
+    if owned >= cap {
+        Err(Unavailability::AtHoldingCap)
+    } else {
+        Ok(())
+    }
+}
+
+/// A rep's place in the least-loaded order apart from its id: workload carried, then the
+/// sequence of its latest assignment (least recent first).
+pub type LoadKey = (f64, u64);
+
+pub fn load_key(rep: &RepState) -> LoadKey {
+    (rep.load.owned_workload, rep.load.last_assigned_sequence)
 }
 
 /// Persisted state of the stateful strategies of one rule; survives restarts in the store.
@@ -203,26 +228,22 @@ pub fn pick_weighted(
 }
 
 /// Orders reps by workload carried, then by who was assigned least recently, then by id.
-/// `left` and `right` are positions in `reps`, which is sorted by id: the positions break
-/// the last tie in id order without comparing the ids' text.
-pub fn compare_load_at(reps: &[RepState], left: usize, right: usize) -> Ordering {
-    let (left_load, right_load) = (&reps[left].load, &reps[right].load);
-    left_load
-        .owned_workload
-        .total_cmp(&right_load.owned_workload)
-        .then(
-            left_load
-                .last_assigned_sequence
-                .cmp(&right_load.last_assigned_sequence),
-        )
+/// `left` and `right` are positions in `keys`, which follows the reps sorted by id: the
+/// positions break the last tie in id order without comparing the ids' text.
+pub fn compare_load(keys: &[LoadKey], left: usize, right: usize) -> Ordering {
+    let (left_key, right_key) = (keys[left], keys[right]);
+    left_key
+        .0
+        .total_cmp(&right_key.0)
+        .then(left_key.1.cmp(&right_key.1))
         .then(left.cmp(&right))
 }
 
-/// Least loaded: the available candidate with the smallest total workload. `reps` must be
-/// sorted by id (as the engine keeps them).
+/// Least loaded: the available candidate with the smallest total workload. `keys` are the
+/// reps' load keys by position, the reps sorted by id (as the engine keeps them).
 pub fn pick_least_loaded(
     candidates: &[usize],
-    reps: &[RepState],
+    keys: &[LoadKey],
     available: &[bool],
 ) -> Option<usize> {
     let mut best: Option<usize> = None;
@@ -231,7 +252,7 @@ pub fn pick_least_loaded(
             continue;
         }
         if best.is_none_or(|best_position| {
-            compare_load_at(reps, candidate, candidates[best_position]) == Ordering::Less
+            compare_load(keys, candidate, candidates[best_position]) == Ordering::Less
         }) {
             best = Some(position);
         }
