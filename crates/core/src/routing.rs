@@ -410,17 +410,15 @@ impl RoutingEngine {
                     .collect(),
             ));
         }
-        let standings = standings.as_ref().map(|(_, standings)| standings.as_slice());
+        let standings = standings
+            .as_ref()
+            .map(|(_, standings)| standings.as_slice());
         let holdings = &self.holdings;
         self.availability_buffer.clear();
-        self.availability_buffer.extend(
-            candidates
-                .iter()
-                .zip(standings.unwrap_or_default())
-                .map(|(&position, standing)| {
-                    standing.and_then(|()| check_holding(holdings[position]))
-                }),
-        );
+        self.availability_buffer
+            .extend(candidates.iter().zip(standings.unwrap_or_default()).map(
+                |(&position, standing)| standing.and_then(|()| check_holding(holdings[position])),
+            ));
         self.available_buffer.clear();
         self.available_buffer
             .extend(self.availability_buffer.iter().map(Result::is_ok));
