@@ -139,6 +139,9 @@ pub struct CandidateTraceRecord {
 
 /// Everything routing needs, in memory: rules, reps with loads, resolved candidate lists and
 /// strategy state. Routing mutates loads and state so a batch sees its own earlier decisions.
+/// A rule's candidates' standing on one date, in candidate order.
+type RuleStandings = (NaiveDate, Vec<Result<(), Unavailability>>);
+
 #[derive(Debug, Clone)]
 pub struct RoutingEngine {
     rules: RuleSet,
@@ -154,7 +157,7 @@ pub struct RoutingEngine {
     holdings: Vec<(u32, u32)>,
     /// Per rule: the date, and each candidate's standing on it (active, present, senior
     /// enough), which only changes with the date.
-    standings: Vec<Option<(NaiveDate, Vec<Result<(), Unavailability>>)>>,
+    standings: Vec<Option<RuleStandings>>,
     // Reused between decisions so the hot path does not allocate for availability flags.
     availability_buffer: Vec<Result<(), Unavailability>>,
     available_buffer: Vec<bool>,
