@@ -137,11 +137,11 @@ pub struct CandidateTraceRecord {
     pub reason: String,
 }
 
-/// Everything routing needs, in memory: rules, reps with loads, resolved candidate lists and
-/// strategy state. Routing mutates loads and state so a batch sees its own earlier decisions.
 /// A rule's candidates' standing on one date, in candidate order.
 type RuleStandings = (NaiveDate, Vec<Result<(), Unavailability>>);
 
+/// Everything routing needs, in memory: rules, reps with loads, resolved candidate lists and
+/// strategy state. Routing mutates loads and state so a batch sees its own earlier decisions.
 #[derive(Debug, Clone)]
 pub struct RoutingEngine {
     rules: RuleSet,
