@@ -1,6 +1,5 @@
 //! The routing engine: first matching rule, its candidates, its strategy, and a trace of why.
 
-use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -10,10 +9,12 @@ use crate::ids::{CustomerId, RepId, TeamId};
 use crate::model::{Customer, Team};
 use crate::rules::{Rule, RuleSet, StrategyKind, Target};
 use crate::strategy::{
-    check_availability, check_holding, check_standing, holding, load_key, pick_least_loaded,
-    pick_round_robin, pick_weighted, LoadKey, RepState, StrategyState, Unavailability,
-    WorkingState,
+    check_availability, check_standing, holding, load_key, pick_round_robin, pick_weighted,
+    LoadKey, RepState, StrategyState, Unavailability, WorkingState,
 };
+
+mod availability;
+use availability::{Loads, RuleAvailability};
 
 /// How a rule fared for one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,9 +138,6 @@ pub struct CandidateTraceRecord {
     pub reason: String,
 }
 
-/// A rule's candidates' standing on one date, in candidate order.
-type RuleStandings = (NaiveDate, Vec<Result<(), Unavailability>>);
-
 /// Everything routing needs, in memory: rules, reps with loads, resolved candidate lists and
 /// strategy state. Routing mutates loads and state so a batch sees its own earlier decisions.
 #[derive(Debug, Clone)]
@@ -155,11 +153,12 @@ pub struct RoutingEngine {
     /// instead of the whole record; kept in step with `reps` by `assign`.
     load_keys: Vec<LoadKey>,
     holdings: Vec<(u32, u32)>,
-    /// Per rule: the date, and each candidate's standing on it (active, present, senior
-    /// enough), which only changes with the date.
-    standings: Vec<Option<RuleStandings>>,
+    /// Per rule, for the clock's date: which candidates can take customers (built on first
+    /// use on a date, then kept up to date by `assign`).
+    availability: Vec<Option<RuleAvailability>>,
+    /// Per rep position: the rules it is a candidate of, with its index in each.
+    memberships: Vec<Vec<(u32, u32)>>,
     // Reused between decisions so the hot path does not allocate for availability flags.
-    availability_buffer: Vec<Result<(), Unavailability>>,
     available_buffer: Vec<bool>,
 }
 
@@ -220,6 +219,12 @@ impl RoutingEngine {
             .unwrap_or(0)
             + 1;
         let rule_count = rules.rules.len();
+        let mut memberships = vec![Vec::new(); reps.len()];
+        for (rule_index, candidates) in rule_candidates.iter().enumerate() {
+            for (index, &position) in candidates.iter().enumerate() {
+                memberships[position].push((rule_index as u32, index as u32));
+            }
+        }
         RoutingEngine {
             rules,
             clock,
@@ -229,9 +234,9 @@ impl RoutingEngine {
             next_sequence,
             load_keys: reps.iter().map(load_key).collect(),
             holdings: reps.iter().map(holding).collect(),
-            standings: vec![None; rule_count],
+            availability: vec![None; rule_count],
+            memberships,
             reps,
-            availability_buffer: Vec::new(),
             available_buffer: Vec::new(),
         }
     }
@@ -388,6 +393,19 @@ impl RoutingEngine {
         self.holdings[winner] = holding(rep);
         decision.owner_id = Some(rep.rep.id.clone());
         decision.assignment_sequence = Some(sequence);
+        let loads = Loads {
+            keys: &self.load_keys,
+            holdings: &self.holdings,
+        };
+        for &(rule_index, index) in &self.memberships[winner] {
+            if let Some(availability) = self.availability[rule_index as usize].as_mut() {
+                availability.rep_assigned(
+                    index as usize,
+                    &self.rule_candidates[rule_index as usize],
+                    loads,
+                );
+            }
+        }
     }
 
     /// Applies the rule's strategy; records every candidate's outcome in the decision.
@@ -402,30 +420,33 @@ impl RoutingEngine {
         let minimum_level = rule.min_level;
         let today = self.clock.today();
         let candidates = &self.rule_candidates[rule_index];
-        let standings = &mut self.standings[rule_index];
-        if standings.as_ref().is_none_or(|(date, _)| *date != today) {
+        let least_loaded = matches!(
+            rule.strategy,
+            StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
+        );
+        let loads = Loads {
+            keys: &self.load_keys,
+            holdings: &self.holdings,
+        };
+        let slot = &mut self.availability[rule_index];
+        if slot
+            .as_ref()
+            .is_none_or(|availability| availability.date != today)
+        {
             let reps = &self.reps;
-            *standings = Some((
+            let standings = candidates
+                .iter()
+                .map(|&position| check_standing(&reps[position], minimum_level, today))
+                .collect();
+            *slot = Some(RuleAvailability::new(
                 today,
-                candidates
-                    .iter()
-                    .map(|&position| check_standing(&reps[position], minimum_level, today))
-                    .collect(),
+                standings,
+                candidates,
+                loads,
+                least_loaded,
             ));
         }
-        let standings = standings
-            .as_ref()
-            .map(|(_, standings)| standings.as_slice());
-        let holdings = &self.holdings;
-        self.availability_buffer.clear();
-        self.availability_buffer
-            .extend(candidates.iter().zip(standings.unwrap_or_default()).map(
-                |(&position, standing)| standing.and_then(|()| check_holding(holdings[position])),
-            ));
-        self.available_buffer.clear();
-        self.available_buffer
-            .extend(self.availability_buffer.iter().map(Result::is_ok));
-        let available = &self.available_buffer;
+        let availability = slot.as_ref().expect("built above");
 
         // First touch and sticky may name a rep outside the candidate list: the person who
         // already knows the customer beats the rule's pool, if that person can take it.
@@ -472,31 +493,49 @@ impl RoutingEngine {
         }
 
         let state = &mut self.strategy_states[rule_index];
-        let picked = match rule.strategy {
-            StrategyKind::RoundRobin => pick_round_robin(available, state)
-                .map(|position| (position, WinReason::RoundRobinTurn)),
-            StrategyKind::Weighted => pick_weighted(candidates, &self.reps, available, state)
-                .map(|position| (position, WinReason::WeightedTurn)),
-            StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky => {
-                pick_least_loaded(candidates, &self.load_keys, available)
-                    .map(|position| (position, fallback_reason))
+        let picked = if least_loaded {
+            availability
+                .least_loaded(candidates, loads)
+                .map(|position| (position, fallback_reason))
+        } else {
+            self.available_buffer.clear();
+            self.available_buffer.extend(
+                (0..candidates.len())
+                    .map(|index| availability.is_available(index, candidates, loads)),
+            );
+            let available = &self.available_buffer;
+            match rule.strategy {
+                StrategyKind::RoundRobin => pick_round_robin(available, state)
+                    .map(|position| (position, WinReason::RoundRobinTurn)),
+                _ => pick_weighted(candidates, &self.reps, available, state)
+                    .map(|position| (position, WinReason::WeightedTurn)),
             }
         };
-        // Only chosen and skipped candidates are recorded here; `render` lists the runners-up,
-        // which keeps the hot path from writing one entry per member of a large team.
-        for (position, &rep_position) in candidates.iter().enumerate() {
-            let outcome = match self.availability_buffer[position] {
-                Err(why) => CandidateOutcome::Skipped(why),
-                Ok(()) if picked.is_some_and(|(chosen, _)| chosen == position) => {
-                    CandidateOutcome::Chosen
-                }
-                Ok(()) => continue,
-            };
-            decision.candidate_steps.push(CandidateStep {
-                rule_index: rule_index as u32,
-                rep_position: rep_position as u32,
-                outcome,
-            });
+        // Only chosen and skipped candidates are recorded here, in candidate order; `render`
+        // lists the runners-up, which keeps the hot path from writing one entry per member of
+        // a large team.
+        let chosen = picked.map(|(position, _)| position);
+        let mut chosen_recorded = false;
+        let step = |index: usize, outcome| CandidateStep {
+            rule_index: rule_index as u32,
+            rep_position: candidates[index] as u32,
+            outcome,
+        };
+        for (index, why) in availability.unavailable() {
+            if let Some(chosen) = chosen.filter(|&chosen| chosen < index && !chosen_recorded) {
+                decision
+                    .candidate_steps
+                    .push(step(chosen, CandidateOutcome::Chosen));
+                chosen_recorded = true;
+            }
+            decision
+                .candidate_steps
+                .push(step(index, CandidateOutcome::Skipped(why)));
+        }
+        if let Some(chosen) = chosen.filter(|_| !chosen_recorded) {
+            decision
+                .candidate_steps
+                .push(step(chosen, CandidateOutcome::Chosen));
         }
         picked.map(|(position, why)| (candidates[position], why))
     }

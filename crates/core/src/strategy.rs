@@ -238,24 +238,3 @@ pub fn compare_load(keys: &[LoadKey], left: usize, right: usize) -> Ordering {
         .then(left_key.1.cmp(&right_key.1))
         .then(left.cmp(&right))
 }
-
-/// Least loaded: the available candidate with the smallest total workload. `keys` are the
-/// reps' load keys by position, the reps sorted by id (as the engine keeps them).
-pub fn pick_least_loaded(
-    candidates: &[usize],
-    keys: &[LoadKey],
-    available: &[bool],
-) -> Option<usize> {
-    let mut best: Option<usize> = None;
-    for (position, &candidate) in candidates.iter().enumerate() {
-        if !available[position] {
-            continue;
-        }
-        if best.is_none_or(|best_position| {
-            compare_load(keys, candidate, candidates[best_position]) == Ordering::Less
-        }) {
-            best = Some(position);
-        }
-    }
-    best
-}
