@@ -29,6 +29,9 @@ pub(super) struct RuleAvailability {
     out_of_standing: Vec<u32>,
     /// Candidates in standing but at their holding cap, ascending.
     at_cap: Vec<u32>,
+    /// Per candidate: can take a customer now (in standing and below the cap). Kept rather
+    /// than recomputed because the trees ask for it on every comparison.
+    open: Vec<bool>,
     /// For least-loaded rules: the tournament over the candidates.
     tournament: Option<Tournament>,
 }
@@ -63,9 +66,16 @@ impl RuleAvailability {
                         && check_holding(loads.holdings[candidates[index as usize]]).is_err()
                 })
                 .collect(),
+            open: Vec::new(),
             standings,
             tournament: None,
         };
+        availability.open = (0..candidates.len())
+            .map(|index| {
+                availability.standings[index].is_ok()
+                    && check_holding(loads.holdings[candidates[index]]).is_ok()
+            })
+            .collect();
         if least_loaded {
             let leaves = candidates.len().next_power_of_two().max(1);
             let mut nodes = vec![NOBODY; 2 * leaves];
@@ -86,9 +96,8 @@ impl RuleAvailability {
         availability
     }
 
-    fn available(&self, index: u32, candidates: &[usize], loads: Loads<'_>) -> bool {
-        self.standings[index as usize].is_ok()
-            && check_holding(loads.holdings[candidates[index as usize]]).is_ok()
+    fn available(&self, index: u32) -> bool {
+        self.open[index as usize]
     }
 
     fn better(&self, left: u32, right: u32, candidates: &[usize], loads: Loads<'_>) -> u32 {
@@ -98,10 +107,7 @@ impl RuleAvailability {
         if right == NOBODY {
             return left;
         }
-        match (
-            self.available(left, candidates, loads),
-            self.available(right, candidates, loads),
-        ) {
+        match (self.available(left), self.available(right)) {
             (true, false) => left,
             (false, true) => right,
             _ => {
@@ -120,14 +126,14 @@ impl RuleAvailability {
     }
 
     /// Whether candidate `index` can take a customer now.
-    pub fn is_available(&self, index: usize, candidates: &[usize], loads: Loads<'_>) -> bool {
-        self.available(index as u32, candidates, loads)
+    pub fn is_available(&self, index: usize) -> bool {
+        self.available(index as u32)
     }
 
     /// The least-loaded available candidate (least-loaded rules only).
-    pub fn least_loaded(&self, candidates: &[usize], loads: Loads<'_>) -> Option<usize> {
+    pub fn least_loaded(&self) -> Option<usize> {
         let winner = self.tournament.as_ref()?.nodes[1];
-        (winner != NOBODY && self.available(winner, candidates, loads)).then_some(winner as usize)
+        (winner != NOBODY && self.available(winner)).then_some(winner as usize)
     }
 
     /// After candidate `index`'s rep took a customer (its load, maybe its cap, changed).
@@ -136,6 +142,7 @@ impl RuleAvailability {
         if self.standings[index as usize].is_ok()
             && check_holding(loads.holdings[candidates[index as usize]]).is_err()
         {
+            self.open[index as usize] = false;
             if let Err(slot) = self.at_cap.binary_search(&index) {
                 self.at_cap.insert(slot, index);
             }
@@ -223,7 +230,7 @@ mod tests {
                 .filter(|&index| scan_available(index))
                 .min_by(|&left, &right| compare_load(&keys, candidates[left], candidates[right]));
             assert_eq!(
-                availability.least_loaded(&candidates, loads),
+                availability.least_loaded(),
                 scanned,
                 "after {sequence} assignments"
             );
