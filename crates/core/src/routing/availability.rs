@@ -219,10 +219,6 @@ mod tests {
         );
         let mut random = seed;
         for sequence in 1..=assignments as u64 {
-            let loads = Loads {
-                keys: &keys,
-                holdings: &holdings,
-            };
             let scan_available = |index: usize| {
                 standings[index].is_ok() && check_holding(holdings[candidates[index]]).is_ok()
             };
@@ -245,7 +241,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let index = match scanned {
-                Some(index) if random % 4 != 0 => index,
+                Some(index) if !random.is_multiple_of(4) => index,
                 _ => (random >> 33) as usize % candidates.len(),
             };
             let rep = candidates[index];
