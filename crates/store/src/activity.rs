@@ -1,6 +1,6 @@
 //! Transactions and interactions: import from files, single adds from the API, and loading them for grading.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use allot_core::activity::{content_id, Interaction, Transaction};
 use allot_core::CustomerId;
@@ -185,24 +185,90 @@ async fn upsert_interactions(
     Ok(())
 }
 
-fn transaction_content(row: &Transaction) -> [String; 4] {
-    [
-        row.customer_id.to_string(),
-        format_timestamp(row.at),
-        row.amount.to_string(),
-        row.product_line.clone(),
-    ]
+/// What the two activity imports share: how a row without an id gets one.
+trait ActivityRow {
+    /// Starts the ids derived from content, so the two kinds never collide.
+    const ID_PREFIX: &'static str;
+    fn given_id(&self) -> &Option<String>;
+    /// The fields that make two id-less rows the same row.
+    fn content(&self) -> Vec<String>;
+
+    /// The row's id: the given one, else one derived from its content (`ids` counts identical
+    /// rows of one file up, so they stay distinct).
+    fn id(&self, ids: &mut RowIds) -> String {
+        let content = self.content();
+        let content: Vec<&str> = content.iter().map(String::as_str).collect();
+        ids.id(self.given_id(), Self::ID_PREFIX, &content)
+    }
 }
 
-fn interaction_content(row: &Interaction) -> [String; 6] {
-    [
-        row.customer_id.to_string(),
-        row.rep_id.to_string(),
-        format_timestamp(row.at),
-        row.kind.to_string(),
-        row.minutes.to_string(),
-        row.outcome.clone(),
-    ]
+impl ActivityRow for Transaction {
+    const ID_PREFIX: &'static str = "t";
+
+    fn given_id(&self) -> &Option<String> {
+        &self.id
+    }
+
+    fn content(&self) -> Vec<String> {
+        vec![
+            self.customer_id.to_string(),
+            format_timestamp(self.at),
+            self.amount.to_string(),
+            self.product_line.clone(),
+        ]
+    }
+}
+
+impl ActivityRow for Interaction {
+    const ID_PREFIX: &'static str = "i";
+
+    fn given_id(&self) -> &Option<String> {
+        &self.id
+    }
+
+    fn content(&self) -> Vec<String> {
+        vec![
+            self.customer_id.to_string(),
+            self.rep_id.to_string(),
+            format_timestamp(self.at),
+            self.kind.to_string(),
+            self.minutes.to_string(),
+            self.outcome.clone(),
+        ]
+    }
+}
+
+/// Checks each row's references (`missing` names the field and what it names, when it does
+/// not exist), gives it its id and counts it as inserted or updated. Returns the rows to
+/// write, the last one per id.
+fn stage_rows<T: ActivityRow>(
+    rows: Vec<(usize, T)>,
+    existing: &mut HashSet<String>,
+    missing: impl Fn(&T) -> Option<(&'static str, String)>,
+    summary: &mut ImportSummary,
+    progress: Progress<'_>,
+) -> Vec<(String, T)> {
+    let mut ids = RowIds::new();
+    let mut pending = PendingRows::new();
+    for (done, (line, row)) in rows.into_iter().enumerate() {
+        if let Some((field, what)) = missing(&row) {
+            summary.problems.push(RowProblem {
+                line,
+                field: field.to_string(),
+                message: format!("{what} does not exist"),
+            });
+            continue;
+        }
+        let id = row.id(&mut ids);
+        if existing.insert(id.clone()) {
+            summary.inserted += 1;
+        } else {
+            summary.updated += 1;
+        }
+        pending.push(id, row);
+        progress(done as u64 + 1);
+    }
+    pending.rows
 }
 
 impl Store {
@@ -217,30 +283,18 @@ impl Store {
         let mut write = self.begin_write().await?;
         let customers = existing_ids(&mut write.transaction, "customers").await?;
         let mut existing = existing_ids(&mut write.transaction, "transactions").await?;
-        let mut ids = RowIds::new();
         let mut summary = ImportSummary::default();
-        let mut pending = PendingRows::new();
-        for (done, (line, row)) in rows.into_iter().enumerate() {
-            if !customers.contains(row.customer_id.as_str()) {
-                summary.problems.push(RowProblem {
-                    line,
-                    field: "customer_id".to_string(),
-                    message: format!("customer '{}' does not exist", row.customer_id),
-                });
-                continue;
-            }
-            let content = transaction_content(&row);
-            let content: Vec<&str> = content.iter().map(String::as_str).collect();
-            let id = ids.id(&row.id, "t", &content);
-            if existing.insert(id.clone()) {
-                summary.inserted += 1;
-            } else {
-                summary.updated += 1;
-            }
-            pending.push(id, row);
-            progress(done as u64 + 1);
-        }
-        upsert_transactions(&mut write.transaction, self.backend, &pending.rows).await?;
+        let pending = stage_rows(
+            rows,
+            &mut existing,
+            |row: &Transaction| {
+                (!customers.contains(row.customer_id.as_str()))
+                    .then(|| ("customer_id", format!("customer '{}'", row.customer_id)))
+            },
+            &mut summary,
+            progress,
+        );
+        upsert_transactions(&mut write.transaction, self.backend, &pending).await?;
         finish_import(write, summary, bad_rows).await
     }
 
@@ -255,37 +309,23 @@ impl Store {
         let customers = existing_ids(&mut write.transaction, "customers").await?;
         let reps = existing_ids(&mut write.transaction, "reps").await?;
         let mut existing = existing_ids(&mut write.transaction, "interactions").await?;
-        let mut ids = RowIds::new();
         let mut summary = ImportSummary::default();
-        let mut pending = PendingRows::new();
-        for (done, (line, row)) in rows.into_iter().enumerate() {
-            let missing = if !customers.contains(row.customer_id.as_str()) {
-                Some(("customer_id", format!("customer '{}'", row.customer_id)))
-            } else if !reps.contains(row.rep_id.as_str()) {
-                Some(("rep_id", format!("rep '{}'", row.rep_id)))
-            } else {
-                None
-            };
-            if let Some((field, what)) = missing {
-                summary.problems.push(RowProblem {
-                    line,
-                    field: field.to_string(),
-                    message: format!("{what} does not exist"),
-                });
-                continue;
-            }
-            let content = interaction_content(&row);
-            let content: Vec<&str> = content.iter().map(String::as_str).collect();
-            let id = ids.id(&row.id, "i", &content);
-            if existing.insert(id.clone()) {
-                summary.inserted += 1;
-            } else {
-                summary.updated += 1;
-            }
-            pending.push(id, row);
-            progress(done as u64 + 1);
-        }
-        upsert_interactions(&mut write.transaction, self.backend, &pending.rows).await?;
+        let pending = stage_rows(
+            rows,
+            &mut existing,
+            |row: &Interaction| {
+                if !customers.contains(row.customer_id.as_str()) {
+                    Some(("customer_id", format!("customer '{}'", row.customer_id)))
+                } else if !reps.contains(row.rep_id.as_str()) {
+                    Some(("rep_id", format!("rep '{}'", row.rep_id)))
+                } else {
+                    None
+                }
+            },
+            &mut summary,
+            progress,
+        );
+        upsert_interactions(&mut write.transaction, self.backend, &pending).await?;
         finish_import(write, summary, bad_rows).await
     }
 
@@ -294,9 +334,7 @@ impl Store {
         let mut write = self.begin_write().await?;
         self.require_customer(&mut write.transaction, &row.customer_id, "customer_id")
             .await?;
-        let content = transaction_content(&row);
-        let content: Vec<&str> = content.iter().map(String::as_str).collect();
-        let id = RowIds::new().id(&row.id, "t", &content);
+        let id = row.id(&mut RowIds::new());
         let created = !self
             .row_exists(&mut write.transaction, "transactions", &id)
             .await?;
@@ -328,9 +366,7 @@ impl Store {
                 field: Some("rep_id".to_string()),
             });
         }
-        let content = interaction_content(&row);
-        let content: Vec<&str> = content.iter().map(String::as_str).collect();
-        let id = RowIds::new().id(&row.id, "i", &content);
+        let id = row.id(&mut RowIds::new());
         let created = !self
             .row_exists(&mut write.transaction, "interactions", &id)
             .await?;
