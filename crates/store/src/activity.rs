@@ -159,6 +159,7 @@ async fn upsert_interactions(
         },
     )
     .await?;
+    // From the rows kept: a row replaced by a later one with the same id never happened.
     let mut latest: BTreeMap<&str, &str> = BTreeMap::new();
     for (_, row, at) in &rows {
         let slot = latest

@@ -283,32 +283,42 @@ impl Store {
             .collect()
     }
 
-    /// Parsed current rules, cached by version so a busy API does not re-parse TOML per request.
-    async fn current_rule_set(
+    /// The current rules (parsed once per version and cached) and the routing generation,
+    /// read together: one statement per routing transaction instead of two, and the rules'
+    /// source is only fetched when its version is not cached yet.
+    async fn routing_snapshot(
         &self,
         write: &mut WriteTransaction,
-    ) -> StoreResult<Option<(i64, Arc<RuleSet>)>> {
-        let row =
-            sqlx::query("SELECT version, source FROM rule_versions ORDER BY version DESC LIMIT 1")
-                .fetch_optional(&mut *write.transaction)
-                .await?;
-        let Some(row) = row else { return Ok(None) };
-        let version: i64 = row.try_get("version")?;
+    ) -> StoreResult<(Option<(i64, Arc<RuleSet>)>, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT MAX(version) FROM rule_versions) AS version,
+                 (SELECT value FROM routing_generation WHERE id = 1) AS generation",
+        )
+        .fetch_one(&mut *write.transaction)
+        .await?;
+        let generation: i64 = row.try_get("generation")?;
+        let Some(version) = row.try_get::<Option<i64>, _>("version")? else {
+            return Ok((None, generation));
+        };
         if let Some((cached_version, rules)) =
             self.rules_cache.lock().expect("rules cache").as_ref()
         {
             if *cached_version == version {
-                return Ok(Some((version, rules.clone())));
+                return Ok((Some((version, rules.clone())), generation));
             }
         }
-        let source = text(&row, "source")?;
+        let source: String = sqlx::query("SELECT source FROM rule_versions WHERE version = $1")
+            .bind(version)
+            .fetch_one(&mut *write.transaction)
+            .await?
+            .try_get("source")?;
         let rules = Arc::new(RuleSet::parse(&source).map_err(|errors| {
             StoreError::Corrupt(format!(
                 "stored rules version {version} no longer parses: {errors:?}"
             ))
         })?);
         *self.rules_cache.lock().expect("rules cache") = Some((version, rules.clone()));
-        Ok(Some((version, rules)))
+        Ok((Some((version, rules)), generation))
     }
 
     /// The routing engine for this transaction: the cached one when the snapshot it was
@@ -318,11 +328,11 @@ impl Store {
     async fn engine_for(
         &self,
         write: &mut WriteTransaction,
+        generation: i64,
         rules_version: Option<i64>,
         rules: &RuleSet,
         clock: Clock,
     ) -> StoreResult<RoutingEngine> {
-        let generation = routing_generation(write).await?;
         let cached = self.engine_cache.lock().expect("engine cache").take();
         if let Some(cached) = cached {
             if cached.generation == generation && cached.rules_version == rules_version {
@@ -429,11 +439,12 @@ impl Store {
     ) -> StoreResult<RouteRun> {
         let started = std::time::Instant::now();
         let mut write = self.begin_write().await?;
-        let Some((rules_version, rules)) = self.current_rule_set(&mut write).await? else {
+        let (rules, generation) = self.routing_snapshot(&mut write).await?;
+        let Some((rules_version, rules)) = rules else {
             return Err(StoreError::NoRules);
         };
         let mut engine = self
-            .engine_for(&mut write, Some(rules_version), &rules, clock)
+            .engine_for(&mut write, generation, Some(rules_version), &rules, clock)
             .await?;
         let states_before = engine.strategy_states();
         let pool_rows = sqlx::query(&format!(
@@ -621,13 +632,13 @@ impl Store {
                 decision,
             });
         }
-        let rules = self.current_rule_set(&mut write).await?;
+        let (rules, generation) = self.routing_snapshot(&mut write).await?;
         let (rules_version, rules) = match rules {
             Some((version, rules)) => (Some(version), rules),
             None => (None, Arc::new(RuleSet::default())),
         };
         let mut engine = self
-            .engine_for(&mut write, rules_version, &rules, clock)
+            .engine_for(&mut write, generation, rules_version, &rules, clock)
             .await?;
         let states_before = engine.strategy_states();
         let decision = engine.route(&customer, parent_owner.as_ref());
