@@ -9,8 +9,6 @@ use allot_core::demo::{synthetic_organisation, DemoOrganisation};
 use allot_core::input::CustomerFields;
 use allot_core::Clock;
 use allot_server::{AppState, ClockSource};
-use allot_store::customers::CustomerImportRow;
-use allot_store::organisation::BadRows;
 use allot_store::Store;
 
 #[derive(Subcommand)]
@@ -46,59 +44,27 @@ async fn load_organisation(
     organisation: DemoOrganisation,
     with_customers: bool,
 ) -> Result<()> {
-    let quiet = |_: u64| {};
     let clock = bench_clock();
     let empty = store.list_reps().await?.is_empty() && store.list_teams().await?.is_empty();
     if !empty {
         bail!("the bench needs an empty database; pass --db with a fresh sqlite:// file or postgres database");
     }
-    store
-        .import_teams(
-            organisation
-                .teams
-                .into_iter()
-                .map(|team| (0, team))
-                .collect(),
-            BadRows::new(true),
-            &quiet,
-        )
-        .await?;
-    store
-        .import_reps(
-            organisation.reps.into_iter().map(|rep| (0, rep)).collect(),
-            BadRows::new(true),
-            &quiet,
-        )
-        .await?;
+    let count = organisation.customers.len();
+    let rules = organisation.rules_toml.clone();
+    let mut organisation = organisation;
+    if !with_customers {
+        organisation.customers.clear();
+    }
+    let started = Instant::now();
+    crate::import_organisation(store, organisation, "bench", clock, &|_| {}).await?;
     if with_customers {
-        let started = Instant::now();
-        let count = organisation.customers.len();
-        store
-            .import_customers(
-                organisation
-                    .customers
-                    .into_iter()
-                    .map(|customer| CustomerImportRow {
-                        line: 0,
-                        customer,
-                        owner_given: false,
-                    })
-                    .collect(),
-                BadRows::new(true),
-                "bench",
-                clock,
-                &quiet,
-            )
-            .await?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "import: {count} customers in {seconds:.2} s ({:.0} customers/s)",
             count as f64 / seconds
         );
     }
-    store
-        .set_rules(&organisation.rules_toml, "bench", clock)
-        .await?;
+    store.set_rules(&rules, "bench", clock).await?;
     Ok(())
 }
 
@@ -153,7 +119,7 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
             let address = format!("http://{}/api/v1/route", listener.local_addr()?);
             let state = AppState {
                 store: store.clone(),
-                clock: ClockSource::Fixed(bench_clock()),
+                clock: ClockSource::fixed(bench_clock()),
             };
             let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
             let client = reqwest::Client::builder()

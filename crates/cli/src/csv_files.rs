@@ -4,9 +4,10 @@ use std::io::{Read, Write};
 
 use allot_core::activity::{Interaction, InteractionFields, Transaction, TransactionFields};
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
-use allot_core::{Customer, FieldError, Rep, Team};
+use allot_core::update::GivenColumns;
+use allot_core::{Customer, FieldErrors, Rep, Team};
 use allot_store::customers::CustomerImportRow;
-use allot_store::organisation::RowProblem;
+use allot_store::organisation::{ImportRow, RowProblem};
 use anyhow::{Context, Result};
 
 /// Rows that parsed, and the problems of those that did not.
@@ -16,12 +17,13 @@ pub struct ParsedFile<T> {
 }
 
 /// Reads a CSV file into column→value maps, calling `parse_row` for each data row.
-/// `parse_row` gets the header names and the values; it returns a record or a field error.
+/// `parse_row` gets the header names and the values; it returns a record or every field error
+/// of the row.
 fn read_rows<T>(
     reader: impl Read,
     required_column: &str,
     known_header: impl Fn(&str) -> bool,
-    mut parse_row: impl FnMut(usize, &[String], Vec<String>) -> Result<T, FieldError>,
+    mut parse_row: impl FnMut(usize, &[String], Vec<String>) -> Result<T, FieldErrors>,
 ) -> Result<ParsedFile<T>> {
     let mut csv_reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -43,9 +45,12 @@ fn read_rows<T>(
             name.to_string()
         })
         .collect();
-    for header in &headers {
+    for (index, header) in headers.iter().enumerate() {
         if !known_header(header) {
             anyhow::bail!("line 1, column '{header}': unknown column (check the spelling, or name custom attributes attr.KEY)");
+        }
+        if headers[..index].contains(header) {
+            anyhow::bail!("line 1, column '{header}': the column appears twice in the header");
         }
     }
     if !headers.iter().any(|header| header == required_column) {
@@ -86,60 +91,72 @@ fn read_rows<T>(
         let values: Vec<String> = record.iter().map(str::to_string).collect();
         match parse_row(line, &headers, values) {
             Ok(row) => rows.push(row),
-            Err(error) => problems.push(RowProblem {
+            Err(errors) => problems.extend(errors.into_vec().into_iter().map(|error| RowProblem {
                 line,
                 field: error.field,
                 message: error.message,
-            }),
+            })),
         }
     }
     Ok(ParsedFile { rows, problems })
 }
 
-pub fn read_teams(reader: impl Read) -> Result<ParsedFile<(usize, Team)>> {
+/// Sets every column of one row on a `*Fields` record; a bad column name is the row's error.
+macro_rules! fields_of_row {
+    ($fields:ty, $headers:expr, $values:expr) => {{
+        let mut fields = <$fields>::default();
+        for (header, value) in $headers.iter().zip($values) {
+            fields.set(header, value)?;
+        }
+        fields
+    }};
+}
+
+pub fn read_teams(reader: impl Read) -> Result<ParsedFile<ImportRow<Team>>> {
     read_rows(
         reader,
         "id",
         |header| TeamFields::COLUMNS.contains(&header),
         |line, headers, values| {
-            let mut fields = TeamFields::default();
-            for (header, value) in headers.iter().zip(values) {
-                fields.set(header, value)?;
-            }
-            Ok((line, fields.into_team()?))
+            let fields = fields_of_row!(TeamFields, headers, values);
+            Ok(ImportRow {
+                line,
+                record: fields.into_team()?,
+                given: GivenColumns::from_header(headers),
+            })
         },
     )
 }
 
-pub fn read_reps(reader: impl Read) -> Result<ParsedFile<(usize, Rep)>> {
+pub fn read_reps(reader: impl Read) -> Result<ParsedFile<ImportRow<Rep>>> {
     read_rows(
         reader,
         "id",
         |header| RepFields::COLUMNS.contains(&header),
         |line, headers, values| {
-            let mut fields = RepFields::default();
-            for (header, value) in headers.iter().zip(values) {
-                fields.set(header, value)?;
-            }
-            Ok((line, fields.into_rep()?))
+            let fields = fields_of_row!(RepFields, headers, values);
+            Ok(ImportRow {
+                line,
+                record: fields.into_rep()?,
+                given: GivenColumns::from_header(headers),
+            })
         },
     )
 }
 
+/// Customers; a file changes only the columns it has, so `id,tier` updates tiers and nothing
+/// else, and a file without `owner_id` keeps every owner.
 pub fn read_customers(reader: impl Read) -> Result<ParsedFile<CustomerImportRow>> {
     read_rows(
         reader,
         "id",
         |header| CustomerFields::COLUMNS.contains(&header) || header.starts_with("attr."),
         |line, headers, values| {
-            let mut fields = CustomerFields::default();
-            for (header, value) in headers.iter().zip(values) {
-                fields.set(header, value)?;
-            }
-            Ok(CustomerImportRow {
+            let fields = fields_of_row!(CustomerFields, headers, values);
+            Ok(ImportRow {
                 line,
-                customer: fields.into_customer()?,
-                owner_given: headers.iter().any(|header| header == "owner_id"),
+                record: fields.into_customer()?,
+                given: GivenColumns::from_header(headers),
             })
         },
     )
@@ -151,10 +168,7 @@ pub fn read_transactions(reader: impl Read) -> Result<ParsedFile<(usize, Transac
         "customer_id",
         |header| TransactionFields::COLUMNS.contains(&header),
         |line, headers, values| {
-            let mut fields = TransactionFields::default();
-            for (header, value) in headers.iter().zip(values) {
-                fields.set(header, value)?;
-            }
+            let fields = fields_of_row!(TransactionFields, headers, values);
             Ok((line, fields.into_transaction()?))
         },
     )
@@ -166,10 +180,7 @@ pub fn read_interactions(reader: impl Read) -> Result<ParsedFile<(usize, Interac
         "customer_id",
         |header| InteractionFields::COLUMNS.contains(&header),
         |line, headers, values| {
-            let mut fields = InteractionFields::default();
-            for (header, value) in headers.iter().zip(values) {
-                fields.set(header, value)?;
-            }
+            let fields = fields_of_row!(InteractionFields, headers, values);
             Ok((line, fields.into_interaction()?))
         },
     )

@@ -12,11 +12,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use allot_core::demo::demo_organisation;
+use allot_core::demo::{demo_organisation, DemoOrganisation};
+use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::CustomerId;
 use allot_server::{AppState, ClockSource};
-use allot_store::customers::CustomerImportRow;
-use allot_store::organisation::{BadRows, ImportSummary, RowProblem};
+use allot_store::customers::OwnerChangeSource;
+use allot_store::organisation::{BadRows, ImportRow, ImportSummary, RowProblem};
 use allot_store::Store;
 
 #[derive(Parser)]
@@ -285,7 +286,7 @@ fn progress_bar(length: u64, what: &str) -> ProgressBar {
 }
 
 async fn run(cli: Cli) -> Result<std::process::ExitCode> {
-    let clock_source = ClockSource::from_env().context("reading ALLOT_NOW")?;
+    let clock_source = ClockSource::from_env().context("reading ALLOT_NOW / ALLOT_UTC_OFFSET")?;
     let clock = clock_source.now();
     let success = std::process::ExitCode::SUCCESS;
     match cli.command {
@@ -444,7 +445,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Tick { at, json } => {
             let clock = match at {
-                Some(at) => allot_core::Clock::parse(&at)
+                Some(at) => clock_source
+                    .at(&at)
                     .map_err(|error| anyhow::anyhow!("--at: {}", error.message))?,
                 None => clock,
             };
@@ -511,7 +513,13 @@ async fn import(
         ImportKind::Teams => import_with!(csv_files::read_teams, import_teams),
         ImportKind::Reps => import_with!(csv_files::read_reps, import_reps),
         ImportKind::Customers => {
-            import_with!(csv_files::read_customers, import_customers, "import", clock)
+            import_with!(
+                csv_files::read_customers,
+                import_customers,
+                "import",
+                OwnerChangeSource::Import,
+                clock
+            )
         }
         ImportKind::Transactions => {
             import_with!(csv_files::read_transactions, import_transactions)
@@ -533,15 +541,34 @@ fn print_problems(problems: &[RowProblem]) {
 
 fn print_import_summary(kind: ImportKind, file: &std::path::Path, summary: &ImportSummary) {
     print_problems(&summary.problems);
+    for warning in &summary.warnings {
+        if warning.line == 0 {
+            eprintln!("warning: {}", warning.message);
+        } else {
+            eprintln!(
+                "warning: line {}, column {}: {}",
+                warning.line, warning.field, warning.message
+            );
+        }
+    }
     let what = kind.plural();
+    let bad_rows: std::collections::BTreeSet<usize> = summary
+        .problems
+        .iter()
+        .map(|problem| problem.line)
+        .collect();
     if summary.written {
+        let ownership = if matches!(kind, ImportKind::Customers) {
+            format!(", {} ownership change(s)", summary.ownership_changes)
+        } else {
+            String::new()
+        };
         println!(
-            "{what} from {}: {} inserted, {} updated, {} ownership change(s), {} bad row(s){}",
+            "{what} from {}: {} inserted, {} updated{ownership}, {} bad row(s){}",
             file.display(),
             summary.inserted,
             summary.updated,
-            summary.ownership_changes,
-            summary.problems.len(),
+            bad_rows.len(),
             if summary.problems.is_empty() {
                 ""
             } else {
@@ -552,7 +579,7 @@ fn print_import_summary(kind: ImportKind, file: &std::path::Path, summary: &Impo
         println!(
             "{what} from {}: {} bad row(s); --strict, so nothing was written",
             file.display(),
-            summary.problems.len()
+            bad_rows.len()
         );
     }
 }
@@ -685,56 +712,13 @@ async fn build_demo(
     clock: allot_core::Clock,
 ) -> Result<()> {
     let organisation = demo_organisation(seed, customer_count);
-    let quiet = |_: u64| {};
-    let teams = store
-        .import_teams(
-            organisation
-                .teams
-                .into_iter()
-                .map(|team| (0, team))
-                .collect(),
-            BadRows::new(true),
-            &quiet,
-        )
-        .await?;
-    let reps = store
-        .import_reps(
-            organisation.reps.into_iter().map(|rep| (0, rep)).collect(),
-            BadRows::new(true),
-            &quiet,
-        )
-        .await?;
     let bar = progress_bar(organisation.customers.len() as u64, "demo customers");
     let tick = |done: u64| bar.set_position(done);
-    let customers = store
-        .import_customers(
-            organisation
-                .customers
-                .into_iter()
-                .map(|customer| CustomerImportRow {
-                    line: 0,
-                    customer,
-                    owner_given: false,
-                })
-                .collect(),
-            BadRows::new(true),
-            "demo",
-            clock,
-            &tick,
-        )
-        .await?;
+    let rules = organisation.rules_toml.clone();
+    let [teams, reps, customers] =
+        import_organisation(store, organisation, "demo", clock, &tick).await?;
     bar.finish_and_clear();
-    for summary in [&teams, &reps, &customers] {
-        if !summary.problems.is_empty() {
-            bail!(
-                "the demo data did not import cleanly: {:?}",
-                summary.problems
-            );
-        }
-    }
-    let version = store
-        .set_rules(&organisation.rules_toml, "demo", clock)
-        .await?;
+    let version = store.set_rules(&rules, "demo", clock).await?;
     println!(
         "demo organisation (seed {seed}): {} teams, {} reps, {} customers; rules version {version}",
         teams.inserted + teams.updated,
@@ -745,6 +729,7 @@ async fn build_demo(
     println!();
     print_workload(&store.workload_report(clock).await?);
 
+    let quiet = |_: u64| {};
     let routed = store.all_customers().await?;
     let (transactions, interactions) =
         allot_core::demo::demo_activity(seed, &routed, clock.today());
@@ -772,6 +757,70 @@ async fn build_demo(
     let summary = store.score_customers(clock, "demo").await?;
     value_commands::print_score_summary(&summary);
     Ok(())
+}
+
+/// Imports a generated organisation (the demo's, a benchmark's) in the CSV import's three
+/// steps, failing on any problem. Customer owners are left out, so importing over an earlier
+/// copy keeps who owns what.
+pub(crate) async fn import_organisation(
+    store: &Store,
+    organisation: DemoOrganisation,
+    actor: &str,
+    clock: allot_core::Clock,
+    progress: allot_store::organisation::Progress<'_>,
+) -> Result<[ImportSummary; 3]> {
+    let quiet = |_: u64| {};
+    let DemoOrganisation {
+        teams,
+        reps,
+        customers,
+        ..
+    } = organisation;
+    let teams = store
+        .import_teams(
+            teams
+                .into_iter()
+                .map(|team| ImportRow::whole(0, team, &TeamFields::COLUMNS))
+                .collect(),
+            BadRows::new(true),
+            &quiet,
+        )
+        .await?;
+    let reps = store
+        .import_reps(
+            reps.into_iter()
+                .map(|rep| ImportRow::whole(0, rep, &RepFields::COLUMNS))
+                .collect(),
+            BadRows::new(true),
+            &quiet,
+        )
+        .await?;
+    let customer_columns: Vec<&str> = CustomerFields::COLUMNS
+        .into_iter()
+        .filter(|column| *column != "owner_id")
+        .collect();
+    let customers = store
+        .import_customers(
+            customers
+                .into_iter()
+                .map(|customer| ImportRow::whole(0, customer, &customer_columns))
+                .collect(),
+            BadRows::new(true),
+            actor,
+            OwnerChangeSource::Import,
+            clock,
+            progress,
+        )
+        .await?;
+    for summary in [&teams, &reps, &customers] {
+        if !summary.problems.is_empty() {
+            bail!(
+                "the generated organisation did not import cleanly: {:?}",
+                summary.problems
+            );
+        }
+    }
+    Ok([teams, reps, customers])
 }
 
 async fn serve(store: Store, clock: ClockSource, addr: &str) -> Result<()> {

@@ -12,13 +12,14 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::FieldError;
+use crate::error::{FieldError, FieldErrors, Problems};
 use crate::ids::{CustomerId, RepId};
 use crate::input::{lenient_text, unknown_column};
-use crate::model::parse_optional_timestamp;
+use crate::model::{parse_free_text, parse_optional_timestamp, parse_text};
 
 /// One purchase or refund. Negative amounts are refunds, netted by the value module.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Transaction {
     pub id: Option<String>,
     pub customer_id: CustomerId,
@@ -30,6 +31,7 @@ pub struct Transaction {
 /// The kinds of touch a rep records (跟进记录).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum InteractionKind {
     Call,
     Visit,
@@ -79,6 +81,7 @@ impl fmt::Display for InteractionKind {
 
 /// One touch of a customer by a rep.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Interaction {
     pub id: Option<String>,
     pub customer_id: CustomerId,
@@ -142,23 +145,32 @@ impl TransactionFields {
         Ok(())
     }
 
-    pub fn into_transaction(self) -> Result<Transaction, FieldError> {
+    pub fn into_transaction(self) -> Result<Transaction, FieldErrors> {
+        let mut problems = Problems::default();
+        let id = problems.take(optional_row_id(&self.id));
+        let customer_id = problems.take(CustomerId::parse_field("customer_id", &self.customer_id));
+        let at = problems.take(required_time("at", &self.at));
         let amount_text = self.amount.trim();
-        let amount: f64 = amount_text.parse().map_err(|_| {
-            FieldError::new(
+        let amount = problems.take(match amount_text.parse::<f64>() {
+            Ok(amount) if amount.is_finite() && amount.abs() <= MAXIMUM_AMOUNT => Ok(amount),
+            Ok(_) => Err(FieldError::new(
+                "amount",
+                format!("must be a finite number between -{MAXIMUM_AMOUNT} and {MAXIMUM_AMOUNT}"),
+            )),
+            Err(_) => Err(FieldError::new(
                 "amount",
                 format!("'{amount_text}' is not a number (negative amounts are refunds)"),
-            )
-        })?;
-        if !amount.is_finite() {
-            return Err(FieldError::new("amount", "must be a finite number"));
-        }
-        Ok(Transaction {
-            id: optional_row_id(&self.id)?,
-            customer_id: CustomerId::parse_field("customer_id", &self.customer_id)?,
-            at: required_time("at", &self.at)?,
-            amount,
-            product_line: self.product_line.trim().to_string(),
+            )),
+        });
+        let product_line = problems.take(parse_text("product_line", &self.product_line));
+        problems.finish(|| {
+            Some(Transaction {
+                id: id?,
+                customer_id: customer_id?,
+                at: at?,
+                amount: amount?,
+                product_line: product_line?,
+            })
         })
     }
 }
@@ -209,30 +221,47 @@ impl InteractionFields {
         Ok(())
     }
 
-    pub fn into_interaction(self) -> Result<Interaction, FieldError> {
-        let minutes = match self.minutes.trim() {
-            "" => 0.0,
-            raw => {
-                let minutes: f64 = raw.parse().map_err(|_| {
-                    FieldError::new("minutes", format!("'{raw}' is not a number of minutes"))
-                })?;
-                if !minutes.is_finite() || minutes < 0.0 {
-                    return Err(FieldError::new("minutes", "must be zero or more"));
-                }
-                minutes
-            }
-        };
-        Ok(Interaction {
-            id: optional_row_id(&self.id)?,
-            customer_id: CustomerId::parse_field("customer_id", &self.customer_id)?,
-            rep_id: RepId::parse_field("rep_id", &self.rep_id)?,
-            at: required_time("at", &self.at)?,
-            kind: InteractionKind::parse_field("kind", &self.kind)?,
-            minutes,
-            outcome: self.outcome.trim().to_string(),
+    pub fn into_interaction(self) -> Result<Interaction, FieldErrors> {
+        let mut problems = Problems::default();
+        let id = problems.take(optional_row_id(&self.id));
+        let customer_id = problems.take(CustomerId::parse_field("customer_id", &self.customer_id));
+        let rep_id = problems.take(RepId::parse_field("rep_id", &self.rep_id));
+        let at = problems.take(required_time("at", &self.at));
+        let kind = problems.take(InteractionKind::parse_field("kind", &self.kind));
+        let minutes = problems.take(match self.minutes.trim() {
+            "" => Ok(0.0),
+            raw => match raw.parse::<f64>() {
+                Ok(minutes) if (0.0..=MAXIMUM_MINUTES).contains(&minutes) => Ok(minutes),
+                Ok(_) => Err(FieldError::new(
+                    "minutes",
+                    format!("must be a number from 0 to {MAXIMUM_MINUTES} (one week), got '{raw}'"),
+                )),
+                Err(_) => Err(FieldError::new(
+                    "minutes",
+                    format!("'{raw}' is not a number of minutes"),
+                )),
+            },
+        });
+        let outcome = problems.take(parse_free_text("outcome", &self.outcome));
+        problems.finish(|| {
+            Some(Interaction {
+                id: id?,
+                customer_id: customer_id?,
+                rep_id: rep_id?,
+                at: at?,
+                kind: kind?,
+                minutes: minutes?,
+                outcome: outcome?,
+            })
         })
     }
 }
+
+/// Largest amount of one transaction, either way; beyond it sums lose cents, and it is a typo.
+pub const MAXIMUM_AMOUNT: f64 = 1e12;
+
+/// Longest interaction, in minutes: one week.
+pub const MAXIMUM_MINUTES: f64 = 10_080.0;
 
 /// A stable id for a row that came without one: a hash of its content plus how many identical
 /// rows came before it in the same file. Re-importing a file maps each row to the same id;
@@ -253,7 +282,7 @@ pub fn content_id(prefix: &str, content: &[&str], occurrence: usize) -> String {
 mod tests {
     use super::*;
 
-    fn transaction(cells: [&str; 4]) -> Result<Transaction, FieldError> {
+    fn transaction(cells: [&str; 4]) -> Result<Transaction, FieldErrors> {
         let mut fields = TransactionFields::default();
         for (column, value) in ["customer_id", "at", "amount", "product_line"]
             .into_iter()
@@ -270,7 +299,9 @@ mod tests {
                 assert_eq!(parsed.at.to_rfc3339(), at, "{cells:?}");
                 assert_eq!(parsed.amount, amount, "{cells:?}");
             }
-            (Err(error), Err(field)) => assert_eq!(error.field, field, "{cells:?}: {error}"),
+            (Err(errors), Err(field)) => {
+                assert_eq!(errors.first().field, field, "{cells:?}: {errors}")
+            }
             (result, expected) => panic!("{cells:?}: got {result:?}, expected {expected:?}"),
         }
     }
@@ -290,6 +321,14 @@ mod tests {
         check_transaction(["c1", "2026-03-01", "¥12", ""], Err("amount"));
         check_transaction(["c1", "2026-03-01", "NaN", ""], Err("amount"));
         check_transaction(["", "2026-03-01", "1", ""], Err("customer_id"));
+        check_transaction(["c1", "2026-03-01", "1e308", ""], Err("amount"));
+        check_transaction(["c1", "2026-03-01", "1", "软\u{0}件"], Err("product_line"));
+        let every_problem = transaction(["", "later", "¥", ""]).unwrap_err();
+        let fields: Vec<&str> = every_problem
+            .iter()
+            .map(|error| error.field.as_str())
+            .collect();
+        assert_eq!(fields, ["customer_id", "at", "amount"]);
     }
 
     fn check_interaction(kind: &str, minutes: &str, expected: Result<f64, &str>) {
@@ -305,7 +344,7 @@ mod tests {
         }
         match (fields.into_interaction(), expected) {
             (Ok(parsed), Ok(minutes)) => assert_eq!(parsed.minutes, minutes),
-            (Err(error), Err(field)) => assert_eq!(error.field, field, "{error}"),
+            (Err(errors), Err(field)) => assert_eq!(errors.first().field, field, "{errors}"),
             (result, expected) => panic!("{kind}/{minutes}: got {result:?}, expected {expected:?}"),
         }
     }
@@ -317,6 +356,8 @@ mod tests {
         check_interaction("fax", "5", Err("kind"));
         check_interaction("call", "-5", Err("minutes"));
         check_interaction("call", "半小时", Err("minutes"));
+        check_interaction("call", "1e309", Err("minutes"));
+        check_interaction("call", "20000", Err("minutes"));
     }
 
     #[test]

@@ -285,6 +285,7 @@ impl Condition {
             tokens,
             position: 0,
             nodes: Vec::new(),
+            depth: 0,
         };
         let root = parser.parse_or()?;
         if let Some(token) = parser.tokens.get(parser.position) {
@@ -444,7 +445,18 @@ impl Condition {
                     matches!(values.first(), Some(Literal::Number(_)))
                 )
             ),
-            Node::Or(_) | Node::And(_) => {
+            Node::Or(children) => {
+                // Every alternative failed: say why each did, in its own words.
+                let reasons: Vec<String> = children
+                    .iter()
+                    .map(|&child| match self.evaluate_node(child, customer) {
+                        Err(failed) => self.explain_mismatch(failed, customer),
+                        Ok(()) => format!("{} matched", self.text_of(child)),
+                    })
+                    .collect();
+                format!("({text}) is false: {}", reasons.join("; "))
+            }
+            Node::And(_) => {
                 let mut fields = Vec::new();
                 self.collect_fields(index, &mut fields);
                 let values: Vec<String> = fields
@@ -664,11 +676,17 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
     Ok(tokens)
 }
 
+/// Deepest nesting of parentheses and `not` a condition may have. Parsing and evaluation
+/// recurse, so an unbounded depth would let one rules file overflow the stack of whoever
+/// reads it; no readable rule comes near this.
+pub const MAX_CONDITION_DEPTH: usize = 32;
+
 struct Parser<'a> {
     source: &'a str,
     tokens: Vec<Token>,
     position: usize,
     nodes: Vec<NodeData>,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -685,6 +703,20 @@ impl Parser<'_> {
 
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.position)
+    }
+
+    /// Counts one more level of `(` or `not`, refusing to go past [`MAX_CONDITION_DEPTH`].
+    fn descend(&mut self, at: usize) -> Result<(), ConditionSyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_CONDITION_DEPTH {
+            return Err(self.error_at(
+                at,
+                format!(
+                    "the condition nests parentheses and 'not' more than {MAX_CONDITION_DEPTH} levels deep; split it into simpler rules"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn push(&mut self, node: Node, start: usize, end: usize) -> usize {
@@ -731,7 +763,9 @@ impl Parser<'_> {
             Some(token) if token.is_word("not") => {
                 let start = token.start;
                 self.position += 1;
+                self.descend(start)?;
                 let inner = self.parse_unary()?;
+                self.depth -= 1;
                 let end = self.span(inner).1;
                 // Include a closing parenthesis right after the operand in the quoted text.
                 let end = if self.source[end..].starts_with(')')
@@ -755,7 +789,9 @@ impl Parser<'_> {
         match &token.kind {
             TokenKind::OpenParen => {
                 self.position += 1;
+                self.descend(token.start)?;
                 let inner = self.parse_or()?;
+                self.depth -= 1;
                 match self.peek() {
                     Some(close) if close.kind == TokenKind::CloseParen => {
                         self.position += 1;
@@ -846,6 +882,21 @@ impl Parser<'_> {
                 if matches!(operator, Operator::Prefix | Operator::Contains) =>
             {
                 Some("^= and contains need a quoted string".to_string())
+            }
+            // A misspelt segment would silently never match, so only known names are allowed.
+            (_, Literal::Text(segment))
+                if *field == Field::RfmSegment
+                    && matches!(operator, Operator::Equal | Operator::NotEqual)
+                    && crate::value::RfmSegment::parse(segment).is_none() =>
+            {
+                Some(format!(
+                    "'{segment}' is not an RFM segment; segments are {}",
+                    crate::value::RfmSegment::ALL
+                        .iter()
+                        .map(|segment| segment.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             }
             _ => None,
         };
@@ -1129,6 +1180,36 @@ mod tests {
         );
         check_error("tier not \"A\"", 1, 6, "followed by 'in'");
         check_error("attr. == \"x\"", 1, 1, "unknown field");
+        check_error(
+            "rfm_segment == \"champion\"",
+            1,
+            16,
+            "'champion' is not an RFM segment",
+        );
+        check_error(
+            "rfm_segment in [\"lost\", \"atrisk\"]",
+            1,
+            25,
+            "'atrisk' is not an RFM segment",
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded_so_no_file_can_overflow_the_stack() {
+        let nested = |depth: usize| format!("{}true{}", "(".repeat(depth), ")".repeat(depth));
+        assert!(Condition::parse(&nested(MAX_CONDITION_DEPTH)).is_ok());
+        check_error(
+            &nested(MAX_CONDITION_DEPTH + 1),
+            1,
+            MAX_CONDITION_DEPTH + 1,
+            "more than 32 levels deep",
+        );
+        check_error(&nested(100_000), 1, 33, "levels deep");
+        let nots = format!("{}true", "not ".repeat(MAX_CONDITION_DEPTH + 1));
+        check_error(&nots, 1, 129, "levels deep");
+        // Long flat chains are fine: they do not recurse.
+        let chain = vec!["tier == \"A\""; 5_000].join(" or ");
+        assert!(Condition::parse(&chain).is_ok());
     }
 
     fn check_explanation(condition: &str, expected: &str) {
@@ -1155,7 +1236,11 @@ mod tests {
         );
         check_explanation(
             "region ^= \"上海\" or region ^= \"浙江\"",
-            "(region ^= \"上海\" or region ^= \"浙江\") is false: region is \"广东/深圳/南山\"",
+            "(region ^= \"上海\" or region ^= \"浙江\") is false: region ^= \"上海\" is false: region is \"广东/深圳/南山\"; region ^= \"浙江\" is false: region is \"广东/深圳/南山\"",
+        );
+        check_explanation(
+            "attr.note > 5 or tier == \"Q\"",
+            "(attr.note > 5 or tier == \"Q\") is false: attr.note > 5 is false: attr.note is \"abc\", not a number; tier == \"Q\" is false: tier is \"A\"",
         );
         check_explanation(
             "not (industry == \"金融\")",

@@ -40,6 +40,7 @@ pub fn jain_index(values: &[f64]) -> f64 {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RepWorkload {
     pub rep_id: String,
     pub name: String,
@@ -53,6 +54,7 @@ pub struct RepWorkload {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FairnessSummary {
     /// Reps counted: active and not absent on the clock's date.
     pub available_reps: usize,
@@ -66,6 +68,7 @@ pub struct FairnessSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamWorkload {
     pub team_id: String,
     pub name: String,
@@ -74,6 +77,7 @@ pub struct TeamWorkload {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkloadReport {
     pub as_of: String,
     pub reps: Vec<RepWorkload>,

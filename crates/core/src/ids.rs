@@ -54,6 +54,17 @@ macro_rules! identifier_newtype {
             }
         }
 
+        /// Documented in the API as the text it is.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <String as utoipa::PartialSchema>::schema()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
+
         impl TryFrom<String> for $name {
             type Error = FieldError;
             fn try_from(raw: String) -> Result<Self, FieldError> {
@@ -96,11 +107,37 @@ identifier_newtype!(
 #[serde(try_from = "String", into = "String")]
 pub struct Region(String);
 
+/// Documented in the API as the text it is.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Region {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        <String as utoipa::PartialSchema>::schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Region {}
+
 impl Region {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Ok(Region(String::new()));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "region",
+                "must not contain control characters",
+            ));
+        }
+        if trimmed.chars().count() > crate::model::MAXIMUM_TEXT_LENGTH {
+            return Err(FieldError::new(
+                "region",
+                format!(
+                    "must be at most {} characters",
+                    crate::model::MAXIMUM_TEXT_LENGTH
+                ),
+            ));
         }
         let segments: Vec<&str> = trimmed.split('/').map(str::trim).collect();
         if segments.iter().any(|segment| segment.is_empty()) {

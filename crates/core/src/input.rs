@@ -6,11 +6,11 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
-use crate::error::FieldError;
+use crate::error::{FieldError, FieldErrors, Problems};
 use crate::ids::{CustomerId, Region, RepId, TeamId};
 use crate::model::{
-    parse_bar_list, parse_bool, parse_optional_date, parse_optional_timestamp,
-    parse_positive_number, Customer, Level, Rep, Role, Team,
+    parse_bar_list, parse_bool, parse_free_text, parse_optional_date, parse_optional_timestamp,
+    parse_positive_number, parse_text, Customer, Level, Rep, Role, Team,
 };
 
 /// Accepts a JSON string, number, bool or null as text, so API clients may send `"size": 120` or `"120"`.
@@ -72,20 +72,36 @@ pub struct TeamFields {
 impl TeamFields {
     pub const COLUMNS: [&'static str; 4] = ["id", "name", "parent_id", "manager_id"];
 
-    pub fn into_team(self) -> Result<Team, FieldError> {
-        let id = TeamId::parse_field("id", &self.id)?;
-        let parent_id = optional_id("parent_id", &self.parent_id, TeamId::parse_field)?;
-        if parent_id.as_ref() == Some(&id) {
-            return Err(FieldError::new(
-                "parent_id",
-                "a team cannot be its own parent",
-            ));
+    pub fn into_team(self) -> Result<Team, FieldErrors> {
+        let mut problems = Problems::default();
+        let id = problems.take(TeamId::parse_field("id", &self.id));
+        let parent_id = problems.take(optional_id(
+            "parent_id",
+            &self.parent_id,
+            TeamId::parse_field,
+        ));
+        if let (Some(id), Some(Some(parent))) = (&id, &parent_id) {
+            if parent == id {
+                problems.push(FieldError::new(
+                    "parent_id",
+                    "a team cannot be its own parent",
+                ));
+            }
         }
-        Ok(Team {
-            name: non_empty_or("name", self.name, id.as_str())?,
-            parent_id,
-            manager_id: optional_id("manager_id", &self.manager_id, RepId::parse_field)?,
-            id,
+        let name = problems.take(parse_text("name", &self.name));
+        let manager_id = problems.take(optional_id(
+            "manager_id",
+            &self.manager_id,
+            RepId::parse_field,
+        ));
+        problems.finish(|| {
+            let id = id?;
+            Some(Team {
+                name: non_empty_or(name?, id.as_str()),
+                parent_id: parent_id?,
+                manager_id: manager_id?,
+                id,
+            })
         })
     }
 
@@ -165,55 +181,71 @@ impl RepFields {
         "absent_until",
     ];
 
-    pub fn into_rep(self) -> Result<Rep, FieldError> {
-        let id = RepId::parse_field("id", &self.id)?;
-        let capacity = match self.capacity.trim() {
-            "" => None,
-            raw => Some(raw.parse::<u32>().map_err(|_| {
+    pub fn into_rep(self) -> Result<Rep, FieldErrors> {
+        let mut problems = Problems::default();
+        let id = problems.take(RepId::parse_field("id", &self.id));
+        let name = problems.take(parse_text("name", &self.name));
+        let email = problems.take(parse_text("email", &self.email).and_then(|email| {
+            if !email.is_empty() && !email.contains('@') {
+                Err(FieldError::new(
+                    "email",
+                    format!("'{email}' is not an email address"),
+                ))
+            } else {
+                Ok(email)
+            }
+        }));
+        let team_id = problems.take(optional_id("team_id", &self.team_id, TeamId::parse_field));
+        let role = problems.take(if self.role.trim().is_empty() {
+            Ok(Role::default())
+        } else {
+            Role::parse_field("role", &self.role)
+        });
+        let level = problems.take(if self.level.trim().is_empty() {
+            Ok(Level::default())
+        } else {
+            Level::parse_field("level", &self.level)
+        });
+        let capacity = problems.take(match self.capacity.trim() {
+            "" => Ok(None),
+            raw => raw.parse::<u32>().map(Some).map_err(|_| {
                 FieldError::new(
                     "capacity",
                     format!("'{raw}' is not a whole number ≥ 0 (empty means no cap)"),
                 )
-            })?),
-        };
-        let absent_from = parse_optional_date("absent_from", &self.absent_from)?;
-        let absent_until = parse_optional_date("absent_until", &self.absent_until)?;
-        if let (Some(from), Some(until)) = (absent_from, absent_until) {
+            }),
+        });
+        let weight = problems.take(parse_positive_number("weight", &self.weight, 1.0));
+        let skills = problems.take(
+            parse_bar_list(&self.skills)
+                .into_iter()
+                .map(|skill| parse_text("skills", &skill))
+                .collect::<Result<Vec<_>, _>>(),
+        );
+        let active = problems.take(parse_bool("active", &self.active, true));
+        let absent_from = problems.take(parse_optional_date("absent_from", &self.absent_from));
+        let absent_until = problems.take(parse_optional_date("absent_until", &self.absent_until));
+        if let (Some(Some(from)), Some(Some(until))) = (absent_from, absent_until) {
             if until < from {
-                return Err(FieldError::new(
-                    "absent_until",
-                    format!("{until} is before absent_from {from}"),
-                ));
+                problems.push(absence_order_error(from, until));
             }
         }
-        let email = self.email.trim().to_string();
-        if !email.is_empty() && !email.contains('@') {
-            return Err(FieldError::new(
-                "email",
-                format!("'{email}' is not an email address"),
-            ));
-        }
-        Ok(Rep {
-            name: non_empty_or("name", self.name, id.as_str())?,
-            email,
-            team_id: optional_id("team_id", &self.team_id, TeamId::parse_field)?,
-            role: if self.role.trim().is_empty() {
-                Role::default()
-            } else {
-                Role::parse_field("role", &self.role)?
-            },
-            level: if self.level.trim().is_empty() {
-                Level::default()
-            } else {
-                Level::parse_field("level", &self.level)?
-            },
-            capacity,
-            weight: parse_positive_number("weight", &self.weight, 1.0)?,
-            skills: parse_bar_list(&self.skills),
-            active: parse_bool("active", &self.active, true)?,
-            absent_from,
-            absent_until,
-            id,
+        problems.finish(|| {
+            let id = id?;
+            Some(Rep {
+                name: non_empty_or(name?, id.as_str()),
+                email: email?,
+                team_id: team_id?,
+                role: role?,
+                level: level?,
+                capacity: capacity?,
+                weight: weight?,
+                skills: skills?,
+                active: active?,
+                absent_from: absent_from?,
+                absent_until: absent_until?,
+                id,
+            })
         })
     }
 
@@ -341,63 +373,86 @@ impl CustomerFields {
         "created_at",
     ];
 
-    pub fn into_customer(self) -> Result<Customer, FieldError> {
-        let id = CustomerId::parse_field("id", &self.id)?;
-        let size = match self.size.trim() {
-            "" => None,
-            raw => Some(raw.parse::<u64>().map_err(|_| {
+    pub fn into_customer(self) -> Result<Customer, FieldErrors> {
+        let mut problems = Problems::default();
+        let id = problems.take(CustomerId::parse_field("id", &self.id));
+        let name = problems.take(parse_text("name", &self.name));
+        let customer_type = problems.take(parse_text("type", &self.customer_type));
+        let industry = problems.take(parse_text("industry", &self.industry));
+        let region = problems.take(Region::parse(&self.region));
+        let size = problems.take(match self.size.trim() {
+            "" => Ok(None),
+            raw => raw.parse::<u64>().ok().filter(|size| *size <= MAXIMUM_SIZE).map(Some).ok_or_else(|| {
                 FieldError::new(
                     "size",
-                    format!("'{raw}' is not a whole number of employees (empty means unknown)"),
+                    format!("'{raw}' is not a whole number of employees up to {MAXIMUM_SIZE} (empty means unknown)"),
                 )
-            })?),
-        };
-        let parent_id = optional_id("parent_id", &self.parent_id, CustomerId::parse_field)?;
-        if parent_id.as_ref() == Some(&id) {
-            return Err(FieldError::new(
-                "parent_id",
-                "a customer cannot be its own parent",
-            ));
+            }),
+        });
+        let stage = problems.take(parse_text("stage", &self.stage));
+        let source = problems.take(parse_text("source", &self.source));
+        let tier = problems.take(parse_text("tier", &self.tier));
+        let workload = problems.take(parse_positive_number("workload", &self.workload, 1.0));
+        let first_touch_rep_id = problems.take(optional_id(
+            "first_touch_rep_id",
+            &self.first_touch_rep_id,
+            RepId::parse_field,
+        ));
+        let parent_id = problems.take(optional_id(
+            "parent_id",
+            &self.parent_id,
+            CustomerId::parse_field,
+        ));
+        if let (Some(id), Some(Some(parent))) = (&id, &parent_id) {
+            if parent == id {
+                problems.push(own_parent_error());
+            }
         }
+        let phone = problems.take(parse_text("phone", &self.phone));
+        let email = problems.take(parse_text("email", &self.email));
+        let credit_code = problems.take(parse_text("credit_code", &self.credit_code));
+        let owner_id = problems.take(optional_id("owner_id", &self.owner_id, RepId::parse_field));
+        let created_at = problems.take(parse_optional_timestamp("created_at", &self.created_at));
         let mut attributes = BTreeMap::new();
         for (key, value) in self.attributes {
             let key = key.trim().to_string();
             if !is_attribute_key(&key) {
-                return Err(FieldError::new(
+                problems.push(FieldError::new(
                     format!("attr.{key}"),
                     "attribute names use letters, digits, '_' or '-'",
                 ));
+                continue;
             }
-            let value = value.trim().to_string();
             // An empty attribute is the same as a missing one: unknown.
-            if !value.is_empty() {
-                attributes.insert(key, value);
+            if let Some(value) = problems.take(parse_free_text(&format!("attr.{key}"), &value)) {
+                if !value.is_empty() {
+                    attributes.insert(key, value);
+                }
             }
         }
-        Ok(Customer {
-            name: non_empty_or("name", self.name, id.as_str())?,
-            customer_type: self.customer_type.trim().to_string(),
-            industry: self.industry.trim().to_string(),
-            region: Region::parse(&self.region)?,
-            size,
-            stage: self.stage.trim().to_string(),
-            source: self.source.trim().to_string(),
-            tier: self.tier.trim().to_string(),
-            workload: parse_positive_number("workload", &self.workload, 1.0)?,
-            first_touch_rep_id: optional_id(
-                "first_touch_rep_id",
-                &self.first_touch_rep_id,
-                RepId::parse_field,
-            )?,
-            parent_id,
-            phone: self.phone.trim().to_string(),
-            email: self.email.trim().to_string(),
-            credit_code: self.credit_code.trim().to_string(),
-            owner_id: optional_id("owner_id", &self.owner_id, RepId::parse_field)?,
-            created_at: parse_optional_timestamp("created_at", &self.created_at)?,
-            attributes,
-            value: Default::default(),
-            id,
+        problems.finish(|| {
+            let id = id?;
+            Some(Customer {
+                name: non_empty_or(name?, id.as_str()),
+                customer_type: customer_type?,
+                industry: industry?,
+                region: region?,
+                size: size?,
+                stage: stage?,
+                source: source?,
+                tier: tier?,
+                workload: workload?,
+                first_touch_rep_id: first_touch_rep_id?,
+                parent_id: parent_id?,
+                phone: phone?,
+                email: email?,
+                credit_code: credit_code?,
+                owner_id: owner_id?,
+                created_at: created_at?,
+                attributes,
+                value: Default::default(),
+                id,
+            })
         })
     }
 
@@ -507,19 +562,27 @@ pub fn is_attribute_key(key: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
 }
 
-fn non_empty_or(field: &str, value: String, default: &str) -> Result<String, FieldError> {
-    let trimmed = value.trim();
-    if trimmed.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(if trimmed.is_empty() {
+/// An empty name falls back to the id, so every record has something to show.
+fn non_empty_or(value: String, default: &str) -> String {
+    if value.is_empty() {
         default.to_string()
     } else {
-        trimmed.to_string()
-    })
+        value
+    }
+}
+
+/// Largest `size` (employees) accepted; larger values are typing errors, and stay exact in every backend.
+pub const MAXIMUM_SIZE: u64 = 100_000_000;
+
+pub(crate) fn own_parent_error() -> FieldError {
+    FieldError::new("parent_id", "a customer cannot be its own parent")
+}
+
+pub(crate) fn absence_order_error(from: chrono::NaiveDate, until: chrono::NaiveDate) -> FieldError {
+    FieldError::new(
+        "absent_until",
+        format!("{until} is before absent_from {from}"),
+    )
 }
 
 fn text_of<T: ToString>(value: &Option<T>) -> String {
@@ -550,8 +613,12 @@ mod tests {
             ..Default::default()
         };
         fields.set(column, value.to_string()).unwrap();
-        let error = fields.into_customer().unwrap_err();
-        assert_eq!(error.field, expected_field, "{column}={value}: {error}");
+        let errors = fields.into_customer().unwrap_err();
+        assert_eq!(
+            errors.first().field,
+            expected_field,
+            "{column}={value}: {errors}"
+        );
     }
 
     #[test]
@@ -564,6 +631,21 @@ mod tests {
         check_customer_error("created_at", "yesterday", "created_at");
         check_customer_error("parent_id", "c1", "parent_id");
         check_customer_error("id", " ", "id");
+        check_customer_error("tier", "a\u{0}b", "tier");
+        check_customer_error("phone", "1\n2", "phone");
+        check_customer_error("region", "广东/\u{0}", "region");
+        check_customer_error("attr.note", "x\u{0}", "attr.note");
+        check_customer_error("workload", "1e308", "workload");
+        check_customer_error("size", "1000000000000", "size");
+        // Free text may hold line breaks.
+        let mut fields = CustomerFields {
+            id: "c1".to_string(),
+            ..Default::default()
+        };
+        fields
+            .set("attr.note", "第一行\n第二行".to_string())
+            .unwrap();
+        assert!(fields.into_customer().is_ok());
     }
 
     #[test]
@@ -615,8 +697,8 @@ mod tests {
                 ..Default::default()
             };
             fields.set(column, value.to_string()).unwrap();
-            let error = fields.into_rep().unwrap_err();
-            assert_eq!(error.field, column, "{error}");
+            let errors = fields.into_rep().unwrap_err();
+            assert_eq!(errors.first().field, column, "{errors}");
         };
         check("role", "boss");
         check("level", "guru");
@@ -625,6 +707,36 @@ mod tests {
         check("active", "perhaps");
         check("absent_from", "2026-02-30");
         check("email", "nobody");
+        check("active", "yes");
+        check("skills", "金融|a\u{0}b");
+        check("weight", "1e7");
+        let every_problem = RepFields {
+            id: "r1".to_string(),
+            role: "boss".to_string(),
+            level: "guru".to_string(),
+            capacity: "-1".to_string(),
+            weight: "0".to_string(),
+            active: "perhaps".to_string(),
+            absent_from: "2026-02-30".to_string(),
+            ..Default::default()
+        }
+        .into_rep()
+        .unwrap_err();
+        let fields: Vec<&str> = every_problem
+            .iter()
+            .map(|error| error.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "role",
+                "level",
+                "capacity",
+                "weight",
+                "active",
+                "absent_from"
+            ]
+        );
         let rep = RepFields {
             id: "r1".to_string(),
             skills: "金融|英语".to_string(),

@@ -17,9 +17,10 @@ pub mod model;
 pub mod routing;
 pub mod rules;
 pub mod strategy;
+pub mod update;
 pub mod value;
 
 pub use clock::Clock;
-pub use error::{FieldError, RuleError};
+pub use error::{FieldError, FieldErrors, RuleError};
 pub use ids::{CustomerId, Region, RepId, TeamId};
 pub use model::{Customer, Level, Rep, Role, Team};

@@ -11,6 +11,7 @@ use crate::ids::{CustomerId, Region, RepId, TeamId};
 
 /// A group of reps with a manager; teams form a tree through `parent_id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Team {
     pub id: TeamId,
     pub name: String,
@@ -21,6 +22,7 @@ pub struct Team {
 /// What a rep may do in Allot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     #[default]
     Rep,
@@ -33,6 +35,7 @@ pub enum Role {
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Level {
     Junior,
     #[default]
@@ -74,6 +77,7 @@ text_enum!(Level, "level", Junior => "junior", Mid => "mid", Senior => "senior")
 
 /// A person who can own customers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rep {
     pub id: RepId,
     pub name: String,
@@ -112,6 +116,7 @@ impl Rep {
 
 /// An account that can be owned. Empty text fields mean "unknown".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Customer {
     pub id: CustomerId,
     pub name: String,
@@ -143,6 +148,7 @@ pub struct Customer {
 /// A customer's value as measured by the last grading run (`allot score`); unknown until then.
 /// Not part of the CSV format: it is computed, never imported.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeasuredValue {
     pub score: Option<f64>,
     pub clv: Option<f64>,
@@ -177,17 +183,67 @@ impl Customer {
     }
 }
 
-/// Parses a positive finite number for fields such as `weight` and `workload`.
+/// Largest `weight` or `workload`: sums of many of them must stay exact and finite.
+pub const MAXIMUM_WEIGHT: f64 = 1_000_000.0;
+
+/// Longest single-line text field (names, industry, phone, …), in characters.
+pub const MAXIMUM_TEXT_LENGTH: usize = 1_000;
+
+/// Longest custom attribute value, in characters.
+pub const MAXIMUM_ATTRIBUTE_LENGTH: usize = 10_000;
+
+/// Checks one line of text: trimmed, no control characters (PostgreSQL cannot store NUL, and
+/// a line break inside a name breaks every report), at most [`MAXIMUM_TEXT_LENGTH`] characters.
+pub fn parse_text(field: &str, raw: &str) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters (line breaks, tabs, NUL, …)",
+        ));
+    }
+    if trimmed.chars().count() > MAXIMUM_TEXT_LENGTH {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAXIMUM_TEXT_LENGTH} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Checks free text such as a custom attribute or a note: line breaks and tabs are allowed,
+/// other control characters (NUL above all) are not.
+pub fn parse_free_text(field: &str, raw: &str) -> Result<String, FieldError> {
+    let trimmed = raw.trim();
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters other than line breaks and tabs",
+        ));
+    }
+    if trimmed.chars().count() > MAXIMUM_ATTRIBUTE_LENGTH {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAXIMUM_ATTRIBUTE_LENGTH} characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Parses a positive finite number up to [`MAXIMUM_WEIGHT`] for `weight` and `workload`.
 pub fn parse_positive_number(field: &str, raw: &str, default: f64) -> Result<f64, FieldError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Ok(default);
     }
     match trimmed.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        Ok(value) if value.is_finite() && value > 0.0 && value <= MAXIMUM_WEIGHT => Ok(value),
         Ok(_) => Err(FieldError::new(
             field,
-            format!("must be a number > 0, got '{trimmed}'"),
+            format!("must be a number > 0 and at most {MAXIMUM_WEIGHT}, got '{trimmed}'"),
         )),
         Err(_) => Err(FieldError::new(
             field,
@@ -207,15 +263,16 @@ pub fn parse_optional_date(field: &str, raw: &str) -> Result<Option<NaiveDate>, 
         .map_err(|_| FieldError::new(field, format!("'{trimmed}' is not a date YYYY-MM-DD")))
 }
 
-/// Parses `true|false` (also `1|0`, `yes|no`); empty gives the default.
+/// Parses `true|false` (any letter case); empty gives the default.
 pub fn parse_bool(field: &str, raw: &str, default: bool) -> Result<bool, FieldError> {
-    match raw.trim().to_ascii_lowercase().as_str() {
+    let trimmed = raw.trim();
+    match trimmed.to_ascii_lowercase().as_str() {
         "" => Ok(default),
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        other => Err(FieldError::new(
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(FieldError::new(
             field,
-            format!("'{other}' is not true or false"),
+            format!("'{trimmed}' is not true or false"),
         )),
     }
 }

@@ -96,6 +96,7 @@ impl Decision {
 
 /// A decision in words, as stored, printed by `allot route --json` and returned by the API.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRecord {
     pub customer_id: String,
     pub owner_id: Option<String>,
@@ -106,6 +107,7 @@ pub struct DecisionRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TraceRecord {
     pub rules: Vec<RuleTraceRecord>,
     /// Every chosen and skipped candidate, and the best few that were available but not chosen.
@@ -123,6 +125,7 @@ fn is_zero(count: &usize) -> bool {
 pub const LISTED_RUNNERS_UP: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleTraceRecord {
     pub rule: String,
     pub matched: bool,
@@ -130,6 +133,7 @@ pub struct RuleTraceRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CandidateTraceRecord {
     pub rule: String,
     pub rep_id: String,

@@ -92,6 +92,9 @@ pub struct Rule {
     pub min_level: Option<Level>,
     /// When every candidate is unavailable: try the next rule instead of leaving the customer in the pool.
     pub fallthrough: bool,
+    /// 1-based line and column of the rule's `to` in the rules file, so a target that names a
+    /// team or rep that does not exist can be pointed at.
+    pub target_position: Option<(usize, usize)>,
 }
 
 /// An ordered, validated list of rules; the first matching rule wins.
@@ -137,6 +140,22 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |position| position + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// Byte offset of the `index`-th (0-based) `[[rule]]` header, the one that starts a line.
+fn rule_header_offset(source: &str, index: usize) -> Option<usize> {
+    let mut offset = 0;
+    let mut found = 0;
+    for line in source.split_inclusive('\n') {
+        if line.trim_start().starts_with("[[rule]]") {
+            if found == index {
+                return Some(offset + (line.len() - line.trim_start().len()));
+            }
+            found += 1;
+        }
+        offset += line.len();
+    }
+    None
 }
 
 impl RuleSet {
@@ -205,8 +224,12 @@ impl RuleSet {
             .map(|name| name.get_ref().trim().to_string())
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| format!("#{}", index + 1));
+        // A missing key has no span of its own: point at the rule's `[[rule]]` header.
+        let header = rule_header_offset(source, index);
         let error_at = |field: &str, span: Option<std::ops::Range<usize>>, message: String| {
-            let (line, column) = span.map_or((None, None), position_of);
+            let (line, column) = span
+                .or_else(|| header.map(|offset| offset..offset))
+                .map_or((None, None), position_of);
             RuleError {
                 rule: Some(rule_label.clone()),
                 line,
@@ -217,6 +240,14 @@ impl RuleSet {
         };
 
         let name = match &raw.name {
+            Some(name) if name.get_ref().chars().any(char::is_control) => {
+                errors.push(error_at(
+                    "name",
+                    Some(name.span()),
+                    "must not contain control characters".to_string(),
+                ));
+                String::new()
+            }
             Some(name) if !name.get_ref().trim().is_empty() => {
                 let trimmed = name.get_ref().trim().to_string();
                 if !seen_names.insert(trimmed.clone()) {
@@ -317,6 +348,10 @@ impl RuleSet {
             None => None,
         };
 
+        let target_position = raw
+            .to
+            .as_ref()
+            .map(|spanned| line_and_column(source, spanned.span().start));
         let target = match &raw.to {
             Some(spanned) => {
                 let span = spanned.span();
@@ -396,6 +431,7 @@ impl RuleSet {
                 strategy,
                 min_level,
                 fallthrough: raw.fallthrough,
+                target_position,
             }),
             _ => Err(errors),
         }
@@ -410,8 +446,8 @@ impl RuleSet {
             let mut missing = |field: &str, message: String| {
                 errors.push(RuleError {
                     rule: Some(rule.name.clone()),
-                    line: None,
-                    column: None,
+                    line: rule.target_position.map(|(line, _)| line),
+                    column: rule.target_position.map(|(_, column)| column),
                     field: Some(field.to_string()),
                     message,
                 })
@@ -553,11 +589,49 @@ strategy = "weighted"
 
     #[test]
     fn missing_when_is_rejected_so_fallbacks_are_explicit() {
+        // A missing key points at its rule's header.
         check_error(
-            "[[rule]]\nname = \"x\"\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+            "# rules\n\n[[rule]]\nname = \"x\"\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
             "when",
-            None,
+            Some(3),
             "",
         )
+    }
+
+    #[test]
+    fn names_with_control_characters_are_rejected() {
+        check_error(
+            "[[rule]]\nname = \"a\\u0000b\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+            "name",
+            Some(2),
+            "control characters",
+        );
+    }
+
+    #[test]
+    fn unknown_teams_and_reps_are_located() {
+        let rules = RuleSet::parse(
+            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"nowhere\" }\nstrategy = \"sticky\"\n\n[[rule]]\nname = \"y\"\nwhen = 'true'\nto = { reps = [\"ghost\"] }\nstrategy = \"round_robin\"\n",
+        )
+        .unwrap();
+        let errors = rules.check_references(&[], &[]);
+        let located: Vec<_> = errors
+            .iter()
+            .map(|error| {
+                (
+                    error.rule.as_deref(),
+                    error.field.as_deref(),
+                    error.line,
+                    error.column,
+                )
+            })
+            .collect();
+        assert_eq!(
+            located,
+            [
+                (Some("x"), Some("to.team"), Some(4), Some(6)),
+                (Some("y"), Some("to.reps"), Some(10), Some(6)),
+            ]
+        );
     }
 }

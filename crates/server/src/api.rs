@@ -2,21 +2,23 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
-use allot_core::{CustomerId, RepId, TeamId};
+use allot_core::model::parse_text;
+use allot_core::{CustomerId, Region, RepId, TeamId};
 use allot_store::customers::CustomerFilter;
 use allot_store::events::EventFilter;
 
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
+use crate::extract::{object_body, query_value, PathId};
 use crate::{Actor, AppState};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -96,19 +98,31 @@ pub struct TeamDocument {
     manager_id: Option<String>,
 }
 
-/// One routing decision with its trace.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct DecisionDocument {
-    customer_id: String,
-    /// Null when the customer stays in the pool.
-    owner_id: Option<String>,
-    rule: Option<String>,
-    strategy: Option<String>,
-    reason: String,
-    /// `rules`: each rule tried, matched or not and why; `candidates`: each rep considered, chosen or skipped and why.
-    #[schema(value_type = Object)]
-    trace: Value,
+/// A rep with its current load.
+#[derive(Serialize, ToSchema)]
+pub struct RepRecord {
+    #[serde(flatten)]
+    rep: allot_core::Rep,
+    /// Customers owned now.
+    owned_count: u32,
+    /// Sum of the owned customers' workload.
+    owned_workload: f64,
+}
+
+impl From<&allot_core::strategy::RepState> for RepRecord {
+    fn from(state: &allot_core::strategy::RepState) -> Self {
+        RepRecord {
+            rep: state.rep.clone(),
+            owned_count: state.load.owned_count,
+            owned_workload: state.load.owned_workload,
+        }
+    }
+}
+
+/// The version a document was stored as.
+#[derive(Serialize, ToSchema)]
+pub struct VersionDocument {
+    pub version: i64,
 }
 
 pub(crate) fn to_json<T: Serialize>(value: &T) -> ApiResult<Json<Value>> {
@@ -144,7 +158,7 @@ pub struct CustomerQuery {
 
 /// List customers, filtered and paged.
 #[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(CustomerQuery),
-    responses((status = 200, description = "`{total, limit, offset, items}`"), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, description = "one page of customers", body = allot_store::customers::CustomerPage), (status = 400, body = ErrorEnvelope)))]
 async fn list_customers(
     State(state): State<AppState>,
     query: Result<Query<CustomerQuery>, QueryRejection>,
@@ -169,11 +183,13 @@ async fn list_customers(
     let page = state
         .store
         .list_customers(&CustomerFilter {
-            owner_id: query.owner_id,
+            owner_id: query_value("owner_id", query.owner_id, RepId::parse_field)?
+                .map(|id| id.to_string()),
             in_pool: query.pool,
-            tier: query.tier,
-            region: query.region,
-            name_contains: query.q,
+            tier: query_value("tier", query.tier, parse_text)?,
+            region: query_value("region", query.region, |_, raw| Region::parse(raw))?
+                .map(|region| region.to_string()),
+            name_contains: query_value("q", query.q, parse_text)?,
             limit: query.limit.unwrap_or(100),
             offset: query.offset.unwrap_or(0),
         })
@@ -183,13 +199,13 @@ async fn list_customers(
 
 /// Create a customer (409 if the id exists). An owner given here is recorded as an ownership event.
 #[utoipa::path(post, path = "/api/v1/customers", tag = "customers", request_body = CustomerDocument,
-    responses((status = 201, description = "the stored customer"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 201, description = "the stored customer", body = allot_core::Customer), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_customer(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    body: Result<Json<CustomerFields>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let Json(fields) = body?;
+    let (fields, given) = object_body::<CustomerFields>(body)?;
     let customer = fields.into_customer()?;
     match state.store.get_customer(&customer.id).await {
         Ok(_) => {
@@ -208,195 +224,163 @@ async fn create_customer(
     }
     state
         .store
-        .put_customer(&customer, &actor_name(&actor), state.clock.now())
+        .put_customer(&customer, &given, &actor_name(&actor), state.clock.now())
         .await?;
     let stored = state.store.get_customer(&customer.id).await?;
     Ok((StatusCode::CREATED, to_json(&stored)?))
 }
 
-pub(crate) fn parse_path_id<T>(
-    raw: &str,
-    parse: fn(&str, &str) -> Result<T, allot_core::FieldError>,
-) -> ApiResult<T> {
-    parse("id", raw).map_err(|error| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string()).with_field("id")
-    })
-}
-
 /// Get one customer.
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")),
-    responses((status = 200, description = "the customer"), (status = 404, body = ErrorEnvelope)))]
-async fn get_customer(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let id = parse_path_id(&id, CustomerId::parse_field)?;
+    responses((status = 200, description = "the customer", body = allot_core::Customer), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn get_customer(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Value>> {
+    let id = id.parse(CustomerId::parse_field)?;
     to_json(&state.store.get_customer(&id).await?)
 }
 
-/// Create or replace a customer. Changing `owner_id` here is a manual assignment and writes an ownership event.
-#[utoipa::path(put, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")),
-    request_body = CustomerDocument,
-    responses((status = 200, description = "updated"), (status = 201, description = "created"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
-async fn put_customer(
-    State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
-    body: Result<Json<CustomerFields>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = parse_path_id(&id, CustomerId::parse_field)?;
-    let Json(mut fields) = body?;
-    if fields.id.trim().is_empty() {
-        fields.id = id.to_string();
-    } else if fields.id.trim() != id.as_str() {
-        return Err(ApiError::invalid(
+/// The body's id, which may be left out, must be the path's.
+fn check_body_id(body_id: &mut String, path_id: &str) -> ApiResult<()> {
+    if body_id.trim().is_empty() {
+        *body_id = path_id.to_string();
+        Ok(())
+    } else if body_id.trim() != path_id {
+        Err(ApiError::invalid(
             "id",
             format!(
-                "body id '{}' differs from the path id '{id}'",
-                fields.id.trim()
+                "body id '{}' differs from the path id '{path_id}'",
+                body_id.trim()
             ),
-        ));
+        ))
+    } else {
+        Ok(())
     }
-    let customer = fields.into_customer()?;
-    let created = state
-        .store
-        .put_customer(&customer, &actor_name(&actor), state.clock.now())
-        .await?;
-    let stored = state.store.get_customer(&id).await?;
-    let status = if created {
+}
+
+fn created_or_updated(created: bool) -> StatusCode {
+    if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
-    };
-    Ok((status, to_json(&stored)?))
+    }
+}
+
+/// Create a customer, or update the fields the body gives (the others are kept). Setting
+/// `owner_id` is a manual assignment and `"owner_id": null` a release; both write an ownership
+/// event. Leaving `owner_id` out keeps the owner.
+#[utoipa::path(put, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")),
+    request_body = CustomerDocument,
+    responses((status = 200, description = "updated", body = allot_core::Customer), (status = 201, description = "created", body = allot_core::Customer), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_customer(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    id: PathId,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = id.parse(CustomerId::parse_field)?;
+    let (mut fields, given) = object_body::<CustomerFields>(body)?;
+    check_body_id(&mut fields.id, id.as_str())?;
+    let customer = fields.into_customer()?;
+    let created = state
+        .store
+        .put_customer(&customer, &given, &actor_name(&actor), state.clock.now())
+        .await?;
+    let stored = state.store.get_customer(&id).await?;
+    Ok((created_or_updated(created), to_json(&stored)?))
 }
 
 /// Every routing decision stored for a customer, newest first, with traces.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/decisions", tag = "routing", params(("id" = String, Path, description = "customer id")),
-    responses((status = 200, description = "decisions, newest first", body = [DecisionDocument]), (status = 404, body = ErrorEnvelope)))]
-async fn customer_decisions(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let id = parse_path_id(&id, CustomerId::parse_field)?;
+    responses((status = 200, description = "decisions, newest first", body = [allot_store::routing::StoredDecision]), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn customer_decisions(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Value>> {
+    let id = id.parse(CustomerId::parse_field)?;
     state.store.get_customer(&id).await?;
     to_json(&state.store.decisions_for(&id).await?)
 }
 
-fn rep_json(rep: &allot_core::strategy::RepState) -> Value {
-    let mut value = serde_json::to_value(&rep.rep).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut value {
-        map.insert("owned_count".to_string(), json!(rep.load.owned_count));
-        map.insert("owned_workload".to_string(), json!(rep.load.owned_workload));
-    }
-    value
-}
-
 /// List reps with their current load.
-#[utoipa::path(get, path = "/api/v1/reps", tag = "organisation", responses((status = 200, description = "reps with owned_count and owned_workload")))]
+#[utoipa::path(get, path = "/api/v1/reps", tag = "organisation", responses((status = 200, description = "reps with owned_count and owned_workload", body = [RepRecord])))]
 async fn list_reps(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let reps = state.store.list_reps().await?;
-    Ok(Json(Value::Array(reps.iter().map(rep_json).collect())))
+    let reps: Vec<RepRecord> = state
+        .store
+        .list_reps()
+        .await?
+        .iter()
+        .map(RepRecord::from)
+        .collect();
+    to_json(&reps)
 }
 
 /// Get one rep with its load.
 #[utoipa::path(get, path = "/api/v1/reps/{id}", tag = "organisation", params(("id" = String, Path, description = "rep id")),
-    responses((status = 200, description = "the rep"), (status = 404, body = ErrorEnvelope)))]
-async fn get_rep(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = parse_path_id(&id, RepId::parse_field)?;
-    Ok(Json(rep_json(&state.store.get_rep(&id).await?)))
+    responses((status = 200, description = "the rep", body = RepRecord), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn get_rep(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Value>> {
+    let id = id.parse(RepId::parse_field)?;
+    to_json(&RepRecord::from(&state.store.get_rep(&id).await?))
 }
 
 /// Create or replace a rep (load is kept).
 #[utoipa::path(put, path = "/api/v1/reps/{id}", tag = "organisation", params(("id" = String, Path, description = "rep id")),
     request_body = RepDocument,
-    responses((status = 200, description = "updated"), (status = 201, description = "created"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 200, description = "updated", body = RepRecord), (status = 201, description = "created", body = RepRecord), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_rep(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Result<Json<RepFields>, JsonRejection>,
+    id: PathId,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = parse_path_id(&id, RepId::parse_field)?;
-    let Json(mut fields) = body?;
-    if fields.id.trim().is_empty() {
-        fields.id = id.to_string();
-    } else if fields.id.trim() != id.as_str() {
-        return Err(ApiError::invalid(
-            "id",
-            format!(
-                "body id '{}' differs from the path id '{id}'",
-                fields.id.trim()
-            ),
-        ));
-    }
+    let id = id.parse(RepId::parse_field)?;
+    let (mut fields, given) = object_body::<RepFields>(body)?;
+    check_body_id(&mut fields.id, id.as_str())?;
     let rep = fields.into_rep()?;
-    let created = state.store.put_rep(&rep).await?;
+    let created = state.store.put_rep(&rep, &given).await?;
     let stored = state.store.get_rep(&id).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(rep_json(&stored))))
+    Ok((
+        created_or_updated(created),
+        to_json(&RepRecord::from(&stored))?,
+    ))
 }
 
 /// List teams.
-#[utoipa::path(get, path = "/api/v1/teams", tag = "organisation", responses((status = 200, description = "teams")))]
+#[utoipa::path(get, path = "/api/v1/teams", tag = "organisation", responses((status = 200, description = "teams", body = [allot_core::Team])))]
 async fn list_teams(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     to_json(&state.store.list_teams().await?)
 }
 
 /// Get one team.
 #[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "organisation", params(("id" = String, Path, description = "team id")),
-    responses((status = 200, description = "the team"), (status = 404, body = ErrorEnvelope)))]
-async fn get_team(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = parse_path_id(&id, TeamId::parse_field)?;
+    responses((status = 200, description = "the team", body = allot_core::Team), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn get_team(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Value>> {
+    let id = id.parse(TeamId::parse_field)?;
     to_json(&state.store.get_team(&id).await?)
 }
 
 /// Create or replace a team.
 #[utoipa::path(put, path = "/api/v1/teams/{id}", tag = "organisation", params(("id" = String, Path, description = "team id")),
     request_body = TeamDocument,
-    responses((status = 200, description = "updated"), (status = 201, description = "created"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 200, description = "updated", body = allot_core::Team), (status = 201, description = "created", body = allot_core::Team), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_team(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Result<Json<TeamFields>, JsonRejection>,
+    id: PathId,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let id = parse_path_id(&id, TeamId::parse_field)?;
-    let Json(mut fields) = body?;
-    if fields.id.trim().is_empty() {
-        fields.id = id.to_string();
-    } else if fields.id.trim() != id.as_str() {
-        return Err(ApiError::invalid(
-            "id",
-            format!(
-                "body id '{}' differs from the path id '{id}'",
-                fields.id.trim()
-            ),
-        ));
-    }
+    let id = id.parse(TeamId::parse_field)?;
+    let (mut fields, given) = object_body::<TeamFields>(body)?;
+    check_body_id(&mut fields.id, id.as_str())?;
     let team = fields.into_team()?;
-    let created = state.store.put_team(&team).await?;
+    let created = state.store.put_team(&team, &given).await?;
     let stored = state.store.get_team(&id).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, to_json(&stored)?))
+    Ok((created_or_updated(created), to_json(&stored)?))
 }
 
 /// Create or update a customer and route it if unowned. An owned customer is never re-routed:
 /// its decision is returned with `routed_now: false`.
 #[utoipa::path(post, path = "/api/v1/route", tag = "routing", request_body = CustomerDocument,
-    responses((status = 200, description = "`{routed_now, decision}`"), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the decision; `routed_now` is false for a customer that already had an owner", body = allot_store::routing::SingleRoute), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn route_customer(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    body: Result<Json<CustomerFields>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let Json(fields) = body?;
+    let (fields, given) = object_body::<CustomerFields>(body)?;
     if !fields.owner_id.trim().is_empty() {
         return Err(ApiError::invalid(
             "owner_id",
@@ -406,14 +390,14 @@ async fn route_customer(
     let customer = fields.into_customer()?;
     let routed = state
         .store
-        .route_one(customer, state.clock.now(), &actor_name(&actor))
+        .route_one(customer, &given, state.clock.now(), &actor_name(&actor))
         .await?;
     to_json(&routed)
 }
 
 /// The current rules version (TOML source).
 #[utoipa::path(get, path = "/api/v1/rules", tag = "rules",
-    responses((status = 200, description = "`{version, source, actor, created_at}`"), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the current version", body = allot_store::routing::RulesVersion), (status = 404, body = ErrorEnvelope)))]
 async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     match state.store.current_rules().await? {
         Some(rules) => to_json(&rules),
@@ -435,7 +419,7 @@ pub struct RulesBody {
 /// Store a new rules version. The body is the TOML text itself (any content type) or JSON `{"source": "…"}`.
 #[utoipa::path(put, path = "/api/v1/rules", tag = "rules",
     request_body(content = RulesBody, description = "TOML text, or JSON {\"source\": TOML}"),
-    responses((status = 201, description = "`{version}`"), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 201, description = "stored", body = VersionDocument), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_rules(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -447,7 +431,7 @@ async fn put_rules(
         .store
         .set_rules(&source, &actor_name(&actor), state.clock.now())
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
+    Ok((StatusCode::CREATED, to_json(&VersionDocument { version })?))
 }
 
 /// A TOML document sent as the body itself (any content type) or as JSON `{"source": "…"}`.
@@ -480,13 +464,13 @@ pub(crate) fn text_or_json_source(
 }
 
 /// Every rules version, newest first.
-#[utoipa::path(get, path = "/api/v1/rules/versions", tag = "rules", responses((status = 200, description = "versions")))]
+#[utoipa::path(get, path = "/api/v1/rules/versions", tag = "rules", responses((status = 200, description = "versions, newest first", body = [allot_store::routing::RulesVersion])))]
 async fn rules_versions(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     to_json(&state.store.rules_history().await?)
 }
 
 /// Workload per rep; Gini, Jain's index and max/mean per team and overall (available reps only).
-#[utoipa::path(get, path = "/api/v1/reports/workload", tag = "reports", responses((status = 200, description = "the workload report")))]
+#[utoipa::path(get, path = "/api/v1/reports/workload", tag = "reports", responses((status = 200, description = "the workload report", body = allot_core::fairness::WorkloadReport)))]
 async fn workload_report(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     to_json(&state.store.workload_report(state.clock.now()).await?)
 }
@@ -505,7 +489,7 @@ pub struct EventQuery {
 
 /// The ownership event log, oldest first.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
-    responses((status = 200, description = "events"), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, description = "events, oldest first", body = [allot_store::events::Event]), (status = 400, body = ErrorEnvelope)))]
 async fn list_events(
     State(state): State<AppState>,
     query: Result<Query<EventQuery>, QueryRejection>,
@@ -524,8 +508,10 @@ async fn list_events(
     let events = state
         .store
         .list_events(&EventFilter {
-            customer_id: query.customer_id,
-            rep_id: query.rep_id,
+            customer_id: query_value("customer_id", query.customer_id, CustomerId::parse_field)?
+                .map(|id| id.to_string()),
+            rep_id: query_value("rep_id", query.rep_id, RepId::parse_field)?
+                .map(|id| id.to_string()),
             after_id: query.after_id,
             limit: query.limit.unwrap_or(1000),
         })

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use allot_core::FieldError;
+use allot_core::{FieldError, FieldErrors};
 use allot_store::StoreError;
 
 #[derive(Debug)]
@@ -84,6 +84,13 @@ impl From<FieldError> for ApiError {
     }
 }
 
+/// Every problem goes into the message; `field` names the first.
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        ApiError::invalid(errors.first().field.clone(), errors.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
@@ -112,6 +119,9 @@ impl From<StoreError> for ApiError {
             StoreError::NoRules => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
+            StoreError::Refused(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            }
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -121,18 +131,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Pulls the field name out of serde's "unknown field `x`" / "missing field `x`" / "invalid type … at line" texts.
-fn field_from_serde_message(message: &str) -> Option<String> {
+/// Pulls the field name out of serde's "unknown field `x`" / "missing field `x`" texts, or out
+/// of the path axum and serde put before a failing value ("limit: invalid digit found").
+pub(crate) fn field_from_serde_message(message: &str) -> Option<String> {
     for marker in ["unknown field `", "missing field `", "duplicate field `"] {
         if let Some(start) = message.find(marker) {
             let rest = &message[start + marker.len()..];
             return rest.find('`').map(|end| rest[..end].to_string());
         }
     }
-    // axum's JSON errors start with the path of the failing value, e.g. "size: invalid type".
-    message
+    let detail = [
+        "Failed to deserialize query string: ",
+        "Failed to deserialize the JSON body into the target type: ",
+    ]
+    .iter()
+    .find_map(|prefix| message.strip_prefix(prefix))
+    .unwrap_or(message);
+    detail
         .split_once(": ")
-        .map(|(path, _)| path.rsplit(": ").next().unwrap_or(path).trim().to_string())
+        .map(|(path, _)| path.trim().to_string())
         .filter(|path| {
             !path.is_empty()
                 && path

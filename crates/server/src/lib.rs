@@ -3,6 +3,7 @@
 pub mod api;
 pub mod clock;
 pub mod error;
+mod extract;
 mod value_api;
 
 use std::net::SocketAddr;
@@ -117,6 +118,13 @@ pub fn app(state: AppState) -> Router {
                 axum::http::StatusCode::NOT_FOUND,
                 "not_found",
                 "no such route; see /api/openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see /api/openapi.json",
             )
         })
         .with_state(state)

@@ -3,22 +3,23 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use chrono::NaiveDate;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use allot_core::activity::{InteractionFields, TransactionFields};
-use allot_core::CustomerId;
+use allot_core::{CustomerId, RepId};
 use allot_store::value::AlertFilter;
 
-use crate::api::{actor_name, parse_path_id, to_json};
+use crate::api::{actor_name, to_json};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
+use crate::extract::{object_body, query_value, PathId};
 use crate::{Actor, AppState};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -63,13 +64,13 @@ pub struct InteractionDocument {
 
 /// Record a transaction (purchase or refund).
 #[utoipa::path(post, path = "/api/v1/transactions", tag = "value", request_body = TransactionDocument,
-    responses((status = 201, description = "stored"), (status = 200, description = "replaced the transaction with the same id"),
+    responses((status = 201, description = "stored", body = allot_store::activity::StoredTransaction), (status = 200, description = "replaced the transaction with the same id", body = allot_store::activity::StoredTransaction),
         (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn add_transaction(
     State(state): State<AppState>,
-    body: Result<Json<TransactionFields>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let Json(fields) = body?;
+    let (fields, _) = object_body::<TransactionFields>(body)?;
     let stored = state
         .store
         .add_transaction(fields.into_transaction()?)
@@ -85,15 +86,15 @@ async fn add_transaction(
 /// Record an interaction; the customer's last-interaction time moves forward.
 #[utoipa::path(post, path = "/api/v1/customers/{id}/interactions", tag = "value",
     params(("id" = String, Path, description = "customer id")), request_body = InteractionDocument,
-    responses((status = 201, description = "stored"), (status = 200, description = "replaced the interaction with the same id"),
+    responses((status = 201, description = "stored", body = allot_store::activity::StoredInteraction), (status = 200, description = "replaced the interaction with the same id", body = allot_store::activity::StoredInteraction),
         (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn add_interaction(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    body: Result<Json<InteractionFields>, JsonRejection>,
+    id: PathId,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
-    let Json(mut fields) = body?;
+    let customer_id = id.parse(CustomerId::parse_field)?;
+    let (mut fields, _) = object_body::<InteractionFields>(body)?;
     if !fields.customer_id.trim().is_empty() && fields.customer_id.trim() != customer_id.as_str() {
         return Err(ApiError::invalid(
             "customer_id",
@@ -116,12 +117,9 @@ async fn add_interaction(
 /// A customer's value: RFM, CLV, score, ABC, tier, health, override and tier history.
 #[utoipa::path(get, path = "/api/v1/customers/{id}/value", tag = "value",
     params(("id" = String, Path, description = "customer id")),
-    responses((status = 200, description = "`{customer_id, value, tier_override, tier_history}`"), (status = 404, body = ErrorEnvelope)))]
-async fn customer_value(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
+    responses((status = 200, description = "the customer's value", body = allot_store::value::CustomerValue), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn customer_value(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Value>> {
+    let customer_id = id.parse(CustomerId::parse_field)?;
     to_json(&state.store.customer_value(&customer_id).await?)
 }
 
@@ -137,15 +135,15 @@ pub struct TierOverrideBody {
 /// Set a manual tier that wins over the computed one until `expires_on`.
 #[utoipa::path(put, path = "/api/v1/customers/{id}/tier-override", tag = "value",
     params(("id" = String, Path, description = "customer id")), request_body = TierOverrideBody,
-    responses((status = 200, description = "the override"), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the override", body = allot_store::value::StoredTierOverride), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_tier_override(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
-    body: Result<Json<TierOverrideBody>, JsonRejection>,
+    id: PathId,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
-    let Json(body) = body?;
+    let customer_id = id.parse(CustomerId::parse_field)?;
+    let (body, _) = object_body::<TierOverrideBody>(body)?;
     let expires_on = NaiveDate::parse_from_str(body.expires_on.trim(), "%Y-%m-%d")
         .map_err(|_| ApiError::invalid("expires_on", "must be a date YYYY-MM-DD"))?;
     let stored = state
@@ -165,13 +163,13 @@ async fn put_tier_override(
 /// Remove a manual tier.
 #[utoipa::path(delete, path = "/api/v1/customers/{id}/tier-override", tag = "value",
     params(("id" = String, Path, description = "customer id")),
-    responses((status = 204, description = "removed"), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 204, description = "removed"), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn delete_tier_override(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
+    id: PathId,
 ) -> ApiResult<StatusCode> {
-    let customer_id = parse_path_id(&id, CustomerId::parse_field)?;
+    let customer_id = id.parse(CustomerId::parse_field)?;
     state
         .store
         .clear_tier_override(&customer_id, &actor_name(&actor), state.clock.now())
@@ -180,23 +178,48 @@ async fn delete_tier_override(
 }
 
 /// The current value policy (TOML source); `version` and `source` are null while the built-in default applies.
-#[utoipa::path(get, path = "/api/v1/policy", tag = "value", responses((status = 200, description = "`{version, source, …}`")))]
+#[utoipa::path(get, path = "/api/v1/policy", tag = "value", responses((status = 200, description = "the current policy; `version` and `source` are null while the built-in default applies", body = PolicyDocument)))]
 async fn get_policy(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    match state.store.current_value_policy().await? {
-        Some(stored) => to_json(&stored),
-        None => Ok(Json(json!({
-            "version": null,
-            "source": null,
-            "note": "no value policy is set: grading uses the built-in default (tiers A top 20%, B top 50%, C); `example` is a policy to start from",
-            "example": allot_core::value::EXAMPLE_POLICY,
-        }))),
-    }
+    let document = match state.store.current_value_policy().await? {
+        Some(stored) => PolicyDocument {
+            version: Some(stored.version),
+            source: Some(stored.source),
+            actor: Some(stored.actor),
+            created_at: Some(stored.created_at),
+            note: None,
+            example: None,
+        },
+        None => PolicyDocument {
+            version: None,
+            source: None,
+            actor: None,
+            created_at: None,
+            note: Some("no value policy is set: grading uses the built-in default (tiers A top 20%, B top 50%, C); `example` is a policy to start from".to_string()),
+            example: Some(allot_core::value::EXAMPLE_POLICY.to_string()),
+        },
+    };
+    to_json(&document)
+}
+
+/// The stored value policy, or the note that the built-in default applies.
+#[derive(Serialize, ToSchema)]
+pub struct PolicyDocument {
+    version: Option<i64>,
+    /// The policy's TOML text.
+    source: Option<String>,
+    actor: Option<String>,
+    created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+    /// A policy to start from, while none is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    example: Option<String>,
 }
 
 /// Store a new value policy version: TOML text, or JSON `{"source": "…"}`.
 #[utoipa::path(put, path = "/api/v1/policy", tag = "value",
     request_body(content = String, description = "TOML text, or JSON {\"source\": TOML}"),
-    responses((status = 201, description = "`{version}`"), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 201, description = "stored", body = crate::api::VersionDocument), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_policy(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -212,7 +235,7 @@ async fn put_policy(
 }
 
 /// Grade every customer as of the clock (like `allot score`).
-#[utoipa::path(post, path = "/api/v1/score", tag = "value", responses((status = 200, description = "the run's summary")))]
+#[utoipa::path(post, path = "/api/v1/score", tag = "value", responses((status = 200, description = "the run's summary", body = allot_store::value::ScoreSummary), (status = 409, body = ErrorEnvelope)))]
 async fn run_score(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -234,7 +257,7 @@ pub struct TickQuery {
 
 /// Run the scheduled jobs due as of the clock or `at` (admin; like `allot tick --at`).
 #[utoipa::path(post, path = "/api/v1/tick", tag = "value", params(TickQuery),
-    responses((status = 200, description = "jobs run and skipped"), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, description = "jobs run and skipped", body = allot_store::value::TickSummary), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn run_tick(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
@@ -242,7 +265,7 @@ async fn run_tick(
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
     let clock = match query.at {
-        Some(at) => allot_core::Clock::parse(&at).map_err(|error| {
+        Some(at) => state.clock.at(&at).map_err(|error| {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.message).with_field("at")
         })?,
         None => state.clock.now(),
@@ -251,7 +274,7 @@ async fn run_tick(
 }
 
 /// Tier sizes and value share, the ABC table and RFM segment counts of the last grading.
-#[utoipa::path(get, path = "/api/v1/reports/value", tag = "reports", responses((status = 200, description = "the value report")))]
+#[utoipa::path(get, path = "/api/v1/reports/value", tag = "reports", responses((status = 200, description = "the value report", body = allot_store::value::ValueReport)))]
 async fn value_report(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     to_json(&state.store.value_report().await?)
 }
@@ -269,7 +292,7 @@ pub struct AlertQuery {
 
 /// Health alerts, newest first.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "value", params(AlertQuery),
-    responses((status = 200, description = "alerts"), (status = 400, body = ErrorEnvelope)))]
+    responses((status = 200, description = "alerts, newest first", body = [allot_store::value::Alert]), (status = 400, body = ErrorEnvelope)))]
 async fn list_alerts(
     State(state): State<AppState>,
     query: Result<Query<AlertQuery>, QueryRejection>,
@@ -287,8 +310,10 @@ async fn list_alerts(
     let alerts = state
         .store
         .list_alerts(&AlertFilter {
-            owner_id: query.owner_id,
-            customer_id: query.customer_id,
+            owner_id: query_value("owner_id", query.owner_id, RepId::parse_field)?
+                .map(|id| id.to_string()),
+            customer_id: query_value("customer_id", query.customer_id, CustomerId::parse_field)?
+                .map(|id| id.to_string()),
             include_closed: query.all.unwrap_or(false),
             limit,
         })

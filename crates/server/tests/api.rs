@@ -27,7 +27,7 @@ async fn spawn_app(backend: Backend) -> TestApp {
     let address = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
         store: store.clone(),
-        clock: ClockSource::Fixed(clock),
+        clock: ClockSource::fixed(clock),
     };
     tokio::spawn(async move { allot_server::serve(listener, state).await });
     TestApp {

@@ -18,6 +18,7 @@ use crate::{format_timestamp, Backend, Store};
 
 /// A transaction as stored, with its id (given or derived from its content).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredTransaction {
     pub id: String,
     pub customer_id: String,
@@ -30,6 +31,7 @@ pub struct StoredTransaction {
 
 /// An interaction as stored.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredInteraction {
     pub id: String,
     pub customer_id: String,

@@ -12,6 +12,7 @@ use crate::error::{StoreError, StoreResult};
 
 /// Horizon and discounting of the CLV written by grading runs.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClvSettings {
     /// CLV sums expected spend over this many months.
     pub horizon_months: u32,
@@ -40,6 +41,7 @@ impl Default for ClvSettings {
 
 /// Fitted BG/NBD parameters with the fit's log-likelihood.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BgNbdFit {
     pub r: f64,
     pub alpha: f64,
@@ -52,6 +54,7 @@ pub struct BgNbdFit {
 
 /// Fitted Gamma-Gamma parameters with the fit's log-likelihood.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GammaGammaFit {
     pub p: f64,
     pub q: f64,
@@ -63,6 +66,7 @@ pub struct GammaGammaFit {
 
 /// What was fitted, on how many customers; `note` says why something was not.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClvFitReport {
     pub customers: usize,
     pub repeat_customers: usize,

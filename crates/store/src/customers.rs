@@ -2,26 +2,44 @@
 
 use std::collections::{HashMap, HashSet};
 
+use allot_core::update::GivenColumns;
 use allot_core::{Clock, Customer, CustomerId, RepId};
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::batch::value_lists;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{record_ownership_event, NewOwnershipEvent};
 use crate::organisation::{
-    existing_ids, finish_import, BadRows, ImportSummary, Progress, RowProblem,
+    existing_ids, finish_import, problems_of, single_record_outcome, BadRows, FirstLines,
+    ImportRow, ImportSummary, Progress, RowProblem,
 };
 use crate::rows::{customer_from_row, CUSTOMER_COLUMNS};
 use crate::{format_timestamp, Store};
 
-/// One customer row to import.
-#[derive(Debug, Clone)]
-pub struct CustomerImportRow {
-    pub line: usize,
-    pub customer: Customer,
-    /// Whether the file has an `owner_id` column. Without it, current owners are kept;
-    /// with it, an empty cell puts the customer in the pool.
-    pub owner_given: bool,
+/// One customer row to import; without an `owner_id` column, current owners are kept,
+/// and with it an empty cell puts the customer in the pool.
+pub type CustomerImportRow = ImportRow<Customer>;
+
+/// Where an ownership change made outside routing came from, for the event's reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerChangeSource {
+    /// A CSV file (`allot import customers`).
+    Import,
+    /// A manual assignment or release through the API (`PUT /api/v1/customers/{id}`).
+    ManualAssignment,
+}
+
+impl OwnerChangeSource {
+    fn reason(self, to: Option<&RepId>) -> &'static str {
+        match (self, to) {
+            (OwnerChangeSource::Import, _) => "owner set by import",
+            (OwnerChangeSource::ManualAssignment, Some(_)) => "assigned by hand through the API",
+            (OwnerChangeSource::ManualAssignment, None) => {
+                "released to the pool by hand through the API"
+            }
+        }
+    }
 }
 
 /// Filters and paging for listing customers.
@@ -40,6 +58,7 @@ pub struct CustomerFilter {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerPage {
     pub total: i64,
     pub limit: i64,
@@ -111,46 +130,80 @@ pub(crate) async fn recount_rep_loads(
     Ok(())
 }
 
+/// The stored customers among `ids`, by id, read 500 at a time.
+pub(crate) async fn load_customers(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, Customer>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id IN (VALUES {})",
+            value_lists(backend, chunk.len(), &["{}"], 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut **transaction).await? {
+            let customer = customer_from_row(&row)?;
+            found.insert(customer.id.to_string(), customer);
+        }
+    }
+    Ok(found)
+}
+
 impl Store {
     /// Upserts customers in one transaction, writing an ownership event for every owner change.
-    /// References (owner, first-touch rep, parent account) are checked per row.
+    /// An existing customer changes only in the columns its row carried. References (owner,
+    /// first-touch rep, parent account) are checked per row.
     pub async fn import_customers(
         &self,
         rows: Vec<CustomerImportRow>,
         bad_rows: BadRows,
         actor: &str,
+        source: OwnerChangeSource,
         clock: Clock,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let now = format_timestamp(clock.now());
         let mut write = self.begin_write().await?;
         let reps = existing_ids(&mut write.transaction, "reps").await?;
-        let current_owners: HashMap<String, Option<String>> =
-            sqlx::query("SELECT id, owner_id FROM customers")
-                .fetch_all(&mut *write.transaction)
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get::<String, _>(0)?,
-                        row.try_get::<Option<String>, _>(1)?,
-                    ))
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
-        let in_file: HashSet<String> = rows.iter().map(|row| row.customer.id.to_string()).collect();
+        let known_customers = existing_ids(&mut write.transaction, "customers").await?;
+        let stored_ids: Vec<&str> = rows
+            .iter()
+            .map(|row| row.record.id.as_str())
+            .filter(|id| known_customers.contains(*id))
+            .collect();
+        let stored = load_customers(&mut write.transaction, self.backend, &stored_ids).await?;
+        let in_file: HashSet<String> = rows.iter().map(|row| row.record.id.to_string()).collect();
         let mut summary = ImportSummary::default();
+        let mut first_lines = FirstLines::default();
+        let mut workload_or_owner_changed = false;
         for (done, row) in rows.into_iter().enumerate() {
-            let CustomerImportRow {
-                line,
-                mut customer,
-                owner_given,
-            } = row;
+            let line = row.line;
             let mut problem = |field: &str, message: String| {
                 summary.problems.push(RowProblem {
                     line,
                     field: field.to_string(),
                     message,
                 })
+            };
+            if let Some(duplicate) = first_lines.problem(line, row.record.id.as_str()) {
+                problem(&duplicate.field, duplicate.message);
+                continue;
+            }
+            let existing = stored.get(row.record.id.as_str());
+            let customer = match existing {
+                Some(existing) => match existing.updated_with(&row.record, &row.given) {
+                    Ok(customer) => customer,
+                    Err(errors) => {
+                        summary.problems.extend(problems_of(line, errors));
+                        continue;
+                    }
+                },
+                None => row.record,
             };
             if let Some(owner) = &customer.owner_id {
                 if !reps.contains(owner.as_str()) {
@@ -165,21 +218,15 @@ impl Store {
                 }
             }
             if let Some(parent) = &customer.parent_id {
-                if !in_file.contains(parent.as_str())
-                    && !current_owners.contains_key(parent.as_str())
+                if !in_file.contains(parent.as_str()) && !known_customers.contains(parent.as_str())
                 {
                     problem("parent_id", format!("customer '{parent}' does not exist"));
                     continue;
                 }
             }
-            let existing_owner = current_owners.get(customer.id.as_str());
-            let previous_owner: Option<RepId> = existing_owner
-                .cloned()
-                .flatten()
-                .and_then(|owner| RepId::parse(&owner).ok());
-            if !owner_given {
-                customer.owner_id = previous_owner.clone();
-            }
+            let previous_owner = existing.and_then(|existing| existing.owner_id.clone());
+            workload_or_owner_changed |= previous_owner != customer.owner_id
+                || existing.is_some_and(|existing| existing.workload != customer.workload);
             upsert_customer(&mut write.transaction, &customer, &now).await?;
             if previous_owner != customer.owner_id {
                 summary.ownership_changes += 1;
@@ -191,51 +238,50 @@ impl Store {
                         from: previous_owner.as_ref(),
                         to: customer.owner_id.as_ref(),
                         actor,
-                        reason: "owner set by import",
+                        reason: source.reason(customer.owner_id.as_ref()),
                         rule: None,
                     },
                 )
                 .await?;
             }
-            if existing_owner.is_some() {
+            if existing.is_some() {
                 summary.updated += 1;
             } else {
                 summary.inserted += 1;
             }
             progress(done as u64 + 1);
         }
-        recount_rep_loads(&mut write.transaction).await?;
+        if workload_or_owner_changed || summary.inserted > 0 {
+            recount_rep_loads(&mut write.transaction).await?;
+        }
         finish_import(write, summary, bad_rows).await
     }
 
-    /// Creates or replaces one customer (API). An owner change is recorded as an event.
+    /// Creates or updates one customer (API): the given fields change, the others stay.
+    /// An owner change is a manual assignment and is recorded as an event.
     /// Returns whether the customer was created.
     pub async fn put_customer(
         &self,
         customer: &Customer,
+        given: &GivenColumns,
         actor: &str,
         clock: Clock,
     ) -> StoreResult<bool> {
         let summary = self
             .import_customers(
-                vec![CustomerImportRow {
+                vec![ImportRow {
                     line: 1,
-                    customer: customer.clone(),
-                    owner_given: true,
+                    record: customer.clone(),
+                    given: given.clone(),
                 }],
                 BadRows::new(true),
                 actor,
+                OwnerChangeSource::ManualAssignment,
                 clock,
                 &|_| {},
             )
             .await?;
-        if let Some(problem) = summary.problems.first() {
-            return Err(StoreError::Conflict {
-                message: problem.message.clone(),
-                field: Some(problem.field.clone()),
-            });
-        }
-        Ok(summary.inserted == 1)
+        single_record_outcome(summary)
     }
 
     pub async fn get_customer(&self, id: &CustomerId) -> StoreResult<Customer> {

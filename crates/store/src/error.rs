@@ -20,6 +20,10 @@ pub enum StoreError {
         "no rules are set yet; store some with `allot rules set FILE.toml` or PUT /api/v1/rules"
     )]
     NoRules,
+    /// The request is understood but would break a rule of the store (say, grading as of a
+    /// time before the last grading); the message says how to proceed.
+    #[error("{0}")]
+    Refused(String),
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
@@ -55,6 +59,14 @@ impl From<sqlx::Error> for StoreError {
                     }
                 }
                 _ => {}
+            }
+            // PostgreSQL cannot store NUL and refuses text it cannot encode. Input is checked
+            // at the edge; this keeps any text that slips past a 4xx, not a 500.
+            if matches!(database_error.code().as_deref(), Some("22021" | "22P05")) {
+                return StoreError::Invalid(FieldError::new(
+                    "-",
+                    "the text contains a character the database cannot store (such as NUL)",
+                ));
             }
         }
         StoreError::Database(error)

@@ -40,6 +40,7 @@ impl OwnershipChange {
 
 /// One entry of the log, as listed by `GET /api/v1/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: i64,
     pub at: String,

@@ -3,7 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use allot_core::strategy::RepState;
-use allot_core::{Rep, RepId, Team, TeamId};
+use allot_core::update::GivenColumns;
+use allot_core::{FieldErrors, Rep, RepId, Team, TeamId};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -13,6 +14,7 @@ use crate::Store;
 
 /// A row that could not be imported: its line in the file, the column and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RowProblem {
     pub line: usize,
     pub field: String,
@@ -21,11 +23,15 @@ pub struct RowProblem {
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImportSummary {
     pub inserted: usize,
     pub updated: usize,
     pub ownership_changes: usize,
     pub problems: Vec<RowProblem>,
+    /// Worth knowing but not wrong: the rows were written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<RowProblem>,
     /// False when `--strict` found problems and nothing was written.
     pub written: bool,
 }
@@ -68,27 +74,103 @@ pub(crate) async fn existing_ids(
         .collect()
 }
 
+/// One record to import: its line in the file, the record as parsed, and the columns it
+/// carried. An existing record changes only in those columns.
+#[derive(Debug, Clone)]
+pub struct ImportRow<T> {
+    pub line: usize,
+    pub record: T,
+    pub given: GivenColumns,
+}
+
+impl<T> ImportRow<T> {
+    /// A row that gives every one of `columns`, as a full export or a generated record does.
+    pub fn whole(line: usize, record: T, columns: &[&str]) -> Self {
+        ImportRow {
+            line,
+            record,
+            given: GivenColumns::all(columns.iter().copied()),
+        }
+    }
+}
+
+/// Remembers the line of each id, so a second row for the same id is reported instead of
+/// silently overwriting the first (or being counted as a second insert).
+#[derive(Default)]
+pub(crate) struct FirstLines(std::collections::HashMap<String, usize>);
+
+impl FirstLines {
+    pub(crate) fn problem(&mut self, line: usize, id: &str) -> Option<RowProblem> {
+        match self.0.get(id) {
+            Some(first) => Some(RowProblem {
+                line,
+                field: "id".to_string(),
+                message: format!(
+                    "'{id}' already appears on line {first}; give each id once per file"
+                ),
+            }),
+            None => {
+                self.0.insert(id.to_string(), line);
+                None
+            }
+        }
+    }
+}
+
+pub(crate) fn problems_of(line: usize, errors: FieldErrors) -> impl Iterator<Item = RowProblem> {
+    errors.into_vec().into_iter().map(move |error| RowProblem {
+        line,
+        field: error.field,
+        message: error.message,
+    })
+}
+
 impl Store {
-    /// Upserts teams. A parent must exist already or in the same file, and parents may not form a cycle.
+    /// Upserts teams. A parent must exist already or in the same file, and parents may not
+    /// form a cycle. A manager who is not a rep yet is a warning: reps are imported after
+    /// teams, because reps name their team.
     pub async fn import_teams(
         &self,
-        rows: Vec<(usize, Team)>,
+        rows: Vec<ImportRow<Team>>,
         bad_rows: BadRows,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
-        let existing = existing_ids(&mut write.transaction, "teams").await?;
-        let mut parents: BTreeMap<TeamId, Option<TeamId>> = self
+        let stored: BTreeMap<TeamId, Team> = self
             .list_teams_in(&mut write.transaction)
             .await?
             .into_iter()
-            .map(|team| (team.id, team.parent_id))
+            .map(|team| (team.id.clone(), team))
             .collect();
-        for (_, team) in &rows {
+        let reps = existing_ids(&mut write.transaction, "reps").await?;
+        let mut summary = ImportSummary::default();
+        let mut first_lines = FirstLines::default();
+        let mut merged = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(problem) = first_lines.problem(row.line, row.record.id.as_str()) {
+                summary.problems.push(problem);
+                continue;
+            }
+            let team = match stored.get(&row.record.id) {
+                Some(existing) => match existing.updated_with(&row.record, &row.given) {
+                    Ok(team) => team,
+                    Err(errors) => {
+                        summary.problems.extend(problems_of(row.line, errors));
+                        continue;
+                    }
+                },
+                None => row.record,
+            };
+            merged.push((row.line, team));
+        }
+        let mut parents: BTreeMap<TeamId, Option<TeamId>> = stored
+            .values()
+            .map(|team| (team.id.clone(), team.parent_id.clone()))
+            .collect();
+        for (_, team) in &merged {
             parents.insert(team.id.clone(), team.parent_id.clone());
         }
-        let mut summary = ImportSummary::default();
-        for (done, (line, team)) in rows.iter().enumerate() {
+        for (done, (line, team)) in merged.iter().enumerate() {
             if let Some(parent) = &team.parent_id {
                 if !parents.contains_key(parent) {
                     summary.problems.push(RowProblem {
@@ -110,6 +192,17 @@ impl Store {
                     continue;
                 }
             }
+            if let Some(manager) = &team.manager_id {
+                if !reps.contains(manager.as_str()) {
+                    summary.warnings.push(RowProblem {
+                        line: *line,
+                        field: "manager_id".to_string(),
+                        message: format!(
+                            "rep '{manager}' does not exist yet; import reps next (the team is kept)"
+                        ),
+                    });
+                }
+            }
             sqlx::query(
                 "INSERT INTO teams (id, name, parent_id, manager_id) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id, manager_id = excluded.manager_id",
@@ -120,7 +213,7 @@ impl Store {
             .bind(team.manager_id.as_ref().map(RepId::as_str))
             .execute(&mut *write.transaction)
             .await?;
-            if existing.contains(team.id.as_str()) {
+            if stored.contains_key(&team.id) {
                 summary.updated += 1;
             } else {
                 summary.inserted += 1;
@@ -131,75 +224,121 @@ impl Store {
     }
 
     /// Upserts reps; `team_id` must name an existing team. Loads are kept, not overwritten.
+    /// Afterwards, teams whose manager is still not a rep are listed as warnings.
     pub async fn import_reps(
         &self,
-        rows: Vec<(usize, Rep)>,
+        rows: Vec<ImportRow<Rep>>,
         bad_rows: BadRows,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
-        let existing = existing_ids(&mut write.transaction, "reps").await?;
-        let teams = existing_ids(&mut write.transaction, "teams").await?;
+        let (teams, reps) = load_teams_and_reps(&mut write.transaction).await?;
+        let stored: BTreeMap<RepId, Rep> = reps
+            .into_iter()
+            .map(|state| (state.rep.id.clone(), state.rep))
+            .collect();
+        let team_ids: HashSet<&str> = teams.iter().map(|team| team.id.as_str()).collect();
         let mut summary = ImportSummary::default();
-        for (done, (line, rep)) in rows.iter().enumerate() {
+        let mut first_lines = FirstLines::default();
+        let mut rep_ids: HashSet<String> = stored.keys().map(ToString::to_string).collect();
+        for (done, row) in rows.into_iter().enumerate() {
+            if let Some(problem) = first_lines.problem(row.line, row.record.id.as_str()) {
+                summary.problems.push(problem);
+                continue;
+            }
+            let existing = stored.get(&row.record.id);
+            let rep = match existing {
+                Some(existing) => match existing.updated_with(&row.record, &row.given) {
+                    Ok(rep) => rep,
+                    Err(errors) => {
+                        summary.problems.extend(problems_of(row.line, errors));
+                        continue;
+                    }
+                },
+                None => row.record,
+            };
             if let Some(team) = &rep.team_id {
-                if !teams.contains(team.as_str()) {
+                if !team_ids.contains(team.as_str()) {
                     summary.problems.push(RowProblem {
-                        line: *line,
+                        line: row.line,
                         field: "team_id".to_string(),
                         message: format!("team '{team}' does not exist; import teams first"),
                     });
                     continue;
                 }
             }
-            upsert_rep(&mut write.transaction, rep).await?;
-            if existing.contains(rep.id.as_str()) {
+            upsert_rep(&mut write.transaction, &rep).await?;
+            rep_ids.insert(rep.id.to_string());
+            if existing.is_some() {
                 summary.updated += 1;
             } else {
                 summary.inserted += 1;
             }
             progress(done as u64 + 1);
         }
+        for team in &teams {
+            if let Some(manager) = &team.manager_id {
+                if !rep_ids.contains(manager.as_str()) {
+                    summary.warnings.push(RowProblem {
+                        line: 0,
+                        field: "manager_id".to_string(),
+                        message: format!(
+                            "team '{}' names manager '{manager}', who is not a rep",
+                            team.id
+                        ),
+                    });
+                }
+            }
+        }
         finish_import(write, summary, bad_rows).await
     }
 
-    /// Creates or replaces one rep (API).
-    pub async fn put_rep(&self, rep: &Rep) -> StoreResult<bool> {
-        let mut write = self.begin_write().await?;
-        if let Some(team) = &rep.team_id {
-            let found = sqlx::query("SELECT id FROM teams WHERE id = $1")
-                .bind(team.as_str())
-                .fetch_optional(&mut *write.transaction)
+    /// Creates or updates one rep (API): the given fields change, the others and the load stay.
+    pub async fn put_rep(&self, rep: &Rep, given: &GivenColumns) -> StoreResult<bool> {
+        let summary = self
+            .import_reps(
+                vec![ImportRow {
+                    line: 1,
+                    record: rep.clone(),
+                    given: given.clone(),
+                }],
+                BadRows::new(true),
+                &|_| {},
+            )
+            .await?;
+        single_record_outcome(summary)
+    }
+
+    /// Creates or updates one team (API). Unlike a file, the API refuses a manager who is not a rep.
+    pub async fn put_team(&self, team: &Team, given: &GivenColumns) -> StoreResult<bool> {
+        if let Some(manager) = team
+            .manager_id
+            .as_ref()
+            .filter(|_| given.contains("manager_id"))
+        {
+            let found = sqlx::query("SELECT id FROM reps WHERE id = $1")
+                .bind(manager.as_str())
+                .fetch_optional(&self.pool)
                 .await?;
             if found.is_none() {
                 return Err(StoreError::Conflict {
-                    message: format!("team '{team}' does not exist"),
-                    field: Some("team_id".to_string()),
+                    message: format!("rep '{manager}' does not exist"),
+                    field: Some("manager_id".to_string()),
                 });
             }
         }
-        let existed = sqlx::query("SELECT id FROM reps WHERE id = $1")
-            .bind(rep.id.as_str())
-            .fetch_optional(&mut *write.transaction)
-            .await?
-            .is_some();
-        upsert_rep(&mut write.transaction, rep).await?;
-        write.commit().await?;
-        Ok(!existed)
-    }
-
-    /// Creates or replaces one team (API).
-    pub async fn put_team(&self, team: &Team) -> StoreResult<bool> {
         let summary = self
-            .import_teams(vec![(1, team.clone())], BadRows::new(true), &|_| {})
+            .import_teams(
+                vec![ImportRow {
+                    line: 1,
+                    record: team.clone(),
+                    given: given.clone(),
+                }],
+                BadRows::new(true),
+                &|_| {},
+            )
             .await?;
-        if let Some(problem) = summary.problems.first() {
-            return Err(StoreError::Conflict {
-                message: problem.message.clone(),
-                field: Some(problem.field.clone()),
-            });
-        }
-        Ok(summary.inserted == 1)
+        single_record_outcome(summary)
     }
 
     async fn list_teams_in(
@@ -320,6 +459,18 @@ fn has_cycle(parents: &BTreeMap<TeamId, Option<TeamId>>, start: &TeamId) -> bool
         current = parents.get(&team).cloned().flatten();
     }
     false
+}
+
+/// The outcome of a one-record import made for the API: its first problem as a conflict,
+/// or whether the record was created.
+pub(crate) fn single_record_outcome(summary: ImportSummary) -> StoreResult<bool> {
+    match summary.problems.into_iter().next() {
+        Some(problem) => Err(StoreError::Conflict {
+            message: problem.message,
+            field: Some(problem.field),
+        }),
+        None => Ok(summary.inserted == 1),
+    }
 }
 
 /// Commits, or in strict mode with problems rolls everything back.

@@ -7,6 +7,7 @@ use allot_core::fairness::{workload_report, WorkloadReport};
 use allot_core::routing::{DecisionRecord, RoutingEngine};
 use allot_core::rules::RuleSet;
 use allot_core::strategy::{RepState, StrategyState};
+use allot_core::update::GivenColumns;
 use allot_core::{Clock, Customer, CustomerId, RepId};
 use serde::Serialize;
 use sqlx::Row;
@@ -35,6 +36,7 @@ async fn routing_generation(write: &mut WriteTransaction) -> StoreResult<i64> {
 
 /// A stored rules version.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RulesVersion {
     pub version: i64,
     pub source: String,
@@ -44,6 +46,7 @@ pub struct RulesVersion {
 
 /// A decision as stored, with when and by whom it was made.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredDecision {
     pub id: i64,
     pub at: String,
@@ -55,6 +58,7 @@ pub struct StoredDecision {
 
 /// Totals of a routing run.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteSummary {
     pub considered: usize,
     pub routed: usize,
@@ -75,6 +79,7 @@ pub struct RouteRun {
 
 /// Result of routing one customer through the API.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SingleRoute {
     /// False when the customer already had an owner and the earlier decision is returned.
     pub routed_now: bool,
@@ -551,6 +556,7 @@ impl Store {
     pub async fn route_one(
         &self,
         customer: Customer,
+        given: &GivenColumns,
         clock: Clock,
         actor: &str,
     ) -> StoreResult<SingleRoute> {
@@ -564,15 +570,17 @@ impl Store {
         .await?
         .map(|row| customer_from_row(&row))
         .transpose()?;
-        let mut customer = customer;
+        // Routing decides the owner, so an owner in the body is never taken; an existing
+        // customer changes only in the fields the body gave, and keeps its measured value.
+        let mut customer = match &existing {
+            Some(existing) => existing
+                .updated_with(&customer, &given.clone().without("owner_id"))
+                .map_err(|errors| StoreError::Invalid(errors.first().clone()))?,
+            None => customer,
+        };
         customer.owner_id = existing
             .as_ref()
             .and_then(|existing| existing.owner_id.clone());
-        // The measured value is computed, never sent: keep what the last grading found.
-        customer.value = existing
-            .as_ref()
-            .map(|existing| existing.value.clone())
-            .unwrap_or_default();
         for (field, rep) in [("first_touch_rep_id", &customer.first_touch_rep_id)] {
             if let Some(rep) = rep {
                 let found = sqlx::query("SELECT id FROM reps WHERE id = $1")
@@ -612,18 +620,23 @@ impl Store {
         if workload_changed {
             crate::customers::recount_rep_loads(&mut write.transaction).await?;
         }
-        if customer.owner_id.is_some() {
+        if let Some(owner) = customer.owner_id.clone() {
             let previous = self.latest_decision_in(&mut write, &customer.id).await?;
             write.commit().await?;
+            // The last routing decision explains the owner only if it chose the current one;
+            // after a manual assignment or an import it would name someone else.
             let decision = match previous {
-                Some(previous) => previous.decision,
-                None => DecisionRecord {
+                Some(previous) if previous.decision.owner_id.as_deref() == Some(owner.as_str()) => {
+                    previous.decision
+                }
+                _ => DecisionRecord {
                     customer_id: customer.id.to_string(),
-                    owner_id: customer.owner_id.as_ref().map(ToString::to_string),
+                    owner_id: Some(owner.to_string()),
                     rule: None,
                     strategy: None,
-                    reason: "already owned; the owner was set outside routing (import or manual assignment)"
-                        .to_string(),
+                    reason: format!(
+                        "already owned by {owner}, who was set outside routing (import or manual assignment); routing never moves an owned customer"
+                    ),
                     trace: Default::default(),
                 },
             };

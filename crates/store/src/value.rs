@@ -24,6 +24,7 @@ pub use crate::clv_estimates::{ClvFitReport, ClvSettings};
 
 /// A stored value policy version.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyVersion {
     pub version: i64,
     pub source: String,
@@ -33,6 +34,7 @@ pub struct PolicyVersion {
 
 /// A manual tier with its reason and last day.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredTierOverride {
     pub customer_id: String,
     pub tier: String,
@@ -44,6 +46,7 @@ pub struct StoredTierOverride {
 
 /// One upgrade, downgrade or first grading of a customer.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TierEvent {
     pub id: i64,
     pub at: String,
@@ -59,6 +62,7 @@ pub struct TierEvent {
 
 /// A health alert for a customer's owner.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     pub id: i64,
     pub at: String,
@@ -84,6 +88,7 @@ pub struct AlertFilter {
 
 /// What one grading run did.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScoreSummary {
     pub as_of: String,
     pub policy_version: Option<i64>,
@@ -105,6 +110,7 @@ pub struct ScoreSummary {
 
 /// What `tick` did: each scheduled job that was due.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TickSummary {
     pub at: String,
     /// `(job, period)` of jobs that ran now.
@@ -118,6 +124,7 @@ pub struct TickSummary {
 
 /// The stored value of one customer with its tier history.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerValue {
     pub customer_id: String,
     /// Time of the newest interaction, kept by interaction imports and the API.
@@ -130,6 +137,7 @@ pub struct CustomerValue {
 
 /// Value report: tier sizes and value share, the ABC table and RFM segment counts.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValueReport {
     pub as_of: Option<String>,
     pub customers: usize,
@@ -140,6 +148,7 @@ pub struct ValueReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TierRow {
     pub tier: String,
     pub customers: usize,
@@ -151,6 +160,7 @@ pub struct TierRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AbcRow {
     pub class: String,
     pub customers: usize,

@@ -4,6 +4,7 @@
 use allot_core::clock::Clock;
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::model::{Customer, Rep};
+use allot_core::update::GivenColumns;
 use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
 use serde_json::json;
 
@@ -36,9 +37,18 @@ async fn organisation(store: &Store) {
         .expect("team fields")
         .into_team()
         .expect("team");
-    store.put_team(&team).await.expect("team");
-    store.put_rep(&rep("r1", true)).await.expect("r1");
-    store.put_rep(&rep("r2", true)).await.expect("r2");
+    store
+        .put_team(&team, &GivenColumns::all(TeamFields::COLUMNS))
+        .await
+        .expect("team");
+    store
+        .put_rep(&rep("r1", true), &GivenColumns::all(RepFields::COLUMNS))
+        .await
+        .expect("r1");
+    store
+        .put_rep(&rep("r2", true), &GivenColumns::all(RepFields::COLUMNS))
+        .await
+        .expect("r2");
     store
         .set_rules(
             "[[rule]]\nname = \"all\"\nwhen = 'true'\nto = { team = \"sales\" }\nstrategy = \"round_robin\"\n",
@@ -51,7 +61,12 @@ async fn organisation(store: &Store) {
 
 async fn owner_after_route(store: &Store, id: &str) -> Option<String> {
     store
-        .route_one(customer(id), clock(), "test")
+        .route_one(
+            customer(id),
+            &GivenColumns::all(CustomerFields::COLUMNS),
+            clock(),
+            "test",
+        )
         .await
         .expect("route")
         .decision
@@ -75,14 +90,14 @@ async fn cached_engine_sees_changes_from_another_process(backend: Backend) {
     assert_eq!(owner_after_route(&first, "c3").await.as_deref(), Some("r1"));
 
     second
-        .put_rep(&rep("r2", false))
+        .put_rep(&rep("r2", false), &GivenColumns::all(RepFields::COLUMNS))
         .await
         .expect("deactivate r2");
     assert_eq!(owner_after_route(&first, "c4").await.as_deref(), Some("r1"));
     assert_eq!(owner_after_route(&first, "c5").await.as_deref(), Some("r1"));
 
     second
-        .put_rep(&rep("r1", false))
+        .put_rep(&rep("r1", false), &GivenColumns::all(RepFields::COLUMNS))
         .await
         .expect("deactivate r1");
     assert_eq!(owner_after_route(&first, "c6").await, None);
@@ -113,7 +128,12 @@ async fn rejected_request_leaves_routing_unchanged(backend: Backend) {
     let mut orphan = customer("c2");
     orphan.parent_id = Some(allot_core::ids::CustomerId::parse("missing").expect("id"));
     let error = store
-        .route_one(orphan, clock(), "test")
+        .route_one(
+            orphan,
+            &GivenColumns::all(CustomerFields::COLUMNS),
+            clock(),
+            "test",
+        )
         .await
         .expect_err("unknown parent");
     assert!(error.to_string().contains("missing"), "{error}");

@@ -4,7 +4,9 @@
 use allot_core::activity::{InteractionFields, TransactionFields};
 use allot_core::clock::Clock;
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
+use allot_core::update::GivenColumns;
 use allot_core::CustomerId;
+use allot_store::customers::OwnerChangeSource;
 use allot_store::organisation::BadRows;
 use allot_store::value::AlertFilter;
 use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
@@ -28,14 +30,20 @@ async fn organisation(store: &Store) {
         .unwrap()
         .into_team()
         .unwrap();
-    store.put_team(&team).await.unwrap();
+    store
+        .put_team(&team, &GivenColumns::all(TeamFields::COLUMNS))
+        .await
+        .unwrap();
     let rep = serde_json::from_value::<RepFields>(json!({
         "id": "r1", "name": "王芳", "email": "r1@example.com", "team_id": "sales",
     }))
     .unwrap()
     .into_rep()
     .unwrap();
-    store.put_rep(&rep).await.unwrap();
+    store
+        .put_rep(&rep, &GivenColumns::all(RepFields::COLUMNS))
+        .await
+        .unwrap();
     let customers = (1..=40)
         .map(|number| {
             let customer = serde_json::from_value::<CustomerFields>(json!({
@@ -44,11 +52,11 @@ async fn organisation(store: &Store) {
             .unwrap()
             .into_customer()
             .unwrap();
-            allot_store::customers::CustomerImportRow {
-                line: number + 1,
+            allot_store::customers::CustomerImportRow::whole(
+                number + 1,
                 customer,
-                owner_given: true,
-            }
+                &CustomerFields::COLUMNS,
+            )
         })
         .collect();
     let summary = store
@@ -56,6 +64,7 @@ async fn organisation(store: &Store) {
             customers,
             BadRows::new(true),
             "test",
+            OwnerChangeSource::Import,
             clock("2026-01-01T00:00:00Z"),
             &noop,
         )

@@ -18,6 +18,7 @@ const MODEL: &str = "BG/NBD";
 /// BG/NBD parameters: purchase rates λ ~ Gamma(shape r, rate α) per period, dropout
 /// probabilities p ~ Beta(a, b).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BgNbdParameters {
     pub r: f64,
     pub alpha: f64,

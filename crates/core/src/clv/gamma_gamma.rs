@@ -18,6 +18,7 @@ const MODEL: &str = "Gamma-Gamma";
 
 /// Gamma-Gamma parameters: transaction values Gamma(shape p, rate ν), ν ~ Gamma(shape q, rate γ).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GammaGammaParameters {
     pub p: f64,
     pub q: f64,

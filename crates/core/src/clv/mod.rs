@@ -116,6 +116,7 @@ pub enum ClvError {
 
 /// The outcome of a maximum-likelihood fit.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FitReport<Parameters> {
     pub parameters: Parameters,
     /// Total log-likelihood of the fitted customers at `parameters`.

@@ -8,6 +8,7 @@ use crate::ids::CustomerId;
 
 /// A customer's ABC class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AbcClass {
     A,
     B,

@@ -122,6 +122,7 @@ impl CustomerValueInput {
 
 /// The grade of one customer, with what is needed to explain it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerGrade {
     pub customer_id: CustomerId,
     /// `None` when the customer has no purchase day on or before the clock date.

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 
 /// A customer's RFM facts and scores as of the clock date.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rfm {
     /// Days from the last purchase day to the clock date.
     pub recency_days: i64,
@@ -25,6 +26,7 @@ pub struct Rfm {
 /// The RFM segment grid (客户分群), decided by R and the rounded F/M average; see [`RfmSegment::from_scores`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RfmSegment {
     Champions,
     Loyal,

@@ -10,6 +10,7 @@ use super::rank::rank_counts;
 /// One input of the composite score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Dimension {
     Frequency,
     Monetary,
@@ -65,6 +66,7 @@ impl fmt::Display for Dimension {
 
 /// How one dimension made up a customer's score, for explanations.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DimensionValue {
     pub dimension: Dimension,
     /// The raw value; `None` when unknown (no CLV, no numeric strategic attribute, no p_alive).

@@ -8,6 +8,7 @@ use crate::ids::CustomerId;
 
 /// A manual tier set by a person, with the reason they gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TierOverride {
     pub tier: String,
     pub reason: String,

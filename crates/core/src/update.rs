@@ -1,0 +1,282 @@
+//! Partial updates: which columns a CSV row or JSON body carried, and laying them onto the stored record.
+//!
+//! A file with only `id,tier`, or a body with only `{"name": …}`, changes only those columns.
+//! Replacing the whole record instead would wipe every column the sender did not mention,
+//! which is how enrichment files and small API edits destroy data.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+
+use crate::error::{FieldError, FieldErrors};
+use crate::input::{absence_order_error, own_parent_error};
+use crate::model::{Customer, Rep, Team};
+
+/// The columns a record carried, by their CSV names (`type`, `owner_id`, `attr.KEY`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GivenColumns {
+    columns: BTreeSet<String>,
+}
+
+impl GivenColumns {
+    /// The columns of a CSV header.
+    pub fn from_header(header: &[String]) -> Self {
+        GivenColumns {
+            columns: header
+                .iter()
+                .map(|column| column.trim().to_string())
+                .collect(),
+        }
+    }
+
+    /// The keys of a JSON body; each key of its `attributes` object counts as `attr.KEY`.
+    pub fn of_json(body: &Map<String, Value>) -> Self {
+        let mut columns = BTreeSet::new();
+        for (key, value) in body {
+            if key == "attributes" {
+                if let Value::Object(attributes) = value {
+                    columns.extend(attributes.keys().map(|key| format!("attr.{}", key.trim())));
+                }
+            } else {
+                columns.insert(key.clone());
+            }
+        }
+        GivenColumns { columns }
+    }
+
+    /// Every column named, as if the whole record were given.
+    pub fn all<'a>(columns: impl IntoIterator<Item = &'a str>) -> Self {
+        GivenColumns {
+            columns: columns.into_iter().map(str::to_string).collect(),
+        }
+    }
+
+    pub fn contains(&self, column: &str) -> bool {
+        self.columns.contains(column)
+    }
+
+    /// Removes a column, for callers that decide it themselves (routing decides the owner).
+    pub fn without(mut self, column: &str) -> Self {
+        self.columns.remove(column);
+        self
+    }
+
+    fn attribute_keys(&self) -> impl Iterator<Item = &str> {
+        self.columns
+            .iter()
+            .filter_map(|column| column.strip_prefix("attr."))
+    }
+}
+
+impl Customer {
+    /// This customer with the given columns taken from `incoming` (parsed from the same row).
+    /// Checks again what spans columns: a customer cannot become its own parent.
+    pub fn updated_with(
+        &self,
+        incoming: &Customer,
+        given: &GivenColumns,
+    ) -> Result<Customer, FieldErrors> {
+        let mut updated = self.clone();
+        macro_rules! take {
+            ($($column:literal => $field:ident),+ $(,)?) => {
+                $( if given.contains($column) { updated.$field = incoming.$field.clone(); } )+
+            };
+        }
+        take!(
+            "name" => name,
+            "type" => customer_type,
+            "industry" => industry,
+            "region" => region,
+            "size" => size,
+            "stage" => stage,
+            "source" => source,
+            "tier" => tier,
+            "workload" => workload,
+            "first_touch_rep_id" => first_touch_rep_id,
+            "parent_id" => parent_id,
+            "phone" => phone,
+            "email" => email,
+            "credit_code" => credit_code,
+            "owner_id" => owner_id,
+            "created_at" => created_at,
+        );
+        for key in given.attribute_keys() {
+            match incoming.attributes.get(key) {
+                Some(value) => {
+                    updated.attributes.insert(key.to_string(), value.clone());
+                }
+                // An empty cell (or null) removes the attribute.
+                None => {
+                    updated.attributes.remove(key);
+                }
+            }
+        }
+        if updated.parent_id.as_ref() == Some(&updated.id) {
+            return Err(own_parent_error().into());
+        }
+        Ok(updated)
+    }
+}
+
+impl Rep {
+    /// This rep with the given columns taken from `incoming`; absences must stay in order.
+    pub fn updated_with(&self, incoming: &Rep, given: &GivenColumns) -> Result<Rep, FieldErrors> {
+        let mut updated = self.clone();
+        macro_rules! take {
+            ($($column:literal => $field:ident),+ $(,)?) => {
+                $( if given.contains($column) { updated.$field = incoming.$field.clone(); } )+
+            };
+        }
+        take!(
+            "name" => name,
+            "email" => email,
+            "team_id" => team_id,
+            "role" => role,
+            "level" => level,
+            "capacity" => capacity,
+            "weight" => weight,
+            "skills" => skills,
+            "active" => active,
+            "absent_from" => absent_from,
+            "absent_until" => absent_until,
+        );
+        if let (Some(from), Some(until)) = (updated.absent_from, updated.absent_until) {
+            if until < from {
+                return Err(absence_order_error(from, until).into());
+            }
+        }
+        Ok(updated)
+    }
+}
+
+impl Team {
+    /// This team with the given columns taken from `incoming`.
+    pub fn updated_with(&self, incoming: &Team, given: &GivenColumns) -> Result<Team, FieldErrors> {
+        let mut updated = self.clone();
+        if given.contains("name") {
+            updated.name = incoming.name.clone();
+        }
+        if given.contains("parent_id") {
+            updated.parent_id = incoming.parent_id.clone();
+        }
+        if given.contains("manager_id") {
+            updated.manager_id = incoming.manager_id.clone();
+        }
+        if updated.parent_id.as_ref() == Some(&updated.id) {
+            return Err(FieldError::new("parent_id", "a team cannot be its own parent").into());
+        }
+        Ok(updated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{CustomerFields, RepFields};
+
+    fn customer(columns: &[(&str, &str)]) -> Customer {
+        let mut fields = CustomerFields::default();
+        for (column, value) in columns {
+            fields.set(column, value.to_string()).unwrap();
+        }
+        fields.into_customer().unwrap()
+    }
+
+    fn given(columns: &[(&str, &str)]) -> GivenColumns {
+        let header: Vec<String> = columns
+            .iter()
+            .map(|(column, _)| column.to_string())
+            .collect();
+        GivenColumns::from_header(&header)
+    }
+
+    fn check_customer_update(update: &[(&str, &str)], expected: &[(&str, &str)]) {
+        let stored = customer(&[
+            ("id", "c1"),
+            ("name", "云帆科技"),
+            ("region", "广东/深圳"),
+            ("tier", "B"),
+            ("owner_id", "r1"),
+            ("attr.revenue", "500"),
+            ("attr.note", "老客户"),
+        ]);
+        let updated = stored
+            .updated_with(&customer(update), &given(update))
+            .unwrap();
+        let fields = CustomerFields::from_customer(&updated);
+        for (column, value) in expected {
+            let actual = match column.strip_prefix("attr.") {
+                Some(key) => fields.attributes.get(key).cloned().unwrap_or_default(),
+                None => {
+                    let index = CustomerFields::COLUMNS
+                        .iter()
+                        .position(|known| known == column)
+                        .unwrap();
+                    fields.values(&[])[index].clone()
+                }
+            };
+            assert_eq!(actual, *value, "{update:?}: {column}");
+        }
+    }
+
+    #[test]
+    fn only_given_columns_change() {
+        // An enrichment file with id and tier keeps everything else.
+        check_customer_update(
+            &[("id", "c1"), ("tier", "A")],
+            &[
+                ("tier", "A"),
+                ("name", "云帆科技"),
+                ("region", "广东/深圳"),
+                ("owner_id", "r1"),
+                ("attr.revenue", "500"),
+            ],
+        );
+        // An empty owner cell releases; an absent owner column keeps.
+        check_customer_update(&[("id", "c1"), ("owner_id", "")], &[("owner_id", "")]);
+        // Attributes change one key at a time; an empty cell removes one.
+        check_customer_update(
+            &[("id", "c1"), ("attr.revenue", "900"), ("attr.note", "")],
+            &[("attr.revenue", "900"), ("attr.note", "")],
+        );
+        // A given but empty name falls back to the id, as on creation.
+        check_customer_update(&[("id", "c1"), ("name", "")], &[("name", "c1")]);
+    }
+
+    #[test]
+    fn json_keys_and_attribute_keys_are_given_columns() {
+        let body: Map<String, Value> =
+            serde_json::from_str(r#"{"id":"c1","owner_id":null,"attributes":{"revenue":7}}"#)
+                .unwrap();
+        let columns = GivenColumns::of_json(&body);
+        assert!(columns.contains("owner_id"));
+        assert!(columns.contains("attr.revenue"));
+        assert!(!columns.contains("name"));
+        assert!(!columns.clone().without("owner_id").contains("owner_id"));
+    }
+
+    #[test]
+    fn merged_records_are_checked_again() {
+        let stored = customer(&[("id", "c1")]);
+        let incoming = customer(&[("id", "c2"), ("parent_id", "c1")]);
+        assert!(stored
+            .updated_with(&incoming, &given(&[("parent_id", "c1")]))
+            .is_err());
+        let rep = |columns: &[(&str, &str)]| {
+            let mut fields = RepFields::default();
+            for (column, value) in columns {
+                fields.set(column, value.to_string()).unwrap();
+            }
+            fields.into_rep().unwrap()
+        };
+        let stored = rep(&[("id", "r1"), ("absent_from", "2026-03-10")]);
+        let update = [("id", "r1"), ("absent_until", "2026-03-01")];
+        let error = stored
+            .updated_with(&rep(&update), &given(&update))
+            .unwrap_err();
+        assert_eq!(error.first().field, "absent_until");
+        let update = [("id", "r1"), ("capacity", "30")];
+        let updated = stored.updated_with(&rep(&update), &given(&update)).unwrap();
+        assert_eq!(updated.capacity, Some(30));
+        assert_eq!(updated.absent_from, stored.absent_from);
+    }
+}

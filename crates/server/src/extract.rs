@@ -1,0 +1,96 @@
+//! Reading requests at the edge: path ids, JSON object bodies with the keys they carried, and query text.
+//!
+//! Every failure becomes an `ApiError` naming the field, so no extractor answers in plain text.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use allot_core::update::GivenColumns;
+use allot_core::FieldError;
+
+use crate::error::{field_from_serde_message, ApiError, ApiResult};
+
+/// The `{id}` of a path, as text; a path that is not valid UTF-8 or percent-encoding is a 400.
+pub(crate) struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(PathId(id)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                rejection.body_text(),
+            )
+            .with_field("id")),
+        }
+    }
+}
+
+impl PathId {
+    /// The id checked as a domain identifier.
+    pub(crate) fn parse<T>(&self, parse: fn(&str, &str) -> Result<T, FieldError>) -> ApiResult<T> {
+        parse("id", &self.0).map_err(|error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
+                .with_field("id")
+        })
+    }
+}
+
+/// A JSON body that must be an object, read into `T`, with the keys it carried: updates change
+/// only those. serde would otherwise accept an array for a struct, field by field.
+pub(crate) fn object_body<T: DeserializeOwned>(
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<(T, GivenColumns)> {
+    let Json(value) = body?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the body must be a JSON object",
+        ));
+    };
+    if let Some(attributes) = map.get("attributes") {
+        if !matches!(attributes, Value::Object(_) | Value::Null) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "attributes must be an object of KEY: value",
+            )
+            .with_field("attributes"));
+        }
+    }
+    let given = GivenColumns::of_json(&map);
+    let record = serde_json::from_value(Value::Object(map)).map_err(|error| {
+        let message = error.to_string();
+        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
+        match field_from_serde_message(&message) {
+            Some(field) => api.with_field(field),
+            None => api,
+        }
+    })?;
+    Ok((record, given))
+}
+
+/// A text filter from the query string, checked like the field it filters on.
+pub(crate) fn query_value<T>(
+    field: &str,
+    raw: Option<String>,
+    parse: impl Fn(&str, &str) -> Result<T, FieldError>,
+) -> ApiResult<Option<T>> {
+    match raw {
+        None => Ok(None),
+        Some(raw) if raw.trim().is_empty() => Ok(None),
+        Some(raw) => parse(field, &raw).map(Some).map_err(|error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
+                .with_field(field)
+        }),
+    }
+}
