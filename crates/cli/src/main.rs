@@ -202,8 +202,19 @@ enum ReportKind {
 
 #[derive(Subcommand)]
 enum TokenAction {
-    /// Create a new admin API token and print it once.
-    Create,
+    /// Create a new admin API token and print it once (only its hash is stored).
+    Create {
+        /// Who or what holds it, shown as the actor of its changes ("api:NAME").
+        #[arg(long, default_value = "admin")]
+        name: String,
+    },
+    /// List every token ever issued (ids, holders, revocations; never the secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by the id `allot token list` shows.
+    Revoke { id: String },
 }
 
 fn main() -> std::process::ExitCode {
@@ -473,13 +484,39 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             value_commands::alerts(&store, owner, all, json).await?;
             Ok(success)
         }
-        Command::Token {
-            action: TokenAction::Create,
-        } => {
+        Command::Token { action } => {
             let store = connect(&cli.db).await?;
-            let token = allot_store::auth::generate_token();
-            store.ensure_admin_token(Some(&token), clock).await?;
-            println!("{token}");
+            match action {
+                TokenAction::Create { name } => {
+                    let token = store.create_token(&name, clock).await?;
+                    println!("{token}");
+                }
+                TokenAction::List { json } => {
+                    let tokens = store.list_tokens().await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&tokens)?);
+                    } else {
+                        println!(
+                            "{:<12}  {:<28} {:<9} {:<27} revoked",
+                            "id", "name", "source", "created"
+                        );
+                        for token in &tokens {
+                            println!(
+                                "{:<12}  {:<28} {:<9} {:<27} {}",
+                                token.id,
+                                token.name,
+                                token.source,
+                                token.created_at,
+                                token.revoked_at.as_deref().unwrap_or("-")
+                            );
+                        }
+                    }
+                }
+                TokenAction::Revoke { id } => {
+                    store.revoke_token(&id, clock).await?;
+                    println!("revoked token {id}");
+                }
+            }
             Ok(success)
         }
         Command::Bench { target } => {

@@ -69,11 +69,21 @@ pub enum WinReason {
 /// The decision's headline, from which the one-sentence reason is written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Routed { rule_index: u32, why: WinReason },
+    Routed {
+        rule_index: u32,
+        why: WinReason,
+    },
     AlreadyOwned,
     NoRules,
     NoRuleMatched,
-    NoCandidateAvailable { rule_index: u32 },
+    NoCandidateAvailable {
+        rule_index: u32,
+    },
+    /// Rules matched but had no available candidate and fell through (`fallthrough = true`),
+    /// and no later rule matched; `rule_index` is the last of them.
+    NoCandidateAfterFallthrough {
+        rule_index: u32,
+    },
 }
 
 /// One routing decision in compact form; `RoutingEngine::render` turns it into words.
@@ -384,6 +394,12 @@ impl RoutingEngine {
                 }
             }
         }
+        let fell_through = decision.rule_steps.iter().rev().find_map(|step| {
+            (step.result == RuleResult::MatchedFellThrough).then_some(step.rule_index)
+        });
+        if let Some(rule_index) = fell_through {
+            decision.outcome = Outcome::NoCandidateAfterFallthrough { rule_index };
+        }
         decision
     }
 
@@ -471,6 +487,8 @@ impl RoutingEngine {
             _ => None,
         };
         let mut fallback_reason = WinReason::LeastLoaded;
+        // A preferred rep already listed as skipped is not listed again among the candidates.
+        let mut skipped_preferred = None;
         if let Some((preferred_rep, won, unavailable, missing)) = preferred {
             match preferred_rep.and_then(|id| self.rep_positions.get(id).copied()) {
                 Some(position) => {
@@ -489,6 +507,7 @@ impl RoutingEngine {
                                 rep_position: position as u32,
                                 outcome: CandidateOutcome::Skipped(why),
                             });
+                            skipped_preferred = Some(position);
                             fallback_reason = unavailable;
                         }
                     }
@@ -531,9 +550,11 @@ impl RoutingEngine {
                     .push(step(chosen, CandidateOutcome::Chosen));
                 chosen_recorded = true;
             }
-            decision
-                .candidate_steps
-                .push(step(index, CandidateOutcome::Skipped(why)));
+            if skipped_preferred != Some(candidates[index]) {
+                decision
+                    .candidate_steps
+                    .push(step(index, CandidateOutcome::Skipped(why)));
+            }
         }
         if let Some(chosen) = chosen.filter(|_| !chosen_recorded) {
             decision
@@ -556,6 +577,15 @@ impl RoutingEngine {
                         (false, rule.condition.explain_mismatch(node, customer))
                     }
                     RuleResult::Matched => (true, format!("{} matched", rule.condition.source())),
+                    RuleResult::MatchedFellThrough
+                        if step.rule_index as usize + 1 == self.rules.rules.len() =>
+                    {
+                        (
+                            true,
+                            "matched, but no candidate was available; fallthrough = true, but no rule follows it"
+                                .to_string(),
+                        )
+                    }
                     RuleResult::MatchedFellThrough => (
                         true,
                         "matched, but no candidate was available; fallthrough = true, so the next rule was tried"
@@ -662,6 +692,45 @@ impl RoutingEngine {
         }
     }
 
+    /// "rule 'X' matched but none of its N candidates is available (2 absent, 1 at holding cap)".
+    fn no_candidate(&self, rule_index: u32, decision: &Decision) -> String {
+        let rule = &self.rules.rules[rule_index as usize];
+        let skipped: Vec<Unavailability> = decision
+            .candidate_steps
+            .iter()
+            .filter(|step| step.rule_index == rule_index)
+            .filter_map(|step| match step.outcome {
+                CandidateOutcome::Skipped(why) => Some(why),
+                _ => None,
+            })
+            .collect();
+        if skipped.is_empty() {
+            return format!(
+                "rule '{}' matched but its target ({}) has no reps",
+                rule.name, rule.target
+            );
+        }
+        let count = |kind: Unavailability| skipped.iter().filter(|&&why| why == kind).count();
+        let mut parts = Vec::new();
+        for (kind, label) in [
+            (Unavailability::Inactive, "inactive"),
+            (Unavailability::Absent, "absent"),
+            (Unavailability::BelowMinimumLevel, "below min_level"),
+            (Unavailability::AtHoldingCap, "at holding cap"),
+        ] {
+            let number = count(kind);
+            if number > 0 {
+                parts.push(format!("{number} {label}"));
+            }
+        }
+        format!(
+            "rule '{}' matched but none of its {} candidates is available ({})",
+            rule.name,
+            skipped.len(),
+            parts.join(", ")
+        )
+    }
+
     fn reason(&self, decision: &Decision) -> String {
         match &decision.outcome {
             Outcome::AlreadyOwned => format!(
@@ -671,44 +740,15 @@ impl RoutingEngine {
             Outcome::NoRules => "no rules are set; the customer stays in the pool".to_string(),
             Outcome::NoRuleMatched => "no rule matched; the customer stays in the pool".to_string(),
             Outcome::NoCandidateAvailable { rule_index } => {
-                let rule = &self.rules.rules[*rule_index as usize];
-                let skipped: Vec<Unavailability> = decision
-                    .candidate_steps
-                    .iter()
-                    .filter(|step| step.rule_index == *rule_index)
-                    .filter_map(|step| match step.outcome {
-                        CandidateOutcome::Skipped(why) => Some(why),
-                        _ => None,
-                    })
-                    .collect();
-                if skipped.is_empty() {
-                    format!(
-                        "rule '{}' matched but its target ({}) has no reps; the customer stays in the pool",
-                        rule.name, rule.target
-                    )
-                } else {
-                    let count =
-                        |kind: Unavailability| skipped.iter().filter(|&&why| why == kind).count();
-                    let mut parts = Vec::new();
-                    for (kind, label) in [
-                        (Unavailability::Inactive, "inactive"),
-                        (Unavailability::Absent, "absent"),
-                        (Unavailability::BelowMinimumLevel, "below min_level"),
-                        (Unavailability::AtHoldingCap, "at holding cap"),
-                    ] {
-                        let number = count(kind);
-                        if number > 0 {
-                            parts.push(format!("{number} {label}"));
-                        }
-                    }
-                    format!(
-                        "rule '{}' matched but none of its {} candidates is available ({}); the customer stays in the pool",
-                        rule.name,
-                        skipped.len(),
-                        parts.join(", ")
-                    )
-                }
+                format!(
+                    "{}; the customer stays in the pool",
+                    self.no_candidate(*rule_index, decision)
+                )
             }
+            Outcome::NoCandidateAfterFallthrough { rule_index } => format!(
+                "{}; it falls through (fallthrough = true), but no later rule matched, so the customer stays in the pool",
+                self.no_candidate(*rule_index, decision)
+            ),
             Outcome::Routed { rule_index, why } => {
                 let rule = &self.rules.rules[*rule_index as usize];
                 let owner = decision.owner_id.as_ref().map_or("?", RepId::as_str);
@@ -997,6 +1037,85 @@ mod tests {
             record.reason.contains("no known first touch rep"),
             "{}",
             record.reason
+        );
+    }
+
+    #[test]
+    fn an_unavailable_first_touch_rep_is_listed_once() {
+        let mut absent = rep("r1", "t");
+        absent.rep.active = false;
+        let mut engine = engine(
+            one_rule("first_touch", "{ team = \"t\" }"),
+            vec![absent, rep("r2", "t")],
+            "2026-11-25",
+        );
+        let mut touched = customer("c1");
+        touched.first_touch_rep_id = Some(RepId::parse("r1").unwrap());
+        let decision = engine.route(&touched, None);
+        assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r2");
+        let record = engine.render(&decision, &touched);
+        let listed: Vec<(&str, &str)> = record
+            .trace
+            .candidates
+            .iter()
+            .map(|candidate| (candidate.rep_id.as_str(), candidate.status.as_str()))
+            .collect();
+        assert_eq!(listed, [("r1", "skipped"), ("r2", "chosen")]);
+    }
+
+    #[test]
+    fn falling_through_the_last_matching_rule_says_so() {
+        let rules = RuleSet::parse(
+            r#"
+[[rule]]
+name = "finance"
+when = 'industry == "金融"'
+to = { reps = ["r1"] }
+strategy = "round_robin"
+fallthrough = true
+
+[[rule]]
+name = "north"
+when = 'region ^= "北京"'
+to = { reps = ["r2"] }
+strategy = "round_robin"
+"#,
+        )
+        .unwrap();
+        let mut absent = rep("r1", "t");
+        absent.rep.absent_from = Some(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+        let mut two_rules = engine(rules, vec![absent, rep("r2", "t")], "2026-11-25");
+        let mut banker = customer("c1");
+        banker.industry = "金融".to_string();
+        let decision = two_rules.route(&banker, None);
+        assert_eq!(decision.owner_id, None);
+        assert_eq!(
+            decision.outcome,
+            Outcome::NoCandidateAfterFallthrough { rule_index: 0 }
+        );
+        let record = two_rules.render(&decision, &banker);
+        assert_eq!(
+            record.reason,
+            "rule 'finance' matched but none of its 1 candidates is available (1 absent); it falls through (fallthrough = true), but no later rule matched, so the customer stays in the pool"
+        );
+        assert!(record.trace.rules[0]
+            .detail
+            .contains("the next rule was tried"));
+        assert!(!record.trace.rules[1].matched);
+        // As the last rule, the fall-through has nowhere to go, and says so.
+        let rules = RuleSet::parse(
+            "[[rule]]\nname = \"only\"\nwhen = 'true'\nto = { reps = [\"r1\"] }\nstrategy = \"round_robin\"\nfallthrough = true\n",
+        )
+        .unwrap();
+        let mut absent = rep("r1", "t");
+        absent.rep.active = false;
+        let mut last = engine(rules, vec![absent], "2026-11-25");
+        let decision = last.route(&banker, None);
+        let record = last.render(&decision, &banker);
+        assert!(
+            record.trace.rules[0].detail.contains("no rule follows it"),
+            "{}",
+            record.trace.rules[0].detail
         );
     }
 

@@ -52,7 +52,7 @@ pub struct Store {
     /// routing generation is unchanged; rebuilding it per API call was most of its cost.
     engine_cache: Arc<StdMutex<Option<routing::CachedEngine>>>,
     /// Verified token hashes and their holders' names; tokens are never revoked yet, so no expiry.
-    token_cache: Arc<StdMutex<std::collections::HashMap<String, String>>>,
+    token_cache: Arc<StdMutex<crate::auth::TokenCache>>,
 }
 
 /// A write transaction that holds the routing lock until commit or drop.

@@ -356,4 +356,19 @@ CREATE INDEX decisions_customer ON decisions(customer_id, id);
         sqlite: &[VALUE_TABLES, VALUE_TABLES_SQLITE],
         postgres: &[VALUE_TABLES, VALUE_TABLES_POSTGRES],
     },
+    Migration {
+        version: 5,
+        description: "API tokens: where each came from, and revocation",
+        sqlite: &[TOKEN_REVOCATION],
+        postgres: &[TOKEN_REVOCATION],
+    },
 ];
+
+/// A token set through `ALLOT_ADMIN_TOKEN` replaces the one set before it; any token can be
+/// revoked. Tokens stay in the table (revoked) so the audit trail keeps who held them.
+const TOKEN_REVOCATION: &str = r#"
+ALTER TABLE api_tokens ADD COLUMN source TEXT NOT NULL DEFAULT 'cli';
+ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
+UPDATE api_tokens SET source = 'env' WHERE name = 'admin (ALLOT_ADMIN_TOKEN)';
+UPDATE api_tokens SET source = 'generated' WHERE name = 'admin (generated)';
+"#;

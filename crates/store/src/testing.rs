@@ -1,6 +1,6 @@
 //! Test support (feature `testing`): a fresh, empty database per test on SQLite or PostgreSQL.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sqlx::Connection;
 
@@ -17,6 +17,8 @@ pub struct TestDatabase {
     pub url: String,
     pub backend: Backend,
     _directory: Option<tempfile::TempDir>,
+    /// The PostgreSQL database to drop when the test ends.
+    postgres_name: Option<String>,
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -33,6 +35,7 @@ impl TestDatabase {
                     url,
                     backend,
                     _directory: Some(directory),
+                    postgres_name: None,
                 }
             }
             Backend::Postgres => {
@@ -51,6 +54,9 @@ impl TestDatabase {
                     .unwrap_or_else(|error| {
                         panic!("PostgreSQL at {server} is required for tests and is not reachable: {error}")
                     });
+                if !SWEPT.swap(true, Ordering::Relaxed) {
+                    drop_abandoned_databases(&mut connection).await;
+                }
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut connection)
                     .await
@@ -60,8 +66,65 @@ impl TestDatabase {
                     url: format!("{server}/{name}"),
                     backend,
                     _directory: None,
+                    postgres_name: Some(name),
                 }
             }
+        }
+    }
+}
+
+/// Whether this process has dropped the databases earlier test processes left behind.
+static SWEPT: AtomicBool = AtomicBool::new(false);
+
+/// Drops `allot_test_PID_…` databases whose process is gone (a run that was killed before its
+/// databases could be dropped), so they do not pile up.
+async fn drop_abandoned_databases(connection: &mut sqlx::PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'allot_test_%'")
+            .fetch_all(&mut *connection)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name
+            .strip_prefix("allot_test_")
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *connection)
+                .await;
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    /// Drops the PostgreSQL database. Drop cannot await, so a short-lived thread with its own
+    /// runtime does it; `WITH (FORCE)` ends connections the test's pool still holds.
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        let server = postgres_server_url();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut connection = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+                    .await
+                    .ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut connection)
+                    .await
+                    .ok()?;
+                connection.close().await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("note: could not drop a test database; the next test run drops it");
         }
     }
 }
