@@ -614,7 +614,13 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
 
     let (status, body) = app.get("/api/v1/customers?pool=perhaps").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_error(&body, "bad_request", None);
+    assert_error(&body, "bad_request", Some("pool"));
+    let (status, body) = app.get("/api/v1/customers?limit=abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "bad_request", Some("limit"));
+    let (status, body) = app.get("/api/v1/events?after_id=abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&body, "bad_request", Some("after_id"));
 
     let (status, body) = app
         .put_rules("[[rule]]\nname = \"x\"\nwhen = 'colour == \"red\"'\nto = { team = \"hq\" }\nstrategy = \"round_robin\"\n")
@@ -714,9 +720,298 @@ async fn customers_list_filters_and_pages(backend: Backend) {
     assert_eq!(teams.as_array().unwrap().len(), 2);
 }
 
+/// Text with NUL, deep nesting, wrong JSON shapes, bad paths and methods: each gets a 4xx with
+/// the error envelope, and the server keeps serving. PostgreSQL cannot store NUL, so on it
+/// these would have been 500s had anything reached the database.
+async fn malformed_input_never_reaches_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    for (path, field) in [
+        ("/api/v1/customers?q=%00", "q"),
+        ("/api/v1/customers?tier=a%00b", "tier"),
+        ("/api/v1/customers?region=%E5%B9%BF%00", "region"),
+        ("/api/v1/customers?owner_id=%00", "owner_id"),
+        ("/api/v1/events?customer_id=%00", "customer_id"),
+        ("/api/v1/events?rep_id=a%00", "rep_id"),
+        ("/api/v1/alerts?owner_id=%00", "owner_id"),
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_error(&body, "bad_request", Some(field));
+    }
+    for (body, field) in [
+        (json!({"id": "n1", "tier": "a\u{0}b"}), "tier"),
+        (json!({"id": "n1", "phone": "1\u{0}"}), "phone"),
+        (json!({"id": "n1", "attributes": {"note": "x\u{0}"}}), "attr.note"),
+        (json!({"id": "n1", "workload": 1e308}), "workload"),
+        (json!({"id": "n1", "size": 1e20}), "size"),
+    ] {
+        let (status, response) = app.post("/api/v1/route", body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {response}");
+        assert_error(&response, "invalid", Some(field));
+    }
+    let (status, body) = app
+        .put("/api/v1/reps/r1", json!({"skills": "金融|a\u{0}"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid", Some("skills"));
+    // Shapes serde would otherwise accept or explain without a field.
+    let (status, body) = app.post("/api/v1/route", json!([1, 2])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "bad_request", None);
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "n1", "attributes": [1]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "bad_request", Some("attributes"));
+    // A rule name the database cannot store, and nesting deep enough to overflow a parser
+    // that recursed without a limit: refused when set, so routing keeps working.
+    let (status, body) = app
+        .put_rules("[[rule]]\nname = \"a\\u0000b\"\nwhen = 'true'\nto = { team = \"hq\" }\nstrategy = \"round_robin\"\n")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid", Some("name"));
+    let deep = format!("{}true{}", "(".repeat(1000), ")".repeat(1000));
+    let (status, body) = app
+        .put_rules(&format!("[[rule]]\nname = \"deep\"\nwhen = '{deep}'\nto = {{ team = \"hq\" }}\nstrategy = \"round_robin\"\n"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("levels deep"), "{body}");
+    let (status, body) = app.post("/api/v1/route", json!({"id": "after"})).await;
+    assert_eq!(status, StatusCode::OK, "the server still routes: {body}");
+    // Every rejection speaks JSON: unknown methods and undecodable paths too.
+    let (status, body) = app
+        .call(reqwest::Method::DELETE, "/api/v1/customers/after", None)
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_error(&body, "method_not_allowed", None);
+    let (status, body) = app.get("/api/v1/customers/%ff").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "bad_request", Some("id"));
+}
+
+/// PUT and POST /route change the fields a body gives; the rest, and the owner, stay.
+async fn updates_change_only_the_fields_given(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let full = json!({
+        "id": "p1", "name": "上海浦东银行", "type": "enterprise", "industry": "金融",
+        "region": "上海/浦东", "size": 800, "tier": "A", "owner_id": "r2",
+        "created_at": "2026-01-05", "attributes": {"annual_revenue": 5000000, "note": "老客户"},
+    });
+    let (status, body) = app.put("/api/v1/customers/p1", full).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app.put("/api/v1/customers/p1", json!({"tier": "B"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["tier"], "B");
+    for (field, expected) in [
+        ("name", json!("上海浦东银行")),
+        ("region", json!("上海/浦东")),
+        ("industry", json!("金融")),
+        ("size", json!(800)),
+        ("owner_id", json!("r2")),
+        ("created_at", json!("2026-01-05T00:00:00Z")),
+    ] {
+        assert_eq!(body[field], expected, "{field} kept: {body}");
+    }
+    assert_eq!(body["attributes"]["annual_revenue"], "5000000");
+    // One attribute changes, one is removed by null, the rest stay.
+    let (_, body) = app
+        .put(
+            "/api/v1/customers/p1",
+            json!({"attributes": {"note": null, "segment": "银行"}}),
+        )
+        .await;
+    assert_eq!(
+        body["attributes"],
+        json!({"annual_revenue": "5000000", "segment": "银行"})
+    );
+    // POST /route on an owned customer updates what it gives and routes nothing.
+    let (status, routed) = app
+        .post("/api/v1/route", json!({"id": "p1", "stage": "成交"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{routed}");
+    assert_eq!(routed["routed_now"], false);
+    let (_, body) = app.get("/api/v1/customers/p1").await;
+    assert_eq!(body["stage"], "成交");
+    assert_eq!(body["tier"], "B");
+    assert_eq!(body["created_at"], "2026-01-05T00:00:00Z");
+    // An explicit null releases, and the event says it was done by hand.
+    let (_, body) = app
+        .put("/api/v1/customers/p1", json!({"owner_id": null}))
+        .await;
+    assert_eq!(body["owner_id"], Value::Null, "{body}");
+    let (_, events) = app.get("/api/v1/events?customer_id=p1").await;
+    let reasons: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "assigned by hand through the API",
+            "released to the pool by hand through the API"
+        ]
+    );
+    // Reps: a capacity change keeps team, level and load.
+    let (status, body) = app.put("/api/v1/reps/r2", json!({"capacity": 5})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["capacity"], 5);
+    assert_eq!(body["team_id"], "east");
+    assert_eq!(body["level"], "senior");
+    assert_eq!(body["name"], "销售r2");
+    // Teams: a manager must be a rep; a name change keeps the parent.
+    let (status, body) = app
+        .put("/api/v1/teams/east", json!({"manager_id": "ghost"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "conflict", Some("manager_id"));
+    let (_, body) = app
+        .put("/api/v1/teams/east", json!({"name": "华东大区"}))
+        .await;
+    assert_eq!(body["parent_id"], "hq", "{body}");
+}
+
+/// After an owner is set by hand, POST /route explains the owner as it is now, not the last
+/// routing decision, which named someone else.
+async fn route_returns_the_current_owner_after_a_manual_assignment(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (_, routed) = app.post("/api/v1/route", json!({"id": "m1"})).await;
+    let first = routed["decision"]["owner_id"].as_str().unwrap().to_string();
+    let other = if first == "r1" { "r3" } else { "r1" };
+    app.put("/api/v1/customers/m1", json!({"owner_id": other}))
+        .await;
+    let (_, routed) = app.post("/api/v1/route", json!({"id": "m1"})).await;
+    assert_eq!(routed["routed_now"], false);
+    assert_eq!(routed["decision"]["owner_id"], other, "{routed}");
+    assert!(
+        routed["decision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("set outside routing"),
+        "{routed}"
+    );
+}
+
+/// least_loaded through the store: customers released from a rep send new ones back to it.
+async fn released_customers_refill_the_least_loaded_rep(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put_rules("[[rule]]\nname = \"east\"\nwhen = 'true'\nto = { team = \"east\" }\nstrategy = \"least_loaded\"\n")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut owners = Vec::new();
+    for number in 0..6 {
+        let (_, routed) = app
+            .post("/api/v1/route", json!({"id": format!("l{number}")}))
+            .await;
+        owners.push(routed["decision"]["owner_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(owners.iter().filter(|owner| *owner == "r2").count(), 3);
+    // Release two of r2's customers: the next two new customers go to r2.
+    let released: Vec<String> = (0..6)
+        .filter(|&number| owners[number] == "r2")
+        .take(2)
+        .map(|number| format!("l{number}"))
+        .collect();
+    for id in &released {
+        app.put(&format!("/api/v1/customers/{id}"), json!({"owner_id": null}))
+            .await;
+    }
+    for number in 6..8 {
+        let (_, routed) = app
+            .post("/api/v1/route", json!({"id": format!("l{number}")}))
+            .await;
+        assert_eq!(routed["decision"]["owner_id"], "r2", "{routed}");
+    }
+}
+
+/// Round robin state is read and written under the routing lock: 60 concurrent new customers
+/// over three reps give exactly 20 each, whatever order the requests arrive in.
+async fn concurrent_routes_of_different_customers_keep_the_rotation_exact(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put_rules("[[rule]]\nname = \"all\"\nwhen = 'true'\nto = { team = \"hq\" }\nstrategy = \"round_robin\"\n")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let app = std::sync::Arc::new(app);
+    let requests: Vec<_> = (0..60)
+        .map(|number| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let (_, routed) = app
+                    .post("/api/v1/route", json!({"id": format!("rr{number}")}))
+                    .await;
+                routed["decision"]["owner_id"].as_str().unwrap().to_string()
+            })
+        })
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for request in requests {
+        *counts.entry(request.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts,
+        [("r1".to_string(), 20), ("r2".to_string(), 20), ("r3".to_string(), 20)]
+            .into_iter()
+            .collect()
+    );
+}
+
+/// A new ALLOT_ADMIN_TOKEN replaces the old one; any token can be revoked; weak ones are refused.
+async fn tokens_rotate_and_revoke(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let clock = Clock::parse("2026-11-26T09:00:00+08:00").unwrap();
+    let status_with = |token: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .get(format!("{}/api/v1/teams", app.address))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status_with(TOKEN).await, StatusCode::OK);
+    app.store
+        .ensure_admin_token(Some("a-rotated-admin-token"), clock)
+        .await
+        .unwrap();
+    assert_eq!(status_with(TOKEN).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_with("a-rotated-admin-token").await, StatusCode::OK);
+    let error = app
+        .store
+        .ensure_admin_token(Some("short"), clock)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("at least 16"), "{error}");
+    let issued = app.store.create_token("crm-sync", clock).await.unwrap();
+    let tokens = app.store.list_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert!(tokens[0].revoked_at.is_some(), "the first env token is revoked");
+    let crm = tokens.iter().find(|token| token.name == "crm-sync").unwrap();
+    let issued: &'static str = Box::leak(issued.into_boxed_str());
+    assert_eq!(status_with(issued).await, StatusCode::OK);
+    app.store.revoke_token(&crm.id, clock).await.unwrap();
+    assert_eq!(status_with(issued).await, StatusCode::UNAUTHORIZED);
+}
+
 allot_store::test_on_both_backends! {
     unauthenticated_calls_are_refused => super::unauthenticated_calls_are_refused;
     openapi_document_covers_every_route => super::openapi_document_covers_every_route;
+    malformed_input_never_reaches_the_database => super::malformed_input_never_reaches_the_database;
+    updates_change_only_the_fields_given => super::updates_change_only_the_fields_given;
+    route_returns_the_current_owner_after_a_manual_assignment => super::route_returns_the_current_owner_after_a_manual_assignment;
+    released_customers_refill_the_least_loaded_rep => super::released_customers_refill_the_least_loaded_rep;
+    concurrent_routes_of_different_customers_keep_the_rotation_exact => super::concurrent_routes_of_different_customers_keep_the_rotation_exact;
+    tokens_rotate_and_revoke => super::tokens_rotate_and_revoke;
     route_explain_and_events => super::route_explain_and_events;
     customer_value_through_the_api => super::customer_value_through_the_api;
     concurrent_routes_for_one_new_customer_give_one_owner => super::concurrent_routes_for_one_new_customer_give_one_owner;
