@@ -251,7 +251,14 @@ async fn import_files_are_checked_as_a_whole(backend: Backend) {
     let output = workspace.allot(&["import", "reps", text(&reps)]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for column in ["role", "level", "capacity", "weight", "active", "absent_from"] {
+    for column in [
+        "role",
+        "level",
+        "capacity",
+        "weight",
+        "active",
+        "absent_from",
+    ] {
         assert!(
             stderr.contains(&format!("line 2, column {column}:")),
             "{column}: {stderr}"
@@ -262,10 +269,7 @@ async fn import_files_are_checked_as_a_whole(backend: Backend) {
         "one row, however many columns"
     );
     // An id twice in one file is a mistake, reported on its second line.
-    let twice = workspace.file(
-        "twice.csv",
-        "id,name\nd1,第一次\nd2,别的\nd1,第二次\n",
-    );
+    let twice = workspace.file("twice.csv", "id,name\nd1,第一次\nd2,别的\nd1,第二次\n");
     let output = workspace.allot(&["import", "customers", text(&twice)]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);

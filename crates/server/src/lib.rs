@@ -7,17 +7,16 @@ mod extract;
 mod value_api;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use allot_store::Store;
 
@@ -55,17 +54,25 @@ impl utoipa::Modify for BearerSecurity {
     }
 }
 
-/// The `/api/v1` routes and their OpenAPI description, built together so they cannot drift apart.
-fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDocument::openapi())
+/// The `/api/v1` routes (behind the token check) and the public ones, with the OpenAPI
+/// description of both, built together so they cannot drift apart.
+fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut document) = OpenApiRouter::with_openapi(ApiDocument::openapi())
         .merge(api::router())
         .merge(value_api::router())
-        .split_for_parts()
+        .split_for_parts();
+    let (public, public_document) = OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(serve_openapi_document))
+        .split_for_parts();
+    document.merge(public_document);
+    (api, public, document)
 }
 
 /// The OpenAPI document served at `/api/openapi.json`.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_routes().1
+pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| routes().2)
 }
 
 async fn require_token(
@@ -94,24 +101,26 @@ async fn require_token(
 #[derive(Clone, Debug)]
 pub struct Actor(pub String);
 
+/// Liveness: answers `ok` without a token.
+#[utoipa::path(get, path = "/healthz", tag = "service", security(()),
+    responses((status = 200, description = "the text `ok`", content_type = "text/plain", body = String)))]
 async fn health() -> &'static str {
     "ok"
 }
 
+/// This document (OpenAPI 3.1), without a token.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "service", security(()),
+    responses((status = 200, description = "the OpenAPI document", body = Object)))]
+async fn serve_openapi_document() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}
+
 /// Builds the whole application.
 pub fn app(state: AppState) -> Router {
-    let (api, document) = api_routes();
-    let document = Arc::new(document);
+    let (api, public, _) = routes();
     let api = api.layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
-        .route("/healthz", get(health))
-        .route(
-            "/api/openapi.json",
-            get(move || {
-                let document = document.clone();
-                async move { Json((*document).clone()) }
-            }),
-        )
+        .merge(public)
         .merge(api)
         .fallback(|| async {
             ApiError::new(

@@ -173,6 +173,8 @@ async fn unauthenticated_calls_are_refused(backend: Backend) {
 
 /// Every route the server has, as the test knows it; the OpenAPI document must list exactly these.
 const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/api/openapi.json"),
     ("get", "/api/v1/customers"),
     ("post", "/api/v1/customers"),
     ("get", "/api/v1/customers/{id}"),
@@ -742,12 +744,19 @@ async fn malformed_input_never_reaches_the_database(backend: Backend) {
     for (body, field) in [
         (json!({"id": "n1", "tier": "a\u{0}b"}), "tier"),
         (json!({"id": "n1", "phone": "1\u{0}"}), "phone"),
-        (json!({"id": "n1", "attributes": {"note": "x\u{0}"}}), "attr.note"),
+        (
+            json!({"id": "n1", "attributes": {"note": "x\u{0}"}}),
+            "attr.note",
+        ),
         (json!({"id": "n1", "workload": 1e308}), "workload"),
         (json!({"id": "n1", "size": 1e20}), "size"),
     ] {
         let (status, response) = app.post("/api/v1/route", body.clone()).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {response}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {response}"
+        );
         assert_error(&response, "invalid", Some(field));
     }
     let (status, body) = app
@@ -776,7 +785,13 @@ async fn malformed_input_never_reaches_the_database(backend: Backend) {
         .put_rules(&format!("[[rule]]\nname = \"deep\"\nwhen = '{deep}'\nto = {{ team = \"hq\" }}\nstrategy = \"round_robin\"\n"))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("levels deep"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("levels deep"),
+        "{body}"
+    );
     let (status, body) = app.post("/api/v1/route", json!({"id": "after"})).await;
     assert_eq!(status, StatusCode::OK, "the server still routes: {body}");
     // Every rejection speaks JSON: unknown methods and undecodable paths too.
@@ -919,8 +934,11 @@ async fn released_customers_refill_the_least_loaded_rep(backend: Backend) {
         .map(|number| format!("l{number}"))
         .collect();
     for id in &released {
-        app.put(&format!("/api/v1/customers/{id}"), json!({"owner_id": null}))
-            .await;
+        app.put(
+            &format!("/api/v1/customers/{id}"),
+            json!({"owner_id": null}),
+        )
+        .await;
     }
     for number in 6..8 {
         let (_, routed) = app
@@ -957,9 +975,13 @@ async fn concurrent_routes_of_different_customers_keep_the_rotation_exact(backen
     }
     assert_eq!(
         counts,
-        [("r1".to_string(), 20), ("r2".to_string(), 20), ("r3".to_string(), 20)]
-            .into_iter()
-            .collect()
+        [
+            ("r1".to_string(), 20),
+            ("r2".to_string(), 20),
+            ("r3".to_string(), 20)
+        ]
+        .into_iter()
+        .collect()
     );
 }
 
@@ -995,15 +1017,329 @@ async fn tokens_rotate_and_revoke(backend: Backend) {
     let issued = app.store.create_token("crm-sync", clock).await.unwrap();
     let tokens = app.store.list_tokens().await.unwrap();
     assert_eq!(tokens.len(), 3);
-    assert!(tokens[0].revoked_at.is_some(), "the first env token is revoked");
-    let crm = tokens.iter().find(|token| token.name == "crm-sync").unwrap();
+    assert!(
+        tokens[0].revoked_at.is_some(),
+        "the first env token is revoked"
+    );
+    let crm = tokens
+        .iter()
+        .find(|token| token.name == "crm-sync")
+        .unwrap();
     let issued: &'static str = Box::leak(issued.into_boxed_str());
     assert_eq!(status_with(issued).await, StatusCode::OK);
     app.store.revoke_token(&crm.id, clock).await.unwrap();
     assert_eq!(status_with(issued).await, StatusCode::UNAUTHORIZED);
 }
 
+/// Checks a JSON value against an OpenAPI 3.1 schema as utoipa writes them: `$ref`, `type`
+/// (one or a list, with "null"), `properties` with `required`, `items`, `allOf`, `oneOf`,
+/// `anyOf`, `additionalProperties`. An object may carry no property the schema does not
+/// name, so a field added to a response without its schema, or renamed, fails here.
+fn check_schema(
+    document: &Value,
+    schema: &Value,
+    value: &Value,
+    path: &str,
+    problems: &mut Vec<String>,
+) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return check_schema(
+            document,
+            &document["components"]["schemas"][name],
+            value,
+            path,
+            problems,
+        );
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        // Flattened records: the object's keys are the union of the parts' properties.
+        let mut merged = json!({"type": "object", "properties": {}, "required": []});
+        for part in parts {
+            let part = resolve(document, part);
+            for (key, property) in part["properties"].as_object().into_iter().flatten() {
+                merged["properties"][key] = property.clone();
+            }
+            for required in part["required"].as_array().into_iter().flatten() {
+                merged["required"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(required.clone());
+            }
+        }
+        return check_schema(document, &merged, value, path, problems);
+    }
+    for keyword in ["oneOf", "anyOf"] {
+        if let Some(options) = schema[keyword].as_array() {
+            let fits = options.iter().any(|option| {
+                let mut attempt = Vec::new();
+                check_schema(document, option, value, path, &mut attempt);
+                attempt.is_empty()
+            });
+            if !fits {
+                problems.push(format!("{path}: {value} fits none of {keyword}"));
+            }
+            return;
+        }
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => return, // no constraint: any value
+    };
+    let fits = types.iter().any(|kind| match *kind {
+        "null" => value.is_null(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => true,
+    });
+    if !fits {
+        problems.push(format!("{path}: {value} is not {types:?}"));
+        return;
+    }
+    if let Some(items) = value.as_array() {
+        for (index, item) in items.iter().enumerate() {
+            check_schema(
+                document,
+                &schema["items"],
+                item,
+                &format!("{path}[{index}]"),
+                problems,
+            );
+        }
+    }
+    if let Some(object) = value.as_object() {
+        let properties = schema["properties"].as_object();
+        for required in schema["required"].as_array().into_iter().flatten() {
+            if !object.contains_key(required.as_str().unwrap()) {
+                problems.push(format!("{path}: required {required} is missing"));
+            }
+        }
+        for (key, item) in object {
+            match properties.and_then(|properties| properties.get(key)) {
+                Some(property) => {
+                    check_schema(document, property, item, &format!("{path}.{key}"), problems)
+                }
+                None => match &schema["additionalProperties"] {
+                    Value::Object(_) => check_schema(
+                        document,
+                        &schema["additionalProperties"],
+                        item,
+                        &format!("{path}.{key}"),
+                        problems,
+                    ),
+                    _ if properties.is_some() => {
+                        problems.push(format!("{path}: '{key}' is not in the schema"))
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+}
+
+fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            resolve(document, &document["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// Calls a route and checks its response against the schema the document gives for it.
+async fn documented_call(
+    app: &TestApp,
+    document: &Value,
+    method: reqwest::Method,
+    route: &str,
+    concrete: &str,
+    body: Option<Value>,
+) -> Value {
+    let (status, response) = app.call(method.clone(), concrete, body).await;
+    let operation = &document["paths"][route][method.as_str().to_lowercase()];
+    let documented = &operation["responses"][status.as_str()];
+    assert!(
+        documented.is_object(),
+        "{method} {concrete} answered {status}, which is not documented: {response}"
+    );
+    if let Some(schema) = documented["content"]["application/json"].get("schema") {
+        let mut problems = Vec::new();
+        check_schema(document, schema, &response, "$", &mut problems);
+        assert!(
+            problems.is_empty(),
+            "{method} {concrete}: {problems:#?}\n{response}"
+        );
+    }
+    response
+}
+
+/// Every route's success response (and its errors) matches the document: the schemas are
+/// generated from the same types the handlers serialise, and this keeps it so.
+async fn responses_match_the_openapi_schemas(backend: Backend) {
+    use reqwest::Method;
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let document: Value = app
+        .client
+        .get(format!("{}/api/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // The checker itself rejects what it should: an unknown key, a missing one, a wrong type.
+    let customer = json!({"$ref": "#/components/schemas/Customer"});
+    let mut problems = Vec::new();
+    check_schema(
+        &document,
+        &customer,
+        &json!({"id": 1, "colour": "red"}),
+        "$",
+        &mut problems,
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("'colour' is not in the schema")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("required \"name\" is missing")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|problem| problem.contains("$.id: 1 is not")),
+        "{problems:?}"
+    );
+    let call = |method: Method, route: &'static str, concrete: String, body: Option<Value>| {
+        let app = &app;
+        let document = &document;
+        async move { documented_call(app, document, method, route, &concrete, body).await }
+    };
+    for number in 0..5 {
+        call(Method::POST, "/api/v1/route", "/api/v1/route".into(),
+            Some(json!({"id": format!("s{number}"), "tier": "A", "region": "上海/浦东", "attributes": {"n": number}}))).await;
+    }
+    call(
+        Method::POST,
+        "/api/v1/customers",
+        "/api/v1/customers".into(),
+        Some(json!({"id": "s9", "name": "手工客户", "owner_id": "r1", "created_at": "2026-01-01"})),
+    )
+    .await;
+    call(
+        Method::PUT,
+        "/api/v1/customers/{id}",
+        "/api/v1/customers/s9".into(),
+        Some(json!({"tier": "B"})),
+    )
+    .await;
+    for day in 1..=28 {
+        for id in ["s0", "s1", "s9"] {
+            call(Method::POST, "/api/v1/transactions", "/api/v1/transactions".into(),
+                Some(json!({"customer_id": id, "at": format!("2026-{:02}-{day:02}", 1 + day % 10), "amount": 100 + day}))).await;
+        }
+    }
+    call(
+        Method::POST,
+        "/api/v1/customers/{id}/interactions",
+        "/api/v1/customers/s1/interactions".into(),
+        Some(json!({"rep_id": "r2", "at": "2026-11-01", "kind": "call", "minutes": 10})),
+    )
+    .await;
+    call(Method::POST, "/api/v1/score", "/api/v1/score".into(), None).await;
+    call(
+        Method::PUT,
+        "/api/v1/customers/{id}/tier-override",
+        "/api/v1/customers/s2/tier-override".into(),
+        Some(json!({"tier": "A", "reason": "战略", "expires_on": "2026-12-31"})),
+    )
+    .await;
+    call(
+        Method::POST,
+        "/api/v1/tick",
+        "/api/v1/tick?at=2026-12-01T00:00:00Z".into(),
+        None,
+    )
+    .await;
+    for (route, concrete) in [
+        ("/api/v1/customers", "/api/v1/customers?limit=3".to_string()),
+        ("/api/v1/customers/{id}", "/api/v1/customers/s0".to_string()),
+        (
+            "/api/v1/customers/{id}/decisions",
+            "/api/v1/customers/s0/decisions".to_string(),
+        ),
+        (
+            "/api/v1/customers/{id}/value",
+            "/api/v1/customers/s0/value".to_string(),
+        ),
+        (
+            "/api/v1/customers/{id}/value",
+            "/api/v1/customers/s2/value".to_string(),
+        ),
+        (
+            "/api/v1/customers/{id}",
+            "/api/v1/customers/nobody".to_string(),
+        ),
+        ("/api/v1/reps", "/api/v1/reps".to_string()),
+        ("/api/v1/reps/{id}", "/api/v1/reps/r1".to_string()),
+        ("/api/v1/teams", "/api/v1/teams".to_string()),
+        ("/api/v1/teams/{id}", "/api/v1/teams/hq".to_string()),
+        ("/api/v1/rules", "/api/v1/rules".to_string()),
+        (
+            "/api/v1/rules/versions",
+            "/api/v1/rules/versions".to_string(),
+        ),
+        (
+            "/api/v1/reports/workload",
+            "/api/v1/reports/workload".to_string(),
+        ),
+        ("/api/v1/reports/value", "/api/v1/reports/value".to_string()),
+        ("/api/v1/events", "/api/v1/events".to_string()),
+        ("/api/v1/alerts", "/api/v1/alerts?all=true".to_string()),
+        ("/api/v1/policy", "/api/v1/policy".to_string()),
+    ] {
+        call(Method::GET, route, concrete, None).await;
+    }
+    call(
+        Method::PUT,
+        "/api/v1/reps/{id}",
+        "/api/v1/reps/r1".into(),
+        Some(json!({"capacity": 9})),
+    )
+    .await;
+    call(
+        Method::PUT,
+        "/api/v1/teams/{id}",
+        "/api/v1/teams/hq".into(),
+        Some(json!({"name": "总部"})),
+    )
+    .await;
+    call(Method::PUT, "/api/v1/policy", "/api/v1/policy".into(),
+        Some(json!({"source": "[[tier]]\nname = \"A\"\ntop_percent = 50\n\n[[tier]]\nname = \"B\"\n"}))).await;
+    call(Method::GET, "/api/v1/policy", "/api/v1/policy".into(), None).await;
+    call(
+        Method::DELETE,
+        "/api/v1/customers/{id}/tier-override",
+        "/api/v1/customers/s2/tier-override".into(),
+        None,
+    )
+    .await;
+}
+
 allot_store::test_on_both_backends! {
+    responses_match_the_openapi_schemas => super::responses_match_the_openapi_schemas;
     unauthenticated_calls_are_refused => super::unauthenticated_calls_are_refused;
     openapi_document_covers_every_route => super::openapi_document_covers_every_route;
     malformed_input_never_reaches_the_database => super::malformed_input_never_reaches_the_database;
