@@ -383,14 +383,25 @@ pub fn clv_fit(action: ClvAction) -> Result<()> {
     );
     if let Some(bg) = &report.bg_nbd {
         println!(
-            "BG/NBD       r = {:.4}  alpha = {:.4}  a = {:.4}  b = {:.4}  log-likelihood = {:.4}",
-            bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood
+            "BG/NBD       r = {:.4}  alpha = {:.4}  a = {:.4}  b = {:.4}  log-likelihood = {:.4}  ({} iterations{})",
+            bg.r,
+            bg.alpha,
+            bg.a,
+            bg.b,
+            bg.log_likelihood,
+            bg.iterations,
+            if bg.converged { "" } else { ", NOT converged" }
         );
     }
     if let Some(gg) = &report.gamma_gamma {
         println!(
-            "Gamma-Gamma  p = {:.4}  q = {:.4}  gamma = {:.4}  log-likelihood = {:.4}",
-            gg.p, gg.q, gg.gamma, gg.log_likelihood
+            "Gamma-Gamma  p = {:.4}  q = {:.4}  gamma = {:.4}  log-likelihood = {:.4}  ({} iterations{})",
+            gg.p,
+            gg.q,
+            gg.gamma,
+            gg.log_likelihood,
+            gg.iterations,
+            if gg.converged { "" } else { ", NOT converged" }
         );
     }
     if let Some(note) = &report.note {

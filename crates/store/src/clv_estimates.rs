@@ -50,6 +50,9 @@ pub struct BgNbdFit {
     pub log_likelihood: f64,
     pub iterations: usize,
     pub converged: bool,
+    /// The data put the optimum where every customer drops out with the same probability,
+    /// a/(a+b); a + b is then held at 1e6 (see `allot_core::clv::fit_bg_nbd`).
+    pub homogeneous_dropout: bool,
 }
 
 /// Fitted Gamma-Gamma parameters with the fit's log-likelihood.
@@ -133,6 +136,13 @@ fn fit(
         ));
         return fitted;
     }
+    let mut notes = Vec::new();
+    if known.len() < RELIABLE_CUSTOMERS {
+        notes.push(format!(
+            "only {} customers with purchases: estimates from fewer than {RELIABLE_CUSTOMERS} are rough",
+            known.len()
+        ));
+    }
     match clv::fit_bg_nbd(&known) {
         Ok(result) => {
             fitted.report.bg_nbd = Some(BgNbdFit {
@@ -143,18 +153,38 @@ fn fit(
                 log_likelihood: result.log_likelihood,
                 iterations: result.iterations,
                 converged: result.converged,
+                homogeneous_dropout: result.homogeneous_dropout,
             });
-            fitted.bg_nbd = Some(result.parameters);
+            if result.homogeneous_dropout {
+                notes.push(format!(
+                    "BG/NBD: every customer drops out with nearly the same probability ({:.3} after each purchase), so a + b is held at 1e6",
+                    result.parameters.a / (result.parameters.a + result.parameters.b)
+                ));
+            }
+            // A fit that stopped short of an optimum describes nothing; its predictions
+            // would change with the iteration limit.
+            if result.converged {
+                fitted.bg_nbd = Some(result.parameters);
+            } else {
+                notes.push(format!(
+                    "BG/NBD did not converge in {} iterations, so it is not used: CLV stays unknown",
+                    result.iterations
+                ));
+                fitted.report.note = Some(notes.join("; "));
+                return fitted;
+            }
         }
         Err(error) => {
-            fitted.report.note = Some(format!("BG/NBD not fitted: {error}"));
+            notes.push(format!("BG/NBD not fitted: {error}"));
+            fitted.report.note = Some(notes.join("; "));
             return fitted;
         }
     }
     if repeat_customers < minimum_repeat_customers {
-        fitted.report.note = Some(format!(
-            "{repeat_customers} repeat customers; Gamma-Gamma needs {minimum_repeat_customers}, so spend uses each customer's own average"
+        notes.push(format!(
+            "{repeat_customers} repeat customers; Gamma-Gamma needs {minimum_repeat_customers}, so spend uses each customer's own average (the average of repeat buyers for one-time buyers)"
         ));
+        fitted.report.note = Some(notes.join("; "));
         return fitted;
     }
     match clv::fit_gamma_gamma(&known) {
@@ -167,16 +197,30 @@ fn fit(
                 iterations: result.iterations,
                 converged: result.converged,
             });
-            fitted.gamma_gamma = Some(result.parameters);
+            if result.converged {
+                fitted.gamma_gamma = Some(result.parameters);
+            } else {
+                notes.push(format!(
+                    "Gamma-Gamma did not converge in {} iterations, so it is not used; spend uses each customer's own average (the average of repeat buyers for one-time buyers)",
+                    result.iterations
+                ));
+            }
         }
         Err(error) => {
-            fitted.report.note = Some(format!(
-                "Gamma-Gamma not fitted ({error}); spend uses each customer's own average"
+            notes.push(format!(
+                "Gamma-Gamma not fitted ({error}); spend uses each customer's own average (the average of repeat buyers for one-time buyers)"
             ));
         }
     }
+    if !notes.is_empty() {
+        fitted.report.note = Some(notes.join("; "));
+    }
     fitted
 }
+
+/// Below this many customers a fit is reported with a warning: the parameters are whatever
+/// a handful of histories allow.
+const RELIABLE_CUSTOMERS: usize = 30;
 
 /// Fits both models on every customer's purchase days as of `today` (weeks) and estimates
 /// each customer. Customers without purchases, or all of them when no model could be fitted,
@@ -197,14 +241,27 @@ pub fn estimate(
     let Some(bg_nbd) = fitted.bg_nbd else {
         return (fitted.report, vec![None; summaries.len()]);
     };
+    // Without a spend model, a customer's own average of repeat purchases is the best guess;
+    // one-time buyers have none, so they get the average of those who bought again.
+    let repeat_spend: Vec<f64> = summaries
+        .iter()
+        .flatten()
+        .filter(|summary| summary.frequency > 0)
+        .map(|summary| summary.monetary)
+        .collect();
+    let population_spend = if repeat_spend.is_empty() {
+        0.0
+    } else {
+        repeat_spend.iter().sum::<f64>() / repeat_spend.len() as f64
+    };
     let estimates = summaries
         .iter()
         .map(|summary| {
             let summary = summary.as_ref()?;
             let expected_spend = match &fitted.gamma_gamma {
                 Some(gamma_gamma) => clv::expected_average_spend(gamma_gamma, summary),
-                // Without a spend model, a customer's own average is the best guess we have.
-                None => summary.monetary,
+                None if summary.frequency > 0 => summary.monetary,
+                None => population_spend,
             };
             Some(ClvEstimate {
                 p_alive: clv::p_alive(&bg_nbd, summary),
@@ -236,7 +293,7 @@ pub fn fit_report(
 ) -> StoreResult<ClvFitReport> {
     let summaries = summaries(purchase_days, calibration_end, period);
     let fitted = fit(&summaries, 1, 1);
-    if fitted.bg_nbd.is_none() {
+    if fitted.report.bg_nbd.is_none() {
         return Err(StoreError::Invalid(allot_core::FieldError::new(
             "transactions",
             fitted

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::optimise::{self, Evaluation, IDENTIFIED_LIMIT};
 use super::special::{
-    digamma, hypergeometric_2f1, interpolate_across_singularity, ln_beta, ln_gamma, log_sum_exp,
+    hypergeometric_2f1, interpolate_across_singularity, ln_beta, ln_gamma,
+    ln_hypergeometric_2f1_positive, ln_rising_and_derivative, log_sum_exp,
 };
 use super::{ClvError, CustomerSummary, FitReport};
 
@@ -162,23 +163,20 @@ impl FitData {
             gradient_alpha -= r / shifted_age;
         }
 
-        let (ln_gamma_r, digamma_r) = (ln_gamma(r), digamma(r));
-        let (ln_gamma_b, digamma_b) = (ln_gamma(b), digamma(b));
-        let (ln_gamma_a_b, digamma_a_b) = (ln_gamma(a + b), digamma(a + b));
         let ln_a = a.ln();
         let mut dropout_offsets = Vec::with_capacity(self.groups.len());
         for group in &self.groups {
             let x = group.frequency;
             let count = group.customers;
-            total += count
-                * (ln_gamma(r + x) - ln_gamma_r + ln_gamma(b + x)
-                    - ln_gamma_b
-                    - ln_gamma(a + b + x)
-                    + ln_gamma_a_b);
-            let digamma_a_b_x = digamma(a + b + x);
-            gradient_r += count * (digamma(r + x) - digamma_r);
-            gradient_a += count * (digamma_a_b - digamma_a_b_x);
-            gradient_b += count * (digamma(b + x) - digamma_b + digamma_a_b - digamma_a_b_x);
+            // Rising factorials, exact for whole x even where a and b are in the millions.
+            let steps = x as u32;
+            let (rising_r, derivative_r) = ln_rising_and_derivative(r, steps);
+            let (rising_b, derivative_b) = ln_rising_and_derivative(b, steps);
+            let (rising_a_b, derivative_a_b) = ln_rising_and_derivative(a + b, steps);
+            total += count * (rising_r + rising_b - rising_a_b);
+            gradient_r += count * derivative_r;
+            gradient_a -= count * derivative_a_b;
+            gradient_b += count * (derivative_b - derivative_a_b);
             dropout_offsets.push(ln_a - (b + x - 1.0).ln());
         }
 
@@ -279,6 +277,16 @@ pub fn fit_bg_nbd(summaries: &[CustomerSummary]) -> Result<FitReport<BgNbdParame
     let mut objective = |point: &[f64; 4]| data.objective(point);
     let minimum = optimise::minimise(&mut objective, warm_start.0, warm_start.1)
         .ok_or(ClvError::NonFiniteLikelihood { model: MODEL })?;
+    let settled = minimum.converged
+        && minimum
+            .point
+            .iter()
+            .all(|value| value.abs() <= IDENTIFIED_LIMIT);
+    let on_homogeneous_ridge =
+        minimum.point[2] > RIDGE_LOG_PARAMETER && minimum.point[3] > RIDGE_LOG_PARAMETER;
+    if !settled && on_homogeneous_ridge {
+        return fit_homogeneous_dropout(&data, &minimum.point, iterations + minimum.iterations);
+    }
     for (name, &value) in ["r", "alpha", "a", "b"].iter().zip(&minimum.point) {
         if value.abs() > IDENTIFIED_LIMIT {
             return Err(ClvError::NotIdentified {
@@ -294,6 +302,86 @@ pub fn fit_bg_nbd(summaries: &[CustomerSummary]) -> Result<FitReport<BgNbdParame
         iterations: iterations + minimum.iterations,
         converged: minimum.converged,
         customers_used: data.customers(),
+        homogeneous_dropout: false,
+    })
+}
+
+/// a + b of a fit held at the homogeneous-dropout edge. The spread of dropout probabilities is
+/// then sd(p) = sqrt(μ(1−μ)/(a+b+1)) < 0.0005: the same p for everyone, to any precision a
+/// forecast needs, while every term stays finite.
+pub const HOMOGENEOUS_DROPOUT_CONCENTRATION: f64 = 1e6;
+
+/// Both ln a and ln b beyond this when a fit fails to settle: it was walking the ridge along
+/// which a and b grow together with a/(a+b) fixed.
+const RIDGE_LOG_PARAMETER: f64 = 8.0;
+
+/// Small or uniform data can put the BG/NBD optimum at a, b → ∞ with a/(a+b) = μ fixed: every
+/// customer drops out with the same probability μ after each purchase. The likelihood keeps
+/// rising along that ridge, so the four-parameter fit never settles (and where it stops
+/// changes from one month to the next). Here the ridge's limit is fitted instead: r, α and μ
+/// by maximum likelihood with a + b held at [`HOMOGENEOUS_DROPOUT_CONCENTRATION`].
+fn fit_homogeneous_dropout(
+    data: &FitData,
+    ridge_point: &[f64; 4],
+    iterations_before: usize,
+) -> Result<FitReport<BgNbdParameters>, ClvError> {
+    let concentration = HOMOGENEOUS_DROPOUT_CONCENTRATION;
+    let to_parameters = |point: &[f64; 3]| {
+        let share = 1.0 / (1.0 + (-point[2]).exp());
+        BgNbdParameters {
+            r: point[0].exp(),
+            alpha: point[1].exp(),
+            a: share * concentration,
+            b: (1.0 - share) * concentration,
+        }
+    };
+    let mut objective = |point: &[f64; 3]| -> Evaluation<3> {
+        if !point
+            .iter()
+            .all(|value| value.abs() <= optimise::LOG_PARAMETER_LIMIT)
+        {
+            return None;
+        }
+        let parameters = to_parameters(point);
+        if parameters.validate().is_err() {
+            return None;
+        }
+        let (total, gradient) = data.log_likelihood_and_gradient(&parameters);
+        let customers = data.customers() as f64;
+        let share = parameters.a / concentration;
+        // μ = σ(θ): dμ/dθ = μ(1−μ); a = μK and b = (1−μ)K.
+        let gradient_share = concentration * (gradient[2] - gradient[3]) * share * (1.0 - share);
+        let point_gradient = [
+            -gradient[0] * parameters.r / customers,
+            -gradient[1] * parameters.alpha / customers,
+            -gradient_share / customers,
+        ];
+        let value = -total / customers;
+        (value.is_finite() && point_gradient.iter().all(|g| g.is_finite()))
+            .then_some((value, point_gradient))
+    };
+    let (log_a, log_b) = (ridge_point[2], ridge_point[3]);
+    let start = [ridge_point[0], ridge_point[1], log_a - log_b];
+    let minimum = optimise::minimise(&mut objective, start, None)
+        .ok_or(ClvError::NonFiniteLikelihood { model: MODEL })?;
+    if !minimum
+        .point
+        .iter()
+        .all(|value| value.abs() <= IDENTIFIED_LIMIT)
+    {
+        return Err(ClvError::NotIdentified {
+            model: MODEL,
+            name: "the dropout share a/(a+b)",
+            value: to_parameters(&minimum.point).a / concentration,
+        });
+    }
+    Ok(FitReport {
+        parameters: to_parameters(&minimum.point),
+        log_likelihood: -minimum.value * data.customers() as f64,
+        iterations: iterations_before + minimum.iterations,
+        converged: minimum.converged,
+        customers_used: data.customers(),
+        homogeneous_dropout: true,
     })
 }
 
@@ -355,6 +443,9 @@ pub fn expected_purchases_unconditional(parameters: &BgNbdParameters, horizon: f
     try_expected_purchases(parameters, &newcomer, horizon).unwrap_or(f64::NAN)
 }
 
+/// Below e^(−this), (1−z)^(a−1) is too small for the transformed form of eq. 10 to be trusted.
+const LN_POWER_FLOOR: f64 = 600.0;
+
 /// Eq. 10 has a removable singularity at a = 1 ((a+b+x−1)/(a−1) times a bracket that
 /// vanishes); within this distance of it the value is interpolated from nearby a.
 const NEAR_A_ONE: f64 = 5e-4;
@@ -408,9 +499,36 @@ fn conditional_expectation(
     let shifted_age = alpha + summary.age;
     let argument = horizon / (shifted_age + horizon);
     let ln_complement = shifted_age.ln() - (shifted_age + horizon).ln();
-    let hypergeometric =
-        hypergeometric_2f1(a + b - 1.0 - r, a - 1.0, a + b + frequency - 1.0, argument)?;
-    let bracket = 1.0 - ((a - 1.0) * ln_complement).exp() * hypergeometric;
+    let ln_power = (a - 1.0) * ln_complement;
+    let transformed = (ln_power > -LN_POWER_FLOOR)
+        .then(|| hypergeometric_2f1(a + b - 1.0 - r, a - 1.0, a + b + frequency - 1.0, argument))
+        .and_then(Result::ok)
+        .filter(|value| value.is_finite() && value.abs() < 1e300);
+    let bracket = match transformed {
+        Some(hypergeometric) => 1.0 - ln_power.exp() * hypergeometric,
+        // Large a and b (dropout nearly the same for everyone, a fit's ridge towards
+        // infinity): (1−z)^(a−1) underflows while its 2F1 overflows. The paper's own form,
+        // (1−z)^(r+x) 2F1(r+x, b+x; a+b+x−1; z), is then moderate, and with a > 1 every
+        // series term is positive, so it is summed in log space.
+        None if a > 1.0 => {
+            let ln_product = (r + frequency) * ln_complement
+                + ln_hypergeometric_2f1_positive(
+                    r + frequency,
+                    b + frequency,
+                    a + b + frequency - 1.0,
+                    argument,
+                )?;
+            -ln_product.exp_m1()
+        }
+        None => {
+            return Err(ClvError::SeriesDidNotConverge {
+                a: a + b - 1.0 - r,
+                b: a - 1.0,
+                c: a + b + frequency - 1.0,
+                z: argument,
+            })
+        }
+    };
     let value =
         probability_alive(parameters, summary) * (a + b + frequency - 1.0) / (a - 1.0) * bracket;
     if value.is_finite() {
@@ -555,6 +673,61 @@ mod tests {
     }
 
     #[test]
+    fn predictions_stay_finite_where_dropout_is_nearly_homogeneous() {
+        // Fits on small or uniform data run along a ridge towards large a and b (everyone
+        // drops out with nearly the same probability). There (1−z)^(a−1) underflows and its
+        // 2F1 overflows; the log-space form must still give eq. 10. mpmath, 50 digits.
+        let check = |parameters: BgNbdParameters,
+                     customer: CustomerSummary,
+                     horizon: f64,
+                     expected: f64| {
+            let value = expected_purchases(&parameters, &customer, horizon);
+            assert!(
+                (value - expected).abs() < 1e-9 * expected,
+                "{parameters:?} {customer:?} t={horizon}: {value} != {expected}"
+            );
+        };
+        let ridge = |r: f64, alpha: f64, a: f64, b: f64| BgNbdParameters { r, alpha, a, b };
+        check(
+            ridge(0.5, 6.0, 4.6e6, 3.5e7),
+            summary(5, 30.0, 40.0),
+            13.0,
+            0.930_399_160_568_244_7,
+        );
+        check(
+            ridge(0.5, 6.0, 5.54e5, 1.1e7),
+            summary(5, 30.0, 40.0),
+            13.0,
+            1.246_439_614_238_404_4,
+        );
+        check(
+            ridge(0.5, 6.0, 5.54e5, 1.1e7),
+            summary(0, 0.0, 40.0),
+            13.0,
+            0.139_884_290_989_084_29,
+        );
+        check(
+            ridge(0.3, 4.0, 2.95e7, 1.86e8),
+            summary(40, 50.0, 52.0),
+            52.0,
+            4.295_930_524_194_739_5,
+        );
+        check(
+            ridge(0.3, 4.0, 2.95e7, 1.86e8),
+            summary(1, 2.0, 52.0),
+            52.0,
+            0.270_323_698_225_835_56,
+        );
+        // And the ordinary case still takes the fast form, with the paper's 1.226.
+        check(
+            CDNOW,
+            summary(2, 30.43, 38.86),
+            39.0,
+            1.226_028_174_767_144_4,
+        );
+    }
+
+    #[test]
     fn unconditional_expectation_and_the_a_equal_one_case_are_smooth() {
         // mpmath reference for eq. 9 at t = 39 weeks with the CDNOW parameters.
         let population = expected_purchases_unconditional(&CDNOW, 39.0);
@@ -626,5 +799,41 @@ mod tests {
         assert!(relative(found.b, truth.b) < 0.1, "{found:?}");
         let total = bg_nbd_total_log_likelihood(&found, &customers).expect("valid");
         assert!((total - fit.log_likelihood).abs() < 1e-6 * total.abs());
+    }
+
+    #[test]
+    fn same_dropout_for_everyone_is_fitted_at_the_ridge_limit() {
+        // Every customer drops out with probability 0.2 after each purchase: the likelihood
+        // rises forever as a and b grow together, and the fit must still settle, on the
+        // limit, with the right dropout share and usable forecasts.
+        let truth = BgNbdParameters {
+            r: 2.0,
+            alpha: 10.0,
+            a: 2e7,
+            b: 8e7,
+        };
+        let spend = GammaGammaParameters {
+            p: 6.0,
+            q: 4.0,
+            gamma: 15.0,
+        };
+        let customers = synthetic_summaries(1, 1_000, truth, spend, 52.0).expect("valid");
+        let fit = fit_bg_nbd(&customers).expect("the ridge limit is a fit");
+        assert!(fit.converged, "{fit:?}");
+        let found = fit.parameters;
+        let share = found.a / (found.a + found.b);
+        assert!((share - 0.2).abs() < 0.03, "dropout share {share}: {fit:?}");
+        assert!((found.r / found.alpha - 0.2).abs() < 0.02, "{fit:?}");
+        // This sample's optimum is on the ridge (about half of such samples are).
+        assert!(fit.homogeneous_dropout, "{fit:?}");
+        assert!((found.a + found.b - HOMOGENEOUS_DROPOUT_CONCENTRATION).abs() < 1e-3);
+        for customer in &customers[..200] {
+            let expected = expected_purchases(&found, customer, 13.0);
+            assert!(
+                expected.is_finite() && expected >= 0.0,
+                "{customer:?}: {expected}"
+            );
+            assert!(p_alive(&found, customer).is_finite());
+        }
     }
 }

@@ -225,6 +225,7 @@ pub fn fit_gamma_gamma(
         log_likelihood: -minimum.value * data.customers.len() as f64,
         iterations: minimum.iterations,
         converged: minimum.converged,
+        homogeneous_dropout: false,
         customers_used: data.customers.len(),
     })
 }

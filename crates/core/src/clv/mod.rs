@@ -128,4 +128,7 @@ pub struct FitReport<Parameters> {
     pub converged: bool,
     /// Customers the likelihood was computed on (Gamma-Gamma uses repeat customers only).
     pub customers_used: usize,
+    /// BG/NBD only: the data put the optimum at the model's edge where every customer has
+    /// the same dropout probability, so a + b was held at `HOMOGENEOUS_DROPOUT_CONCENTRATION`.
+    pub homogeneous_dropout: bool,
 }

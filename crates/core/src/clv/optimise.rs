@@ -28,6 +28,12 @@ const STALLED_GRADIENT_TOLERANCE: f64 = 1e-6;
 /// cannot overflow the likelihood.
 const MAXIMUM_STEP: f64 = 2.0;
 const ARMIJO_SLOPE: f64 = 1e-4;
+/// A run of steps that each lower the objective by less than this, relative to its size,
+/// means the objective is flat where BFGS is walking: at an optimum whose gradient rounding
+/// keeps above the tolerance, or along a ridge towards infinity (BG/NBD's a and b growing
+/// together as dropout becomes the same for everyone), where walking on changes no prediction.
+const FLAT_RELATIVE_DECREASE: f64 = 1e-12;
+const FLAT_STEPS: usize = 5;
 const MAXIMUM_BACKTRACKS: usize = 60;
 
 /// Log-parameters beyond ±this are treated as off the map (e^30 ≈ 1e13), so a parameter the
@@ -74,6 +80,7 @@ pub(crate) fn bfgs<const N: usize>(
     let mut inverse = inverse_hessian.unwrap_or_else(identity);
     let mut converged = false;
     let mut iterations = 0;
+    let mut flat_steps = 0;
     while iterations < maximum_iterations {
         if largest_magnitude(&gradient) < GRADIENT_TOLERANCE {
             converged = true;
@@ -142,9 +149,19 @@ pub(crate) fn bfgs<const N: usize>(
             }
             update_inverse_hessian(&mut inverse, &moved, &gradient_change, curvature);
         }
+        let decrease = value - next_value;
         point = next_point;
         value = next_value;
         gradient = next_gradient;
+        if decrease <= FLAT_RELATIVE_DECREASE * (1.0 + value.abs()) {
+            flat_steps += 1;
+            if flat_steps >= FLAT_STEPS {
+                converged = true;
+                break;
+            }
+        } else {
+            flat_steps = 0;
+        }
     }
     Some(Minimum {
         point,
