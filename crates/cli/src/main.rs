@@ -108,14 +108,21 @@ enum Command {
     Score {
         #[arg(long)]
         json: bool,
+        /// Grade even as of a time before the last grading (replaces newer grades).
+        #[arg(long)]
+        force: bool,
     },
-    /// Run the scheduled jobs due as of the clock (the monthly re-grade).
+    /// Run the scheduled jobs due as of the clock: overrides expiry and health refresh daily,
+    /// the re-grade monthly. `allot serve` runs them itself; this is for cron and simulation.
     Tick {
         /// Run as of this RFC 3339 time instead of now (or ALLOT_NOW).
         #[arg(long)]
         at: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Tick into a month before the last re-grade, forgetting the later runs.
+        #[arg(long)]
+        force: bool,
     },
     /// Customer lifetime value models (BG/NBD, Gamma-Gamma) on a transactions file.
     Clv {
@@ -449,12 +456,12 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             value_commands::policy(&store, action, clock).await?;
             Ok(success)
         }
-        Command::Score { json } => {
+        Command::Score { json, force } => {
             let store = connect(&cli.db).await?;
-            value_commands::score(&store, clock, json).await?;
+            value_commands::score(&store, clock, json, force).await?;
             Ok(success)
         }
-        Command::Tick { at, json } => {
+        Command::Tick { at, json, force } => {
             let clock = match at {
                 Some(at) => clock_source
                     .at(&at)
@@ -462,7 +469,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 None => clock,
             };
             let store = connect(&cli.db).await?;
-            value_commands::tick(&store, clock, json).await?;
+            value_commands::tick(&store, clock, json, force).await?;
             Ok(success)
         }
         Command::Clv { action } => {
@@ -791,7 +798,7 @@ async fn build_demo(
         "\ndemo activity: {} transactions, {} interactions",
         transactions.inserted, interactions.inserted
     );
-    let summary = store.score_customers(clock, "demo").await?;
+    let summary = store.score_customers(clock, "demo", true).await?;
     value_commands::print_score_summary(&summary);
     Ok(())
 }

@@ -145,8 +145,8 @@ pub fn print_score_summary(summary: &ScoreSummary) {
     );
 }
 
-pub async fn score(store: &Store, clock: Clock, json: bool) -> Result<()> {
-    let summary = store.score_customers(clock, "cli").await?;
+pub async fn score(store: &Store, clock: Clock, json: bool, force: bool) -> Result<()> {
+    let summary = store.score_customers(clock, "cli", force).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -155,8 +155,8 @@ pub async fn score(store: &Store, clock: Clock, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn tick(store: &Store, clock: Clock, json: bool) -> Result<()> {
-    let summary = store.tick(clock, "tick").await?;
+pub async fn tick(store: &Store, clock: Clock, json: bool, force: bool) -> Result<()> {
+    let summary = store.tick(clock, "tick", force).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
@@ -172,6 +172,18 @@ pub async fn tick(store: &Store, clock: Clock, json: bool) -> Result<()> {
         println!(
             "  {} expired override(s) ended; computed tiers apply again",
             summary.overrides_expired
+        );
+    }
+    if !summary.forgotten_runs.is_empty() {
+        println!(
+            "  forced: forgot the later monthly re-grades of {}",
+            summary.forgotten_runs.join(", ")
+        );
+    }
+    if let Some(health) = &summary.health {
+        println!(
+            "  health of {} customers refreshed: {} at risk; alerts: {} raised, {} closed",
+            health.customers, health.at_risk, health.alerts_raised, health.alerts_closed
         );
     }
     if let Some(regrade) = &summary.regrade {

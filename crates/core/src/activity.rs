@@ -257,6 +257,127 @@ impl InteractionFields {
     }
 }
 
+/// How serious a ticket is (工单/投诉): a major one is a complaint or an outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TicketSeverity {
+    Major,
+    General,
+}
+
+impl TicketSeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketSeverity::Major => "major",
+            TicketSeverity::General => "general",
+        }
+    }
+
+    pub fn parse_field(field: &str, raw: &str) -> Result<TicketSeverity, FieldError> {
+        match raw.trim() {
+            "" | "general" => Ok(TicketSeverity::General),
+            "major" => Ok(TicketSeverity::Major),
+            other => Err(FieldError::new(
+                field,
+                format!("'{other}' is not one of major|general"),
+            )),
+        }
+    }
+}
+
+/// A service request or complaint. Open while `closed_at` is unknown or later than the clock;
+/// open tickets lower a customer's health, and every ticket counts into its cost to serve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ticket {
+    pub id: String,
+    pub customer_id: CustomerId,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub severity: TicketSeverity,
+    pub subject: String,
+}
+
+/// A ticket as text: the `tickets.csv` columns. A ticket is re-imported (or posted again)
+/// with the same `id` to close it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketFields {
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub customer_id: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub opened_at: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub closed_at: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub severity: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub subject: String,
+}
+
+impl TicketFields {
+    pub const COLUMNS: [&'static str; 6] = [
+        "id",
+        "customer_id",
+        "opened_at",
+        "closed_at",
+        "severity",
+        "subject",
+    ];
+
+    pub fn set(&mut self, column: &str, value: String) -> Result<(), FieldError> {
+        let slot = match column {
+            "id" => &mut self.id,
+            "customer_id" => &mut self.customer_id,
+            "opened_at" => &mut self.opened_at,
+            "closed_at" => &mut self.closed_at,
+            "severity" => &mut self.severity,
+            "subject" => &mut self.subject,
+            other => return Err(unknown_column(other, &Self::COLUMNS)),
+        };
+        *slot = value;
+        Ok(())
+    }
+
+    pub fn into_ticket(self) -> Result<Ticket, FieldErrors> {
+        let mut problems = Problems::default();
+        let id = problems.take(optional_row_id(&self.id).and_then(|id| {
+            id.ok_or_else(|| {
+                FieldError::new("id", "is required: a ticket is closed later by its id")
+            })
+        }));
+        let customer_id = problems.take(CustomerId::parse_field("customer_id", &self.customer_id));
+        let opened_at = problems.take(required_time("opened_at", &self.opened_at));
+        let closed_at = problems.take(parse_optional_timestamp("closed_at", &self.closed_at));
+        if let (Some(opened), Some(Some(closed))) = (opened_at, closed_at) {
+            if closed < opened {
+                problems.push(FieldError::new(
+                    "closed_at",
+                    format!(
+                        "{} is before opened_at {}",
+                        closed.to_rfc3339(),
+                        opened.to_rfc3339()
+                    ),
+                ));
+            }
+        }
+        let severity = problems.take(TicketSeverity::parse_field("severity", &self.severity));
+        let subject = problems.take(parse_text("subject", &self.subject));
+        problems.finish(|| {
+            Some(Ticket {
+                id: id?,
+                customer_id: customer_id?,
+                opened_at: opened_at?,
+                closed_at: closed_at?,
+                severity: severity?,
+                subject: subject?,
+            })
+        })
+    }
+}
+
 /// Largest amount of one transaction, either way; beyond it sums lose cents, and it is a typo.
 pub const MAXIMUM_AMOUNT: f64 = 1e12;
 
@@ -358,6 +479,51 @@ mod tests {
         check_interaction("call", "半小时", Err("minutes"));
         check_interaction("call", "1e309", Err("minutes"));
         check_interaction("call", "20000", Err("minutes"));
+    }
+
+    #[test]
+    fn tickets_need_an_id_and_close_after_they_open() {
+        let ticket = |cells: [(&str, &str); 4]| {
+            let mut fields = TicketFields::default();
+            for (column, value) in cells {
+                fields.set(column, value.to_string()).unwrap();
+            }
+            fields.into_ticket()
+        };
+        let parsed = ticket([
+            ("id", "k1"),
+            ("customer_id", "c1"),
+            ("opened_at", "2026-03-01T09:00:00+08:00"),
+            ("severity", "major"),
+        ])
+        .unwrap();
+        assert_eq!(parsed.severity, TicketSeverity::Major);
+        assert_eq!(parsed.closed_at, None);
+        let fields_of = |result: Result<Ticket, FieldErrors>| -> Vec<String> {
+            result
+                .unwrap_err()
+                .iter()
+                .map(|error| error.field.clone())
+                .collect()
+        };
+        assert_eq!(
+            fields_of(ticket([
+                ("id", ""),
+                ("customer_id", "c1"),
+                ("opened_at", "2026-03-02"),
+                ("closed_at", "2026-03-01"),
+            ])),
+            ["id", "closed_at"]
+        );
+        assert_eq!(
+            fields_of(ticket([
+                ("id", "k2"),
+                ("customer_id", "c1"),
+                ("opened_at", "2026-03-02"),
+                ("severity", "urgent"),
+            ])),
+            ["severity"]
+        );
     }
 
     #[test]

@@ -119,8 +119,12 @@ impl From<StoreError> for ApiError {
             StoreError::NoRules => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
-            StoreError::Refused(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
+            StoreError::Refused { ref field, .. } => {
+                let api = ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string());
+                match field.clone() {
+                    Some(field) => api.with_field(field),
+                    None => api,
+                }
             }
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -234,16 +234,29 @@ async fn put_policy(
     Ok((StatusCode::CREATED, Json(json!({ "version": version }))))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreQuery {
+    /// Grade even when the last grading was as of a later time (it replaces newer grades).
+    force: Option<bool>,
+}
+
 /// Grade every customer as of the clock (like `allot score`).
-#[utoipa::path(post, path = "/api/v1/score", tag = "value", responses((status = 200, description = "the run's summary", body = allot_store::value::ScoreSummary), (status = 409, body = ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/score", tag = "value", params(ScoreQuery), responses((status = 200, description = "the run's summary", body = allot_store::value::ScoreSummary), (status = 409, body = ErrorEnvelope)))]
 async fn run_score(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
+    query: Result<Query<ScoreQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
+    let Query(query) = query?;
     to_json(
         &state
             .store
-            .score_customers(state.clock.now(), &actor_name(&actor))
+            .score_customers(
+                state.clock.now(),
+                &actor_name(&actor),
+                query.force.unwrap_or(false),
+            )
             .await?,
     )
 }
@@ -253,6 +266,8 @@ async fn run_score(
 pub struct TickQuery {
     /// Run as of this RFC 3339 time instead of the server's clock, to simulate time.
     at: Option<String>,
+    /// Tick into a month before the last re-grade, forgetting the later runs.
+    force: Option<bool>,
 }
 
 /// Run the scheduled jobs due as of the clock or `at` (admin; like `allot tick --at`).
@@ -270,7 +285,12 @@ async fn run_tick(
         })?,
         None => state.clock.now(),
     };
-    to_json(&state.store.tick(clock, &actor_name(&actor)).await?)
+    to_json(
+        &state
+            .store
+            .tick(clock, &actor_name(&actor), query.force.unwrap_or(false))
+            .await?,
+    )
 }
 
 /// Tier sizes and value share, the ABC table and RFM segment counts of the last grading.

@@ -22,8 +22,12 @@ pub enum StoreError {
     NoRules,
     /// The request is understood but would break a rule of the store (say, grading as of a
     /// time before the last grading); the message says how to proceed.
-    #[error("{0}")]
-    Refused(String),
+    #[error("{message}")]
+    Refused {
+        message: String,
+        /// The input that asked for it (`at` for a tick), when there is one.
+        field: Option<String>,
+    },
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]

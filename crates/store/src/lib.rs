@@ -17,6 +17,7 @@ mod rows;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tickets;
 pub mod value;
 
 use std::sync::{Arc, Mutex as StdMutex};

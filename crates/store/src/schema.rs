@@ -362,7 +362,27 @@ CREATE INDEX decisions_customer ON decisions(customer_id, id);
         sqlite: &[TOKEN_REVOCATION],
         postgres: &[TOKEN_REVOCATION],
     },
+    Migration {
+        version: 6,
+        description: "tickets (service requests and complaints); health refreshed daily",
+        sqlite: &[TICKETS],
+        postgres: &[TICKETS],
+    },
 ];
+
+const TICKETS: &str = r#"
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    opened_at TEXT NOT NULL,
+    closed_at TEXT,
+    severity TEXT NOT NULL,
+    subject TEXT NOT NULL
+);
+CREATE INDEX tickets_customer ON tickets(customer_id, opened_at);
+ALTER TABLE customer_values ADD COLUMN health_parts TEXT;
+ALTER TABLE customer_values ADD COLUMN health_as_of TEXT;
+"#;
 
 /// A token set through `ALLOT_ADMIN_TOKEN` replaces the one set before it; any token can be
 /// revoked. Tokens stay in the table (revoked) so the audit trail keeps who held them.

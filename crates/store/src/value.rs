@@ -8,16 +8,19 @@ use std::collections::{BTreeMap, HashMap};
 
 use allot_core::clock::Clock;
 use allot_core::value::{
-    daily_purchases, grade_customers, CustomerGrade, CustomerValueInput, TierOverride, ValuePolicy,
+    customer_health, daily_purchases, grade_customers, CustomerGrade, CustomerValueInput,
+    PurchaseDay, TierOverride, ValuePolicy,
 };
 use allot_core::CustomerId;
 use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::activity::CustomerActivity;
 use crate::batch::{execute_batched, AnyQuery};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{optional_text, text};
+use crate::tickets::TicketSpan;
 use crate::{format_timestamp, Store, WriteTransaction};
 
 pub use crate::clv_estimates::{ClvFitReport, ClvSettings};
@@ -120,6 +123,11 @@ pub struct TickSummary {
     /// Overrides ended by the daily job (their computed tier is back).
     pub overrides_expired: usize,
     pub regrade: Option<ScoreSummary>,
+    /// The daily health refresh, when it ran without a re-grade.
+    pub health: Option<HealthSummary>,
+    /// Later monthly runs forgotten by a forced tick into an earlier month.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forgotten_runs: Vec<String>,
 }
 
 /// The stored value of one customer with its tier history.
@@ -173,6 +181,8 @@ pub struct AbcRow {
 pub const MONTHLY_REGRADE_JOB: &str = "monthly_regrade";
 /// The daily job that ends overrides past their last day.
 pub const EXPIRE_OVERRIDES_JOB: &str = "expire_overrides";
+/// The daily job that recomputes health and opens or closes alerts between re-grades.
+pub const REFRESH_HEALTH_JOB: &str = "refresh_health";
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(error.to_string())
@@ -397,8 +407,28 @@ impl Store {
 
     /// Recomputes RFM, CLV, score, ABC, tier and health for every customer as of the clock,
     /// in one transaction: values, tiers, tier events and alerts land together or not at all.
-    pub async fn score_customers(&self, clock: Clock, actor: &str) -> StoreResult<ScoreSummary> {
+    /// Grading as of a time before the last grading is refused unless `force`: it would
+    /// replace newer grades with older ones.
+    pub async fn score_customers(
+        &self,
+        clock: Clock,
+        actor: &str,
+        force: bool,
+    ) -> StoreResult<ScoreSummary> {
         let mut write = self.begin_write().await?;
+        let now = format_timestamp(clock.now());
+        let latest: Option<String> = sqlx::query("SELECT MAX(at) AS at FROM value_runs")
+            .fetch_one(&mut *write.transaction)
+            .await
+            .map(|row| optional_text(&row, "at"))??;
+        if let Some(latest) = latest.filter(|latest| *latest > now && !force) {
+            return Err(StoreError::Refused {
+                message: format!(
+                    "the last grading was as of {latest}; grading as of {now}, earlier, would replace newer grades with older ones (use --force, or force=true in the API, to do it anyway)"
+                ),
+                field: Some("force".to_string()),
+            });
+        }
         let summary = self.score_in(&mut write, clock, actor).await?;
         write.commit().await?;
         Ok(summary)
@@ -413,48 +443,8 @@ impl Store {
         let (policy_version, policy) = self.policy_in(&mut write.transaction).await?;
         let now = format_timestamp(clock.now());
         let today = clock.today();
-
-        struct CustomerRow {
-            id: CustomerId,
-            owner_id: Option<String>,
-            tier: String,
-            attributes: BTreeMap<String, String>,
-        }
-        let mut customers = Vec::new();
-        for row in sqlx::query("SELECT id, owner_id, tier, attributes FROM customers")
-            .fetch_all(&mut *write.transaction)
-            .await?
-        {
-            customers.push(CustomerRow {
-                id: CustomerId::parse(&text(&row, "id")?).map_err(corrupt)?,
-                owner_id: optional_text(&row, "owner_id")?,
-                tier: text(&row, "tier")?,
-                attributes: serde_json::from_str(&text(&row, "attributes")?).map_err(corrupt)?,
-            });
-        }
-        // Byte order of ids, the same on both backends, so runs are reproducible.
-        customers.sort_by(|left, right| left.id.cmp(&right.id));
-
-        let mut activity = self.load_activity(&mut write.transaction).await?;
-        let overrides: HashMap<String, TierOverride> =
-            sqlx::query("SELECT customer_id, tier, reason, expires_on FROM tier_overrides")
-                .fetch_all(&mut *write.transaction)
-                .await?
-                .iter()
-                .map(|row| {
-                    let expires_on =
-                        NaiveDate::parse_from_str(&text(row, "expires_on")?, "%Y-%m-%d")
-                            .map_err(corrupt)?;
-                    Ok((
-                        text(row, "customer_id")?,
-                        TierOverride {
-                            tier: text(row, "tier")?,
-                            reason: text(row, "reason")?,
-                            expires_on,
-                        },
-                    ))
-                })
-                .collect::<StoreResult<_>>()?;
+        let mut population = self.population_in(&mut write.transaction).await?;
+        let overrides = overrides_in(&mut write.transaction).await?;
         let previous_tiers: HashMap<String, String> =
             sqlx::query("SELECT customer_id, tier FROM customer_values")
                 .fetch_all(&mut *write.transaction)
@@ -462,32 +452,8 @@ impl Store {
                 .iter()
                 .map(|row| Ok((text(row, "customer_id")?, text(row, "tier")?)))
                 .collect::<StoreResult<_>>()?;
-        let open_alerts: HashMap<String, i64> = sqlx::query(
-            "SELECT customer_id, id FROM alerts WHERE status = 'open' AND kind = 'health'",
-        )
-        .fetch_all(&mut *write.transaction)
-        .await?
-        .iter()
-        .map(|row| Ok((text(row, "customer_id")?, row.try_get("id")?)))
-        .collect::<StoreResult<_>>()?;
 
-        // Purchases after the clock are not known yet as of the clock: a re-run "as of" an
-        // earlier date must give the answer that date would have given.
-        let purchase_days: Vec<_> = customers
-            .iter()
-            .map(|customer| {
-                let transactions = activity
-                    .get(customer.id.as_str())
-                    .map(|activity| activity.transactions.as_slice())
-                    .unwrap_or_default();
-                let known: Vec<_> = transactions
-                    .iter()
-                    .copied()
-                    .filter(|(at, _)| *at <= clock.now())
-                    .collect();
-                daily_purchases(&known)
-            })
-            .collect();
+        let purchase_days = population.purchase_days(clock);
         let settings = ClvSettings {
             horizon_months: policy.clv.horizon_months,
             monthly_discount_rate: policy.clv.monthly_discount_rate,
@@ -496,36 +462,16 @@ impl Store {
         };
         let (clv_report, estimates) =
             crate::clv_estimates::estimate(&purchase_days, today, &settings);
-
-        let inputs: Vec<CustomerValueInput> = customers
+        let measured: Vec<(Option<f64>, Option<f64>)> = estimates
             .iter()
-            .zip(purchase_days)
-            .zip(&estimates)
-            .map(|((customer, purchase_days), estimate)| {
-                let activity = activity.remove(customer.id.as_str()).unwrap_or_default();
-                // Touches after the clock have not happened yet as of the clock.
-                let known: Vec<_> = activity
-                    .interactions
-                    .iter()
-                    .filter(|(at, _)| *at <= clock.now())
-                    .collect();
-                let interaction_minutes = known.iter().map(|(_, minutes)| minutes).sum();
-                let interaction_days: Vec<NaiveDate> =
-                    known.iter().map(|(at, _)| at.date_naive()).collect();
-                CustomerValueInput {
-                    customer_id: customer.id.clone(),
-                    purchase_days,
-                    clv: estimate.map(|estimate| estimate.clv),
-                    p_alive: estimate.map(|estimate| estimate.p_alive),
-                    interaction_minutes,
-                    interaction_days,
-                    // Tickets are not tracked yet (a later issue); unknown, not zero.
-                    open_tickets: None,
-                    attributes: customer.attributes.clone(),
-                    tier_override: overrides.get(customer.id.as_str()).cloned(),
-                }
+            .map(|estimate| {
+                (
+                    estimate.map(|estimate| estimate.clv),
+                    estimate.map(|estimate| estimate.p_alive),
+                )
             })
             .collect();
+        let inputs = population.value_inputs(purchase_days, &measured, &overrides, clock);
         let grades = grade_customers(&policy, &inputs, clock);
 
         let mut summary = ScoreSummary {
@@ -540,8 +486,8 @@ impl Store {
         let mut tier_reasons = Vec::new();
         let mut tier_changes: Vec<(&str, Option<&str>, &str, &'static str, f64)> = Vec::new();
         let mut customer_tiers: Vec<(&str, &str)> = Vec::new();
-        let mut alerts_raised: Vec<(&str, Option<&str>, String, f64)> = Vec::new();
-        let mut alerts_closed: Vec<i64> = Vec::new();
+        let mut alerts = AlertChanges::default();
+        let customers = &population.customers;
         for ((customer, grade), estimate) in customers.iter().zip(&grades).zip(&estimates) {
             if grade.rfm.is_some() {
                 summary.with_purchases += 1;
@@ -580,19 +526,16 @@ impl Store {
             if customer.tier != grade.tier {
                 customer_tiers.push((customer.id.as_str(), grade.tier.as_str()));
             }
-            match (grade.at_risk, open_alerts.get(customer.id.as_str())) {
-                (true, None) => alerts_raised.push((
-                    customer.id.as_str(),
-                    customer.owner_id.as_deref(),
-                    health_message(grade),
-                    grade.health,
-                )),
-                (false, Some(alert_id)) => alerts_closed.push(*alert_id),
-                _ => {}
-            }
+            alerts.note(
+                customer,
+                grade.at_risk,
+                grade.health,
+                &grade.health_parts,
+                &population.open_alerts,
+            );
         }
-        summary.alerts_raised = alerts_raised.len();
-        summary.alerts_closed = alerts_closed.len();
+        summary.alerts_raised = alerts.raised.len();
+        summary.alerts_closed = alerts.closed.len();
 
         let backend = write.backend;
         let transaction = &mut write.transaction;
@@ -632,43 +575,7 @@ impl Store {
             |query, (id, tier)| query.bind(*id).bind(*tier),
         )
         .await?;
-        let raised: Vec<_> = alerts_raised
-            .iter()
-            .map(|(customer_id, owner_id, message, health)| {
-                (now.as_str(), *customer_id, *owner_id, message, *health)
-            })
-            .collect();
-        execute_batched(
-            transaction,
-            backend,
-            "INSERT INTO alerts (at, customer_id, owner_id, kind, message, health, status) VALUES {rows}",
-            &["{}", "{}", "{}", "'health'", "{}", "{}", "'open'"],
-            &raised,
-            |query, (at, customer_id, owner_id, message, health)| {
-                query
-                    .bind(*at)
-                    .bind(*customer_id)
-                    .bind(*owner_id)
-                    .bind(message.as_str())
-                    .bind(*health)
-            },
-        )
-        .await?;
-        let closed: Vec<_> = alerts_closed
-            .iter()
-            .map(|alert_id| (*alert_id, now.as_str()))
-            .collect();
-        execute_batched(
-            transaction,
-            backend,
-            "WITH closed(id, closed_at) AS (VALUES {rows})
-             UPDATE alerts SET status = 'closed', closed_at = closed.closed_at
-             FROM closed WHERE alerts.id = closed.id",
-            &["{}"; 2],
-            &closed,
-            |query, (id, at)| query.bind(*id).bind(*at),
-        )
-        .await?;
+        alerts.write(transaction, backend, &now).await?;
         let mut ordered: Vec<(String, usize)> = policy
             .tier_names()
             .into_iter()
@@ -688,74 +595,223 @@ impl Store {
         Ok(summary)
     }
 
-    /// Runs the scheduled jobs that are due as of the clock. The monthly re-grade runs once per
-    /// calendar month (UTC), on the first tick in that month; `job_runs` records it under the
-    /// routing lock, so with several processes on PostgreSQL exactly one of them runs it.
-    pub async fn tick(&self, clock: Clock, actor: &str) -> StoreResult<TickSummary> {
+    /// The daily job between monthly re-grades: health changes every day (recency grows, a
+    /// ticket opens), so it is recomputed as of the clock for every graded customer, from the
+    /// P(alive) of the last grading, and alerts open and close with it. Scores and tiers stay
+    /// as graded: they are relative to the whole population and change monthly.
+    async fn refresh_health_in(
+        &self,
+        write: &mut WriteTransaction,
+        clock: Clock,
+    ) -> StoreResult<HealthSummary> {
+        let (_, policy) = self.policy_in(&mut write.transaction).await?;
+        let now = format_timestamp(clock.now());
+        let mut population = self.population_in(&mut write.transaction).await?;
+        let stored_p_alive: HashMap<String, Option<f64>> =
+            sqlx::query("SELECT customer_id, p_alive FROM customer_values")
+                .fetch_all(&mut *write.transaction)
+                .await?
+                .iter()
+                .map(|row| Ok((text(row, "customer_id")?, row.try_get("p_alive")?)))
+                .collect::<StoreResult<_>>()?;
+        let purchase_days = population.purchase_days(clock);
+        let measured: Vec<(Option<f64>, Option<f64>)> = population
+            .customers
+            .iter()
+            .map(|customer| {
+                (
+                    None,
+                    stored_p_alive.get(customer.id.as_str()).copied().flatten(),
+                )
+            })
+            .collect();
+        let inputs = population.value_inputs(purchase_days, &measured, &HashMap::new(), clock);
+        let mut summary = HealthSummary::default();
+        let mut rows = Vec::new();
+        let mut alerts = AlertChanges::default();
+        for (customer, input) in population.customers.iter().zip(&inputs) {
+            // Never graded: the monthly re-grade gives it a value first.
+            if !stored_p_alive.contains_key(customer.id.as_str()) {
+                continue;
+            }
+            let (health, parts, at_risk) = customer_health(&policy, input, clock);
+            summary.customers += 1;
+            if at_risk {
+                summary.at_risk += 1;
+            }
+            alerts.note(customer, at_risk, health, &parts, &population.open_alerts);
+            rows.push((
+                customer.id.as_str(),
+                health,
+                i64::from(at_risk),
+                serde_json::to_string(&parts).map_err(corrupt)?,
+                now.as_str(),
+            ));
+        }
+        summary.alerts_raised = alerts.raised.len();
+        summary.alerts_closed = alerts.closed.len();
+        let backend = write.backend;
+        execute_batched(
+            &mut write.transaction,
+            backend,
+            "WITH refreshed(id, health, at_risk, parts, as_of) AS (VALUES {rows})
+             UPDATE customer_values SET health = refreshed.health, at_risk = refreshed.at_risk,
+                 health_parts = refreshed.parts, health_as_of = refreshed.as_of
+             FROM refreshed WHERE customer_values.customer_id = refreshed.id",
+            &[
+                "{}",
+                "CAST({} AS DOUBLE PRECISION)",
+                "CAST({} AS BIGINT)",
+                "{}",
+                "{}",
+            ],
+            &rows,
+            |query, (id, health, at_risk, parts, as_of)| {
+                query
+                    .bind(*id)
+                    .bind(*health)
+                    .bind(*at_risk)
+                    .bind(parts.as_str())
+                    .bind(*as_of)
+            },
+        )
+        .await?;
+        alerts.write(&mut write.transaction, backend, &now).await?;
+        Ok(summary)
+    }
+
+    /// Every customer with its activity, tickets and open health alerts, read in `transaction`.
+    async fn population_in(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> StoreResult<Population> {
+        let mut customers = Vec::new();
+        for row in sqlx::query("SELECT id, owner_id, tier, attributes FROM customers")
+            .fetch_all(&mut **transaction)
+            .await?
+        {
+            customers.push(PopulationCustomer {
+                id: CustomerId::parse(&text(&row, "id")?).map_err(corrupt)?,
+                owner_id: optional_text(&row, "owner_id")?,
+                tier: text(&row, "tier")?,
+                attributes: serde_json::from_str(&text(&row, "attributes")?).map_err(corrupt)?,
+            });
+        }
+        // Byte order of ids, the same on both backends, so runs are reproducible.
+        customers.sort_by(|left, right| left.id.cmp(&right.id));
+        let activity = self.load_activity(transaction).await?;
+        let tickets = self.load_tickets(transaction).await?;
+        let open_alerts = sqlx::query(
+            "SELECT customer_id, id FROM alerts WHERE status = 'open' AND kind = 'health'",
+        )
+        .fetch_all(&mut **transaction)
+        .await?
+        .iter()
+        .map(|row| Ok((text(row, "customer_id")?, row.try_get("id")?)))
+        .collect::<StoreResult<_>>()?;
+        Ok(Population {
+            customers,
+            activity,
+            tickets,
+            open_alerts,
+        })
+    }
+
+    /// Runs the scheduled jobs that are due as of the clock, each once per period:
+    /// `expire_overrides` and `refresh_health` daily, `monthly_regrade` on the first tick of a
+    /// calendar month (at the clock's offset). `job_runs` records them under the routing lock,
+    /// so with several processes on PostgreSQL exactly one runs each. A tick into a month
+    /// before the last re-grade is refused unless `force`, which also forgets the later runs
+    /// (a tick made far in the future by mistake would otherwise block every real one).
+    pub async fn tick(&self, clock: Clock, actor: &str, force: bool) -> StoreResult<TickSummary> {
         let mut write = self.begin_write().await?;
         let now = format_timestamp(clock.now());
         let period = clock.today().format("%Y-%m").to_string();
+        let day = clock.today().to_string();
         let mut summary = TickSummary {
             at: now.clone(),
             ..Default::default()
         };
-        let later: Option<String> =
-            sqlx::query("SELECT MAX(period) AS period FROM job_runs WHERE job = $1")
+        let later: Vec<String> = sqlx::query(
+            "SELECT period FROM job_runs WHERE job = $1 AND period > $2 ORDER BY period",
+        )
+        .bind(MONTHLY_REGRADE_JOB)
+        .bind(period.as_str())
+        .fetch_all(&mut *write.transaction)
+        .await?
+        .iter()
+        .map(|row| text(row, "period"))
+        .collect::<StoreResult<_>>()?;
+        if let Some(last) = later.last() {
+            if !force {
+                return Err(StoreError::Refused {
+                    message: format!(
+                        "the monthly re-grade already ran for {last}; ticking at an earlier month ({period}) would overwrite newer grades (use --force, or force=true in the API, to tick anyway and forget the later runs)"
+                    ),
+                    field: Some("at".to_string()),
+                });
+            }
+            sqlx::query("DELETE FROM job_runs WHERE period > $1 AND job = $2")
+                .bind(period.as_str())
                 .bind(MONTHLY_REGRADE_JOB)
-                .fetch_one(&mut *write.transaction)
-                .await
-                .map(|row| optional_text(&row, "period"))??;
-        if let Some(later) = later.filter(|later| *later > period) {
-            return Err(StoreError::Conflict {
-                message: format!(
-                    "the monthly re-grade already ran for {later}; ticking at an earlier month ({period}) would overwrite newer grades"
-                ),
-                field: Some("at".to_string()),
-            });
-        }
-        let day = clock.today().to_string();
-        let overrides_done = sqlx::query("SELECT 1 FROM job_runs WHERE job = $1 AND period = $2")
-            .bind(EXPIRE_OVERRIDES_JOB)
-            .bind(day.as_str())
-            .fetch_optional(&mut *write.transaction)
-            .await?
-            .is_some();
-        if overrides_done {
-            summary
-                .already_done
-                .push((EXPIRE_OVERRIDES_JOB.to_string(), day));
-        } else {
-            summary.overrides_expired = self.expire_overrides(&mut write, clock, actor).await?;
-            sqlx::query("INSERT INTO job_runs (job, period, at) VALUES ($1, $2, $3)")
-                .bind(EXPIRE_OVERRIDES_JOB)
-                .bind(day.as_str())
-                .bind(now.as_str())
                 .execute(&mut *write.transaction)
                 .await?;
-            summary.ran.push((EXPIRE_OVERRIDES_JOB.to_string(), day));
+            summary.forgotten_runs = later;
         }
+        if self
+            .claim_job(&mut write, EXPIRE_OVERRIDES_JOB, &day, &now, &mut summary)
+            .await?
+        {
+            summary.overrides_expired = self.expire_overrides(&mut write, clock, actor).await?;
+        }
+        if self
+            .claim_job(&mut write, MONTHLY_REGRADE_JOB, &period, &now, &mut summary)
+            .await?
+        {
+            summary.regrade = Some(self.score_in(&mut write, clock, actor).await?);
+        }
+        if self
+            .claim_job(&mut write, REFRESH_HEALTH_JOB, &day, &now, &mut summary)
+            .await?
+            && summary.regrade.is_none()
+        {
+            // A re-grade in the same tick has just computed health itself.
+            summary.health = Some(self.refresh_health_in(&mut write, clock).await?);
+        }
+        write.commit().await?;
+        Ok(summary)
+    }
+
+    /// Records `job` as done for `period` and says whether it is due; false (and noted as
+    /// already done) when it ran for this period before.
+    async fn claim_job(
+        &self,
+        write: &mut WriteTransaction,
+        job: &str,
+        period: &str,
+        now: &str,
+        summary: &mut TickSummary,
+    ) -> StoreResult<bool> {
         let done = sqlx::query("SELECT 1 FROM job_runs WHERE job = $1 AND period = $2")
-            .bind(MONTHLY_REGRADE_JOB)
-            .bind(period.as_str())
+            .bind(job)
+            .bind(period)
             .fetch_optional(&mut *write.transaction)
             .await?
             .is_some();
         if done {
             summary
                 .already_done
-                .push((MONTHLY_REGRADE_JOB.to_string(), period));
-        } else {
-            summary.regrade = Some(self.score_in(&mut write, clock, actor).await?);
-            sqlx::query("INSERT INTO job_runs (job, period, at) VALUES ($1, $2, $3)")
-                .bind(MONTHLY_REGRADE_JOB)
-                .bind(period.as_str())
-                .bind(now.as_str())
-                .execute(&mut *write.transaction)
-                .await?;
-            summary.ran.push((MONTHLY_REGRADE_JOB.to_string(), period));
+                .push((job.to_string(), period.to_string()));
+            return Ok(false);
         }
-        write.commit().await?;
-        Ok(summary)
+        sqlx::query("INSERT INTO job_runs (job, period, at) VALUES ($1, $2, $3)")
+            .bind(job)
+            .bind(period)
+            .bind(now)
+            .execute(&mut *write.transaction)
+            .await?;
+        summary.ran.push((job.to_string(), period.to_string()));
+        Ok(true)
     }
 
     /// A customer's stored value, override and tier history (newest first).
@@ -951,6 +1007,210 @@ impl Store {
     }
 }
 
+/// A customer as grading reads it.
+struct PopulationCustomer {
+    id: CustomerId,
+    owner_id: Option<String>,
+    tier: String,
+    attributes: BTreeMap<String, String>,
+}
+
+/// Everything a grading or health run reads about the customers, from its transaction.
+struct Population {
+    customers: Vec<PopulationCustomer>,
+    activity: BTreeMap<String, CustomerActivity>,
+    /// `None` when no ticket was ever recorded (tickets are then unknown, not zero).
+    tickets: Option<BTreeMap<String, Vec<TicketSpan>>>,
+    /// Open health alert id by customer.
+    open_alerts: HashMap<String, i64>,
+}
+
+impl Population {
+    /// Each customer's purchase days as of the clock. Purchases after the clock are not known
+    /// yet as of the clock: a re-run "as of" an earlier date gives the answer that date would.
+    fn purchase_days(&self, clock: Clock) -> Vec<Vec<PurchaseDay>> {
+        self.customers
+            .iter()
+            .map(|customer| {
+                let known: Vec<_> = self
+                    .activity
+                    .get(customer.id.as_str())
+                    .map(|activity| activity.transactions.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .copied()
+                    .filter(|(at, _)| *at <= clock.now())
+                    .collect();
+                daily_purchases(&known)
+            })
+            .collect()
+    }
+
+    /// Grading inputs in customer order; `measured` is (clv, p_alive) per customer. Activity
+    /// is taken out of the population, which is read once per run.
+    fn value_inputs(
+        &mut self,
+        purchase_days: Vec<Vec<PurchaseDay>>,
+        measured: &[(Option<f64>, Option<f64>)],
+        overrides: &HashMap<String, TierOverride>,
+        clock: Clock,
+    ) -> Vec<CustomerValueInput> {
+        let now = clock.now();
+        self.customers
+            .iter()
+            .zip(purchase_days)
+            .zip(measured)
+            .map(|((customer, purchase_days), &(clv, p_alive))| {
+                let activity = self
+                    .activity
+                    .remove(customer.id.as_str())
+                    .unwrap_or_default();
+                // Touches after the clock have not happened yet as of the clock.
+                let known: Vec<_> = activity
+                    .interactions
+                    .iter()
+                    .filter(|(at, _)| *at <= now)
+                    .collect();
+                let spans: &[TicketSpan] = self
+                    .tickets
+                    .as_ref()
+                    .and_then(|tickets| tickets.get(customer.id.as_str()))
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let opened: Vec<&TicketSpan> =
+                    spans.iter().filter(|(opened, _)| *opened <= now).collect();
+                let open = opened
+                    .iter()
+                    .filter(|(_, closed)| closed.is_none_or(|closed| closed > now))
+                    .count();
+                CustomerValueInput {
+                    customer_id: customer.id.clone(),
+                    purchase_days,
+                    clv,
+                    p_alive,
+                    interaction_minutes: known.iter().map(|(_, minutes)| minutes).sum(),
+                    interaction_days: known.iter().map(|(at, _)| at.date_naive()).collect(),
+                    open_tickets: self.tickets.as_ref().map(|_| open as u32),
+                    tickets_opened: opened.len() as u32,
+                    attributes: customer.attributes.clone(),
+                    tier_override: overrides.get(customer.id.as_str()).cloned(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the daily health refresh did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthSummary {
+    /// Graded customers whose health was recomputed.
+    pub customers: usize,
+    pub at_risk: usize,
+    pub alerts_raised: usize,
+    pub alerts_closed: usize,
+}
+
+/// Health alerts to open (customer newly below the threshold) and close (recovered).
+#[derive(Default)]
+struct AlertChanges<'a> {
+    raised: Vec<(&'a str, Option<&'a str>, String, f64)>,
+    closed: Vec<i64>,
+}
+
+impl<'a> AlertChanges<'a> {
+    fn note(
+        &mut self,
+        customer: &'a PopulationCustomer,
+        at_risk: bool,
+        health: f64,
+        parts: &[(String, f64)],
+        open_alerts: &HashMap<String, i64>,
+    ) {
+        match (at_risk, open_alerts.get(customer.id.as_str())) {
+            (true, None) => self.raised.push((
+                customer.id.as_str(),
+                customer.owner_id.as_deref(),
+                health_message(health, parts),
+                health,
+            )),
+            (false, Some(alert_id)) => self.closed.push(*alert_id),
+            _ => {}
+        }
+    }
+
+    async fn write(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        backend: crate::Backend,
+        now: &str,
+    ) -> StoreResult<()> {
+        let raised: Vec<_> = self
+            .raised
+            .iter()
+            .map(|(customer_id, owner_id, message, health)| {
+                (now, *customer_id, *owner_id, message, *health)
+            })
+            .collect();
+        execute_batched(
+            transaction,
+            backend,
+            "INSERT INTO alerts (at, customer_id, owner_id, kind, message, health, status) VALUES {rows}",
+            &["{}", "{}", "{}", "'health'", "{}", "{}", "'open'"],
+            &raised,
+            |query, (at, customer_id, owner_id, message, health)| {
+                query
+                    .bind(*at)
+                    .bind(*customer_id)
+                    .bind(*owner_id)
+                    .bind(message.as_str())
+                    .bind(*health)
+            },
+        )
+        .await?;
+        let closed: Vec<_> = self
+            .closed
+            .iter()
+            .map(|alert_id| (*alert_id, now))
+            .collect();
+        execute_batched(
+            transaction,
+            backend,
+            "WITH closed(id, closed_at) AS (VALUES {rows})
+             UPDATE alerts SET status = 'closed', closed_at = closed.closed_at
+             FROM closed WHERE alerts.id = closed.id",
+            &["{}"; 2],
+            &closed,
+            |query, (id, at)| query.bind(*id).bind(*at),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Every stored override by customer.
+async fn overrides_in(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> StoreResult<HashMap<String, TierOverride>> {
+    sqlx::query("SELECT customer_id, tier, reason, expires_on FROM tier_overrides")
+        .fetch_all(&mut **transaction)
+        .await?
+        .iter()
+        .map(|row| {
+            let expires_on = NaiveDate::parse_from_str(&text(row, "expires_on")?, "%Y-%m-%d")
+                .map_err(corrupt)?;
+            Ok((
+                text(row, "customer_id")?,
+                TierOverride {
+                    tier: text(row, "tier")?,
+                    reason: text(row, "reason")?,
+                    expires_on,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// Deletes a customer's override and puts the last computed tier back (with a tier event when
 /// the tier changes). Returns false when there was no override.
 async fn end_override(
@@ -1093,17 +1353,13 @@ fn tier_reason(grade: &CustomerGrade) -> String {
     }
 }
 
-fn health_message(grade: &CustomerGrade) -> String {
-    let weakest = grade
-        .health_parts
+fn health_message(health: f64, parts: &[(String, f64)]) -> String {
+    let weakest = parts
         .iter()
         .min_by(|left, right| left.1.total_cmp(&right.1))
         .map(|(name, value)| format!("; weakest: {name} {value:.2}"))
         .unwrap_or_default();
-    format!(
-        "health {:.0}/100 is below the alert threshold{weakest}",
-        grade.health
-    )
+    format!("health {health:.0}/100 is below the alert threshold{weakest}")
 }
 
 /// A nullable number sent as text and cast in SQL. sqlx's Any driver gives a NULL double the
@@ -1137,13 +1393,14 @@ struct CustomerValueRow {
     health: f64,
     at_risk: i64,
     details: String,
+    health_parts: String,
 }
 
 impl CustomerValueRow {
     const UPSERT: &'static str = "INSERT INTO customer_values (customer_id, as_of, recency_days, frequency,
              monetary, recency_score, frequency_score, monetary_score, rfm_segment, p_alive,
              expected_purchases, expected_spend, clv, score, abc, computed_tier, tier, health, at_risk,
-             details)
+             details, health_parts, health_as_of)
          VALUES {rows}
          ON CONFLICT (customer_id) DO UPDATE SET as_of = excluded.as_of, recency_days = excluded.recency_days,
              frequency = excluded.frequency, monetary = excluded.monetary, recency_score = excluded.recency_score,
@@ -1152,7 +1409,8 @@ impl CustomerValueRow {
              expected_purchases = excluded.expected_purchases, expected_spend = excluded.expected_spend,
              clv = excluded.clv, score = excluded.score, abc = excluded.abc,
              computed_tier = excluded.computed_tier, tier = excluded.tier, health = excluded.health,
-             at_risk = excluded.at_risk, details = excluded.details";
+             at_risk = excluded.at_risk, details = excluded.details,
+             health_parts = excluded.health_parts, health_as_of = excluded.health_as_of";
 
     /// Nullable numbers travel as text and are cast in SQL: sqlx's Any driver sends a null
     /// f64 to PostgreSQL as float4, which the double precision columns refuse.
@@ -1170,6 +1428,8 @@ impl CustomerValueRow {
         "CAST({} AS DOUBLE PRECISION)",
         "CAST({} AS DOUBLE PRECISION)",
         "CAST({} AS DOUBLE PRECISION)",
+        "{}",
+        "{}",
         "{}",
         "{}",
         "{}",
@@ -1222,6 +1482,7 @@ impl CustomerValueRow {
             health: grade.health,
             at_risk: i64::from(grade.at_risk),
             details: serde_json::to_string(&details).map_err(corrupt)?,
+            health_parts: serde_json::to_string(&grade.health_parts).map_err(corrupt)?,
         })
     }
 
@@ -1247,5 +1508,7 @@ impl CustomerValueRow {
             .bind(row.health)
             .bind(row.at_risk)
             .bind(row.details.as_str())
+            .bind(row.health_parts.as_str())
+            .bind(row.as_of.as_str())
     }
 }

@@ -135,7 +135,7 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
     organisation(&store).await;
 
     let april = store
-        .tick(clock("2026-04-01T02:00:00Z"), "tick")
+        .tick(clock("2026-04-01T02:00:00Z"), "tick", false)
         .await
         .unwrap();
     let regrade = april.regrade.expect("the first tick of April re-grades");
@@ -148,7 +148,7 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
     );
 
     let again = store
-        .tick(clock("2026-04-20T02:00:00Z"), "tick")
+        .tick(clock("2026-04-20T02:00:00Z"), "tick", false)
         .await
         .unwrap();
     assert!(again.regrade.is_none(), "once per month");
@@ -172,7 +172,7 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
         "2026-07-01T02:00:00Z",
     ] {
         let regrade = store
-            .tick(clock(at), "tick")
+            .tick(clock(at), "tick", false)
             .await
             .unwrap()
             .regrade
@@ -216,7 +216,7 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     let store = Store::connect(&database.url).await.unwrap();
     organisation(&store).await;
     store
-        .score_customers(clock("2026-04-01T00:00:00Z"), "test")
+        .score_customers(clock("2026-04-01T00:00:00Z"), "test", false)
         .await
         .unwrap();
     let c01 = CustomerId::parse("c01").unwrap();
@@ -252,7 +252,7 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
         .unwrap();
     assert_eq!(store.get_customer(&c01).await.unwrap().tier, manual);
     store
-        .score_customers(clock("2026-05-15T23:00:00Z"), "test")
+        .score_customers(clock("2026-05-15T23:00:00Z"), "test", false)
         .await
         .unwrap();
     let value = store.customer_value(&c01).await.unwrap();
@@ -262,7 +262,7 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     // The day after the last day, the daily job of `tick` ends the override and the computed
     // tier is back, with an event saying so.
     let tick = store
-        .tick(clock("2026-05-16T00:00:00Z"), "tick")
+        .tick(clock("2026-05-16T00:00:00Z"), "tick", false)
         .await
         .unwrap();
     assert_eq!(tick.overrides_expired, 1);
@@ -362,7 +362,7 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
         Some("2026-03-01T00:00:00.000000Z")
     );
     store
-        .score_customers(clock("2026-03-10T00:00:00Z"), "test")
+        .score_customers(clock("2026-03-10T00:00:00Z"), "test", false)
         .await
         .unwrap();
     let alerts = store
@@ -399,18 +399,18 @@ async fn alerts_open_once_and_close_when_health_recovers(backend: Backend) {
         .set_value_policy("[health]\nalert_below = 100\n", "test", at)
         .await
         .unwrap();
-    let strict = store.score_customers(at, "test").await.unwrap();
+    let strict = store.score_customers(at, "test", false).await.unwrap();
     assert!(strict.alerts_raised > 0, "{strict:?}");
     assert_eq!(open_alerts().await.len(), strict.alerts_raised);
 
-    let again = store.score_customers(at, "test").await.unwrap();
+    let again = store.score_customers(at, "test", false).await.unwrap();
     assert_eq!((again.alerts_raised, again.alerts_closed), (0, 0));
 
     store
         .set_value_policy("[health]\nalert_below = 0\n", "test", at)
         .await
         .unwrap();
-    let lenient = store.score_customers(at, "test").await.unwrap();
+    let lenient = store.score_customers(at, "test", false).await.unwrap();
     assert_eq!(lenient.alerts_closed, strict.alerts_raised);
     assert!(open_alerts().await.is_empty());
     let all = store

@@ -26,7 +26,7 @@
 //! **Composite score** 0–100 (`[scoring]`): dimensions frequency (purchase days, 0 without
 //! purchases), monetary (net amount, 0 without purchases), clv, strategic (the number in custom
 //! attribute `strategic_attribute`), and, counting against the score, cost_to_serve (interaction
-//! minutes + `ticket_minutes` × open tickets) and risk (1 − p_alive). Each dimension becomes a
+//! minutes + `ticket_minutes` × tickets opened, both up to the clock) and risk (1 − p_alive). Each dimension becomes a
 //! mid-rank percentile p in 0..1 among the customers whose value is known (lowest 0, highest 1,
 //! ties share the mean of their positions, a lone or all-equal value 0.5). Then
 //! `score = 100 × (Σ w·p over positive + Σ w·(1 − p) over negative dimensions) / Σ w`, all sums
@@ -95,9 +95,11 @@ pub struct CustomerValueInput {
     pub interaction_minutes: f64,
     /// Dates of interactions; only days on or before the clock date are used.
     pub interaction_days: Vec<NaiveDate>,
-    /// Open tickets; count into cost to serve and health. `None` while tickets are not
-    /// tracked: the health part is then unknown (left out) rather than a perfect 1.
+    /// Tickets open as of the clock; they lower health. `None` when tickets are not known
+    /// for this customer's organisation: the health part is then left out, not a perfect 1.
     pub open_tickets: Option<u32>,
+    /// Tickets opened up to the clock, open or closed: service effort, into cost to serve.
+    pub tickets_opened: u32,
     /// Custom attributes; the strategic value is read from the one the policy names.
     pub attributes: BTreeMap<String, String>,
     pub tier_override: Option<TierOverride>,
@@ -114,6 +116,7 @@ impl CustomerValueInput {
             interaction_minutes: 0.0,
             interaction_days: Vec::new(),
             open_tickets: None,
+            tickets_opened: 0,
             attributes: BTreeMap::new(),
             tier_override: None,
         }
@@ -203,20 +206,7 @@ pub fn grade_customers(
                 let tier = active_override
                     .map(|tier_override| tier_override.tier.trim().to_string())
                     .unwrap_or_else(|| computed_tier.clone());
-                let purchase_dates: Vec<NaiveDate> = customer
-                    .purchase_days
-                    .iter()
-                    .filter(|day| day.amount > 0.0)
-                    .map(|day| day.date)
-                    .collect();
-                let (health, health_parts) = health::health_score(
-                    &policy.health,
-                    &purchase_dates,
-                    &customer.interaction_days,
-                    customer.open_tickets,
-                    customer.p_alive,
-                    today,
-                );
+                let (health, health_parts, at_risk) = customer_health(policy, customer, clock);
                 CustomerGrade {
                     customer_id: customer.customer_id.clone(),
                     rfm,
@@ -228,11 +218,37 @@ pub fn grade_customers(
                     override_active: active_override.is_some(),
                     health,
                     health_parts,
-                    at_risk: health < policy.health.alert_below,
+                    at_risk,
                 }
             },
         )
         .collect()
+}
+
+/// One customer's health as of the clock, alone: unlike the score it is not relative to other
+/// customers, so the daily job refreshes it (and the alerts it raises) between monthly
+/// re-grades, from the p_alive of the last one. Returns health, its known parts, and whether
+/// it is below the policy's alert threshold.
+pub fn customer_health(
+    policy: &ValuePolicy,
+    customer: &CustomerValueInput,
+    clock: Clock,
+) -> (f64, Vec<(String, f64)>, bool) {
+    let purchase_dates: Vec<NaiveDate> = customer
+        .purchase_days
+        .iter()
+        .filter(|day| day.amount > 0.0)
+        .map(|day| day.date)
+        .collect();
+    let (health, parts) = health::health_score(
+        &policy.health,
+        &purchase_dates,
+        &customer.interaction_days,
+        customer.open_tickets,
+        customer.p_alive,
+        clock.today(),
+    );
+    (health, parts, health < policy.health.alert_below)
 }
 
 /// The raw composite-score dimensions of one customer, in [`Dimension::ALL`] order.
@@ -249,8 +265,7 @@ fn raw_dimensions(
         }
     };
     let cost_to_serve = finite_or_zero(customer.interaction_minutes)
-        + finite_or_zero(policy.scoring.ticket_minutes)
-            * f64::from(customer.open_tickets.unwrap_or(0));
+        + finite_or_zero(policy.scoring.ticket_minutes) * f64::from(customer.tickets_opened);
     let risk = customer
         .p_alive
         .filter(|probability| probability.is_finite())
@@ -416,6 +431,7 @@ mod tests {
         let with_tickets = |id: &str, open_tickets: u32| {
             let mut input = customer(id, &[], 0.0);
             input.open_tickets = Some(open_tickets);
+            input.tickets_opened = open_tickets;
             input
         };
         // One ticket: health exactly 50, not below; two: 33.3.
