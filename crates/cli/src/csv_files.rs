@@ -2,7 +2,9 @@
 
 use std::io::{Read, Write};
 
-use allot_core::activity::{Interaction, InteractionFields, Transaction, TransactionFields};
+use allot_core::activity::{
+    Interaction, InteractionFields, Ticket, TicketFields, Transaction, TransactionFields,
+};
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::update::GivenColumns;
 use allot_core::{Customer, FieldErrors, Rep, Team};
@@ -182,6 +184,18 @@ pub fn read_interactions(reader: impl Read) -> Result<ParsedFile<(usize, Interac
         |line, headers, values| {
             let fields = fields_of_row!(InteractionFields, headers, values);
             Ok((line, fields.into_interaction()?))
+        },
+    )
+}
+
+pub fn read_tickets(reader: impl Read) -> Result<ParsedFile<(usize, Ticket)>> {
+    read_rows(
+        reader,
+        "id",
+        |header| TicketFields::COLUMNS.contains(&header),
+        |line, headers, values| {
+            let fields = fields_of_row!(TicketFields, headers, values);
+            Ok((line, fields.into_ticket()?))
         },
     )
 }

@@ -41,10 +41,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the HTTP API.
+    /// Serve the HTTP API, and run the scheduled jobs.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
+        /// Seconds between runs of the scheduled jobs (daily and monthly ones run once per
+        /// day or month however often this is); 0 leaves them to `allot tick` from cron.
+        #[arg(long, default_value_t = 600)]
+        tick_every: u64,
     },
     /// Build a deterministic demo organisation, route it, print the fairness report and serve it.
     Demo {
@@ -57,6 +61,9 @@ enum Command {
         /// Build and route, then exit instead of serving.
         #[arg(long)]
         no_serve: bool,
+        /// Seconds between runs of the scheduled jobs while serving; 0 turns them off.
+        #[arg(long, default_value_t = 600)]
+        tick_every: u64,
     },
     /// Import a CSV file (UTF-8, header row); upsert by id.
     Import {
@@ -135,17 +142,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Manual tiers with a reason and an expiry date.
+    /// Manual tiers (with a reason and an expiry date) and the tier log.
     Tier {
         #[command(subcommand)]
         action: value_commands::TierAction,
     },
-    /// Health alerts for owners (open ones unless --all).
+    /// Health alerts for owners (open ones unless --all), newest first.
     Alerts {
         #[arg(long)]
         owner: Option<String>,
         #[arg(long)]
+        customer: Option<String>,
+        #[arg(long)]
         all: bool,
+        /// A JSON array.
         #[arg(long)]
         json: bool,
     },
@@ -171,6 +181,7 @@ enum ImportKind {
     Customers,
     Transactions,
     Interactions,
+    Tickets,
 }
 
 impl ImportKind {
@@ -181,6 +192,7 @@ impl ImportKind {
             ImportKind::Customers => "customers",
             ImportKind::Transactions => "transactions",
             ImportKind::Interactions => "interactions",
+            ImportKind::Tickets => "tickets",
         }
     }
 }
@@ -272,7 +284,9 @@ fn stored_or_problems(
 ) -> Result<i64> {
     match result {
         Ok(version) => Ok(version),
-        Err(allot_store::StoreError::Rules(problems)) => {
+        Err(
+            allot_store::StoreError::Rules(problems) | allot_store::StoreError::Policy(problems),
+        ) => {
             for problem in &problems {
                 eprintln!("{}: {problem}", file.display());
             }
@@ -308,9 +322,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
     let clock = clock_source.now();
     let success = std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::Serve { addr } => {
+        Command::Serve { addr, tick_every } => {
             let store = connect(&cli.db).await?;
-            serve(store, clock_source, &addr).await?;
+            serve(store, clock_source, &addr, tick_every).await?;
             Ok(success)
         }
         Command::Demo {
@@ -318,11 +332,12 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             customers,
             addr,
             no_serve,
+            tick_every,
         } => {
             let store = connect(&cli.db).await?;
             build_demo(&store, seed, customers, clock).await?;
             if !no_serve {
-                serve(store, clock_source, &addr).await?;
+                serve(store, clock_source, &addr, tick_every).await?;
             }
             Ok(success)
         }
@@ -486,9 +501,14 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             value_commands::tier(&store, action, clock).await?;
             Ok(success)
         }
-        Command::Alerts { owner, all, json } => {
+        Command::Alerts {
+            owner,
+            customer,
+            all,
+            json,
+        } => {
             let store = connect(&cli.db).await?;
-            value_commands::alerts(&store, owner, all, json).await?;
+            value_commands::alerts(&store, owner, customer, all, json).await?;
             Ok(success)
         }
         Command::Token { action } => {
@@ -571,6 +591,7 @@ async fn import(
         ImportKind::Interactions => {
             import_with!(csv_files::read_interactions, import_interactions)
         }
+        ImportKind::Tickets => import_with!(csv_files::read_tickets, import_tickets),
     }
 }
 
@@ -775,28 +796,45 @@ async fn build_demo(
 
     let quiet = |_: u64| {};
     let routed = store.all_customers().await?;
-    let (transactions, interactions) =
-        allot_core::demo::demo_activity(seed, &routed, clock.today());
+    let activity = allot_core::demo::demo_activity(seed, &routed, clock);
     let transactions = store
         .import_transactions(
-            transactions.into_iter().map(|row| (0, row)).collect(),
+            activity
+                .transactions
+                .into_iter()
+                .map(|row| (0, row))
+                .collect(),
             BadRows::new(true),
             &quiet,
         )
         .await?;
     let interactions = store
         .import_interactions(
-            interactions.into_iter().map(|row| (0, row)).collect(),
+            activity
+                .interactions
+                .into_iter()
+                .map(|row| (0, row))
+                .collect(),
             BadRows::new(true),
             &quiet,
         )
         .await?;
-    if !transactions.problems.is_empty() || !interactions.problems.is_empty() {
+    let tickets = store
+        .import_tickets(
+            activity.tickets.into_iter().map(|row| (0, row)).collect(),
+            BadRows::new(true),
+            &quiet,
+        )
+        .await?;
+    if [&transactions, &interactions, &tickets]
+        .iter()
+        .any(|summary| !summary.problems.is_empty())
+    {
         bail!("the demo activity did not import cleanly");
     }
     println!(
-        "\ndemo activity: {} transactions, {} interactions",
-        transactions.inserted, interactions.inserted
+        "\ndemo activity: {} transactions, {} interactions, {} tickets",
+        transactions.inserted, interactions.inserted, tickets.inserted
     );
     let summary = store.score_customers(clock, "demo", true).await?;
     value_commands::print_score_summary(&summary);
@@ -867,7 +905,7 @@ pub(crate) async fn import_organisation(
     Ok([teams, reps, customers])
 }
 
-async fn serve(store: Store, clock: ClockSource, addr: &str) -> Result<()> {
+async fn serve(store: Store, clock: ClockSource, addr: &str, tick_every: u64) -> Result<()> {
     let configured = std::env::var("ALLOT_ADMIN_TOKEN")
         .ok()
         .filter(|token| !token.trim().is_empty());
@@ -884,6 +922,11 @@ async fn serve(store: Store, clock: ClockSource, addr: &str) -> Result<()> {
         "serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)",
         listener.local_addr()?
     );
-    allot_server::serve(listener, AppState { store, clock }).await?;
+    let state = AppState { store, clock };
+    if tick_every > 0 {
+        allot_server::spawn_scheduler(state.clone(), std::time::Duration::from_secs(tick_every));
+        println!("scheduled jobs run every {tick_every} s (--tick-every 0 to leave them to cron)");
+    }
+    allot_server::serve(listener, state).await?;
     Ok(())
 }

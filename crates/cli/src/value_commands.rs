@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use allot_core::clock::Clock;
 use allot_core::value::daily_purchases;
 use allot_core::CustomerId;
-use allot_store::value::{AlertFilter, ScoreSummary, ValueReport};
+use allot_store::value::{AlertFilter, ScoreSummary, TierEventFilter, ValueReport};
 use allot_store::Store;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
@@ -21,7 +21,11 @@ pub enum PolicyAction {
     /// Validate a value policy file ([scoring], [abc], [[tier]], [health]) and store it as a new version.
     Set { file: PathBuf },
     /// Print the current value policy (or the built-in default).
-    Show,
+    Show {
+        /// `{version, source, actor, created_at}`; version and source null for the default.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -36,9 +40,29 @@ pub enum TierAction {
         /// Last day of the override, YYYY-MM-DD.
         #[arg(long)]
         until: String,
+        #[arg(long)]
+        json: bool,
     },
-    /// Remove a manual tier; the next grading gives the computed tier back.
-    Clear { customer_id: String },
+    /// Remove a manual tier; the computed tier of the last grading applies again at once.
+    Clear {
+        customer_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tier log: every upgrade, downgrade and override, oldest first.
+    Events {
+        /// Only this customer's events.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Only events after this id (to page through a long log).
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+        /// A JSON array.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,7 +103,19 @@ pub async fn policy(store: &Store, action: PolicyAction, clock: Clock) -> Result
             );
             Ok(())
         }
-        PolicyAction::Show => {
+        PolicyAction::Show { json: true } => {
+            let stored = store.current_value_policy().await?;
+            let document = serde_json::json!({
+                "version": stored.as_ref().map(|stored| stored.version),
+                "source": stored.as_ref().map(|stored| stored.source.clone()),
+                "actor": stored.as_ref().map(|stored| stored.actor.clone()),
+                "created_at": stored.as_ref().map(|stored| stored.created_at.clone()),
+                "example": stored.is_none().then_some(allot_core::value::EXAMPLE_POLICY),
+            });
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(())
+        }
+        PolicyAction::Show { json: false } => {
             match store.current_value_policy().await? {
                 Some(stored) => {
                     println!(
@@ -199,6 +235,7 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
             tier,
             reason,
             until,
+            json,
         } => {
             let customer_id = CustomerId::parse(&customer_id)?;
             let until = NaiveDate::parse_from_str(until.trim(), "%Y-%m-%d")
@@ -206,20 +243,80 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
             let stored = store
                 .set_tier_override(&customer_id, &tier, &reason, until, "cli", clock)
                 .await?;
-            println!(
-                "customer {} is tier {} until {} ({})",
-                stored.customer_id, stored.tier, stored.expires_on, stored.reason
-            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stored)?);
+            } else {
+                println!(
+                    "customer {} is tier {} until {} ({})",
+                    stored.customer_id, stored.tier, stored.expires_on, stored.reason
+                );
+            }
         }
-        TierAction::Clear { customer_id } => {
+        TierAction::Clear { customer_id, json } => {
             let customer_id = CustomerId::parse(&customer_id)?;
             store
                 .clear_tier_override(&customer_id, "cli", clock)
                 .await?;
-            println!("override of {customer_id} removed; the next grading sets the computed tier");
+            let tier = store.get_customer(&customer_id).await?.tier;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"customer_id": customer_id, "override_removed": true, "tier": tier})
+                );
+            } else {
+                println!("override of {customer_id} removed; its tier is now {tier}");
+            }
+        }
+        TierAction::Events {
+            customer,
+            after,
+            limit,
+            json,
+        } => {
+            let customer_id = customer
+                .as_deref()
+                .map(CustomerId::parse)
+                .transpose()
+                .context("--customer")?;
+            let events = store
+                .list_tier_events(&TierEventFilter {
+                    customer_id: customer_id.map(|id| id.to_string()),
+                    after_id: after,
+                    limit: limit.clamp(1, 10_000),
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&events)?);
+                return Ok(());
+            }
+            if events.is_empty() {
+                println!("no tier events");
+            }
+            for event in &events {
+                println!(
+                    "#{} {} {} {} → {} ({}, score {:.1}, by {}): {}",
+                    event.id,
+                    event.at,
+                    event.customer_id,
+                    event.from_tier.as_deref().unwrap_or("-"),
+                    event.to_tier,
+                    event.direction,
+                    event.score,
+                    event.actor,
+                    event.reason
+                );
+            }
         }
     }
     Ok(())
+}
+
+/// A number as text, or `-` when unknown.
+fn shown(value: &serde_json::Value, decimals: usize) -> String {
+    match value.as_f64() {
+        Some(number) => format!("{number:.decimals$}"),
+        None => value.as_str().map_or("-".to_string(), str::to_string),
+    }
 }
 
 pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Result<()> {
@@ -229,9 +326,77 @@ pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Res
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
+    let customer = store.get_customer(&customer_id).await?;
+    println!(
+        "{} {} — owner {}, last interaction {}",
+        customer.id,
+        customer.name,
+        customer
+            .owner_id
+            .as_ref()
+            .map_or("(pool)".to_string(), ToString::to_string),
+        value.last_interaction_at.as_deref().unwrap_or("never")
+    );
     match &value.value {
-        None => println!("{customer_id}: not graded yet (run `allot score`)"),
-        Some(details) => println!("{}", serde_json::to_string_pretty(details)?),
+        None => println!("not graded yet (run `allot score`)"),
+        Some(details) => {
+            println!(
+                "graded as of {}: tier {}{} (computed {}), score {}, ABC {}",
+                shown(&details["as_of"], 0),
+                shown(&details["tier"], 0),
+                if details["override_active"] == true {
+                    " by manual override"
+                } else {
+                    ""
+                },
+                shown(&details["computed_tier"], 0),
+                shown(&details["score"], 1),
+                shown(&details["abc"], 0)
+            );
+            let rfm = &details["rfm"];
+            if rfm.is_null() {
+                println!("RFM: no purchases");
+            } else {
+                println!(
+                    "RFM: {} — recency {} days, {} purchase days, monetary {} (scores R{} F{} M{})",
+                    shown(&rfm["segment"], 0),
+                    shown(&rfm["recency_days"], 0),
+                    shown(&rfm["frequency"], 0),
+                    shown(&rfm["monetary"], 2),
+                    shown(&rfm["recency_score"], 0),
+                    shown(&rfm["frequency_score"], 0),
+                    shown(&rfm["monetary_score"], 0)
+                );
+            }
+            let clv = &details["clv"];
+            if clv.is_null() {
+                println!("CLV: unknown (no model fitted)");
+            } else {
+                println!(
+                    "CLV: {} over the policy's horizon; P(alive) {}, {} purchases expected, {} per purchase",
+                    shown(&clv["clv"], 2),
+                    shown(&clv["p_alive"], 3),
+                    shown(&clv["expected_purchases"], 2),
+                    shown(&clv["expected_spend"], 2)
+                );
+            }
+            let parts: Vec<String> = details["health_parts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|part| Some(format!("{} {:.2}", part[0].as_str()?, part[1].as_f64()?)))
+                .collect();
+            println!(
+                "health: {}/100{} ({})",
+                shown(&details["health"], 0),
+                if details["at_risk"] == true {
+                    ", AT RISK"
+                } else {
+                    ""
+                },
+                parts.join(", ")
+            );
+        }
     }
     if let Some(tier_override) = &value.tier_override {
         println!(
@@ -239,9 +404,12 @@ pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Res
             tier_override.tier, tier_override.expires_on, tier_override.reason, tier_override.actor
         );
     }
+    if !value.tier_history.is_empty() {
+        println!("tier history (newest first):");
+    }
     for event in &value.tier_history {
         println!(
-            "{}  {} → {} ({}, score {:.1}): {}",
+            "  {}  {} → {} ({}, score {:.1}): {}",
             event.at,
             event.from_tier.as_deref().unwrap_or("-"),
             event.to_tier,
@@ -256,21 +424,30 @@ pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Res
 pub async fn alerts(
     store: &Store,
     owner: Option<String>,
+    customer: Option<String>,
     include_closed: bool,
     json: bool,
 ) -> Result<()> {
+    let owner = owner
+        .as_deref()
+        .map(allot_core::RepId::parse)
+        .transpose()
+        .context("--owner")?;
+    let customer = customer
+        .as_deref()
+        .map(CustomerId::parse)
+        .transpose()
+        .context("--customer")?;
     let alerts = store
         .list_alerts(&AlertFilter {
-            owner_id: owner,
+            owner_id: owner.map(|id| id.to_string()),
+            customer_id: customer.map(|id| id.to_string()),
             include_closed,
             limit: 1000,
-            ..Default::default()
         })
         .await?;
     if json {
-        for alert in &alerts {
-            println!("{}", serde_json::to_string(alert)?);
-        }
+        println!("{}", serde_json::to_string_pretty(&alerts)?);
         return Ok(());
     }
     if alerts.is_empty() {

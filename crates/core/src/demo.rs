@@ -6,7 +6,8 @@
 use chrono::{Duration, NaiveDate};
 use std::collections::BTreeMap;
 
-use crate::activity::{Interaction, InteractionKind, Transaction};
+use crate::activity::{Interaction, InteractionKind, Ticket, TicketSeverity, Transaction};
+use crate::clock::Clock;
 use crate::ids::{CustomerId, Region, RepId, TeamId};
 use crate::model::{Customer, Level, Rep, Role, Team};
 
@@ -441,16 +442,23 @@ pub fn synthetic_organisation(
     }
 }
 
-/// A year of purchases and touches for the demo's customers, ending at `as_of`.
+/// The demo's activity: purchases, touches and tickets.
+#[derive(Debug, Clone, Default)]
+pub struct DemoActivity {
+    pub transactions: Vec<Transaction>,
+    pub interactions: Vec<Interaction>,
+    pub tickets: Vec<Ticket>,
+}
+
+/// A year of purchases, touches and tickets for the demo's customers, up to the clock (nothing
+/// happens after it: a demo built "as of" a time shows that time's state).
 ///
 /// Each customer gets a purchase rate and a spend level from its tier and size, and may
 /// stop buying at some point (so RFM segments, P(alive) and tiers have something to show);
-/// owned customers get interactions from their owner, and some owners stop calling.
-pub fn demo_activity(
-    seed: u64,
-    customers: &[Customer],
-    as_of: NaiveDate,
-) -> (Vec<Transaction>, Vec<Interaction>) {
+/// owned customers get interactions from their owner, and some owners stop calling. About
+/// one customer in eight raised tickets; the ones of the last two weeks are still open.
+pub fn demo_activity(seed: u64, customers: &[Customer], clock: Clock) -> DemoActivity {
+    let as_of = clock.today();
     let mut random = SplitMix64(seed ^ 0x0A11_07AC_7171_7E55);
     let mut transactions = Vec::new();
     let mut interactions = Vec::new();
@@ -526,7 +534,60 @@ pub fn demo_activity(
             }
         }
     }
-    (transactions, interactions)
+    let tickets = demo_tickets(seed, customers, as_of);
+    let now = clock.now();
+    transactions.retain(|transaction| transaction.at <= now);
+    interactions.retain(|interaction| interaction.at <= now);
+    DemoActivity {
+        transactions,
+        interactions,
+        tickets: tickets
+            .into_iter()
+            .filter(|ticket| ticket.opened_at <= now)
+            .map(|mut ticket| {
+                ticket.closed_at = ticket.closed_at.filter(|closed| *closed <= now);
+                ticket
+            })
+            .collect(),
+    }
+}
+
+/// Tickets from a stream of their own, so adding them left the purchases and touches as before.
+fn demo_tickets(seed: u64, customers: &[Customer], as_of: NaiveDate) -> Vec<Ticket> {
+    let mut random = SplitMix64(seed ^ 0x7105_4E75_0000_0003);
+    let subjects = [
+        "发票开错",
+        "系统无法登录",
+        "交付延期",
+        "报价咨询",
+        "服务投诉",
+    ];
+    let mut tickets = Vec::new();
+    for customer in customers {
+        if !random.chance(12) {
+            continue;
+        }
+        for number in 0..1 + random.below(3) {
+            let opened = as_of - Duration::days(random.below(360) as i64);
+            let opened_at = opened.and_hms_opt(3, 0, 0).expect("valid hour").and_utc();
+            let open_days = 1 + random.below(20) as i64;
+            let closed_at = (opened + Duration::days(open_days) <= as_of - Duration::days(14))
+                .then(|| opened_at + Duration::days(open_days));
+            tickets.push(Ticket {
+                id: format!("k-{}-{number}", customer.id),
+                customer_id: customer.id.clone(),
+                opened_at,
+                closed_at,
+                severity: if random.chance(20) {
+                    TicketSeverity::Major
+                } else {
+                    TicketSeverity::General
+                },
+                subject: random.pick(&subjects).to_string(),
+            });
+        }
+    }
+    tickets
 }
 
 #[cfg(test)]
@@ -534,6 +595,49 @@ mod tests {
     use super::*;
     use crate::rules::{RuleSet, StrategyKind};
     use std::collections::BTreeSet;
+
+    #[test]
+    fn demo_activity_ends_at_the_clock() {
+        let organisation = demo_organisation(7, 400);
+        let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+        // Interactions come from owners, so give every customer one, as routing would.
+        let owned: Vec<Customer> = organisation
+            .customers
+            .iter()
+            .cloned()
+            .map(|mut customer| {
+                customer.owner_id = Some(organisation.reps[0].id.clone());
+                customer
+            })
+            .collect();
+        let activity = demo_activity(7, &owned, clock);
+        assert!(!activity.transactions.is_empty() && !activity.interactions.is_empty());
+        assert!(activity
+            .transactions
+            .iter()
+            .all(|row| row.at <= clock.now()));
+        assert!(activity
+            .interactions
+            .iter()
+            .all(|row| row.at <= clock.now()));
+        assert!(activity
+            .tickets
+            .iter()
+            .all(|ticket| ticket.opened_at <= clock.now()
+                && ticket
+                    .closed_at
+                    .is_none_or(|closed| closed <= clock.now() && closed >= ticket.opened_at)));
+        let open = activity
+            .tickets
+            .iter()
+            .filter(|ticket| ticket.closed_at.is_none())
+            .count();
+        assert!(
+            open > 0 && open < activity.tickets.len(),
+            "some tickets open, most closed: {open} of {}",
+            activity.tickets.len()
+        );
+    }
 
     #[test]
     fn the_demo_is_deterministic() {

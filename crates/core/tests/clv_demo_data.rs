@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use allot_core::clv::{self, CustomerSummary, FitReport, Period};
 use allot_core::demo::{demo_activity, demo_organisation};
 use allot_core::value::daily_purchases;
+use allot_core::Clock;
 use chrono::NaiveDate;
 
 fn demo_summaries(customers: usize) -> Vec<CustomerSummary> {
-    let today = NaiveDate::from_ymd_opt(2026, 11, 25).expect("valid date");
+    let clock = Clock::parse("2026-11-25T23:59:59Z").expect("valid time");
+    let today = clock.today();
     let organisation = demo_organisation(7, customers);
-    let (transactions, _) = demo_activity(7, &organisation.customers, today);
+    let transactions = demo_activity(7, &organisation.customers, clock).transactions;
     let mut by_customer: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for transaction in &transactions {
         by_customer

@@ -97,7 +97,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => {
                 ApiError::new(StatusCode::NOT_FOUND, "not_found", error.to_string())
             }
-            StoreError::Conflict { ref field, .. } => {
+            StoreError::Conflict { ref field, .. } | StoreError::Refused { ref field, .. } => {
                 let api = ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string());
                 match field.clone() {
                     Some(field) => api.with_field(field),
@@ -105,26 +105,24 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::Invalid(field_error) => field_error.into(),
-            StoreError::Rules(ref problems) => {
+            StoreError::Rules(ref problems) | StoreError::Policy(ref problems) => {
                 let api = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid",
                     error.to_string(),
                 );
+                let document = if matches!(error, StoreError::Policy(_)) {
+                    "policy"
+                } else {
+                    "rules"
+                };
                 match problems.first().and_then(|problem| problem.field.clone()) {
                     Some(field) => api.with_field(field),
-                    None => api.with_field("rules"),
+                    None => api.with_field(document),
                 }
             }
             StoreError::NoRules => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
-            }
-            StoreError::Refused { ref field, .. } => {
-                let api = ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string());
-                match field.clone() {
-                    Some(field) => api.with_field(field),
-                    None => api,
-                }
             }
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

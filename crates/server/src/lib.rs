@@ -139,6 +139,36 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Runs the scheduled jobs (`Store::tick`: overrides expiry and health daily, the re-grade
+/// monthly) now and then every `every`, for as long as the server runs. Each job runs once per
+/// period whatever the number of processes: `job_runs`, under the routing lock, records it, so
+/// several `allot serve` on one PostgreSQL need no leader election for it.
+pub fn spawn_scheduler(state: AppState, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            match state
+                .store
+                .tick(state.clock.now(), "scheduler", false)
+                .await
+            {
+                Ok(summary) if !summary.ran.is_empty() => {
+                    let ran: Vec<String> = summary
+                        .ran
+                        .iter()
+                        .map(|(job, period)| format!("{job} {period}"))
+                        .collect();
+                    tracing::info!(jobs = %ran.join(", "), "scheduled jobs ran");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "scheduled jobs did not run"),
+            }
+        }
+    })
+}
+
 /// Serves until the process is stopped (Ctrl-C or SIGTERM finishes in-flight requests first).
 pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
     let address: SocketAddr = listener.local_addr()?;

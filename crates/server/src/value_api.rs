@@ -13,9 +13,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use allot_core::activity::{InteractionFields, TransactionFields};
+use allot_core::activity::{InteractionFields, TicketFields, TransactionFields};
 use allot_core::{CustomerId, RepId};
-use allot_store::value::AlertFilter;
+use allot_store::value::{AlertFilter, TierEventFilter};
 
 use crate::api::{actor_name, to_json};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
@@ -33,6 +33,94 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(run_tick))
         .routes(routes!(value_report))
         .routes(routes!(list_alerts))
+        .routes(routes!(put_ticket))
+        .routes(routes!(customer_tickets))
+        .routes(routes!(list_tier_events))
+}
+
+/// A ticket as in `tickets.csv`; post it again with `closed_at` to close it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct TicketDocument {
+    /// Required: the ticket is updated and closed by it.
+    id: String,
+    customer_id: String,
+    /// YYYY-MM-DD or RFC 3339.
+    opened_at: String,
+    /// Empty or absent while open.
+    closed_at: Option<String>,
+    /// major | general (default general).
+    severity: Option<String>,
+    subject: Option<String>,
+}
+
+/// Open, update or close a ticket (upsert by id).
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "value", request_body = TicketDocument,
+    responses((status = 201, description = "opened", body = allot_store::tickets::StoredTicket),
+        (status = 200, description = "updated (or closed)", body = allot_store::tickets::StoredTicket),
+        (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_ticket(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (fields, _) = object_body::<TicketFields>(body)?;
+    let stored = state.store.put_ticket(fields.into_ticket()?).await?;
+    let status = if stored.created == Some(true) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, to_json(&stored)?))
+}
+
+/// A customer's tickets, newest first.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/tickets", tag = "value",
+    params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, description = "tickets, newest first", body = [allot_store::tickets::StoredTicket]),
+        (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn customer_tickets(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Value>> {
+    let customer_id = id.parse(CustomerId::parse_field)?;
+    to_json(&state.store.tickets_of(&customer_id).await?)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TierEventQuery {
+    customer_id: Option<String>,
+    /// Only events after this id (cursor).
+    after_id: Option<i64>,
+    /// 1–10000, default 1000.
+    limit: Option<i64>,
+}
+
+/// The tier log (upgrades, downgrades, overrides and their end), oldest first: what each
+/// grading run and manual change did, with the score and reason.
+#[utoipa::path(get, path = "/api/v1/tier-events", tag = "events", params(TierEventQuery),
+    responses((status = 200, description = "tier events, oldest first", body = [allot_store::value::TierEvent]), (status = 400, body = ErrorEnvelope)))]
+async fn list_tier_events(
+    State(state): State<AppState>,
+    query: Result<Query<TierEventQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "limit must be 1 to 10000",
+        )
+        .with_field("limit"));
+    }
+    let events = state
+        .store
+        .list_tier_events(&TierEventFilter {
+            customer_id: query_value("customer_id", query.customer_id, CustomerId::parse_field)?
+                .map(|id| id.to_string()),
+            after_id: query.after_id,
+            limit,
+        })
+        .await?;
+    to_json(&events)
 }
 
 /// A transaction as in `transactions.csv`. Negative amounts are refunds.

@@ -16,6 +16,8 @@ pub enum StoreError {
     Invalid(#[from] FieldError),
     #[error("the rules are not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Rules(Vec<RuleError>),
+    #[error("the value policy is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Policy(Vec<RuleError>),
     #[error(
         "no rules are set yet; store some with `allot rules set FILE.toml` or PUT /api/v1/rules"
     )]

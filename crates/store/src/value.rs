@@ -79,6 +79,15 @@ pub struct Alert {
     pub closed_at: Option<String>,
 }
 
+/// Filters for listing tier events.
+#[derive(Debug, Clone, Default)]
+pub struct TierEventFilter {
+    pub customer_id: Option<String>,
+    /// Only events with a larger id (a cursor for paging through the log).
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
 /// Filters for listing alerts.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
@@ -196,7 +205,7 @@ impl Store {
         actor: &str,
         clock: Clock,
     ) -> StoreResult<i64> {
-        ValuePolicy::parse(source).map_err(StoreError::Rules)?;
+        ValuePolicy::parse(source).map_err(StoreError::Policy)?;
         let mut write = self.begin_write().await?;
         let version =
             crate::insert_document_version(&mut write, "value_policies", source, actor, clock)
@@ -828,12 +837,13 @@ impl Store {
                     id: customer_id.to_string(),
                 })?;
         let last_interaction_at = optional_text(&last_interaction_at, "last_interaction_at")?;
-        let value = sqlx::query("SELECT details FROM customer_values WHERE customer_id = $1")
-            .bind(customer_id.as_str())
-            .fetch_optional(&mut *read)
-            .await?
-            .map(|row| serde_json::from_str(&text(&row, "details")?).map_err(corrupt))
-            .transpose()?;
+        let stored = sqlx::query(
+            "SELECT details, tier, health, at_risk, health_parts, health_as_of
+             FROM customer_values WHERE customer_id = $1",
+        )
+        .bind(customer_id.as_str())
+        .fetch_optional(&mut *read)
+        .await?;
         let tier_override = sqlx::query(
             "SELECT customer_id, tier, reason, expires_on, actor, created_at FROM tier_overrides WHERE customer_id = $1",
         )
@@ -861,6 +871,28 @@ impl Store {
         .iter()
         .map(tier_event_from_row)
         .collect::<StoreResult<_>>()?;
+        // The details are the grading run's; the tier (overrides change it between runs) and
+        // health (the daily job refreshes it) are read from their columns, which are current.
+        let value = stored
+            .map(|row| -> StoreResult<serde_json::Value> {
+                let mut details: serde_json::Value =
+                    serde_json::from_str(&text(&row, "details")?).map_err(corrupt)?;
+                let tier = text(&row, "tier")?;
+                details["override_active"] = serde_json::json!(tier_override
+                    .as_ref()
+                    .is_some_and(|stored| stored.tier == tier));
+                details["tier"] = serde_json::json!(tier);
+                details["health"] = serde_json::json!(row.try_get::<f64, _>("health")?);
+                details["at_risk"] = serde_json::json!(row.try_get::<i64, _>("at_risk")? != 0);
+                if let Some(parts) = optional_text(&row, "health_parts")? {
+                    details["health_parts"] = serde_json::from_str(&parts).map_err(corrupt)?;
+                }
+                if let Some(as_of) = optional_text(&row, "health_as_of")? {
+                    details["health_as_of"] = serde_json::json!(as_of);
+                }
+                Ok(details)
+            })
+            .transpose()?;
         Ok(CustomerValue {
             customer_id: customer_id.to_string(),
             last_interaction_at,
@@ -870,13 +902,17 @@ impl Store {
         })
     }
 
-    /// Tier events of all customers, newest first (for `allot score --json` consumers and audits).
-    pub async fn tier_events(&self, limit: i64) -> StoreResult<Vec<TierEvent>> {
+    /// Tier events, oldest first, after a cursor: the audit trail of grading runs and overrides.
+    pub async fn list_tier_events(&self, filter: &TierEventFilter) -> StoreResult<Vec<TierEvent>> {
         sqlx::query(
             "SELECT id, at, customer_id, from_tier, to_tier, direction, score, reason, actor
-             FROM tier_events ORDER BY id DESC LIMIT $1",
+             FROM tier_events
+             WHERE ($1 IS NULL OR customer_id = $1) AND id > $2
+             ORDER BY id LIMIT $3",
         )
-        .bind(limit)
+        .bind(filter.customer_id.as_deref())
+        .bind(filter.after_id.unwrap_or(0))
+        .bind(if filter.limit > 0 { filter.limit } else { 1000 })
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -8,7 +8,7 @@ use allot_core::update::GivenColumns;
 use allot_core::CustomerId;
 use allot_store::customers::OwnerChangeSource;
 use allot_store::organisation::BadRows;
-use allot_store::value::AlertFilter;
+use allot_store::value::{AlertFilter, TierEventFilter};
 use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
 use chrono::{Duration, NaiveDate};
 use serde_json::json;
@@ -179,7 +179,13 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
             .unwrap();
         moves += regrade.upgrades + regrade.downgrades + regrade.tiers_set;
     }
-    let events = store.tier_events(10_000).await.unwrap();
+    let events = store
+        .list_tier_events(&TierEventFilter {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(events.len(), 40 + moves, "one tier event per move");
     assert!(events.iter().any(|event| event.direction == "up"));
     assert!(events.iter().any(|event| event.direction == "down"));
