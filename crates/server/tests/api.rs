@@ -203,6 +203,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tick"),
     ("get", "/api/v1/reports/value"),
     ("get", "/api/v1/alerts"),
+    ("post", "/api/v1/tickets"),
+    ("get", "/api/v1/customers/{id}/tickets"),
+    ("get", "/api/v1/tier-events"),
 ];
 
 async fn openapi_document_covers_every_route(backend: Backend) {
@@ -1258,7 +1261,25 @@ async fn responses_match_the_openapi_schemas(backend: Backend) {
         Some(json!({"rep_id": "r2", "at": "2026-11-01", "kind": "call", "minutes": 10})),
     )
     .await;
+    call(Method::POST, "/api/v1/tickets", "/api/v1/tickets".into(),
+        Some(json!({"id": "k1", "customer_id": "s1", "opened_at": "2026-11-20", "severity": "major", "subject": "无法登录"}))).await;
+    call(Method::POST, "/api/v1/tickets", "/api/v1/tickets".into(),
+        Some(json!({"id": "k1", "customer_id": "s1", "opened_at": "2026-11-20", "closed_at": "2026-11-22"}))).await;
+    call(
+        Method::GET,
+        "/api/v1/customers/{id}/tickets",
+        "/api/v1/customers/s1/tickets".into(),
+        None,
+    )
+    .await;
     call(Method::POST, "/api/v1/score", "/api/v1/score".into(), None).await;
+    call(
+        Method::GET,
+        "/api/v1/tier-events",
+        "/api/v1/tier-events?limit=5".into(),
+        None,
+    )
+    .await;
     call(
         Method::PUT,
         "/api/v1/customers/{id}/tier-override",

@@ -40,8 +40,9 @@
 //!
 //! **Tiers** (`[[tier]]`, best first): the first tier a customer qualifies for, where
 //! `min_score = s` takes score >= s and `top_percent = x` takes the first ceil(x% × n) customers by
-//! score (ties by id), counted from the very best customer; the last tier has neither and takes
-//! the rest. Default: A top 20%, B top 50%, C. A [`TierOverride`] replaces the computed tier while
+//! score, counted from the very best customer, where equal scores share the mean of their
+//! positions (equal customers get the same tier; a tie at a cut goes where most of it lies);
+//! the last tier has neither and takes the rest. Default: A top 20%, B top 50%, C. A [`TierOverride`] replaces the computed tier while
 //! the clock date <= `expires_on`, if it names a tier of the policy (an override naming a tier the
 //! policy no longer has is ignored; [`ValuePolicy::check_override`] rejects it at entry).
 //!
@@ -391,6 +392,7 @@ mod tests {
             reason: "tier since removed from the policy".to_string(),
             expires_on: date(100),
         });
+        // small and unknown are identical, so they share the computed tier B (a tie at 50%).
         let population = [small, big, unknown];
         let policy = ValuePolicy::default();
         check(
@@ -400,7 +402,7 @@ mod tests {
             &[
                 "small lost C B→A override",
                 "big loyal A A→A at_risk",
-                "unknown lost C C→C",
+                "unknown lost C B→B",
             ],
         );
         check(
@@ -410,7 +412,7 @@ mod tests {
             &[
                 "small lost C B→B",
                 "big loyal A A→A at_risk",
-                "unknown lost C C→C",
+                "unknown lost C B→B",
             ],
         );
     }

@@ -25,11 +25,13 @@ impl TierOverride {
 
 /// For each customer (input order), the index of its tier in `tiers`.
 ///
-/// Customers are ranked by score descending, ties by id. A customer takes the first tier it
-/// qualifies for: `MinScore(s)` when its score is at least s; `TopPercent(x)` when its rank
-/// (0-based) is below `ceil(x% × number of customers)`, so the cut counts from the very best
-/// customer, not from those the tiers above left over, and a non-empty population always fills
-/// a top tier with x > 0; `Rest` always.
+/// Customers are ranked by score descending; customers with equal scores share one rank, the
+/// mean of their positions (as the score's own percentiles do), so equal customers always get
+/// the same tier and a tie at a cut falls on the side where most of it lies. A customer takes
+/// the first tier it qualifies for: `MinScore(s)` when its score is at least s;
+/// `TopPercent(x)` when its rank (0-based) is below `ceil(x% × number of customers)`, so the cut
+/// counts from the very best customer, not from those the tiers above left over, and a
+/// population without ties always fills a top tier with x > 0; `Rest` always.
 pub(crate) fn computed_tiers(
     tiers: &[TierRule],
     scores: &[f64],
@@ -43,9 +45,18 @@ pub(crate) fn computed_tiers(
             .then_with(|| ids[*left].cmp(ids[*right]))
             .then_with(|| left.cmp(right))
     });
-    let mut rank = vec![0; customer_count];
-    for (position, index) in order.into_iter().enumerate() {
-        rank[index] = position;
+    let mut rank = vec![0.0; customer_count];
+    let mut start = 0;
+    while start < customer_count {
+        let mut end = start + 1;
+        while end < customer_count && scores[order[end]] == scores[order[start]] {
+            end += 1;
+        }
+        let mean_position = (start + end - 1) as f64 / 2.0;
+        for &index in &order[start..end] {
+            rank[index] = mean_position;
+        }
+        start = end;
     }
     let last_tier = tiers.len().saturating_sub(1);
     (0..customer_count)
@@ -57,7 +68,7 @@ pub(crate) fn computed_tiers(
                     TierCriterion::TopPercent(percent) => {
                         // The small epsilon keeps an exact 20% of 10 at 2 despite rounding in the product.
                         let cut = (percent * customer_count as f64 / 100.0 - 1e-9).ceil();
-                        (rank[index] as f64) < cut
+                        rank[index] < cut
                     }
                     TierCriterion::Rest => true,
                 })
@@ -101,7 +112,8 @@ mod tests {
             &ten,
             &["C", "C", "C", "C", "C", "B", "B", "B", "A", "A"],
         );
-        // Equal scores at the cuts are split by id: 20% of five is "a" alone, 50% rounds up to three.
+        // Equal scores share a tier: four at 90 hold positions 0–3 (mean 1.5), outside the
+        // top 20% of five (one place) and inside the top 50% (three places).
         check(
             &default,
             &[
@@ -111,7 +123,25 @@ mod tests {
                 ("d", 90.0),
                 ("e", 10.0),
             ],
-            &["B", "A", "B", "C", "C"],
+            &["B", "B", "B", "B", "C"],
+        );
+        // A tie straddling a cut goes where most of it lies: two at 80 hold positions 1–2
+        // (mean 1.5) of ten, inside the top 20% (two places).
+        check(
+            &default,
+            &[
+                ("a", 99.0),
+                ("b", 80.0),
+                ("c", 80.0),
+                ("d", 70.0),
+                ("e", 60.0),
+                ("f", 50.0),
+                ("g", 40.0),
+                ("h", 30.0),
+                ("i", 20.0),
+                ("j", 10.0),
+            ],
+            &["A", "A", "A", "B", "B", "C", "C", "C", "C", "C"],
         );
         // A single customer fills the top tier (ceil of 20% of 1).
         check(&default, &[("only", 0.0)], &["A"]);
