@@ -473,12 +473,76 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     assert_eq!(report["tiers"][0]["tier"], "战略");
     assert_eq!(report["tiers"][0]["customers"], 3, "{report}");
     assert!(workspace.allot_ok(&["report", "value"]).contains("ABC"));
-    workspace.allot_ok(&["alerts", "--all"]);
+    let alerts: Value =
+        serde_json::from_str(&workspace.allot_ok(&["alerts", "--all", "--json"])).unwrap();
+    assert!(alerts.is_array(), "one JSON document: {alerts}");
+    let for_c1: Value = serde_json::from_str(&workspace.allot_ok(&[
+        "alerts",
+        "--all",
+        "--customer",
+        "c1",
+        "--json",
+    ]))
+    .unwrap();
+    assert!(for_c1
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|alert| alert["customer_id"] == "c1"));
+    // The human view of a customer's value reads as sentences, not a JSON dump.
+    let human = workspace.allot_ok(&["value", "c2"]);
+    assert!(
+        human.contains("tier 战略 by manual override") && human.contains("health:"),
+        "{human}"
+    );
+    let events: Value = serde_json::from_str(&workspace.allot_ok(&[
+        "tier",
+        "events",
+        "--customer",
+        "c2",
+        "--json",
+    ]))
+    .unwrap();
+    let last = events.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["to_tier"], "战略", "{events}");
+    assert!(last["reason"].as_str().unwrap().contains("董事长关注"));
+
+    // Tickets: an open one lowers health from the next daily job on.
+    let tickets = workspace.file(
+        "tickets.csv",
+        "id,customer_id,opened_at,closed_at,severity,subject\nk1,c1,2026-11-20,,major,系统无法登录\nk2,c1,2026-10-01,2026-10-03,general,发票\nk3,c9,2026-10-01,,general,x\n",
+    );
+    let output = workspace.allot(&["import", "tickets", text(&tickets)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("line 4, column customer_id: customer 'c9' does not exist"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 inserted"));
 
     let tick = workspace.allot_ok(&["tick", "--at", "2026-12-01T00:00:00Z"]);
     assert!(tick.contains("monthly_regrade for 2026-12: ran"), "{tick}");
     let tick = workspace.allot_ok(&["tick", "--at", "2026-12-05T00:00:00Z"]);
     assert!(tick.contains("already done"), "{tick}");
+    assert!(
+        tick.contains("refresh_health for 2026-12-05: ran"),
+        "{tick}"
+    );
+    let value: Value =
+        serde_json::from_str(&workspace.allot_ok(&["value", "c1", "--json"])).unwrap();
+    let parts = value["value"]["health_parts"].as_array().unwrap().clone();
+    assert!(
+        parts
+            .iter()
+            .any(|part| part[0] == "tickets" && part[1] == 0.5),
+        "one open ticket halves the tickets part: {value}"
+    );
+    // Going back a month is refused, and says how to do it anyway.
+    let output = workspace.allot(&["tick", "--at", "2026-11-20T00:00:00Z"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
 
     let fit = workspace.allot(&[
         "clv",
@@ -495,7 +559,7 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     // End to end on the CDNOW sample turned into a transactions file: the published BG/NBD
     // and Gamma-Gamma estimates come back. Eight customers whose only first-day purchase was
     // $0 are not customers under the netting rule (a day netting to zero is no purchase), so
-    // the BG/NBD figures move slightly: within 1% here, within 0.5% in the core's own test.
+    // the BG/NBD figures move slightly, but stay within the 0.5% the issue asks for.
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/CDNOW_sample.txt");
     let mut csv = String::from("customer_id,at,amount\n");
@@ -529,10 +593,10 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
             "{value} vs {expected}: {fit}"
         );
     };
-    close(&fit["bg_nbd"]["r"], 0.243, 0.01);
-    close(&fit["bg_nbd"]["alpha"], 4.414, 0.01);
-    close(&fit["bg_nbd"]["a"], 0.793, 0.01);
-    close(&fit["bg_nbd"]["b"], 2.426, 0.01);
+    close(&fit["bg_nbd"]["r"], 0.243, 0.005);
+    close(&fit["bg_nbd"]["alpha"], 4.414, 0.005);
+    close(&fit["bg_nbd"]["a"], 0.793, 0.005);
+    close(&fit["bg_nbd"]["b"], 2.426, 0.005);
     close(&fit["gamma_gamma"]["p"], 6.25, 0.005);
     close(&fit["gamma_gamma"]["q"], 3.74, 0.005);
     close(&fit["gamma_gamma"]["gamma"], 15.44, 0.005);

@@ -451,6 +451,7 @@ impl CustomerFields {
                 created_at: created_at?,
                 attributes,
                 value: Default::default(),
+                last_interaction_at: None,
                 id,
             })
         })

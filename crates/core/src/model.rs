@@ -143,6 +143,10 @@ pub struct Customer {
     /// What the last grading run measured; routing conditions may use it.
     #[serde(default)]
     pub value: MeasuredValue,
+    /// Time of the newest interaction, kept by interaction imports and the API; not a CSV
+    /// column (it follows the interactions, it is not set).
+    #[serde(default)]
+    pub last_interaction_at: Option<DateTime<Utc>>,
 }
 
 /// A customer's value as measured by the last grading run (`allot score`); unknown until then.
@@ -179,6 +183,7 @@ impl Customer {
             created_at: None,
             attributes: BTreeMap::new(),
             value: MeasuredValue::default(),
+            last_interaction_at: None,
         }
     }
 }

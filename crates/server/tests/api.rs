@@ -412,7 +412,35 @@ async fn customer_value_through_the_api(backend: Backend) {
     assert_eq!(report["tiers"][0]["tier"], "A");
     let (status, alerts) = app.call(Method::GET, "/api/v1/alerts?all=true", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(alerts.is_array());
+    // Nobody bought since June, so as of late November every customer's health is low.
+    let alerts = alerts.as_array().unwrap().clone();
+    assert!(!alerts.is_empty(), "stale customers raise alerts");
+    for alert in &alerts {
+        assert_eq!(alert["owner_id"], "r1", "{alert}");
+        assert_eq!(alert["kind"], "health");
+        assert!(alert["health"].as_f64().unwrap() < 40.0, "{alert}");
+        assert!(alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("below the alert threshold"));
+    }
+    let first = alerts[0]["customer_id"].as_str().unwrap();
+    let (_, only) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/alerts?customer_id={first}"),
+            None,
+        )
+        .await;
+    assert!(only
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|alert| alert["customer_id"] == first));
+    let (_, none) = app
+        .call(Method::GET, "/api/v1/alerts?owner_id=r9", None)
+        .await;
+    assert_eq!(none, json!([]));
 
     let (status, body) = app
         .call(Method::POST, "/api/v1/tick?at=tomorrow", None)

@@ -80,7 +80,7 @@ pub(crate) fn rep_state_from_row(row: &AnyRow) -> StoreResult<RepState> {
 
 /// Customer columns, plus the measured value of the last grading run (correlated look-ups by
 /// primary key, so every query that reads customers `FROM customers` gets them alike).
-pub(crate) const CUSTOMER_COLUMNS: &str = "id, name, customer_type, industry, region, size, stage, source, tier, workload, first_touch_rep_id, parent_id, phone, email, credit_code, owner_id, created_at, attributes,
+pub(crate) const CUSTOMER_COLUMNS: &str = "id, name, customer_type, industry, region, size, stage, source, tier, workload, first_touch_rep_id, parent_id, phone, email, credit_code, owner_id, created_at, attributes, last_interaction_at,
     (SELECT score FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_score,
     (SELECT clv FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_clv,
     (SELECT p_alive FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_p_alive,
@@ -119,5 +119,10 @@ pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
             p_alive: row.try_get("value_p_alive")?,
             rfm_segment: optional_text(row, "value_rfm_segment")?,
         },
+        last_interaction_at: parse_optional_timestamp(
+            "last_interaction_at",
+            &optional_text(row, "last_interaction_at")?.unwrap_or_default(),
+        )
+        .map_err(corrupt)?,
     })
 }

@@ -1,7 +1,7 @@
 //! Customer value on both backends: a three-month `tick` simulation in which tiers move and
 //! tier events are written, manual overrides that expire, activity imports and health alerts.
 
-use allot_core::activity::{InteractionFields, TransactionFields};
+use allot_core::activity::{InteractionFields, TicketFields, TransactionFields};
 use allot_core::clock::Clock;
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::update::GivenColumns;
@@ -257,6 +257,10 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(store.get_customer(&c01).await.unwrap().tier, manual);
+    // The value shows the override at once, not only after the next grading.
+    let value = store.customer_value(&c01).await.unwrap();
+    assert_eq!(value.value.as_ref().unwrap()["tier"], manual);
+    assert_eq!(value.value.as_ref().unwrap()["override_active"], true);
     store
         .score_customers(clock("2026-05-15T23:00:00Z"), "test", false)
         .await
@@ -433,7 +437,175 @@ async fn alerts_open_once_and_close_when_health_recovers(backend: Backend) {
         .all(|alert| alert.status == "closed" && alert.closed_at.is_some()));
 }
 
+fn ticket(
+    id: &str,
+    customer: &str,
+    opened_at: &str,
+    closed_at: &str,
+) -> allot_core::activity::Ticket {
+    let mut fields = TicketFields::default();
+    for (column, value) in [
+        ("id", id),
+        ("customer_id", customer),
+        ("opened_at", opened_at),
+        ("closed_at", closed_at),
+        ("severity", "major"),
+        ("subject", "系统无法登录"),
+    ] {
+        fields.set(column, value.to_string()).unwrap();
+    }
+    fields.into_ticket().unwrap()
+}
+
+fn health_of(value: &allot_store::value::CustomerValue) -> f64 {
+    value.value.as_ref().unwrap()["health"].as_f64().unwrap()
+}
+
+/// Health moves every day, so the daily job recomputes it between monthly re-grades and
+/// raises alerts as customers go quiet; an open ticket lowers it until the ticket closes.
+async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    // Tickets are tracked from the first one on (before that their health part is unknown,
+    // not perfect): one long closed ticket of another customer turns tracking on.
+    store
+        .put_ticket(ticket("k0", "c10", "2026-02-01", "2026-02-03"))
+        .await
+        .unwrap();
+    let first = store
+        .tick(clock("2026-07-01T02:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    assert!(
+        first.regrade.is_some() && first.health.is_none(),
+        "{first:?}"
+    );
+    let c05 = CustomerId::parse("c05").unwrap();
+    let graded = health_of(&store.customer_value(&c05).await.unwrap());
+
+    // A ticket opens: the next daily refresh lowers c05's health, and says why.
+    store
+        .put_ticket(ticket("k1", "c05", "2026-07-01T09:00:00Z", ""))
+        .await
+        .unwrap();
+    let day = store
+        .tick(clock("2026-07-02T02:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    assert!(day.regrade.is_none(), "a daily tick does not re-grade");
+    assert_eq!(day.health.as_ref().unwrap().customers, 40);
+    let with_ticket = store.customer_value(&c05).await.unwrap();
+    let details = with_ticket.value.as_ref().unwrap();
+    assert!(health_of(&with_ticket) < graded, "{details}");
+    assert!(details["health_parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|part| part[0] == "tickets" && part[1] == 0.5));
+    assert_eq!(details["health_as_of"], "2026-07-02T02:00:00.000000Z");
+    assert_eq!(store.tickets_of(&c05).await.unwrap().len(), 1);
+
+    // Closed, the ticket stops weighing on health; it still counts as service effort.
+    let closed = store
+        .put_ticket(ticket(
+            "k1",
+            "c05",
+            "2026-07-01T09:00:00Z",
+            "2026-07-02T10:00:00Z",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(closed.created, Some(false));
+    store
+        .tick(clock("2026-07-03T02:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    assert!(health_of(&store.customer_value(&c05).await.unwrap()) > health_of(&with_ticket));
+
+    // Weeks without purchases: health fades and the daily job, not a re-grade, raises alerts.
+    let open_before = store
+        .list_alerts(&AlertFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    let later = store
+        .tick(clock("2026-07-30T02:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    let health = later.health.expect("the daily job ran");
+    assert!(later.regrade.is_none());
+    assert!(health.alerts_raised > 0, "{health:?}");
+    let open_after = store
+        .list_alerts(&AlertFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(open_after, open_before + health.alerts_raised);
+    // Ticking the same day again runs nothing twice.
+    let again = store
+        .tick(clock("2026-07-30T20:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    assert!(again.ran.is_empty() && again.health.is_none());
+}
+
+/// Grading as of an earlier time than the last grading, or ticking into an earlier month,
+/// would overwrite newer grades: refused unless forced; a forced tick forgets the later runs,
+/// so one mistaken tick far in the future cannot block every later one.
+async fn going_back_in_time_needs_force(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    store
+        .score_customers(clock("2026-07-01T00:00:00Z"), "test", false)
+        .await
+        .unwrap();
+    let refused = store
+        .score_customers(clock("2026-06-01T00:00:00Z"), "test", false)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("--force"), "{refused}");
+    store
+        .score_customers(clock("2026-06-01T00:00:00Z"), "test", true)
+        .await
+        .unwrap();
+
+    store
+        .tick(clock("2099-12-01T00:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    let refused = store
+        .tick(clock("2026-07-02T00:00:00Z"), "tick", false)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        allot_store::StoreError::Refused { ref field, .. } if field.as_deref() == Some("at")
+    ));
+    let forced = store
+        .tick(clock("2026-07-02T00:00:00Z"), "tick", true)
+        .await
+        .unwrap();
+    assert_eq!(forced.forgotten_runs, ["2099-12"]);
+    assert!(forced.regrade.is_some());
+    // Normal ticking resumes.
+    let next = store
+        .tick(clock("2026-08-01T00:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    assert!(next.regrade.is_some());
+}
+
 test_on_both_backends! {
+    health_is_refreshed_daily_and_tickets_count => super::health_is_refreshed_daily_and_tickets_count;
+    going_back_in_time_needs_force => super::going_back_in_time_needs_force;
     alerts_open_once_and_close_when_health_recovers => super::alerts_open_once_and_close_when_health_recovers;
     three_months_of_ticks_move_tiers_and_log_every_move => super::three_months_of_ticks_move_tiers_and_log_every_move;
     an_override_wins_until_it_expires => super::an_override_wins_until_it_expires;

@@ -19,8 +19,10 @@
 //!   the spend model describes repeat spend;
 //! - a customer whose first purchase is after the calibration end has no summary (`None`).
 //!
-//! A day counts as a purchase even when its net amount is zero (the CDNOW data has free
-//! orders): the purchase model is about transactions, not money.
+//! Every day given counts as a purchase, even one whose amount is zero: the CDNOW data has free
+//! orders, and the published fit counts them. Grading and `allot clv fit` pass the days of
+//! [`crate::value::daily_purchases`], which keeps only days whose net is above zero (a refund
+//! that cancels a day's order leaves no purchase), so there a $0 order is not a purchase.
 //!
 //! # Models
 //!
