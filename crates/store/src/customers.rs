@@ -177,6 +177,17 @@ impl Store {
             .filter(|id| known_customers.contains(*id))
             .collect();
         let stored = load_customers(&mut write.transaction, self.backend, &stored_ids).await?;
+        // Graded customers' tiers follow their value; a file's tier for them is only a warning.
+        let graded: HashSet<String> = if rows.iter().any(|row| row.given.contains("tier")) {
+            sqlx::query("SELECT customer_id FROM customer_values")
+                .fetch_all(&mut *write.transaction)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?
+        } else {
+            HashSet::new()
+        };
         let in_file: HashSet<String> = rows.iter().map(|row| row.record.id.to_string()).collect();
         let mut summary = ImportSummary::default();
         let mut first_lines = FirstLines::default();
@@ -222,6 +233,21 @@ impl Store {
                 {
                     problem("parent_id", format!("customer '{parent}' does not exist"));
                     continue;
+                }
+            }
+            if let Some(existing) = existing {
+                if row.given.contains("tier")
+                    && customer.tier != existing.tier
+                    && graded.contains(customer.id.as_str())
+                {
+                    summary.warnings.push(RowProblem {
+                        line,
+                        field: "tier".to_string(),
+                        message: format!(
+                            "'{}' is not taken: {} has been graded, so its tier ({}) follows its value; use `allot tier override` to set one by hand",
+                            customer.tier, customer.id, existing.tier
+                        ),
+                    });
                 }
             }
             let previous_owner = existing.and_then(|existing| existing.owner_id.clone());

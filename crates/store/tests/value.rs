@@ -285,6 +285,32 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     let details = value.value.unwrap();
     assert_eq!(details["override_active"], false);
     assert_eq!(details["tier"], details["computed_tier"]);
+    // A file that sets a graded customer's tier does not change it, and says so.
+    let graded_tier = store.get_customer(&c01).await.unwrap().tier;
+    let other = if graded_tier == "A" { "B" } else { "A" };
+    let row = serde_json::from_value::<CustomerFields>(json!({"id": "c01", "tier": other}))
+        .unwrap()
+        .into_customer()
+        .unwrap();
+    let summary = store
+        .import_customers(
+            vec![allot_store::customers::CustomerImportRow {
+                line: 2,
+                record: row,
+                given: GivenColumns::from_header(&["id".to_string(), "tier".to_string()]),
+            }],
+            BadRows::new(false),
+            "test",
+            OwnerChangeSource::Import,
+            clock("2026-05-17T00:00:00Z"),
+            &noop,
+        )
+        .await
+        .unwrap();
+    assert_eq!(summary.updated, 1);
+    assert_eq!(summary.warnings.len(), 1, "{summary:?}");
+    assert_eq!(summary.warnings[0].field, "tier");
+    assert_eq!(store.get_customer(&c01).await.unwrap().tier, graded_tier);
     assert_ne!(
         value.tier_history[0].from_tier.as_deref(),
         Some(details["tier"].as_str().unwrap())

@@ -20,7 +20,7 @@ clv = 0.25            # customer lifetime value from the CLV models
 strategic = 0.1       # a number from a custom attribute, see strategic_attribute (default weight 0)
 strategic_attribute = "strategic_value"   # read from attr.strategic_value
 # These two count against the score: a high percentile lowers it.
-cost_to_serve = 0.1   # interaction minutes + ticket_minutes per open ticket
+cost_to_serve = 0.1   # interaction minutes + ticket_minutes per ticket opened
 risk = 0.05           # 1 - probability the customer is still active
 ticket_minutes = 60
 
@@ -70,7 +70,7 @@ pub struct ScoringPolicy {
     pub risk: f64,
     /// Custom attribute key (without `attr.`) holding the strategic value as a number.
     pub strategic_attribute: Option<String>,
-    /// Minutes of cost to serve each open ticket adds.
+    /// Minutes of cost to serve each ticket opened (up to the clock) adds.
     pub ticket_minutes: f64,
 }
 
