@@ -82,7 +82,9 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
                 synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
             load_organisation(&store, organisation, true).await?;
             let started = Instant::now();
-            let run = store.route_pool(bench_clock(), "bench", &|_| {}).await?;
+            let run = store
+                .route_pool(bench_clock(), "bench", false, &|_| {})
+                .await?;
             let seconds = started.elapsed().as_secs_f64();
             println!(
                 "route ({:?}): {} customers, {} routed, {} left in pool, in {seconds:.2} s = {:.0} customers/s",

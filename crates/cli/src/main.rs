@@ -660,7 +660,7 @@ async fn route(store: &Store, clock: allot_core::Clock, json: bool) -> Result<()
         .total;
     let bar = progress_bar(pool_size as u64, "routing");
     let tick = |done: u64| bar.set_position(done);
-    let run = store.route_pool(clock, "cli", &tick).await?;
+    let run = store.route_pool(clock, "cli", json, &tick).await?;
     bar.finish_and_clear();
     let summary = &run.summary;
     if json {

@@ -62,6 +62,16 @@ fn routing_throughput(criterion: &mut Criterion) {
             }
         })
     });
+    group.bench_function("decide_and_store_trace_100k", |bencher| {
+        let mut engine = fresh_engine();
+        bencher.iter(|| {
+            for customer in batch {
+                let decision = engine.route(customer, None);
+                let (record, stored) = engine.stored(&decision, customer);
+                std::hint::black_box((record, serde_json::to_string(&stored).unwrap()));
+            }
+        })
+    });
     group.bench_function("decide_and_render_trace_100k", |bencher| {
         let mut engine = fresh_engine();
         bencher.iter(|| {

@@ -5,8 +5,10 @@
 //! mismatch names the node that decided it so the trace can explain it later.
 
 use serde::Serialize;
+use std::collections::BTreeMap;
 use thiserror::Error;
 
+use crate::ids::{CustomerId, Region};
 use crate::model::Customer;
 
 /// A syntax or type error inside a condition, located 1-based within the condition text.
@@ -215,6 +217,8 @@ pub struct Condition {
     source: String,
     nodes: Vec<NodeData>,
     root: usize,
+    /// The fields the condition reads, in order of first use, collected once at parse.
+    read_fields: Vec<Field>,
 }
 
 /// Outcome of one comparison, with the reason when an attribute was not a number.
@@ -297,11 +301,16 @@ impl Condition {
                 ),
             ));
         }
-        Ok(Condition {
+        let mut condition = Condition {
             source: source.to_string(),
             nodes: parser.nodes,
             root,
-        })
+            read_fields: Vec::new(),
+        };
+        let mut read_fields = Vec::new();
+        condition.collect_fields(root, &mut read_fields);
+        condition.read_fields = read_fields;
+        Ok(condition)
     }
 
     /// The condition `true`.
@@ -314,6 +323,7 @@ impl Condition {
                 end: 4,
             }],
             root: 0,
+            read_fields: Vec::new(),
         }
     }
 
@@ -471,10 +481,55 @@ impl Condition {
 
     /// Field names the condition reads, in order of first use.
     pub fn fields(&self) -> Vec<String> {
-        let mut fields = Vec::new();
-        self.collect_fields(self.root, &mut fields);
-        fields.iter().map(Field::name).collect()
+        self.read_fields.iter().map(Field::name).collect()
     }
+
+    /// Adds the customer's known values of the fields this condition reads to `facts`, as
+    /// text by field name: enough for [`customer_from_facts`] to rebuild a customer that this
+    /// condition evaluates and explains exactly as it did this one.
+    pub fn record_facts(&self, customer: &Customer, facts: &mut BTreeMap<String, String>) {
+        for field in &self.read_fields {
+            let text = match field.value(customer) {
+                FieldValue::Unknown => continue,
+                FieldValue::Text(text) => text.to_string(),
+                // Rust prints the shortest text that parses back to the same f64.
+                FieldValue::Number(number) => number.to_string(),
+            };
+            facts.entry(field.name()).or_insert(text);
+        }
+    }
+}
+
+/// A customer with only the given facts known (see [`Condition::record_facts`]); a fact that
+/// names no field, or does not parse, is left unknown.
+pub fn customer_from_facts(id: CustomerId, facts: &BTreeMap<String, String>) -> Customer {
+    let mut customer = Customer::new(id);
+    for (name, text) in facts {
+        let Some(field) = Field::parse(name) else {
+            continue;
+        };
+        let number = || text.parse::<f64>().ok();
+        match field {
+            Field::Id => {}
+            Field::Name => customer.name = text.clone(),
+            Field::Type => customer.customer_type = text.clone(),
+            Field::Industry => customer.industry = text.clone(),
+            Field::Region => customer.region = Region::parse(text).unwrap_or_default(),
+            Field::Size => customer.size = text.parse().ok(),
+            Field::Stage => customer.stage = text.clone(),
+            Field::Source => customer.source = text.clone(),
+            Field::Tier => customer.tier = text.clone(),
+            Field::Workload => customer.workload = number().unwrap_or(customer.workload),
+            Field::Score => customer.value.score = number(),
+            Field::Clv => customer.value.clv = number(),
+            Field::PAlive => customer.value.p_alive = number(),
+            Field::RfmSegment => customer.value.rfm_segment = Some(text.clone()),
+            Field::Attribute(key) => {
+                customer.attributes.insert(key, text.clone());
+            }
+        }
+    }
+    customer
 }
 
 #[derive(Debug, Clone, PartialEq)]

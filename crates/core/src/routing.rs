@@ -152,6 +152,99 @@ pub struct CandidateTraceRecord {
     pub reason: String,
 }
 
+/// A decision's explanation as it is stored: each rule tried as indices into the rules version
+/// the decision was made with, the customer's values of the fields those rules read, and the
+/// candidates already in words (they depend on loads that change right after). The sentences
+/// for every rule tried were most of the cost of routing a large pool, in formatting and in
+/// bytes written, so they are written on reading instead, by [`render_stored_trace`], and
+/// come out exactly as [`RoutingEngine::render`] writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct StoredTrace {
+    /// Always [`StoredTrace::FORMAT`]; a stored trace without it is a full [`TraceRecord`].
+    pub format: u32,
+    /// The customer's known values of the fields the tried rules read, by field name.
+    pub facts: BTreeMap<String, String>,
+    /// Each rule tried: `[rule index, result, node]`, result 0 = did not match (decided at
+    /// node), 1 = matched, 2 = matched and fell through, 3 = matched without a candidate.
+    pub rules: Vec<[u32; 3]>,
+    pub candidates: Vec<CandidateTraceRecord>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted_candidates: usize,
+}
+
+impl StoredTrace {
+    pub const FORMAT: u32 = 2;
+}
+
+/// The rule part of a trace in words.
+fn rule_trace_records(
+    rules: &RuleSet,
+    steps: &[RuleStep],
+    customer: &Customer,
+) -> Vec<RuleTraceRecord> {
+    steps
+        .iter()
+        .map(|step| {
+            let Some(rule) = rules.rules.get(step.rule_index as usize) else {
+                return RuleTraceRecord {
+                    rule: format!("#{}", step.rule_index + 1),
+                    matched: false,
+                    detail: "this rule is not in the stored rules version".to_string(),
+                };
+            };
+            let (matched, detail) = match step.result {
+                RuleResult::Mismatch(node) => (false, rule.condition.explain_mismatch(node, customer)),
+                RuleResult::Matched => (true, format!("{} matched", rule.condition.source())),
+                RuleResult::MatchedFellThrough if step.rule_index as usize + 1 == rules.rules.len() => (
+                    true,
+                    "matched, but no candidate was available; fallthrough = true, but no rule follows it"
+                        .to_string(),
+                ),
+                RuleResult::MatchedFellThrough => (
+                    true,
+                    "matched, but no candidate was available; fallthrough = true, so the next rule was tried"
+                        .to_string(),
+                ),
+                RuleResult::MatchedNoCandidate => {
+                    (true, "matched, but no candidate was available".to_string())
+                }
+            };
+            RuleTraceRecord {
+                rule: rule.name.clone(),
+                matched,
+                detail,
+            }
+        })
+        .collect()
+}
+
+/// A stored trace in words, against the rules version its decision was made with.
+pub fn render_stored_trace(
+    rules: &RuleSet,
+    customer_id: &CustomerId,
+    stored: &StoredTrace,
+) -> TraceRecord {
+    let customer = crate::condition::customer_from_facts(customer_id.clone(), &stored.facts);
+    let steps: Vec<RuleStep> = stored
+        .rules
+        .iter()
+        .map(|&[rule_index, result, node]| RuleStep {
+            rule_index,
+            result: match result {
+                0 => RuleResult::Mismatch(NodeId(node)),
+                1 => RuleResult::Matched,
+                2 => RuleResult::MatchedFellThrough,
+                _ => RuleResult::MatchedNoCandidate,
+            },
+        })
+        .collect();
+    TraceRecord {
+        rules: rule_trace_records(rules, &steps, &customer),
+        candidates: stored.candidates.clone(),
+        omitted_candidates: stored.omitted_candidates,
+    }
+}
+
 /// Everything routing needs, in memory: rules, reps with loads, resolved candidate lists and
 /// strategy state. Routing mutates loads and state so a batch sees its own earlier decisions.
 #[derive(Debug, Clone)]
@@ -566,43 +659,78 @@ impl RoutingEngine {
 
     /// Writes a decision out in words. Call it right after `route` (loads are read as they are now).
     pub fn render(&self, decision: &Decision, customer: &Customer) -> DecisionRecord {
-        let rule_name = |index: u32| self.rules.rules[index as usize].name.clone();
+        let (candidates, omitted_candidates) = self.candidate_records(decision);
+        let (rule, strategy) = self.rule_and_strategy(decision);
+        DecisionRecord {
+            customer_id: decision.customer_id.to_string(),
+            owner_id: decision.owner_id.as_ref().map(ToString::to_string),
+            rule,
+            strategy,
+            reason: self.reason(decision),
+            trace: TraceRecord {
+                rules: rule_trace_records(&self.rules, &decision.rule_steps, customer),
+                candidates,
+                omitted_candidates,
+            },
+        }
+    }
+
+    /// The decision with its trace in stored form (see [`StoredTrace`]): what routing a pool
+    /// writes. Call it right after `route`, like `render`.
+    pub fn stored(
+        &self,
+        decision: &Decision,
+        customer: &Customer,
+    ) -> (DecisionRecord, StoredTrace) {
+        let mut facts = BTreeMap::new();
         let rules = decision
             .rule_steps
             .iter()
-            .map(|step| {
-                let rule = &self.rules.rules[step.rule_index as usize];
-                let (matched, detail) = match step.result {
-                    RuleResult::Mismatch(node) => {
-                        (false, rule.condition.explain_mismatch(node, customer))
-                    }
-                    RuleResult::Matched => (true, format!("{} matched", rule.condition.source())),
-                    RuleResult::MatchedFellThrough
-                        if step.rule_index as usize + 1 == self.rules.rules.len() =>
-                    {
-                        (
-                            true,
-                            "matched, but no candidate was available; fallthrough = true, but no rule follows it"
-                                .to_string(),
-                        )
-                    }
-                    RuleResult::MatchedFellThrough => (
-                        true,
-                        "matched, but no candidate was available; fallthrough = true, so the next rule was tried"
-                            .to_string(),
-                    ),
-                    RuleResult::MatchedNoCandidate => (
-                        true,
-                        "matched, but no candidate was available".to_string(),
-                    ),
-                };
-                RuleTraceRecord {
-                    rule: rule.name.clone(),
-                    matched,
-                    detail,
+            .map(|step| match step.result {
+                RuleResult::Mismatch(node) => {
+                    self.rules.rules[step.rule_index as usize]
+                        .condition
+                        .record_facts(customer, &mut facts);
+                    [step.rule_index, 0, node.0]
                 }
+                RuleResult::Matched => [step.rule_index, 1, 0],
+                RuleResult::MatchedFellThrough => [step.rule_index, 2, 0],
+                RuleResult::MatchedNoCandidate => [step.rule_index, 3, 0],
             })
             .collect();
+        let (candidates, omitted_candidates) = self.candidate_records(decision);
+        let (rule, strategy) = self.rule_and_strategy(decision);
+        let record = DecisionRecord {
+            customer_id: decision.customer_id.to_string(),
+            owner_id: decision.owner_id.as_ref().map(ToString::to_string),
+            rule,
+            strategy,
+            reason: self.reason(decision),
+            trace: TraceRecord::default(),
+        };
+        let stored = StoredTrace {
+            format: StoredTrace::FORMAT,
+            facts,
+            rules,
+            candidates,
+            omitted_candidates,
+        };
+        (record, stored)
+    }
+
+    fn rule_and_strategy(&self, decision: &Decision) -> (Option<String>, Option<String>) {
+        match &decision.outcome {
+            Outcome::Routed { rule_index, .. } => {
+                let rule = &self.rules.rules[*rule_index as usize];
+                (Some(rule.name.clone()), Some(rule.strategy.to_string()))
+            }
+            _ => (None, None),
+        }
+    }
+
+    /// Every chosen and skipped candidate, and the closest runners-up of each matched rule, in
+    /// words; and how many runners-up were left out.
+    fn candidate_records(&self, decision: &Decision) -> (Vec<CandidateTraceRecord>, usize) {
         let mut steps = decision.candidate_steps.clone();
         let mut omitted_candidates = 0;
         for rule_step in &decision.rule_steps {
@@ -616,30 +744,47 @@ impl RoutingEngine {
                     step.rule_index == rule_index && step.rep_position as usize == position
                 })
             };
-            let mut runners_up: Vec<usize> = self.rule_candidates[rule_index as usize]
-                .iter()
-                .copied()
-                .filter(|&position| !recorded(position))
-                .collect();
-            if matches!(
+            let by_load = matches!(
                 rule.strategy,
                 StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
-            ) {
-                runners_up.sort_by(|&left, &right| {
-                    crate::strategy::compare_load(&self.load_keys, left, right)
-                });
-            }
-            omitted_candidates += runners_up.len().saturating_sub(LISTED_RUNNERS_UP);
-            steps.extend(
-                runners_up
-                    .into_iter()
-                    .take(LISTED_RUNNERS_UP)
-                    .map(|position| CandidateStep {
-                        rule_index,
-                        rep_position: position as u32,
-                        outcome: CandidateOutcome::NotChosen,
-                    }),
             );
+            // The closest runners-up in one pass: by load for the load-based strategies (kept
+            // sorted, at most LISTED_RUNNERS_UP of them), else in candidate order. Sorting every
+            // candidate of a large team per decision was most of the cost of explaining it.
+            let mut runners_up: Vec<usize> = Vec::with_capacity(LISTED_RUNNERS_UP + 1);
+            let mut eligible = 0;
+            for &position in &self.rule_candidates[rule_index as usize] {
+                if recorded(position) {
+                    continue;
+                }
+                eligible += 1;
+                if !by_load {
+                    if runners_up.len() < LISTED_RUNNERS_UP {
+                        runners_up.push(position);
+                    }
+                    continue;
+                }
+                let compare = |other: &usize| {
+                    crate::strategy::compare_load(&self.load_keys, *other, position)
+                };
+                if runners_up.len() == LISTED_RUNNERS_UP
+                    && runners_up
+                        .last()
+                        .is_some_and(|last| compare(last) != std::cmp::Ordering::Greater)
+                {
+                    continue;
+                }
+                let at = runners_up
+                    .partition_point(|other| compare(other) != std::cmp::Ordering::Greater);
+                runners_up.insert(at, position);
+                runners_up.truncate(LISTED_RUNNERS_UP);
+            }
+            omitted_candidates += eligible - runners_up.len();
+            steps.extend(runners_up.into_iter().map(|position| CandidateStep {
+                rule_index,
+                rep_position: position as u32,
+                outcome: CandidateOutcome::NotChosen,
+            }));
         }
         let candidates = steps
             .iter()
@@ -671,25 +816,7 @@ impl RoutingEngine {
                 }
             })
             .collect();
-        let (rule, strategy) = match &decision.outcome {
-            Outcome::Routed { rule_index, .. } => (
-                Some(rule_name(*rule_index)),
-                Some(self.rules.rules[*rule_index as usize].strategy.to_string()),
-            ),
-            _ => (None, None),
-        };
-        DecisionRecord {
-            customer_id: decision.customer_id.to_string(),
-            owner_id: decision.owner_id.as_ref().map(ToString::to_string),
-            rule,
-            strategy,
-            reason: self.reason(decision),
-            trace: TraceRecord {
-                rules,
-                candidates,
-                omitted_candidates,
-            },
-        }
+        (candidates, omitted_candidates)
     }
 
     /// "rule 'X' matched but none of its N candidates is available (2 absent, 1 at holding cap)".
@@ -731,7 +858,8 @@ impl RoutingEngine {
         )
     }
 
-    fn reason(&self, decision: &Decision) -> String {
+    /// The decision's one-sentence reason.
+    pub fn reason(&self, decision: &Decision) -> String {
         match &decision.outcome {
             Outcome::AlreadyOwned => format!(
                 "already owned by {}; routing never moves an owned customer",
@@ -1116,6 +1244,98 @@ strategy = "round_robin"
             record.trace.rules[0].detail.contains("no rule follows it"),
             "{}",
             record.trace.rules[0].detail
+        );
+    }
+
+    #[test]
+    fn stored_traces_render_as_the_engine_writes_them() {
+        // Every strategy, target kind, mismatch shape and candidate outcome the synthetic
+        // organisation produces: the stored form, written back into words from its facts and
+        // the rules alone, must equal the engine's own rendering.
+        let organisation = crate::demo::synthetic_organisation(5, 8, 60, 3_000, 30);
+        let rules = RuleSet::parse(&organisation.rules_toml).unwrap();
+        let reps: Vec<RepState> = organisation
+            .reps
+            .iter()
+            .cloned()
+            .map(|rep| RepState {
+                rep,
+                load: RepLoad::default(),
+            })
+            .collect();
+        let mut engine = RoutingEngine::new(
+            rules.clone(),
+            &organisation.teams,
+            reps,
+            &BTreeMap::new(),
+            clock("2026-11-25"),
+        );
+        let mut mismatches = 0;
+        for customer in &organisation.customers {
+            let decision = engine.route(customer, None);
+            let rendered = engine.render(&decision, customer);
+            // The one-pass selection of runners-up lists what sorting all candidates would.
+            for step in decision
+                .rule_steps
+                .iter()
+                .filter(|step| !matches!(step.result, RuleResult::Mismatch(_)))
+            {
+                let rule = &engine.rules.rules[step.rule_index as usize];
+                let recorded: Vec<usize> = decision
+                    .candidate_steps
+                    .iter()
+                    .filter(|candidate| candidate.rule_index == step.rule_index)
+                    .map(|candidate| candidate.rep_position as usize)
+                    .collect();
+                let mut expected: Vec<usize> = engine.rule_candidates[step.rule_index as usize]
+                    .iter()
+                    .copied()
+                    .filter(|position| !recorded.contains(position))
+                    .collect();
+                if matches!(
+                    rule.strategy,
+                    StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
+                ) {
+                    expected.sort_by(|&left, &right| {
+                        crate::strategy::compare_load(&engine.load_keys, left, right)
+                    });
+                }
+                let expected: Vec<String> = expected
+                    .into_iter()
+                    .take(LISTED_RUNNERS_UP)
+                    .map(|position| engine.reps[position].rep.id.to_string())
+                    .collect();
+                let listed: Vec<String> = rendered
+                    .trace
+                    .candidates
+                    .iter()
+                    .filter(|candidate| {
+                        candidate.rule == rule.name && candidate.status == "not_chosen"
+                    })
+                    .map(|candidate| candidate.rep_id.clone())
+                    .collect();
+                assert_eq!(listed, expected, "{} {}", customer.id, rule.name);
+            }
+            let (record, stored) = engine.stored(&decision, customer);
+            assert_eq!(record.reason, rendered.reason);
+            assert_eq!(
+                (&record.rule, &record.strategy),
+                (&rendered.rule, &rendered.strategy)
+            );
+            let json = serde_json::to_string(&stored).unwrap();
+            let stored: StoredTrace = serde_json::from_str(&json).unwrap();
+            let again = render_stored_trace(&rules, &customer.id, &stored);
+            assert_eq!(again, rendered.trace, "{}", customer.id);
+            mismatches += rendered
+                .trace
+                .rules
+                .iter()
+                .filter(|rule| !rule.matched)
+                .count();
+        }
+        assert!(
+            mismatches > 10_000,
+            "the sample exercises the explanations: {mismatches}"
         );
     }
 

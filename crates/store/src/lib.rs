@@ -38,8 +38,9 @@ pub enum Backend {
 /// Arbitrary constant naming Allot's routing lock among PostgreSQL advisory locks.
 const ROUTING_LOCK_KEY: i64 = 0x0061_6c6c_6f74;
 
-/// The parsed current rules and their version, so a busy API does not re-parse TOML per request.
-type CachedRules = Option<(i64, Arc<allot_core::rules::RuleSet>)>;
+/// Parsed rules by version, so a busy API does not re-parse TOML per request and stored traces
+/// are written in words against the version they were made with. Versions never change.
+type CachedRules = std::collections::HashMap<i64, Arc<allot_core::rules::RuleSet>>;
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
@@ -52,7 +53,7 @@ pub struct Store {
     /// The engine of the last successful routing transaction, reused while the database's
     /// routing generation is unchanged; rebuilding it per API call was most of its cost.
     engine_cache: Arc<StdMutex<Option<routing::CachedEngine>>>,
-    /// Verified token hashes and their holders' names; tokens are never revoked yet, so no expiry.
+    /// Verified token hashes, their holders' names and when the database last confirmed them.
     token_cache: Arc<StdMutex<crate::auth::TokenCache>>,
 }
 
@@ -121,7 +122,7 @@ impl Store {
             pool,
             backend,
             sqlite_writer: Arc::new(Mutex::new(())),
-            rules_cache: Arc::new(StdMutex::new(None)),
+            rules_cache: Arc::new(StdMutex::new(CachedRules::new())),
             engine_cache: Arc::new(StdMutex::new(None)),
             token_cache: Arc::new(StdMutex::new(Default::default())),
         };

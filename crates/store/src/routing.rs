@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use allot_core::fairness::{workload_report, WorkloadReport};
-use allot_core::routing::{DecisionRecord, RoutingEngine};
+use allot_core::routing::{render_stored_trace, DecisionRecord, RoutingEngine, StoredTrace};
 use allot_core::rules::RuleSet;
 use allot_core::strategy::{RepState, StrategyState};
 use allot_core::update::GivenColumns;
@@ -70,10 +70,12 @@ pub struct RouteSummary {
     pub rules_version: i64,
 }
 
-/// Result of routing the pool: the totals and every decision in words.
+/// Result of routing the pool: the totals, and every decision in words when asked for.
 #[derive(Debug, Clone)]
 pub struct RouteRun {
     pub summary: RouteSummary,
+    /// Empty unless `route_pool` was asked to explain: writing every trace out in words costs
+    /// more than the routing itself.
     pub decisions: Vec<DecisionRecord>,
 }
 
@@ -129,9 +131,10 @@ impl<'a> DecisionBatch<'a> {
         }
     }
 
-    fn add(&mut self, record: &DecisionRecord) -> StoreResult<()> {
-        let trace = serde_json::to_string(&record.trace)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    /// Queues a decision; `trace` is its stored form ([`StoredTrace`]), not `record.trace`.
+    fn add(&mut self, record: &DecisionRecord, trace: &StoredTrace) -> StoreResult<()> {
+        let trace =
+            serde_json::to_string(trace).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         if let Some(owner) = &record.owner_id {
             self.assignments.push(PendingAssignment {
                 customer_id: record.customer_id.clone(),
@@ -305,16 +308,24 @@ impl Store {
         let Some(version) = row.try_get::<Option<i64>, _>("version")? else {
             return Ok((None, generation));
         };
-        if let Some((cached_version, rules)) =
-            self.rules_cache.lock().expect("rules cache").as_ref()
-        {
-            if *cached_version == version {
-                return Ok((Some((version, rules.clone())), generation));
-            }
+        let rules = self
+            .rules_of_version(&mut write.transaction, version)
+            .await?;
+        Ok((Some((version, rules)), generation))
+    }
+
+    /// A stored rules version, parsed once per process.
+    async fn rules_of_version(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        version: i64,
+    ) -> StoreResult<Arc<RuleSet>> {
+        if let Some(rules) = self.rules_cache.lock().expect("rules cache").get(&version) {
+            return Ok(rules.clone());
         }
         let source: String = sqlx::query("SELECT source FROM rule_versions WHERE version = $1")
             .bind(version)
-            .fetch_one(&mut *write.transaction)
+            .fetch_one(&mut **transaction)
             .await?
             .try_get("source")?;
         let rules = Arc::new(RuleSet::parse(&source).map_err(|errors| {
@@ -322,8 +333,11 @@ impl Store {
                 "stored rules version {version} no longer parses: {errors:?}"
             ))
         })?);
-        *self.rules_cache.lock().expect("rules cache") = Some((version, rules.clone()));
-        Ok((Some((version, rules)), generation))
+        self.rules_cache
+            .lock()
+            .expect("rules cache")
+            .insert(version, rules.clone());
+        Ok(rules)
     }
 
     /// The routing engine for this transaction: the cached one when the snapshot it was
@@ -435,11 +449,14 @@ impl Store {
         Ok(())
     }
 
-    /// Routes every customer in the pool, oldest first, in one transaction.
+    /// Routes every customer in the pool, oldest first, in one transaction. With `explain`,
+    /// every decision comes back in words too (`allot route --json`); the stored decisions have
+    /// their traces either way.
     pub async fn route_pool(
         &self,
         clock: Clock,
         actor: &str,
+        explain: bool,
         progress: Progress<'_>,
     ) -> StoreResult<RouteRun> {
         let started = std::time::Instant::now();
@@ -498,8 +515,8 @@ impl Store {
                 .and_then(|parent| owners.get(parent));
             let decide_started = std::time::Instant::now();
             let decision = engine.route(customer, parent_owner);
-            let record = engine.render(&decision, customer);
-            batch.add(&record)?;
+            let (record, stored) = engine.stored(&decision, customer);
+            batch.add(&record, &stored)?;
             deciding += decide_started.elapsed();
             if batch.is_full() {
                 let write_started = std::time::Instant::now();
@@ -527,7 +544,9 @@ impl Store {
                         .or_insert(0) += 1;
                 }
             }
-            decisions.push(record);
+            if explain {
+                decisions.push(engine.render(&decision, customer));
+            }
             progress(done as u64 + 1);
         }
         touched.sort();
@@ -656,8 +675,9 @@ impl Store {
         let states_before = engine.strategy_states();
         let decision = engine.route(&customer, parent_owner.as_ref());
         let record = engine.render(&decision, &customer);
+        let (_, stored) = engine.stored(&decision, &customer);
         let mut batch = DecisionBatch::new(self.backend, actor, &at, rules_version);
-        batch.add(&record)?;
+        batch.add(&record, &stored)?;
         batch.flush(&mut write).await?;
         let touched: Vec<RepId> = decision.owner_id.iter().cloned().collect();
         self.save_engine_state(&mut write, &engine, &touched, &states_before)
@@ -685,7 +705,12 @@ impl Store {
         .bind(customer_id.as_str())
         .fetch_optional(&mut *write.transaction)
         .await?;
-        row.map(|row| decision_from_row(&row)).transpose()
+        match row {
+            Some(row) => Ok(Some(
+                self.decision_from_row(&mut write.transaction, &row).await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Every stored decision for a customer, newest first.
@@ -693,14 +718,59 @@ impl Store {
         &self,
         customer_id: &CustomerId,
     ) -> StoreResult<Vec<StoredDecision>> {
+        let mut read = self.begin_read().await?;
         let rows = sqlx::query(
             "SELECT id, at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor
              FROM decisions WHERE customer_id = $1 ORDER BY id DESC",
         )
         .bind(customer_id.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *read)
         .await?;
-        rows.iter().map(decision_from_row).collect()
+        let mut decisions = Vec::with_capacity(rows.len());
+        for row in &rows {
+            decisions.push(self.decision_from_row(&mut read, row).await?);
+        }
+        Ok(decisions)
+    }
+
+    /// A stored decision in words. Its trace is in stored form (written in words here, against
+    /// the rules version it was made with) or, for decisions stored before that form, in words.
+    async fn decision_from_row(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        row: &sqlx::any::AnyRow,
+    ) -> StoreResult<StoredDecision> {
+        let corrupt = |error: serde_json::Error| StoreError::Corrupt(error.to_string());
+        let customer_id = text(row, "customer_id")?;
+        let rules_version: Option<i64> = row.try_get("rules_version")?;
+        let trace: serde_json::Value =
+            serde_json::from_str(&text(row, "trace")?).map_err(corrupt)?;
+        let trace = if trace.get("format").is_some() {
+            let stored: StoredTrace = serde_json::from_value(trace).map_err(corrupt)?;
+            let rules = match rules_version {
+                Some(version) => self.rules_of_version(transaction, version).await?,
+                None => Arc::new(RuleSet::default()),
+            };
+            let id = CustomerId::parse(&customer_id)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+            render_stored_trace(&rules, &id, &stored)
+        } else {
+            serde_json::from_value(trace).map_err(corrupt)?
+        };
+        Ok(StoredDecision {
+            id: row.try_get("id")?,
+            at: text(row, "at")?,
+            actor: text(row, "actor")?,
+            rules_version,
+            decision: DecisionRecord {
+                customer_id,
+                owner_id: optional_text(row, "owner_id")?,
+                rule: optional_text(row, "rule")?,
+                strategy: optional_text(row, "strategy")?,
+                reason: text(row, "reason")?,
+                trace,
+            },
+        })
     }
 
     /// Workload and fairness as of the clock (F1).
@@ -709,23 +779,4 @@ impl Store {
         let reps: Vec<RepState> = self.list_reps().await?;
         Ok(workload_report(&teams, &reps, clock))
     }
-}
-
-fn decision_from_row(row: &sqlx::any::AnyRow) -> StoreResult<StoredDecision> {
-    let trace = serde_json::from_str(&text(row, "trace")?)
-        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-    Ok(StoredDecision {
-        id: row.try_get("id")?,
-        at: text(row, "at")?,
-        actor: text(row, "actor")?,
-        rules_version: row.try_get("rules_version")?,
-        decision: DecisionRecord {
-            customer_id: text(row, "customer_id")?,
-            owner_id: optional_text(row, "owner_id")?,
-            rule: optional_text(row, "rule")?,
-            strategy: optional_text(row, "strategy")?,
-            reason: text(row, "reason")?,
-            trace,
-        },
-    })
 }
