@@ -48,11 +48,12 @@ fn read_rows<T>(
         })
         .collect();
     for (index, header) in headers.iter().enumerate() {
+        let shown = header.escape_debug();
         if !known_header(header) {
-            anyhow::bail!("line 1, column '{header}': unknown column (check the spelling, or name custom attributes attr.KEY)");
+            anyhow::bail!("line 1, column '{shown}': unknown column (check the spelling, or name custom attributes attr.KEY with letters, digits, '_' or '-')");
         }
         if headers[..index].contains(header) {
-            anyhow::bail!("line 1, column '{header}': the column appears twice in the header");
+            anyhow::bail!("line 1, column '{shown}': the column appears twice in the header");
         }
     }
     if !headers.iter().any(|header| header == required_column) {
@@ -152,7 +153,12 @@ pub fn read_customers(reader: impl Read) -> Result<ParsedFile<CustomerImportRow>
     read_rows(
         reader,
         "id",
-        |header| CustomerFields::COLUMNS.contains(&header) || header.starts_with("attr."),
+        |header| {
+            CustomerFields::COLUMNS.contains(&header)
+                || header
+                    .strip_prefix("attr.")
+                    .is_some_and(allot_core::input::is_attribute_key)
+        },
         |line, headers, values| {
             let fields = fields_of_row!(CustomerFields, headers, values);
             Ok(ImportRow {
@@ -188,14 +194,19 @@ pub fn read_interactions(reader: impl Read) -> Result<ParsedFile<(usize, Interac
     )
 }
 
-pub fn read_tickets(reader: impl Read) -> Result<ParsedFile<(usize, Ticket)>> {
+/// Tickets; for a ticket already stored, only the file's columns change.
+pub fn read_tickets(reader: impl Read) -> Result<ParsedFile<ImportRow<Ticket>>> {
     read_rows(
         reader,
         "id",
         |header| TicketFields::COLUMNS.contains(&header),
         |line, headers, values| {
             let fields = fields_of_row!(TicketFields, headers, values);
-            Ok((line, fields.into_ticket()?))
+            Ok(ImportRow {
+                line,
+                record: fields.into_ticket()?,
+                given: GivenColumns::from_header(headers),
+            })
         },
     )
 }

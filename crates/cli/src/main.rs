@@ -428,11 +428,31 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     .as_ref()
                     .map_or("(pool)".to_string(), ToString::to_string)
             );
+            let events = store
+                .list_events(&allot_store::events::EventFilter {
+                    customer_id: Some(customer.id.to_string()),
+                    limit: 10_000,
+                    ..Default::default()
+                })
+                .await?;
             let Some(latest) = decisions.first() else {
                 println!("no routing decision is stored for this customer");
+                if let Some(event) = events.last() {
+                    print_ownership_change(event);
+                }
                 return Ok(success);
             };
             print_decision(latest);
+            // The decision explains the owner it chose; a later import or manual change of
+            // owner is what explains the owner now.
+            let current_owner = customer.owner_id.as_ref().map(ToString::to_string);
+            if let Some(event) = events
+                .last()
+                .filter(|_| current_owner != latest.decision.owner_id)
+            {
+                println!("the owner changed after this decision:");
+                print_ownership_change(event);
+            }
             if decisions.len() > 1 {
                 println!(
                     "({} earlier decision(s): allot explain {} --json)",
@@ -591,7 +611,7 @@ async fn import(
         ImportKind::Interactions => {
             import_with!(csv_files::read_interactions, import_interactions)
         }
-        ImportKind::Tickets => import_with!(csv_files::read_tickets, import_tickets),
+        ImportKind::Tickets => import_with!(csv_files::read_tickets, import_tickets, clock),
     }
 }
 
@@ -690,6 +710,17 @@ async fn route(store: &Store, clock: allot_core::Clock, json: bool) -> Result<()
     Ok(())
 }
 
+fn print_ownership_change(event: &allot_store::events::Event) {
+    println!(
+        "  {} {} → {} by {}: {}",
+        event.at,
+        event.from_rep_id.as_deref().unwrap_or("(pool)"),
+        event.to_rep_id.as_deref().unwrap_or("(pool)"),
+        event.actor,
+        event.reason
+    );
+}
+
 fn print_decision(stored: &allot_store::routing::StoredDecision) {
     let decision = &stored.decision;
     println!(
@@ -746,28 +777,25 @@ fn print_workload(report: &allot_core::fairness::WorkloadReport) {
         "{:<14} {:>5} {:>10} {:>6} {:>6} {:>8}",
         "team", "reps", "workload", "gini", "jain", "max/mean"
     );
-    for team in &report.teams {
-        let fairness = &team.fairness;
+    let measure = |value: Option<f64>, decimals: usize| {
+        value.map_or("-".to_string(), |value| format!("{value:.decimals$}"))
+    };
+    let rows = report
+        .teams
+        .iter()
+        .map(|team| (team.team_id.as_str(), &team.fairness))
+        .chain(std::iter::once(("(overall)", &report.overall)));
+    for (label, fairness) in rows {
         println!(
-            "{:<14} {:>5} {:>10.1} {:>6.3} {:>6.3} {:>8.2}",
-            team.team_id,
+            "{:<14} {:>5} {:>10.1} {:>6} {:>6} {:>8}",
+            label,
             fairness.available_reps,
             fairness.total_workload,
-            fairness.gini,
-            fairness.jain,
-            fairness.max_over_mean
+            measure(fairness.gini, 3),
+            measure(fairness.jain, 3),
+            measure(fairness.max_over_mean, 2)
         );
     }
-    let overall = &report.overall;
-    println!(
-        "{:<14} {:>5} {:>10.1} {:>6.3} {:>6.3} {:>8.2}",
-        "(overall)",
-        overall.available_reps,
-        overall.total_workload,
-        overall.gini,
-        overall.jain,
-        overall.max_over_mean
-    );
 }
 
 async fn build_demo(
@@ -821,8 +849,13 @@ async fn build_demo(
         .await?;
     let tickets = store
         .import_tickets(
-            activity.tickets.into_iter().map(|row| (0, row)).collect(),
+            activity
+                .tickets
+                .into_iter()
+                .map(|row| ImportRow::whole(0, row, &allot_core::activity::TicketFields::COLUMNS))
+                .collect(),
             BadRows::new(true),
+            clock,
             &quiet,
         )
         .await?;

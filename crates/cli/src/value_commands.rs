@@ -165,10 +165,19 @@ pub fn print_score_summary(summary: &ScoreSummary) {
             summary.clv.note.as_deref().unwrap_or("no model fitted")
         ),
     }
+    if let (Some(_), Some(note)) = (&summary.clv.bg_nbd, &summary.clv.note) {
+        println!("     note: {note}");
+    }
     println!(
         "tiers: {} up, {} down, {} set for the first time; {} manual override(s) in force",
         summary.upgrades, summary.downgrades, summary.tiers_set, summary.overrides_active
     );
+    if summary.overrides_ignored > 0 {
+        println!(
+            "warning: {} override(s) name a tier the policy no longer has and do not apply; set them again or remove them (`allot tier clear`)",
+            summary.overrides_ignored
+        );
+    }
     for (tier, count) in &summary.by_tier {
         println!("  {count:>8}  {tier}");
     }
@@ -369,8 +378,10 @@ pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Res
                 );
             }
             let clv = &details["clv"];
-            if clv.is_null() {
-                println!("CLV: unknown (no model fitted)");
+            if clv.is_null() && rfm.is_null() {
+                println!("CLV: none (no purchases)");
+            } else if clv.is_null() {
+                println!("CLV: unknown (no model was fitted in that grading)");
             } else {
                 println!(
                     "CLV: {} over the policy's horizon; P(alive) {}, {} purchases expected, {} per purchase",

@@ -341,6 +341,46 @@ impl TicketFields {
         Ok(())
     }
 
+    /// The text of a stored ticket, to lay a partial update over (see [`TicketFields::overlay`]).
+    pub fn from_ticket(ticket: &Ticket) -> Self {
+        TicketFields {
+            id: ticket.id.clone(),
+            customer_id: ticket.customer_id.to_string(),
+            opened_at: ticket.opened_at.to_rfc3339(),
+            closed_at: ticket
+                .closed_at
+                .map(|closed| closed.to_rfc3339())
+                .unwrap_or_default(),
+            severity: ticket.severity.as_str().to_string(),
+            subject: ticket.subject.clone(),
+        }
+    }
+
+    /// Takes the given columns from `update`: `{"id":"k1","closed_at":"…"}` closes a ticket
+    /// and keeps its severity and subject.
+    pub fn overlay(&mut self, update: TicketFields, given: &crate::update::GivenColumns) {
+        let TicketFields {
+            id,
+            customer_id,
+            opened_at,
+            closed_at,
+            severity,
+            subject,
+        } = update;
+        for (column, value) in [
+            ("id", id),
+            ("customer_id", customer_id),
+            ("opened_at", opened_at),
+            ("closed_at", closed_at),
+            ("severity", severity),
+            ("subject", subject),
+        ] {
+            if given.contains(column) {
+                self.set(column, value).expect("a ticket column");
+            }
+        }
+    }
+
     pub fn into_ticket(self) -> Result<Ticket, FieldErrors> {
         let mut problems = Problems::default();
         let id = problems.take(optional_row_id(&self.id).and_then(|id| {

@@ -938,6 +938,20 @@ impl Parser<'_> {
             {
                 Some("^= and contains need a quoted string".to_string())
             }
+            // A probability outside 0–1 or a score outside 0–100 can never be met (or always is):
+            // a mistake, such as writing 80 for 0.8.
+            (_, Literal::Number(number))
+                if *field == Field::PAlive && !(0.0..=1.0).contains(number) =>
+            {
+                Some(format!(
+                    "p_alive is a probability from 0 to 1; {number} is outside it"
+                ))
+            }
+            (_, Literal::Number(number))
+                if *field == Field::Score && !(0.0..=100.0).contains(number) =>
+            {
+                Some(format!("score runs from 0 to 100; {number} is outside it"))
+            }
             // A misspelt segment would silently never match, so only known names are allowed.
             (_, Literal::Text(segment))
                 if *field == Field::RfmSegment
@@ -1235,6 +1249,8 @@ mod tests {
         );
         check_error("tier not \"A\"", 1, 6, "followed by 'in'");
         check_error("attr. == \"x\"", 1, 1, "unknown field");
+        check_error("p_alive >= 1.5", 1, 12, "probability from 0 to 1");
+        check_error("score > 800", 1, 9, "0 to 100");
         check_error(
             "rfm_segment == \"champion\"",
             1,

@@ -88,7 +88,9 @@ impl Problems {
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
 #[error("{}", self.describe())]
 pub struct RuleError {
-    /// Name of the rule, when the problem is inside one.
+    /// What `rule` names: `rule` in a rules file, `tier` in a value policy.
+    pub section: &'static str,
+    /// Name of the rule (or tier), when the problem is inside one.
     pub rule: Option<String>,
     /// 1-based line in the rules file.
     pub line: Option<usize>,
@@ -103,7 +105,7 @@ impl RuleError {
     fn describe(&self) -> String {
         let mut text = String::new();
         if let Some(rule) = &self.rule {
-            text.push_str(&format!("rule '{rule}'"));
+            text.push_str(&format!("{} '{rule}'", self.section));
         }
         if let Some(line) = self.line {
             if !text.is_empty() {

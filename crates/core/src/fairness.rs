@@ -59,12 +59,13 @@ pub struct FairnessSummary {
     /// Reps counted: active and not absent on the clock's date.
     pub available_reps: usize,
     pub total_workload: f64,
-    pub gini: f64,
-    pub jain: f64,
+    /// `None` without an available rep: there is no spread to measure.
+    pub gini: Option<f64>,
+    pub jain: Option<f64>,
     pub max_workload: f64,
     pub mean_workload: f64,
     /// max / mean; 1 is perfectly even.
-    pub max_over_mean: f64,
+    pub max_over_mean: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -91,8 +92,10 @@ fn summarise<'a>(reps: impl Iterator<Item = &'a RepState>, clock: Clock) -> Fair
         .filter(|rep| rep.rep.active && !rep.rep.is_absent_on(today))
         .map(|rep| rep.load.owned_workload)
         .collect();
-    let total: f64 = workloads.iter().sum();
+    // An empty f64 sum is -0.0; adding 0.0 keeps "-0" out of reports.
+    let total: f64 = workloads.iter().sum::<f64>() + 0.0;
     let max = workloads.iter().copied().fold(0.0, f64::max);
+    let measured = !workloads.is_empty();
     let mean = if workloads.is_empty() {
         0.0
     } else {
@@ -101,11 +104,11 @@ fn summarise<'a>(reps: impl Iterator<Item = &'a RepState>, clock: Clock) -> Fair
     FairnessSummary {
         available_reps: workloads.len(),
         total_workload: total,
-        gini: gini_coefficient(&workloads),
-        jain: jain_index(&workloads),
+        gini: measured.then(|| gini_coefficient(&workloads)),
+        jain: measured.then(|| jain_index(&workloads)),
         max_workload: max,
         mean_workload: mean,
-        max_over_mean: if mean > 0.0 { max / mean } else { 1.0 },
+        max_over_mean: measured.then(|| if mean > 0.0 { max / mean } else { 1.0 }),
     }
 }
 

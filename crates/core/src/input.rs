@@ -13,34 +13,53 @@ use crate::model::{
     parse_positive_number, parse_text, Customer, Level, Rep, Role, Team,
 };
 
+/// A JSON scalar as the text a CSV cell would hold; arrays and objects are refused (their JSON
+/// text would otherwise be stored as if it were the value).
+fn scalar_text<E: serde::de::Error>(value: serde_json::Value) -> Result<String, E> {
+    match value {
+        serde_json::Value::Null => Ok(String::new()),
+        serde_json::Value::String(text) => Ok(text),
+        serde_json::Value::Number(number) => Ok(number.to_string()),
+        serde_json::Value::Bool(flag) => Ok(flag.to_string()),
+        serde_json::Value::Array(_) => Err(E::custom("expected text or a number, not an array")),
+        serde_json::Value::Object(_) => Err(E::custom("expected text or a number, not an object")),
+    }
+}
+
 /// Accepts a JSON string, number, bool or null as text, so API clients may send `"size": 120` or `"120"`.
 pub(crate) fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let value = Option::<serde_json::Value>::deserialize(deserializer)?;
-    Ok(match value {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(text)) => text,
-        Some(serde_json::Value::Number(number)) => number.to_string(),
-        Some(serde_json::Value::Bool(flag)) => flag.to_string(),
-        Some(other) => other.to_string(),
-    })
+    scalar_text(value.unwrap_or(serde_json::Value::Null))
+}
+
+/// A `|`-separated list as text, or a JSON array of texts (the shape the API returns skills in).
+fn lenient_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    match value {
+        Some(serde_json::Value::Array(items)) => {
+            let items = items
+                .into_iter()
+                .map(scalar_text::<D::Error>)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(items.join("|"))
+        }
+        other => scalar_text(other.unwrap_or(serde_json::Value::Null)),
+    }
 }
 
 fn lenient_attributes<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     let value = Option::<BTreeMap<String, serde_json::Value>>::deserialize(deserializer)?;
-    Ok(value
+    value
         .unwrap_or_default()
         .into_iter()
         .map(|(key, value)| {
-            let text = match value {
-                serde_json::Value::String(text) => text,
-                serde_json::Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            (key, text)
+            let text = scalar_text::<D::Error>(value)
+                .map_err(|error| serde::de::Error::custom(format!("attribute '{key}': {error}")))?;
+            Ok((key, text))
         })
-        .collect())
+        .collect()
 }
 
 fn optional_id<T>(
@@ -155,7 +174,7 @@ pub struct RepFields {
     pub capacity: String,
     #[serde(default, deserialize_with = "lenient_text")]
     pub weight: String,
-    #[serde(default, deserialize_with = "lenient_text")]
+    #[serde(default, deserialize_with = "lenient_list")]
     pub skills: String,
     #[serde(default, deserialize_with = "lenient_text")]
     pub active: String,

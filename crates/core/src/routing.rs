@@ -64,6 +64,7 @@ pub enum WinReason {
     StickyToParentOwner,
     ParentOwnerUnavailableThenLeastLoaded,
     NoParentOwnerThenLeastLoaded,
+    NoParentAccountThenLeastLoaded,
 }
 
 /// The decision's headline, from which the one-sentence reason is written.
@@ -575,7 +576,11 @@ impl RoutingEngine {
                 parent_owner,
                 WinReason::StickyToParentOwner,
                 WinReason::ParentOwnerUnavailableThenLeastLoaded,
-                WinReason::NoParentOwnerThenLeastLoaded,
+                if customer.parent_id.is_some() {
+                    WinReason::NoParentOwnerThenLeastLoaded
+                } else {
+                    WinReason::NoParentAccountThenLeastLoaded
+                },
             )),
             _ => None,
         };
@@ -592,6 +597,17 @@ impl RoutingEngine {
                                 rep_position: position as u32,
                                 outcome: CandidateOutcome::Chosen,
                             });
+                            // The rule's unavailable candidates are still listed as skipped, so
+                            // the trace never shows them as mere runners-up.
+                            for (index, why) in availability.unavailable() {
+                                if candidates[index] != position {
+                                    decision.candidate_steps.push(CandidateStep {
+                                        rule_index: rule_index as u32,
+                                        rep_position: candidates[index] as u32,
+                                        outcome: CandidateOutcome::Skipped(why),
+                                    });
+                                }
+                            }
                             return Some((position, won));
                         }
                         Err(why) => {
@@ -904,6 +920,9 @@ impl RoutingEngine {
                     WinReason::NoParentOwnerThenLeastLoaded => format!(
                         "parent account has no owner, so least loaded among the rule's candidates: {owner}"
                     ),
+                    WinReason::NoParentAccountThenLeastLoaded => format!(
+                        "no parent account, so least loaded among the rule's candidates: {owner}"
+                    ),
                 };
                 format!("rule '{}' matched; {how}", rule.name)
             }
@@ -1166,6 +1185,43 @@ mod tests {
             "{}",
             record.reason
         );
+    }
+
+    #[test]
+    fn a_first_touch_win_still_lists_unavailable_candidates_as_skipped() {
+        let mut inactive = rep("r3", "t");
+        inactive.rep.active = false;
+        let mut first_touch = engine(
+            one_rule("first_touch", "{ team = \"t\" }"),
+            vec![rep("r1", "t"), rep("r2", "t"), inactive],
+            "2026-11-25",
+        );
+        let mut touched = customer("c1");
+        touched.first_touch_rep_id = Some(RepId::parse("r2").unwrap());
+        let decision = first_touch.route(&touched, None);
+        let record = first_touch.render(&decision, &touched);
+        let listed: Vec<(&str, &str)> = record
+            .trace
+            .candidates
+            .iter()
+            .map(|candidate| (candidate.rep_id.as_str(), candidate.status.as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [("r2", "chosen"), ("r3", "skipped"), ("r1", "not_chosen")]
+        );
+        // Sticky without a parent account says so, not that the parent has no owner.
+        let mut sticky = engine(
+            one_rule("sticky", "{ team = \"t\" }"),
+            vec![rep("r1", "t")],
+            "2026-11-25",
+        );
+        let orphan = customer("c2");
+        let decision = sticky.route(&orphan, None);
+        assert!(sticky
+            .render(&decision, &orphan)
+            .reason
+            .contains("no parent account"));
     }
 
     #[test]

@@ -158,6 +158,31 @@ fn rule_header_offset(source: &str, index: usize) -> Option<usize> {
     None
 }
 
+/// toml's message for a syntax error, or a plain one where it gives none (a control character
+/// inside a comment, for one).
+pub(crate) fn toml_error_message(source: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    if !message.is_empty() {
+        return message.to_string();
+    }
+    let offset = error.span().map_or(0, |span| span.start).min(source.len());
+    let line_start = source[..offset]
+        .rfind('\n')
+        .map_or(0, |position| position + 1);
+    let line_end = source[offset..]
+        .find('\n')
+        .map_or(source.len(), |position| offset + position);
+    if source[line_start..line_end]
+        .chars()
+        .any(|c| c.is_control() && c != '\t' && c != '\r')
+    {
+        "this line holds a control character, which TOML allows nowhere, not even in comments"
+            .to_string()
+    } else {
+        "this is not valid TOML".to_string()
+    }
+}
+
 impl RuleSet {
     /// Parses and checks a rules file. All problems are returned, each located by rule, line and column.
     pub fn parse(source: &str) -> Result<RuleSet, Vec<RuleError>> {
@@ -175,12 +200,13 @@ impl RuleSet {
                 })
                 .filter(|count| *count > 0)
                 .map(|count| format!("#{count}"));
-            let message = error.message().to_string();
+            let message = toml_error_message(source, &error);
             let field = message
                 .split_once("field `")
                 .and_then(|(_, rest)| rest.split_once('`'))
                 .map(|(field, _)| field.to_string());
             vec![RuleError {
+                section: "rule",
                 rule,
                 line,
                 column,
@@ -231,6 +257,7 @@ impl RuleSet {
                 .or_else(|| header.map(|offset| offset..offset))
                 .map_or((None, None), position_of);
             RuleError {
+                section: "rule",
                 rule: Some(rule_label.clone()),
                 line,
                 column,
@@ -274,6 +301,20 @@ impl RuleSet {
         };
 
         let condition = match &raw.when {
+            Some(when)
+                if when
+                    .get_ref()
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+            {
+                errors.push(error_at(
+                    "when",
+                    Some(when.span()),
+                    "must not contain control characters other than line breaks and tabs"
+                        .to_string(),
+                ));
+                None
+            }
             Some(when) => match Condition::parse(when.get_ref()) {
                 Ok(condition) => Some(condition),
                 Err(syntax) => {
@@ -294,6 +335,7 @@ impl RuleSet {
                         (value_line + syntax.line - 1, syntax.column)
                     };
                     errors.push(RuleError {
+                        section: "rule",
                         rule: Some(rule_label.clone()),
                         line: Some(line),
                         column: Some(column),
@@ -392,6 +434,14 @@ impl RuleSet {
                         }
                         Some(Target::Reps(parsed))
                     }
+                    (_, None, Some(skill)) if skill.chars().any(char::is_control) => {
+                        errors.push(error_at(
+                            "to.skill",
+                            Some(span),
+                            "must not contain control characters".to_string(),
+                        ));
+                        None
+                    }
                     (team, None, Some(skill)) if !skill.trim().is_empty() => {
                         let team = match team.as_deref().map(parse_team) {
                             Some(Ok(team)) => Some(team),
@@ -445,6 +495,7 @@ impl RuleSet {
         for rule in &self.rules {
             let mut missing = |field: &str, message: String| {
                 errors.push(RuleError {
+                    section: "rule",
                     rule: Some(rule.name.clone()),
                     line: rule.target_position.map(|(line, _)| line),
                     column: rule.target_position.map(|(_, column)| column),
@@ -585,6 +636,13 @@ strategy = "weighted"
     fn toml_syntax_errors_have_a_line() {
         let errors = RuleSet::parse("[[rule]]\nname = \n").unwrap_err();
         assert!(errors[0].line.is_some());
+        // toml gives no words for a control character in a comment; the error still says why.
+        let errors = RuleSet::parse("# 说明\u{1}\n[[rule]]\n").unwrap_err();
+        assert_eq!(errors[0].line, Some(1));
+        assert!(
+            errors[0].message.contains("control character"),
+            "{errors:?}"
+        );
     }
 
     #[test]
@@ -604,6 +662,22 @@ strategy = "weighted"
             "[[rule]]\nname = \"a\\u0000b\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
             "name",
             Some(2),
+            "control characters",
+        );
+    }
+
+    #[test]
+    fn text_the_database_cannot_store_is_refused() {
+        check_error(
+            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { skill = \"a\\u0000\" }\nstrategy = \"sticky\"\n",
+            "to.skill",
+            Some(4),
+            "control characters",
+        );
+        check_error(
+            "[[rule]]\nname = \"x\"\nwhen = \"tier == '\\u0000'\"\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+            "when",
+            Some(3),
             "control characters",
         );
     }

@@ -148,6 +148,39 @@ impl Rep {
     }
 }
 
+impl crate::activity::Ticket {
+    /// This ticket with the given columns taken from `incoming`; it cannot close before it opened.
+    pub fn updated_with(
+        &self,
+        incoming: &crate::activity::Ticket,
+        given: &GivenColumns,
+    ) -> Result<crate::activity::Ticket, FieldErrors> {
+        let mut updated = self.clone();
+        if given.contains("opened_at") {
+            updated.opened_at = incoming.opened_at;
+        }
+        if given.contains("closed_at") {
+            updated.closed_at = incoming.closed_at;
+        }
+        if given.contains("severity") {
+            updated.severity = incoming.severity;
+        }
+        if given.contains("subject") {
+            updated.subject = incoming.subject.clone();
+        }
+        if given.contains("customer_id") {
+            updated.customer_id = incoming.customer_id.clone();
+        }
+        if updated
+            .closed_at
+            .is_some_and(|closed| closed < updated.opened_at)
+        {
+            return Err(FieldError::new("closed_at", "is before opened_at").into());
+        }
+        Ok(updated)
+    }
+}
+
 impl Team {
     /// This team with the given columns taken from `incoming`.
     pub fn updated_with(&self, incoming: &Team, given: &GivenColumns) -> Result<Team, FieldErrors> {

@@ -1,7 +1,7 @@
 //! Handlers of `/api/v1`: customers, reps, teams, routing, rules, reports and events.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -140,6 +140,7 @@ pub(crate) fn actor_name(actor: &Actor) -> String {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     /// Only customers owned by this rep.
@@ -418,15 +419,16 @@ pub struct RulesBody {
 
 /// Store a new rules version. The body is the TOML text itself (any content type) or JSON `{"source": "…"}`.
 #[utoipa::path(put, path = "/api/v1/rules", tag = "rules",
-    request_body(content = RulesBody, description = "TOML text, or JSON {\"source\": TOML}"),
+    request_body(description = "the rules file: TOML text (any content type but JSON), or JSON {\"source\": TOML}",
+        content((String = "text/plain"), (RulesBody = "application/json"))),
     responses((status = 201, description = "stored", body = VersionDocument), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_rules(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let source = text_or_json_source(&headers, &body)?;
+    let source = text_or_json_source(&headers, &body?)?;
     let version = state
         .store
         .set_rules(&source, &actor_name(&actor), state.clock.now())
@@ -476,6 +478,7 @@ async fn workload_report(State(state): State<AppState>) -> ApiResult<Json<Value>
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     customer_id: Option<String>,

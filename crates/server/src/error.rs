@@ -26,7 +26,8 @@ pub struct ErrorEnvelope {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine code: bad_request, unauthorized, not_found, conflict, invalid, internal.
+    /// Stable machine code: bad_request, unauthorized, not_found, method_not_allowed, conflict,
+    /// payload_too_large, invalid, internal.
     pub code: String,
     pub message: String,
     /// The input field at fault, when there is one.
@@ -59,6 +60,10 @@ impl ApiError {
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message).with_field(field)
+    }
+
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
 }
 
@@ -105,6 +110,7 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::Invalid(field_error) => field_error.into(),
+            StoreError::InvalidRecord(field_errors) => field_errors.into(),
             StoreError::Rules(ref problems) | StoreError::Policy(ref problems) => {
                 let api = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -163,10 +169,24 @@ pub(crate) fn field_from_serde_message(message: &str) -> Option<String> {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let message = rejection.body_text();
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::payload_too_large(message);
+        }
         let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
         match field_from_serde_message(&message) {
             Some(field) => api.with_field(field),
             None => api,
+        }
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        let message = rejection.body_text();
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(message)
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Every failure becomes an `ApiError` naming the field, so no extractor answers in plain text.
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -44,6 +45,27 @@ impl PathId {
     }
 }
 
+/// The body of a call whose options are in the query string: it must be empty, so options
+/// sent as JSON are refused rather than silently ignored.
+pub(crate) struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let body = Bytes::from_request(request, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Ok(NoBody)
+        } else {
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "this call takes no body: give its options in the query string (?at=…&force=true)",
+            ))
+        }
+    }
+}
+
 /// A JSON body that must be an object, read into `T`, with the keys it carried: updates change
 /// only those. serde would otherwise accept an array for a struct, field by field.
 pub(crate) fn object_body<T: DeserializeOwned>(
@@ -68,10 +90,23 @@ pub(crate) fn object_body<T: DeserializeOwned>(
         }
     }
     let given = GivenColumns::of_json(&map);
-    let record = serde_json::from_value(Value::Object(map)).map_err(|error| {
-        let message = error.to_string();
-        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
-        match field_from_serde_message(&message) {
+    // The path names the field even when the failure is inside a value (`attributes.note`).
+    let record = serde_path_to_error::deserialize(Value::Object(map)).map_err(|error| {
+        let path = error.path().to_string();
+        let message = error.into_inner().to_string();
+        let field = match path.as_str() {
+            "." | "" => field_from_serde_message(&message),
+            path => Some(path.to_string()),
+        };
+        let api = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            match &field {
+                Some(field) => format!("{field}: {message}"),
+                None => message,
+            },
+        );
+        match field {
             Some(field) => api.with_field(field),
             None => api,
         }

@@ -54,6 +54,46 @@ impl utoipa::Modify for BearerSecurity {
     }
 }
 
+/// Adds the 401 that the token check answers to every `/api/v1` operation, so clients see it
+/// where they look for it instead of in prose.
+struct UnauthorizedResponses;
+
+impl utoipa::Modify for UnauthorizedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let unauthorized = ResponseBuilder::new()
+            .description("no token, or one that is not valid (or revoked)")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".to_string())
+                    .or_insert_with(|| unauthorized.clone().into());
+            }
+        }
+    }
+}
+
 /// The `/api/v1` routes (behind the token check) and the public ones, with the OpenAPI
 /// description of both, built together so they cannot drift apart.
 fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
@@ -61,6 +101,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api::router())
         .merge(value_api::router())
         .split_for_parts();
+    utoipa::Modify::modify(&UnauthorizedResponses, &mut document);
     let (public, public_document) = OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(serve_openapi_document))

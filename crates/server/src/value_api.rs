@@ -2,7 +2,7 @@
 //! grading runs, scheduled jobs, tier overrides, value reports and alerts.
 
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
@@ -19,7 +19,7 @@ use allot_store::value::{AlertFilter, TierEventFilter};
 
 use crate::api::{actor_name, to_json};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{object_body, query_value, PathId};
+use crate::extract::{object_body, query_value, NoBody, PathId};
 use crate::{Actor, AppState};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -54,7 +54,8 @@ pub struct TicketDocument {
     subject: Option<String>,
 }
 
-/// Open, update or close a ticket (upsert by id).
+/// Open, update or close a ticket (upsert by id). For a ticket that exists, only the fields
+/// given change: `{"id": "k1", "closed_at": "…"}` closes it.
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "value", request_body = TicketDocument,
     responses((status = 201, description = "opened", body = allot_store::tickets::StoredTicket),
         (status = 200, description = "updated (or closed)", body = allot_store::tickets::StoredTicket),
@@ -63,8 +64,11 @@ async fn put_ticket(
     State(state): State<AppState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (fields, _) = object_body::<TicketFields>(body)?;
-    let stored = state.store.put_ticket(fields.into_ticket()?).await?;
+    let (fields, given) = object_body::<TicketFields>(body)?;
+    let stored = state
+        .store
+        .put_ticket(fields, &given, state.clock.now())
+        .await?;
     let status = if stored.created == Some(true) {
         StatusCode::CREATED
     } else {
@@ -84,6 +88,7 @@ async fn customer_tickets(State(state): State<AppState>, id: PathId) -> ApiResul
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TierEventQuery {
     customer_id: Option<String>,
@@ -306,15 +311,16 @@ pub struct PolicyDocument {
 
 /// Store a new value policy version: TOML text, or JSON `{"source": "…"}`.
 #[utoipa::path(put, path = "/api/v1/policy", tag = "value",
-    request_body(content = String, description = "TOML text, or JSON {\"source\": TOML}"),
+    request_body(description = "the policy file: TOML text (any content type but JSON), or JSON {\"source\": TOML}",
+        content((String = "text/plain"), (crate::api::RulesBody = "application/json"))),
     responses((status = 201, description = "stored", body = crate::api::VersionDocument), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_policy(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let source = crate::api::text_or_json_source(&headers, &body)?;
+    let source = crate::api::text_or_json_source(&headers, &body?)?;
     let version = state
         .store
         .set_value_policy(&source, &actor_name(&actor), state.clock.now())
@@ -323,6 +329,7 @@ async fn put_policy(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ScoreQuery {
     /// Grade even when the last grading was as of a later time (it replaces newer grades).
@@ -335,6 +342,7 @@ async fn run_score(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     query: Result<Query<ScoreQuery>, QueryRejection>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
     to_json(
@@ -350,6 +358,7 @@ async fn run_score(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TickQuery {
     /// Run as of this RFC 3339 time instead of the server's clock, to simulate time.
@@ -365,6 +374,7 @@ async fn run_tick(
     State(state): State<AppState>,
     Extension(actor): Extension<Actor>,
     query: Result<Query<TickQuery>, QueryRejection>,
+    _: NoBody,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
     let clock = match query.at {
@@ -388,6 +398,7 @@ async fn value_report(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AlertQuery {
     owner_id: Option<String>,

@@ -220,6 +220,30 @@ async fn openapi_document_covers_every_route(backend: Backend) {
         .await
         .unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    // Parameters are where the route takes them: `{id}` in the path, filters in the query.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for operation in item.as_object().unwrap().values() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                let expected = if path.contains(&format!("{{{name}}}")) {
+                    "path"
+                } else {
+                    "query"
+                };
+                assert_eq!(parameter["in"], expected, "{path} {name}");
+            }
+        }
+        if !path.starts_with("/api/v1/") {
+            continue;
+        }
+        // Every token-guarded operation documents its 401.
+        for operation in item.as_object().unwrap().values() {
+            assert!(
+                operation["responses"]["401"].is_object(),
+                "{path} documents no 401"
+            );
+        }
+    }
     let mut documented = BTreeSet::new();
     for (path, item) in document["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -804,6 +828,39 @@ async fn malformed_input_never_reaches_the_database(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_error(&body, "bad_request", Some("attributes"));
+    // A value of the wrong JSON shape is refused, not stored as its JSON text.
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "n1", "name": ["a"]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "bad_request", Some("name"));
+    let (status, body) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "n1", "attributes": {"x": {"y": 1}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "bad_request", Some("attributes"));
+    // Skills come back from GET /reps as an array; sending that shape back keeps them.
+    let (status, body) = app
+        .put("/api/v1/reps/r1", json!({"skills": ["金融", "英语"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["skills"], json!(["金融", "英语"]));
+    // Options of POST /tick go in the query string; a body would be ignored, so it is refused.
+    let (status, body) = app
+        .post("/api/v1/tick", json!({"at": "2026-12-01T00:00:00Z"}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error(&body, "bad_request", None);
+    // A body over the limit is a 413 in the same envelope.
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "n1", "name": huge}))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_error(&body, "payload_too_large", None);
     // A rule name the database cannot store, and nesting deep enough to overflow a parser
     // that recursed without a limit: refused when set, so routing keeps working.
     let (status, body) = app

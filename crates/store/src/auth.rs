@@ -104,6 +104,23 @@ impl Store {
             }
         };
         let hash = hash_token(&token);
+        let revoked: Option<String> =
+            sqlx::query("SELECT revoked_at FROM api_tokens WHERE token_hash = $1")
+                .bind(&hash)
+                .fetch_optional(&mut *write.transaction)
+                .await?
+                .map(|row| optional_text(&row, "revoked_at"))
+                .transpose()?
+                .flatten();
+        if let Some(revoked_at) = revoked {
+            // A revoked token never works again, even when it is configured once more.
+            return Err(StoreError::Refused {
+                message: format!(
+                    "the token in ALLOT_ADMIN_TOKEN was revoked at {revoked_at}; set a new one (`allot token create` makes a strong one)"
+                ),
+                field: Some("ALLOT_ADMIN_TOKEN".to_string()),
+            });
+        }
         if source == TokenSource::Environment {
             sqlx::query(
                 "UPDATE api_tokens SET revoked_at = $1
@@ -116,7 +133,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO api_tokens (token_hash, name, role, created_at, source) VALUES ($1, $2, 'admin', $3, $4)
-             ON CONFLICT (token_hash) DO UPDATE SET revoked_at = NULL",
+             ON CONFLICT (token_hash) DO NOTHING",
         )
         .bind(&hash)
         .bind(match source {

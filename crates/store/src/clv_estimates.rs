@@ -254,12 +254,23 @@ pub fn estimate(
     } else {
         repeat_spend.iter().sum::<f64>() / repeat_spend.len() as f64
     };
+    let mut infinite_spend = 0;
     let estimates = summaries
         .iter()
         .map(|summary| {
             let summary = summary.as_ref()?;
             let expected_spend = match &fitted.gamma_gamma {
-                Some(gamma_gamma) => clv::expected_average_spend(gamma_gamma, summary),
+                Some(gamma_gamma) => {
+                    let spend = clv::expected_average_spend(gamma_gamma, summary);
+                    // With q <= 1 the spend model has no finite mean for a customer without
+                    // repeat purchases; the average of those who bought again stands in.
+                    if spend.is_finite() {
+                        spend
+                    } else {
+                        infinite_spend += 1;
+                        population_spend
+                    }
+                }
                 None if summary.frequency > 0 => summary.monetary,
                 None => population_spend,
             };
@@ -282,6 +293,16 @@ pub fn estimate(
             })
         })
         .collect();
+    if infinite_spend > 0 {
+        let note = format!(
+            "Gamma-Gamma q = {:.3} <= 1 gives {infinite_spend} one-time buyer(s) no finite spend; they get the average of repeat buyers",
+            fitted.gamma_gamma.map_or(f64::NAN, |parameters| parameters.q)
+        );
+        fitted.report.note = Some(match fitted.report.note.take() {
+            Some(earlier) => format!("{earlier}; {note}"),
+            None => note,
+        });
+    }
     (fitted.report, estimates)
 }
 

@@ -216,24 +216,29 @@ impl Store {
                 },
                 None => row.record,
             };
+            // Every bad reference of the row is reported, not only the first.
+            let mut bad_reference = false;
             if let Some(owner) = &customer.owner_id {
                 if !reps.contains(owner.as_str()) {
                     problem("owner_id", format!("rep '{owner}' does not exist"));
-                    continue;
+                    bad_reference = true;
                 }
             }
             if let Some(rep) = &customer.first_touch_rep_id {
                 if !reps.contains(rep.as_str()) {
                     problem("first_touch_rep_id", format!("rep '{rep}' does not exist"));
-                    continue;
+                    bad_reference = true;
                 }
             }
             if let Some(parent) = &customer.parent_id {
                 if !in_file.contains(parent.as_str()) && !known_customers.contains(parent.as_str())
                 {
                     problem("parent_id", format!("customer '{parent}' does not exist"));
-                    continue;
+                    bad_reference = true;
                 }
+            }
+            if bad_reference {
+                continue;
             }
             if let Some(existing) = existing {
                 if row.given.contains("tier")

@@ -1,6 +1,6 @@
 //! Storage errors: constraint violations become `Conflict`/`NotFound`, never raw database text for callers to parse.
 
-use allot_core::{FieldError, RuleError};
+use allot_core::{FieldError, FieldErrors, RuleError};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -14,6 +14,9 @@ pub enum StoreError {
     },
     #[error(transparent)]
     Invalid(#[from] FieldError),
+    /// Every problem of one record.
+    #[error(transparent)]
+    InvalidRecord(#[from] FieldErrors),
     #[error("the rules are not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Rules(Vec<RuleError>),
     #[error("the value policy is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]

@@ -594,7 +594,7 @@ impl Store {
         let mut customer = match &existing {
             Some(existing) => existing
                 .updated_with(&customer, &given.clone().without("owner_id"))
-                .map_err(|errors| StoreError::Invalid(errors.first().clone()))?,
+                .map_err(StoreError::InvalidRecord)?,
             None => customer,
         };
         customer.owner_id = existing

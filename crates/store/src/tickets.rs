@@ -6,8 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use allot_core::activity::Ticket;
-use allot_core::CustomerId;
+use std::collections::HashMap;
+
+use allot_core::activity::{Ticket, TicketFields, TicketSeverity};
+use allot_core::update::GivenColumns;
+use allot_core::{Clock, CustomerId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -15,7 +18,8 @@ use crate::activity::parse_stored_time;
 use crate::batch::execute_batched;
 use crate::error::{StoreError, StoreResult};
 use crate::organisation::{
-    existing_ids, finish_import, BadRows, FirstLines, ImportSummary, Progress, RowProblem,
+    existing_ids, finish_import, problems_of, BadRows, FirstLines, ImportRow, ImportSummary,
+    Progress, RowProblem,
 };
 use crate::rows::{optional_text, text};
 use crate::{format_timestamp, Backend, Store};
@@ -89,34 +93,86 @@ fn stored_ticket(row: &sqlx::any::AnyRow) -> StoreResult<StoredTicket> {
 }
 
 impl Store {
-    /// Upserts tickets by id in one transaction; an id given twice in one file, or a ticket of
-    /// an unknown customer, is a problem of its row.
+    /// Upserts tickets by id in one transaction; an existing ticket changes only in the columns
+    /// its row carried. An id given twice in one file, a ticket of an unknown customer, a ticket
+    /// moved to another customer, or a time after the clock is a problem of its row.
     pub async fn import_tickets(
         &self,
-        rows: Vec<(usize, Ticket)>,
+        rows: Vec<ImportRow<Ticket>>,
         bad_rows: BadRows,
+        clock: Clock,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
         let customers = existing_ids(&mut write.transaction, "customers").await?;
-        let existing = existing_ids(&mut write.transaction, "tickets").await?;
+        let stored = self.tickets_in(&mut write.transaction).await?;
         let mut summary = ImportSummary::default();
         let mut first_lines = FirstLines::default();
         let mut pending = Vec::with_capacity(rows.len());
-        for (done, (line, ticket)) in rows.into_iter().enumerate() {
-            if let Some(problem) = first_lines.problem(line, &ticket.id) {
-                summary.problems.push(problem);
+        for (done, row) in rows.into_iter().enumerate() {
+            let line = row.line;
+            let mut problem = |field: &str, message: String| {
+                summary.problems.push(RowProblem {
+                    line,
+                    field: field.to_string(),
+                    message,
+                })
+            };
+            if let Some(duplicate) = first_lines.problem(line, &row.record.id) {
+                problem(&duplicate.field, duplicate.message);
+                continue;
+            }
+            let existing = stored.get(&row.record.id);
+            let ticket = match existing {
+                Some(existing) => match existing.updated_with(&row.record, &row.given) {
+                    Ok(ticket) => ticket,
+                    Err(errors) => {
+                        summary.problems.extend(problems_of(line, errors));
+                        continue;
+                    }
+                },
+                None => row.record,
+            };
+            if let Some(existing) =
+                existing.filter(|existing| existing.customer_id != ticket.customer_id)
+            {
+                problem(
+                    "customer_id",
+                    format!(
+                        "ticket '{}' belongs to customer '{}'; a ticket does not move to another customer",
+                        ticket.id, existing.customer_id
+                    ),
+                );
                 continue;
             }
             if !customers.contains(ticket.customer_id.as_str()) {
-                summary.problems.push(RowProblem {
-                    line,
-                    field: "customer_id".to_string(),
-                    message: format!("customer '{}' does not exist", ticket.customer_id),
-                });
+                problem(
+                    "customer_id",
+                    format!("customer '{}' does not exist", ticket.customer_id),
+                );
                 continue;
             }
-            if existing.contains(&ticket.id) {
+            let mut in_future = false;
+            for (field, time) in [
+                ("opened_at", Some(ticket.opened_at)),
+                ("closed_at", ticket.closed_at),
+            ] {
+                if let Some(time) = time.filter(|time| *time > clock.now()) {
+                    problem(
+                        field,
+                        format!(
+                            "{} is later than now ({})",
+                            format_timestamp(time),
+                            format_timestamp(clock.now())
+                        ),
+                    );
+                    in_future = true;
+                }
+            }
+            if in_future {
+                continue;
+            }
+            if existing.is_some() {
                 summary.updated += 1;
             } else {
                 summary.inserted += 1;
@@ -128,10 +184,37 @@ impl Store {
         finish_import(write, summary, bad_rows).await
     }
 
-    /// Opens, updates or closes one ticket (API).
-    pub async fn put_ticket(&self, ticket: Ticket) -> StoreResult<StoredTicket> {
+    /// Opens, updates or closes one ticket (API): the body's fields laid over the stored ticket.
+    pub async fn put_ticket(
+        &self,
+        update: TicketFields,
+        given: &GivenColumns,
+        clock: Clock,
+    ) -> StoreResult<StoredTicket> {
+        let id = update.id.trim().to_string();
+        let stored = if id.is_empty() {
+            None
+        } else {
+            let mut read = self.begin_read().await?;
+            self.tickets_in(&mut read).await?.remove(&id)
+        };
+        let created = stored.is_none();
+        let fields = match &stored {
+            Some(stored) => {
+                let mut fields = TicketFields::from_ticket(stored);
+                fields.overlay(update, given);
+                fields
+            }
+            None => update,
+        };
+        let ticket = fields.into_ticket()?;
         let summary = self
-            .import_tickets(vec![(1, ticket.clone())], BadRows::new(true), &|_| {})
+            .import_tickets(
+                vec![ImportRow::whole(1, ticket.clone(), &TicketFields::COLUMNS)],
+                BadRows::new(true),
+                clock,
+                &|_| {},
+            )
             .await?;
         if let Some(problem) = summary.problems.into_iter().next() {
             return Err(StoreError::Conflict {
@@ -146,8 +229,37 @@ impl Store {
             closed_at: ticket.closed_at.map(format_timestamp),
             severity: ticket.severity.as_str().to_string(),
             subject: ticket.subject,
-            created: Some(summary.inserted == 1),
+            created: Some(created),
         })
+    }
+
+    /// Every ticket by id.
+    async fn tickets_in(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ) -> StoreResult<HashMap<String, Ticket>> {
+        let rows = sqlx::query(
+            "SELECT id, customer_id, opened_at, closed_at, severity, subject FROM tickets",
+        )
+        .fetch_all(&mut **transaction)
+        .await?;
+        let corrupt = |error: allot_core::FieldError| StoreError::Corrupt(error.to_string());
+        rows.iter()
+            .map(|row| {
+                let ticket = Ticket {
+                    id: text(row, "id")?,
+                    customer_id: CustomerId::parse(&text(row, "customer_id")?).map_err(corrupt)?,
+                    opened_at: parse_stored_time(&text(row, "opened_at")?)?,
+                    closed_at: optional_text(row, "closed_at")?
+                        .map(|raw| parse_stored_time(&raw))
+                        .transpose()?,
+                    severity: TicketSeverity::parse_field("severity", &text(row, "severity")?)
+                        .map_err(corrupt)?,
+                    subject: text(row, "subject")?,
+                };
+                Ok((ticket.id.clone(), ticket))
+            })
+            .collect()
     }
 
     /// A customer's tickets, newest first.

@@ -115,6 +115,9 @@ pub struct ScoreSummary {
     /// Moves as `from → to` with counts.
     pub moves: BTreeMap<String, usize>,
     pub overrides_active: usize,
+    /// Unexpired overrides naming a tier the policy no longer has: they do not apply (the
+    /// computed tier does) until someone sets a new one or removes them.
+    pub overrides_ignored: usize,
     pub alerts_raised: usize,
     pub alerts_closed: usize,
     pub clv: ClvFitReport,
@@ -134,7 +137,7 @@ pub struct TickSummary {
     pub regrade: Option<ScoreSummary>,
     /// The daily health refresh, when it ran without a re-grade.
     pub health: Option<HealthSummary>,
-    /// Later monthly runs forgotten by a forced tick into an earlier month.
+    /// Runs of later times (`job period`) forgotten by a forced tick back in time.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forgotten_runs: Vec<String>,
 }
@@ -280,9 +283,7 @@ impl Store {
         }
         let mut write = self.begin_write().await?;
         let (_, policy) = self.policy_in(&mut write.transaction).await?;
-        policy.check_override(tier).map_err(|message| {
-            StoreError::Invalid(allot_core::FieldError::new("tier", message.to_string()))
-        })?;
+        policy.check_override(tier).map_err(StoreError::Invalid)?;
         let current = sqlx::query("SELECT tier FROM customers WHERE id = $1")
             .bind(customer_id.as_str())
             .fetch_optional(&mut *write.transaction)
@@ -307,7 +308,9 @@ impl Store {
         .bind(now.as_str())
         .execute(&mut *write.transaction)
         .await?;
-        if current_tier != tier {
+        // Logged even when the tier stays the same: setting an override is a decision about the
+        // customer's service level, and the audit trail holds every one.
+        {
             let score: f64 =
                 sqlx::query("SELECT score FROM customer_values WHERE customer_id = $1")
                     .bind(customer_id.as_str())
@@ -332,6 +335,8 @@ impl Store {
                 }],
             )
             .await?;
+        }
+        if current_tier != tier {
             sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
                 .bind(tier)
                 .bind(customer_id.as_str())
@@ -426,11 +431,10 @@ impl Store {
     ) -> StoreResult<ScoreSummary> {
         let mut write = self.begin_write().await?;
         let now = format_timestamp(clock.now());
-        let latest: Option<String> = sqlx::query("SELECT MAX(at) AS at FROM value_runs")
-            .fetch_one(&mut *write.transaction)
-            .await
-            .map(|row| optional_text(&row, "at"))??;
-        if let Some(latest) = latest.filter(|latest| *latest > now && !force) {
+        if let Some(latest) = last_grading_at(&mut write)
+            .await?
+            .filter(|latest| *latest > now && !force)
+        {
             return Err(StoreError::Refused {
                 message: format!(
                     "the last grading was as of {latest}; grading as of {now}, earlier, would replace newer grades with older ones (use --force, or force=true in the API, to do it anyway)"
@@ -503,6 +507,14 @@ impl Store {
             }
             if grade.override_active {
                 summary.overrides_active += 1;
+            } else if overrides
+                .get(customer.id.as_str())
+                .is_some_and(|tier_override| {
+                    tier_override.is_active(today)
+                        && policy.check_override(&tier_override.tier).is_err()
+                })
+            {
+                summary.overrides_ignored += 1;
             }
             *by_tier.entry(grade.tier.clone()).or_insert(0) += 1;
             value_rows.push(CustomerValueRow::new(&now, grade, estimate.as_ref())?);
@@ -741,31 +753,41 @@ impl Store {
             at: now.clone(),
             ..Default::default()
         };
-        let later: Vec<String> = sqlx::query(
-            "SELECT period FROM job_runs WHERE job = $1 AND period > $2 ORDER BY period",
-        )
-        .bind(MONTHLY_REGRADE_JOB)
-        .bind(period.as_str())
-        .fetch_all(&mut *write.transaction)
-        .await?
-        .iter()
-        .map(|row| text(row, "period"))
-        .collect::<StoreResult<_>>()?;
-        if let Some(last) = later.last() {
+        // Jobs and gradings already run as of a later time: ticking before them would undo
+        // newer results with older ones (and close alerts before they opened).
+        let later: Vec<(String, String)> =
+            sqlx::query("SELECT job, period FROM job_runs WHERE at > $1 ORDER BY at, job, period")
+                .bind(now.as_str())
+                .fetch_all(&mut *write.transaction)
+                .await?
+                .iter()
+                .map(|row| Ok((text(row, "job")?, text(row, "period")?)))
+                .collect::<StoreResult<_>>()?;
+        let later_grading = last_grading_at(&mut write)
+            .await?
+            .filter(|at| at.as_str() > now.as_str());
+        if !later.is_empty() || later_grading.is_some() {
             if !force {
+                let last = later
+                    .last()
+                    .map(|(job, period)| format!("{job} for {period}"))
+                    .or(later_grading.map(|at| format!("a grading as of {at}")))
+                    .unwrap_or_default();
                 return Err(StoreError::Refused {
                     message: format!(
-                        "the monthly re-grade already ran for {last}; ticking at an earlier month ({period}) would overwrite newer grades (use --force, or force=true in the API, to tick anyway and forget the later runs)"
+                        "{last} already ran after {now}; ticking earlier would overwrite newer results (use --force, or force=true in the API, to tick anyway and forget the later runs)"
                     ),
                     field: Some("at".to_string()),
                 });
             }
-            sqlx::query("DELETE FROM job_runs WHERE period > $1 AND job = $2")
-                .bind(period.as_str())
-                .bind(MONTHLY_REGRADE_JOB)
+            sqlx::query("DELETE FROM job_runs WHERE at > $1")
+                .bind(now.as_str())
                 .execute(&mut *write.transaction)
                 .await?;
-            summary.forgotten_runs = later;
+            summary.forgotten_runs = later
+                .into_iter()
+                .map(|(job, period)| format!("{job} {period}"))
+                .collect();
         }
         if self
             .claim_job(&mut write, EXPIRE_OVERRIDES_JOB, &day, &now, &mut summary)
@@ -1247,6 +1269,16 @@ async fn overrides_in(
         .collect()
 }
 
+/// The clock time of the most recent grading run, by when it was made: after a forced run back
+/// in time, that run is the one to compare with, not a later-dated one it replaced.
+async fn last_grading_at(write: &mut WriteTransaction) -> StoreResult<Option<String>> {
+    sqlx::query("SELECT at FROM value_runs ORDER BY id DESC LIMIT 1")
+        .fetch_optional(&mut *write.transaction)
+        .await?
+        .map(|row| text(&row, "at"))
+        .transpose()
+}
+
 /// Deletes a customer's override and puts the last computed tier back (with a tier event when
 /// the tier changes). Returns false when there was no override.
 async fn end_override(
@@ -1275,34 +1307,41 @@ async fn end_override(
     .await?;
     let tier = text(&current, "tier")?;
     // Never graded: there is no computed tier to return to; the next grading sets one.
-    let Some(computed) = optional_text(&current, "computed_tier")? else {
-        return Ok(true);
+    let computed = optional_text(&current, "computed_tier")?;
+    let to = computed.clone().unwrap_or_else(|| tier.clone());
+    let score: Option<f64> = current.try_get("score")?;
+    let from = (!tier.is_empty()).then_some(tier.as_str());
+    // Logged whether or not the tier changes, like setting one.
+    let reason = match &computed {
+        Some(computed) if *computed != tier => {
+            format!("{reason}; computed tier {computed} applies again")
+        }
+        Some(_) => format!("{reason}; the computed tier is the same"),
+        None => format!("{reason}; not graded yet, so the tier stays until the first grading"),
     };
-    if computed != tier {
-        let score: Option<f64> = current.try_get("score")?;
-        let from = (!tier.is_empty()).then_some(tier.as_str());
-        record_tier_events(
-            &mut write.transaction,
-            write.backend,
-            &[NewTierEvent {
-                at: now,
-                customer_id,
-                from_tier: from,
-                to_tier: &computed,
-                direction: direction(policy, from, &computed),
-                score: score.unwrap_or(0.0),
-                reason: &format!("{reason}; computed tier {computed} applies again"),
-                actor,
-            }],
-        )
-        .await?;
+    record_tier_events(
+        &mut write.transaction,
+        write.backend,
+        &[NewTierEvent {
+            at: now,
+            customer_id,
+            from_tier: from,
+            to_tier: &to,
+            direction: direction(policy, from, &to),
+            score: score.unwrap_or(0.0),
+            reason: &reason,
+            actor,
+        }],
+    )
+    .await?;
+    if to != tier {
         sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
-            .bind(computed.as_str())
+            .bind(to.as_str())
             .bind(customer_id)
             .execute(&mut *write.transaction)
             .await?;
         sqlx::query("UPDATE customer_values SET tier = $1 WHERE customer_id = $2")
-            .bind(computed.as_str())
+            .bind(to.as_str())
             .bind(customer_id)
             .execute(&mut *write.transaction)
             .await?;

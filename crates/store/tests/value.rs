@@ -463,12 +463,7 @@ async fn alerts_open_once_and_close_when_health_recovers(backend: Backend) {
         .all(|alert| alert.status == "closed" && alert.closed_at.is_some()));
 }
 
-fn ticket(
-    id: &str,
-    customer: &str,
-    opened_at: &str,
-    closed_at: &str,
-) -> allot_core::activity::Ticket {
+fn ticket(id: &str, customer: &str, opened_at: &str, closed_at: &str) -> TicketFields {
     let mut fields = TicketFields::default();
     for (column, value) in [
         ("id", id),
@@ -480,7 +475,11 @@ fn ticket(
     ] {
         fields.set(column, value.to_string()).unwrap();
     }
-    fields.into_ticket().unwrap()
+    fields
+}
+
+fn every_ticket_column() -> GivenColumns {
+    GivenColumns::all(TicketFields::COLUMNS)
 }
 
 fn health_of(value: &allot_store::value::CustomerValue) -> f64 {
@@ -496,7 +495,11 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
     // Tickets are tracked from the first one on (before that their health part is unknown,
     // not perfect): one long closed ticket of another customer turns tracking on.
     store
-        .put_ticket(ticket("k0", "c10", "2026-02-01", "2026-02-03"))
+        .put_ticket(
+            ticket("k0", "c10", "2026-02-01", "2026-02-03"),
+            &every_ticket_column(),
+            clock("2026-07-31T00:00:00Z"),
+        )
         .await
         .unwrap();
     let first = store
@@ -512,7 +515,11 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
 
     // A ticket opens: the next daily refresh lowers c05's health, and says why.
     store
-        .put_ticket(ticket("k1", "c05", "2026-07-01T09:00:00Z", ""))
+        .put_ticket(
+            ticket("k1", "c05", "2026-07-01T09:00:00Z", ""),
+            &every_ticket_column(),
+            clock("2026-07-31T00:00:00Z"),
+        )
         .await
         .unwrap();
     let day = store
@@ -534,15 +541,55 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
 
     // Closed, the ticket stops weighing on health; it still counts as service effort.
     let closed = store
-        .put_ticket(ticket(
-            "k1",
-            "c05",
-            "2026-07-01T09:00:00Z",
-            "2026-07-02T10:00:00Z",
-        ))
+        .put_ticket(
+            ticket("k1", "c05", "2026-07-01T09:00:00Z", "2026-07-02T10:00:00Z"),
+            &every_ticket_column(),
+            clock("2026-07-31T00:00:00Z"),
+        )
         .await
         .unwrap();
     assert_eq!(closed.created, Some(false));
+    // Closing by id alone keeps the rest of the ticket.
+    let mut close_only = TicketFields::default();
+    close_only.set("id", "k1".to_string()).unwrap();
+    close_only
+        .set("closed_at", "2026-07-02T11:00:00Z".to_string())
+        .unwrap();
+    let reclosed = store
+        .put_ticket(
+            close_only,
+            &GivenColumns::from_header(&["id".to_string(), "closed_at".to_string()]),
+            clock("2026-07-31T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            reclosed.severity.as_str(),
+            reclosed.subject.as_str(),
+            reclosed.customer_id.as_str()
+        ),
+        ("major", "系统无法登录", "c05")
+    );
+    // A ticket does not move to another customer, and does not close in the future.
+    let moved = store
+        .put_ticket(
+            ticket("k1", "c06", "2026-07-01T09:00:00Z", ""),
+            &every_ticket_column(),
+            clock("2026-07-31T00:00:00Z"),
+        )
+        .await
+        .unwrap_err();
+    assert!(moved.to_string().contains("does not move"), "{moved}");
+    let future = store
+        .put_ticket(
+            ticket("k9", "c06", "2026-07-01T09:00:00Z", "2026-09-01"),
+            &every_ticket_column(),
+            clock("2026-07-31T00:00:00Z"),
+        )
+        .await
+        .unwrap_err();
+    assert!(future.to_string().contains("later than now"), "{future}");
     store
         .tick(clock("2026-07-03T02:00:00Z"), "tick", false)
         .await
@@ -611,6 +658,19 @@ async fn going_back_in_time_needs_force(backend: Backend) {
         .tick(clock("2026-07-02T00:00:00Z"), "tick", false)
         .await
         .unwrap_err();
+    // Earlier in the same day or month is going back too: the daily jobs already ran later.
+    store
+        .tick(clock("2099-12-01T00:00:00Z"), "tick", true)
+        .await
+        .unwrap();
+    let same_day = store
+        .tick(clock("2099-11-30T23:00:00Z"), "tick", false)
+        .await
+        .unwrap_err();
+    assert!(
+        same_day.to_string().contains("already ran after"),
+        "{same_day}"
+    );
     assert!(matches!(
         refused,
         allot_store::StoreError::Refused { ref field, .. } if field.as_deref() == Some("at")
@@ -619,7 +679,14 @@ async fn going_back_in_time_needs_force(backend: Backend) {
         .tick(clock("2026-07-02T00:00:00Z"), "tick", true)
         .await
         .unwrap();
-    assert_eq!(forced.forgotten_runs, ["2099-12"]);
+    assert_eq!(
+        forced.forgotten_runs,
+        [
+            "expire_overrides 2099-12-01",
+            "monthly_regrade 2099-12",
+            "refresh_health 2099-12-01"
+        ]
+    );
     assert!(forced.regrade.is_some());
     // Normal ticking resumes.
     let next = store

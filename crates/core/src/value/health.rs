@@ -53,7 +53,8 @@ fn rhythm_component(dates: &[NaiveDate], today: NaiveDate, default_gap_days: f64
 ///
 /// Parts: `recency` = freshness of the last purchase day against the median gap between purchase
 /// days (default gap when fewer than two); `interaction` = the same for interaction days;
-/// `tickets` = 1 / (1 + open tickets), unknown while tickets are not tracked; `p_alive` = the CLV model's probability the customer is
+/// `tickets` = 1 / (1 + open tickets), unknown while tickets are not tracked, and left out when
+/// nothing else is known and no ticket is open; `p_alive` = the CLV model's probability the customer is
 /// still active. Health = 100 × Σ weight·part / Σ weight over the known parts (a customer with
 /// no purchase, no interaction or no p_alive simply lacks that part); 50 when no weighted part is known.
 pub(crate) fn health_score(
@@ -92,10 +93,17 @@ pub(crate) fn health_score(
                 .map(|probability| probability.clamp(0.0, 1.0)),
         ),
     ];
+    // "No open ticket" alone says nothing about a relationship: a customer nobody bought from
+    // or talked to would otherwise look perfectly healthy. It counts beside another known
+    // part; an open ticket always counts.
+    let others_known = parts
+        .iter()
+        .any(|(name, _, value)| *name != "tickets" && value.is_some());
     let mut weighted_sum = 0.0;
     let mut weight_sum = 0.0;
     let mut known_parts = Vec::with_capacity(parts.len());
     for (name, weight, value) in parts {
+        let value = value.filter(|value| name != "tickets" || others_known || *value < 1.0);
         if let Some(value) = value {
             weighted_sum += weight * value;
             weight_sum += weight;
@@ -150,6 +158,22 @@ mod tests {
         check(60, 0, Some(1.0), 75.0);
         // One open ticket halves the tickets part; p_alive 0 takes its whole weight.
         check(0, 1, Some(0.0), 100.0 * (0.35 + 0.25 + 0.075) / 1.0);
+    }
+
+    #[test]
+    fn no_open_ticket_alone_is_not_health() {
+        let policy = HealthPolicy::default();
+        let (health, parts) = health_score(&policy, &[], &[], Some(0), None, day(10));
+        assert_eq!((health, parts.len()), (50.0, 0), "unknown, not perfect");
+        let (health, parts) = health_score(&policy, &[], &[], Some(1), None, day(10));
+        assert_eq!(parts, [("tickets".to_string(), 0.5)]);
+        assert_eq!(health, 50.0);
+        let (_, parts) = health_score(&policy, &[day(9)], &[], Some(0), None, day(10));
+        assert_eq!(
+            parts.len(),
+            2,
+            "beside a purchase, no open ticket counts: {parts:?}"
+        );
     }
 
     #[test]

@@ -329,6 +329,7 @@ impl Checker<'_> {
             .map(|span| line_and_column(self.source, span.start))
             .map_or((None, None), |(line, column)| (Some(line), Some(column)));
         self.errors.push(RuleError {
+            section: "tier",
             rule: tier.map(str::to_string),
             line,
             column,
@@ -799,7 +800,7 @@ impl ValuePolicy {
             let (line, column) = offset
                 .map(|offset| line_and_column(source, offset))
                 .map_or((None, None), |(line, column)| (Some(line), Some(column)));
-            let message = error.message().to_string();
+            let message = crate::rules::toml_error_message(source, &error);
             let field = offset
                 .and_then(|offset| key_at(source, offset))
                 .or_else(|| {
@@ -809,6 +810,7 @@ impl ValuePolicy {
                         .map(|(field, _)| field.to_string())
                 });
             vec![RuleError {
+                section: "tier",
                 rule: offset.and_then(|offset| tier_containing(source, offset)),
                 line,
                 column,
