@@ -804,7 +804,20 @@ async fn build_demo(
     customer_count: usize,
     clock: allot_core::Clock,
 ) -> Result<()> {
-    let organisation = demo_organisation(seed, customer_count);
+    let mut organisation = demo_organisation(seed, customer_count);
+    // Customers arrive over the year before 2026-11-25; a demo built as of an earlier time
+    // moves them back, so none is created after its clock.
+    let newest = organisation
+        .customers
+        .iter()
+        .filter_map(|customer| customer.created_at)
+        .max();
+    if let Some(newest) = newest.filter(|newest| *newest > clock.now()) {
+        let shift = newest - clock.now();
+        for customer in &mut organisation.customers {
+            customer.created_at = customer.created_at.map(|created| created - shift);
+        }
+    }
     let bar = progress_bar(organisation.customers.len() as u64, "demo customers");
     let tick = |done: u64| bar.set_position(done);
     let rules = organisation.rules_toml.clone();

@@ -69,6 +69,12 @@ impl Clock {
     pub fn today(&self) -> NaiveDate {
         self.now.with_timezone(&self.offset).date_naive()
     }
+
+    /// The UTC date: day counts against purchase and interaction days, which are UTC dates,
+    /// so recency and CLV ages never mix two calendars.
+    pub fn utc_date(&self) -> NaiveDate {
+        self.now.date_naive()
+    }
 }
 
 #[cfg(test)]

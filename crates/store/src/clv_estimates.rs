@@ -155,6 +155,14 @@ fn fit(
                 converged: result.converged,
                 homogeneous_dropout: result.homogeneous_dropout,
             });
+            let dropout = result.parameters.a / (result.parameters.a + result.parameters.b);
+            if dropout < 1e-4 {
+                // The other edge of the model: nobody drops out. Where exactly the fit stops
+                // along it changes no forecast, so it is used, and said.
+                notes.push(format!(
+                    "BG/NBD: customers practically never drop out (a/(a+b) = {dropout:.1e}); P(alive) is near 1 and forecasts follow purchase rates alone"
+                ));
+            }
             if result.homogeneous_dropout {
                 notes.push(format!(
                     "BG/NBD: every customer drops out with nearly the same probability ({:.3} after each purchase), so a + b is held at 1e6",

@@ -245,14 +245,21 @@ impl Store {
                     && customer.tier != existing.tier
                     && graded.contains(customer.id.as_str())
                 {
-                    summary.warnings.push(RowProblem {
+                    let graded_tier = RowProblem {
                         line,
                         field: "tier".to_string(),
                         message: format!(
-                            "'{}' is not taken: {} has been graded, so its tier ({}) follows its value; use `allot tier override` to set one by hand",
+                            "'{}' is not taken: {} has been graded, so its tier ({}) follows its value; set one by hand with `allot tier override` or PUT /api/v1/customers/{{id}}/tier-override",
                             customer.tier, customer.id, existing.tier
                         ),
-                    });
+                    };
+                    // A file goes on with a warning; one API update that asks for a tier it
+                    // cannot have is refused, so the caller does not believe it was set.
+                    if source == OwnerChangeSource::ManualAssignment {
+                        summary.problems.push(graded_tier);
+                        continue;
+                    }
+                    summary.warnings.push(graded_tier);
                 }
             }
             let previous_owner = existing.and_then(|existing| existing.owner_id.clone());

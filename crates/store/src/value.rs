@@ -474,7 +474,7 @@ impl Store {
             ..ClvSettings::default()
         };
         let (clv_report, estimates) =
-            crate::clv_estimates::estimate(&purchase_days, today, &settings);
+            crate::clv_estimates::estimate(&purchase_days, clock.utc_date(), &settings);
         let measured: Vec<(Option<f64>, Option<f64>)> = estimates
             .iter()
             .map(|estimate| {
@@ -1026,8 +1026,9 @@ impl Store {
             });
             entry.customers += 1;
             entry.monetary += monetary;
+            // Not a segment name (conditions cannot test for it): customers without purchases.
             let segment =
-                optional_text(row, "rfm_segment")?.unwrap_or_else(|| "no_purchases".to_string());
+                optional_text(row, "rfm_segment")?.unwrap_or_else(|| "(no purchases)".to_string());
             *segments.entry(segment).or_insert(0) += 1;
         }
         let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };

@@ -6,6 +6,10 @@
 //!
 //! # Definitions
 //!
+//! **Days.** Purchase and interaction days are UTC dates, and recency, rhythms and CLV ages are
+//! counted to the clock's UTC date; an override's last day is a date of the organisation's
+//! calendar ([`Clock::today`]).
+//!
 //! **Purchase days** ([`daily_purchases`]): transactions are summed per UTC day. A day whose net
 //! is <= 0 is not a purchase day; its negative net reduces the most recent earlier purchase day,
 //! and when that drops to <= 0 it stops being a purchase day and the rest carries further back.
@@ -155,10 +159,13 @@ pub fn grade_customers(
     customers: &[CustomerValueInput],
     clock: Clock,
 ) -> Vec<CustomerGrade> {
+    // Purchase days are UTC dates, so they are counted to the clock's UTC date; overrides
+    // expire on the organisation's calendar.
     let today = clock.today();
+    let purchase_today = clock.utc_date();
     let facts: Vec<Option<RfmFacts>> = customers
         .iter()
-        .map(|customer| RfmFacts::from_purchase_days(&customer.purchase_days, today))
+        .map(|customer| RfmFacts::from_purchase_days(&customer.purchase_days, purchase_today))
         .collect();
     let rfm = rfm::score_rfm(&facts);
 
@@ -247,7 +254,7 @@ pub fn customer_health(
         &customer.interaction_days,
         customer.open_tickets,
         customer.p_alive,
-        clock.today(),
+        clock.utc_date(),
     );
     (health, parts, health < policy.health.alert_below)
 }
