@@ -163,6 +163,20 @@ async fn import_route_explain_report_export(backend: Backend) {
     );
     assert!(explained.contains("absent"), "r3 is absent: {explained}");
 
+    // A later change of owner by import shows under the decision it overrides.
+    workspace.allot_ok(&[
+        "import",
+        "customers",
+        text(&workspace.file("handover.csv", "id,owner_id\nc2,m1\n")),
+    ]);
+    let explained = workspace.allot_ok(&["explain", "c2"]);
+    assert!(
+        explained.contains("owner: m1")
+            && explained.contains("the owner changed after this decision")
+            && explained.contains("owner set by import"),
+        "{explained}"
+    );
+
     // Nothing is left to route; a second run changes nothing.
     let output = workspace.allot_ok(&["route"]);
     assert!(output.contains("routed 0 of 0"), "{output}");

@@ -402,6 +402,26 @@ async fn customer_value_through_the_api(backend: Backend) {
         .await;
     assert_eq!(value["last_interaction_at"], "2026-06-01T02:00:00.000000Z");
 
+    // A graded customer's tier follows its value: asking for another one is refused, and
+    // nothing else of the body is written either.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            "/api/v1/customers/c6",
+            Some(json!({"tier": "B", "name": "改名"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["field"], "tier");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tier-override"));
+    let (_, c6) = app.call(Method::GET, "/api/v1/customers/c6", None).await;
+    assert_eq!(
+        (c6["tier"].as_str(), c6["name"].as_str()),
+        (Some("A"), Some("客户6"))
+    );
     let (status, body) = app
         .call(
             Method::PUT,
@@ -1117,6 +1137,14 @@ async fn tokens_rotate_and_revoke(backend: Backend) {
     assert_eq!(status_with(issued).await, StatusCode::OK);
     app.store.revoke_token(&crm.id, clock).await.unwrap();
     assert_eq!(status_with(issued).await, StatusCode::UNAUTHORIZED);
+    // A revoked token stays revoked, even when it is configured again.
+    let revived = app
+        .store
+        .ensure_admin_token(Some(TOKEN), clock)
+        .await
+        .unwrap_err();
+    assert!(revived.to_string().contains("was revoked"), "{revived}");
+    assert_eq!(status_with(TOKEN).await, StatusCode::UNAUTHORIZED);
 }
 
 /// Checks a JSON value against an OpenAPI 3.1 schema as utoipa writes them: `$ref`, `type`

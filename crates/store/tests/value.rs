@@ -311,6 +311,41 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     assert_eq!(summary.warnings.len(), 1, "{summary:?}");
     assert_eq!(summary.warnings[0].field, "tier");
     assert_eq!(store.get_customer(&c01).await.unwrap().tier, graded_tier);
+
+    // An override that keeps the tier is still logged.
+    let before = store.customer_value(&c01).await.unwrap().tier_history.len();
+    store
+        .set_tier_override(
+            &c01,
+            &graded_tier,
+            "续约谈判期间保持",
+            date("2026-06-30"),
+            "test",
+            clock("2026-05-17T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let history = store.customer_value(&c01).await.unwrap().tier_history;
+    assert_eq!(history.len(), before + 1);
+    assert!(history[0].reason.contains("续约谈判期间保持"));
+    // A policy without the override's tier: the override does not apply, and runs say so.
+    store
+        .set_value_policy(
+            "[[tier]]\nname = \"战略\"\ntop_percent = 20\n\n[[tier]]\nname = \"普通\"\n",
+            "test",
+            clock("2026-05-17T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    let run = store
+        .score_customers(clock("2026-05-18T00:00:00Z"), "test", false)
+        .await
+        .unwrap();
+    assert_eq!(
+        (run.overrides_ignored, run.overrides_active),
+        (1, 0),
+        "{run:?}"
+    );
     assert_ne!(
         value.tier_history[0].from_tier.as_deref(),
         Some(details["tier"].as_str().unwrap())
