@@ -14,7 +14,7 @@ use crate::organisation::{
     existing_ids, finish_import, problems_of, single_record_outcome, BadRows, FirstLines,
     ImportRow, ImportSummary, Progress, RowProblem,
 };
-use crate::rows::{customer_from_row, CUSTOMER_COLUMNS};
+use crate::rows::{customer_from_row, customers_from_json, CUSTOMER_COLUMNS, CUSTOMER_JSON_CELLS};
 use crate::{format_timestamp, Store};
 
 /// One customer row to import; without an `owner_id` column, current owners are kept,
@@ -398,12 +398,43 @@ impl Store {
 
     /// Every customer, ordered by id (export).
     pub async fn all_customers(&self) -> StoreResult<Vec<Customer>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY {}",
+        let mut read = self.begin_read().await?;
+        self.customers_where(&mut read, "1 = 1", "").await
+    }
+
+    /// The customers matching `condition` (SQL over `customers`), ordered by `order` and then
+    /// by id in byte order. On SQLite they come as one JSON value: sqlx passes SQLite rows
+    /// from its worker thread one message at a time, and waking the reader for each was most
+    /// of the time it took to load a large pool (2.0 s of 4.5 for 100,000 customers).
+    pub(crate) async fn customers_where(
+        &self,
+        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        condition: &str,
+        order: &str,
+    ) -> StoreResult<Vec<Customer>> {
+        let order = if order.is_empty() {
             self.byte_order("id")
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(customer_from_row).collect()
+        } else {
+            format!("{order}, {}", self.byte_order("id"))
+        };
+        match self.backend {
+            crate::Backend::Sqlite => {
+                let row = sqlx::query(&format!(
+                    "SELECT COALESCE(json_group_array(json_array({CUSTOMER_JSON_CELLS}) ORDER BY {order}), '[]') AS customers
+                     FROM customers WHERE {condition}"
+                ))
+                .fetch_one(&mut **transaction)
+                .await?;
+                customers_from_json(&row.try_get::<String, _>("customers")?)
+            }
+            crate::Backend::Postgres => sqlx::query(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {condition} ORDER BY {order}"
+            ))
+            .fetch_all(&mut **transaction)
+            .await?
+            .iter()
+            .map(customer_from_row)
+            .collect(),
+        }
     }
 }

@@ -469,18 +469,13 @@ impl Store {
             .engine_for(&mut write, generation, Some(rules_version), &rules, clock)
             .await?;
         let states_before = engine.strategy_states();
-        let pool_rows = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE owner_id IS NULL
-             ORDER BY CASE WHEN created_at IS NULL THEN 1 ELSE 0 END, created_at, {}",
-            self.byte_order("id")
-        ))
-        .fetch_all(&mut *write.transaction)
-        .await?;
-        let pool: Vec<Customer> = pool_rows
-            .iter()
-            .map(customer_from_row)
-            .collect::<StoreResult<_>>()?;
-        drop(pool_rows);
+        let pool = self
+            .customers_where(
+                &mut write.transaction,
+                "owner_id IS NULL",
+                "CASE WHEN created_at IS NULL THEN 1 ELSE 0 END, created_at",
+            )
+            .await?;
         let needs_parents = pool.iter().any(|customer| customer.parent_id.is_some());
         let mut owners: HashMap<CustomerId, RepId> = HashMap::new();
         if needs_parents {

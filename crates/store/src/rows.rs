@@ -86,43 +86,196 @@ pub(crate) const CUSTOMER_COLUMNS: &str = "id, name, customer_type, industry, re
     (SELECT p_alive FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_p_alive,
     (SELECT rfm_segment FROM customer_values WHERE customer_values.customer_id = customers.id) AS value_rfm_segment";
 
-pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
-    let size: Option<i64> = row.try_get("size")?;
-    let attributes: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&text(row, "attributes")?).map_err(corrupt)?;
-    Ok(Customer {
-        id: CustomerId::parse(&text(row, "id")?).map_err(corrupt)?,
-        name: text(row, "name")?,
-        customer_type: text(row, "customer_type")?,
-        industry: text(row, "industry")?,
-        region: Region::parse(&text(row, "region")?).map_err(corrupt)?,
-        size: size.map(|size| size.max(0) as u64),
-        stage: text(row, "stage")?,
-        source: text(row, "source")?,
-        tier: text(row, "tier")?,
-        workload: row.try_get("workload")?,
-        first_touch_rep_id: optional_id(row, "first_touch_rep_id", RepId::parse_field)?,
-        parent_id: optional_id(row, "parent_id", CustomerId::parse_field)?,
-        phone: text(row, "phone")?,
-        email: text(row, "email")?,
-        credit_code: text(row, "credit_code")?,
-        owner_id: optional_id(row, "owner_id", RepId::parse_field)?,
-        created_at: parse_optional_timestamp(
-            "created_at",
-            &optional_text(row, "created_at")?.unwrap_or_default(),
-        )
-        .map_err(corrupt)?,
-        attributes,
-        value: allot_core::model::MeasuredValue {
+/// The same columns, in the same order, as the cells of a SQLite `json_array`.
+pub(crate) const CUSTOMER_JSON_CELLS: &str = "id, name, customer_type, industry, region, size, stage, source, tier, workload, first_touch_rep_id, parent_id, phone, email, credit_code, owner_id, created_at, attributes, last_interaction_at,
+    (SELECT score FROM customer_values WHERE customer_values.customer_id = customers.id),
+    (SELECT clv FROM customer_values WHERE customer_values.customer_id = customers.id),
+    (SELECT p_alive FROM customer_values WHERE customer_values.customer_id = customers.id),
+    (SELECT rfm_segment FROM customer_values WHERE customer_values.customer_id = customers.id)";
+
+/// One customer's stored columns, however they were read: a row, or a JSON array of cells.
+struct CustomerCells {
+    id: String,
+    name: String,
+    customer_type: String,
+    industry: String,
+    region: String,
+    size: Option<i64>,
+    stage: String,
+    source: String,
+    tier: String,
+    workload: f64,
+    first_touch_rep_id: Option<String>,
+    parent_id: Option<String>,
+    phone: String,
+    email: String,
+    credit_code: String,
+    owner_id: Option<String>,
+    created_at: Option<String>,
+    attributes: String,
+    last_interaction_at: Option<String>,
+    score: Option<f64>,
+    clv: Option<f64>,
+    p_alive: Option<f64>,
+    rfm_segment: Option<String>,
+}
+
+impl CustomerCells {
+    fn from_row(row: &AnyRow) -> StoreResult<Self> {
+        Ok(CustomerCells {
+            id: text(row, "id")?,
+            name: text(row, "name")?,
+            customer_type: text(row, "customer_type")?,
+            industry: text(row, "industry")?,
+            region: text(row, "region")?,
+            size: row.try_get("size")?,
+            stage: text(row, "stage")?,
+            source: text(row, "source")?,
+            tier: text(row, "tier")?,
+            workload: row.try_get("workload")?,
+            first_touch_rep_id: optional_text(row, "first_touch_rep_id")?,
+            parent_id: optional_text(row, "parent_id")?,
+            phone: text(row, "phone")?,
+            email: text(row, "email")?,
+            credit_code: text(row, "credit_code")?,
+            owner_id: optional_text(row, "owner_id")?,
+            created_at: optional_text(row, "created_at")?,
+            attributes: text(row, "attributes")?,
+            last_interaction_at: optional_text(row, "last_interaction_at")?,
             score: row.try_get("value_score")?,
             clv: row.try_get("value_clv")?,
             p_alive: row.try_get("value_p_alive")?,
             rfm_segment: optional_text(row, "value_rfm_segment")?,
-        },
-        last_interaction_at: parse_optional_timestamp(
-            "last_interaction_at",
-            &optional_text(row, "last_interaction_at")?.unwrap_or_default(),
-        )
-        .map_err(corrupt)?,
-    })
+        })
+    }
+
+    /// From the cells of [`CUSTOMER_JSON_CELLS`].
+    fn from_json(cells: &[serde_json::Value]) -> StoreResult<Self> {
+        let cell = |index: usize| cells.get(index).unwrap_or(&serde_json::Value::Null);
+        let optional_text = |index: usize| -> StoreResult<Option<String>> {
+            match cell(index) {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::String(text) => Ok(Some(text.clone())),
+                other => Err(corrupt(format!(
+                    "customer cell {index} is {other}, not text"
+                ))),
+            }
+        };
+        let text = |index: usize| -> StoreResult<String> {
+            optional_text(index)?.ok_or_else(|| corrupt(format!("customer cell {index} is null")))
+        };
+        let optional_number = |index: usize| -> StoreResult<Option<f64>> {
+            match cell(index) {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::Number(number) => Ok(number.as_f64()),
+                other => Err(corrupt(format!(
+                    "customer cell {index} is {other}, not a number"
+                ))),
+            }
+        };
+        Ok(CustomerCells {
+            id: text(0)?,
+            name: text(1)?,
+            customer_type: text(2)?,
+            industry: text(3)?,
+            region: text(4)?,
+            size: cell(5).as_i64(),
+            stage: text(6)?,
+            source: text(7)?,
+            tier: text(8)?,
+            workload: optional_number(9)?.ok_or_else(|| corrupt("customer workload is null"))?,
+            first_touch_rep_id: optional_text(10)?,
+            parent_id: optional_text(11)?,
+            phone: text(12)?,
+            email: text(13)?,
+            credit_code: text(14)?,
+            owner_id: optional_text(15)?,
+            created_at: optional_text(16)?,
+            attributes: text(17)?,
+            last_interaction_at: optional_text(18)?,
+            score: optional_number(19)?,
+            clv: optional_number(20)?,
+            p_alive: optional_number(21)?,
+            rfm_segment: optional_text(22)?,
+        })
+    }
+
+    fn into_customer(self) -> StoreResult<Customer> {
+        let attributes: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&self.attributes).map_err(corrupt)?;
+        Ok(Customer {
+            id: CustomerId::parse(&self.id).map_err(corrupt)?,
+            name: self.name,
+            customer_type: self.customer_type,
+            industry: self.industry,
+            region: Region::parse(&self.region).map_err(corrupt)?,
+            size: self.size.map(|size| size.max(0) as u64),
+            stage: self.stage,
+            source: self.source,
+            tier: self.tier,
+            workload: self.workload,
+            first_touch_rep_id: self
+                .first_touch_rep_id
+                .map(|raw| RepId::parse_field("first_touch_rep_id", &raw).map_err(corrupt))
+                .transpose()?,
+            parent_id: self
+                .parent_id
+                .map(|raw| CustomerId::parse_field("parent_id", &raw).map_err(corrupt))
+                .transpose()?,
+            phone: self.phone,
+            email: self.email,
+            credit_code: self.credit_code,
+            owner_id: self
+                .owner_id
+                .map(|raw| RepId::parse_field("owner_id", &raw).map_err(corrupt))
+                .transpose()?,
+            created_at: parse_optional_timestamp(
+                "created_at",
+                &self.created_at.unwrap_or_default(),
+            )
+            .map_err(corrupt)?,
+            attributes,
+            value: allot_core::model::MeasuredValue {
+                score: self.score,
+                clv: self.clv,
+                p_alive: self.p_alive,
+                rfm_segment: self.rfm_segment,
+            },
+            last_interaction_at: parse_optional_timestamp(
+                "last_interaction_at",
+                &self.last_interaction_at.unwrap_or_default(),
+            )
+            .map_err(corrupt)?,
+        })
+    }
+}
+
+pub(crate) fn customer_from_row(row: &AnyRow) -> StoreResult<Customer> {
+    CustomerCells::from_row(row)?.into_customer()
+}
+
+/// The customers of a SQLite `json_group_array(json_array(CUSTOMER_JSON_CELLS))`.
+pub(crate) fn customers_from_json(text: &str) -> StoreResult<Vec<Customer>> {
+    let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(text).map_err(corrupt)?;
+    rows.iter()
+        .map(|cells| CustomerCells::from_json(cells)?.into_customer())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_cells_are_the_customer_columns_in_order() {
+        let names = |columns: &str| -> Vec<String> {
+            columns
+                .split(",\n")
+                .flat_map(|part| part.split(", "))
+                .map(|column| column.split(" AS ").next().unwrap().trim().to_string())
+                .collect()
+        };
+        assert_eq!(names(CUSTOMER_COLUMNS), names(CUSTOMER_JSON_CELLS));
+        assert_eq!(names(CUSTOMER_JSON_CELLS).len(), 23);
+    }
 }
