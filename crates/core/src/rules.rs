@@ -214,6 +214,18 @@ impl RuleSet {
                 message,
             }]
         })?;
+        if raw.rule.is_empty() {
+            // Storing it would route nobody and read like "no rules were ever set".
+            return Err(vec![RuleError {
+                section: "rule",
+                rule: None,
+                line: Some(1),
+                column: Some(1),
+                field: Some("rule".to_string()),
+                message: "the file has no [[rule]] tables; write at least one (a fallback is when = 'true')"
+                    .to_string(),
+            }]);
+        }
         let mut errors = Vec::new();
         let mut rules = Vec::new();
         let mut seen_names = BTreeSet::new();
@@ -654,6 +666,11 @@ strategy = "weighted"
             Some(3),
             "",
         )
+    }
+
+    #[test]
+    fn a_file_without_rules_is_rejected() {
+        check_error("# nothing yet\n", "rule", Some(1), "no [[rule]] tables");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use allot_store::customers::CustomerFilter;
 use allot_store::events::EventFilter;
 
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{object_body, query_value, PathId};
+use crate::extract::{object_body, page_limit, query_value, PathId};
 use crate::{Actor, AppState};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -165,16 +165,7 @@ async fn list_customers(
     query: Result<Query<CustomerQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
-    if let Some(limit) = query.limit {
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "limit must be 1 to 1000",
-            )
-            .with_field("limit"));
-        }
-    }
+    let limit = page_limit(query.limit, 100, 1000)?;
     if query.offset.is_some_and(|offset| offset < 0) {
         return Err(
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "offset must be ≥ 0")
@@ -191,7 +182,7 @@ async fn list_customers(
             region: query_value("region", query.region, |_, raw| Region::parse(raw))?
                 .map(|region| region.to_string()),
             name_contains: query_value("q", query.q, parse_text)?,
-            limit: query.limit.unwrap_or(100),
+            limit,
             offset: query.offset.unwrap_or(0),
         })
         .await?;
@@ -498,16 +489,7 @@ async fn list_events(
     query: Result<Query<EventQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
-    if let Some(limit) = query.limit {
-        if !(1..=10_000).contains(&limit) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "limit must be 1 to 10000",
-            )
-            .with_field("limit"));
-        }
-    }
+    let limit = page_limit(query.limit, 1000, 10_000)?;
     let events = state
         .store
         .list_events(&EventFilter {
@@ -516,7 +498,7 @@ async fn list_events(
             rep_id: query_value("rep_id", query.rep_id, RepId::parse_field)?
                 .map(|id| id.to_string()),
             after_id: query.after_id,
-            limit: query.limit.unwrap_or(1000),
+            limit,
         })
         .await?;
     to_json(&events)

@@ -114,6 +114,21 @@ pub(crate) fn object_body<T: DeserializeOwned>(
     Ok((record, given))
 }
 
+/// A page size from the query string: `default` when absent, else 1 to `maximum`.
+pub(crate) fn page_limit(limit: Option<i64>, default: i64, maximum: i64) -> ApiResult<i64> {
+    let limit = limit.unwrap_or(default);
+    if (1..=maximum).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("limit must be 1 to {maximum}"),
+        )
+        .with_field("limit"))
+    }
+}
+
 /// A text filter from the query string, checked like the field it filters on.
 pub(crate) fn query_value<T>(
     field: &str,

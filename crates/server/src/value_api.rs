@@ -19,7 +19,7 @@ use allot_store::value::{AlertFilter, TierEventFilter};
 
 use crate::api::{actor_name, to_json};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{object_body, query_value, NoBody, PathId};
+use crate::extract::{object_body, page_limit, query_value, NoBody, PathId};
 use crate::{Actor, AppState};
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
@@ -107,15 +107,7 @@ async fn list_tier_events(
     query: Result<Query<TierEventQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(1000);
-    if !(1..=10_000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "limit must be 1 to 10000",
-        )
-        .with_field("limit"));
-    }
+    let limit = page_limit(query.limit, 1000, 10_000)?;
     let events = state
         .store
         .list_tier_events(&TierEventFilter {
@@ -417,15 +409,7 @@ async fn list_alerts(
     query: Result<Query<AlertQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "limit must be 1 to 1000",
-        )
-        .with_field("limit"));
-    }
+    let limit = page_limit(query.limit, 100, 1000)?;
     let alerts = state
         .store
         .list_alerts(&AlertFilter {
