@@ -227,6 +227,15 @@ enum ComparisonOutcome {
     NotMatched,
 }
 
+/// A custom attribute read as a number: finite decimals only, so "NaN" or "Infinity" in a
+/// spreadsheet cell is not a number that passes every threshold.
+fn attribute_number(text: &str) -> Option<f64> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|number| number.is_finite())
+}
+
 fn compare_numbers(operator: Operator, left: f64, right: f64) -> bool {
     match operator {
         Operator::Equal => left == right,
@@ -250,9 +259,9 @@ fn compare(
         (FieldValue::Number(number), Literal::Number(expected)) => {
             compare_numbers(operator, number, *expected)
         }
-        (FieldValue::Text(text), Literal::Number(expected)) => match text.trim().parse::<f64>() {
-            Ok(number) => compare_numbers(operator, number, *expected),
-            Err(_) => false,
+        (FieldValue::Text(text), Literal::Number(expected)) => match attribute_number(text) {
+            Some(number) => compare_numbers(operator, number, *expected),
+            None => false,
         },
         (FieldValue::Text(text), Literal::Text(expected)) => match operator {
             Operator::Equal => text == expected,
@@ -283,6 +292,17 @@ fn compare(
 impl Condition {
     /// Parses and type-checks a condition.
     pub fn parse(source: &str) -> Result<Condition, ConditionSyntaxError> {
+        Self::parse_checked(source, true)
+    }
+
+    /// Parses a condition that was accepted when it was stored. Checks added since, which only
+    /// refuse literals that cannot be meant (a segment that does not exist, a p_alive above 1),
+    /// are left out, so an older rules version still routes and its decisions still read back.
+    pub fn parse_stored(source: &str) -> Result<Condition, ConditionSyntaxError> {
+        Self::parse_checked(source, false)
+    }
+
+    fn parse_checked(source: &str, strict: bool) -> Result<Condition, ConditionSyntaxError> {
         let tokens = tokenize(source)?;
         let mut parser = Parser {
             source,
@@ -290,6 +310,7 @@ impl Condition {
             position: 0,
             nodes: Vec::new(),
             depth: 0,
+            strict,
         };
         let root = parser.parse_or()?;
         if let Some(token) = parser.tokens.get(parser.position) {
@@ -428,7 +449,7 @@ impl Condition {
             FieldValue::Unknown => format!("{} is unknown", field.name()),
             FieldValue::Number(number) => format!("{} is {number}", field.name()),
             FieldValue::Text(text) => {
-                if wants_number && text.trim().parse::<f64>().is_err() {
+                if wants_number && attribute_number(text).is_none() {
                     format!("{} is \"{text}\", not a number", field.name())
                 } else {
                     format!("{} is \"{text}\"", field.name())
@@ -742,6 +763,8 @@ struct Parser<'a> {
     position: usize,
     nodes: Vec<NodeData>,
     depth: usize,
+    /// Refuse literals that cannot be meant (see [`Condition::parse_stored`]).
+    strict: bool,
 }
 
 impl Parser<'_> {
@@ -941,20 +964,21 @@ impl Parser<'_> {
             // A probability outside 0–1 or a score outside 0–100 can never be met (or always is):
             // a mistake, such as writing 80 for 0.8.
             (_, Literal::Number(number))
-                if *field == Field::PAlive && !(0.0..=1.0).contains(number) =>
+                if self.strict && *field == Field::PAlive && !(0.0..=1.0).contains(number) =>
             {
                 Some(format!(
                     "p_alive is a probability from 0 to 1; {number} is outside it"
                 ))
             }
             (_, Literal::Number(number))
-                if *field == Field::Score && !(0.0..=100.0).contains(number) =>
+                if self.strict && *field == Field::Score && !(0.0..=100.0).contains(number) =>
             {
                 Some(format!("score runs from 0 to 100; {number} is outside it"))
             }
             // A misspelt segment would silently never match, so only known names are allowed.
             (_, Literal::Text(segment))
-                if *field == Field::RfmSegment
+                if self.strict
+                    && *field == Field::RfmSegment
                     && matches!(operator, Operator::Equal | Operator::NotEqual)
                     && crate::value::RfmSegment::parse(segment).is_none() =>
             {
@@ -1201,6 +1225,21 @@ mod tests {
         ] {
             let parsed = Condition::parse(condition).unwrap();
             assert!(parsed.evaluate(&customer).is_err(), "{condition}");
+        }
+        // "NaN" and "Infinity" in a cell are not numbers, whatever Rust's parser thinks.
+        for cell in ["NaN", "inf", "Infinity", "-inf"] {
+            let mut odd = customer.clone();
+            odd.attributes.insert("rev".to_string(), cell.to_string());
+            for condition in ["attr.rev >= 1000000", "attr.rev != 5", "attr.rev < 0"] {
+                let parsed = Condition::parse(condition).unwrap();
+                let node = parsed.evaluate(&odd).expect_err(condition);
+                assert!(
+                    parsed
+                        .explain_mismatch(node, &odd)
+                        .ends_with("not a number"),
+                    "{cell}: {condition}"
+                );
+            }
         }
         let negated = Condition::parse("not size > 0").unwrap();
         assert!(negated.evaluate(&customer).is_ok());

@@ -186,6 +186,17 @@ pub(crate) fn toml_error_message(source: &str, error: &toml::de::Error) -> Strin
 impl RuleSet {
     /// Parses and checks a rules file. All problems are returned, each located by rule, line and column.
     pub fn parse(source: &str) -> Result<RuleSet, Vec<RuleError>> {
+        Self::parse_checked(source, true)
+    }
+
+    /// Parses a rules version that was accepted when it was stored (routing with it, reading
+    /// its decisions back): checks added to `parse` since, which refuse what cannot be meant
+    /// (no rules at all, literals out of range, control characters), are left out.
+    pub fn parse_stored(source: &str) -> Result<RuleSet, Vec<RuleError>> {
+        Self::parse_checked(source, false)
+    }
+
+    fn parse_checked(source: &str, strict: bool) -> Result<RuleSet, Vec<RuleError>> {
         let raw: RawRulesFile = toml::from_str(source).map_err(|error| {
             let offset = error.span().map(|span| span.start);
             let (line, column) = offset
@@ -214,7 +225,7 @@ impl RuleSet {
                 message,
             }]
         })?;
-        if raw.rule.is_empty() {
+        if strict && raw.rule.is_empty() {
             // Storing it would route nobody and read like "no rules were ever set".
             return Err(vec![RuleError {
                 section: "rule",
@@ -230,7 +241,7 @@ impl RuleSet {
         let mut rules = Vec::new();
         let mut seen_names = BTreeSet::new();
         for (index, raw_rule) in raw.rule.into_iter().enumerate() {
-            match Self::parse_rule(source, index, raw_rule, &mut seen_names) {
+            match Self::parse_rule(source, index, raw_rule, &mut seen_names, strict) {
                 Ok(rule) => rules.push(rule),
                 Err(mut rule_errors) => errors.append(&mut rule_errors),
             }
@@ -250,6 +261,7 @@ impl RuleSet {
         index: usize,
         raw: RawRule,
         seen_names: &mut BTreeSet<String>,
+        strict: bool,
     ) -> Result<Rule, Vec<RuleError>> {
         let mut errors = Vec::new();
         let position_of = |span: std::ops::Range<usize>| {
@@ -279,7 +291,7 @@ impl RuleSet {
         };
 
         let name = match &raw.name {
-            Some(name) if name.get_ref().chars().any(char::is_control) => {
+            Some(name) if strict && name.get_ref().chars().any(char::is_control) => {
                 errors.push(error_at(
                     "name",
                     Some(name.span()),
@@ -314,10 +326,11 @@ impl RuleSet {
 
         let condition = match &raw.when {
             Some(when)
-                if when
-                    .get_ref()
-                    .chars()
-                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+                if strict
+                    && when
+                        .get_ref()
+                        .chars()
+                        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
             {
                 errors.push(error_at(
                     "when",
@@ -327,7 +340,11 @@ impl RuleSet {
                 ));
                 None
             }
-            Some(when) => match Condition::parse(when.get_ref()) {
+            Some(when) => match if strict {
+                Condition::parse(when.get_ref())
+            } else {
+                Condition::parse_stored(when.get_ref())
+            } {
                 Ok(condition) => Some(condition),
                 Err(syntax) => {
                     let span = when.span();
@@ -446,7 +463,7 @@ impl RuleSet {
                         }
                         Some(Target::Reps(parsed))
                     }
-                    (_, None, Some(skill)) if skill.chars().any(char::is_control) => {
+                    (_, None, Some(skill)) if strict && skill.chars().any(char::is_control) => {
                         errors.push(error_at(
                             "to.skill",
                             Some(span),
@@ -671,6 +688,26 @@ strategy = "weighted"
     #[test]
     fn a_file_without_rules_is_rejected() {
         check_error("# nothing yet\n", "rule", Some(1), "no [[rule]] tables");
+    }
+
+    #[test]
+    fn stored_versions_parse_without_the_checks_added_since() {
+        // Accepted by older builds, refused by today's `rules set`, still usable once stored.
+        for source in [
+            "",
+            "[[rule]]\nname = \"x\"\nwhen = 'score > 800'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+            "[[rule]]\nname = \"x\"\nwhen = 'rfm_segment == \"champion\"'\nto = { skill = \"a\\u0000\" }\nstrategy = \"sticky\"\n",
+        ] {
+            assert!(RuleSet::parse(source).is_err(), "{source}");
+            assert!(RuleSet::parse_stored(source).is_ok(), "{source}");
+        }
+        // Nesting stays bounded: that check protects the stack, not the reader.
+        let deep = format!(
+            "[[rule]]\nname = \"x\"\nwhen = '{}true{}'\nto = {{ team = \"t\" }}\nstrategy = \"sticky\"\n",
+            "(".repeat(100),
+            ")".repeat(100)
+        );
+        assert!(RuleSet::parse_stored(&deep).is_err());
     }
 
     #[test]

@@ -116,6 +116,14 @@ struct PendingDecision {
     trace: String,
 }
 
+/// The order routing takes the pool in: oldest first, those without a creation time last,
+/// then by id. The SQLite index `customers_pool_order` is on these expressions.
+const POOL_ORDER: [&str; 3] = [
+    "CASE WHEN created_at IS NULL THEN 1 ELSE 0 END",
+    "COALESCE(created_at, '')",
+    "id",
+];
+
 /// Decisions per flush; each flush writes three multi-row statements.
 const BATCH_ROWS: usize = 500;
 
@@ -328,7 +336,9 @@ impl Store {
             .fetch_one(&mut **transaction)
             .await?
             .try_get("source")?;
-        let rules = Arc::new(RuleSet::parse(&source).map_err(|errors| {
+        // As accepted when stored: checks added to the parser since must not strand a version
+        // (or the explanations of the decisions made with it).
+        let rules = Arc::new(RuleSet::parse_stored(&source).map_err(|errors| {
             StoreError::Corrupt(format!(
                 "stored rules version {version} no longer parses: {errors:?}"
             ))
@@ -470,11 +480,7 @@ impl Store {
             .await?;
         let states_before = engine.strategy_states();
         let pool = self
-            .customers_where(
-                &mut write.transaction,
-                "owner_id IS NULL",
-                "CASE WHEN created_at IS NULL THEN 1 ELSE 0 END, created_at",
-            )
+            .customers_where(&mut write.transaction, "owner_id IS NULL", &POOL_ORDER)
             .await?;
         let needs_parents = pool.iter().any(|customer| customer.parent_id.is_some());
         let mut owners: HashMap<CustomerId, RepId> = HashMap::new();

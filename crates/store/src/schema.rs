@@ -368,6 +368,18 @@ CREATE INDEX decisions_customer ON decisions(customer_id, id);
         sqlite: &[TICKETS],
         postgres: &[TICKETS],
     },
+    Migration {
+        version: 7,
+        description:
+            "SQLite: an index in the order routing reads the pool, for reading it in chunks",
+        sqlite: &[r#"
+CREATE INDEX customers_pool_order ON customers(
+    (CASE WHEN created_at IS NULL THEN 1 ELSE 0 END), (COALESCE(created_at, '')), id
+) WHERE owner_id IS NULL;
+"#],
+        // PostgreSQL reads the pool in one ordered query; it needs no such index.
+        postgres: &[],
+    },
 ];
 
 const TICKETS: &str = r#"

@@ -15,14 +15,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::activity::parse_stored_time;
-use crate::batch::execute_batched;
+use crate::batch::{execute_batched, value_lists};
 use crate::error::{StoreError, StoreResult};
 use crate::organisation::{
     existing_ids, finish_import, problems_of, BadRows, FirstLines, ImportRow, ImportSummary,
     Progress, RowProblem,
 };
 use crate::rows::{optional_text, text};
-use crate::{format_timestamp, Backend, Store};
+use crate::{format_timestamp, Backend, Store, WriteTransaction};
 
 /// A ticket as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -104,8 +104,31 @@ impl Store {
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
+        let summary = self
+            .import_tickets_in(&mut write, rows, clock, progress)
+            .await?;
+        finish_import(write, summary, bad_rows).await
+    }
+
+    async fn import_tickets_in(
+        &self,
+        write: &mut WriteTransaction,
+        rows: Vec<ImportRow<Ticket>>,
+        clock: Clock,
+        progress: Progress<'_>,
+    ) -> StoreResult<ImportSummary> {
         let customers = existing_ids(&mut write.transaction, "customers").await?;
-        let stored = self.tickets_in(&mut write.transaction).await?;
+        let ids: Vec<&str> = rows.iter().map(|row| row.record.id.as_str()).collect();
+        let stored = self.tickets_by_id(&mut write.transaction, &ids).await?;
+        // Times are refused only after the clock's calendar day: a date-only `2026-01-01`
+        // is midnight UTC, which in Beijing is already that morning.
+        let end_of_today = clock
+            .today()
+            .succ_opt()
+            .and_then(|tomorrow| tomorrow.and_hms_opt(0, 0, 0))
+            .and_then(|midnight| midnight.and_local_timezone(clock.offset()).single())
+            .map(|midnight| midnight.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|| clock.now());
         let mut summary = ImportSummary::default();
         let mut first_lines = FirstLines::default();
         let mut pending = Vec::with_capacity(rows.len());
@@ -157,13 +180,13 @@ impl Store {
                 ("opened_at", Some(ticket.opened_at)),
                 ("closed_at", ticket.closed_at),
             ] {
-                if let Some(time) = time.filter(|time| *time > clock.now()) {
+                if let Some(time) = time.filter(|time| *time >= end_of_today) {
                     problem(
                         field,
                         format!(
-                            "{} is later than now ({})",
+                            "{} is after today ({}, the clock's calendar day)",
                             format_timestamp(time),
-                            format_timestamp(clock.now())
+                            clock.today()
                         ),
                     );
                     in_future = true;
@@ -181,10 +204,11 @@ impl Store {
             progress(done as u64 + 1);
         }
         upsert_tickets(&mut write.transaction, self.backend, &pending).await?;
-        finish_import(write, summary, bad_rows).await
+        Ok(summary)
     }
 
-    /// Opens, updates or closes one ticket (API): the body's fields laid over the stored ticket.
+    /// Opens, updates or closes one ticket (API): the body's fields laid over the stored ticket,
+    /// read and written in one transaction, so two updates of one ticket cannot undo each other.
     pub async fn put_ticket(
         &self,
         update: TicketFields,
@@ -192,12 +216,11 @@ impl Store {
         clock: Clock,
     ) -> StoreResult<StoredTicket> {
         let id = update.id.trim().to_string();
-        let stored = if id.is_empty() {
-            None
-        } else {
-            let mut read = self.begin_read().await?;
-            self.tickets_in(&mut read).await?.remove(&id)
-        };
+        let mut write = self.begin_write().await?;
+        let stored = self
+            .tickets_by_id(&mut write.transaction, &[id.as_str()])
+            .await?
+            .remove(&id);
         let created = stored.is_none();
         let fields = match &stored {
             Some(stored) => {
@@ -209,9 +232,9 @@ impl Store {
         };
         let ticket = fields.into_ticket()?;
         let summary = self
-            .import_tickets(
+            .import_tickets_in(
+                &mut write,
                 vec![ImportRow::whole(1, ticket.clone(), &TicketFields::COLUMNS)],
-                BadRows::new(true),
                 clock,
                 &|_| {},
             )
@@ -222,6 +245,7 @@ impl Store {
                 field: Some(problem.field),
             });
         }
+        write.commit().await?;
         Ok(StoredTicket {
             id: ticket.id,
             customer_id: ticket.customer_id.to_string(),
@@ -233,16 +257,25 @@ impl Store {
         })
     }
 
-    /// Every ticket by id.
-    async fn tickets_in(
+    /// The stored tickets among `ids`, by id, read 500 at a time.
+    async fn tickets_by_id(
         &self,
         transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        ids: &[&str],
     ) -> StoreResult<HashMap<String, Ticket>> {
-        let rows = sqlx::query(
-            "SELECT id, customer_id, opened_at, closed_at, severity, subject FROM tickets",
-        )
-        .fetch_all(&mut **transaction)
-        .await?;
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT id, customer_id, opened_at, closed_at, severity, subject FROM tickets
+                 WHERE id IN (VALUES {})",
+                value_lists(self.backend, chunk.len(), &["{}"], 1)
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            rows.extend(query.fetch_all(&mut **transaction).await?);
+        }
         let corrupt = |error: allot_core::FieldError| StoreError::Corrupt(error.to_string());
         rows.iter()
             .map(|row| {

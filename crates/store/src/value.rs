@@ -766,6 +766,9 @@ impl Store {
         let later_grading = last_grading_at(&mut write)
             .await?
             .filter(|at| at.as_str() > now.as_str());
+        // A forced tick before a later grading grades again as of its own time, so that
+        // grading, not the later one, is what the next ticks compare with.
+        let regrade_now = later_grading.is_some();
         if !later.is_empty() || later_grading.is_some() {
             if !force {
                 let last = later
@@ -795,10 +798,10 @@ impl Store {
         {
             summary.overrides_expired = self.expire_overrides(&mut write, clock, actor).await?;
         }
-        if self
+        let monthly_due = self
             .claim_job(&mut write, MONTHLY_REGRADE_JOB, &period, &now, &mut summary)
-            .await?
-        {
+            .await?;
+        if monthly_due || regrade_now {
             summary.regrade = Some(self.score_in(&mut write, clock, actor).await?);
         }
         if self

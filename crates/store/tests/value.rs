@@ -624,7 +624,16 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
         )
         .await
         .unwrap_err();
-    assert!(future.to_string().contains("later than now"), "{future}");
+    assert!(future.to_string().contains("is after today"), "{future}");
+    // A ticket dated today is today's in Beijing, even before 08:00 (midnight UTC is later).
+    store
+        .put_ticket(
+            ticket("k8", "c06", "2026-07-31", ""),
+            &every_ticket_column(),
+            clock("2026-07-31T07:00:00+08:00"),
+        )
+        .await
+        .unwrap();
     store
         .tick(clock("2026-07-03T02:00:00Z"), "tick", false)
         .await
@@ -729,6 +738,20 @@ async fn going_back_in_time_needs_force(backend: Backend) {
         .await
         .unwrap();
     assert!(next.regrade.is_some());
+    // Forcing a tick back before a later grading grades again, so later ticks need no force.
+    store
+        .score_customers(clock("2026-08-20T00:00:00Z"), "test", false)
+        .await
+        .unwrap();
+    let back = store
+        .tick(clock("2026-08-10T00:00:00Z"), "tick", true)
+        .await
+        .unwrap();
+    assert!(back.regrade.is_some(), "{back:?}");
+    store
+        .tick(clock("2026-08-11T00:00:00Z"), "tick", false)
+        .await
+        .unwrap();
 }
 
 test_on_both_backends! {
