@@ -11,6 +11,13 @@ use crate::error::{FieldError, FieldErrors};
 use crate::input::{absence_order_error, own_parent_error};
 use crate::model::{Customer, Rep, Team};
 
+/// Copies each listed field from `incoming` to `updated` when its column was given.
+macro_rules! take {
+    ($updated:ident, $incoming:ident, $given:ident, $($column:literal => $field:ident),+ $(,)?) => {
+        $( if $given.contains($column) { $updated.$field = $incoming.$field.clone(); } )+
+    };
+}
+
 /// The columns a record carried, by their CSV names (`type`, `owner_id`, `attr.KEY`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GivenColumns {
@@ -76,12 +83,7 @@ impl Customer {
         given: &GivenColumns,
     ) -> Result<Customer, FieldErrors> {
         let mut updated = self.clone();
-        macro_rules! take {
-            ($($column:literal => $field:ident),+ $(,)?) => {
-                $( if given.contains($column) { updated.$field = incoming.$field.clone(); } )+
-            };
-        }
-        take!(
+        take!(updated, incoming, given,
             "name" => name,
             "type" => customer_type,
             "industry" => industry,
@@ -121,12 +123,7 @@ impl Rep {
     /// This rep with the given columns taken from `incoming`; absences must stay in order.
     pub fn updated_with(&self, incoming: &Rep, given: &GivenColumns) -> Result<Rep, FieldErrors> {
         let mut updated = self.clone();
-        macro_rules! take {
-            ($($column:literal => $field:ident),+ $(,)?) => {
-                $( if given.contains($column) { updated.$field = incoming.$field.clone(); } )+
-            };
-        }
-        take!(
+        take!(updated, incoming, given,
             "name" => name,
             "email" => email,
             "team_id" => team_id,
@@ -156,21 +153,13 @@ impl crate::activity::Ticket {
         given: &GivenColumns,
     ) -> Result<crate::activity::Ticket, FieldErrors> {
         let mut updated = self.clone();
-        if given.contains("opened_at") {
-            updated.opened_at = incoming.opened_at;
-        }
-        if given.contains("closed_at") {
-            updated.closed_at = incoming.closed_at;
-        }
-        if given.contains("severity") {
-            updated.severity = incoming.severity;
-        }
-        if given.contains("subject") {
-            updated.subject = incoming.subject.clone();
-        }
-        if given.contains("customer_id") {
-            updated.customer_id = incoming.customer_id.clone();
-        }
+        take!(updated, incoming, given,
+            "opened_at" => opened_at,
+            "closed_at" => closed_at,
+            "severity" => severity,
+            "subject" => subject,
+            "customer_id" => customer_id,
+        );
         if updated
             .closed_at
             .is_some_and(|closed| closed < updated.opened_at)
@@ -185,15 +174,11 @@ impl Team {
     /// This team with the given columns taken from `incoming`.
     pub fn updated_with(&self, incoming: &Team, given: &GivenColumns) -> Result<Team, FieldErrors> {
         let mut updated = self.clone();
-        if given.contains("name") {
-            updated.name = incoming.name.clone();
-        }
-        if given.contains("parent_id") {
-            updated.parent_id = incoming.parent_id.clone();
-        }
-        if given.contains("manager_id") {
-            updated.manager_id = incoming.manager_id.clone();
-        }
+        take!(updated, incoming, given,
+            "name" => name,
+            "parent_id" => parent_id,
+            "manager_id" => manager_id,
+        );
         if updated.parent_id.as_ref() == Some(&updated.id) {
             return Err(FieldError::new("parent_id", "a team cannot be its own parent").into());
         }

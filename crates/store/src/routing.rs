@@ -546,7 +546,11 @@ impl Store {
                 }
             }
             if explain {
-                decisions.push(engine.render(&decision, customer));
+                // The stored trace already holds the candidates in words; only its rule
+                // steps are written out (the same words `render` gives, as a core test checks).
+                let mut explained = record;
+                explained.trace = render_stored_trace(engine.rules(), &customer.id, &stored);
+                decisions.push(explained);
             }
             progress(done as u64 + 1);
         }
@@ -675,10 +679,10 @@ impl Store {
             .await?;
         let states_before = engine.strategy_states();
         let decision = engine.route(&customer, parent_owner.as_ref());
-        let record = engine.render(&decision, &customer);
-        let (_, stored) = engine.stored(&decision, &customer);
+        let (mut record, stored) = engine.stored(&decision, &customer);
         let mut batch = DecisionBatch::new(self.backend, actor, &at, rules_version);
         batch.add(&record, &stored)?;
+        record.trace = render_stored_trace(engine.rules(), &customer.id, &stored);
         batch.flush(&mut write).await?;
         let touched: Vec<RepId> = decision.owner_id.iter().cloned().collect();
         self.save_engine_state(&mut write, &engine, &touched, &states_before)
