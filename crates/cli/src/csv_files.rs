@@ -68,11 +68,20 @@ fn read_rows<T>(
                 let line = error
                     .position()
                     .map_or(0, |position| position.line() as usize);
-                problems.push(RowProblem {
+                // Name the column where the reader knows it (text that is not UTF-8).
+                let column = match error.kind() {
+                    csv::ErrorKind::Utf8 { err, .. } => headers.get(err.field()).cloned(),
+                    _ => None,
+                };
+                let message = match &column {
+                    Some(_) => "is not UTF-8 text (save the file as UTF-8)".to_string(),
+                    None => format!("not readable as CSV: {error}"),
+                };
+                problems.push(RowProblem::invalid(
                     line,
-                    field: "-".to_string(),
-                    message: format!("not readable as CSV: {error}"),
-                });
+                    column.unwrap_or_else(|| "-".to_string()),
+                    message,
+                ));
                 continue;
             }
         };
@@ -80,25 +89,40 @@ fn read_rows<T>(
             .position()
             .map_or(0, |position| position.line() as usize);
         if record.len() != headers.len() {
-            problems.push(RowProblem {
-                line,
-                field: "-".to_string(),
-                message: format!(
-                    "has {} values but the header has {} columns",
-                    record.len(),
-                    headers.len()
-                ),
-            });
+            // Point at the first column that is missing, or the first value beyond the header.
+            let (column, message) = if record.len() < headers.len() {
+                (
+                    headers[record.len()].clone(),
+                    format!(
+                        "has {} values but the header has {} columns: no value for '{}' and after",
+                        record.len(),
+                        headers.len(),
+                        headers[record.len()]
+                    ),
+                )
+            } else {
+                (
+                    format!("column {}", headers.len() + 1),
+                    format!(
+                        "has {} values but the header has {} columns: column {} and after have no header",
+                        record.len(),
+                        headers.len(),
+                        headers.len() + 1
+                    ),
+                )
+            };
+            problems.push(RowProblem::invalid(line, column, message));
             continue;
         }
         let values: Vec<String> = record.iter().map(str::to_string).collect();
         match parse_row(line, &headers, values) {
             Ok(row) => rows.push(row),
-            Err(errors) => problems.extend(errors.into_vec().into_iter().map(|error| RowProblem {
-                line,
-                field: error.field,
-                message: error.message,
-            })),
+            Err(errors) => problems.extend(
+                errors
+                    .into_vec()
+                    .into_iter()
+                    .map(|error| RowProblem::invalid(line, error.field, error.message)),
+            ),
         }
     }
     Ok(ParsedFile { rows, problems })

@@ -606,10 +606,10 @@ async fn import(
             )
         }
         ImportKind::Transactions => {
-            import_with!(csv_files::read_transactions, import_transactions)
+            import_with!(csv_files::read_transactions, import_transactions, clock)
         }
         ImportKind::Interactions => {
-            import_with!(csv_files::read_interactions, import_interactions)
+            import_with!(csv_files::read_interactions, import_interactions, clock)
         }
         ImportKind::Tickets => import_with!(csv_files::read_tickets, import_tickets, clock),
     }
@@ -804,20 +804,7 @@ async fn build_demo(
     customer_count: usize,
     clock: allot_core::Clock,
 ) -> Result<()> {
-    let mut organisation = demo_organisation(seed, customer_count);
-    // Customers arrive over the year before 2026-11-25; a demo built as of an earlier time
-    // moves them back, so none is created after its clock.
-    let newest = organisation
-        .customers
-        .iter()
-        .filter_map(|customer| customer.created_at)
-        .max();
-    if let Some(newest) = newest.filter(|newest| *newest > clock.now()) {
-        let shift = newest - clock.now();
-        for customer in &mut organisation.customers {
-            customer.created_at = customer.created_at.map(|created| created - shift);
-        }
-    }
+    let organisation = demo_organisation(seed, customer_count, clock);
     let bar = progress_bar(organisation.customers.len() as u64, "demo customers");
     let tick = |done: u64| bar.set_position(done);
     let rules = organisation.rules_toml.clone();
@@ -846,6 +833,7 @@ async fn build_demo(
                 .map(|row| (0, row))
                 .collect(),
             BadRows::new(true),
+            clock,
             &quiet,
         )
         .await?;
@@ -857,6 +845,7 @@ async fn build_demo(
                 .map(|row| (0, row))
                 .collect(),
             BadRows::new(true),
+            clock,
             &quiet,
         )
         .await?;

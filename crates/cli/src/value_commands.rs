@@ -11,7 +11,6 @@ use allot_core::CustomerId;
 use allot_store::value::{AlertFilter, ScoreSummary, TierEventFilter, ValueReport};
 use allot_store::Store;
 use anyhow::{bail, Context, Result};
-use chrono::NaiveDate;
 use clap::{Subcommand, ValueEnum};
 
 use crate::csv_files;
@@ -247,8 +246,7 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
             json,
         } => {
             let customer_id = CustomerId::parse(&customer_id)?;
-            let until = NaiveDate::parse_from_str(until.trim(), "%Y-%m-%d")
-                .with_context(|| format!("--until: '{until}' is not a date YYYY-MM-DD"))?;
+            let until = allot_core::model::parse_date("--until", &until)?;
             let stored = store
                 .set_tier_override(&customer_id, &tier, &reason, until, "cli", clock)
                 .await?;
@@ -320,14 +318,6 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
     Ok(())
 }
 
-/// A number as text, or `-` when unknown.
-fn shown(value: &serde_json::Value, decimals: usize) -> String {
-    match value.as_f64() {
-        Some(number) => format!("{number:.decimals$}"),
-        None => value.as_str().map_or("-".to_string(), str::to_string),
-    }
-}
-
 pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Result<()> {
     let customer_id = CustomerId::parse(customer_id)?;
     let value = store.customer_value(&customer_id).await?;
@@ -350,61 +340,48 @@ pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Res
         None => println!("not graded yet (run `allot score`)"),
         Some(details) => {
             println!(
-                "graded as of {}: tier {}{} (computed {}), score {}, ABC {}",
-                shown(&details["as_of"], 0),
-                shown(&details["tier"], 0),
-                if details["override_active"] == true {
+                "graded as of {}: tier {}{} (computed {}), score {:.1}, ABC {:?}",
+                details.as_of,
+                details.tier,
+                if details.override_active {
                     " by manual override"
                 } else {
                     ""
                 },
-                shown(&details["computed_tier"], 0),
-                shown(&details["score"], 1),
-                shown(&details["abc"], 0)
+                details.computed_tier,
+                details.score,
+                details.abc
             );
-            let rfm = &details["rfm"];
-            if rfm.is_null() {
-                println!("RFM: no purchases");
-            } else {
-                println!(
-                    "RFM: {} — recency {} days, {} purchase days, monetary {} (scores R{} F{} M{})",
-                    shown(&rfm["segment"], 0),
-                    shown(&rfm["recency_days"], 0),
-                    shown(&rfm["frequency"], 0),
-                    shown(&rfm["monetary"], 2),
-                    shown(&rfm["recency_score"], 0),
-                    shown(&rfm["frequency_score"], 0),
-                    shown(&rfm["monetary_score"], 0)
-                );
+            match &details.rfm {
+                None => println!("RFM: no purchases"),
+                Some(rfm) => println!(
+                    "RFM: {} — recency {} days, {} purchase days, monetary {:.2} (scores R{} F{} M{})",
+                    rfm.segment.as_str(),
+                    rfm.recency_days,
+                    rfm.frequency,
+                    rfm.monetary,
+                    rfm.recency_score,
+                    rfm.frequency_score,
+                    rfm.monetary_score
+                ),
             }
-            let clv = &details["clv"];
-            if clv.is_null() && rfm.is_null() {
-                println!("CLV: none (no purchases)");
-            } else if clv.is_null() {
-                println!("CLV: unknown (no model was fitted in that grading)");
-            } else {
-                println!(
-                    "CLV: {} over the policy's horizon; P(alive) {}, {} purchases expected, {} per purchase",
-                    shown(&clv["clv"], 2),
-                    shown(&clv["p_alive"], 3),
-                    shown(&clv["expected_purchases"], 2),
-                    shown(&clv["expected_spend"], 2)
-                );
+            match (&details.clv, &details.rfm) {
+                (None, None) => println!("CLV: none (no purchases)"),
+                (None, Some(_)) => println!("CLV: unknown (no model was fitted in that grading)"),
+                (Some(clv), _) => println!(
+                    "CLV: {:.2} over the policy's horizon; P(alive) {:.3}, {:.2} purchases expected, {:.2} per purchase",
+                    clv.clv, clv.p_alive, clv.expected_purchases, clv.expected_spend
+                ),
             }
-            let parts: Vec<String> = details["health_parts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|part| Some(format!("{} {:.2}", part[0].as_str()?, part[1].as_f64()?)))
+            let parts: Vec<String> = details
+                .health_parts
+                .iter()
+                .map(|(name, value)| format!("{name} {value:.2}"))
                 .collect();
             println!(
-                "health: {}/100{} ({})",
-                shown(&details["health"], 0),
-                if details["at_risk"] == true {
-                    ", AT RISK"
-                } else {
-                    ""
-                },
+                "health: {:.0}/100{} ({})",
+                details.health,
+                if details.at_risk { ", AT RISK" } else { "" },
                 parts.join(", ")
             );
         }
@@ -530,10 +507,7 @@ pub fn clv_fit(action: ClvAction) -> Result<()> {
         period,
         json,
     } = action;
-    let calibration_end = NaiveDate::parse_from_str(calibration_end.trim(), "%Y-%m-%d")
-        .with_context(|| {
-            format!("--calibration-end: '{calibration_end}' is not a date YYYY-MM-DD")
-        })?;
+    let calibration_end = allot_core::model::parse_date("--calibration-end", &calibration_end)?;
     let reader = BufReader::new(
         File::open(&transactions).with_context(|| format!("opening {}", transactions.display()))?,
     );
@@ -555,7 +529,13 @@ pub fn clv_fit(action: ClvAction) -> Result<()> {
         );
     }
     let mut by_customer: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for (_, transaction) in parsed.rows {
+    // Only what happened by the end of calibration: a later refund must not reach back and
+    // change the calibration data (purchase days are UTC dates, as in grading).
+    let calibration_rows = parsed
+        .rows
+        .into_iter()
+        .filter(|(_, transaction)| transaction.at.date_naive() <= calibration_end);
+    for (_, transaction) in calibration_rows {
         by_customer
             .entry(transaction.customer_id.to_string())
             .or_default()

@@ -589,6 +589,9 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
             cells[4]
         ));
     }
+    // A refund after the calibration period wipes out every purchase of k1 when netted; it
+    // must not reach back into the calibration data.
+    csv.push_str("k1,1998-03-01,-1000000\n");
     let cdnow = workspace.file("cdnow.csv", &csv);
     let fit: Value = serde_json::from_str(&workspace.allot_ok(&[
         "clv",
@@ -615,6 +618,7 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     close(&fit["gamma_gamma"]["q"], 3.74, 0.005);
     close(&fit["gamma_gamma"]["gamma"], 15.44, 0.005);
     assert_eq!(fit["repeat_customers"], 946);
+    assert_eq!(fit["customers"], 2349, "k1 still counts: {fit}");
 }
 
 allot_store::test_on_both_backends! {

@@ -26,17 +26,18 @@ impl Clock {
     /// Parses an RFC 3339 time (as given in `ALLOT_NOW` or `--at`); the offset written in it
     /// becomes the calendar's (`…+08:00` counts days in Beijing time, `…Z` in UTC).
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        DateTime::parse_from_rfc3339(raw.trim())
-            .map(|time| Clock {
-                now: time.with_timezone(&Utc),
-                offset: *time.offset(),
-            })
-            .map_err(|error| {
-                FieldError::new(
-                    "ALLOT_NOW",
-                    format!("'{raw}' is not an RFC 3339 time: {error}"),
-                )
-            })
+        let time = DateTime::parse_from_rfc3339(raw.trim()).map_err(|error| {
+            FieldError::new(
+                "ALLOT_NOW",
+                format!("'{raw}' is not an RFC 3339 time: {error}"),
+            )
+        })?;
+        // The years data may have (stored times are compared as four-digit-year text).
+        crate::model::parse_optional_timestamp("ALLOT_NOW", raw)?;
+        Ok(Clock {
+            now: time.with_timezone(&Utc),
+            offset: *time.offset(),
+        })
     }
 
     /// Parses a UTC offset such as `+08:00`, `-05:00` or `Z` (as given in `ALLOT_UTC_OFFSET`).
@@ -68,6 +69,18 @@ impl Clock {
     /// The calendar date at the clock's offset, used for absences and day-based limits.
     pub fn today(&self) -> NaiveDate {
         self.now.with_timezone(&self.offset).date_naive()
+    }
+
+    /// The first instant after the clock's calendar day. Records dated up to it are taken (a
+    /// date-only `2026-01-01` is midnight UTC, already that morning in Beijing); later ones
+    /// are in the future.
+    pub fn end_of_today(&self) -> DateTime<Utc> {
+        self.today()
+            .succ_opt()
+            .and_then(|tomorrow| tomorrow.and_hms_opt(0, 0, 0))
+            .and_then(|midnight| midnight.and_local_timezone(self.offset).single())
+            .map(|midnight| midnight.with_timezone(&Utc))
+            .unwrap_or(self.now)
     }
 
     /// The UTC date: day counts against purchase and interaction days, which are UTC dates,

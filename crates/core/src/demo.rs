@@ -121,9 +121,14 @@ fn random_skills(random: &mut SplitMix64) -> Vec<String> {
     skills
 }
 
-/// Customers `c00001…`, all unowned, created through 2026 in id order so parents come first.
-fn generate_customers(random: &mut SplitMix64, count: usize, reps: &[Rep]) -> Vec<Customer> {
-    let start = NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
+/// Customers `c00001…`, all unowned, created over the 330 days from `start` in id order so
+/// parents come first.
+fn generate_customers(
+    random: &mut SplitMix64,
+    count: usize,
+    reps: &[Rep],
+    start: NaiveDate,
+) -> Vec<Customer> {
     let width = count.to_string().len().max(5);
     let mut customers: Vec<Customer> = Vec::with_capacity(count);
     for index in 0..count {
@@ -260,8 +265,10 @@ to = { team = "hq" }
 strategy = "least_loaded"
 "#;
 
-/// The demo: 7 teams in a tree, 40 reps, `customer_count` customers in the pool, and rules using every strategy.
-pub fn demo_organisation(seed: u64, customer_count: usize) -> DemoOrganisation {
+/// The demo as of `clock`: 7 teams in a tree, 40 reps (two absent around the clock's date,
+/// one inactive), `customer_count` customers in the pool created over the year before the
+/// clock, and rules using every strategy.
+pub fn demo_organisation(seed: u64, customer_count: usize, clock: Clock) -> DemoOrganisation {
     let mut random = SplitMix64(seed ^ 0xA110_7000);
     let teams = vec![
         team("hq", "总部", None, Some("r01")),
@@ -273,8 +280,10 @@ pub fn demo_organisation(seed: u64, customer_count: usize) -> DemoOrganisation {
         team("finance", "金融行业组", Some("hq"), Some("r33")),
     ];
     let managers = ["r01", "r02", "r03", "r10", "r18", "r26", "r33"];
-    let absence_from = NaiveDate::from_ymd_opt(2026, 11, 1);
-    let absence_until = NaiveDate::from_ymd_opt(2026, 12, 31);
+    // Absent from a week before the clock's date to a month after it, whenever the demo is run.
+    let today = clock.today();
+    let absence_from = Some(today - Duration::days(7));
+    let absence_until = Some(today + Duration::days(30));
     let reps: Vec<Rep> = (1..=40)
         .map(|number| {
             let id = format!("r{number:02}");
@@ -324,7 +333,9 @@ pub fn demo_organisation(seed: u64, customer_count: usize) -> DemoOrganisation {
             }
         })
         .collect();
-    let customers = generate_customers(&mut random, customer_count, &reps);
+    // The last customer arrives the day before the clock's date.
+    let first_day = clock.utc_date() - Duration::days(331);
+    let customers = generate_customers(&mut random, customer_count, &reps, first_day);
     DemoOrganisation {
         teams,
         reps,
@@ -370,7 +381,8 @@ pub fn synthetic_organisation(
             absent_until: None,
         })
         .collect();
-    let customers = generate_customers(&mut random, customer_count, &reps);
+    let first_day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
+    let customers = generate_customers(&mut random, customer_count, &reps, first_day);
     // Deep teams have small subtrees, like real sales groups; targets come from the lower levels.
     let lower_teams: Vec<&Team> = teams.iter().skip(team_count / 3).collect();
     let strategies = [
@@ -598,8 +610,8 @@ mod tests {
 
     #[test]
     fn demo_activity_ends_at_the_clock() {
-        let organisation = demo_organisation(7, 400);
         let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+        let organisation = demo_organisation(7, 400, clock);
         // Interactions come from owners, so give every customer one, as routing would.
         let owned: Vec<Customer> = organisation
             .customers
@@ -641,9 +653,10 @@ mod tests {
 
     #[test]
     fn the_demo_is_deterministic() {
-        let first = demo_organisation(7, 300);
-        let second = demo_organisation(7, 300);
-        let other = demo_organisation(8, 300);
+        let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+        let first = demo_organisation(7, 300, clock);
+        let second = demo_organisation(7, 300, clock);
+        let other = demo_organisation(8, 300, clock);
         assert_eq!(first.customers, second.customers);
         assert_eq!(first.reps, second.reps);
         assert_ne!(first.customers, other.customers);
@@ -651,18 +664,32 @@ mod tests {
 
     #[test]
     fn the_demo_has_the_promised_shape() {
-        let demo = demo_organisation(7, 5000);
+        let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+        let demo = demo_organisation(7, 5000, clock);
         assert_eq!(demo.teams.len(), 7);
         assert_eq!(demo.reps.len(), 40);
         assert_eq!(demo.customers.len(), 5000);
-        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-        assert_eq!(
+        assert!(demo
+            .customers
+            .iter()
+            .all(|customer| customer.created_at.is_some_and(|at| at < clock.now())));
+        let absent_on = |demo: &DemoOrganisation, today| {
             demo.reps
                 .iter()
                 .filter(|rep| rep.is_absent_on(today))
-                .count(),
-            2
-        );
+                .count()
+        };
+        assert_eq!(absent_on(&demo, clock.today()), 2);
+        // Whenever the demo runs, two reps are away that day.
+        for later in ["2027-03-01T09:00:00+08:00", "2031-07-15T00:00:00Z"] {
+            let clock = Clock::parse(later).unwrap();
+            let demo = demo_organisation(7, 10, clock);
+            assert_eq!(absent_on(&demo, clock.today()), 2, "{later}");
+            assert!(demo
+                .customers
+                .iter()
+                .all(|customer| customer.created_at.is_some_and(|at| at < clock.now())));
+        }
         assert_eq!(demo.reps.iter().filter(|rep| !rep.active).count(), 1);
         let roots: Vec<_> = demo
             .teams
@@ -704,7 +731,7 @@ mod tests {
 
     #[test]
     fn demo_rules_parse_use_every_strategy_and_end_in_a_fallback() {
-        let demo = demo_organisation(7, 10);
+        let demo = demo_organisation(7, 10, Clock::parse("2026-11-25T09:00:00Z").unwrap());
         let rules = RuleSet::parse(&demo.rules_toml).unwrap();
         let rep_records = demo.reps.clone();
         assert!(rules.check_references(&demo.teams, &rep_records).is_empty());

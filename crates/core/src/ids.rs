@@ -83,6 +83,14 @@ macro_rules! identifier_newtype {
                 f.write_str(&self.0)
             }
         }
+
+        /// Lets maps keyed by ids be looked up with the text of one (equal ids, equal text,
+        /// equal hashes and order, as `Borrow` requires).
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

@@ -1,6 +1,6 @@
 //! Domain records of the organisation (teams, reps) and of the customers it owns.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -257,15 +257,38 @@ pub fn parse_positive_number(field: &str, raw: &str, default: f64) -> Result<f64
     }
 }
 
+/// Years a date or time may have. Stored times are fixed-width text compared as text, so a
+/// year must have four digits; before 1900 is taken for a typing mistake.
+pub const EARLIEST_YEAR: i32 = 1900;
+pub const LATEST_YEAR: i32 = 9999;
+
+fn check_year(field: &str, raw: &str, year: i32) -> Result<(), FieldError> {
+    if (EARLIEST_YEAR..=LATEST_YEAR).contains(&year) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("'{raw}' is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}"),
+        ))
+    }
+}
+
+/// Parses a date `YYYY-MM-DD` in the years Allot accepts.
+pub fn parse_date(field: &str, raw: &str) -> Result<NaiveDate, FieldError> {
+    let trimmed = raw.trim();
+    let date = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+        .map_err(|_| FieldError::new(field, format!("'{trimmed}' is not a date YYYY-MM-DD")))?;
+    check_year(field, trimmed, date.year())?;
+    Ok(date)
+}
+
 /// Parses `YYYY-MM-DD`; empty is `None`.
 pub fn parse_optional_date(field: &str, raw: &str) -> Result<Option<NaiveDate>, FieldError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Ok(None);
     }
-    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| FieldError::new(field, format!("'{trimmed}' is not a date YYYY-MM-DD")))
+    parse_date(field, trimmed).map(Some)
 }
 
 /// Parses `true|false` (any letter case); empty gives the default.
@@ -291,20 +314,21 @@ pub fn parse_optional_timestamp(
     if trimmed.is_empty() {
         return Ok(None);
     }
-    if let Ok(time) = DateTime::parse_from_rfc3339(trimmed) {
-        return Ok(Some(time.with_timezone(&Utc)));
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
-        return Ok(Some(
-            date.and_hms_opt(0, 0, 0)
-                .expect("midnight exists")
-                .and_utc(),
+    let time = if let Ok(time) = DateTime::parse_from_rfc3339(trimmed) {
+        time.with_timezone(&Utc)
+    } else if let Ok(date) = NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+        date.and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+    } else {
+        return Err(FieldError::new(
+            field,
+            format!("'{trimmed}' is not an RFC 3339 time or a date YYYY-MM-DD"),
         ));
-    }
-    Err(FieldError::new(
-        field,
-        format!("'{trimmed}' is not an RFC 3339 time or a date YYYY-MM-DD"),
-    ))
+    };
+    // Checked in UTC, as stored: 9999-12-31T23:00:00-05:00 is already in the year 10000.
+    check_year(field, trimmed, time.year())?;
+    Ok(Some(time))
 }
 
 /// Parses a `|`-separated list, dropping empty items and surrounding blanks.
@@ -319,6 +343,32 @@ pub fn parse_bar_list(raw: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_and_times_keep_to_four_digit_years() {
+        // (text, accepted as a timestamp, accepted as a date)
+        let cases = [
+            ("2026-11-25", true, true),
+            ("1900-01-01", true, true),
+            ("9999-12-31", true, true),
+            ("1899-12-31", false, false),
+            ("+10000-01-01", false, false),
+            ("-0001-01-01", false, false),
+            ("9999-12-31T23:59:59Z", true, false),
+            // Already the year 10000 in UTC, as it would be stored.
+            ("9999-12-31T23:59:59-23:59", false, false),
+            ("+10000-01-01T00:00:00Z", false, false),
+        ];
+        for (raw, as_timestamp, as_date) in cases {
+            let timestamp = parse_optional_timestamp("at", raw);
+            assert_eq!(timestamp.is_ok(), as_timestamp, "{raw}: {timestamp:?}");
+            if let Err(error) = timestamp {
+                assert_eq!(error.field, "at");
+            }
+            let date = parse_optional_date("on", raw);
+            assert_eq!(date.is_ok(), as_date, "{raw}: {date:?}");
+        }
+    }
 
     #[test]
     fn absence_window_is_inclusive() {

@@ -82,6 +82,10 @@ impl fmt::Display for Target {
     }
 }
 
+/// Rule names key round-robin state and appear in every trace; longer ones are refused
+/// (PostgreSQL cannot index a key of several kilobytes, and nobody reads such a name).
+pub const MAXIMUM_RULE_NAME_LENGTH: usize = 200;
+
 /// One allocation rule (分配规则).
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -140,6 +144,94 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |position| position + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// Where in the file a (line, column) of a TOML string's decoded value lies, the string's
+/// value starting at byte `value_start` (its opening quote). Walks the raw text, undoing what
+/// TOML undoes: the newline right after an opening `"""` or `'''`, escapes in basic strings
+/// (`\"` is two characters in the file, one in the value), and line-ending backslashes in
+/// multi-line basic strings. Columns count characters, as everywhere in error positions.
+pub(crate) fn position_in_toml_string(
+    source: &str,
+    value_start: usize,
+    target_line: usize,
+    target_column: usize,
+) -> (usize, usize) {
+    let raw = &source[value_start.min(source.len())..];
+    let (opening, basic) = if raw.starts_with("\"\"\"") {
+        (3, true)
+    } else if raw.starts_with("'''") {
+        (3, false)
+    } else {
+        (1, raw.starts_with('"'))
+    };
+    let multi_line = opening == 3;
+    let mut offset = opening.min(raw.len());
+    if multi_line {
+        if raw[offset..].starts_with("\r\n") {
+            offset += 2;
+        } else if raw[offset..].starts_with('\n') {
+            offset += 1;
+        }
+    }
+    let (mut line, mut column) = (1, 1);
+    let mut characters = raw[offset..].char_indices().peekable();
+    while let Some((at, character)) = characters.next() {
+        if (line, column) >= (target_line, target_column) {
+            return line_and_column(source, value_start + offset + at);
+        }
+        let decoded = if basic && character == '\\' {
+            match characters.peek().map(|(_, next)| *next) {
+                Some('u') => {
+                    characters.nth(4);
+                    Some('u')
+                }
+                Some('U') => {
+                    characters.nth(8);
+                    Some('U')
+                }
+                Some(next) if multi_line && next.is_whitespace() => {
+                    // A line-ending backslash: it and the whitespace after it vanish.
+                    while characters
+                        .peek()
+                        .is_some_and(|(_, next)| next.is_whitespace())
+                    {
+                        characters.next();
+                    }
+                    None
+                }
+                Some(next) => {
+                    characters.next();
+                    Some(if next == 'n' { '\n' } else { next })
+                }
+                None => None,
+            }
+        } else {
+            Some(character)
+        };
+        match decoded {
+            Some('\n') => {
+                line += 1;
+                column = 1;
+            }
+            Some(_) => column += 1,
+            None => {}
+        }
+    }
+    line_and_column(source, source.len())
+}
+
+/// The name of the `index`-th (0-based) rule, read from the file as plain TOML: an error in
+/// one of the rule's keys (an unknown one, a wrong type) still leaves its name readable.
+fn rule_name_at(source: &str, index: usize) -> Option<String> {
+    let table: toml::Table = toml::from_str(source).ok()?;
+    let name = table
+        .get("rule")?
+        .as_array()?
+        .get(index)?
+        .get("name")?
+        .as_str()?;
+    Some(name.trim().to_string()).filter(|name| !name.is_empty())
 }
 
 /// Byte offset of the `index`-th (0-based) `[[rule]]` header, the one that starts a line.
@@ -210,7 +302,7 @@ impl RuleSet {
                         .count()
                 })
                 .filter(|count| *count > 0)
-                .map(|count| format!("#{count}"));
+                .map(|count| rule_name_at(source, count - 1).unwrap_or(format!("#{count}")));
             let message = toml_error_message(source, &error);
             let field = message
                 .split_once("field `")
@@ -299,6 +391,16 @@ impl RuleSet {
                 ));
                 String::new()
             }
+            Some(name)
+                if strict && name.get_ref().trim().chars().count() > MAXIMUM_RULE_NAME_LENGTH =>
+            {
+                errors.push(error_at(
+                    "name",
+                    Some(name.span()),
+                    format!("must be at most {MAXIMUM_RULE_NAME_LENGTH} characters"),
+                ));
+                String::new()
+            }
             Some(name) if !name.get_ref().trim().is_empty() => {
                 let trimmed = name.get_ref().trim().to_string();
                 if !seen_names.insert(trimmed.clone()) {
@@ -347,22 +449,12 @@ impl RuleSet {
             } {
                 Ok(condition) => Some(condition),
                 Err(syntax) => {
-                    let span = when.span();
-                    let (value_line, value_column) = line_and_column(source, span.start);
-                    let delimiter = &source[span.start..];
-                    let (opening, skips_newline) =
-                        if delimiter.starts_with("'''") || delimiter.starts_with("\"\"\"") {
-                            (3, delimiter[3..].starts_with('\n'))
-                        } else {
-                            (1, false)
-                        };
-                    let (line, column) = if skips_newline {
-                        (value_line + syntax.line, syntax.column)
-                    } else if syntax.line == 1 {
-                        (value_line, value_column + opening + syntax.column - 1)
-                    } else {
-                        (value_line + syntax.line - 1, syntax.column)
-                    };
+                    let (line, column) = position_in_toml_string(
+                        source,
+                        when.span().start,
+                        syntax.line,
+                        syntax.column,
+                    );
                     errors.push(RuleError {
                         section: "rule",
                         rule: Some(rule_label.clone()),
@@ -658,7 +750,39 @@ strategy = "weighted"
         .unwrap_err();
         assert_eq!(errors[0].line, Some(3));
         // `when = '` is 8 characters, so the condition starts at column 9 and `5` at column 17.
-        assert!(errors[0].column.unwrap() >= 9, "{errors:?}");
+        assert_eq!(errors[0].column, Some(17), "{errors:?}");
+    }
+
+    #[test]
+    fn condition_error_positions_count_the_file_not_the_decoded_string() {
+        // (source of the `when` line onwards, expected line and column of the error)
+        let cases = [
+            // Two escaped quotes before the unknown field: each is two characters in the file.
+            (r#"when = "tier == \"A\" and colour == \"red\"""#, 3, 27),
+            // A \u escape is six characters in the file.
+            (r#"when = "name == \"\u0041\" and colour == 1""#, 3, 32),
+            // Literal strings have no escapes.
+            (r#"when = 'tier == "A" and colour == "red"'"#, 3, 25),
+            // Multi-line: the newline after the opening quotes is not part of the value.
+            ("when = '''\ntier == \"A\"\n  and colour == 1'''", 5, 7),
+            // A line-ending backslash joins lines in a multi-line basic string.
+            (
+                "when = \"\"\"\ntier == \\\n   \"A\" and colour == 1\"\"\"",
+                5,
+                12,
+            ),
+        ];
+        for (when, line, column) in cases {
+            let source = format!(
+                "[[rule]]\nname = \"x\"\n{when}\nto = {{ team = \"t\" }}\nstrategy = \"sticky\"\n"
+            );
+            let errors = RuleSet::parse(&source).unwrap_err();
+            assert_eq!(
+                (errors[0].line, errors[0].column),
+                (Some(line), Some(column)),
+                "{when}: {errors:?}"
+            );
+        }
     }
 
     #[test]
@@ -683,6 +807,27 @@ strategy = "weighted"
             Some(3),
             "",
         )
+    }
+
+    #[test]
+    fn rule_names_are_bounded() {
+        let long = "长".repeat(MAXIMUM_RULE_NAME_LENGTH + 1);
+        check_error(
+            &format!("[[rule]]\nname = \"{long}\"\nwhen = 'true'\nto = {{ team = \"t\" }}\nstrategy = \"sticky\"\n"),
+            "name",
+            Some(2),
+            "at most 200 characters",
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_reported_with_its_rule_name() {
+        let errors = RuleSet::parse(
+            "[[rule]]\nname = \"一\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n\n[[rule]]\nname = \"华东\"\nwhen = 'true'\nto = { team = \"t\" }\nstrategy = \"sticky\"\ncolour = 1\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors[0].rule.as_deref(), Some("华东"), "{errors:?}");
+        assert_eq!(errors[0].line, Some(12), "{errors:?}");
     }
 
     #[test]

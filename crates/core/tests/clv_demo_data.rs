@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 fn demo_summaries(customers: usize) -> Vec<CustomerSummary> {
     let clock = Clock::parse("2026-11-25T23:59:59Z").expect("valid time");
     let today = clock.today();
-    let organisation = demo_organisation(7, customers);
+    let organisation = demo_organisation(7, customers, clock);
     let transactions = demo_activity(7, &organisation.customers, clock).transactions;
     let mut by_customer: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for transaction in &transactions {

@@ -6,7 +6,6 @@ use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -158,7 +157,7 @@ async fn add_transaction(
     let (fields, _) = object_body::<TransactionFields>(body)?;
     let stored = state
         .store
-        .add_transaction(fields.into_transaction()?)
+        .add_transaction(fields.into_transaction()?, state.clock.now())
         .await?;
     let status = if stored.created {
         StatusCode::CREATED
@@ -189,7 +188,7 @@ async fn add_interaction(
     fields.customer_id = customer_id.to_string();
     let stored = state
         .store
-        .add_interaction(fields.into_interaction()?)
+        .add_interaction(fields.into_interaction()?, state.clock.now())
         .await?;
     let status = if stored.created {
         StatusCode::CREATED
@@ -229,8 +228,7 @@ async fn put_tier_override(
 ) -> ApiResult<Json<Value>> {
     let customer_id = id.parse(CustomerId::parse_field)?;
     let (body, _) = object_body::<TierOverrideBody>(body)?;
-    let expires_on = NaiveDate::parse_from_str(body.expires_on.trim(), "%Y-%m-%d")
-        .map_err(|_| ApiError::invalid("expires_on", "must be a date YYYY-MM-DD"))?;
+    let expires_on = allot_core::model::parse_date("expires_on", &body.expires_on)?;
     let stored = state
         .store
         .set_tier_override(

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use allot_core::activity::{content_id, Interaction, Transaction};
-use allot_core::CustomerId;
+use allot_core::{Clock, CustomerId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -241,25 +241,23 @@ impl ActivityRow for Interaction {
     }
 }
 
-/// Checks each row's references (`missing` names the field and what it names, when it does
-/// not exist), gives it its id and counts it as inserted or updated. Returns the rows to
-/// write, the last one per id.
+/// Checks each row (`problem` names the field and says what is wrong: a reference that names
+/// nothing, a time after the clock's day), gives it its id and counts it as inserted or
+/// updated. Returns the rows to write, the last one per id.
 fn stage_rows<T: ActivityRow>(
     rows: Vec<(usize, T)>,
     existing: &mut HashSet<String>,
-    missing: impl Fn(&T) -> Option<(&'static str, String)>,
+    problem: impl Fn(&T) -> Option<(&'static str, String)>,
     summary: &mut ImportSummary,
     progress: Progress<'_>,
 ) -> Vec<(String, T)> {
     let mut ids = RowIds::new();
     let mut pending = PendingRows::new();
     for (done, (line, row)) in rows.into_iter().enumerate() {
-        if let Some((field, what)) = missing(&row) {
-            summary.problems.push(RowProblem {
-                line,
-                field: field.to_string(),
-                message: format!("{what} does not exist"),
-            });
+        if let Some((field, message)) = problem(&row) {
+            summary
+                .problems
+                .push(RowProblem::conflict(line, field, message));
             continue;
         }
         let id = row.id(&mut ids);
@@ -274,6 +272,31 @@ fn stage_rows<T: ActivityRow>(
     pending.rows
 }
 
+fn missing(entity: &str, id: &impl std::fmt::Display) -> String {
+    format!("{entity} '{id}' does not exist")
+}
+
+/// Why a record dated `at` cannot be taken as of `clock`: activity that has not happened yet
+/// would set a last-interaction time nothing later could move back.
+pub(crate) fn in_the_future(at: DateTime<Utc>, clock: Clock) -> Option<String> {
+    (at >= clock.end_of_today()).then(|| {
+        format!(
+            "{} is after today ({}, the clock's calendar day)",
+            format_timestamp(at),
+            clock.today()
+        )
+    })
+}
+
+fn refuse_the_future(at: DateTime<Utc>, clock: Clock) -> StoreResult<()> {
+    match in_the_future(at, clock) {
+        Some(message) => Err(StoreError::Invalid(allot_core::FieldError::new(
+            "at", message,
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl Store {
     /// Upserts transactions by id in one transaction. A row naming an unknown customer is a
     /// problem of that row; with `strict`, any problem writes nothing.
@@ -281,6 +304,7 @@ impl Store {
         &self,
         rows: Vec<(usize, Transaction)>,
         bad_rows: BadRows,
+        clock: Clock,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
@@ -291,8 +315,11 @@ impl Store {
             rows,
             &mut existing,
             |row: &Transaction| {
-                (!customers.contains(row.customer_id.as_str()))
-                    .then(|| ("customer_id", format!("customer '{}'", row.customer_id)))
+                if !customers.contains(row.customer_id.as_str()) {
+                    Some(("customer_id", missing("customer", &row.customer_id)))
+                } else {
+                    in_the_future(row.at, clock).map(|message| ("at", message))
+                }
             },
             &mut summary,
             progress,
@@ -306,6 +333,7 @@ impl Store {
         &self,
         rows: Vec<(usize, Interaction)>,
         bad_rows: BadRows,
+        clock: Clock,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
@@ -318,11 +346,11 @@ impl Store {
             &mut existing,
             |row: &Interaction| {
                 if !customers.contains(row.customer_id.as_str()) {
-                    Some(("customer_id", format!("customer '{}'", row.customer_id)))
+                    Some(("customer_id", missing("customer", &row.customer_id)))
                 } else if !reps.contains(row.rep_id.as_str()) {
-                    Some(("rep_id", format!("rep '{}'", row.rep_id)))
+                    Some(("rep_id", missing("rep", &row.rep_id)))
                 } else {
-                    None
+                    in_the_future(row.at, clock).map(|message| ("at", message))
                 }
             },
             &mut summary,
@@ -333,7 +361,12 @@ impl Store {
     }
 
     /// Records one transaction (API). Without an id, one is derived from its content.
-    pub async fn add_transaction(&self, row: Transaction) -> StoreResult<StoredTransaction> {
+    pub async fn add_transaction(
+        &self,
+        row: Transaction,
+        clock: Clock,
+    ) -> StoreResult<StoredTransaction> {
+        refuse_the_future(row.at, clock)?;
         let mut write = self.begin_write().await?;
         self.require_customer(&mut write.transaction, &row.customer_id, "customer_id")
             .await?;
@@ -356,7 +389,12 @@ impl Store {
     }
 
     /// Records one interaction (API) and moves the customer's last-interaction time.
-    pub async fn add_interaction(&self, row: Interaction) -> StoreResult<StoredInteraction> {
+    pub async fn add_interaction(
+        &self,
+        row: Interaction,
+        clock: Clock,
+    ) -> StoreResult<StoredInteraction> {
+        refuse_the_future(row.at, clock)?;
         let mut write = self.begin_write().await?;
         self.require_customer(&mut write.transaction, &row.customer_id, "customer_id")
             .await?;

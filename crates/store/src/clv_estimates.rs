@@ -80,7 +80,8 @@ pub struct ClvFitReport {
 }
 
 /// One customer's model outputs.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClvEstimate {
     pub p_alive: f64,
     /// Expected purchases over `purchases_horizon_weeks`.

@@ -11,8 +11,8 @@ use crate::batch::value_lists;
 use crate::error::{StoreError, StoreResult};
 use crate::events::{record_ownership_event, NewOwnershipEvent};
 use crate::organisation::{
-    existing_ids, finish_import, problems_of, single_record_outcome, BadRows, FirstLines,
-    ImportRow, ImportSummary, Progress, RowProblem,
+    existing_ids, finish_import, problems_of, reject_broken_parent_links, single_record_outcome,
+    BadRows, FirstLines, ImportRow, ImportSummary, Progress, RowProblem,
 };
 use crate::rows::{customer_from_row, customers_from_json, CUSTOMER_COLUMNS, CUSTOMER_JSON_CELLS};
 use crate::{format_timestamp, Store};
@@ -119,19 +119,75 @@ pub(crate) async fn upsert_customer(
     Ok(())
 }
 
-/// Recounts every rep's owned count and workload from the customers table. Used after bulk
-/// changes (imports, edits) where incremental bookkeeping would be easy to get wrong.
+/// Recounts the owned count and workload of the given reps from the customers table. Used
+/// after changes outside routing (imports, edits), where incremental bookkeeping would be easy
+/// to get wrong; only the reps whose customers changed are counted again.
 pub(crate) async fn recount_rep_loads(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: crate::Backend,
+    reps: &HashSet<&str>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE reps SET
-            owned_count = (SELECT COUNT(*) FROM customers WHERE customers.owner_id = reps.id),
-            owned_workload = (SELECT COALESCE(SUM(customers.workload), 0.0) FROM customers WHERE customers.owner_id = reps.id)",
-    )
-    .execute(&mut **transaction)
-    .await?;
+    let reps: Vec<&str> = reps.iter().copied().collect();
+    for chunk in reps.chunks(500) {
+        let sql = format!(
+            "UPDATE reps SET
+                owned_count = (SELECT COUNT(*) FROM customers WHERE customers.owner_id = reps.id),
+                owned_workload = (SELECT COALESCE(SUM(customers.workload), 0.0) FROM customers WHERE customers.owner_id = reps.id)
+             WHERE id IN (VALUES {})",
+            value_lists(backend, chunk.len(), &["{}"], 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for rep in chunk {
+            query = query.bind(*rep);
+        }
+        query.execute(&mut **transaction).await?;
+    }
     Ok(())
+}
+
+/// Every stored customer with its parent account, if it has one.
+async fn stored_parent_links(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> StoreResult<HashMap<CustomerId, Option<CustomerId>>> {
+    let rows = sqlx::query("SELECT id, parent_id FROM customers")
+        .fetch_all(&mut **transaction)
+        .await?;
+    let parse = |raw: String| {
+        CustomerId::parse(&raw).map_err(|error| StoreError::Corrupt(error.to_string()))
+    };
+    rows.iter()
+        .map(|row| {
+            let id = parse(row.try_get::<String, _>(0)?)?;
+            let parent = row
+                .try_get::<Option<String>, _>(1)?
+                .map(parse)
+                .transpose()?;
+            Ok((id, parent))
+        })
+        .collect()
+}
+
+/// Whether making `parent` the parent of `customer` would close a cycle of parent accounts:
+/// follows the stored parents up from `parent` (a few steps; bounded in case).
+pub(crate) async fn parent_link_closes_cycle(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    customer: &CustomerId,
+    parent: &CustomerId,
+) -> StoreResult<bool> {
+    let found = sqlx::query(
+        "WITH RECURSIVE chain(id, depth) AS (
+            SELECT CAST($1 AS TEXT), 0
+            UNION ALL
+            SELECT customers.parent_id, chain.depth + 1 FROM customers JOIN chain ON customers.id = chain.id
+             WHERE customers.parent_id IS NOT NULL AND chain.depth < 10000
+         )
+         SELECT 1 FROM chain WHERE id = $2 LIMIT 1",
+    )
+    .bind(parent.as_str())
+    .bind(customer.as_str())
+    .fetch_optional(&mut **transaction)
+    .await?;
+    Ok(found.is_some())
 }
 
 /// The stored customers among `ids`, by id, read 500 at a time.
@@ -174,11 +230,11 @@ impl Store {
         let now = format_timestamp(clock.now());
         let mut write = self.begin_write().await?;
         let reps = existing_ids(&mut write.transaction, "reps").await?;
-        let known_customers = existing_ids(&mut write.transaction, "customers").await?;
+        let stored_parents = stored_parent_links(&mut write.transaction).await?;
         let stored_ids: Vec<&str> = rows
             .iter()
             .map(|row| row.record.id.as_str())
-            .filter(|id| known_customers.contains(*id))
+            .filter(|id| stored_parents.contains_key(*id))
             .collect();
         let stored = load_customers(&mut write.transaction, self.backend, &stored_ids).await?;
         // Graded customers' tiers follow their value; a file's tier for them is only a warning.
@@ -192,18 +248,17 @@ impl Store {
         } else {
             HashSet::new()
         };
-        let in_file: HashSet<String> = rows.iter().map(|row| row.record.id.to_string()).collect();
         let mut summary = ImportSummary::default();
         let mut first_lines = FirstLines::default();
-        let mut workload_or_owner_changed = false;
-        for (done, row) in rows.into_iter().enumerate() {
+        // First every row on its own (values, reps it names, tier), then the parent links of
+        // the rows left, which may name each other, then the writes.
+        let mut accepted: Vec<(usize, Customer)> = Vec::with_capacity(rows.len());
+        for row in rows {
             let line = row.line;
             let mut problem = |field: &str, message: String| {
-                summary.problems.push(RowProblem {
-                    line,
-                    field: field.to_string(),
-                    message,
-                })
+                summary
+                    .problems
+                    .push(RowProblem::conflict(line, field, message))
             };
             if let Some(duplicate) = first_lines.problem(line, row.record.id.as_str()) {
                 problem(&duplicate.field, duplicate.message);
@@ -234,13 +289,6 @@ impl Store {
                     bad_reference = true;
                 }
             }
-            if let Some(parent) = &customer.parent_id {
-                if !in_file.contains(parent.as_str()) && !known_customers.contains(parent.as_str())
-                {
-                    problem("parent_id", format!("customer '{parent}' does not exist"));
-                    bad_reference = true;
-                }
-            }
             if bad_reference {
                 continue;
             }
@@ -249,14 +297,14 @@ impl Store {
                     && customer.tier != existing.tier
                     && graded.contains(customer.id.as_str())
                 {
-                    let graded_tier = RowProblem {
+                    let graded_tier = RowProblem::conflict(
                         line,
-                        field: "tier".to_string(),
-                        message: format!(
+                        "tier",
+                        format!(
                             "'{}' is not taken: {} has been graded, so its tier ({}) follows its value; set one by hand with `allot tier override` or PUT /api/v1/customers/{{id}}/tier-override",
                             customer.tier, customer.id, existing.tier
                         ),
-                    };
+                    );
                     // A file goes on with a warning; one API update that asks for a tier it
                     // cannot have is refused, so the caller does not believe it was set.
                     if source == OwnerChangeSource::ManualAssignment {
@@ -266,18 +314,41 @@ impl Store {
                     summary.warnings.push(graded_tier);
                 }
             }
-            let previous_owner = existing.and_then(|existing| existing.owner_id.clone());
-            workload_or_owner_changed |= previous_owner != customer.owner_id
-                || existing.is_some_and(|existing| existing.workload != customer.workload);
-            upsert_customer(&mut write.transaction, &customer, &now).await?;
-            if previous_owner != customer.owner_id {
+            accepted.push((line, customer));
+        }
+        let broken_links = reject_broken_parent_links(
+            stored_parents
+                .iter()
+                .map(|(id, parent)| (id, parent.as_ref())),
+            accepted
+                .iter()
+                .map(|(line, customer)| (*line, &customer.id, customer.parent_id.as_ref())),
+            "customer",
+        );
+        let mut affected_reps: HashSet<&str> = HashSet::new();
+        let mut written = 0;
+        for (line, customer) in &accepted {
+            if let Some(problem) = broken_links.get(line) {
+                summary.problems.push(problem.clone());
+                continue;
+            }
+            let existing = stored.get(customer.id.as_str());
+            let previous_owner = existing.and_then(|existing| existing.owner_id.as_ref());
+            let load_changed = previous_owner != customer.owner_id.as_ref()
+                || existing.is_none_or(|existing| existing.workload != customer.workload);
+            if load_changed {
+                affected_reps.extend(previous_owner.map(RepId::as_str));
+                affected_reps.extend(customer.owner_id.as_ref().map(RepId::as_str));
+            }
+            upsert_customer(&mut write.transaction, customer, &now).await?;
+            if previous_owner != customer.owner_id.as_ref() {
                 summary.ownership_changes += 1;
                 record_ownership_event(
                     &mut write.transaction,
                     NewOwnershipEvent {
                         at: &now,
                         customer_id: &customer.id,
-                        from: previous_owner.as_ref(),
+                        from: previous_owner,
                         to: customer.owner_id.as_ref(),
                         actor,
                         reason: source.reason(customer.owner_id.as_ref()),
@@ -291,11 +362,10 @@ impl Store {
             } else {
                 summary.inserted += 1;
             }
-            progress(done as u64 + 1);
+            written += 1;
+            progress(written);
         }
-        if workload_or_owner_changed || summary.inserted > 0 {
-            recount_rep_loads(&mut write.transaction).await?;
-        }
+        recount_rep_loads(&mut write.transaction, self.backend, &affected_reps).await?;
         finish_import(write, summary, bad_rows).await
     }
 

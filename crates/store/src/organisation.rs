@@ -1,6 +1,6 @@
 //! Teams and reps: import (upsert by id), listing and lookup.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use allot_core::strategy::RepState;
 use allot_core::update::GivenColumns;
@@ -19,6 +19,31 @@ pub struct RowProblem {
     pub line: usize,
     pub field: String,
     pub message: String,
+    /// A value that is wrong in itself (a bad date, an absence that ends before it starts),
+    /// as opposed to one that clashes with stored data (an unknown team, a cycle). The API
+    /// answers the first with 422 and the second with 409.
+    #[serde(skip)]
+    pub invalid_value: bool,
+}
+
+impl RowProblem {
+    /// A problem of the row against the stored data or the rest of the file.
+    pub fn conflict(line: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+        RowProblem {
+            line,
+            field: field.into(),
+            message: message.into(),
+            invalid_value: false,
+        }
+    }
+
+    /// A value of the row that is wrong whatever else is stored.
+    pub fn invalid(line: usize, field: impl Into<String>, message: impl Into<String>) -> Self {
+        RowProblem {
+            invalid_value: true,
+            ..RowProblem::conflict(line, field, message)
+        }
+    }
 }
 
 /// What an import did.
@@ -102,13 +127,11 @@ pub(crate) struct FirstLines(std::collections::HashMap<String, usize>);
 impl FirstLines {
     pub(crate) fn problem(&mut self, line: usize, id: &str) -> Option<RowProblem> {
         match self.0.get(id) {
-            Some(first) => Some(RowProblem {
+            Some(first) => Some(RowProblem::conflict(
                 line,
-                field: "id".to_string(),
-                message: format!(
-                    "'{id}' already appears on line {first}; give each id once per file"
-                ),
-            }),
+                "id",
+                format!("'{id}' already appears on line {first}; give each id once per file"),
+            )),
             None => {
                 self.0.insert(id.to_string(), line);
                 None
@@ -118,11 +141,10 @@ impl FirstLines {
 }
 
 pub(crate) fn problems_of(line: usize, errors: FieldErrors) -> impl Iterator<Item = RowProblem> {
-    errors.into_vec().into_iter().map(move |error| RowProblem {
-        line,
-        field: error.field,
-        message: error.message,
-    })
+    errors
+        .into_vec()
+        .into_iter()
+        .map(move |error| RowProblem::invalid(line, error.field, error.message))
 }
 
 impl Store {
@@ -163,44 +185,18 @@ impl Store {
             };
             merged.push((row.line, team));
         }
-        let mut parents: BTreeMap<TeamId, Option<TeamId>> = stored
-            .values()
-            .map(|team| (team.id.clone(), team.parent_id.clone()))
-            .collect();
-        for (_, team) in &merged {
-            parents.insert(team.id.clone(), team.parent_id.clone());
-        }
-        for (done, (line, team)) in merged.iter().enumerate() {
-            if let Some(parent) = &team.parent_id {
-                if !parents.contains_key(parent) {
-                    summary.problems.push(RowProblem {
-                        line: *line,
-                        field: "parent_id".to_string(),
-                        message: format!("team '{parent}' does not exist"),
-                    });
-                    continue;
-                }
-                if has_cycle(&parents, &team.id) {
-                    summary.problems.push(RowProblem {
-                        line: *line,
-                        field: "parent_id".to_string(),
-                        message: format!(
-                            "making '{parent}' the parent of '{}' forms a cycle",
-                            team.id
-                        ),
-                    });
-                    continue;
-                }
+        let rejected = reject_bad_parents(&stored, &merged);
+        let mut written = 0;
+        for (line, team) in &merged {
+            if let Some(problem) = rejected.get(line) {
+                summary.problems.push(problem.clone());
+                continue;
             }
             if let Some(manager) = &team.manager_id {
                 if !reps.contains(manager.as_str()) {
-                    summary.warnings.push(RowProblem {
-                        line: *line,
-                        field: "manager_id".to_string(),
-                        message: format!(
+                    summary.warnings.push(RowProblem::conflict(*line, "manager_id", format!(
                             "rep '{manager}' does not exist yet; import reps next (the team is kept)"
-                        ),
-                    });
+                        )));
                 }
             }
             sqlx::query(
@@ -218,7 +214,8 @@ impl Store {
             } else {
                 summary.inserted += 1;
             }
-            progress(done as u64 + 1);
+            written += 1;
+            progress(written);
         }
         finish_import(write, summary, bad_rows).await
     }
@@ -259,11 +256,11 @@ impl Store {
             };
             if let Some(team) = &rep.team_id {
                 if !team_ids.contains(team.as_str()) {
-                    summary.problems.push(RowProblem {
-                        line: row.line,
-                        field: "team_id".to_string(),
-                        message: format!("team '{team}' does not exist; import teams first"),
-                    });
+                    summary.problems.push(RowProblem::conflict(
+                        row.line,
+                        "team_id",
+                        format!("team '{team}' does not exist; import teams first"),
+                    ));
                     continue;
                 }
             }
@@ -279,14 +276,14 @@ impl Store {
         for team in &teams {
             if let Some(manager) = &team.manager_id {
                 if !rep_ids.contains(manager.as_str()) {
-                    summary.warnings.push(RowProblem {
-                        line: 0,
-                        field: "manager_id".to_string(),
-                        message: format!(
+                    summary.warnings.push(RowProblem::conflict(
+                        0,
+                        "manager_id",
+                        format!(
                             "team '{}' names manager '{manager}', who is not a rep",
                             team.id
                         ),
-                    });
+                    ));
                 }
             }
         }
@@ -449,14 +446,99 @@ async fn upsert_rep(
     Ok(())
 }
 
-fn has_cycle(parents: &BTreeMap<TeamId, Option<TeamId>>, start: &TeamId) -> bool {
-    let mut seen = BTreeSet::new();
-    let mut current = Some(start.clone());
-    while let Some(team) = current {
-        if !seen.insert(team.clone()) {
+/// The rows of a teams file whose parent is missing or would close a cycle, by line.
+///
+/// Rejecting a row can strand another: a team whose parent is a rejected row of the same file
+/// would point at nothing. So the check repeats until no more rows fall; a rejected row that
+/// updates a stored team leaves that team's stored parent in place for the others' checks.
+fn reject_bad_parents(
+    stored: &BTreeMap<TeamId, Team>,
+    merged: &[(usize, Team)],
+) -> BTreeMap<usize, RowProblem> {
+    let rows = merged
+        .iter()
+        .map(|(line, team)| (*line, &team.id, team.parent_id.as_ref()));
+    let stored = stored
+        .values()
+        .map(|team| (&team.id, team.parent_id.as_ref()));
+    reject_broken_parent_links(stored, rows, "team")
+}
+
+/// The rows of a file whose `parent_id` names a record that is neither stored nor an accepted
+/// row of the file, or closes a cycle of parents; repeated until no more rows fall, because
+/// rejecting one row strands the rows that name it. Shared by teams and customers.
+pub(crate) fn reject_broken_parent_links<'a, Id>(
+    stored: impl Iterator<Item = (&'a Id, Option<&'a Id>)>,
+    rows: impl Iterator<Item = (usize, &'a Id, Option<&'a Id>)> + Clone,
+    entity: &str,
+) -> BTreeMap<usize, RowProblem>
+where
+    Id: Eq + std::hash::Hash + std::fmt::Display + 'a,
+{
+    let mut parents: HashMap<&Id, Option<&Id>> = stored.collect();
+    // What each row displaced, to put back when the row is rejected.
+    let mut displaced: HashMap<&Id, Option<Option<&Id>>> = HashMap::new();
+    let mut row_lines: HashMap<&Id, usize> = HashMap::new();
+    for (line, id, parent) in rows.clone() {
+        displaced.insert(id, parents.insert(id, parent));
+        row_lines.insert(id, line);
+    }
+    let mut rejected: BTreeMap<usize, RowProblem> = BTreeMap::new();
+    loop {
+        let mut fell = Vec::new();
+        for (line, id, parent) in rows.clone() {
+            let Some(parent) = parent else { continue };
+            if rejected.contains_key(&line) {
+                continue;
+            }
+            if !parents.contains_key(parent) {
+                let message = match row_lines.get(parent) {
+                    Some(parent_line) => format!(
+                        "{entity} '{parent}' is not imported: its own row (line {parent_line}) was rejected"
+                    ),
+                    None => format!("{entity} '{parent}' does not exist"),
+                };
+                fell.push((id, RowProblem::conflict(line, "parent_id", message)));
+            } else if leads_back_to_itself(&parents, id) {
+                fell.push((
+                    id,
+                    RowProblem::conflict(
+                        line,
+                        "parent_id",
+                        format!("making '{parent}' the parent of '{id}' forms a cycle"),
+                    ),
+                ));
+            }
+        }
+        if fell.is_empty() {
+            return rejected;
+        }
+        for (id, problem) in fell {
+            match displaced.get(id).copied().flatten() {
+                Some(stored_parent) => parents.insert(id, stored_parent),
+                None => parents.remove(id),
+            };
+            rejected.insert(problem.line, problem);
+        }
+    }
+}
+
+/// Whether following parents from `start` comes back to `start`.
+fn leads_back_to_itself<Id: Eq + std::hash::Hash>(
+    parents: &HashMap<&Id, Option<&Id>>,
+    start: &Id,
+) -> bool {
+    let mut seen = HashSet::new();
+    let mut current = parents.get(start).copied().flatten();
+    while let Some(record) = current {
+        if record == start {
             return true;
         }
-        current = parents.get(&team).cloned().flatten();
+        if !seen.insert(record) {
+            // A loop further up that `start` only leads into: its own rows are rejected.
+            return false;
+        }
+        current = parents.get(record).copied().flatten();
     }
     false
 }
@@ -465,11 +547,22 @@ fn has_cycle(parents: &BTreeMap<TeamId, Option<TeamId>>, start: &TeamId) -> bool
 /// or whether the record was created.
 pub(crate) fn single_record_outcome(summary: ImportSummary) -> StoreResult<bool> {
     match summary.problems.into_iter().next() {
-        Some(problem) => Err(StoreError::Conflict {
-            message: problem.message,
-            field: Some(problem.field),
-        }),
+        Some(problem) => Err(problem.into_error()),
         None => Ok(summary.inserted == 1),
+    }
+}
+
+impl RowProblem {
+    /// The error a one-record change (an API call) fails with.
+    pub(crate) fn into_error(self) -> StoreError {
+        if self.invalid_value {
+            StoreError::Invalid(allot_core::FieldError::new(self.field, self.message))
+        } else {
+            StoreError::Conflict {
+                message: self.message,
+                field: Some(self.field),
+            }
+        }
     }
 }
 

@@ -621,6 +621,21 @@ impl Store {
         }
         let parent_owner = match &customer.parent_id {
             Some(parent) => {
+                if crate::customers::parent_link_closes_cycle(
+                    &mut write.transaction,
+                    &customer.id,
+                    parent,
+                )
+                .await?
+                {
+                    return Err(StoreError::Conflict {
+                        message: format!(
+                            "making '{parent}' the parent of '{}' forms a cycle",
+                            customer.id
+                        ),
+                        field: Some("parent_id".to_string()),
+                    });
+                }
                 let row = sqlx::query("SELECT owner_id FROM customers WHERE id = $1")
                     .bind(parent.as_str())
                     .fetch_optional(&mut *write.transaction)
@@ -642,7 +657,10 @@ impl Store {
         });
         upsert_customer(&mut write.transaction, &customer, &at).await?;
         if workload_changed {
-            crate::customers::recount_rep_loads(&mut write.transaction).await?;
+            let owner: std::collections::HashSet<&str> =
+                customer.owner_id.iter().map(RepId::as_str).collect();
+            crate::customers::recount_rep_loads(&mut write.transaction, self.backend, &owner)
+                .await?;
         }
         if let Some(owner) = customer.owner_id.clone() {
             let previous = self.latest_decision_in(&mut write, &customer.id).await?;

@@ -1,6 +1,7 @@
 //! Database schema: ordered migrations, written once per backend where the SQL dialects differ.
 
-/// One schema step. Applied in order, each in its own transaction, recorded in `schema_migrations`.
+/// One schema step. Pending steps are applied in order, all in one transaction (so a failed
+/// start leaves the schema as it was), and recorded in `schema_migrations`.
 pub struct Migration {
     pub version: i64,
     pub description: &'static str,

@@ -41,7 +41,8 @@ impl TestDatabase {
             Backend::Postgres => {
                 let server = postgres_server_url();
                 let name = format!(
-                    "allot_test_{}_{}_{}",
+                    "allot_test_{}_{}_{}_{}",
+                    host_tag(),
                     std::process::id(),
                     COUNTER.fetch_add(1, Ordering::Relaxed),
                     std::time::SystemTime::now()
@@ -76,18 +77,42 @@ impl TestDatabase {
 /// Whether this process has dropped the databases earlier test processes left behind.
 static SWEPT: AtomicBool = AtomicBool::new(false);
 
-/// Drops `allot_test_PID_…` databases whose process is gone (a run that was killed before its
-/// databases could be dropped), so they do not pile up.
+/// This host's name as lower-case letters and digits (at most 12), so that test runs on
+/// several machines or containers sharing one PostgreSQL server tell their databases apart.
+fn host_tag() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default();
+    let tag: String = host
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|character| character.to_ascii_lowercase())
+        .take(12)
+        .collect();
+    if tag.is_empty() {
+        "host".to_string()
+    } else {
+        tag
+    }
+}
+
+/// Drops `allot_test_HOST_PID_…` databases of this host whose process is gone (a run that was
+/// killed before its databases could be dropped), so they do not pile up. Databases of other
+/// hosts are left alone: their processes cannot be seen from here.
 async fn drop_abandoned_databases(connection: &mut sqlx::PgConnection) {
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'allot_test_%'")
             .fetch_all(&mut *connection)
             .await
             .unwrap_or_default();
+    let own_prefix = format!("allot_test_{}_", host_tag());
     for name in names {
-        let pid = name
-            .strip_prefix("allot_test_")
-            .and_then(|rest| rest.split('_').next())
+        let Some(rest) = name.strip_prefix(&own_prefix) else {
+            continue;
+        };
+        let pid = rest
+            .split('_')
+            .next()
             .and_then(|pid| pid.parse::<u32>().ok());
         let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
         if !alive {

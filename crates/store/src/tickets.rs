@@ -120,26 +120,15 @@ impl Store {
         let customers = existing_ids(&mut write.transaction, "customers").await?;
         let ids: Vec<&str> = rows.iter().map(|row| row.record.id.as_str()).collect();
         let stored = self.tickets_by_id(&mut write.transaction, &ids).await?;
-        // Times are refused only after the clock's calendar day: a date-only `2026-01-01`
-        // is midnight UTC, which in Beijing is already that morning.
-        let end_of_today = clock
-            .today()
-            .succ_opt()
-            .and_then(|tomorrow| tomorrow.and_hms_opt(0, 0, 0))
-            .and_then(|midnight| midnight.and_local_timezone(clock.offset()).single())
-            .map(|midnight| midnight.with_timezone(&chrono::Utc))
-            .unwrap_or_else(|| clock.now());
         let mut summary = ImportSummary::default();
         let mut first_lines = FirstLines::default();
         let mut pending = Vec::with_capacity(rows.len());
         for (done, row) in rows.into_iter().enumerate() {
             let line = row.line;
             let mut problem = |field: &str, message: String| {
-                summary.problems.push(RowProblem {
-                    line,
-                    field: field.to_string(),
-                    message,
-                })
+                summary
+                    .problems
+                    .push(RowProblem::conflict(line, field, message))
             };
             if let Some(duplicate) = first_lines.problem(line, &row.record.id) {
                 problem(&duplicate.field, duplicate.message);
@@ -180,15 +169,10 @@ impl Store {
                 ("opened_at", Some(ticket.opened_at)),
                 ("closed_at", ticket.closed_at),
             ] {
-                if let Some(time) = time.filter(|time| *time >= end_of_today) {
-                    problem(
-                        field,
-                        format!(
-                            "{} is after today ({}, the clock's calendar day)",
-                            format_timestamp(time),
-                            clock.today()
-                        ),
-                    );
+                if let Some(message) =
+                    time.and_then(|time| crate::activity::in_the_future(time, clock))
+                {
+                    problem(field, message);
                     in_future = true;
                 }
             }

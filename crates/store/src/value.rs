@@ -150,9 +150,40 @@ pub struct CustomerValue {
     /// Time of the newest interaction, kept by interaction imports and the API.
     pub last_interaction_at: Option<String>,
     /// None until the first grading run.
-    pub value: Option<serde_json::Value>,
+    pub value: Option<ValueDetails>,
     pub tier_override: Option<StoredTierOverride>,
     pub tier_history: Vec<TierEvent>,
+}
+
+/// What the last grading run found for one customer, with the tier and health as they are
+/// now (overrides change the tier between runs, the daily job refreshes health).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ValueDetails {
+    /// When the grading run that computed these values ran.
+    pub as_of: String,
+    /// `None` without a purchase day up to that run's clock.
+    pub rfm: Option<allot_core::value::Rfm>,
+    /// Composite score 0..100.
+    pub score: f64,
+    /// Every dimension's raw value, percentile, weight and contribution to the score.
+    pub dimensions: Vec<allot_core::value::DimensionValue>,
+    pub abc: allot_core::value::AbcClass,
+    /// The tier the policy gives by score.
+    pub computed_tier: String,
+    /// The tier in force: an unexpired override's, else the computed one.
+    pub tier: String,
+    pub override_active: bool,
+    /// Health 0..100.
+    pub health: f64,
+    /// Known health parts as `[name, 0..1]`.
+    pub health_parts: Vec<(String, f64)>,
+    pub at_risk: bool,
+    /// The CLV models' outputs; `None` when no model could be fitted.
+    pub clv: Option<crate::clv_estimates::ClvEstimate>,
+    /// When health was last refreshed by the daily job, if after the grading run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_as_of: Option<String>,
 }
 
 /// Value report: tier sizes and value share, the ABC table and RFM segment counts.
@@ -269,7 +300,10 @@ impl Store {
         clock: Clock,
     ) -> StoreResult<StoredTierOverride> {
         let tier = tier.trim();
-        if reason.trim().is_empty() {
+        // Checked here, where every caller passes: SQLite would keep a NUL that PostgreSQL refuses.
+        let reason = allot_core::model::parse_free_text("reason", reason)?;
+        let reason = reason.as_str();
+        if reason.is_empty() {
             return Err(StoreError::Invalid(allot_core::FieldError::new(
                 "reason",
                 "an override needs a reason",
@@ -899,22 +933,20 @@ impl Store {
         // The details are the grading run's; the tier (overrides change it between runs) and
         // health (the daily job refreshes it) are read from their columns, which are current.
         let value = stored
-            .map(|row| -> StoreResult<serde_json::Value> {
-                let mut details: serde_json::Value =
+            .map(|row| -> StoreResult<ValueDetails> {
+                let mut details: ValueDetails =
                     serde_json::from_str(&text(&row, "details")?).map_err(corrupt)?;
                 let tier = text(&row, "tier")?;
-                details["override_active"] = serde_json::json!(tier_override
+                details.override_active = tier_override
                     .as_ref()
-                    .is_some_and(|stored| stored.tier == tier));
-                details["tier"] = serde_json::json!(tier);
-                details["health"] = serde_json::json!(row.try_get::<f64, _>("health")?);
-                details["at_risk"] = serde_json::json!(row.try_get::<i64, _>("at_risk")? != 0);
+                    .is_some_and(|stored| stored.tier == tier);
+                details.tier = tier;
+                details.health = row.try_get::<f64, _>("health")?;
+                details.at_risk = row.try_get::<i64, _>("at_risk")? != 0;
                 if let Some(parts) = optional_text(&row, "health_parts")? {
-                    details["health_parts"] = serde_json::from_str(&parts).map_err(corrupt)?;
+                    details.health_parts = serde_json::from_str(&parts).map_err(corrupt)?;
                 }
-                if let Some(as_of) = optional_text(&row, "health_as_of")? {
-                    details["health_as_of"] = serde_json::json!(as_of);
-                }
+                details.health_as_of = optional_text(&row, "health_as_of")?;
                 Ok(details)
             })
             .transpose()?;
@@ -1523,20 +1555,21 @@ impl CustomerValueRow {
         grade: &CustomerGrade,
         estimate: Option<&crate::clv_estimates::ClvEstimate>,
     ) -> StoreResult<Self> {
-        let details = serde_json::json!({
-            "as_of": now,
-            "rfm": grade.rfm,
-            "score": grade.score,
-            "dimensions": grade.dimensions,
-            "abc": grade.abc,
-            "computed_tier": grade.computed_tier,
-            "tier": grade.tier,
-            "override_active": grade.override_active,
-            "health": grade.health,
-            "health_parts": grade.health_parts,
-            "at_risk": grade.at_risk,
-            "clv": estimate,
-        });
+        let details = ValueDetails {
+            as_of: now.to_string(),
+            rfm: grade.rfm.clone(),
+            score: grade.score,
+            dimensions: grade.dimensions.clone(),
+            abc: grade.abc,
+            computed_tier: grade.computed_tier.clone(),
+            tier: grade.tier.clone(),
+            override_active: grade.override_active,
+            health: grade.health,
+            health_parts: grade.health_parts.clone(),
+            at_risk: grade.at_risk,
+            clv: estimate.copied(),
+            health_as_of: None,
+        };
         let rfm = grade.rfm.as_ref();
         Ok(CustomerValueRow {
             customer_id: grade.customer_id.to_string(),

@@ -123,7 +123,12 @@ async fn organisation(store: &Store) {
     // A refund nets against the purchase it returns.
     add("c03", date("2026-01-04"), -10.0);
     let summary = store
-        .import_transactions(transactions, BadRows::new(true), &noop)
+        .import_transactions(
+            transactions,
+            BadRows::new(true),
+            clock("2026-07-01T00:00:00Z"),
+            &noop,
+        )
         .await
         .unwrap();
     assert!(summary.written && summary.problems.is_empty());
@@ -156,12 +161,8 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
 
     let c01 = CustomerId::parse("c01").unwrap();
     let c02 = CustomerId::parse("c02").unwrap();
-    let tier_of = |value: &allot_store::value::CustomerValue| {
-        value.value.as_ref().unwrap()["tier"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let tier_of =
+        |value: &allot_store::value::CustomerValue| value.value.as_ref().unwrap().tier.clone();
     let c01_in_april = tier_of(&store.customer_value(&c01).await.unwrap());
     let c02_in_april = tier_of(&store.customer_value(&c02).await.unwrap());
 
@@ -226,10 +227,13 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
         .await
         .unwrap();
     let c01 = CustomerId::parse("c01").unwrap();
-    let computed = store.customer_value(&c01).await.unwrap().value.unwrap()["computed_tier"]
-        .as_str()
+    let computed = store
+        .customer_value(&c01)
+        .await
         .unwrap()
-        .to_string();
+        .value
+        .unwrap()
+        .computed_tier;
     let manual = if computed == "A" { "C" } else { "A" };
 
     let unknown = store
@@ -259,15 +263,15 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     assert_eq!(store.get_customer(&c01).await.unwrap().tier, manual);
     // The value shows the override at once, not only after the next grading.
     let value = store.customer_value(&c01).await.unwrap();
-    assert_eq!(value.value.as_ref().unwrap()["tier"], manual);
-    assert_eq!(value.value.as_ref().unwrap()["override_active"], true);
+    assert_eq!(value.value.as_ref().unwrap().tier, manual);
+    assert!(value.value.as_ref().unwrap().override_active);
     store
         .score_customers(clock("2026-05-15T23:00:00Z"), "test", false)
         .await
         .unwrap();
     let value = store.customer_value(&c01).await.unwrap();
-    assert_eq!(value.value.as_ref().unwrap()["tier"], manual);
-    assert_eq!(value.value.as_ref().unwrap()["override_active"], true);
+    assert_eq!(value.value.as_ref().unwrap().tier, manual);
+    assert!(value.value.as_ref().unwrap().override_active);
 
     // The day after the last day, the daily job of `tick` ends the override and the computed
     // tier is back, with an event saying so.
@@ -283,8 +287,8 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
         .iter()
         .any(|event| event.reason.contains("expired after 2026-05-15")));
     let details = value.value.unwrap();
-    assert_eq!(details["override_active"], false);
-    assert_eq!(details["tier"], details["computed_tier"]);
+    assert!(!details.override_active);
+    assert_eq!(details.tier, details.computed_tier);
     // A file that sets a graded customer's tier does not change it, and says so.
     let graded_tier = store.get_customer(&c01).await.unwrap().tier;
     let other = if graded_tier == "A" { "B" } else { "A" };
@@ -348,7 +352,7 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     );
     assert_ne!(
         value.tier_history[0].from_tier.as_deref(),
-        Some(details["tier"].as_str().unwrap())
+        Some(details.tier.as_str())
     );
 }
 
@@ -369,31 +373,48 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
         }
         fields.into_interaction().unwrap()
     };
+    let today = clock("2026-03-10T09:00:00+08:00");
     let rows = vec![
         (2, interaction("c05", "r1", "2026-03-01")),
         (3, interaction("c05", "nobody", "2026-03-02")),
+        // Later on the clock's calendar day is still today; the next day is the future.
+        (4, interaction("c07", "r1", "2026-03-10T23:00:00+08:00")),
+        (5, interaction("c07", "r1", "2026-03-11T00:00:00+08:00")),
     ];
     let strict = store
-        .import_interactions(rows.clone(), BadRows::new(true), &noop)
+        .import_interactions(rows.clone(), BadRows::new(true), today, &noop)
         .await
         .unwrap();
     assert!(!strict.written);
-    assert_eq!(strict.problems.len(), 1);
+    let problems: Vec<(usize, &str)> = strict
+        .problems
+        .iter()
+        .map(|problem| (problem.line, problem.field.as_str()))
+        .collect();
     assert_eq!(
-        (strict.problems[0].line, strict.problems[0].field.as_str()),
-        (3, "rep_id")
+        problems,
+        [(3, "rep_id"), (5, "at")],
+        "{:?}",
+        strict.problems
+    );
+    assert!(
+        strict.problems[1]
+            .message
+            .contains("after today (2026-03-10"),
+        "{:?}",
+        strict.problems
     );
     let lenient = store
-        .import_interactions(rows.clone(), BadRows::new(false), &noop)
+        .import_interactions(rows.clone(), BadRows::new(false), today, &noop)
         .await
         .unwrap();
-    assert_eq!(lenient.inserted, 1);
+    assert_eq!(lenient.inserted, 2);
     // The same file again changes nothing: rows without ids get stable ids from their content.
     let again = store
-        .import_interactions(rows, BadRows::new(false), &noop)
+        .import_interactions(rows, BadRows::new(false), today, &noop)
         .await
         .unwrap();
-    assert_eq!((again.inserted, again.updated), (0, 1));
+    assert_eq!((again.inserted, again.updated), (0, 2));
 
     // One id twice in a file: the later row wins, as row by row, in one statement.
     let mut first = interaction("c06", "r1", "2026-03-03");
@@ -401,7 +422,12 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
     let mut second = interaction("c06", "r1", "2026-03-04");
     second.id = Some("same-touch".to_string());
     let repeated = store
-        .import_interactions(vec![(2, first), (3, second)], BadRows::new(true), &noop)
+        .import_interactions(
+            vec![(2, first), (3, second)],
+            BadRows::new(true),
+            today,
+            &noop,
+        )
         .await
         .unwrap();
     assert_eq!((repeated.inserted, repeated.updated), (1, 1));
@@ -417,10 +443,18 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
     );
 
     let added = store
-        .add_interaction(interaction("c05", "r1", "2026-02-01T10:00:00+08:00"))
+        .add_interaction(interaction("c05", "r1", "2026-02-01T10:00:00+08:00"), today)
         .await
         .unwrap();
     assert!(added.created);
+    let future = store
+        .add_interaction(interaction("c05", "r1", "2026-04-01"), today)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&future, allot_store::StoreError::Invalid(error) if error.field == "at"),
+        "{future:?}"
+    );
     // An older touch does not move the last contact back.
     let c05 = CustomerId::parse("c05").unwrap();
     assert_eq!(
@@ -432,6 +466,11 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
             .as_deref(),
         Some("2026-03-01T00:00:00.000000Z")
     );
+    // Everyone is below a threshold of 100, so every graded customer raises an alert.
+    store
+        .set_value_policy("[health]\nalert_below = 100\n", "test", today)
+        .await
+        .unwrap();
     store
         .score_customers(clock("2026-03-10T00:00:00Z"), "test", false)
         .await
@@ -444,6 +483,7 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
         })
         .await
         .unwrap();
+    assert!(!alerts.is_empty(), "alerts are raised");
     for alert in &alerts {
         assert_eq!(alert.owner_id.as_deref(), Some("r1"));
         assert_eq!(alert.status, "open");
@@ -518,7 +558,7 @@ fn every_ticket_column() -> GivenColumns {
 }
 
 fn health_of(value: &allot_store::value::CustomerValue) -> f64 {
-    value.value.as_ref().unwrap()["health"].as_f64().unwrap()
+    value.value.as_ref().unwrap().health
 }
 
 /// Health moves every day, so the daily job recomputes it between monthly re-grades and
@@ -565,13 +605,15 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
     assert_eq!(day.health.as_ref().unwrap().customers, 40);
     let with_ticket = store.customer_value(&c05).await.unwrap();
     let details = with_ticket.value.as_ref().unwrap();
-    assert!(health_of(&with_ticket) < graded, "{details}");
-    assert!(details["health_parts"]
-        .as_array()
-        .unwrap()
+    assert!(health_of(&with_ticket) < graded, "{details:?}");
+    assert!(details
+        .health_parts
         .iter()
-        .any(|part| part[0] == "tickets" && part[1] == 0.5));
-    assert_eq!(details["health_as_of"], "2026-07-02T02:00:00.000000Z");
+        .any(|(name, value)| name == "tickets" && *value == 0.5));
+    assert_eq!(
+        details.health_as_of.as_deref(),
+        Some("2026-07-02T02:00:00.000000Z")
+    );
     assert_eq!(store.tickets_of(&c05).await.unwrap().len(), 1);
 
     // Closed, the ticket stops weighing on health; it still counts as service effort.

@@ -126,7 +126,9 @@ pub struct FitReport<Parameters> {
     /// Optimiser iterations over all stages (a warm-start stage on a subsample, BFGS, any
     /// Nelder-Mead fallback).
     pub iterations: usize,
-    /// The gradient reached its tolerance; when false the parameters are the best found.
+    /// The optimiser stopped at an optimum: the gradient reached its tolerance, or (where
+    /// rounding in sums over many customers sets a floor) five steps in a row lowered the
+    /// objective by less than 10⁻¹² of it. When false the parameters are the best found.
     pub converged: bool,
     /// Customers the likelihood was computed on (Gamma-Gamma uses repeat customers only).
     pub customers_used: usize,

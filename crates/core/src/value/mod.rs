@@ -30,7 +30,8 @@
 //! **Composite score** 0–100 (`[scoring]`): dimensions frequency (purchase days, 0 without
 //! purchases), monetary (net amount, 0 without purchases), clv, strategic (the number in custom
 //! attribute `strategic_attribute`), and, counting against the score, cost_to_serve (interaction
-//! minutes + `ticket_minutes` × tickets opened, both up to the clock) and risk (1 − p_alive). Each dimension becomes a
+//! minutes + `ticket_minutes` × tickets opened, both up to the clock) and risk (1 − p_alive, for
+//! customers with a repeat purchase: BG/NBD calls every one-time buyer alive). Each dimension becomes a
 //! mid-rank percentile p in 0..1 among the customers whose value is known (lowest 0, highest 1,
 //! ties share the mean of their positions, a lone or all-equal value 0.5). Then
 //! `score = 100 × (Σ w·p over positive + Σ w·(1 − p) over negative dimensions) / Σ w`, all sums
@@ -52,7 +53,8 @@
 //!
 //! **Health** 0–100 (`[health]`): parts recency (freshness of the last purchase day against the
 //! median gap between the customer's purchase days, 180 days with fewer than two), interaction (same
-//! for interaction days, 30 days default), tickets = 1 / (1 + open tickets), p_alive. Freshness is
+//! for interaction days, 30 days default), tickets = 1 / (1 + open tickets), p_alive (only with a
+//! repeat purchase, as for risk: a one-time buyer of long ago is not healthy). Freshness is
 //! 1 within the usual gap, falling linearly to 0 at 3× the usual gap. Health = 100 × Σ w·part / Σ w
 //! over known parts (no purchases, no interactions or no p_alive leave that part out). Defaults:
 //! recency 0.35, interaction 0.25, tickets 0.15, p_alive 0.25; at risk when health < `alert_below` (40).
@@ -253,10 +255,26 @@ pub fn customer_health(
         &purchase_dates,
         &customer.interaction_days,
         customer.open_tickets,
-        customer.p_alive,
+        informative_p_alive(
+            customer.p_alive,
+            purchase_dates
+                .iter()
+                .filter(|date| **date <= clock.utc_date())
+                .count(),
+        ),
         clock.utc_date(),
     );
     (health, parts, health < policy.health.alert_below)
+}
+
+/// P(alive) where it tells something, for health and risk: with a repeat purchase (two
+/// purchase days or more). BG/NBD lets a customer drop out only right after a repeat purchase,
+/// so it calls everyone without one alive (P = 1), however long ago they bought once; for them
+/// the part is left out and recency speaks instead. The stored `p_alive` stays the model's.
+fn informative_p_alive(p_alive: Option<f64>, purchase_days: usize) -> Option<f64> {
+    p_alive
+        .filter(|probability| probability.is_finite() && purchase_days >= 2)
+        .map(|probability| probability.clamp(0.0, 1.0))
 }
 
 /// The raw composite-score dimensions of one customer, in [`Dimension::ALL`] order.
@@ -274,10 +292,9 @@ fn raw_dimensions(
     };
     let cost_to_serve = finite_or_zero(customer.interaction_minutes)
         + finite_or_zero(policy.scoring.ticket_minutes) * f64::from(customer.tickets_opened);
-    let risk = customer
-        .p_alive
-        .filter(|probability| probability.is_finite())
-        .map(|probability| 1.0 - probability.clamp(0.0, 1.0));
+    let purchase_days = facts.map_or(0, |facts| facts.frequency as usize);
+    let risk =
+        informative_p_alive(customer.p_alive, purchase_days).map(|probability| 1.0 - probability);
     RawDimensions {
         values: [
             Some(facts.map_or(0.0, |facts| f64::from(facts.frequency))),
@@ -357,17 +374,19 @@ mod tests {
         let newcomer = customer("newcomer", &[99], 50.0);
         let steady = customer("steady", &[30, 60, 90], 80.0);
         let sleepy = customer("sleepy", &[5, 15], 40.0);
-        let mut gone = customer("gone", &[1], 30.0);
+        let mut gone = customer("gone", &[0, 1], 15.0);
         gone.p_alive = Some(0.01);
         gone.open_tickets = Some(3);
         gone.interaction_days = vec![date(0), date(7)];
         // Bought only after the clock date: no RFM, no value yet.
         let future = customer("future", &[150], 999.0);
         // By hand: recency days 2, 20, 1, 10, 85, 99 give R 4, 2, 5, 3, 1, 1; frequencies 4, 3, 1,
-        // 3, 2, 1 give F 5, 3, 1, 3, 2, 1; amounts 2000, 300, 50, 240, 80, 30 give M 5, 4, 2, 3, 2, 1
-        // and, of 2700 in all, shares before of 0, 74, 97, 85, 94 and 99%. Gone's health is
-        // 100 × (0.35 × 1 + 0.25 × 0 + 0.15 / 4 + 0.25 × 0.01) = 39, below 40; sleepy is 85 days
-        // into a 10-day rhythm, so only its tickets part is fresh: 100 × 0.15 / 0.5 = 30.
+        // 3, 2, 2 give F 5, 3, 1, 3, 1, 1; amounts 2000, 300, 50, 240, 80, 30 give M 5, 4, 2, 3, 2, 1
+        // and, of 2700 in all, shares before of 0, 74, 97, 85, 94 and 99%. Gone is 98 days into a
+        // 1-day rhythm of purchases and 92 into a 7-day one of calls, so its health is
+        // 100 × (0.35 × 0 + 0.25 × 0 + 0.15 / 4 + 0.25 × 0.01) = 4, below 40; sleepy is 85 days
+        // into a 10-day rhythm and has no p_alive, so only its tickets part is fresh:
+        // 100 × 0.15 / 0.5 = 30.
         check(
             &ValuePolicy::default(),
             &[whale, regular, newcomer, steady, sleepy, gone, future],
@@ -382,6 +401,39 @@ mod tests {
                 "future - C C→C",
             ],
         );
+    }
+
+    #[test]
+    fn a_one_time_buyer_is_not_kept_alive_by_the_model() {
+        // BG/NBD gives P(alive) = 1 to everyone without a repeat purchase; a customer who bought
+        // once long ago must still look at risk, and must not get the best risk of all.
+        let mut once_long_ago = customer("once", &[0], 500.0);
+        once_long_ago.p_alive = Some(1.0);
+        let mut regular = customer("regular", &[60, 80, 95], 100.0);
+        regular.p_alive = Some(0.9);
+        let grades = grade_customers(
+            &ValuePolicy::default(),
+            &[once_long_ago, regular],
+            clock_on(400),
+        );
+        let once = &grades[0];
+        assert!(once.at_risk, "{once:?}");
+        assert!(
+            !once.health_parts.iter().any(|(name, _)| name == "p_alive"),
+            "{once:?}"
+        );
+        let risk = once
+            .dimensions
+            .iter()
+            .find(|dimension| dimension.dimension == Dimension::Risk)
+            .unwrap();
+        assert_eq!(risk.raw, None, "{once:?}");
+        // With a repeat purchase the model's P(alive) counts.
+        let regular = &grades[1];
+        assert!(regular
+            .health_parts
+            .iter()
+            .any(|(name, value)| name == "p_alive" && (*value - 0.9).abs() < 1e-12));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::rank::rank_counts;
 use chrono::NaiveDate;
 
 /// A customer's RFM facts and scores as of the clock date.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rfm {
     /// Days from the last purchase day to the clock date.

@@ -65,7 +65,7 @@ impl fmt::Display for Dimension {
 }
 
 /// How one dimension made up a customer's score, for explanations.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DimensionValue {
     pub dimension: Dimension,
