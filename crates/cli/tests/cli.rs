@@ -216,6 +216,13 @@ async fn import_route_explain_report_export(backend: Backend) {
     );
     let teams_export = workspace.allot_ok(&["export", "teams"]);
     assert_eq!(teams_export.lines().count(), 3);
+    // Teams and reps round-trip too.
+    for (kind, exported) in [("teams", &teams_export), ("reps", &reps_export)] {
+        let file = workspace.file(&format!("{kind}-again.csv"), exported);
+        let output = workspace.allot_ok(&["import", kind, text(&file)]);
+        assert!(output.contains("0 inserted"), "{kind}: {output}");
+        assert_eq!(&workspace.allot_ok(&["export", kind]), exported, "{kind}");
+    }
 
     // A file with a few columns changes only those: tiers here, nothing else, no owner.
     let tiers = workspace.file("tiers.csv", "id,tier\nc1,B\nc5,A\n");
@@ -445,6 +452,16 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     workspace.allot_ok(&["policy", "set", text(&policy)]);
     assert!(workspace.allot_ok(&["policy", "show"]).contains("战略"));
 
+    // The summary a person reads: counts, tiers and moves.
+    let printed = workspace.allot_ok(&["score"]);
+    for expected in [
+        "graded 5 customers as of 2026-11-25T01:00:00.000000Z (3 with purchases) with value policy version 1",
+        "tiers: 0 up, 0 down, 5 set for the first time; 0 manual override(s) in force",
+        "         2  战略\n         3  普通\n",
+        "alerts: ",
+    ] {
+        assert!(printed.contains(expected), "{expected}: {printed}");
+    }
     let summary: Value = serde_json::from_str(&workspace.allot_ok(&["score", "--json"])).unwrap();
     assert_eq!(summary["customers"], 5);
     assert_eq!(summary["clv"]["settings"]["horizon_months"], 24);
@@ -538,6 +555,34 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
 
     let tick = workspace.allot_ok(&["tick", "--at", "2026-12-01T00:00:00Z"]);
     assert!(tick.contains("monthly_regrade for 2026-12: ran"), "{tick}");
+    assert!(
+        tick.contains("graded 5 customers as of 2026-12-01T00:00:00.000000Z"),
+        "the re-grade prints its summary: {tick}"
+    );
+    let moves = tick
+        .lines()
+        .find(|line| line.starts_with("tiers: "))
+        .expect("a tiers line");
+    let events: Value =
+        serde_json::from_str(&workspace.allot_ok(&["tier", "events", "--json"])).unwrap();
+    let count = |direction: &str| {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|event| {
+                event["at"] == "2026-12-01T00:00:00.000000Z" && event["direction"] == direction
+            })
+            .count()
+    };
+    assert!(
+        moves.starts_with(&format!(
+            "tiers: {} up, {} down,",
+            count("upgrade"),
+            count("downgrade")
+        )),
+        "the printed moves are the logged ones: {moves} / {events}"
+    );
     let tick = workspace.allot_ok(&["tick", "--at", "2026-12-05T00:00:00Z"]);
     assert!(tick.contains("already done"), "{tick}");
     assert!(
@@ -621,10 +666,171 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     assert_eq!(fit["customers"], 2349, "k1 still counts: {fit}");
 }
 
+/// Without `--strict`, a row that names a rejected row of the same file is rejected too, so no
+/// reference is left pointing at nothing; parent cycles are refused; a row that cannot be read
+/// names its column.
+async fn rows_naming_rejected_rows_are_rejected_too(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    let teams = workspace.file(
+        "teams.csv",
+        "id,name,parent_id\nbad,坏,ghost\nchild,子,bad\ngrandchild,孙,child\nok,好,\n",
+    );
+    let output = workspace.allot(&["import", "teams", text(&teams)]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "line 2, column parent_id: team 'ghost' does not exist",
+        "line 3, column parent_id: team 'bad' is not imported: its own row (line 2) was rejected",
+        "line 4, column parent_id: team 'child' is not imported: its own row (line 3) was rejected",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    let exported = workspace.allot_ok(&["export", "teams"]);
+    assert_eq!(exported, "id,name,parent_id,manager_id\nok,好,,\n");
+
+    let customers = workspace.file(
+        "customers.csv",
+        "id,name,parent_id\np1,父,ghost\nk1,子,p1\nx1,甲,x2\nx2,乙,x1\ny1,丙,\ny2,丁,y1\n",
+    );
+    let output = workspace.allot(&["import", "customers", text(&customers)]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "line 2, column parent_id: customer 'ghost' does not exist",
+        "line 3, column parent_id: customer 'p1' is not imported: its own row (line 2) was rejected",
+        "line 4, column parent_id: making 'x2' the parent of 'x1' forms a cycle",
+        "line 5, column parent_id: making 'x1' the parent of 'x2' forms a cycle",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    assert!(String::from_utf8_lossy(&output.stdout).contains("2 inserted"));
+    // A cycle through a stored customer is refused as well.
+    let closing = workspace.file("closing.csv", "id,parent_id\ny1,y2\n");
+    let output = workspace.allot(&["import", "customers", text(&closing)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("line 2, column parent_id: making 'y2' the parent of 'y1' forms a cycle"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Export → import still round-trips: nothing points at nothing.
+    let exported = workspace.allot_ok(&["export", "customers"]);
+    let again = workspace.file("again.csv", &exported);
+    workspace.allot_ok(&["import", "customers", "--strict", text(&again)]);
+
+    // Rows that cannot be read name the column: a short row its first missing column, text
+    // that is not UTF-8 the column it is in.
+    let unreadable = workspace.directory.path().join("unreadable.csv");
+    std::fs::write(
+        &unreadable,
+        b"id,name,tier\nz1,\xe5\xa5\xbd\nz2,\xff\xfe,A\nz3,ok,B\n",
+    )
+    .unwrap();
+    let output = workspace.allot(&["import", "customers", text(&unreadable)]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 2, column tier: has 2 values but the header has 3 columns"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 3, column name: is not UTF-8 text"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 inserted"));
+}
+
+/// `--db` names the database for one command, over `ALLOT_DB`.
+async fn the_db_option_chooses_the_database(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    let teams = workspace.file("teams.csv", TEAMS);
+    workspace.allot_ok(&[
+        "--db",
+        "sqlite://elsewhere.db",
+        "import",
+        "teams",
+        text(&teams),
+    ]);
+    assert!(workspace.directory.path().join("elsewhere.db").exists());
+    assert_eq!(
+        workspace
+            .allot_ok(&["--db", "sqlite://elsewhere.db", "export", "teams"])
+            .lines()
+            .count(),
+        3
+    );
+    // The database in ALLOT_DB was not touched.
+    assert_eq!(workspace.allot_ok(&["export", "teams"]).lines().count(), 1);
+}
+
+/// `allot serve` prints a generated admin token on its first start only; the token works
+/// on the next start, and only its hash is stored.
+async fn serve_prints_the_generated_token_once(backend: Backend) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let workspace = Workspace::new(backend).await;
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--tick-every", "0"])
+            .current_dir(workspace.directory.path())
+            .env("ALLOT_DB", &workspace.database.url)
+            .env("ALLOT_NOW", "2026-11-25T09:00:00+08:00")
+            .env_remove("ALLOT_ADMIN_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start allot serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut token = None;
+        let address = loop {
+            let line = lines.next().expect("serve prints its address").unwrap();
+            if let Some(shown) = line.strip_prefix("admin API token (shown once, stored hashed): ")
+            {
+                token = Some(shown.to_string());
+            }
+            if let Some(rest) = line.strip_prefix("serving http://") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        (child, token, address)
+    };
+    let status_of = |address: &str, token: &str| {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET /api/v1/teams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.lines().next().unwrap_or_default().to_string()
+    };
+
+    let (mut first, token, address) = start();
+    let token = token.expect("the first start prints a token");
+    assert!(token.len() >= 32, "{token}");
+    assert!(status_of(&address, &token).contains(" 200 "));
+    assert!(status_of(&address, "not-the-token").contains(" 401 "));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let (mut second, printed_again, address) = start();
+    assert_eq!(printed_again, None, "the token is shown once");
+    assert!(status_of(&address, &token).contains(" 200 "));
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let listed = workspace.allot_ok(&["token", "list"]);
+    assert!(!listed.contains(&token), "only a hash is stored: {listed}");
+}
+
 allot_store::test_on_both_backends! {
     import_route_explain_report_export => super::import_route_explain_report_export;
     bad_rows_are_reported_and_strict_writes_nothing => super::bad_rows_are_reported_and_strict_writes_nothing;
     import_files_are_checked_as_a_whole => super::import_files_are_checked_as_a_whole;
     demo_is_deterministic => super::demo_is_deterministic;
     value_commands_grade_customers_and_report => super::value_commands_grade_customers_and_report;
+    rows_naming_rejected_rows_are_rejected_too => super::rows_naming_rejected_rows_are_rejected_too;
+    the_db_option_chooses_the_database => super::the_db_option_chooses_the_database;
+    serve_prints_the_generated_token_once => super::serve_prints_the_generated_token_once;
 }

@@ -189,4 +189,76 @@ mod tests {
         // 1,2,3,4: Gini = 2*(1+4+9+16)/(4*10) - 5/4 = 0.25; Jain = 100/(4*30).
         check(&[4.0, 1.0, 3.0, 2.0], 0.25, 100.0 / 120.0);
     }
+
+    #[test]
+    fn teams_count_their_sub_teams_and_only_available_reps() {
+        use crate::model::{Level, Rep, Role};
+        use crate::strategy::RepLoad;
+        use crate::{RepId, TeamId};
+        let team = |id: &str, parent: Option<&str>| Team {
+            id: TeamId::parse(id).unwrap(),
+            name: id.to_string(),
+            parent_id: parent.map(|parent| TeamId::parse(parent).unwrap()),
+            manager_id: None,
+        };
+        let rep = |id: &str, team: &str, workload: f64, active: bool| RepState {
+            rep: Rep {
+                id: RepId::parse(id).unwrap(),
+                name: id.to_string(),
+                email: String::new(),
+                team_id: Some(TeamId::parse(team).unwrap()),
+                role: Role::Rep,
+                level: Level::Mid,
+                capacity: Some(10),
+                weight: 1.0,
+                skills: vec![],
+                active,
+                absent_from: None,
+                absent_until: None,
+            },
+            load: RepLoad {
+                owned_count: workload as u32,
+                owned_workload: workload,
+                ..RepLoad::default()
+            },
+        };
+        let teams = [
+            team("hq", None),
+            team("east", Some("hq")),
+            team("east-ka", Some("east")),
+        ];
+        let reps = [
+            rep("r1", "hq", 2.0, true),
+            rep("r2", "east", 4.0, true),
+            rep("r3", "east-ka", 6.0, true),
+            // Inactive: listed with its load, left out of every fairness measure.
+            rep("r4", "east-ka", 100.0, false),
+        ];
+        let report = workload_report(&teams, &reps, Clock::parse("2026-11-25T09:00:00Z").unwrap());
+        let fairness_of = |id: &str| {
+            &report
+                .teams
+                .iter()
+                .find(|team| team.team_id == id)
+                .unwrap()
+                .fairness
+        };
+        // east = east + east-ka: workloads 4 and 6 among available reps.
+        let east = fairness_of("east");
+        assert_eq!(east.available_reps, 2);
+        assert_eq!(east.total_workload, 10.0);
+        assert_eq!(east.max_over_mean, Some(6.0 / 5.0));
+        // hq = everyone available: 2, 4, 6; Gini = 2(2 + 8 + 18) / (3 × 12) − 4/3 = 2/9.
+        let hq = fairness_of("hq");
+        assert_eq!(hq.available_reps, 3);
+        assert!((hq.gini.unwrap() - 2.0 / 9.0).abs() < 1e-12, "{hq:?}");
+        assert!(
+            (hq.jain.unwrap() - 144.0 / (3.0 * 56.0)).abs() < 1e-12,
+            "{hq:?}"
+        );
+        assert_eq!(report.overall, *hq);
+        let r4 = report.reps.iter().find(|rep| rep.rep_id == "r4").unwrap();
+        assert!(!r4.available);
+        assert_eq!(r4.utilisation, Some(10.0));
+    }
 }

@@ -1408,6 +1408,106 @@ strategy = "round_robin"
     }
 
     #[test]
+    fn sticky_falls_back_to_least_loaded_when_the_parent_owner_is_unavailable() {
+        let mut busy = rep("r1", "t");
+        busy.load.owned_count = 4;
+        busy.load.owned_workload = 4.0;
+        let mut away = rep("r2", "t");
+        away.rep.absent_from = NaiveDate::from_ymd_opt(2026, 11, 20);
+        away.rep.absent_until = NaiveDate::from_ymd_opt(2026, 11, 30);
+        let mut engine = engine(
+            one_rule("sticky", "{ team = \"t\" }"),
+            vec![busy, away, rep("r3", "t")],
+            "2026-11-25",
+        );
+        let parent_owner = RepId::parse("r2").unwrap();
+        let child = customer("child");
+        let decision = engine.route(&child, Some(&parent_owner));
+        assert_eq!(decision.owner_id.as_ref().unwrap().as_str(), "r3");
+        let record = engine.render(&decision, &child);
+        let r2 = record
+            .trace
+            .candidates
+            .iter()
+            .find(|candidate| candidate.rep_id == "r2")
+            .expect("the parent's owner is listed");
+        assert_eq!(r2.status, "skipped", "{record:?}");
+        assert!(r2.reason.contains("absent"), "{record:?}");
+    }
+
+    #[test]
+    fn round_robin_over_a_rep_list_follows_the_list_and_resumes_after_a_removed_rep() {
+        // The rotation follows the order written in the rule, not the ids.
+        let reps = vec![rep("r1", "t"), rep("r2", "t"), rep("r3", "t")];
+        let rules = || one_rule("round_robin", "{ reps = [\"r3\", \"r1\", \"r2\"] }");
+        let mut first = engine(rules(), reps.clone(), "2026-11-25");
+        let owners: Vec<_> = route_many(&mut first, "a", 4)
+            .into_iter()
+            .map(Option::unwrap)
+            .collect();
+        assert_eq!(owners, ["r3", "r1", "r2", "r3"]);
+        // r3 won last and then left the company: the rotation goes on with the rep after it
+        // in the list (r1), not back at the start.
+        let saved = first.strategy_states();
+        let teams = vec![team("t", None)];
+        let remaining: Vec<RepState> = first
+            .reps()
+            .iter()
+            .filter(|state| state.rep.id.as_str() != "r3")
+            .cloned()
+            .collect();
+        let mut restarted = RoutingEngine::new(
+            one_rule("round_robin", "{ reps = [\"r1\", \"r2\"] }"),
+            &teams,
+            remaining,
+            &saved,
+            clock("2026-11-25"),
+        );
+        let owners: Vec<_> = route_many(&mut restarted, "b", 3)
+            .into_iter()
+            .map(Option::unwrap)
+            .collect();
+        assert_eq!(owners, ["r1", "r2", "r1"]);
+    }
+
+    #[test]
+    fn every_candidate_absent_leaves_the_customer_in_the_pool() {
+        let absent = |id: &str| {
+            let mut away = rep(id, "t");
+            away.rep.absent_from = NaiveDate::from_ymd_opt(2026, 11, 20);
+            away.rep.absent_until = NaiveDate::from_ymd_opt(2026, 11, 30);
+            away
+        };
+        for strategy in [
+            "round_robin",
+            "weighted",
+            "least_loaded",
+            "first_touch",
+            "sticky",
+        ] {
+            let mut engine = engine(
+                one_rule(strategy, "{ team = \"t\" }"),
+                vec![absent("r1"), absent("r2")],
+                "2026-11-25",
+            );
+            let target = customer("c1");
+            let decision = engine.route(&target, None);
+            assert_eq!(decision.owner_id, None, "{strategy}");
+            let record = engine.render(&decision, &target);
+            assert!(
+                record.reason.contains("2 absent"),
+                "{strategy}: {}",
+                record.reason
+            );
+            assert!(
+                record.reason.contains("pool"),
+                "{strategy}: {}",
+                record.reason
+            );
+        }
+    }
+
+    #[test]
     fn min_level_sub_teams_skills_and_fallthrough() {
         let mut senior = rep("r3", "t-sub");
         senior.rep.level = Level::Senior;

@@ -648,6 +648,33 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "bad_request", Some("colour"));
 
+    // A value wrong with what is stored (an absence ending before its stored start) is 422
+    // like any invalid value; a clash with other records (an unknown team, a cycle) is 409.
+    let (status, body) = app
+        .put("/api/v1/reps/r1", json!({"absent_from": "2026-12-10"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .put("/api/v1/reps/r1", json!({"absent_until": "2026-12-01"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid", Some("absent_until"));
+    let (status, body) = app
+        .put("/api/v1/reps/r1", json!({"team_id": "nowhere"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "conflict", Some("team_id"));
+    // A rule name too long to key routing state is refused when set (PostgreSQL could not
+    // index it, and every route would fail).
+    let long_name = "长".repeat(1000);
+    let (status, body) = app
+        .put_rules(&format!(
+            "[[rule]]\nname = \"{long_name}\"\nwhen = 'true'\nto = {{ team = \"hq\" }}\nstrategy = \"round_robin\"\n"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid", Some("name"));
+
     let (status, body) = app
         .post("/api/v1/route", json!({"id": "c1", "size": "many"}))
         .await;
@@ -732,6 +759,26 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
     // Nothing half-written: the rejected customers do not exist.
     let (_, page) = app.get("/api/v1/customers").await;
     assert_eq!(page["total"], 0, "{page}");
+    // Parent accounts may not form a cycle, through PUT or POST /route.
+    for (id, parent) in [("g1", None), ("g2", Some("g1"))] {
+        let (status, body) = app
+            .put(
+                &format!("/api/v1/customers/{id}"),
+                json!({"name": id, "parent_id": parent}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .put("/api/v1/customers/g1", json!({"parent_id": "g2"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "conflict", Some("parent_id"));
+    let (status, body) = app
+        .post("/api/v1/route", json!({"id": "g1", "parent_id": "g2"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "conflict", Some("parent_id"));
 }
 
 async fn customers_list_filters_and_pages(backend: Backend) {

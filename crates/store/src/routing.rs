@@ -803,3 +803,99 @@ impl Store {
         Ok(workload_report(&teams, &reps, clock))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::EventFilter;
+    use allot_core::input::{CustomerFields, RepFields, TeamFields};
+
+    /// The routing lock keeps routers from meeting, so no test through the public API reaches
+    /// the database's own guard. Here a batch is handed a customer that already has an owner,
+    /// as a router with a stale view of the pool would be: the conditional update refuses, and
+    /// the transaction writes nothing, no second owner and no event.
+    async fn the_database_refuses_a_second_owner(backend: Backend) {
+        let database = crate::testing::TestDatabase::create(backend).await;
+        let store = Store::connect(&database.url).await.unwrap();
+        let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+        let team =
+            serde_json::from_value::<TeamFields>(serde_json::json!({"id": "t", "name": "T"}))
+                .unwrap()
+                .into_team()
+                .unwrap();
+        store
+            .put_team(&team, &GivenColumns::all(TeamFields::COLUMNS))
+            .await
+            .unwrap();
+        for id in ["r1", "r2"] {
+            let rep = serde_json::from_value::<RepFields>(
+                serde_json::json!({"id": id, "name": id, "team_id": "t"}),
+            )
+            .unwrap()
+            .into_rep()
+            .unwrap();
+            store
+                .put_rep(&rep, &GivenColumns::all(RepFields::COLUMNS))
+                .await
+                .unwrap();
+        }
+        let customer = serde_json::from_value::<CustomerFields>(
+            serde_json::json!({"id": "c1", "name": "客户", "owner_id": "r1"}),
+        )
+        .unwrap()
+        .into_customer()
+        .unwrap();
+        store
+            .put_customer(
+                &customer,
+                &GivenColumns::all(CustomerFields::COLUMNS),
+                "test",
+                clock,
+            )
+            .await
+            .unwrap();
+        let events_before = store
+            .list_events(&EventFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len();
+
+        let at = format_timestamp(clock.now());
+        let mut write = store.begin_write().await.unwrap();
+        let mut batch = DecisionBatch::new(backend, "test", &at, None);
+        batch.assignments.push(PendingAssignment {
+            customer_id: "c1".to_string(),
+            owner_id: "r2".to_string(),
+            rule: None,
+            reason: "a stale view of the pool".to_string(),
+        });
+        let refused = batch.flush(&mut write).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Conflict { field: Some(field), .. } if field == "owner_id"),
+            "{refused:?}"
+        );
+        drop(write);
+
+        let stored = store
+            .get_customer(&CustomerId::parse("c1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(stored.owner_id.as_ref().map(RepId::as_str), Some("r1"));
+        let events_after = store
+            .list_events(&EventFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(events_after, events_before);
+    }
+
+    crate::test_on_both_backends! {
+        the_database_refuses_a_second_owner => super::the_database_refuses_a_second_owner;
+    }
+}

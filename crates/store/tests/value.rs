@@ -190,11 +190,42 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
     assert_eq!(events.len(), 40 + moves, "one tier event per move");
     assert!(events.iter().any(|event| event.direction == "up"));
     assert!(events.iter().any(|event| event.direction == "down"));
+    // Each customer's events chain (each starts where the last ended), move in the direction
+    // they say, and give the score and tier that caused them.
+    let names = ["A", "B", "C"];
+    let rank = |tier: &str| names.iter().position(|name| *name == tier).unwrap();
+    let mut last_tier: std::collections::BTreeMap<&str, &str> = Default::default();
+    for event in &events {
+        let previous = last_tier.insert(&event.customer_id, &event.to_tier);
+        assert_eq!(event.from_tier.as_deref(), previous, "{event:?}");
+        let expected_direction = match previous {
+            None => "set",
+            Some(from) if rank(&event.to_tier) < rank(from) => "up",
+            Some(_) => "down",
+        };
+        assert_eq!(event.direction, expected_direction, "{event:?}");
+        assert_ne!(event.from_tier.as_deref(), Some(event.to_tier.as_str()));
+        assert!(
+            event
+                .reason
+                .starts_with(&format!("score {:.1} (ABC class ", event.score))
+                && event
+                    .reason
+                    .ends_with(&format!(") gives tier {}", event.to_tier)),
+            "{event:?}"
+        );
+    }
+    for (customer, tier) in &last_tier {
+        let current = store
+            .get_customer(&CustomerId::parse(customer).unwrap())
+            .await
+            .unwrap()
+            .tier;
+        assert_eq!(&current, tier, "the last event gives {customer}'s tier");
+    }
 
     let c01_value = store.customer_value(&c01).await.unwrap();
     let c02_value = store.customer_value(&c02).await.unwrap();
-    let names = ["A", "B", "C"];
-    let rank = |tier: &str| names.iter().position(|name| *name == tier).unwrap();
     assert!(
         rank(&tier_of(&c01_value)) > rank(&c01_in_april),
         "the customer who stopped buying went down: {c01_in_april} → {}",
@@ -216,6 +247,76 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
     );
     let routed_value = store.get_customer(&c02).await.unwrap().value;
     assert!(routed_value.score.is_some() && routed_value.clv.is_some());
+}
+
+/// Routing conditions read what grading measured: a customer released to the pool after a
+/// grading is routed by its score, CLV, P(alive) and RFM segment, on both backends (on SQLite
+/// through the one-value JSON read of the pool).
+async fn graded_values_route_customers(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    let at = clock("2026-07-01T02:00:00Z");
+    let summary = store.score_customers(at, "test", false).await.unwrap();
+    assert!(
+        summary.clv.bg_nbd.is_some(),
+        "CLV fitted: {:?}",
+        summary.clv
+    );
+    let mut graded = Vec::new();
+    for number in 1..=40 {
+        let id = CustomerId::parse(&format!("c{number:02}")).unwrap();
+        let value = store.customer_value(&id).await.unwrap().value.unwrap();
+        graded.push((id, value));
+    }
+    graded.sort_by(|left, right| right.1.score.total_cmp(&left.1.score));
+    let (best, best_value) = &graded[0];
+    let (worst, _) = &graded[graded.len() - 1];
+    let best_clv = best_value.clv.expect("the best customer has a CLV");
+    let segment = best_value.rfm.as_ref().unwrap().segment.as_str();
+    for id in [best, worst] {
+        let release =
+            serde_json::from_value::<CustomerFields>(json!({"id": id.as_str(), "owner_id": ""}))
+                .unwrap()
+                .into_customer()
+                .unwrap();
+        store
+            .put_customer(
+                &release,
+                &GivenColumns::from_header(&["id".to_string(), "owner_id".to_string()]),
+                "test",
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    let rules = format!(
+        "[[rule]]\nname = \"by value\"\nwhen = 'score >= {} and clv >= {} and p_alive > {} and rfm_segment == \"{segment}\"'\nto = {{ reps = [\"r1\"] }}\nstrategy = \"round_robin\"\n\n[[rule]]\nname = \"rest\"\nwhen = 'true'\nto = {{ reps = [\"r1\"] }}\nstrategy = \"round_robin\"\n",
+        best_value.score - 1e-6,
+        best_clv.clv * 0.999,
+        best_clv.p_alive * 0.999,
+    );
+    store.set_rules(&rules, "test", at).await.unwrap();
+    let run = store.route_pool(at, "test", true, &noop).await.unwrap();
+    assert_eq!(run.summary.routed, 2, "{:?}", run.summary);
+    let rule_of = |id: &CustomerId| {
+        run.decisions
+            .iter()
+            .find(|decision| decision.customer_id == id.as_str())
+            .and_then(|decision| decision.rule.clone())
+    };
+    assert_eq!(
+        rule_of(best).as_deref(),
+        Some("by value"),
+        "{:?}",
+        run.decisions
+    );
+    assert_eq!(
+        rule_of(worst).as_deref(),
+        Some("rest"),
+        "{:?}",
+        run.decisions
+    );
 }
 
 async fn an_override_wins_until_it_expires(backend: Backend) {
@@ -797,6 +898,7 @@ async fn going_back_in_time_needs_force(backend: Backend) {
 }
 
 test_on_both_backends! {
+    graded_values_route_customers => super::graded_values_route_customers;
     health_is_refreshed_daily_and_tickets_count => super::health_is_refreshed_daily_and_tickets_count;
     going_back_in_time_needs_force => super::going_back_in_time_needs_force;
     alerts_open_once_and_close_when_health_recovers => super::alerts_open_once_and_close_when_health_recovers;
