@@ -14,7 +14,10 @@ use crate::strategy::{
 };
 
 mod availability;
+mod stored_candidate;
+
 use availability::{Loads, RuleAvailability};
+pub use stored_candidate::{StoredCandidate, StoredCandidateEntry, StoredCandidateOutcome};
 
 /// How a rule fared for one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,11 +157,12 @@ pub struct CandidateTraceRecord {
 }
 
 /// A decision's explanation as it is stored: each rule tried as indices into the rules version
-/// the decision was made with, the customer's values of the fields those rules read, and the
-/// candidates already in words (they depend on loads that change right after). The sentences
-/// for every rule tried were most of the cost of routing a large pool, in formatting and in
+/// the decision was made with, the customer's values of the fields those rules read, and each
+/// candidate as its outcome with the load, level or dates its words need (they change right
+/// after). The sentences were most of the cost of routing a large pool, in formatting and in
 /// bytes written, so they are written on reading instead, by [`render_stored_trace`], and
-/// come out exactly as [`RoutingEngine::render`] writes them.
+/// come out exactly as [`RoutingEngine::render`] writes them. Format 2 kept the candidates in
+/// words; such traces are still read.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StoredTrace {
     /// Always [`StoredTrace::FORMAT`]; a stored trace without it is a full [`TraceRecord`].
@@ -168,13 +172,13 @@ pub struct StoredTrace {
     /// Each rule tried: `[rule index, result, node]`, result 0 = did not match (decided at
     /// node), 1 = matched, 2 = matched and fell through, 3 = matched without a candidate.
     pub rules: Vec<[u32; 3]>,
-    pub candidates: Vec<CandidateTraceRecord>,
+    pub candidates: Vec<StoredCandidateEntry>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_candidates: usize,
 }
 
 impl StoredTrace {
-    pub const FORMAT: u32 = 2;
+    pub const FORMAT: u32 = 3;
 }
 
 /// The rule part of a trace in words.
@@ -241,7 +245,11 @@ pub fn render_stored_trace(
         .collect();
     TraceRecord {
         rules: rule_trace_records(rules, &steps, &customer),
-        candidates: stored.candidates.clone(),
+        candidates: stored
+            .candidates
+            .iter()
+            .map(|candidate| candidate.to_record(rules))
+            .collect(),
         omitted_candidates: stored.omitted_candidates,
     }
 }
@@ -675,7 +683,11 @@ impl RoutingEngine {
 
     /// Writes a decision out in words. Call it right after `route` (loads are read as they are now).
     pub fn render(&self, decision: &Decision, customer: &Customer) -> DecisionRecord {
-        let (candidates, omitted_candidates) = self.candidate_records(decision);
+        let (candidates, omitted_candidates) = self.stored_candidates(decision);
+        let candidates = candidates
+            .iter()
+            .map(|candidate| candidate.to_record(&self.rules))
+            .collect();
         let (rule, strategy) = self.rule_and_strategy(decision);
         DecisionRecord {
             customer_id: decision.customer_id.to_string(),
@@ -714,7 +726,11 @@ impl RoutingEngine {
                 RuleResult::MatchedNoCandidate => [step.rule_index, 3, 0],
             })
             .collect();
-        let (candidates, omitted_candidates) = self.candidate_records(decision);
+        let (candidates, omitted_candidates) = self.stored_candidates(decision);
+        let candidates = candidates
+            .into_iter()
+            .map(StoredCandidateEntry::Compact)
+            .collect();
         let (rule, strategy) = self.rule_and_strategy(decision);
         let record = DecisionRecord {
             customer_id: decision.customer_id.to_string(),
@@ -744,9 +760,9 @@ impl RoutingEngine {
         }
     }
 
-    /// Every chosen and skipped candidate, and the closest runners-up of each matched rule, in
-    /// words; and how many runners-up were left out.
-    fn candidate_records(&self, decision: &Decision) -> (Vec<CandidateTraceRecord>, usize) {
+    /// Every chosen and skipped candidate, and the closest runners-up of each matched rule,
+    /// with the facts their words need; and how many runners-up were left out.
+    fn stored_candidates(&self, decision: &Decision) -> (Vec<StoredCandidate>, usize) {
         let mut steps = decision.candidate_steps.clone();
         let mut omitted_candidates = 0;
         for rule_step in &decision.rule_steps {
@@ -807,28 +823,42 @@ impl RoutingEngine {
             .map(|step| {
                 let rep = &self.reps[step.rep_position as usize];
                 let rule = &self.rules.rules[step.rule_index as usize];
-                let (status, reason) = match step.outcome {
-                    CandidateOutcome::Chosen => ("chosen", "won".to_string()),
-                    CandidateOutcome::NotChosen => (
-                        "not_chosen",
-                        match rule.strategy {
-                            StrategyKind::RoundRobin => "not its turn".to_string(),
-                            StrategyKind::Weighted => "lower running weight".to_string(),
-                            _ => format!(
-                                "carries workload {} ({} customers)",
-                                rep.load.owned_workload, rep.load.owned_count
-                            ),
+                let outcome = match step.outcome {
+                    CandidateOutcome::Chosen => StoredCandidateOutcome::Chosen,
+                    CandidateOutcome::NotChosen => match rule.strategy {
+                        StrategyKind::RoundRobin | StrategyKind::Weighted => {
+                            StoredCandidateOutcome::NotItsTurn
+                        }
+                        _ => StoredCandidateOutcome::Carrying {
+                            workload: rep.load.owned_workload,
+                            owned: rep.load.owned_count,
                         },
-                    ),
-                    CandidateOutcome::Skipped(why) => {
-                        ("skipped", why.describe(rep, rule.min_level))
+                    },
+                    CandidateOutcome::Skipped(Unavailability::Inactive) => {
+                        StoredCandidateOutcome::Inactive
+                    }
+                    CandidateOutcome::Skipped(Unavailability::Absent) => {
+                        StoredCandidateOutcome::Absent {
+                            from: rep.rep.absent_from,
+                            until: rep.rep.absent_until,
+                        }
+                    }
+                    CandidateOutcome::Skipped(Unavailability::BelowMinimumLevel) => {
+                        StoredCandidateOutcome::BelowMinimumLevel {
+                            level: rep.rep.level,
+                        }
+                    }
+                    CandidateOutcome::Skipped(Unavailability::AtHoldingCap) => {
+                        StoredCandidateOutcome::AtHoldingCap {
+                            owned: rep.load.owned_count,
+                            capacity: rep.rep.capacity.unwrap_or(0),
+                        }
                     }
                 };
-                CandidateTraceRecord {
-                    rule: rule.name.clone(),
+                StoredCandidate {
+                    rule_index: step.rule_index,
                     rep_id: rep.rep.id.to_string(),
-                    status: status.to_string(),
-                    reason,
+                    outcome,
                 }
             })
             .collect();

@@ -35,30 +35,6 @@ pub enum Unavailability {
     AtHoldingCap,
 }
 
-impl Unavailability {
-    pub fn describe(self, rep: &RepState, minimum_level: Option<Level>) -> String {
-        match self {
-            Unavailability::Inactive => "inactive".to_string(),
-            Unavailability::Absent => match (rep.rep.absent_from, rep.rep.absent_until) {
-                (Some(from), Some(until)) => format!("absent from {from} to {until}"),
-                (Some(from), None) => format!("absent since {from}"),
-                (None, Some(until)) => format!("absent until {until}"),
-                (None, None) => "absent".to_string(),
-            },
-            Unavailability::BelowMinimumLevel => format!(
-                "level {} is below the rule's min_level {}",
-                rep.rep.level,
-                minimum_level.map_or("?", Level::as_str)
-            ),
-            Unavailability::AtHoldingCap => format!(
-                "at holding cap: owns {} of {}",
-                rep.load.owned_count,
-                rep.rep.capacity.unwrap_or(0)
-            ),
-        }
-    }
-}
-
 /// Every strategy applies the same gate: active, present today, senior enough, below cap.
 pub fn check_availability(
     rep: &RepState,

@@ -18,6 +18,112 @@ pub(crate) type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
 const BATCH_ROWS: usize = 500;
 const BATCH_PARAMETERS: usize = 20_000;
 
+/// Rows of text cells handed to one statement as the FROM item `row_source`, with columns
+/// `c0`, `c1`, … and `position` (their order). Many rows go as one JSON parameter: one
+/// parameter instead of thousands, where PostgreSQL through sqlx's Any driver spent most of a
+/// large write binding them. A few rows go as bound values: planning a join over JSON costs
+/// more than binding a handful (a single routing decision through the API).
+pub(crate) struct RowSource {
+    pub from: String,
+    binds: RowBinds,
+}
+
+enum RowBinds {
+    Json(String),
+    Values(Vec<Option<String>>),
+}
+
+/// Up to this many rows are bound as values.
+const FEW_ROWS: usize = 8;
+
+impl RowSource {
+    /// `rows` of `width` cells each. The FROM item's parameters come first; a statement numbers
+    /// its own from [`RowSource::next_parameter`] on.
+    pub(crate) fn new(
+        backend: Backend,
+        rows: Vec<Vec<Option<&str>>>,
+        width: usize,
+    ) -> Result<RowSource, serde_json::Error> {
+        let columns: Vec<String> = (0..width).map(|index| format!("c{index}")).collect();
+        if rows.len() <= FEW_ROWS {
+            let mut parameter = 0;
+            let lists: Vec<String> = rows
+                .iter()
+                .enumerate()
+                .map(|(position, _)| {
+                    let cells: Vec<String> = (0..width)
+                        .map(|_| {
+                            parameter += 1;
+                            format!("CAST(${parameter} AS TEXT)")
+                        })
+                        .collect();
+                    format!("({}, {position})", cells.join(", "))
+                })
+                .collect();
+            // VALUES names its columns column1, column2, … on both backends (SQLite takes no
+            // column list after an alias).
+            let renamed: Vec<String> = columns
+                .iter()
+                .chain(std::iter::once(&"position".to_string()))
+                .enumerate()
+                .map(|(index, name)| format!("column{} AS {name}", index + 1))
+                .collect();
+            return Ok(RowSource {
+                from: format!(
+                    "(SELECT {} FROM (VALUES {}) AS listed) AS row_source",
+                    renamed.join(", "),
+                    lists.join(", ")
+                ),
+                binds: RowBinds::Values(
+                    rows.into_iter()
+                        .flatten()
+                        .map(|cell| cell.map(str::to_string))
+                        .collect(),
+                ),
+            });
+        }
+        let cells: Vec<String> = (0..width)
+            .map(|index| format!("value->>{index} AS c{index}"))
+            .collect();
+        let from = match backend {
+            Backend::Sqlite => format!(
+                "(SELECT {}, key AS position FROM json_each($1)) AS row_source",
+                cells.join(", ")
+            ),
+            // jsonb: parsed once, where `json` would be parsed again by every `->>`.
+            Backend::Postgres => format!(
+                "(SELECT {}, position FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS element(value, position)) AS row_source",
+                cells.join(", ")
+            ),
+        };
+        Ok(RowSource {
+            from,
+            binds: RowBinds::Json(serde_json::to_string(&rows)?),
+        })
+    }
+
+    /// The number of the first parameter after the rows'.
+    pub(crate) fn next_parameter(&self) -> usize {
+        match &self.binds {
+            RowBinds::Json(_) => 2,
+            RowBinds::Values(cells) => cells.len() + 1,
+        }
+    }
+
+    /// Binds the rows' parameters; bind the statement's own after these.
+    pub(crate) fn bind<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        match &self.binds {
+            RowBinds::Json(json) => query.bind(json.as_str()),
+            RowBinds::Values(cells) => {
+                for cell in cells {
+                    query = query.bind(cell.as_deref());
+                }
+                query
+            }
+        }
+    }
+}
+
 /// `(…), (…)` value lists for `rows` rows. Each cell is a template in which `{}` stands for the
 /// parameter, such as `CAST({} AS DOUBLE PRECISION)`, or a constant without one. SQLite gets anonymous `?` markers: sqlx
 /// looks each numbered parameter's name up in a linear list, which made `$N` markers quadratic

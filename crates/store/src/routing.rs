@@ -12,7 +12,7 @@ use allot_core::{Clock, Customer, CustomerId, RepId};
 use serde::Serialize;
 use sqlx::Row;
 
-use crate::batch::value_lists;
+use crate::batch::RowSource;
 use crate::customers::upsert_customer;
 use crate::error::{StoreError, StoreResult};
 use crate::events::OwnershipChange;
@@ -124,8 +124,8 @@ const POOL_ORDER: [&str; 3] = [
     "id",
 ];
 
-/// Decisions per flush; each flush writes three multi-row statements.
-const BATCH_ROWS: usize = 500;
+/// Decisions per flush; each flush writes three statements of one JSON parameter each.
+const BATCH_ROWS: usize = 2_000;
 
 impl<'a> DecisionBatch<'a> {
     fn new(backend: Backend, actor: &'a str, at: &'a str, rules_version: Option<i64>) -> Self {
@@ -166,29 +166,42 @@ impl<'a> DecisionBatch<'a> {
         self.decisions.len() >= BATCH_ROWS
     }
 
-    /// Writes everything pending. The owner update only touches customers still in the pool;
-    /// if it touches fewer rows than it should, another writer got there first and the whole
-    /// transaction is refused: the database, not only this code, keeps one owner per customer.
+    /// Writes everything pending, each kind of row as one JSON parameter. The owner update
+    /// only touches customers still in the pool; if it touches fewer rows than it should,
+    /// another writer got there first and the whole transaction is refused: the database, not
+    /// only this code, keeps one owner per customer.
     async fn flush(&mut self, write: &mut WriteTransaction) -> StoreResult<()> {
+        let corrupt = |error: serde_json::Error| StoreError::Corrupt(error.to_string());
         if !self.assignments.is_empty() {
+            let owners = RowSource::new(
+                self.backend,
+                self.assignments
+                    .iter()
+                    .map(|assignment| {
+                        vec![
+                            Some(assignment.customer_id.as_str()),
+                            Some(assignment.owner_id.as_str()),
+                        ]
+                    })
+                    .collect(),
+                2,
+            )
+            .map_err(corrupt)?;
             let sql = format!(
-                "WITH assigned(id, owner) AS (VALUES {})
-                 UPDATE customers SET owner_id = assigned.owner, updated_at = {}
+                // MATERIALIZED: otherwise SQLite drives the join from customers in the pool,
+                // reading the JSON once per pool customer.
+                "WITH assigned(id, owner) AS MATERIALIZED (SELECT row_source.c0, row_source.c1 FROM {})
+                 UPDATE customers SET owner_id = assigned.owner, updated_at = ${}
                  FROM assigned WHERE customers.id = assigned.id AND customers.owner_id IS NULL",
-                value_lists(self.backend, self.assignments.len(), &["{}"; 2], 1),
-                match self.backend {
-                    Backend::Sqlite => "?".to_string(),
-                    Backend::Postgres => format!("${}", self.assignments.len() * 2 + 1),
-                }
+                owners.from,
+                owners.next_parameter()
             );
-            let mut query = sqlx::query(&sql);
-            for assignment in &self.assignments {
-                query = query
-                    .bind(assignment.customer_id.as_str())
-                    .bind(assignment.owner_id.as_str());
-            }
             let update_started = std::time::Instant::now();
-            let updated = query.bind(self.at).execute(&mut *write.transaction).await?;
+            let updated = owners
+                .bind(sqlx::query(&sql))
+                .bind(self.at)
+                .execute(&mut *write.transaction)
+                .await?;
             tracing::trace!(elapsed = ?update_started.elapsed(), "owner update");
             if updated.rows_affected() != self.assignments.len() as u64 {
                 return Err(StoreError::Conflict {
@@ -196,46 +209,80 @@ impl<'a> DecisionBatch<'a> {
                     field: Some("owner_id".to_string()),
                 });
             }
+            let events = RowSource::new(
+                self.backend,
+                self.assignments
+                    .iter()
+                    .map(|assignment| {
+                        vec![
+                            Some(assignment.customer_id.as_str()),
+                            Some(assignment.owner_id.as_str()),
+                            Some(assignment.reason.as_str()),
+                            assignment.rule.as_deref(),
+                        ]
+                    })
+                    .collect(),
+                4,
+            )
+            .map_err(corrupt)?;
+            let next = events.next_parameter();
             let sql = format!(
-                "INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule) VALUES {}",
-                value_lists(self.backend, self.assignments.len(), &["{}"; 8], 1)
+                "INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule)
+                 SELECT ${}, ${}, row_source.c0, NULL, row_source.c1, ${}, row_source.c2, row_source.c3
+                 FROM {} ORDER BY row_source.position",
+                next,
+                next + 1,
+                next + 2,
+                events.from
             );
-            let mut query = sqlx::query(&sql);
-            for assignment in &self.assignments {
-                query = query
-                    .bind(self.at)
-                    .bind(OwnershipChange::Assigned.as_str())
-                    .bind(assignment.customer_id.as_str())
-                    .bind(None::<String>)
-                    .bind(assignment.owner_id.as_str())
-                    .bind(self.actor)
-                    .bind(assignment.reason.as_str())
-                    .bind(assignment.rule.as_deref());
-            }
             let insert_started = std::time::Instant::now();
-            query.execute(&mut *write.transaction).await?;
+            events
+                .bind(sqlx::query(&sql))
+                .bind(self.at)
+                .bind(OwnershipChange::Assigned.as_str())
+                .bind(self.actor)
+                .execute(&mut *write.transaction)
+                .await?;
             tracing::trace!(elapsed = ?insert_started.elapsed(), "events insert");
         }
         if !self.decisions.is_empty() {
+            let decisions = RowSource::new(
+                self.backend,
+                self.decisions
+                    .iter()
+                    .map(|decision| {
+                        vec![
+                            Some(decision.customer_id.as_str()),
+                            decision.owner_id.as_deref(),
+                            decision.rule.as_deref(),
+                            decision.strategy.as_deref(),
+                            Some(decision.reason.as_str()),
+                            Some(decision.trace.as_str()),
+                        ]
+                    })
+                    .collect(),
+                6,
+            )
+            .map_err(corrupt)?;
+            let next = decisions.next_parameter();
             let sql = format!(
-                "INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor) VALUES {}",
-                value_lists(self.backend, self.decisions.len(), &["{}"; 9], 1)
+                "INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor)
+                 SELECT ${}, row_source.c0, row_source.c1, row_source.c2, row_source.c3, row_source.c4,
+                        row_source.c5, ${}, ${}
+                 FROM {} ORDER BY row_source.position",
+                next,
+                next + 1,
+                next + 2,
+                decisions.from
             );
-            let mut query = sqlx::query(&sql);
-            for decision in &self.decisions {
-                query = query
-                    .bind(self.at)
-                    .bind(decision.customer_id.as_str())
-                    .bind(decision.owner_id.as_deref())
-                    .bind(decision.rule.as_deref())
-                    .bind(decision.strategy.as_deref())
-                    .bind(decision.reason.as_str())
-                    .bind(decision.trace.as_str())
-                    .bind(self.rules_version)
-                    .bind(self.actor);
-            }
             let insert_started = std::time::Instant::now();
-            query.execute(&mut *write.transaction).await?;
+            decisions
+                .bind(sqlx::query(&sql))
+                .bind(self.at)
+                .bind(self.rules_version)
+                .bind(self.actor)
+                .execute(&mut *write.transaction)
+                .await?;
             tracing::trace!(elapsed = ?insert_started.elapsed(), "decisions insert");
         }
         self.assignments.clear();
@@ -546,8 +593,8 @@ impl Store {
                 }
             }
             if explain {
-                // The stored trace already holds the candidates in words; only its rule
-                // steps are written out (the same words `render` gives, as a core test checks).
+                // Written in words from the stored form: the same words `render` gives, as a
+                // core test checks, without working the decision out twice.
                 let mut explained = record;
                 explained.trace = render_stored_trace(engine.rules(), &customer.id, &stored);
                 decisions.push(explained);
@@ -863,21 +910,54 @@ mod tests {
             .unwrap()
             .len();
 
-        let at = format_timestamp(clock.now());
-        let mut write = store.begin_write().await.unwrap();
-        let mut batch = DecisionBatch::new(backend, "test", &at, None);
-        batch.assignments.push(PendingAssignment {
-            customer_id: "c1".to_string(),
+        for number in 1..=9 {
+            let customer = serde_json::from_value::<CustomerFields>(
+                serde_json::json!({"id": format!("p{number}"), "name": "新客户"}),
+            )
+            .unwrap()
+            .into_customer()
+            .unwrap();
+            store
+                .put_customer(
+                    &customer,
+                    &GivenColumns::all(CustomerFields::COLUMNS),
+                    "test",
+                    clock,
+                )
+                .await
+                .unwrap();
+        }
+        let assignment = |customer: &str| PendingAssignment {
+            customer_id: customer.to_string(),
             owner_id: "r2".to_string(),
             rule: None,
             reason: "a stale view of the pool".to_string(),
-        });
-        let refused = batch.flush(&mut write).await.unwrap_err();
-        assert!(
-            matches!(&refused, StoreError::Conflict { field: Some(field), .. } if field == "owner_id"),
-            "{refused:?}"
-        );
-        drop(write);
+        };
+        let at = format_timestamp(clock.now());
+        // One customer alone (bound values) and one among many (one JSON parameter).
+        for customers in [
+            vec!["c1"],
+            vec!["p1", "p2", "p3", "p4", "c1", "p5", "p6", "p7", "p8"],
+        ] {
+            let mut write = store.begin_write().await.unwrap();
+            let mut batch = DecisionBatch::new(backend, "test", &at, None);
+            batch.assignments = customers.iter().map(|id| assignment(id)).collect();
+            let refused = batch.flush(&mut write).await.unwrap_err();
+            assert!(
+                matches!(&refused, StoreError::Conflict { field: Some(field), .. } if field == "owner_id"),
+                "{refused:?}"
+            );
+            drop(write);
+        }
+        let pool_left = store
+            .list_customers(&crate::customers::CustomerFilter {
+                in_pool: Some(true),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(pool_left.total, 9, "nothing was assigned");
 
         let stored = store
             .get_customer(&CustomerId::parse("c1").unwrap())
@@ -893,6 +973,33 @@ mod tests {
             .unwrap()
             .len();
         assert_eq!(events_after, events_before);
+
+        // Many pool customers at once: every one gets its owner and its event, in order.
+        let mut write = store.begin_write().await.unwrap();
+        let mut batch = DecisionBatch::new(backend, "test", &at, None);
+        let pool: Vec<String> = (1..=9).map(|number| format!("p{number}")).collect();
+        batch.assignments = pool.iter().map(|id| assignment(id)).collect();
+        batch.flush(&mut write).await.unwrap();
+        write.commit().await.unwrap();
+        let events = store
+            .list_events(&EventFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let assigned: Vec<&str> = events[events_before..]
+            .iter()
+            .map(|event| event.customer_id.as_str())
+            .collect();
+        assert_eq!(assigned, pool);
+        for id in &pool {
+            let customer = store
+                .get_customer(&CustomerId::parse(id).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(customer.owner_id.as_ref().map(RepId::as_str), Some("r2"));
+        }
     }
 
     crate::test_on_both_backends! {
