@@ -886,37 +886,17 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let customer = serde_json::from_value::<CustomerFields>(
-            serde_json::json!({"id": "c1", "name": "客户", "owner_id": "r1"}),
-        )
-        .unwrap()
-        .into_customer()
-        .unwrap();
-        store
-            .put_customer(
-                &customer,
-                &GivenColumns::all(CustomerFields::COLUMNS),
-                "test",
-                clock,
-            )
-            .await
-            .unwrap();
-        let events_before = store
-            .list_events(&EventFilter {
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len();
-
-        for number in 1..=9 {
-            let customer = serde_json::from_value::<CustomerFields>(
-                serde_json::json!({"id": format!("p{number}"), "name": "新客户"}),
-            )
-            .unwrap()
-            .into_customer()
-            .unwrap();
+        // c1 owned by r1; p1…p9 in the pool.
+        let customers =
+            std::iter::once(serde_json::json!({"id": "c1", "name": "客户", "owner_id": "r1"}))
+                .chain((1..=9).map(
+                    |number| serde_json::json!({"id": format!("p{number}"), "name": "新客户"}),
+                ));
+        for fields in customers {
+            let customer = serde_json::from_value::<CustomerFields>(fields)
+                .unwrap()
+                .into_customer()
+                .unwrap();
             store
                 .put_customer(
                     &customer,
@@ -927,6 +907,16 @@ mod tests {
                 .await
                 .unwrap();
         }
+        let all_events = || async {
+            store
+                .list_events(&EventFilter {
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        };
+        let events_before = all_events().await.len();
         let assignment = |customer: &str| PendingAssignment {
             customer_id: customer.to_string(),
             owner_id: "r2".to_string(),
@@ -964,15 +954,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored.owner_id.as_ref().map(RepId::as_str), Some("r1"));
-        let events_after = store
-            .list_events(&EventFilter {
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len();
-        assert_eq!(events_after, events_before);
+        assert_eq!(all_events().await.len(), events_before);
 
         // Many pool customers at once: every one gets its owner and its event, in order.
         let mut write = store.begin_write().await.unwrap();
@@ -981,13 +963,7 @@ mod tests {
         batch.assignments = pool.iter().map(|id| assignment(id)).collect();
         batch.flush(&mut write).await.unwrap();
         write.commit().await.unwrap();
-        let events = store
-            .list_events(&EventFilter {
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let events = all_events().await;
         let assigned: Vec<&str> = events[events_before..]
             .iter()
             .map(|event| event.customer_id.as_str())
