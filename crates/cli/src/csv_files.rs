@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 
 use allot_core::activity::{
-    Interaction, InteractionFields, Ticket, TicketFields, Transaction, TransactionFields,
+    Interaction, InteractionFields, TicketFields, Transaction, TransactionFields,
 };
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::update::GivenColumns;
@@ -219,16 +219,17 @@ pub fn read_interactions(reader: impl Read) -> Result<ParsedFile<(usize, Interac
 }
 
 /// Tickets; for a ticket already stored, only the file's columns change.
-pub fn read_tickets(reader: impl Read) -> Result<ParsedFile<ImportRow<Ticket>>> {
+/// Tickets stay text here: a row may give only some columns of a stored ticket (`id,closed_at`
+/// closes it), so it is checked once laid over the stored one, by the store.
+pub fn read_tickets(reader: impl Read) -> Result<ParsedFile<ImportRow<TicketFields>>> {
     read_rows(
         reader,
         "id",
         |header| TicketFields::COLUMNS.contains(&header),
         |line, headers, values| {
-            let fields = fields_of_row!(TicketFields, headers, values);
             Ok(ImportRow {
                 line,
-                record: fields.into_ticket()?,
+                record: fields_of_row!(TicketFields, headers, values),
                 given: GivenColumns::from_header(headers),
             })
         },

@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use allot_core::activity::TicketFields;
 use allot_core::demo::{demo_organisation, DemoOrganisation};
 use allot_core::input::{CustomerFields, RepFields, TeamFields};
 use allot_core::CustomerId;
@@ -428,16 +429,10 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     .as_ref()
                     .map_or("(pool)".to_string(), ToString::to_string)
             );
-            let events = store
-                .list_events(&allot_store::events::EventFilter {
-                    customer_id: Some(customer.id.to_string()),
-                    limit: 10_000,
-                    ..Default::default()
-                })
-                .await?;
+            let latest_event = store.latest_event(customer.id.as_str()).await?;
             let Some(latest) = decisions.first() else {
                 println!("no routing decision is stored for this customer");
-                if let Some(event) = events.last() {
+                if let Some(event) = &latest_event {
                     print_ownership_change(event);
                 }
                 return Ok(success);
@@ -446,8 +441,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             // The decision explains the owner it chose; a later import or manual change of
             // owner is what explains the owner now.
             let current_owner = customer.owner_id.as_ref().map(ToString::to_string);
-            if let Some(event) = events
-                .last()
+            if let Some(event) = latest_event
+                .as_ref()
                 .filter(|_| current_owner != latest.decision.owner_id)
             {
                 println!("the owner changed after this decision:");
@@ -854,7 +849,13 @@ async fn build_demo(
             activity
                 .tickets
                 .into_iter()
-                .map(|row| ImportRow::whole(0, row, &allot_core::activity::TicketFields::COLUMNS))
+                .map(|ticket| {
+                    ImportRow::whole(
+                        0,
+                        TicketFields::from_ticket(&ticket),
+                        &TicketFields::COLUMNS,
+                    )
+                })
                 .collect(),
             BadRows::new(true),
             clock,

@@ -578,8 +578,8 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
     assert!(
         moves.starts_with(&format!(
             "tiers: {} up, {} down,",
-            count("upgrade"),
-            count("downgrade")
+            count("up"),
+            count("down")
         )),
         "the printed moves are the logged ones: {moves} / {events}"
     );
@@ -597,6 +597,41 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
             .iter()
             .any(|part| part[0] == "tickets" && part[1] == 0.5),
         "one open ticket halves the tickets part: {value}"
+    );
+    // A file with only some columns changes only those: `id,closed_at` closes a ticket and
+    // keeps its customer, opening and subject; a new ticket still needs its customer.
+    let closing = workspace.file(
+        "closing.csv",
+        "id,closed_at\nk1,2026-11-24\nk9,2026-11-24\n",
+    );
+    let output = workspace.allot(&["import", "tickets", text(&closing)]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3, column customer_id"), "{stderr}");
+    assert!(
+        !stderr.contains("line 2"),
+        "k1 is a stored ticket: {stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("1 updated"));
+    let store = allot_store::Store::connect(&workspace.database.url)
+        .await
+        .unwrap();
+    let tickets = store
+        .tickets_of(&allot_core::CustomerId::parse("c1").unwrap())
+        .await
+        .unwrap();
+    let k1 = tickets.iter().find(|ticket| ticket.id == "k1").unwrap();
+    assert_eq!(
+        (
+            k1.opened_at.as_str(),
+            k1.closed_at.as_deref(),
+            k1.subject.as_str()
+        ),
+        (
+            "2026-11-20T00:00:00.000000Z",
+            Some("2026-11-24T00:00:00.000000Z"),
+            "系统无法登录"
+        )
     );
     // Going back a month is refused, and says how to do it anyway.
     let output = workspace.allot(&["tick", "--at", "2026-11-20T00:00:00Z"]);

@@ -1,6 +1,6 @@
 //! The one clock: every time-dependent decision takes its time from a `Clock` value.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 
 use crate::error::FieldError;
 
@@ -33,7 +33,7 @@ impl Clock {
             )
         })?;
         // The years data may have (stored times are compared as four-digit-year text).
-        crate::model::parse_optional_timestamp("ALLOT_NOW", raw)?;
+        crate::model::check_year("ALLOT_NOW", raw, time.with_timezone(&Utc).year())?;
         Ok(Clock {
             now: time.with_timezone(&Utc),
             offset: *time.offset(),

@@ -262,7 +262,7 @@ pub fn parse_positive_number(field: &str, raw: &str, default: f64) -> Result<f64
 pub const EARLIEST_YEAR: i32 = 1900;
 pub const LATEST_YEAR: i32 = 9999;
 
-fn check_year(field: &str, raw: &str, year: i32) -> Result<(), FieldError> {
+pub(crate) fn check_year(field: &str, raw: &str, year: i32) -> Result<(), FieldError> {
     if (EARLIEST_YEAR..=LATEST_YEAR).contains(&year) {
         Ok(())
     } else {

@@ -17,7 +17,7 @@ mod availability;
 mod stored_candidate;
 
 use availability::{Loads, RuleAvailability};
-pub use stored_candidate::{StoredCandidate, StoredCandidateEntry, StoredCandidateOutcome};
+pub use stored_candidate::{StoredCandidate, StoredCandidateOutcome};
 
 /// How a rule fared for one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +161,7 @@ pub struct CandidateTraceRecord {
 /// candidate as its outcome with the load, level or dates its words need (they change right
 /// after). The sentences were most of the cost of routing a large pool, in formatting and in
 /// bytes written, so they are written on reading instead, by [`render_stored_trace`], and
-/// come out exactly as [`RoutingEngine::render`] writes them. Format 2 kept the candidates in
-/// words; such traces are still read.
+/// come out exactly as [`RoutingEngine::render`] writes them.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StoredTrace {
     /// Always [`StoredTrace::FORMAT`]; a stored trace without it is a full [`TraceRecord`].
@@ -172,7 +171,7 @@ pub struct StoredTrace {
     /// Each rule tried: `[rule index, result, node]`, result 0 = did not match (decided at
     /// node), 1 = matched, 2 = matched and fell through, 3 = matched without a candidate.
     pub rules: Vec<[u32; 3]>,
-    pub candidates: Vec<StoredCandidateEntry>,
+    pub candidates: Vec<StoredCandidate>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub omitted_candidates: usize,
 }
@@ -727,10 +726,6 @@ impl RoutingEngine {
             })
             .collect();
         let (candidates, omitted_candidates) = self.stored_candidates(decision);
-        let candidates = candidates
-            .into_iter()
-            .map(StoredCandidateEntry::Compact)
-            .collect();
         let (rule, strategy) = self.rule_and_strategy(decision);
         let record = DecisionRecord {
             customer_id: decision.customer_id.to_string(),

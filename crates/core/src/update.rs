@@ -145,31 +145,6 @@ impl Rep {
     }
 }
 
-impl crate::activity::Ticket {
-    /// This ticket with the given columns taken from `incoming`; it cannot close before it opened.
-    pub fn updated_with(
-        &self,
-        incoming: &crate::activity::Ticket,
-        given: &GivenColumns,
-    ) -> Result<crate::activity::Ticket, FieldErrors> {
-        let mut updated = self.clone();
-        take!(updated, incoming, given,
-            "opened_at" => opened_at,
-            "closed_at" => closed_at,
-            "severity" => severity,
-            "subject" => subject,
-            "customer_id" => customer_id,
-        );
-        if updated
-            .closed_at
-            .is_some_and(|closed| closed < updated.opened_at)
-        {
-            return Err(FieldError::new("closed_at", "is before opened_at").into());
-        }
-        Ok(updated)
-    }
-}
-
 impl Team {
     /// This team with the given columns taken from `incoming`.
     pub fn updated_with(&self, incoming: &Team, given: &GivenColumns) -> Result<Team, FieldErrors> {

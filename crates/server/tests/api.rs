@@ -417,6 +417,39 @@ async fn customer_value_through_the_api(backend: Backend) {
         .as_str()
         .unwrap()
         .contains("tier-override"));
+    // A new ticket with several bad values names them all, the first in `field`.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/tickets",
+            Some(json!({"id": "k-bad", "opened_at": "yesterday", "severity": "huge"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    for field in ["customer_id", "opened_at", "severity"] {
+        assert!(message.contains(field), "{field}: {body}");
+    }
+    // A ticket dated after the clock's day is an invalid value too.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/tickets",
+            Some(json!({"id": "k-later", "customer_id": "c6", "opened_at": "2030-01-01"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid", Some("opened_at"));
+    // POST /route takes the same body and refuses the same way.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/v1/route",
+            Some(json!({"id": "c6", "tier": "B", "name": "改名"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["field"], "tier");
     let (_, c6) = app.call(Method::GET, "/api/v1/customers/c6", None).await;
     assert_eq!(
         (c6["tier"].as_str(), c6["name"].as_str()),

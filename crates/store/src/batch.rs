@@ -37,13 +37,13 @@ enum RowBinds {
 const FEW_ROWS: usize = 8;
 
 impl RowSource {
-    /// `rows` of `width` cells each. The FROM item's parameters come first; a statement numbers
-    /// its own from [`RowSource::next_parameter`] on.
+    /// `rows`, all of the same width. The FROM item's parameters come first; a statement
+    /// numbers its own from [`RowSource::next_parameter`] on.
     pub(crate) fn new(
         backend: Backend,
         rows: Vec<Vec<Option<&str>>>,
-        width: usize,
     ) -> Result<RowSource, serde_json::Error> {
+        let width = rows.first().map_or(0, Vec::len);
         let columns: Vec<String> = (0..width).map(|index| format!("c{index}")).collect();
         if rows.len() <= FEW_ROWS {
             let mut parameter = 0;

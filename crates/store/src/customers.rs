@@ -145,13 +145,27 @@ pub(crate) async fn recount_rep_loads(
     Ok(())
 }
 
-/// Every stored customer with its parent account, if it has one.
+/// Why a new tier for a graded customer is not taken: its tier follows its value.
+pub(crate) fn graded_tier_refused(customer: &Customer, existing: &Customer) -> String {
+    format!(
+        "'{}' is not taken: {} has been graded, so its tier ({}) follows its value; set one by hand with `allot tier override` or PUT /api/v1/customers/{{id}}/tier-override",
+        customer.tier, customer.id, existing.tier
+    )
+}
+
+/// Every stored customer with its parent account, if it has one. Without `with_parents` the
+/// parents are left out (all `None`): when no incoming row names a parent, no link can break
+/// or close a cycle, and only the ids are needed.
 async fn stored_parent_links(
     transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    with_parents: bool,
 ) -> StoreResult<HashMap<CustomerId, Option<CustomerId>>> {
-    let rows = sqlx::query("SELECT id, parent_id FROM customers")
-        .fetch_all(&mut **transaction)
-        .await?;
+    let sql = if with_parents {
+        "SELECT id, parent_id FROM customers"
+    } else {
+        "SELECT id, CAST(NULL AS TEXT) FROM customers"
+    };
+    let rows = sqlx::query(sql).fetch_all(&mut **transaction).await?;
     let parse = |raw: String| {
         CustomerId::parse(&raw).map_err(|error| StoreError::Corrupt(error.to_string()))
     };
@@ -230,7 +244,8 @@ impl Store {
         let now = format_timestamp(clock.now());
         let mut write = self.begin_write().await?;
         let reps = existing_ids(&mut write.transaction, "reps").await?;
-        let stored_parents = stored_parent_links(&mut write.transaction).await?;
+        let names_parents = rows.iter().any(|row| row.record.parent_id.is_some());
+        let stored_parents = stored_parent_links(&mut write.transaction, names_parents).await?;
         let stored_ids: Vec<&str> = rows
             .iter()
             .map(|row| row.record.id.as_str())
@@ -300,10 +315,7 @@ impl Store {
                     let graded_tier = RowProblem::conflict(
                         line,
                         "tier",
-                        format!(
-                            "'{}' is not taken: {} has been graded, so its tier ({}) follows its value; set one by hand with `allot tier override` or PUT /api/v1/customers/{{id}}/tier-override",
-                            customer.tier, customer.id, existing.tier
-                        ),
+                        graded_tier_refused(&customer, existing),
                     );
                     // A file goes on with a warning; one API update that asks for a tier it
                     // cannot have is refused, so the caller does not believe it was set.

@@ -114,20 +114,34 @@ impl Store {
         .bind(filter.limit.clamp(1, 10_000))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Event {
-                    id: row.try_get("id")?,
-                    at: text(row, "at")?,
-                    kind: text(row, "kind")?,
-                    customer_id: text(row, "customer_id")?,
-                    from_rep_id: optional_text(row, "from_rep_id")?,
-                    to_rep_id: optional_text(row, "to_rep_id")?,
-                    actor: text(row, "actor")?,
-                    reason: text(row, "reason")?,
-                    rule: optional_text(row, "rule")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
     }
+
+    /// The newest ownership event of one customer: who changed its owner last, and why.
+    pub async fn latest_event(&self, customer_id: &str) -> StoreResult<Option<Event>> {
+        sqlx::query(
+            "SELECT id, at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule FROM events
+             WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(customer_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(event_from_row)
+        .transpose()
+    }
+}
+
+fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Event> {
+    Ok(Event {
+        id: row.try_get("id")?,
+        at: text(row, "at")?,
+        kind: text(row, "kind")?,
+        customer_id: text(row, "customer_id")?,
+        from_rep_id: optional_text(row, "from_rep_id")?,
+        to_rep_id: optional_text(row, "to_rep_id")?,
+        actor: text(row, "actor")?,
+        reason: text(row, "reason")?,
+        rule: optional_text(row, "rule")?,
+    })
 }

@@ -478,10 +478,15 @@ where
     let mut parents: HashMap<&Id, Option<&Id>> = stored.collect();
     // What each row displaced, to put back when the row is rejected.
     let mut displaced: HashMap<&Id, Option<Option<&Id>>> = HashMap::new();
-    let mut row_lines: HashMap<&Id, usize> = HashMap::new();
-    for (line, id, parent) in rows.clone() {
+    for (_, id, parent) in rows.clone() {
         displaced.insert(id, parents.insert(id, parent));
-        row_lines.insert(id, line);
+    }
+    // The rows naming each id as their parent, to reject them along with it.
+    let mut children: HashMap<&Id, Vec<(usize, &Id)>> = HashMap::new();
+    for (line, id, parent) in rows.clone() {
+        if let Some(parent) = parent {
+            children.entry(parent).or_default().push((line, id));
+        }
     }
     let mut rejected: BTreeMap<usize, RowProblem> = BTreeMap::new();
     loop {
@@ -492,13 +497,14 @@ where
                 continue;
             }
             if !parents.contains_key(parent) {
-                let message = match row_lines.get(parent) {
-                    Some(parent_line) => format!(
-                        "{entity} '{parent}' is not imported: its own row (line {parent_line}) was rejected"
+                fell.push((
+                    id,
+                    RowProblem::conflict(
+                        line,
+                        "parent_id",
+                        format!("{entity} '{parent}' does not exist"),
                     ),
-                    None => format!("{entity} '{parent}' does not exist"),
-                };
-                fell.push((id, RowProblem::conflict(line, "parent_id", message)));
+                ));
             } else if leads_back_to_itself(&parents, id) {
                 fell.push((
                     id,
@@ -513,12 +519,41 @@ where
         if fell.is_empty() {
             return rejected;
         }
+        // A rejected row of a record that is not stored leaves its children nothing to point
+        // at: they fall with it, and theirs with them, in one sweep. A rejected row of a stored
+        // record puts its stored parent back, which the next pass checks again (rarely needed:
+        // only a cycle through that stored link can appear).
+        // Each row that fell in this pass keeps its own reason; the sweep adds the others.
+        let mut sweep: Vec<(&Id, usize)> = Vec::with_capacity(fell.len());
         for (id, problem) in fell {
-            match displaced.get(id).copied().flatten() {
-                Some(stored_parent) => parents.insert(id, stored_parent),
-                None => parents.remove(id),
-            };
+            sweep.push((id, problem.line));
             rejected.insert(problem.line, problem);
+        }
+        while let Some((id, line)) = sweep.pop() {
+            match displaced.get(id).copied().flatten() {
+                Some(stored_parent) => {
+                    parents.insert(id, stored_parent);
+                }
+                None => {
+                    parents.remove(id);
+                    for &(child_line, child) in children.get(id).into_iter().flatten() {
+                        if rejected.contains_key(&child_line) {
+                            continue;
+                        }
+                        rejected.insert(
+                            child_line,
+                            RowProblem::conflict(
+                                child_line,
+                                "parent_id",
+                                format!(
+                                    "{entity} '{id}' is not imported: its own row (line {line}) was rejected"
+                                ),
+                            ),
+                        );
+                        sweep.push((child, child_line));
+                    }
+                }
+            }
         }
     }
 }
@@ -543,12 +578,23 @@ fn leads_back_to_itself<Id: Eq + std::hash::Hash>(
     false
 }
 
-/// The outcome of a one-record import made for the API: its first problem as a conflict,
-/// or whether the record was created.
+/// The outcome of a one-record import made for the API: its bad values (422), else its first
+/// clash with stored data (409), or whether the record was created.
 pub(crate) fn single_record_outcome(summary: ImportSummary) -> StoreResult<bool> {
-    match summary.problems.into_iter().next() {
-        Some(problem) => Err(problem.into_error()),
+    let mut problems = summary.problems.into_iter().peekable();
+    match problems.peek() {
         None => Ok(summary.inserted == 1),
+        // Every bad value at once, as a file reports them, not only the first.
+        Some(first) if first.invalid_value => {
+            let errors = problems
+                .filter(|problem| problem.invalid_value)
+                .map(|problem| allot_core::FieldError::new(problem.field, problem.message))
+                .collect();
+            Err(StoreError::InvalidRecord(
+                FieldErrors::from_vec(errors).expect("the first problem is one"),
+            ))
+        }
+        Some(_) => Err(problems.next().expect("peeked").into_error()),
     }
 }
 

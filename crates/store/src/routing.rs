@@ -173,43 +173,9 @@ impl<'a> DecisionBatch<'a> {
     async fn flush(&mut self, write: &mut WriteTransaction) -> StoreResult<()> {
         let corrupt = |error: serde_json::Error| StoreError::Corrupt(error.to_string());
         if !self.assignments.is_empty() {
-            let owners = RowSource::new(
-                self.backend,
-                self.assignments
-                    .iter()
-                    .map(|assignment| {
-                        vec![
-                            Some(assignment.customer_id.as_str()),
-                            Some(assignment.owner_id.as_str()),
-                        ]
-                    })
-                    .collect(),
-                2,
-            )
-            .map_err(corrupt)?;
-            let sql = format!(
-                // MATERIALIZED: otherwise SQLite drives the join from customers in the pool,
-                // reading the JSON once per pool customer.
-                "WITH assigned(id, owner) AS MATERIALIZED (SELECT row_source.c0, row_source.c1 FROM {})
-                 UPDATE customers SET owner_id = assigned.owner, updated_at = ${}
-                 FROM assigned WHERE customers.id = assigned.id AND customers.owner_id IS NULL",
-                owners.from,
-                owners.next_parameter()
-            );
-            let update_started = std::time::Instant::now();
-            let updated = owners
-                .bind(sqlx::query(&sql))
-                .bind(self.at)
-                .execute(&mut *write.transaction)
-                .await?;
-            tracing::trace!(elapsed = ?update_started.elapsed(), "owner update");
-            if updated.rows_affected() != self.assignments.len() as u64 {
-                return Err(StoreError::Conflict {
-                    message: "a customer being routed was given an owner concurrently; nothing was written".to_string(),
-                    field: Some("owner_id".to_string()),
-                });
-            }
-            let events = RowSource::new(
+            // One set of rows for both statements: the owner update reads c0 and c1, the
+            // events all four.
+            let assigned = RowSource::new(
                 self.backend,
                 self.assignments
                     .iter()
@@ -222,10 +188,30 @@ impl<'a> DecisionBatch<'a> {
                         ]
                     })
                     .collect(),
-                4,
             )
             .map_err(corrupt)?;
-            let next = events.next_parameter();
+            let next = assigned.next_parameter();
+            let sql = format!(
+                // MATERIALIZED: otherwise SQLite drives the join from customers in the pool,
+                // reading the JSON once per pool customer.
+                "WITH assigned(id, owner) AS MATERIALIZED (SELECT row_source.c0, row_source.c1 FROM {})
+                 UPDATE customers SET owner_id = assigned.owner, updated_at = ${next}
+                 FROM assigned WHERE customers.id = assigned.id AND customers.owner_id IS NULL",
+                assigned.from,
+            );
+            let update_started = std::time::Instant::now();
+            let updated = assigned
+                .bind(sqlx::query(&sql))
+                .bind(self.at)
+                .execute(&mut *write.transaction)
+                .await?;
+            tracing::trace!(elapsed = ?update_started.elapsed(), "owner update");
+            if updated.rows_affected() != self.assignments.len() as u64 {
+                return Err(StoreError::Conflict {
+                    message: "a customer being routed was given an owner concurrently; nothing was written".to_string(),
+                    field: Some("owner_id".to_string()),
+                });
+            }
             let sql = format!(
                 "INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule)
                  SELECT ${}, ${}, row_source.c0, NULL, row_source.c1, ${}, row_source.c2, row_source.c3
@@ -233,10 +219,10 @@ impl<'a> DecisionBatch<'a> {
                 next,
                 next + 1,
                 next + 2,
-                events.from
+                assigned.from
             );
             let insert_started = std::time::Instant::now();
-            events
+            assigned
                 .bind(sqlx::query(&sql))
                 .bind(self.at)
                 .bind(OwnershipChange::Assigned.as_str())
@@ -261,7 +247,6 @@ impl<'a> DecisionBatch<'a> {
                         ]
                     })
                     .collect(),
-                6,
             )
             .map_err(corrupt)?;
             let next = decisions.next_parameter();
@@ -649,6 +634,22 @@ impl Store {
                 .map_err(StoreError::InvalidRecord)?,
             None => customer,
         };
+        // As for PUT /customers/{id}: a graded customer's tier follows its value.
+        if let Some(existing) = existing
+            .as_ref()
+            .filter(|existing| existing.tier != customer.tier)
+        {
+            let graded = sqlx::query("SELECT 1 FROM customer_values WHERE customer_id = $1")
+                .bind(customer.id.as_str())
+                .fetch_optional(&mut *write.transaction)
+                .await?;
+            if graded.is_some() {
+                return Err(StoreError::Conflict {
+                    message: crate::customers::graded_tier_refused(&customer, existing),
+                    field: Some("tier".to_string()),
+                });
+            }
+        }
         customer.owner_id = existing
             .as_ref()
             .and_then(|existing| existing.owner_id.clone());
@@ -666,14 +667,20 @@ impl Store {
                 }
             }
         }
+        let parent_changed = existing
+            .as_ref()
+            .is_some_and(|existing| existing.parent_id != customer.parent_id);
         let parent_owner = match &customer.parent_id {
             Some(parent) => {
-                if crate::customers::parent_link_closes_cycle(
-                    &mut write.transaction,
-                    &customer.id,
-                    parent,
-                )
-                .await?
+                // A new customer cannot close a cycle: nothing stored names it as a parent
+                // (and a parent naming itself does not exist yet).
+                if parent_changed
+                    && crate::customers::parent_link_closes_cycle(
+                        &mut write.transaction,
+                        &customer.id,
+                        parent,
+                    )
+                    .await?
                 {
                     return Err(StoreError::Conflict {
                         message: format!(
@@ -813,19 +820,25 @@ impl Store {
         let corrupt = |error: serde_json::Error| StoreError::Corrupt(error.to_string());
         let customer_id = text(row, "customer_id")?;
         let rules_version: Option<i64> = row.try_get("rules_version")?;
-        let trace: serde_json::Value =
-            serde_json::from_str(&text(row, "trace")?).map_err(corrupt)?;
-        let trace = if trace.get("format").is_some() {
-            let stored: StoredTrace = serde_json::from_value(trace).map_err(corrupt)?;
-            let rules = match rules_version {
-                Some(version) => self.rules_of_version(transaction, version).await?,
-                None => Arc::new(RuleSet::default()),
-            };
-            let id = CustomerId::parse(&customer_id)
-                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-            render_stored_trace(&rules, &id, &stored)
-        } else {
-            serde_json::from_value(trace).map_err(corrupt)?
+        let trace_text = text(row, "trace")?;
+        // Decisions stored before the stored form hold the whole trace in words, without `format`.
+        let trace = match serde_json::from_str::<StoredTrace>(&trace_text) {
+            Ok(stored) if stored.format == StoredTrace::FORMAT => {
+                let rules = match rules_version {
+                    Some(version) => self.rules_of_version(transaction, version).await?,
+                    None => Arc::new(RuleSet::default()),
+                };
+                let id = CustomerId::parse(&customer_id)
+                    .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                render_stored_trace(&rules, &id, &stored)
+            }
+            Ok(stored) => {
+                return Err(StoreError::Corrupt(format!(
+                    "a stored trace of unknown format {}",
+                    stored.format
+                )))
+            }
+            Err(_) => serde_json::from_str(&trace_text).map_err(corrupt)?,
         };
         Ok(StoredDecision {
             id: row.try_get("id")?,

@@ -18,8 +18,8 @@ use crate::activity::parse_stored_time;
 use crate::batch::{execute_batched, value_lists};
 use crate::error::{StoreError, StoreResult};
 use crate::organisation::{
-    existing_ids, finish_import, problems_of, BadRows, FirstLines, ImportRow, ImportSummary,
-    Progress, RowProblem,
+    existing_ids, finish_import, problems_of, single_record_outcome, BadRows, FirstLines,
+    ImportRow, ImportSummary, Progress, RowProblem,
 };
 use crate::rows::{optional_text, text};
 use crate::{format_timestamp, Backend, Store, WriteTransaction};
@@ -94,77 +94,84 @@ fn stored_ticket(row: &sqlx::any::AnyRow) -> StoreResult<StoredTicket> {
 
 impl Store {
     /// Upserts tickets by id in one transaction; an existing ticket changes only in the columns
-    /// its row carried. An id given twice in one file, a ticket of an unknown customer, a ticket
+    /// its row carried (so `id,closed_at` closes tickets), a new one needs its customer and
+    /// opening time. An id given twice in one file, a ticket of an unknown customer, a ticket
     /// moved to another customer, or a time after the clock is a problem of its row.
     pub async fn import_tickets(
         &self,
-        rows: Vec<ImportRow<Ticket>>,
+        rows: Vec<ImportRow<TicketFields>>,
         bad_rows: BadRows,
         clock: Clock,
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
-        let summary = self
+        let (summary, _) = self
             .import_tickets_in(&mut write, rows, clock, progress)
             .await?;
         finish_import(write, summary, bad_rows).await
     }
 
+    /// The rows laid over the stored tickets, checked and written; returns what was written.
     async fn import_tickets_in(
         &self,
         write: &mut WriteTransaction,
-        rows: Vec<ImportRow<Ticket>>,
+        rows: Vec<ImportRow<TicketFields>>,
         clock: Clock,
         progress: Progress<'_>,
-    ) -> StoreResult<ImportSummary> {
+    ) -> StoreResult<(ImportSummary, Vec<Ticket>)> {
         let customers = existing_ids(&mut write.transaction, "customers").await?;
-        let ids: Vec<&str> = rows.iter().map(|row| row.record.id.as_str()).collect();
-        let stored = self.tickets_by_id(&mut write.transaction, &ids).await?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|row| row.record.id.trim().to_string())
+            .collect();
+        let id_texts: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let stored = self
+            .tickets_by_id(&mut write.transaction, &id_texts)
+            .await?;
         let mut summary = ImportSummary::default();
         let mut first_lines = FirstLines::default();
         let mut pending = Vec::with_capacity(rows.len());
-        for (done, row) in rows.into_iter().enumerate() {
+        for ((done, row), id) in rows.into_iter().enumerate().zip(ids) {
             let line = row.line;
-            let mut problem = |field: &str, message: String| {
-                summary
-                    .problems
-                    .push(RowProblem::conflict(line, field, message))
-            };
-            if let Some(duplicate) = first_lines.problem(line, &row.record.id) {
-                problem(&duplicate.field, duplicate.message);
+            if let Some(duplicate) = first_lines.problem(line, &id).filter(|_| !id.is_empty()) {
+                summary.problems.push(duplicate);
                 continue;
             }
-            let existing = stored.get(&row.record.id);
-            let ticket = match existing {
-                Some(existing) => match existing.updated_with(&row.record, &row.given) {
-                    Ok(ticket) => ticket,
-                    Err(errors) => {
-                        summary.problems.extend(problems_of(line, errors));
-                        continue;
-                    }
-                },
+            let existing = stored.get(&id);
+            let fields = match existing {
+                Some(existing) => {
+                    let mut fields = TicketFields::from_ticket(existing);
+                    fields.overlay(row.record, &row.given);
+                    fields
+                }
                 None => row.record,
             };
+            let ticket = match fields.into_ticket() {
+                Ok(ticket) => ticket,
+                Err(errors) => {
+                    summary.problems.extend(problems_of(line, errors));
+                    continue;
+                }
+            };
+            let mut problems = Vec::new();
             if let Some(existing) =
                 existing.filter(|existing| existing.customer_id != ticket.customer_id)
             {
-                problem(
+                problems.push(RowProblem::conflict(
+                    line,
                     "customer_id",
                     format!(
                         "ticket '{}' belongs to customer '{}'; a ticket does not move to another customer",
                         ticket.id, existing.customer_id
                     ),
-                );
-                continue;
-            }
-            if !customers.contains(ticket.customer_id.as_str()) {
-                problem(
+                ));
+            } else if !customers.contains(ticket.customer_id.as_str()) {
+                problems.push(RowProblem::conflict(
+                    line,
                     "customer_id",
                     format!("customer '{}' does not exist", ticket.customer_id),
-                );
-                continue;
+                ));
             }
-            let mut in_future = false;
             for (field, time) in [
                 ("opened_at", Some(ticket.opened_at)),
                 ("closed_at", ticket.closed_at),
@@ -172,11 +179,11 @@ impl Store {
                 if let Some(message) =
                     time.and_then(|time| crate::activity::in_the_future(time, clock))
                 {
-                    problem(field, message);
-                    in_future = true;
+                    problems.push(RowProblem::invalid(line, field, message));
                 }
             }
-            if in_future {
+            if !problems.is_empty() {
+                summary.problems.append(&mut problems);
                 continue;
             }
             if existing.is_some() {
@@ -188,7 +195,7 @@ impl Store {
             progress(done as u64 + 1);
         }
         upsert_tickets(&mut write.transaction, self.backend, &pending).await?;
-        Ok(summary)
+        Ok((summary, pending))
     }
 
     /// Opens, updates or closes one ticket (API): the body's fields laid over the stored ticket,
@@ -199,37 +206,24 @@ impl Store {
         given: &GivenColumns,
         clock: Clock,
     ) -> StoreResult<StoredTicket> {
-        let id = update.id.trim().to_string();
         let mut write = self.begin_write().await?;
-        let stored = self
-            .tickets_by_id(&mut write.transaction, &[id.as_str()])
-            .await?
-            .remove(&id);
-        let created = stored.is_none();
-        let fields = match &stored {
-            Some(stored) => {
-                let mut fields = TicketFields::from_ticket(stored);
-                fields.overlay(update, given);
-                fields
-            }
-            None => update,
-        };
-        let ticket = fields.into_ticket()?;
-        let summary = self
+        let (summary, mut written) = self
             .import_tickets_in(
                 &mut write,
-                vec![ImportRow::whole(1, ticket.clone(), &TicketFields::COLUMNS)],
+                vec![ImportRow {
+                    line: 1,
+                    record: update,
+                    given: given.clone(),
+                }],
                 clock,
                 &|_| {},
             )
             .await?;
-        if let Some(problem) = summary.problems.into_iter().next() {
-            return Err(StoreError::Conflict {
-                message: problem.message,
-                field: Some(problem.field),
-            });
-        }
+        let created = single_record_outcome(summary)?;
         write.commit().await?;
+        let ticket = written.pop().ok_or_else(|| {
+            StoreError::Corrupt("a ticket without problems was not written".to_string())
+        })?;
         Ok(StoredTicket {
             id: ticket.id,
             customer_id: ticket.customer_id.to_string(),

@@ -336,7 +336,7 @@ impl Store {
         )
         .bind(customer_id.as_str())
         .bind(tier)
-        .bind(reason.trim())
+        .bind(reason)
         .bind(expires_on.to_string())
         .bind(actor)
         .bind(now.as_str())
@@ -344,32 +344,29 @@ impl Store {
         .await?;
         // Logged even when the tier stays the same: setting an override is a decision about the
         // customer's service level, and the audit trail holds every one.
-        {
-            let score: f64 =
-                sqlx::query("SELECT score FROM customer_values WHERE customer_id = $1")
-                    .bind(customer_id.as_str())
-                    .fetch_optional(&mut *write.transaction)
-                    .await?
-                    .map(|row| row.try_get("score"))
-                    .transpose()?
-                    .unwrap_or(0.0);
-            let from = (!current_tier.is_empty()).then_some(current_tier.as_str());
-            record_tier_events(
-                &mut write.transaction,
-                write.backend,
-                &[NewTierEvent {
-                    at: &now,
-                    customer_id: customer_id.as_str(),
-                    from_tier: from,
-                    to_tier: tier,
-                    direction: direction(&policy, from, tier),
-                    score,
-                    reason: &format!("manual override until {expires_on}: {}", reason.trim()),
-                    actor,
-                }],
-            )
-            .await?;
-        }
+        let score: f64 = sqlx::query("SELECT score FROM customer_values WHERE customer_id = $1")
+            .bind(customer_id.as_str())
+            .fetch_optional(&mut *write.transaction)
+            .await?
+            .map(|row| row.try_get("score"))
+            .transpose()?
+            .unwrap_or(0.0);
+        let from = (!current_tier.is_empty()).then_some(current_tier.as_str());
+        record_tier_events(
+            &mut write.transaction,
+            write.backend,
+            &[NewTierEvent {
+                at: &now,
+                customer_id: customer_id.as_str(),
+                from_tier: from,
+                to_tier: tier,
+                direction: direction(&policy, from, tier),
+                score,
+                reason: &format!("manual override until {expires_on}: {reason}"),
+                actor,
+            }],
+        )
+        .await?;
         if current_tier != tier {
             sqlx::query("UPDATE customers SET tier = $1 WHERE id = $2")
                 .bind(tier)

@@ -213,23 +213,6 @@ impl<'de> Deserialize<'de> for StoredCandidate {
     }
 }
 
-/// A candidate as a stored trace holds it: compact since format 3, in words before.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum StoredCandidateEntry {
-    Compact(StoredCandidate),
-    Words(CandidateTraceRecord),
-}
-
-impl StoredCandidateEntry {
-    pub fn to_record(&self, rules: &RuleSet) -> CandidateTraceRecord {
-        match self {
-            StoredCandidateEntry::Compact(candidate) => candidate.to_record(rules),
-            StoredCandidateEntry::Words(record) => record.clone(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,17 +294,13 @@ mod tests {
                 outcome,
             };
             assert_eq!(serde_json::to_string(&candidate).unwrap(), json);
-            let entry: StoredCandidateEntry = serde_json::from_str(json).unwrap();
-            assert_eq!(entry, StoredCandidateEntry::Compact(candidate));
-            let record = entry.to_record(&rules);
+            let read: StoredCandidate = serde_json::from_str(json).unwrap();
+            assert_eq!(read, candidate);
+            let record = read.to_record(&rules);
             assert_eq!(
                 (record.status.as_str(), record.reason.as_str()),
                 (status, reason)
             );
         }
-        // A trace stored before the compact form keeps its words.
-        let words = r#"{"rule":"seniors","rep_id":"r2","status":"chosen","reason":"won"}"#;
-        let entry: StoredCandidateEntry = serde_json::from_str(words).unwrap();
-        assert_eq!(entry.to_record(&rules).rep_id, "r2");
     }
 }
