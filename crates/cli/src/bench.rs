@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
 use allot_core::demo::{synthetic_organisation, DemoOrganisation};
-use allot_core::input::CustomerFields;
 use allot_core::Clock;
+use allot_core::CustomerFields;
 use allot_server::{AppState, ClockSource};
 use allot_store::Store;
 
@@ -56,7 +56,7 @@ async fn load_organisation(
         organisation.customers.clear();
     }
     let started = Instant::now();
-    crate::import_organisation(store, organisation, "bench", clock, &|_| {}).await?;
+    crate::demo::import_organisation(store, organisation, "bench", clock, &|_| {}).await?;
     if with_customers {
         let seconds = started.elapsed().as_secs_f64();
         println!(
@@ -108,7 +108,8 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
                 .iter()
                 .map(|customer| {
                     let mut fields = CustomerFields::from_customer(customer);
-                    fields.parent_id.clear();
+                    fields.remove("parent_id");
+                    fields.remove("owner_id");
                     fields
                 })
                 .collect();

@@ -1,15 +1,17 @@
-//! Reading and writing the CSV formats (UTF-8, header row) of teams, reps, customers, transactions and interactions.
+//! Reading and writing the CSV formats (UTF-8, header row) of teams, reps, customers, transactions,
+//! interactions and tickets. Customer files stream: their rows are read as the store takes them.
 
 use std::io::{Read, Write};
 
 use allot_core::activity::{
     Interaction, InteractionFields, TicketFields, Transaction, TransactionFields,
 };
-use allot_core::input::{CustomerFields, RepFields, TeamFields};
+use allot_core::customer::{customer_column_for_header, is_attribute_key};
+use allot_core::input::{RepFields, TeamFields};
 use allot_core::update::GivenColumns;
-use allot_core::{Customer, FieldErrors, Rep, Team};
+use allot_core::{Customer, CustomerFields, FieldErrors, Rep, Team};
 use allot_store::customers::CustomerImportRow;
-use allot_store::organisation::{ImportRow, RowProblem};
+use allot_store::imports::{ImportRow, RowProblem};
 use anyhow::{Context, Result};
 
 /// Rows that parsed, and the problems of those that did not.
@@ -18,114 +20,156 @@ pub struct ParsedFile<T> {
     pub problems: Vec<RowProblem>,
 }
 
-/// Reads a CSV file into column→value maps, calling `parse_row` for each data row.
-/// `parse_row` gets the header names and the values; it returns a record or every field error
-/// of the row.
-fn read_rows<T>(
-    reader: impl Read,
-    required_column: &str,
-    known_header: impl Fn(&str) -> bool,
-    mut parse_row: impl FnMut(usize, &[String], Vec<String>) -> Result<T, FieldErrors>,
-) -> Result<ParsedFile<T>> {
-    let mut csv_reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(reader);
-    let headers: Vec<String> = csv_reader
-        .headers()
-        .context("reading the header row")?
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            let name = name.trim();
-            // Spreadsheet programs often save UTF-8 with a byte-order mark.
-            let name = if index == 0 {
-                name.trim_start_matches('\u{feff}')
-            } else {
-                name
-            };
-            name.to_string()
-        })
-        .collect();
-    for (index, header) in headers.iter().enumerate() {
-        let shown = header.escape_debug();
-        if !known_header(header) {
-            anyhow::bail!("line 1, column '{shown}': unknown column (check the spelling, or name custom attributes attr.KEY with letters, digits, '_' or '-')");
+/// A CSV file's header, checked, and its records as `(line, values)` or the problem of a
+/// record that cannot be read.
+struct CsvRecords<R: Read> {
+    reader: csv::Reader<R>,
+    headers: Vec<String>,
+}
+
+impl<R: Read> CsvRecords<R> {
+    /// Opens the file and checks its header: every column known (`known_header`), none twice,
+    /// `required_column` present. Spreadsheet programs often save UTF-8 with a byte-order
+    /// mark; it is dropped.
+    fn open(
+        reader: R,
+        required_column: Option<&str>,
+        known_header: impl Fn(&str) -> bool,
+    ) -> Result<Self> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(reader);
+        let headers: Vec<String> = reader
+            .headers()
+            .context("reading the header row")?
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let name = name.trim();
+                let name = if index == 0 {
+                    name.trim_start_matches('\u{feff}')
+                } else {
+                    name
+                };
+                name.to_string()
+            })
+            .collect();
+        for (index, header) in headers.iter().enumerate() {
+            let shown = header.escape_debug();
+            if !known_header(header) {
+                anyhow::bail!("line 1, column '{shown}': unknown column (check the spelling, or name custom attributes attr.KEY with letters, digits, '_' or '-')");
+            }
+            if headers[..index].contains(header) {
+                anyhow::bail!("line 1, column '{shown}': the column appears twice in the header");
+            }
         }
-        if headers[..index].contains(header) {
-            anyhow::bail!("line 1, column '{shown}': the column appears twice in the header");
+        if let Some(required) = required_column {
+            if !headers.iter().any(|header| header == required) {
+                anyhow::bail!("line 1: the header row has no '{required}' column");
+            }
         }
+        Ok(CsvRecords { reader, headers })
     }
-    if !headers.iter().any(|header| header == required_column) {
-        anyhow::bail!("line 1: the header row has no '{required_column}' column");
-    }
-    let mut rows = Vec::new();
-    let mut problems = Vec::new();
-    for record in csv_reader.records() {
-        let record = match record {
-            Ok(record) => record,
+
+    /// The next record, or the problem that made it unreadable.
+    fn next_record(&mut self) -> Option<Result<(usize, Vec<String>), RowProblem>> {
+        let mut record = csv::StringRecord::new();
+        match self.reader.read_record(&mut record) {
+            Ok(false) => None,
+            Ok(true) => {
+                let line = record
+                    .position()
+                    .map_or(0, |position| position.line() as usize);
+                if record.len() != self.headers.len() {
+                    return Some(Err(self.width_problem(line, record.len())));
+                }
+                Some(Ok((line, record.iter().map(str::to_string).collect())))
+            }
             Err(error) => {
                 let line = error
                     .position()
                     .map_or(0, |position| position.line() as usize);
                 // Name the column where the reader knows it (text that is not UTF-8).
                 let column = match error.kind() {
-                    csv::ErrorKind::Utf8 { err, .. } => headers.get(err.field()).cloned(),
+                    csv::ErrorKind::Utf8 { err, .. } => self.headers.get(err.field()).cloned(),
                     _ => None,
                 };
                 let message = match &column {
                     Some(_) => "is not UTF-8 text (save the file as UTF-8)".to_string(),
                     None => format!("not readable as CSV: {error}"),
                 };
-                problems.push(RowProblem::invalid(
+                Some(Err(RowProblem::invalid(
                     line,
                     column.unwrap_or_else(|| "-".to_string()),
                     message,
-                ));
-                continue;
+                )))
             }
-        };
-        let line = record
-            .position()
-            .map_or(0, |position| position.line() as usize);
-        if record.len() != headers.len() {
-            // Point at the first column that is missing, or the first value beyond the header.
-            let (column, message) = if record.len() < headers.len() {
-                (
-                    headers[record.len()].clone(),
-                    format!(
-                        "has {} values but the header has {} columns: no value for '{}' and after",
-                        record.len(),
-                        headers.len(),
-                        headers[record.len()]
-                    ),
-                )
-            } else {
-                (
-                    format!("column {}", headers.len() + 1),
-                    format!(
-                        "has {} values but the header has {} columns: column {} and after have no header",
-                        record.len(),
-                        headers.len(),
-                        headers.len() + 1
-                    ),
-                )
-            };
-            problems.push(RowProblem::invalid(line, column, message));
-            continue;
-        }
-        let values: Vec<String> = record.iter().map(str::to_string).collect();
-        match parse_row(line, &headers, values) {
-            Ok(row) => rows.push(row),
-            Err(errors) => problems.extend(
-                errors
-                    .into_vec()
-                    .into_iter()
-                    .map(|error| RowProblem::invalid(line, error.field, error.message)),
-            ),
         }
     }
-    Ok(ParsedFile { rows, problems })
+
+    /// A row with fewer or more values than the header: the first column it lacks, or the
+    /// first value beyond the header.
+    fn width_problem(&self, line: usize, values: usize) -> RowProblem {
+        let columns = self.headers.len();
+        if values < columns {
+            RowProblem::invalid(
+                line,
+                self.headers[values].clone(),
+                format!(
+                    "has {values} values but the header has {columns} columns: no value for '{}' and after",
+                    self.headers[values]
+                ),
+            )
+        } else {
+            RowProblem::invalid(
+                line,
+                format!("column {}", columns + 1),
+                format!(
+                    "has {values} values but the header has {columns} columns: column {} and after have no header",
+                    columns + 1
+                ),
+            )
+        }
+    }
+
+    fn given(&self) -> GivenColumns {
+        GivenColumns::from_header(&self.headers)
+    }
+
+    /// Bytes read so far, for progress.
+    fn position(&self) -> u64 {
+        self.reader.position().byte()
+    }
+}
+
+/// Reads a whole file, turning each record into a row with `parse_row`.
+fn read_rows<T>(
+    reader: impl Read,
+    required_column: &str,
+    known_header: impl Fn(&str) -> bool,
+    mut parse_row: impl FnMut(usize, &[String], Vec<String>) -> Result<T, FieldErrors>,
+) -> Result<ParsedFile<T>> {
+    let mut records = CsvRecords::open(reader, Some(required_column), known_header)?;
+    let mut parsed = ParsedFile {
+        rows: Vec::new(),
+        problems: Vec::new(),
+    };
+    while let Some(record) = records.next_record() {
+        match record {
+            Ok((line, values)) => match parse_row(line, &records.headers, values) {
+                Ok(row) => parsed.rows.push(row),
+                Err(errors) => parsed.problems.extend(
+                    errors
+                        .into_vec()
+                        .into_iter()
+                        .map(|error| RowProblem::invalid(line, error.field, error.message)),
+                ),
+            },
+            Err(problem) => parsed.problems.push(problem),
+        }
+    }
+    Ok(parsed)
 }
 
 /// Sets every column of one row on a `*Fields` record; a bad column name is the row's error.
@@ -171,27 +215,78 @@ pub fn read_reps(reader: impl Read) -> Result<ParsedFile<ImportRow<Rep>>> {
     )
 }
 
-/// Customers; a file changes only the columns it has, so `id,tier` updates tiers and nothing
-/// else, and a file without `owner_id` keeps every owner.
-pub fn read_customers(reader: impl Read) -> Result<ParsedFile<CustomerImportRow>> {
-    read_rows(
-        reader,
-        "id",
-        |header| {
-            CustomerFields::COLUMNS.contains(&header)
-                || header
-                    .strip_prefix("attr.")
-                    .is_some_and(allot_core::input::is_attribute_key)
-        },
-        |line, headers, values| {
-            let fields = fields_of_row!(CustomerFields, headers, values);
+/// The rows of a customers file, read as they are taken. Headers are the columns' names or
+/// their aliases (客户名称, 电话, …) and `attr.KEY`; a file changes only the columns it has,
+/// so `id,tier` updates tiers and nothing else, and a file without `owner_id` keeps every
+/// owner. Rows stay text: the store checks them against the organisation's tiers and stages.
+pub struct CustomerRows<R: Read> {
+    records: CsvRecords<R>,
+    /// The header's columns by their API names (an alias is taken as its column).
+    given: GivenColumns,
+    canonical_headers: Vec<String>,
+}
+
+impl<R: Read> CustomerRows<R> {
+    pub fn open(reader: R) -> Result<Self> {
+        let is_known = |header: &str| {
+            customer_column_for_header(header).is_some()
+                || header.strip_prefix("attr.").is_some_and(is_attribute_key)
+        };
+        // `id` may come as an alias too.
+        let mut records = CsvRecords::open(reader, None, is_known)?;
+        let canonical_headers: Vec<String> = records
+            .headers
+            .iter()
+            .map(|header| match customer_column_for_header(header) {
+                Some(column) => column.name.to_string(),
+                None => header.clone(),
+            })
+            .collect();
+        if !canonical_headers.iter().any(|header| header == "id") {
+            anyhow::bail!("line 1: the header row has no 'id' column (or 客户编号)");
+        }
+        for (index, header) in canonical_headers.iter().enumerate() {
+            if canonical_headers[..index].contains(header) {
+                anyhow::bail!(
+                    "line 1, column '{}': names the column '{header}' a second time",
+                    records.headers[index]
+                );
+            }
+        }
+        let given = GivenColumns::from_header(&canonical_headers);
+        records.headers = canonical_headers.clone();
+        Ok(CustomerRows {
+            records,
+            given,
+            canonical_headers,
+        })
+    }
+
+    /// Bytes read so far.
+    pub fn position(&self) -> u64 {
+        self.records.position()
+    }
+}
+
+impl<R: Read> Iterator for CustomerRows<R> {
+    type Item = Result<CustomerImportRow, RowProblem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let record = self.records.next_record()?;
+        Some(record.and_then(|(line, values)| {
+            let mut fields = CustomerFields::default();
+            for (header, value) in self.canonical_headers.iter().zip(values) {
+                fields
+                    .set(header, value)
+                    .map_err(|error| RowProblem::invalid(line, error.field, error.message))?;
+            }
             Ok(ImportRow {
                 line,
-                record: fields.into_customer()?,
-                given: GivenColumns::from_header(headers),
+                record: fields,
+                given: self.given.clone(),
             })
-        },
-    )
+        }))
+    }
 }
 
 pub fn read_transactions(reader: impl Read) -> Result<ParsedFile<(usize, Transaction)>> {
@@ -222,18 +317,38 @@ pub fn read_interactions(reader: impl Read) -> Result<ParsedFile<(usize, Interac
 /// Tickets stay text here: a row may give only some columns of a stored ticket (`id,closed_at`
 /// closes it), so it is checked once laid over the stored one, by the store.
 pub fn read_tickets(reader: impl Read) -> Result<ParsedFile<ImportRow<TicketFields>>> {
-    read_rows(
-        reader,
-        "id",
-        |header| TicketFields::COLUMNS.contains(&header),
-        |line, headers, values| {
-            Ok(ImportRow {
-                line,
-                record: fields_of_row!(TicketFields, headers, values),
-                given: GivenColumns::from_header(headers),
-            })
-        },
-    )
+    let mut records = CsvRecords::open(reader, Some("id"), |header| {
+        TicketFields::COLUMNS.contains(&header)
+    })?;
+    let given = records.given();
+    let mut parsed = ParsedFile {
+        rows: Vec::new(),
+        problems: Vec::new(),
+    };
+    while let Some(record) = records.next_record() {
+        match record {
+            Ok((line, values)) => {
+                let mut fields = TicketFields::default();
+                let mut problem = None;
+                for (header, value) in records.headers.iter().zip(values) {
+                    if let Err(error) = fields.set(header, value) {
+                        problem = Some(RowProblem::invalid(line, error.field, error.message));
+                        break;
+                    }
+                }
+                match problem {
+                    Some(problem) => parsed.problems.push(problem),
+                    None => parsed.rows.push(ImportRow {
+                        line,
+                        record: fields,
+                        given: given.clone(),
+                    }),
+                }
+            }
+            Err(problem) => parsed.problems.push(problem),
+        }
+    }
+    Ok(parsed)
 }
 
 pub fn write_teams(writer: impl Write, teams: &[Team]) -> Result<()> {
@@ -256,23 +371,34 @@ pub fn write_reps(writer: impl Write, reps: &[Rep]) -> Result<()> {
     Ok(())
 }
 
-pub fn write_customers(writer: impl Write, customers: &[Customer]) -> Result<()> {
-    let mut attribute_keys: Vec<String> = customers
-        .iter()
-        .flat_map(|customer| customer.attributes.keys().cloned())
-        .collect();
-    attribute_keys.sort();
-    attribute_keys.dedup();
-    let mut csv_writer = csv::Writer::from_writer(writer);
-    let mut header: Vec<String> = CustomerFields::COLUMNS
-        .iter()
-        .map(|column| column.to_string())
-        .collect();
-    header.extend(attribute_keys.iter().map(|key| format!("attr.{key}")));
-    csv_writer.write_record(&header)?;
-    for customer in customers {
-        csv_writer.write_record(CustomerFields::from_customer(customer).values(&attribute_keys))?;
+/// Writes customers in the import format: the exported columns, then one `attr.KEY` column per
+/// attribute key (`attribute_keys`, sorted) so that the file imports back as it was.
+pub struct CustomerWriter<W: Write> {
+    writer: csv::Writer<W>,
+    attribute_keys: Vec<String>,
+}
+
+impl<W: Write> CustomerWriter<W> {
+    pub fn new(writer: W, attribute_keys: Vec<String>) -> Result<Self> {
+        let mut writer = csv::Writer::from_writer(writer);
+        writer.write_record(CustomerFields::export_header(&attribute_keys))?;
+        Ok(CustomerWriter {
+            writer,
+            attribute_keys,
+        })
     }
-    csv_writer.flush()?;
-    Ok(())
+
+    pub fn write(&mut self, customers: &[Customer]) -> Result<()> {
+        for customer in customers {
+            self.writer.write_record(
+                CustomerFields::from_customer(customer).values(&self.attribute_keys),
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.writer.flush()?;
+        Ok(())
+    }
 }

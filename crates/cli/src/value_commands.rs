@@ -9,6 +9,8 @@ use allot_core::clock::Clock;
 use allot_core::value::daily_purchases;
 use allot_core::CustomerId;
 use allot_store::value::{AlertFilter, ScoreSummary, TierEventFilter, ValueReport};
+
+use crate::table::{Align, Table};
 use allot_store::Store;
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
@@ -184,8 +186,11 @@ pub fn print_score_summary(summary: &ScoreSummary) {
         println!("  {count:>8}  moved {change}");
     }
     println!(
-        "alerts: {} raised, {} closed",
-        summary.alerts_raised, summary.alerts_closed
+        "health: {} below the alert threshold, {} not measurable yet (no purchase, interaction or ticket); alerts: {} raised, {} closed",
+        summary.health_below_threshold,
+        summary.health_unknown,
+        summary.alerts_raised,
+        summary.alerts_closed
     );
 }
 
@@ -226,8 +231,12 @@ pub async fn tick(store: &Store, clock: Clock, json: bool, force: bool) -> Resul
     }
     if let Some(health) = &summary.health {
         println!(
-            "  health of {} customers refreshed: {} at risk; alerts: {} raised, {} closed",
-            health.customers, health.at_risk, health.alerts_raised, health.alerts_closed
+            "  health of {} customers refreshed: {} below the alert threshold, {} not measurable; alerts: {} raised, {} closed",
+            health.customers,
+            health.health_below_threshold,
+            health.health_unknown,
+            health.alerts_raised,
+            health.alerts_closed
         );
     }
     if let Some(regrade) = &summary.regrade {
@@ -246,7 +255,7 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
             json,
         } => {
             let customer_id = CustomerId::parse(&customer_id)?;
-            let until = allot_core::model::parse_date("--until", &until)?;
+            let until = allot_core::text::parse_date("--until", &until)?;
             let stored = store
                 .set_tier_override(&customer_id, &tier, &reason, until, "cli", clock)
                 .await?;
@@ -264,14 +273,21 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
             store
                 .clear_tier_override(&customer_id, "cli", clock)
                 .await?;
-            let tier = store.get_customer(&customer_id).await?.tier;
+            let tier = store
+                .get_customer(&customer_id)
+                .await?
+                .tier
+                .map(String::from);
             if json {
                 println!(
                     "{}",
                     serde_json::json!({"customer_id": customer_id, "override_removed": true, "tier": tier})
                 );
             } else {
-                println!("override of {customer_id} removed; its tier is now {tier}");
+                println!(
+                    "override of {customer_id} removed; its tier is now {}",
+                    tier.as_deref().unwrap_or("(none)")
+                );
             }
         }
         TierAction::Events {
@@ -287,7 +303,7 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
                 .context("--customer")?;
             let events = store
                 .list_tier_events(&TierEventFilter {
-                    customer_id: customer_id.map(|id| id.to_string()),
+                    customer_id,
                     after_id: after,
                     limit: limit.clamp(1, 10_000),
                 })
@@ -355,8 +371,9 @@ pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Res
             match &details.rfm {
                 None => println!("RFM: no purchases"),
                 Some(rfm) => println!(
-                    "RFM: {} — recency {} days, {} purchase days, monetary {:.2} (scores R{} F{} M{})",
+                    "RFM: {} ({}) — recency {} days, {} purchase days, monetary {} (scores R{} F{} M{})",
                     rfm.segment.as_str(),
+                    rfm.segment.label(),
                     rfm.recency_days,
                     rfm.frequency,
                     rfm.monetary,
@@ -378,12 +395,20 @@ pub async fn customer_value(store: &Store, customer_id: &str, json: bool) -> Res
                 .iter()
                 .map(|(name, value)| format!("{name} {value:.2}"))
                 .collect();
-            println!(
-                "health: {:.0}/100{} ({})",
-                details.health,
-                if details.at_risk { ", AT RISK" } else { "" },
-                parts.join(", ")
-            );
+            match details.health {
+                Some(health) => println!(
+                    "health: {health:.0}/100{} ({})",
+                    if details.at_risk {
+                        ", below the alert threshold"
+                    } else {
+                        ""
+                    },
+                    parts.join(", ")
+                ),
+                None => println!(
+                    "health: not measurable yet (no purchase, interaction or ticket recorded)"
+                ),
+            }
         }
     }
     if let Some(tier_override) = &value.tier_override {
@@ -428,8 +453,8 @@ pub async fn alerts(
         .context("--customer")?;
     let alerts = store
         .list_alerts(&AlertFilter {
-            owner_id: owner.map(|id| id.to_string()),
-            customer_id: customer.map(|id| id.to_string()),
+            owner_id: owner,
+            customer_id: customer,
             include_closed,
             limit: 1000,
         })
@@ -455,48 +480,75 @@ pub async fn alerts(
     Ok(())
 }
 
+pub async fn value_report(store: &Store, json: bool) -> Result<()> {
+    let report = store.value_report().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_value_report(&report);
+    }
+    Ok(())
+}
+
 pub fn print_value_report(report: &ValueReport) {
+    use Align::{Left, Right};
     println!(
-        "value as of {} ({} customers, {} at risk)",
+        "value as of {} ({} customers; health below the alert threshold: {}, not measurable: {})",
         report.as_of.as_deref().unwrap_or("never graded"),
         report.customers,
-        report.at_risk
+        report.health_below_threshold,
+        report.health_unknown
     );
-    println!(
-        "{:<12} {:>9} {:>14} {:>7} {:>14} {:>7} {:>7}",
-        "tier", "customers", "monetary", "share", "clv", "share", "score"
+    let mut tiers = Table::new(
+        &[
+            "tier",
+            "customers",
+            "monetary",
+            "share",
+            "clv",
+            "share",
+            "score",
+        ],
+        &[Left, Right, Right, Right, Right, Right, Right],
     );
     for row in &report.tiers {
-        println!(
-            "{:<12} {:>9} {:>14.2} {:>6.1}% {:>14.2} {:>6.1}% {:>7.1}",
-            row.tier,
-            row.customers,
-            row.monetary,
-            row.monetary_share * 100.0,
-            row.clv,
-            row.clv_share * 100.0,
-            row.mean_score
-        );
+        tiers.row(vec![
+            row.tier.clone(),
+            row.customers.to_string(),
+            format!("{:.2}", row.monetary),
+            format!("{:.1}%", row.monetary_share * 100.0),
+            format!("{:.2}", row.clv),
+            format!("{:.1}%", row.clv_share * 100.0),
+            format!("{:.1}", row.mean_score),
+        ]);
     }
+    tiers.print();
     println!();
-    println!(
-        "{:<6} {:>9} {:>7} {:>14} {:>7}",
-        "ABC", "customers", "share", "monetary", "share"
+    let mut abc = Table::new(
+        &["ABC", "customers", "share", "monetary", "share"],
+        &[Left, Right, Right, Right, Right],
     );
     for row in &report.abc {
-        println!(
-            "{:<6} {:>9} {:>6.1}% {:>14.2} {:>6.1}%",
-            row.class,
-            row.customers,
-            row.customer_share * 100.0,
-            row.monetary,
-            row.monetary_share * 100.0
-        );
+        abc.row(vec![
+            row.class.clone(),
+            row.customers.to_string(),
+            format!("{:.1}%", row.customer_share * 100.0),
+            format!("{:.2}", row.monetary),
+            format!("{:.1}%", row.monetary_share * 100.0),
+        ]);
     }
+    abc.print();
     println!();
+    // Segment names with their Chinese labels: the RFM segment `at_risk` (流失风险客户) is a
+    // purchase pattern, not the health alert above.
+    let mut segments = Table::new(&["RFM segment", "customers"], &[Left, Right]);
     for (segment, count) in &report.segments {
-        println!("{count:>9}  {segment}");
+        let label = allot_core::value::RfmSegment::parse(segment)
+            .map(|segment| format!("{segment} ({})", segment.label()))
+            .unwrap_or_else(|| segment.clone());
+        segments.row(vec![label, count.to_string()]);
     }
+    segments.print();
 }
 
 /// `allot clv fit`: the models on a file alone, without a database.
@@ -507,7 +559,7 @@ pub fn clv_fit(action: ClvAction) -> Result<()> {
         period,
         json,
     } = action;
-    let calibration_end = allot_core::model::parse_date("--calibration-end", &calibration_end)?;
+    let calibration_end = allot_core::text::parse_date("--calibration-end", &calibration_end)?;
     let reader = BufReader::new(
         File::open(&transactions).with_context(|| format!("opening {}", transactions.display()))?,
     );

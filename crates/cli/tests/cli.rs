@@ -63,7 +63,7 @@ r3,王五,r3@example.cn,east,rep,mid,,1,,true,2026-11-20,2026-11-30
 ";
 const CUSTOMERS: &str = "\
 id,name,type,industry,region,size,stage,source,tier,workload,first_touch_rep_id,parent_id,phone,email,credit_code,owner_id,created_at,attr.annual_revenue
-c1,上海浦东银行,enterprise,金融,上海/浦东,800,商机,官网,A,3,,,13800000001,a@b.cn,91310000MA1FL0001X,,2026-01-05,5000000
+c1,上海浦东银行,enterprise,金融,上海/浦东,800,商机,官网,A,3,,,13800000001,a@b.cn,91310000MA1FL0001R,,2026-01-05,5000000
 c2,杭州西湖茶叶,smb,金融,浙江/杭州/西湖,12,线索,展会,C,1,,,,,,,2026-01-06,abc
 c3,深圳南山科技,smb,互联网,广东/深圳/南山,,线索,转介绍,B,1,r2,,,,,,2026-01-07,
 c4,深圳南山科技分部,smb,互联网,广东/深圳/南山,40,线索,官网,B,1,,c3,,,,,2026-01-08,

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FieldError, FieldErrors, Problems};
 use crate::ids::{CustomerId, RepId};
 use crate::input::{lenient_text, unknown_column};
-use crate::model::{parse_free_text, parse_optional_timestamp, parse_text};
+use crate::money::Money;
+use crate::text::{parse_free_text, parse_optional_timestamp, parse_text};
 
 /// One purchase or refund. Negative amounts are refunds, netted by the value module.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,7 +25,8 @@ pub struct Transaction {
     pub id: Option<String>,
     pub customer_id: CustomerId,
     pub at: DateTime<Utc>,
-    pub amount: f64,
+    /// Exact, in minor units (分).
+    pub amount: Money,
     pub product_line: String,
 }
 
@@ -150,18 +152,7 @@ impl TransactionFields {
         let id = problems.take(optional_row_id(&self.id));
         let customer_id = problems.take(CustomerId::parse_field("customer_id", &self.customer_id));
         let at = problems.take(required_time("at", &self.at));
-        let amount_text = self.amount.trim();
-        let amount = problems.take(match amount_text.parse::<f64>() {
-            Ok(amount) if amount.is_finite() && amount.abs() <= MAXIMUM_AMOUNT => Ok(amount),
-            Ok(_) => Err(FieldError::new(
-                "amount",
-                format!("must be a finite number between -{MAXIMUM_AMOUNT} and {MAXIMUM_AMOUNT}"),
-            )),
-            Err(_) => Err(FieldError::new(
-                "amount",
-                format!("'{amount_text}' is not a number (negative amounts are refunds)"),
-            )),
-        });
+        let amount = problems.take(Money::parse("amount", &self.amount));
         let product_line = problems.take(parse_text("product_line", &self.product_line));
         problems.finish(|| {
             Some(Transaction {
@@ -418,9 +409,6 @@ impl TicketFields {
     }
 }
 
-/// Largest amount of one transaction, either way; beyond it sums lose cents, and it is a typo.
-pub const MAXIMUM_AMOUNT: f64 = 1e12;
-
 /// Longest interaction, in minutes: one week.
 pub const MAXIMUM_MINUTES: f64 = 10_080.0;
 
@@ -454,11 +442,11 @@ mod tests {
         fields.into_transaction()
     }
 
-    fn check_transaction(cells: [&str; 4], expected: Result<(&str, f64), &str>) {
+    fn check_transaction(cells: [&str; 4], expected: Result<(&str, i64), &str>) {
         match (transaction(cells), expected) {
             (Ok(parsed), Ok((at, amount))) => {
                 assert_eq!(parsed.at.to_rfc3339(), at, "{cells:?}");
-                assert_eq!(parsed.amount, amount, "{cells:?}");
+                assert_eq!(parsed.amount.minor_units(), amount, "{cells:?}");
             }
             (Err(errors), Err(field)) => {
                 assert_eq!(errors.first().field, field, "{cells:?}: {errors}")
@@ -471,11 +459,11 @@ mod tests {
     fn transactions_parse_dates_times_and_refunds() {
         check_transaction(
             ["c1", "2026-03-01", "120.5", "软件"],
-            Ok(("2026-03-01T00:00:00+00:00", 120.5)),
+            Ok(("2026-03-01T00:00:00+00:00", 12_050)),
         );
         check_transaction(
             ["c1", "2026-03-01T10:00:00+08:00", "-20", ""],
-            Ok(("2026-03-01T02:00:00+00:00", -20.0)),
+            Ok(("2026-03-01T02:00:00+00:00", -2_000)),
         );
         check_transaction(["c1", "", "1", ""], Err("at"));
         check_transaction(["c1", "yesterday", "1", ""], Err("at"));
@@ -483,6 +471,7 @@ mod tests {
         check_transaction(["c1", "2026-03-01", "NaN", ""], Err("amount"));
         check_transaction(["", "2026-03-01", "1", ""], Err("customer_id"));
         check_transaction(["c1", "2026-03-01", "1e308", ""], Err("amount"));
+        check_transaction(["c1", "2026-03-01", "0.125", ""], Err("amount"));
         check_transaction(["c1", "2026-03-01", "1", "软\u{0}件"], Err("product_line"));
         let every_problem = transaction(["", "later", "¥", ""]).unwrap_err();
         let fields: Vec<&str> = every_problem

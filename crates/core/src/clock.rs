@@ -33,7 +33,7 @@ impl Clock {
             )
         })?;
         // The years data may have (stored times are compared as four-digit-year text).
-        crate::model::check_year("ALLOT_NOW", raw, time.with_timezone(&Utc).year())?;
+        crate::text::check_year("ALLOT_NOW", raw, time.with_timezone(&Utc).year())?;
         Ok(Clock {
             now: time.with_timezone(&Utc),
             offset: *time.offset(),

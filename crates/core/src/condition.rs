@@ -8,8 +8,11 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use thiserror::Error;
 
-use crate::ids::{CustomerId, Region};
-use crate::model::Customer;
+use crate::customer::{
+    customer_column, is_attribute_key, Cell, ConditionKind, Customer, CustomerColumn,
+    Fact as FieldValue, StoredType, CUSTOMER_COLUMNS,
+};
+use crate::ids::CustomerId;
 
 /// A syntax or type error inside a condition, located 1-based within the condition text.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -24,27 +27,41 @@ pub struct ConditionSyntaxError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct NodeId(pub u32);
 
-const FIELD_NAMES: &str =
-    "id, name, type, industry, region, size, stage, source, tier, workload, score, clv, p_alive, rfm_segment, attr.KEY";
+/// The fields a condition may name, for error messages.
+fn field_names() -> String {
+    CUSTOMER_COLUMNS
+        .iter()
+        .filter(|column| column.condition.is_some())
+        .map(|column| column.name)
+        .chain(["score", "clv", "p_alive", "rfm_segment", "attr.KEY"])
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 enum Field {
-    Id,
-    Name,
-    Type,
-    Industry,
-    Region,
-    Size,
-    Stage,
-    Source,
-    Tier,
-    Workload,
+    /// A column of the customer record that rules may read (see [`CUSTOMER_COLUMNS`]).
+    Column(&'static CustomerColumn),
     /// Measured by grading (`allot score`); unknown until the first run.
     Score,
     Clv,
     PAlive,
     RfmSegment,
     Attribute(String),
+}
+
+impl PartialEq for Field {
+    fn eq(&self, other: &Field) -> bool {
+        match (self, other) {
+            (Field::Column(left), Field::Column(right)) => std::ptr::eq(*left, *right),
+            (Field::Score, Field::Score)
+            | (Field::Clv, Field::Clv)
+            | (Field::PAlive, Field::PAlive)
+            | (Field::RfmSegment, Field::RfmSegment) => true,
+            (Field::Attribute(left), Field::Attribute(right)) => left == right,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,24 +74,17 @@ enum FieldKind {
 
 impl Field {
     fn parse(name: &str) -> Option<Field> {
+        if let Some(column) = customer_column(name).filter(|column| column.condition.is_some()) {
+            return Some(Field::Column(column));
+        }
         Some(match name {
-            "id" => Field::Id,
-            "name" => Field::Name,
-            "type" => Field::Type,
-            "industry" => Field::Industry,
-            "region" => Field::Region,
-            "size" => Field::Size,
-            "stage" => Field::Stage,
-            "source" => Field::Source,
-            "tier" => Field::Tier,
-            "workload" => Field::Workload,
             "score" => Field::Score,
             "clv" => Field::Clv,
             "p_alive" => Field::PAlive,
             "rfm_segment" => Field::RfmSegment,
             other => {
                 let key = other.strip_prefix("attr.")?;
-                if !crate::input::is_attribute_key(key) {
+                if !is_attribute_key(key) {
                     return None;
                 }
                 Field::Attribute(key.to_string())
@@ -84,26 +94,23 @@ impl Field {
 
     fn kind(&self) -> FieldKind {
         match self {
-            Field::Size | Field::Workload | Field::Score | Field::Clv | Field::PAlive => {
+            Field::Column(column) if column.condition == Some(ConditionKind::Number) => {
                 FieldKind::Number
             }
+            Field::Column(_) | Field::RfmSegment => FieldKind::Text,
+            Field::Score | Field::Clv | Field::PAlive => FieldKind::Number,
             Field::Attribute(_) => FieldKind::Attribute,
-            _ => FieldKind::Text,
         }
+    }
+
+    /// Whether `^=` compares whole `/`-separated segments.
+    fn is_region(&self) -> bool {
+        matches!(self, Field::Column(column) if column.condition == Some(ConditionKind::Region))
     }
 
     fn name(&self) -> String {
         match self {
-            Field::Id => "id".to_string(),
-            Field::Name => "name".to_string(),
-            Field::Type => "type".to_string(),
-            Field::Industry => "industry".to_string(),
-            Field::Region => "region".to_string(),
-            Field::Size => "size".to_string(),
-            Field::Stage => "stage".to_string(),
-            Field::Source => "source".to_string(),
-            Field::Tier => "tier".to_string(),
-            Field::Workload => "workload".to_string(),
+            Field::Column(column) => column.name.to_string(),
             Field::Score => "score".to_string(),
             Field::Clv => "clv".to_string(),
             Field::PAlive => "p_alive".to_string(),
@@ -123,18 +130,7 @@ impl Field {
         };
         let number = |value: Option<f64>| value.map_or(FieldValue::Unknown, FieldValue::Number);
         match self {
-            Field::Id => text(customer.id.as_str()),
-            Field::Name => text(&customer.name),
-            Field::Type => text(&customer.customer_type),
-            Field::Industry => text(&customer.industry),
-            Field::Region => text(customer.region.as_str()),
-            Field::Size => customer
-                .size
-                .map_or(FieldValue::Unknown, |size| FieldValue::Number(size as f64)),
-            Field::Stage => text(&customer.stage),
-            Field::Source => text(&customer.source),
-            Field::Tier => text(&customer.tier),
-            Field::Workload => FieldValue::Number(customer.workload),
+            Field::Column(column) => (column.fact)(customer),
             Field::Score => number(customer.value.score),
             Field::Clv => number(customer.value.clv),
             Field::PAlive => number(customer.value.p_alive),
@@ -149,13 +145,6 @@ impl Field {
                 .map_or(FieldValue::Unknown, |value| text(value)),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum FieldValue<'a> {
-    Text(&'a str),
-    Number(f64),
-    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -267,7 +256,7 @@ fn compare(
             Operator::Equal => text == expected,
             Operator::NotEqual => text != expected,
             Operator::Prefix => {
-                if *field == Field::Region {
+                if field.is_region() {
                     let prefix = expected.trim_end_matches('/');
                     match text.strip_prefix(prefix) {
                         Some(rest) => rest.is_empty() || rest.starts_with('/'),
@@ -531,16 +520,19 @@ pub fn customer_from_facts(id: CustomerId, facts: &BTreeMap<String, String>) -> 
         };
         let number = || text.parse::<f64>().ok();
         match field {
-            Field::Id => {}
-            Field::Name => customer.name = text.clone(),
-            Field::Type => customer.customer_type = text.clone(),
-            Field::Industry => customer.industry = text.clone(),
-            Field::Region => customer.region = Region::parse(text).unwrap_or_default(),
-            Field::Size => customer.size = text.parse().ok(),
-            Field::Stage => customer.stage = text.clone(),
-            Field::Source => customer.source = text.clone(),
-            Field::Tier => customer.tier = text.clone(),
-            Field::Workload => customer.workload = number().unwrap_or(customer.workload),
+            Field::Column(column) => {
+                let cell = match column.stored_as {
+                    StoredType::Text => Cell::Text(text.clone()),
+                    StoredType::Integer => text.parse().map_or(Cell::Null, Cell::Integer),
+                    StoredType::Real => number().map_or(Cell::Null, Cell::Real),
+                    StoredType::Timestamp => continue,
+                };
+                // A fact that no longer fits its column stays unknown.
+                let before = customer.clone();
+                if (column.load)(&mut customer, cell).is_err() {
+                    customer = before;
+                }
+            }
             Field::Score => customer.value.score = number(),
             Field::Clv => customer.value.clv = number(),
             Field::PAlive => customer.value.p_alive = number(),
@@ -896,7 +888,7 @@ impl Parser<'_> {
                 let field = Field::parse(word).ok_or_else(|| {
                     self.error_at(
                         token.start,
-                        format!("unknown field '{word}'; fields are {FIELD_NAMES}"),
+                        format!("unknown field '{word}'; fields are {}", field_names()),
                     )
                 })?;
                 self.position += 1;
@@ -980,11 +972,11 @@ impl Parser<'_> {
                 if self.strict
                     && *field == Field::RfmSegment
                     && matches!(operator, Operator::Equal | Operator::NotEqual)
-                    && crate::value::RfmSegment::parse(segment).is_none() =>
+                    && crate::rfm_segment::RfmSegment::parse(segment).is_none() =>
             {
                 Some(format!(
                     "'{segment}' is not an RFM segment; segments are {}",
-                    crate::value::RfmSegment::ALL
+                    crate::rfm_segment::RfmSegment::ALL
                         .iter()
                         .map(|segment| segment.as_str())
                         .collect::<Vec<_>>()
@@ -1123,10 +1115,10 @@ mod tests {
         customer.industry = "金融".to_string();
         customer.region = Region::parse("广东/深圳/南山").unwrap();
         customer.size = Some(120);
-        customer.stage = "商机".to_string();
+        customer.stage = Some(crate::StageName::from_stored("商机"));
         customer.source = "转介绍".to_string();
-        customer.tier = "A".to_string();
-        customer.workload = 2.0;
+        customer.tier = Some(crate::TierName::from_stored("A"));
+        customer.workload = crate::Workload::parse("workload", "2").unwrap();
         customer
             .attributes
             .insert("annual_revenue".to_string(), "5000000".to_string());
@@ -1136,7 +1128,7 @@ mod tests {
         customer
             .attributes
             .insert("note".to_string(), "abc".to_string());
-        customer.value = crate::model::MeasuredValue {
+        customer.value = crate::customer::MeasuredValue {
             score: Some(72.5),
             clv: Some(18_000.0),
             p_alive: Some(0.35),
@@ -1205,8 +1197,7 @@ mod tests {
 
     #[test]
     fn unknown_values_make_every_comparison_false() {
-        let mut customer = Customer::new(CustomerId::parse("c2").unwrap());
-        customer.workload = 1.0;
+        let customer = Customer::new(CustomerId::parse("c2").unwrap());
         for condition in [
             "size > 0",
             "size != 5",

@@ -8,8 +8,12 @@ use std::collections::BTreeMap;
 
 use crate::activity::{Interaction, InteractionKind, Ticket, TicketSeverity, Transaction};
 use crate::clock::Clock;
+use crate::contact::{CreditCode, Email, Phone};
+use crate::customer::{Customer, Workload};
 use crate::ids::{CustomerId, Region, RepId, TeamId};
-use crate::model::{Customer, Level, Rep, Role, Team};
+use crate::model::{Level, Rep, Role, Team};
+use crate::money::Money;
+use crate::vocabulary::{StageName, TierName};
 
 /// A whole organisation ready to import: teams, reps, customers (all in the pool) and rules.
 pub struct DemoOrganisation {
@@ -150,28 +154,34 @@ fn generate_customers(
         };
         customer.customer_type = customer_type.to_string();
         customer.size = if random.chance(10) { None } else { Some(size) };
-        customer.stage = random.pick(STAGES).to_string();
+        customer.stage = Some(StageName::from_stored(*random.pick(STAGES)));
         customer.source = random.pick(SOURCES).to_string();
         let (tier, workload) = match random.below(10) {
-            0 => ("A", 3.0),
-            1..=3 => ("B", 2.0),
-            _ => ("C", 1.0),
+            0 => ("A", "3"),
+            1..=3 => ("B", "2"),
+            _ => ("C", "1"),
         };
-        customer.tier = tier.to_string();
-        customer.workload = workload;
+        customer.tier = Some(TierName::from_stored(tier));
+        customer.workload = Workload::parse("workload", workload).expect("a valid workload");
         if random.chance(20) && !reps.is_empty() {
             customer.first_touch_rep_id = Some(random.pick(reps).id.clone());
         }
         if index > 10 && random.chance(5) {
             customer.parent_id = Some(customers[random.below(index)].id.clone());
         }
-        customer.phone = format!("138{:08}", random.below(100_000_000));
-        customer.email = format!("contact{}@example.cn", index + 1);
-        customer.credit_code = format!(
-            "91{:06}MA{:08}X",
-            random.below(1_000_000),
-            random.below(100_000_000)
+        customer.phone = Some(
+            Phone::parse("phone", &format!("138{:08}", random.below(100_000_000)))
+                .expect("a valid phone number"),
         );
+        customer.email = Some(
+            Email::parse("email", &format!("contact{}@example.cn", index + 1))
+                .expect("a valid address"),
+        );
+        customer.credit_code = CreditCode::with_check_character(&format!(
+            "91{:06}MA{:07}",
+            random.below(1_000_000),
+            random.below(10_000_000)
+        ));
         let day = (index as i64 * 330) / count.max(1) as i64;
         customer.created_at = Some(
             (start + Duration::days(day))
@@ -489,7 +499,7 @@ pub fn demo_activity(seed: u64, customers: &[Customer], clock: Clock) -> DemoAct
         if random.chance(20) {
             continue;
         }
-        let (mean_gap, spend) = match customer.tier.as_str() {
+        let (mean_gap, spend) = match customer.tier.as_ref().map_or("", |tier| tier.as_str()) {
             "A" => (18.0, 12_000.0),
             "B" => (35.0, 4_000.0),
             _ => (60.0, 1_200.0),
@@ -503,12 +513,12 @@ pub fn demo_activity(seed: u64, customers: &[Customer], clock: Clock) -> DemoAct
             as_of
         };
         while day <= stops_after.min(as_of) {
-            let amount = (customer_spend * (0.6 + random.below(80) as f64 / 100.0)).round();
+            let amount = (customer_spend * (0.6 + random.below(80) as f64 / 100.0)).round() as i64;
             transactions.push(Transaction {
                 id: None,
                 customer_id: customer.id.clone(),
                 at: at(day, 10),
-                amount,
+                amount: Money::from_minor_units(amount * 100),
                 product_line: random.pick(&product_lines).to_string(),
             });
             // One purchase in twenty is partly refunded a few days later.
@@ -517,7 +527,7 @@ pub fn demo_activity(seed: u64, customers: &[Customer], clock: Clock) -> DemoAct
                     id: None,
                     customer_id: customer.id.clone(),
                     at: at(day + Duration::days(3), 15),
-                    amount: -(amount * 0.3).round(),
+                    amount: Money::from_minor_units(-((amount as f64 * 0.3).round() as i64) * 100),
                     product_line: "退款".to_string(),
                 });
             }

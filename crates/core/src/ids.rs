@@ -138,12 +138,12 @@ impl Region {
                 "must not contain control characters",
             ));
         }
-        if trimmed.chars().count() > crate::model::MAXIMUM_TEXT_LENGTH {
+        if trimmed.chars().count() > crate::text::MAXIMUM_TEXT_LENGTH {
             return Err(FieldError::new(
                 "region",
                 format!(
                     "must be at most {} characters",
-                    crate::model::MAXIMUM_TEXT_LENGTH
+                    crate::text::MAXIMUM_TEXT_LENGTH
                 ),
             ));
         }

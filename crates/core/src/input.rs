@@ -4,18 +4,17 @@
 //! way everywhere and every error names the field.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use std::collections::BTreeMap;
 
 use crate::error::{FieldError, FieldErrors, Problems};
-use crate::ids::{CustomerId, Region, RepId, TeamId};
-use crate::model::{
-    parse_bar_list, parse_bool, parse_free_text, parse_optional_date, parse_optional_timestamp,
-    parse_positive_number, parse_text, Customer, Level, Rep, Role, Team,
+use crate::ids::{RepId, TeamId};
+use crate::model::{Level, Rep, Role, Team};
+use crate::text::{
+    parse_bar_list, parse_bool, parse_optional_date, parse_positive_number, parse_text,
 };
 
 /// A JSON scalar as the text a CSV cell would hold; arrays and objects are refused (their JSON
 /// text would otherwise be stored as if it were the value).
-fn scalar_text<E: serde::de::Error>(value: serde_json::Value) -> Result<String, E> {
+pub(crate) fn scalar_text<E: serde::de::Error>(value: serde_json::Value) -> Result<String, E> {
     match value {
         serde_json::Value::Null => Ok(String::new()),
         serde_json::Value::String(text) => Ok(text),
@@ -45,21 +44,6 @@ fn lenient_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
         }
         other => scalar_text(other.unwrap_or(serde_json::Value::Null)),
     }
-}
-
-fn lenient_attributes<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<BTreeMap<String, String>, D::Error> {
-    let value = Option::<BTreeMap<String, serde_json::Value>>::deserialize(deserializer)?;
-    value
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(key, value)| {
-            let text = scalar_text::<D::Error>(value)
-                .map_err(|error| serde::de::Error::custom(format!("attribute '{key}': {error}")))?;
-            Ok((key, text))
-        })
-        .collect()
 }
 
 fn optional_id<T>(
@@ -329,259 +313,6 @@ impl RepFields {
     }
 }
 
-/// A customer as text: the `customers.csv` columns plus `attr.KEY` attributes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CustomerFields {
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub id: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub name: String,
-    #[serde(default, rename = "type", deserialize_with = "lenient_text")]
-    pub customer_type: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub industry: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub region: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub size: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub stage: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub source: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub tier: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub workload: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub first_touch_rep_id: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub parent_id: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub phone: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub email: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub credit_code: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub owner_id: String,
-    #[serde(default, deserialize_with = "lenient_text")]
-    pub created_at: String,
-    #[serde(default, deserialize_with = "lenient_attributes")]
-    pub attributes: BTreeMap<String, String>,
-}
-
-impl CustomerFields {
-    pub const COLUMNS: [&'static str; 17] = [
-        "id",
-        "name",
-        "type",
-        "industry",
-        "region",
-        "size",
-        "stage",
-        "source",
-        "tier",
-        "workload",
-        "first_touch_rep_id",
-        "parent_id",
-        "phone",
-        "email",
-        "credit_code",
-        "owner_id",
-        "created_at",
-    ];
-
-    pub fn into_customer(self) -> Result<Customer, FieldErrors> {
-        let mut problems = Problems::default();
-        let id = problems.take(CustomerId::parse_field("id", &self.id));
-        let name = problems.take(parse_text("name", &self.name));
-        let customer_type = problems.take(parse_text("type", &self.customer_type));
-        let industry = problems.take(parse_text("industry", &self.industry));
-        let region = problems.take(Region::parse(&self.region));
-        let size = problems.take(match self.size.trim() {
-            "" => Ok(None),
-            raw => raw.parse::<u64>().ok().filter(|size| *size <= MAXIMUM_SIZE).map(Some).ok_or_else(|| {
-                FieldError::new(
-                    "size",
-                    format!("'{raw}' is not a whole number of employees up to {MAXIMUM_SIZE} (empty means unknown)"),
-                )
-            }),
-        });
-        let stage = problems.take(parse_text("stage", &self.stage));
-        let source = problems.take(parse_text("source", &self.source));
-        let tier = problems.take(parse_text("tier", &self.tier));
-        let workload = problems.take(parse_positive_number("workload", &self.workload, 1.0));
-        let first_touch_rep_id = problems.take(optional_id(
-            "first_touch_rep_id",
-            &self.first_touch_rep_id,
-            RepId::parse_field,
-        ));
-        let parent_id = problems.take(optional_id(
-            "parent_id",
-            &self.parent_id,
-            CustomerId::parse_field,
-        ));
-        if let (Some(id), Some(Some(parent))) = (&id, &parent_id) {
-            if parent == id {
-                problems.push(own_parent_error());
-            }
-        }
-        let phone = problems.take(parse_text("phone", &self.phone));
-        let email = problems.take(parse_text("email", &self.email));
-        let credit_code = problems.take(parse_text("credit_code", &self.credit_code));
-        let owner_id = problems.take(optional_id("owner_id", &self.owner_id, RepId::parse_field));
-        let created_at = problems.take(parse_optional_timestamp("created_at", &self.created_at));
-        let mut attributes = BTreeMap::new();
-        for (key, value) in self.attributes {
-            let key = key.trim().to_string();
-            if !is_attribute_key(&key) {
-                problems.push(FieldError::new(
-                    format!("attr.{key}"),
-                    "attribute names use letters, digits, '_' or '-'",
-                ));
-                continue;
-            }
-            // An empty attribute is the same as a missing one: unknown.
-            if let Some(value) = problems.take(parse_free_text(&format!("attr.{key}"), &value)) {
-                if !value.is_empty() {
-                    attributes.insert(key, value);
-                }
-            }
-        }
-        problems.finish(|| {
-            let id = id?;
-            Some(Customer {
-                name: non_empty_or(name?, id.as_str()),
-                customer_type: customer_type?,
-                industry: industry?,
-                region: region?,
-                size: size?,
-                stage: stage?,
-                source: source?,
-                tier: tier?,
-                workload: workload?,
-                first_touch_rep_id: first_touch_rep_id?,
-                parent_id: parent_id?,
-                phone: phone?,
-                email: email?,
-                credit_code: credit_code?,
-                owner_id: owner_id?,
-                created_at: created_at?,
-                attributes,
-                value: Default::default(),
-                last_interaction_at: None,
-                id,
-            })
-        })
-    }
-
-    pub fn from_customer(customer: &Customer) -> Self {
-        CustomerFields {
-            id: customer.id.to_string(),
-            name: customer.name.clone(),
-            customer_type: customer.customer_type.clone(),
-            industry: customer.industry.clone(),
-            region: customer.region.to_string(),
-            size: customer
-                .size
-                .map(|size| size.to_string())
-                .unwrap_or_default(),
-            stage: customer.stage.clone(),
-            source: customer.source.clone(),
-            tier: customer.tier.clone(),
-            workload: customer.workload.to_string(),
-            first_touch_rep_id: text_of(&customer.first_touch_rep_id),
-            parent_id: text_of(&customer.parent_id),
-            phone: customer.phone.clone(),
-            email: customer.email.clone(),
-            credit_code: customer.credit_code.clone(),
-            owner_id: text_of(&customer.owner_id),
-            created_at: customer
-                .created_at
-                .map(|time| time.to_rfc3339())
-                .unwrap_or_default(),
-            attributes: customer.attributes.clone(),
-        }
-    }
-
-    /// Sets one CSV column; `attr.KEY` columns go to the attributes.
-    pub fn set(&mut self, column: &str, value: String) -> Result<(), FieldError> {
-        if let Some(key) = column.strip_prefix("attr.") {
-            if !is_attribute_key(key) {
-                return Err(FieldError::new(
-                    column,
-                    "attribute columns are named attr.KEY with letters, digits, '_' or '-'",
-                ));
-            }
-            self.attributes.insert(key.to_string(), value);
-            return Ok(());
-        }
-        let slot = match column {
-            "id" => &mut self.id,
-            "name" => &mut self.name,
-            "type" => &mut self.customer_type,
-            "industry" => &mut self.industry,
-            "region" => &mut self.region,
-            "size" => &mut self.size,
-            "stage" => &mut self.stage,
-            "source" => &mut self.source,
-            "tier" => &mut self.tier,
-            "workload" => &mut self.workload,
-            "first_touch_rep_id" => &mut self.first_touch_rep_id,
-            "parent_id" => &mut self.parent_id,
-            "phone" => &mut self.phone,
-            "email" => &mut self.email,
-            "credit_code" => &mut self.credit_code,
-            "owner_id" => &mut self.owner_id,
-            "created_at" => &mut self.created_at,
-            other => {
-                return Err(unknown_column(other, &Self::COLUMNS)
-                    .with_hint(" (custom attributes are written attr.KEY)"))
-            }
-        };
-        *slot = value;
-        Ok(())
-    }
-
-    /// Values in `COLUMNS` order followed by the given attribute keys.
-    pub fn values(&self, attribute_keys: &[String]) -> Vec<String> {
-        let mut values = vec![
-            self.id.clone(),
-            self.name.clone(),
-            self.customer_type.clone(),
-            self.industry.clone(),
-            self.region.clone(),
-            self.size.clone(),
-            self.stage.clone(),
-            self.source.clone(),
-            self.tier.clone(),
-            self.workload.clone(),
-            self.first_touch_rep_id.clone(),
-            self.parent_id.clone(),
-            self.phone.clone(),
-            self.email.clone(),
-            self.credit_code.clone(),
-            self.owner_id.clone(),
-            self.created_at.clone(),
-        ];
-        values.extend(
-            attribute_keys
-                .iter()
-                .map(|key| self.attributes.get(key).cloned().unwrap_or_default()),
-        );
-        values
-    }
-}
-
-/// Attribute keys become condition fields (`attr.KEY`), so they must lex as one word.
-pub fn is_attribute_key(key: &str) -> bool {
-    !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-}
-
 /// An empty name falls back to the id, so every record has something to show.
 fn non_empty_or(value: String, default: &str) -> String {
     if value.is_empty() {
@@ -589,13 +320,6 @@ fn non_empty_or(value: String, default: &str) -> String {
     } else {
         value
     }
-}
-
-/// Largest `size` (employees) accepted; larger values are typing errors, and stay exact in every backend.
-pub const MAXIMUM_SIZE: u64 = 100_000_000;
-
-pub(crate) fn own_parent_error() -> FieldError {
-    FieldError::new("parent_id", "a customer cannot be its own parent")
 }
 
 pub(crate) fn absence_order_error(from: chrono::NaiveDate, until: chrono::NaiveDate) -> FieldError {
@@ -616,98 +340,9 @@ pub(crate) fn unknown_column(column: &str, known: &[&str]) -> FieldError {
     )
 }
 
-impl FieldError {
-    fn with_hint(mut self, hint: &str) -> Self {
-        self.message.push_str(hint);
-        self
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check_customer_error(column: &str, value: &str, expected_field: &str) {
-        let mut fields = CustomerFields {
-            id: "c1".to_string(),
-            ..Default::default()
-        };
-        fields.set(column, value.to_string()).unwrap();
-        let errors = fields.into_customer().unwrap_err();
-        assert_eq!(
-            errors.first().field,
-            expected_field,
-            "{column}={value}: {errors}"
-        );
-    }
-
-    #[test]
-    fn customer_fields_name_the_bad_field() {
-        check_customer_error("size", "many", "size");
-        check_customer_error("size", "-3", "size");
-        check_customer_error("workload", "0", "workload");
-        check_customer_error("region", "广东//深圳", "region");
-        check_customer_error("owner_id", "a/b", "owner_id");
-        check_customer_error("created_at", "yesterday", "created_at");
-        check_customer_error("parent_id", "c1", "parent_id");
-        check_customer_error("id", " ", "id");
-        check_customer_error("tier", "a\u{0}b", "tier");
-        check_customer_error("phone", "1\n2", "phone");
-        check_customer_error("region", "广东/\u{0}", "region");
-        check_customer_error("attr.note", "x\u{0}", "attr.note");
-        check_customer_error("workload", "1e308", "workload");
-        check_customer_error("size", "1000000000000", "size");
-        // Free text may hold line breaks.
-        let mut fields = CustomerFields {
-            id: "c1".to_string(),
-            ..Default::default()
-        };
-        fields
-            .set("attr.note", "第一行\n第二行".to_string())
-            .unwrap();
-        assert!(fields.into_customer().is_ok());
-    }
-
-    #[test]
-    fn customers_round_trip_through_fields() {
-        let mut fields = CustomerFields::default();
-        for (column, value) in [
-            ("id", "c1"),
-            ("name", "深圳云帆科技有限公司"),
-            ("region", "广东/深圳/南山"),
-            ("size", "120"),
-            ("tier", "A"),
-            ("owner_id", "r1"),
-            ("attr.annual_revenue", "5000000"),
-            ("created_at", "2026-03-01T08:00:00Z"),
-        ] {
-            fields.set(column, value.to_string()).unwrap();
-        }
-        let customer = fields.into_customer().unwrap();
-        assert_eq!(customer.size, Some(120));
-        assert_eq!(customer.attributes["annual_revenue"], "5000000");
-        let again = CustomerFields::from_customer(&customer)
-            .into_customer()
-            .unwrap();
-        assert_eq!(again, customer);
-        assert!(CustomerFields::default()
-            .set("colour", String::new())
-            .is_err());
-    }
-
-    #[test]
-    fn json_bodies_accept_numbers_for_text_fields() {
-        let fields: CustomerFields = serde_json::from_str(
-            r#"{"id":"c9","size":120,"workload":2.5,"attributes":{"score":7,"note":"好"}}"#,
-        )
-        .unwrap();
-        let customer = fields.into_customer().unwrap();
-        assert_eq!(customer.size, Some(120));
-        assert_eq!(customer.workload, 2.5);
-        assert_eq!(customer.attributes["score"], "7");
-        let unknown = serde_json::from_str::<CustomerFields>(r#"{"id":"c9","colour":"red"}"#);
-        assert!(unknown.is_err());
-    }
 
     #[test]
     fn rep_fields_check_every_column() {

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::clock::Clock;
 use crate::condition::NodeId;
+use crate::customer::Customer;
 use crate::ids::{CustomerId, RepId, TeamId};
-use crate::model::{Customer, Team};
+use crate::model::Team;
 use crate::rules::{Rule, RuleSet, StrategyKind, Target};
 use crate::strategy::{
     check_availability, check_standing, holding, load_key, pick_round_robin, pick_weighted,
@@ -509,7 +510,7 @@ impl RoutingEngine {
         self.next_sequence += 1;
         let rep = &mut self.reps[winner];
         rep.load.owned_count += 1;
-        rep.load.owned_workload += customer.workload;
+        rep.load.owned_workload += customer.workload.get();
         rep.load.last_assigned_sequence = sequence;
         self.load_keys[winner] = load_key(rep);
         self.holdings[winner] = holding(rep);
@@ -1567,7 +1568,7 @@ strategy = "round_robin"
             "2026-11-25",
         );
         let mut key_account = customer("a");
-        key_account.tier = "A".to_string();
+        key_account.tier = Some(crate::TierName::from_stored("A"));
         let decision = engine.route(&key_account, None);
         assert_eq!(
             decision.owner_id.as_ref().unwrap().as_str(),
@@ -1655,7 +1656,7 @@ strategy = "round_robin"
         .unwrap();
         let mut engine = engine(rules, vec![rep("r1", "t")], "2026-11-25");
         let mut target = customer("c");
-        target.tier = "B".to_string();
+        target.tier = Some(crate::TierName::from_stored("B"));
         let decision = engine.route(&target, None);
         let record = engine.render(&decision, &target);
         assert_eq!(record.owner_id, None);

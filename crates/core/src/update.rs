@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
 use crate::error::{FieldError, FieldErrors};
-use crate::input::{absence_order_error, own_parent_error};
-use crate::model::{Customer, Rep, Team};
+use crate::input::absence_order_error;
+use crate::model::{Rep, Team};
 
 /// Copies each listed field from `incoming` to `updated` when its column was given.
 macro_rules! take {
@@ -67,55 +67,10 @@ impl GivenColumns {
         self
     }
 
-    fn attribute_keys(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn attribute_keys(&self) -> impl Iterator<Item = &str> {
         self.columns
             .iter()
             .filter_map(|column| column.strip_prefix("attr."))
-    }
-}
-
-impl Customer {
-    /// This customer with the given columns taken from `incoming` (parsed from the same row).
-    /// Checks again what spans columns: a customer cannot become its own parent.
-    pub fn updated_with(
-        &self,
-        incoming: &Customer,
-        given: &GivenColumns,
-    ) -> Result<Customer, FieldErrors> {
-        let mut updated = self.clone();
-        take!(updated, incoming, given,
-            "name" => name,
-            "type" => customer_type,
-            "industry" => industry,
-            "region" => region,
-            "size" => size,
-            "stage" => stage,
-            "source" => source,
-            "tier" => tier,
-            "workload" => workload,
-            "first_touch_rep_id" => first_touch_rep_id,
-            "parent_id" => parent_id,
-            "phone" => phone,
-            "email" => email,
-            "credit_code" => credit_code,
-            "owner_id" => owner_id,
-            "created_at" => created_at,
-        );
-        for key in given.attribute_keys() {
-            match incoming.attributes.get(key) {
-                Some(value) => {
-                    updated.attributes.insert(key.to_string(), value.clone());
-                }
-                // An empty cell (or null) removes the attribute.
-                None => {
-                    updated.attributes.remove(key);
-                }
-            }
-        }
-        if updated.parent_id.as_ref() == Some(&updated.id) {
-            return Err(own_parent_error().into());
-        }
-        Ok(updated)
     }
 }
 
@@ -164,15 +119,7 @@ impl Team {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{CustomerFields, RepFields};
-
-    fn customer(columns: &[(&str, &str)]) -> Customer {
-        let mut fields = CustomerFields::default();
-        for (column, value) in columns {
-            fields.set(column, value.to_string()).unwrap();
-        }
-        fields.into_customer().unwrap()
-    }
+    use crate::input::RepFields;
 
     fn given(columns: &[(&str, &str)]) -> GivenColumns {
         let header: Vec<String> = columns
@@ -180,59 +127,6 @@ mod tests {
             .map(|(column, _)| column.to_string())
             .collect();
         GivenColumns::from_header(&header)
-    }
-
-    fn check_customer_update(update: &[(&str, &str)], expected: &[(&str, &str)]) {
-        let stored = customer(&[
-            ("id", "c1"),
-            ("name", "云帆科技"),
-            ("region", "广东/深圳"),
-            ("tier", "B"),
-            ("owner_id", "r1"),
-            ("attr.revenue", "500"),
-            ("attr.note", "老客户"),
-        ]);
-        let updated = stored
-            .updated_with(&customer(update), &given(update))
-            .unwrap();
-        let fields = CustomerFields::from_customer(&updated);
-        for (column, value) in expected {
-            let actual = match column.strip_prefix("attr.") {
-                Some(key) => fields.attributes.get(key).cloned().unwrap_or_default(),
-                None => {
-                    let index = CustomerFields::COLUMNS
-                        .iter()
-                        .position(|known| known == column)
-                        .unwrap();
-                    fields.values(&[])[index].clone()
-                }
-            };
-            assert_eq!(actual, *value, "{update:?}: {column}");
-        }
-    }
-
-    #[test]
-    fn only_given_columns_change() {
-        // An enrichment file with id and tier keeps everything else.
-        check_customer_update(
-            &[("id", "c1"), ("tier", "A")],
-            &[
-                ("tier", "A"),
-                ("name", "云帆科技"),
-                ("region", "广东/深圳"),
-                ("owner_id", "r1"),
-                ("attr.revenue", "500"),
-            ],
-        );
-        // An empty owner cell releases; an absent owner column keeps.
-        check_customer_update(&[("id", "c1"), ("owner_id", "")], &[("owner_id", "")]);
-        // Attributes change one key at a time; an empty cell removes one.
-        check_customer_update(
-            &[("id", "c1"), ("attr.revenue", "900"), ("attr.note", "")],
-            &[("attr.revenue", "900"), ("attr.note", "")],
-        );
-        // A given but empty name falls back to the id, as on creation.
-        check_customer_update(&[("id", "c1"), ("name", "")], &[("name", "c1")]);
     }
 
     #[test]
@@ -248,12 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn merged_records_are_checked_again() {
-        let stored = customer(&[("id", "c1")]);
-        let incoming = customer(&[("id", "c2"), ("parent_id", "c1")]);
-        assert!(stored
-            .updated_with(&incoming, &given(&[("parent_id", "c1")]))
-            .is_err());
+    fn merged_reps_are_checked_again() {
         let rep = |columns: &[(&str, &str)]| {
             let mut fields = RepFields::default();
             for (column, value) in columns {

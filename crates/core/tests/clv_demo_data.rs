@@ -25,7 +25,7 @@ fn demo_summaries(customers: usize) -> Vec<CustomerSummary> {
         .filter_map(|transactions| {
             let days: Vec<(NaiveDate, f64)> = daily_purchases(transactions)
                 .iter()
-                .map(|day| (day.date, day.amount))
+                .map(|day| (day.date, day.amount.to_major()))
                 .collect();
             clv::summarise_customer(&days, today, Period::Week)
         })

@@ -1,10 +1,10 @@
 //! Allot's HTTP JSON API (axum): routes under `/api/v1`, bearer-token auth, and the OpenAPI document.
 
-pub mod api;
 pub mod clock;
+pub mod documents;
 pub mod error;
 mod extract;
-mod value_api;
+mod routes;
 
 use std::net::SocketAddr;
 
@@ -98,8 +98,7 @@ impl utoipa::Modify for UnauthorizedResponses {
 /// description of both, built together so they cannot drift apart.
 fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (api, mut document) = OpenApiRouter::with_openapi(ApiDocument::openapi())
-        .merge(api::router())
-        .merge(value_api::router())
+        .merge(routes::router())
         .split_for_parts();
     utoipa::Modify::modify(&UnauthorizedResponses, &mut document);
     let (public, public_document) = OpenApiRouter::new()

@@ -738,8 +738,8 @@ async fn bad_input_gets_clear_errors(backend: Backend) {
     let (status, body) = app
         .put("/api/v1/customers/c9", json!({"owner_id": "ghost"}))
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_error(&body, "conflict", Some("owner_id"));
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid", Some("owner_id"));
 
     let (status, body) = app.get("/api/v1/customers/nobody").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -941,7 +941,8 @@ async fn malformed_input_never_reaches_the_database(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_error(&body, "bad_request", Some("attributes"));
+    // The path names the attribute at fault.
+    assert_error(&body, "bad_request", Some("attributes.x"));
     // Skills come back from GET /reps as an array; sending that shape back keeps them.
     let (status, body) = app
         .put("/api/v1/reps/r1", json!({"skills": ["金融", "英语"]}))

@@ -3,18 +3,16 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use allot_core::activity::{content_id, Interaction, Transaction};
-use allot_core::{Clock, CustomerId};
+use allot_core::{Clock, CustomerId, Money};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
 
-use crate::batch::execute_batched;
+use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
-use crate::organisation::{
-    existing_ids, finish_import, BadRows, ImportSummary, Progress, RowProblem,
-};
-use crate::rows::text;
-use crate::{format_timestamp, Backend, Store};
+use crate::imports::{finish_import, BadRows, ImportSummary, Progress, RowProblem};
+use crate::organisation::existing_ids;
+use crate::{format_timestamp, Store, StoredTime};
 
 /// A transaction as stored, with its id (given or derived from its content).
 #[derive(Debug, Clone, Serialize)]
@@ -22,8 +20,10 @@ use crate::{format_timestamp, Backend, Store};
 pub struct StoredTransaction {
     pub id: String,
     pub customer_id: String,
+    /// RFC 3339 in UTC.
     pub at: String,
-    pub amount: f64,
+    /// In major units (yuan), exact to the cent.
+    pub amount: Money,
     pub product_line: String,
     /// False when a transaction with this id existed and was replaced.
     pub created: bool,
@@ -47,7 +47,7 @@ pub struct StoredInteraction {
 /// the value module filters by the clock.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerActivity {
-    pub transactions: Vec<(DateTime<Utc>, f64)>,
+    pub transactions: Vec<(DateTime<Utc>, Money)>,
     /// Time and minutes of each interaction, in time order.
     pub interactions: Vec<(DateTime<Utc>, f64)>,
 }
@@ -102,88 +102,109 @@ impl<T> PendingRows<T> {
     }
 }
 
+/// Rows from this many on go through COPY on PostgreSQL.
+const COPY_FROM_ROWS: usize = 1_000;
+
+fn transfer_for(rows: usize) -> Transfer {
+    if rows >= COPY_FROM_ROWS {
+        Transfer::Copy
+    } else {
+        Transfer::Arrays
+    }
+}
+
 async fn upsert_transactions(
-    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-    backend: Backend,
+    source: &mut impl Connected,
     rows: &[(String, Transaction)],
 ) -> StoreResult<()> {
-    let rows: Vec<(&str, &Transaction, String)> = rows
+    let values: Vec<Vec<Value<'_>>> = rows
         .iter()
-        .map(|(id, row)| (id.as_str(), row, format_timestamp(row.at)))
+        .map(|(id, row)| {
+            vec![
+                Value::Text(id),
+                Value::Text(row.customer_id.as_str()),
+                Value::Timestamp(row.at),
+                Value::Integer(row.amount.minor_units()),
+                Value::Text(&row.product_line),
+            ]
+        })
         .collect();
-    execute_batched(
-        transaction,
-        backend,
-        "INSERT INTO transactions (id, customer_id, at, amount, product_line) VALUES {rows}
-         ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, at = excluded.at,
-             amount = excluded.amount, product_line = excluded.product_line",
-        &["{}"; 5],
-        &rows,
-        |query, (id, row, at)| {
-            query
-                .bind(*id)
-                .bind(row.customer_id.as_str())
-                .bind(at.as_str())
-                .bind(row.amount)
-                .bind(row.product_line.as_str())
-        },
-    )
+    let incoming = RowSource {
+        name: "incoming_transactions",
+        columns: &[
+            ("id", Kind::Text),
+            ("customer_id", Kind::Text),
+            ("at", Kind::Timestamp),
+            ("amount_minor", Kind::Integer),
+            ("product_line", Kind::Text),
+        ],
+        rows: &values,
+    };
+    execute_with_rows(source.connection(), &incoming, transfer_for(rows.len()), Statement::text("INSERT INTO transactions (id, customer_id, at, amount_minor, product_line)
+             SELECT id, customer_id, at, amount_minor, product_line FROM incoming_transactions WHERE true
+             ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, at = excluded.at,
+                 amount_minor = excluded.amount_minor, product_line = excluded.product_line"))
     .await?;
     Ok(())
 }
 
 async fn upsert_interactions(
-    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-    backend: Backend,
+    source: &mut impl Connected,
     rows: &[(String, Interaction)],
 ) -> StoreResult<()> {
-    let rows: Vec<(&str, &Interaction, String)> = rows
+    let values: Vec<Vec<Value<'_>>> = rows
         .iter()
-        .map(|(id, row)| (id.as_str(), row, format_timestamp(row.at)))
+        .map(|(id, row)| {
+            vec![
+                Value::Text(id),
+                Value::Text(row.customer_id.as_str()),
+                Value::Text(row.rep_id.as_str()),
+                Value::Timestamp(row.at),
+                Value::Text(row.kind.as_str()),
+                Value::Real(row.minutes),
+                Value::Text(&row.outcome),
+            ]
+        })
         .collect();
-    execute_batched(
-        transaction,
-        backend,
-        "INSERT INTO interactions (id, customer_id, rep_id, at, kind, minutes, outcome) VALUES {rows}
-         ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, rep_id = excluded.rep_id,
-             at = excluded.at, kind = excluded.kind, minutes = excluded.minutes, outcome = excluded.outcome",
-        &["{}"; 7],
-        &rows,
-        |query, (id, row, at)| {
-            query
-                .bind(*id)
-                .bind(row.customer_id.as_str())
-                .bind(row.rep_id.as_str())
-                .bind(at.as_str())
-                .bind(row.kind.as_str())
-                .bind(row.minutes)
-                .bind(row.outcome.as_str())
-        },
-    )
+    let incoming = RowSource {
+        name: "incoming_interactions",
+        columns: &[
+            ("id", Kind::Text),
+            ("customer_id", Kind::Text),
+            ("rep_id", Kind::Text),
+            ("at", Kind::Timestamp),
+            ("kind", Kind::Text),
+            ("minutes", Kind::Real),
+            ("outcome", Kind::Text),
+        ],
+        rows: &values,
+    };
+    execute_with_rows(source.connection(), &incoming, transfer_for(rows.len()), Statement::text("INSERT INTO interactions (id, customer_id, rep_id, at, kind, minutes, outcome)
+             SELECT id, customer_id, rep_id, at, kind, minutes, outcome FROM incoming_interactions WHERE true
+             ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, rep_id = excluded.rep_id,
+                 at = excluded.at, kind = excluded.kind, minutes = excluded.minutes, outcome = excluded.outcome"))
     .await?;
     // From the rows kept: a row replaced by a later one with the same id never happened.
-    let mut latest: BTreeMap<&str, &str> = BTreeMap::new();
-    for (_, row, at) in &rows {
-        let slot = latest
-            .entry(row.customer_id.as_str())
-            .or_insert(at.as_str());
-        if *slot < at.as_str() {
-            *slot = at.as_str();
+    let mut latest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for (_, row) in rows {
+        let slot = latest.entry(row.customer_id.as_str()).or_insert(row.at);
+        if *slot < row.at {
+            *slot = row.at;
         }
     }
-    let latest: Vec<(&str, &str)> = latest.into_iter().collect();
+    let values: Vec<Vec<Value<'_>>> = latest
+        .into_iter()
+        .map(|(id, at)| vec![Value::Text(id), Value::Timestamp(at)])
+        .collect();
+    let touched = RowSource {
+        name: "touched",
+        columns: &[("id", Kind::Text), ("at", Kind::Timestamp)],
+        rows: &values,
+    };
     // Last-interaction time only moves forward: an old touch imported late does not hide a newer one.
-    execute_batched(
-        transaction,
-        backend,
-        "WITH touched(id, at) AS (VALUES {rows})
-         UPDATE customers SET last_interaction_at = touched.at FROM touched
-         WHERE customers.id = touched.id
-             AND (customers.last_interaction_at IS NULL OR customers.last_interaction_at < touched.at)",
-        &["{}"; 2],
-        &latest,
-        |query, (id, at)| query.bind(*id).bind(*at),
-    )
+    execute_with_rows(source.connection(), &touched, Transfer::Arrays, Statement::text("UPDATE customers SET last_interaction_at = touched.at FROM touched
+             WHERE customers.id = touched.id
+                 AND (customers.last_interaction_at IS NULL OR customers.last_interaction_at < touched.at)"))
     .await?;
     Ok(())
 }
@@ -216,6 +237,8 @@ impl ActivityRow for Transaction {
         vec![
             self.customer_id.to_string(),
             format_timestamp(self.at),
+            // The shortest decimal: what the amount read as a float printed, so ids derived
+            // before amounts were exact stay the same.
             self.amount.to_string(),
             self.product_line.clone(),
         ]
@@ -308,8 +331,8 @@ impl Store {
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
-        let customers = existing_ids(&mut write.transaction, "customers").await?;
-        let mut existing = existing_ids(&mut write.transaction, "transactions").await?;
+        let customers = existing_ids(&mut write, "customers").await?;
+        let mut existing = existing_ids(&mut write, "transactions").await?;
         let mut summary = ImportSummary::default();
         let pending = stage_rows(
             rows,
@@ -324,7 +347,7 @@ impl Store {
             &mut summary,
             progress,
         );
-        upsert_transactions(&mut write.transaction, self.backend, &pending).await?;
+        upsert_transactions(&mut write, &pending).await?;
         finish_import(write, summary, bad_rows).await
     }
 
@@ -337,9 +360,9 @@ impl Store {
         progress: Progress<'_>,
     ) -> StoreResult<ImportSummary> {
         let mut write = self.begin_write().await?;
-        let customers = existing_ids(&mut write.transaction, "customers").await?;
-        let reps = existing_ids(&mut write.transaction, "reps").await?;
-        let mut existing = existing_ids(&mut write.transaction, "interactions").await?;
+        let customers = existing_ids(&mut write, "customers").await?;
+        let reps = existing_ids(&mut write, "reps").await?;
+        let mut existing = existing_ids(&mut write, "interactions").await?;
         let mut summary = ImportSummary::default();
         let pending = stage_rows(
             rows,
@@ -356,7 +379,7 @@ impl Store {
             &mut summary,
             progress,
         );
-        upsert_interactions(&mut write.transaction, self.backend, &pending).await?;
+        upsert_interactions(&mut write, &pending).await?;
         finish_import(write, summary, bad_rows).await
     }
 
@@ -368,20 +391,17 @@ impl Store {
     ) -> StoreResult<StoredTransaction> {
         refuse_the_future(row.at, clock)?;
         let mut write = self.begin_write().await?;
-        self.require_customer(&mut write.transaction, &row.customer_id, "customer_id")
-            .await?;
+        require_customer(&mut write, &row.customer_id, "customer_id").await?;
         let id = row.id(&mut RowIds::new());
-        let created = !self
-            .row_exists(&mut write.transaction, "transactions", &id)
-            .await?;
+        let created = !row_exists(&mut write, "transactions", &id).await?;
         let rows = [(id, row)];
-        upsert_transactions(&mut write.transaction, self.backend, &rows).await?;
+        upsert_transactions(&mut write, &rows).await?;
         write.commit().await?;
         let [(id, row)] = rows;
         Ok(StoredTransaction {
             id,
             customer_id: row.customer_id.to_string(),
-            at: format_timestamp(row.at),
+            at: StoredTime(row.at).text(),
             amount: row.amount,
             product_line: row.product_line,
             created,
@@ -396,23 +416,17 @@ impl Store {
     ) -> StoreResult<StoredInteraction> {
         refuse_the_future(row.at, clock)?;
         let mut write = self.begin_write().await?;
-        self.require_customer(&mut write.transaction, &row.customer_id, "customer_id")
-            .await?;
-        if !self
-            .row_exists(&mut write.transaction, "reps", row.rep_id.as_str())
-            .await?
-        {
+        require_customer(&mut write, &row.customer_id, "customer_id").await?;
+        if !row_exists(&mut write, "reps", row.rep_id.as_str()).await? {
             return Err(StoreError::Conflict {
                 message: format!("rep '{}' does not exist", row.rep_id),
                 field: Some("rep_id".to_string()),
             });
         }
         let id = row.id(&mut RowIds::new());
-        let created = !self
-            .row_exists(&mut write.transaction, "interactions", &id)
-            .await?;
+        let created = !row_exists(&mut write, "interactions", &id).await?;
         let rows = [(id, row)];
-        upsert_interactions(&mut write.transaction, self.backend, &rows).await?;
+        upsert_interactions(&mut write, &rows).await?;
         write.commit().await?;
         let [(id, row)] = rows;
         Ok(StoredInteraction {
@@ -427,76 +441,73 @@ impl Store {
         })
     }
 
-    async fn require_customer(
-        &self,
-        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-        customer_id: &CustomerId,
-        field: &str,
-    ) -> StoreResult<()> {
-        if self
-            .row_exists(transaction, "customers", customer_id.as_str())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict {
-                message: format!("customer '{customer_id}' does not exist"),
-                field: Some(field.to_string()),
-            })
-        }
-    }
-
-    async fn row_exists(
-        &self,
-        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-        table: &'static str,
-        id: &str,
-    ) -> StoreResult<bool> {
-        Ok(sqlx::query(&format!("SELECT 1 FROM {table} WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&mut **transaction)
-            .await?
-            .is_some())
-    }
-
     /// Every customer's activity, keyed by customer id, for grading.
     pub(crate) async fn load_activity(
         &self,
-        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        source: &mut impl Connected,
     ) -> StoreResult<BTreeMap<String, CustomerActivity>> {
         let mut activity: BTreeMap<String, CustomerActivity> = BTreeMap::new();
-        for row in sqlx::query(
-            "SELECT customer_id, at, amount FROM transactions ORDER BY customer_id, at, id",
-        )
-        .fetch_all(&mut **transaction)
-        .await?
-        {
-            let at = parse_stored_time(&text(&row, "at")?)?;
+        type Purchase = (String, StoredTime, i64);
+        type Touch = (String, StoredTime, f64);
+        let (purchases, touches): (Vec<Purchase>, Vec<Touch>) = on_backend!(
+            source,
+            |connection, Db| {
+                let purchases = sql!(Db;
+                    "SELECT customer_id, at, amount_minor FROM transactions ORDER BY customer_id, at, id")
+                    .build_query_as()
+                    .fetch_all(&mut *connection)
+                    .await?;
+                let touches = sql!(Db;
+                    "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, id")
+                    .build_query_as()
+                    .fetch_all(&mut *connection)
+                    .await?;
+                (purchases, touches)
+            }
+        );
+        for (customer_id, at, amount) in purchases {
             activity
-                .entry(text(&row, "customer_id")?)
+                .entry(customer_id)
                 .or_default()
                 .transactions
-                .push((at, row.try_get("amount")?));
+                .push((at.0, Money::from_minor_units(amount)));
         }
-        for row in sqlx::query(
-            "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, id",
-        )
-        .fetch_all(&mut **transaction)
-        .await?
-        {
-            let at = parse_stored_time(&text(&row, "at")?)?;
+        for (customer_id, at, minutes) in touches {
             activity
-                .entry(text(&row, "customer_id")?)
+                .entry(customer_id)
                 .or_default()
                 .interactions
-                .push((at, row.try_get("minutes")?));
+                .push((at.0, minutes));
         }
         Ok(activity)
     }
 }
 
-pub(crate) fn parse_stored_time(raw: &str) -> StoreResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|time| time.with_timezone(&Utc))
-        .map_err(|error| StoreError::Corrupt(format!("stored time '{raw}': {error}")))
+async fn require_customer(
+    source: &mut impl Connected,
+    customer_id: &CustomerId,
+    field: &str,
+) -> StoreResult<()> {
+    if row_exists(source, "customers", customer_id.as_str()).await? {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            message: format!("customer '{customer_id}' does not exist"),
+            field: Some(field.to_string()),
+        })
+    }
+}
+
+async fn row_exists(
+    source: &mut impl Connected,
+    table: &'static str,
+    id: &str,
+) -> StoreResult<bool> {
+    let found: Option<i64> = on_backend!(source, |connection, Db| {
+        sql!(Db; format!("SELECT CAST(1 AS BIGINT) FROM {table} WHERE id = "), bind(id))
+            .build_query_scalar()
+            .fetch_optional(&mut *connection)
+            .await?
+    });
+    Ok(found.is_some())
 }

@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
+use crate::database::{on_backend, sql};
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{optional_text, text};
-use crate::{format_timestamp, Store};
+use crate::{Store, StoredTime};
 
 /// Shortest token accepted from `ALLOT_ADMIN_TOKEN`: a bearer token is a password that is
 /// sent on every request, so it must not be guessable.
@@ -74,6 +73,16 @@ pub struct TokenInfo {
 /// Verified tokens: holder name and when the database last confirmed it.
 pub(crate) type TokenCache = std::collections::HashMap<String, (String, Instant)>;
 
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    token_hash: String,
+    name: String,
+    role: String,
+    source: String,
+    created_at: StoredTime,
+    revoked_at: Option<StoredTime>,
+}
+
 impl Store {
     /// Makes sure an admin token exists. With `configured` (from `ALLOT_ADMIN_TOKEN`), that token
     /// is registered and any earlier `ALLOT_ADMIN_TOKEN` token is revoked, so changing the
@@ -84,7 +93,7 @@ impl Store {
         configured: Option<&str>,
         clock: allot_core::Clock,
     ) -> StoreResult<Option<String>> {
-        let now = format_timestamp(clock.now());
+        let now = StoredTime(clock.now());
         let mut write = self.begin_write().await?;
         let (token, source) = match configured {
             Some(token) => {
@@ -92,11 +101,12 @@ impl Store {
                 (token.trim().to_string(), TokenSource::Environment)
             }
             None => {
-                let active: i64 =
-                    sqlx::query("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
-                        .fetch_one(&mut *write.transaction)
+                let active: i64 = on_backend!(&mut write, |connection, Db| {
+                    sql!(Db; "SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
+                        .build_query_scalar()
+                        .fetch_one(&mut *connection)
                         .await?
-                        .try_get(0)?;
+                });
                 if active > 0 {
                     return Ok(None);
                 }
@@ -104,46 +114,41 @@ impl Store {
             }
         };
         let hash = hash_token(&token);
-        let revoked: Option<String> =
-            sqlx::query("SELECT revoked_at FROM api_tokens WHERE token_hash = $1")
-                .bind(&hash)
-                .fetch_optional(&mut *write.transaction)
+        let revoked: Option<Option<StoredTime>> = on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "SELECT revoked_at FROM api_tokens WHERE token_hash = ", bind(hash.as_str()))
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
                 .await?
-                .map(|row| optional_text(&row, "revoked_at"))
-                .transpose()?
-                .flatten();
-        if let Some(revoked_at) = revoked {
+        });
+        if let Some(revoked_at) = revoked.flatten() {
             // A revoked token never works again, even when it is configured once more.
             return Err(StoreError::Refused {
                 message: format!(
-                    "the token in ALLOT_ADMIN_TOKEN was revoked at {revoked_at}; set a new one (`allot token create` makes a strong one)"
+                    "the token in ALLOT_ADMIN_TOKEN was revoked at {}; set a new one (`allot token create` makes a strong one)",
+                    revoked_at.text()
                 ),
                 field: Some("ALLOT_ADMIN_TOKEN".to_string()),
             });
         }
-        if source == TokenSource::Environment {
-            sqlx::query(
-                "UPDATE api_tokens SET revoked_at = $1
-                 WHERE source = 'env' AND revoked_at IS NULL AND token_hash <> $2",
-            )
-            .bind(&now)
-            .bind(&hash)
-            .execute(&mut *write.transaction)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, name, role, created_at, source) VALUES ($1, $2, 'admin', $3, $4)
-             ON CONFLICT (token_hash) DO NOTHING",
-        )
-        .bind(&hash)
-        .bind(match source {
+        let name = match source {
             TokenSource::Environment => "admin (ALLOT_ADMIN_TOKEN)",
             _ => "admin (generated)",
-        })
-        .bind(&now)
-        .bind(source.as_str())
-        .execute(&mut *write.transaction)
-        .await?;
+        };
+        on_backend!(&mut write, |connection, Db| {
+            if source == TokenSource::Environment {
+                sql!(Db; "UPDATE api_tokens SET revoked_at = ", bind(now),
+                    " WHERE source = 'env' AND revoked_at IS NULL AND token_hash <> ", bind(hash.as_str()))
+                .build()
+                .execute(&mut *connection)
+                .await?;
+            }
+            sql!(Db; "INSERT INTO api_tokens (token_hash, name, role, created_at, source) VALUES (",
+                bind(hash.as_str()), ", ", bind(name), ", 'admin', ", bind(now), ", ", bind(source.as_str()),
+                ") ON CONFLICT (token_hash) DO NOTHING")
+            .build()
+            .execute(&mut *connection)
+            .await?;
+        });
         write.commit().await?;
         self.token_cache.lock().expect("token cache").clear();
         Ok((source == TokenSource::Generated).then_some(token))
@@ -151,41 +156,47 @@ impl Store {
 
     /// Creates an admin token for `name` (`allot token create`) and returns it, to be shown once.
     pub async fn create_token(&self, name: &str, clock: allot_core::Clock) -> StoreResult<String> {
-        let name = allot_core::model::parse_text("name", name)?;
+        let name = allot_core::text::parse_text("name", name)?;
+        let name = if name.is_empty() {
+            "admin".to_string()
+        } else {
+            name
+        };
         let token = generate_token();
+        let hash = hash_token(&token);
         let mut write = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO api_tokens (token_hash, name, role, created_at, source) VALUES ($1, $2, 'admin', $3, $4)",
-        )
-        .bind(hash_token(&token))
-        .bind(if name.is_empty() { "admin" } else { name.as_str() })
-        .bind(format_timestamp(clock.now()))
-        .bind(TokenSource::Command.as_str())
-        .execute(&mut *write.transaction)
-        .await?;
+        on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "INSERT INTO api_tokens (token_hash, name, role, created_at, source) VALUES (",
+                bind(hash.as_str()), ", ", bind(name.as_str()), ", 'admin', ", bind(StoredTime(clock.now())), ", ",
+                bind(TokenSource::Command.as_str()), ")")
+            .build()
+            .execute(&mut *connection)
+            .await?;
+        });
         write.commit().await?;
         Ok(token)
     }
 
     /// Every token ever issued, oldest first, revoked ones included.
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
-        let rows = sqlx::query(
-            "SELECT token_hash, name, role, source, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_hash",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(TokenInfo {
-                    id: text(row, "token_hash")?[..TOKEN_ID_LENGTH].to_string(),
-                    name: text(row, "name")?,
-                    role: text(row, "role")?,
-                    source: text(row, "source")?,
-                    created_at: text(row, "created_at")?,
-                    revoked_at: optional_text(row, "revoked_at")?,
-                })
+        let mut connection = self.database.acquire().await?;
+        let rows: Vec<TokenRow> = on_backend!(&mut connection, |connection, Db| {
+            sql!(Db; "SELECT token_hash, name, role, source, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_hash")
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|row| TokenInfo {
+                id: row.token_hash.chars().take(TOKEN_ID_LENGTH).collect(),
+                name: row.name,
+                role: row.role,
+                source: row.source,
+                created_at: row.created_at.text(),
+                revoked_at: row.revoked_at.map(StoredTime::text),
             })
-            .collect()
+            .collect())
     }
 
     /// Revokes the token whose public id is `id`; it stops working at once in this process
@@ -199,14 +210,14 @@ impl Store {
             )));
         }
         let mut write = self.begin_write().await?;
-        let revoked = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE substr(token_hash, 1, 12) = $2 AND revoked_at IS NULL",
-        )
-        .bind(format_timestamp(clock.now()))
-        .bind(&id)
-        .execute(&mut *write.transaction)
-        .await?
-        .rows_affected();
+        let revoked = on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "UPDATE api_tokens SET revoked_at = ", bind(StoredTime(clock.now())),
+                format!(" WHERE substr(token_hash, 1, {TOKEN_ID_LENGTH}) = "), bind(id.as_str()), " AND revoked_at IS NULL")
+            .build()
+            .execute(&mut *connection)
+            .await?
+            .rows_affected()
+        });
         if revoked == 0 {
             return Err(StoreError::NotFound {
                 entity: "active token",
@@ -226,15 +237,16 @@ impl Store {
                 return Ok(Some(name.clone()));
             }
         }
-        let row =
-            sqlx::query("SELECT name FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-                .bind(&hash)
-                .fetch_optional(&self.pool)
-                .await?;
+        let mut connection = self.database.acquire().await?;
+        let name: Option<String> = on_backend!(&mut connection, |connection, Db| {
+            sql!(Db; "SELECT name FROM api_tokens WHERE token_hash = ", bind(hash.as_str()), " AND revoked_at IS NULL")
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
+                .await?
+        });
         let mut cache = self.token_cache.lock().expect("token cache");
-        match row {
-            Some(row) => {
-                let name: String = row.try_get(0)?;
+        match name {
+            Some(name) => {
                 cache.insert(hash, (name.clone(), Instant::now()));
                 Ok(Some(name))
             }

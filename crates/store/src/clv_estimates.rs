@@ -100,8 +100,10 @@ fn summaries(
     purchase_days
         .iter()
         .map(|days| {
-            let days: Vec<(NaiveDate, f64)> =
-                days.iter().map(|day| (day.date, day.amount)).collect();
+            let days: Vec<(NaiveDate, f64)> = days
+                .iter()
+                .map(|day| (day.date, day.amount.to_major()))
+                .collect();
             clv::summarise_customer(&days, calibration_end, period)
         })
         .collect()

@@ -35,6 +35,8 @@ pub enum StoreError {
     },
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    #[error("the database schema cannot be brought up to date: {0}")]
+    Migration(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

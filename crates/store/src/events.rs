@@ -1,12 +1,13 @@
 //! The append-only event log: every ownership change, written in the transaction that makes it.
 
 use allot_core::{CustomerId, RepId};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
+use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::{on_backend, sql, Connected};
 use crate::error::StoreResult;
-use crate::rows::{optional_text, text};
-use crate::Store;
+use crate::{Store, StoredTime};
 
 /// Kinds of ownership change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,19 +44,55 @@ impl OwnershipChange {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub id: i64,
+    /// RFC 3339 in UTC.
     pub at: String,
+    /// `ownership.assigned`, `ownership.transferred` or `ownership.released`.
     pub kind: String,
     pub customer_id: String,
     pub from_rep_id: Option<String>,
     pub to_rep_id: Option<String>,
     pub actor: String,
     pub reason: String,
+    /// The routing rule that decided it, for routing's assignments.
     pub rule: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    at: StoredTime,
+    kind: String,
+    customer_id: String,
+    from_rep_id: Option<String>,
+    to_rep_id: Option<String>,
+    actor: String,
+    reason: String,
+    rule: Option<String>,
+}
+
+impl From<EventRow> for Event {
+    fn from(row: EventRow) -> Event {
+        Event {
+            id: row.id,
+            at: row.at.text(),
+            kind: row.kind,
+            customer_id: row.customer_id,
+            from_rep_id: row.from_rep_id,
+            to_rep_id: row.to_rep_id,
+            actor: row.actor,
+            reason: row.reason,
+            rule: row.rule,
+        }
+    }
+}
+
+const EVENT_COLUMNS: &str =
+    "id, at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule";
+
 /// A change to record.
+#[derive(Debug, Clone)]
 pub struct NewOwnershipEvent<'a> {
-    pub at: &'a str,
+    pub at: DateTime<Utc>,
     pub customer_id: &'a CustomerId,
     pub from: Option<&'a RepId>,
     pub to: Option<&'a RepId>,
@@ -64,26 +101,54 @@ pub struct NewOwnershipEvent<'a> {
     pub rule: Option<&'a str>,
 }
 
-pub(crate) async fn record_ownership_event(
-    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-    event: NewOwnershipEvent<'_>,
+const EVENT_SOURCE_COLUMNS: &[(&str, Kind)] = &[
+    ("position", Kind::Integer),
+    ("at", Kind::Timestamp),
+    ("kind", Kind::Text),
+    ("customer_id", Kind::Text),
+    ("from_rep_id", Kind::Text),
+    ("to_rep_id", Kind::Text),
+    ("actor", Kind::Text),
+    ("reason", Kind::Text),
+    ("rule", Kind::Text),
+];
+
+/// Appends the events of real changes (an event whose owner does not change is none), in
+/// order, in one statement per chunk.
+pub(crate) async fn record_ownership_events(
+    source: &mut impl Connected,
+    events: &[NewOwnershipEvent<'_>],
+    transfer: Transfer,
 ) -> StoreResult<()> {
-    let Some(change) = OwnershipChange::between(event.from, event.to) else {
-        return Ok(());
+    let rows: Vec<Vec<Value<'_>>> = events
+        .iter()
+        .filter_map(|event| {
+            let change = OwnershipChange::between(event.from, event.to)?;
+            Some((event, change))
+        })
+        .enumerate()
+        .map(|(position, (event, change))| {
+            vec![
+                Value::Integer(position as i64),
+                Value::Timestamp(event.at),
+                Value::Text(change.as_str()),
+                Value::Text(event.customer_id.as_str()),
+                Value::text(event.from.map(RepId::as_str)),
+                Value::text(event.to.map(RepId::as_str)),
+                Value::Text(event.actor),
+                Value::Text(event.reason),
+                Value::text(event.rule),
+            ]
+        })
+        .collect();
+    let rows = RowSource {
+        name: "incoming_events",
+        columns: EVENT_SOURCE_COLUMNS,
+        rows: &rows,
     };
-    sqlx::query(
-        "INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(event.at)
-    .bind(change.as_str())
-    .bind(event.customer_id.as_str())
-    .bind(event.from.map(RepId::as_str))
-    .bind(event.to.map(RepId::as_str))
-    .bind(event.actor)
-    .bind(event.reason)
-    .bind(event.rule)
-    .execute(&mut **transaction)
+    execute_with_rows(source.connection(), &rows, transfer, Statement::text("INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule)
+             SELECT at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule
+             FROM incoming_events ORDER BY position"))
     .await?;
     Ok(())
 }
@@ -91,8 +156,8 @@ pub(crate) async fn record_ownership_event(
 /// Filters for listing events.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
-    pub customer_id: Option<String>,
-    pub rep_id: Option<String>,
+    pub customer_id: Option<CustomerId>,
+    pub rep_id: Option<RepId>,
     /// Only events with a larger id (cursor paging).
     pub after_id: Option<i64>,
     pub limit: i64,
@@ -101,47 +166,41 @@ pub struct EventFilter {
 impl Store {
     /// Events in order of writing, oldest first.
     pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>> {
-        let rows = sqlx::query(
-            "SELECT id, at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule FROM events
-             WHERE ($1 = '' OR customer_id = $1)
-               AND ($2 = '' OR from_rep_id = $2 OR to_rep_id = $2)
-               AND id > $3
-             ORDER BY id LIMIT $4",
-        )
-        .bind(filter.customer_id.clone().unwrap_or_default())
-        .bind(filter.rep_id.clone().unwrap_or_default())
-        .bind(filter.after_id.unwrap_or(0))
-        .bind(filter.limit.clamp(1, 10_000))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event_from_row).collect()
+        let mut connection = self.database.acquire().await?;
+        let rows: Vec<EventRow> = on_backend!(&mut connection, |connection, Db| {
+            let mut query = sql!(Db; format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > "),
+                bind(filter.after_id.unwrap_or(0)));
+            if let Some(customer) = &filter.customer_id {
+                query
+                    .push(" AND customer_id = ")
+                    .push_bind(customer.as_str());
+            }
+            if let Some(rep) = &filter.rep_id {
+                query
+                    .push(" AND (from_rep_id = ")
+                    .push_bind(rep.as_str())
+                    .push(" OR to_rep_id = ")
+                    .push_bind(rep.as_str())
+                    .push(")");
+            }
+            query
+                .push(" ORDER BY id LIMIT ")
+                .push_bind(filter.limit.clamp(1, 10_000));
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        Ok(rows.into_iter().map(Event::from).collect())
     }
 
     /// The newest ownership event of one customer: who changed its owner last, and why.
-    pub async fn latest_event(&self, customer_id: &str) -> StoreResult<Option<Event>> {
-        sqlx::query(
-            "SELECT id, at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule FROM events
-             WHERE customer_id = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(customer_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(event_from_row)
-        .transpose()
+    pub async fn latest_event(&self, customer_id: &CustomerId) -> StoreResult<Option<Event>> {
+        let mut connection = self.database.acquire().await?;
+        let row: Option<EventRow> = on_backend!(&mut connection, |connection, Db| {
+            sql!(Db; format!("SELECT {EVENT_COLUMNS} FROM events WHERE customer_id = "),
+                bind(customer_id.as_str()), " ORDER BY id DESC LIMIT 1")
+            .build_query_as()
+            .fetch_optional(&mut *connection)
+            .await?
+        });
+        Ok(row.map(Event::from))
     }
-}
-
-fn event_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Event> {
-    Ok(Event {
-        id: row.try_get("id")?,
-        at: text(row, "at")?,
-        kind: text(row, "kind")?,
-        customer_id: text(row, "customer_id")?,
-        from_rep_id: optional_text(row, "from_rep_id")?,
-        to_rep_id: optional_text(row, "to_rep_id")?,
-        actor: text(row, "actor")?,
-        reason: text(row, "reason")?,
-        rule: optional_text(row, "rule")?,
-    })
 }

@@ -176,3 +176,19 @@ macro_rules! test_on_both_backends {
         }
     };
 }
+
+impl crate::Store {
+    /// Runs one SQL statement in a write transaction and commits it (tests that check what
+    /// the database itself refuses, such as changing the append-only logs).
+    pub async fn execute_for_test(&self, statement: &str) -> crate::StoreResult<u64> {
+        let mut write = self.begin_write().await?;
+        let affected = crate::database::on_backend!(&mut write, |connection, Db| {
+            sqlx::query::<Db>(statement)
+                .execute(&mut *connection)
+                .await?
+                .rows_affected()
+        });
+        write.commit().await?;
+        Ok(affected)
+    }
+}

@@ -4,9 +4,7 @@
 //! Grading counts the tickets open as of the clock (health) and all tickets opened up to it
 //! (cost to serve). SLA clocks and escalation build on this table later.
 
-use std::collections::BTreeMap;
-
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use allot_core::activity::{Ticket, TicketFields, TicketSeverity};
 use allot_core::update::GivenColumns;
@@ -14,15 +12,15 @@ use allot_core::{Clock, CustomerId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::activity::parse_stored_time;
-use crate::batch::{execute_batched, value_lists};
+use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
-use crate::organisation::{
-    existing_ids, finish_import, problems_of, single_record_outcome, BadRows, FirstLines,
-    ImportRow, ImportSummary, Progress, RowProblem,
+use crate::imports::{
+    finish_import, problems_of, single_record_outcome, BadRows, FirstLines, ImportRow,
+    ImportSummary, Progress, RowProblem,
 };
-use crate::rows::{optional_text, text};
-use crate::{format_timestamp, Backend, Store, WriteTransaction};
+use crate::organisation::existing_ids;
+use crate::{Store, StoredTime, WriteTransaction};
 
 /// A ticket as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -43,54 +41,82 @@ pub struct StoredTicket {
 /// When one ticket opened and, if it did, closed.
 pub type TicketSpan = (DateTime<Utc>, Option<DateTime<Utc>>);
 
-async fn upsert_tickets(
-    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-    backend: Backend,
-    tickets: &[Ticket],
-) -> StoreResult<()> {
-    let rows: Vec<(&Ticket, String, Option<String>)> = tickets
+async fn upsert_tickets(source: &mut impl Connected, tickets: &[Ticket]) -> StoreResult<()> {
+    let values: Vec<Vec<Value<'_>>> = tickets
         .iter()
         .map(|ticket| {
-            (
-                ticket,
-                format_timestamp(ticket.opened_at),
-                ticket.closed_at.map(format_timestamp),
-            )
+            vec![
+                Value::Text(&ticket.id),
+                Value::Text(ticket.customer_id.as_str()),
+                Value::Timestamp(ticket.opened_at),
+                Value::timestamp(ticket.closed_at),
+                Value::Text(ticket.severity.as_str()),
+                Value::Text(&ticket.subject),
+            ]
         })
         .collect();
-    execute_batched(
-        transaction,
-        backend,
-        "INSERT INTO tickets (id, customer_id, opened_at, closed_at, severity, subject) VALUES {rows}
-         ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, opened_at = excluded.opened_at,
-             closed_at = excluded.closed_at, severity = excluded.severity, subject = excluded.subject",
-        &["{}"; 6],
-        &rows,
-        |query, (ticket, opened_at, closed_at)| {
-            query
-                .bind(ticket.id.as_str())
-                .bind(ticket.customer_id.as_str())
-                .bind(opened_at.as_str())
-                .bind(closed_at.as_deref())
-                .bind(ticket.severity.as_str())
-                .bind(ticket.subject.as_str())
-        },
-    )
+    let incoming = RowSource {
+        name: "incoming_tickets",
+        columns: &[
+            ("id", Kind::Text),
+            ("customer_id", Kind::Text),
+            ("opened_at", Kind::Timestamp),
+            ("closed_at", Kind::Timestamp),
+            ("severity", Kind::Text),
+            ("subject", Kind::Text),
+        ],
+        rows: &values,
+    };
+    let transfer = if tickets.len() >= 1_000 {
+        Transfer::Copy
+    } else {
+        Transfer::Arrays
+    };
+    execute_with_rows(source.connection(), &incoming, transfer, Statement::text("INSERT INTO tickets (id, customer_id, opened_at, closed_at, severity, subject)
+             SELECT id, customer_id, opened_at, closed_at, severity, subject FROM incoming_tickets WHERE true
+             ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, opened_at = excluded.opened_at,
+                 closed_at = excluded.closed_at, severity = excluded.severity, subject = excluded.subject"))
     .await?;
     Ok(())
 }
 
-fn stored_ticket(row: &sqlx::any::AnyRow) -> StoreResult<StoredTicket> {
-    Ok(StoredTicket {
-        id: text(row, "id")?,
-        customer_id: text(row, "customer_id")?,
-        opened_at: text(row, "opened_at")?,
-        closed_at: optional_text(row, "closed_at")?,
-        severity: text(row, "severity")?,
-        subject: text(row, "subject")?,
-        created: None,
-    })
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    id: String,
+    customer_id: String,
+    opened_at: StoredTime,
+    closed_at: Option<StoredTime>,
+    severity: String,
+    subject: String,
 }
+
+impl TicketRow {
+    fn stored(self) -> StoredTicket {
+        StoredTicket {
+            id: self.id,
+            customer_id: self.customer_id,
+            opened_at: self.opened_at.text(),
+            closed_at: self.closed_at.map(StoredTime::text),
+            severity: self.severity,
+            subject: self.subject,
+            created: None,
+        }
+    }
+
+    fn ticket(self) -> StoreResult<Ticket> {
+        let corrupt = |error: allot_core::FieldError| StoreError::Corrupt(error.to_string());
+        Ok(Ticket {
+            id: self.id,
+            customer_id: CustomerId::parse(&self.customer_id).map_err(corrupt)?,
+            opened_at: self.opened_at.0,
+            closed_at: self.closed_at.map(|time| time.0),
+            severity: TicketSeverity::parse_field("severity", &self.severity).map_err(corrupt)?,
+            subject: self.subject,
+        })
+    }
+}
+
+const TICKET_COLUMNS: &str = "id, customer_id, opened_at, closed_at, severity, subject";
 
 impl Store {
     /// Upserts tickets by id in one transaction; an existing ticket changes only in the columns
@@ -119,15 +145,13 @@ impl Store {
         clock: Clock,
         progress: Progress<'_>,
     ) -> StoreResult<(ImportSummary, Vec<Ticket>)> {
-        let customers = existing_ids(&mut write.transaction, "customers").await?;
+        let customers = existing_ids(write, "customers").await?;
         let ids: Vec<String> = rows
             .iter()
             .map(|row| row.record.id.trim().to_string())
             .collect();
         let id_texts: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let stored = self
-            .tickets_by_id(&mut write.transaction, &id_texts)
-            .await?;
+        let stored = tickets_by_id(write, &id_texts).await?;
         let mut summary = ImportSummary::default();
         let mut first_lines = FirstLines::default();
         let mut pending = Vec::with_capacity(rows.len());
@@ -194,7 +218,7 @@ impl Store {
             pending.push(ticket);
             progress(done as u64 + 1);
         }
-        upsert_tickets(&mut write.transaction, self.backend, &pending).await?;
+        upsert_tickets(write, &pending).await?;
         Ok((summary, pending))
     }
 
@@ -227,98 +251,84 @@ impl Store {
         Ok(StoredTicket {
             id: ticket.id,
             customer_id: ticket.customer_id.to_string(),
-            opened_at: format_timestamp(ticket.opened_at),
-            closed_at: ticket.closed_at.map(format_timestamp),
+            opened_at: StoredTime(ticket.opened_at).text(),
+            closed_at: ticket.closed_at.map(|time| StoredTime(time).text()),
             severity: ticket.severity.as_str().to_string(),
             subject: ticket.subject,
             created: Some(created),
         })
     }
 
-    /// The stored tickets among `ids`, by id, read 500 at a time.
-    async fn tickets_by_id(
-        &self,
-        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
-        ids: &[&str],
-    ) -> StoreResult<HashMap<String, Ticket>> {
-        let mut rows = Vec::new();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT id, customer_id, opened_at, closed_at, severity, subject FROM tickets
-                 WHERE id IN (VALUES {})",
-                value_lists(self.backend, chunk.len(), &["{}"], 1)
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            rows.extend(query.fetch_all(&mut **transaction).await?);
-        }
-        let corrupt = |error: allot_core::FieldError| StoreError::Corrupt(error.to_string());
-        rows.iter()
-            .map(|row| {
-                let ticket = Ticket {
-                    id: text(row, "id")?,
-                    customer_id: CustomerId::parse(&text(row, "customer_id")?).map_err(corrupt)?,
-                    opened_at: parse_stored_time(&text(row, "opened_at")?)?,
-                    closed_at: optional_text(row, "closed_at")?
-                        .map(|raw| parse_stored_time(&raw))
-                        .transpose()?,
-                    severity: TicketSeverity::parse_field("severity", &text(row, "severity")?)
-                        .map_err(corrupt)?,
-                    subject: text(row, "subject")?,
-                };
-                Ok((ticket.id.clone(), ticket))
-            })
-            .collect()
-    }
-
     /// A customer's tickets, newest first.
     pub async fn tickets_of(&self, customer_id: &CustomerId) -> StoreResult<Vec<StoredTicket>> {
-        let mut read = self.begin_read().await?;
-        sqlx::query("SELECT 1 FROM customers WHERE id = $1")
-            .bind(customer_id.as_str())
-            .fetch_optional(&mut *read)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
+        let mut read = self.database.begin_read().await?;
+        let (exists, rows): (Option<i64>, Vec<TicketRow>) = on_backend!(
+            &mut read,
+            |connection, Db| {
+                let exists = sql!(Db; "SELECT CAST(1 AS BIGINT) FROM customers WHERE id = ", bind(customer_id.as_str()))
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
+                .await?;
+                let rows = sql!(Db; format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE customer_id = "),
+                bind(customer_id.as_str()), format!(" ORDER BY opened_at DESC, {}", <Db as crate::database::Dialect>::byte_order("id")))
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?;
+                (exists, rows)
+            }
+        );
+        if exists.is_none() {
+            return Err(StoreError::NotFound {
                 entity: "customer",
                 id: customer_id.to_string(),
-            })?;
-        sqlx::query(
-            "SELECT id, customer_id, opened_at, closed_at, severity, subject FROM tickets
-             WHERE customer_id = $1 ORDER BY opened_at DESC, id",
-        )
-        .bind(customer_id.as_str())
-        .fetch_all(&mut *read)
-        .await?
-        .iter()
-        .map(stored_ticket)
-        .collect()
+            });
+        }
+        Ok(rows.into_iter().map(TicketRow::stored).collect())
     }
 
     /// Every ticket's span by customer, for grading; `None` when no ticket was ever recorded,
     /// which means the organisation does not track tickets here (health leaves them out).
     pub(crate) async fn load_tickets(
         &self,
-        transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+        source: &mut impl Connected,
     ) -> StoreResult<Option<BTreeMap<String, Vec<TicketSpan>>>> {
-        let rows = sqlx::query("SELECT customer_id, opened_at, closed_at FROM tickets")
-            .fetch_all(&mut **transaction)
-            .await?;
+        let rows: Vec<(String, StoredTime, Option<StoredTime>)> =
+            on_backend!(source, |connection, Db| {
+                sql!(Db; "SELECT customer_id, opened_at, closed_at FROM tickets")
+                    .build_query_as()
+                    .fetch_all(&mut *connection)
+                    .await?
+            });
         if rows.is_empty() {
             return Ok(None);
         }
         let mut spans: BTreeMap<String, Vec<TicketSpan>> = BTreeMap::new();
-        for row in &rows {
-            let opened_at = parse_stored_time(&text(row, "opened_at")?)?;
-            let closed_at = optional_text(row, "closed_at")?
-                .map(|raw| parse_stored_time(&raw))
-                .transpose()?;
+        for (customer_id, opened_at, closed_at) in rows {
             spans
-                .entry(text(row, "customer_id")?)
+                .entry(customer_id)
                 .or_default()
-                .push((opened_at, closed_at));
+                .push((opened_at.0, closed_at.map(|time| time.0)));
         }
         Ok(Some(spans))
     }
+}
+
+/// The stored tickets among `ids`, by id.
+async fn tickets_by_id(
+    source: &mut impl Connected,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, Ticket>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(LIST_CHUNK) {
+        let rows: Vec<TicketRow> = on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE "));
+            query.push_in_list("id", chunk);
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        for row in rows {
+            let ticket = row.ticket()?;
+            found.insert(ticket.id.clone(), ticket);
+        }
+    }
+    Ok(found)
 }

@@ -2,9 +2,9 @@
 //! ownership counts, and the append-only event log enforced by the database.
 
 use allot_core::clock::Clock;
-use allot_core::input::{CustomerFields, RepFields, TeamFields};
-use allot_core::model::{Customer, Rep};
+use allot_core::input::{RepFields, TeamFields};
 use allot_core::update::GivenColumns;
+use allot_core::{CustomerFields, Rep};
 use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
 use serde_json::json;
 
@@ -22,13 +22,11 @@ fn rep(id: &str, active: bool) -> Rep {
     .expect("rep")
 }
 
-fn customer(id: &str) -> Customer {
+fn customer(id: &str) -> CustomerFields {
     serde_json::from_value::<CustomerFields>(json!({
         "id": id, "name": format!("客户 {id}"), "region": "广东/深圳", "tier": "B",
     }))
     .expect("customer fields")
-    .into_customer()
-    .expect("customer")
 }
 
 /// A team with reps r1 and r2 and one round-robin rule over it.
@@ -60,13 +58,10 @@ async fn organisation(store: &Store) {
 }
 
 async fn owner_after_route(store: &Store, id: &str) -> Option<String> {
+    let fields = customer(id);
+    let given = fields.given_columns();
     store
-        .route_one(
-            customer(id),
-            &GivenColumns::all(CustomerFields::COLUMNS),
-            clock(),
-            "test",
-        )
+        .route_one(fields, &given, clock(), "test")
         .await
         .expect("route")
         .decision
@@ -126,14 +121,12 @@ async fn rejected_request_leaves_routing_unchanged(backend: Backend) {
     organisation(&store).await;
     assert_eq!(owner_after_route(&store, "c1").await.as_deref(), Some("r1"));
     let mut orphan = customer("c2");
-    orphan.parent_id = Some(allot_core::ids::CustomerId::parse("missing").expect("id"));
+    orphan
+        .set("parent_id", "missing".to_string())
+        .expect("column");
+    let given = orphan.given_columns();
     let error = store
-        .route_one(
-            orphan,
-            &GivenColumns::all(CustomerFields::COLUMNS),
-            clock(),
-            "test",
-        )
+        .route_one(orphan, &given, clock(), "test")
         .await
         .expect_err("unknown parent");
     assert!(error.to_string().contains("missing"), "{error}");
@@ -151,10 +144,7 @@ async fn events_cannot_be_changed_or_deleted(backend: Backend) {
         "UPDATE events SET reason = 'rewritten'",
         "DELETE FROM events",
     ] {
-        let mut write = store.begin_write().await.expect("write");
-        let result = sqlx::query(statement)
-            .execute(&mut *write.transaction)
-            .await;
+        let result = store.execute_for_test(statement).await;
         let error = result.expect_err(statement).to_string();
         assert!(error.contains("append-only"), "{statement}: {error}");
     }

@@ -3,11 +3,11 @@
 
 use allot_core::activity::{InteractionFields, TicketFields, TransactionFields};
 use allot_core::clock::Clock;
-use allot_core::input::{CustomerFields, RepFields, TeamFields};
+use allot_core::input::{RepFields, TeamFields};
 use allot_core::update::GivenColumns;
-use allot_core::CustomerId;
-use allot_store::customers::OwnerChangeSource;
-use allot_store::organisation::BadRows;
+use allot_core::{Customer, CustomerFields, CustomerId};
+use allot_store::customers::{CustomerImportRow, CustomerWrite, OwnerChangeSource};
+use allot_store::imports::BadRows;
 use allot_store::value::{AlertFilter, TierEventFilter};
 use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
 use chrono::{Duration, NaiveDate};
@@ -22,6 +22,38 @@ fn date(text: &str) -> NaiveDate {
 }
 
 fn noop(_: u64) {}
+
+/// A customer's tier as text (empty when it has none).
+fn tier_text(customer: &Customer) -> String {
+    customer
+        .tier
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+fn import_write(at: &str) -> CustomerWrite<'static> {
+    CustomerWrite {
+        actor: "test",
+        source: OwnerChangeSource::Import,
+        clock: clock(at),
+        create_only: false,
+    }
+}
+
+/// A row of a file giving exactly `fields`.
+fn row(
+    line: usize,
+    fields: serde_json::Value,
+) -> Result<CustomerImportRow, allot_store::imports::RowProblem> {
+    let fields = serde_json::from_value::<CustomerFields>(fields).unwrap();
+    let given = fields.given_columns();
+    Ok(CustomerImportRow {
+        line,
+        record: fields,
+        given,
+    })
+}
 
 /// 40 customers owned by r1. Everyone buys steadily from January; `c01` buys big until
 /// mid-February and then stops; `c02` starts buying big in April.
@@ -44,18 +76,13 @@ async fn organisation(store: &Store) {
         .put_rep(&rep, &GivenColumns::all(RepFields::COLUMNS))
         .await
         .unwrap();
-    let customers = (1..=40)
+    let customers: Vec<_> = (1..=40)
         .map(|number| {
-            let customer = serde_json::from_value::<CustomerFields>(json!({
-                "id": format!("c{number:02}"), "name": format!("客户{number}"), "owner_id": "r1",
-            }))
-            .unwrap()
-            .into_customer()
-            .unwrap();
-            allot_store::customers::CustomerImportRow::whole(
+            row(
                 number + 1,
-                customer,
-                &CustomerFields::COLUMNS,
+                json!({
+                    "id": format!("c{number:02}"), "name": format!("客户{number}"), "owner_id": "r1",
+                }),
             )
         })
         .collect();
@@ -63,9 +90,7 @@ async fn organisation(store: &Store) {
         .import_customers(
             customers,
             BadRows::new(true),
-            "test",
-            OwnerChangeSource::Import,
-            clock("2026-01-01T00:00:00Z"),
+            import_write("2026-01-01T00:00:00Z"),
             &noop,
         )
         .await
@@ -216,11 +241,12 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
         );
     }
     for (customer, tier) in &last_tier {
-        let current = store
-            .get_customer(&CustomerId::parse(customer).unwrap())
-            .await
-            .unwrap()
-            .tier;
+        let current = tier_text(
+            &store
+                .get_customer(&CustomerId::parse(customer).unwrap())
+                .await
+                .unwrap(),
+        );
         assert_eq!(&current, tier, "the last event gives {customer}'s tier");
     }
 
@@ -242,7 +268,7 @@ async fn three_months_of_ticks_move_tiers_and_log_every_move(backend: Backend) {
         .any(|event| event.direction == "up" && event.score > 0.0));
     // The customer's tier follows its value, so routing conditions on `tier` see it.
     assert_eq!(
-        store.get_customer(&c02).await.unwrap().tier,
+        tier_text(&store.get_customer(&c02).await.unwrap()),
         tier_of(&c02_value)
     );
     let routed_value = store.get_customer(&c02).await.unwrap().value;
@@ -277,15 +303,14 @@ async fn graded_values_route_customers(backend: Backend) {
     for id in [best, worst] {
         let release =
             serde_json::from_value::<CustomerFields>(json!({"id": id.as_str(), "owner_id": ""}))
-                .unwrap()
-                .into_customer()
                 .unwrap();
         store
             .put_customer(
-                &release,
+                release,
                 &GivenColumns::from_header(&["id".to_string(), "owner_id".to_string()]),
                 "test",
                 at,
+                false,
             )
             .await
             .unwrap();
@@ -361,7 +386,7 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
         )
         .await
         .unwrap();
-    assert_eq!(store.get_customer(&c01).await.unwrap().tier, manual);
+    assert_eq!(tier_text(&store.get_customer(&c01).await.unwrap()), manual);
     // The value shows the override at once, not only after the next grading.
     let value = store.customer_value(&c01).await.unwrap();
     assert_eq!(value.value.as_ref().unwrap().tier, manual);
@@ -391,23 +416,13 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     assert!(!details.override_active);
     assert_eq!(details.tier, details.computed_tier);
     // A file that sets a graded customer's tier does not change it, and says so.
-    let graded_tier = store.get_customer(&c01).await.unwrap().tier;
+    let graded_tier = tier_text(&store.get_customer(&c01).await.unwrap());
     let other = if graded_tier == "A" { "B" } else { "A" };
-    let row = serde_json::from_value::<CustomerFields>(json!({"id": "c01", "tier": other}))
-        .unwrap()
-        .into_customer()
-        .unwrap();
     let summary = store
         .import_customers(
-            vec![allot_store::customers::CustomerImportRow {
-                line: 2,
-                record: row,
-                given: GivenColumns::from_header(&["id".to_string(), "tier".to_string()]),
-            }],
+            vec![row(2, json!({"id": "c01", "tier": other}))],
             BadRows::new(false),
-            "test",
-            OwnerChangeSource::Import,
-            clock("2026-05-17T00:00:00Z"),
+            import_write("2026-05-17T00:00:00Z"),
             &noop,
         )
         .await
@@ -415,7 +430,10 @@ async fn an_override_wins_until_it_expires(backend: Backend) {
     assert_eq!(summary.updated, 1);
     assert_eq!(summary.warnings.len(), 1, "{summary:?}");
     assert_eq!(summary.warnings[0].field, "tier");
-    assert_eq!(store.get_customer(&c01).await.unwrap().tier, graded_tier);
+    assert_eq!(
+        tier_text(&store.get_customer(&c01).await.unwrap()),
+        graded_tier
+    );
 
     // An override that keeps the tier is still logged.
     let before = store.customer_value(&c01).await.unwrap().tier_history.len();
@@ -659,7 +677,12 @@ fn every_ticket_column() -> GivenColumns {
 }
 
 fn health_of(value: &allot_store::value::CustomerValue) -> f64 {
-    value.value.as_ref().unwrap().health
+    value
+        .value
+        .as_ref()
+        .unwrap()
+        .health
+        .expect("a measurable health")
 }
 
 /// Health moves every day, so the daily job recomputes it between monthly re-grades and

@@ -49,14 +49,15 @@ fn rhythm_component(dates: &[NaiveDate], today: NaiveDate, default_gap_days: f64
     Some(rhythm_freshness((today - last).num_days() as f64, usual))
 }
 
-/// Health 0..100 and its known parts (name → 0..1 sub-score).
+/// Health 0..100 and its known parts (name → 0..1 sub-score); `None` when no part is known:
+/// a customer nobody has bought from, talked to or served has no measurable health.
 ///
 /// Parts: `recency` = freshness of the last purchase day against the median gap between purchase
 /// days (default gap when fewer than two); `interaction` = the same for interaction days;
 /// `tickets` = 1 / (1 + open tickets), unknown while tickets are not tracked, and left out when
 /// nothing else is known and no ticket is open; `p_alive` = the CLV model's probability the customer is
 /// still active. Health = 100 × Σ weight·part / Σ weight over the known parts (a customer with
-/// no purchase, no interaction or no p_alive simply lacks that part); 50 when no weighted part is known.
+/// no purchase, no interaction or no p_alive simply lacks that part).
 pub(crate) fn health_score(
     policy: &HealthPolicy,
     purchase_dates: &[NaiveDate],
@@ -64,7 +65,7 @@ pub(crate) fn health_score(
     open_tickets: Option<u32>,
     p_alive: Option<f64>,
     today: NaiveDate,
-) -> (f64, Vec<(String, f64)>) {
+) -> (Option<f64>, Vec<(String, f64)>) {
     let parts = [
         (
             "recency",
@@ -110,11 +111,7 @@ pub(crate) fn health_score(
             known_parts.push((name.to_string(), value));
         }
     }
-    let health = if weight_sum > 0.0 {
-        (100.0 * weighted_sum / weight_sum).clamp(0.0, 100.0)
-    } else {
-        50.0
-    };
+    let health = (weight_sum > 0.0).then(|| (100.0 * weighted_sum / weight_sum).clamp(0.0, 100.0));
     (health, known_parts)
 }
 
@@ -141,6 +138,7 @@ mod tests {
             p_alive,
             today,
         );
+        let health = health.expect("known parts");
         assert!(
             (health - expected).abs() < 1e-9,
             "{days_since_contact} days: {health} {parts:?}"
@@ -164,10 +162,16 @@ mod tests {
     fn no_open_ticket_alone_is_not_health() {
         let policy = HealthPolicy::default();
         let (health, parts) = health_score(&policy, &[], &[], Some(0), None, day(10));
-        assert_eq!((health, parts.len()), (50.0, 0), "unknown, not perfect");
+        assert_eq!((health, parts.len()), (None, 0), "unknown, not perfect");
+        let (health, parts) = health_score(&policy, &[], &[], None, None, day(10));
+        assert_eq!(
+            (health, parts.len()),
+            (None, 0),
+            "no activity at all: unknown"
+        );
         let (health, parts) = health_score(&policy, &[], &[], Some(1), None, day(10));
         assert_eq!(parts, [("tickets".to_string(), 0.5)]);
-        assert_eq!(health, 50.0);
+        assert_eq!(health, Some(50.0));
         let (_, parts) = health_score(&policy, &[day(9)], &[], Some(0), None, day(10));
         assert_eq!(
             parts.len(),
@@ -190,6 +194,7 @@ mod tests {
                 None,
                 today,
             );
+            let health = health.expect("known parts");
             assert!(
                 health <= previous,
                 "day {days_since_contact}: {health} > {previous}"

@@ -147,11 +147,11 @@ pub struct CustomerGrade {
     /// The tier after an unexpired override.
     pub tier: String,
     pub override_active: bool,
-    /// Health 0..100.
-    pub health: f64,
+    /// Health 0..100; `None` when nothing about the customer can be measured yet.
+    pub health: Option<f64>,
     /// Known health parts, name → 0..1 sub-score.
     pub health_parts: Vec<(String, f64)>,
-    /// Health is below the policy's `alert_below`.
+    /// Health is known and below the policy's `alert_below`.
     pub at_risk: bool,
 }
 
@@ -187,7 +187,7 @@ pub fn grade_customers(
         .zip(&facts)
         .zip(&scored)
         .map(|((customer, facts), (score, _))| match policy.abc.by {
-            AbcBasis::Monetary => facts.map_or(0.0, |facts| facts.monetary),
+            AbcBasis::Monetary => facts.map_or(0.0, |facts| facts.monetary.to_major()),
             AbcBasis::Clv => customer.clv.unwrap_or(0.0),
             AbcBasis::Score => *score,
         })
@@ -243,11 +243,11 @@ pub fn customer_health(
     policy: &ValuePolicy,
     customer: &CustomerValueInput,
     clock: Clock,
-) -> (f64, Vec<(String, f64)>, bool) {
+) -> (Option<f64>, Vec<(String, f64)>, bool) {
     let purchase_dates: Vec<NaiveDate> = customer
         .purchase_days
         .iter()
-        .filter(|day| day.amount > 0.0)
+        .filter(|day| day.amount.is_positive())
         .map(|day| day.date)
         .collect();
     let (health, parts) = health::health_score(
@@ -264,7 +264,8 @@ pub fn customer_health(
         ),
         clock.utc_date(),
     );
-    (health, parts, health < policy.health.alert_below)
+    let at_risk = health.is_some_and(|health| health < policy.health.alert_below);
+    (health, parts, at_risk)
 }
 
 /// P(alive) where it tells something, for health and risk: with a repeat purchase (two
@@ -298,7 +299,7 @@ fn raw_dimensions(
     RawDimensions {
         values: [
             Some(facts.map_or(0.0, |facts| f64::from(facts.frequency))),
-            Some(facts.map_or(0.0, |facts| facts.monetary)),
+            Some(facts.map_or(0.0, |facts| facts.monetary.to_major())),
             customer.clv.filter(|clv| clv.is_finite()),
             score::strategic_value(&policy.scoring, &customer.attributes),
             Some(cost_to_serve),
@@ -327,7 +328,7 @@ mod tests {
             .iter()
             .map(|offset| PurchaseDay {
                 date: date(*offset),
-                amount,
+                amount: crate::Money::from_minor_units((amount * 100.0).round() as i64),
             })
             .collect();
         input
@@ -356,7 +357,12 @@ mod tests {
                     line.push_str(" at_risk");
                 }
                 assert!((0.0..=100.0).contains(&grade.score), "{grade:?}");
-                assert!((0.0..=100.0).contains(&grade.health), "{grade:?}");
+                assert!(
+                    grade
+                        .health
+                        .is_none_or(|health| (0.0..=100.0).contains(&health)),
+                    "{grade:?}"
+                );
                 assert_eq!(grade.dimensions.len(), Dimension::ALL.len());
                 line
             })
@@ -510,20 +516,20 @@ mod tests {
 
     #[test]
     fn daily_purchases_feed_grading() {
-        let at = |offset: u64, amount: f64| {
+        let at = |offset: u64, amount: i64| {
             (
                 Utc.with_ymd_and_hms(2024, 1, 1, 8, 0, 0).unwrap() + Days::new(offset),
-                amount,
+                crate::Money::from_minor_units(amount * 100),
             )
         };
         let mut refunded = CustomerValueInput::new(CustomerId::parse("refunded").unwrap());
-        refunded.purchase_days = daily_purchases(&[at(1, 80.0), at(5, 40.0), at(6, -60.0)]);
+        refunded.purchase_days = daily_purchases(&[at(1, 80), at(5, 40), at(6, -60)]);
         let grades = grade_customers(&ValuePolicy::default(), &[refunded], clock_on(10));
         let rfm = grades[0].rfm.as_ref().unwrap();
         // The refund wiped day 5 and 20 of day 1: one purchase day of 60, nine days ago.
         assert_eq!(
-            (rfm.recency_days, rfm.frequency, rfm.monetary),
-            (9, 1, 60.0)
+            (rfm.recency_days, rfm.frequency, rfm.monetary.minor_units()),
+            (9, 1, 6_000)
         );
     }
 }

@@ -6,6 +6,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use crate::error::{FieldError, RuleError};
+use crate::vocabulary::{StageName, TierName, Vocabulary, DEFAULT_STAGES};
 
 /// A commented example policy; it equals the built-in defaults except for its tiers and the strategic weight.
 pub const EXAMPLE_POLICY: &str = r#"# 客户价值策略 (customer value policy). Every section and key is optional;
@@ -56,6 +57,10 @@ default_interaction_gap_days = 30   # usual interaction gap when there are fewer
 horizon_months = 12              # CLV sums expected spend over this many months
 monthly_discount_rate = 0.01     # future spend is discounted by this rate per month
 purchases_horizon_weeks = 13     # expected purchases are reported over this many weeks
+
+[customer]
+# The lifecycle stages a customer's `stage` may take (imports and the API refuse others).
+stages = ["线索", "商机", "成交", "流失"]
 "#;
 
 /// How the composite score weighs each dimension; weights are magnitudes (>= 0), and
@@ -212,6 +217,8 @@ pub struct ValuePolicy {
     pub tiers: Vec<TierRule>,
     pub health: HealthPolicy,
     pub clv: ClvPolicy,
+    /// The lifecycle stages a customer may be in (`[customer] stages`).
+    pub stages: Vec<String>,
     /// The TOML text the policy came from, kept so a stored version shows exactly what was
     /// written; empty for the built-in default.
     pub source: String,
@@ -234,6 +241,7 @@ impl Default for ValuePolicy {
             ],
             health: HealthPolicy::default(),
             clv: ClvPolicy::default(),
+            stages: DEFAULT_STAGES.map(str::to_string).to_vec(),
             source: String::new(),
         }
     }
@@ -247,6 +255,13 @@ struct RawPolicy {
     tier: Option<Spanned<Vec<Spanned<RawTier>>>>,
     health: Option<RawHealth>,
     clv: Option<RawClv>,
+    customer: Option<RawCustomer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomer {
+    stages: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -485,6 +500,46 @@ impl Checker<'_> {
             a_percent,
             b_percent,
         }
+    }
+
+    /// The lifecycle stages: one or more distinct names, each one line of text.
+    fn stages(&mut self, raw: Option<Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
+        let default = || DEFAULT_STAGES.map(str::to_string).to_vec();
+        let Some(raw) = raw else {
+            return default();
+        };
+        let list_span = raw.span();
+        let raw_stages = raw.into_inner();
+        if raw_stages.is_empty() {
+            self.push(
+                None,
+                "customer.stages",
+                Some(list_span),
+                "needs at least one stage".to_string(),
+            );
+            return default();
+        }
+        let mut stages: Vec<String> = Vec::with_capacity(raw_stages.len());
+        for stage in raw_stages {
+            let span = stage.span();
+            match crate::text::parse_text("customer.stages", stage.get_ref()) {
+                Ok(name) if name.is_empty() => self.push(
+                    None,
+                    "customer.stages",
+                    Some(span),
+                    "a stage name must not be empty".to_string(),
+                ),
+                Ok(name) if stages.contains(&name) => self.push(
+                    None,
+                    "customer.stages",
+                    Some(span),
+                    format!("'{name}' is listed twice"),
+                ),
+                Ok(name) => stages.push(name),
+                Err(error) => self.push(None, "customer.stages", Some(span), error.message),
+            }
+        }
+        stages
     }
 
     fn tiers(&mut self, raw: Option<Spanned<Vec<Spanned<RawTier>>>>) -> Vec<TierRule> {
@@ -827,6 +882,7 @@ impl ValuePolicy {
         let tiers = checker.tiers(raw.tier);
         let health = checker.health(raw.health);
         let clv = checker.clv(raw.clv);
+        let stages = checker.stages(raw.customer.and_then(|customer| customer.stages));
         if checker.errors.is_empty() {
             Ok(ValuePolicy {
                 scoring,
@@ -834,11 +890,23 @@ impl ValuePolicy {
                 tiers,
                 health,
                 clv,
+                stages,
                 source: source.to_string(),
             })
         } else {
             Err(checker.errors)
         }
+    }
+
+    /// The tiers and stages a customer's columns may take.
+    pub fn vocabulary(&self) -> Vocabulary {
+        Vocabulary::new(
+            self.tiers
+                .iter()
+                .map(|tier| TierName::from_stored(tier.name.clone()))
+                .collect(),
+            self.stages.iter().map(StageName::from_stored).collect(),
+        )
     }
 
     /// Tier names, best first.

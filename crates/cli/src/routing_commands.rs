@@ -1,0 +1,236 @@
+//! Commands of routing: `rules`, `route`, `explain` and `report workload`.
+
+use std::io::{self, BufWriter, Write};
+
+use anyhow::{bail, Context, Result};
+
+use allot_core::fairness::WorkloadReport;
+use allot_core::{Clock, CustomerId};
+use allot_store::events::Event;
+use allot_store::routing::StoredDecision;
+use allot_store::Store;
+
+use crate::table::{Align, Table};
+use crate::{progress_bar, stored_or_problems, RulesAction};
+
+pub async fn rules(store: &Store, action: RulesAction, clock: Clock) -> Result<()> {
+    match action {
+        RulesAction::Set { file } => {
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let version = stored_or_problems(&file, store.set_rules(&source, "cli", clock).await)?;
+            println!("stored rules version {version} from {}", file.display());
+        }
+        RulesAction::Show => match store.current_rules().await? {
+            Some(rules) => {
+                println!(
+                    "# version {} set by {} at {}",
+                    rules.version, rules.actor, rules.created_at
+                );
+                print!("{}", rules.source);
+            }
+            None => bail!("no rules are set yet; use `allot rules set FILE.toml`"),
+        },
+    }
+    Ok(())
+}
+
+/// Routes the pool and prints what happened (`--json`: every decision, one per line).
+pub async fn route(store: &Store, clock: Clock, json: bool) -> Result<()> {
+    let pool_size = store.pool_size().await?;
+    let bar = progress_bar(pool_size as u64, "routing");
+    let tick = |done: u64| bar.set_position(done);
+    let run = store.route_pool(clock, "cli", json, &tick).await?;
+    bar.finish_and_clear();
+    let summary = &run.summary;
+    if json {
+        let stdout = io::stdout();
+        let mut out = BufWriter::new(stdout.lock());
+        for decision in &run.decisions {
+            serde_json::to_writer(&mut out, decision)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        eprintln!("{}", serde_json::to_string(summary)?);
+        return Ok(());
+    }
+    println!(
+        "routed {} of {} customers in the pool with rules version {}; {} left in the pool",
+        summary.routed, summary.considered, summary.rules_version, summary.left_in_pool
+    );
+    for (rule, count) in &summary.routed_by_rule {
+        println!("  {count:>7}  by rule '{rule}'");
+    }
+    if !summary.pool_reasons.is_empty() {
+        println!("left in the pool:");
+        for (reason, count) in &summary.pool_reasons {
+            println!("  {count:>7}  {reason}");
+        }
+    }
+    Ok(())
+}
+
+/// Why a customer went where it went: the latest decision in words, and a later change of
+/// owner made outside routing.
+pub async fn explain(store: &Store, id: &str, json: bool) -> Result<()> {
+    let id = CustomerId::parse(id).context("customer id")?;
+    let customer = store.get_customer(&id).await?;
+    let decisions = store.decisions_for(&id).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&decisions)?);
+        return Ok(());
+    }
+    println!(
+        "{} {} — owner: {}",
+        customer.id,
+        customer.name,
+        customer
+            .owner_id
+            .as_ref()
+            .map_or("(pool)".to_string(), ToString::to_string)
+    );
+    let latest_event = store.latest_event(&customer.id).await?;
+    let Some(latest) = decisions.first() else {
+        println!("no routing decision is stored for this customer");
+        if let Some(event) = &latest_event {
+            print_ownership_change(event);
+        }
+        return Ok(());
+    };
+    print_decision(latest);
+    // The decision explains the owner it chose; a later import or manual change of owner is
+    // what explains the owner now.
+    let current_owner = customer.owner_id.as_ref().map(ToString::to_string);
+    if let Some(event) = latest_event
+        .as_ref()
+        .filter(|_| current_owner != latest.decision.owner_id)
+    {
+        println!("the owner changed after this decision:");
+        print_ownership_change(event);
+    }
+    if decisions.len() > 1 {
+        println!(
+            "({} earlier decision(s): allot explain {} --json)",
+            decisions.len() - 1,
+            customer.id
+        );
+    }
+    Ok(())
+}
+
+fn print_ownership_change(event: &Event) {
+    println!(
+        "  {} {} → {} by {}: {}",
+        event.at,
+        event.from_rep_id.as_deref().unwrap_or("(pool)"),
+        event.to_rep_id.as_deref().unwrap_or("(pool)"),
+        event.actor,
+        event.reason
+    );
+}
+
+fn print_decision(stored: &StoredDecision) {
+    let decision = &stored.decision;
+    println!(
+        "decided {} by {} (rules version {})",
+        stored.at,
+        stored.actor,
+        stored
+            .rules_version
+            .map_or("-".to_string(), |v| v.to_string())
+    );
+    println!("reason: {}", decision.reason);
+    println!("rules tried:");
+    for rule in &decision.trace.rules {
+        println!(
+            "  [{}] {}: {}",
+            if rule.matched { "match" } else { "  no " },
+            rule.rule,
+            rule.detail
+        );
+    }
+    if !decision.trace.candidates.is_empty() {
+        println!("candidates:");
+        let mut table = Table::new(
+            &["", "", "", ""],
+            &[Align::Left, Align::Left, Align::Left, Align::Left],
+        );
+        for candidate in &decision.trace.candidates {
+            table.row(vec![
+                format!(" {}", candidate.status),
+                candidate.rep_id.clone(),
+                candidate.reason.clone(),
+                format!("({})", candidate.rule),
+            ]);
+        }
+        for line in table.lines().iter().skip(1) {
+            println!("{line}");
+        }
+    }
+}
+
+pub async fn workload(store: &Store, clock: Clock, json: bool) -> Result<()> {
+    let report = store.workload_report(clock).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_workload(&report);
+    }
+    Ok(())
+}
+
+pub fn print_workload(report: &WorkloadReport) {
+    use Align::{Left, Right};
+    println!("workload as of {}", report.as_of);
+    let mut reps = Table::new(
+        &[
+            "rep",
+            "name",
+            "team",
+            "owned",
+            "workload",
+            "cap",
+            "util",
+            "available",
+        ],
+        &[Left, Left, Left, Right, Right, Right, Right, Left],
+    );
+    for rep in &report.reps {
+        reps.row(vec![
+            rep.rep_id.clone(),
+            rep.name.clone(),
+            rep.team_id.clone().unwrap_or_default(),
+            rep.owned_count.to_string(),
+            format!("{:.1}", rep.total_workload),
+            rep.capacity.map_or("-".to_string(), |cap| cap.to_string()),
+            rep.utilisation
+                .map_or("-".to_string(), |util| format!("{:.0}%", util * 100.0)),
+            if rep.available { "yes" } else { "no" }.to_string(),
+        ]);
+    }
+    reps.print();
+    println!();
+    let measure = |value: Option<f64>, decimals: usize| {
+        value.map_or("-".to_string(), |value| format!("{value:.decimals$}"))
+    };
+    let mut teams = Table::new(
+        &["team", "reps", "workload", "gini", "jain", "max/mean"],
+        &[Left, Right, Right, Right, Right, Right],
+    );
+    let rows = report
+        .teams
+        .iter()
+        .map(|team| (team.team_id.as_str(), &team.fairness))
+        .chain(std::iter::once(("(overall)", &report.overall)));
+    for (label, fairness) in rows {
+        teams.row(vec![
+            label.to_string(),
+            fairness.available_reps.to_string(),
+            format!("{:.1}", fairness.total_workload),
+            measure(fairness.gini, 3),
+            measure(fairness.jain, 3),
+            measure(fairness.max_over_mean, 2),
+        ]);
+    }
+    teams.print();
+}

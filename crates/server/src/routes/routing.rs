@@ -1,0 +1,137 @@
+//! Routing: route one customer, the rules and their versions, the workload report, the event log.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use allot_core::fairness::WorkloadReport;
+use allot_core::{CustomerFields, CustomerId, RepId};
+use allot_store::events::{Event, EventFilter};
+use allot_store::routing::{RulesVersion, SingleRoute};
+
+use super::{actor_name, text_or_json_source};
+use crate::documents::{CustomerDocument, SourceBody, VersionDocument};
+use crate::error::{ApiError, ApiResult, ErrorEnvelope};
+use crate::extract::{object_body, page_limit, query_value};
+use crate::{Actor, AppState};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(route_customer))
+        .routes(routes!(get_rules, put_rules))
+        .routes(routes!(rules_versions))
+        .routes(routes!(workload_report))
+        .routes(routes!(list_events))
+}
+
+/// Create or update a customer and route it if unowned. An owned customer is never re-routed:
+/// the decision that explains its owner is returned with `routed_now: false`.
+#[utoipa::path(post, path = "/api/v1/route", tag = "routing", request_body = CustomerDocument,
+    responses((status = 200, description = "the decision; `routed_now` is false for a customer that already had an owner", body = SingleRoute), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn route_customer(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<SingleRoute>> {
+    let (fields, given) = object_body::<CustomerFields>(body)?;
+    if fields
+        .get("owner_id")
+        .is_some_and(|owner| !owner.trim().is_empty())
+    {
+        return Err(ApiError::invalid(
+            "owner_id",
+            "routing decides the owner; to set one by hand use PUT /api/v1/customers/{id}",
+        ));
+    }
+    let routed = state
+        .store
+        .route_one(fields, &given, state.clock.now(), &actor_name(&actor))
+        .await?;
+    Ok(Json(routed))
+}
+
+/// The current rules version (TOML source).
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules",
+    responses((status = 200, description = "the current version", body = RulesVersion), (status = 404, body = ErrorEnvelope)))]
+async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<RulesVersion>> {
+    match state.store.current_rules().await? {
+        Some(rules) => Ok(Json(rules)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no rules are set yet",
+        )),
+    }
+}
+
+/// Store a new rules version. The body is the TOML text itself (any content type) or JSON `{"source": "…"}`.
+#[utoipa::path(put, path = "/api/v1/rules", tag = "rules",
+    request_body(description = "the rules file: TOML text (any content type but JSON), or JSON {\"source\": TOML}",
+        content((String = "text/plain"), (SourceBody = "application/json"))),
+    responses((status = 201, description = "stored", body = VersionDocument), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_rules(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<(StatusCode, Json<VersionDocument>)> {
+    let source = text_or_json_source(&headers, &body?)?;
+    let version = state
+        .store
+        .set_rules(&source, &actor_name(&actor), state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(VersionDocument { version })))
+}
+
+/// Every rules version, newest first.
+#[utoipa::path(get, path = "/api/v1/rules/versions", tag = "rules", responses((status = 200, description = "versions, newest first", body = [RulesVersion])))]
+async fn rules_versions(State(state): State<AppState>) -> ApiResult<Json<Vec<RulesVersion>>> {
+    Ok(Json(state.store.rules_history().await?))
+}
+
+/// Workload per rep; Gini, Jain's index and max/mean per team and overall (available reps only).
+#[utoipa::path(get, path = "/api/v1/reports/workload", tag = "reports", responses((status = 200, description = "the workload report", body = WorkloadReport)))]
+async fn workload_report(State(state): State<AppState>) -> ApiResult<Json<WorkloadReport>> {
+    Ok(Json(state.store.workload_report(state.clock.now()).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    customer_id: Option<String>,
+    /// Events where this rep is the old or new owner.
+    rep_id: Option<String>,
+    /// Only events after this id (cursor).
+    after_id: Option<i64>,
+    /// 1–10000, default 1000.
+    limit: Option<i64>,
+}
+
+/// The ownership event log, oldest first.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, description = "events, oldest first", body = [Event]), (status = 400, body = ErrorEnvelope)))]
+async fn list_events(
+    State(state): State<AppState>,
+    query: Result<Query<EventQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<Event>>> {
+    let Query(query) = query?;
+    let limit = page_limit(query.limit, 1000, 10_000)?;
+    let events = state
+        .store
+        .list_events(&EventFilter {
+            customer_id: query_value("customer_id", query.customer_id, CustomerId::parse_field)?,
+            rep_id: query_value("rep_id", query.rep_id, RepId::parse_field)?,
+            after_id: query.after_id,
+            limit,
+        })
+        .await?;
+    Ok(Json(events))
+}

@@ -1,0 +1,60 @@
+//! Tickets (工单/投诉): open, update or close one; a customer's tickets.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use allot_core::activity::TicketFields;
+use allot_core::CustomerId;
+use allot_store::tickets::StoredTicket;
+
+use crate::documents::TicketDocument;
+use crate::error::{ApiResult, ErrorEnvelope};
+use crate::extract::{object_body, PathId};
+use crate::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_ticket))
+        .routes(routes!(customer_tickets))
+}
+
+/// Open, update or close a ticket (upsert by id). For a ticket that exists, only the fields
+/// given change: `{"id": "k1", "closed_at": "…"}` closes it.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "value", request_body = TicketDocument,
+    responses((status = 201, description = "opened", body = StoredTicket),
+        (status = 200, description = "updated (or closed)", body = StoredTicket),
+        (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn put_ticket(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<StoredTicket>)> {
+    let (fields, given) = object_body::<TicketFields>(body)?;
+    let stored = state
+        .store
+        .put_ticket(fields, &given, state.clock.now())
+        .await?;
+    let status = if stored.created == Some(true) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(stored)))
+}
+
+/// A customer's tickets, newest first.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/tickets", tag = "value",
+    params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, description = "tickets, newest first", body = [StoredTicket]),
+        (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+async fn customer_tickets(
+    State(state): State<AppState>,
+    id: PathId,
+) -> ApiResult<Json<Vec<StoredTicket>>> {
+    let customer_id = id.parse(CustomerId::parse_field)?;
+    Ok(Json(state.store.tickets_of(&customer_id).await?))
+}

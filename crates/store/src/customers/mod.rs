@@ -1,0 +1,434 @@
+//! Customers: the SQL of their columns, generated from the core's column table, and reading them
+//! (one, a set by id, a filtered page, the pool and the whole table in chunks).
+
+pub(crate) mod import;
+pub(crate) mod write;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use allot_core::customer::{Cell, MeasuredValue, StoredType, CUSTOMER_COLUMNS};
+use allot_core::{Customer, CustomerId, RepId, TierName};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use crate::database::{on_backend, sql, Connected, Dialect, TextList, LIST_CHUNK};
+use crate::error::{StoreError, StoreResult};
+use crate::{Store, StoredTime};
+
+pub use import::{CustomerImportRow, CustomerWrite, OwnerChangeSource};
+
+/// `FROM` of every customer read: the customer and the measured value of its last grading.
+const CUSTOMERS_FROM: &str =
+    "customers LEFT JOIN customer_values AS measured ON measured.customer_id = customers.id";
+
+/// The columns read for a customer: the table's columns in the core's order, then the
+/// attributes, the last interaction and the four measured values rules may read.
+fn select_list() -> &'static str {
+    static LIST: OnceLock<String> = OnceLock::new();
+    LIST.get_or_init(|| {
+        CUSTOMER_COLUMNS
+            .iter()
+            .map(|column| format!("customers.{}", column.sql))
+            .chain(
+                [
+                    "customers.attributes",
+                    "customers.last_interaction_at",
+                    "measured.score",
+                    "measured.clv",
+                    "measured.p_alive",
+                    "measured.rfm_segment",
+                ]
+                .map(str::to_string),
+            )
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+/// A customer from a row of [`select_list`], on either backend.
+pub(crate) fn customer_from_row<'r, R>(row: &'r R) -> StoreResult<Customer>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<StoredTime>: Decode<'r, R::Database> + Type<R::Database>,
+    Json<BTreeMap<String, String>>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let id: Option<String> = row.try_get(0)?;
+    let id = CustomerId::parse(&id.unwrap_or_default()).map_err(corrupt)?;
+    let mut customer = Customer::new(id);
+    for (index, column) in CUSTOMER_COLUMNS.iter().enumerate().skip(1) {
+        let cell = match column.stored_as {
+            StoredType::Text => row
+                .try_get::<Option<String>, _>(index)?
+                .map_or(Cell::Null, Cell::Text),
+            StoredType::Integer => row
+                .try_get::<Option<i64>, _>(index)?
+                .map_or(Cell::Null, Cell::Integer),
+            StoredType::Real => row
+                .try_get::<Option<f64>, _>(index)?
+                .map_or(Cell::Null, Cell::Real),
+            StoredType::Timestamp => row
+                .try_get::<Option<StoredTime>, _>(index)?
+                .map_or(Cell::Null, |time| Cell::Timestamp(time.0)),
+        };
+        (column.load)(&mut customer, cell).map_err(|error| {
+            corrupt(format!(
+                "customer {}: {}: {error}",
+                customer.id, column.name
+            ))
+        })?;
+    }
+    let after = CUSTOMER_COLUMNS.len();
+    customer.attributes = row.try_get::<Json<BTreeMap<String, String>>, _>(after)?.0;
+    customer.last_interaction_at = row
+        .try_get::<Option<StoredTime>, _>(after + 1)?
+        .map(|time| time.0);
+    customer.value = MeasuredValue {
+        score: row.try_get(after + 2)?,
+        clv: row.try_get(after + 3)?,
+        p_alive: row.try_get(after + 4)?,
+        rfm_segment: row.try_get(after + 5)?,
+    };
+    Ok(customer)
+}
+
+/// The stored customers among `ids`, by id.
+pub(crate) async fn load_customers(
+    source: &mut impl Connected,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, Customer>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(LIST_CHUNK) {
+        let customers: Vec<Customer> = on_backend!(source, |connection, Db| {
+            let mut query =
+                sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM} WHERE ", select_list()));
+            query.push_in_list("customers.id", chunk);
+            query
+                .build()
+                .fetch_all(&mut *connection)
+                .await?
+                .iter()
+                .map(customer_from_row)
+                .collect::<StoreResult<Vec<_>>>()?
+        });
+        for customer in customers {
+            found.insert(customer.id.to_string(), customer);
+        }
+    }
+    Ok(found)
+}
+
+/// Where [`read_pool_chunk`] goes on from: the last customer read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PoolPosition {
+    created_at: Option<DateTime<Utc>>,
+    id: String,
+}
+
+impl PoolPosition {
+    pub(crate) fn after(customer: &Customer) -> PoolPosition {
+        PoolPosition {
+            created_at: customer.created_at,
+            id: customer.id.to_string(),
+        }
+    }
+}
+
+/// The next `limit` customers of the pool in routing order (oldest first, those without a
+/// creation time after the others, then by id), after `after`. Each chunk is a range scan of
+/// the pool index, so a pool of a million is read a chunk at a time.
+pub(crate) async fn read_pool_chunk(
+    source: &mut impl Connected,
+    after: Option<&PoolPosition>,
+    limit: usize,
+) -> StoreResult<Vec<Customer>> {
+    let limit = limit as i64;
+    let customers = on_backend!(source, |connection, Db| {
+        let head = format!(
+            "SELECT {} FROM {CUSTOMERS_FROM} WHERE customers.owner_id IS NULL AND ",
+            select_list()
+        );
+        let id_order = Db::byte_order("customers.id");
+        let mut query = match after {
+            // Customers with a creation time come first: go on after the last one read, or
+            // start with those without one once they are done.
+            Some(PoolPosition {
+                created_at: Some(time),
+                id,
+            }) => sql!(Db; head.as_str(),
+                // A row comparison: both backends start the index range scan there.
+                format!("customers.created_at IS NOT NULL AND (customers.created_at, {id_order}) > ("),
+                bind(StoredTime(*time)), ", ", bind(id.as_str()), ")",
+                format!(" ORDER BY customers.created_at, {id_order} LIMIT "), bind(limit)),
+            None => sql!(Db; head.as_str(),
+                format!("customers.created_at IS NOT NULL ORDER BY customers.created_at, {id_order} LIMIT "), bind(limit)),
+            Some(PoolPosition {
+                created_at: None,
+                id,
+            }) => sql!(Db; head.as_str(),
+                "customers.created_at IS NULL AND ", id_order.as_str(), " > ", bind(id.as_str()),
+                format!(" ORDER BY {id_order} LIMIT "), bind(limit)),
+        };
+        let mut customers: Vec<Customer> = query
+            .build()
+            .fetch_all(&mut *connection)
+            .await?
+            .iter()
+            .map(customer_from_row)
+            .collect::<StoreResult<_>>()?;
+        // The timed part is exhausted: the customers without a time follow in the same chunk.
+        let timed_done = after.is_none_or(|position| position.created_at.is_some());
+        if timed_done && (customers.len() as i64) < limit {
+            let left = limit - customers.len() as i64;
+            let mut query = sql!(Db; head.as_str(),
+                format!("customers.created_at IS NULL ORDER BY {id_order} LIMIT "), bind(left));
+            for row in query.build().fetch_all(&mut *connection).await? {
+                customers.push(customer_from_row(&row)?);
+            }
+        }
+        customers
+    });
+    Ok(customers)
+}
+
+/// Filters and paging for listing customers.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerFilter {
+    pub owner_id: Option<RepId>,
+    /// `Some(true)`: only customers in the pool; `Some(false)`: only owned ones.
+    pub in_pool: Option<bool>,
+    pub tier: Option<TierName>,
+    /// Whole-segment region prefix, e.g. `广东` or `广东/深圳`.
+    pub region: Option<String>,
+    /// Part of the id, the name or (in digits) the phone number.
+    pub search: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CustomerPage {
+    /// Customers matching the filter, over all pages.
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+    pub items: Vec<Customer>,
+}
+
+/// Appends the filter's conditions, each a bound value.
+macro_rules! push_filter {
+    ($query:ident, $Db:ident, $filter:expr, $region:expr, $search:expr, $phone_digits:expr) => {{
+        $query.push(" WHERE 1 = 1");
+        if let Some(owner) = &$filter.owner_id {
+            $query
+                .push(" AND customers.owner_id = ")
+                .push_bind(owner.as_str());
+        }
+        match $filter.in_pool {
+            Some(true) => {
+                $query.push(" AND customers.owner_id IS NULL");
+            }
+            Some(false) => {
+                $query.push(" AND customers.owner_id IS NOT NULL");
+            }
+            None => {}
+        }
+        if let Some(tier) = &$filter.tier {
+            $query
+                .push(" AND customers.tier = ")
+                .push_bind(tier.as_str());
+        }
+        if let Some(region) = $region {
+            $query
+                .push(" AND (customers.region = ")
+                .push_bind(region)
+                .push(" OR substr(customers.region, 1, ")
+                .push_bind(i32::try_from(region.chars().count() + 1).unwrap_or(i32::MAX))
+                .push(") = ")
+                .push_bind(format!("{region}/"))
+                .push(")");
+        }
+        if let Some(search) = $search {
+            let position = <$Db as Dialect>::POSITION_FUNCTION;
+            $query
+                .push(format!(" AND ({position}(customers.id, "))
+                .push_bind(search)
+                .push(format!(") > 0 OR {position}(customers.name, "))
+                .push_bind(search);
+            if let Some(digits) = $phone_digits {
+                $query
+                    .push(format!(") > 0 OR {position}(customers.phone, "))
+                    .push_bind(digits);
+            }
+            $query.push(") > 0)");
+        }
+    }};
+}
+
+impl Store {
+    pub async fn get_customer(&self, id: &CustomerId) -> StoreResult<Customer> {
+        let mut connection = self.database.acquire().await?;
+        load_customers(&mut connection, &[id.as_str()])
+            .await?
+            .remove(id.as_str())
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "customer",
+                id: id.to_string(),
+            })
+    }
+
+    /// Customers matching the filter, ordered by id, one page at a time, with the total.
+    pub async fn list_customers(&self, filter: &CustomerFilter) -> StoreResult<CustomerPage> {
+        let limit = filter.limit.clamp(1, 1000);
+        let offset = filter.offset.max(0);
+        let region = filter
+            .region
+            .as_deref()
+            .map(|region| region.trim_end_matches('/'))
+            .filter(|region| !region.is_empty());
+        let search = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|search| !search.is_empty());
+        // Phones are stored as digits: `138 0013` finds 13800138000.
+        let phone_digits: Option<String> = search
+            .map(|search| {
+                search
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .filter(|digits| digits.len() >= 3);
+        let phone_digits = phone_digits.as_deref();
+        let mut read = self.database.begin_read().await?;
+        let (total, items) = on_backend!(&mut read, |connection, Db| {
+            let mut count = sql!(Db; format!("SELECT COUNT(*) FROM {CUSTOMERS_FROM}"));
+            push_filter!(count, Db, filter, region, search, phone_digits);
+            let total: i64 = count
+                .build_query_scalar()
+                .fetch_one(&mut *connection)
+                .await?;
+            let mut page = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
+            push_filter!(page, Db, filter, region, search, phone_digits);
+            page.push(format!(
+                " ORDER BY {} LIMIT ",
+                Db::byte_order("customers.id")
+            ))
+            .push_bind(limit)
+            .push(" OFFSET ")
+            .push_bind(offset);
+            let items = page
+                .build()
+                .fetch_all(&mut *connection)
+                .await?
+                .iter()
+                .map(customer_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+            (total, items)
+        });
+        Ok(CustomerPage {
+            total,
+            limit,
+            offset,
+            items,
+        })
+    }
+
+    /// The number of customers in the pool.
+    pub async fn pool_size(&self) -> StoreResult<i64> {
+        let mut connection = self.database.acquire().await?;
+        on_backend!(&mut connection, |connection, Db| {
+            Ok(
+                sql!(Db; "SELECT COUNT(*) FROM customers WHERE owner_id IS NULL")
+                    .build_query_scalar()
+                    .fetch_one(&mut *connection)
+                    .await?,
+            )
+        })
+    }
+
+    /// Every customer, ordered by id, handed to `each` a chunk at a time from one snapshot
+    /// (an export of a million customers never holds them all).
+    pub async fn for_each_customer(
+        &self,
+        mut each: impl FnMut(&[Customer]) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        const CHUNK: i64 = 10_000;
+        let mut read = self.database.begin_read().await?;
+        let mut after: Option<String> = None;
+        loop {
+            let chunk: Vec<Customer> = on_backend!(&mut read, |connection, Db| {
+                let id_order = Db::byte_order("customers.id");
+                let mut query = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
+                if let Some(after) = &after {
+                    query
+                        .push(format!(" WHERE {id_order} > "))
+                        .push_bind(after.as_str());
+                }
+                query
+                    .push(format!(" ORDER BY {id_order} LIMIT "))
+                    .push_bind(CHUNK);
+                query
+                    .build()
+                    .fetch_all(&mut *connection)
+                    .await?
+                    .iter()
+                    .map(customer_from_row)
+                    .collect::<StoreResult<Vec<_>>>()?
+            });
+            each(&chunk)?;
+            match chunk.last() {
+                Some(last) if chunk.len() as i64 == CHUNK => after = Some(last.id.to_string()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Every customer, ordered by id.
+    pub async fn all_customers(&self) -> StoreResult<Vec<Customer>> {
+        let mut all = Vec::new();
+        self.for_each_customer(|chunk| {
+            all.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await?;
+        Ok(all)
+    }
+}
+
+impl Store {
+    /// Every custom attribute key any customer has, sorted by bytes: the `attr.KEY` columns of
+    /// an export.
+    pub async fn attribute_keys(&self) -> StoreResult<Vec<String>> {
+        let mut connection = self.database.acquire().await?;
+        let keys: Vec<String> = on_backend!(&mut connection, |connection, Db| {
+            let statement = match <Db as Dialect>::BACKEND {
+                crate::Backend::Sqlite => {
+                    "SELECT DISTINCT json_each.key FROM customers, json_each(customers.attributes)"
+                }
+                crate::Backend::Postgres => {
+                    "SELECT DISTINCT jsonb_object_keys(attributes) FROM customers"
+                }
+            };
+            sql!(Db; statement)
+                .build_query_scalar()
+                .fetch_all(&mut *connection)
+                .await?
+        });
+        let mut keys = keys;
+        keys.sort();
+        Ok(keys)
+    }
+}

@@ -1,0 +1,120 @@
+//! Writing customers in bulk, the statement generated from the core's column table, and
+//! recounting the loads of the reps whose customers changed.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use allot_core::customer::{StoredType, CUSTOMER_COLUMNS};
+use allot_core::Customer;
+use chrono::{DateTime, Utc};
+
+use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
+use crate::error::{StoreError, StoreResult};
+
+fn kind_of(stored: StoredType) -> Kind {
+    match stored {
+        StoredType::Text => Kind::Text,
+        StoredType::Integer => Kind::Integer,
+        StoredType::Real => Kind::Real,
+        StoredType::Timestamp => Kind::Timestamp,
+    }
+}
+
+/// The columns a customer row writes: the table's, then its attributes and when it changed.
+fn write_columns() -> &'static [(&'static str, Kind)] {
+    static COLUMNS: OnceLock<Vec<(&'static str, Kind)>> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        CUSTOMER_COLUMNS
+            .iter()
+            .map(|column| (column.sql, kind_of(column.stored_as)))
+            .chain([("attributes", Kind::Json), ("updated_at", Kind::Timestamp)])
+            .collect()
+    })
+}
+
+/// Inserts new customers and overwrites the columns of existing ones. Once a customer has been
+/// graded its tier belongs to grading (and to manual overrides, which are logged): the stored
+/// tier is kept whatever the row says, so no write path can change a tier without its event.
+fn upsert_statement() -> &'static str {
+    static STATEMENT: OnceLock<String> = OnceLock::new();
+    STATEMENT.get_or_init(|| {
+        let names: Vec<&str> = write_columns().iter().map(|(name, _)| *name).collect();
+        let updates: Vec<String> = names
+            .iter()
+            .filter(|name| **name != "id")
+            .map(|name| match *name {
+                "tier" => "tier = CASE WHEN EXISTS (SELECT 1 FROM customer_values WHERE customer_values.customer_id = customers.id) \
+                           THEN customers.tier ELSE excluded.tier END"
+                    .to_string(),
+                name => format!("{name} = excluded.{name}"),
+            })
+            .collect();
+        format!(
+            "INSERT INTO customers ({columns}) SELECT {columns} FROM incoming WHERE true \
+             ON CONFLICT (id) DO UPDATE SET {updates}",
+            columns = names.join(", "),
+            updates = updates.join(", ")
+        )
+    })
+}
+
+/// Writes `customers` (new or changed), each with `updated_at`; `transfer` says how PostgreSQL
+/// receives them (COPY for imports).
+pub(crate) async fn upsert_customers(
+    source: &mut impl Connected,
+    customers: &[&Customer],
+    updated_at: DateTime<Utc>,
+    transfer: Transfer,
+) -> StoreResult<()> {
+    let attributes: Vec<String> = customers
+        .iter()
+        .map(|customer| serde_json::to_string(&customer.attributes))
+        .collect::<Result<_, _>>()
+        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+    let rows: Vec<Vec<Value<'_>>> = customers
+        .iter()
+        .zip(&attributes)
+        .map(|(customer, attributes)| {
+            CUSTOMER_COLUMNS
+                .iter()
+                .map(|column| Value::of_cell((column.cell)(customer), kind_of(column.stored_as)))
+                .chain([Value::Json(attributes), Value::Timestamp(updated_at)])
+                .collect()
+        })
+        .collect();
+    let rows = RowSource {
+        name: "incoming",
+        columns: write_columns(),
+        rows: &rows,
+    };
+    execute_with_rows(
+        source.connection(),
+        &rows,
+        transfer,
+        Statement::text(upsert_statement()),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Recounts the owned count and workload of the given reps from the customers table. Used
+/// after changes outside routing (imports, edits), where incremental bookkeeping would be easy
+/// to get wrong; only the reps whose customers changed are counted again.
+pub(crate) async fn recount_rep_loads(
+    source: &mut impl Connected,
+    reps: &HashSet<&str>,
+) -> StoreResult<()> {
+    let reps: Vec<&str> = reps.iter().copied().collect();
+    for chunk in reps.chunks(LIST_CHUNK) {
+        on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; "UPDATE reps SET
+                owned_count = (SELECT COUNT(*) FROM customers WHERE customers.owner_id = reps.id),
+                owned_workload = (SELECT COALESCE(SUM(customers.workload), 0.0) FROM customers WHERE customers.owner_id = reps.id)
+             WHERE ");
+            query.push_in_list("reps.id", chunk);
+            query.build().execute(&mut *connection).await?;
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,450 @@
+//! Routing one customer at a time (`POST /api/v1/route`), committed in groups: concurrent
+//! requests queue up, one worker takes every request waiting and routes them in one write
+//! transaction, and each request is answered when that transaction commits.
+//!
+//! The routing lock makes writers take turns; without grouping, every request paid a whole
+//! transaction under it (a dozen statements and, on PostgreSQL, a WAL flush at commit). A group
+//! pays them once. Requests are still decided one after another in arrival order, against the
+//! loads and rotation the earlier ones left, so the result is what one-at-a-time would give.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use allot_core::routing::{render_stored_trace, DecisionRecord};
+use allot_core::rules::RuleSet;
+use allot_core::update::GivenColumns;
+use allot_core::{Clock, Customer, CustomerFields, CustomerId, RepId};
+use tokio::sync::oneshot;
+
+use super::decisions::DecisionBatch;
+use super::SingleRoute;
+use crate::customers::import::{graded_tier_refused, parent_link_closes_cycle};
+use crate::customers::load_customers;
+use crate::customers::write::{recount_rep_loads, upsert_customers};
+use crate::database::bulk::Transfer;
+use crate::database::{on_backend, sql, TextList, LIST_CHUNK};
+use crate::error::{StoreError, StoreResult};
+use crate::{Store, WriteTransaction};
+
+/// Most requests routed in one transaction.
+const MOST_PER_GROUP: usize = 256;
+
+/// One request to route a customer.
+struct RouteRequest {
+    fields: CustomerFields,
+    given: GivenColumns,
+    clock: Clock,
+    actor: String,
+    answer: oneshot::Sender<StoreResult<SingleRoute>>,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: Vec<RouteRequest>,
+    /// A worker is taking requests; a new one joins the queue instead of starting another.
+    worker_running: bool,
+}
+
+/// Requests waiting for the routing worker of this process.
+#[derive(Clone, Default)]
+pub(crate) struct RouteQueue {
+    state: Arc<Mutex<QueueState>>,
+}
+
+/// Marks the worker stopped when it ends, however it ends, so the next request starts one.
+struct WorkerRunning(Arc<Mutex<QueueState>>);
+
+impl Drop for WorkerRunning {
+    fn drop(&mut self) {
+        let mut state = self.0.lock().expect("route queue");
+        state.worker_running = false;
+        // Requests left behind by a worker that stopped early get no answer; their senders
+        // drop here and their callers see an error instead of waiting for ever.
+        state.waiting.clear();
+    }
+}
+
+impl Store {
+    /// Creates or updates one customer and routes it if it has no owner. A customer that
+    /// already has an owner is not routed again; the decision that explains its owner is
+    /// returned. The owner is routing's to decide: an `owner_id` in `fields` is ignored.
+    pub async fn route_one(
+        &self,
+        mut fields: CustomerFields,
+        given: &GivenColumns,
+        clock: Clock,
+        actor: &str,
+    ) -> StoreResult<SingleRoute> {
+        fields.remove("owner_id");
+        let (answer, answered) = oneshot::channel();
+        let start_worker = {
+            let mut state = self.route_queue.state.lock().expect("route queue");
+            state.waiting.push(RouteRequest {
+                fields,
+                given: given.clone().without("owner_id"),
+                clock,
+                actor: actor.to_string(),
+                answer,
+            });
+            !std::mem::replace(&mut state.worker_running, true)
+        };
+        if start_worker {
+            // A task of its own: the request that started it may be cancelled (its client
+            // gone) without stopping the others' routing.
+            let store = self.clone();
+            tokio::spawn(async move { store.work_through_route_queue().await });
+        }
+        answered.await.map_err(|_| {
+            StoreError::Corrupt("the routing worker stopped before answering".to_string())
+        })?
+    }
+
+    async fn work_through_route_queue(&self) {
+        let running = WorkerRunning(self.route_queue.state.clone());
+        loop {
+            let group = {
+                let mut state = running.0.lock().expect("route queue");
+                if state.waiting.is_empty() {
+                    state.worker_running = false;
+                    return;
+                }
+                // One request per customer in a group: a second one for the same customer is
+                // decided after the first is written, in the next group.
+                let mut ids = HashSet::new();
+                let mut group = Vec::new();
+                let mut later = Vec::new();
+                for request in state.waiting.drain(..) {
+                    if group.len() < MOST_PER_GROUP
+                        && ids.insert(request.fields.id().trim().to_string())
+                    {
+                        group.push(request);
+                    } else {
+                        later.push(request);
+                    }
+                }
+                state.waiting = later;
+                group
+            };
+            self.route_group(group).await;
+        }
+    }
+
+    /// Routes a group in one transaction. If the transaction fails, each request is tried on
+    /// its own, so one request's failure is never another's.
+    async fn route_group(&self, group: Vec<RouteRequest>) {
+        if group.len() == 1 {
+            let request = group.into_iter().next().expect("one request");
+            let outcome = self
+                .route_requests(vec![(
+                    request.fields,
+                    request.given,
+                    request.clock,
+                    request.actor.clone(),
+                )])
+                .await;
+            let answer = match outcome {
+                Ok(mut answers) => answers.pop().expect("one answer"),
+                Err(error) => Err(error),
+            };
+            let _ = request.answer.send(answer);
+            return;
+        }
+        let (inputs, senders): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|request| {
+                (
+                    (request.fields, request.given, request.clock, request.actor),
+                    request.answer,
+                )
+            })
+            .unzip();
+        match self.route_requests(inputs.clone()).await {
+            Ok(answers) => {
+                for (sender, answer) in senders.into_iter().zip(answers) {
+                    let _ = sender.send(answer);
+                }
+            }
+            Err(_) => {
+                for (input, sender) in inputs.into_iter().zip(senders) {
+                    let answer = match self.route_requests(vec![input]).await {
+                        Ok(mut answers) => answers.pop().expect("one answer"),
+                        Err(error) => Err(error),
+                    };
+                    let _ = sender.send(answer);
+                }
+            }
+        }
+    }
+
+    /// Routes the requests in order in one transaction: every valid one is written and
+    /// answered with its decision, every invalid one answered with its error. Err only when
+    /// the transaction itself fails, and then nothing is written.
+    async fn route_requests(
+        &self,
+        requests: Vec<(CustomerFields, GivenColumns, Clock, String)>,
+    ) -> StoreResult<Vec<StoreResult<SingleRoute>>> {
+        let mut write = self.begin_write().await?;
+        let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
+        let (rules, generation) = self.routing_snapshot(&mut write).await?;
+        let (rules_version, rules) = match rules {
+            Some((version, rules)) => (Some(version), rules),
+            None => (None, Arc::new(RuleSet::default())),
+        };
+        let clock = requests
+            .first()
+            .map(|request| request.2)
+            .expect("a request");
+        let mut engine = self
+            .engine_for(&mut write, generation, rules_version, &rules, clock)
+            .await?;
+        let states_before = engine.strategy_states();
+
+        // Each body parsed and merged over its stored customer.
+        let mut answers: Vec<Option<StoreResult<SingleRoute>>> = Vec::with_capacity(requests.len());
+        let mut parsed = Vec::with_capacity(requests.len());
+        for (index, (fields, given, clock, actor)) in requests.into_iter().enumerate() {
+            answers.push(None);
+            match fields.into_customer(&vocabulary) {
+                Ok(incoming) => parsed.push((index, incoming, given, clock, actor)),
+                Err(errors) => answers[index] = Some(Err(StoreError::InvalidRecord(errors))),
+            }
+        }
+        let ids: Vec<&str> = parsed
+            .iter()
+            .map(|(_, customer, ..)| customer.id.as_str())
+            .collect();
+        let mut stored = load_customers(&mut write, &ids).await?;
+        let graded = graded_ids(&mut write, &ids).await?;
+        let parents: Vec<&str> = parsed
+            .iter()
+            .filter_map(|(_, customer, given, ..)| {
+                // A parent the body does not give is the stored one.
+                let parent = if given.contains("parent_id") {
+                    customer.parent_id.as_ref()
+                } else {
+                    stored
+                        .get(customer.id.as_str())
+                        .and_then(|existing| existing.parent_id.as_ref())
+                };
+                parent.map(CustomerId::as_str)
+            })
+            .collect();
+        let mut parent_owners = stored_owners(&mut write, &parents).await?;
+        drop((ids, parents));
+
+        let mut batch = DecisionBatch::new(rules_version);
+        let mut to_write: Vec<Customer> = Vec::new();
+        let mut workload_changed: HashSet<String> = HashSet::new();
+        let mut touched: Vec<RepId> = Vec::new();
+        let mut decided: Vec<(usize, DecisionRecord, bool)> = Vec::new();
+        for (index, incoming, given, request_clock, actor) in parsed {
+            let existing = stored.remove(incoming.id.as_str());
+            let checked = self
+                .check_route_request(
+                    &mut write,
+                    &engine,
+                    incoming,
+                    &given,
+                    existing.as_ref(),
+                    &graded,
+                    &parent_owners,
+                    request_clock,
+                )
+                .await?;
+            let (customer, parent_owner) = match checked {
+                Ok(checked) => checked,
+                Err(error) => {
+                    answers[index] = Some(Err(error));
+                    continue;
+                }
+            };
+            if let Some(existing) = &existing {
+                if existing.workload != customer.workload {
+                    workload_changed.extend(existing.owner_id.as_ref().map(ToString::to_string));
+                }
+            }
+            if let Some(owner) = customer.owner_id.clone() {
+                // Owned already: routing never moves an owned customer.
+                let previous = self
+                    .latest_assigning_decision(&mut write, &customer.id)
+                    .await?;
+                let decision = match previous {
+                    Some(previous) if previous.decision.owner_id.as_deref() == Some(owner.as_str()) => {
+                        previous.decision
+                    }
+                    // The last routing decision named someone else: the owner was set later,
+                    // by an import or by hand.
+                    _ => DecisionRecord {
+                        customer_id: customer.id.to_string(),
+                        owner_id: Some(owner.to_string()),
+                        rule: None,
+                        strategy: None,
+                        reason: format!(
+                            "already owned by {owner}, who was set outside routing (import or manual assignment); routing never moves an owned customer"
+                        ),
+                        trace: Default::default(),
+                    },
+                };
+                decided.push((index, decision, false));
+                to_write.push(customer);
+                continue;
+            }
+            engine.set_clock(request_clock);
+            let decision = engine.route(&customer, parent_owner.as_ref());
+            let (mut record, stored_trace) = engine.stored(&decision, &customer);
+            batch.add(&record, &stored_trace, request_clock.now(), &actor)?;
+            record.trace = render_stored_trace(engine.rules(), &customer.id, &stored_trace);
+            if let Some(owner) = &decision.owner_id {
+                touched.push(owner.clone());
+                // A later request of the group may name this customer as its parent.
+                parent_owners.insert(customer.id.clone(), owner.clone());
+            }
+            decided.push((index, record, decision.owner_id.is_some()));
+            to_write.push(customer);
+        }
+        let customers: Vec<&Customer> = to_write.iter().collect();
+        upsert_customers(&mut write, &customers, clock.now(), Transfer::Arrays).await?;
+        batch.flush(&mut write).await?;
+        let workload_changed: HashSet<&str> = workload_changed.iter().map(String::as_str).collect();
+        recount_rep_loads(&mut write, &workload_changed).await?;
+        touched.sort();
+        touched.dedup();
+        let kept = self
+            .save_engine_state(&mut write, engine, rules_version, &touched, &states_before)
+            .await?;
+        write.commit().await?;
+        self.keep_engine(kept);
+        for (index, decision, routed_now) in decided {
+            answers[index] = Some(Ok(SingleRoute {
+                routed_now,
+                decision,
+            }));
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.expect("every request answered"))
+            .collect())
+    }
+
+    /// One request's customer, checked like a manual update, with its parent's owner; or why
+    /// it cannot be routed. Err only when the database fails.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_route_request(
+        &self,
+        write: &mut WriteTransaction,
+        engine: &allot_core::routing::RoutingEngine,
+        incoming: Customer,
+        given: &GivenColumns,
+        existing: Option<&Customer>,
+        graded: &HashSet<String>,
+        parent_owners: &HashMap<CustomerId, RepId>,
+        clock: Clock,
+    ) -> StoreResult<StoreResult<(Customer, Option<RepId>)>> {
+        let customer = match existing {
+            Some(existing) => match existing.updated_with(&incoming, given) {
+                Ok(customer) => customer,
+                Err(errors) => return Ok(Err(StoreError::InvalidRecord(errors))),
+            },
+            None => {
+                let mut customer = incoming;
+                if customer.created_at.is_none() {
+                    customer.created_at = Some(clock.now());
+                }
+                customer
+            }
+        };
+        // As for PUT /customers/{id}: a graded customer's tier follows its value.
+        if let Some(existing) = existing.filter(|existing| existing.tier != customer.tier) {
+            if graded.contains(customer.id.as_str()) {
+                return Ok(Err(StoreError::Conflict {
+                    message: graded_tier_refused(&customer, existing),
+                    field: Some("tier".to_string()),
+                }));
+            }
+        }
+        if let Some(rep) = &customer.first_touch_rep_id {
+            if engine.rep(rep).is_none() {
+                return Ok(Err(StoreError::Conflict {
+                    message: format!("rep '{rep}' does not exist"),
+                    field: Some("first_touch_rep_id".to_string()),
+                }));
+            }
+        }
+        let Some(parent) = customer.parent_id.clone() else {
+            return Ok(Ok((customer, None)));
+        };
+        let parent_known =
+            parent_owners.contains_key(&parent) || parent_exists(write, &parent).await?;
+        if !parent_known {
+            return Ok(Err(StoreError::Conflict {
+                message: format!("customer '{parent}' does not exist"),
+                field: Some("parent_id".to_string()),
+            }));
+        }
+        // A new customer cannot close a cycle: nothing stored names it as a parent.
+        let parent_changed =
+            existing.is_some_and(|existing| existing.parent_id != customer.parent_id);
+        if parent_changed && parent_link_closes_cycle(write, &customer.id, &parent).await? {
+            return Ok(Err(StoreError::Conflict {
+                message: format!(
+                    "making '{parent}' the parent of '{}' forms a cycle",
+                    customer.id
+                ),
+                field: Some("parent_id".to_string()),
+            }));
+        }
+        let owner = parent_owners.get(&parent).cloned();
+        Ok(Ok((customer, owner)))
+    }
+}
+
+/// The graded customers among `ids`.
+async fn graded_ids(write: &mut WriteTransaction, ids: &[&str]) -> StoreResult<HashSet<String>> {
+    let mut graded = HashSet::new();
+    for chunk in ids.chunks(LIST_CHUNK) {
+        let found: Vec<String> = on_backend!(&mut *write, |connection, Db| {
+            let mut query = sql!(Db; "SELECT customer_id FROM customer_values WHERE ");
+            query.push_in_list("customer_id", chunk);
+            query
+                .build_query_scalar()
+                .fetch_all(&mut *connection)
+                .await?
+        });
+        graded.extend(found);
+    }
+    Ok(graded)
+}
+
+/// The owners of the customers among `ids` that are stored and owned.
+async fn stored_owners(
+    write: &mut WriteTransaction,
+    ids: &[&str],
+) -> StoreResult<HashMap<CustomerId, RepId>> {
+    let mut owners = HashMap::new();
+    for chunk in ids.chunks(LIST_CHUNK) {
+        let rows: Vec<(String, String)> = on_backend!(&mut *write, |connection, Db| {
+            let mut query =
+                sql!(Db; "SELECT id, owner_id FROM customers WHERE owner_id IS NOT NULL AND ");
+            query.push_in_list("id", chunk);
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        for (id, owner) in rows {
+            let corrupt = |error: allot_core::FieldError| StoreError::Corrupt(error.to_string());
+            owners.insert(
+                CustomerId::parse(&id).map_err(corrupt)?,
+                RepId::parse(&owner).map_err(corrupt)?,
+            );
+        }
+    }
+    Ok(owners)
+}
+
+async fn parent_exists(write: &mut WriteTransaction, parent: &CustomerId) -> StoreResult<bool> {
+    let found: Option<i64> = on_backend!(&mut *write, |connection, Db| {
+        sql!(Db; "SELECT CAST(1 AS BIGINT) FROM customers WHERE id = ", bind(parent.as_str()))
+            .build_query_scalar()
+            .fetch_optional(&mut *connection)
+            .await?
+    });
+    Ok(found.is_some())
+}

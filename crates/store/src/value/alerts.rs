@@ -1,0 +1,185 @@
+//! Health alerts for owners: opened when a customer's health falls under the policy's threshold,
+//! closed when it recovers.
+
+use std::collections::HashMap;
+
+use allot_core::{CustomerId, RepId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::population::PopulationCustomer;
+use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::{on_backend, sql, Connected};
+use crate::error::StoreResult;
+use crate::{Store, StoredTime};
+
+/// A health alert for a customer's owner.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Alert {
+    pub id: i64,
+    /// RFC 3339 in UTC.
+    pub at: String,
+    pub customer_id: String,
+    pub owner_id: Option<String>,
+    pub kind: String,
+    pub message: String,
+    pub health: f64,
+    /// `open` until the customer's health recovers above the threshold, then `closed`.
+    pub status: String,
+    pub closed_at: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    id: i64,
+    at: StoredTime,
+    customer_id: String,
+    owner_id: Option<String>,
+    kind: String,
+    message: String,
+    health: f64,
+    status: String,
+    closed_at: Option<StoredTime>,
+}
+
+/// Filters for listing alerts.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub owner_id: Option<RepId>,
+    pub customer_id: Option<CustomerId>,
+    /// Only open alerts unless true.
+    pub include_closed: bool,
+    pub limit: i64,
+}
+
+/// Health alerts to open (customer newly below the threshold) and close (recovered).
+#[derive(Default)]
+pub(crate) struct AlertChanges<'a> {
+    pub raised: Vec<(&'a str, Option<&'a str>, String, f64)>,
+    pub closed: Vec<i64>,
+}
+
+impl<'a> AlertChanges<'a> {
+    pub(crate) fn note(
+        &mut self,
+        customer: &'a PopulationCustomer,
+        at_risk: bool,
+        health: Option<f64>,
+        parts: &[(String, f64)],
+        open_alerts: &HashMap<String, i64>,
+    ) {
+        match (at_risk, health, open_alerts.get(customer.id.as_str())) {
+            (true, Some(health), None) => self.raised.push((
+                customer.id.as_str(),
+                customer.owner_id.as_deref(),
+                health_message(health, parts),
+                health,
+            )),
+            (false, _, Some(alert_id)) => self.closed.push(*alert_id),
+            _ => {}
+        }
+    }
+
+    pub(crate) async fn write(
+        &self,
+        source: &mut impl Connected,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let rows: Vec<Vec<Value<'_>>> = self
+            .raised
+            .iter()
+            .enumerate()
+            .map(|(position, (customer_id, owner_id, message, health))| {
+                vec![
+                    Value::Integer(position as i64),
+                    Value::Text(customer_id),
+                    Value::text(*owner_id),
+                    Value::Text(message),
+                    Value::Real(*health),
+                ]
+            })
+            .collect();
+        let raised = RowSource {
+            name: "raised",
+            columns: &[
+                ("position", Kind::Integer),
+                ("customer_id", Kind::Text),
+                ("owner_id", Kind::Text),
+                ("message", Kind::Text),
+                ("health", Kind::Real),
+            ],
+            rows: &rows,
+        };
+        execute_with_rows(source.connection(), &raised, Transfer::Arrays, Statement::text("INSERT INTO alerts (at, customer_id, owner_id, kind, message, health, status) SELECT ").bind(Value::Timestamp(now)).then(", customer_id, owner_id, 'health', message, health, 'open' FROM raised ORDER BY position"))
+        .await?;
+        let rows: Vec<Vec<Value<'_>>> = self
+            .closed
+            .iter()
+            .map(|id| vec![Value::Integer(*id)])
+            .collect();
+        let closed = RowSource {
+            name: "closed",
+            columns: &[("id", Kind::Integer)],
+            rows: &rows,
+        };
+        execute_with_rows(
+            source.connection(),
+            &closed,
+            Transfer::Arrays,
+            Statement::text("UPDATE alerts SET status = 'closed', closed_at = ")
+                .bind(Value::Timestamp(now))
+                .then(" FROM closed WHERE alerts.id = closed.id"),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn health_message(health: f64, parts: &[(String, f64)]) -> String {
+    let weakest = parts
+        .iter()
+        .min_by(|left, right| left.1.total_cmp(&right.1))
+        .map(|(name, value)| format!("; weakest: {name} {value:.2}"))
+        .unwrap_or_default();
+    format!("health {health:.0}/100 is below the alert threshold{weakest}")
+}
+
+impl Store {
+    /// Alerts, newest first.
+    pub async fn list_alerts(&self, filter: &AlertFilter) -> StoreResult<Vec<Alert>> {
+        let mut connection = self.database.acquire().await?;
+        let rows: Vec<AlertRow> = on_backend!(&mut connection, |connection, Db| {
+            let mut query = sql!(Db; "SELECT id, at, customer_id, owner_id, kind, message, health, status, closed_at FROM alerts WHERE 1 = 1");
+            if !filter.include_closed {
+                query.push(" AND status = 'open'");
+            }
+            if let Some(owner) = &filter.owner_id {
+                query.push(" AND owner_id = ").push_bind(owner.as_str());
+            }
+            if let Some(customer) = &filter.customer_id {
+                query
+                    .push(" AND customer_id = ")
+                    .push_bind(customer.as_str());
+            }
+            query
+                .push(" ORDER BY id DESC LIMIT ")
+                .push_bind(if filter.limit > 0 { filter.limit } else { 100 });
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|row| Alert {
+                id: row.id,
+                at: row.at.text(),
+                customer_id: row.customer_id,
+                owner_id: row.owner_id,
+                kind: row.kind,
+                message: row.message,
+                health: row.health,
+                status: row.status,
+                closed_at: row.closed_at.map(StoredTime::text),
+            })
+            .collect())
+    }
+}

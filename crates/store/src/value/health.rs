@@ -1,0 +1,124 @@
+//! The daily health refresh: health changes every day (recency grows, a ticket opens), so between
+//! monthly re-grades it is recomputed as of the clock, and alerts open and close with it.
+
+use std::collections::HashMap;
+
+use allot_core::clock::Clock;
+use allot_core::value::customer_health;
+use serde::Serialize;
+
+use super::alerts::AlertChanges;
+use super::corrupt;
+use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::{on_backend, sql, Connected};
+use crate::error::StoreResult;
+use crate::{Store, WriteTransaction};
+
+/// What the daily health refresh did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HealthSummary {
+    /// Graded customers whose health was recomputed.
+    pub customers: usize,
+    /// Of them, those whose health is known and below the policy's `alert_below`.
+    pub health_below_threshold: usize,
+    /// Of them, those with no measurable health yet.
+    pub health_unknown: usize,
+    pub alerts_raised: usize,
+    pub alerts_closed: usize,
+}
+
+impl Store {
+    /// Recomputes every graded customer's health as of the clock, from the P(alive) of the
+    /// last grading. Scores and tiers stay as graded: they are relative to the whole
+    /// population and change monthly.
+    pub(crate) async fn refresh_health_in(
+        &self,
+        write: &mut WriteTransaction,
+        clock: Clock,
+    ) -> StoreResult<HealthSummary> {
+        let (_, policy) = self.policy_in(write).await?;
+        let now = clock.now();
+        let mut population = self.population_in(write).await?;
+        let stored_p_alive: HashMap<String, Option<f64>> =
+            on_backend!(&mut *write, |connection, Db| {
+                sql!(Db; "SELECT customer_id, p_alive FROM customer_values")
+                    .build_query_as::<(String, Option<f64>)>()
+                    .fetch_all(&mut *connection)
+                    .await?
+                    .into_iter()
+                    .collect()
+            });
+        let purchase_days = population.purchase_days(clock);
+        let measured: Vec<(Option<f64>, Option<f64>)> = population
+            .customers
+            .iter()
+            .map(|customer| {
+                (
+                    None,
+                    stored_p_alive.get(customer.id.as_str()).copied().flatten(),
+                )
+            })
+            .collect();
+        let inputs = population.value_inputs(purchase_days, &measured, &HashMap::new(), clock);
+        let mut summary = HealthSummary::default();
+        let mut refreshed = Vec::new();
+        let mut alerts = AlertChanges::default();
+        for (customer, input) in population.customers.iter().zip(&inputs) {
+            // Never graded: the monthly re-grade gives it a value first.
+            if !stored_p_alive.contains_key(customer.id.as_str()) {
+                continue;
+            }
+            let (health, parts, at_risk) = customer_health(&policy, input, clock);
+            summary.customers += 1;
+            match health {
+                None => summary.health_unknown += 1,
+                Some(_) if at_risk => summary.health_below_threshold += 1,
+                Some(_) => {}
+            }
+            alerts.note(customer, at_risk, health, &parts, &population.open_alerts);
+            refreshed.push((
+                customer.id.as_str(),
+                health,
+                at_risk,
+                serde_json::to_string(&parts).map_err(corrupt)?,
+            ));
+        }
+        summary.alerts_raised = alerts.raised.len();
+        summary.alerts_closed = alerts.closed.len();
+        let rows: Vec<Vec<Value<'_>>> = refreshed
+            .iter()
+            .map(|(id, health, at_risk, parts)| {
+                vec![
+                    Value::Text(id),
+                    Value::real(*health),
+                    Value::Boolean(*at_risk),
+                    Value::Json(parts),
+                ]
+            })
+            .collect();
+        execute_with_rows(
+            write.connection(),
+            &RowSource {
+                name: "refreshed",
+                columns: &[
+                    ("id", Kind::Text),
+                    ("health", Kind::Real),
+                    ("at_risk", Kind::Boolean),
+                    ("parts", Kind::Json),
+                ],
+                rows: &rows,
+            },
+            Transfer::Arrays,
+            Statement::text(
+                "UPDATE customer_values SET health = refreshed.health, at_risk = refreshed.at_risk,
+                        health_parts = refreshed.parts, health_as_of = ",
+            )
+            .bind(Value::Timestamp(now))
+            .then(" FROM refreshed WHERE customer_values.customer_id = refreshed.id"),
+        )
+        .await?;
+        alerts.write(write, now).await?;
+        Ok(summary)
+    }
+}

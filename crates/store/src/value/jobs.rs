@@ -1,0 +1,140 @@
+//! The scheduled jobs of `tick`: each runs once per period (day or month) however many ticks
+//! come and however many processes tick on one database, recorded in `job_runs`.
+
+use allot_core::clock::Clock;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::grading::last_grading_at;
+use super::{HealthSummary, ScoreSummary};
+use crate::database::{on_backend, sql};
+use crate::error::{StoreError, StoreResult};
+use crate::{Store, StoredTime, WriteTransaction};
+
+/// The monthly re-grade's job name in `job_runs`.
+pub const MONTHLY_REGRADE_JOB: &str = "monthly_regrade";
+/// The daily job that ends overrides past their last day.
+pub const EXPIRE_OVERRIDES_JOB: &str = "expire_overrides";
+/// The daily job that recomputes health and opens or closes alerts between re-grades.
+pub const REFRESH_HEALTH_JOB: &str = "refresh_health";
+
+/// What `tick` did: each scheduled job that was due.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TickSummary {
+    /// RFC 3339 in UTC.
+    pub at: String,
+    /// `(job, period)` of jobs that ran now.
+    pub ran: Vec<(String, String)>,
+    /// `(job, period)` of jobs already done for their period.
+    pub already_done: Vec<(String, String)>,
+    /// Overrides ended by the daily job (their computed tier is back).
+    pub overrides_expired: usize,
+    pub regrade: Option<ScoreSummary>,
+    /// The daily health refresh, when it ran without a re-grade.
+    pub health: Option<HealthSummary>,
+    /// Runs of later times (`job period`) forgotten by a forced tick back in time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forgotten_runs: Vec<String>,
+}
+
+impl Store {
+    /// Runs the scheduled jobs that are due as of the clock, each once per period:
+    /// `expire_overrides` and `refresh_health` daily, `monthly_regrade` on the first tick of a
+    /// calendar month (at the clock's offset). `job_runs` records them under the routing lock,
+    /// so with several processes on PostgreSQL exactly one runs each. A tick into a month
+    /// before the last re-grade is refused unless `force`, which also forgets the later runs
+    /// (a tick made far in the future by mistake would otherwise block every real one).
+    pub async fn tick(&self, clock: Clock, actor: &str, force: bool) -> StoreResult<TickSummary> {
+        let mut write = self.begin_write().await?;
+        let now = clock.now();
+        let period = clock.today().format("%Y-%m").to_string();
+        let day = clock.today().to_string();
+        let mut summary = TickSummary {
+            at: StoredTime(now).text(),
+            ..Default::default()
+        };
+        // Jobs and gradings already run as of a later time: ticking before them would undo
+        // newer results with older ones (and close alerts before they opened).
+        let later: Vec<(String, String)> = on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "SELECT job, period FROM job_runs WHERE at > ", bind(StoredTime(now)),
+                " ORDER BY at, job, period")
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await?
+        });
+        let later_grading = last_grading_at(&mut write).await?.filter(|at| *at > now);
+        // A forced tick before a later grading grades again as of its own time, so that
+        // grading, not the later one, is what the next ticks compare with.
+        let regrade_now = later_grading.is_some();
+        if !later.is_empty() || later_grading.is_some() {
+            if !force {
+                let last = later
+                    .last()
+                    .map(|(job, period)| format!("{job} for {period}"))
+                    .or(later_grading
+                        .map(|at| format!("a grading as of {}", StoredTime(at).text())))
+                    .unwrap_or_default();
+                return Err(StoreError::Refused {
+                    message: format!(
+                        "{last} already ran after {}; ticking earlier would overwrite newer results (use --force, or force=true in the API, to tick anyway and forget the later runs)",
+                        summary.at
+                    ),
+                    field: Some("at".to_string()),
+                });
+            }
+            on_backend!(&mut write, |connection, Db| {
+                sql!(Db; "DELETE FROM job_runs WHERE at > ", bind(StoredTime(now)))
+                    .build()
+                    .execute(&mut *connection)
+                    .await?;
+            });
+            summary.forgotten_runs = later
+                .into_iter()
+                .map(|(job, period)| format!("{job} {period}"))
+                .collect();
+        }
+        if claim_job(&mut write, EXPIRE_OVERRIDES_JOB, &day, now, &mut summary).await? {
+            summary.overrides_expired = self.expire_overrides(&mut write, clock, actor).await?;
+        }
+        let monthly_due =
+            claim_job(&mut write, MONTHLY_REGRADE_JOB, &period, now, &mut summary).await?;
+        if monthly_due || regrade_now {
+            summary.regrade = Some(self.score_in(&mut write, clock, actor).await?);
+        }
+        if claim_job(&mut write, REFRESH_HEALTH_JOB, &day, now, &mut summary).await?
+            && summary.regrade.is_none()
+        {
+            // A re-grade in the same tick has just computed health itself.
+            summary.health = Some(self.refresh_health_in(&mut write, clock).await?);
+        }
+        write.commit().await?;
+        Ok(summary)
+    }
+}
+
+/// Records `job` as done for `period` and says whether it is due; false (and noted as already
+/// done) when it ran for this period before.
+async fn claim_job(
+    write: &mut WriteTransaction,
+    job: &str,
+    period: &str,
+    now: DateTime<Utc>,
+    summary: &mut TickSummary,
+) -> StoreResult<bool> {
+    let inserted = on_backend!(&mut *write, |connection, Db| {
+        sql!(Db; "INSERT INTO job_runs (job, period, at) VALUES (", bind(job), ", ", bind(period), ", ",
+            bind(StoredTime(now)), ") ON CONFLICT (job, period) DO NOTHING")
+        .build()
+        .execute(&mut *connection)
+        .await?
+        .rows_affected()
+    });
+    let entry = (job.to_string(), period.to_string());
+    if inserted == 0 {
+        summary.already_done.push(entry);
+        return Ok(false);
+    }
+    summary.ran.push(entry);
+    Ok(true)
+}

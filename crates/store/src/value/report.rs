@@ -1,0 +1,263 @@
+//! Reading value back: one customer's value with its override and tier history, and the value
+//! report (tier sizes and value shares, ABC table, RFM segments).
+
+use std::collections::BTreeMap;
+
+use allot_core::{CustomerId, Money};
+use serde::Serialize;
+use sqlx::types::Json;
+
+use super::overrides::{OverrideRow, StoredTierOverride, OVERRIDE_COLUMNS};
+use super::tier_events::{tier_history, TierEvent};
+use super::ValueDetails;
+use crate::database::{on_backend, sql};
+use crate::error::{StoreError, StoreResult};
+use crate::{Store, StoredTime};
+
+/// The stored value of one customer with its tier history.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CustomerValue {
+    pub customer_id: String,
+    /// Time of the newest interaction, kept by interaction imports and the API.
+    pub last_interaction_at: Option<String>,
+    /// None until the first grading run.
+    pub value: Option<ValueDetails>,
+    pub tier_override: Option<StoredTierOverride>,
+    pub tier_history: Vec<TierEvent>,
+}
+
+/// Value report: tier sizes and value share, the ABC table and RFM segment counts.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ValueReport {
+    pub as_of: Option<String>,
+    pub customers: usize,
+    pub tiers: Vec<TierRow>,
+    pub abc: Vec<AbcRow>,
+    /// Customers per RFM segment (`(no purchases)` for those without any), largest first.
+    pub segments: Vec<(String, usize)>,
+    /// Customers whose health is known and below the policy's `alert_below`.
+    pub health_below_threshold: usize,
+    /// Customers with no measurable health yet.
+    pub health_unknown: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TierRow {
+    pub tier: String,
+    pub customers: usize,
+    /// Net amount bought, in major units.
+    pub monetary: f64,
+    pub monetary_share: f64,
+    pub clv: f64,
+    pub clv_share: f64,
+    pub mean_score: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AbcRow {
+    pub class: String,
+    pub customers: usize,
+    pub customer_share: f64,
+    /// Net amount bought, in major units.
+    pub monetary: f64,
+    pub monetary_share: f64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredValueRow {
+    details: Json<ValueDetails>,
+    tier: String,
+    health: Option<f64>,
+    at_risk: bool,
+    health_parts: Option<Json<Vec<(String, f64)>>>,
+    health_as_of: Option<StoredTime>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ReportRow {
+    as_of: StoredTime,
+    tier: String,
+    abc: String,
+    rfm_segment: Option<String>,
+    monetary_minor: Option<i64>,
+    clv: Option<f64>,
+    score: f64,
+    health: Option<f64>,
+    at_risk: bool,
+}
+
+impl Store {
+    /// A customer's stored value, override and tier history (newest first).
+    pub async fn customer_value(&self, customer_id: &CustomerId) -> StoreResult<CustomerValue> {
+        // One snapshot, so a grading run committing meanwhile cannot pair new values with old history.
+        let mut read = self.database.begin_read().await?;
+        let (last_interaction_at, stored, tier_override) = on_backend!(
+            &mut read,
+            |connection, Db| {
+                let last: Option<Option<StoredTime>> =
+                    sql!(Db; "SELECT last_interaction_at FROM customers WHERE id = ",
+                bind(customer_id.as_str()))
+                    .build_query_scalar()
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                let stored: Option<StoredValueRow> = sql!(Db;
+                "SELECT details, tier, health, at_risk, health_parts, health_as_of FROM customer_values WHERE customer_id = ",
+                bind(customer_id.as_str()))
+            .build_query_as()
+            .fetch_optional(&mut *connection)
+            .await?;
+                let tier_override: Option<OverrideRow> = sql!(Db;
+                format!("SELECT {OVERRIDE_COLUMNS} FROM tier_overrides WHERE customer_id = "),
+                bind(customer_id.as_str()))
+                .build_query_as()
+                .fetch_optional(&mut *connection)
+                .await?;
+                (last, stored, tier_override)
+            }
+        );
+        let last_interaction_at = last_interaction_at.ok_or_else(|| StoreError::NotFound {
+            entity: "customer",
+            id: customer_id.to_string(),
+        })?;
+        let tier_override = tier_override.map(StoredTierOverride::from);
+        let tier_history = tier_history(&mut read, customer_id).await?;
+        // The details are the grading run's; the tier (overrides change it between runs) and
+        // health (the daily job refreshes it) are read from their columns, which are current.
+        let value = stored.map(|row| {
+            let mut details = row.details.0;
+            details.override_active = tier_override
+                .as_ref()
+                .is_some_and(|stored| stored.tier == row.tier);
+            details.tier = row.tier;
+            details.health = row.health;
+            details.at_risk = row.at_risk;
+            if let Some(Json(parts)) = row.health_parts {
+                details.health_parts = parts;
+            }
+            details.health_as_of = row.health_as_of.map(StoredTime::text);
+            details
+        });
+        Ok(CustomerValue {
+            customer_id: customer_id.to_string(),
+            last_interaction_at: last_interaction_at.map(StoredTime::text),
+            value,
+            tier_override,
+            tier_history,
+        })
+    }
+
+    /// Tier sizes and value shares, the ABC table and RFM segment counts of the last run.
+    pub async fn value_report(&self) -> StoreResult<ValueReport> {
+        // Policy and values from one snapshot: tiers are named by the policy they were graded with.
+        let mut read = self.database.begin_read().await?;
+        let (_, policy) = self.policy_in(&mut read).await?;
+        let rows: Vec<ReportRow> = on_backend!(&mut read, |connection, Db| {
+            sql!(Db; "SELECT as_of, tier, abc, rfm_segment, monetary_minor, clv, score, health, at_risk FROM customer_values")
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?
+        });
+        let mut as_of: Option<StoredTime> = None;
+        let mut tiers: BTreeMap<String, (TierRow, i64)> = BTreeMap::new();
+        let mut abc: BTreeMap<String, (AbcRow, i64)> = BTreeMap::new();
+        let mut segments: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut total_monetary, mut total_clv) = (0_i64, 0.0);
+        let (mut below, mut unknown) = (0, 0);
+        for row in &rows {
+            if as_of.is_none_or(|seen| seen < row.as_of) {
+                as_of = Some(row.as_of);
+            }
+            let monetary = row.monetary_minor.unwrap_or(0);
+            let clv = row.clv.unwrap_or(0.0);
+            total_monetary = total_monetary.saturating_add(monetary);
+            total_clv += clv;
+            match row.health {
+                None => unknown += 1,
+                Some(_) if row.at_risk => below += 1,
+                Some(_) => {}
+            }
+            let (entry, entry_monetary) = tiers.entry(row.tier.clone()).or_insert_with(|| {
+                (
+                    TierRow {
+                        tier: row.tier.clone(),
+                        customers: 0,
+                        monetary: 0.0,
+                        monetary_share: 0.0,
+                        clv: 0.0,
+                        clv_share: 0.0,
+                        mean_score: 0.0,
+                    },
+                    0,
+                )
+            });
+            entry.customers += 1;
+            *entry_monetary = entry_monetary.saturating_add(monetary);
+            entry.clv += clv;
+            entry.mean_score += row.score;
+            let (entry, entry_monetary) = abc.entry(row.abc.clone()).or_insert_with(|| {
+                (
+                    AbcRow {
+                        class: row.abc.clone(),
+                        customers: 0,
+                        customer_share: 0.0,
+                        monetary: 0.0,
+                        monetary_share: 0.0,
+                    },
+                    0,
+                )
+            });
+            entry.customers += 1;
+            *entry_monetary = entry_monetary.saturating_add(monetary);
+            // Not a segment name (conditions cannot test for it): customers without purchases.
+            let segment = row
+                .rfm_segment
+                .clone()
+                .unwrap_or_else(|| "(no purchases)".to_string());
+            *segments.entry(segment).or_insert(0) += 1;
+        }
+        let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
+        let major = |minor: i64| Money::from_minor_units(minor).to_major();
+        let customers = rows.len();
+        let mut ordered: Vec<(TierRow, i64)> = Vec::new();
+        for name in policy.tier_names() {
+            if let Some(row) = tiers.remove(&name) {
+                ordered.push(row);
+            }
+        }
+        ordered.extend(tiers.into_values());
+        let tiers = ordered
+            .into_iter()
+            .map(|(mut row, monetary)| {
+                row.monetary = major(monetary);
+                row.monetary_share = share(monetary as f64, total_monetary as f64);
+                row.clv_share = share(row.clv, total_clv);
+                row.mean_score /= row.customers.max(1) as f64;
+                row
+            })
+            .collect();
+        let abc = abc
+            .into_values()
+            .map(|(mut row, monetary)| {
+                row.customer_share = share(row.customers as f64, customers as f64);
+                row.monetary = major(monetary);
+                row.monetary_share = share(monetary as f64, total_monetary as f64);
+                row
+            })
+            .collect();
+        let mut segments: Vec<(String, usize)> = segments.into_iter().collect();
+        segments.sort_by(|left, right| right.1.cmp(&left.1).then(left.0.cmp(&right.0)));
+        Ok(ValueReport {
+            as_of: as_of.map(StoredTime::text),
+            customers,
+            tiers,
+            abc,
+            segments,
+            health_below_threshold: below,
+            health_unknown: unknown,
+        })
+    }
+}
