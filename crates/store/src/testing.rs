@@ -192,3 +192,35 @@ impl crate::Store {
         Ok(affected)
     }
 }
+
+impl TestDatabase {
+    /// Runs a whole SQL dump (`sqlite3 .dump`, `pg_dump --inserts`) into this database, on a
+    /// connection of its own (a PostgreSQL dump changes its session's settings).
+    pub async fn load_dump(&self, dump: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let options: sqlx::sqlite::SqliteConnectOptions =
+                    self.url.parse().expect("a SQLite URL");
+                let mut connection =
+                    sqlx::SqliteConnection::connect_with(&options.create_if_missing(true))
+                        .await
+                        .expect("open the SQLite test database");
+                sqlx::raw_sql(dump)
+                    .execute(&mut connection)
+                    .await
+                    .expect("load the SQLite dump");
+                connection.close().await.ok();
+            }
+            Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("open the PostgreSQL test database");
+                sqlx::raw_sql(dump)
+                    .execute(&mut connection)
+                    .await
+                    .expect("load the PostgreSQL dump");
+                connection.close().await.ok();
+            }
+        }
+    }
+}
