@@ -7,7 +7,9 @@ use allot_core::{Clock, CustomerId, Money};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{
+    execute_with_rows, insert_rows, InsertRows, Kind, RowSource, Statement, Transfer, Value,
+};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::{finish_import, BadRows, ImportSummary, Progress, RowProblem};
@@ -102,17 +104,6 @@ impl<T> PendingRows<T> {
     }
 }
 
-/// Rows from this many on go through COPY on PostgreSQL.
-const COPY_FROM_ROWS: usize = 1_000;
-
-fn transfer_for(rows: usize) -> Transfer {
-    if rows >= COPY_FROM_ROWS {
-        Transfer::Copy
-    } else {
-        Transfer::Arrays
-    }
-}
-
 async fn upsert_transactions(
     source: &mut impl Connected,
     rows: &[(String, Transaction)],
@@ -129,21 +120,22 @@ async fn upsert_transactions(
             ]
         })
         .collect();
-    let incoming = RowSource {
-        name: "incoming_transactions",
-        columns: &[
+    insert_rows(
+        source.connection(),
+        &InsertRows {
+            table: "transactions",
+            columns: &[
             ("id", Kind::Text),
             ("customer_id", Kind::Text),
             ("at", Kind::Timestamp),
             ("amount_minor", Kind::Integer),
             ("product_line", Kind::Text),
         ],
-        rows: &values,
-    };
-    execute_with_rows(source.connection(), &incoming, transfer_for(rows.len()), Statement::text("INSERT INTO transactions (id, customer_id, at, amount_minor, product_line)
-             SELECT id, customer_id, at, amount_minor, product_line FROM incoming_transactions WHERE true
-             ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, at = excluded.at,
-                 amount_minor = excluded.amount_minor, product_line = excluded.product_line"))
+            rows: &values,
+            on_conflict: Some("(id) DO UPDATE SET customer_id = excluded.customer_id, at = excluded.at, amount_minor = excluded.amount_minor, product_line = excluded.product_line"),
+        },
+        Transfer::for_rows(rows.len()),
+    )
     .await?;
     Ok(())
 }
@@ -166,9 +158,11 @@ async fn upsert_interactions(
             ]
         })
         .collect();
-    let incoming = RowSource {
-        name: "incoming_interactions",
-        columns: &[
+    insert_rows(
+        source.connection(),
+        &InsertRows {
+            table: "interactions",
+            columns: &[
             ("id", Kind::Text),
             ("customer_id", Kind::Text),
             ("rep_id", Kind::Text),
@@ -177,12 +171,11 @@ async fn upsert_interactions(
             ("minutes", Kind::Real),
             ("outcome", Kind::Text),
         ],
-        rows: &values,
-    };
-    execute_with_rows(source.connection(), &incoming, transfer_for(rows.len()), Statement::text("INSERT INTO interactions (id, customer_id, rep_id, at, kind, minutes, outcome)
-             SELECT id, customer_id, rep_id, at, kind, minutes, outcome FROM incoming_interactions WHERE true
-             ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, rep_id = excluded.rep_id,
-                 at = excluded.at, kind = excluded.kind, minutes = excluded.minutes, outcome = excluded.outcome"))
+            rows: &values,
+            on_conflict: Some("(id) DO UPDATE SET customer_id = excluded.customer_id, rep_id = excluded.rep_id, at = excluded.at, kind = excluded.kind, minutes = excluded.minutes, outcome = excluded.outcome"),
+        },
+        Transfer::for_rows(rows.len()),
+    )
     .await?;
     // From the rows kept: a row replaced by a later one with the same id never happened.
     let mut latest: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();

@@ -4,7 +4,7 @@ use allot_core::{CustomerId, RepId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::StoreResult;
 use crate::{Store, StoredTime};
@@ -101,8 +101,7 @@ pub struct NewOwnershipEvent<'a> {
     pub rule: Option<&'a str>,
 }
 
-const EVENT_SOURCE_COLUMNS: &[(&str, Kind)] = &[
-    ("position", Kind::Integer),
+const EVENT_WRITE_COLUMNS: &[(&str, Kind)] = &[
     ("at", Kind::Timestamp),
     ("kind", Kind::Text),
     ("customer_id", Kind::Text),
@@ -126,10 +125,8 @@ pub(crate) async fn record_ownership_events(
             let change = OwnershipChange::between(event.from, event.to)?;
             Some((event, change))
         })
-        .enumerate()
-        .map(|(position, (event, change))| {
+        .map(|(event, change)| {
             vec![
-                Value::Integer(position as i64),
                 Value::Timestamp(event.at),
                 Value::Text(change.as_str()),
                 Value::Text(event.customer_id.as_str()),
@@ -141,14 +138,16 @@ pub(crate) async fn record_ownership_events(
             ]
         })
         .collect();
-    let rows = RowSource {
-        name: "incoming_events",
-        columns: EVENT_SOURCE_COLUMNS,
-        rows: &rows,
-    };
-    execute_with_rows(source.connection(), &rows, transfer, Statement::text("INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule)
-             SELECT at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule
-             FROM incoming_events ORDER BY position"))
+    insert_rows(
+        source.connection(),
+        &InsertRows {
+            table: "events",
+            columns: EVENT_WRITE_COLUMNS,
+            rows: &rows,
+            on_conflict: None,
+        },
+        transfer,
+    )
     .await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use allot_core::{Clock, CustomerId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
 use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::{
@@ -55,9 +55,12 @@ async fn upsert_tickets(source: &mut impl Connected, tickets: &[Ticket]) -> Stor
             ]
         })
         .collect();
-    let incoming = RowSource {
-        name: "incoming_tickets",
-        columns: &[
+    let transfer = Transfer::for_rows(tickets.len());
+    insert_rows(
+        source.connection(),
+        &InsertRows {
+            table: "tickets",
+            columns: &[
             ("id", Kind::Text),
             ("customer_id", Kind::Text),
             ("opened_at", Kind::Timestamp),
@@ -65,17 +68,11 @@ async fn upsert_tickets(source: &mut impl Connected, tickets: &[Ticket]) -> Stor
             ("severity", Kind::Text),
             ("subject", Kind::Text),
         ],
-        rows: &values,
-    };
-    let transfer = if tickets.len() >= 1_000 {
-        Transfer::Copy
-    } else {
-        Transfer::Arrays
-    };
-    execute_with_rows(source.connection(), &incoming, transfer, Statement::text("INSERT INTO tickets (id, customer_id, opened_at, closed_at, severity, subject)
-             SELECT id, customer_id, opened_at, closed_at, severity, subject FROM incoming_tickets WHERE true
-             ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, opened_at = excluded.opened_at,
-                 closed_at = excluded.closed_at, severity = excluded.severity, subject = excluded.subject"))
+            rows: &values,
+            on_conflict: Some("(id) DO UPDATE SET customer_id = excluded.customer_id, opened_at = excluded.opened_at, closed_at = excluded.closed_at, severity = excluded.severity, subject = excluded.subject"),
+        },
+        transfer,
+    )
     .await?;
     Ok(())
 }

@@ -61,8 +61,6 @@ pub struct CustomerWrite<'a> {
 
 /// Rows read, checked and written together.
 const CHUNK_ROWS: usize = 5_000;
-/// Written through COPY on PostgreSQL from this many rows on.
-const COPY_FROM_ROWS: usize = 1_000;
 
 /// Why a new tier for a graded customer is not taken: its tier follows its value.
 pub(crate) fn graded_tier_refused(customer: &Customer, existing: &Customer) -> String {
@@ -691,11 +689,7 @@ impl CustomerImport<'_> {
         }
         let ready = std::mem::take(&mut self.ready);
         let now = self.options.clock.now();
-        let transfer = if ready.len() >= COPY_FROM_ROWS {
-            Transfer::Copy
-        } else {
-            Transfer::Arrays
-        };
+        let transfer = Transfer::for_rows(ready.len());
         let customers: Vec<&Customer> = ready.iter().map(|row| &row.customer).collect();
         upsert_customers(write, &customers, now, transfer).await?;
         let events: Vec<NewOwnershipEvent<'_>> = ready

@@ -14,7 +14,8 @@ use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::database::{on_backend, sql, Connected, Dialect, TextList, LIST_CHUNK};
+use crate::database::direct::with_direct_sqlite;
+use crate::database::{on_backend, sql, Connected, Connection, Dialect, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime};
 
@@ -146,59 +147,200 @@ impl PoolPosition {
 
 /// The next `limit` customers of the pool in routing order (oldest first, those without a
 /// creation time after the others, then by id), after `after`. Each chunk is a range scan of
-/// the pool index, so a pool of a million is read a chunk at a time.
+/// the pool index, so a pool of a million is read a chunk at a time. On SQLite the rows are read
+/// on the connection's own handle (`database::direct`).
 pub(crate) async fn read_pool_chunk(
     source: &mut impl Connected,
     after: Option<&PoolPosition>,
     limit: usize,
 ) -> StoreResult<Vec<Customer>> {
-    let limit = limit as i64;
-    let customers = on_backend!(source, |connection, Db| {
-        let head = format!(
-            "SELECT {} FROM {CUSTOMERS_FROM} WHERE customers.owner_id IS NULL AND ",
-            select_list()
-        );
-        let id_order = Db::byte_order("customers.id");
-        let mut query = match after {
-            // Customers with a creation time come first: go on after the last one read, or
-            // start with those without one once they are done.
-            Some(PoolPosition {
-                created_at: Some(time),
-                id,
-            }) => sql!(Db; head.as_str(),
-                // A row comparison: both backends start the index range scan there.
-                format!("customers.created_at IS NOT NULL AND (customers.created_at, {id_order}) > ("),
-                bind(StoredTime(*time)), ", ", bind(id.as_str()), ")",
-                format!(" ORDER BY customers.created_at, {id_order} LIMIT "), bind(limit)),
-            None => sql!(Db; head.as_str(),
-                format!("customers.created_at IS NOT NULL ORDER BY customers.created_at, {id_order} LIMIT "), bind(limit)),
-            Some(PoolPosition {
-                created_at: None,
-                id,
-            }) => sql!(Db; head.as_str(),
-                "customers.created_at IS NULL AND ", id_order.as_str(), " > ", bind(id.as_str()),
-                format!(" ORDER BY {id_order} LIMIT "), bind(limit)),
-        };
-        let mut customers: Vec<Customer> = query
-            .build()
-            .fetch_all(&mut *connection)
-            .await?
-            .iter()
-            .map(customer_from_row)
-            .collect::<StoreResult<_>>()?;
-        // The timed part is exhausted: the customers without a time follow in the same chunk.
-        let timed_done = after.is_none_or(|position| position.created_at.is_some());
-        if timed_done && (customers.len() as i64) < limit {
-            let left = limit - customers.len() as i64;
-            let mut query = sql!(Db; head.as_str(),
-                format!("customers.created_at IS NULL ORDER BY {id_order} LIMIT "), bind(left));
-            for row in query.build().fetch_all(&mut *connection).await? {
-                customers.push(customer_from_row(&row)?);
-            }
+    match source.connection() {
+        Connection::Sqlite(connection) => {
+            with_direct_sqlite(connection, |direct| {
+                read_pool_chunk_direct(direct, after, limit)
+            })
+            .await
         }
-        customers
-    });
+        Connection::Postgres(connection) => {
+            read_pool_chunk_postgres(connection, after, limit as i64).await
+        }
+    }
+}
+
+/// The head of every pool read: the columns, and the pool's own condition.
+fn pool_head() -> String {
+    format!(
+        "SELECT {} FROM {CUSTOMERS_FROM} WHERE customers.owner_id IS NULL AND ",
+        select_list()
+    )
+}
+
+fn read_pool_chunk_direct(
+    direct: &rusqlite::Connection,
+    after: Option<&PoolPosition>,
+    limit: usize,
+) -> StoreResult<Vec<Customer>> {
+    let head = pool_head();
+    let mut customers = Vec::with_capacity(limit);
+    let read = |customers: &mut Vec<Customer>,
+                sql: String,
+                parameters: &[&dyn rusqlite::ToSql]|
+     -> StoreResult<()> {
+        let mut statement = direct.prepare_cached(&sql)?;
+        let mut rows = statement.query(parameters)?;
+        while let Some(row) = rows.next()? {
+            customers.push(customer_from_direct_row(row)?);
+        }
+        Ok(())
+    };
+    let limit_number = limit as i64;
+    match after {
+        Some(PoolPosition {
+            created_at: Some(time),
+            id,
+        }) => read(
+            &mut customers,
+            format!("{head}customers.created_at IS NOT NULL AND (customers.created_at, customers.id) > (?, ?) ORDER BY customers.created_at, customers.id LIMIT ?"),
+            &[&StoredTime(*time).text(), id, &limit_number],
+        )?,
+        None => read(
+            &mut customers,
+            format!("{head}customers.created_at IS NOT NULL ORDER BY customers.created_at, customers.id LIMIT ?"),
+            &[&limit_number],
+        )?,
+        Some(PoolPosition { created_at: None, id }) => read(
+            &mut customers,
+            format!("{head}customers.created_at IS NULL AND customers.id > ? ORDER BY customers.id LIMIT ?"),
+            &[id, &limit_number],
+        )?,
+    }
+    // The timed part is exhausted: the customers without a time follow in the same chunk.
+    let timed_done = after.is_none_or(|position| position.created_at.is_some());
+    if timed_done && customers.len() < limit {
+        let left = (limit - customers.len()) as i64;
+        read(
+            &mut customers,
+            format!("{head}customers.created_at IS NULL ORDER BY customers.id LIMIT ?"),
+            &[&left],
+        )?;
+    }
     Ok(customers)
+}
+
+async fn read_pool_chunk_postgres(
+    connection: &mut sqlx::PgConnection,
+    after: Option<&PoolPosition>,
+    limit: i64,
+) -> StoreResult<Vec<Customer>> {
+    type Db = sqlx::Postgres;
+    let head = pool_head();
+    let id_order = Db::byte_order("customers.id");
+    let mut query = match after {
+        // Customers with a creation time come first: go on after the last one read, or start
+        // with those without one once they are done.
+        Some(PoolPosition {
+            created_at: Some(time),
+            id,
+        }) => sql!(Db; head.as_str(),
+            // A row comparison: the index range scan starts there.
+            format!("customers.created_at IS NOT NULL AND (customers.created_at, {id_order}) > ("),
+            bind(StoredTime(*time)), ", ", bind(id.as_str()), ")",
+            format!(" ORDER BY customers.created_at, {id_order} LIMIT "), bind(limit)),
+        None => sql!(Db; head.as_str(),
+            format!("customers.created_at IS NOT NULL ORDER BY customers.created_at, {id_order} LIMIT "), bind(limit)),
+        Some(PoolPosition {
+            created_at: None,
+            id,
+        }) => sql!(Db; head.as_str(),
+            "customers.created_at IS NULL AND ", id_order.as_str(), " > ", bind(id.as_str()),
+            format!(" ORDER BY {id_order} LIMIT "), bind(limit)),
+    };
+    let mut customers: Vec<Customer> = query
+        .build()
+        .fetch_all(&mut *connection)
+        .await?
+        .iter()
+        .map(customer_from_row)
+        .collect::<StoreResult<_>>()?;
+    let timed_done = after.is_none_or(|position| position.created_at.is_some());
+    if timed_done && (customers.len() as i64) < limit {
+        let left = limit - customers.len() as i64;
+        let mut query = sql!(Db; head.as_str(),
+            format!("customers.created_at IS NULL ORDER BY {id_order} LIMIT "), bind(left));
+        for row in query.build().fetch_all(&mut *connection).await? {
+            customers.push(customer_from_row(&row)?);
+        }
+    }
+    Ok(customers)
+}
+
+/// A customer from a row of [`select_list`] read directly from SQLite.
+fn customer_from_direct_row(row: &rusqlite::Row<'_>) -> StoreResult<Customer> {
+    use rusqlite::types::ValueRef;
+    let text = |index: usize| -> StoreResult<Option<String>> {
+        match row.get_ref(index)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(bytes) => Ok(Some(
+                std::str::from_utf8(bytes).map_err(corrupt)?.to_string(),
+            )),
+            other => Err(corrupt(format!("column {index}: {other:?} is not text"))),
+        }
+    };
+    let real = |index: usize| -> StoreResult<Option<f64>> {
+        Ok(match row.get_ref(index)? {
+            ValueRef::Null => None,
+            ValueRef::Real(number) => Some(number),
+            ValueRef::Integer(number) => Some(number as f64),
+            other => {
+                return Err(corrupt(format!(
+                    "column {index}: {other:?} is not a number"
+                )))
+            }
+        })
+    };
+    let time = |index: usize| -> StoreResult<Option<chrono::DateTime<Utc>>> {
+        text(index)?
+            .map(|raw| crate::database::time::parse_stored_time(&raw).map_err(corrupt))
+            .transpose()
+    };
+    let id = CustomerId::parse(&text(0)?.unwrap_or_default()).map_err(corrupt)?;
+    let mut customer = Customer::new(id);
+    for (index, column) in CUSTOMER_COLUMNS.iter().enumerate().skip(1) {
+        let cell = match column.stored_as {
+            StoredType::Text => text(index)?.map_or(Cell::Null, Cell::Text),
+            StoredType::Integer => match row.get_ref(index)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(number) => Cell::Integer(number),
+                other => {
+                    return Err(corrupt(format!(
+                        "{}: {other:?} is not a whole number",
+                        column.name
+                    )))
+                }
+            },
+            StoredType::Real => real(index)?.map_or(Cell::Null, Cell::Real),
+            StoredType::Timestamp => time(index)?.map_or(Cell::Null, Cell::Timestamp),
+        };
+        (column.load)(&mut customer, cell).map_err(|error| {
+            corrupt(format!(
+                "customer {}: {}: {error}",
+                customer.id, column.name
+            ))
+        })?;
+    }
+    let after = CUSTOMER_COLUMNS.len();
+    customer.attributes = match text(after)? {
+        Some(json) => serde_json::from_str(&json).map_err(corrupt)?,
+        None => BTreeMap::new(),
+    };
+    customer.last_interaction_at = time(after + 1)?;
+    customer.value = MeasuredValue {
+        score: real(after + 2)?,
+        clv: real(after + 3)?,
+        p_alive: real(after + 4)?,
+        rfm_segment: text(after + 5)?,
+    };
+    Ok(customer)
 }
 
 /// Filters and paging for listing customers.

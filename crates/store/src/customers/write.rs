@@ -8,7 +8,7 @@ use allot_core::customer::{StoredType, CUSTOMER_COLUMNS};
 use allot_core::Customer;
 use chrono::{DateTime, Utc};
 
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
 use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 
@@ -33,29 +33,24 @@ fn write_columns() -> &'static [(&'static str, Kind)] {
     })
 }
 
-/// Inserts new customers and overwrites the columns of existing ones. Once a customer has been
+/// What an upsert of an existing customer changes: every column. Once a customer has been
 /// graded its tier belongs to grading (and to manual overrides, which are logged): the stored
 /// tier is kept whatever the row says, so no write path can change a tier without its event.
-fn upsert_statement() -> &'static str {
-    static STATEMENT: OnceLock<String> = OnceLock::new();
-    STATEMENT.get_or_init(|| {
-        let names: Vec<&str> = write_columns().iter().map(|(name, _)| *name).collect();
-        let updates: Vec<String> = names
+fn on_conflict() -> &'static str {
+    static CLAUSE: OnceLock<String> = OnceLock::new();
+    CLAUSE.get_or_init(|| {
+        let updates: Vec<String> = write_columns()
             .iter()
-            .filter(|name| **name != "id")
-            .map(|name| match *name {
+            .map(|(name, _)| *name)
+            .filter(|name| *name != "id")
+            .map(|name| match name {
                 "tier" => "tier = CASE WHEN EXISTS (SELECT 1 FROM customer_values WHERE customer_values.customer_id = customers.id) \
                            THEN customers.tier ELSE excluded.tier END"
                     .to_string(),
                 name => format!("{name} = excluded.{name}"),
             })
             .collect();
-        format!(
-            "INSERT INTO customers ({columns}) SELECT {columns} FROM incoming WHERE true \
-             ON CONFLICT (id) DO UPDATE SET {updates}",
-            columns = names.join(", "),
-            updates = updates.join(", ")
-        )
+        format!("(id) DO UPDATE SET {}", updates.join(", "))
     })
 }
 
@@ -83,16 +78,15 @@ pub(crate) async fn upsert_customers(
                 .collect()
         })
         .collect();
-    let rows = RowSource {
-        name: "incoming",
-        columns: write_columns(),
-        rows: &rows,
-    };
-    execute_with_rows(
+    insert_rows(
         source.connection(),
-        &rows,
+        &InsertRows {
+            table: "customers",
+            columns: write_columns(),
+            rows: &rows,
+            on_conflict: Some(on_conflict()),
+        },
         transfer,
-        Statement::text(upsert_statement()),
     )
     .await?;
     Ok(())

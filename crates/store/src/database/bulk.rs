@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use futures_core::future::BoxFuture;
-use sqlx::{PgConnection, Postgres, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{PgConnection, Postgres, QueryBuilder, SqliteConnection};
 
 use super::time::{format_timestamp, StoredTime};
 use super::Connection;
@@ -99,93 +99,35 @@ pub(crate) struct RowSource<'a> {
 pub(crate) enum Transfer {
     /// One array parameter per column: one round trip.
     Arrays,
-    /// `COPY … FROM STDIN` into a temporary table: for imports of many rows.
+    /// `COPY … FROM STDIN`: for many rows.
     Copy,
 }
 
-/// The statement that reads a row source: text and bound values, the same for both backends.
+impl Transfer {
+    /// From this many rows on, COPY's extra round trip costs less than encoding the arrays.
+    const COPY_FROM_ROWS: usize = 1_000;
+
+    pub(crate) fn for_rows(rows: usize) -> Transfer {
+        if rows >= Self::COPY_FROM_ROWS {
+            Transfer::Copy
+        } else {
+            Transfer::Arrays
+        }
+    }
+}
+
+/// The statement that reads a row source, the same text for both backends.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Statement<'a> {
-    parts: Vec<Part<'a>>,
+pub(crate) struct Statement {
+    text: String,
 }
 
-#[derive(Debug, Clone)]
-enum Part<'a> {
-    Text(String),
-    Bind(Value<'a>),
-}
-
-impl<'a> Statement<'a> {
-    pub(crate) fn text(text: impl Into<String>) -> Statement<'a> {
-        Statement {
-            parts: vec![Part::Text(text.into())],
-        }
-    }
-
-    pub(crate) fn then(mut self, text: impl Into<String>) -> Statement<'a> {
-        self.parts.push(Part::Text(text.into()));
-        self
-    }
-
-    pub(crate) fn bind(mut self, value: Value<'a>) -> Statement<'a> {
-        self.parts.push(Part::Bind(value));
-        self
-    }
-
-    fn push_sqlite(&self, builder: &mut QueryBuilder<'a, Sqlite>) {
-        for part in &self.parts {
-            match part {
-                Part::Text(text) => {
-                    builder.push(text);
-                }
-                Part::Bind(value) => bind_sqlite(builder, *value),
-            }
-        }
-    }
-
-    fn push_postgres(&self, builder: &mut QueryBuilder<'a, Postgres>) {
-        for part in &self.parts {
-            match part {
-                Part::Text(text) => {
-                    builder.push(text);
-                }
-                Part::Bind(value) => bind_postgres(builder, *value),
-            }
-        }
+impl Statement {
+    pub(crate) fn text(text: impl Into<String>) -> Statement {
+        Statement { text: text.into() }
     }
 }
 
-fn bind_sqlite<'a>(builder: &mut QueryBuilder<'a, Sqlite>, value: Value<'a>) {
-    match value {
-        Value::Null(_) => builder.push_bind(None::<&str>),
-        Value::Text(text) | Value::Json(text) => builder.push_bind(text),
-        Value::Integer(number) => builder.push_bind(number),
-        Value::Real(number) => builder.push_bind(number),
-        Value::Timestamp(time) => builder.push_bind(StoredTime(time)),
-        Value::Boolean(flag) => builder.push_bind(flag),
-    };
-}
-
-fn bind_postgres<'a>(builder: &mut QueryBuilder<'a, Postgres>, value: Value<'a>) {
-    match value {
-        Value::Null(Kind::Text) | Value::Null(Kind::Json) => builder.push_bind(None::<&str>),
-        Value::Null(Kind::Integer) => builder.push_bind(None::<i64>),
-        Value::Null(Kind::Real) => builder.push_bind(None::<f64>),
-        Value::Null(Kind::Timestamp) => builder.push_bind(None::<StoredTime>),
-        Value::Null(Kind::Boolean) => builder.push_bind(None::<bool>),
-        Value::Text(text) => builder.push_bind(text),
-        Value::Json(text) => builder.push_bind(text).push("::jsonb"),
-        Value::Integer(number) => builder.push_bind(number),
-        Value::Real(number) => builder.push_bind(number),
-        Value::Timestamp(time) => builder.push_bind(StoredTime(time)),
-        Value::Boolean(flag) => builder.push_bind(flag),
-    };
-}
-
-/// Largest number of values bound in one SQLite statement (its limit is 32,766).
-const SQLITE_VALUES_PER_STATEMENT: usize = 30_000;
-/// Most rows in one SQLite statement, whatever their width.
-const SQLITE_ROWS_PER_STATEMENT: usize = 1_000;
 /// Most rows in one PostgreSQL statement or COPY, to bound the memory of one chunk.
 const POSTGRES_ROWS_PER_STATEMENT: usize = 20_000;
 
@@ -198,7 +140,7 @@ pub(crate) fn execute_with_rows<'f, 'a: 'f>(
     connection: Connection<'f>,
     source: &'f RowSource<'a>,
     transfer: Transfer,
-    statement: Statement<'a>,
+    statement: Statement,
 ) -> BoxFuture<'f, StoreResult<u64>> {
     Box::pin(async move {
         if source.rows.is_empty() {
@@ -226,55 +168,301 @@ fn column_list(source: &RowSource<'_>) -> String {
 fn execute_sqlite<'f, 'a: 'f>(
     connection: &'f mut SqliteConnection,
     source: &'f RowSource<'a>,
-    statement: &'f Statement<'a>,
+    statement: &'f Statement,
 ) -> BoxFuture<'f, StoreResult<u64>> {
     Box::pin(async move {
-        let width = source.columns.len().max(1);
-        let rows_per_chunk =
-            (SQLITE_VALUES_PER_STATEMENT / width).clamp(1, SQLITE_ROWS_PER_STATEMENT);
-        let mut affected = 0;
-        for chunk in source.rows.chunks(rows_per_chunk) {
-            let mut builder = QueryBuilder::<Sqlite>::new(format!(
-                // MATERIALIZED: otherwise SQLite may drive a join from the other table and read the
-                // list once per row of it.
-                "WITH {}({}) AS MATERIALIZED (",
-                source.name,
-                column_list(source)
-            ));
-            builder.push_values(chunk, |mut tuple, row| {
-                for value in row {
-                    match *value {
-                        Value::Null(_) => tuple.push_bind(None::<&str>),
-                        Value::Text(text) | Value::Json(text) => tuple.push_bind(text),
-                        Value::Integer(number) => tuple.push_bind(number),
-                        Value::Real(number) => tuple.push_bind(number),
-                        Value::Timestamp(time) => tuple.push_bind(StoredTime(time)),
-                        Value::Boolean(flag) => tuple.push_bind(flag),
-                    };
-                }
-            });
-            builder.push(") ");
-            statement.push_sqlite(&mut builder);
-            affected += builder
-                .build()
-                .execute(&mut *connection)
-                .await?
-                .rows_affected();
-        }
-        Ok(affected)
+        super::direct::with_direct_sqlite(connection, |direct| {
+            execute_sqlite_direct(direct, source, statement)
+        })
+        .await
     })
+}
+
+/// Rows to insert into a table: its columns (in the rows' order) and what to do when a row's
+/// key exists already (the text after `ON CONFLICT`, the same on both backends).
+pub(crate) struct InsertRows<'a> {
+    pub table: &'static str,
+    pub columns: &'a [(&'a str, Kind)],
+    pub rows: &'a [Vec<Value<'a>>],
+    pub on_conflict: Option<&'a str>,
+}
+
+/// Inserts the rows, many per round trip: multi-row `INSERT … VALUES` on SQLite; on PostgreSQL
+/// `INSERT … SELECT FROM UNNEST` of one array per column, or for `Transfer::Copy` a `COPY` —
+/// straight into the table when no key can clash, else into a temporary table merged from.
+pub(crate) fn insert_rows<'f, 'a: 'f>(
+    connection: Connection<'f>,
+    insert: &'f InsertRows<'a>,
+    transfer: Transfer,
+) -> BoxFuture<'f, StoreResult<u64>> {
+    Box::pin(async move {
+        if insert.rows.is_empty() {
+            return Ok(0);
+        }
+        let names: Vec<&str> = insert.columns.iter().map(|(name, _)| *name).collect();
+        let names = names.join(", ");
+        let conflict = insert
+            .on_conflict
+            .map(|clause| format!(" ON CONFLICT {clause}"))
+            .unwrap_or_default();
+        match connection {
+            Connection::Sqlite(connection) => {
+                super::direct::with_direct_sqlite(connection, |direct| {
+                    insert_sqlite_direct(direct, insert, &names, &conflict)
+                })
+                .await
+            }
+            Connection::Postgres(connection) => {
+                let source = RowSource {
+                    name: "incoming_rows",
+                    columns: insert.columns,
+                    rows: insert.rows,
+                };
+                match (transfer, insert.on_conflict) {
+                    (Transfer::Copy, None) => copy_into(connection, insert.table, &source).await,
+                    (transfer, _) => {
+                        let statement = Statement::text(format!(
+                            "INSERT INTO {} ({names}) SELECT {names} FROM incoming_rows ORDER BY incoming_position{conflict}",
+                            insert.table
+                        ));
+                        match transfer {
+                            Transfer::Arrays => {
+                                execute_with_arrays(connection, &source, &statement).await
+                            }
+                            Transfer::Copy => {
+                                execute_with_copy(connection, &source, &statement).await
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Rows that each change one row of a table, found by its key: `set` columns take the row's
+/// values where the key columns match and `only_if` (plain SQL over the table, the same on both
+/// backends) holds.
+pub(crate) struct UpdateRows<'a> {
+    pub table: &'static str,
+    pub key: &'a [(&'a str, Kind)],
+    pub set: &'a [(&'a str, Kind)],
+    /// Each row: the key's values, then the set columns' values.
+    pub rows: &'a [Vec<Value<'a>>],
+    pub only_if: Option<&'a str>,
+}
+
+/// Updates by key, many rows per round trip: on SQLite one prepared `UPDATE … WHERE key = ?`
+/// stepped per row (SQLite's cheapest way to change scattered rows: no list to materialise and
+/// join); on PostgreSQL `UPDATE … FROM UNNEST(…)`, one array per column. Returns the rows changed.
+pub(crate) fn update_rows<'f, 'a: 'f>(
+    connection: Connection<'f>,
+    update: &'f UpdateRows<'a>,
+) -> BoxFuture<'f, StoreResult<u64>> {
+    Box::pin(async move {
+        if update.rows.is_empty() {
+            return Ok(0);
+        }
+        let table = update.table;
+        let condition = update
+            .only_if
+            .map(|condition| format!(" AND ({condition})"))
+            .unwrap_or_default();
+        match connection {
+            Connection::Sqlite(connection) => {
+                let sets: Vec<String> = update
+                    .set
+                    .iter()
+                    .map(|(name, _)| format!("{name} = ?"))
+                    .collect();
+                let keys: Vec<String> = update
+                    .key
+                    .iter()
+                    .map(|(name, _)| format!("{table}.{name} = ?"))
+                    .collect();
+                let sql = format!(
+                    "UPDATE {table} SET {} WHERE {}{condition}",
+                    sets.join(", "),
+                    keys.join(" AND ")
+                );
+                let key_width = update.key.len();
+                super::direct::with_direct_sqlite(connection, |direct| {
+                    let mut prepared = direct.prepare(&sql)?;
+                    let mut affected = 0;
+                    for row in update.rows {
+                        let (key, set) = row.split_at(key_width.min(row.len()));
+                        for (index, value) in set.iter().chain(key).enumerate() {
+                            bind_direct(&mut prepared, index + 1, value)?;
+                        }
+                        affected += prepared.raw_execute()? as u64;
+                    }
+                    Ok(affected)
+                })
+                .await
+            }
+            Connection::Postgres(connection) => {
+                let columns: Vec<(&str, Kind)> =
+                    update.key.iter().chain(update.set).copied().collect();
+                let source = RowSource {
+                    name: "incoming_changes",
+                    columns: &columns,
+                    rows: update.rows,
+                };
+                let sets: Vec<String> = update
+                    .set
+                    .iter()
+                    .map(|(name, _)| format!("{name} = incoming_changes.{name}"))
+                    .collect();
+                let keys: Vec<String> = update
+                    .key
+                    .iter()
+                    .map(|(name, _)| format!("{table}.{name} = incoming_changes.{name}"))
+                    .collect();
+                let statement = Statement::text(format!(
+                    "UPDATE {table} SET {} FROM incoming_changes WHERE {}{condition}",
+                    sets.join(", "),
+                    keys.join(" AND ")
+                ));
+                execute_with_arrays(connection, &source, &statement).await
+            }
+        }
+    })
+}
+
+fn insert_sqlite_direct(
+    direct: &rusqlite::Connection,
+    insert: &InsertRows<'_>,
+    names: &str,
+    conflict: &str,
+) -> StoreResult<u64> {
+    let row_placeholders = format!("({})", vec!["?"; insert.columns.len()].join(", "));
+    let width = insert.columns.len().max(1);
+    // SQLite binds at most 32,766 values in one statement.
+    let rows_per_chunk = (30_000 / width).clamp(1, SQLITE_ROWS_PER_STATEMENT);
+    let sql_for = |rows: usize| {
+        format!(
+            "INSERT INTO {} ({names}) VALUES {}{conflict}",
+            insert.table,
+            vec![row_placeholders.as_str(); rows].join(", ")
+        )
+    };
+    let mut full: Option<rusqlite::Statement> = None;
+    let mut affected = 0;
+    for chunk in insert.rows.chunks(rows_per_chunk) {
+        let mut last;
+        let prepared = if chunk.len() == rows_per_chunk {
+            if full.is_none() {
+                full = Some(direct.prepare(&sql_for(chunk.len()))?);
+            }
+            full.as_mut().expect("prepared above")
+        } else {
+            last = direct.prepare(&sql_for(chunk.len()))?;
+            &mut last
+        };
+        for (index, value) in chunk.iter().flatten().enumerate() {
+            bind_direct(prepared, index + 1, value)?;
+        }
+        affected += prepared.raw_execute()? as u64;
+    }
+    Ok(affected)
+}
+
+/// `COPY` straight into the table.
+async fn copy_into(
+    connection: &mut PgConnection,
+    table: &str,
+    source: &RowSource<'_>,
+) -> StoreResult<u64> {
+    let mut affected = 0;
+    let mut buffer = Vec::new();
+    for chunk in source.rows.chunks(POSTGRES_ROWS_PER_STATEMENT) {
+        buffer.clear();
+        for row in chunk {
+            encode_copy_row(&mut buffer, row);
+        }
+        let mut copy = connection
+            .copy_in_raw(&format!(
+                "COPY {table} ({}) FROM STDIN",
+                column_list(source)
+            ))
+            .await?;
+        if let Err(error) = copy.send(buffer.as_slice()).await {
+            copy.abort(error.to_string()).await.ok();
+            return Err(error.into());
+        }
+        affected += copy.finish().await?;
+    }
+    Ok(affected)
+}
+
+/// Rows in one `VALUES` list per execution of SQLite's statement: enough to spread each
+/// statement's fixed costs (its journal, a sort), few enough to prepare in no time.
+const SQLITE_ROWS_PER_STATEMENT: usize = 200;
+
+/// The rows in chunks of one `VALUES` list, each size of statement prepared once per call.
+fn execute_sqlite_direct(
+    direct: &rusqlite::Connection,
+    source: &RowSource<'_>,
+    statement: &Statement,
+) -> StoreResult<u64> {
+    let row_placeholders = format!("({})", vec!["?"; source.columns.len()].join(", "));
+    let sql_for = |rows: usize| {
+        let mut sql = format!(
+            "WITH {}({}) AS MATERIALIZED (VALUES {}) ",
+            source.name,
+            column_list(source),
+            vec![row_placeholders.as_str(); rows].join(", ")
+        );
+        sql.push_str(&statement.text);
+        sql
+    };
+    let mut full: Option<rusqlite::Statement> = None;
+    let mut affected = 0;
+    for chunk in source.rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let mut last;
+        let prepared = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
+            if full.is_none() {
+                full = Some(direct.prepare(&sql_for(chunk.len()))?);
+            }
+            full.as_mut().expect("prepared above")
+        } else {
+            last = direct.prepare(&sql_for(chunk.len()))?;
+            &mut last
+        };
+        for (index, value) in chunk.iter().flatten().enumerate() {
+            bind_direct(prepared, index + 1, value)?;
+        }
+        affected += prepared.raw_execute()? as u64;
+    }
+    Ok(affected)
+}
+
+fn bind_direct(
+    prepared: &mut rusqlite::Statement,
+    index: usize,
+    value: &Value<'_>,
+) -> StoreResult<()> {
+    match *value {
+        Value::Null(_) => prepared.raw_bind_parameter(index, rusqlite::types::Null)?,
+        Value::Text(text) | Value::Json(text) => prepared.raw_bind_parameter(index, text)?,
+        Value::Integer(number) => prepared.raw_bind_parameter(index, number)?,
+        Value::Real(number) => prepared.raw_bind_parameter(index, number)?,
+        Value::Timestamp(time) => prepared.raw_bind_parameter(index, format_timestamp(time))?,
+        Value::Boolean(flag) => prepared.raw_bind_parameter(index, flag)?,
+    }
+    Ok(())
 }
 
 fn execute_with_arrays<'f, 'a: 'f>(
     connection: &'f mut PgConnection,
     source: &'f RowSource<'a>,
-    statement: &'f Statement<'a>,
+    statement: &'f Statement,
 ) -> BoxFuture<'f, StoreResult<u64>> {
     Box::pin(async move {
         let mut affected = 0;
         for chunk in source.rows.chunks(POSTGRES_ROWS_PER_STATEMENT) {
             let mut builder = QueryBuilder::<Postgres>::new(format!(
-                "WITH {}({}) AS (SELECT ",
+                "WITH {}({}, incoming_position) AS (SELECT ",
                 source.name,
                 column_list(source)
             ));
@@ -289,7 +477,7 @@ fn execute_with_arrays<'f, 'a: 'f>(
                 })
                 .collect();
             builder.push(selected.join(", "));
-            builder.push(" FROM UNNEST(");
+            builder.push(", incoming_position FROM UNNEST(");
             for (index, (_, kind)) in source.columns.iter().enumerate() {
                 if index > 0 {
                     builder.push(", ");
@@ -306,8 +494,11 @@ fn execute_with_arrays<'f, 'a: 'f>(
             let aliases: Vec<String> = (0..source.columns.len())
                 .map(|index| format!("c{index}"))
                 .collect();
-            builder.push(format!(") AS incoming({})) ", aliases.join(", ")));
-            statement.push_postgres(&mut builder);
+            builder.push(format!(
+                ") WITH ORDINALITY AS incoming({}, incoming_position)) ",
+                aliases.join(", ")
+            ));
+            builder.push(&statement.text);
             affected += builder
                 .build()
                 .execute(&mut *connection)
@@ -351,7 +542,7 @@ fn bind_column<'a>(
 fn execute_with_copy<'f, 'a: 'f>(
     connection: &'f mut PgConnection,
     source: &'f RowSource<'a>,
-    statement: &'f Statement<'a>,
+    statement: &'f Statement,
 ) -> BoxFuture<'f, StoreResult<u64>> {
     Box::pin(async move {
         let definitions: Vec<String> = source
@@ -360,7 +551,7 @@ fn execute_with_copy<'f, 'a: 'f>(
             .map(|(name, kind)| format!("{name} {}", kind.postgres_type()))
             .collect();
         let create = format!(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}) ON COMMIT DROP",
+            "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}, incoming_position bigserial) ON COMMIT DROP",
             source.name,
             definitions.join(", ")
         );
@@ -393,7 +584,7 @@ fn execute_with_copy<'f, 'a: 'f>(
             }
             copy.finish().await?;
             let mut builder = QueryBuilder::<Postgres>::new("");
-            statement.push_postgres(&mut builder);
+            builder.push(&statement.text);
             affected += builder
                 .build()
                 .execute(&mut *connection)

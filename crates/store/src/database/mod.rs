@@ -9,6 +9,7 @@
 //! [`Dialect`] gives each its text, or the body matches on [`Backend`] and writes both.
 
 pub(crate) mod bulk;
+pub(crate) mod direct;
 pub(crate) mod migrate;
 pub(crate) mod time;
 
@@ -331,6 +332,9 @@ impl Database {
                 // big routing transaction from spilling to the log before its commit.
                 .pragma("mmap_size", "268435456")
                 .pragma("cache_size", "-131072")
+                // Statement journals (each statement of a long transaction keeps one, to undo
+                // only itself if it fails) live in memory instead of a temporary file.
+                .pragma("temp_store", "memory")
                 .statement_cache_capacity(256);
             Pool::Sqlite(
                 SqlitePoolOptions::new()

@@ -9,7 +9,9 @@ use allot_core::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{
+    insert_rows, update_rows, InsertRows, Kind, Transfer, UpdateRows, Value,
+};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::events::OwnershipChange;
@@ -104,42 +106,27 @@ impl DecisionBatch {
     /// transaction is refused: the database, not only this code, keeps one owner per customer.
     pub(crate) async fn flush(&mut self, write: &mut WriteTransaction) -> StoreResult<()> {
         if !self.assignments.is_empty() {
-            let rows: Vec<Vec<Value<'_>>> = self
+            let owners: Vec<Vec<Value<'_>>> = self
                 .assignments
                 .iter()
-                .enumerate()
-                .map(|(position, assignment)| {
+                .map(|assignment| {
                     vec![
-                        Value::Integer(position as i64),
-                        Value::Timestamp(assignment.at),
-                        Value::Text(&assignment.actor),
                         Value::Text(&assignment.customer_id),
                         Value::Text(&assignment.owner_id),
-                        Value::Text(&assignment.reason),
-                        Value::text(assignment.rule.as_deref()),
+                        Value::Timestamp(assignment.at),
                     ]
                 })
                 .collect();
-            let assigned = RowSource {
-                name: "assigned",
-                columns: &[
-                    ("position", Kind::Integer),
-                    ("at", Kind::Timestamp),
-                    ("actor", Kind::Text),
-                    ("id", Kind::Text),
-                    ("owner", Kind::Text),
-                    ("reason", Kind::Text),
-                    ("rule", Kind::Text),
-                ],
-                rows: &rows,
-            };
             let started = std::time::Instant::now();
-            let updated = execute_with_rows(
+            let updated = update_rows(
                 write.connection(),
-                &assigned,
-                Transfer::Arrays,
-                Statement::text("UPDATE customers SET owner_id = assigned.owner, updated_at = assigned.at
-                         FROM assigned WHERE customers.id = assigned.id AND customers.owner_id IS NULL"),
+                &UpdateRows {
+                    table: "customers",
+                    key: &[("id", Kind::Text)],
+                    set: &[("owner_id", Kind::Text), ("updated_at", Kind::Timestamp)],
+                    rows: &owners,
+                    only_if: Some("customers.owner_id IS NULL"),
+                },
             )
             .await?;
             tracing::trace!(elapsed = ?started.elapsed(), "owner update");
@@ -149,8 +136,42 @@ impl DecisionBatch {
                     field: Some("owner_id".to_string()),
                 });
             }
+            let events: Vec<Vec<Value<'_>>> = self
+                .assignments
+                .iter()
+                .map(|assignment| {
+                    vec![
+                        Value::Timestamp(assignment.at),
+                        Value::Text(OwnershipChange::Assigned.as_str()),
+                        Value::Text(&assignment.customer_id),
+                        Value::Null(Kind::Text),
+                        Value::Text(&assignment.owner_id),
+                        Value::Text(&assignment.actor),
+                        Value::Text(&assignment.reason),
+                        Value::text(assignment.rule.as_deref()),
+                    ]
+                })
+                .collect();
             let started = std::time::Instant::now();
-            execute_with_rows(write.connection(), &assigned, Transfer::Arrays, Statement::text("INSERT INTO events (at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule) SELECT assigned.at, ").bind(Value::Text(OwnershipChange::Assigned.as_str())).then(", assigned.id, NULL, assigned.owner, assigned.actor, assigned.reason, assigned.rule FROM assigned ORDER BY position"))
+            insert_rows(
+                write.connection(),
+                &InsertRows {
+                    table: "events",
+                    columns: &[
+                        ("at", Kind::Timestamp),
+                        ("kind", Kind::Text),
+                        ("customer_id", Kind::Text),
+                        ("from_rep_id", Kind::Text),
+                        ("to_rep_id", Kind::Text),
+                        ("actor", Kind::Text),
+                        ("reason", Kind::Text),
+                        ("rule", Kind::Text),
+                    ],
+                    rows: &events,
+                    on_conflict: None,
+                },
+                Transfer::for_rows(events.len()),
+            )
             .await?;
             tracing::trace!(elapsed = ?started.elapsed(), "events insert");
         }
@@ -158,40 +179,41 @@ impl DecisionBatch {
             let rows: Vec<Vec<Value<'_>>> = self
                 .decisions
                 .iter()
-                .enumerate()
-                .map(|(position, decision)| {
+                .map(|decision| {
                     vec![
-                        Value::Integer(position as i64),
                         Value::Timestamp(decision.at),
-                        Value::Text(&decision.actor),
                         Value::Text(&decision.customer_id),
                         Value::text(decision.owner_id.as_deref()),
                         Value::text(decision.rule.as_deref()),
                         Value::text(decision.strategy.as_deref()),
                         Value::Text(&decision.reason),
                         Value::Text(&decision.trace),
+                        Value::integer(self.rules_version),
+                        Value::Text(&decision.actor),
                     ]
                 })
                 .collect();
-            let source = RowSource {
-                name: "decided",
-                columns: &[
-                    ("position", Kind::Integer),
-                    ("at", Kind::Timestamp),
-                    ("actor", Kind::Text),
-                    ("customer_id", Kind::Text),
-                    ("owner_id", Kind::Text),
-                    ("rule", Kind::Text),
-                    ("strategy", Kind::Text),
-                    ("reason", Kind::Text),
-                    ("trace", Kind::Text),
-                ],
-                rows: &rows,
-            };
-            let rules_version = self.rules_version;
             let started = std::time::Instant::now();
-            execute_with_rows(write.connection(), &source, Transfer::Arrays, Statement::text("INSERT INTO decisions (at, customer_id, owner_id, rule, strategy, reason, trace, rules_version, actor)
-                     SELECT at, customer_id, owner_id, rule, strategy, reason, trace, ").bind(Value::integer(rules_version)).then(", actor FROM decided ORDER BY position"))
+            insert_rows(
+                write.connection(),
+                &InsertRows {
+                    table: "decisions",
+                    columns: &[
+                        ("at", Kind::Timestamp),
+                        ("customer_id", Kind::Text),
+                        ("owner_id", Kind::Text),
+                        ("rule", Kind::Text),
+                        ("strategy", Kind::Text),
+                        ("reason", Kind::Text),
+                        ("trace", Kind::Text),
+                        ("rules_version", Kind::Integer),
+                        ("actor", Kind::Text),
+                    ],
+                    rows: &rows,
+                    on_conflict: None,
+                },
+                Transfer::for_rows(rows.len()),
+            )
             .await?;
             tracing::trace!(elapsed = ?started.elapsed(), "decisions insert");
         }

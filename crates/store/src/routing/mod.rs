@@ -16,7 +16,9 @@ use allot_core::{Clock, RepId};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{
+    insert_rows, update_rows, InsertRows, Kind, Transfer, UpdateRows, Value,
+};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::organisation::load_teams_and_reps;
@@ -253,22 +255,19 @@ impl Store {
                 ]
             })
             .collect();
-        execute_with_rows(
+        update_rows(
             write.connection(),
-            &RowSource {
-                name: "loads",
-                columns: &[
-                    ("id", Kind::Text),
+            &UpdateRows {
+                table: "reps",
+                key: &[("id", Kind::Text)],
+                set: &[
                     ("owned_count", Kind::Integer),
                     ("owned_workload", Kind::Real),
                     ("last_assigned_sequence", Kind::Integer),
                 ],
                 rows: &rows,
+                only_if: None,
             },
-            Transfer::Arrays,
-            Statement::text("UPDATE reps SET owned_count = loads.owned_count, owned_workload = loads.owned_workload,
-                        last_assigned_sequence = loads.last_assigned_sequence
-                     FROM loads WHERE reps.id = loads.id"),
         )
         .await?;
         let changed: Vec<(String, String)> = engine
@@ -285,16 +284,15 @@ impl Store {
             .iter()
             .map(|(rule, state)| vec![Value::Text(rule), Value::Json(state)])
             .collect();
-        execute_with_rows(
+        insert_rows(
             write.connection(),
-            &RowSource {
-                name: "states",
+            &InsertRows {
+                table: "strategy_state",
                 columns: &[("rule_name", Kind::Text), ("state", Kind::Json)],
                 rows: &rows,
+                on_conflict: Some("(rule_name) DO UPDATE SET state = excluded.state"),
             },
             Transfer::Arrays,
-            Statement::text("INSERT INTO strategy_state (rule_name, state) SELECT rule_name, state FROM states WHERE true
-                     ON CONFLICT (rule_name) DO UPDATE SET state = excluded.state"),
         )
         .await?;
         let generation: i64 = on_backend!(&mut *write, |connection, Db| {

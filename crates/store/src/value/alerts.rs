@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::population::PopulationCustomer;
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{
+    insert_rows, update_rows, InsertRows, Kind, Transfer, UpdateRows, Value,
+};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::StoreResult;
 use crate::{Store, StoredTime};
@@ -89,47 +91,57 @@ impl<'a> AlertChanges<'a> {
         let rows: Vec<Vec<Value<'_>>> = self
             .raised
             .iter()
-            .enumerate()
-            .map(|(position, (customer_id, owner_id, message, health))| {
+            .map(|(customer_id, owner_id, message, health)| {
                 vec![
-                    Value::Integer(position as i64),
+                    Value::Timestamp(now),
                     Value::Text(customer_id),
                     Value::text(*owner_id),
+                    Value::Text("health"),
                     Value::Text(message),
                     Value::Real(*health),
+                    Value::Text("open"),
                 ]
             })
             .collect();
-        let raised = RowSource {
-            name: "raised",
-            columns: &[
-                ("position", Kind::Integer),
-                ("customer_id", Kind::Text),
-                ("owner_id", Kind::Text),
-                ("message", Kind::Text),
-                ("health", Kind::Real),
-            ],
-            rows: &rows,
-        };
-        execute_with_rows(source.connection(), &raised, Transfer::Arrays, Statement::text("INSERT INTO alerts (at, customer_id, owner_id, kind, message, health, status) SELECT ").bind(Value::Timestamp(now)).then(", customer_id, owner_id, 'health', message, health, 'open' FROM raised ORDER BY position"))
+        insert_rows(
+            source.connection(),
+            &InsertRows {
+                table: "alerts",
+                columns: &[
+                    ("at", Kind::Timestamp),
+                    ("customer_id", Kind::Text),
+                    ("owner_id", Kind::Text),
+                    ("kind", Kind::Text),
+                    ("message", Kind::Text),
+                    ("health", Kind::Real),
+                    ("status", Kind::Text),
+                ],
+                rows: &rows,
+                on_conflict: None,
+            },
+            Transfer::Arrays,
+        )
         .await?;
         let rows: Vec<Vec<Value<'_>>> = self
             .closed
             .iter()
-            .map(|id| vec![Value::Integer(*id)])
+            .map(|id| {
+                vec![
+                    Value::Integer(*id),
+                    Value::Text("closed"),
+                    Value::Timestamp(now),
+                ]
+            })
             .collect();
-        let closed = RowSource {
-            name: "closed",
-            columns: &[("id", Kind::Integer)],
-            rows: &rows,
-        };
-        execute_with_rows(
+        update_rows(
             source.connection(),
-            &closed,
-            Transfer::Arrays,
-            Statement::text("UPDATE alerts SET status = 'closed', closed_at = ")
-                .bind(Value::Timestamp(now))
-                .then(" FROM closed WHERE alerts.id = closed.id"),
+            &UpdateRows {
+                table: "alerts",
+                key: &[("id", Kind::Integer)],
+                set: &[("status", Kind::Text), ("closed_at", Kind::Timestamp)],
+                rows: &rows,
+                only_if: None,
+            },
         )
         .await?;
         Ok(())

@@ -12,7 +12,9 @@ use super::population::overrides_in;
 use super::tier_events::{direction, record_tier_events, NewTierEvent};
 use super::{corrupt, ScoreSummary, ValueDetails};
 use crate::clv_estimates::{ClvEstimate, ClvSettings};
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{
+    insert_rows, update_rows, InsertRows, Kind, Transfer, UpdateRows, Value,
+};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime, WriteTransaction};
@@ -187,15 +189,15 @@ impl Store {
             .iter()
             .map(|(id, tier)| vec![Value::Text(id), Value::Text(tier)])
             .collect();
-        execute_with_rows(
+        update_rows(
             write.connection(),
-            &RowSource {
-                name: "graded",
-                columns: &[("id", Kind::Text), ("tier", Kind::Text)],
+            &UpdateRows {
+                table: "customers",
+                key: &[("id", Kind::Text)],
+                set: &[("tier", Kind::Text)],
                 rows: &rows,
+                only_if: None,
             },
-            Transfer::Arrays,
-            Statement::text("UPDATE customers SET tier = graded.tier FROM graded WHERE customers.id = graded.id"),
         )
         .await?;
         alerts.write(write, now).await?;
@@ -364,21 +366,16 @@ async fn write_customer_values(
         .iter()
         .map(|name| format!("{name} = excluded.{name}"))
         .collect();
-    let statement = format!(
-        "INSERT INTO customer_values ({columns}) SELECT {columns} FROM graded_values WHERE true
-         ON CONFLICT (customer_id) DO UPDATE SET {updates}",
-        columns = names.join(", "),
-        updates = updates.join(", ")
-    );
-    execute_with_rows(
+    let on_conflict = format!("(customer_id) DO UPDATE SET {}", updates.join(", "));
+    insert_rows(
         write.connection(),
-        &RowSource {
-            name: "graded_values",
+        &InsertRows {
+            table: "customer_values",
             columns: VALUE_COLUMNS,
             rows: &values,
+            on_conflict: Some(&on_conflict),
         },
-        Transfer::Arrays,
-        Statement::text(&statement),
+        Transfer::for_rows(values.len()),
     )
     .await?;
     Ok(())

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::alerts::AlertChanges;
 use super::corrupt;
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{update_rows, Kind, UpdateRows, Value};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::StoreResult;
 use crate::{Store, WriteTransaction};
@@ -94,28 +94,24 @@ impl Store {
                     Value::real(*health),
                     Value::Boolean(*at_risk),
                     Value::Json(parts),
+                    Value::Timestamp(now),
                 ]
             })
             .collect();
-        execute_with_rows(
+        update_rows(
             write.connection(),
-            &RowSource {
-                name: "refreshed",
-                columns: &[
-                    ("id", Kind::Text),
+            &UpdateRows {
+                table: "customer_values",
+                key: &[("customer_id", Kind::Text)],
+                set: &[
                     ("health", Kind::Real),
                     ("at_risk", Kind::Boolean),
-                    ("parts", Kind::Json),
+                    ("health_parts", Kind::Json),
+                    ("health_as_of", Kind::Timestamp),
                 ],
                 rows: &rows,
+                only_if: None,
             },
-            Transfer::Arrays,
-            Statement::text(
-                "UPDATE customer_values SET health = refreshed.health, at_risk = refreshed.at_risk,
-                        health_parts = refreshed.parts, health_as_of = ",
-            )
-            .bind(Value::Timestamp(now))
-            .then(" FROM refreshed WHERE customer_values.customer_id = refreshed.id"),
         )
         .await?;
         alerts.write(write, now).await?;

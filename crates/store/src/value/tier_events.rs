@@ -5,7 +5,7 @@ use allot_core::CustomerId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::database::bulk::{execute_with_rows, Kind, RowSource, Statement, Transfer, Value};
+use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::StoreResult;
 use crate::{Store, StoredTime};
@@ -85,10 +85,8 @@ pub(crate) async fn record_tier_events(
 ) -> StoreResult<()> {
     let rows: Vec<Vec<Value<'_>>> = events
         .iter()
-        .enumerate()
-        .map(|(position, event)| {
+        .map(|event| {
             vec![
-                Value::Integer(position as i64),
                 Value::Timestamp(event.at),
                 Value::Text(event.customer_id),
                 Value::text(event.from_tier),
@@ -100,24 +98,25 @@ pub(crate) async fn record_tier_events(
             ]
         })
         .collect();
-    let source_rows = RowSource {
-        name: "incoming_tiers",
-        columns: &[
-            ("position", Kind::Integer),
-            ("at", Kind::Timestamp),
-            ("customer_id", Kind::Text),
-            ("from_tier", Kind::Text),
-            ("to_tier", Kind::Text),
-            ("direction", Kind::Text),
-            ("score", Kind::Real),
-            ("reason", Kind::Text),
-            ("actor", Kind::Text),
-        ],
-        rows: &rows,
-    };
-    execute_with_rows(source.connection(), &source_rows, Transfer::Arrays, Statement::text("INSERT INTO tier_events (at, customer_id, from_tier, to_tier, direction, score, reason, actor)
-             SELECT at, customer_id, from_tier, to_tier, direction, score, reason, actor
-             FROM incoming_tiers ORDER BY position"))
+    insert_rows(
+        source.connection(),
+        &InsertRows {
+            table: "tier_events",
+            columns: &[
+                ("at", Kind::Timestamp),
+                ("customer_id", Kind::Text),
+                ("from_tier", Kind::Text),
+                ("to_tier", Kind::Text),
+                ("direction", Kind::Text),
+                ("score", Kind::Real),
+                ("reason", Kind::Text),
+                ("actor", Kind::Text),
+            ],
+            rows: &rows,
+            on_conflict: None,
+        },
+        Transfer::for_rows(rows.len()),
+    )
     .await?;
     Ok(())
 }
