@@ -1,57 +1,14 @@
 //! CLI tests: run the built `allot` binary in a temp dir against a fresh database, on SQLite and PostgreSQL.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-use allot_store::testing::TestDatabase;
 use allot_store::Backend;
 use serde_json::Value;
 
-struct Workspace {
-    directory: tempfile::TempDir,
-    database: TestDatabase,
-}
+mod support;
 
-impl Workspace {
-    async fn new(backend: Backend) -> Workspace {
-        Workspace {
-            directory: tempfile::tempdir().unwrap(),
-            database: TestDatabase::create(backend).await,
-        }
-    }
-
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.directory.path().join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    fn allot(&self, arguments: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_allot"))
-            .args(arguments)
-            .current_dir(self.directory.path())
-            .env("ALLOT_DB", &self.database.url)
-            .env("ALLOT_NOW", "2026-11-25T09:00:00+08:00")
-            .env_remove("ALLOT_ADMIN_TOKEN")
-            .output()
-            .expect("run allot")
-    }
-
-    fn allot_ok(&self, arguments: &[&str]) -> String {
-        let output = self.allot(arguments);
-        assert!(
-            output.status.success(),
-            "allot {arguments:?} failed:\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-}
-
-fn text(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use support::{text, Workspace};
 
 const TEAMS: &str = "id,name,parent_id,manager_id\nhq,总部,,m1\neast,华东大区,hq,m1\n";
 const REPS: &str = "\

@@ -91,6 +91,39 @@ pub enum Outcome {
     },
 }
 
+impl WinReason {
+    /// Whether the winner was the least loaded of the rule's available candidates.
+    pub fn by_least_load(self) -> bool {
+        !matches!(
+            self,
+            WinReason::RoundRobinTurn
+                | WinReason::WeightedTurn
+                | WinReason::FirstTouch
+                | WinReason::StickyToParentOwner
+        )
+    }
+}
+
+/// Available candidates that carried exactly the winner's workload when a least-loaded
+/// strategy chose: the reason names them and the tie-break that decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tie {
+    /// The winner's workload before it took the customer.
+    pub workload: f64,
+    /// The tied rivals first in the least-loaded order (at most [`Tie::NAMED`]), as rep
+    /// positions.
+    pub named: Vec<usize>,
+    /// All tied rivals.
+    pub rivals: usize,
+    /// Whether the latest assignment separated the winner from every rival; when some rival
+    /// was last assigned as long ago as the winner (or neither ever), id order decided.
+    pub by_recency: bool,
+}
+
+impl Tie {
+    pub const NAMED: usize = 3;
+}
+
 /// One routing decision in compact form; `RoutingEngine::render` turns it into words.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
@@ -99,6 +132,9 @@ pub struct Decision {
     pub outcome: Outcome,
     /// Assignment sequence given to the winner (orders least-loaded ties).
     pub assignment_sequence: Option<u64>,
+    /// The winner's place in the least-loaded order just before it took the customer: what
+    /// its rivals tied with, if any did.
+    pub winner_load_before: Option<crate::strategy::LoadKey>,
     pub rule_steps: Vec<RuleStep>,
     pub candidate_steps: Vec<CandidateStep>,
 }
@@ -443,6 +479,7 @@ impl RoutingEngine {
             owner_id: None,
             outcome: Outcome::NoRuleMatched,
             assignment_sequence: None,
+            winner_load_before: None,
             // Sized once: growing it step by step was a handful of reallocations per decision.
             rule_steps: Vec::with_capacity(self.rules.rules.len()),
             candidate_steps: Vec::new(),
@@ -508,6 +545,7 @@ impl RoutingEngine {
     fn assign(&mut self, winner: usize, customer: &Customer, decision: &mut Decision) {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
+        decision.winner_load_before = Some(self.load_keys[winner]);
         let rep = &mut self.reps[winner];
         rep.load.owned_count += 1;
         rep.load.owned_workload += customer.workload.get();
@@ -683,7 +721,7 @@ impl RoutingEngine {
 
     /// Writes a decision out in words. Call it right after `route` (loads are read as they are now).
     pub fn render(&self, decision: &Decision, customer: &Customer) -> DecisionRecord {
-        let (candidates, omitted_candidates) = self.stored_candidates(decision);
+        let (candidates, omitted_candidates, tie) = self.stored_candidates(decision);
         let candidates = candidates
             .iter()
             .map(|candidate| candidate.to_record(&self.rules))
@@ -694,7 +732,7 @@ impl RoutingEngine {
             owner_id: decision.owner_id.as_ref().map(ToString::to_string),
             rule,
             strategy,
-            reason: self.reason(decision),
+            reason: self.reason(decision, tie.as_ref()),
             trace: TraceRecord {
                 rules: rule_trace_records(&self.rules, &decision.rule_steps, customer),
                 candidates,
@@ -726,14 +764,14 @@ impl RoutingEngine {
                 RuleResult::MatchedNoCandidate => [step.rule_index, 3, 0],
             })
             .collect();
-        let (candidates, omitted_candidates) = self.stored_candidates(decision);
+        let (candidates, omitted_candidates, tie) = self.stored_candidates(decision);
         let (rule, strategy) = self.rule_and_strategy(decision);
         let record = DecisionRecord {
             customer_id: decision.customer_id.to_string(),
             owner_id: decision.owner_id.as_ref().map(ToString::to_string),
             rule,
             strategy,
-            reason: self.reason(decision),
+            reason: self.reason(decision, tie.as_ref()),
             trace: TraceRecord::default(),
         };
         let stored = StoredTrace {
@@ -758,9 +796,17 @@ impl RoutingEngine {
 
     /// Every chosen and skipped candidate, and the closest runners-up of each matched rule,
     /// with the facts their words need; and how many runners-up were left out.
-    fn stored_candidates(&self, decision: &Decision) -> (Vec<StoredCandidate>, usize) {
+    fn stored_candidates(&self, decision: &Decision) -> (Vec<StoredCandidate>, usize, Option<Tie>) {
         let mut steps = decision.candidate_steps.clone();
         let mut omitted_candidates = 0;
+        // The rule that chose by least load, and the winner's load then.
+        let tie_rule = match (&decision.outcome, decision.winner_load_before) {
+            (Outcome::Routed { rule_index, why }, Some(before)) if why.by_least_load() => {
+                Some((*rule_index, before))
+            }
+            _ => None,
+        };
+        let mut tie: Option<Tie> = None;
         for rule_step in &decision.rule_steps {
             if matches!(rule_step.result, RuleResult::Mismatch(_)) {
                 continue;
@@ -786,6 +832,29 @@ impl RoutingEngine {
                     continue;
                 }
                 eligible += 1;
+                if let Some((_, before)) =
+                    tie_rule.filter(|(tied_rule, _)| *tied_rule == rule_index)
+                {
+                    let key = self.load_keys[position];
+                    if key.0 == before.0 {
+                        let tie = tie.get_or_insert_with(|| Tie {
+                            workload: before.0,
+                            named: Vec::new(),
+                            rivals: 0,
+                            by_recency: true,
+                        });
+                        tie.rivals += 1;
+                        tie.by_recency &= key.1 != before.1;
+                        let at = tie.named.partition_point(|other| {
+                            crate::strategy::compare_load(&self.load_keys, *other, position)
+                                != std::cmp::Ordering::Greater
+                        });
+                        if at < Tie::NAMED {
+                            tie.named.insert(at, position);
+                            tie.named.truncate(Tie::NAMED);
+                        }
+                    }
+                }
                 if !by_load {
                     if runners_up.len() < LISTED_RUNNERS_UP {
                         runners_up.push(position);
@@ -858,7 +927,7 @@ impl RoutingEngine {
                 }
             })
             .collect();
-        (candidates, omitted_candidates)
+        (candidates, omitted_candidates, tie)
     }
 
     /// "rule 'X' matched but none of its N candidates is available (2 absent, 1 at holding cap)".
@@ -900,8 +969,8 @@ impl RoutingEngine {
         )
     }
 
-    /// The decision's one-sentence reason.
-    pub fn reason(&self, decision: &Decision) -> String {
+    /// The decision's one-sentence reason; `tie` is what [`Self::stored_candidates`] found.
+    fn reason(&self, decision: &Decision, tie: Option<&Tie>) -> String {
         match &decision.outcome {
             Outcome::AlreadyOwned => format!(
                 "already owned by {}; routing never moves an owned customer",
@@ -950,9 +1019,49 @@ impl RoutingEngine {
                         "no parent account, so least loaded among the rule's candidates: {owner}"
                     ),
                 };
-                format!("rule '{}' matched; {how}", rule.name)
+                match tie {
+                    Some(tie) => format!(
+                        "rule '{}' matched; {how}, {}",
+                        rule.name,
+                        self.tie_words(owner, tie)
+                    ),
+                    None => format!("rule '{}' matched; {how}", rule.name),
+                }
             }
         }
+    }
+}
+
+impl RoutingEngine {
+    /// "tied with r07 and r09 at workload 3; the tie went to r05 as the one assigned least
+    /// recently" (or "first by id", when the latest assignment did not separate them).
+    fn tie_words(&self, owner: &str, tie: &Tie) -> String {
+        let mut rivals: Vec<String> = tie
+            .named
+            .iter()
+            .map(|&position| self.reps[position].rep.id.to_string())
+            .collect();
+        let unnamed = tie.rivals - rivals.len();
+        if unnamed > 0 {
+            rivals.push(format!(
+                "{unnamed} other{}",
+                if unnamed == 1 { "" } else { "s" }
+            ));
+        }
+        let listed = match rivals.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        let broken_by = if tie.by_recency {
+            "as the one assigned least recently"
+        } else {
+            "first by id (the latest assignment did not separate them)"
+        };
+        format!(
+            "tied with {listed} at workload {}; the tie went to {owner} {broken_by}",
+            tie.workload
+        )
     }
 }
 

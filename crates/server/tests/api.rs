@@ -3,146 +3,13 @@
 use std::collections::BTreeSet;
 
 use allot_core::Clock;
-use allot_server::{AppState, ClockSource};
-use allot_store::testing::TestDatabase;
-use allot_store::{Backend, Store};
+use allot_store::Backend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const TOKEN: &str = "test-admin-token";
+mod support;
 
-struct TestApp {
-    address: String,
-    client: reqwest::Client,
-    store: Store,
-    _database: TestDatabase,
-}
-
-async fn spawn_app(backend: Backend) -> TestApp {
-    let database = TestDatabase::create(backend).await;
-    let store = Store::connect(&database.url).await.expect("connect");
-    let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
-    store.ensure_admin_token(Some(TOKEN), clock).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
-        store: store.clone(),
-        clock: ClockSource::fixed(clock),
-    };
-    tokio::spawn(async move { allot_server::serve(listener, state).await });
-    TestApp {
-        address,
-        client: reqwest::Client::new(),
-        store,
-        _database: database,
-    }
-}
-
-impl TestApp {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address))
-            .bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn put_rules(&self, source: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .put(format!("{}/api/v1/rules", self.address))
-            .bearer_auth(TOKEN)
-            .header("content-type", "text/plain")
-            .body(source.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap())
-    }
-
-    /// Two teams (east under hq) and three reps; rules: A-tier to east by least load, else round robin over hq.
-    async fn seed_organisation(&self) {
-        for (id, parent) in [("hq", None), ("east", Some("hq"))] {
-            let (status, body) = self
-                .put(
-                    &format!("/api/v1/teams/{id}"),
-                    json!({"name": format!("团队 {id}"), "parent_id": parent}),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-        }
-        for (id, team, level) in [
-            ("r1", "hq", "junior"),
-            ("r2", "east", "senior"),
-            ("r3", "east", "mid"),
-        ] {
-            let (status, body) = self
-                .put(
-                    &format!("/api/v1/reps/{id}"),
-                    json!({"name": format!("销售{id}"), "team_id": team, "level": level}),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-        }
-        let (status, body) = self
-            .put_rules(
-                r#"
-[[rule]]
-name = "华东大客户"
-when = 'tier == "A" and region ^= "上海"'
-to = { team = "east" }
-strategy = "least_loaded"
-min_level = "senior"
-
-[[rule]]
-name = "兜底"
-when = 'true'
-to = { team = "hq" }
-strategy = "round_robin"
-"#,
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-    }
-}
-
-fn assert_error(body: &Value, code: &str, field: Option<&str>) {
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|message| !message.is_empty()),
-        "{body}"
-    );
-    if let Some(field) = field {
-        assert_eq!(body["error"]["field"], field, "{body}");
-    }
-}
+use support::{assert_error, spawn_app, TOKEN};
 
 async fn unauthenticated_calls_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -1241,201 +1108,37 @@ async fn tokens_rotate_and_revoke(backend: Backend) {
     assert_eq!(status_with(TOKEN).await, StatusCode::UNAUTHORIZED);
 }
 
-/// Checks a JSON value against an OpenAPI 3.1 schema as utoipa writes them: `$ref`, `type`
-/// (one or a list, with "null"), `properties` with `required`, `items`, `allOf`, `oneOf`,
-/// `anyOf`, `additionalProperties`. An object may carry no property the schema does not
-/// name, so a field added to a response without its schema, or renamed, fails here.
-fn check_schema(
-    document: &Value,
-    schema: &Value,
-    value: &Value,
-    path: &str,
-    problems: &mut Vec<String>,
-) {
-    if let Some(reference) = schema["$ref"].as_str() {
-        let name = reference.trim_start_matches("#/components/schemas/");
-        return check_schema(
-            document,
-            &document["components"]["schemas"][name],
-            value,
-            path,
-            problems,
-        );
-    }
-    if let Some(parts) = schema["allOf"].as_array() {
-        // Flattened records: the object's keys are the union of the parts' properties.
-        let mut merged = json!({"type": "object", "properties": {}, "required": []});
-        for part in parts {
-            let part = resolve(document, part);
-            for (key, property) in part["properties"].as_object().into_iter().flatten() {
-                merged["properties"][key] = property.clone();
-            }
-            for required in part["required"].as_array().into_iter().flatten() {
-                merged["required"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(required.clone());
-            }
-        }
-        return check_schema(document, &merged, value, path, problems);
-    }
-    for keyword in ["oneOf", "anyOf"] {
-        if let Some(options) = schema[keyword].as_array() {
-            let fits = options.iter().any(|option| {
-                let mut attempt = Vec::new();
-                check_schema(document, option, value, path, &mut attempt);
-                attempt.is_empty()
-            });
-            if !fits {
-                problems.push(format!("{path}: {value} fits none of {keyword}"));
-            }
-            return;
-        }
-    }
-    let types: Vec<&str> = match &schema["type"] {
-        Value::String(one) => vec![one.as_str()],
-        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
-        _ => return, // no constraint: any value
-    };
-    let fits = types.iter().any(|kind| match *kind {
-        "null" => value.is_null(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "boolean" => value.is_boolean(),
-        "array" => value.is_array(),
-        "object" => value.is_object(),
-        _ => true,
-    });
-    if !fits {
-        problems.push(format!("{path}: {value} is not {types:?}"));
-        return;
-    }
-    if let Some(items) = value.as_array() {
-        for (index, item) in items.iter().enumerate() {
-            check_schema(
-                document,
-                &schema["items"],
-                item,
-                &format!("{path}[{index}]"),
-                problems,
-            );
-        }
-    }
-    if let Some(object) = value.as_object() {
-        let properties = schema["properties"].as_object();
-        for required in schema["required"].as_array().into_iter().flatten() {
-            if !object.contains_key(required.as_str().unwrap()) {
-                problems.push(format!("{path}: required {required} is missing"));
-            }
-        }
-        for (key, item) in object {
-            match properties.and_then(|properties| properties.get(key)) {
-                Some(property) => {
-                    check_schema(document, property, item, &format!("{path}.{key}"), problems)
-                }
-                None => match &schema["additionalProperties"] {
-                    Value::Object(_) => check_schema(
-                        document,
-                        &schema["additionalProperties"],
-                        item,
-                        &format!("{path}.{key}"),
-                        problems,
-                    ),
-                    _ if properties.is_some() => {
-                        problems.push(format!("{path}: '{key}' is not in the schema"))
-                    }
-                    _ => {}
-                },
-            }
-        }
-    }
-}
-
-fn resolve<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema["$ref"].as_str() {
-        Some(reference) => {
-            let name = reference.trim_start_matches("#/components/schemas/");
-            resolve(document, &document["components"]["schemas"][name])
-        }
-        None => schema,
-    }
-}
-
-/// Calls a route and checks its response against the schema the document gives for it.
-async fn documented_call(
-    app: &TestApp,
-    document: &Value,
-    method: reqwest::Method,
-    route: &str,
-    concrete: &str,
-    body: Option<Value>,
-) -> Value {
-    let (status, response) = app.call(method.clone(), concrete, body).await;
-    let operation = &document["paths"][route][method.as_str().to_lowercase()];
-    let documented = &operation["responses"][status.as_str()];
-    assert!(
-        documented.is_object(),
-        "{method} {concrete} answered {status}, which is not documented: {response}"
-    );
-    if let Some(schema) = documented["content"]["application/json"].get("schema") {
-        let mut problems = Vec::new();
-        check_schema(document, schema, &response, "$", &mut problems);
-        assert!(
-            problems.is_empty(),
-            "{method} {concrete}: {problems:#?}\n{response}"
-        );
-    }
-    response
-}
-
 /// Every route's success response (and its errors) matches the document: the schemas are
-/// generated from the same types the handlers serialise, and this keeps it so.
+/// generated from the same types the handlers serialise, and every call of these tests checks
+/// its response against them (`support::DocumentedResponses`); this one calls each route.
 async fn responses_match_the_openapi_schemas(backend: Backend) {
     use reqwest::Method;
     let app = spawn_app(backend).await;
     app.seed_organisation().await;
-    let document: Value = app
-        .client
-        .get(format!("{}/api/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    // The checker itself rejects what it should: an unknown key, a missing one, a wrong type.
-    let customer = json!({"$ref": "#/components/schemas/Customer"});
-    let mut problems = Vec::new();
-    check_schema(
-        &document,
-        &customer,
-        &json!({"id": 1, "colour": "red"}),
-        "$",
-        &mut problems,
-    );
-    assert!(
-        problems
-            .iter()
-            .any(|problem| problem.contains("'colour' is not in the schema")),
-        "{problems:?}"
-    );
-    assert!(
-        problems
-            .iter()
-            .any(|problem| problem.contains("required \"name\" is missing")),
-        "{problems:?}"
-    );
-    assert!(
-        problems
-            .iter()
-            .any(|problem| problem.contains("$.id: 1 is not")),
-        "{problems:?}"
-    );
-    let call = |method: Method, route: &'static str, concrete: String, body: Option<Value>| {
+    // The validator rejects what it should: an unknown key, a missing one, a wrong type.
+    let customer = app
+        .documented
+        .compile(&json!({"$ref": "#/components/schemas/Customer"}));
+    let problems: Vec<String> = customer
+        .iter_errors(&json!({"id": 1, "colour": "red"}))
+        .map(|error| format!("{error} at {}", error.instance_path()))
+        .collect();
+    let found = |needle: &str| problems.iter().any(|problem| problem.contains(needle));
+    assert!(found("colour"), "{problems:#?}");
+    assert!(found("\"name\" is a required property"), "{problems:#?}");
+    assert!(found("1 is not of type \"string\""), "{problems:#?}");
+    // A rep record is a rep and its counts (`allOf`): each part's fields are known, no others.
+    let record = app
+        .documented
+        .compile(&json!({"$ref": "#/components/schemas/RepRecord"}));
+    let (_, rep) = app.get("/api/v1/reps/r1").await;
+    assert!(record.is_valid(&rep), "{rep}");
+    let mut extended = rep.clone();
+    extended["colour"] = json!("red");
+    assert!(!record.is_valid(&extended), "{extended}");
+    let call = |method: Method, _route: &'static str, concrete: String, body: Option<Value>| {
         let app = &app;
-        let document = &document;
-        async move { documented_call(app, document, method, route, &concrete, body).await }
+        async move { app.call(method, &concrete, body).await.1 }
     };
     for number in 0..5 {
         call(Method::POST, "/api/v1/route", "/api/v1/route".into(),

@@ -38,7 +38,7 @@ pub struct CustomerQuery {
     tier: Option<String>,
     /// Whole-segment region prefix, e.g. 广东 or 广东/深圳.
     region: Option<String>,
-    /// Part of the id, the name, or the phone number (digits).
+    /// Part of the id or the name (letters in either case), or of the phone number (digits).
     q: Option<String>,
     /// 1–1000, default 100.
     limit: Option<i64>,

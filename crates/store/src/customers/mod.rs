@@ -402,12 +402,14 @@ macro_rules! push_filter {
                 .push(")");
         }
         if let Some(search) = $search {
+            // Ids and names match whatever the case of their letters.
             let position = <$Db as Dialect>::POSITION_FUNCTION;
+            let folded = <$Db as Dialect>::fold_case(search);
             $query
-                .push(format!(" AND ({position}(customers.id, "))
-                .push_bind(search)
-                .push(format!(") > 0 OR {position}(customers.name, "))
-                .push_bind(search);
+                .push(format!(" AND ({position}(lower(customers.id), "))
+                .push_bind(folded.clone())
+                .push(format!(") > 0 OR {position}(lower(customers.name), "))
+                .push_bind(folded);
             if let Some(digits) = $phone_digits {
                 $query
                     .push(format!(") > 0 OR {position}(customers.phone, "))

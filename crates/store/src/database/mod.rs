@@ -111,6 +111,9 @@ pub(crate) trait Dialect {
     fn byte_order(column: &str) -> String;
     /// The function giving the position of a text in another, from 1, or 0 when absent.
     const POSITION_FUNCTION: &'static str;
+    /// A search text folded as the database's `lower()` folds the column it is compared with:
+    /// SQLite's folds ASCII letters only, PostgreSQL's every letter.
+    fn fold_case(text: &str) -> String;
 }
 
 impl Dialect for Sqlite {
@@ -119,6 +122,9 @@ impl Dialect for Sqlite {
         column.to_string()
     }
     const POSITION_FUNCTION: &'static str = "instr";
+    fn fold_case(text: &str) -> String {
+        text.to_ascii_lowercase()
+    }
 }
 
 impl Dialect for Postgres {
@@ -127,6 +133,9 @@ impl Dialect for Postgres {
         format!("{column} COLLATE \"C\"")
     }
     const POSITION_FUNCTION: &'static str = "strpos";
+    fn fold_case(text: &str) -> String {
+        text.to_lowercase()
+    }
 }
 
 /// `column IN (…)` over a list of texts: one bound value each on SQLite (callers keep lists
