@@ -1,5 +1,10 @@
 //! `allot bench`: end-to-end throughput of routing through the store, and of `POST /api/v1/route` under load.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -10,6 +15,8 @@ use allot_core::Clock;
 use allot_core::CustomerFields;
 use allot_server::{AppState, ClockSource};
 use allot_store::Store;
+
+use crate::csv_files::{self, CustomerWriter};
 
 #[derive(Subcommand)]
 pub enum BenchTarget {
@@ -32,6 +39,19 @@ pub enum BenchTarget {
         reps: usize,
         #[arg(long, default_value_t = 20)]
         rules: usize,
+    },
+    /// Write the route bench's organisation as files to import (teams.csv, reps.csv,
+    /// customers.csv, rules.toml), to time the real commands; needs no database.
+    Generate {
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+        #[arg(long, default_value_t = 1_000)]
+        reps: usize,
+        #[arg(long, default_value_t = 50)]
+        rules: usize,
+        /// The directory to write the files into (created if missing).
+        #[arg(long)]
+        directory: PathBuf,
     },
 }
 
@@ -69,6 +89,15 @@ async fn load_organisation(
 }
 
 pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
+    if let BenchTarget::Generate {
+        customers,
+        reps,
+        rules,
+        directory,
+    } = target
+    {
+        return generate(customers, reps, rules, &directory);
+    }
     let store = Store::connect(db)
         .await
         .with_context(|| format!("opening {db}"))?;
@@ -77,117 +106,183 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
             customers,
             reps,
             rules,
-        } => {
-            let organisation =
-                synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
-            load_organisation(&store, organisation, true).await?;
-            let started = Instant::now();
-            let run = store
-                .route_pool(bench_clock(), "bench", false, &|_| {})
-                .await?;
-            let seconds = started.elapsed().as_secs_f64();
-            println!(
-                "route ({:?}): {} customers, {} routed, {} left in pool, in {seconds:.2} s = {:.0} customers/s",
-                store.backend(),
-                run.summary.considered,
-                run.summary.routed,
-                run.summary.left_in_pool,
-                run.summary.considered as f64 / seconds
-            );
-        }
+        } => bench_route(&store, customers, reps, rules).await,
         BenchTarget::Api {
             requests,
             concurrency,
             reps,
             rules,
-        } => {
-            let organisation =
-                synthetic_organisation(12, (reps / 20).max(2), reps, requests, rules);
-            let bodies: Vec<CustomerFields> = organisation
-                .customers
-                .iter()
-                .map(|customer| {
-                    let mut fields = CustomerFields::from_customer(customer);
-                    fields.remove("parent_id");
-                    fields.remove("owner_id");
-                    fields
-                })
-                .collect();
-            load_organisation(&store, organisation, false).await?;
-            let token = allot_store::auth::generate_token();
-            store
-                .ensure_admin_token(Some(&token), bench_clock())
-                .await?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let address = format!("http://{}/api/v1/route", listener.local_addr()?);
-            let state = AppState {
-                store: store.clone(),
-                clock: ClockSource::fixed(bench_clock()),
-            };
-            let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(concurrency)
-                .build()?;
-            let bodies = std::sync::Arc::new(bodies);
-            let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            let started = Instant::now();
-            let mut workers = Vec::new();
-            for _ in 0..concurrency.max(1) {
-                let client = client.clone();
-                let bodies = bodies.clone();
-                let next = next.clone();
-                let address = address.clone();
-                let token = token.clone();
-                workers.push(tokio::spawn(async move {
-                    let mut latencies = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if index >= bodies.len() {
-                            break;
-                        }
-                        let sent = Instant::now();
-                        let response = client
-                            .post(&address)
-                            .bearer_auth(&token)
-                            .json(&bodies[index])
-                            .send()
-                            .await?;
-                        if !response.status().is_success() {
-                            bail!(
-                                "request {index} failed: {} {}",
-                                response.status(),
-                                response.text().await?
-                            );
-                        }
-                        response.bytes().await?;
-                        latencies.push(sent.elapsed());
-                    }
-                    Ok::<Vec<Duration>, anyhow::Error>(latencies)
-                }));
-            }
-            let mut latencies = Vec::new();
-            for worker in workers {
-                latencies.extend(worker.await??);
-            }
-            let seconds = started.elapsed().as_secs_f64();
-            server.abort();
-            latencies.sort();
-            let percentile = |fraction: f64| {
-                let index = ((latencies.len() as f64 * fraction).ceil() as usize)
-                    .clamp(1, latencies.len())
-                    - 1;
-                latencies[index].as_secs_f64() * 1000.0
-            };
-            println!(
-                "api ({:?}): {} requests, concurrency {concurrency}, in {seconds:.2} s = {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                store.backend(),
-                latencies.len(),
-                latencies.len() as f64 / seconds,
-                percentile(0.50),
-                percentile(0.99),
-                percentile(1.0)
+        } => bench_api(&store, requests, concurrency, reps, rules).await,
+        BenchTarget::Generate { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The bench's organisation as the files a user would import: `teams.csv`, `reps.csv`,
+/// `customers.csv` and `rules.toml`, so the real commands can be timed and their memory read.
+fn generate(customers: usize, reps: usize, rules: usize, directory: &Path) -> Result<()> {
+    let organisation = synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
+    std::fs::create_dir_all(directory)
+        .with_context(|| format!("creating {}", directory.display()))?;
+    let create = |name: &str| -> Result<BufWriter<File>> {
+        let path = directory.join(name);
+        Ok(BufWriter::new(
+            File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+        ))
+    };
+    csv_files::write_teams(create("teams.csv")?, &organisation.teams)?;
+    csv_files::write_reps(create("reps.csv")?, &organisation.reps)?;
+    let mut attribute_keys: Vec<String> = organisation
+        .customers
+        .iter()
+        .flat_map(|customer| customer.attributes.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    attribute_keys.sort();
+    let mut writer = CustomerWriter::new(create("customers.csv")?, attribute_keys)?;
+    writer.write(&organisation.customers)?;
+    writer.finish()?;
+    create("rules.toml")?.write_all(organisation.rules_toml.as_bytes())?;
+    println!(
+        "wrote {} teams, {} reps, {} customers and {} rules to {}",
+        organisation.teams.len(),
+        organisation.reps.len(),
+        organisation.customers.len(),
+        rules,
+        directory.display()
+    );
+    Ok(())
+}
+
+async fn bench_route(store: &Store, customers: usize, reps: usize, rules: usize) -> Result<()> {
+    let organisation = synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
+    load_organisation(store, organisation, true).await?;
+    let started = Instant::now();
+    let run = store
+        .route_pool(bench_clock(), "bench", false, &|_| {})
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "route ({:?}): {} customers, {} routed, {} left in pool, in {seconds:.2} s = {:.0} customers/s",
+        store.backend(),
+        run.summary.considered,
+        run.summary.routed,
+        run.summary.left_in_pool,
+        run.summary.considered as f64 / seconds
+    );
+    Ok(())
+}
+
+async fn bench_api(
+    store: &Store,
+    requests: usize,
+    concurrency: usize,
+    reps: usize,
+    rules: usize,
+) -> Result<()> {
+    let organisation = synthetic_organisation(12, (reps / 20).max(2), reps, requests, rules);
+    let bodies: Vec<CustomerFields> = organisation
+        .customers
+        .iter()
+        .map(|customer| {
+            let mut fields = CustomerFields::from_customer(customer);
+            fields.remove("parent_id");
+            fields.remove("owner_id");
+            fields
+        })
+        .collect();
+    load_organisation(store, organisation, false).await?;
+    let token = allot_store::auth::generate_token();
+    store
+        .ensure_admin_token(Some(&token), bench_clock())
+        .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = format!("http://{}/api/v1/route", listener.local_addr()?);
+    let state = AppState {
+        store: store.clone(),
+        clock: ClockSource::fixed(bench_clock()),
+    };
+    let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    store.reset_lock_statistics();
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        workers.push(tokio::spawn(send_requests(
+            client.clone(),
+            address.clone(),
+            token.clone(),
+            bodies.clone(),
+            next.clone(),
+        )));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let lock = store.lock_hold();
+    server.abort();
+    latencies.sort();
+    let percentile = |fraction: f64| {
+        let index =
+            ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[index].as_secs_f64() * 1000.0
+    };
+    println!(
+        "api ({:?}): {} requests, concurrency {concurrency}, in {seconds:.2} s = {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        store.backend(),
+        latencies.len(),
+        latencies.len() as f64 / seconds,
+        percentile(0.50),
+        percentile(0.99),
+        percentile(1.0)
+    );
+    println!(
+        "routing lock: {} transactions held it {:.2} s in all ({:.3} ms a request; mean {:.3} ms, longest {:.2} ms a transaction)",
+        lock.transactions,
+        lock.total.as_secs_f64(),
+        lock.total.as_secs_f64() * 1000.0 / latencies.len().max(1) as f64,
+        lock.mean().as_secs_f64() * 1000.0,
+        lock.longest.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// One client: sends the next unsent body until none is left; the latency of each request.
+async fn send_requests(
+    client: reqwest::Client,
+    address: String,
+    token: String,
+    bodies: Arc<Vec<CustomerFields>>,
+    next: Arc<AtomicUsize>,
+) -> Result<Vec<Duration>> {
+    let mut latencies = Vec::new();
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= bodies.len() {
+            break;
+        }
+        let sent = Instant::now();
+        let response = client
+            .post(&address)
+            .bearer_auth(&token)
+            .json(&bodies[index])
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!(
+                "request {index} failed: {} {}",
+                response.status(),
+                response.text().await?
             );
         }
+        response.bytes().await?;
+        latencies.push(sent.elapsed());
     }
-    Ok(())
+    Ok(latencies)
 }

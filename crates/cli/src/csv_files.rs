@@ -402,3 +402,80 @@ impl<W: Write> CustomerWriter<W> {
         Ok(())
     }
 }
+
+/// The columns of `allot export values`: one row per graded customer (not an import format).
+pub const VALUE_COLUMNS: [&str; 22] = [
+    "customer_id",
+    "owner_id",
+    "tier",
+    "computed_tier",
+    "abc",
+    "score",
+    "rfm_segment",
+    "recency_days",
+    "frequency",
+    "monetary",
+    "recency_score",
+    "frequency_score",
+    "monetary_score",
+    "p_alive",
+    "expected_purchases",
+    "clv",
+    "health",
+    "at_risk",
+    "health_recency",
+    "health_interaction",
+    "health_tickets",
+    "as_of",
+];
+
+/// Writes graded customers' values under [`VALUE_COLUMNS`]; unknown measures are empty cells.
+pub struct ValueWriter<W: Write> {
+    writer: csv::Writer<W>,
+}
+
+impl<W: Write> ValueWriter<W> {
+    pub fn new(writer: W) -> Result<Self> {
+        let mut writer = csv::Writer::from_writer(writer);
+        writer.write_record(VALUE_COLUMNS)?;
+        Ok(ValueWriter { writer })
+    }
+
+    pub fn write(&mut self, rows: &[allot_store::value::ValueRow]) -> Result<()> {
+        fn cell<T: ToString>(value: Option<T>) -> String {
+            value.map(|value| value.to_string()).unwrap_or_default()
+        }
+        for row in rows {
+            self.writer.write_record([
+                row.customer_id.clone(),
+                cell(row.owner_id.as_ref()),
+                row.tier.clone(),
+                row.computed_tier.clone(),
+                row.abc.clone(),
+                row.score.to_string(),
+                cell(row.rfm_segment.as_ref()),
+                cell(row.recency_days),
+                cell(row.frequency),
+                cell(row.monetary()),
+                cell(row.recency_score),
+                cell(row.frequency_score),
+                cell(row.monetary_score),
+                cell(row.p_alive),
+                cell(row.expected_purchases),
+                cell(row.clv),
+                cell(row.health),
+                row.at_risk.to_string(),
+                cell(row.health_part("recency")),
+                cell(row.health_part("interaction")),
+                cell(row.health_part("tickets")),
+                row.as_of.text(),
+            ])?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        self.writer.flush()?;
+        Ok(())
+    }
+}

@@ -12,7 +12,7 @@ use allot_store::customers::{CustomerWrite, OwnerChangeSource};
 use allot_store::imports::{BadRows, ImportSummary, RowProblem};
 use allot_store::Store;
 
-use crate::csv_files::{self, CustomerRows, CustomerWriter};
+use crate::csv_files::{self, CustomerRows, CustomerWriter, ValueWriter};
 use crate::{progress_bar, DataKind, ImportKind};
 
 /// Imports a file; the exit status is 2 when some rows were bad.
@@ -210,6 +210,22 @@ pub async fn export(store: &Store, kind: DataKind, out: Option<&Path>) -> Result
                 return Err(error);
             }
             customers.finish()?
+        }
+        DataKind::Values => {
+            let mut values = ValueWriter::new(writer)?;
+            let mut failed = None;
+            store
+                .for_each_customer_value(|chunk| {
+                    if failed.is_none() {
+                        failed = values.write(chunk).err();
+                    }
+                    Ok(())
+                })
+                .await?;
+            if let Some(error) = failed {
+                return Err(error);
+            }
+            values.finish()?
         }
     }
     Ok(())

@@ -72,7 +72,8 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Export as CSV in the import format (owners included), to stdout or --out.
+    /// Export as CSV, to stdout or --out: teams, reps and customers in the import format (owners
+    /// included); values as one row per graded customer (tier, score, RFM, CLV, health).
     Export {
         kind: DataKind,
         #[arg(long)]
@@ -170,9 +171,11 @@ enum DataKind {
     Teams,
     Reps,
     Customers,
+    /// Every graded customer's value (export only).
+    Values,
 }
 
-/// What `allot import` reads: the exportable kinds plus activity.
+/// What `allot import` reads: teams, reps and customers, and activity.
 #[derive(Clone, Copy, ValueEnum)]
 enum ImportKind {
     Teams,

@@ -1154,6 +1154,46 @@ mod tests {
         assert_eq!(counts(owners), expected, "{owners:?}");
     }
 
+    /// Routes customers `c0`, `c1`, … in turn over `reps` by least load and checks each reason.
+    fn check_tie_reasons(reps: &[&str], expected: &[&str]) {
+        let mut engine = engine(
+            one_rule("least_loaded", "{ team = \"t\" }"),
+            reps.iter().map(|id| rep(id, "t")).collect(),
+            "2026-11-25",
+        );
+        for (index, expected) in expected.iter().enumerate() {
+            let customer = customer(&format!("c{index}"));
+            let decision = engine.route(&customer, None);
+            let record = engine.render(&decision, &customer);
+            assert_eq!(record.reason, *expected, "customer c{index}");
+            // The stored form gives the same sentence.
+            let (stored_record, _) = engine.stored(&decision, &customer);
+            assert_eq!(stored_record.reason, *expected, "stored c{index}");
+        }
+    }
+
+    #[test]
+    fn least_loaded_reasons_name_the_tie_and_what_broke_it() {
+        let least = "rule 'all' matched; least loaded:";
+        check_tie_reasons(
+            &["r1", "r2"],
+            &[
+                &format!("{least} r1 carried the least workload, tied with r2 at workload 0; the tie went to r1 first by id (the latest assignment did not separate them)"),
+                // r2 alone carries nothing: no tie.
+                &format!("{least} r2 carried the least workload"),
+                // Both carry 1; r1 took its customer first.
+                &format!("{least} r1 carried the least workload, tied with r2 at workload 1; the tie went to r1 as the one assigned least recently"),
+            ],
+        );
+        check_tie_reasons(
+            &["r1", "r2", "r3", "r4", "r5"],
+            &[
+                &format!("{least} r1 carried the least workload, tied with r2, r3, r4 and 1 other at workload 0; the tie went to r1 first by id (the latest assignment did not separate them)"),
+                &format!("{least} r2 carried the least workload, tied with r3, r4 and r5 at workload 0; the tie went to r2 first by id (the latest assignment did not separate them)"),
+            ],
+        );
+    }
+
     #[test]
     fn round_robin_spreads_evenly_and_wraps() {
         let mut engine = engine(

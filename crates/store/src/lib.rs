@@ -75,6 +75,11 @@ impl Store {
     pub fn lock_hold(&self) -> LockHold {
         self.database.lock_statistics.reading()
     }
+
+    /// Counts the routing lock's hold time afresh from now.
+    pub fn reset_lock_statistics(&self) {
+        self.database.lock_statistics.reset();
+    }
 }
 
 /// Stores a new version of a versioned document (rules, value policy) in `table`, which has

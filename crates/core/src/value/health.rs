@@ -35,8 +35,8 @@ fn usual_gap_days(dates: &[NaiveDate]) -> Option<f64> {
     Some((lower_middle + upper_middle) as f64 / 2.0)
 }
 
-/// The freshness of a rhythm (purchases or interactions) as of `today`, `None` without any date.
-fn rhythm_component(dates: &[NaiveDate], today: NaiveDate, default_gap_days: f64) -> Option<f64> {
+/// The distinct dates up to `today`, in order.
+fn days_until(dates: &[NaiveDate], today: NaiveDate) -> Vec<NaiveDate> {
     let mut dates: Vec<NaiveDate> = dates
         .iter()
         .copied()
@@ -44,22 +44,84 @@ fn rhythm_component(dates: &[NaiveDate], today: NaiveDate, default_gap_days: f64
         .collect();
     dates.sort_unstable();
     dates.dedup();
+    dates
+}
+
+/// The freshness of a rhythm (purchases or interactions) as of `today`, `None` without any date;
+/// a customer without a rhythm of their own (one date) is held to `default_gap_days`.
+fn rhythm_component(dates: &[NaiveDate], today: NaiveDate, default_gap_days: f64) -> Option<f64> {
+    let dates = days_until(dates, today);
     let last = *dates.last()?;
     let usual = usual_gap_days(&dates).unwrap_or(default_gap_days);
     Some(rhythm_freshness((today - last).num_days() as f64, usual))
+}
+
+/// Customers with a rhythm of their own needed before theirs sets the usual gap of the others.
+pub const RHYTHMS_FOR_A_POPULATION_GAP: usize = 30;
+
+/// The usual gaps, in days, that a customer with one purchase day (or one interaction day) is
+/// held to: the median of the usual gaps of the customers who have a rhythm, at most the
+/// policy's default, which alone applies while fewer than [`RHYTHMS_FOR_A_POPULATION_GAP`]
+/// customers have one.
+///
+/// Without it a customer who bought once, half a year ago, looked perfectly fresh against the
+/// default gap of 180 days while RFM, which compares customers with each other, rightly
+/// called them lost: the two measures contradicted each other.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UsualGaps {
+    pub purchase_days: f64,
+    pub interaction_days: f64,
+}
+
+impl UsualGaps {
+    /// The policy's defaults alone.
+    pub fn of_policy(policy: &HealthPolicy) -> UsualGaps {
+        UsualGaps {
+            purchase_days: policy.default_purchase_gap_days,
+            interaction_days: policy.default_interaction_gap_days,
+        }
+    }
+
+    /// From the rhythms of a population (each customer's purchase and interaction dates).
+    pub fn of_population<'a>(
+        policy: &HealthPolicy,
+        rhythms: impl Iterator<Item = (&'a [NaiveDate], &'a [NaiveDate])>,
+        today: NaiveDate,
+    ) -> UsualGaps {
+        let mut purchase_gaps = Vec::new();
+        let mut interaction_gaps = Vec::new();
+        for (purchases, interactions) in rhythms {
+            purchase_gaps.extend(usual_gap_days(&days_until(purchases, today)));
+            interaction_gaps.extend(usual_gap_days(&days_until(interactions, today)));
+        }
+        let population = |mut gaps: Vec<f64>, default: f64| {
+            if gaps.len() < RHYTHMS_FOR_A_POPULATION_GAP {
+                return default;
+            }
+            gaps.sort_unstable_by(f64::total_cmp);
+            let middle = (gaps[(gaps.len() - 1) / 2] + gaps[gaps.len() / 2]) / 2.0;
+            middle.min(default)
+        };
+        UsualGaps {
+            purchase_days: population(purchase_gaps, policy.default_purchase_gap_days),
+            interaction_days: population(interaction_gaps, policy.default_interaction_gap_days),
+        }
+    }
 }
 
 /// Health 0..100 and its known parts (name → 0..1 sub-score); `None` when no part is known:
 /// a customer nobody has bought from, talked to or served has no measurable health.
 ///
 /// Parts: `recency` = freshness of the last purchase day against the median gap between purchase
-/// days (default gap when fewer than two); `interaction` = the same for interaction days;
+/// days (the population's usual gap, [`UsualGaps`], when fewer than two); `interaction` = the
+/// same for interaction days;
 /// `tickets` = 1 / (1 + open tickets), unknown while tickets are not tracked, and left out when
 /// nothing else is known and no ticket is open; `p_alive` = the CLV model's probability the customer is
 /// still active. Health = 100 × Σ weight·part / Σ weight over the known parts (a customer with
 /// no purchase, no interaction or no p_alive simply lacks that part).
 pub(crate) fn health_score(
     policy: &HealthPolicy,
+    usual_gaps: &UsualGaps,
     purchase_dates: &[NaiveDate],
     interaction_dates: &[NaiveDate],
     open_tickets: Option<u32>,
@@ -70,16 +132,12 @@ pub(crate) fn health_score(
         (
             "recency",
             policy.recency,
-            rhythm_component(purchase_dates, today, policy.default_purchase_gap_days),
+            rhythm_component(purchase_dates, today, usual_gaps.purchase_days),
         ),
         (
             "interaction",
             policy.interaction,
-            rhythm_component(
-                interaction_dates,
-                today,
-                policy.default_interaction_gap_days,
-            ),
+            rhythm_component(interaction_dates, today, usual_gaps.interaction_days),
         ),
         (
             "tickets",
@@ -132,6 +190,7 @@ mod tests {
         let purchases = [day(90), day(97)];
         let (health, parts) = health_score(
             &HealthPolicy::default(),
+            &UsualGaps::of_policy(&HealthPolicy::default()),
             &purchases,
             &interactions,
             Some(open_tickets),
@@ -161,18 +220,50 @@ mod tests {
     #[test]
     fn no_open_ticket_alone_is_not_health() {
         let policy = HealthPolicy::default();
-        let (health, parts) = health_score(&policy, &[], &[], Some(0), None, day(10));
+        let (health, parts) = health_score(
+            &policy,
+            &UsualGaps::of_policy(&policy),
+            &[],
+            &[],
+            Some(0),
+            None,
+            day(10),
+        );
         assert_eq!((health, parts.len()), (None, 0), "unknown, not perfect");
-        let (health, parts) = health_score(&policy, &[], &[], None, None, day(10));
+        let (health, parts) = health_score(
+            &policy,
+            &UsualGaps::of_policy(&policy),
+            &[],
+            &[],
+            None,
+            None,
+            day(10),
+        );
         assert_eq!(
             (health, parts.len()),
             (None, 0),
             "no activity at all: unknown"
         );
-        let (health, parts) = health_score(&policy, &[], &[], Some(1), None, day(10));
+        let (health, parts) = health_score(
+            &policy,
+            &UsualGaps::of_policy(&policy),
+            &[],
+            &[],
+            Some(1),
+            None,
+            day(10),
+        );
         assert_eq!(parts, [("tickets".to_string(), 0.5)]);
         assert_eq!(health, Some(50.0));
-        let (_, parts) = health_score(&policy, &[day(9)], &[], Some(0), None, day(10));
+        let (_, parts) = health_score(
+            &policy,
+            &UsualGaps::of_policy(&policy),
+            &[day(9)],
+            &[],
+            Some(0),
+            None,
+            day(10),
+        );
         assert_eq!(
             parts.len(),
             2,
@@ -188,6 +279,7 @@ mod tests {
             let today = day(14 + days_since_contact);
             let (health, _) = health_score(
                 &HealthPolicy::default(),
+                &UsualGaps::of_policy(&HealthPolicy::default()),
                 &[day(10)],
                 &interactions,
                 Some(0),
@@ -223,5 +315,47 @@ mod tests {
                 "{days_since} / {usual}"
             );
         }
+    }
+
+    #[test]
+    fn one_time_buyers_are_held_to_the_population_rhythm() {
+        let policy = HealthPolicy::default();
+        let today = day(400);
+        // Forty customers buying every 30 days, one every 60.
+        let monthly: Vec<NaiveDate> = (0..10).map(|month| day(100 + 30 * month)).collect();
+        let bimonthly: Vec<NaiveDate> = (0..5).map(|period| day(100 + 60 * period)).collect();
+        let mut rhythms: Vec<(&[NaiveDate], &[NaiveDate])> = vec![(monthly.as_slice(), &[]); 40];
+        rhythms.push((bimonthly.as_slice(), &[]));
+        let gaps = UsualGaps::of_population(&policy, rhythms.into_iter(), today);
+        assert_eq!(gaps.purchase_days, 30.0);
+        // Too few interaction rhythms: the policy's default.
+        assert_eq!(gaps.interaction_days, policy.default_interaction_gap_days);
+        // Bought once, 170 days ago: fresh against 180 days, long gone against the population's 30.
+        let once = [day(230)];
+        let (against_default, _) = health_score(
+            &policy,
+            &UsualGaps::of_policy(&policy),
+            &once,
+            &[],
+            None,
+            None,
+            today,
+        );
+        let (against_population, parts) =
+            health_score(&policy, &gaps, &once, &[], None, None, today);
+        assert_eq!(against_default, Some(100.0));
+        assert_eq!(against_population, Some(0.0), "{parts:?}");
+        // Too few customers with a rhythm: the default, and never more than it.
+        let few = vec![(monthly.as_slice(), &[][..]); 3];
+        assert_eq!(
+            UsualGaps::of_population(&policy, few.into_iter(), today),
+            UsualGaps::of_policy(&policy)
+        );
+        let slow: Vec<NaiveDate> = (0..3).map(|period| day(400 * period / 2)).collect();
+        let slow_population = vec![(slow.as_slice(), &[][..]); 40];
+        assert_eq!(
+            UsualGaps::of_population(&policy, slow_population.into_iter(), today).purchase_days,
+            policy.default_purchase_gap_days
+        );
     }
 }

@@ -76,7 +76,9 @@ use crate::clock::Clock;
 use crate::ids::CustomerId;
 
 pub use abc::AbcClass;
-pub use health::{rhythm_freshness, FADE_AFTER_USUAL_GAPS};
+pub use health::{
+    rhythm_freshness, UsualGaps, FADE_AFTER_USUAL_GAPS, RHYTHMS_FOR_A_POPULATION_GAP,
+};
 pub use history::{daily_purchases, PurchaseDay};
 pub use policy::{
     AbcBasis, AbcPolicy, ClvPolicy, HealthPolicy, ScoringPolicy, TierCriterion, TierRule,
@@ -195,6 +197,7 @@ pub fn grade_customers(
     let abc_classes = abc::abc_classes(&policy.abc, &abc_values, &ids);
     let scores: Vec<f64> = scored.iter().map(|(score, _)| *score).collect();
     let tier_indices = tiers::computed_tiers(&policy.tiers, &scores, &ids);
+    let usual_gaps = population_usual_gaps(policy, customers, clock);
 
     customers
         .iter()
@@ -216,7 +219,8 @@ pub fn grade_customers(
                 let tier = active_override
                     .map(|tier_override| tier_override.tier.trim().to_string())
                     .unwrap_or_else(|| computed_tier.clone());
-                let (health, health_parts, at_risk) = customer_health(policy, customer, clock);
+                let (health, health_parts, at_risk) =
+                    customer_health(policy, &usual_gaps, customer, clock);
                 CustomerGrade {
                     customer_id: customer.customer_id.clone(),
                     rfm,
@@ -235,23 +239,51 @@ pub fn grade_customers(
         .collect()
 }
 
-/// One customer's health as of the clock, alone: unlike the score it is not relative to other
-/// customers, so the daily job refreshes it (and the alerts it raises) between monthly
-/// re-grades, from the p_alive of the last one. Returns health, its known parts, and whether
-/// it is below the policy's alert threshold.
-pub fn customer_health(
+/// The usual gaps that customers without a rhythm of their own are held to, from the rhythms
+/// of `customers` as of the clock ([`UsualGaps`]).
+pub fn population_usual_gaps(
     policy: &ValuePolicy,
-    customer: &CustomerValueInput,
+    customers: &[CustomerValueInput],
     clock: Clock,
-) -> (Option<f64>, Vec<(String, f64)>, bool) {
-    let purchase_dates: Vec<NaiveDate> = customer
+) -> UsualGaps {
+    let purchase_dates: Vec<Vec<NaiveDate>> = customers.iter().map(purchase_dates).collect();
+    UsualGaps::of_population(
+        &policy.health,
+        purchase_dates
+            .iter()
+            .zip(customers)
+            .map(|(purchases, customer)| {
+                (purchases.as_slice(), customer.interaction_days.as_slice())
+            }),
+        clock.utc_date(),
+    )
+}
+
+/// The days the customer bought on (a day netting to a refund is no purchase).
+fn purchase_dates(customer: &CustomerValueInput) -> Vec<NaiveDate> {
+    customer
         .purchase_days
         .iter()
         .filter(|day| day.amount.is_positive())
         .map(|day| day.date)
-        .collect();
+        .collect()
+}
+
+/// One customer's health as of the clock: its own rhythms, tickets and P(alive), held to the
+/// population's usual gaps only where it has no rhythm of its own. Unlike the score it is
+/// not a rank among customers, so the daily job refreshes it (and the alerts it raises)
+/// between monthly re-grades, from the p_alive of the last one. Returns health, its known
+/// parts, and whether it is below the policy's alert threshold.
+pub fn customer_health(
+    policy: &ValuePolicy,
+    usual_gaps: &UsualGaps,
+    customer: &CustomerValueInput,
+    clock: Clock,
+) -> (Option<f64>, Vec<(String, f64)>, bool) {
+    let purchase_dates = purchase_dates(customer);
     let (health, parts) = health::health_score(
         &policy.health,
+        usual_gaps,
         &purchase_dates,
         &customer.interaction_days,
         customer.open_tickets,

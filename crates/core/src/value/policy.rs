@@ -8,7 +8,8 @@ use toml::Spanned;
 use crate::error::{FieldError, RuleError};
 use crate::vocabulary::{StageName, TierName, Vocabulary, DEFAULT_STAGES};
 
-/// A commented example policy; it equals the built-in defaults except for its tiers and the strategic weight.
+/// A commented example policy; it equals the built-in defaults except for its tier cuts and
+/// the strategic weight, and keeps the default tier names, so examples hold with or without it.
 pub const EXAMPLE_POLICY: &str = r#"# 客户价值策略 (customer value policy). Every section and key is optional;
 # what is left out takes the default shown in the comment.
 
@@ -31,17 +32,18 @@ a = 80                # A: the customers making the first 80% of the value
 b = 15                # B: the next 15%; C: the rest and everyone with no value
 
 # Tiers, best first. Each has min_score or top_percent (cumulative from the best customer);
-# the last one has neither and takes everyone left.
+# the last one has neither and takes everyone left. Names are free ("战略", "重点", "普通"…);
+# customers, rules and overrides then use those names.
 [[tier]]
-name = "战略"
+name = "A"            # 战略客户
 top_percent = 10
 
 [[tier]]
-name = "重点"
+name = "B"            # 重点客户
 min_score = 60
 
 [[tier]]
-name = "普通"
+name = "C"            # 普通客户
 
 [health]
 # Weights of the health score (0..100); unknown parts are left out and the rest reweighted.
@@ -49,9 +51,12 @@ recency = 0.35        # days since the last purchase against the customer's usua
 interaction = 0.25    # days since the last interaction against the usual gap
 tickets = 0.15        # 1 / (1 + open tickets)
 p_alive = 0.25        # probability the customer is still active
-alert_below = 40      # health under this marks the customer at risk
-default_purchase_gap_days = 180     # usual purchase gap when there are fewer than two purchase days
-default_interaction_gap_days = 30   # usual interaction gap when there are fewer than two interaction days
+alert_below = 40      # health under this raises an alert for the owner (at_risk)
+# A customer with one purchase day (or one interaction day) has no gap of their own: they are
+# held to the median gap of the customers who have one, at most these (and to these alone
+# while fewer than 30 customers have a rhythm).
+default_purchase_gap_days = 180
+default_interaction_gap_days = 30
 
 [clv]
 horizon_months = 12              # CLV sums expected spend over this many months
@@ -956,7 +961,7 @@ mod tests {
     #[test]
     fn example_parses_and_empty_file_is_the_default() {
         let policy = ValuePolicy::parse(EXAMPLE_POLICY).unwrap();
-        assert_eq!(policy.tier_names(), ["战略", "重点", "普通"]);
+        assert_eq!(policy.tier_names(), ["A", "B", "C"]);
         assert_eq!(policy.tiers[1].criterion, TierCriterion::MinScore(60.0));
         assert_eq!(
             policy.scoring.strategic_attribute.as_deref(),

@@ -265,6 +265,13 @@ impl LockStatistics {
             .fetch_max(nanoseconds, Ordering::Relaxed);
     }
 
+    /// Starts counting afresh (a benchmark's measured part after its set-up).
+    pub fn reset(&self) {
+        self.transactions.store(0, Ordering::Relaxed);
+        self.held_nanoseconds.store(0, Ordering::Relaxed);
+        self.longest_nanoseconds.store(0, Ordering::Relaxed);
+    }
+
     pub fn reading(&self) -> LockHold {
         LockHold {
             transactions: self.transactions.load(Ordering::Relaxed),

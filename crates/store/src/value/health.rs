@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use allot_core::clock::Clock;
-use allot_core::value::customer_health;
+use allot_core::value::{customer_health, population_usual_gaps};
 use serde::Serialize;
 
 use super::alerts::AlertChanges;
@@ -61,6 +61,7 @@ impl Store {
             })
             .collect();
         let inputs = population.value_inputs(purchase_days, &measured, &HashMap::new(), clock);
+        let usual_gaps = population_usual_gaps(&policy, &inputs, clock);
         let mut summary = HealthSummary::default();
         let mut refreshed = Vec::new();
         let mut alerts = AlertChanges::default();
@@ -69,7 +70,7 @@ impl Store {
             if !stored_p_alive.contains_key(customer.id.as_str()) {
                 continue;
             }
-            let (health, parts, at_risk) = customer_health(&policy, input, clock);
+            let (health, parts, at_risk) = customer_health(&policy, &usual_gaps, input, clock);
             summary.customers += 1;
             match health {
                 None => summary.health_unknown += 1,

@@ -1,11 +1,13 @@
 //! Customer value in the database: policy versions (`policy`), tier overrides (`overrides`),
 //! grading runs (`grading`), the daily health refresh (`health`), the scheduled jobs of `tick`
-//! (`jobs`), tier events (`tier_events`), health alerts (`alerts`) and reports (`report`).
+//! (`jobs`), tier events (`tier_events`), health alerts (`alerts`), reports (`report`) and the
+//! flat table of every customer's value (`export`).
 //!
 //! The maths is in `allot_core::value` and `allot_core::clv`; this module gathers the inputs
 //! in one transaction, calls it, and writes every result of a run in that same transaction.
 
 mod alerts;
+mod export;
 mod grading;
 mod health;
 mod jobs;
@@ -21,6 +23,7 @@ use serde::Serialize;
 
 pub use crate::clv_estimates::{ClvFitReport, ClvSettings};
 pub use alerts::{Alert, AlertFilter};
+pub use export::ValueRow;
 pub use health::HealthSummary;
 pub use jobs::{TickSummary, EXPIRE_OVERRIDES_JOB, MONTHLY_REGRADE_JOB, REFRESH_HEALTH_JOB};
 pub use overrides::StoredTierOverride;
