@@ -54,7 +54,10 @@ async fn import_customers(
         .unwrap_or(0);
     let bar = progress_bar(length, "importing (bytes)");
     let rows = CustomerRows::open(reader)?;
-    let rows = ProgressRows { rows, bar: &bar };
+    let rows = ProgressRows {
+        rows,
+        bar: bar.clone(),
+    };
     let summary = store
         .import_customers(
             rows,
@@ -72,13 +75,14 @@ async fn import_customers(
     Ok(summary)
 }
 
-/// Rows that move the progress bar as they are read.
-struct ProgressRows<'b, R: io::Read> {
+/// Rows that move the progress bar as they are read (on the store's reading thread: the bar
+/// is a shared handle).
+struct ProgressRows<R: io::Read> {
     rows: CustomerRows<R>,
-    bar: &'b ProgressBar,
+    bar: ProgressBar,
 }
 
-impl<R: io::Read> Iterator for ProgressRows<'_, R> {
+impl<R: io::Read> Iterator for ProgressRows<R> {
     type Item = <CustomerRows<R> as Iterator>::Item;
 
     fn next(&mut self) -> Option<Self::Item> {

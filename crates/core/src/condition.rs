@@ -596,141 +596,38 @@ fn is_word_character(character: char) -> bool {
 }
 
 fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
-    let mut tokens = Vec::new();
-    let characters: Vec<(usize, char)> = source.char_indices().collect();
-    let mut index = 0;
-    let offset_at = |index: usize| {
-        characters
-            .get(index)
-            .map_or(source.len(), |(offset, _)| *offset)
+    let scanner = Scanner {
+        source,
+        characters: source.char_indices().collect(),
     };
-    while index < characters.len() {
-        let (start, character) = characters[index];
+    let mut tokens = Vec::new();
+    let mut index = 0;
+    while index < scanner.characters.len() {
+        let (start, character) = scanner.characters[index];
         if character.is_whitespace() {
             index += 1;
             continue;
         }
-        let next = characters.get(index + 1).map(|(_, next)| *next);
-        let single = |kind: TokenKind| Token {
-            kind,
-            start,
-            end: start + character.len_utf8(),
+        let next = scanner.character_at(index + 1);
+        let single = |kind: TokenKind| {
+            let end = start + character.len_utf8();
+            (Token { kind, start, end }, index + 1)
         };
-        match character {
-            '(' => tokens.push(single(TokenKind::OpenParen)),
-            ')' => tokens.push(single(TokenKind::CloseParen)),
-            '[' => tokens.push(single(TokenKind::OpenBracket)),
-            ']' => tokens.push(single(TokenKind::CloseBracket)),
-            ',' => tokens.push(single(TokenKind::Comma)),
-            '=' | '!' | '>' | '<' | '^' => {
-                let (operator, length) = match (character, next) {
-                    ('=', Some('=')) => (Operator::Equal, 2),
-                    ('!', Some('=')) => (Operator::NotEqual, 2),
-                    ('>', Some('=')) => (Operator::GreaterOrEqual, 2),
-                    ('<', Some('=')) => (Operator::LessOrEqual, 2),
-                    ('^', Some('=')) => (Operator::Prefix, 2),
-                    ('>', _) => (Operator::Greater, 1),
-                    ('<', _) => (Operator::Less, 1),
-                    _ => {
-                        return Err(syntax_error(
-                            source,
-                            start,
-                            format!("unknown operator '{character}'; use == != > >= < <= ^= in, not in, contains"),
-                        ))
-                    }
-                };
-                tokens.push(Token {
-                    kind: TokenKind::Operator(operator),
-                    start,
-                    end: start + length,
-                });
-                index += length;
-                continue;
-            }
-            '"' | '\'' => {
-                let quote = character;
-                let mut text = String::new();
-                let mut cursor = index + 1;
-                loop {
-                    let Some(&(_, current)) = characters.get(cursor) else {
-                        return Err(syntax_error(
-                            source,
-                            start,
-                            "unterminated string".to_string(),
-                        ));
-                    };
-                    if current == quote {
-                        break;
-                    }
-                    if current == '\\' {
-                        match characters.get(cursor + 1).map(|(_, escaped)| *escaped) {
-                            Some(escaped @ ('"' | '\'' | '\\')) => {
-                                text.push(escaped);
-                                cursor += 2;
-                                continue;
-                            }
-                            _ => {
-                                return Err(syntax_error(
-                                    source,
-                                    offset_at(cursor),
-                                    "unknown escape; only \\\" \\' and \\\\ are allowed"
-                                        .to_string(),
-                                ))
-                            }
-                        }
-                    }
-                    text.push(current);
-                    cursor += 1;
-                }
-                tokens.push(Token {
-                    kind: TokenKind::Text(text),
-                    start,
-                    end: offset_at(cursor + 1),
-                });
-                index = cursor + 1;
-                continue;
-            }
+        let (token, after) = match character {
+            '(' => single(TokenKind::OpenParen),
+            ')' => single(TokenKind::CloseParen),
+            '[' => single(TokenKind::OpenBracket),
+            ']' => single(TokenKind::CloseBracket),
+            ',' => single(TokenKind::Comma),
+            '=' | '!' | '>' | '<' | '^' => scanner.read_operator(index)?,
+            '"' | '\'' => scanner.read_quoted_text(index)?,
             _ if character.is_ascii_digit()
                 || (character == '-'
                     && next.is_some_and(|next| next.is_ascii_digit() || next == '.')) =>
             {
-                let mut cursor = index + 1;
-                while characters
-                    .get(cursor)
-                    .is_some_and(|(_, current)| current.is_ascii_digit() || *current == '.')
-                {
-                    cursor += 1;
-                }
-                let end = offset_at(cursor);
-                let text = &source[start..end];
-                let number: f64 = text.parse().map_err(|_| {
-                    syntax_error(source, start, format!("'{text}' is not a number"))
-                })?;
-                tokens.push(Token {
-                    kind: TokenKind::Number(number),
-                    start,
-                    end,
-                });
-                index = cursor;
-                continue;
+                scanner.read_number(index)?
             }
-            _ if is_word_character(character) => {
-                let mut cursor = index + 1;
-                while characters
-                    .get(cursor)
-                    .is_some_and(|(_, current)| is_word_character(*current))
-                {
-                    cursor += 1;
-                }
-                let end = offset_at(cursor);
-                tokens.push(Token {
-                    kind: TokenKind::Word(source[start..end].to_string()),
-                    start,
-                    end,
-                });
-                index = cursor;
-                continue;
-            }
+            _ if is_word_character(character) => scanner.read_word(index),
             other => {
                 return Err(syntax_error(
                     source,
@@ -738,10 +635,141 @@ fn tokenize(source: &str) -> Result<Vec<Token>, ConditionSyntaxError> {
                     format!("unexpected character '{other}'"),
                 ));
             }
-        }
-        index += 1;
+        };
+        tokens.push(token);
+        index = after;
     }
     Ok(tokens)
+}
+
+/// A condition's characters with their byte offsets: tokens are found by character, but
+/// positions in errors and token spans are byte offsets into the source.
+struct Scanner<'a> {
+    source: &'a str,
+    characters: Vec<(usize, char)>,
+}
+
+/// Each token reader takes the index of the token's first character and returns the token
+/// with the index of the first character after it.
+impl Scanner<'_> {
+    fn character_at(&self, index: usize) -> Option<char> {
+        self.characters.get(index).map(|(_, character)| *character)
+    }
+
+    fn offset_at(&self, index: usize) -> usize {
+        self.characters
+            .get(index)
+            .map_or(self.source.len(), |(offset, _)| *offset)
+    }
+
+    fn read_operator(&self, index: usize) -> Result<(Token, usize), ConditionSyntaxError> {
+        let (start, character) = self.characters[index];
+        let (operator, length) = match (character, self.character_at(index + 1)) {
+            ('=', Some('=')) => (Operator::Equal, 2),
+            ('!', Some('=')) => (Operator::NotEqual, 2),
+            ('>', Some('=')) => (Operator::GreaterOrEqual, 2),
+            ('<', Some('=')) => (Operator::LessOrEqual, 2),
+            ('^', Some('=')) => (Operator::Prefix, 2),
+            ('>', _) => (Operator::Greater, 1),
+            ('<', _) => (Operator::Less, 1),
+            _ => {
+                return Err(syntax_error(
+                    self.source,
+                    start,
+                    format!(
+                    "unknown operator '{character}'; use == != > >= < <= ^= in, not in, contains"
+                ),
+                ))
+            }
+        };
+        let token = Token {
+            kind: TokenKind::Operator(operator),
+            start,
+            end: start + length,
+        };
+        Ok((token, index + length))
+    }
+
+    fn read_quoted_text(&self, index: usize) -> Result<(Token, usize), ConditionSyntaxError> {
+        let (start, quote) = self.characters[index];
+        let mut text = String::new();
+        let mut cursor = index + 1;
+        loop {
+            let Some(current) = self.character_at(cursor) else {
+                return Err(syntax_error(
+                    self.source,
+                    start,
+                    "unterminated string".to_string(),
+                ));
+            };
+            if current == quote {
+                break;
+            }
+            if current == '\\' {
+                match self.character_at(cursor + 1) {
+                    Some(escaped @ ('"' | '\'' | '\\')) => {
+                        text.push(escaped);
+                        cursor += 2;
+                        continue;
+                    }
+                    _ => {
+                        return Err(syntax_error(
+                            self.source,
+                            self.offset_at(cursor),
+                            "unknown escape; only \\\" \\' and \\\\ are allowed".to_string(),
+                        ))
+                    }
+                }
+            }
+            text.push(current);
+            cursor += 1;
+        }
+        let token = Token {
+            kind: TokenKind::Text(text),
+            start,
+            end: self.offset_at(cursor + 1),
+        };
+        Ok((token, cursor + 1))
+    }
+
+    /// Digits and dots after a first digit or minus sign; the text is then parsed whole, so
+    /// `1.2.3` is one bad number rather than two good ones.
+    fn read_number(&self, index: usize) -> Result<(Token, usize), ConditionSyntaxError> {
+        let (start, _) = self.characters[index];
+        let mut cursor = index + 1;
+        while self
+            .character_at(cursor)
+            .is_some_and(|current| current.is_ascii_digit() || current == '.')
+        {
+            cursor += 1;
+        }
+        let end = self.offset_at(cursor);
+        let text = &self.source[start..end];
+        let number: f64 = text
+            .parse()
+            .map_err(|_| syntax_error(self.source, start, format!("'{text}' is not a number")))?;
+        let token = Token {
+            kind: TokenKind::Number(number),
+            start,
+            end,
+        };
+        Ok((token, cursor))
+    }
+
+    fn read_word(&self, index: usize) -> (Token, usize) {
+        let (start, _) = self.characters[index];
+        let mut cursor = index + 1;
+        while self.character_at(cursor).is_some_and(is_word_character) {
+            cursor += 1;
+        }
+        let end = self.offset_at(cursor);
+        let token = Token {
+            kind: TokenKind::Word(self.source[start..end].to_string()),
+            start,
+            end,
+        };
+        (token, cursor)
+    }
 }
 
 /// Deepest nesting of parentheses and `not` a condition may have. Parsing and evaluation

@@ -335,6 +335,26 @@ pub fn team_subtree(teams: &[Team], root: &TeamId) -> BTreeSet<TeamId> {
     subtree
 }
 
+/// What a rule's preferred rep came to (only first touch and sticky have one).
+enum PreferredRep {
+    /// The preferred rep (by position among all reps) takes the customer.
+    Won(usize, WinReason),
+    /// The rule's pool decides, for this reason; `skipped` is a preferred rep already listed
+    /// as unavailable.
+    FallBack {
+        reason: WinReason,
+        skipped: Option<usize>,
+    },
+}
+
+/// These strategies pick from the availability's tournament tree of loads, not by turn.
+fn picks_least_loaded(strategy: StrategyKind) -> bool {
+    matches!(
+        strategy,
+        StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
+    )
+}
+
 impl RoutingEngine {
     /// Builds an engine over a snapshot. `strategy_states` is keyed by rule name.
     pub fn new(
@@ -577,48 +597,74 @@ impl RoutingEngine {
         parent_owner: Option<&RepId>,
         decision: &mut Decision,
     ) -> Option<(usize, WinReason)> {
-        let rule = &self.rules.rules[rule_index];
-        let minimum_level = rule.min_level;
         let today = self.clock.today();
-        let candidates = &self.rule_candidates[rule_index];
-        let least_loaded = matches!(
-            rule.strategy,
-            StrategyKind::LeastLoaded | StrategyKind::FirstTouch | StrategyKind::Sticky
+        self.refresh_availability(rule_index, today);
+        let (fallback_reason, skipped_preferred) =
+            match self.try_preferred_rep(rule_index, customer, parent_owner, today, decision) {
+                PreferredRep::Won(position, why) => return Some((position, why)),
+                PreferredRep::FallBack { reason, skipped } => (reason, skipped),
+            };
+        let picked = self.pick_by_strategy(rule_index, fallback_reason);
+        self.record_chosen_and_skipped(
+            rule_index,
+            picked.map(|(position, _)| position),
+            skipped_preferred,
+            decision,
         );
+        let candidates = &self.rule_candidates[rule_index];
+        picked.map(|(position, why)| (candidates[position], why))
+    }
+
+    /// Standings (active, present, senior enough) change only with the date, so a rule's
+    /// availability is built on its first customer of each date and kept up to date by
+    /// `assign` in between.
+    fn refresh_availability(&mut self, rule_index: usize, today: chrono::NaiveDate) {
+        let rule = &self.rules.rules[rule_index];
+        let slot = &mut self.availability[rule_index];
+        if slot
+            .as_ref()
+            .is_some_and(|availability| availability.date == today)
+        {
+            return;
+        }
+        let candidates = &self.rule_candidates[rule_index];
+        let reps = &self.reps;
+        let standings = candidates
+            .iter()
+            .map(|&position| check_standing(&reps[position], rule.min_level, today))
+            .collect();
         let loads = Loads {
             keys: &self.load_keys,
             holdings: &self.holdings,
         };
-        let slot = &mut self.availability[rule_index];
-        if slot
-            .as_ref()
-            .is_none_or(|availability| availability.date != today)
-        {
-            let reps = &self.reps;
-            let standings = candidates
-                .iter()
-                .map(|&position| check_standing(&reps[position], minimum_level, today))
-                .collect();
-            *slot = Some(RuleAvailability::new(
-                today,
-                standings,
-                candidates,
-                loads,
-                least_loaded,
-            ));
-        }
-        let availability = slot.as_ref().expect("built above");
+        *slot = Some(RuleAvailability::new(
+            today,
+            standings,
+            candidates,
+            loads,
+            picks_least_loaded(rule.strategy),
+        ));
+    }
 
-        // First touch and sticky may name a rep outside the candidate list: the person who
-        // already knows the customer beats the rule's pool, if that person can take it.
-        let preferred = match rule.strategy {
-            StrategyKind::FirstTouch => Some((
+    /// First touch and sticky may name a rep outside the candidate list: the person who
+    /// already knows the customer beats the rule's pool, if that person can take it.
+    fn try_preferred_rep(
+        &self,
+        rule_index: usize,
+        customer: &Customer,
+        parent_owner: Option<&RepId>,
+        today: chrono::NaiveDate,
+        decision: &mut Decision,
+    ) -> PreferredRep {
+        let rule = &self.rules.rules[rule_index];
+        let (preferred_rep, won, unavailable, missing) = match rule.strategy {
+            StrategyKind::FirstTouch => (
                 customer.first_touch_rep_id.as_ref(),
                 WinReason::FirstTouch,
                 WinReason::FirstTouchUnavailableThenLeastLoaded,
                 WinReason::NoFirstTouchThenLeastLoaded,
-            )),
-            StrategyKind::Sticky => Some((
+            ),
+            StrategyKind::Sticky => (
                 parent_owner,
                 WinReason::StickyToParentOwner,
                 WinReason::ParentOwnerUnavailableThenLeastLoaded,
@@ -627,84 +673,109 @@ impl RoutingEngine {
                 } else {
                     WinReason::NoParentAccountThenLeastLoaded
                 },
-            )),
-            _ => None,
+            ),
+            _ => {
+                return PreferredRep::FallBack {
+                    reason: WinReason::LeastLoaded,
+                    skipped: None,
+                }
+            }
         };
-        let mut fallback_reason = WinReason::LeastLoaded;
-        // A preferred rep already listed as skipped is not listed again among the candidates.
-        let mut skipped_preferred = None;
-        if let Some((preferred_rep, won, unavailable, missing)) = preferred {
-            match preferred_rep.and_then(|id| self.rep_positions.get(id).copied()) {
-                Some(position) => {
-                    match check_availability(&self.reps[position], minimum_level, today) {
-                        Ok(()) => {
-                            decision.candidate_steps.push(CandidateStep {
-                                rule_index: rule_index as u32,
-                                rep_position: position as u32,
-                                outcome: CandidateOutcome::Chosen,
-                            });
-                            // The rule's unavailable candidates are still listed as skipped, so
-                            // the trace never shows them as mere runners-up.
-                            for (index, why) in availability.unavailable() {
-                                if candidates[index] != position {
-                                    decision.candidate_steps.push(CandidateStep {
-                                        rule_index: rule_index as u32,
-                                        rep_position: candidates[index] as u32,
-                                        outcome: CandidateOutcome::Skipped(why),
-                                    });
-                                }
-                            }
-                            return Some((position, won));
-                        }
-                        Err(why) => {
-                            decision.candidate_steps.push(CandidateStep {
-                                rule_index: rule_index as u32,
-                                rep_position: position as u32,
-                                outcome: CandidateOutcome::Skipped(why),
-                            });
-                            skipped_preferred = Some(position);
-                            fallback_reason = unavailable;
-                        }
+        let Some(position) = preferred_rep.and_then(|id| self.rep_positions.get(id).copied())
+        else {
+            return PreferredRep::FallBack {
+                reason: missing,
+                skipped: None,
+            };
+        };
+        let step = |rep_position: usize, outcome| CandidateStep {
+            rule_index: rule_index as u32,
+            rep_position: rep_position as u32,
+            outcome,
+        };
+        match check_availability(&self.reps[position], rule.min_level, today) {
+            Ok(()) => {
+                decision
+                    .candidate_steps
+                    .push(step(position, CandidateOutcome::Chosen));
+                // The rule's unavailable candidates are still listed as skipped, so the trace
+                // never shows them as mere runners-up.
+                let candidates = &self.rule_candidates[rule_index];
+                for (index, why) in self.availability_of(rule_index).unavailable() {
+                    if candidates[index] != position {
+                        decision
+                            .candidate_steps
+                            .push(step(candidates[index], CandidateOutcome::Skipped(why)));
                     }
                 }
-                None => fallback_reason = missing,
+                PreferredRep::Won(position, won)
+            }
+            Err(why) => {
+                decision
+                    .candidate_steps
+                    .push(step(position, CandidateOutcome::Skipped(why)));
+                PreferredRep::FallBack {
+                    reason: unavailable,
+                    skipped: Some(position),
+                }
             }
         }
+    }
 
+    /// The rule's own strategy over its available candidates; returns a candidate index.
+    fn pick_by_strategy(
+        &mut self,
+        rule_index: usize,
+        fallback_reason: WinReason,
+    ) -> Option<(usize, WinReason)> {
+        let strategy = self.rules.rules[rule_index].strategy;
+        let candidates = &self.rule_candidates[rule_index];
+        let availability = self.availability[rule_index]
+            .as_ref()
+            .expect("refreshed before choosing");
         let state = &mut self.strategy_states[rule_index];
-        let picked = if least_loaded {
-            availability
+        if picks_least_loaded(strategy) {
+            return availability
                 .least_loaded()
-                .map(|position| (position, fallback_reason))
-        } else {
-            self.available_buffer.clear();
-            self.available_buffer
-                .extend((0..candidates.len()).map(|index| availability.is_available(index)));
-            let available = &self.available_buffer;
-            match rule.strategy {
-                StrategyKind::RoundRobin => pick_round_robin(available, state)
-                    .map(|position| (position, WinReason::RoundRobinTurn)),
-                _ => pick_weighted(candidates, &self.reps, available, state)
-                    .map(|position| (position, WinReason::WeightedTurn)),
-            }
-        };
-        // Only chosen and skipped candidates are recorded here, in candidate order; `render`
-        // lists the runners-up, which keeps the hot path from writing one entry per member of
-        // a large team.
-        let chosen = picked.map(|(position, _)| position);
+                .map(|position| (position, fallback_reason));
+        }
+        self.available_buffer.clear();
+        self.available_buffer
+            .extend((0..candidates.len()).map(|index| availability.is_available(index)));
+        let available = &self.available_buffer;
+        match strategy {
+            StrategyKind::RoundRobin => pick_round_robin(available, state)
+                .map(|position| (position, WinReason::RoundRobinTurn)),
+            _ => pick_weighted(candidates, &self.reps, available, state)
+                .map(|position| (position, WinReason::WeightedTurn)),
+        }
+    }
+
+    /// Only chosen and skipped candidates are recorded here, in candidate order; `render`
+    /// lists the runners-up, which keeps the hot path from writing one entry per member of a
+    /// large team.
+    fn record_chosen_and_skipped(
+        &self,
+        rule_index: usize,
+        chosen: Option<usize>,
+        skipped_preferred: Option<usize>,
+        decision: &mut Decision,
+    ) {
+        let candidates = &self.rule_candidates[rule_index];
         let mut chosen_recorded = false;
         let step = |index: usize, outcome| CandidateStep {
             rule_index: rule_index as u32,
             rep_position: candidates[index] as u32,
             outcome,
         };
-        for (index, why) in availability.unavailable() {
+        for (index, why) in self.availability_of(rule_index).unavailable() {
             if let Some(chosen) = chosen.filter(|&chosen| chosen < index && !chosen_recorded) {
                 decision
                     .candidate_steps
                     .push(step(chosen, CandidateOutcome::Chosen));
                 chosen_recorded = true;
             }
+            // A preferred rep already listed as skipped is not listed again.
             if skipped_preferred != Some(candidates[index]) {
                 decision
                     .candidate_steps
@@ -716,7 +787,12 @@ impl RoutingEngine {
                 .candidate_steps
                 .push(step(chosen, CandidateOutcome::Chosen));
         }
-        picked.map(|(position, why)| (candidates[position], why))
+    }
+
+    fn availability_of(&self, rule_index: usize) -> &RuleAvailability {
+        self.availability[rule_index]
+            .as_ref()
+            .expect("refreshed before choosing")
     }
 
     /// Writes a decision out in words. Call it right after `route` (loads are read as they are now).

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::ops::Range;
 use toml::Spanned;
 
 use crate::condition::Condition;
@@ -355,256 +356,42 @@ impl RuleSet {
         seen_names: &mut BTreeSet<String>,
         strict: bool,
     ) -> Result<Rule, Vec<RuleError>> {
-        let mut errors = Vec::new();
-        let position_of = |span: std::ops::Range<usize>| {
-            let (line, column) = line_and_column(source, span.start);
-            (Some(line), Some(column))
-        };
-        let rule_label = raw
+        let label = raw
             .name
             .as_ref()
             .map(|name| name.get_ref().trim().to_string())
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| format!("#{}", index + 1));
-        // A missing key has no span of its own: point at the rule's `[[rule]]` header.
-        let header = rule_header_offset(source, index);
-        let error_at = |field: &str, span: Option<std::ops::Range<usize>>, message: String| {
-            let (line, column) = span
-                .or_else(|| header.map(|offset| offset..offset))
-                .map_or((None, None), position_of);
-            RuleError {
-                section: "rule",
-                rule: Some(rule_label.clone()),
-                line,
-                column,
-                field: Some(field.to_string()),
-                message,
-            }
+        let mut problems = RuleProblems {
+            source,
+            label,
+            header: rule_header_offset(source, index),
+            errors: Vec::new(),
         };
-
-        let name = match &raw.name {
-            Some(name) if strict && name.get_ref().chars().any(char::is_control) => {
-                errors.push(error_at(
-                    "name",
-                    Some(name.span()),
-                    "must not contain control characters".to_string(),
-                ));
-                String::new()
-            }
-            Some(name)
-                if strict && name.get_ref().trim().chars().count() > MAXIMUM_RULE_NAME_LENGTH =>
-            {
-                errors.push(error_at(
-                    "name",
-                    Some(name.span()),
-                    format!("must be at most {MAXIMUM_RULE_NAME_LENGTH} characters"),
-                ));
-                String::new()
-            }
-            Some(name) if !name.get_ref().trim().is_empty() => {
-                let trimmed = name.get_ref().trim().to_string();
-                if !seen_names.insert(trimmed.clone()) {
-                    errors.push(error_at(
-                        "name",
-                        Some(name.span()),
-                        format!("another rule is already named '{trimmed}'; names must be unique"),
-                    ));
-                }
-                trimmed
-            }
-            Some(name) => {
-                errors.push(error_at(
-                    "name",
-                    Some(name.span()),
-                    "must not be empty".to_string(),
-                ));
-                String::new()
-            }
-            None => {
-                errors.push(error_at("name", None, "is missing".to_string()));
-                String::new()
-            }
-        };
-
-        let condition = match &raw.when {
-            Some(when)
-                if strict
-                    && when
-                        .get_ref()
-                        .chars()
-                        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
-            {
-                errors.push(error_at(
-                    "when",
-                    Some(when.span()),
-                    "must not contain control characters other than line breaks and tabs"
-                        .to_string(),
-                ));
-                None
-            }
-            Some(when) => match if strict {
-                Condition::parse(when.get_ref())
-            } else {
-                Condition::parse_stored(when.get_ref())
-            } {
-                Ok(condition) => Some(condition),
-                Err(syntax) => {
-                    let (line, column) = position_in_toml_string(
-                        source,
-                        when.span().start,
-                        syntax.line,
-                        syntax.column,
-                    );
-                    errors.push(RuleError {
-                        section: "rule",
-                        rule: Some(rule_label.clone()),
-                        line: Some(line),
-                        column: Some(column),
-                        field: Some("when".to_string()),
-                        message: syntax.message,
-                    });
-                    None
-                }
-            },
-            None => {
-                errors.push(error_at(
-                    "when",
-                    None,
-                    "is missing; write when = 'true' for an explicit fallback rule".to_string(),
-                ));
-                None
-            }
-        };
-
-        let strategy = match &raw.strategy {
-            Some(strategy) => match StrategyKind::parse(strategy.get_ref().trim()) {
-                Some(kind) => Some(kind),
-                None => {
-                    let known: Vec<&str> =
-                        StrategyKind::ALL.iter().map(|kind| kind.as_str()).collect();
-                    errors.push(error_at(
-                        "strategy",
-                        Some(strategy.span()),
-                        format!(
-                            "'{}' is not a strategy; use one of {}",
-                            strategy.get_ref(),
-                            known.join(", ")
-                        ),
-                    ));
-                    None
-                }
-            },
-            None => {
-                errors.push(error_at("strategy", None, "is missing".to_string()));
-                None
-            }
-        };
-
-        let min_level = match &raw.min_level {
-            Some(level) => match Level::parse_field("min_level", level.get_ref()) {
-                Ok(level) => Some(level),
-                Err(error) => {
-                    errors.push(error_at("min_level", Some(level.span()), error.message));
-                    None
-                }
-            },
-            None => None,
-        };
-
+        // Every key is checked even after one fails, so one pass reports all of a rule's errors.
+        let name = parse_rule_name(raw.name.as_ref(), seen_names, strict, &mut problems);
+        let condition = parse_rule_condition(raw.when.as_ref(), strict, &mut problems);
+        let strategy = parse_rule_strategy(raw.strategy.as_ref(), &mut problems);
+        let min_level = parse_rule_min_level(raw.min_level.as_ref(), &mut problems);
         let target_position = raw
             .to
             .as_ref()
             .map(|spanned| line_and_column(source, spanned.span().start));
-        let target = match &raw.to {
-            Some(spanned) => {
-                let span = spanned.span();
-                let to = spanned.get_ref();
-                let parse_team = |raw: &str| TeamId::parse_field("to.team", raw);
-                match (&to.team, &to.reps, &to.skill) {
-                    (Some(team), None, None) => match parse_team(team) {
-                        Ok(team) => Some(Target::Team(team)),
-                        Err(error) => {
-                            errors.push(error_at("to.team", Some(span), error.message));
-                            None
-                        }
-                    },
-                    (None, Some(reps), None) => {
-                        let mut parsed = Vec::new();
-                        let mut seen = BTreeSet::new();
-                        for raw_rep in reps {
-                            match RepId::parse_field("to.reps", raw_rep) {
-                                Ok(rep) if seen.insert(rep.clone()) => parsed.push(rep),
-                                Ok(rep) => errors.push(error_at(
-                                    "to.reps",
-                                    Some(span.clone()),
-                                    format!("rep '{rep}' is listed twice"),
-                                )),
-                                Err(error) => errors.push(error_at(
-                                    "to.reps",
-                                    Some(span.clone()),
-                                    error.message,
-                                )),
-                            }
-                        }
-                        if reps.is_empty() {
-                            errors.push(error_at(
-                                "to.reps",
-                                Some(span.clone()),
-                                "must list at least one rep".to_string(),
-                            ));
-                        }
-                        Some(Target::Reps(parsed))
-                    }
-                    (_, None, Some(skill)) if strict && skill.chars().any(char::is_control) => {
-                        errors.push(error_at(
-                            "to.skill",
-                            Some(span),
-                            "must not contain control characters".to_string(),
-                        ));
-                        None
-                    }
-                    (team, None, Some(skill)) if !skill.trim().is_empty() => {
-                        let team = match team.as_deref().map(parse_team) {
-                            Some(Ok(team)) => Some(team),
-                            Some(Err(error)) => {
-                                errors.push(error_at("to.team", Some(span.clone()), error.message));
-                                None
-                            }
-                            None => None,
-                        };
-                        Some(Target::Skill {
-                            skill: skill.trim().to_string(),
-                            team,
-                        })
-                    }
-                    _ => {
-                        errors.push(error_at(
-                            "to",
-                            Some(span),
-                            "must be { team = \"…\" }, { reps = [\"…\"] } or { skill = \"…\" } (skill may add team)"
-                                .to_string(),
-                        ));
-                        None
-                    }
-                }
-            }
-            None => {
-                errors.push(error_at("to", None, "is missing".to_string()));
-                None
-            }
-        };
+        let target = parse_rule_target(raw.to.as_ref(), strict, &mut problems);
 
         match (condition, target, strategy) {
-            (Some(condition), Some(target), Some(strategy)) if errors.is_empty() => Ok(Rule {
-                name,
-                condition,
-                target,
-                strategy,
-                min_level,
-                fallthrough: raw.fallthrough,
-                target_position,
-            }),
-            _ => Err(errors),
+            (Some(condition), Some(target), Some(strategy)) if problems.errors.is_empty() => {
+                Ok(Rule {
+                    name,
+                    condition,
+                    target,
+                    strategy,
+                    min_level,
+                    fallthrough: raw.fallthrough,
+                    target_position,
+                })
+            }
+            _ => Err(problems.errors),
         }
     }
 
@@ -645,6 +432,265 @@ impl RuleSet {
         }
         errors
     }
+}
+
+/// The errors of one rule as it is parsed, each named by the rule and located in the file.
+struct RuleProblems<'a> {
+    source: &'a str,
+    /// The rule's name, or `#n` by its position when it has none.
+    label: String,
+    /// Byte offset of the rule's `[[rule]]` header: a missing key has no span of its own, so
+    /// its error points there.
+    header: Option<usize>,
+    errors: Vec<RuleError>,
+}
+
+impl RuleProblems<'_> {
+    fn push(&mut self, field: &str, span: Option<Range<usize>>, message: String) {
+        let (line, column) = span
+            .or_else(|| self.header.map(|offset| offset..offset))
+            .map(|span| line_and_column(self.source, span.start))
+            .map_or((None, None), |(line, column)| (Some(line), Some(column)));
+        self.push_at(field, line, column, message);
+    }
+
+    fn push_at(
+        &mut self,
+        field: &str,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    ) {
+        self.errors.push(RuleError {
+            section: "rule",
+            rule: Some(self.label.clone()),
+            line,
+            column,
+            field: Some(field.to_string()),
+            message,
+        });
+    }
+}
+
+/// The rule's trimmed name; empty when it is refused (the rule is then refused too).
+fn parse_rule_name(
+    name: Option<&Spanned<String>>,
+    seen_names: &mut BTreeSet<String>,
+    strict: bool,
+    problems: &mut RuleProblems,
+) -> String {
+    match name {
+        Some(name) if strict && name.get_ref().chars().any(char::is_control) => {
+            problems.push(
+                "name",
+                Some(name.span()),
+                "must not contain control characters".to_string(),
+            );
+            String::new()
+        }
+        Some(name)
+            if strict && name.get_ref().trim().chars().count() > MAXIMUM_RULE_NAME_LENGTH =>
+        {
+            problems.push(
+                "name",
+                Some(name.span()),
+                format!("must be at most {MAXIMUM_RULE_NAME_LENGTH} characters"),
+            );
+            String::new()
+        }
+        Some(name) if !name.get_ref().trim().is_empty() => {
+            let trimmed = name.get_ref().trim().to_string();
+            if !seen_names.insert(trimmed.clone()) {
+                problems.push(
+                    "name",
+                    Some(name.span()),
+                    format!("another rule is already named '{trimmed}'; names must be unique"),
+                );
+            }
+            trimmed
+        }
+        Some(name) => {
+            problems.push("name", Some(name.span()), "must not be empty".to_string());
+            String::new()
+        }
+        None => {
+            problems.push("name", None, "is missing".to_string());
+            String::new()
+        }
+    }
+}
+
+fn parse_rule_condition(
+    when: Option<&Spanned<String>>,
+    strict: bool,
+    problems: &mut RuleProblems,
+) -> Option<Condition> {
+    match when {
+        Some(when)
+            if strict
+                && when
+                    .get_ref()
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
+            problems.push(
+                "when",
+                Some(when.span()),
+                "must not contain control characters other than line breaks and tabs".to_string(),
+            );
+            None
+        }
+        Some(when) => match if strict {
+            Condition::parse(when.get_ref())
+        } else {
+            Condition::parse_stored(when.get_ref())
+        } {
+            Ok(condition) => Some(condition),
+            Err(syntax) => {
+                // The condition's parser counts in the decoded string; the error must point
+                // into the file, where escapes and a leading newline shift it.
+                let (line, column) = position_in_toml_string(
+                    problems.source,
+                    when.span().start,
+                    syntax.line,
+                    syntax.column,
+                );
+                problems.push_at("when", Some(line), Some(column), syntax.message);
+                None
+            }
+        },
+        None => {
+            problems.push(
+                "when",
+                None,
+                "is missing; write when = 'true' for an explicit fallback rule".to_string(),
+            );
+            None
+        }
+    }
+}
+
+fn parse_rule_strategy(
+    strategy: Option<&Spanned<String>>,
+    problems: &mut RuleProblems,
+) -> Option<StrategyKind> {
+    match strategy {
+        Some(strategy) => match StrategyKind::parse(strategy.get_ref().trim()) {
+            Some(kind) => Some(kind),
+            None => {
+                let known: Vec<&str> = StrategyKind::ALL.iter().map(|kind| kind.as_str()).collect();
+                problems.push(
+                    "strategy",
+                    Some(strategy.span()),
+                    format!(
+                        "'{}' is not a strategy; use one of {}",
+                        strategy.get_ref(),
+                        known.join(", ")
+                    ),
+                );
+                None
+            }
+        },
+        None => {
+            problems.push("strategy", None, "is missing".to_string());
+            None
+        }
+    }
+}
+
+fn parse_rule_min_level(
+    min_level: Option<&Spanned<String>>,
+    problems: &mut RuleProblems,
+) -> Option<Level> {
+    let level = min_level?;
+    match Level::parse_field("min_level", level.get_ref()) {
+        Ok(level) => Some(level),
+        Err(error) => {
+            problems.push("min_level", Some(level.span()), error.message);
+            None
+        }
+    }
+}
+
+/// The rule's `to`: exactly one of a team, a list of reps, or a skill (optionally in a team).
+fn parse_rule_target(
+    to: Option<&Spanned<RawTarget>>,
+    strict: bool,
+    problems: &mut RuleProblems,
+) -> Option<Target> {
+    let Some(spanned) = to else {
+        problems.push("to", None, "is missing".to_string());
+        return None;
+    };
+    let span = spanned.span();
+    let to = spanned.get_ref();
+    let parse_team = |raw: &str| TeamId::parse_field("to.team", raw);
+    match (&to.team, &to.reps, &to.skill) {
+        (Some(team), None, None) => match parse_team(team) {
+            Ok(team) => Some(Target::Team(team)),
+            Err(error) => {
+                problems.push("to.team", Some(span), error.message);
+                None
+            }
+        },
+        (None, Some(reps), None) => Some(parse_target_reps(reps, span, problems)),
+        (_, None, Some(skill)) if strict && skill.chars().any(char::is_control) => {
+            problems.push(
+                "to.skill",
+                Some(span),
+                "must not contain control characters".to_string(),
+            );
+            None
+        }
+        (team, None, Some(skill)) if !skill.trim().is_empty() => {
+            let team = match team.as_deref().map(parse_team) {
+                Some(Ok(team)) => Some(team),
+                Some(Err(error)) => {
+                    problems.push("to.team", Some(span), error.message);
+                    None
+                }
+                None => None,
+            };
+            Some(Target::Skill {
+                skill: skill.trim().to_string(),
+                team,
+            })
+        }
+        _ => {
+            problems.push(
+                "to",
+                Some(span),
+                "must be { team = \"…\" }, { reps = [\"…\"] } or { skill = \"…\" } (skill may add team)"
+                    .to_string(),
+            );
+            None
+        }
+    }
+}
+
+/// A `to = { reps = […] }` list: every rep checked, so all bad entries are reported at once.
+fn parse_target_reps(reps: &[String], span: Range<usize>, problems: &mut RuleProblems) -> Target {
+    let mut parsed = Vec::new();
+    let mut seen = BTreeSet::new();
+    for raw_rep in reps {
+        match RepId::parse_field("to.reps", raw_rep) {
+            Ok(rep) if seen.insert(rep.clone()) => parsed.push(rep),
+            Ok(rep) => problems.push(
+                "to.reps",
+                Some(span.clone()),
+                format!("rep '{rep}' is listed twice"),
+            ),
+            Err(error) => problems.push("to.reps", Some(span.clone()), error.message),
+        }
+    }
+    if reps.is_empty() {
+        problems.push(
+            "to.reps",
+            Some(span),
+            "must list at least one rep".to_string(),
+        );
+    }
+    Target::Reps(parsed)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::error::{FieldError, FieldErrors};
 use crate::input::absence_order_error;
@@ -19,19 +20,24 @@ macro_rules! take {
 }
 
 /// The columns a record carried, by their CSV names (`type`, `owner_id`, `attr.KEY`, …).
+///
+/// Every row of a file carries the same columns: the set is shared, so a row's copy costs a
+/// count, not a set of strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GivenColumns {
-    columns: BTreeSet<String>,
+    columns: Arc<BTreeSet<String>>,
 }
 
 impl GivenColumns {
     /// The columns of a CSV header.
     pub fn from_header(header: &[String]) -> Self {
         GivenColumns {
-            columns: header
-                .iter()
-                .map(|column| column.trim().to_string())
-                .collect(),
+            columns: Arc::new(
+                header
+                    .iter()
+                    .map(|column| column.trim().to_string())
+                    .collect(),
+            ),
         }
     }
 
@@ -47,13 +53,15 @@ impl GivenColumns {
                 columns.insert(key.clone());
             }
         }
-        GivenColumns { columns }
+        GivenColumns {
+            columns: Arc::new(columns),
+        }
     }
 
     /// Every column named, as if the whole record were given.
     pub fn all<'a>(columns: impl IntoIterator<Item = &'a str>) -> Self {
         GivenColumns {
-            columns: columns.into_iter().map(str::to_string).collect(),
+            columns: Arc::new(columns.into_iter().map(str::to_string).collect()),
         }
     }
 
@@ -63,7 +71,9 @@ impl GivenColumns {
 
     /// Removes a column, for callers that decide it themselves (routing decides the owner).
     pub fn without(mut self, column: &str) -> Self {
-        self.columns.remove(column);
+        if self.columns.contains(column) {
+            Arc::make_mut(&mut self.columns).remove(column);
+        }
         self
     }
 

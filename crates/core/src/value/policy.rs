@@ -331,6 +331,14 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The threshold of each kind set by the tiers above, with the tier that set it, so a tier that
+/// could never get anyone is caught.
+#[derive(Default)]
+struct ThresholdsAbove {
+    min_score: Option<(f64, String)>,
+    top_percent: Option<(f64, String)>,
+}
+
 /// Collects problems while the file is checked, so every one of them is reported at once.
 struct Checker<'source> {
     source: &'source str,
@@ -565,13 +573,10 @@ impl Checker<'_> {
         let count = raw_tiers.len();
         let mut tiers = Vec::with_capacity(count);
         let mut seen_names = BTreeSet::new();
-        // The previous threshold of each kind, so a later tier that could never get anyone is caught.
-        let mut previous_min_score: Option<(f64, String)> = None;
-        let mut previous_top_percent: Option<(f64, String)> = None;
+        let mut above = ThresholdsAbove::default();
         for (index, spanned_tier) in raw_tiers.into_iter().enumerate() {
             let table_span = spanned_tier.span();
             let raw_tier = spanned_tier.into_inner();
-            let is_last = index + 1 == count;
             let label = raw_tier
                 .name
                 .as_ref()
@@ -579,126 +584,178 @@ impl Checker<'_> {
                 .filter(|name| !name.is_empty())
                 .unwrap_or_else(|| format!("#{}", index + 1));
             let label = label.as_str();
-            match &raw_tier.name {
-                Some(name) if name.get_ref().trim().is_empty() => self.push(
-                    Some(label),
-                    "name",
-                    Some(name.span()),
-                    "must not be empty".to_string(),
-                ),
-                Some(name) => {
-                    if !seen_names.insert(label.to_string()) {
-                        self.push(
-                            Some(label),
-                            "name",
-                            Some(name.span()),
-                            format!(
-                                "another tier is already named '{label}'; names must be unique"
-                            ),
-                        );
-                    }
-                }
-                None => self.push(
-                    Some(label),
-                    "name",
-                    Some(table_span.clone()),
-                    "is missing".to_string(),
-                ),
-            }
-            let criterion = match (&raw_tier.min_score, &raw_tier.top_percent) {
-                (Some(_), Some(top_percent)) => {
-                    self.push(
-                        Some(label),
-                        "top_percent",
-                        Some(top_percent.span()),
-                        "give either min_score or top_percent, not both".to_string(),
-                    );
-                    TierCriterion::Rest
-                }
-                (Some(min_score), None) => {
-                    let value = *min_score.get_ref();
-                    if !(0.0..=100.0).contains(&value) {
-                        self.push(
-                            Some(label),
-                            "min_score",
-                            Some(min_score.span()),
-                            format!("must be between 0 and 100, not {value}"),
-                        );
-                    } else if let Some((previous, previous_name)) = &previous_min_score {
-                        if value >= *previous {
-                            self.push(
-                                Some(label),
-                                "min_score",
-                                Some(min_score.span()),
-                                format!(
-                                    "must be below {previous}, the min_score of '{previous_name}' above it; tiers go best first"
-                                ),
-                            );
-                        }
-                    }
-                    previous_min_score = Some((value, label.to_string()));
-                    TierCriterion::MinScore(value)
-                }
-                (None, Some(top_percent)) => {
-                    let value = *top_percent.get_ref();
-                    if !(value > 0.0 && value <= 100.0) {
-                        self.push(
-                            Some(label),
-                            "top_percent",
-                            Some(top_percent.span()),
-                            format!("must be above 0 and at most 100, not {value}"),
-                        );
-                    } else if let Some((previous, previous_name)) = &previous_top_percent {
-                        if value <= *previous {
-                            self.push(
-                                Some(label),
-                                "top_percent",
-                                Some(top_percent.span()),
-                                format!(
-                                    "must be above {previous}, the top_percent of '{previous_name}' above it; top_percent counts from the best customer"
-                                ),
-                            );
-                        }
-                    }
-                    previous_top_percent = Some((value, label.to_string()));
-                    TierCriterion::TopPercent(value)
-                }
-                (None, None) => TierCriterion::Rest,
-            };
-            if is_last && criterion != TierCriterion::Rest {
-                let span = raw_tier
-                    .min_score
-                    .as_ref()
-                    .or(raw_tier.top_percent.as_ref())
-                    .map(Spanned::span);
-                let field = if raw_tier.min_score.is_some() {
-                    "min_score"
-                } else {
-                    "top_percent"
-                };
-                self.push(
-                    Some(label),
-                    field,
-                    span,
-                    "the last tier takes every customer left, so it must have neither min_score nor top_percent"
-                        .to_string(),
-                );
-            }
-            if !is_last && raw_tier.min_score.is_none() && raw_tier.top_percent.is_none() {
-                self.push(
-                    Some(label),
-                    "min_score",
-                    Some(table_span),
-                    "needs min_score or top_percent; only the last tier may have neither"
-                        .to_string(),
-                );
-            }
+            self.check_tier_name(&raw_tier, label, &table_span, &mut seen_names);
+            let criterion = self.tier_criterion(&raw_tier, label, &mut above);
+            let is_last = index + 1 == count;
+            self.check_tier_place_in_list(&raw_tier, label, table_span, is_last, criterion);
             tiers.push(TierRule {
                 name: label.to_string(),
                 criterion,
             });
         }
         tiers
+    }
+
+    fn check_tier_name(
+        &mut self,
+        raw_tier: &RawTier,
+        label: &str,
+        table_span: &Range<usize>,
+        seen_names: &mut BTreeSet<String>,
+    ) {
+        match &raw_tier.name {
+            Some(name) if name.get_ref().trim().is_empty() => self.push(
+                Some(label),
+                "name",
+                Some(name.span()),
+                "must not be empty".to_string(),
+            ),
+            Some(name) => {
+                if !seen_names.insert(label.to_string()) {
+                    self.push(
+                        Some(label),
+                        "name",
+                        Some(name.span()),
+                        format!("another tier is already named '{label}'; names must be unique"),
+                    );
+                }
+            }
+            None => self.push(
+                Some(label),
+                "name",
+                Some(table_span.clone()),
+                "is missing".to_string(),
+            ),
+        }
+    }
+
+    /// The tier's `min_score` or `top_percent`; `Rest` when it has neither, or (after an
+    /// error) both.
+    fn tier_criterion(
+        &mut self,
+        raw_tier: &RawTier,
+        label: &str,
+        above: &mut ThresholdsAbove,
+    ) -> TierCriterion {
+        match (&raw_tier.min_score, &raw_tier.top_percent) {
+            (Some(_), Some(top_percent)) => {
+                self.push(
+                    Some(label),
+                    "top_percent",
+                    Some(top_percent.span()),
+                    "give either min_score or top_percent, not both".to_string(),
+                );
+                TierCriterion::Rest
+            }
+            (Some(min_score), None) => {
+                let value = self.tier_min_score(min_score, label, above.min_score.as_ref());
+                above.min_score = Some((value, label.to_string()));
+                TierCriterion::MinScore(value)
+            }
+            (None, Some(top_percent)) => {
+                let value = self.tier_top_percent(top_percent, label, above.top_percent.as_ref());
+                above.top_percent = Some((value, label.to_string()));
+                TierCriterion::TopPercent(value)
+            }
+            (None, None) => TierCriterion::Rest,
+        }
+    }
+
+    fn tier_min_score(
+        &mut self,
+        min_score: &Spanned<f64>,
+        label: &str,
+        above: Option<&(f64, String)>,
+    ) -> f64 {
+        let value = *min_score.get_ref();
+        if !(0.0..=100.0).contains(&value) {
+            self.push(
+                Some(label),
+                "min_score",
+                Some(min_score.span()),
+                format!("must be between 0 and 100, not {value}"),
+            );
+        } else if let Some((previous, previous_name)) = above {
+            if value >= *previous {
+                self.push(
+                    Some(label),
+                    "min_score",
+                    Some(min_score.span()),
+                    format!(
+                        "must be below {previous}, the min_score of '{previous_name}' above it; tiers go best first"
+                    ),
+                );
+            }
+        }
+        value
+    }
+
+    fn tier_top_percent(
+        &mut self,
+        top_percent: &Spanned<f64>,
+        label: &str,
+        above: Option<&(f64, String)>,
+    ) -> f64 {
+        let value = *top_percent.get_ref();
+        if !(value > 0.0 && value <= 100.0) {
+            self.push(
+                Some(label),
+                "top_percent",
+                Some(top_percent.span()),
+                format!("must be above 0 and at most 100, not {value}"),
+            );
+        } else if let Some((previous, previous_name)) = above {
+            if value <= *previous {
+                self.push(
+                    Some(label),
+                    "top_percent",
+                    Some(top_percent.span()),
+                    format!(
+                        "must be above {previous}, the top_percent of '{previous_name}' above it; top_percent counts from the best customer"
+                    ),
+                );
+            }
+        }
+        value
+    }
+
+    /// Only the last tier takes every customer left: it alone has no threshold, and it must not
+    /// have one, or some customers would get no tier.
+    fn check_tier_place_in_list(
+        &mut self,
+        raw_tier: &RawTier,
+        label: &str,
+        table_span: Range<usize>,
+        is_last: bool,
+        criterion: TierCriterion,
+    ) {
+        if is_last && criterion != TierCriterion::Rest {
+            let span = raw_tier
+                .min_score
+                .as_ref()
+                .or(raw_tier.top_percent.as_ref())
+                .map(Spanned::span);
+            let field = if raw_tier.min_score.is_some() {
+                "min_score"
+            } else {
+                "top_percent"
+            };
+            self.push(
+                Some(label),
+                field,
+                span,
+                "the last tier takes every customer left, so it must have neither min_score nor top_percent"
+                    .to_string(),
+            );
+        }
+        if !is_last && raw_tier.min_score.is_none() && raw_tier.top_percent.is_none() {
+            self.push(
+                Some(label),
+                "min_score",
+                Some(table_span),
+                "needs min_score or top_percent; only the last tier may have neither".to_string(),
+            );
+        }
     }
 
     fn clv(&mut self, raw: Option<RawClv>) -> ClvPolicy {

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use allot_core::error::FieldErrors;
 use allot_core::update::GivenColumns;
 use allot_core::{Clock, Customer, CustomerFields, CustomerId, RepId, Vocabulary};
 
@@ -135,7 +136,7 @@ impl Store {
     ) -> StoreResult<ImportSummary>
     where
         I: IntoIterator<Item = Result<CustomerImportRow, RowProblem>>,
-        I::IntoIter: Send,
+        I::IntoIter: Send + 'static,
     {
         let mut write = self.begin_write().await?;
         let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
@@ -153,21 +154,28 @@ impl Store {
             done: 0,
         };
         let mut rows = rows.into_iter();
-        loop {
-            let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-            for row in rows.by_ref() {
-                match row {
-                    Ok(row) => chunk.push(row),
-                    Err(problem) => import.summary.problems.push(problem),
-                }
-                if chunk.len() == CHUNK_ROWS {
-                    break;
-                }
-            }
-            if chunk.is_empty() {
-                break;
-            }
+        if rows.size_hint().1.is_some_and(|most| most <= CHUNK_ROWS) {
+            // One body or a short list: parsed here, no thread to start.
+            let chunk = parse_chunk(&mut rows, &import.vocabulary);
             import.take_chunk(&mut write, chunk, progress).await?;
+        } else {
+            // A file: a thread reads and parses the next chunk while this one is checked and
+            // written (the two took about as long on their own).
+            let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<ParsedRow>>(2);
+            let vocabulary = import.vocabulary.clone();
+            let parser = tokio::task::spawn_blocking(move || loop {
+                let chunk = parse_chunk(&mut rows, &vocabulary);
+                // An empty chunk is the end; a closed channel, an import that stopped.
+                if chunk.is_empty() || sender.blocking_send(chunk).is_err() {
+                    return;
+                }
+            });
+            while let Some(chunk) = receiver.recv().await {
+                import.take_chunk(&mut write, chunk, progress).await?;
+            }
+            parser
+                .await
+                .map_err(|error| StoreError::Corrupt(format!("the file reader failed: {error}")))?;
         }
         import.settle_rows_left_waiting(&mut write).await?;
         import.flush(&mut write).await?;
@@ -206,6 +214,32 @@ impl Store {
             .await?;
         single_record_outcome(summary)
     }
+}
+
+/// A row of the file read and parsed on its own, before it is checked against the database;
+/// or why it could not be read (its width, its encoding).
+type ParsedRow = Result<ParsedCustomer, RowProblem>;
+
+struct ParsedCustomer {
+    line: usize,
+    customer: Result<Customer, FieldErrors>,
+    given: GivenColumns,
+}
+
+/// The next chunk of rows, read and parsed; empty at the end.
+fn parse_chunk(
+    rows: &mut impl Iterator<Item = Result<CustomerImportRow, RowProblem>>,
+    vocabulary: &Vocabulary,
+) -> Vec<ParsedRow> {
+    rows.take(CHUNK_ROWS)
+        .map(|row| {
+            row.map(|row| ParsedCustomer {
+                line: row.line,
+                customer: row.record.into_customer(vocabulary),
+                given: row.given,
+            })
+        })
+        .collect()
 }
 
 /// Every rep's id with whether it is active.
@@ -262,15 +296,25 @@ impl CustomerImport<'_> {
     async fn take_chunk(
         &mut self,
         write: &mut WriteTransaction,
-        chunk: Vec<CustomerImportRow>,
+        chunk: Vec<ParsedRow>,
         progress: Progress<'_>,
     ) -> StoreResult<()> {
         // Every row on its own first: its values, then its id once per file.
         let mut parsed = Vec::with_capacity(chunk.len());
         for row in chunk {
+            let ParsedCustomer {
+                line,
+                customer,
+                given,
+            } = match row {
+                Ok(parsed) => parsed,
+                Err(problem) => {
+                    self.summary.problems.push(problem);
+                    continue;
+                }
+            };
             self.done += 1;
-            let line = row.line;
-            let incoming = match row.record.into_customer(&self.vocabulary) {
+            let incoming = match customer {
                 Ok(customer) => customer,
                 Err(errors) => {
                     self.summary.problems.extend(problems_of(line, errors));
@@ -287,7 +331,7 @@ impl CustomerImport<'_> {
                 continue;
             }
             self.outcomes.insert(id, (line, Outcome::Waiting));
-            parsed.push((line, incoming, row.given));
+            parsed.push((line, incoming, given));
         }
         let ids: Vec<&str> = parsed
             .iter()

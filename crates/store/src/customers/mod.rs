@@ -109,6 +109,26 @@ pub(crate) async fn load_customers(
     ids: &[&str],
 ) -> StoreResult<HashMap<String, Customer>> {
     let mut found = HashMap::with_capacity(ids.len());
+    if let Connection::Sqlite(connection) = source.connection() {
+        // On the connection's own handle: no hand-off of every row from sqlx's worker thread.
+        return with_direct_sqlite(connection, |direct| {
+            for chunk in ids.chunks(LIST_CHUNK) {
+                let sql = format!(
+                    "SELECT {} FROM {CUSTOMERS_FROM} WHERE customers.id IN ({})",
+                    select_list(),
+                    vec!["?"; chunk.len()].join(", ")
+                );
+                let mut statement = direct.prepare_cached(&sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(chunk))?;
+                while let Some(row) = rows.next()? {
+                    let customer = customer_from_direct_row(row)?;
+                    found.insert(customer.id.to_string(), customer);
+                }
+            }
+            Ok(found)
+        })
+        .await;
+    }
     for chunk in ids.chunks(LIST_CHUNK) {
         let customers: Vec<Customer> = on_backend!(source, |connection, Db| {
             let mut query =

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use futures_core::future::BoxFuture;
 use sqlx::{PgConnection, Postgres, QueryBuilder, SqliteConnection};
 
+use super::direct::DirectStatement;
 use super::time::{format_timestamp, StoredTime};
 use super::Connection;
 
@@ -287,14 +288,14 @@ pub(crate) fn update_rows<'f, 'a: 'f>(
                 );
                 let key_width = update.key.len();
                 super::direct::with_direct_sqlite(connection, |direct| {
-                    let mut prepared = direct.prepare(&sql)?;
+                    let mut prepared = DirectStatement::prepare(direct, &sql)?;
                     let mut affected = 0;
                     for row in update.rows {
                         let (key, set) = row.split_at(key_width.min(row.len()));
                         for (index, value) in set.iter().chain(key).enumerate() {
                             bind_direct(&mut prepared, index + 1, value)?;
                         }
-                        affected += prepared.raw_execute()? as u64;
+                        affected += prepared.execute()?;
                     }
                     Ok(affected)
                 })
@@ -338,7 +339,7 @@ fn insert_sqlite_direct(
     let row_placeholders = format!("({})", vec!["?"; insert.columns.len()].join(", "));
     let width = insert.columns.len().max(1);
     // SQLite binds at most 32,766 values in one statement.
-    let rows_per_chunk = (30_000 / width).clamp(1, SQLITE_ROWS_PER_STATEMENT);
+    let rows_per_chunk = (30_000 / width).clamp(1, SQLITE_INSERT_ROWS_PER_STATEMENT);
     let sql_for = |rows: usize| {
         format!(
             "INSERT INTO {} ({names}) VALUES {}{conflict}",
@@ -346,26 +347,30 @@ fn insert_sqlite_direct(
             vec![row_placeholders.as_str(); rows].join(", ")
         )
     };
-    let mut full: Option<rusqlite::Statement> = None;
+    let mut full: Option<DirectStatement> = None;
     let mut affected = 0;
     for chunk in insert.rows.chunks(rows_per_chunk) {
         let mut last;
         let prepared = if chunk.len() == rows_per_chunk {
             if full.is_none() {
-                full = Some(direct.prepare(&sql_for(chunk.len()))?);
+                full = Some(DirectStatement::prepare(direct, &sql_for(chunk.len()))?);
             }
             full.as_mut().expect("prepared above")
         } else {
-            last = direct.prepare(&sql_for(chunk.len()))?;
+            last = DirectStatement::prepare(direct, &sql_for(chunk.len()))?;
             &mut last
         };
         for (index, value) in chunk.iter().flatten().enumerate() {
             bind_direct(prepared, index + 1, value)?;
         }
-        affected += prepared.raw_execute()? as u64;
+        affected += prepared.execute()?;
     }
     Ok(affected)
 }
+
+/// Rows in one SQLite `INSERT`: a statement of one row needs no statement journal (a page
+/// copy for each page it changes, so that it can be undone alone), one of many rows does.
+const SQLITE_INSERT_ROWS_PER_STATEMENT: usize = 1400;
 
 /// `COPY` straight into the table.
 async fn copy_into(
@@ -416,41 +421,40 @@ fn execute_sqlite_direct(
         sql.push_str(&statement.text);
         sql
     };
-    let mut full: Option<rusqlite::Statement> = None;
+    let mut full: Option<DirectStatement> = None;
     let mut affected = 0;
     for chunk in source.rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let mut last;
         let prepared = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
             if full.is_none() {
-                full = Some(direct.prepare(&sql_for(chunk.len()))?);
+                full = Some(DirectStatement::prepare(direct, &sql_for(chunk.len()))?);
             }
             full.as_mut().expect("prepared above")
         } else {
-            last = direct.prepare(&sql_for(chunk.len()))?;
+            last = DirectStatement::prepare(direct, &sql_for(chunk.len()))?;
             &mut last
         };
         for (index, value) in chunk.iter().flatten().enumerate() {
             bind_direct(prepared, index + 1, value)?;
         }
-        affected += prepared.raw_execute()? as u64;
+        affected += prepared.execute()?;
     }
     Ok(affected)
 }
 
-fn bind_direct(
-    prepared: &mut rusqlite::Statement,
+fn bind_direct<'v>(
+    prepared: &mut DirectStatement<'_, 'v>,
     index: usize,
-    value: &Value<'_>,
+    value: &Value<'v>,
 ) -> StoreResult<()> {
     match *value {
-        Value::Null(_) => prepared.raw_bind_parameter(index, rusqlite::types::Null)?,
-        Value::Text(text) | Value::Json(text) => prepared.raw_bind_parameter(index, text)?,
-        Value::Integer(number) => prepared.raw_bind_parameter(index, number)?,
-        Value::Real(number) => prepared.raw_bind_parameter(index, number)?,
-        Value::Timestamp(time) => prepared.raw_bind_parameter(index, format_timestamp(time))?,
-        Value::Boolean(flag) => prepared.raw_bind_parameter(index, flag)?,
+        Value::Null(_) => prepared.bind_null(index),
+        Value::Text(text) | Value::Json(text) => prepared.bind_text(index, text),
+        Value::Integer(number) => prepared.bind_integer(index, number),
+        Value::Real(number) => prepared.bind_real(index, number),
+        Value::Timestamp(time) => prepared.bind_text_copied(index, &format_timestamp(time)),
+        Value::Boolean(flag) => prepared.bind_integer(index, i64::from(flag)),
     }
-    Ok(())
 }
 
 fn execute_with_arrays<'f, 'a: 'f>(

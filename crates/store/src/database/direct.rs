@@ -67,3 +67,161 @@ impl From<rusqlite::Error> for StoreError {
         StoreError::Sqlite(error.to_string())
     }
 }
+
+/// A statement prepared on the connection's handle whose text values are bound without a copy.
+///
+/// rusqlite binds every text as `SQLITE_TRANSIENT`, so SQLite copies it into memory it
+/// allocates; for an import that was a fifth of the write. Here a text borrowed for `'v`, which
+/// outlives the statement, is bound as `SQLITE_STATIC`: SQLite reads it where it is.
+pub(crate) struct DirectStatement<'c, 'v> {
+    statement: NonNull<rusqlite::ffi::sqlite3_stmt>,
+    database: *mut rusqlite::ffi::sqlite3,
+    _connection: std::marker::PhantomData<&'c rusqlite::Connection>,
+    _values: std::marker::PhantomData<&'v str>,
+}
+
+impl<'c, 'v> DirectStatement<'c, 'v> {
+    pub(crate) fn prepare(
+        connection: &'c rusqlite::Connection,
+        sql: &str,
+    ) -> StoreResult<DirectStatement<'c, 'v>> {
+        use rusqlite::ffi;
+        // SAFETY: the handle is the open connection borrowed for 'c; the statement made from it
+        // is finalized on drop, within 'c.
+        let database = unsafe { connection.handle() };
+        let length = std::os::raw::c_int::try_from(sql.len())
+            .map_err(|_| StoreError::Sqlite("statement too long".to_string()))?;
+        let mut statement = std::ptr::null_mut();
+        // SAFETY: the text pointer and length describe `sql`; SQLite copies what it needs.
+        let code = unsafe {
+            ffi::sqlite3_prepare_v3(
+                database,
+                sql.as_ptr().cast(),
+                length,
+                ffi::SQLITE_PREPARE_PERSISTENT,
+                &mut statement,
+                std::ptr::null_mut(),
+            )
+        };
+        check(database, code)?;
+        let statement = NonNull::new(statement)
+            .ok_or_else(|| StoreError::Sqlite(format!("no statement in: {sql}")))?;
+        Ok(DirectStatement {
+            statement,
+            database,
+            _connection: std::marker::PhantomData,
+            _values: std::marker::PhantomData,
+        })
+    }
+
+    /// Binds a text that stays where it is until the statement is done with it.
+    pub(crate) fn bind_text(&mut self, index: usize, text: &'v str) -> StoreResult<()> {
+        self.bind_text_with(index, text, rusqlite::ffi::SQLITE_STATIC())
+    }
+
+    /// Binds a text made for this binding, which SQLite copies.
+    pub(crate) fn bind_text_copied(&mut self, index: usize, text: &str) -> StoreResult<()> {
+        self.bind_text_with(index, text, rusqlite::ffi::SQLITE_TRANSIENT())
+    }
+
+    fn bind_text_with(
+        &mut self,
+        index: usize,
+        text: &str,
+        destructor: rusqlite::ffi::sqlite3_destructor_type,
+    ) -> StoreResult<()> {
+        let length = u64::try_from(text.len()).unwrap_or(u64::MAX);
+        // SAFETY: the pointer and length describe `text`; with SQLITE_STATIC the caller's
+        // lifetime 'v keeps it alive past every step of this statement, with SQLITE_TRANSIENT
+        // SQLite copies it before returning.
+        let code = unsafe {
+            rusqlite::ffi::sqlite3_bind_text64(
+                self.statement.as_ptr(),
+                parameter(index)?,
+                text.as_ptr().cast(),
+                length,
+                destructor,
+                rusqlite::ffi::SQLITE_UTF8 as u8,
+            )
+        };
+        check(self.database, code)
+    }
+
+    pub(crate) fn bind_integer(&mut self, index: usize, value: i64) -> StoreResult<()> {
+        // SAFETY: a live statement and a plain value.
+        let code = unsafe {
+            rusqlite::ffi::sqlite3_bind_int64(self.statement.as_ptr(), parameter(index)?, value)
+        };
+        check(self.database, code)
+    }
+
+    pub(crate) fn bind_real(&mut self, index: usize, value: f64) -> StoreResult<()> {
+        // SAFETY: a live statement and a plain value.
+        let code = unsafe {
+            rusqlite::ffi::sqlite3_bind_double(self.statement.as_ptr(), parameter(index)?, value)
+        };
+        check(self.database, code)
+    }
+
+    pub(crate) fn bind_null(&mut self, index: usize) -> StoreResult<()> {
+        // SAFETY: a live statement.
+        let code =
+            unsafe { rusqlite::ffi::sqlite3_bind_null(self.statement.as_ptr(), parameter(index)?) };
+        check(self.database, code)
+    }
+
+    /// Runs the statement to its end (rows it returns are not read) and readies it to run
+    /// again; the rows it changed.
+    pub(crate) fn execute(&mut self) -> StoreResult<u64> {
+        use rusqlite::ffi;
+        let result = loop {
+            // SAFETY: a live statement on this thread's connection.
+            match unsafe { ffi::sqlite3_step(self.statement.as_ptr()) } {
+                ffi::SQLITE_ROW => continue,
+                ffi::SQLITE_DONE => {
+                    // SAFETY: the connection is open.
+                    let changed = unsafe { ffi::sqlite3_changes64(self.database) };
+                    break Ok(u64::try_from(changed).unwrap_or(0));
+                }
+                code => break check(self.database, code).map(|()| 0),
+            }
+        };
+        // SAFETY: a live statement; resetting keeps the bindings for the next run.
+        unsafe { ffi::sqlite3_reset(self.statement.as_ptr()) };
+        result
+    }
+}
+
+impl Drop for DirectStatement<'_, '_> {
+    fn drop(&mut self) {
+        // SAFETY: the statement was prepared by us and is finalized once, here.
+        unsafe { rusqlite::ffi::sqlite3_finalize(self.statement.as_ptr()) };
+    }
+}
+
+fn parameter(index: usize) -> StoreResult<std::os::raw::c_int> {
+    std::os::raw::c_int::try_from(index)
+        .map_err(|_| StoreError::Sqlite(format!("parameter {index} out of range")))
+}
+
+/// `Ok` for SQLite's success, else the connection's error as the store reports it.
+fn check(database: *mut rusqlite::ffi::sqlite3, code: std::os::raw::c_int) -> StoreResult<()> {
+    if code == rusqlite::ffi::SQLITE_OK {
+        return Ok(());
+    }
+    // SAFETY: the connection is open; the message is copied before anything else runs on it.
+    let (extended, message) = unsafe {
+        let message = rusqlite::ffi::sqlite3_errmsg(database);
+        let message = if message.is_null() {
+            None
+        } else {
+            Some(
+                std::ffi::CStr::from_ptr(message)
+                    .to_string_lossy()
+                    .into_owned(),
+            )
+        };
+        (rusqlite::ffi::sqlite3_extended_errcode(database), message)
+    };
+    Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(extended), message).into())
+}

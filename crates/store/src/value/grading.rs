@@ -4,14 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use allot_core::clock::Clock;
-use allot_core::value::{grade_customers, CustomerGrade};
-use chrono::{DateTime, Utc};
+use allot_core::value::{grade_customers, CustomerGrade, TierOverride, ValuePolicy};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::alerts::AlertChanges;
-use super::population::overrides_in;
+use super::population::{overrides_in, Population, PopulationCustomer};
 use super::tier_events::{direction, record_tier_events, NewTierEvent};
 use super::{corrupt, ScoreSummary, ValueDetails};
-use crate::clv_estimates::{ClvEstimate, ClvSettings};
+use crate::clv_estimates::{ClvEstimate, ClvFitReport, ClvSettings};
 use crate::database::bulk::{
     insert_rows, update_rows, InsertRows, Kind, Transfer, UpdateRows, Value,
 };
@@ -72,38 +72,11 @@ impl Store {
     ) -> StoreResult<ScoreSummary> {
         let (policy_version, policy) = self.policy_in(write).await?;
         let now = clock.now();
-        let today = clock.today();
         let mut population = self.population_in(write).await?;
         let overrides = overrides_in(write).await?;
-        let previous_tiers: HashMap<String, String> = on_backend!(&mut *write, |connection, Db| {
-            sql!(Db; "SELECT customer_id, tier FROM customer_values")
-                .build_query_as::<(String, String)>()
-                .fetch_all(&mut *connection)
-                .await?
-                .into_iter()
-                .collect()
-        });
-
-        let purchase_days = population.purchase_days(clock);
-        let settings = ClvSettings {
-            horizon_months: policy.clv.horizon_months,
-            monthly_discount_rate: policy.clv.monthly_discount_rate,
-            purchases_horizon_weeks: policy.clv.purchases_horizon_weeks,
-            ..ClvSettings::default()
-        };
-        let (clv_report, estimates) =
-            crate::clv_estimates::estimate(&purchase_days, clock.utc_date(), &settings);
-        let measured: Vec<(Option<f64>, Option<f64>)> = estimates
-            .iter()
-            .map(|estimate| {
-                (
-                    estimate.map(|estimate| estimate.clv),
-                    estimate.map(|estimate| estimate.p_alive),
-                )
-            })
-            .collect();
-        let inputs = population.value_inputs(purchase_days, &measured, &overrides, clock);
-        let grades = grade_customers(&policy, &inputs, clock);
+        let previous_tiers = stored_tiers_in(write).await?;
+        let (clv_report, estimates, grades) =
+            estimate_and_grade(&mut population, &policy, &overrides, clock);
 
         let mut summary = ScoreSummary {
             as_of: StoredTime(now).text(),
@@ -112,80 +85,205 @@ impl Store {
             clv: clv_report,
             ..Default::default()
         };
-        let mut by_tier: BTreeMap<String, usize> = BTreeMap::new();
-        let mut value_rows = Vec::with_capacity(grades.len());
-        let mut tier_changes: Vec<NewTierEvent> = Vec::new();
-        let mut customer_tiers: Vec<(&str, &str)> = Vec::new();
-        let mut alerts = AlertChanges::default();
-        let customers = &population.customers;
-        for ((customer, grade), estimate) in customers.iter().zip(&grades).zip(&estimates) {
-            if grade.rfm.is_some() {
-                summary.with_purchases += 1;
-            }
-            match grade.health {
-                None => summary.health_unknown += 1,
-                Some(_) if grade.at_risk => summary.health_below_threshold += 1,
-                Some(_) => {}
-            }
-            if grade.override_active {
-                summary.overrides_active += 1;
-            } else if overrides
-                .get(customer.id.as_str())
-                .is_some_and(|tier_override| {
-                    tier_override.is_active(today)
-                        && policy.check_override(&tier_override.tier).is_err()
-                })
-            {
-                summary.overrides_ignored += 1;
-            }
-            *by_tier.entry(grade.tier.clone()).or_insert(0) += 1;
-            value_rows.push(CustomerValueRow::new(now, grade, estimate.as_ref())?);
+        let run = GradingRun {
+            policy: &policy,
+            overrides: &overrides,
+            previous_tiers: &previous_tiers,
+            now,
+            today: clock.today(),
+            actor,
+        };
+        let changes = tally_grades(&run, &population, &grades, &estimates, &mut summary)?;
+        summary.alerts_raised = changes.alerts.raised.len();
+        summary.alerts_closed = changes.alerts.closed.len();
 
-            let previous = previous_tiers
-                .get(customer.id.as_str())
-                .map(String::as_str)
-                .or(customer.tier.as_deref())
-                .unwrap_or("");
-            if previous != grade.tier {
-                let from = (!previous.is_empty()).then_some(previous);
-                let direction = direction(&policy, from, &grade.tier);
-                match direction {
-                    "up" => summary.upgrades += 1,
-                    "down" => summary.downgrades += 1,
-                    _ => summary.tiers_set += 1,
-                }
-                *summary
-                    .moves
-                    .entry(format!("{} → {}", from.unwrap_or("-"), grade.tier))
-                    .or_insert(0) += 1;
-                tier_changes.push(NewTierEvent {
-                    at: now,
-                    customer_id: customer.id.as_str(),
-                    from_tier: from,
-                    to_tier: grade.tier.as_str(),
-                    direction,
-                    score: grade.score,
-                    reason: tier_reason(grade),
-                    actor,
-                });
-            }
-            if customer.tier.as_deref() != Some(grade.tier.as_str()) {
-                customer_tiers.push((customer.id.as_str(), grade.tier.as_str()));
-            }
-            alerts.note(
-                customer,
-                grade.at_risk,
-                grade.health,
-                &grade.health_parts,
-                &population.open_alerts,
-            );
+        changes.write(write, now).await?;
+        summary.by_tier = tiers_in_policy_order(&policy, changes.by_tier);
+        record_value_run(write, now, actor, &summary).await?;
+        Ok(summary)
+    }
+}
+
+/// Each customer's tier as the last run left it, the tier a move is measured from.
+async fn stored_tiers_in(write: &mut WriteTransaction) -> StoreResult<HashMap<String, String>> {
+    let tiers: HashMap<String, String> = on_backend!(&mut *write, |connection, Db| {
+        sql!(Db; "SELECT customer_id, tier FROM customer_values")
+            .build_query_as::<(String, String)>()
+            .fetch_all(&mut *connection)
+            .await?
+            .into_iter()
+            .collect()
+    });
+    Ok(tiers)
+}
+
+/// The CLV models are fitted on the whole population first: their estimates (CLV, p_alive)
+/// are inputs of each customer's score and health.
+fn estimate_and_grade(
+    population: &mut Population,
+    policy: &ValuePolicy,
+    overrides: &HashMap<String, TierOverride>,
+    clock: Clock,
+) -> (ClvFitReport, Vec<Option<ClvEstimate>>, Vec<CustomerGrade>) {
+    let purchase_days = population.purchase_days(clock);
+    let settings = ClvSettings {
+        horizon_months: policy.clv.horizon_months,
+        monthly_discount_rate: policy.clv.monthly_discount_rate,
+        purchases_horizon_weeks: policy.clv.purchases_horizon_weeks,
+        ..ClvSettings::default()
+    };
+    let (clv_report, estimates) =
+        crate::clv_estimates::estimate(&purchase_days, clock.utc_date(), &settings);
+    let measured: Vec<(Option<f64>, Option<f64>)> = estimates
+        .iter()
+        .map(|estimate| {
+            (
+                estimate.map(|estimate| estimate.clv),
+                estimate.map(|estimate| estimate.p_alive),
+            )
+        })
+        .collect();
+    let inputs = population.value_inputs(purchase_days, &measured, overrides, clock);
+    let grades = grade_customers(policy, &inputs, clock);
+    (clv_report, estimates, grades)
+}
+
+/// What every customer of one run is graded and compared against.
+struct GradingRun<'a> {
+    policy: &'a ValuePolicy,
+    overrides: &'a HashMap<String, TierOverride>,
+    previous_tiers: &'a HashMap<String, String>,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+    actor: &'a str,
+}
+
+/// What a run writes, gathered customer by customer before any of it is written, so each
+/// table takes its rows in one bulk statement.
+struct GradingChanges<'a> {
+    value_rows: Vec<CustomerValueRow>,
+    tier_events: Vec<NewTierEvent<'a>>,
+    /// Customers whose `customers.tier` differs from their new tier.
+    customer_tiers: Vec<(&'a str, &'a str)>,
+    alerts: AlertChanges<'a>,
+    by_tier: BTreeMap<String, usize>,
+}
+
+/// Goes through the grades in customer order, counting them into the summary and gathering
+/// what the run writes.
+fn tally_grades<'a>(
+    run: &GradingRun<'a>,
+    population: &'a Population,
+    grades: &'a [CustomerGrade],
+    estimates: &[Option<ClvEstimate>],
+    summary: &mut ScoreSummary,
+) -> StoreResult<GradingChanges<'a>> {
+    let mut changes = GradingChanges {
+        value_rows: Vec::with_capacity(grades.len()),
+        tier_events: Vec::new(),
+        customer_tiers: Vec::new(),
+        alerts: AlertChanges::default(),
+        by_tier: BTreeMap::new(),
+    };
+    for ((customer, grade), estimate) in population.customers.iter().zip(grades).zip(estimates) {
+        count_health_and_overrides(run, customer, grade, summary);
+        *changes.by_tier.entry(grade.tier.clone()).or_insert(0) += 1;
+        changes
+            .value_rows
+            .push(CustomerValueRow::new(run.now, grade, estimate.as_ref())?);
+        if let Some(event) = tier_move(run, customer, grade, summary) {
+            changes.tier_events.push(event);
         }
-        summary.alerts_raised = alerts.raised.len();
-        summary.alerts_closed = alerts.closed.len();
+        if customer.tier.as_deref() != Some(grade.tier.as_str()) {
+            changes
+                .customer_tiers
+                .push((customer.id.as_str(), grade.tier.as_str()));
+        }
+        changes.alerts.note(
+            customer,
+            grade.at_risk,
+            grade.health,
+            &grade.health_parts,
+            &population.open_alerts,
+        );
+    }
+    Ok(changes)
+}
 
-        write_customer_values(write, &value_rows).await?;
-        record_tier_events(write, &tier_changes).await?;
-        let rows: Vec<Vec<Value<'_>>> = customer_tiers
+fn count_health_and_overrides(
+    run: &GradingRun<'_>,
+    customer: &PopulationCustomer,
+    grade: &CustomerGrade,
+    summary: &mut ScoreSummary,
+) {
+    if grade.rfm.is_some() {
+        summary.with_purchases += 1;
+    }
+    match grade.health {
+        None => summary.health_unknown += 1,
+        Some(_) if grade.at_risk => summary.health_below_threshold += 1,
+        Some(_) => {}
+    }
+    if grade.override_active {
+        summary.overrides_active += 1;
+    } else if run
+        .overrides
+        .get(customer.id.as_str())
+        .is_some_and(|tier_override| {
+            tier_override.is_active(run.today)
+                && run.policy.check_override(&tier_override.tier).is_err()
+        })
+    {
+        summary.overrides_ignored += 1;
+    }
+}
+
+/// The tier event of a customer whose tier changed since the last run, counted into the
+/// summary. A customer never graded before moves from the tier it was imported with.
+fn tier_move<'a>(
+    run: &GradingRun<'a>,
+    customer: &'a PopulationCustomer,
+    grade: &'a CustomerGrade,
+    summary: &mut ScoreSummary,
+) -> Option<NewTierEvent<'a>> {
+    let previous = run
+        .previous_tiers
+        .get(customer.id.as_str())
+        .map(String::as_str)
+        .or(customer.tier.as_deref())
+        .unwrap_or("");
+    if previous == grade.tier {
+        return None;
+    }
+    let from = (!previous.is_empty()).then_some(previous);
+    let direction = direction(run.policy, from, &grade.tier);
+    match direction {
+        "up" => summary.upgrades += 1,
+        "down" => summary.downgrades += 1,
+        _ => summary.tiers_set += 1,
+    }
+    *summary
+        .moves
+        .entry(format!("{} → {}", from.unwrap_or("-"), grade.tier))
+        .or_insert(0) += 1;
+    Some(NewTierEvent {
+        at: run.now,
+        customer_id: customer.id.as_str(),
+        from_tier: from,
+        to_tier: grade.tier.as_str(),
+        direction,
+        score: grade.score,
+        reason: tier_reason(grade),
+        actor: run.actor,
+    })
+}
+
+impl GradingChanges<'_> {
+    async fn write(&self, write: &mut WriteTransaction, now: DateTime<Utc>) -> StoreResult<()> {
+        write_customer_values(write, &self.value_rows).await?;
+        record_tier_events(write, &self.tier_events).await?;
+        let rows: Vec<Vec<Value<'_>>> = self
+            .customer_tiers
             .iter()
             .map(|(id, tier)| vec![Value::Text(id), Value::Text(tier)])
             .collect();
@@ -200,26 +298,43 @@ impl Store {
             },
         )
         .await?;
-        alerts.write(write, now).await?;
-        let mut ordered: Vec<(String, usize)> = policy
-            .tier_names()
-            .into_iter()
-            .map(|name| {
-                let count = by_tier.remove(&name).unwrap_or(0);
-                (name, count)
-            })
-            .collect();
-        ordered.extend(by_tier);
-        summary.by_tier = ordered;
-        on_backend!(&mut *write, |connection, Db| {
-            sql!(Db; "INSERT INTO value_runs (at, actor, summary) VALUES (",
-                bind(StoredTime(now)), ", ", bind(actor), ", ", bind(sqlx::types::Json(&summary)), ")")
-            .build()
-            .execute(&mut *connection)
-            .await?;
-        });
-        Ok(summary)
+        self.alerts.write(write, now).await?;
+        Ok(())
     }
+}
+
+/// Tier sizes in the policy's order, then any tier the policy does not list, so no customer
+/// goes uncounted.
+fn tiers_in_policy_order(
+    policy: &ValuePolicy,
+    mut by_tier: BTreeMap<String, usize>,
+) -> Vec<(String, usize)> {
+    let mut ordered: Vec<(String, usize)> = policy
+        .tier_names()
+        .into_iter()
+        .map(|name| {
+            let count = by_tier.remove(&name).unwrap_or(0);
+            (name, count)
+        })
+        .collect();
+    ordered.extend(by_tier);
+    ordered
+}
+
+async fn record_value_run(
+    write: &mut WriteTransaction,
+    now: DateTime<Utc>,
+    actor: &str,
+    summary: &ScoreSummary,
+) -> StoreResult<()> {
+    on_backend!(&mut *write, |connection, Db| {
+        sql!(Db; "INSERT INTO value_runs (at, actor, summary) VALUES (",
+            bind(StoredTime(now)), ", ", bind(actor), ", ", bind(sqlx::types::Json(summary)), ")")
+        .build()
+        .execute(&mut *connection)
+        .await?;
+    });
+    Ok(())
 }
 
 fn tier_reason(grade: &CustomerGrade) -> String {
