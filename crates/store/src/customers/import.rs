@@ -14,7 +14,7 @@ use allot_core::update::GivenColumns;
 use allot_core::{Clock, Customer, CustomerFields, CustomerId, RepId, Vocabulary};
 
 use super::load_customers;
-use super::write::{recount_rep_loads, upsert_customers};
+use super::write::{insert_new_customers, recount_rep_loads, upsert_customers};
 use crate::database::bulk::Transfer;
 use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
@@ -113,6 +113,8 @@ struct CustomerImport<'w> {
     outcomes: HashMap<String, (usize, Outcome)>,
     /// Rows waiting for the row of the parent they name, by that parent's id.
     waiting: HashMap<String, Vec<Candidate>>,
+    /// Ids of rows whose values did not parse, with their lines.
+    unreadable: HashMap<String, usize>,
     /// Accepted rows not written yet, in order.
     ready: Vec<Candidate>,
     /// Rows to place again: their parent's row was rejected, but the parent is stored.
@@ -120,6 +122,9 @@ struct CustomerImport<'w> {
     affected_reps: HashSet<String>,
     summary: ImportSummary,
     done: u64,
+    /// No customer was stored when the import began (under the routing lock, which every
+    /// writer of customers takes): ids of the file need not be looked up.
+    started_empty: bool,
 }
 
 impl Store {
@@ -139,19 +144,23 @@ impl Store {
         I::IntoIter: Send + 'static,
     {
         let mut write = self.begin_write().await?;
+        write.plan_each_statement_afresh().await?;
         let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
         let reps = rep_activity(&mut write).await?;
+        let started_empty = no_customers_stored(&mut write).await?;
         let mut import = CustomerImport {
             options,
             vocabulary,
             reps,
             outcomes: HashMap::new(),
             waiting: HashMap::new(),
+            unreadable: HashMap::new(),
             ready: Vec::new(),
             requeued: Vec::new(),
             affected_reps: HashSet::new(),
             summary: ImportSummary::default(),
             done: 0,
+            started_empty,
         };
         let mut rows = rows.into_iter();
         if rows.size_hint().1.is_some_and(|most| most <= CHUNK_ROWS) {
@@ -222,7 +231,8 @@ type ParsedRow = Result<ParsedCustomer, RowProblem>;
 
 struct ParsedCustomer {
     line: usize,
-    customer: Result<Customer, FieldErrors>,
+    /// The row's values, or every value that is wrong with the row's id, when that id is one.
+    customer: Result<Customer, (FieldErrors, Option<CustomerId>)>,
     given: GivenColumns,
 }
 
@@ -233,13 +243,30 @@ fn parse_chunk(
 ) -> Vec<ParsedRow> {
     rows.take(CHUNK_ROWS)
         .map(|row| {
-            row.map(|row| ParsedCustomer {
-                line: row.line,
-                customer: row.record.into_customer(vocabulary),
-                given: row.given,
+            row.map(|row| {
+                let id = CustomerId::parse(row.record.id()).ok();
+                ParsedCustomer {
+                    line: row.line,
+                    customer: row
+                        .record
+                        .into_customer(vocabulary)
+                        .map_err(|errors| (errors, id)),
+                    given: row.given,
+                }
             })
         })
         .collect()
+}
+
+/// Whether the customers table is empty.
+async fn no_customers_stored(source: &mut impl Connected) -> StoreResult<bool> {
+    let any: Option<i64> = on_backend!(source, |connection, Db| {
+        sql!(Db; "SELECT CAST(1 AS BIGINT) FROM customers LIMIT 1")
+            .build_query_scalar()
+            .fetch_optional(&mut *connection)
+            .await?
+    });
+    Ok(any.is_none())
 }
 
 /// Every rep's id with whether it is active.
@@ -316,8 +343,13 @@ impl CustomerImport<'_> {
             self.done += 1;
             let incoming = match customer {
                 Ok(customer) => customer,
-                Err(errors) => {
+                Err((errors, id)) => {
                     self.summary.problems.extend(problems_of(line, errors));
+                    // Rows naming it as their parent are told which line failed, should it
+                    // not be stored either.
+                    if let Some(id) = id {
+                        self.unreadable.entry(id.to_string()).or_insert(line);
+                    }
                     continue;
                 }
             };
@@ -337,7 +369,11 @@ impl CustomerImport<'_> {
             .iter()
             .map(|(_, customer, _)| customer.id.as_str())
             .collect();
-        let mut stored = load_customers(write, &ids).await?;
+        let mut stored = if self.started_empty {
+            HashMap::new()
+        } else {
+            load_customers(write, &ids).await?
+        };
         let tier_changes: Vec<&str> = parsed
             .iter()
             .filter(|(_, incoming, given)| {
@@ -487,7 +523,7 @@ impl CustomerImport<'_> {
                         .await?
                 }
                 None => {
-                    if self.parent_is_stored(write, &parent).await? {
+                    if !self.started_empty && self.parent_is_stored(write, &parent).await? {
                         self.accept_unless_cycle(write, candidate, &parent, &mut queue)
                             .await?;
                     } else {
@@ -665,14 +701,16 @@ impl CustomerImport<'_> {
             .cloned()
             .collect();
         for parent in &missing {
+            let message = match self.unreadable.get(parent) {
+                Some(line) => format!(
+                    "customer '{parent}' is not imported: its own row (line {line}) was rejected"
+                ),
+                None => format!("customer '{parent}' does not exist"),
+            };
             for child in self.waiting.remove(parent).unwrap_or_default() {
                 self.reject_with_children(
                     child,
-                    RowProblem::conflict(
-                        0,
-                        "parent_id",
-                        format!("customer '{parent}' does not exist"),
-                    ),
+                    RowProblem::conflict(0, "parent_id", message.clone()),
                 );
             }
         }
@@ -734,8 +772,13 @@ impl CustomerImport<'_> {
         let ready = std::mem::take(&mut self.ready);
         let now = self.options.clock.now();
         let transfer = Transfer::for_rows(ready.len());
-        let customers: Vec<&Customer> = ready.iter().map(|row| &row.customer).collect();
-        upsert_customers(write, &customers, now, transfer).await?;
+        // New customers first: a stored one may be given one of them as its parent.
+        let (stored, new): (Vec<&Candidate>, Vec<&Candidate>) =
+            ready.iter().partition(|row| row.stored.is_some());
+        let new: Vec<&Customer> = new.into_iter().map(|row| &row.customer).collect();
+        insert_new_customers(write, &new, now, Transfer::for_rows(new.len())).await?;
+        let stored: Vec<&Customer> = stored.into_iter().map(|row| &row.customer).collect();
+        upsert_customers(write, &stored, now, Transfer::for_rows(stored.len())).await?;
         let events: Vec<NewOwnershipEvent<'_>> = ready
             .iter()
             .map(|row| NewOwnershipEvent {

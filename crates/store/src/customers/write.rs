@@ -62,6 +62,28 @@ pub(crate) async fn upsert_customers(
     updated_at: DateTime<Utc>,
     transfer: Transfer,
 ) -> StoreResult<()> {
+    write_customers(source, customers, updated_at, transfer, Some(on_conflict())).await
+}
+
+/// Inserts customers known not to be stored (looked up under the routing lock, which every
+/// writer of customers holds): no conflict clause, so PostgreSQL copies them straight into the
+/// table. Should one exist after all, the unique key refuses the whole write.
+pub(crate) async fn insert_new_customers(
+    source: &mut impl Connected,
+    customers: &[&Customer],
+    updated_at: DateTime<Utc>,
+    transfer: Transfer,
+) -> StoreResult<()> {
+    write_customers(source, customers, updated_at, transfer, None).await
+}
+
+async fn write_customers(
+    source: &mut impl Connected,
+    customers: &[&Customer],
+    updated_at: DateTime<Utc>,
+    transfer: Transfer,
+    on_conflict: Option<&str>,
+) -> StoreResult<()> {
     let attributes: Vec<String> = customers
         .iter()
         .map(|customer| serde_json::to_string(&customer.attributes))
@@ -84,7 +106,7 @@ pub(crate) async fn upsert_customers(
             table: "customers",
             columns: write_columns(),
             rows: &rows,
-            on_conflict: Some(on_conflict()),
+            on_conflict,
         },
         transfer,
     )

@@ -368,9 +368,12 @@ fn insert_sqlite_direct(
     Ok(affected)
 }
 
-/// Rows in one SQLite `INSERT`: a statement of one row needs no statement journal (a page
-/// copy for each page it changes, so that it can be undone alone), one of many rows does.
-const SQLITE_INSERT_ROWS_PER_STATEMENT: usize = 1400;
+/// Rows in one SQLite `INSERT`. A statement of one row needs no statement journal (a copy of
+/// each page it changes, so that it can be undone alone) but pays a step per row; one of a
+/// thousand rows journals every page it touches and takes long to prepare. Measured on a
+/// million-customer import (docs/BENCHMARKS.md): 1 row 11.6–12.9 s, 20–250 rows 9.2–10.8 s,
+/// 1,000–1,400 rows 11.6–12.2 s.
+const SQLITE_INSERT_ROWS_PER_STATEMENT: usize = 100;
 
 /// `COPY` straight into the table.
 async fn copy_into(

@@ -315,6 +315,19 @@ impl WriteTransaction {
         Ok(())
     }
 
+    /// For a transaction that grows or empties a table as it goes (imports, routing the pool):
+    /// PostgreSQL plans each statement for the values and sizes it meets, instead of keeping a
+    /// plan made while the table was small (a customer lookup planned on an empty table read
+    /// the whole table once it held a million). Nothing to do on SQLite.
+    pub(crate) async fn plan_each_statement_afresh(&mut self) -> StoreResult<()> {
+        if let Connection::Postgres(connection) = self.connection() {
+            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn rollback(self) -> StoreResult<()> {
         self.transaction.rollback().await
     }

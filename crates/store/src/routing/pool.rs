@@ -55,6 +55,7 @@ impl Store {
     ) -> StoreResult<RouteRun> {
         let started = Instant::now();
         let mut write = self.begin_write().await?;
+        write.plan_each_statement_afresh().await?;
         let (rules, generation) = self.routing_snapshot(&mut write).await?;
         let Some((rules_version, rules)) = rules else {
             return Err(StoreError::NoRules);
