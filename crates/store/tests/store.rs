@@ -158,7 +158,145 @@ async fn events_cannot_be_changed_or_deleted(backend: Backend) {
     assert_eq!(events.len(), 1);
 }
 
+/// Routing the pool reads, decides and writes in chunks on two threads; its decisions are
+/// exactly those of one engine routing the whole pool in order, children whose parents were
+/// routed a chunk before (not yet written when their chunk was read) included.
+async fn routing_the_pool_in_chunks_decides_as_one_engine_alone(backend: Backend) {
+    use allot_core::customer::CUSTOMER_COLUMNS;
+    use allot_core::routing::RoutingEngine;
+    use allot_core::rules::RuleSet;
+    use allot_core::strategy::{RepLoad, RepState};
+    use allot_store::customers::{CustomerWrite, OwnerChangeSource};
+    use allot_store::imports::{BadRows, ImportRow};
+    use std::collections::{BTreeMap, HashMap};
+
+    let organisation = allot_core::demo::synthetic_organisation(5, 12, 60, 25_000, 12);
+    let mut in_pool_order = organisation.customers.clone();
+    in_pool_order.sort_by(|left, right| {
+        (left.created_at, left.id.as_str()).cmp(&(right.created_at, right.id.as_str()))
+    });
+    let mut engine = RoutingEngine::new(
+        RuleSet::parse(&organisation.rules_toml).expect("rules"),
+        &organisation.teams,
+        organisation
+            .reps
+            .iter()
+            .map(|rep| RepState {
+                rep: rep.clone(),
+                load: RepLoad::default(),
+            })
+            .collect(),
+        &BTreeMap::new(),
+        clock(),
+    );
+    let mut expected: HashMap<String, Option<String>> = HashMap::new();
+    let mut owners = HashMap::new();
+    let mut children_of_routed_parents = 0;
+    for customer in &in_pool_order {
+        let parent_owner = customer
+            .parent_id
+            .as_ref()
+            .and_then(|parent| owners.get(parent));
+        children_of_routed_parents += usize::from(parent_owner.is_some());
+        let decision = engine.route(customer, parent_owner);
+        if let Some(owner) = &decision.owner_id {
+            owners.insert(customer.id.clone(), owner.clone());
+        }
+        expected.insert(
+            customer.id.to_string(),
+            decision.owner_id.map(|owner| owner.to_string()),
+        );
+    }
+    assert!(
+        children_of_routed_parents > 100,
+        "the data has sticky children"
+    );
+
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let quiet = |_: u64| {};
+    let teams = organisation
+        .teams
+        .iter()
+        .map(|team| ImportRow::whole(0, team.clone(), &TeamFields::COLUMNS))
+        .collect();
+    store
+        .import_teams(teams, BadRows::new(true), &quiet)
+        .await
+        .expect("teams");
+    let reps = organisation
+        .reps
+        .iter()
+        .map(|rep| ImportRow::whole(0, rep.clone(), &RepFields::COLUMNS))
+        .collect();
+    store
+        .import_reps(reps, BadRows::new(true), &quiet)
+        .await
+        .expect("reps");
+    let every_column =
+        GivenColumns::all(CUSTOMER_COLUMNS.iter().map(|column| column.name)).without("owner_id");
+    let rows: Vec<_> = organisation
+        .customers
+        .iter()
+        .enumerate()
+        .map(|(index, customer)| {
+            let mut fields = CustomerFields::from_customer(customer);
+            fields.remove("owner_id");
+            Ok(ImportRow {
+                line: index + 2,
+                record: fields,
+                given: every_column.clone(),
+            })
+        })
+        .collect();
+    store
+        .import_customers(
+            rows,
+            BadRows::new(true),
+            CustomerWrite {
+                actor: "test",
+                source: OwnerChangeSource::Import,
+                clock: clock(),
+                create_only: false,
+            },
+            &quiet,
+        )
+        .await
+        .expect("customers");
+    store
+        .set_rules(&organisation.rules_toml, "test", clock())
+        .await
+        .expect("rules");
+    let run = store
+        .route_pool(clock(), "test", false, &quiet)
+        .await
+        .expect("route");
+    assert_eq!(run.summary.considered, 25_000);
+    let mut routed: HashMap<String, Option<String>> = HashMap::new();
+    store
+        .for_each_customer(|chunk| {
+            for customer in chunk {
+                routed.insert(
+                    customer.id.to_string(),
+                    customer.owner_id.as_ref().map(ToString::to_string),
+                );
+            }
+            Ok(())
+        })
+        .await
+        .expect("customers");
+    let differing = expected
+        .iter()
+        .filter(|(id, owner)| routed.get(*id) != Some(owner))
+        .count();
+    assert_eq!(
+        differing, 0,
+        "customers owned otherwise than one engine decided"
+    );
+}
+
 test_on_both_backends! {
+    routing_the_pool_in_chunks_decides_as_one_engine_alone => super::routing_the_pool_in_chunks_decides_as_one_engine_alone;
     cached_engine_sees_changes_from_another_process => super::cached_engine_sees_changes_from_another_process;
     rejected_request_leaves_routing_unchanged => super::rejected_request_leaves_routing_unchanged;
     events_cannot_be_changed_or_deleted => super::events_cannot_be_changed_or_deleted;

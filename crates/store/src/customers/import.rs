@@ -16,7 +16,7 @@ use allot_core::{Clock, Customer, CustomerFields, CustomerId, RepId, Vocabulary}
 use super::load_customers;
 use super::write::{insert_new_customers, recount_rep_loads, upsert_customers};
 use crate::database::bulk::Transfer;
-use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
+use crate::database::{on_backend, sql, Connected, Dialect, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{record_ownership_events, NewOwnershipEvent};
 use crate::imports::{
@@ -62,6 +62,11 @@ pub struct CustomerWrite<'a> {
 
 /// Rows read, checked and written together.
 const CHUNK_ROWS: usize = 5_000;
+
+/// New customers after which the planner's statistics of the table are refreshed in the same
+/// transaction: the pool is read in order through its index only if PostgreSQL knows the table
+/// is large (before its background analysis, it planned a sort of the whole pool per chunk).
+const ANALYZE_AFTER_INSERTING: usize = 10_000;
 
 /// Why a new tier for a graded customer is not taken: its tier follows its value.
 pub(crate) fn graded_tier_refused(customer: &Customer, existing: &Customer) -> String {
@@ -190,6 +195,9 @@ impl Store {
         import.flush(&mut write).await?;
         let affected: HashSet<&str> = import.affected_reps.iter().map(String::as_str).collect();
         recount_rep_loads(&mut write, &affected).await?;
+        if import.summary.inserted >= ANALYZE_AFTER_INSERTING {
+            write.refresh_statistics("customers").await?;
+        }
         finish_import(write, import.summary, bad_rows).await
     }
 
@@ -305,8 +313,13 @@ pub(crate) async fn parent_link_closes_cycle(
     parent: &CustomerId,
 ) -> StoreResult<bool> {
     let found: Option<i64> = on_backend!(source, |connection, Db| {
+        // Both terms of the chain carry the id column's collation (byte order on PostgreSQL).
+        let start = Db::byte_order("CAST($parent AS TEXT)");
+        let (before, after) = start
+            .split_once("$parent")
+            .expect("the placeholder is there");
         sql!(Db; "WITH RECURSIVE chain(id, depth) AS (
-                SELECT CAST(", bind(parent.as_str()), " AS TEXT), 0
+                SELECT ", before, bind(parent.as_str()), after, ", 0
                 UNION ALL
                 SELECT customers.parent_id, chain.depth + 1 FROM customers JOIN chain ON customers.id = chain.id
                  WHERE customers.parent_id IS NOT NULL AND chain.depth < 10000

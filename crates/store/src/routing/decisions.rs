@@ -59,6 +59,11 @@ struct PendingDecision {
 }
 
 impl DecisionBatch {
+    /// Decisions waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.decisions.len()
+    }
+
     pub(crate) fn new(rules_version: Option<i64>) -> Self {
         DecisionBatch {
             rules_version,

@@ -1,11 +1,18 @@
 //! Routing the whole pool (`allot route`): read a chunk in pool order, decide it, write it, go on;
-//! one transaction, so the run lands whole or not at all, and memory stays one chunk.
+//! one transaction, so the run lands whole or not at all, and memory stays a few chunks.
+//!
+//! Deciding runs on a thread of its own, one chunk behind the reading and one ahead of the
+//! writing: while the database writes chunk k and reads chunk k + 2, chunk k + 1 is decided.
+//! Decisions stay in pool order, made by one engine, so the run decides exactly as a
+//! sequential one would.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use allot_core::routing::render_stored_trace;
+use allot_core::routing::{render_stored_trace, DecisionRecord, RoutingEngine};
 use allot_core::{Clock, Customer, CustomerId, RepId};
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 
 use super::decisions::DecisionBatch;
 use super::{RouteRun, RouteSummary};
@@ -25,13 +32,17 @@ async fn owners_of(
 ) -> StoreResult<HashMap<CustomerId, RepId>> {
     let mut owners = HashMap::new();
     for chunk in ids.chunks(LIST_CHUNK) {
-        let rows: Vec<(String, String)> = on_backend!(&mut *source, |connection, Db| {
-            let mut query =
-                sql!(Db; "SELECT id, owner_id FROM customers WHERE owner_id IS NOT NULL AND ");
+        // Found by id alone: a condition on the owner let PostgreSQL, whose statistics said
+        // nobody owned anything yet, walk the owner index over every customer routed so far.
+        let rows: Vec<(String, Option<String>)> = on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; "SELECT id, owner_id FROM customers WHERE ");
             query.push_in_list("id", chunk);
             query.build_query_as().fetch_all(&mut *connection).await?
         });
         for (id, owner) in rows {
+            let Some(owner) = owner else {
+                continue;
+            };
             let corrupt = |error: allot_core::FieldError| StoreError::Corrupt(error.to_string());
             owners.insert(
                 CustomerId::parse(&id).map_err(corrupt)?,
@@ -40,6 +51,85 @@ async fn owners_of(
         }
     }
     Ok(owners)
+}
+
+/// A chunk of the pool for the deciding thread, with the stored owners of the parents its
+/// customers name.
+struct ChunkToDecide {
+    customers: Vec<Customer>,
+    parent_owners: HashMap<CustomerId, RepId>,
+}
+
+/// The deciding side of a run: the engine and everything the run counts.
+struct Decider {
+    engine: RoutingEngine,
+    explain: bool,
+    at: DateTime<Utc>,
+    actor: String,
+    rules_version: i64,
+    summary: RouteSummary,
+    touched: HashSet<RepId>,
+    decisions: Vec<DecisionRecord>,
+    /// Owners given in the chunk before: when the next chunk was read they were not written
+    /// yet, so the database could not tell a child its parent's new owner.
+    owners_of_previous_chunk: HashMap<CustomerId, RepId>,
+    deciding: Duration,
+}
+
+impl Decider {
+    /// Decides a chunk in pool order; its decisions, ready to write.
+    fn decide(&mut self, chunk: ChunkToDecide) -> StoreResult<DecisionBatch> {
+        let started = Instant::now();
+        let mut batch = DecisionBatch::new(Some(self.rules_version));
+        let mut owners_of_this_chunk: HashMap<CustomerId, RepId> =
+            HashMap::with_capacity(chunk.customers.len());
+        for customer in &chunk.customers {
+            // Parents' owners for the sticky strategy: routed earlier in this chunk, stored,
+            // or routed in the chunk before.
+            let parent_owner = customer.parent_id.as_ref().and_then(|parent| {
+                owners_of_this_chunk
+                    .get(parent)
+                    .or_else(|| chunk.parent_owners.get(parent))
+                    .or_else(|| self.owners_of_previous_chunk.get(parent))
+            });
+            let decision = self.engine.route(customer, parent_owner);
+            let (record, stored) = self.engine.stored(&decision, customer);
+            batch.add(&record, &stored, self.at, &self.actor)?;
+            self.summary.considered += 1;
+            match &decision.owner_id {
+                Some(owner) => {
+                    self.summary.routed += 1;
+                    *self
+                        .summary
+                        .routed_by_rule
+                        .entry(record.rule.clone().unwrap_or_default())
+                        .or_insert(0) += 1;
+                    if !self.touched.contains(owner) {
+                        self.touched.insert(owner.clone());
+                    }
+                    owners_of_this_chunk.insert(customer.id.clone(), owner.clone());
+                }
+                None => {
+                    self.summary.left_in_pool += 1;
+                    *self
+                        .summary
+                        .pool_reasons
+                        .entry(record.reason.clone())
+                        .or_insert(0) += 1;
+                }
+            }
+            if self.explain {
+                // Written in words from the stored form: the same words `render` gives, as a
+                // core test checks, without working the decision out twice.
+                let mut explained = record;
+                explained.trace = render_stored_trace(self.engine.rules(), &customer.id, &stored);
+                self.decisions.push(explained);
+            }
+        }
+        self.owners_of_previous_chunk = owners_of_this_chunk;
+        self.deciding += started.elapsed();
+        Ok(batch)
+    }
 }
 
 impl Store {
@@ -60,87 +150,102 @@ impl Store {
         let Some((rules_version, rules)) = rules else {
             return Err(StoreError::NoRules);
         };
-        let mut engine = self
+        let engine = self
             .engine_for(&mut write, generation, Some(rules_version), &rules, clock)
             .await?;
         let states_before = engine.strategy_states();
-        let at = clock.now();
-        let mut summary = RouteSummary {
+        let decider = Decider {
+            engine,
+            explain,
+            at: clock.now(),
+            actor: actor.to_string(),
             rules_version,
-            ..Default::default()
+            summary: RouteSummary {
+                rules_version,
+                ..Default::default()
+            },
+            touched: HashSet::new(),
+            decisions: Vec::new(),
+            owners_of_previous_chunk: HashMap::new(),
+            deciding: Duration::ZERO,
         };
-        let mut decisions = Vec::new();
-        let mut touched: HashSet<RepId> = HashSet::new();
-        let mut batch = DecisionBatch::new(Some(rules_version));
-        let (mut reading, mut deciding, mut writing) =
-            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-        let mut position: Option<PoolPosition> = None;
-        loop {
-            let read_started = Instant::now();
-            let chunk: Vec<Customer> =
-                read_pool_chunk(&mut write, position.as_ref(), CHUNK_CUSTOMERS).await?;
-            let Some(last) = chunk.last() else {
-                break;
-            };
-            position = Some(PoolPosition::after(last));
-            // Parents' owners for the sticky strategy: stored ones, and those routed in this
-            // chunk before the customer naming them.
-            let parents: Vec<&str> = chunk
-                .iter()
-                .filter_map(|customer| customer.parent_id.as_ref().map(CustomerId::as_str))
-                .collect();
-            let mut owners = owners_of(&mut write, &parents).await?;
-            reading += read_started.elapsed();
-            let decide_started = Instant::now();
-            for customer in &chunk {
-                let parent_owner = customer
-                    .parent_id
-                    .as_ref()
-                    .and_then(|parent| owners.get(parent));
-                let decision = engine.route(customer, parent_owner);
-                let (record, stored) = engine.stored(&decision, customer);
-                batch.add(&record, &stored, at, actor)?;
-                summary.considered += 1;
-                match &decision.owner_id {
-                    Some(owner) => {
-                        summary.routed += 1;
-                        *summary
-                            .routed_by_rule
-                            .entry(record.rule.clone().unwrap_or_default())
-                            .or_insert(0) += 1;
-                        touched.insert(owner.clone());
-                        if !parents.is_empty() {
-                            owners.insert(customer.id.clone(), owner.clone());
-                        }
-                    }
-                    None => {
-                        summary.left_in_pool += 1;
-                        *summary
-                            .pool_reasons
-                            .entry(record.reason.clone())
-                            .or_insert(0) += 1;
-                    }
-                }
-                if explain {
-                    // Written in words from the stored form: the same words `render` gives, as a
-                    // core test checks, without working the decision out twice.
-                    let mut explained = record;
-                    explained.trace = render_stored_trace(engine.rules(), &customer.id, &stored);
-                    decisions.push(explained);
+        let (to_decide, mut chunks) = mpsc::channel::<ChunkToDecide>(1);
+        let (decided_sender, mut decided) = mpsc::channel::<StoreResult<DecisionBatch>>(1);
+        let deciding = tokio::task::spawn_blocking(move || {
+            let mut decider = decider;
+            while let Some(chunk) = chunks.blocking_recv() {
+                let batch = decider.decide(chunk);
+                let failed = batch.is_err();
+                if decided_sender.blocking_send(batch).is_err() || failed {
+                    break;
                 }
             }
-            deciding += decide_started.elapsed();
-            let write_started = Instant::now();
-            batch.flush(&mut write).await?;
-            writing += write_started.elapsed();
-            progress(summary.considered as u64);
+            decider
+        });
+        let (mut reading, mut writing) = (Duration::ZERO, Duration::ZERO);
+        let mut position: Option<PoolPosition> = None;
+        let (mut reading_done, mut in_flight, mut written) = (false, 0usize, 0u64);
+        loop {
+            if !reading_done {
+                let read_started = Instant::now();
+                let customers: Vec<Customer> =
+                    read_pool_chunk(&mut write, position.as_ref(), CHUNK_CUSTOMERS).await?;
+                match customers.last() {
+                    None => reading_done = true,
+                    Some(last) => {
+                        position = Some(PoolPosition::after(last));
+                        let parents: Vec<&str> = customers
+                            .iter()
+                            .filter_map(|customer| {
+                                customer.parent_id.as_ref().map(CustomerId::as_str)
+                            })
+                            .collect();
+                        let parent_owners = owners_of(&mut write, &parents).await?;
+                        drop(parents);
+                        if to_decide
+                            .send(ChunkToDecide {
+                                customers,
+                                parent_owners,
+                            })
+                            .await
+                            .is_err()
+                        {
+                            // The decider stopped on an error, which comes next.
+                            reading_done = true;
+                        } else {
+                            in_flight += 1;
+                        }
+                    }
+                }
+                reading += read_started.elapsed();
+            }
+            if in_flight == 0 {
+                break;
+            }
+            // One chunk stays ahead with the decider while the one before it is written.
+            if in_flight >= 2 || reading_done {
+                let Some(batch) = decided.recv().await else {
+                    break;
+                };
+                let mut batch = batch?;
+                in_flight -= 1;
+                let write_started = Instant::now();
+                written += batch.len() as u64;
+                batch.flush(&mut write).await?;
+                writing += write_started.elapsed();
+                progress(written);
+            }
         }
-        let mut touched: Vec<RepId> = touched.into_iter().collect();
+        drop(to_decide);
+        let decider = deciding
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("routing stopped: {error}")))?;
+        let mut touched: Vec<RepId> = decider.touched.into_iter().collect();
         touched.sort();
         let kept = self
             .save_engine_state(
                 &mut write,
-                engine,
+                decider.engine,
                 Some(rules_version),
                 &touched,
                 &states_before,
@@ -151,13 +256,16 @@ impl Store {
         self.keep_engine(kept);
         tracing::debug!(
             ?reading,
-            ?deciding,
+            deciding = ?decider.deciding,
             ?writing,
             commit = ?commit_started.elapsed(),
             total = ?started.elapsed(),
-            customers = summary.considered,
-            "route_pool phases"
+            customers = decider.summary.considered,
+            "route_pool phases (deciding overlaps reading and writing)"
         );
-        Ok(RouteRun { summary, decisions })
+        Ok(RouteRun {
+            summary: decider.summary,
+            decisions: decider.decisions,
+        })
     }
 }
