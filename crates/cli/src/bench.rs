@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use allot_core::demo::{synthetic_organisation, DemoOrganisation};
 use allot_core::Clock;
@@ -18,16 +18,23 @@ use allot_store::Store;
 
 use crate::csv_files::{self, CustomerWriter};
 
+/// The size of the route bench's synthetic organisation.
+#[derive(Args, Clone, Copy)]
+pub struct OrganisationSize {
+    #[arg(long, default_value_t = 100_000)]
+    customers: usize,
+    #[arg(long, default_value_t = 1_000)]
+    reps: usize,
+    #[arg(long, default_value_t = 50)]
+    rules: usize,
+}
+
 #[derive(Subcommand)]
 pub enum BenchTarget {
     /// Load a synthetic organisation into an EMPTY database, then time `allot route` over the whole pool.
     Route {
-        #[arg(long, default_value_t = 100_000)]
-        customers: usize,
-        #[arg(long, default_value_t = 1_000)]
-        reps: usize,
-        #[arg(long, default_value_t = 50)]
-        rules: usize,
+        #[command(flatten)]
+        size: OrganisationSize,
     },
     /// Serve on a loopback port over an EMPTY database and send concurrent `POST /api/v1/route` requests.
     Api {
@@ -43,16 +50,25 @@ pub enum BenchTarget {
     /// Write the route bench's organisation as files to import (teams.csv, reps.csv,
     /// customers.csv, rules.toml), to time the real commands; needs no database.
     Generate {
-        #[arg(long, default_value_t = 100_000)]
-        customers: usize,
-        #[arg(long, default_value_t = 1_000)]
-        reps: usize,
-        #[arg(long, default_value_t = 50)]
-        rules: usize,
+        #[command(flatten)]
+        size: OrganisationSize,
         /// The directory to write the files into (created if missing).
         #[arg(long)]
         directory: PathBuf,
     },
+}
+
+impl OrganisationSize {
+    /// The organisation of this size, from the route bench's fixed seed.
+    fn organisation(self) -> DemoOrganisation {
+        synthetic_organisation(
+            11,
+            (self.reps / 20).max(2),
+            self.reps,
+            self.customers,
+            self.rules,
+        )
+    }
 }
 
 fn bench_clock() -> Clock {
@@ -89,24 +105,14 @@ async fn load_organisation(
 }
 
 pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
-    if let BenchTarget::Generate {
-        customers,
-        reps,
-        rules,
-        directory,
-    } = target
-    {
-        return generate(customers, reps, rules, &directory);
+    if let BenchTarget::Generate { size, directory } = target {
+        return generate(size, &directory);
     }
     let store = Store::connect(db)
         .await
         .with_context(|| format!("opening {db}"))?;
     match target {
-        BenchTarget::Route {
-            customers,
-            reps,
-            rules,
-        } => bench_route(&store, customers, reps, rules).await,
+        BenchTarget::Route { size } => bench_route(&store, size).await,
         BenchTarget::Api {
             requests,
             concurrency,
@@ -119,8 +125,8 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
 
 /// The bench's organisation as the files a user would import: `teams.csv`, `reps.csv`,
 /// `customers.csv` and `rules.toml`, so the real commands can be timed and their memory read.
-fn generate(customers: usize, reps: usize, rules: usize, directory: &Path) -> Result<()> {
-    let organisation = synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
+fn generate(size: OrganisationSize, directory: &Path) -> Result<()> {
+    let organisation = size.organisation();
     std::fs::create_dir_all(directory)
         .with_context(|| format!("creating {}", directory.display()))?;
     let create = |name: &str| -> Result<BufWriter<File>> {
@@ -148,14 +154,14 @@ fn generate(customers: usize, reps: usize, rules: usize, directory: &Path) -> Re
         organisation.teams.len(),
         organisation.reps.len(),
         organisation.customers.len(),
-        rules,
+        size.rules,
         directory.display()
     );
     Ok(())
 }
 
-async fn bench_route(store: &Store, customers: usize, reps: usize, rules: usize) -> Result<()> {
-    let organisation = synthetic_organisation(11, (reps / 20).max(2), reps, customers, rules);
+async fn bench_route(store: &Store, size: OrganisationSize) -> Result<()> {
+    let organisation = size.organisation();
     load_organisation(store, organisation, true).await?;
     let started = Instant::now();
     let run = store

@@ -201,34 +201,16 @@ pub async fn export(store: &Store, kind: DataKind, out: Option<&Path>) -> Result
         }
         DataKind::Customers => {
             let mut customers = CustomerWriter::new(writer, store.attribute_keys().await?)?;
-            let mut failed = None;
             store
-                .for_each_customer(|chunk| {
-                    if failed.is_none() {
-                        failed = customers.write(chunk).err();
-                    }
-                    Ok(())
-                })
+                .for_each_customer(|chunk| customers.write(chunk))
                 .await?;
-            if let Some(error) = failed {
-                return Err(error);
-            }
             customers.finish()?
         }
         DataKind::Values => {
             let mut values = ValueWriter::new(writer)?;
-            let mut failed = None;
             store
-                .for_each_customer_value(|chunk| {
-                    if failed.is_none() {
-                        failed = values.write(chunk).err();
-                    }
-                    Ok(())
-                })
+                .for_each_customer_value(|chunk| values.write(chunk))
                 .await?;
-            if let Some(error) = failed {
-                return Err(error);
-            }
             values.finish()?
         }
     }

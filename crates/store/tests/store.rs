@@ -281,7 +281,7 @@ async fn routing_the_pool_in_chunks_decides_as_one_engine_alone(backend: Backend
                     customer.owner_id.as_ref().map(ToString::to_string),
                 );
             }
-            Ok(())
+            allot_store::StoreResult::Ok(())
         })
         .await
         .expect("customers");

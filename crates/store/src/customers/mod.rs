@@ -532,33 +532,39 @@ impl Store {
 
     /// Every customer, ordered by id, handed to `each` a chunk at a time from one snapshot
     /// (an export of a million customers never holds them all).
-    pub async fn for_each_customer(
+    /// `each` may fail with its own error (one a store error converts into): the reading stops
+    /// there.
+    pub async fn for_each_customer<E: From<StoreError>>(
         &self,
-        mut each: impl FnMut(&[Customer]) -> StoreResult<()>,
-    ) -> StoreResult<()> {
+        mut each: impl FnMut(&[Customer]) -> Result<(), E>,
+    ) -> Result<(), E> {
         const CHUNK: i64 = 10_000;
         let mut read = self.database.begin_read().await?;
         let mut after: Option<String> = None;
         loop {
-            let chunk: Vec<Customer> = on_backend!(&mut read, |connection, Db| {
-                let id_order = Db::byte_order("customers.id");
-                let mut query = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
-                if let Some(after) = &after {
+            let chunk: Vec<Customer> = async {
+                StoreResult::Ok(on_backend!(&mut read, |connection, Db| {
+                    let id_order = Db::byte_order("customers.id");
+                    let mut query =
+                        sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
+                    if let Some(after) = &after {
+                        query
+                            .push(format!(" WHERE {id_order} > "))
+                            .push_bind(after.as_str());
+                    }
                     query
-                        .push(format!(" WHERE {id_order} > "))
-                        .push_bind(after.as_str());
-                }
-                query
-                    .push(format!(" ORDER BY {id_order} LIMIT "))
-                    .push_bind(CHUNK);
-                query
-                    .build()
-                    .fetch_all(&mut *connection)
-                    .await?
-                    .iter()
-                    .map(customer_from_row)
-                    .collect::<StoreResult<Vec<_>>>()?
-            });
+                        .push(format!(" ORDER BY {id_order} LIMIT "))
+                        .push_bind(CHUNK);
+                    query
+                        .build()
+                        .fetch_all(&mut *connection)
+                        .await?
+                        .iter()
+                        .map(customer_from_row)
+                        .collect::<StoreResult<Vec<_>>>()?
+                }))
+            }
+            .await?;
             each(&chunk)?;
             match chunk.last() {
                 Some(last) if chunk.len() as i64 == CHUNK => after = Some(last.id.to_string()),
@@ -572,7 +578,7 @@ impl Store {
         let mut all = Vec::new();
         self.for_each_customer(|chunk| {
             all.extend_from_slice(chunk);
-            Ok(())
+            StoreResult::Ok(())
         })
         .await?;
         Ok(all)

@@ -4,7 +4,7 @@
 use allot_core::Money;
 
 use crate::database::{on_backend, sql, Dialect};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime};
 
 /// One graded customer's value as it stands: the last grading's measures, the current tier
@@ -52,15 +52,18 @@ impl ValueRow {
 
 impl Store {
     /// Every graded customer's value, by customer id, a chunk at a time.
-    pub async fn for_each_customer_value(
+    /// `each` may fail with its own error (one a store error converts into): the reading stops
+    /// there.
+    pub async fn for_each_customer_value<E: From<StoreError>>(
         &self,
-        mut each: impl FnMut(&[ValueRow]) -> StoreResult<()>,
-    ) -> StoreResult<()> {
+        mut each: impl FnMut(&[ValueRow]) -> Result<(), E>,
+    ) -> Result<(), E> {
         const CHUNK: i64 = 10_000;
         let mut read = self.database.begin_read().await?;
         let mut after: Option<String> = None;
         loop {
-            let chunk: Vec<ValueRow> = on_backend!(&mut read, |connection, Db| {
+            let chunk: Vec<ValueRow> = async {
+                StoreResult::Ok(on_backend!(&mut read, |connection, Db| {
                 let id_order = Db::byte_order("customer_values.customer_id");
                 let mut query = sql!(Db; "SELECT customer_values.customer_id, customers.owner_id,
                         customer_values.tier, customer_values.computed_tier, customer_values.abc,
@@ -81,7 +84,9 @@ impl Store {
                     .push(format!(" ORDER BY {id_order} LIMIT "))
                     .push_bind(CHUNK);
                 query.build_query_as().fetch_all(&mut *connection).await?
-            });
+                }))
+            }
+            .await?;
             each(&chunk)?;
             match chunk.last() {
                 Some(last) if chunk.len() as i64 == CHUNK => after = Some(last.customer_id.clone()),
