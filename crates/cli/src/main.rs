@@ -19,6 +19,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use allot_server::ClockSource;
 use allot_store::Store;
 
+/// Imports and routes allocate a few small values per row on one thread and free them on
+/// another; glibc's allocator spent a quarter of an import's CPU time on that (measured with
+/// `perf`, see docs/BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "allot",
