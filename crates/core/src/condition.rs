@@ -341,6 +341,29 @@ impl Condition {
         &self.source
     }
 
+    /// The words the condition compares the customer column `column` with (by `==`, `!=`, an
+    /// order or a list), each with the byte offset in the condition of the comparison naming
+    /// it: what a rules check holds against the policy's tiers and stages.
+    pub fn texts_compared_with(&self, column: &str) -> Vec<(&str, usize)> {
+        let mut found = Vec::new();
+        for data in &self.nodes {
+            let (field, literals) = match &data.node {
+                Node::Compare { field, literal, .. } => (field, std::slice::from_ref(literal)),
+                Node::InList { field, values, .. } => (field, values.as_slice()),
+                _ => continue,
+            };
+            if !matches!(field, Field::Column(named) if named.name == column) {
+                continue;
+            }
+            for literal in literals {
+                if let Literal::Text(text) = literal {
+                    found.push((text.as_str(), data.start));
+                }
+            }
+        }
+        found
+    }
+
     /// Ok when the customer matches; otherwise the node that decided the mismatch.
     pub fn evaluate(&self, customer: &Customer) -> Result<(), NodeId> {
         self.evaluate_node(self.root, customer)

@@ -10,6 +10,7 @@ use crate::condition::Condition;
 use crate::error::RuleError;
 use crate::ids::{RepId, TeamId};
 use crate::model::{Level, Rep, Team};
+use crate::vocabulary::Vocabulary;
 
 /// How one rep is chosen among a rule's candidates (分配策略).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,6 +101,9 @@ pub struct Rule {
     /// 1-based line and column of the rule's `to` in the rules file, so a target that names a
     /// team or rep that does not exist can be pointed at.
     pub target_position: Option<(usize, usize)>,
+    /// Byte offset in the rules file of the rule's `when` string, so a word of the condition
+    /// the policy does not define can be pointed at.
+    pub condition_offset: Option<usize>,
 }
 
 /// An ordered, validated list of rules; the first matching rule wins.
@@ -377,6 +381,7 @@ impl RuleSet {
             .to
             .as_ref()
             .map(|spanned| line_and_column(source, spanned.span().start));
+        let condition_offset = raw.when.as_ref().map(|spanned| spanned.span().start);
         let target = parse_rule_target(raw.to.as_ref(), strict, &mut problems);
 
         match (condition, target, strategy) {
@@ -389,6 +394,7 @@ impl RuleSet {
                     min_level,
                     fallthrough: raw.fallthrough,
                     target_position,
+                    condition_offset,
                 })
             }
             _ => Err(problems.errors),
@@ -428,6 +434,39 @@ impl RuleSet {
                     }
                 }
                 Target::Skill { team: None, .. } => {}
+            }
+        }
+        errors
+    }
+
+    /// Checks that every tier and stage a condition compares with is one the value policy
+    /// defines: under tiers A/B/C, `tier == "Z"` would be accepted and never match.
+    pub fn check_vocabulary(&self, vocabulary: &Vocabulary) -> Vec<RuleError> {
+        let mut errors = Vec::new();
+        for rule in &self.rules {
+            let condition = &rule.condition;
+            for field in ["tier", "stage"] {
+                for (word, offset) in condition.texts_compared_with(field) {
+                    let checked = match field {
+                        "tier" => vocabulary.tier("when", word).map(drop),
+                        _ => vocabulary.stage("when", word).map(drop),
+                    };
+                    let Err(error) = checked else {
+                        continue;
+                    };
+                    let (line, column) = line_and_column(condition.source(), offset);
+                    let position = rule
+                        .condition_offset
+                        .map(|start| position_in_toml_string(&self.source, start, line, column));
+                    errors.push(RuleError {
+                        section: "rule",
+                        rule: Some(rule.name.clone()),
+                        line: position.map(|(line, _)| line),
+                        column: position.map(|(_, column)| column),
+                        field: Some("when".to_string()),
+                        message: error.message,
+                    });
+                }
             }
         }
         errors
@@ -952,5 +991,50 @@ strategy = "weighted"
                 (Some("y"), Some("to.reps"), Some(10), Some(6)),
             ]
         );
+    }
+
+    #[test]
+    fn tiers_and_stages_the_policy_does_not_define_are_located() {
+        // Line 3 compares with a defined tier and an undefined one; line 9 (after an escaped
+        // quote that is two characters in the file) names an undefined stage in a list.
+        let rules = RuleSet::parse(
+            "[[rule]]\nname = \"x\"\nwhen = 'tier == \"A\" or tier != \"Z\"'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n\n[[rule]]\nname = \"y\"\nwhen = \"name == \\\"a\\\" and stage in [\\\"商机\\\", \\\"潜在\\\"] and tier in [\\\"B\\\", \\\"C\\\"]\"\nto = { team = \"t\" }\nstrategy = \"round_robin\"\n",
+        )
+        .unwrap();
+        let errors = rules.check_vocabulary(&Vocabulary::default());
+        let located: Vec<_> = errors
+            .iter()
+            .map(|error| {
+                (
+                    error.rule.as_deref(),
+                    error.field.as_deref(),
+                    error.line,
+                    error.column,
+                )
+            })
+            .collect();
+        assert_eq!(
+            located,
+            [
+                (Some("x"), Some("when"), Some(3), Some(24)),
+                (Some("y"), Some("when"), Some(9), Some(27)),
+            ]
+        );
+        assert!(errors[0].message.contains("'Z'"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("A, B, C"),
+            "{}",
+            errors[0].message
+        );
+        assert!(
+            errors[1].message.contains("'潜在'"),
+            "{}",
+            errors[1].message
+        );
+        let defined = RuleSet::parse(
+            "[[rule]]\nname = \"x\"\nwhen = 'tier in [\"A\", \"C\"] and stage != \"流失\" and source == \"Z\"'\nto = { team = \"t\" }\nstrategy = \"sticky\"\n",
+        )
+        .unwrap();
+        assert!(defined.check_vocabulary(&Vocabulary::default()).is_empty());
     }
 }

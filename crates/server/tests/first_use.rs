@@ -125,6 +125,21 @@ async fn a_tier_the_policy_does_not_define_is_refused_everywhere(backend: Backen
     }
     let (_, value) = app.get("/api/v1/customers/c1/value").await;
     assert!(value["tier_override"].is_null(), "{value}");
+    // A rule comparing with an undefined tier would be stored and never match: refused, located.
+    let (_, versions_before) = app.get("/api/v1/rules/versions").await;
+    let rule_for_z = "[[rule]]\nname = \"z\"\nwhen = 'tier == \"Z\"'\nto = { team = \"hq\" }\nstrategy = \"round_robin\"\n";
+    let (status, body) = app.put_rules(rule_for_z).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid", Some("when"));
+    let message = body["error"]["message"].as_str().unwrap();
+    for says in ["'Z'", "A, B, C", "line 3", "rule 'z'"] {
+        assert!(message.contains(says), "{says}: {message}");
+    }
+    let (_, versions_after) = app.get("/api/v1/rules/versions").await;
+    assert_eq!(
+        versions_before, versions_after,
+        "no rules version was added"
+    );
     // A tier the policy adds becomes valid.
     let (status, body) = app
         .put(
@@ -135,6 +150,8 @@ async fn a_tier_the_policy_does_not_define_is_refused_everywhere(backend: Backen
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = app.put("/api/v1/customers/c1", json!({"tier": "Z"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.put_rules(rule_for_z).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = app.put("/api/v1/customers/c1", json!({"tier": "A"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(

@@ -103,7 +103,9 @@ impl Store {
         let mut write = self.begin_write().await?;
         let (teams, reps) = load_teams_and_reps(&mut write).await?;
         let rep_records: Vec<_> = reps.into_iter().map(|state| state.rep).collect();
-        let problems = rules.check_references(&teams, &rep_records);
+        let mut problems = rules.check_references(&teams, &rep_records);
+        let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
+        problems.extend(rules.check_vocabulary(&vocabulary));
         if !problems.is_empty() {
             return Err(StoreError::Rules(problems));
         }
