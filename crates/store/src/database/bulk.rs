@@ -382,25 +382,37 @@ async fn copy_into(
     source: &RowSource<'_>,
 ) -> StoreResult<u64> {
     let mut affected = 0;
-    let mut buffer = Vec::new();
     for chunk in source.rows.chunks(POSTGRES_ROWS_PER_STATEMENT) {
+        let copy = format!("COPY {table} ({}) FROM STDIN", column_list(source));
+        affected += copy_rows(connection, &copy, chunk).await?;
+    }
+    Ok(affected)
+}
+
+/// Rows sent to the server in one COPY at a time, a slice of this many rows per message.
+const COPY_ROWS_PER_MESSAGE: usize = 1_000;
+
+/// Runs `copy` (a `COPY … FROM STDIN`) over `rows`, sending each slice of rows as soon as it is
+/// encoded: the server stores one slice while the next is encoded, where a chunk encoded whole
+/// before sending left the server idle meanwhile.
+async fn copy_rows(
+    connection: &mut PgConnection,
+    copy: &str,
+    rows: &[Vec<Value<'_>>],
+) -> StoreResult<u64> {
+    let mut copy = connection.copy_in_raw(copy).await?;
+    let mut buffer = Vec::new();
+    for slice in rows.chunks(COPY_ROWS_PER_MESSAGE) {
         buffer.clear();
-        for row in chunk {
+        for row in slice {
             encode_copy_row(&mut buffer, row);
         }
-        let mut copy = connection
-            .copy_in_raw(&format!(
-                "COPY {table} ({}) FROM STDIN",
-                column_list(source)
-            ))
-            .await?;
         if let Err(error) = copy.send(buffer.as_slice()).await {
             copy.abort(error.to_string()).await.ok();
             return Err(error.into());
         }
-        affected += copy.finish().await?;
     }
-    Ok(affected)
+    Ok(copy.finish().await?)
 }
 
 /// Rows in one `VALUES` list per execution of SQLite's statement: enough to spread each
@@ -567,29 +579,14 @@ fn execute_with_copy<'f, 'a: 'f>(
             .execute(&mut *connection)
             .await?;
         let mut affected = 0;
-        let mut buffer = Vec::new();
         for chunk in source.rows.chunks(POSTGRES_ROWS_PER_STATEMENT) {
             let truncate = format!("TRUNCATE {}", source.name);
             sqlx::query(&truncate)
                 .persistent(false)
                 .execute(&mut *connection)
                 .await?;
-            buffer.clear();
-            for row in chunk {
-                encode_copy_row(&mut buffer, row);
-            }
-            let mut copy = connection
-                .copy_in_raw(&format!(
-                    "COPY {} ({}) FROM STDIN",
-                    source.name,
-                    column_list(source)
-                ))
-                .await?;
-            if let Err(error) = copy.send(buffer.as_slice()).await {
-                copy.abort(error.to_string()).await.ok();
-                return Err(error.into());
-            }
-            copy.finish().await?;
+            let copy = format!("COPY {} ({}) FROM STDIN", source.name, column_list(source));
+            copy_rows(connection, &copy, chunk).await?;
             let mut builder = QueryBuilder::<Postgres>::new("");
             builder.push(&statement.text);
             affected += builder
