@@ -966,14 +966,17 @@ strategy = "weighted"
         );
     }
 
-    #[test]
-    fn unknown_teams_and_reps_are_located() {
-        let rules = RuleSet::parse(
-            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"nowhere\" }\nstrategy = \"sticky\"\n\n[[rule]]\nname = \"y\"\nwhen = 'true'\nto = { reps = [\"ghost\"] }\nstrategy = \"round_robin\"\n",
-        )
-        .unwrap();
-        let errors = rules.check_references(&[], &[]);
-        let located: Vec<_> = errors
+    /// An error's rule, key, line and column.
+    type Located<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<usize>,
+        Option<usize>,
+    );
+
+    /// Each error's rule, key, line and column.
+    fn located(errors: &[RuleError]) -> Vec<Located<'_>> {
+        errors
             .iter()
             .map(|error| {
                 (
@@ -983,7 +986,17 @@ strategy = "weighted"
                     error.column,
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn unknown_teams_and_reps_are_located() {
+        let rules = RuleSet::parse(
+            "[[rule]]\nname = \"x\"\nwhen = 'true'\nto = { team = \"nowhere\" }\nstrategy = \"sticky\"\n\n[[rule]]\nname = \"y\"\nwhen = 'true'\nto = { reps = [\"ghost\"] }\nstrategy = \"round_robin\"\n",
+        )
+        .unwrap();
+        let errors = rules.check_references(&[], &[]);
+        let located = located(&errors);
         assert_eq!(
             located,
             [
@@ -1002,17 +1015,7 @@ strategy = "weighted"
         )
         .unwrap();
         let errors = rules.check_vocabulary(&Vocabulary::default());
-        let located: Vec<_> = errors
-            .iter()
-            .map(|error| {
-                (
-                    error.rule.as_deref(),
-                    error.field.as_deref(),
-                    error.line,
-                    error.column,
-                )
-            })
-            .collect();
+        let located = located(&errors);
         assert_eq!(
             located,
             [

@@ -15,7 +15,10 @@ use sqlx::types::Json;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::database::direct::with_direct_sqlite;
-use crate::database::{on_backend, sql, Connected, Connection, Dialect, TextList, LIST_CHUNK};
+use crate::database::{
+    keyset_page, on_backend, sql, Connected, Connection, Dialect, ReadTransaction, TextList,
+    LIST_CHUNK,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime};
 
@@ -51,6 +54,19 @@ fn select_list() -> &'static str {
 
 fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(error.to_string())
+}
+
+/// The customers a statement built with [`select_list`] reads, on `$connection`.
+macro_rules! fetch_customers {
+    ($query:expr, $connection:expr) => {
+        $query
+            .build()
+            .fetch_all(&mut *$connection)
+            .await?
+            .iter()
+            .map(customer_from_row)
+            .collect::<StoreResult<Vec<Customer>>>()?
+    };
 }
 
 /// A customer from a row of [`select_list`], on either backend.
@@ -134,13 +150,7 @@ pub(crate) async fn load_customers(
             let mut query =
                 sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM} WHERE ", select_list()));
             query.push_in_list("customers.id", chunk);
-            query
-                .build()
-                .fetch_all(&mut *connection)
-                .await?
-                .iter()
-                .map(customer_from_row)
-                .collect::<StoreResult<Vec<_>>>()?
+            fetch_customers!(query, connection)
         });
         for customer in customers {
             found.insert(customer.id.to_string(), customer);
@@ -282,13 +292,7 @@ async fn read_pool_chunk_postgres(
             "customers.created_at IS NULL AND ", id_order.as_str(), " > ", bind(id.as_str()),
             format!(" ORDER BY {id_order} LIMIT "), bind(limit)),
     };
-    let mut customers: Vec<Customer> = query
-        .build()
-        .fetch_all(&mut *connection)
-        .await?
-        .iter()
-        .map(customer_from_row)
-        .collect::<StoreResult<_>>()?;
+    let mut customers: Vec<Customer> = fetch_customers!(query, connection);
     let timed_done = after.is_none_or(|position| position.created_at.is_some());
     if timed_done && (customers.len() as i64) < limit {
         let left = limit - customers.len() as i64;
@@ -500,13 +504,7 @@ impl Store {
             .push_bind(limit)
             .push(" OFFSET ")
             .push_bind(offset);
-            let items = page
-                .build()
-                .fetch_all(&mut *connection)
-                .await?
-                .iter()
-                .map(customer_from_row)
-                .collect::<StoreResult<Vec<_>>>()?;
+            let items = fetch_customers!(page, connection);
             (total, items)
         });
         Ok(CustomerPage {
@@ -536,41 +534,18 @@ impl Store {
     /// there.
     pub async fn for_each_customer<E: From<StoreError>>(
         &self,
-        mut each: impl FnMut(&[Customer]) -> Result<(), E>,
+        each: impl FnMut(&[Customer]) -> Result<(), E>,
     ) -> Result<(), E> {
-        const CHUNK: i64 = 10_000;
-        let mut read = self.database.begin_read().await?;
-        let mut after: Option<String> = None;
-        loop {
-            let chunk: Vec<Customer> = async {
-                StoreResult::Ok(on_backend!(&mut read, |connection, Db| {
-                    let id_order = Db::byte_order("customers.id");
-                    let mut query =
-                        sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
-                    if let Some(after) = &after {
-                        query
-                            .push(format!(" WHERE {id_order} > "))
-                            .push_bind(after.as_str());
-                    }
-                    query
-                        .push(format!(" ORDER BY {id_order} LIMIT "))
-                        .push_bind(CHUNK);
-                    query
-                        .build()
-                        .fetch_all(&mut *connection)
-                        .await?
-                        .iter()
-                        .map(customer_from_row)
-                        .collect::<StoreResult<Vec<_>>>()?
-                }))
-            }
-            .await?;
-            each(&chunk)?;
-            match chunk.last() {
-                Some(last) if chunk.len() as i64 == CHUNK => after = Some(last.id.to_string()),
-                _ => return Ok(()),
-            }
-        }
+        let fetch = async |read: &mut ReadTransaction, after: Option<&str>| {
+            StoreResult::Ok(on_backend!(read, |connection, Db| {
+                let mut query = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
+                keyset_page!(query, Db::byte_order("customers.id"), after);
+                fetch_customers!(query, connection)
+            }))
+        };
+        self.database
+            .for_each_chunk_by_key(fetch, |customer| customer.id.as_str(), each)
+            .await
     }
 
     /// Every customer, ordered by id.

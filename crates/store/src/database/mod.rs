@@ -82,6 +82,23 @@ macro_rules! on_backend {
 }
 pub(crate) use on_backend;
 
+/// Rows a keyset read ([`Database::for_each_chunk_by_key`]) takes at a time.
+pub(crate) const KEYSET_CHUNK: i64 = 10_000;
+
+/// Ends a keyset page of `$query`: the rows after `$after` (an `Option<&str>`) by `$key`, a
+/// [`KEYSET_CHUNK`] of them in key order.
+macro_rules! keyset_page {
+    ($query:expr, $key:expr, $after:expr) => {{
+        if let Some(after) = $after {
+            $query.push(format!(" WHERE {} > ", $key)).push_bind(after);
+        }
+        $query
+            .push(format!(" ORDER BY {} LIMIT ", $key))
+            .push_bind($crate::database::KEYSET_CHUNK);
+    }};
+}
+pub(crate) use keyset_page;
+
 /// A statement for `$Db` from text and bound values: `sql!(Db; "… WHERE id = ", bind(id), " AND …")`.
 /// Each `bind(…)` becomes the backend's placeholder.
 macro_rules! sql {
@@ -425,6 +442,30 @@ impl Database {
             Pool::Sqlite(pool) => PooledConnection::Sqlite(pool.acquire().await?),
             Pool::Postgres(pool) => PooledConnection::Postgres(pool.acquire().await?),
         })
+    }
+
+    /// Reads rows a chunk at a time in key order from one snapshot, handing each chunk to
+    /// `each`: `fetch` reads the page after a key (see [`keyset_page!`]), `key` gives a row's
+    /// key. `each` may fail with its own error (one a store error converts into), which stops
+    /// the reading; memory holds one chunk whatever the table.
+    pub(crate) async fn for_each_chunk_by_key<T, E: From<StoreError>>(
+        &self,
+        mut fetch: impl AsyncFnMut(&mut ReadTransaction, Option<&str>) -> StoreResult<Vec<T>>,
+        key: impl Fn(&T) -> &str,
+        mut each: impl FnMut(&[T]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut read = self.begin_read().await?;
+        let mut after: Option<String> = None;
+        loop {
+            let chunk = fetch(&mut read, after.as_deref()).await?;
+            each(&chunk)?;
+            match chunk.last() {
+                Some(last) if chunk.len() as i64 == KEYSET_CHUNK => {
+                    after = Some(key(last).to_string())
+                }
+                _ => return Ok(()),
+            }
+        }
     }
 
     pub(crate) async fn begin_read(&self) -> StoreResult<ReadTransaction> {

@@ -3,7 +3,7 @@
 
 use allot_core::Money;
 
-use crate::database::{on_backend, sql, Dialect};
+use crate::database::{keyset_page, on_backend, sql, Dialect, ReadTransaction};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime};
 
@@ -56,15 +56,10 @@ impl Store {
     /// there.
     pub async fn for_each_customer_value<E: From<StoreError>>(
         &self,
-        mut each: impl FnMut(&[ValueRow]) -> Result<(), E>,
+        each: impl FnMut(&[ValueRow]) -> Result<(), E>,
     ) -> Result<(), E> {
-        const CHUNK: i64 = 10_000;
-        let mut read = self.database.begin_read().await?;
-        let mut after: Option<String> = None;
-        loop {
-            let chunk: Vec<ValueRow> = async {
-                StoreResult::Ok(on_backend!(&mut read, |connection, Db| {
-                let id_order = Db::byte_order("customer_values.customer_id");
+        let fetch = async |read: &mut ReadTransaction, after: Option<&str>| {
+            StoreResult::Ok(on_backend!(read, |connection, Db| {
                 let mut query = sql!(Db; "SELECT customer_values.customer_id, customers.owner_id,
                         customer_values.tier, customer_values.computed_tier, customer_values.abc,
                         customer_values.score, customer_values.rfm_segment,
@@ -75,23 +70,12 @@ impl Store {
                         customer_values.clv, customer_values.health, customer_values.at_risk,
                         customer_values.health_parts, customer_values.as_of
                      FROM customer_values JOIN customers ON customers.id = customer_values.customer_id");
-                if let Some(after) = &after {
-                    query
-                        .push(format!(" WHERE {id_order} > "))
-                        .push_bind(after.as_str());
-                }
-                query
-                    .push(format!(" ORDER BY {id_order} LIMIT "))
-                    .push_bind(CHUNK);
+                keyset_page!(query, Db::byte_order("customer_values.customer_id"), after);
                 query.build_query_as().fetch_all(&mut *connection).await?
-                }))
-            }
-            .await?;
-            each(&chunk)?;
-            match chunk.last() {
-                Some(last) if chunk.len() as i64 == CHUNK => after = Some(last.customer_id.clone()),
-                _ => return Ok(()),
-            }
-        }
+            }))
+        };
+        self.database
+            .for_each_chunk_by_key(fetch, |row| row.customer_id.as_str(), each)
+            .await
     }
 }
