@@ -4,6 +4,7 @@ mod bench;
 mod csv_files;
 mod data_commands;
 mod demo;
+mod lifecycle_commands;
 mod routing_commands;
 mod table;
 mod token_commands;
@@ -111,6 +112,50 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Claim a pool customer for a rep (claim limit, holding caps and cooldown apply).
+    Claim {
+        id: String,
+        #[arg(long)]
+        rep: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Return a customer to the pool, saying why.
+    Release {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// Act as this rep (its own customers; a manager its subtree's).
+        #[arg(long = "as")]
+        acting_as: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The public pool (公海): list it, or preview the next reclaim.
+    Pool {
+        #[command(subcommand)]
+        action: lifecycle_commands::PoolAction,
+    },
+    /// Transfers with approval and hand-over: request, list, show, approve, reject, accept,
+    /// decline, cancel.
+    Transfer {
+        #[command(subcommand)]
+        action: lifecycle_commands::TransferAction,
+    },
+    /// Reps: deactivate one that leaves.
+    Reps {
+        #[command(subcommand)]
+        action: lifecycle_commands::RepsAction,
+    },
+    /// A rep's notifications (warnings, reclaims, transfer steps); without --as, the admins'.
+    Notifications {
+        #[arg(long = "as")]
+        acting_as: Option<String>,
+        #[arg(long)]
+        unread: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Set or show the value policy (scoring weights, ABC, tiers, health).
     Policy {
@@ -229,11 +274,15 @@ enum ReportKind {
 
 #[derive(Subcommand)]
 enum TokenAction {
-    /// Create a new admin API token and print it once (only its hash is stored).
+    /// Create a new API token and print it once (only its hash is stored): an admin token, or
+    /// with `--rep` one that acts as that rep with the rep's role (rep or manager).
     Create {
-        /// Who or what holds it, shown as the actor of its changes ("api:NAME").
-        #[arg(long, default_value = "admin")]
+        /// What the token is for ("phone", "crm-sync"); defaults to the rep id or "admin".
+        #[arg(long, default_value = "")]
         name: String,
+        /// The rep the token acts as; its changes are recorded as `rep:ID`.
+        #[arg(long)]
+        rep: Option<String>,
     },
     /// List every token ever issued (ids, holders, revocations; never the secrets).
     List {
@@ -411,6 +460,47 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             token_commands::token(&connect(db).await?, action, clock).await?
         }
         Command::Bench { target } => bench::run(target, db).await?,
+        Command::Claim { id, rep, json } => {
+            lifecycle_commands::claim(&connect(db).await?, &id, &rep, json, clock).await?
+        }
+        Command::Release {
+            id,
+            reason,
+            acting_as,
+            json,
+        } => {
+            lifecycle_commands::release(
+                &connect(db).await?,
+                &id,
+                &reason,
+                acting_as.as_deref(),
+                json,
+                clock,
+            )
+            .await?
+        }
+        Command::Pool { action } => {
+            lifecycle_commands::pool(&connect(db).await?, action, clock).await?
+        }
+        Command::Transfer { action } => {
+            lifecycle_commands::transfer(&connect(db).await?, action, clock).await?
+        }
+        Command::Reps { action } => {
+            lifecycle_commands::reps(&connect(db).await?, action, clock).await?
+        }
+        Command::Notifications {
+            acting_as,
+            unread,
+            json,
+        } => {
+            lifecycle_commands::notifications(
+                &connect(db).await?,
+                acting_as.as_deref(),
+                unread,
+                json,
+            )
+            .await?
+        }
     }
     Ok(success)
 }

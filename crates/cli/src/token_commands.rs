@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use allot_core::Clock;
+use allot_core::{Clock, RepId};
 use allot_store::Store;
 
 use crate::table::{Align, Table};
@@ -10,8 +10,9 @@ use crate::TokenAction;
 
 pub async fn token(store: &Store, action: TokenAction, clock: Clock) -> Result<()> {
     match action {
-        TokenAction::Create { name } => {
-            let token = store.create_token(&name, clock).await?;
+        TokenAction::Create { name, rep } => {
+            let rep = rep.map(|rep| RepId::parse_field("rep", &rep)).transpose()?;
+            let token = store.create_token(&name, rep.as_ref(), clock).await?;
             println!("{token}");
         }
         TokenAction::List { json } => {
@@ -21,13 +22,14 @@ pub async fn token(store: &Store, action: TokenAction, clock: Clock) -> Result<(
                 return Ok(());
             }
             let mut table = Table::new(
-                &["id", "name", "source", "created", "revoked"],
-                &[Align::Left; 5],
+                &["id", "name", "rep", "source", "created", "revoked"],
+                &[Align::Left; 6],
             );
             for token in &tokens {
                 table.row(vec![
                     token.id.clone(),
                     token.name.clone(),
+                    token.rep_id.clone().unwrap_or_else(|| "-".to_string()),
                     token.source.clone(),
                     token.created_at.clone(),
                     token.revoked_at.clone().unwrap_or_else(|| "-".to_string()),

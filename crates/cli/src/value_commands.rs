@@ -306,6 +306,7 @@ pub async fn tier(store: &Store, action: TierAction, clock: Clock) -> Result<()>
                     customer_id,
                     after_id: after,
                     limit: limit.clamp(1, 10_000),
+                    view: None,
                 })
                 .await?;
             if json {
@@ -457,6 +458,7 @@ pub async fn alerts(
             customer_id: customer,
             include_closed,
             limit: 1000,
+            view: None,
         })
         .await?;
     if json {

@@ -4,6 +4,7 @@
 //! (a snapshot of the organisation and a clock) and returns a decision, so it is fast
 //! to test and to benchmark.
 
+pub mod access;
 pub mod activity;
 pub mod clock;
 pub mod clv;
@@ -15,8 +16,10 @@ pub mod error;
 pub mod fairness;
 pub mod ids;
 pub mod input;
+pub mod matching;
 pub mod model;
 pub mod money;
+pub mod pool;
 pub mod rfm_segment;
 pub mod routing;
 pub mod rules;

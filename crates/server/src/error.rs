@@ -26,8 +26,10 @@ pub struct ErrorEnvelope {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine code: bad_request, unauthorized, not_found, method_not_allowed, conflict,
-    /// payload_too_large, invalid, internal.
+    /// Stable machine code: bad_request, unauthorized, forbidden, not_found,
+    /// method_not_allowed, conflict, payload_too_large, invalid, internal; a refused ownership
+    /// step names its rule: owned, holding_cap, claim_limit, cooldown, inactive, absent,
+    /// not_owner, open_transfer, not_approver, transfer_state.
     pub code: String,
     pub message: String,
     /// The input field at fault, when there is one.
@@ -48,6 +50,10 @@ impl ApiError {
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn unauthorized() -> Self {
@@ -130,6 +136,10 @@ impl From<StoreError> for ApiError {
             StoreError::NoRules => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
+            StoreError::Denied { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            StoreError::Forbidden(message) => ApiError::forbidden(message),
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

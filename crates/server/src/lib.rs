@@ -1,5 +1,6 @@
 //! Allot's HTTP JSON API (axum): routes under `/api/v1`, bearer-token auth, and the OpenAPI document.
 
+pub mod access;
 pub mod clock;
 pub mod documents;
 pub mod error;
@@ -8,7 +9,7 @@ mod routes;
 
 use std::net::SocketAddr;
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -54,8 +55,8 @@ impl utoipa::Modify for BearerSecurity {
     }
 }
 
-/// Adds the 401 that the token check answers to every `/api/v1` operation, so clients see it
-/// where they look for it instead of in prose.
+/// Adds the 401 that the token check answers, and the 403 of the role table, to every
+/// `/api/v1` operation, so clients see them where they look for them instead of in prose.
 struct UnauthorizedResponses;
 
 impl utoipa::Modify for UnauthorizedResponses {
@@ -70,7 +71,32 @@ impl utoipa::Modify for UnauthorizedResponses {
                     .build(),
             )
             .build();
+        let forbidden = ResponseBuilder::new()
+            .description("the caller's role may not call this route (see the role table), or may not take this step")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build();
+        let not_found = ResponseBuilder::new()
+            .description("no such record, or one outside the caller's view (answered alike)")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
+            let names_a_record = path.contains("{id}")
+                || [
+                    "/api/v1/transactions",
+                    "/api/v1/tickets",
+                    "/api/v1/transfers",
+                ]
+                .contains(&path.as_str());
             if !path.starts_with("/api/v1/") {
                 continue;
             }
@@ -89,6 +115,18 @@ impl utoipa::Modify for UnauthorizedResponses {
                     .responses
                     .entry("401".to_string())
                     .or_insert_with(|| unauthorized.clone().into());
+                operation
+                    .responses
+                    .responses
+                    .entry("403".to_string())
+                    .or_insert_with(|| forbidden.clone().into());
+                if names_a_record {
+                    operation
+                        .responses
+                        .responses
+                        .entry("404".to_string())
+                        .or_insert_with(|| not_found.clone().into());
+                }
             }
         }
     }
@@ -133,13 +171,35 @@ async fn require_token(
         .verify_token(token)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    request.extensions_mut().insert(Actor(holder));
+    let principal = match state.store.principal(&holder).await {
+        Ok(principal) => principal,
+        // The rep was deactivated or removed between the token check and now.
+        Err(allot_store::StoreError::Forbidden(_) | allot_store::StoreError::NotFound { .. }) => {
+            return Err(ApiError::unauthorized())
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_default();
+    let allowed = access::allowed(request.method().as_str(), &path).ok_or_else(|| {
+        ApiError::forbidden(format!(
+            "{} {path} has no row in the role table, so no one may call it",
+            request.method()
+        ))
+    })?;
+    if !allowed.permits(principal.role()) {
+        return Err(ApiError::forbidden(format!(
+            "a {} may not call {} {path}",
+            principal.role(),
+            request.method()
+        )));
+    }
+    request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
 }
-
-/// Who is calling, as recorded in events ("api:NAME").
-#[derive(Clone, Debug)]
-pub struct Actor(pub String);
 
 /// Liveness: answers `ok` without a token.
 #[utoipa::path(get, path = "/healthz", tag = "service", security(()),

@@ -7,8 +7,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use allot_core::access::{managed_subtree, Principal};
+use allot_core::model::Role;
+use allot_core::RepId;
+
 use crate::database::{on_backend, sql};
 use crate::error::{StoreError, StoreResult};
+use crate::organisation::load_teams_and_reps;
 use crate::{Store, StoredTime};
 
 /// Shortest token accepted from `ALLOT_ADMIN_TOKEN`: a bearer token is a password that is
@@ -66,12 +71,25 @@ pub struct TokenInfo {
     pub role: String,
     /// env, generated or cli.
     pub source: String,
+    /// The rep the token acts as (with the rep's role); none for an admin token.
+    pub rep_id: Option<String>,
     pub created_at: String,
     pub revoked_at: Option<String>,
 }
 
-/// Verified tokens: holder name and when the database last confirmed it.
-pub(crate) type TokenCache = std::collections::HashMap<String, (String, Instant)>;
+/// Who a verified token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    /// The token's public id.
+    pub id: String,
+    pub name: String,
+    /// The rep it acts as; `None` for an admin token.
+    pub rep_id: Option<RepId>,
+}
+
+/// Verified admin tokens and when the database last confirmed them. Rep tokens are checked
+/// on every request, so a deactivated rep's tokens stop at once in every process.
+pub(crate) type TokenCache = std::collections::HashMap<String, (TokenHolder, Instant)>;
 
 #[derive(sqlx::FromRow)]
 struct TokenRow {
@@ -79,6 +97,7 @@ struct TokenRow {
     name: String,
     role: String,
     source: String,
+    rep_id: Option<String>,
     created_at: StoredTime,
     revoked_at: Option<StoredTime>,
 }
@@ -154,21 +173,52 @@ impl Store {
         Ok((source == TokenSource::Generated).then_some(token))
     }
 
-    /// Creates an admin token for `name` (`allot token create`) and returns it, to be shown once.
-    pub async fn create_token(&self, name: &str, clock: allot_core::Clock) -> StoreResult<String> {
+    /// Creates a token (`allot token create`) and returns it, to be shown once: an admin token,
+    /// or with `rep` one that acts as that rep with the rep's role (named after the rep unless
+    /// `name` says otherwise).
+    pub async fn create_token(
+        &self,
+        name: &str,
+        rep: Option<&RepId>,
+        clock: allot_core::Clock,
+    ) -> StoreResult<String> {
         let name = allot_core::text::parse_text("name", name)?;
-        let name = if name.is_empty() {
-            "admin".to_string()
-        } else {
-            name
-        };
         let token = generate_token();
         let hash = hash_token(&token);
         let mut write = self.begin_write().await?;
+        if let Some(rep) = rep {
+            let active: Option<bool> = on_backend!(&mut write, |connection, Db| {
+                sql!(Db; "SELECT active FROM reps WHERE id = ", bind(rep.as_str()))
+                    .build_query_scalar()
+                    .fetch_optional(&mut *connection)
+                    .await?
+            });
+            match active {
+                None => {
+                    return Err(StoreError::NotFound {
+                        entity: "rep",
+                        id: rep.to_string(),
+                    })
+                }
+                Some(false) => {
+                    return Err(StoreError::Refused {
+                        message: format!("rep {rep} is inactive; an inactive rep has no tokens"),
+                        field: Some("rep".to_string()),
+                    })
+                }
+                Some(true) => {}
+            }
+        }
+        let name = match (name.is_empty(), rep) {
+            (false, _) => name,
+            (true, Some(rep)) => rep.to_string(),
+            (true, None) => "admin".to_string(),
+        };
+        let role = if rep.is_some() { "rep" } else { "admin" };
         on_backend!(&mut write, |connection, Db| {
-            sql!(Db; "INSERT INTO api_tokens (token_hash, name, role, created_at, source) VALUES (",
-                bind(hash.as_str()), ", ", bind(name.as_str()), ", 'admin', ", bind(StoredTime(clock.now())), ", ",
-                bind(TokenSource::Command.as_str()), ")")
+            sql!(Db; "INSERT INTO api_tokens (token_hash, name, role, rep_id, created_at, source) VALUES (",
+                bind(hash.as_str()), ", ", bind(name.as_str()), ", ", bind(role), ", ", bind(rep.map(RepId::as_str)), ", ",
+                bind(StoredTime(clock.now())), ", ", bind(TokenSource::Command.as_str()), ")")
             .build()
             .execute(&mut *connection)
             .await?;
@@ -181,7 +231,7 @@ impl Store {
     pub async fn list_tokens(&self) -> StoreResult<Vec<TokenInfo>> {
         let mut connection = self.database.acquire().await?;
         let rows: Vec<TokenRow> = on_backend!(&mut connection, |connection, Db| {
-            sql!(Db; "SELECT token_hash, name, role, source, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_hash")
+            sql!(Db; "SELECT token_hash, name, role, source, rep_id, created_at, revoked_at FROM api_tokens ORDER BY created_at, token_hash")
                 .build_query_as()
                 .fetch_all(&mut *connection)
                 .await?
@@ -193,6 +243,7 @@ impl Store {
                 name: row.name,
                 role: row.role,
                 source: row.source,
+                rep_id: row.rep_id,
                 created_at: row.created_at.text(),
                 revoked_at: row.revoked_at.map(StoredTime::text),
             })
@@ -229,32 +280,88 @@ impl Store {
         Ok(())
     }
 
-    /// The name of the token's holder, or `None` for an unknown or revoked token.
-    pub async fn verify_token(&self, token: &str) -> StoreResult<Option<String>> {
+    /// The token's holder, or `None` for an unknown or revoked token, or one of an inactive rep.
+    pub async fn verify_token(&self, token: &str) -> StoreResult<Option<TokenHolder>> {
         let hash = hash_token(token);
-        if let Some((name, confirmed)) = self.token_cache.lock().expect("token cache").get(&hash) {
+        if let Some((holder, confirmed)) = self.token_cache.lock().expect("token cache").get(&hash)
+        {
             if confirmed.elapsed() < TOKEN_CACHE_TIME {
-                return Ok(Some(name.clone()));
+                return Ok(Some(holder.clone()));
             }
         }
         let mut connection = self.database.acquire().await?;
-        let name: Option<String> = on_backend!(&mut connection, |connection, Db| {
-            sql!(Db; "SELECT name FROM api_tokens WHERE token_hash = ", bind(hash.as_str()), " AND revoked_at IS NULL")
-                .build_query_scalar()
+        let row: Option<(String, Option<String>)> = on_backend!(
+            &mut connection,
+            |connection, Db| {
+                sql!(Db; "SELECT api_tokens.name, api_tokens.rep_id FROM api_tokens LEFT JOIN reps ON reps.id = api_tokens.rep_id",
+                " WHERE api_tokens.token_hash = ", bind(hash.as_str()),
+                " AND api_tokens.revoked_at IS NULL AND (api_tokens.rep_id IS NULL OR reps.active)")
+                .build_query_as()
                 .fetch_optional(&mut *connection)
                 .await?
-        });
-        let mut cache = self.token_cache.lock().expect("token cache");
-        match name {
-            Some(name) => {
-                cache.insert(hash, (name.clone(), Instant::now()));
-                Ok(Some(name))
             }
-            None => {
+        );
+        let holder = row
+            .map(|(name, rep_id)| -> StoreResult<TokenHolder> {
+                Ok(TokenHolder {
+                    id: hash.chars().take(TOKEN_ID_LENGTH).collect(),
+                    name,
+                    rep_id: rep_id
+                        .map(|rep| RepId::parse(&rep))
+                        .transpose()
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+                })
+            })
+            .transpose()?;
+        let mut cache = self.token_cache.lock().expect("token cache");
+        match &holder {
+            Some(holder) if holder.rep_id.is_none() => {
+                cache.insert(hash, (holder.clone(), Instant::now()));
+            }
+            _ => {
                 cache.remove(&hash);
-                Ok(None)
             }
         }
+        Ok(holder)
+    }
+
+    /// Who a token's holder acts as: an admin, or its rep as a rep or as the manager of the
+    /// subtree of the teams it manages (a rep whose role is admin acts as an admin).
+    pub async fn principal(&self, holder: &TokenHolder) -> StoreResult<Principal> {
+        let Some(rep) = &holder.rep_id else {
+            return Ok(Principal::Admin {
+                token_id: holder.id.clone(),
+            });
+        };
+        self.principal_of_rep(rep).await
+    }
+
+    /// The principal a rep acts as, by its role now.
+    pub async fn principal_of_rep(&self, rep: &RepId) -> StoreResult<Principal> {
+        let state = self.get_rep(rep).await?;
+        if !state.rep.active {
+            return Err(StoreError::Forbidden(format!("rep {rep} is inactive")));
+        }
+        Ok(match state.rep.role {
+            Role::Rep => Principal::Rep { rep: rep.clone() },
+            Role::Admin => Principal::Admin {
+                token_id: format!("rep-{rep}"),
+            },
+            Role::Manager => {
+                let mut connection = self.database.acquire().await?;
+                let (teams, reps) = load_teams_and_reps(&mut connection).await?;
+                let reps: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
+                Principal::Manager {
+                    rep: rep.clone(),
+                    subtree: managed_subtree(rep, &teams, &reps),
+                }
+            }
+        })
+    }
+
+    /// Forgets every cached token, so a revocation takes effect at once in this process.
+    pub(crate) fn forget_cached_tokens(&self) {
+        self.token_cache.lock().expect("token cache").clear();
     }
 }
 

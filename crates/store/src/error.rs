@@ -33,6 +33,13 @@ pub enum StoreError {
         /// The input that asked for it (`at` for a tick), when there is one.
         field: Option<String>,
     },
+    /// An ownership step that the lifecycle's rules refuse (a claim over a limit, a release
+    /// of someone else's customer, a second open transfer); `code` names the rule.
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
+    /// The caller's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("the database schema cannot be brought up to date: {0}")]

@@ -53,6 +53,10 @@ pub struct Event {
     pub to_rep_id: Option<String>,
     pub actor: String,
     pub reason: String,
+    /// What kind of change: `routing`, `import`, `manual`, `claim`, `release`, `reclaim`, or
+    /// the transfer's reason kind (`rep_left`, `customer_request`, …); null for events older
+    /// than the kinds.
+    pub reason_kind: Option<String>,
     /// The routing rule that decided it, for routing's assignments.
     pub rule: Option<String>,
 }
@@ -67,6 +71,7 @@ struct EventRow {
     to_rep_id: Option<String>,
     actor: String,
     reason: String,
+    reason_kind: Option<String>,
     rule: Option<String>,
 }
 
@@ -81,13 +86,14 @@ impl From<EventRow> for Event {
             to_rep_id: row.to_rep_id,
             actor: row.actor,
             reason: row.reason,
+            reason_kind: row.reason_kind,
             rule: row.rule,
         }
     }
 }
 
 const EVENT_COLUMNS: &str =
-    "id, at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, rule";
+    "id, at, kind, customer_id, from_rep_id, to_rep_id, actor, reason, reason_kind, rule";
 
 /// A change to record.
 #[derive(Debug, Clone)]
@@ -98,10 +104,12 @@ pub struct NewOwnershipEvent<'a> {
     pub to: Option<&'a RepId>,
     pub actor: &'a str,
     pub reason: &'a str,
+    pub reason_kind: &'a str,
     pub rule: Option<&'a str>,
 }
 
-const EVENT_WRITE_COLUMNS: &[(&str, Kind)] = &[
+/// The columns every writer of events fills, in this order.
+pub(crate) const EVENT_WRITE_COLUMNS: &[(&str, Kind)] = &[
     ("at", Kind::Timestamp),
     ("kind", Kind::Text),
     ("customer_id", Kind::Text),
@@ -109,6 +117,7 @@ const EVENT_WRITE_COLUMNS: &[(&str, Kind)] = &[
     ("to_rep_id", Kind::Text),
     ("actor", Kind::Text),
     ("reason", Kind::Text),
+    ("reason_kind", Kind::Text),
     ("rule", Kind::Text),
 ];
 
@@ -134,6 +143,7 @@ pub(crate) async fn record_ownership_events(
                 Value::text(event.to.map(RepId::as_str)),
                 Value::Text(event.actor),
                 Value::Text(event.reason),
+                Value::Text(event.reason_kind),
                 Value::text(event.rule),
             ]
         })
@@ -160,15 +170,24 @@ pub struct EventFilter {
     /// Only events with a larger id (cursor paging).
     pub after_id: Option<i64>,
     pub limit: i64,
+    /// Only rows of customers in this view; all when `None`.
+    pub view: Option<crate::lifecycle::View>,
 }
 
 impl Store {
     /// Events in order of writing, oldest first.
     pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        let view_reps = crate::lifecycle::View::rep_list(filter.view.as_ref());
         let mut connection = self.database.acquire().await?;
         let rows: Vec<EventRow> = on_backend!(&mut connection, |connection, Db| {
             let mut query = sql!(Db; format!("SELECT {EVENT_COLUMNS} FROM events WHERE id > "),
                 bind(filter.after_id.unwrap_or(0)));
+            crate::lifecycle::push_customer_in_view!(
+                query,
+                filter.view.as_ref(),
+                view_reps.as_deref(),
+                "customer_id"
+            );
             if let Some(customer) = &filter.customer_id {
                 query
                     .push(" AND customer_id = ")

@@ -12,6 +12,7 @@ mod database;
 pub mod error;
 pub mod events;
 pub mod imports;
+pub mod lifecycle;
 pub mod organisation;
 pub mod routing;
 #[cfg(feature = "testing")]

@@ -130,6 +130,20 @@ pub(crate) async fn load_teams_and_reps(
     ))
 }
 
+/// One rep with its load, read through `source` (a transaction sees its own writes).
+pub(crate) async fn find_rep_in(
+    source: &mut impl Connected,
+    id: &RepId,
+) -> StoreResult<Option<RepState>> {
+    let row: Option<RepRow> = on_backend!(source, |connection, Db| {
+        sql!(Db; format!("SELECT {REP_COLUMNS} FROM reps WHERE id = "), bind(id.as_str()))
+            .build_query_as()
+            .fetch_optional(&mut *connection)
+            .await?
+    });
+    row.map(RepRow::into_state).transpose()
+}
+
 /// The ids of every row of `table`.
 pub(crate) async fn existing_ids(
     source: &mut impl Connected,
@@ -405,12 +419,6 @@ impl Store {
 
     async fn find_rep(&self, id: &RepId) -> StoreResult<Option<RepState>> {
         let mut connection = self.database.acquire().await?;
-        let row: Option<RepRow> = on_backend!(&mut connection, |connection, Db| {
-            sql!(Db; format!("SELECT {REP_COLUMNS} FROM reps WHERE id = "), bind(id.as_str()))
-                .build_query_as()
-                .fetch_optional(&mut *connection)
-                .await?
-        });
-        row.map(RepRow::into_state).transpose()
+        find_rep_in(&mut connection, id).await
     }
 }

@@ -1,11 +1,13 @@
 //! The value policy file: scoring weights, ABC cut-offs, tiers and health weights, parsed from TOML and checked up front.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use toml::Spanned;
 
+use crate::activity::InteractionKind;
 use crate::error::{FieldError, RuleError};
+use crate::pool::{PoolPolicy, RealFollowUp, TransferApproval};
 use crate::vocabulary::{StageName, TierName, Vocabulary, DEFAULT_STAGES};
 
 /// A commented example policy; it equals the built-in defaults except for its tier cuts and
@@ -66,6 +68,23 @@ purchases_horizon_weeks = 13     # expected purchases are reported over this man
 [customer]
 # The lifecycle stages a customer's `stage` may take (imports and the API refuse others).
 stages = ["线索", "商机", "成交", "流失"]
+
+[pool]
+# The public pool (公海). Per-tier tables are keyed by the tier names above; a tier left out
+# has no extra cap, is never reclaimed, and needs its team manager to approve a transfer.
+claim_limit_per_day = 20            # claims per rep per calendar day
+holding_cap = { A = 30, B = 80 }    # per tier, on top of the rep's own capacity
+cooldown_days = 30                  # a rep cannot re-claim a customer it released or lost within this
+reclaim_after_days = { A = 60, B = 30, C = 15 }   # no real follow-up for this long → back to the pool
+warn_before_days = 5                # warn the owner this many days before reclaim
+real_follow_up = [ { kind = "visit" }, { kind = "call", outcome = "reached" }, { kind = "meeting" } ]
+protect_days_after_claim = 7        # a fresh claim is not reclaimed before this
+transfer_approval = { A = "two_levels" }   # default "team_manager"
+handover_read_days = 14             # the old owner keeps read access this long
+
+[notify]
+# Every notification is also POSTed as JSON here, from an outbox with retries (leave out: none).
+# webhook_url = "http://127.0.0.1:9000/allot"
 "#;
 
 /// How the composite score weighs each dimension; weights are magnitudes (>= 0), and
@@ -224,6 +243,10 @@ pub struct ValuePolicy {
     pub clv: ClvPolicy,
     /// The lifecycle stages a customer may be in (`[customer] stages`).
     pub stages: Vec<String>,
+    /// The public pool: claim limits, caps, reclaim, transfer approval (`[pool]`).
+    pub pool: PoolPolicy,
+    /// Where notifications go besides Allot's own list (`[notify]`).
+    pub notify: NotifyPolicy,
     /// The TOML text the policy came from, kept so a stored version shows exactly what was
     /// written; empty for the built-in default.
     pub source: String,
@@ -247,6 +270,8 @@ impl Default for ValuePolicy {
             health: HealthPolicy::default(),
             clv: ClvPolicy::default(),
             stages: DEFAULT_STAGES.map(str::to_string).to_vec(),
+            pool: PoolPolicy::default(),
+            notify: NotifyPolicy::default(),
             source: String::new(),
         }
     }
@@ -261,6 +286,47 @@ struct RawPolicy {
     health: Option<RawHealth>,
     clv: Option<RawClv>,
     customer: Option<RawCustomer>,
+    pool: Option<RawPool>,
+    notify: Option<RawNotify>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    webhook_url: Option<Spanned<String>>,
+}
+
+/// The `[notify]` section: a webhook that receives every notification as JSON.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct NotifyPolicy {
+    /// `http://…` or `https://…`; notifications are POSTed from an outbox with retries.
+    pub webhook_url: Option<String>,
+}
+
+/// A whole number of days or items as written, with where it was written.
+type RawCount = Option<Spanned<i64>>;
+/// A per-tier table as written: `{ A = 30, B = 80 }`.
+type RawPerTier<T> = Option<Spanned<BTreeMap<String, Spanned<T>>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    claim_limit_per_day: RawCount,
+    holding_cap: RawPerTier<i64>,
+    cooldown_days: RawCount,
+    reclaim_after_days: RawPerTier<i64>,
+    warn_before_days: RawCount,
+    real_follow_up: Option<Spanned<Vec<Spanned<RawFollowUp>>>>,
+    protect_days_after_claim: RawCount,
+    transfer_approval: RawPerTier<String>,
+    handover_read_days: RawCount,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFollowUp {
+    kind: String,
+    outcome: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -400,6 +466,209 @@ impl Checker<'_> {
     /// (a weight of 1e308 would make every score NaN).
     fn weight(&mut self, field: &str, raw: Option<&Spanned<f64>>, default: f64) -> f64 {
         self.number(field, raw, default, 0.0, 1_000_000.0)
+    }
+
+    /// A whole number inside `0..=maximum`; `default` when absent.
+    fn count(&mut self, field: &str, raw: &RawCount, default: u32, maximum: u32) -> u32 {
+        let Some(raw) = raw else {
+            return default;
+        };
+        let value = *raw.get_ref();
+        match u32::try_from(value) {
+            Ok(value) if value <= maximum => value,
+            _ => {
+                self.push(
+                    None,
+                    field,
+                    Some(raw.span()),
+                    format!("must be a whole number between 0 and {maximum}, not {value}"),
+                );
+                default
+            }
+        }
+    }
+
+    /// A per-tier table whose keys must be tiers of this policy.
+    fn per_tier<T, U>(
+        &mut self,
+        field: &str,
+        raw: RawPerTier<T>,
+        tier_names: &[String],
+        mut convert: impl FnMut(&mut Self, &str, Spanned<T>) -> Option<U>,
+    ) -> BTreeMap<String, U> {
+        let mut map = BTreeMap::new();
+        let Some(raw) = raw else {
+            return map;
+        };
+        let table_span = raw.span();
+        for (tier, value) in raw.into_inner() {
+            let key = format!("{field}.{tier}");
+            if !tier_names.contains(&tier) {
+                self.push(
+                    None,
+                    &key,
+                    Some(table_span.clone()),
+                    format!(
+                        "'{tier}' is not a tier; use one of {}",
+                        tier_names.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if let Some(value) = convert(self, &key, value) {
+                map.insert(tier, value);
+            }
+        }
+        map
+    }
+
+    /// The `[notify]` section: the webhook must be an http or https URL.
+    fn notify(&mut self, raw: Option<RawNotify>) -> NotifyPolicy {
+        let Some(url) = raw.and_then(|raw| raw.webhook_url) else {
+            return NotifyPolicy::default();
+        };
+        let text = url.get_ref().trim();
+        let well_formed = (text.starts_with("http://") || text.starts_with("https://"))
+            && text.len() > "https://".len()
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !well_formed {
+            self.push(
+                None,
+                "notify.webhook_url",
+                Some(url.span()),
+                format!("'{text}' is not an http:// or https:// URL"),
+            );
+            return NotifyPolicy::default();
+        }
+        NotifyPolicy {
+            webhook_url: Some(text.to_string()),
+        }
+    }
+
+    /// The `[pool]` section; per-tier keys are checked against the tiers above.
+    fn pool(&mut self, raw: Option<RawPool>, tier_names: &[String]) -> PoolPolicy {
+        let defaults = PoolPolicy::default();
+        let Some(raw) = raw else {
+            return defaults;
+        };
+        const MOST_DAYS: u32 = 3650;
+        let day_count = |checker: &mut Self, key: &str, value: Spanned<i64>| {
+            let count = checker.count(key, &Some(value), u32::MAX, MOST_DAYS);
+            (count != u32::MAX).then_some(count)
+        };
+        let claim_limit_per_day = self.count(
+            "pool.claim_limit_per_day",
+            &raw.claim_limit_per_day,
+            defaults.claim_limit_per_day,
+            100_000,
+        );
+        let holding_cap = self.per_tier(
+            "pool.holding_cap",
+            raw.holding_cap,
+            tier_names,
+            |checker, key, value| {
+                let count = checker.count(key, &Some(value), u32::MAX, 10_000_000);
+                (count != u32::MAX).then_some(count)
+            },
+        );
+        let cooldown_days = self.count(
+            "pool.cooldown_days",
+            &raw.cooldown_days,
+            defaults.cooldown_days,
+            MOST_DAYS,
+        );
+        let reclaim_span = raw.reclaim_after_days.as_ref().map(Spanned::span);
+        let reclaim_after_days = self.per_tier(
+            "pool.reclaim_after_days",
+            raw.reclaim_after_days,
+            tier_names,
+            day_count,
+        );
+        let warn_before_days = self.count(
+            "pool.warn_before_days",
+            &raw.warn_before_days,
+            defaults.warn_before_days,
+            MOST_DAYS,
+        );
+        if let Some((tier, days)) = reclaim_after_days
+            .iter()
+            .find(|(_, days)| **days <= warn_before_days)
+        {
+            self.push(
+                None,
+                &format!("pool.reclaim_after_days.{tier}"),
+                reclaim_span,
+                format!(
+                    "{days} days leaves no time to warn: it must be more than warn_before_days ({warn_before_days})"
+                ),
+            );
+        }
+        let real_follow_up = match raw.real_follow_up {
+            None => defaults.real_follow_up,
+            Some(list) => {
+                let mut kinds = Vec::new();
+                for item in list.into_inner() {
+                    let span = item.span();
+                    let item = item.into_inner();
+                    match InteractionKind::parse_field("pool.real_follow_up.kind", &item.kind) {
+                        Ok(kind) => kinds.push(RealFollowUp {
+                            kind,
+                            outcome: item
+                                .outcome
+                                .map(|outcome| outcome.trim().to_string())
+                                .filter(|outcome| !outcome.is_empty()),
+                        }),
+                        Err(error) => {
+                            self.push(None, "pool.real_follow_up.kind", Some(span), error.message)
+                        }
+                    }
+                }
+                kinds
+            }
+        };
+        let protect_days_after_claim = self.count(
+            "pool.protect_days_after_claim",
+            &raw.protect_days_after_claim,
+            defaults.protect_days_after_claim,
+            MOST_DAYS,
+        );
+        let transfer_approval = self.per_tier(
+            "pool.transfer_approval",
+            raw.transfer_approval,
+            tier_names,
+            |checker, key, value| {
+                let approval = TransferApproval::parse(value.get_ref());
+                if approval.is_none() {
+                    checker.push(
+                        None,
+                        key,
+                        Some(value.span()),
+                        format!(
+                            "'{}' is not an approval; use team_manager or two_levels",
+                            value.get_ref()
+                        ),
+                    );
+                }
+                approval
+            },
+        );
+        let handover_read_days = self.count(
+            "pool.handover_read_days",
+            &raw.handover_read_days,
+            defaults.handover_read_days,
+            MOST_DAYS,
+        );
+        PoolPolicy {
+            claim_limit_per_day,
+            holding_cap,
+            cooldown_days,
+            reclaim_after_days,
+            warn_before_days,
+            real_follow_up,
+            protect_days_after_claim,
+            transfer_approval,
+            handover_read_days,
+        }
     }
 
     fn scoring(&mut self, raw: Option<RawScoring>) -> ScoringPolicy {
@@ -945,6 +1214,9 @@ impl ValuePolicy {
         let health = checker.health(raw.health);
         let clv = checker.clv(raw.clv);
         let stages = checker.stages(raw.customer.and_then(|customer| customer.stages));
+        let tier_names: Vec<String> = tiers.iter().map(|tier| tier.name.clone()).collect();
+        let pool = checker.pool(raw.pool, &tier_names);
+        let notify = checker.notify(raw.notify);
         if checker.errors.is_empty() {
             Ok(ValuePolicy {
                 scoring,
@@ -953,6 +1225,8 @@ impl ValuePolicy {
                 health,
                 clv,
                 stages,
+                pool,
+                notify,
                 source: source.to_string(),
             })
         } else {
@@ -1033,6 +1307,66 @@ mod tests {
                 .unwrap();
         assert_eq!(integers.scoring.frequency, 1.0);
         assert_eq!(integers.scoring.strategic_attribute.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn the_pool_section_is_read_and_checked_against_the_tiers() {
+        let policy = ValuePolicy::parse(EXAMPLE_POLICY).unwrap();
+        assert_eq!(policy.pool.holding_cap.get("B"), Some(&80));
+        assert_eq!(policy.pool.reclaim_after_days.get("C"), Some(&15));
+        assert_eq!(
+            policy.pool.transfer_approval.get("A"),
+            Some(&TransferApproval::TwoLevels)
+        );
+        assert_eq!(policy.pool.real_follow_up.len(), 3);
+        assert_eq!(ValuePolicy::default().pool, PoolPolicy::default());
+        let named = ValuePolicy::parse(
+            "[[tier]]\nname = \"战略\"\ntop_percent = 10\n[[tier]]\nname = \"普通\"\n[pool]\nreclaim_after_days = { \"战略\" = 60 }\n",
+        )
+        .unwrap();
+        assert_eq!(named.pool.reclaim_after_days.get("战略"), Some(&60));
+        check(
+            "[pool]\nholding_cap = { A = 3, Z = 4 }\n",
+            None,
+            "pool.holding_cap.Z",
+            Some(2),
+            "'Z' is not a tier; use one of A, B, C",
+        );
+        check(
+            "[pool]\ncooldown_days = -1\n",
+            None,
+            "pool.cooldown_days",
+            Some(2),
+            "whole number",
+        );
+        check(
+            "[pool]\nwarn_before_days = 5\nreclaim_after_days = { C = 5 }\n",
+            None,
+            "pool.reclaim_after_days.C",
+            Some(3),
+            "no time to warn",
+        );
+        check(
+            "[pool]\ntransfer_approval = { A = \"ceo\" }\n",
+            None,
+            "pool.transfer_approval.A",
+            Some(2),
+            "team_manager or two_levels",
+        );
+        check(
+            "[pool]\nreal_follow_up = [ { kind = \"fax\" } ]\n",
+            None,
+            "pool.real_follow_up.kind",
+            Some(2),
+            "'fax'",
+        );
+        check(
+            "[pool]\nclaims = 3\n",
+            None,
+            "pool.claims",
+            Some(2),
+            "unknown field",
+        );
     }
 
     #[test]

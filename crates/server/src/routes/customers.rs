@@ -14,11 +14,12 @@ use allot_core::{Customer, CustomerFields, CustomerId, Region, RepId};
 use allot_store::customers::{CustomerFilter, CustomerPage};
 use allot_store::routing::StoredDecision;
 
-use super::{actor_name, check_body_id, created_or_updated};
+use super::{check_body_id, created_or_updated, customer_in_view, list_view};
 use crate::documents::CustomerDocument;
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::{object_body, page_limit, query_value, PathId};
-use crate::{Actor, AppState};
+use crate::AppState;
+use allot_core::access::Principal;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,6 +51,7 @@ pub struct CustomerQuery {
     responses((status = 200, description = "one page of customers", body = CustomerPage), (status = 400, body = ErrorEnvelope)))]
 async fn list_customers(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     query: Result<Query<CustomerQuery>, QueryRejection>,
 ) -> ApiResult<Json<CustomerPage>> {
     let Query(query) = query?;
@@ -73,6 +75,7 @@ async fn list_customers(
             search: query_value("q", query.q, allot_core::text::parse_text)?,
             limit,
             offset: query.offset.unwrap_or(0),
+            view: list_view(&state, &principal).await?,
         })
         .await?;
     Ok(Json(page))
@@ -84,14 +87,19 @@ async fn list_customers(
     responses((status = 201, description = "the stored customer", body = Customer), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn create_customer(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
     let (fields, given) = object_body::<CustomerFields>(body)?;
+    check_owner_change(
+        &principal,
+        fields.get("owner_id"),
+        given.contains("owner_id"),
+    )?;
     let raw_id = fields.id().to_string();
     state
         .store
-        .put_customer(fields, &given, &actor_name(&actor), state.clock.now(), true)
+        .put_customer(fields, &given, &principal.actor(), state.clock.now(), true)
         .await?;
     // Written, so the id parsed.
     let id = CustomerId::parse(&raw_id).map_err(ApiError::from)?;
@@ -102,9 +110,40 @@ async fn create_customer(
 /// Get one customer.
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers", params(("id" = String, Path, description = "customer id")),
     responses((status = 200, description = "the customer", body = Customer), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
-async fn get_customer(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Customer>> {
+async fn get_customer(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    id: PathId,
+) -> ApiResult<Json<Customer>> {
     let id = id.parse(CustomerId::parse_field)?;
-    Ok(Json(state.store.get_customer(&id).await?))
+    Ok(Json(customer_in_view(&state, &principal, &id).await?))
+}
+
+/// Owner changes outside claims, releases and transfers are for admins, and for managers
+/// within their subtree; a rep changes no owner here (403).
+fn check_owner_change(principal: &Principal, owner: Option<&str>, given: bool) -> ApiResult<()> {
+    if !given || principal.is_admin() {
+        return Ok(());
+    }
+    let owner = owner.map(str::trim).filter(|owner| !owner.is_empty());
+    match principal {
+        Principal::Manager { .. } => match owner {
+            Some(owner) => {
+                let owner = RepId::parse_field("owner_id", owner)?;
+                if principal.sees_rep(&owner) {
+                    Ok(())
+                } else {
+                    Err(ApiError::forbidden(format!(
+                        "{owner} is outside your teams; a manager assigns within its subtree"
+                    )))
+                }
+            }
+            None => Ok(()),
+        },
+        _ => Err(ApiError::forbidden(
+            "a rep changes owners by claim, release or transfer, not by setting owner_id",
+        )),
+    }
 }
 
 /// Create a customer, or update the fields the body gives (the others are kept). Setting
@@ -115,23 +154,30 @@ async fn get_customer(State(state): State<AppState>, id: PathId) -> ApiResult<Js
     responses((status = 200, description = "updated", body = Customer), (status = 201, description = "created", body = Customer), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_customer(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
     let id = id.parse(CustomerId::parse_field)?;
     let (mut fields, given) = object_body::<CustomerFields>(body)?;
     check_body_id(fields.get("id"), id.as_str())?;
+    match customer_in_view(&state, &principal, &id).await {
+        Ok(_) => {}
+        // A new customer is created by PUT too.
+        Err(error)
+            if error.status == StatusCode::NOT_FOUND
+                && state.store.get_customer(&id).await.is_err() => {}
+        Err(error) => return Err(error),
+    }
+    check_owner_change(
+        &principal,
+        fields.get("owner_id"),
+        given.contains("owner_id"),
+    )?;
     fields.set_id(id.as_str());
     let created = state
         .store
-        .put_customer(
-            fields,
-            &given,
-            &actor_name(&actor),
-            state.clock.now(),
-            false,
-        )
+        .put_customer(fields, &given, &principal.actor(), state.clock.now(), false)
         .await?;
     let stored = state.store.get_customer(&id).await?;
     Ok((created_or_updated(created), Json(stored)))
@@ -142,9 +188,10 @@ async fn put_customer(
     responses((status = 200, description = "decisions, newest first", body = [StoredDecision]), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn customer_decisions(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
 ) -> ApiResult<Json<Vec<StoredDecision>>> {
     let id = id.parse(CustomerId::parse_field)?;
-    state.store.get_customer(&id).await?;
+    customer_in_view(&state, &principal, &id).await?;
     Ok(Json(state.store.decisions_for(&id).await?))
 }

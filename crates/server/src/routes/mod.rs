@@ -1,6 +1,7 @@
 //! The `/api/v1` handlers, one module per concern, and what they share.
 
 mod customers;
+mod lifecycle;
 mod organisation;
 mod routing;
 mod tickets;
@@ -12,20 +13,53 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::documents::SourceBody;
 use crate::error::{ApiError, ApiResult};
-use crate::{Actor, AppState};
+use crate::AppState;
+use allot_core::access::Principal;
+use allot_core::{Customer, CustomerId};
+use allot_store::lifecycle::View;
 
 pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(customers::router())
+        .merge(lifecycle::router())
         .merge(organisation::router())
         .merge(routing::router())
         .merge(value::router())
         .merge(tickets::router())
 }
 
-/// Who is calling, as recorded in events ("api:NAME").
-pub(crate) fn actor_name(actor: &Actor) -> String {
-    format!("api:{}", actor.0)
+/// What the caller sees as of the request's clock.
+pub(crate) async fn caller_view(state: &AppState, principal: &Principal) -> ApiResult<View> {
+    Ok(state.store.view_of(principal, state.clock.now()).await?)
+}
+
+/// The customer, when the caller sees it; "not found" otherwise, as if it did not exist.
+pub(crate) async fn customer_in_view(
+    state: &AppState,
+    principal: &Principal,
+    id: &CustomerId,
+) -> ApiResult<Customer> {
+    let view = caller_view(state, principal).await?;
+    Ok(state.store.customer_in_view(&view, id).await?)
+}
+
+/// The view a list is narrowed to: `None` (everything) for admins.
+pub(crate) async fn list_view(state: &AppState, principal: &Principal) -> ApiResult<Option<View>> {
+    let view = caller_view(state, principal).await?;
+    Ok((!view.is_everything()).then_some(view))
+}
+
+/// The customer a body names must be in the caller's view (a rep or manager must name it).
+pub(crate) async fn body_customer_in_view(
+    state: &AppState,
+    principal: &Principal,
+    raw: &str,
+) -> ApiResult<()> {
+    if principal.is_admin() {
+        return Ok(());
+    }
+    let id = CustomerId::parse_field("customer_id", raw)?;
+    customer_in_view(state, principal, &id).await.map(|_| ())
 }
 
 /// The body's id, which may be left out, must be the path's.

@@ -16,11 +16,12 @@ use allot_core::{CustomerFields, CustomerId, RepId};
 use allot_store::events::{Event, EventFilter};
 use allot_store::routing::{RulesVersion, SingleRoute};
 
-use super::{actor_name, text_or_json_source};
+use super::text_or_json_source;
 use crate::documents::{CustomerDocument, SourceBody, VersionDocument};
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::{object_body, page_limit, query_value};
-use crate::{Actor, AppState};
+use crate::AppState;
+use allot_core::access::Principal;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,7 +38,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "the decision; `routed_now` is false for a customer that already had an owner", body = SingleRoute), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn route_customer(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<SingleRoute>> {
     let (fields, given) = object_body::<CustomerFields>(body)?;
@@ -52,7 +53,7 @@ async fn route_customer(
     }
     let routed = state
         .store
-        .route_one(fields, &given, state.clock.now(), &actor_name(&actor))
+        .route_one(fields, &given, state.clock.now(), &principal.actor())
         .await?;
     Ok(Json(routed))
 }
@@ -78,14 +79,14 @@ async fn get_rules(State(state): State<AppState>) -> ApiResult<Json<RulesVersion
     responses((status = 201, description = "stored", body = VersionDocument), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_rules(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<VersionDocument>)> {
     let source = text_or_json_source(&headers, &body?)?;
     let version = state
         .store
-        .set_rules(&source, &actor_name(&actor), state.clock.now())
+        .set_rules(&source, &principal.actor(), state.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(VersionDocument { version })))
 }
@@ -120,6 +121,7 @@ pub struct EventQuery {
     responses((status = 200, description = "events, oldest first", body = [Event]), (status = 400, body = ErrorEnvelope)))]
 async fn list_events(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     query: Result<Query<EventQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Event>>> {
     let Query(query) = query?;
@@ -131,6 +133,7 @@ async fn list_events(
             rep_id: query_value("rep_id", query.rep_id, RepId::parse_field)?,
             after_id: query.after_id,
             limit,
+            view: super::list_view(&state, &principal).await?,
         })
         .await?;
     Ok(Json(events))

@@ -3,7 +3,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -16,6 +16,7 @@ use crate::documents::TicketDocument;
 use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{object_body, PathId};
 use crate::AppState;
+use allot_core::access::Principal;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,9 +32,11 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_ticket(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<StoredTicket>)> {
     let (fields, given) = object_body::<TicketFields>(body)?;
+    super::body_customer_in_view(&state, &principal, &fields.customer_id).await?;
     let stored = state
         .store
         .put_ticket(fields, &given, state.clock.now())
@@ -53,8 +56,10 @@ async fn put_ticket(
         (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn customer_tickets(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
 ) -> ApiResult<Json<Vec<StoredTicket>>> {
     let customer_id = id.parse(CustomerId::parse_field)?;
+    super::customer_in_view(&state, &principal, &customer_id).await?;
     Ok(Json(state.store.tickets_of(&customer_id).await?))
 }

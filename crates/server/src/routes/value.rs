@@ -20,14 +20,15 @@ use allot_store::value::{
     TierEventFilter, ValueReport,
 };
 
-use super::{actor_name, text_or_json_source};
+use super::text_or_json_source;
 use crate::documents::{
     InteractionDocument, PolicyDocument, SourceBody, TierOverrideBody, TransactionDocument,
     VersionDocument,
 };
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
 use crate::extract::{object_body, page_limit, query_value, NoBody, PathId};
-use crate::{Actor, AppState};
+use crate::AppState;
+use allot_core::access::Principal;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -57,9 +58,11 @@ fn created_or_replaced(created: bool) -> StatusCode {
         (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn add_transaction(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<StoredTransaction>)> {
     let (fields, _) = object_body::<TransactionFields>(body)?;
+    super::body_customer_in_view(&state, &principal, &fields.customer_id).await?;
     let stored = state
         .store
         .add_transaction(fields.into_transaction()?, state.clock.now())
@@ -74,10 +77,12 @@ async fn add_transaction(
         (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn add_interaction(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<StoredInteraction>)> {
     let customer_id = id.parse(CustomerId::parse_field)?;
+    super::customer_in_view(&state, &principal, &customer_id).await?;
     let (mut fields, _) = object_body::<InteractionFields>(body)?;
     if !fields.customer_id.trim().is_empty() && fields.customer_id.trim() != customer_id.as_str() {
         return Err(ApiError::invalid(
@@ -99,9 +104,11 @@ async fn add_interaction(
     responses((status = 200, description = "the customer's value", body = CustomerValue), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn customer_value(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
 ) -> ApiResult<Json<CustomerValue>> {
     let customer_id = id.parse(CustomerId::parse_field)?;
+    super::customer_in_view(&state, &principal, &customer_id).await?;
     Ok(Json(state.store.customer_value(&customer_id).await?))
 }
 
@@ -111,11 +118,12 @@ async fn customer_value(
     responses((status = 200, description = "the override", body = StoredTierOverride), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_tier_override(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<StoredTierOverride>> {
     let customer_id = id.parse(CustomerId::parse_field)?;
+    super::customer_in_view(&state, &principal, &customer_id).await?;
     let (body, _) = object_body::<TierOverrideBody>(body)?;
     let expires_on = allot_core::text::parse_date("expires_on", &body.expires_on)?;
     let stored = state
@@ -125,7 +133,7 @@ async fn put_tier_override(
             &body.tier,
             &body.reason,
             expires_on,
-            &actor_name(&actor),
+            &principal.actor(),
             state.clock.now(),
         )
         .await?;
@@ -138,13 +146,14 @@ async fn put_tier_override(
     responses((status = 204, description = "removed"), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 async fn delete_tier_override(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
 ) -> ApiResult<StatusCode> {
     let customer_id = id.parse(CustomerId::parse_field)?;
+    super::customer_in_view(&state, &principal, &customer_id).await?;
     state
         .store
-        .clear_tier_override(&customer_id, &actor_name(&actor), state.clock.now())
+        .clear_tier_override(&customer_id, &principal.actor(), state.clock.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -180,14 +189,14 @@ async fn get_policy(State(state): State<AppState>) -> ApiResult<Json<PolicyDocum
     responses((status = 201, description = "stored", body = VersionDocument), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_policy(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<(StatusCode, Json<VersionDocument>)> {
     let source = text_or_json_source(&headers, &body?)?;
     let version = state
         .store
-        .set_value_policy(&source, &actor_name(&actor), state.clock.now())
+        .set_value_policy(&source, &principal.actor(), state.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(VersionDocument { version })))
 }
@@ -204,7 +213,7 @@ pub struct ScoreQuery {
 #[utoipa::path(post, path = "/api/v1/score", tag = "value", params(ScoreQuery), responses((status = 200, description = "the run's summary", body = ScoreSummary), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn run_score(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     query: Result<Query<ScoreQuery>, QueryRejection>,
     _: NoBody,
 ) -> ApiResult<Json<ScoreSummary>> {
@@ -213,7 +222,7 @@ async fn run_score(
         .store
         .score_customers(
             state.clock.now(),
-            &actor_name(&actor),
+            &principal.actor(),
             query.force.unwrap_or(false),
         )
         .await?;
@@ -235,7 +244,7 @@ pub struct TickQuery {
     responses((status = 200, description = "jobs run and skipped", body = TickSummary), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn run_tick(
     State(state): State<AppState>,
-    Extension(actor): Extension<Actor>,
+    Extension(principal): Extension<Principal>,
     query: Result<Query<TickQuery>, QueryRejection>,
     _: NoBody,
 ) -> ApiResult<Json<TickSummary>> {
@@ -248,7 +257,7 @@ async fn run_tick(
     };
     let summary = state
         .store
-        .tick(clock, &actor_name(&actor), query.force.unwrap_or(false))
+        .tick(clock, &principal.actor(), query.force.unwrap_or(false))
         .await?;
     Ok(Json(summary))
 }
@@ -276,6 +285,7 @@ pub struct AlertQuery {
     responses((status = 200, description = "alerts, newest first", body = [Alert]), (status = 400, body = ErrorEnvelope)))]
 async fn list_alerts(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     query: Result<Query<AlertQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<Alert>>> {
     let Query(query) = query?;
@@ -287,6 +297,7 @@ async fn list_alerts(
             customer_id: query_value("customer_id", query.customer_id, CustomerId::parse_field)?,
             include_closed: query.all.unwrap_or(false),
             limit,
+            view: super::list_view(&state, &principal).await?,
         })
         .await?;
     Ok(Json(alerts))
@@ -309,6 +320,7 @@ pub struct TierEventQuery {
     responses((status = 200, description = "tier events, oldest first", body = [TierEvent]), (status = 400, body = ErrorEnvelope)))]
 async fn list_tier_events(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     query: Result<Query<TierEventQuery>, QueryRejection>,
 ) -> ApiResult<Json<Vec<TierEvent>>> {
     let Query(query) = query?;
@@ -319,6 +331,7 @@ async fn list_tier_events(
             customer_id: query_value("customer_id", query.customer_id, CustomerId::parse_field)?,
             after_id: query.after_id,
             limit,
+            view: super::list_view(&state, &principal).await?,
         })
         .await?;
     Ok(Json(events))

@@ -39,6 +39,13 @@ pub enum OwnerChangeSource {
 }
 
 impl OwnerChangeSource {
+    fn reason_kind(self) -> &'static str {
+        match self {
+            OwnerChangeSource::Import => "import",
+            OwnerChangeSource::ManualAssignment => "manual",
+        }
+    }
+
     fn reason(self, to: Option<&RepId>) -> &'static str {
         match (self, to) {
             (OwnerChangeSource::Import, _) => "owner set by import",
@@ -804,6 +811,7 @@ impl CustomerImport<'_> {
                 to: row.customer.owner_id.as_ref(),
                 actor: self.options.actor,
                 reason: self.options.source.reason(row.customer.owner_id.as_ref()),
+                reason_kind: self.options.source.reason_kind(),
                 rule: None,
             })
             .collect();

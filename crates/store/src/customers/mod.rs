@@ -387,6 +387,8 @@ pub struct CustomerFilter {
     pub search: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// Only customers in this view (the caller's); all when `None`.
+    pub view: Option<crate::lifecycle::View>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -401,8 +403,15 @@ pub struct CustomerPage {
 
 /// Appends the filter's conditions, each a bound value.
 macro_rules! push_filter {
-    ($query:ident, $Db:ident, $filter:expr, $region:expr, $search:expr, $phone_digits:expr) => {{
+    ($query:ident, $Db:ident, $filter:expr, $region:expr, $search:expr, $phone_digits:expr, $view_reps:expr) => {{
         $query.push(" WHERE 1 = 1");
+        crate::lifecycle::push_in_view!(
+            $query,
+            $filter.view.as_ref(),
+            $view_reps,
+            "customers.id",
+            "customers.owner_id"
+        );
         if let Some(owner) = &$filter.owner_id {
             $query
                 .push(" AND customers.owner_id = ")
@@ -487,16 +496,33 @@ impl Store {
             })
             .filter(|digits| digits.len() >= 3);
         let phone_digits = phone_digits.as_deref();
+        let view_reps = crate::lifecycle::View::rep_list(filter.view.as_ref());
         let mut read = self.database.begin_read().await?;
         let (total, items) = on_backend!(&mut read, |connection, Db| {
             let mut count = sql!(Db; format!("SELECT COUNT(*) FROM {CUSTOMERS_FROM}"));
-            push_filter!(count, Db, filter, region, search, phone_digits);
+            push_filter!(
+                count,
+                Db,
+                filter,
+                region,
+                search,
+                phone_digits,
+                view_reps.as_deref()
+            );
             let total: i64 = count
                 .build_query_scalar()
                 .fetch_one(&mut *connection)
                 .await?;
             let mut page = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
-            push_filter!(page, Db, filter, region, search, phone_digits);
+            push_filter!(
+                page,
+                Db,
+                filter,
+                region,
+                search,
+                phone_digits,
+                view_reps.as_deref()
+            );
             page.push(format!(
                 " ORDER BY {} LIMIT ",
                 Db::byte_order("customers.id")

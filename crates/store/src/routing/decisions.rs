@@ -153,6 +153,7 @@ impl DecisionBatch {
                         Value::Text(&assignment.owner_id),
                         Value::Text(&assignment.actor),
                         Value::Text(&assignment.reason),
+                        Value::Text("routing"),
                         Value::text(assignment.rule.as_deref()),
                     ]
                 })
@@ -162,16 +163,7 @@ impl DecisionBatch {
                 write.connection(),
                 &InsertRows {
                     table: "events",
-                    columns: &[
-                        ("at", Kind::Timestamp),
-                        ("kind", Kind::Text),
-                        ("customer_id", Kind::Text),
-                        ("from_rep_id", Kind::Text),
-                        ("to_rep_id", Kind::Text),
-                        ("actor", Kind::Text),
-                        ("reason", Kind::Text),
-                        ("rule", Kind::Text),
-                    ],
+                    columns: crate::events::EVENT_WRITE_COLUMNS,
                     rows: &events,
                     on_conflict: None,
                 },

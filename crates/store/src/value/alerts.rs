@@ -53,6 +53,8 @@ pub struct AlertFilter {
     /// Only open alerts unless true.
     pub include_closed: bool,
     pub limit: i64,
+    /// Only rows of customers in this view; all when `None`.
+    pub view: Option<crate::lifecycle::View>,
 }
 
 /// Health alerts to open (customer newly below the threshold) and close (recovered).
@@ -160,9 +162,16 @@ fn health_message(health: f64, parts: &[(String, f64)]) -> String {
 impl Store {
     /// Alerts, newest first.
     pub async fn list_alerts(&self, filter: &AlertFilter) -> StoreResult<Vec<Alert>> {
+        let view_reps = crate::lifecycle::View::rep_list(filter.view.as_ref());
         let mut connection = self.database.acquire().await?;
         let rows: Vec<AlertRow> = on_backend!(&mut connection, |connection, Db| {
             let mut query = sql!(Db; "SELECT id, at, customer_id, owner_id, kind, message, health, status, closed_at FROM alerts WHERE 1 = 1");
+            crate::lifecycle::push_customer_in_view!(
+                query,
+                filter.view.as_ref(),
+                view_reps.as_deref(),
+                "customer_id"
+            );
             if !filter.include_closed {
                 query.push(" AND status = 'open'");
             }

@@ -33,6 +33,9 @@ pub struct TickSummary {
     pub regrade: Option<ScoreSummary>,
     /// The daily health refresh, when it ran without a re-grade.
     pub health: Option<HealthSummary>,
+    /// The daily reclaim: owners warned, customers returned to the pool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclaim: Option<crate::lifecycle::pool::ReclaimSummary>,
     /// Runs of later times (`job period`) forgotten by a forced tick back in time.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forgotten_runs: Vec<String>,
@@ -40,7 +43,7 @@ pub struct TickSummary {
 
 impl Store {
     /// Runs the scheduled jobs that are due as of the clock, each once per period:
-    /// `expire_overrides` and `refresh_health` daily, `monthly_regrade` on the first tick of a
+    /// `expire_overrides`, `refresh_health` and `reclaim` daily, `monthly_regrade` on the first tick of a
     /// calendar month (at the clock's offset). `job_runs` records them under the routing lock,
     /// so with several processes on PostgreSQL exactly one runs each. A tick into a month
     /// before the last re-grade is refused unless `force`, which also forgets the later runs
@@ -107,6 +110,19 @@ impl Store {
         {
             // A re-grade in the same tick has just computed health itself.
             summary.health = Some(self.refresh_health_in(&mut write, clock).await?);
+        }
+        if claim_job(
+            &mut write,
+            crate::lifecycle::pool::RECLAIM_JOB,
+            &day,
+            now,
+            &mut summary,
+        )
+        .await?
+        {
+            let policy = self.policy_in(&mut write).await?.1;
+            summary.reclaim =
+                Some(crate::lifecycle::pool::reclaim_in(&mut write, &policy, clock, false).await?);
         }
         write.commit().await?;
         Ok(summary)

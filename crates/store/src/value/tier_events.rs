@@ -66,6 +66,8 @@ pub struct TierEventFilter {
     /// Only events with a larger id (a cursor for paging through the log).
     pub after_id: Option<i64>,
     pub limit: i64,
+    /// Only rows of customers in this view; all when `None`.
+    pub view: Option<crate::lifecycle::View>,
 }
 
 pub(crate) struct NewTierEvent<'a> {
@@ -151,10 +153,17 @@ pub(crate) fn direction(policy: &ValuePolicy, from: Option<&str>, to: &str) -> &
 impl Store {
     /// Tier events, oldest first, after a cursor: the audit trail of grading runs and overrides.
     pub async fn list_tier_events(&self, filter: &TierEventFilter) -> StoreResult<Vec<TierEvent>> {
+        let view_reps = crate::lifecycle::View::rep_list(filter.view.as_ref());
         let mut connection = self.database.acquire().await?;
         let rows: Vec<TierEventRow> = on_backend!(&mut connection, |connection, Db| {
             let mut query = sql!(Db; format!("SELECT {TIER_EVENT_COLUMNS} FROM tier_events WHERE id > "),
                 bind(filter.after_id.unwrap_or(0)));
+            crate::lifecycle::push_customer_in_view!(
+                query,
+                filter.view.as_ref(),
+                view_reps.as_deref(),
+                "customer_id"
+            );
             if let Some(customer) = &filter.customer_id {
                 query
                     .push(" AND customer_id = ")

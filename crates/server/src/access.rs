@@ -1,0 +1,122 @@
+//! What each role may call: one row per route of the API (route × role), enforced by the token
+//! middleware and printed in the README. A route without a row answers 403 to everyone, and a
+//! test fails when a route of the OpenAPI document has no row.
+//!
+//! The table decides who may call a route at all; what a caller then sees is narrowed by view
+//! (a rep: its own customers and the pool; a manager: its subtree's and the pool; an admin:
+//! all), and a customer out of view answers 404 as if it did not exist.
+
+use allot_core::model::Role;
+
+/// Which roles may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowed {
+    /// Admins, managers and reps (each within its view).
+    Everyone,
+    /// Admins and managers (managers within their subtree).
+    Managers,
+    Admins,
+}
+
+impl Allowed {
+    pub fn permits(self, role: Role) -> bool {
+        match self {
+            Allowed::Everyone => true,
+            Allowed::Managers => matches!(role, Role::Admin | Role::Manager),
+            Allowed::Admins => role == Role::Admin,
+        }
+    }
+}
+
+/// One route and who may call it.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteAccess {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub allowed: Allowed,
+    /// What the view narrows, in a few words, for the README.
+    pub scope: &'static str,
+}
+
+macro_rules! access_table {
+    ($( $method:literal $path:literal => $allowed:ident, $scope:literal; )+) => {
+        &[ $( RouteAccess { method: $method, path: $path, allowed: Allowed::$allowed, scope: $scope }, )+ ]
+    };
+}
+
+/// Every `/api/v1` route and who may call it.
+pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
+    "GET" "/api/v1/customers" => Everyone, "customers in view (and their count)";
+    "POST" "/api/v1/customers" => Everyone, "an owner only among the reps in view; reps none";
+    "GET" "/api/v1/customers/{id}" => Everyone, "404 out of view";
+    "PUT" "/api/v1/customers/{id}" => Everyone, "404 out of view; owner changes: admins, managers within subtree";
+    "GET" "/api/v1/customers/{id}/decisions" => Everyone, "404 out of view";
+    "GET" "/api/v1/customers/{id}/tickets" => Everyone, "404 out of view";
+    "GET" "/api/v1/customers/{id}/value" => Everyone, "404 out of view";
+    "POST" "/api/v1/customers/{id}/interactions" => Everyone, "404 out of view";
+    "PUT" "/api/v1/customers/{id}/tier-override" => Managers, "404 out of view";
+    "DELETE" "/api/v1/customers/{id}/tier-override" => Managers, "404 out of view";
+    "POST" "/api/v1/customers/{id}/claim" => Everyone, "for oneself; admins and managers for a rep in view";
+    "POST" "/api/v1/customers/{id}/release" => Everyone, "own customers; managers within subtree";
+    "GET" "/api/v1/pool" => Everyone, "the pool";
+    "GET" "/api/v1/events" => Everyone, "events of customers in view";
+    "POST" "/api/v1/route" => Managers, "-";
+    "GET" "/api/v1/rules" => Everyone, "-";
+    "PUT" "/api/v1/rules" => Admins, "-";
+    "GET" "/api/v1/rules/versions" => Everyone, "-";
+    "GET" "/api/v1/reports/workload" => Managers, "-";
+    "GET" "/api/v1/reports/value" => Managers, "-";
+    "GET" "/api/v1/reps" => Everyone, "-";
+    "GET" "/api/v1/reps/{id}" => Everyone, "-";
+    "PUT" "/api/v1/reps/{id}" => Admins, "-";
+    "POST" "/api/v1/reps/{id}/deactivate" => Admins, "-";
+    "GET" "/api/v1/teams" => Everyone, "-";
+    "GET" "/api/v1/teams/{id}" => Everyone, "-";
+    "PUT" "/api/v1/teams/{id}" => Admins, "-";
+    "GET" "/api/v1/policy" => Everyone, "-";
+    "PUT" "/api/v1/policy" => Admins, "-";
+    "POST" "/api/v1/score" => Admins, "-";
+    "POST" "/api/v1/tick" => Admins, "-";
+    "POST" "/api/v1/transactions" => Managers, "404 for a customer out of view";
+    "POST" "/api/v1/tickets" => Everyone, "404 for a customer out of view";
+    "GET" "/api/v1/alerts" => Everyone, "alerts of customers in view";
+    "GET" "/api/v1/tier-events" => Everyone, "tier events of customers in view";
+    "GET" "/api/v1/transfers" => Everyone, "transfers one requested, approves, receives or gives; managers within subtree";
+    "POST" "/api/v1/transfers" => Everyone, "own customers; managers within subtree";
+    "GET" "/api/v1/transfers/{id}" => Everyone, "404 out of view";
+    "POST" "/api/v1/transfers/{id}/approve" => Everyone, "the approver it waits for (403 others)";
+    "POST" "/api/v1/transfers/{id}/reject" => Everyone, "the approver it waits for (403 others)";
+    "POST" "/api/v1/transfers/{id}/accept" => Everyone, "the new owner (403 others)";
+    "POST" "/api/v1/transfers/{id}/decline" => Everyone, "the new owner (403 others)";
+    "POST" "/api/v1/transfers/{id}/cancel" => Everyone, "the requester, or admins";
+    "GET" "/api/v1/notifications" => Everyone, "one's own (admins: those for admins)";
+    "POST" "/api/v1/notifications/{id}/read" => Everyone, "one's own";
+};
+
+/// Who may call `method path` (the route's template, as the router matched it).
+pub fn allowed(method: &str, path: &str) -> Option<Allowed> {
+    ROUTE_ACCESS
+        .iter()
+        .find(|row| row.method == method && row.path == path)
+        .map(|row| row.allowed)
+}
+
+/// The table as Markdown, as the README prints it.
+pub fn access_table_markdown() -> String {
+    let mark = |allowed: Allowed, role: Role| if allowed.permits(role) { "✓" } else { "403" };
+    let mut text = String::from(
+        "| Method | Route | admin | manager | rep | View |\n|---|---|---|---|---|---|\n",
+    );
+    for row in ROUTE_ACCESS {
+        text.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {} |\n",
+            row.method,
+            row.path,
+            mark(row.allowed, Role::Admin),
+            mark(row.allowed, Role::Manager),
+            mark(row.allowed, Role::Rep),
+            row.scope
+        ));
+    }
+    text
+}

@@ -1,0 +1,163 @@
+//! Notifications: reclaim warnings, reclaims, transfer steps, conflicts and disputes stored for
+//! their recipients in the transaction of the change they tell of, and queued in an outbox for
+//! the webhook when one is configured.
+
+use allot_core::access::Principal;
+use allot_core::{CustomerId, RepId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::database::{on_backend, sql, Connected};
+use crate::error::{StoreError, StoreResult};
+use crate::{Store, StoredTime};
+
+/// One notification, as `GET /api/v1/notifications` lists it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notification {
+    pub id: i64,
+    /// The rep it is for; null: for the admins.
+    pub recipient_rep_id: Option<String>,
+    /// `reclaim_warning`, `reclaimed`, `transfer_requested`, `transfer_approved`,
+    /// `transfer_rejected`, `transfer_accepted`, `transfer_declined`, `transfer_cancelled`,
+    /// `rep_left`.
+    pub kind: String,
+    pub customer_id: Option<String>,
+    pub transfer_id: Option<i64>,
+    pub text: String,
+    /// RFC 3339 in UTC.
+    pub created_at: String,
+    pub read_at: Option<String>,
+}
+
+/// A notification to store.
+#[derive(Debug, Clone)]
+pub(crate) struct NewNotification<'a> {
+    pub recipient: Option<&'a RepId>,
+    pub kind: &'a str,
+    pub customer_id: Option<&'a CustomerId>,
+    pub transfer_id: Option<i64>,
+    pub text: String,
+    /// Stored once per key: a second notification with the same key is dropped.
+    pub once_key: Option<String>,
+}
+
+/// Stores a notification (and queues it for the webhook when `webhook` is set); false when
+/// one with the same `once_key` was stored before.
+pub(crate) async fn notify(
+    source: &mut impl Connected,
+    notification: &NewNotification<'_>,
+    at: DateTime<Utc>,
+    webhook: bool,
+) -> StoreResult<bool> {
+    let id: Option<i64> = on_backend!(source, |connection, Db| {
+        sql!(Db; "INSERT INTO notifications (recipient_rep_id, kind, customer_id, transfer_id, text, created_at, dedup_key) VALUES (",
+            bind(notification.recipient.map(RepId::as_str)), ", ", bind(notification.kind), ", ",
+            bind(notification.customer_id.map(CustomerId::as_str)), ", ", bind(notification.transfer_id), ", ",
+            bind(notification.text.as_str()), ", ", bind(StoredTime(at)), ", ", bind(notification.once_key.as_deref()),
+            ") ON CONFLICT (dedup_key) DO NOTHING RETURNING id")
+        .build_query_scalar()
+        .fetch_optional(&mut *connection)
+        .await?
+    });
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    if webhook {
+        on_backend!(source, |connection, Db| {
+            sql!(Db; "INSERT INTO notification_outbox (notification_id, next_attempt_at) VALUES (", bind(id), ", ",
+                bind(StoredTime(at)), ")")
+            .build()
+            .execute(&mut *connection)
+            .await?;
+        });
+    }
+    Ok(true)
+}
+
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    id: i64,
+    recipient_rep_id: Option<String>,
+    kind: String,
+    customer_id: Option<String>,
+    transfer_id: Option<i64>,
+    text: String,
+    created_at: StoredTime,
+    read_at: Option<StoredTime>,
+}
+
+impl From<NotificationRow> for Notification {
+    fn from(row: NotificationRow) -> Notification {
+        Notification {
+            id: row.id,
+            recipient_rep_id: row.recipient_rep_id,
+            kind: row.kind,
+            customer_id: row.customer_id,
+            transfer_id: row.transfer_id,
+            text: row.text,
+            created_at: row.created_at.text(),
+            read_at: row.read_at.map(StoredTime::text),
+        }
+    }
+}
+
+impl Store {
+    /// The caller's notifications, newest first: a rep's own, an admin's those for admins.
+    pub async fn list_notifications(
+        &self,
+        principal: &Principal,
+        unread_only: bool,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let recipient = principal.rep().map(RepId::as_str);
+        let mut connection = self.database.acquire().await?;
+        let rows: Vec<NotificationRow> = on_backend!(&mut connection, |connection, Db| {
+            let mut query = sql!(Db; "SELECT id, recipient_rep_id, kind, customer_id, transfer_id, text, created_at, read_at FROM notifications WHERE ");
+            match recipient {
+                Some(rep) => query.push("recipient_rep_id = ").push_bind(rep),
+                None => query.push("recipient_rep_id IS NULL"),
+            };
+            if unread_only {
+                query.push(" AND read_at IS NULL");
+            }
+            query
+                .push(" ORDER BY id DESC LIMIT ")
+                .push_bind(limit.clamp(1, 1000));
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        Ok(rows.into_iter().map(Notification::from).collect())
+    }
+
+    /// Marks one of the caller's notifications read (another's is "not found").
+    pub async fn mark_notification_read(
+        &self,
+        principal: &Principal,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let recipient = principal.rep().map(RepId::as_str);
+        let mut write = self.begin_write().await?;
+        let changed = on_backend!(&mut write, |connection, Db| {
+            let mut query = sql!(Db; "UPDATE notifications SET read_at = COALESCE(read_at, ", bind(StoredTime(at)),
+                ") WHERE id = ", bind(id), " AND ");
+            match recipient {
+                Some(rep) => query.push("recipient_rep_id = ").push_bind(rep),
+                None => query.push("recipient_rep_id IS NULL"),
+            };
+            query
+                .build()
+                .execute(&mut *connection)
+                .await?
+                .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound {
+                entity: "notification",
+                id: id.to_string(),
+            });
+        }
+        write.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,444 @@
+//! The ownership lifecycle on both backends: a 40-day run of `tick` in which claims meet their
+//! limits, customers without real follow-up are warned and reclaimed on the right day, cooldown
+//! ends on its day, an A customer's transfer needs two approvals and the hand-over, and a
+//! departure moves everything; racing claims leave one owner.
+
+use allot_core::access::Principal;
+use allot_core::clock::Clock;
+use allot_core::input::{RepFields, TeamFields};
+use allot_core::pool::TransferReason;
+use allot_core::update::GivenColumns;
+use allot_core::{CustomerFields, CustomerId, RepId};
+use allot_store::events::EventFilter;
+use allot_store::lifecycle::transfers::{TransferRequest, TransferTarget};
+use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store, StoreError};
+use chrono::Duration;
+use serde_json::json;
+
+/// Day `day` of the run, at 10:00 in Beijing.
+fn day(day: i64) -> Clock {
+    let start = Clock::parse("2027-01-04T10:00:00+08:00").expect("clock");
+    Clock::parse(
+        &(start.now() + Duration::days(day))
+            .with_timezone(&start.offset())
+            .to_rfc3339(),
+    )
+    .expect("clock")
+}
+
+fn id(raw: &str) -> CustomerId {
+    CustomerId::parse(raw).expect("customer id")
+}
+
+fn rep_id(raw: &str) -> RepId {
+    RepId::parse(raw).expect("rep id")
+}
+
+async fn team(store: &Store, id: &str, parent: Option<&str>, manager: Option<&str>) {
+    let team = serde_json::from_value::<TeamFields>(
+        json!({"id": id, "name": id, "parent_id": parent, "manager_id": manager}),
+    )
+    .expect("team fields")
+    .into_team()
+    .expect("team");
+    store
+        .put_team(&team, &GivenColumns::all(TeamFields::COLUMNS))
+        .await
+        .expect("team");
+}
+
+async fn rep(store: &Store, id: &str, team: &str, role: &str, capacity: Option<u32>) {
+    let rep = serde_json::from_value::<RepFields>(json!({
+        "id": id, "name": id, "email": format!("{id}@example.com"), "team_id": team,
+        "role": role, "level": "mid", "capacity": capacity.map(|capacity| capacity.to_string()),
+    }))
+    .expect("rep fields")
+    .into_rep()
+    .expect("rep");
+    store
+        .put_rep(&rep, &GivenColumns::all(RepFields::COLUMNS))
+        .await
+        .expect("rep");
+}
+
+async fn customer(store: &Store, id: &str, tier: &str) {
+    let fields = serde_json::from_value::<CustomerFields>(json!({
+        "id": id, "name": format!("客户 {id}"), "region": "广东/深圳", "tier": tier,
+    }))
+    .expect("customer fields");
+    let given = fields.given_columns();
+    store
+        .put_customer(fields, &given, "test", day(0), true)
+        .await
+        .expect("customer");
+    // Overrides keep the tiers whatever the monthly re-grade computes.
+    store
+        .set_tier_override(
+            &self::id(id),
+            tier,
+            "test",
+            chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+            "test",
+            day(0),
+        )
+        .await
+        .expect("override");
+}
+
+/// hq (director d1) ⊃ sales (manager m1) with reps r1, r2.
+async fn organisation(store: &Store, policy: &str) {
+    team(store, "hq", None, None).await;
+    team(store, "sales", Some("hq"), None).await;
+    rep(store, "d1", "hq", "manager", None).await;
+    rep(store, "m1", "sales", "manager", None).await;
+    team(store, "hq", None, Some("d1")).await;
+    team(store, "sales", Some("hq"), Some("m1")).await;
+    rep(store, "r1", "sales", "rep", None).await;
+    rep(store, "r2", "sales", "rep", None).await;
+    store
+        .set_value_policy(policy, "test", day(0))
+        .await
+        .expect("policy");
+}
+
+const POLICY: &str = r#"
+[pool]
+claim_limit_per_day = 2
+holding_cap = { A = 1 }
+cooldown_days = 10
+reclaim_after_days = { A = 30, C = 10 }
+warn_before_days = 3
+protect_days_after_claim = 5
+transfer_approval = { A = "two_levels" }
+handover_read_days = 7
+"#;
+
+async fn principal(store: &Store, rep: &str) -> Principal {
+    store
+        .principal_of_rep(&rep_id(rep))
+        .await
+        .expect("principal")
+}
+
+async fn owner(store: &Store, customer: &str) -> Option<String> {
+    store
+        .get_customer(&id(customer))
+        .await
+        .expect("customer")
+        .owner_id
+        .map(|owner| owner.to_string())
+}
+
+fn refusal_code(result: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match result {
+        Err(StoreError::Denied { code, message }) => format!("{code}: {message}"),
+        Err(StoreError::Forbidden(message)) => format!("forbidden: {message}"),
+        Err(StoreError::NotFound { entity, .. }) => format!("not_found: {entity}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+async fn interaction(store: &Store, customer: &str, kind: &str, outcome: &str, on: i64) {
+    let fields = serde_json::from_value::<allot_core::activity::InteractionFields>(json!({
+        "customer_id": customer, "rep_id": "r1", "at": day(on).now().to_rfc3339(),
+        "kind": kind, "minutes": "10", "outcome": outcome,
+    }))
+    .expect("interaction fields");
+    store
+        .add_interaction(fields.into_interaction().expect("interaction"), day(on))
+        .await
+        .expect("interaction");
+}
+
+async fn pool_lifecycle(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    organisation(&store, POLICY).await;
+    for (customer_id, tier) in [
+        ("c1", "C"),
+        ("c2", "C"),
+        ("c3", "C"),
+        ("a1", "A"),
+        ("a2", "A"),
+    ] {
+        customer(&store, customer_id, tier).await;
+    }
+    let r1 = principal(&store, "r1").await;
+
+    // Day 0: two claims, then the daily limit.
+    store
+        .claim(&r1, &id("c1"), None, day(0))
+        .await
+        .expect("claim c1");
+    store
+        .claim(&r1, &id("c2"), None, day(0))
+        .await
+        .expect("claim c2");
+    let refused = refusal_code(store.claim(&r1, &id("c3"), None, day(0)).await);
+    assert!(
+        refused.starts_with("claim_limit: claim limit reached: 2 claims today"),
+        "{refused}"
+    );
+    // Someone else's customer: owned, named for a manager who sees the owner.
+    let r2 = principal(&store, "r2").await;
+    assert!(refusal_code(store.claim(&r2, &id("c1"), None, day(0)).await).starts_with("owned"));
+    // Day 1: the A holding cap.
+    store
+        .claim(&r1, &id("a1"), None, day(1))
+        .await
+        .expect("claim a1");
+    let refused = refusal_code(store.claim(&r1, &id("a2"), None, day(1)).await);
+    assert!(refused.contains("1 of 1 A customers"), "{refused}");
+    // Releasing someone else's customer is not_owner.
+    assert!(
+        refusal_code(store.release(&r2, &id("c1"), "不需要", day(1)).await)
+            .starts_with("not_found")
+            || refusal_code(store.release(&r2, &id("c1"), "不需要", day(1)).await)
+                .starts_with("not_owner")
+    );
+
+    // An email does not reset the clock; a visit does.
+    interaction(&store, "c1", "email", "sent", 3).await;
+    interaction(&store, "c2", "visit", "met", 4).await;
+
+    let mut warned_on = std::collections::BTreeMap::new();
+    let mut reclaimed_on = std::collections::BTreeMap::new();
+    for today in 0..=16 {
+        let summary = store.tick(day(today), "test", false).await.expect("tick");
+        let again = store
+            .tick(day(today), "test", false)
+            .await
+            .expect("tick again");
+        assert!(
+            again.ran.is_empty(),
+            "ticking twice at one time changes nothing"
+        );
+        if let Some(reclaim) = summary.reclaim {
+            for item in reclaim.warned {
+                warned_on.entry(item.customer_id).or_insert(today);
+            }
+            for item in reclaim.reclaimed {
+                reclaimed_on.insert(item.customer_id, today);
+            }
+        }
+    }
+    // c1: claimed day 0 (protected 5 days), C reclaims after 10, warned 3 days before.
+    assert_eq!(warned_on.get("c1"), Some(&7));
+    assert_eq!(reclaimed_on.get("c1"), Some(&10));
+    // c2: visited on day 4, so its clock starts there.
+    assert_eq!(warned_on.get("c2"), Some(&11));
+    assert_eq!(reclaimed_on.get("c2"), Some(&14));
+    assert!(!reclaimed_on.contains_key("a1"), "A reclaims after 30 days");
+    assert_eq!(owner(&store, "c1").await, None);
+    let warnings = store
+        .list_notifications(&r1, false, 100)
+        .await
+        .expect("notifications");
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|n| n.kind == "reclaim_warning")
+            .count(),
+        2,
+        "one warning each"
+    );
+    assert_eq!(warnings.iter().filter(|n| n.kind == "reclaimed").count(), 2);
+    let events = store
+        .list_events(&EventFilter {
+            customer_id: Some(id("c1")),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    let kinds: Vec<Option<&str>> = events
+        .iter()
+        .map(|event| event.reason_kind.as_deref())
+        .collect();
+    assert_eq!(kinds, [Some("claim"), Some("reclaim")]);
+    assert_eq!(events[1].actor, "system:reclaim");
+    assert!(
+        events[1].reason.contains("no real follow-up for 10 days"),
+        "{}",
+        events[1].reason
+    );
+
+    // Cooldown: reclaimed on day 10 (01-14), claimable from day 20 (01-24).
+    let refused = refusal_code(store.claim(&r1, &id("c1"), None, day(19)).await);
+    assert!(
+        refused.contains("reclaimed from this rep on 01-14, claimable from 01-24"),
+        "{refused}"
+    );
+    store
+        .claim(&r1, &id("c1"), None, day(20))
+        .await
+        .expect("claim after cooldown");
+
+    // A transfer of an A customer: two approvals (m1, then d1) and the new owner's acceptance.
+    let request = TransferRequest {
+        customer_ids: vec![id("a1")],
+        from: rep_id("r1"),
+        to: TransferTarget::Rep(rep_id("r2")),
+        reason_kind: TransferReason::CustomerRequest,
+        text: "客户要求更换".to_string(),
+    };
+    let transfer = store
+        .request_transfer(&r1, &request, day(21))
+        .await
+        .expect("request");
+    assert_eq!(
+        transfer.approvers,
+        vec![Some("m1".to_string()), Some("d1".to_string())]
+    );
+    assert_eq!(transfer.waiting_for.as_deref(), Some("approver:rep:m1"));
+    assert!(
+        refusal_code(store.request_transfer(&r1, &request, day(21)).await)
+            .starts_with("open_transfer")
+    );
+    assert!(
+        refusal_code(store.approve_transfer(&r2, transfer.id, "", day(21)).await)
+            .starts_with("forbidden")
+    );
+    let m1 = principal(&store, "m1").await;
+    let d1 = principal(&store, "d1").await;
+    let step = store
+        .approve_transfer(&m1, transfer.id, "同意", day(21))
+        .await
+        .expect("m1 approves");
+    assert_eq!(step.state, "requested");
+    assert_eq!(step.waiting_for.as_deref(), Some("approver:rep:d1"));
+    let step = store
+        .approve_transfer(&d1, transfer.id, "", day(22))
+        .await
+        .expect("d1 approves");
+    assert_eq!(step.state, "approved");
+    assert!(
+        step.handover.is_some(),
+        "the hand-over checklist is made on approval"
+    );
+    assert_eq!(
+        owner(&store, "a1").await.as_deref(),
+        Some("r1"),
+        "only acceptance moves it"
+    );
+    let step = store
+        .accept_transfer(&r2, transfer.id, "收到", day(22))
+        .await
+        .expect("accept");
+    assert_eq!(step.state, "accepted");
+    assert_eq!(owner(&store, "a1").await.as_deref(), Some("r2"));
+    // The old owner reads it for handover_read_days, then no longer.
+    let view = store.view_of(&r1, day(25)).await.expect("view");
+    store
+        .customer_in_view(&view, &id("a1"))
+        .await
+        .expect("old owner still reads a1");
+    let view = store.view_of(&r1, day(30)).await.expect("view");
+    assert!(store.customer_in_view(&view, &id("a1")).await.is_err());
+
+    // Departure: r2 leaves; everything goes to r1, r2's tokens stop at once.
+    let token = store
+        .create_token("phone", Some(&rep_id("r2")), day(23))
+        .await
+        .expect("token");
+    assert!(store.verify_token(&token).await.expect("verify").is_some());
+    let admin = Principal::Admin {
+        token_id: "test".to_string(),
+    };
+    let summary = store
+        .deactivate_rep(&admin, &rep_id("r2"), Some(&rep_id("r1")), day(23))
+        .await
+        .expect("deactivate");
+    assert_eq!(summary.customers, 1);
+    assert_eq!(summary.moved_to.get("r1"), Some(&1));
+    assert_eq!(owner(&store, "a1").await.as_deref(), Some("r1"));
+    assert!(store.verify_token(&token).await.expect("verify").is_none());
+    let reps = store.list_reps().await.expect("reps");
+    for state in &reps {
+        let owned = store
+            .list_customers(&allot_store::customers::CustomerFilter {
+                owner_id: Some(state.rep.id.clone()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("customers")
+            .total;
+        assert_eq!(
+            i64::from(state.load.owned_count),
+            owned,
+            "load of {}",
+            state.rep.id
+        );
+    }
+}
+
+/// 20 reps race for one customer: one owner, one event. One rep one short of its capacity
+/// races for 10 customers: it ends at its capacity.
+async fn racing_claims(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    organisation(&store, "").await;
+    for index in 0..20 {
+        rep(&store, &format!("x{index:02}"), "sales", "rep", None).await;
+    }
+    rep(&store, "capped", "sales", "rep", Some(3)).await;
+    customer(&store, "prize", "C").await;
+    for index in 0..12 {
+        customer(&store, &format!("p{index:02}"), "C").await;
+    }
+    let capped = principal(&store, "capped").await;
+    store
+        .claim(&capped, &id("p10"), None, day(0))
+        .await
+        .expect("first");
+    store
+        .claim(&capped, &id("p11"), None, day(0))
+        .await
+        .expect("second");
+
+    let mut racers = Vec::new();
+    for index in 0..20 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let who = store
+                .principal_of_rep(&rep_id(&format!("x{index:02}")))
+                .await
+                .unwrap();
+            store.claim(&who, &id("prize"), None, day(0)).await.is_ok()
+        }));
+    }
+    for index in 0..10 {
+        let store = store.clone();
+        let capped = capped.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .claim(&capped, &id(&format!("p{index:02}")), None, day(0))
+                .await
+                .is_ok()
+        }));
+    }
+    let mut wins = 0;
+    for racer in racers {
+        if racer.await.expect("racer") {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 2, "one claim of the prize, one up to the cap");
+    let events = store
+        .list_events(&EventFilter {
+            customer_id: Some(id("prize")),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1);
+    let capped_state = store.get_rep(&rep_id("capped")).await.expect("rep");
+    assert_eq!(capped_state.load.owned_count, 3);
+}
+
+test_on_both_backends! {
+    pool_lifecycle => super::pool_lifecycle;
+    racing_claims => super::racing_claims;
+}
