@@ -217,6 +217,12 @@ pub async fn serve(store: Store, clock: ClockSource, addr: &str, tick_every: u64
         listener.local_addr()?
     );
     let state = AppState { store, clock };
+    // Notifications for `[notify] webhook_url` leave the outbox within seconds.
+    allot_server::spawn_webhook_sender(
+        state.store.clone(),
+        state.clock,
+        std::time::Duration::from_secs(5),
+    );
     if tick_every > 0 {
         allot_server::spawn_scheduler(state.clone(), std::time::Duration::from_secs(tick_every));
         println!("scheduled jobs run every {tick_every} s (--tick-every 0 to leave them to cron)");

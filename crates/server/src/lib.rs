@@ -6,6 +6,7 @@ pub mod documents;
 pub mod error;
 mod extract;
 mod routes;
+pub mod webhook;
 
 use std::net::SocketAddr;
 
@@ -23,6 +24,7 @@ use allot_store::Store;
 
 pub use clock::ClockSource;
 pub use error::{ApiError, ApiResult};
+pub use webhook::{deliver_due_notifications, spawn_webhook_sender};
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -894,6 +894,7 @@ async fn going_back_in_time_needs_force(backend: Backend) {
         [
             "expire_overrides 2099-12-01",
             "monthly_regrade 2099-12",
+            "reclaim 2099-12-01",
             "refresh_health 2099-12-01"
         ]
     );

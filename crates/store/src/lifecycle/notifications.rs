@@ -161,3 +161,119 @@ impl Store {
         Ok(())
     }
 }
+
+/// How long a claimed delivery is left to its sender before another may try it.
+const DELIVERY_LEASE_SECONDS: i64 = 120;
+
+/// A notification due for the webhook, claimed for one attempt.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub notification: Notification,
+    /// This attempt's number, from 1.
+    pub attempt: i64,
+    pub webhook_url: String,
+}
+
+/// Seconds to wait after failed attempt `attempt`: 30 s, doubling, at most six hours.
+pub fn retry_delay_seconds(attempt: i64) -> i64 {
+    let doublings = u32::try_from(attempt.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    (30_i64 << doublings).min(6 * 3600)
+}
+
+impl Store {
+    /// Claims up to `limit` notifications due for the webhook as of `now`: each is leased to
+    /// this caller for two minutes (so two servers do not send it together) and its attempt
+    /// counted. Nothing when no webhook is configured.
+    pub async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        let mut write = self.begin_write().await?;
+        let policy = self.policy_in(&mut write).await?.1;
+        let Some(url) = policy.notify.webhook_url.clone() else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<(NotificationRow, i64)> = on_backend!(&mut write, |connection, Db| {
+            let rows: Vec<(i64, i64)> = sql!(Db; "SELECT notification_id, attempts FROM notification_outbox WHERE delivered_at IS NULL AND next_attempt_at <= ",
+                bind(StoredTime(now)), " ORDER BY next_attempt_at, notification_id LIMIT ", bind(limit.clamp(1, 1000)))
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?;
+            let mut claimed = Vec::with_capacity(rows.len());
+            for (id, attempts) in rows {
+                sql!(Db; "UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = ",
+                    bind(StoredTime(now + chrono::Duration::seconds(DELIVERY_LEASE_SECONDS))),
+                    " WHERE notification_id = ", bind(id))
+                .build()
+                .execute(&mut *connection)
+                .await?;
+                let row: NotificationRow = sql!(Db; "SELECT id, recipient_rep_id, kind, customer_id, transfer_id, text, created_at, read_at FROM notifications WHERE id = ", bind(id))
+                    .build_query_as()
+                    .fetch_one(&mut *connection)
+                    .await?;
+                claimed.push((row, attempts + 1));
+            }
+            claimed
+        });
+        write.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(row, attempt)| DueDelivery {
+                notification: Notification::from(row),
+                attempt,
+                webhook_url: url.clone(),
+            })
+            .collect())
+    }
+
+    /// Records one attempt in the delivery log: a success (a 2xx `status`) marks the
+    /// notification delivered, so it is never sent again; a failure schedules the next try.
+    pub async fn record_delivery(
+        &self,
+        delivery: &DueDelivery,
+        status: Option<u16>,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let succeeded = status.is_some_and(|status| (200..300).contains(&status));
+        let id = delivery.notification.id;
+        let mut write = self.begin_write().await?;
+        on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "INSERT INTO notification_deliveries (notification_id, at, attempt, status, error) VALUES (",
+                bind(id), ", ", bind(StoredTime(now)), ", ", bind(delivery.attempt), ", ", bind(status.map(i64::from)), ", ", bind(error), ")")
+            .build()
+            .execute(&mut *connection)
+            .await?;
+            if succeeded {
+                sql!(Db; "UPDATE notification_outbox SET delivered_at = ", bind(StoredTime(now)), ", last_error = NULL WHERE notification_id = ", bind(id))
+                    .build()
+                    .execute(&mut *connection)
+                    .await?;
+            } else {
+                let next = now + chrono::Duration::seconds(retry_delay_seconds(delivery.attempt));
+                sql!(Db; "UPDATE notification_outbox SET next_attempt_at = ", bind(StoredTime(next)), ", last_error = ",
+                    bind(error.unwrap_or("not a 2xx answer")), " WHERE notification_id = ", bind(id))
+                    .build()
+                    .execute(&mut *connection)
+                    .await?;
+            }
+        });
+        write.commit().await?;
+        Ok(())
+    }
+
+    /// The delivery log of one notification, oldest first: (attempt, status, error).
+    pub async fn deliveries_of(
+        &self,
+        notification_id: i64,
+    ) -> StoreResult<Vec<(i64, Option<i64>, Option<String>)>> {
+        let mut connection = self.database.acquire().await?;
+        Ok(on_backend!(&mut connection, |connection, Db| {
+            sql!(Db; "SELECT attempt, status, error FROM notification_deliveries WHERE notification_id = ", bind(notification_id), " ORDER BY id")
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?
+        }))
+    }
+}
