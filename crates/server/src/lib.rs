@@ -64,33 +64,23 @@ struct UnauthorizedResponses;
 impl utoipa::Modify for UnauthorizedResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let unauthorized = ResponseBuilder::new()
-            .description("no token, or one that is not valid (or revoked)")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
-                    .build(),
-            )
-            .build();
-        let forbidden = ResponseBuilder::new()
-            .description("the caller's role may not call this route (see the role table), or may not take this step")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
-                    .build(),
-            )
-            .build();
-        let not_found = ResponseBuilder::new()
-            .description("no such record, or one outside the caller's view (answered alike)")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
-                    .build(),
-            )
-            .build();
+        let error_response = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                        .build(),
+                )
+                .build()
+        };
+        let unauthorized = error_response("no token, or one that is not valid (or revoked)");
+        let forbidden = error_response(
+            "the caller's role may not call this route (see the role table), or may not take this step",
+        );
+        let not_found =
+            error_response("no such record, or one outside the caller's view (answered alike)");
         for (path, item) in openapi.paths.paths.iter_mut() {
             let names_a_record = path.contains("{id}")
                 || [

@@ -64,19 +64,7 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method.clone(), format!("{}{path}", self.address))
-            .bearer_auth(TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        self.documented.check(&method, path, status, &value);
-        (status, value)
+        self.call_as(TOKEN, method, path, body).await
     }
 
     /// Calls the API with `token` (a rep's or a manager's); the response is checked against
