@@ -48,7 +48,8 @@ impl View {
         self.reps.is_none()
     }
 
-    fn sees_owner(&self, owner: Option<&RepId>) -> bool {
+    /// Whether a customer with this owner is in view, hand-overs aside.
+    pub(crate) fn sees_owner(&self, owner: Option<&RepId>) -> bool {
         match (&self.reps, owner) {
             (None, _) | (_, None) => true,
             (Some(reps), Some(owner)) => reps.iter().any(|rep| rep == owner.as_str()),

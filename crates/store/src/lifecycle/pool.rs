@@ -570,7 +570,9 @@ pub(crate) async fn reclaim_in(
         )
         .await?;
         for change in &changes {
-            let owner = change.from.expect("a reclaimed customer had an owner");
+            let Some(owner) = change.from else {
+                continue;
+            };
             notify(
                 write,
                 &NewNotification {

@@ -16,7 +16,7 @@ use sqlx::types::Json;
 
 use super::notifications::{notify, NewNotification};
 use super::pool::policy_has_webhook;
-use super::{change_owners, ChangeReason, OwnerChange, View};
+use super::{change_owners, ChangeReason, OwnerChange};
 use crate::customers::load_customers;
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
@@ -424,7 +424,7 @@ impl Store {
         for id in &request.customer_ids {
             let customer = customers
                 .get(id.as_str())
-                .filter(|customer| view.sees_owner_public(customer.owner_id.as_ref()))
+                .filter(|customer| view.sees_owner(customer.owner_id.as_ref()))
                 .ok_or_else(|| StoreError::NotFound {
                     entity: "customer",
                     id: id.to_string(),
@@ -475,7 +475,9 @@ impl Store {
             });
         }
         record_step(&mut write, id, now, &actor, "requested", &text).await?;
-        let row = load_transfer(&mut write, id).await?.expect("just written");
+        let row = load_transfer(&mut write, id)
+            .await?
+            .ok_or_else(|| transfer_not_found(id))?;
         // A manager asking for a transfer it would approve has approved it by asking.
         if row.may_approve(principal) && principal.rep().is_some() {
             self.approve_in(
@@ -490,7 +492,9 @@ impl Store {
         } else {
             notify_next_approver(&mut write, &row, now, &policy).await?;
         }
-        let row = load_transfer(&mut write, id).await?.expect("just written");
+        let row = load_transfer(&mut write, id)
+            .await?
+            .ok_or_else(|| transfer_not_found(id))?;
         let document = document(&mut write, row).await?;
         write.commit().await?;
         Ok(document)
@@ -572,7 +576,7 @@ impl Store {
         }
         self.approve_in(&mut write, principal, row, &comment, clock, &policy)
             .await?;
-        finish(self, write, id).await
+        finish(write, id).await
     }
 
     /// Rejects the transfer it waits for the caller to approve; nothing else changes.
@@ -616,7 +620,7 @@ impl Store {
             &policy,
         )
         .await?;
-        finish(self, write, id).await
+        finish(write, id).await
     }
 
     /// The new owner accepts the hand-over: only now do the owners change, with their events.
@@ -685,7 +689,7 @@ impl Store {
             &policy,
         )
         .await?;
-        finish(self, write, id).await
+        finish(write, id).await
     }
 
     /// The new owner declines: the transfer closes and goes back to its approvers.
@@ -734,7 +738,7 @@ impl Store {
             )
             .await?;
         }
-        finish(self, write, id).await
+        finish(write, id).await
     }
 
     /// The requester (or an admin) withdraws an open transfer.
@@ -782,7 +786,7 @@ impl Store {
             &policy,
         )
         .await?;
-        finish(self, write, id).await
+        finish(write, id).await
     }
 
     /// A transfer the caller can see, in the state the step needs.
@@ -823,7 +827,9 @@ impl Store {
             .await?;
         });
         record_step(write, id, now, &principal.actor(), "approved", comment).await?;
-        let row = load_transfer(write, id).await?.expect("exists");
+        let row = load_transfer(write, id)
+            .await?
+            .ok_or_else(|| transfer_not_found(id))?;
         if row.next_approver().is_some() {
             return notify_next_approver(write, &row, now, policy).await;
         }
@@ -1250,23 +1256,11 @@ pub struct DepartureSummary {
     pub transfers_repointed: Vec<i64>,
 }
 
-impl View {
-    /// Whether a customer with this owner is in view, hand-overs aside.
-    fn sees_owner_public(&self, owner: Option<&RepId>) -> bool {
-        match (&self.reps, owner) {
-            (None, _) | (_, None) => true,
-            (Some(reps), Some(owner)) => reps.iter().any(|rep| rep == owner.as_str()),
-        }
-    }
-}
-
-async fn finish(
-    store: &Store,
-    mut write: WriteTransaction,
-    id: i64,
-) -> StoreResult<TransferDocument> {
-    let _ = store;
-    let row = load_transfer(&mut write, id).await?.expect("exists");
+/// The transfer as it stands after a step, read in the step's transaction, which then commits.
+async fn finish(mut write: WriteTransaction, id: i64) -> StoreResult<TransferDocument> {
+    let row = load_transfer(&mut write, id)
+        .await?
+        .ok_or_else(|| transfer_not_found(id))?;
     let document = document(&mut write, row).await?;
     write.commit().await?;
     Ok(document)
