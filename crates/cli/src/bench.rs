@@ -55,6 +55,14 @@ pub enum BenchTarget {
         /// The directory to write the files into (created if missing).
         #[arg(long)]
         directory: PathBuf,
+        /// Also write `new_customers.csv`: this many customers more, to import after the
+        /// others (times duplicate matching, 撞单).
+        #[arg(long, default_value_t = 0)]
+        new_customers: usize,
+        /// The share of `new_customers.csv` that gives the phone of a customer of
+        /// `customers.csv`, so it is a duplicate.
+        #[arg(long, default_value_t = 10)]
+        duplicate_percent: usize,
     },
 }
 
@@ -105,8 +113,14 @@ async fn load_organisation(
 }
 
 pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
-    if let BenchTarget::Generate { size, directory } = target {
-        return generate(size, &directory);
+    if let BenchTarget::Generate {
+        size,
+        directory,
+        new_customers,
+        duplicate_percent,
+    } = target
+    {
+        return generate(size, &directory, new_customers, duplicate_percent);
     }
     let store = Store::connect(db)
         .await
@@ -125,8 +139,21 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
 
 /// The bench's organisation as the files a user would import: `teams.csv`, `reps.csv`,
 /// `customers.csv` and `rules.toml`, so the real commands can be timed and their memory read.
-fn generate(size: OrganisationSize, directory: &Path) -> Result<()> {
-    let organisation = size.organisation();
+fn generate(
+    size: OrganisationSize,
+    directory: &Path,
+    new_customers: usize,
+    duplicate_percent: usize,
+) -> Result<()> {
+    if duplicate_percent > 100 {
+        bail!("--duplicate-percent: {duplicate_percent} is not a share from 0 to 100");
+    }
+    let mut organisation = OrganisationSize {
+        customers: size.customers + new_customers,
+        ..size
+    }
+    .organisation();
+    let mut later = organisation.customers.split_off(size.customers);
     std::fs::create_dir_all(directory)
         .with_context(|| format!("creating {}", directory.display()))?;
     let create = |name: &str| -> Result<BufWriter<File>> {
@@ -145,15 +172,34 @@ fn generate(size: OrganisationSize, directory: &Path) -> Result<()> {
         .into_iter()
         .collect();
     attribute_keys.sort();
-    let mut writer = CustomerWriter::new(create("customers.csv")?, attribute_keys)?;
+    let mut writer = CustomerWriter::new(create("customers.csv")?, attribute_keys.clone())?;
     writer.write(&organisation.customers)?;
     writer.finish()?;
+    if !later.is_empty() {
+        // Every n-th new customer takes the phone of an existing one, spread over the file.
+        let existing = organisation.customers.len();
+        for (index, customer) in later.iter_mut().enumerate() {
+            let duplicate = (index * duplicate_percent) % 100 < duplicate_percent;
+            if existing > 0 && duplicate_percent > 0 && duplicate {
+                let source = &organisation.customers[(index * 7_919) % existing];
+                customer.phone = source.phone.clone();
+            }
+        }
+        let mut writer = CustomerWriter::new(create("new_customers.csv")?, attribute_keys)?;
+        writer.write(&later)?;
+        writer.finish()?;
+    }
     create("rules.toml")?.write_all(organisation.rules_toml.as_bytes())?;
     println!(
-        "wrote {} teams, {} reps, {} customers and {} rules to {}",
+        "wrote {} teams, {} reps, {} customers{} and {} rules to {}",
         organisation.teams.len(),
         organisation.reps.len(),
         organisation.customers.len(),
+        if later.is_empty() {
+            String::new()
+        } else {
+            format!(" (and {} new ones in new_customers.csv)", later.len())
+        },
         size.rules,
         directory.display()
     );

@@ -159,8 +159,33 @@ fn print_import_summary(kind: ImportKind, file: &Path, summary: &ImportSummary) 
         } else {
             String::new()
         };
+        const DUPLICATES_LISTED: usize = 20;
+        for duplicate in summary.duplicates.iter().take(DUPLICATES_LISTED) {
+            println!(
+                "line {}: {} duplicates an existing customer on {}: kept in conflict {} (allot conflicts show {})",
+                duplicate.line,
+                duplicate.id,
+                duplicate.fields.join(", "),
+                duplicate.conflict_id,
+                duplicate.conflict_id
+            );
+        }
+        if summary.duplicates.len() > DUPLICATES_LISTED {
+            println!(
+                "… and {} more duplicates (allot conflicts list --state open)",
+                summary.duplicates.len() - DUPLICATES_LISTED
+            );
+        }
+        let duplicates = if summary.duplicates.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", {} duplicate(s) of existing customers kept as conflicts (撞单)",
+                summary.duplicates.len()
+            )
+        };
         println!(
-            "{what} from {}: {} inserted, {} updated{ownership}, {} bad row(s){}",
+            "{what} from {}: {} inserted, {} updated{ownership}{duplicates}, {} bad row(s){}",
             file.display(),
             summary.inserted,
             summary.updated,

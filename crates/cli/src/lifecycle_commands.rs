@@ -109,7 +109,7 @@ pub enum RepsAction {
 }
 
 /// The operator, or the rep named by `--as` with its role.
-async fn principal(store: &Store, acting_as: Option<&str>) -> Result<Principal> {
+pub(crate) async fn principal(store: &Store, acting_as: Option<&str>) -> Result<Principal> {
     Ok(match acting_as {
         None => Principal::Admin {
             token_id: "cli".to_string(),
@@ -122,7 +122,7 @@ async fn principal(store: &Store, acting_as: Option<&str>) -> Result<Principal> 
     })
 }
 
-fn print_json(value: &impl Serialize) -> Result<()> {
+pub(crate) fn print_json(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

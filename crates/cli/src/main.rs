@@ -1,6 +1,7 @@
 //! The `allot` binary: a thin command-line shell over the core, the store and the server.
 
 mod bench;
+mod conflict_commands;
 mod csv_files;
 mod data_commands;
 mod demo;
@@ -142,6 +143,11 @@ enum Command {
     Transfer {
         #[command(subcommand)]
         action: lifecycle_commands::TransferAction,
+    },
+    /// 撞单 conflicts: list, show, dispute, decide (keep or move), merge.
+    Conflicts {
+        #[command(subcommand)]
+        action: conflict_commands::ConflictAction,
     },
     /// Reps: deactivate one that leaves.
     Reps {
@@ -484,6 +490,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Transfer { action } => {
             lifecycle_commands::transfer(&connect(db).await?, action, clock).await?
+        }
+        Command::Conflicts { action } => {
+            conflict_commands::conflicts(&connect(db).await?, action, clock).await?
         }
         Command::Reps { action } => {
             lifecycle_commands::reps(&connect(db).await?, action, clock).await?

@@ -816,7 +816,100 @@ async fn serve_prints_the_generated_token_once(backend: Backend) {
     assert!(!listed.contains(&token), "only a hash is stored: {listed}");
 }
 
+/// 撞单 at the command line: an imported duplicate of c1 becomes a conflict, which its rep
+/// disputes, the manager moves through a transfer the rep accepts, and the records merge.
+async fn duplicates_become_conflicts_settled_at_the_command_line(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    for (kind, name, contents) in [
+        ("teams", "teams.csv", TEAMS),
+        ("reps", "reps.csv", REPS),
+        ("customers", "customers.csv", CUSTOMERS),
+    ] {
+        let file = workspace.file(name, contents);
+        workspace.allot_ok(&["import", kind, text(&file)]);
+    }
+    let rules = workspace.file("rules.toml", RULES);
+    workspace.allot_ok(&["rules", "set", text(&rules)]);
+    workspace.allot_ok(&["route"]);
+    let later = workspace.file(
+        "later.csv",
+        "id,name,region,phone,email,first_touch_rep_id
+         c9,浦东银行（上海）,上海/浦东,+86 138-0000-0001,ops@pudong.example,r2
+         c10,全新客户,上海/浦东,13900000009,,
+",
+    );
+    let output = workspace.allot_ok(&["import", "customers", text(&later)]);
+    assert!(
+        output.contains("1 inserted") && output.contains("1 duplicate(s)"),
+        "{output}"
+    );
+    assert!(
+        output.contains("line 2: c9 duplicates an existing customer on phone"),
+        "{output}"
+    );
+    let listed: Value =
+        serde_json::from_str(&workspace.allot_ok(&["conflicts", "list", "--json"])).unwrap();
+    assert_eq!(listed[0]["customer_id"], "c1", "{listed}");
+    assert_eq!(listed[0]["owner_id"], "r1", "{listed}");
+    let id = listed[0]["id"].to_string();
+    // r2 does not see r1's customer: the conflict, without it.
+    let as_r2: Value =
+        serde_json::from_str(&workspace.allot_ok(&["conflicts", "show", &id, "--as", "r2"]))
+            .unwrap();
+    assert_eq!(as_r2["customer_id"], Value::Null, "{as_r2}");
+    let refused = workspace.allot(&["conflicts", "decide", &id, "keep", "--as", "r2"]);
+    assert!(!refused.status.success());
+    let output = workspace.allot_ok(&[
+        "conflicts",
+        "dispute",
+        &id,
+        "--text",
+        "我先联系的",
+        "--as",
+        "r2",
+    ]);
+    assert!(output.contains("disputed"), "{output}");
+    let decided: Value = serde_json::from_str(&workspace.allot_ok(&[
+        "conflicts",
+        "decide",
+        &id,
+        "move",
+        "--comment",
+        "r2 在先",
+        "--as",
+        "m1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(decided["state"], "moved", "{decided}");
+    let transfer = decided["transfer_id"].to_string();
+    workspace.allot_ok(&["transfer", "accept", &transfer, "--as", "r2"]);
+    let output = workspace.allot_ok(&["conflicts", "merge", &id, "--as", "m1"]);
+    assert!(output.contains("moved"), "{output}");
+    let shown: Value =
+        serde_json::from_str(&workspace.allot_ok(&["conflicts", "show", &id])).unwrap();
+    let actions: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["opened", "disputed", "moved", "merged"],
+        "{shown}"
+    );
+    assert!(
+        shown["events"][3]["text"]
+            .as_str()
+            .unwrap()
+            .contains("c9 merged into c1"),
+        "{shown}"
+    );
+}
+
 allot_store::test_on_both_backends! {
+    duplicates_become_conflicts_settled_at_the_command_line => super::duplicates_become_conflicts_settled_at_the_command_line;
     import_route_explain_report_export => super::import_route_explain_report_export;
     bad_rows_are_reported_and_strict_writes_nothing => super::bad_rows_are_reported_and_strict_writes_nothing;
     import_files_are_checked_as_a_whole => super::import_files_are_checked_as_a_whole;

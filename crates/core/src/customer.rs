@@ -385,7 +385,8 @@ pub struct CustomerColumn {
     pub load: fn(&mut Customer, Cell) -> Result<(), String>,
     /// As a rule condition sees it.
     pub fact: for<'a> fn(&'a Customer) -> Fact<'a>,
-    copy: fn(&mut Customer, &Customer),
+    /// Takes the column's value from another record.
+    pub copy: fn(&mut Customer, &Customer),
 }
 
 impl CustomerColumn {

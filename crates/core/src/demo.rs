@@ -89,6 +89,32 @@ const GIVEN_NAMES: &[&str] = &[
     "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "涛", "明", "超", "霞",
 ];
 
+/// Characters a synthetic brand is spelled with.
+const BRAND_CHARACTERS: &[char] = &[
+    '瑞', '祥', '恒', '泰', '鑫', '宏', '嘉', '隆', '昌', '盛', '凯', '翔', '晟', '铭', '锐', '丰',
+    '源', '兴', '峰', '澜', '睿', '拓', '诚', '柏',
+];
+
+/// A brand of five characters, different for every customer index below 24^5 (7.9 million):
+/// one length for all, so no brand and the word after it spell another's.
+fn brand(index: usize) -> String {
+    let base = BRAND_CHARACTERS.len();
+    let mut rest = index;
+    (0..5)
+        .map(|_| {
+            let character = BRAND_CHARACTERS[rest % base];
+            rest /= base;
+            character
+        })
+        .collect()
+}
+
+/// Eight digits that differ for every index below 100 million (a multiplication by a number
+/// prime to 10^8 is a permutation of the residues).
+fn unique_phone_digits(index: usize) -> u64 {
+    (index as u64).wrapping_mul(7_919).wrapping_add(1_234_567) % 100_000_000
+}
+
 fn team(id: &str, name: &str, parent: Option<&str>, manager: Option<&str>) -> Team {
     Team {
         id: TeamId::parse(id).expect("demo team ids are valid"),
@@ -140,8 +166,11 @@ fn generate_customers(
         let mut customer = Customer::new(id);
         let region = *random.pick(REGIONS);
         let city = region.split('/').nth(1).unwrap_or(region);
+        // A brand of its own per customer: synthetic names that coincide would be duplicates
+        // of each other (撞单) and never be routed.
         customer.name = format!(
-            "{city}{}{}有限公司",
+            "{city}{}{}{}有限公司",
+            brand(index),
             random.pick(NAME_WORDS),
             random.pick(NAME_SUFFIXES)
         );
@@ -169,8 +198,11 @@ fn generate_customers(
         if index > 10 && random.chance(5) {
             customer.parent_id = Some(customers[random.below(index)].id.clone());
         }
+        // Drawn as before, so the rest of the organisation stays as it was; the number itself
+        // follows the index, so no two customers share one.
+        let _ = random.below(100_000_000);
         customer.phone = Some(
-            Phone::parse("phone", &format!("138{:08}", random.below(100_000_000)))
+            Phone::parse("phone", &format!("138{:08}", unique_phone_digits(index)))
                 .expect("a valid phone number"),
         );
         customer.email = Some(

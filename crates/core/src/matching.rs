@@ -7,6 +7,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::contact::{CreditCode, Email, Phone};
+use crate::customer::{Customer, CUSTOMER_COLUMNS};
 
 /// Legal-form endings of Chinese company names, a longer ending before any ending of it.
 const CHINESE_COMPANY_SUFFIXES: &str = "集团有限公司 有限责任公司 股份有限公司 有限公司 集团 公司";
@@ -147,6 +148,29 @@ pub enum MatchField {
 }
 
 impl MatchField {
+    /// Every field, strongest evidence of one company first: a credit code names one legal
+    /// entity, a name in match form only probably does.
+    pub const BY_STRENGTH: [MatchField; 4] = [
+        MatchField::CreditCode,
+        MatchField::Phone,
+        MatchField::Email,
+        MatchField::Name,
+    ];
+
+    /// Position in [`MatchField::BY_STRENGTH`]: lower is stronger.
+    pub fn strength_rank(self) -> usize {
+        MatchField::BY_STRENGTH
+            .iter()
+            .position(|field| *field == self)
+            .unwrap_or(usize::MAX)
+    }
+
+    pub fn parse(raw: &str) -> Option<MatchField> {
+        MatchField::BY_STRENGTH
+            .into_iter()
+            .find(|field| field.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MatchField::Name => "name",
@@ -163,6 +187,72 @@ impl MatchField {
 pub struct MatchKey {
     pub field: MatchField,
     pub key: String,
+}
+
+impl MatchKey {
+    /// The key as one text, field first (`phone:13800138000`), as the store indexes it.
+    pub fn stored_form(&self) -> String {
+        format!("{}:{}", self.field.as_str(), self.key)
+    }
+
+    /// A key from its stored form; `None` for text that is not one.
+    pub fn from_stored_form(stored: &str) -> Option<MatchKey> {
+        let (field, key) = stored.split_once(':')?;
+        Some(MatchKey {
+            field: MatchField::parse(field)?,
+            key: key.to_string(),
+        })
+    }
+}
+
+/// The keys of a customer record (see [`match_keys`]).
+pub fn customer_match_keys(customer: &Customer) -> Vec<MatchKey> {
+    match_keys(
+        &customer.name,
+        customer.phone.as_ref(),
+        customer.email.as_ref(),
+        customer.credit_code.as_ref(),
+    )
+}
+
+/// Columns a merge never fills from the duplicate: the id stays the older record's, the owner
+/// is decided by the conflict, and the tier follows grading.
+const COLUMNS_KEPT_ON_MERGE: &[&str] = &["id", "owner_id", "tier"];
+
+/// The existing customer after merging a duplicate record into it: every column the existing
+/// record leaves empty takes the duplicate's value, attributes it lacks are added, and the
+/// earlier creation time is kept. Returns the merged record and the columns it filled.
+pub fn merge_duplicate(existing: &Customer, duplicate: &Customer) -> (Customer, Vec<&'static str>) {
+    let mut merged = existing.clone();
+    let mut filled = Vec::new();
+    for column in CUSTOMER_COLUMNS {
+        if COLUMNS_KEPT_ON_MERGE.contains(&column.name) || column.name == "created_at" {
+            continue;
+        }
+        if merged.column_text(column).is_empty() && !duplicate.column_text(column).is_empty() {
+            (column.copy)(&mut merged, duplicate);
+            filled.push(column.name);
+        }
+    }
+    if let Some(earlier) = duplicate.created_at {
+        if merged.created_at.is_none_or(|created| earlier < created) {
+            merged.created_at = Some(earlier);
+            filled.push("created_at");
+        }
+    }
+    for (key, value) in &duplicate.attributes {
+        if !merged.attributes.contains_key(key) {
+            merged.attributes.insert(key.clone(), value.clone());
+            filled.push("attributes");
+        }
+    }
+    filled.dedup();
+    if merged.parent_id.as_ref() == Some(&merged.id) {
+        // The duplicate named the existing customer as its parent: that is no parent of its own.
+        merged.parent_id = existing.parent_id.clone();
+        filled.retain(|name| *name != "parent_id");
+    }
+    (merged, filled)
 }
 
 /// The keys one customer is matched on: the name in match form and each contact given, in
@@ -349,5 +439,60 @@ mod tests {
         for odd in "\u{0} \u{301} İstanbul ﷺ \u{FEFF} (( 省市 北京市".split(' ') {
             let _ = normalised_name(odd);
         }
+    }
+
+    #[test]
+    fn a_stored_key_reads_back_as_itself() {
+        for field in MatchField::BY_STRENGTH {
+            let key = MatchKey {
+                field,
+                key: "腾讯:计算机".to_string(),
+            };
+            assert_eq!(MatchKey::from_stored_form(&key.stored_form()), Some(key));
+        }
+        assert_eq!(MatchKey::from_stored_form("fax:123"), None);
+        assert_eq!(MatchKey::from_stored_form("no separator"), None);
+    }
+
+    #[test]
+    fn a_merge_fills_only_what_the_existing_record_lacks() {
+        let id = |raw: &str| crate::CustomerId::parse(raw).unwrap();
+        let mut existing = Customer::new(id("CU1"));
+        existing.name = "腾讯计算机系统".to_string();
+        existing.phone = Some(Phone::parse("phone", "13800138000").unwrap());
+        existing.created_at = Some("2026-03-01T00:00:00Z".parse().unwrap());
+        existing
+            .attributes
+            .insert("crm".to_string(), "old".to_string());
+        let mut duplicate = Customer::new(id("CU9"));
+        duplicate.name = "深圳市腾讯计算机系统有限公司".to_string();
+        duplicate.phone = Some(Phone::parse("phone", "13900139000").unwrap());
+        duplicate.email = Some(Email::parse("email", "it@tencent.example").unwrap());
+        duplicate.owner_id = Some(crate::RepId::parse("r9").unwrap());
+        duplicate.parent_id = Some(id("CU1"));
+        duplicate.created_at = Some("2026-01-01T00:00:00Z".parse().unwrap());
+        duplicate
+            .attributes
+            .insert("crm".to_string(), "new".to_string());
+        duplicate
+            .attributes
+            .insert("wechat".to_string(), "tx".to_string());
+        let (merged, filled) = merge_duplicate(&existing, &duplicate);
+        assert_eq!(merged.id, existing.id);
+        assert_eq!(merged.name, existing.name);
+        assert_eq!(merged.phone, existing.phone);
+        assert_eq!(merged.email, duplicate.email);
+        assert_eq!(
+            merged.owner_id, None,
+            "the owner is the conflict's to decide"
+        );
+        assert_eq!(merged.parent_id, None, "a customer is not its own parent");
+        assert_eq!(
+            merged.created_at, duplicate.created_at,
+            "the earlier creation"
+        );
+        assert_eq!(merged.attributes["crm"], "old");
+        assert_eq!(merged.attributes["wechat"], "tx");
+        assert_eq!(filled, ["email", "created_at", "attributes"]);
     }
 }

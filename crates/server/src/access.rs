@@ -89,6 +89,11 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "POST" "/api/v1/transfers/{id}/accept" => Everyone, "the new owner (403 others)";
     "POST" "/api/v1/transfers/{id}/decline" => Everyone, "the new owner (403 others)";
     "POST" "/api/v1/transfers/{id}/cancel" => Everyone, "the requester, or admins";
+    "GET" "/api/v1/conflicts" => Everyone, "conflicts over customers in view, and those a rep in view brought (the existing customer hidden)";
+    "GET" "/api/v1/conflicts/{id}" => Everyone, "404 out of view; the existing customer hidden when out of view";
+    "POST" "/api/v1/conflicts/{id}/dispute" => Everyone, "the rep who brought the duplicate (403 others)";
+    "POST" "/api/v1/conflicts/{id}/decide" => Managers, "the manager of the existing owner (403 others)";
+    "POST" "/api/v1/conflicts/{id}/merge" => Managers, "the manager of the existing owner (403 others)";
     "GET" "/api/v1/notifications" => Everyone, "one's own (admins: those for admins)";
     "POST" "/api/v1/notifications/{id}/read" => Everyone, "one's own";
 };

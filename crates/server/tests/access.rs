@@ -116,7 +116,10 @@ async fn organisation(app: &TestApp) -> (String, String) {
 }
 
 /// The concrete path a row is probed with: ids out of the manager's and rep's view.
-fn probe_path(path: &str, transfer: i64) -> String {
+fn probe_path(path: &str, transfer: i64, conflict: i64) -> String {
+    if path.starts_with("/api/v1/conflicts/{id}") {
+        return path.replace("{id}", &conflict.to_string());
+    }
     if path.starts_with("/api/v1/customers/{id}") {
         return path.replace("{id}", OUT_OF_VIEW);
     }
@@ -144,6 +147,18 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{transfer}");
     let transfer = transfer["id"].as_i64().unwrap();
+    // A duplicate of the south customer (撞单), brought by the admin: a conflict only the south
+    // side sees.
+    let (status, duplicate) = app
+        .post(
+            "/api/v1/customers",
+            json!({"id": "CU-DUP", "name": "cu south", "region": "广东/深圳"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{duplicate}");
+    assert_eq!(duplicate["error"]["code"], "duplicate", "{duplicate}");
+    let (_, conflicts) = app.get("/api/v1/conflicts").await;
+    let conflict = conflicts[0]["id"].as_i64().unwrap();
 
     for (role, token) in [
         ("manager", Some(manager.as_str())),
@@ -152,10 +167,14 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
     ] {
         for row in ROUTE_ACCESS {
             let method = Method::from_bytes(row.method.as_bytes()).unwrap();
-            let path = probe_path(row.path, transfer);
+            let path = probe_path(row.path, transfer, conflict);
             let body = (method != Method::GET && method != Method::DELETE).then(|| {
                 if row.path.ends_with("/release") {
                     json!({"reason": "probe"})
+                } else if row.path.ends_with("/dispute") {
+                    json!({"text": "probe"})
+                } else if row.path.ends_with("/decide") {
+                    json!({"decision": "keep"})
                 } else {
                     json!({})
                 }
@@ -212,8 +231,9 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
                         );
                     }
                 }
-                if row.allowed.permits(role_enum) && row.path.starts_with("/api/v1/transfers/{id}")
-                {
+                let names_a_record = row.path.starts_with("/api/v1/transfers/{id}")
+                    || row.path.starts_with("/api/v1/conflicts/{id}");
+                if row.allowed.permits(role_enum) && names_a_record {
                     assert_eq!(
                         status,
                         StatusCode::NOT_FOUND,

@@ -45,7 +45,7 @@ async fn concurrent_creates_of_one_id_make_one_customer(backend: Backend) {
         let statuses = send_together(
             &app,
             "/api/v1/customers",
-            json!({"id": id, "name": "同一客户", "owner_id": "r1"}),
+            json!({"id": id, "name": format!("同一客户 {id}"), "owner_id": "r1"}),
             8,
         )
         .await;

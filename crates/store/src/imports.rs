@@ -57,6 +57,20 @@ pub struct ImportSummary {
     pub warnings: Vec<RowProblem>,
     /// False when `--strict` found problems and nothing was written.
     pub written: bool,
+    /// New rows that matched a stored customer (撞单): kept in a conflict, not created.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<DuplicateRow>,
+}
+
+/// A new row that duplicates a stored customer, and the conflict that keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DuplicateRow {
+    pub line: usize,
+    pub id: String,
+    pub conflict_id: i64,
+    /// The fields that matched (`name`, `phone`, `email`, `credit_code`).
+    pub fields: Vec<String>,
 }
 
 /// How an import treats bad rows. With `strict`, any problem writes nothing: one found by
@@ -251,6 +265,18 @@ fn leads_back_to_itself<Id: Eq + std::hash::Hash>(
 /// clash with stored data (409), or whether the record was created.
 pub(crate) fn single_record_outcome(summary: ImportSummary) -> StoreResult<bool> {
     let mut problems = summary.problems.into_iter().peekable();
+    if let (None, Some(duplicate)) = (problems.peek(), summary.duplicates.first()) {
+        return Err(StoreError::Denied {
+            code: "duplicate",
+            message: format!(
+                "customer {} was not created: its {} matches an existing customer (撞单); it is kept in conflict {} (GET /api/v1/conflicts/{}) for the existing owner's manager to settle",
+                duplicate.id,
+                duplicate.fields.join(", "),
+                duplicate.conflict_id,
+                duplicate.conflict_id
+            ),
+        });
+    }
     match problems.peek() {
         None => Ok(summary.inserted == 1),
         // Every bad value at once, as a file reports them, not only the first.

@@ -54,13 +54,15 @@ impl Store {
     pub async fn connect(url: &str) -> StoreResult<Store> {
         let database = Database::open(url).await?;
         database.migrate().await?;
-        Ok(Store {
+        let store = Store {
             database,
             rules_cache: Arc::new(StdMutex::new(CachedRules::new())),
             engine_cache: Arc::new(StdMutex::new(None)),
             token_cache: Arc::new(StdMutex::new(Default::default())),
             route_queue: routing::queue::RouteQueue::default(),
-        })
+        };
+        store.ensure_match_keys().await?;
+        Ok(store)
     }
 
     pub fn backend(&self) -> Backend {

@@ -43,7 +43,9 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 }
 
 /// An optional JSON object body: empty means every field left out.
-fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> ApiResult<T> {
+pub(super) fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    body: &Bytes,
+) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

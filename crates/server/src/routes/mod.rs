@@ -1,5 +1,6 @@
 //! The `/api/v1` handlers, one module per concern, and what they share.
 
+mod conflicts;
 mod customers;
 mod lifecycle;
 mod organisation;
@@ -22,6 +23,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(customers::router())
         .merge(lifecycle::router())
+        .merge(conflicts::router())
         .merge(organisation::router())
         .merge(routing::router())
         .merge(value::router())

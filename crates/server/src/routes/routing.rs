@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use allot_core::fairness::WorkloadReport;
+use allot_core::routing::DecisionRecord;
 use allot_core::{CustomerFields, CustomerId, RepId};
 use allot_store::events::{Event, EventFilter};
 use allot_store::routing::{RulesVersion, SingleRoute};
@@ -55,7 +56,44 @@ async fn route_customer(
         .store
         .route_one(fields, &given, state.clock.now(), &principal.actor())
         .await?;
-    Ok(Json(routed))
+    let Some(conflict) = &routed.conflict else {
+        return Ok(Json(routed));
+    };
+    // A duplicate of a customer outside the caller's view: the caller learns that it is taken
+    // and the conflict, not whose it is.
+    let owner = routed
+        .decision
+        .owner_id
+        .as_deref()
+        .map(RepId::parse)
+        .transpose();
+    let sees = owner.is_ok_and(|owner| principal.sees_owner(owner.as_ref()));
+    if sees {
+        return Ok(Json(routed));
+    }
+    let conflict = conflict.clone().without_existing_customer();
+    Ok(Json(SingleRoute {
+        routed_now: false,
+        decision: DecisionRecord {
+            customer_id: conflict.duplicate_id.clone(),
+            owner_id: None,
+            rule: None,
+            strategy: None,
+            reason: format!(
+                "{} was not routed: it matches a customer outside your view ({}); it is kept in conflict {}",
+                conflict.duplicate_id,
+                conflict
+                    .matched
+                    .iter()
+                    .map(|key| key.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                conflict.conflict_id
+            ),
+            trace: Default::default(),
+        },
+        conflict: Some(conflict),
+    }))
 }
 
 /// The current rules version (TOML source).

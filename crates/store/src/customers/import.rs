@@ -20,8 +20,11 @@ use crate::database::{on_backend, sql, Connected, Dialect, TextList, LIST_CHUNK}
 use crate::error::{StoreError, StoreResult};
 use crate::events::{record_ownership_events, NewOwnershipEvent};
 use crate::imports::{
-    finish_import, problems_of, single_record_outcome, BadRows, ImportRow, ImportSummary, Progress,
-    RowProblem,
+    finish_import, problems_of, single_record_outcome, BadRows, DuplicateRow, ImportRow,
+    ImportSummary, Progress, RowProblem,
+};
+use crate::lifecycle::conflicts::{
+    find_duplicates, open_conflicts, ConflictSource, KeyMatches, NewConflict,
 };
 use crate::{Store, WriteTransaction};
 
@@ -134,6 +137,11 @@ struct CustomerImport<'w> {
     affected_reps: HashSet<String>,
     summary: ImportSummary,
     done: u64,
+    /// Whether notifications go to the webhook too.
+    webhook: bool,
+    /// New rows of the file kept as duplicates (撞单), with the customer each duplicates:
+    /// rows naming one as their parent are given that customer instead.
+    diverted: HashMap<String, CustomerId>,
     /// No customer was stored when the import began (under the routing lock, which every
     /// writer of customers takes): ids of the file need not be looked up.
     started_empty: bool,
@@ -157,7 +165,9 @@ impl Store {
     {
         let mut write = self.begin_write().await?;
         write.plan_each_statement_afresh().await?;
-        let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
+        let policy = self.policy_in(&mut write).await?.1;
+        let vocabulary = policy.vocabulary();
+        let webhook = crate::lifecycle::pool::policy_has_webhook(&policy);
         let reps = rep_activity(&mut write).await?;
         let started_empty = no_customers_stored(&mut write).await?;
         let mut import = CustomerImport {
@@ -172,6 +182,8 @@ impl Store {
             affected_reps: HashSet::new(),
             summary: ImportSummary::default(),
             done: 0,
+            webhook,
+            diverted: HashMap::new(),
             started_empty,
         };
         let mut rows = rows.into_iter();
@@ -784,12 +796,49 @@ impl CustomerImport<'_> {
         found
     }
 
-    /// Writes the accepted rows and their ownership events.
+    /// Writes the accepted rows and their ownership events. A new row whose keys match a stored
+    /// customer (or an earlier new row) is not created: it is kept as a duplicate in a conflict.
     async fn flush(&mut self, write: &mut WriteTransaction) -> StoreResult<()> {
         if self.ready.is_empty() {
             return Ok(());
         }
         let ready = std::mem::take(&mut self.ready);
+        let new_records: Vec<&Customer> = ready
+            .iter()
+            .filter(|row| row.stored.is_none())
+            .map(|row| &row.customer)
+            .collect();
+        let mut matches_of: HashMap<String, KeyMatches> = find_duplicates(write, &new_records)
+            .await?
+            .into_iter()
+            .zip(&new_records)
+            .filter(|(matches, _)| !matches.is_empty())
+            .map(|(matches, record)| (record.id.to_string(), matches))
+            .collect();
+        drop(new_records);
+        let (duplicates, mut ready): (Vec<Candidate>, Vec<Candidate>) =
+            ready.into_iter().partition(|row| {
+                row.stored.is_none() && matches_of.contains_key(row.customer.id.as_str())
+            });
+        for duplicate in &duplicates {
+            if let Some((_, existing)) = matches_of
+                .get(duplicate.customer.id.as_str())
+                .and_then(|matches| matches.first())
+            {
+                self.diverted
+                    .insert(duplicate.customer.id.to_string(), existing.clone());
+            }
+            self.summary.inserted -= 1;
+            if duplicate.customer.owner_id.is_some() {
+                self.summary.ownership_changes -= 1;
+            }
+        }
+        for row in &mut ready {
+            let parent = row.customer.parent_id.as_ref();
+            if let Some(existing) = parent.and_then(|parent| self.diverted.get(parent.as_str())) {
+                row.customer.parent_id = Some(existing.clone());
+            }
+        }
         let now = self.options.clock.now();
         let transfer = Transfer::for_rows(ready.len());
         // New customers first: a stored one may be given one of them as its parent.
@@ -816,6 +865,36 @@ impl CustomerImport<'_> {
             })
             .collect();
         record_ownership_events(write, &events, transfer).await?;
+        if duplicates.is_empty() {
+            return Ok(());
+        }
+        let source = match self.options.source {
+            OwnerChangeSource::Import => ConflictSource::Import,
+            OwnerChangeSource::ManualAssignment => ConflictSource::Api,
+        };
+        let conflicts: Vec<NewConflict<'_>> = duplicates
+            .iter()
+            .map(|row| NewConflict {
+                duplicate: &row.customer,
+                matches: matches_of
+                    .remove(row.customer.id.as_str())
+                    .unwrap_or_default(),
+                source,
+                actor: self.options.actor,
+            })
+            .collect();
+        let opened = open_conflicts(write, &conflicts, now, self.webhook).await?;
+        for (row, opened) in duplicates.iter().zip(opened) {
+            let mut fields: Vec<String> =
+                opened.matched.iter().map(|key| key.field.clone()).collect();
+            fields.dedup();
+            self.summary.duplicates.push(DuplicateRow {
+                line: row.line,
+                id: opened.duplicate_id,
+                conflict_id: opened.conflict_id,
+                fields,
+            });
+        }
         Ok(())
     }
 }

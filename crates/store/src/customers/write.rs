@@ -62,7 +62,9 @@ pub(crate) async fn upsert_customers(
     updated_at: DateTime<Utc>,
     transfer: Transfer,
 ) -> StoreResult<()> {
-    write_customers(source, customers, updated_at, transfer, Some(on_conflict())).await
+    write_customers(source, customers, updated_at, transfer, Some(on_conflict())).await?;
+    forget_match_keys(source, customers).await?;
+    write_match_keys(source, customers, transfer).await
 }
 
 /// Inserts customers known not to be stored (looked up under the routing lock, which every
@@ -74,7 +76,8 @@ pub(crate) async fn insert_new_customers(
     updated_at: DateTime<Utc>,
     transfer: Transfer,
 ) -> StoreResult<()> {
-    write_customers(source, customers, updated_at, transfer, None).await
+    write_customers(source, customers, updated_at, transfer, None).await?;
+    write_match_keys(source, customers, transfer).await
 }
 
 async fn write_customers(
@@ -107,6 +110,63 @@ async fn write_customers(
             columns: write_columns(),
             rows: &rows,
             on_conflict,
+        },
+        transfer,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes the match keys of customers about to be written again (their name or contacts may
+/// have changed).
+async fn forget_match_keys(
+    source: &mut impl Connected,
+    customers: &[&Customer],
+) -> StoreResult<()> {
+    let ids: Vec<&str> = customers
+        .iter()
+        .map(|customer| customer.id.as_str())
+        .collect();
+    for chunk in ids.chunks(LIST_CHUNK) {
+        on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; "DELETE FROM customer_match_keys WHERE ");
+            query.push_in_list("customer_id", chunk);
+            query.build().execute(&mut *connection).await?;
+        });
+    }
+    Ok(())
+}
+
+/// Indexes the match keys of `customers` (see [`allot_core::matching`]), so later customers
+/// are matched against them (撞单).
+pub(crate) async fn write_match_keys(
+    source: &mut impl Connected,
+    customers: &[&Customer],
+    transfer: Transfer,
+) -> StoreResult<()> {
+    const COLUMNS: &[(&str, Kind)] = &[("match_key", Kind::Text), ("customer_id", Kind::Text)];
+    let keys: Vec<(String, &str)> = customers
+        .iter()
+        .flat_map(|customer| {
+            allot_core::matching::customer_match_keys(customer)
+                .into_iter()
+                .map(|key| (key.stored_form(), customer.id.as_str()))
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Vec<Value<'_>>> = keys
+        .iter()
+        .map(|(key, customer)| vec![Value::Text(key), Value::Text(customer)])
+        .collect();
+    insert_rows(
+        source.connection(),
+        &InsertRows {
+            table: "customer_match_keys",
+            columns: COLUMNS,
+            rows: &rows,
+            on_conflict: None,
         },
         transfer,
     )

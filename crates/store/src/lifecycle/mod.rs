@@ -2,6 +2,7 @@
 //! loads in one step, and the modules for the pool (claims, releases, reclaim), transfers with
 //! approval and hand-over, departures, and notifications.
 
+pub mod conflicts;
 pub mod notifications;
 pub mod pool;
 pub mod transfers;

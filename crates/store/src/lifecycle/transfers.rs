@@ -389,10 +389,34 @@ impl Store {
             )));
         }
         let view = self.view_of(principal, clock).await?;
-        let now = clock.now();
         let mut write = self.begin_write().await?;
         let policy = self.policy_in(&mut write).await?.1;
-        let (teams, reps) = load_teams_and_reps(&mut write).await?;
+        let id = self
+            .request_transfer_in(&mut write, principal, &view, &policy, request, &text, clock)
+            .await?;
+        let row = load_transfer(&mut write, id)
+            .await?
+            .ok_or_else(|| transfer_not_found(id))?;
+        let document = document(&mut write, row).await?;
+        write.commit().await?;
+        Ok(document)
+    }
+
+    /// Opens a transfer in the caller's transaction (see [`Store::request_transfer`]); returns
+    /// its id.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn request_transfer_in(
+        &self,
+        write: &mut WriteTransaction,
+        principal: &Principal,
+        view: &super::View,
+        policy: &allot_core::value::ValuePolicy,
+        request: &TransferRequest,
+        text: &str,
+        clock: Clock,
+    ) -> StoreResult<i64> {
+        let now = clock.now();
+        let (teams, reps) = load_teams_and_reps(&mut *write).await?;
         let reps: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
         if let TransferTarget::Rep(to) = &request.to {
             let target = reps.iter().find(|rep| &rep.id == to).ok_or_else(|| {
@@ -419,7 +443,7 @@ impl Store {
             .iter()
             .map(CustomerId::as_str)
             .collect();
-        let customers = load_customers(&mut write, &ids).await?;
+        let customers = load_customers(&mut *write, &ids).await?;
         let mut tiers = Vec::with_capacity(ids.len());
         for id in &request.customer_ids {
             let customer = customers
@@ -435,7 +459,7 @@ impl Store {
                     message: format!("customer {id} is not owned by {}", request.from),
                 });
             }
-            if let Some(open) = open_transfer_of(&mut write, id).await? {
+            if let Some(open) = open_transfer_of(&mut *write, id).await? {
                 return Err(StoreError::Denied {
                     code: "open_transfer",
                     message: format!("customer {id} already has open transfer {open}"),
@@ -456,17 +480,17 @@ impl Store {
             TransferTarget::Rep(rep) => Some(rep.as_str()),
             TransferTarget::Rules => None,
         };
-        let id: i64 = on_backend!(&mut write, |connection, Db| {
+        let id: i64 = on_backend!(&mut *write, |connection, Db| {
             sql!(Db; "INSERT INTO transfers (state, from_rep_id, to_rep_id, reason_kind, text, requested_by, requested_at, approvers, updated_at) VALUES (",
                 bind(TransferState::Requested.as_str()), ", ", bind(request.from.as_str()), ", ", bind(to), ", ",
-                bind(request.reason_kind.as_str()), ", ", bind(text.as_str()), ", ", bind(actor.as_str()), ", ",
+                bind(request.reason_kind.as_str()), ", ", bind(text), ", ", bind(actor.as_str()), ", ",
                 bind(StoredTime(now)), ", ", bind(Json(&approvers)), ", ", bind(StoredTime(now)), ") RETURNING id")
             .build_query_scalar()
             .fetch_one(&mut *connection)
             .await?
         });
         for customer in &request.customer_ids {
-            on_backend!(&mut write, |connection, Db| {
+            on_backend!(&mut *write, |connection, Db| {
                 sql!(Db; "INSERT INTO transfer_customers (transfer_id, customer_id, is_open) VALUES (", bind(id), ", ",
                     bind(customer.as_str()), ", ", bind(true), ")")
                 .build()
@@ -474,30 +498,25 @@ impl Store {
                 .await?;
             });
         }
-        record_step(&mut write, id, now, &actor, "requested", &text).await?;
-        let row = load_transfer(&mut write, id)
+        record_step(&mut *write, id, now, &actor, "requested", text).await?;
+        let row = load_transfer(&mut *write, id)
             .await?
             .ok_or_else(|| transfer_not_found(id))?;
         // A manager asking for a transfer it would approve has approved it by asking.
         if row.may_approve(principal) && principal.rep().is_some() {
             self.approve_in(
-                &mut write,
+                write,
                 principal,
                 row,
                 "approved by requesting",
                 clock,
-                &policy,
+                policy,
             )
             .await?;
         } else {
-            notify_next_approver(&mut write, &row, now, &policy).await?;
+            notify_next_approver(write, &row, now, policy).await?;
         }
-        let row = load_transfer(&mut write, id)
-            .await?
-            .ok_or_else(|| transfer_not_found(id))?;
-        let document = document(&mut write, row).await?;
-        write.commit().await?;
-        Ok(document)
+        Ok(id)
     }
 
     /// One transfer, if the caller may see it.
@@ -805,6 +824,28 @@ impl Store {
             return Err(closed(&row));
         }
         Ok(row)
+    }
+
+    /// Gives every approval a transfer still waits for, as `principal` (an admin's decision).
+    pub(crate) async fn approve_all_levels(
+        &self,
+        write: &mut WriteTransaction,
+        principal: &Principal,
+        id: i64,
+        comment: &str,
+        clock: Clock,
+        policy: &allot_core::value::ValuePolicy,
+    ) -> StoreResult<()> {
+        loop {
+            let row = load_transfer(write, id)
+                .await?
+                .ok_or_else(|| transfer_not_found(id))?;
+            if row.next_approver().is_none() {
+                return Ok(());
+            }
+            self.approve_in(write, principal, row, comment, clock, policy)
+                .await?;
+        }
     }
 
     async fn approve_in(

@@ -94,6 +94,10 @@ pub struct SingleRoute {
     /// False when the customer already had an owner and the earlier decision is returned.
     pub routed_now: bool,
     pub decision: DecisionRecord,
+    /// Set when the customer was new and duplicates a stored one (撞单): it was not created or
+    /// routed, `decision` is the existing customer's, and this is the conflict that keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<crate::lifecycle::conflicts::OpenedConflict>,
 }
 
 impl Store {

@@ -24,6 +24,9 @@ use crate::customers::write::{recount_rep_loads, upsert_customers};
 use crate::database::bulk::Transfer;
 use crate::database::{on_backend, sql, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
+use crate::lifecycle::conflicts::{
+    find_duplicates, open_conflicts, ConflictSource, KeyMatches, NewConflict, OpenedConflict,
+};
 use crate::{Store, WriteTransaction};
 
 /// Most requests routed in one transaction.
@@ -184,7 +187,9 @@ impl Store {
         requests: Vec<(CustomerFields, GivenColumns, Clock, String)>,
     ) -> StoreResult<Vec<StoreResult<SingleRoute>>> {
         let mut write = self.begin_write().await?;
-        let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
+        let policy = self.policy_in(&mut write).await?.1;
+        let vocabulary = policy.vocabulary();
+        let webhook = crate::lifecycle::pool::policy_has_webhook(&policy);
         let (rules, generation) = self.routing_snapshot(&mut write).await?;
         let (rules_version, rules) = match rules {
             Some((version, rules)) => (Some(version), rules),
@@ -231,6 +236,22 @@ impl Store {
             .collect();
         let mut parent_owners = stored_owners(&mut write, &parents).await?;
         drop((ids, parents));
+        // 撞单: a new customer whose keys match a stored one (or an earlier one of the group)
+        // is not created or routed.
+        let new_records: Vec<&Customer> = parsed
+            .iter()
+            .map(|(_, customer, ..)| customer)
+            .filter(|customer| !stored.contains_key(customer.id.as_str()))
+            .collect();
+        let mut matches_of: HashMap<String, KeyMatches> = find_duplicates(&mut write, &new_records)
+            .await?
+            .into_iter()
+            .zip(&new_records)
+            .filter(|(matches, _)| !matches.is_empty())
+            .map(|(matches, record)| (record.id.to_string(), matches))
+            .collect();
+        drop(new_records);
+        let mut duplicates: Vec<(usize, Customer, KeyMatches, String)> = Vec::new();
 
         let mut batch = DecisionBatch::new(rules_version);
         let mut to_write: Vec<Customer> = Vec::new();
@@ -238,6 +259,10 @@ impl Store {
         let mut touched: Vec<RepId> = Vec::new();
         let mut decided: Vec<(usize, DecisionRecord, bool)> = Vec::new();
         for (index, incoming, given, request_clock, actor) in parsed {
+            if let Some(matches) = matches_of.remove(incoming.id.as_str()) {
+                duplicates.push((index, incoming, matches, actor));
+                continue;
+            }
             let existing = stored.remove(incoming.id.as_str());
             let checked = self
                 .check_route_request(
@@ -312,18 +337,96 @@ impl Store {
         let kept = self
             .save_engine_state(&mut write, engine, rules_version, &touched, &states_before)
             .await?;
+        for (index, duplicate, matches, actor) in duplicates {
+            let opened = open_conflicts(
+                &mut write,
+                &[NewConflict {
+                    duplicate: &duplicate,
+                    matches,
+                    source: ConflictSource::Route,
+                    actor: &actor,
+                }],
+                clock.now(),
+                webhook,
+            )
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("a duplicate opened no conflict".to_string()))?;
+            let decision = self.duplicate_decision(&mut write, &opened).await?;
+            answers[index] = Some(Ok(SingleRoute {
+                routed_now: false,
+                decision,
+                conflict: Some(opened),
+            }));
+        }
         write.commit().await?;
         self.keep_engine(kept);
         for (index, decision, routed_now) in decided {
             answers[index] = Some(Ok(SingleRoute {
                 routed_now,
                 decision,
+                conflict: None,
             }));
         }
         Ok(answers
             .into_iter()
             .map(|answer| answer.expect("every request answered"))
             .collect())
+    }
+
+    /// The answer to a route of a duplicate: the existing customer's decision, said to be its.
+    async fn duplicate_decision(
+        &self,
+        write: &mut WriteTransaction,
+        opened: &OpenedConflict,
+    ) -> StoreResult<DecisionRecord> {
+        let existing = CustomerId::parse(opened.customer_id.as_deref().unwrap_or_default())
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let owner: Option<String> = on_backend!(&mut *write, |connection, Db| {
+            sql!(Db; "SELECT owner_id FROM customers WHERE id = ", bind(existing.as_str()))
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
+                .await?
+                .flatten()
+        });
+        let matched: Vec<String> = opened
+            .matched
+            .iter()
+            .map(|key| {
+                format!(
+                    "its {} '{}' matches {}",
+                    key.field,
+                    key.key,
+                    key.customer_id.as_deref().unwrap_or("-")
+                )
+            })
+            .collect();
+        let not_routed = format!(
+            "{} was not routed: {}; it is kept in conflict {} as a duplicate of {existing}",
+            opened.duplicate_id,
+            matched.join(", "),
+            opened.conflict_id
+        );
+        let previous = self.latest_assigning_decision(write, &existing).await?;
+        Ok(match previous {
+            Some(previous) if previous.decision.owner_id == owner => {
+                let mut decision = previous.decision;
+                decision.reason =
+                    format!("{not_routed}; {existing}'s decision: {}", decision.reason);
+                decision
+            }
+            _ => DecisionRecord {
+                customer_id: existing.to_string(),
+                owner_id: owner.clone(),
+                rule: None,
+                strategy: None,
+                reason: match &owner {
+                    Some(owner) => format!("{not_routed}, owned by {owner}"),
+                    None => format!("{not_routed}, which is in the pool"),
+                },
+                trace: Default::default(),
+            },
+        })
     }
 
     /// One request's customer, checked like a manual update, with its parent's owner; or why

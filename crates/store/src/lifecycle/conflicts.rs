@@ -1,0 +1,1229 @@
+//! 撞单 (conflicts): a new customer whose match keys equal a stored customer's is not created
+//! or routed; it is stored as a duplicate in a conflict linked to the existing customer (and
+//! so to its owner), the owner is told, and the conflict is settled by a dispute with evidence,
+//! a decision to keep or move, and a merge of the two records. Each step is a conflict event.
+
+use std::collections::{HashMap, HashSet};
+
+use allot_core::access::Principal;
+use allot_core::matching::{customer_match_keys, merge_duplicate, MatchKey};
+use allot_core::pool::TransferReason;
+use allot_core::{Clock, Customer, CustomerFields, CustomerId, FieldError, RepId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+
+use super::notifications::{notify, NewNotification};
+use super::pool::policy_has_webhook;
+use super::transfers::{TransferRequest, TransferTarget};
+use super::{change_owners, ChangeReason, OwnerChange};
+use crate::customers::load_customers;
+use crate::customers::write::{upsert_customers, write_match_keys};
+use crate::database::bulk::Transfer;
+use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
+use crate::error::{StoreError, StoreResult};
+use crate::{Store, StoredTime, WriteTransaction};
+
+/// The version of the key normalisation (`allot_core::matching`) the stored keys follow. Raise
+/// it when the normalisation changes: the next start rebuilds every customer's keys.
+const MATCH_KEY_VERSION: i64 = 1;
+
+/// Customers read per statement while rebuilding keys.
+const REBUILD_PAGE: i64 = 10_000;
+
+/// Where a duplicate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictSource {
+    /// `POST` or `PUT /api/v1/customers`.
+    Api,
+    /// A CSV file.
+    Import,
+    /// `POST /api/v1/route`.
+    Route,
+}
+
+impl ConflictSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            ConflictSource::Api => "api",
+            ConflictSource::Import => "import",
+            ConflictSource::Route => "route",
+        }
+    }
+}
+
+/// The states of a conflict: `open` (just found), `disputed` (the rep who brought it claims an
+/// earlier touch), and the decisions `kept` (the owner stays) and `moved` (a transfer to the
+/// disputing rep was started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictState {
+    Open,
+    Disputed,
+    Kept,
+    Moved,
+}
+
+impl ConflictState {
+    pub const ALL: [ConflictState; 4] = [
+        ConflictState::Open,
+        ConflictState::Disputed,
+        ConflictState::Kept,
+        ConflictState::Moved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictState::Open => "open",
+            ConflictState::Disputed => "disputed",
+            ConflictState::Kept => "kept",
+            ConflictState::Moved => "moved",
+        }
+    }
+
+    pub fn parse_field(field: &str, raw: &str) -> Result<ConflictState, FieldError> {
+        ConflictState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == raw.trim())
+            .ok_or_else(|| {
+                FieldError::new(
+                    field,
+                    format!(
+                        "'{raw}' is not a conflict state; expected open, disputed, kept or moved"
+                    ),
+                )
+            })
+    }
+
+    fn is_decided(self) -> bool {
+        matches!(self, ConflictState::Kept | ConflictState::Moved)
+    }
+}
+
+/// What the existing owner's manager decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictDecision {
+    /// The owner keeps the customer.
+    Keep,
+    /// The customer moves to the rep who brought the duplicate, through a transfer.
+    Move,
+}
+
+impl ConflictDecision {
+    pub fn parse_field(field: &str, raw: &str) -> Result<ConflictDecision, FieldError> {
+        match raw.trim() {
+            "keep" => Ok(ConflictDecision::Keep),
+            "move" => Ok(ConflictDecision::Move),
+            other => Err(FieldError::new(
+                field,
+                format!("'{other}' is not a decision; expected keep or move"),
+            )),
+        }
+    }
+}
+
+/// One key of the duplicate that equals a stored customer's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MatchedKey {
+    /// `name`, `phone`, `email` or `credit_code`.
+    pub field: String,
+    /// The key in match form (a name normalised, a phone in digits).
+    pub key: String,
+    /// The customer it matched; null when that customer is outside the caller's view.
+    pub customer_id: Option<String>,
+}
+
+/// An interaction given as evidence of an earlier touch.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EvidenceInteraction {
+    pub id: String,
+    pub at: String,
+    pub kind: String,
+    pub outcome: String,
+    pub rep_id: String,
+}
+
+/// One step of a conflict.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConflictEvent {
+    pub at: String,
+    pub actor: String,
+    /// opened, brought_again, disputed, kept, moved, merged.
+    pub action: String,
+    pub text: String,
+}
+
+/// A conflict, as `GET /api/v1/conflicts/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConflictDocument {
+    pub id: i64,
+    /// open, disputed, kept or moved.
+    pub state: String,
+    /// The existing customer; null when it is outside the caller's view.
+    pub customer_id: Option<String>,
+    /// Its owner when the conflict opened; null in the pool or outside the caller's view.
+    pub owner_id: Option<String>,
+    /// The new record's id; the record is kept here, not as a customer.
+    pub duplicate_id: String,
+    /// The new record as it was brought (column → text, and `attributes`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub duplicate: serde_json::Value,
+    pub matched: Vec<MatchedKey>,
+    /// api, import or route.
+    pub source: String,
+    pub opened_by: String,
+    /// The rep who brought the duplicate, who may dispute.
+    pub brought_by_rep_id: Option<String>,
+    pub opened_at: String,
+    pub evidence: Option<String>,
+    pub evidence_interactions: Vec<EvidenceInteraction>,
+    pub disputed_at: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    pub decision_comment: Option<String>,
+    /// The transfer a `move` started.
+    pub transfer_id: Option<i64>,
+    pub merged_by: Option<String>,
+    pub merged_at: Option<String>,
+    pub events: Vec<ConflictEvent>,
+}
+
+/// Filters of the conflict list.
+#[derive(Debug, Clone, Default)]
+pub struct ConflictFilter {
+    pub state: Option<ConflictState>,
+    pub customer_id: Option<CustomerId>,
+    pub limit: i64,
+}
+
+/// A dispute by the rep who brought the duplicate.
+#[derive(Debug, Clone)]
+pub struct Dispute {
+    pub text: String,
+    /// Interactions of the disputing rep with the existing customer, proving an earlier touch.
+    pub interaction_ids: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ConflictRow {
+    id: i64,
+    state: String,
+    customer_id: String,
+    duplicate_id: String,
+    duplicate: Json<serde_json::Value>,
+    matched: Json<Vec<MatchedKey>>,
+    owner_id: Option<String>,
+    source: String,
+    opened_by: String,
+    brought_by_rep_id: Option<String>,
+    opened_at: StoredTime,
+    evidence: Option<String>,
+    evidence_interaction_ids: Option<Json<Vec<String>>>,
+    disputed_at: Option<StoredTime>,
+    decided_by: Option<String>,
+    decided_at: Option<StoredTime>,
+    decision_comment: Option<String>,
+    transfer_id: Option<i64>,
+    merged_by: Option<String>,
+    merged_at: Option<StoredTime>,
+    /// The existing customer's owner now (joined).
+    current_owner_id: Option<String>,
+}
+
+const CONFLICT_COLUMNS: &str = "conflicts.id, conflicts.state, conflicts.customer_id, conflicts.duplicate_id, \
+    conflicts.duplicate, conflicts.matched, conflicts.owner_id, conflicts.source, conflicts.opened_by, \
+    conflicts.brought_by_rep_id, conflicts.opened_at, conflicts.evidence, conflicts.evidence_interaction_ids, \
+    conflicts.disputed_at, conflicts.decided_by, conflicts.decided_at, conflicts.decision_comment, \
+    conflicts.transfer_id, conflicts.merged_by, conflicts.merged_at, customers.owner_id AS current_owner_id";
+
+impl ConflictRow {
+    fn state(&self) -> StoreResult<ConflictState> {
+        ConflictState::parse_field("state", &self.state)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+
+    fn current_owner(&self) -> StoreResult<Option<RepId>> {
+        self.current_owner_id.as_deref().map(rep_id).transpose()
+    }
+
+    /// Whether the caller sees the existing customer (by its owner now).
+    fn sees_customer(&self, principal: &Principal) -> bool {
+        self.current_owner()
+            .is_ok_and(|owner| principal.sees_owner(owner.as_ref()))
+    }
+
+    fn brought_by(&self, principal: &Principal) -> bool {
+        principal
+            .rep()
+            .is_some_and(|rep| self.brought_by_rep_id.as_deref() == Some(rep.as_str()))
+    }
+
+    /// Whether the caller may see the conflict: it sees the existing customer, or it (or a rep
+    /// of its view) brought the duplicate.
+    fn in_view(&self, principal: &Principal) -> bool {
+        self.sees_customer(principal)
+            || self.brought_by(principal)
+            || self
+                .brought_by_rep_id
+                .as_deref()
+                .and_then(|rep| RepId::parse(rep).ok())
+                .is_some_and(|rep| principal.sees_rep(&rep))
+    }
+
+    /// Whether the caller decides: an admin, or a manager whose subtree holds the owner (any
+    /// manager for a customer in the pool).
+    fn may_decide(&self, principal: &Principal) -> bool {
+        match principal {
+            Principal::Admin { .. } => true,
+            Principal::Manager { .. } => self.sees_customer(principal),
+            _ => false,
+        }
+    }
+}
+
+/// A duplicate to record: the new record and the stored customers its keys matched.
+#[derive(Debug, Clone)]
+pub(crate) struct NewConflict<'a> {
+    pub duplicate: &'a Customer,
+    /// Every key of the record that matched, with the customer it matched.
+    pub matches: KeyMatches,
+    pub source: ConflictSource,
+    pub actor: &'a str,
+}
+
+/// The conflict a duplicate opened (or joined), as an import or a route reports it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OpenedConflict {
+    pub conflict_id: i64,
+    pub duplicate_id: String,
+    /// The existing customer; null when it is outside the caller's view.
+    pub customer_id: Option<String>,
+    pub matched: Vec<MatchedKey>,
+}
+
+/// The keys of a record that matched, each with the stored customer it matched, strongest
+/// first; empty when the record is no duplicate.
+pub(crate) type KeyMatches = Vec<(MatchKey, CustomerId)>;
+
+/// Finds duplicates among new records, in order: a record whose keys equal those of a stored
+/// customer, or of an earlier record of `records` that is not a duplicate itself, is one.
+/// Returns, for each record, the keys that matched and whom (empty: not a duplicate).
+pub(crate) async fn find_duplicates(
+    source: &mut impl Connected,
+    records: &[&Customer],
+) -> StoreResult<Vec<KeyMatches>> {
+    let keys: Vec<Vec<MatchKey>> = records
+        .iter()
+        .map(|record| customer_match_keys(record))
+        .collect();
+    let stored_forms: Vec<String> = keys
+        .iter()
+        .flatten()
+        .map(MatchKey::stored_form)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+    let forms: Vec<&str> = stored_forms.iter().map(String::as_str).collect();
+    for chunk in forms.chunks(LIST_CHUNK) {
+        let rows: Vec<(String, String)> = on_backend!(&mut *source, |connection, Db| {
+            let mut query =
+                sql!(Db; "SELECT match_key, customer_id FROM customer_match_keys WHERE ");
+            query.push_in_list("match_key", chunk);
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        for (key, customer) in rows {
+            stored.entry(key).or_default().push(customer);
+        }
+    }
+    // Keys of the records of this batch taken as new customers so far.
+    let mut earlier: HashMap<String, CustomerId> = HashMap::new();
+    let mut found = Vec::with_capacity(records.len());
+    for (record, record_keys) in records.iter().zip(keys) {
+        let mut matches: KeyMatches = Vec::new();
+        for key in &record_keys {
+            let form = key.stored_form();
+            for customer in stored.get(&form).into_iter().flatten() {
+                if customer != record.id.as_str() {
+                    let customer = CustomerId::parse(customer)
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    matches.push((key.clone(), customer));
+                }
+            }
+            if let Some(customer) = earlier.get(&form) {
+                matches.push((key.clone(), customer.clone()));
+            }
+        }
+        if matches.is_empty() {
+            for key in &record_keys {
+                earlier.insert(key.stored_form(), record.id.clone());
+            }
+        }
+        matches.sort_by(|(a_key, a_customer), (b_key, b_customer)| {
+            (a_key.field.strength_rank(), a_customer)
+                .cmp(&(b_key.field.strength_rank(), b_customer))
+        });
+        matches.dedup();
+        found.push(matches);
+    }
+    Ok(found)
+}
+
+/// The record as text, column by column, as a conflict keeps it.
+fn record_as_json(record: &Customer) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for column in allot_core::customer::CUSTOMER_COLUMNS {
+        let text = record.column_text(column);
+        if !text.is_empty() {
+            object.insert(
+                column.name.to_string(),
+                serde_json::Value::from(text.as_ref()),
+            );
+        }
+    }
+    object.insert(
+        "attributes".to_string(),
+        serde_json::to_value(&record.attributes).unwrap_or_default(),
+    );
+    serde_json::Value::Object(object)
+}
+
+/// The record a conflict keeps, parsed again.
+fn record_from_json(
+    value: &serde_json::Value,
+    vocabulary: &allot_core::Vocabulary,
+) -> StoreResult<Customer> {
+    let mut fields = CustomerFields::default();
+    let corrupt =
+        |why: String| StoreError::Corrupt(format!("a conflict's duplicate record: {why}"));
+    let object = value
+        .as_object()
+        .ok_or_else(|| corrupt("not an object".to_string()))?;
+    for (name, value) in object {
+        if name == "attributes" {
+            for (key, value) in value.as_object().into_iter().flatten() {
+                fields
+                    .set(
+                        &format!("attr.{key}"),
+                        value.as_str().unwrap_or_default().to_string(),
+                    )
+                    .map_err(|error| corrupt(error.to_string()))?;
+            }
+        } else {
+            fields
+                .set(name, value.as_str().unwrap_or_default().to_string())
+                .map_err(|error| corrupt(error.to_string()))?;
+        }
+    }
+    fields
+        .into_customer(vocabulary)
+        .map_err(StoreError::InvalidRecord)
+}
+
+/// Records duplicates as conflicts, in the caller's transaction (after the customers they
+/// matched are written): each is linked to the customer its strongest key matched, its owner
+/// is told, and a record brought again while its conflict is open joins that conflict.
+pub(crate) async fn open_conflicts(
+    write: &mut WriteTransaction,
+    conflicts: &[NewConflict<'_>],
+    at: DateTime<Utc>,
+    webhook: bool,
+) -> StoreResult<Vec<OpenedConflict>> {
+    let mut opened = Vec::with_capacity(conflicts.len());
+    for conflict in conflicts {
+        let Some((_, target)) = conflict.matches.first() else {
+            continue;
+        };
+        let matched: Vec<MatchedKey> = conflict
+            .matches
+            .iter()
+            .map(|(key, customer)| MatchedKey {
+                field: key.field.as_str().to_string(),
+                key: key.key.clone(),
+                customer_id: Some(customer.to_string()),
+            })
+            .collect();
+        let owner: Option<String> = on_backend!(&mut *write, |connection, Db| {
+            sql!(Db; "SELECT owner_id FROM customers WHERE id = ", bind(target.as_str()))
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
+                .await?
+                .flatten()
+        });
+        let brought_by = conflict
+            .actor
+            .strip_prefix("rep:")
+            .map(str::to_string)
+            .or_else(|| {
+                conflict
+                    .duplicate
+                    .first_touch_rep_id
+                    .as_ref()
+                    .map(ToString::to_string)
+            });
+        let duplicate = record_as_json(conflict.duplicate);
+        let inserted: Option<i64> = on_backend!(&mut *write, |connection, Db| {
+            sql!(Db; "INSERT INTO conflicts (state, customer_id, duplicate_id, duplicate, matched, owner_id, source, opened_by, brought_by_rep_id, opened_at, updated_at) VALUES (",
+                bind(ConflictState::Open.as_str()), ", ", bind(target.as_str()), ", ", bind(conflict.duplicate.id.as_str()), ", ",
+                bind(Json(&duplicate)), ", ", bind(Json(&matched)), ", ", bind(owner.as_deref()), ", ",
+                bind(conflict.source.as_str()), ", ", bind(conflict.actor), ", ", bind(brought_by.as_deref()), ", ",
+                bind(StoredTime(at)), ", ", bind(StoredTime(at)),
+                ") ON CONFLICT (duplicate_id) WHERE state IN ('open', 'disputed') DO NOTHING RETURNING id")
+            .build_query_scalar()
+            .fetch_optional(&mut *connection)
+            .await?
+        });
+        let described = describe_matches(&matched);
+        let id = match inserted {
+            Some(id) => {
+                record_conflict_event(
+                    write,
+                    id,
+                    at,
+                    conflict.actor,
+                    "opened",
+                    &format!("{} matches {described}", conflict.duplicate.id),
+                )
+                .await?;
+                let text = format!(
+                    "conflict {id}: new record {} ({}) brought by {} matches your customer {target} ({described})",
+                    conflict.duplicate.id,
+                    conflict.duplicate.name,
+                    brought_by.as_deref().unwrap_or(conflict.actor)
+                );
+                let recipient = owner.as_deref().map(rep_id).transpose()?;
+                tell(
+                    write,
+                    recipient.as_ref(),
+                    "conflict_opened",
+                    target,
+                    text,
+                    at,
+                    webhook,
+                )
+                .await?;
+                id
+            }
+            None => {
+                let id: i64 = on_backend!(&mut *write, |connection, Db| {
+                    sql!(Db; "SELECT id FROM conflicts WHERE duplicate_id = ", bind(conflict.duplicate.id.as_str()),
+                        " AND state IN ('open', 'disputed')")
+                    .build_query_scalar()
+                    .fetch_one(&mut *connection)
+                    .await?
+                });
+                record_conflict_event(
+                    write,
+                    id,
+                    at,
+                    conflict.actor,
+                    "brought_again",
+                    &format!(
+                        "{} brought again; it matches {described}",
+                        conflict.duplicate.id
+                    ),
+                )
+                .await?;
+                id
+            }
+        };
+        opened.push(OpenedConflict {
+            conflict_id: id,
+            duplicate_id: conflict.duplicate.id.to_string(),
+            customer_id: Some(target.to_string()),
+            matched,
+        });
+    }
+    Ok(opened)
+}
+
+impl OpenedConflict {
+    /// The conflict as a caller who does not see the existing customer may know it.
+    pub fn without_existing_customer(mut self) -> OpenedConflict {
+        self.customer_id = None;
+        for key in &mut self.matched {
+            key.customer_id = None;
+        }
+        self
+    }
+}
+
+/// "phone 13800138000 of CU001, name 腾讯 of CU001".
+fn describe_matches(matched: &[MatchedKey]) -> String {
+    matched
+        .iter()
+        .map(|key| {
+            format!(
+                "{} '{}' of {}",
+                key.field,
+                key.key,
+                key.customer_id
+                    .as_deref()
+                    .unwrap_or("a customer outside your view")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn record_conflict_event(
+    source: &mut impl Connected,
+    id: i64,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    text: &str,
+) -> StoreResult<()> {
+    on_backend!(source, |connection, Db| {
+        sql!(Db; "INSERT INTO conflict_events (conflict_id, at, actor, action, text) VALUES (", bind(id), ", ",
+            bind(StoredTime(at)), ", ", bind(actor), ", ", bind(action), ", ", bind(text), ")")
+        .build()
+        .execute(&mut *connection)
+        .await?;
+    });
+    Ok(())
+}
+
+async fn tell(
+    write: &mut WriteTransaction,
+    recipient: Option<&RepId>,
+    kind: &str,
+    customer: &CustomerId,
+    text: String,
+    at: DateTime<Utc>,
+    webhook: bool,
+) -> StoreResult<()> {
+    notify(
+        write,
+        &NewNotification {
+            recipient,
+            kind,
+            customer_id: Some(customer),
+            transfer_id: None,
+            text,
+            once_key: None,
+        },
+        at,
+        webhook,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn load_conflict(source: &mut impl Connected, id: i64) -> StoreResult<Option<ConflictRow>> {
+    Ok(on_backend!(source, |connection, Db| {
+        sql!(Db; format!("SELECT {CONFLICT_COLUMNS} FROM conflicts JOIN customers ON customers.id = conflicts.customer_id WHERE conflicts.id = "),
+            bind(id))
+        .build_query_as()
+        .fetch_optional(&mut *connection)
+        .await?
+    }))
+}
+
+/// The conflict as the caller may see it: the existing customer and its owner hidden when the
+/// caller does not see them.
+async fn document(
+    source: &mut impl Connected,
+    row: ConflictRow,
+    principal: &Principal,
+) -> StoreResult<ConflictDocument> {
+    let events: Vec<(StoredTime, String, String, String)> = on_backend!(
+        &mut *source,
+        |connection, Db| {
+            sql!(Db; "SELECT at, actor, action, text FROM conflict_events WHERE conflict_id = ", bind(row.id), " ORDER BY id")
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await?
+        }
+    );
+    let evidence_ids: Vec<String> = row
+        .evidence_interaction_ids
+        .as_ref()
+        .map(|ids| ids.0.clone())
+        .unwrap_or_default();
+    let evidence_interactions = interactions(source, &evidence_ids).await?;
+    let sees = row.sees_customer(principal);
+    let hide = |text: Option<String>| text.filter(|_| sees);
+    let matched = row
+        .matched
+        .0
+        .iter()
+        .cloned()
+        .map(|mut key| {
+            key.customer_id = hide(key.customer_id);
+            key
+        })
+        .collect::<Vec<_>>();
+    let mut events: Vec<ConflictEvent> = events
+        .into_iter()
+        .map(|(at, actor, action, text)| ConflictEvent {
+            at: at.text(),
+            actor,
+            action,
+            text,
+        })
+        .collect();
+    if !sees {
+        // The steps' words name the existing customer; its matches say it without the id.
+        let hidden = describe_matches(&matched);
+        let shown = describe_matches(&row.matched.0);
+        for event in &mut events {
+            event.text = event
+                .text
+                .replace(&shown, &hidden)
+                .replace(&row.customer_id, "a customer outside your view");
+        }
+    }
+    Ok(ConflictDocument {
+        id: row.id,
+        state: row.state.clone(),
+        customer_id: hide(Some(row.customer_id.clone())),
+        owner_id: hide(row.owner_id.clone()),
+        duplicate_id: row.duplicate_id.clone(),
+        duplicate: row.duplicate.0.clone(),
+        matched,
+        source: row.source.clone(),
+        opened_by: row.opened_by.clone(),
+        brought_by_rep_id: row.brought_by_rep_id.clone(),
+        opened_at: row.opened_at.text(),
+        evidence: row.evidence.clone(),
+        evidence_interactions,
+        disputed_at: row.disputed_at.map(StoredTime::text),
+        decided_by: row.decided_by.clone(),
+        decided_at: row.decided_at.map(StoredTime::text),
+        decision_comment: row.decision_comment.clone(),
+        transfer_id: row.transfer_id,
+        merged_by: row.merged_by.clone(),
+        merged_at: row.merged_at.map(StoredTime::text),
+        events,
+    })
+}
+
+type InteractionRow = (String, String, String, StoredTime, String, String);
+
+async fn interactions(
+    source: &mut impl Connected,
+    ids: &[String],
+) -> StoreResult<Vec<EvidenceInteraction>> {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut found = Vec::new();
+    for chunk in ids.chunks(LIST_CHUNK) {
+        let rows: Vec<InteractionRow> = on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; "SELECT id, customer_id, rep_id, at, kind, outcome FROM interactions WHERE ");
+            query.push_in_list("id", chunk);
+            query.push(" ORDER BY at, id");
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        found.extend(rows);
+    }
+    Ok(found
+        .into_iter()
+        .map(
+            |(id, _customer, rep_id, at, kind, outcome)| EvidenceInteraction {
+                id,
+                at: at.text(),
+                kind,
+                outcome,
+                rep_id,
+            },
+        )
+        .collect())
+}
+
+impl Store {
+    /// Builds the match keys of every stored customer when they were never built (a database
+    /// from before conflicts) or were built by an older normalisation; nothing otherwise.
+    pub(crate) async fn ensure_match_keys(&self) -> StoreResult<()> {
+        let mut write = self.begin_write().await?;
+        let version: Option<i64> = on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "SELECT version FROM match_key_version WHERE id = 1")
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
+                .await?
+        });
+        if version == Some(MATCH_KEY_VERSION) {
+            return Ok(());
+        }
+        on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "DELETE FROM customer_match_keys")
+                .build()
+                .execute(&mut *connection)
+                .await?;
+        });
+        let mut after = String::new();
+        loop {
+            let ids: Vec<String> = on_backend!(&mut write, |connection, Db| {
+                sql!(Db; "SELECT id FROM customers WHERE id > ", bind(after.as_str()), " ORDER BY id LIMIT ", bind(REBUILD_PAGE))
+                    .build_query_scalar()
+                    .fetch_all(&mut *connection)
+                    .await?
+            });
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            let id_texts: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let customers = load_customers(&mut write, &id_texts).await?;
+            let customers: Vec<&Customer> = customers.values().collect();
+            write_match_keys(&mut write, &customers, Transfer::for_rows(customers.len())).await?;
+            after = last;
+        }
+        on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "DELETE FROM match_key_version")
+                .build()
+                .execute(&mut *connection)
+                .await?;
+            sql!(Db; "INSERT INTO match_key_version (id, version) VALUES (1, ", bind(MATCH_KEY_VERSION), ")")
+                .build()
+                .execute(&mut *connection)
+                .await?;
+        });
+        write.commit().await
+    }
+
+    /// Conflicts the caller may see, newest first.
+    pub async fn list_conflicts(
+        &self,
+        principal: &Principal,
+        filter: &ConflictFilter,
+    ) -> StoreResult<Vec<ConflictDocument>> {
+        let mut connection = self.database.acquire().await?;
+        let rows: Vec<ConflictRow> = on_backend!(&mut connection, |connection, Db| {
+            let mut query = sql!(Db; format!(
+                "SELECT {CONFLICT_COLUMNS} FROM conflicts JOIN customers ON customers.id = conflicts.customer_id WHERE 1 = 1"));
+            if let Some(state) = filter.state {
+                query
+                    .push(" AND conflicts.state = ")
+                    .push_bind(state.as_str());
+            }
+            if let Some(customer) = &filter.customer_id {
+                query
+                    .push(" AND conflicts.customer_id = ")
+                    .push_bind(customer.as_str());
+            }
+            query.push(" ORDER BY conflicts.id DESC");
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        let mut documents = Vec::new();
+        for row in rows {
+            if row.in_view(principal) {
+                documents.push(document(&mut connection, row, principal).await?);
+                if documents.len() as i64 >= filter.limit.clamp(1, 1000) {
+                    break;
+                }
+            }
+        }
+        Ok(documents)
+    }
+
+    /// One conflict, if the caller may see it.
+    pub async fn get_conflict(
+        &self,
+        principal: &Principal,
+        id: i64,
+    ) -> StoreResult<ConflictDocument> {
+        let mut connection = self.database.acquire().await?;
+        let row = load_conflict(&mut connection, id)
+            .await?
+            .filter(|row| row.in_view(principal))
+            .ok_or_else(|| conflict_not_found(id))?;
+        document(&mut connection, row, principal).await
+    }
+
+    /// The rep who brought the duplicate disputes it, with evidence: words, and interactions it
+    /// had with the existing customer. The deciding manager is told.
+    pub async fn dispute_conflict(
+        &self,
+        principal: &Principal,
+        id: i64,
+        dispute: &Dispute,
+        clock: Clock,
+    ) -> StoreResult<ConflictDocument> {
+        let text = allot_core::text::parse_text("text", &dispute.text)?;
+        let now = clock.now();
+        let mut write = self.begin_write().await?;
+        let policy = self.policy_in(&mut write).await?.1;
+        let row = acting_on(&mut write, principal, id).await?;
+        if row.state()? != ConflictState::Open {
+            return Err(wrong_state(&row, "disputed"));
+        }
+        if !(row.brought_by(principal) || principal.is_admin()) {
+            return Err(StoreError::Forbidden(format!(
+                "conflict {id} may be disputed only by the rep who brought the duplicate ({})",
+                row.brought_by_rep_id.as_deref().unwrap_or("no rep")
+            )));
+        }
+        let Some(disputing) = row.brought_by_rep_id.clone() else {
+            return Err(StoreError::Denied {
+                code: "no_rep",
+                message: format!("conflict {id} was brought by no rep, so no one can dispute it"),
+            });
+        };
+        let evidence = interactions(&mut write, &dispute.interaction_ids).await?;
+        let unique: HashSet<&String> = dispute.interaction_ids.iter().collect();
+        if unique.len() != dispute.interaction_ids.len() {
+            return Err(StoreError::Invalid(FieldError::new(
+                "interaction_ids",
+                "an interaction is named twice",
+            )));
+        }
+        for (index, wanted) in dispute.interaction_ids.iter().enumerate() {
+            let field = format!("interaction_ids[{index}]");
+            let Some(found) = evidence.iter().find(|found| &found.id == wanted) else {
+                return Err(StoreError::Invalid(FieldError::new(
+                    &field,
+                    format!("interaction '{wanted}' does not exist"),
+                )));
+            };
+            let customer: Option<String> = on_backend!(&mut write, |connection, Db| {
+                sql!(Db; "SELECT customer_id FROM interactions WHERE id = ", bind(wanted.as_str()))
+                    .build_query_scalar()
+                    .fetch_optional(&mut *connection)
+                    .await?
+            });
+            if found.rep_id != disputing || customer.as_deref() != Some(row.customer_id.as_str()) {
+                return Err(StoreError::Invalid(FieldError::new(
+                    &field,
+                    format!(
+                        "interaction '{wanted}' is not one of {disputing} with the customer in conflict"
+                    ),
+                )));
+            }
+        }
+        let ids = Json(&dispute.interaction_ids);
+        on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "UPDATE conflicts SET state = ", bind(ConflictState::Disputed.as_str()), ", evidence = ", bind(text.as_str()),
+                ", evidence_interaction_ids = ", bind(ids), ", disputed_at = ", bind(StoredTime(now)),
+                ", updated_at = ", bind(StoredTime(now)), " WHERE id = ", bind(id))
+            .build()
+            .execute(&mut *connection)
+            .await?;
+        });
+        let earliest = evidence.first().map_or_else(
+            || "no interactions given".to_string(),
+            |first| format!("earliest interaction {} on {}", first.id, first.at),
+        );
+        record_conflict_event(
+            &mut write,
+            id,
+            now,
+            &principal.actor(),
+            "disputed",
+            &format!("{text} ({earliest})"),
+        )
+        .await?;
+        let customer = customer_id(&row.customer_id)?;
+        let decider = self.deciding_manager(&mut write, &row).await?;
+        tell(
+            &mut write,
+            decider.as_ref(),
+            "conflict_disputed",
+            &customer,
+            format!("conflict {id} over {customer} is disputed by {disputing}: {text}; decide keep or move"),
+            now,
+            policy_has_webhook(&policy),
+        )
+        .await?;
+        finish(write, id, principal).await
+    }
+
+    /// The existing owner's manager (or an admin) decides: `keep` closes the conflict with the
+    /// owner unchanged; `move` starts a transfer (reason `conflict`) to the disputing rep,
+    /// approved by the decision where the decider is its approver, which the rep accepts.
+    pub async fn decide_conflict(
+        &self,
+        principal: &Principal,
+        id: i64,
+        decision: ConflictDecision,
+        comment: &str,
+        clock: Clock,
+    ) -> StoreResult<ConflictDocument> {
+        let comment = allot_core::text::parse_text("comment", comment)?;
+        let now = clock.now();
+        let view = self.view_of(principal, clock).await?;
+        let mut write = self.begin_write().await?;
+        let policy = self.policy_in(&mut write).await?.1;
+        let row = acting_on(&mut write, principal, id).await?;
+        let state = row.state()?;
+        if state.is_decided() {
+            return Err(wrong_state(&row, "decided"));
+        }
+        if !row.may_decide(principal) {
+            return Err(StoreError::Forbidden(format!(
+                "conflict {id} is decided by the manager of the customer's owner or an admin"
+            )));
+        }
+        let customer = customer_id(&row.customer_id)?;
+        let webhook = policy_has_webhook(&policy);
+        let (new_state, transfer_id, told) = match decision {
+            ConflictDecision::Keep => (ConflictState::Kept, None, None),
+            ConflictDecision::Move => {
+                if state != ConflictState::Disputed {
+                    return Err(StoreError::Denied {
+                        code: "conflict_state",
+                        message: format!(
+                            "conflict {id} is {}: only a disputed conflict can be moved",
+                            row.state
+                        ),
+                    });
+                }
+                let to = rep_id(row.brought_by_rep_id.as_deref().unwrap_or_default())?;
+                let transfer = match row.current_owner()? {
+                    Some(from) => Some(
+                        self.move_through_transfer(
+                            &mut write, principal, &view, &policy, &customer, from, &to, id,
+                            &comment, clock,
+                        )
+                        .await?,
+                    ),
+                    None => {
+                        // In the pool: nobody to hand over from, the rep takes it now.
+                        let reason = format!("conflict {id} decided for {to}: {comment}");
+                        change_owners(
+                            &mut write,
+                            &[OwnerChange {
+                                customer_id: &customer,
+                                from: None,
+                                to: Some(&to),
+                                reason: None,
+                            }],
+                            ChangeReason {
+                                at: now,
+                                actor: &principal.actor(),
+                                reason: &reason,
+                                reason_kind: TransferReason::Conflict.as_str(),
+                            },
+                        )
+                        .await?;
+                        None
+                    }
+                };
+                (ConflictState::Moved, transfer, Some(to))
+            }
+        };
+        on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "UPDATE conflicts SET state = ", bind(new_state.as_str()), ", decided_by = ", bind(principal.actor()),
+                ", decided_at = ", bind(StoredTime(now)), ", decision_comment = ", bind(comment.as_str()),
+                ", transfer_id = ", bind(transfer_id), ", updated_at = ", bind(StoredTime(now)), " WHERE id = ", bind(id))
+            .build()
+            .execute(&mut *connection)
+            .await?;
+        });
+        let words = match (new_state, transfer_id) {
+            (ConflictState::Moved, Some(transfer)) => {
+                format!(
+                    "{comment} (transfer {transfer} to {})",
+                    told.as_ref().map(ToString::to_string).unwrap_or_default()
+                )
+            }
+            _ => comment.to_string(),
+        };
+        record_conflict_event(
+            &mut write,
+            id,
+            now,
+            &principal.actor(),
+            new_state.as_str(),
+            &words,
+        )
+        .await?;
+        let text = format!(
+            "conflict {id} over {customer} was decided '{}' by {}: {comment}",
+            new_state.as_str(),
+            principal.actor()
+        );
+        let mut recipients: Vec<RepId> = Vec::new();
+        recipients.extend(row.current_owner()?);
+        recipients.extend(row.brought_by_rep_id.as_deref().map(rep_id).transpose()?);
+        recipients.dedup();
+        for recipient in &recipients {
+            tell(
+                &mut write,
+                Some(recipient),
+                "conflict_decided",
+                &customer,
+                text.clone(),
+                now,
+                webhook,
+            )
+            .await?;
+        }
+        finish(write, id, principal).await
+    }
+
+    /// Merges the duplicate into the existing customer, whose id and history stay: the columns
+    /// it leaves empty take the duplicate's values, and the earlier creation time is kept. The
+    /// owner does not change. Open to whoever decides the conflict, in any state, once.
+    pub async fn merge_conflict(
+        &self,
+        principal: &Principal,
+        id: i64,
+        comment: &str,
+        clock: Clock,
+    ) -> StoreResult<ConflictDocument> {
+        let comment = allot_core::text::parse_text("comment", comment)?;
+        let now = clock.now();
+        let mut write = self.begin_write().await?;
+        let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
+        let row = acting_on(&mut write, principal, id).await?;
+        if !row.may_decide(principal) {
+            return Err(StoreError::Forbidden(format!(
+                "conflict {id} is merged by the manager of the customer's owner or an admin"
+            )));
+        }
+        if row.merged_at.is_some() {
+            return Err(StoreError::Denied {
+                code: "conflict_state",
+                message: format!("conflict {id} is merged already"),
+            });
+        }
+        let existing = load_customers(&mut write, &[row.customer_id.as_str()])
+            .await?
+            .remove(row.customer_id.as_str())
+            .ok_or_else(|| conflict_not_found(id))?;
+        let duplicate = record_from_json(&row.duplicate.0, &vocabulary)?;
+        let (merged, filled) = merge_duplicate(&existing, &duplicate);
+        if !filled.is_empty() {
+            upsert_customers(&mut write, &[&merged], now, Transfer::Arrays).await?;
+        }
+        on_backend!(&mut write, |connection, Db| {
+            sql!(Db; "UPDATE conflicts SET merged_by = ", bind(principal.actor()), ", merged_at = ", bind(StoredTime(now)),
+                ", updated_at = ", bind(StoredTime(now)), " WHERE id = ", bind(id))
+            .build()
+            .execute(&mut *connection)
+            .await?;
+        });
+        let filled_words = if filled.is_empty() {
+            "nothing to fill".to_string()
+        } else {
+            format!("filled {}", filled.join(", "))
+        };
+        record_conflict_event(
+            &mut write,
+            id,
+            now,
+            &principal.actor(),
+            "merged",
+            &format!(
+                "{} merged into {} ({filled_words}): {comment}",
+                row.duplicate_id, row.customer_id
+            ),
+        )
+        .await?;
+        finish(write, id, principal).await
+    }
+
+    /// The manager who decides a conflict over a customer of `row`'s owner: the manager of the
+    /// owner's team (or the one above, for a manager's own customer); `None`: the admins.
+    async fn deciding_manager(
+        &self,
+        write: &mut WriteTransaction,
+        row: &ConflictRow,
+    ) -> StoreResult<Option<RepId>> {
+        let Some(owner) = row.current_owner()? else {
+            return Ok(None);
+        };
+        let (teams, reps) = crate::organisation::load_teams_and_reps(write).await?;
+        let reps: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
+        Ok(allot_core::access::approval_chain(&owner, 1, &teams, &reps)
+            .into_iter()
+            .next()
+            .flatten())
+    }
+
+    /// Opens the transfer of a `move` decision and gives the approvals the decider can give.
+    #[allow(clippy::too_many_arguments)]
+    async fn move_through_transfer(
+        &self,
+        write: &mut WriteTransaction,
+        principal: &Principal,
+        view: &super::View,
+        policy: &allot_core::value::ValuePolicy,
+        customer: &CustomerId,
+        from: RepId,
+        to: &RepId,
+        conflict: i64,
+        comment: &str,
+        clock: Clock,
+    ) -> StoreResult<i64> {
+        let request = TransferRequest {
+            customer_ids: vec![customer.clone()],
+            from,
+            to: TransferTarget::Rep(to.clone()),
+            reason_kind: TransferReason::Conflict,
+            text: format!("conflict {conflict}: {comment}"),
+        };
+        let text = request.text.clone();
+        let transfer = self
+            .request_transfer_in(write, principal, view, policy, &request, &text, clock)
+            .await?;
+        // An admin's decision is every approval (as for a departure); a manager's is its own
+        // level, which asking for the transfer gave already.
+        if principal.is_admin() {
+            self.approve_all_levels(
+                write,
+                principal,
+                transfer,
+                &format!("decided in conflict {conflict}"),
+                clock,
+                policy,
+            )
+            .await?;
+        }
+        Ok(transfer)
+    }
+}
+
+/// A conflict the caller can see, for a step.
+async fn acting_on(
+    write: &mut WriteTransaction,
+    principal: &Principal,
+    id: i64,
+) -> StoreResult<ConflictRow> {
+    load_conflict(write, id)
+        .await?
+        .filter(|row| row.in_view(principal))
+        .ok_or_else(|| conflict_not_found(id))
+}
+
+/// The conflict as it stands after a step, read in the step's transaction, which then commits.
+async fn finish(
+    mut write: WriteTransaction,
+    id: i64,
+    principal: &Principal,
+) -> StoreResult<ConflictDocument> {
+    let row = load_conflict(&mut write, id)
+        .await?
+        .ok_or_else(|| conflict_not_found(id))?;
+    let document = document(&mut write, row, principal).await?;
+    write.commit().await?;
+    Ok(document)
+}
+
+fn conflict_not_found(id: i64) -> StoreError {
+    StoreError::NotFound {
+        entity: "conflict",
+        id: id.to_string(),
+    }
+}
+
+fn wrong_state(row: &ConflictRow, step: &str) -> StoreError {
+    StoreError::Denied {
+        code: "conflict_state",
+        message: format!(
+            "conflict {} is {}; it cannot be {step} now",
+            row.id, row.state
+        ),
+    }
+}
+
+fn rep_id(raw: &str) -> StoreResult<RepId> {
+    RepId::parse(raw).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+fn customer_id(raw: &str) -> StoreResult<CustomerId> {
+    CustomerId::parse(raw).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
