@@ -47,6 +47,16 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 20)]
         rules: usize,
     },
+    /// Serve on a loopback port over an EMPTY database of pool customers and send concurrent
+    /// `POST /api/v1/customers/{id}/claim` requests, each as a rep with its own token.
+    Claims {
+        #[arg(long, default_value_t = 5_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 200)]
+        reps: usize,
+    },
     /// Write the route bench's organisation as files to import (teams.csv, reps.csv,
     /// customers.csv, rules.toml), to time the real commands; needs no database.
     Generate {
@@ -133,6 +143,11 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
             reps,
             rules,
         } => bench_api(&store, requests, concurrency, reps, rules).await,
+        BenchTarget::Claims {
+            requests,
+            concurrency,
+            reps,
+        } => bench_claims(&store, requests, concurrency, reps).await,
         BenchTarget::Generate { .. } => unreachable!("handled above"),
     }
 }
@@ -280,11 +295,7 @@ async fn bench_api(
     let lock = store.lock_hold();
     server.abort();
     latencies.sort();
-    let percentile = |fraction: f64| {
-        let index =
-            ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[index].as_secs_f64() * 1000.0
-    };
+    let percentile = |fraction: f64| percentile_ms(&latencies, fraction);
     println!(
         "api ({:?}): {} requests, concurrency {concurrency}, in {seconds:.2} s = {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         store.backend(),
@@ -301,6 +312,122 @@ async fn bench_api(
         lock.total.as_secs_f64() * 1000.0 / latencies.len().max(1) as f64,
         lock.mean().as_secs_f64() * 1000.0,
         lock.longest.as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// The p-th fraction of sorted latencies, in milliseconds.
+fn percentile_ms(sorted: &[Duration], fraction: f64) -> f64 {
+    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+/// Claims of pool customers by many reps at once: every rep claims with its own token, the
+/// pool's limits raised so that every claim is judged and most succeed.
+async fn bench_claims(
+    store: &Store,
+    requests: usize,
+    concurrency: usize,
+    reps: usize,
+) -> Result<()> {
+    let organisation = synthetic_organisation(13, (reps / 20).max(2), reps, requests, 1);
+    let customers: Vec<String> = organisation
+        .customers
+        .iter()
+        .map(|customer| customer.id.to_string())
+        .collect();
+    let rep_ids: Vec<allot_core::RepId> = organisation
+        .reps
+        .iter()
+        .filter(|rep| rep.active)
+        .map(|rep| rep.id.clone())
+        .collect();
+    if rep_ids.is_empty() {
+        bail!("--reps: the bench needs at least one active rep");
+    }
+    load_organisation(store, organisation, true).await?;
+    let policy = allot_core::value::EXAMPLE_POLICY
+        .replace("claim_limit_per_day = 20 ", "claim_limit_per_day = 100000 ")
+        .replace("holding_cap = { A = 30, B = 80 }", "holding_cap = {}");
+    store
+        .set_value_policy(&policy, "bench", bench_clock())
+        .await?;
+    let mut tokens = Vec::with_capacity(rep_ids.len());
+    for rep in &rep_ids {
+        tokens.push(
+            store
+                .create_token("bench", Some(rep), bench_clock())
+                .await?,
+        );
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/api/v1/customers", listener.local_addr()?);
+    let state = AppState {
+        store: store.clone(),
+        clock: ClockSource::fixed(bench_clock()),
+    };
+    let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let customers = Arc::new(customers);
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, base, customers, tokens, next) = (
+            client.clone(),
+            base.clone(),
+            customers.clone(),
+            tokens.clone(),
+            next.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut answers: Vec<(Duration, bool)> = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(customer) = customers.get(index) else {
+                    break;
+                };
+                let token = &tokens[index % tokens.len()];
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{base}/{customer}/claim"))
+                    .bearer_auth(token)
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .await?;
+                let status = response.status();
+                let body = response.text().await?;
+                // A claim the pool's rules refuse (409) is an answer too; anything else is not.
+                if !status.is_success() && status != reqwest::StatusCode::CONFLICT {
+                    bail!("claim of {customer} failed: {status} {body}");
+                }
+                answers.push((sent.elapsed(), status.is_success()));
+            }
+            Ok::<_, anyhow::Error>(answers)
+        }));
+    }
+    let mut answers = Vec::new();
+    for worker in workers {
+        answers.extend(worker.await??);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    server.abort();
+    let claimed = answers.iter().filter(|(_, claimed)| *claimed).count();
+    let mut latencies: Vec<Duration> = answers.into_iter().map(|(latency, _)| latency).collect();
+    latencies.sort();
+    println!(
+        "claims ({:?}): {} requests by {} reps, concurrency {concurrency}, in {seconds:.2} s = {:.0} requests/s ({claimed} claimed, {} refused by the pool's rules); latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        store.backend(),
+        latencies.len(),
+        rep_ids.len(),
+        latencies.len() as f64 / seconds,
+        latencies.len() - claimed,
+        percentile_ms(&latencies, 0.50),
+        percentile_ms(&latencies, 0.99),
+        percentile_ms(&latencies, 1.0)
     );
     Ok(())
 }

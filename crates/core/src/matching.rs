@@ -195,6 +195,22 @@ impl MatchKey {
         format!("{}:{}", self.field.as_str(), self.key)
     }
 
+    /// A 64-bit fingerprint of the key (FNV-1a over its stored form), as the store indexes it:
+    /// an integer index is a fraction of the size of one over the texts. Stable across builds
+    /// and platforms, since stored fingerprints are compared with fresh ones; two keys may share
+    /// one, so a match by fingerprint is confirmed on the keys themselves.
+    pub fn fingerprint(&self) -> i64 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        let field = self.field.as_str().as_bytes();
+        for byte in field.iter().chain(b":").chain(self.key.as_bytes()) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+        i64::from_ne_bytes(hash.to_ne_bytes())
+    }
+
     /// A key from its stored form; `None` for text that is not one.
     pub fn from_stored_form(stored: &str) -> Option<MatchKey> {
         let (field, key) = stored.split_once(':')?;
@@ -451,6 +467,17 @@ mod tests {
             assert_eq!(MatchKey::from_stored_form(&key.stored_form()), Some(key));
         }
         assert_eq!(MatchKey::from_stored_form("fax:123"), None);
+        // Fingerprints are stored: they must not change from build to build.
+        let phone = MatchKey {
+            field: MatchField::Phone,
+            key: "13800138000".to_string(),
+        };
+        assert_eq!(phone.fingerprint(), 2_525_459_707_089_965_137);
+        let name = MatchKey {
+            field: MatchField::Name,
+            key: "13800138000".to_string(),
+        };
+        assert_ne!(name.fingerprint(), phone.fingerprint());
         assert_eq!(MatchKey::from_stored_form("no separator"), None);
     }
 

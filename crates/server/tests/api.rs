@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use allot_core::Clock;
 use allot_store::Backend;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 mod support;
@@ -1296,7 +1296,85 @@ async fn responses_match_the_openapi_schemas(backend: Backend) {
     .await;
 }
 
+/// 撞单 through `POST /api/v1/route`: a duplicate is not routed; the answer is the existing
+/// customer's decision and the conflict, and a manager who does not see that customer learns
+/// that it is taken, not whose it is.
+async fn a_routed_duplicate_answers_with_the_conflict(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put(
+            "/api/v1/reps/m9",
+            json!({"name": "经理", "team_id": "east", "role": "manager"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .put("/api/v1/teams/east", json!({"manager_id": "m9"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/customers",
+            json!({"id": "CU-A", "name": "甲公司", "phone": "13800000001", "owner_id": "r1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let clock = allot_core::Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+    let manager = app
+        .store
+        .create_token("", Some(&allot_core::RepId::parse("m9").unwrap()), clock)
+        .await
+        .unwrap();
+
+    let (status, routed) = app
+        .call_as(
+            &manager,
+            Method::POST,
+            "/api/v1/route",
+            Some(json!({"id": "CU-B", "name": "乙公司", "phone": "+86 138 0000 0001"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{routed}");
+    assert_eq!(routed["routed_now"], false, "{routed}");
+    assert_eq!(routed["decision"]["owner_id"], Value::Null, "{routed}");
+    assert_eq!(routed["conflict"]["customer_id"], Value::Null, "{routed}");
+    assert_eq!(
+        routed["conflict"]["matched"][0]["field"], "phone",
+        "{routed}"
+    );
+    let text = routed.to_string();
+    assert!(!text.contains("CU-A") && !text.contains("\"r1\""), "{text}");
+
+    let (status, routed) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "CU-C", "name": "丙公司", "phone": "13800000001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{routed}");
+    assert_eq!(routed["conflict"]["customer_id"], "CU-A", "{routed}");
+    assert_eq!(routed["decision"]["owner_id"], "r1", "{routed}");
+    let (status, _) = app.get("/api/v1/customers/CU-C").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a duplicate is not a customer"
+    );
+
+    let (_, seen) = app
+        .call_as(&manager, Method::GET, "/api/v1/conflicts", None)
+        .await;
+    let seen = seen.as_array().unwrap();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["duplicate_id"], "CU-B");
+    assert_eq!(seen[0]["customer_id"], Value::Null);
+    let (_, all) = app.get("/api/v1/conflicts").await;
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+}
+
 allot_store::test_on_both_backends! {
+    a_routed_duplicate_answers_with_the_conflict => super::a_routed_duplicate_answers_with_the_conflict;
     responses_match_the_openapi_schemas => super::responses_match_the_openapi_schemas;
     unauthenticated_calls_are_refused => super::unauthenticated_calls_are_refused;
     openapi_document_covers_every_route => super::openapi_document_covers_every_route;

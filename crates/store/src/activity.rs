@@ -133,6 +133,7 @@ async fn upsert_transactions(
         ],
             rows: &values,
             on_conflict: Some("(id) DO UPDATE SET customer_id = excluded.customer_id, at = excluded.at, amount_minor = excluded.amount_minor, product_line = excluded.product_line"),
+            never_clash: false,
         },
         Transfer::for_rows(rows.len()),
     )
@@ -173,6 +174,7 @@ async fn upsert_interactions(
         ],
             rows: &values,
             on_conflict: Some("(id) DO UPDATE SET customer_id = excluded.customer_id, rep_id = excluded.rep_id, at = excluded.at, kind = excluded.kind, minutes = excluded.minutes, outcome = excluded.outcome"),
+            never_clash: false,
         },
         Transfer::for_rows(rows.len()),
     )

@@ -155,6 +155,7 @@ pub(crate) async fn record_ownership_events(
             columns: EVENT_WRITE_COLUMNS,
             rows: &rows,
             on_conflict: None,
+            never_clash: false,
         },
         transfer,
     )

@@ -70,6 +70,7 @@ async fn upsert_tickets(source: &mut impl Connected, tickets: &[Ticket]) -> Stor
         ],
             rows: &values,
             on_conflict: Some("(id) DO UPDATE SET customer_id = excluded.customer_id, opened_at = excluded.opened_at, closed_at = excluded.closed_at, severity = excluded.severity, subject = excluded.subject"),
+            never_clash: false,
         },
         transfer,
     )

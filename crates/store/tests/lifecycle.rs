@@ -254,26 +254,27 @@ async fn racing_claims(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("store");
     organisation(&store, "").await;
-    for index in 0..20 {
+    for index in 0..100 {
         rep(&store, &format!("x{index:02}"), "sales", "rep", None).await;
     }
     rep(&store, "capped", "sales", "rep", Some(3)).await;
     customer(&store, "prize", "C").await;
-    for index in 0..12 {
-        customer(&store, &format!("p{index:02}"), "C").await;
+    for index in 0..102 {
+        customer(&store, &format!("p{index:03}"), "C").await;
     }
     let capped = principal(&store, "capped").await;
     store
-        .claim(&capped, &id("p10"), None, day(0))
+        .claim(&capped, &id("p100"), None, day(0))
         .await
         .expect("first");
     store
-        .claim(&capped, &id("p11"), None, day(0))
+        .claim(&capped, &id("p101"), None, day(0))
         .await
         .expect("second");
 
     let mut racers = Vec::new();
-    for index in 0..20 {
+    // 100 reps race for one customer; the rep one below its cap races 100 claims of its own.
+    for index in 0..100 {
         let store = store.clone();
         racers.push(tokio::spawn(async move {
             let who = store
@@ -283,12 +284,12 @@ async fn racing_claims(backend: Backend) {
             store.claim(&who, &id("prize"), None, day(0)).await.is_ok()
         }));
     }
-    for index in 0..10 {
+    for index in 0..100 {
         let store = store.clone();
         let capped = capped.clone();
         racers.push(tokio::spawn(async move {
             store
-                .claim(&capped, &id(&format!("p{index:02}")), None, day(0))
+                .claim(&capped, &id(&format!("p{index:03}")), None, day(0))
                 .await
                 .is_ok()
         }));

@@ -1,13 +1,15 @@
 -- 撞单 (issue 10): the keys customers are matched on, and the conflicts a match opens.
 
--- One row per key of a customer ("name:腾讯计算机系统", "phone:13800138000", …): a new
--- customer is matched by looking its keys up here, never by scanning the customers.
--- No foreign key: the rows are written with their customer by the one function that writes
--- customers, and a key check per row would cost the import as much as the index.
+-- One row per key of a customer (its name in match form, phone, email, credit code), as the
+-- key's 64-bit fingerprint: a new customer is matched by looking its fingerprints up here, never
+-- by scanning the customers, and a hit is confirmed on the keys themselves. Integers keep the
+-- index a fraction of the size of one over the key texts (which made a first import of a
+-- million customers five times slower). No foreign key: the rows are written with their
+-- customer by the one function that writes customers.
 CREATE TABLE customer_match_keys (
-    match_key TEXT NOT NULL,
+    fingerprint BIGINT NOT NULL,
     customer_id TEXT NOT NULL,
-    PRIMARY KEY (match_key, customer_id)
+    PRIMARY KEY (fingerprint, customer_id)
 ) WITHOUT ROWID;
 CREATE INDEX customer_match_keys_customer ON customer_match_keys(customer_id);
 -- Which version of the key normalisation the rows were made with; keys are rebuilt when the

@@ -142,6 +142,9 @@ struct CustomerImport<'w> {
     /// New rows of the file kept as duplicates (撞单), with the customer each duplicates:
     /// rows naming one as their parent are given that customer instead.
     diverted: HashMap<String, CustomerId>,
+    /// The match-key fingerprints written by this import, when it began on an empty table
+    /// (then they are all the stored ones): duplicates are looked up only for those in it.
+    written_fingerprints: Option<HashSet<i64>>,
     /// No customer was stored when the import began (under the routing lock, which every
     /// writer of customers takes): ids of the file need not be looked up.
     started_empty: bool,
@@ -184,6 +187,7 @@ impl Store {
             done: 0,
             webhook,
             diverted: HashMap::new(),
+            written_fingerprints: started_empty.then(HashSet::new),
             started_empty,
         };
         let mut rows = rows.into_iter();
@@ -808,13 +812,14 @@ impl CustomerImport<'_> {
             .filter(|row| row.stored.is_none())
             .map(|row| &row.customer)
             .collect();
-        let mut matches_of: HashMap<String, KeyMatches> = find_duplicates(write, &new_records)
-            .await?
-            .into_iter()
-            .zip(&new_records)
-            .filter(|(matches, _)| !matches.is_empty())
-            .map(|(matches, record)| (record.id.to_string(), matches))
-            .collect();
+        let mut matches_of: HashMap<String, KeyMatches> =
+            find_duplicates(write, &new_records, self.written_fingerprints.as_ref())
+                .await?
+                .into_iter()
+                .zip(&new_records)
+                .filter(|(matches, _)| !matches.is_empty())
+                .map(|(matches, record)| (record.id.to_string(), matches))
+                .collect();
         drop(new_records);
         let (duplicates, mut ready): (Vec<Candidate>, Vec<Candidate>) =
             ready.into_iter().partition(|row| {
@@ -846,6 +851,13 @@ impl CustomerImport<'_> {
             ready.iter().partition(|row| row.stored.is_some());
         let new: Vec<&Customer> = new.into_iter().map(|row| &row.customer).collect();
         insert_new_customers(write, &new, now, Transfer::for_rows(new.len())).await?;
+        if let Some(written) = &mut self.written_fingerprints {
+            written.extend(new.iter().flat_map(|customer| {
+                allot_core::matching::customer_match_keys(customer)
+                    .into_iter()
+                    .map(|key| key.fingerprint())
+            }));
+        }
         let stored: Vec<&Customer> = stored.into_iter().map(|row| &row.customer).collect();
         upsert_customers(write, &stored, now, Transfer::for_rows(stored.len())).await?;
         let events: Vec<NewOwnershipEvent<'_>> = ready

@@ -110,6 +110,7 @@ async fn write_customers(
             columns: write_columns(),
             rows: &rows,
             on_conflict,
+            never_clash: false,
         },
         transfer,
     )
@@ -144,21 +145,24 @@ pub(crate) async fn write_match_keys(
     customers: &[&Customer],
     transfer: Transfer,
 ) -> StoreResult<()> {
-    const COLUMNS: &[(&str, Kind)] = &[("match_key", Kind::Text), ("customer_id", Kind::Text)];
-    let keys: Vec<(String, &str)> = customers
+    const COLUMNS: &[(&str, Kind)] = &[("fingerprint", Kind::Integer), ("customer_id", Kind::Text)];
+    let mut keys: Vec<(i64, &str)> = customers
         .iter()
         .flat_map(|customer| {
             allot_core::matching::customer_match_keys(customer)
                 .into_iter()
-                .map(|key| (key.stored_form(), customer.id.as_str()))
+                .map(|key| (key.fingerprint(), customer.id.as_str()))
         })
         .collect();
+    // Two keys of one customer may share a fingerprint; the row is the same.
+    keys.sort_unstable();
+    keys.dedup();
     if keys.is_empty() {
         return Ok(());
     }
     let rows: Vec<Vec<Value<'_>>> = keys
         .iter()
-        .map(|(key, customer)| vec![Value::Text(key), Value::Text(customer)])
+        .map(|(fingerprint, customer)| vec![Value::Integer(*fingerprint), Value::Text(customer)])
         .collect();
     insert_rows(
         source.connection(),
@@ -167,6 +171,9 @@ pub(crate) async fn write_match_keys(
             columns: COLUMNS,
             rows: &rows,
             on_conflict: None,
+            // Keys are deduplicated above, and a customer's are forgotten before it is
+            // written again.
+            never_clash: true,
         },
         transfer,
     )

@@ -186,6 +186,21 @@ pub(crate) struct InsertRows<'a> {
     pub columns: &'a [(&'a str, Kind)],
     pub rows: &'a [Vec<Value<'a>>],
     pub on_conflict: Option<&'a str>,
+    /// The caller knows no row can clash with a stored one or break a constraint. SQLite then
+    /// inserts `OR IGNORE`, which spares it the statement journal: a multi-row insert into
+    /// random places of an index copies every page it touches into that journal (writing the
+    /// match keys of a million customers took 5 s longer with a plain INSERT).
+    pub never_clash: bool,
+}
+
+impl InsertRows<'_> {
+    fn sqlite_verb(&self) -> &'static str {
+        if self.never_clash && self.on_conflict.is_none() {
+            "INSERT OR IGNORE"
+        } else {
+            "INSERT"
+        }
+    }
 }
 
 /// Inserts the rows, many per round trip: multi-row `INSERT … VALUES` on SQLite; on PostgreSQL
@@ -342,7 +357,8 @@ fn insert_sqlite_direct(
     let rows_per_chunk = (30_000 / width).clamp(1, SQLITE_INSERT_ROWS_PER_STATEMENT);
     let sql_for = |rows: usize| {
         format!(
-            "INSERT INTO {} ({names}) VALUES {}{conflict}",
+            "{} INTO {} ({names}) VALUES {}{conflict}",
+            insert.sqlite_verb(),
             insert.table,
             vec![row_placeholders.as_str(); rows].join(", ")
         )

@@ -185,6 +185,35 @@ impl<'a> TextList<'a> for sqlx::QueryBuilder<'a, Postgres> {
     }
 }
 
+/// `column IN (…)` over a list of integers, as [`TextList`] for texts.
+pub(crate) trait IntegerList {
+    fn push_in_integer_list(&mut self, column: &str, values: &[i64]) -> &mut Self;
+}
+
+impl IntegerList for sqlx::QueryBuilder<'_, Sqlite> {
+    fn push_in_integer_list(&mut self, column: &str, values: &[i64]) -> &mut Self {
+        if values.is_empty() {
+            self.push("1 = 0");
+            return self;
+        }
+        self.push(column).push(" IN (");
+        let mut separated = self.separated(", ");
+        for value in values {
+            separated.push_bind(*value);
+        }
+        self.push(")")
+    }
+}
+
+impl IntegerList for sqlx::QueryBuilder<'_, Postgres> {
+    fn push_in_integer_list(&mut self, column: &str, values: &[i64]) -> &mut Self {
+        self.push(column)
+            .push(" = ANY(")
+            .push_bind(values.to_vec())
+            .push(")")
+    }
+}
+
 /// Most texts in one `IN (…)` list on SQLite.
 pub(crate) const LIST_CHUNK: usize = 900;
 

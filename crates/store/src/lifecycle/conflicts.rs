@@ -20,7 +20,7 @@ use super::{change_owners, ChangeReason, OwnerChange};
 use crate::customers::load_customers;
 use crate::customers::write::{upsert_customers, write_match_keys};
 use crate::database::bulk::Transfer;
-use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
+use crate::database::{on_backend, sql, Connected, IntegerList, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime, WriteTransaction};
 
@@ -312,32 +312,52 @@ pub(crate) type KeyMatches = Vec<(MatchKey, CustomerId)>;
 /// Finds duplicates among new records, in order: a record whose keys equal those of a stored
 /// customer, or of an earlier record of `records` that is not a duplicate itself, is one.
 /// Returns, for each record, the keys that matched and whom (empty: not a duplicate).
+///
+/// `known`, when given, holds every fingerprint stored (an import into an empty table keeps
+/// them as it writes): only fingerprints in it are looked up, so a first import of a million
+/// customers does not probe the index four million times to find nothing.
 pub(crate) async fn find_duplicates(
     source: &mut impl Connected,
     records: &[&Customer],
+    known: Option<&HashSet<i64>>,
 ) -> StoreResult<Vec<KeyMatches>> {
     let keys: Vec<Vec<MatchKey>> = records
         .iter()
         .map(|record| customer_match_keys(record))
         .collect();
-    let stored_forms: Vec<String> = keys
+    let mut fingerprints: Vec<i64> = keys
         .iter()
         .flatten()
-        .map(MatchKey::stored_form)
-        .collect::<HashSet<_>>()
-        .into_iter()
+        .map(MatchKey::fingerprint)
+        .filter(|fingerprint| known.is_none_or(|known| known.contains(fingerprint)))
         .collect();
-    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
-    let forms: Vec<&str> = stored_forms.iter().map(String::as_str).collect();
-    for chunk in forms.chunks(LIST_CHUNK) {
-        let rows: Vec<(String, String)> = on_backend!(&mut *source, |connection, Db| {
-            let mut query =
-                sql!(Db; "SELECT match_key, customer_id FROM customer_match_keys WHERE ");
-            query.push_in_list("match_key", chunk);
-            query.build_query_as().fetch_all(&mut *connection).await?
+    fingerprints.sort_unstable();
+    fingerprints.dedup();
+    let mut candidates: Vec<String> = Vec::new();
+    for chunk in fingerprints.chunks(LIST_CHUNK) {
+        let found: Vec<String> = on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; "SELECT customer_id FROM customer_match_keys WHERE ");
+            query.push_in_integer_list("fingerprint", chunk);
+            query
+                .build_query_scalar()
+                .fetch_all(&mut *connection)
+                .await?
         });
-        for (key, customer) in rows {
-            stored.entry(key).or_default().push(customer);
+        candidates.extend(found);
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    // A fingerprint is a hint: the stored customers it names are read and their keys compared.
+    let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+    let candidate_ids: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    for chunk in candidate_ids.chunks(LIST_CHUNK) {
+        for customer in load_customers(&mut *source, chunk).await?.values() {
+            for key in customer_match_keys(customer) {
+                stored
+                    .entry(key.stored_form())
+                    .or_default()
+                    .push(customer.id.to_string());
+            }
         }
     }
     // Keys of the records of this batch taken as new customers so far.

@@ -1186,6 +1186,7 @@ impl Store {
                         ],
                         rows: &rows,
                         on_conflict: None,
+                        never_clash: false,
                     },
                     crate::database::bulk::Transfer::for_rows(rows.len()),
                 )

@@ -166,6 +166,7 @@ impl DecisionBatch {
                     columns: crate::events::EVENT_WRITE_COLUMNS,
                     rows: &events,
                     on_conflict: None,
+                    never_clash: false,
                 },
                 Transfer::for_rows(events.len()),
             )
@@ -208,6 +209,7 @@ impl DecisionBatch {
                     ],
                     rows: &rows,
                     on_conflict: None,
+                    never_clash: false,
                 },
                 Transfer::for_rows(rows.len()),
             )

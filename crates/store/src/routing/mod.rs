@@ -297,6 +297,7 @@ impl Store {
                 columns: &[("rule_name", Kind::Text), ("state", Kind::Json)],
                 rows: &rows,
                 on_conflict: Some("(rule_name) DO UPDATE SET state = excluded.state"),
+                never_clash: false,
             },
             Transfer::Arrays,
         )

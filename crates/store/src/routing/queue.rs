@@ -243,13 +243,14 @@ impl Store {
             .map(|(_, customer, ..)| customer)
             .filter(|customer| !stored.contains_key(customer.id.as_str()))
             .collect();
-        let mut matches_of: HashMap<String, KeyMatches> = find_duplicates(&mut write, &new_records)
-            .await?
-            .into_iter()
-            .zip(&new_records)
-            .filter(|(matches, _)| !matches.is_empty())
-            .map(|(matches, record)| (record.id.to_string(), matches))
-            .collect();
+        let mut matches_of: HashMap<String, KeyMatches> =
+            find_duplicates(&mut write, &new_records, None)
+                .await?
+                .into_iter()
+                .zip(&new_records)
+                .filter(|(matches, _)| !matches.is_empty())
+                .map(|(matches, record)| (record.id.to_string(), matches))
+                .collect();
         drop(new_records);
         let mut duplicates: Vec<(usize, Customer, KeyMatches, String)> = Vec::new();
 

@@ -120,6 +120,7 @@ impl<'a> AlertChanges<'a> {
                 ],
                 rows: &rows,
                 on_conflict: None,
+                never_clash: false,
             },
             Transfer::Arrays,
         )

@@ -489,6 +489,7 @@ async fn write_customer_values(
             columns: VALUE_COLUMNS,
             rows: &values,
             on_conflict: Some(&on_conflict),
+            never_clash: false,
         },
         Transfer::for_rows(values.len()),
     )

@@ -116,6 +116,7 @@ pub(crate) async fn record_tier_events(
             ],
             rows: &rows,
             on_conflict: None,
+            never_clash: false,
         },
         Transfer::for_rows(rows.len()),
     )
