@@ -4,14 +4,14 @@
 -- key's 64-bit fingerprint: a new customer is matched by looking its fingerprints up here, never
 -- by scanning the customers, and a hit is confirmed on the keys themselves. Integers keep the
 -- index a fraction of the size of one over the key texts (which made a first import of a
--- million customers five times slower). No foreign key: the rows are written with their
--- customer by the one function that writes customers.
+-- million customers five times slower). No index on the customer: a customer's rows are
+-- replaced by their whole keys, computed from its stored version. No foreign key: the rows are
+-- written with their customer by the one function that writes customers.
 CREATE TABLE customer_match_keys (
     fingerprint BIGINT NOT NULL,
     customer_id TEXT NOT NULL,
     PRIMARY KEY (fingerprint, customer_id)
 ) WITHOUT ROWID;
-CREATE INDEX customer_match_keys_customer ON customer_match_keys(customer_id);
 -- Which version of the key normalisation the rows were made with; keys are rebuilt when the
 -- store opens a database whose rows are older (or were never made, as after this migration).
 CREATE TABLE match_key_version (id BIGINT PRIMARY KEY, version BIGINT NOT NULL);

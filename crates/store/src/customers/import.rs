@@ -14,7 +14,7 @@ use allot_core::update::GivenColumns;
 use allot_core::{Clock, Customer, CustomerFields, CustomerId, RepId, Vocabulary};
 
 use super::load_customers;
-use super::write::{insert_new_customers, recount_rep_loads, upsert_customers};
+use super::write::{insert_new_customers, recount_rep_loads, upsert_customers, PendingMatchKeys};
 use crate::database::bulk::Transfer;
 use crate::database::{on_backend, sql, Connected, Dialect, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
@@ -142,9 +142,9 @@ struct CustomerImport<'w> {
     /// New rows of the file kept as duplicates (撞单), with the customer each duplicates:
     /// rows naming one as their parent are given that customer instead.
     diverted: HashMap<String, CustomerId>,
-    /// The match-key fingerprints written by this import, when it began on an empty table
-    /// (then they are all the stored ones): duplicates are looked up only for those in it.
-    written_fingerprints: Option<HashSet<i64>>,
+    /// The match keys of the customers written, when the import began on an empty table (then
+    /// they are all the stored ones): written in order when it ends.
+    pending_keys: Option<PendingMatchKeys>,
     /// No customer was stored when the import began (under the routing lock, which every
     /// writer of customers takes): ids of the file need not be looked up.
     started_empty: bool,
@@ -187,7 +187,7 @@ impl Store {
             done: 0,
             webhook,
             diverted: HashMap::new(),
-            written_fingerprints: started_empty.then(HashSet::new),
+            pending_keys: started_empty.then(PendingMatchKeys::default),
             started_empty,
         };
         let mut rows = rows.into_iter();
@@ -216,6 +216,9 @@ impl Store {
         }
         import.settle_rows_left_waiting(&mut write).await?;
         import.flush(&mut write).await?;
+        if let Some(pending) = import.pending_keys.take() {
+            pending.write(&mut write).await?;
+        }
         let affected: HashSet<&str> = import.affected_reps.iter().map(String::as_str).collect();
         recount_rep_loads(&mut write, &affected).await?;
         if import.summary.inserted >= ANALYZE_AFTER_INSERTING {
@@ -813,7 +816,7 @@ impl CustomerImport<'_> {
             .map(|row| &row.customer)
             .collect();
         let mut matches_of: HashMap<String, KeyMatches> =
-            find_duplicates(write, &new_records, self.written_fingerprints.as_ref())
+            find_duplicates(write, &new_records, self.pending_keys.as_ref())
                 .await?
                 .into_iter()
                 .zip(&new_records)
@@ -850,16 +853,27 @@ impl CustomerImport<'_> {
         let (stored, new): (Vec<&Candidate>, Vec<&Candidate>) =
             ready.iter().partition(|row| row.stored.is_some());
         let new: Vec<&Customer> = new.into_iter().map(|row| &row.customer).collect();
-        insert_new_customers(write, &new, now, Transfer::for_rows(new.len())).await?;
-        if let Some(written) = &mut self.written_fingerprints {
-            written.extend(new.iter().flat_map(|customer| {
-                allot_core::matching::customer_match_keys(customer)
-                    .into_iter()
-                    .map(|key| key.fingerprint())
-            }));
-        }
+        insert_new_customers(
+            write,
+            &new,
+            now,
+            Transfer::for_rows(new.len()),
+            self.pending_keys.as_mut(),
+        )
+        .await?;
+        let previous: Vec<&Customer> = stored
+            .iter()
+            .filter_map(|row| row.stored.as_ref())
+            .collect();
         let stored: Vec<&Customer> = stored.into_iter().map(|row| &row.customer).collect();
-        upsert_customers(write, &stored, now, Transfer::for_rows(stored.len())).await?;
+        upsert_customers(
+            write,
+            &stored,
+            &previous,
+            now,
+            Transfer::for_rows(stored.len()),
+        )
+        .await?;
         let events: Vec<NewOwnershipEvent<'_>> = ready
             .iter()
             .map(|row| NewOwnershipEvent {

@@ -1,11 +1,11 @@
 //! Writing customers in bulk, the statement generated from the core's column table, and
 //! recounting the loads of the reps whose customers changed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use allot_core::customer::{StoredType, CUSTOMER_COLUMNS};
-use allot_core::Customer;
+use allot_core::{Customer, CustomerId};
 use chrono::{DateTime, Utc};
 
 use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
@@ -55,29 +55,130 @@ fn on_conflict() -> &'static str {
 }
 
 /// Writes `customers` (new or changed), each with `updated_at`; `transfer` says how PostgreSQL
-/// receives them (COPY for imports).
+/// receives them (COPY for imports). `previous` holds the stored versions of those that were
+/// stored: their match keys are replaced where they changed.
 pub(crate) async fn upsert_customers(
     source: &mut impl Connected,
     customers: &[&Customer],
+    previous: &[&Customer],
     updated_at: DateTime<Utc>,
     transfer: Transfer,
 ) -> StoreResult<()> {
     write_customers(source, customers, updated_at, transfer, Some(on_conflict())).await?;
-    forget_match_keys(source, customers).await?;
-    write_match_keys(source, customers, transfer).await
+    replace_match_keys(source, previous, customers, transfer).await
 }
 
 /// Inserts customers known not to be stored (looked up under the routing lock, which every
 /// writer of customers holds): no conflict clause, so PostgreSQL copies them straight into the
 /// table. Should one exist after all, the unique key refuses the whole write.
+/// With `pending`, their match keys are kept there, to be written when the import ends.
 pub(crate) async fn insert_new_customers(
     source: &mut impl Connected,
     customers: &[&Customer],
     updated_at: DateTime<Utc>,
     transfer: Transfer,
+    pending: Option<&mut PendingMatchKeys>,
 ) -> StoreResult<()> {
     write_customers(source, customers, updated_at, transfer, None).await?;
-    write_match_keys(source, customers, transfer).await
+    match pending {
+        Some(pending) => {
+            customers.iter().for_each(|customer| pending.add(customer));
+            Ok(())
+        }
+        None => write_match_keys(source, customers, transfer).await,
+    }
+}
+
+/// The match keys of the customers an import into an empty table wrote, kept until it ends
+/// and then written in fingerprint order, so they are appended to the index instead of
+/// scattered over it (written chunk by chunk, they took as long as the rest of a first import
+/// of a million customers).
+#[derive(Default)]
+pub(crate) struct PendingMatchKeys {
+    customers: Vec<CustomerId>,
+    /// (fingerprint, position in `customers`).
+    rows: Vec<(i64, u32)>,
+    /// The first customer of each fingerprint, and any others that share it.
+    first: HashMap<i64, u32>,
+    more: HashMap<i64, Vec<u32>>,
+}
+
+/// Key rows written per statement batch when pending keys are written.
+const PENDING_ROWS_PER_WRITE: usize = 50_000;
+
+impl PendingMatchKeys {
+    pub(crate) fn add(&mut self, customer: &Customer) {
+        let Ok(position) = u32::try_from(self.customers.len()) else {
+            // Past four billion customers in one import the rows stay correct, unindexed here;
+            // unreachable in practice, and not worth a panic.
+            return;
+        };
+        self.customers.push(customer.id.clone());
+        let mut fingerprints: Vec<i64> = allot_core::matching::customer_match_keys(customer)
+            .iter()
+            .map(allot_core::matching::MatchKey::fingerprint)
+            .collect();
+        fingerprints.sort_unstable();
+        fingerprints.dedup();
+        for fingerprint in fingerprints {
+            self.rows.push((fingerprint, position));
+            match self.first.entry(fingerprint) {
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(position);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    self.more.entry(fingerprint).or_default().push(position);
+                }
+            }
+        }
+    }
+
+    /// The customers written with a key of this fingerprint.
+    pub(crate) fn customers_with(&self, fingerprint: i64) -> impl Iterator<Item = &CustomerId> {
+        self.first
+            .get(&fingerprint)
+            .into_iter()
+            .chain(self.more.get(&fingerprint).into_iter().flatten())
+            .map(|position| &self.customers[*position as usize])
+    }
+
+    /// Writes every kept key, in fingerprint order.
+    pub(crate) async fn write(mut self, source: &mut impl Connected) -> StoreResult<()> {
+        const COLUMNS: &[(&str, Kind)] =
+            &[("fingerprint", Kind::Integer), ("customer_id", Kind::Text)];
+        let customers = std::mem::take(&mut self.customers);
+        let mut rows = std::mem::take(&mut self.rows);
+        drop(self);
+        rows.sort_unstable_by(|(a_print, a_at), (b_print, b_at)| {
+            (a_print, customers[*a_at as usize].as_str())
+                .cmp(&(b_print, customers[*b_at as usize].as_str()))
+        });
+        for batch in rows.chunks(PENDING_ROWS_PER_WRITE) {
+            let values: Vec<Vec<Value<'_>>> = batch
+                .iter()
+                .map(|(fingerprint, at)| {
+                    vec![
+                        Value::Integer(*fingerprint),
+                        Value::Text(customers[*at as usize].as_str()),
+                    ]
+                })
+                .collect();
+            insert_rows(
+                source.connection(),
+                &InsertRows {
+                    table: "customer_match_keys",
+                    columns: COLUMNS,
+                    rows: &values,
+                    on_conflict: None,
+                    // One row per customer and fingerprint, into a table that was empty.
+                    never_clash: true,
+                },
+                Transfer::Copy,
+            )
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 async fn write_customers(
@@ -118,24 +219,86 @@ async fn write_customers(
     Ok(())
 }
 
-/// Removes the match keys of customers about to be written again (their name or contacts may
-/// have changed).
-async fn forget_match_keys(
-    source: &mut impl Connected,
-    customers: &[&Customer],
-) -> StoreResult<()> {
-    let ids: Vec<&str> = customers
+/// The (fingerprint, customer) rows of customers' match keys, sorted, without repeats.
+fn key_rows<'c>(customers: &[&'c Customer]) -> Vec<(i64, &'c str)> {
+    let mut rows: Vec<(i64, &str)> = customers
         .iter()
-        .map(|customer| customer.id.as_str())
+        .flat_map(|customer| {
+            allot_core::matching::customer_match_keys(customer)
+                .into_iter()
+                .map(|key| (key.fingerprint(), customer.id.as_str()))
+        })
         .collect();
-    for chunk in ids.chunks(LIST_CHUNK) {
+    // Two keys of one customer may share a fingerprint; the row is the same.
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
+/// `(fingerprint, customer_id) IN (…)` over key rows: row values on SQLite, two arrays on
+/// PostgreSQL.
+trait KeyRowList<'a> {
+    fn push_in_key_rows(&mut self, rows: &[(i64, &'a str)]) -> &mut Self;
+}
+
+impl<'a> KeyRowList<'a> for sqlx::QueryBuilder<'a, sqlx::Sqlite> {
+    fn push_in_key_rows(&mut self, rows: &[(i64, &'a str)]) -> &mut Self {
+        self.push("(fingerprint, customer_id) IN (VALUES ");
+        let mut separated = self.separated(", ");
+        for (fingerprint, customer) in rows {
+            separated
+                .push("(")
+                .push_bind_unseparated(*fingerprint)
+                .push_unseparated(", ")
+                .push_bind_unseparated(*customer)
+                .push_unseparated(")");
+        }
+        self.push(")")
+    }
+}
+
+impl<'a> KeyRowList<'a> for sqlx::QueryBuilder<'a, sqlx::Postgres> {
+    fn push_in_key_rows(&mut self, rows: &[(i64, &'a str)]) -> &mut Self {
+        let fingerprints: Vec<i64> = rows.iter().map(|(fingerprint, _)| *fingerprint).collect();
+        let customers: Vec<&'a str> = rows.iter().map(|(_, customer)| *customer).collect();
+        self.push("(fingerprint, customer_id) IN (SELECT * FROM UNNEST(")
+            .push_bind(fingerprints)
+            .push("::int8[], ")
+            .push_bind(customers)
+            .push("::text[]))")
+    }
+}
+
+/// Replaces the match keys of customers written again: the rows of `previous` (their stored
+/// versions) that `customers` no longer have go, the new ones come. A customer whose name and
+/// contacts did not change writes no key at all. Deleting by the whole key needs no index on the
+/// customer, which a first import would pay for on every row.
+async fn replace_match_keys(
+    source: &mut impl Connected,
+    previous: &[&Customer],
+    customers: &[&Customer],
+    transfer: Transfer,
+) -> StoreResult<()> {
+    let before: HashSet<(i64, &str)> = key_rows(previous).into_iter().collect();
+    let after = key_rows(customers);
+    let after_set: HashSet<(i64, &str)> = after.iter().copied().collect();
+    let gone: Vec<(i64, &str)> = before
+        .iter()
+        .filter(|row| !after_set.contains(row))
+        .copied()
+        .collect();
+    for chunk in gone.chunks(LIST_CHUNK / 2) {
         on_backend!(&mut *source, |connection, Db| {
             let mut query = sql!(Db; "DELETE FROM customer_match_keys WHERE ");
-            query.push_in_list("customer_id", chunk);
+            query.push_in_key_rows(chunk);
             query.build().execute(&mut *connection).await?;
         });
     }
-    Ok(())
+    let new: Vec<(i64, &str)> = after
+        .into_iter()
+        .filter(|row| !before.contains(row))
+        .collect();
+    insert_key_rows(source, &new, transfer).await
 }
 
 /// Indexes the match keys of `customers` (see [`allot_core::matching`]), so later customers
@@ -145,18 +308,15 @@ pub(crate) async fn write_match_keys(
     customers: &[&Customer],
     transfer: Transfer,
 ) -> StoreResult<()> {
+    insert_key_rows(source, &key_rows(customers), transfer).await
+}
+
+async fn insert_key_rows(
+    source: &mut impl Connected,
+    keys: &[(i64, &str)],
+    transfer: Transfer,
+) -> StoreResult<()> {
     const COLUMNS: &[(&str, Kind)] = &[("fingerprint", Kind::Integer), ("customer_id", Kind::Text)];
-    let mut keys: Vec<(i64, &str)> = customers
-        .iter()
-        .flat_map(|customer| {
-            allot_core::matching::customer_match_keys(customer)
-                .into_iter()
-                .map(|key| (key.fingerprint(), customer.id.as_str()))
-        })
-        .collect();
-    // Two keys of one customer may share a fingerprint; the row is the same.
-    keys.sort_unstable();
-    keys.dedup();
     if keys.is_empty() {
         return Ok(());
     }
@@ -171,8 +331,7 @@ pub(crate) async fn write_match_keys(
             columns: COLUMNS,
             rows: &rows,
             on_conflict: None,
-            // Keys are deduplicated above, and a customer's are forgotten before it is
-            // written again.
+            // The rows are distinct, and a customer's stored rows are not among them.
             never_clash: true,
         },
         transfer,

@@ -18,7 +18,7 @@ use super::pool::policy_has_webhook;
 use super::transfers::{TransferRequest, TransferTarget};
 use super::{change_owners, ChangeReason, OwnerChange};
 use crate::customers::load_customers;
-use crate::customers::write::{upsert_customers, write_match_keys};
+use crate::customers::write::{upsert_customers, write_match_keys, PendingMatchKeys};
 use crate::database::bulk::Transfer;
 use crate::database::{on_backend, sql, Connected, IntegerList, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
@@ -313,27 +313,30 @@ pub(crate) type KeyMatches = Vec<(MatchKey, CustomerId)>;
 /// customer, or of an earlier record of `records` that is not a duplicate itself, is one.
 /// Returns, for each record, the keys that matched and whom (empty: not a duplicate).
 ///
-/// `known`, when given, holds every fingerprint stored (an import into an empty table keeps
-/// them as it writes): only fingerprints in it are looked up, so a first import of a million
-/// customers does not probe the index four million times to find nothing.
+/// `pending`, when given, holds the keys of every stored customer (an import into an empty
+/// table keeps them until it ends): candidates come from it instead of the index.
 pub(crate) async fn find_duplicates(
     source: &mut impl Connected,
     records: &[&Customer],
-    known: Option<&HashSet<i64>>,
+    pending: Option<&PendingMatchKeys>,
 ) -> StoreResult<Vec<KeyMatches>> {
     let keys: Vec<Vec<MatchKey>> = records
         .iter()
         .map(|record| customer_match_keys(record))
         .collect();
-    let mut fingerprints: Vec<i64> = keys
-        .iter()
-        .flatten()
-        .map(MatchKey::fingerprint)
-        .filter(|fingerprint| known.is_none_or(|known| known.contains(fingerprint)))
-        .collect();
+    let mut fingerprints: Vec<i64> = keys.iter().flatten().map(MatchKey::fingerprint).collect();
     fingerprints.sort_unstable();
     fingerprints.dedup();
     let mut candidates: Vec<String> = Vec::new();
+    if let Some(pending) = pending {
+        candidates.extend(
+            fingerprints
+                .iter()
+                .flat_map(|fingerprint| pending.customers_with(*fingerprint))
+                .map(ToString::to_string),
+        );
+        fingerprints.clear();
+    }
     for chunk in fingerprints.chunks(LIST_CHUNK) {
         let found: Vec<String> = on_backend!(&mut *source, |connection, Db| {
             let mut query = sql!(Db; "SELECT customer_id FROM customer_match_keys WHERE ");
@@ -1107,7 +1110,7 @@ impl Store {
         let duplicate = record_from_json(&row.duplicate.0, &vocabulary)?;
         let (merged, filled) = merge_duplicate(&existing, &duplicate);
         if !filled.is_empty() {
-            upsert_customers(&mut write, &[&merged], now, Transfer::Arrays).await?;
+            upsert_customers(&mut write, &[&merged], &[&existing], now, Transfer::Arrays).await?;
         }
         on_backend!(&mut write, |connection, Db| {
             sql!(Db; "UPDATE conflicts SET merged_by = ", bind(principal.actor()), ", merged_at = ", bind(StoredTime(now)),

@@ -256,6 +256,8 @@ impl Store {
 
         let mut batch = DecisionBatch::new(rules_version);
         let mut to_write: Vec<Customer> = Vec::new();
+        // The stored versions of the customers written again, whose match keys may change.
+        let mut previous: Vec<Customer> = Vec::new();
         let mut workload_changed: HashSet<String> = HashSet::new();
         let mut touched: Vec<RepId> = Vec::new();
         let mut decided: Vec<(usize, DecisionRecord, bool)> = Vec::new();
@@ -284,10 +286,11 @@ impl Store {
                     continue;
                 }
             };
-            if let Some(existing) = &existing {
+            if let Some(existing) = existing {
                 if existing.workload != customer.workload {
                     workload_changed.extend(existing.owner_id.as_ref().map(ToString::to_string));
                 }
+                previous.push(existing);
             }
             if let Some(owner) = customer.owner_id.clone() {
                 // Owned already: routing never moves an owned customer.
@@ -329,7 +332,15 @@ impl Store {
             to_write.push(customer);
         }
         let customers: Vec<&Customer> = to_write.iter().collect();
-        upsert_customers(&mut write, &customers, clock.now(), Transfer::Arrays).await?;
+        let previous: Vec<&Customer> = previous.iter().collect();
+        upsert_customers(
+            &mut write,
+            &customers,
+            &previous,
+            clock.now(),
+            Transfer::Arrays,
+        )
+        .await?;
         batch.flush(&mut write).await?;
         let workload_changed: HashSet<&str> = workload_changed.iter().map(String::as_str).collect();
         recount_rep_loads(&mut write, &workload_changed).await?;
