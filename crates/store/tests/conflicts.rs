@@ -395,6 +395,29 @@ async fn conflicts_and_duplicates(backend: Backend) {
         2,
         "CU12 and CU20 are still open"
     );
+    // A changed email replaces its key: the old one is free, the new one taken.
+    let (changed, given) = fields(json!({"id": "CU11", "email": "new@alibaba.example"}));
+    store
+        .put_customer(changed, &given, "admin:test", day(8), false)
+        .await
+        .expect("update");
+    let (old_email, given) = fields(
+        json!({"id": "CU30", "name": "三十", "region": "浙江/杭州", "email": "bd@alibaba.example"}),
+    );
+    assert!(store
+        .put_customer(old_email, &given, "admin:test", day(8), true)
+        .await
+        .expect("created"));
+    let (new_email, given) = fields(
+        json!({"id": "CU31", "name": "三十一", "region": "浙江/杭州", "email": "NEW@alibaba.example"}),
+    );
+    assert!(refusal_code(
+        store
+            .put_customer(new_email, &given, "admin:test", day(8), true)
+            .await
+    )
+    .starts_with("duplicate"));
+
     // The steps are an append-only log.
     for statement in [
         "UPDATE conflict_events SET text = 'changed'",

@@ -223,6 +223,10 @@ impl Store {
         recount_rep_loads(&mut write, &affected).await?;
         if import.summary.inserted >= ANALYZE_AFTER_INSERTING {
             write.refresh_statistics("customers").await?;
+            // Without fresh statistics PostgreSQL looked up the next import's match keys by
+            // reading the whole key table for every list of them (100,000 rows against a
+            // million customers: 180 s).
+            write.refresh_statistics("customer_match_keys").await?;
         }
         finish_import(write, import.summary, bad_rows).await
     }
