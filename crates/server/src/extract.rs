@@ -114,6 +114,35 @@ pub(crate) fn object_body<T: DeserializeOwned>(
     Ok((record, given))
 }
 
+/// A JSON body that must be there, read into `T`; 400 naming the field serde names.
+pub(crate) fn required_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|error| {
+        let message = error.to_string();
+        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
+        match field_from_serde_message(&message) {
+            Some(field) => api.with_field(field),
+            None => api,
+        }
+    })
+}
+
+/// An optional JSON object body: empty means every field left out.
+pub(crate) fn optional_body<T: DeserializeOwned + Default>(body: &Bytes) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    required_body(body)
+}
+
+/// A record's numeric id from the path (`what`: "transfer", "conflict").
+pub(crate) fn numeric_id(field: &str, raw: &str, what: &str) -> Result<i64, FieldError> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| FieldError::new(field, format!("'{raw}' is not a {what} id")))
+}
+
 /// A page size from the query string: `default` when absent, else 1 to `maximum`.
 pub(crate) fn page_limit(limit: Option<i64>, default: i64, maximum: i64) -> ApiResult<i64> {
     let limit = limit.unwrap_or(default);

@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -17,9 +16,8 @@ use allot_store::lifecycle::conflicts::{
     ConflictDecision, ConflictDocument, ConflictFilter, ConflictState, Dispute,
 };
 
-use super::lifecycle::optional_body;
-use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{page_limit, query_value, PathId};
+use crate::error::{ApiResult, ErrorEnvelope};
+use crate::extract::{numeric_id, optional_body, page_limit, query_value, required_body, PathId};
 use crate::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -74,23 +72,7 @@ async fn get_conflict(
 }
 
 fn conflict_id(field: &str, raw: &str) -> Result<i64, allot_core::FieldError> {
-    raw.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| allot_core::FieldError::new(field, format!("'{raw}' is not a conflict id")))
-}
-
-/// A JSON body that must be there.
-fn required_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|error| {
-        let message = error.to_string();
-        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
-        match crate::error::field_from_serde_message(&message) {
-            Some(field) => api.with_field(field),
-            None => api,
-        }
-    })
+    numeric_id(field, raw, "conflict")
 }
 
 /// `{"text": "…", "interaction_ids": ["IN1"]}`: why the duplicate's rep was there first.

@@ -22,7 +22,7 @@ use allot_store::lifecycle::transfers::{
 };
 
 use crate::error::{ApiError, ApiResult, ErrorEnvelope};
-use crate::extract::{page_limit, query_value, PathId};
+use crate::extract::{numeric_id, optional_body, page_limit, query_value, required_body, PathId};
 use crate::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -40,23 +40,6 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deactivate_rep))
         .routes(routes!(list_notifications))
         .routes(routes!(read_notification))
-}
-
-/// An optional JSON object body: empty means every field left out.
-pub(super) fn optional_body<T: serde::de::DeserializeOwned + Default>(
-    body: &Bytes,
-) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|error| {
-        let message = error.to_string();
-        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
-        match crate::error::field_from_serde_message(&message) {
-            Some(field) => api.with_field(field),
-            None => api,
-        }
-    })
 }
 
 /// `{"rep_id": "r07"}`: whom an admin or manager claims for (a rep claims for itself).
@@ -226,14 +209,7 @@ async fn request_transfer(
     Extension(principal): Extension<Principal>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<TransferDocument>)> {
-    let body: TransferBody = serde_json::from_slice(&body).map_err(|error| {
-        let message = error.to_string();
-        let api = ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message.clone());
-        match crate::error::field_from_serde_message(&message) {
-            Some(field) => api.with_field(field),
-            None => api,
-        }
-    })?;
+    let body: TransferBody = required_body(&body)?;
     let customer_ids = body
         .customer_ids
         .iter()
@@ -270,11 +246,7 @@ async fn get_transfer(
 }
 
 fn transfer_id(field: &str, raw: &str) -> Result<i64, allot_core::FieldError> {
-    raw.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| allot_core::FieldError::new(field, format!("'{raw}' is not a transfer id")))
+    numeric_id(field, raw, "transfer")
 }
 
 /// `{"comment": "…"}`, optional.
