@@ -7,6 +7,7 @@ use allot_core::{CustomerId, RepId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime};
@@ -73,6 +74,60 @@ pub(crate) async fn notify(
         });
     }
     Ok(true)
+}
+
+/// Stores many notifications without once-keys in one write; with a webhook each is stored and
+/// queued as [`notify`] does.
+pub(crate) async fn notify_all(
+    source: &mut impl Connected,
+    notifications: &[NewNotification<'_>],
+    at: DateTime<Utc>,
+    webhook: bool,
+) -> StoreResult<()> {
+    if webhook
+        || notifications
+            .iter()
+            .any(|notification| notification.once_key.is_some())
+    {
+        for notification in notifications {
+            notify(source, notification, at, webhook).await?;
+        }
+        return Ok(());
+    }
+    const COLUMNS: &[(&str, Kind)] = &[
+        ("recipient_rep_id", Kind::Text),
+        ("kind", Kind::Text),
+        ("customer_id", Kind::Text),
+        ("transfer_id", Kind::Integer),
+        ("text", Kind::Text),
+        ("created_at", Kind::Timestamp),
+    ];
+    let rows: Vec<Vec<Value<'_>>> = notifications
+        .iter()
+        .map(|notification| {
+            vec![
+                Value::text(notification.recipient.map(RepId::as_str)),
+                Value::Text(notification.kind),
+                Value::text(notification.customer_id.map(CustomerId::as_str)),
+                Value::integer(notification.transfer_id),
+                Value::Text(&notification.text),
+                Value::Timestamp(at),
+            ]
+        })
+        .collect();
+    insert_rows(
+        source.connection(),
+        &InsertRows {
+            table: "notifications",
+            columns: COLUMNS,
+            rows: &rows,
+            on_conflict: None,
+            never_clash: false,
+        },
+        Transfer::for_rows(rows.len()),
+    )
+    .await?;
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
