@@ -46,6 +46,8 @@ pub struct Store {
     token_cache: Arc<StdMutex<auth::TokenCache>>,
     /// Single-customer routes waiting for the writer, which commits them together.
     route_queue: routing::queue::RouteQueue,
+    /// The newest value policy parsed, with its version (versions never change).
+    policy_cache: Arc<StdMutex<Option<(i64, allot_core::value::ValuePolicy)>>>,
 }
 
 impl Store {
@@ -60,6 +62,7 @@ impl Store {
             engine_cache: Arc::new(StdMutex::new(None)),
             token_cache: Arc::new(StdMutex::new(Default::default())),
             route_queue: routing::queue::RouteQueue::default(),
+            policy_cache: Arc::new(StdMutex::new(None)),
         };
         store.ensure_match_keys().await?;
         Ok(store)

@@ -74,10 +74,27 @@ impl Store {
     }
 
     /// The policy in force, read through `source` (a transaction sees its own snapshot).
+    /// Versions never change, so the parsed policy is kept by version: each call reads only the
+    /// newest version number unless it is new (parsing the TOML on every claim, under the
+    /// routing lock, was a share of each claim's hold).
     pub(crate) async fn policy_in(
         &self,
         source: &mut impl Connected,
     ) -> StoreResult<(Option<i64>, ValuePolicy)> {
+        let newest: Option<i64> = on_backend!(&mut *source, |connection, Db| {
+            sql!(Db; "SELECT MAX(version) FROM value_policies")
+                .build_query_scalar()
+                .fetch_one(&mut *connection)
+                .await?
+        });
+        let Some(version) = newest else {
+            return Ok((None, ValuePolicy::default()));
+        };
+        if let Some((cached, policy)) = self.policy_cache.lock().expect("policy cache").as_ref() {
+            if *cached == version {
+                return Ok((Some(version), policy.clone()));
+            }
+        }
         match newest_policy(source).await? {
             None => Ok((None, ValuePolicy::default())),
             Some(row) => {
@@ -87,6 +104,8 @@ impl Store {
                         row.version
                     ))
                 })?;
+                *self.policy_cache.lock().expect("policy cache") =
+                    Some((row.version, policy.clone()));
                 Ok((Some(row.version), policy))
             }
         }
