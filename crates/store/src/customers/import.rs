@@ -819,14 +819,22 @@ impl CustomerImport<'_> {
             .filter(|row| row.stored.is_none())
             .map(|row| &row.customer)
             .collect();
-        let mut matches_of: HashMap<String, KeyMatches> =
-            find_duplicates(write, &new_records, self.pending_keys.as_ref())
-                .await?
-                .into_iter()
-                .zip(&new_records)
-                .filter(|(matches, _)| !matches.is_empty())
-                .map(|(matches, record)| (record.id.to_string(), matches))
-                .collect();
+        let (matches, prints) =
+            find_duplicates(write, &new_records, self.pending_keys.as_ref()).await?;
+        // The key fingerprints of the new rows that are not duplicates, in the order they are
+        // inserted below.
+        let new_prints: Vec<Vec<i64>> = prints
+            .into_iter()
+            .zip(&matches)
+            .filter(|(_, matches)| matches.is_empty())
+            .map(|(prints, _)| prints)
+            .collect();
+        let mut matches_of: HashMap<String, KeyMatches> = matches
+            .into_iter()
+            .zip(&new_records)
+            .filter(|(matches, _)| !matches.is_empty())
+            .map(|(matches, record)| (record.id.to_string(), matches))
+            .collect();
         drop(new_records);
         let (duplicates, mut ready): (Vec<Candidate>, Vec<Candidate>) =
             ready.into_iter().partition(|row| {
@@ -860,6 +868,7 @@ impl CustomerImport<'_> {
         insert_new_customers(
             write,
             &new,
+            &new_prints,
             now,
             Transfer::for_rows(new.len()),
             self.pending_keys.as_mut(),

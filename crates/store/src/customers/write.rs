@@ -71,21 +71,43 @@ pub(crate) async fn upsert_customers(
 /// Inserts customers known not to be stored (looked up under the routing lock, which every
 /// writer of customers holds): no conflict clause, so PostgreSQL copies them straight into the
 /// table. Should one exist after all, the unique key refuses the whole write.
-/// With `pending`, their match keys are kept there, to be written when the import ends.
+/// `prints` are the fingerprints of each customer's match keys, in the customers' order; with
+/// `pending`, they are kept there, to be written when the import ends.
 pub(crate) async fn insert_new_customers(
     source: &mut impl Connected,
     customers: &[&Customer],
+    prints: &[Vec<i64>],
     updated_at: DateTime<Utc>,
     transfer: Transfer,
     pending: Option<&mut PendingMatchKeys>,
 ) -> StoreResult<()> {
+    if prints.len() != customers.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} customers to insert with the key fingerprints of {}",
+            customers.len(),
+            prints.len()
+        )));
+    }
     write_customers(source, customers, updated_at, transfer, None).await?;
     match pending {
         Some(pending) => {
-            customers.iter().for_each(|customer| pending.add(customer));
+            for (customer, prints) in customers.iter().zip(prints) {
+                pending.add(&customer.id, prints);
+            }
             Ok(())
         }
-        None => write_match_keys(source, customers, transfer).await,
+        None => {
+            let mut rows: Vec<(i64, &str)> = customers
+                .iter()
+                .zip(prints)
+                .flat_map(|(customer, prints)| {
+                    prints.iter().map(|print| (*print, customer.id.as_str()))
+                })
+                .collect();
+            rows.sort_unstable();
+            rows.dedup();
+            insert_key_rows(source, &rows, transfer).await
+        }
     }
 }
 
@@ -107,17 +129,15 @@ pub(crate) struct PendingMatchKeys {
 const PENDING_ROWS_PER_WRITE: usize = 50_000;
 
 impl PendingMatchKeys {
-    pub(crate) fn add(&mut self, customer: &Customer) {
+    /// Keeps a customer's key fingerprints.
+    pub(crate) fn add(&mut self, customer: &CustomerId, prints: &[i64]) {
         let Ok(position) = u32::try_from(self.customers.len()) else {
-            // Past four billion customers in one import the rows stay correct, unindexed here;
-            // unreachable in practice, and not worth a panic.
+            // Past four billion customers in one import their keys would not be kept, so not
+            // matched; unreachable in practice, and not worth a panic.
             return;
         };
-        self.customers.push(customer.id.clone());
-        let mut fingerprints: Vec<i64> = allot_core::matching::customer_match_keys(customer)
-            .iter()
-            .map(allot_core::matching::MatchKey::fingerprint)
-            .collect();
+        self.customers.push(customer.clone());
+        let mut fingerprints = prints.to_vec();
         fingerprints.sort_unstable();
         fingerprints.dedup();
         for fingerprint in fingerprints {

@@ -311,7 +311,8 @@ pub(crate) type KeyMatches = Vec<(MatchKey, CustomerId)>;
 
 /// Finds duplicates among new records, in order: a record whose keys equal those of a stored
 /// customer, or of an earlier record of `records` that is not a duplicate itself, is one.
-/// Returns, for each record, the keys that matched and whom (empty: not a duplicate).
+/// Returns, for each record, the keys that matched and whom (empty: not a duplicate), and the
+/// fingerprints of its keys (so that writing them does not compute them again).
 ///
 /// `pending`, when given, holds the keys of every stored customer (an import into an empty
 /// table keeps them until it ends): candidates come from it instead of the index.
@@ -319,12 +320,16 @@ pub(crate) async fn find_duplicates(
     source: &mut impl Connected,
     records: &[&Customer],
     pending: Option<&PendingMatchKeys>,
-) -> StoreResult<Vec<KeyMatches>> {
+) -> StoreResult<(Vec<KeyMatches>, Vec<Vec<i64>>)> {
     let keys: Vec<Vec<MatchKey>> = records
         .iter()
         .map(|record| customer_match_keys(record))
         .collect();
-    let mut fingerprints: Vec<i64> = keys.iter().flatten().map(MatchKey::fingerprint).collect();
+    let prints: Vec<Vec<i64>> = keys
+        .iter()
+        .map(|record_keys| record_keys.iter().map(MatchKey::fingerprint).collect())
+        .collect();
+    let mut fingerprints: Vec<i64> = prints.iter().flatten().copied().collect();
     fingerprints.sort_unstable();
     fingerprints.dedup();
     let mut candidates: Vec<String> = Vec::new();
@@ -363,27 +368,34 @@ pub(crate) async fn find_duplicates(
             }
         }
     }
-    // Keys of the records of this batch taken as new customers so far.
-    let mut earlier: HashMap<String, CustomerId> = HashMap::new();
+    // The records of this batch taken as new customers so far, by fingerprint (record, key);
+    // a hit is confirmed on the key itself.
+    let mut earlier: HashMap<i64, Vec<(usize, usize)>> = HashMap::new();
     let mut found = Vec::with_capacity(records.len());
-    for (record, record_keys) in records.iter().zip(keys) {
+    for (index, record) in records.iter().enumerate() {
         let mut matches: KeyMatches = Vec::new();
-        for key in &record_keys {
-            let form = key.stored_form();
-            for customer in stored.get(&form).into_iter().flatten() {
-                if customer != record.id.as_str() {
-                    let customer = CustomerId::parse(customer)
-                        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
-                    matches.push((key.clone(), customer));
+        for (key, fingerprint) in keys[index].iter().zip(&prints[index]) {
+            if !stored.is_empty() {
+                for customer in stored.get(&key.stored_form()).into_iter().flatten() {
+                    if customer != record.id.as_str() {
+                        let customer = CustomerId::parse(customer)
+                            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                        matches.push((key.clone(), customer));
+                    }
                 }
             }
-            if let Some(customer) = earlier.get(&form) {
-                matches.push((key.clone(), customer.clone()));
+            for (other, other_key) in earlier.get(fingerprint).into_iter().flatten() {
+                if keys[*other][*other_key] == *key {
+                    matches.push((key.clone(), records[*other].id.clone()));
+                }
             }
         }
         if matches.is_empty() {
-            for key in &record_keys {
-                earlier.insert(key.stored_form(), record.id.clone());
+            for (key_index, fingerprint) in prints[index].iter().enumerate() {
+                earlier
+                    .entry(*fingerprint)
+                    .or_default()
+                    .push((index, key_index));
             }
         }
         matches.sort_by(|(a_key, a_customer), (b_key, b_customer)| {
@@ -393,7 +405,7 @@ pub(crate) async fn find_duplicates(
         matches.dedup();
         found.push(matches);
     }
-    Ok(found)
+    Ok((found, prints))
 }
 
 /// The record as text, column by column, as a conflict keeps it.

@@ -246,6 +246,7 @@ impl Store {
         let mut matches_of: HashMap<String, KeyMatches> =
             find_duplicates(&mut write, &new_records, None)
                 .await?
+                .0
                 .into_iter()
                 .zip(&new_records)
                 .filter(|(matches, _)| !matches.is_empty())
