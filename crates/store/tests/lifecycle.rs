@@ -1,7 +1,8 @@
-//! The ownership lifecycle on both backends: a 40-day run of `tick` in which claims meet their
-//! limits, customers without real follow-up are warned and reclaimed on the right day, cooldown
-//! ends on its day, an A customer's transfer needs two approvals and the hand-over, and a
-//! departure moves everything; racing claims leave one owner.
+//! The ownership lifecycle on both backends: a 90-day run of `tick` in which claims meet their
+//! limits, customers of tiers A, B and C without real follow-up are warned and reclaimed on the
+//! right day (a visit resets the clock, an email does not), cooldown ends on its day, an A
+//! customer's transfer needs two approvals and the hand-over, and a departure moves everything;
+//! racing claims leave one owner.
 
 use allot_core::access::Principal;
 use allot_core::pool::TransferReason;
@@ -35,6 +36,7 @@ async fn pool_lifecycle(backend: Backend) {
         ("c3", "C"),
         ("a1", "A"),
         ("a2", "A"),
+        ("b1", "B"),
     ] {
         customer(&store, customer_id, tier).await;
     }
@@ -246,6 +248,70 @@ async fn pool_lifecycle(backend: Backend) {
             state.rep.id
         );
     }
+    // Days 24 to 90, a tick each: c1 (claimed again on day 20, C) is reclaimed on day 30; b1
+    // (claimed on day 24, B after 20 days) is visited on day 30, so warned on 47 and reclaimed on
+    // 50, an email on day 40 changing nothing; a1 (r1's since the departure on day 23, A after
+    // 30) is warned on 50 and reclaimed on 53; b1's cooldown ends on day 60.
+    store
+        .claim(&r1, &id("b1"), None, day(24))
+        .await
+        .expect("claim b1");
+    interaction(&store, "b1", "visit", "met", 30).await;
+    interaction(&store, "b1", "email", "sent", 40).await;
+    let mut warned_on = std::collections::BTreeMap::new();
+    let mut reclaimed_on = std::collections::BTreeMap::new();
+    for today in 24..=90 {
+        if today == 59 {
+            let refused = refusal_code(store.claim(&r1, &id("b1"), None, day(59)).await);
+            assert!(refused.starts_with("cooldown"), "{refused}");
+        }
+        if today == 60 {
+            store
+                .claim(&r1, &id("b1"), None, day(60))
+                .await
+                .expect("claim b1 after its cooldown");
+        }
+        let summary = store.tick(day(today), "test", false).await.expect("tick");
+        let again = store
+            .tick(day(today), "test", false)
+            .await
+            .expect("tick again");
+        assert!(
+            again.ran.is_empty(),
+            "day {today}: a second tick changes nothing"
+        );
+        if let Some(reclaim) = summary.reclaim {
+            for item in reclaim.warned {
+                warned_on.entry(item.customer_id).or_insert(today);
+            }
+            for item in reclaim.reclaimed {
+                reclaimed_on.entry(item.customer_id).or_insert(today);
+            }
+        }
+    }
+    assert_eq!(warned_on.get("c1"), Some(&27), "{warned_on:?}");
+    assert_eq!(reclaimed_on.get("c1"), Some(&30), "{reclaimed_on:?}");
+    assert_eq!(warned_on.get("b1"), Some(&47), "{warned_on:?}");
+    assert_eq!(reclaimed_on.get("b1"), Some(&50), "{reclaimed_on:?}");
+    assert_eq!(warned_on.get("a1"), Some(&50), "{warned_on:?}");
+    assert_eq!(reclaimed_on.get("a1"), Some(&53), "{reclaimed_on:?}");
+    // b1, claimed again on day 60 and never followed up, goes back on day 80.
+    assert_eq!(owner(&store, "b1").await, None);
+    let b1_events: Vec<Option<String>> = store
+        .list_events(&EventFilter {
+            customer_id: Some(id("b1")),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|event| event.reason_kind)
+        .collect();
+    assert_eq!(
+        b1_events,
+        ["claim", "reclaim", "claim", "reclaim"].map(|kind| Some(kind.to_string()))
+    );
 }
 
 /// 20 reps race for one customer: one owner, one event. One rep one short of its capacity

@@ -102,7 +102,7 @@ pub const POLICY: &str = r#"
 claim_limit_per_day = 2
 holding_cap = { A = 1 }
 cooldown_days = 10
-reclaim_after_days = { A = 30, C = 10 }
+reclaim_after_days = { A = 30, B = 20, C = 10 }
 warn_before_days = 3
 protect_days_after_claim = 5
 transfer_approval = { A = "two_levels" }
