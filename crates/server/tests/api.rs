@@ -1345,6 +1345,18 @@ async fn a_routed_duplicate_answers_with_the_conflict(backend: Backend) {
     );
     let text = routed.to_string();
     assert!(!text.contains("CU-A") && !text.contains("\"r1\""), "{text}");
+    // A stored customer outside the manager's view cannot be routed (or updated) by it.
+    let (status, body) = app
+        .call_as(
+            &manager,
+            Method::POST,
+            "/api/v1/route",
+            Some(json!({"id": "CU-A", "name": "甲公司改名"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, stored) = app.get("/api/v1/customers/CU-A").await;
+    assert_eq!(stored["name"], "甲公司", "{stored}");
 
     let (status, routed) = app
         .post(

@@ -36,7 +36,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 /// Create or update a customer and route it if unowned. An owned customer is never re-routed:
 /// the decision that explains its owner is returned with `routed_now: false`.
 #[utoipa::path(post, path = "/api/v1/route", tag = "routing", request_body = CustomerDocument,
-    responses((status = 200, description = "the decision; `routed_now` is false for a customer that already had an owner", body = SingleRoute), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the decision; `routed_now` is false for a customer that already had an owner", body = SingleRoute), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn route_customer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -51,6 +51,19 @@ async fn route_customer(
             "owner_id",
             "routing decides the owner; to set one by hand use PUT /api/v1/customers/{id}",
         ));
+    }
+    // A manager routes new customers and those in its view; a stored one outside it is not
+    // found, as everywhere else.
+    if !principal.is_admin() {
+        if let Ok(id) = CustomerId::parse(fields.id()) {
+            match state.store.get_customer(&id).await {
+                Ok(_) => {
+                    super::customer_in_view(&state, &principal, &id).await?;
+                }
+                Err(allot_store::StoreError::NotFound { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
     }
     let routed = state
         .store
