@@ -62,7 +62,7 @@ pub async fn build_demo(store: &Store, seed: u64, customers: usize, clock: Clock
     );
     routing_commands::route(store, clock, false).await?;
     println!();
-    routing_commands::print_workload(&store.workload_report(clock).await?);
+    routing_commands::print_workload(&store.workload_report(clock, None).await?);
     add_demo_activity(store, seed, clock).await?;
     let summary = store.score_customers(clock, DEMO_ACTOR, true).await?;
     value_commands::print_score_summary(&summary);

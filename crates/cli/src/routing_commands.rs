@@ -170,7 +170,7 @@ fn print_decision(stored: &StoredDecision) {
 }
 
 pub async fn workload(store: &Store, clock: Clock, json: bool) -> Result<()> {
-    let report = store.workload_report(clock).await?;
+    let report = store.workload_report(clock, None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

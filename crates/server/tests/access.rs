@@ -252,6 +252,20 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
             }
         }
     }
+    // The workload report of a manager covers its subtree only.
+    let (status, report) = app
+        .call_as(&manager, Method::GET, "/api/v1/reports/workload", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let reps: Vec<&str> = report["reps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rep| rep["rep_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(reps, ["m1", "n1"], "{report}");
+    let (_, everyone) = app.get("/api/v1/reports/workload").await;
+    assert_eq!(everyone["reps"].as_array().unwrap().len(), 5, "{everyone}");
     // What each sees in lists: the manager and the rep their own and the pool.
     let (_, page) = app
         .call_as(&rep, Method::GET, "/api/v1/customers", None)

@@ -150,8 +150,17 @@ async fn rules_versions(State(state): State<AppState>) -> ApiResult<Json<Vec<Rul
 
 /// Workload per rep; Gini, Jain's index and max/mean per team and overall (available reps only).
 #[utoipa::path(get, path = "/api/v1/reports/workload", tag = "reports", responses((status = 200, description = "the workload report", body = WorkloadReport)))]
-async fn workload_report(State(state): State<AppState>) -> ApiResult<Json<WorkloadReport>> {
-    Ok(Json(state.store.workload_report(state.clock.now()).await?))
+async fn workload_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<Json<WorkloadReport>> {
+    let reps = principal.visible_reps();
+    Ok(Json(
+        state
+            .store
+            .workload_report(state.clock.now(), reps.as_ref())
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -319,10 +319,23 @@ impl Store {
         *self.engine_cache.lock().expect("engine cache") = Some(cached);
     }
 
-    /// Workload and fairness as of the clock (F1).
-    pub async fn workload_report(&self, clock: Clock) -> StoreResult<WorkloadReport> {
+    /// Workload and fairness as of the clock (F1), over `reps` when given (a manager's
+    /// subtree) and the teams they belong to; over everyone otherwise.
+    pub async fn workload_report(
+        &self,
+        clock: Clock,
+        reps: Option<&std::collections::BTreeSet<RepId>>,
+    ) -> StoreResult<WorkloadReport> {
         let mut read = self.database.begin_read().await?;
-        let (teams, reps) = load_teams_and_reps(&mut read).await?;
-        Ok(workload_report(&teams, &reps, clock))
+        let (mut teams, mut states) = load_teams_and_reps(&mut read).await?;
+        if let Some(reps) = reps {
+            states.retain(|state| reps.contains(&state.rep.id));
+            let team_ids: std::collections::BTreeSet<&allot_core::TeamId> = states
+                .iter()
+                .filter_map(|state| state.rep.team_id.as_ref())
+                .collect();
+            teams.retain(|team| team_ids.contains(&team.id));
+        }
+        Ok(workload_report(&teams, &states, clock))
     }
 }
