@@ -263,16 +263,8 @@ async fn bench_api(
     store
         .ensure_admin_token(Some(&token), bench_clock())
         .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = format!("http://{}/api/v1/route", listener.local_addr()?);
-    let state = AppState {
-        store: store.clone(),
-        clock: ClockSource::fixed(bench_clock()),
-    };
-    let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
+    let (server, origin, client) = serve_on_loopback(store, concurrency).await?;
+    let address = format!("{origin}/api/v1/route");
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     store.reset_lock_statistics();
@@ -314,6 +306,29 @@ async fn bench_api(
         lock.longest.as_secs_f64() * 1000.0
     );
     Ok(())
+}
+
+/// The real server on a loopback port over `store` at the bench's clock, its origin
+/// (`http://127.0.0.1:PORT`), and a client keeping a connection per concurrent sender.
+async fn serve_on_loopback(
+    store: &Store,
+    concurrency: usize,
+) -> Result<(
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    String,
+    reqwest::Client,
+)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    let state = AppState {
+        store: store.clone(),
+        clock: ClockSource::fixed(bench_clock()),
+    };
+    let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    Ok((server, origin, client))
 }
 
 /// The p-th fraction of sorted latencies, in milliseconds.
@@ -360,16 +375,8 @@ async fn bench_claims(
                 .await?,
         );
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}/api/v1/customers", listener.local_addr()?);
-    let state = AppState {
-        store: store.clone(),
-        clock: ClockSource::fixed(bench_clock()),
-    };
-    let server = tokio::spawn(async move { allot_server::serve(listener, state).await });
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()?;
+    let (server, origin, client) = serve_on_loopback(store, concurrency).await?;
+    let base = format!("{origin}/api/v1/customers");
     let customers = Arc::new(customers);
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));

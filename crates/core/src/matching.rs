@@ -165,12 +165,6 @@ impl MatchField {
             .unwrap_or(usize::MAX)
     }
 
-    pub fn parse(raw: &str) -> Option<MatchField> {
-        MatchField::BY_STRENGTH
-            .into_iter()
-            .find(|field| field.as_str() == raw)
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             MatchField::Name => "name",
@@ -209,15 +203,6 @@ impl MatchKey {
             hash = hash.wrapping_mul(PRIME);
         }
         i64::from_ne_bytes(hash.to_ne_bytes())
-    }
-
-    /// A key from its stored form; `None` for text that is not one.
-    pub fn from_stored_form(stored: &str) -> Option<MatchKey> {
-        let (field, key) = stored.split_once(':')?;
-        Some(MatchKey {
-            field: MatchField::parse(field)?,
-            key: key.to_string(),
-        })
     }
 }
 
@@ -458,15 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stored_key_reads_back_as_itself() {
-        for field in MatchField::BY_STRENGTH {
-            let key = MatchKey {
-                field,
-                key: "腾讯:计算机".to_string(),
-            };
-            assert_eq!(MatchKey::from_stored_form(&key.stored_form()), Some(key));
-        }
-        assert_eq!(MatchKey::from_stored_form("fax:123"), None);
+    fn fingerprints_stay_the_same_from_build_to_build() {
         // Fingerprints are stored: they must not change from build to build.
         let phone = MatchKey {
             field: MatchField::Phone,
@@ -478,7 +455,6 @@ mod tests {
             key: "13800138000".to_string(),
         };
         assert_ne!(name.fingerprint(), phone.fingerprint());
-        assert_eq!(MatchKey::from_stored_form("no separator"), None);
     }
 
     #[test]

@@ -26,6 +26,31 @@ async fn interaction(store: &Store, customer: &str, kind: &str, outcome: &str, o
         .expect("interaction");
 }
 
+/// The first day each customer was warned, or reclaimed.
+type Days = std::collections::BTreeMap<String, i64>;
+
+/// Ticks on `today` and again at the same time (which must change nothing), noting the first
+/// day of each warning and reclaim.
+async fn tick_twice(store: &Store, today: i64, warned_on: &mut Days, reclaimed_on: &mut Days) {
+    let summary = store.tick(day(today), "test", false).await.expect("tick");
+    let again = store
+        .tick(day(today), "test", false)
+        .await
+        .expect("tick again");
+    assert!(
+        again.ran.is_empty(),
+        "day {today}: ticking twice at one time changes nothing"
+    );
+    if let Some(reclaim) = summary.reclaim {
+        for item in reclaim.warned {
+            warned_on.entry(item.customer_id).or_insert(today);
+        }
+        for item in reclaim.reclaimed {
+            reclaimed_on.entry(item.customer_id).or_insert(today);
+        }
+    }
+}
+
 async fn pool_lifecycle(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("store");
@@ -78,26 +103,10 @@ async fn pool_lifecycle(backend: Backend) {
     interaction(&store, "c1", "email", "sent", 3).await;
     interaction(&store, "c2", "visit", "met", 4).await;
 
-    let mut warned_on = std::collections::BTreeMap::new();
-    let mut reclaimed_on = std::collections::BTreeMap::new();
+    let mut warned_on = Days::new();
+    let mut reclaimed_on = Days::new();
     for today in 0..=16 {
-        let summary = store.tick(day(today), "test", false).await.expect("tick");
-        let again = store
-            .tick(day(today), "test", false)
-            .await
-            .expect("tick again");
-        assert!(
-            again.ran.is_empty(),
-            "ticking twice at one time changes nothing"
-        );
-        if let Some(reclaim) = summary.reclaim {
-            for item in reclaim.warned {
-                warned_on.entry(item.customer_id).or_insert(today);
-            }
-            for item in reclaim.reclaimed {
-                reclaimed_on.insert(item.customer_id, today);
-            }
-        }
+        tick_twice(&store, today, &mut warned_on, &mut reclaimed_on).await;
     }
     // c1: claimed day 0 (protected 5 days), C reclaims after 10, warned 3 days before.
     assert_eq!(warned_on.get("c1"), Some(&7));
@@ -258,8 +267,8 @@ async fn pool_lifecycle(backend: Backend) {
         .expect("claim b1");
     interaction(&store, "b1", "visit", "met", 30).await;
     interaction(&store, "b1", "email", "sent", 40).await;
-    let mut warned_on = std::collections::BTreeMap::new();
-    let mut reclaimed_on = std::collections::BTreeMap::new();
+    let mut warned_on = Days::new();
+    let mut reclaimed_on = Days::new();
     for today in 24..=90 {
         if today == 59 {
             let refused = refusal_code(store.claim(&r1, &id("b1"), None, day(59)).await);
@@ -271,23 +280,7 @@ async fn pool_lifecycle(backend: Backend) {
                 .await
                 .expect("claim b1 after its cooldown");
         }
-        let summary = store.tick(day(today), "test", false).await.expect("tick");
-        let again = store
-            .tick(day(today), "test", false)
-            .await
-            .expect("tick again");
-        assert!(
-            again.ran.is_empty(),
-            "day {today}: a second tick changes nothing"
-        );
-        if let Some(reclaim) = summary.reclaim {
-            for item in reclaim.warned {
-                warned_on.entry(item.customer_id).or_insert(today);
-            }
-            for item in reclaim.reclaimed {
-                reclaimed_on.entry(item.customer_id).or_insert(today);
-            }
-        }
+        tick_twice(&store, today, &mut warned_on, &mut reclaimed_on).await;
     }
     assert_eq!(warned_on.get("c1"), Some(&27), "{warned_on:?}");
     assert_eq!(reclaimed_on.get("c1"), Some(&30), "{reclaimed_on:?}");

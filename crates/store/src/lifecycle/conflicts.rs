@@ -261,11 +261,10 @@ impl ConflictRow {
             .is_some_and(|rep| self.brought_by_rep_id.as_deref() == Some(rep.as_str()))
     }
 
-    /// Whether the caller may see the conflict: it sees the existing customer, or it (or a rep
-    /// of its view) brought the duplicate.
+    /// Whether the caller may see the conflict: it sees the existing customer, or the rep who
+    /// brought the duplicate (itself, or one of its subtree).
     fn in_view(&self, principal: &Principal) -> bool {
         self.sees_customer(principal)
-            || self.brought_by(principal)
             || self
                 .brought_by_rep_id
                 .as_deref()
@@ -814,7 +813,11 @@ async fn document(
         .as_ref()
         .map(|ids| ids.0.clone())
         .unwrap_or_default();
-    let evidence_interactions = interactions(source, &evidence_ids).await?;
+    let evidence_interactions = interactions(source, &evidence_ids)
+        .await?
+        .into_iter()
+        .map(|(_, interaction)| interaction)
+        .collect();
     let sees = row.sees_customer(principal);
     let hide = |text: Option<String>| text.filter(|_| sees);
     let matched = row
@@ -874,10 +877,11 @@ async fn document(
 
 type InteractionRow = (String, String, String, StoredTime, String, String);
 
+/// The interactions among `ids`, each with the customer it was with.
 async fn interactions(
     source: &mut impl Connected,
     ids: &[String],
-) -> StoreResult<Vec<EvidenceInteraction>> {
+) -> StoreResult<Vec<(String, EvidenceInteraction)>> {
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let mut found = Vec::new();
     for chunk in ids.chunks(LIST_CHUNK) {
@@ -891,15 +895,16 @@ async fn interactions(
     }
     Ok(found
         .into_iter()
-        .map(
-            |(id, _customer, rep_id, at, kind, outcome)| EvidenceInteraction {
+        .map(|(id, customer, rep_id, at, kind, outcome)| {
+            let interaction = EvidenceInteraction {
                 id,
                 at: at.text(),
                 kind,
                 outcome,
                 rep_id,
-            },
-        )
+            };
+            (customer, interaction)
+        })
         .collect())
 }
 
@@ -907,6 +912,19 @@ impl Store {
     /// Builds the match keys of every stored customer when they were never built (a database
     /// from before conflicts) or were built by an older normalisation; nothing otherwise.
     pub(crate) async fn ensure_match_keys(&self) -> StoreResult<()> {
+        // Every connection checks: a read, so that opening a store does not queue for the
+        // routing lock; the write below checks again under it.
+        let mut connection = self.database.acquire().await?;
+        let stored: Option<i64> = on_backend!(&mut connection, |connection, Db| {
+            sql!(Db; "SELECT version FROM match_key_version WHERE id = 1")
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
+                .await?
+        });
+        drop(connection);
+        if stored == Some(MATCH_KEY_VERSION) {
+            return Ok(());
+        }
         let mut write = self.begin_write().await?;
         let version: Option<i64> = on_backend!(&mut write, |connection, Db| {
             sql!(Db; "SELECT version FROM match_key_version WHERE id = 1")
@@ -1041,19 +1059,14 @@ impl Store {
         }
         for (index, wanted) in dispute.interaction_ids.iter().enumerate() {
             let field = format!("interaction_ids[{index}]");
-            let Some(found) = evidence.iter().find(|found| &found.id == wanted) else {
+            let Some((customer, found)) = evidence.iter().find(|(_, found)| &found.id == wanted)
+            else {
                 return Err(StoreError::Invalid(FieldError::new(
                     &field,
                     format!("interaction '{wanted}' does not exist"),
                 )));
             };
-            let customer: Option<String> = on_backend!(&mut write, |connection, Db| {
-                sql!(Db; "SELECT customer_id FROM interactions WHERE id = ", bind(wanted.as_str()))
-                    .build_query_scalar()
-                    .fetch_optional(&mut *connection)
-                    .await?
-            });
-            if found.rep_id != disputing || customer.as_deref() != Some(row.customer_id.as_str()) {
+            if found.rep_id != disputing || *customer != row.customer_id {
                 return Err(StoreError::Invalid(FieldError::new(
                     &field,
                     format!(
@@ -1071,7 +1084,7 @@ impl Store {
             .execute(&mut *connection)
             .await?;
         });
-        let earliest = evidence.first().map_or_else(
+        let earliest = evidence.first().map(|(_, first)| first).map_or_else(
             || "no interactions given".to_string(),
             |first| format!("earliest interaction {} on {}", first.id, first.at),
         );

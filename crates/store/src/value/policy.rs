@@ -90,7 +90,12 @@ impl Store {
         let Some(version) = newest else {
             return Ok((None, ValuePolicy::default()));
         };
-        if let Some((cached, policy)) = self.policy_cache.lock().expect("policy cache").as_ref() {
+        if let Some((cached, policy)) = self
+            .policy_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
             if *cached == version {
                 return Ok((Some(version), policy.clone()));
             }
@@ -104,7 +109,10 @@ impl Store {
                         row.version
                     ))
                 })?;
-                *self.policy_cache.lock().expect("policy cache") =
+                *self
+                    .policy_cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
                     Some((row.version, policy.clone()));
                 Ok((Some(row.version), policy))
             }
