@@ -483,7 +483,7 @@ pub async fn alerts(
 }
 
 pub async fn value_report(store: &Store, json: bool) -> Result<()> {
-    let report = store.value_report().await?;
+    let report = store.value_report(None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

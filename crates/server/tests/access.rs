@@ -266,6 +266,19 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
     assert_eq!(reps, ["m1", "n1"], "{report}");
     let (_, everyone) = app.get("/api/v1/reports/workload").await;
     assert_eq!(everyone["reps"].as_array().unwrap().len(), 5, "{everyone}");
+    // The value report of a manager covers the customers in its view: its subtree's and the pool.
+    let (status, body) = app.call(Method::POST, "/api/v1/score", None).await;
+    assert!(status.is_success(), "{body}");
+    let (status, report) = app
+        .call_as(&manager, Method::GET, "/api/v1/reports/value", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let (_, everyone) = app.get("/api/v1/reports/value").await;
+    assert_eq!(
+        report["customers"].as_u64().unwrap() + 1,
+        everyone["customers"].as_u64().unwrap(),
+        "the manager's {report} against everyone's {everyone}"
+    );
     // What each sees in lists: the manager and the rep their own and the pool.
     let (_, page) = app
         .call_as(&rep, Method::GET, "/api/v1/customers", None)

@@ -262,10 +262,15 @@ async fn run_tick(
     Ok(Json(summary))
 }
 
-/// Tier sizes and value share, the ABC table and RFM segment counts of the last grading.
+/// Tier sizes and value share, the ABC table and RFM segment counts of the last grading, over
+/// the customers in the caller's view (a manager's subtree and the pool).
 #[utoipa::path(get, path = "/api/v1/reports/value", tag = "reports", responses((status = 200, description = "the value report", body = ValueReport)))]
-async fn value_report(State(state): State<AppState>) -> ApiResult<Json<ValueReport>> {
-    Ok(Json(state.store.value_report().await?))
+async fn value_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> ApiResult<Json<ValueReport>> {
+    let view = super::list_view(&state, &principal).await?;
+    Ok(Json(state.store.value_report(view.as_ref()).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

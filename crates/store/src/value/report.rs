@@ -150,13 +150,25 @@ impl Store {
         })
     }
 
-    /// Tier sizes and value shares, the ABC table and RFM segment counts of the last run.
-    pub async fn value_report(&self) -> StoreResult<ValueReport> {
+    /// Tier sizes and value shares, the ABC table and RFM segment counts of the last run, over
+    /// the customers in `view` when given (a manager's or rep's), over everyone otherwise.
+    pub async fn value_report(
+        &self,
+        view: Option<&crate::lifecycle::View>,
+    ) -> StoreResult<ValueReport> {
+        let view_reps = crate::lifecycle::View::rep_list(view);
         // Policy and values from one snapshot: tiers are named by the policy they were graded with.
         let mut read = self.database.begin_read().await?;
         let (_, policy) = self.policy_in(&mut read).await?;
         let rows: Vec<ReportRow> = on_backend!(&mut read, |connection, Db| {
-            sql!(Db; "SELECT as_of, tier, abc, rfm_segment, monetary_minor, clv, score, health, at_risk FROM customer_values")
+            let mut query = sql!(Db; "SELECT as_of, tier, abc, rfm_segment, monetary_minor, clv, score, health, at_risk FROM customer_values WHERE 1 = 1");
+            crate::lifecycle::push_customer_in_view!(
+                query,
+                view,
+                view_reps.as_deref(),
+                "customer_id"
+            );
+            query
                 .build_query_as()
                 .fetch_all(&mut *connection)
                 .await?
