@@ -161,6 +161,10 @@ async fn pool_lifecycle(backend: Backend) {
         .expect("claim after cooldown");
 
     // A transfer of an A customer: two approvals (m1, then d1) and the new owner's acceptance.
+    // Four emails (not real follow-ups, so no reclaim clock moves): the hand-over lists three.
+    for on in 5..=8 {
+        interaction(&store, "a1", "email", "sent", on).await;
+    }
     let request = TransferRequest {
         customer_ids: vec![id("a1")],
         from: rep_id("r1"),
@@ -198,10 +202,25 @@ async fn pool_lifecycle(backend: Backend) {
         .await
         .expect("d1 approves");
     assert_eq!(step.state, "approved");
-    assert!(
-        step.handover.is_some(),
-        "the hand-over checklist is made on approval"
+    let handover = step
+        .handover
+        .as_ref()
+        .expect("the hand-over checklist is made on approval");
+    assert_eq!(handover["from"], "r1", "{handover}");
+    let entry = &handover["customers"][0];
+    assert_eq!(entry["customer_id"], "a1", "{handover}");
+    let newest: Vec<&str> = entry["last_interactions"]
+        .as_array()
+        .expect("last interactions")
+        .iter()
+        .map(|touch| touch["at"].as_str().expect("at"))
+        .collect();
+    assert_eq!(
+        newest,
+        [8, 7, 6].map(|on| allot_store::StoredTime(day(on).now()).text()),
+        "{handover}"
     );
+    assert_eq!(entry["purchases"], 0, "{handover}");
     assert_eq!(
         owner(&store, "a1").await.as_deref(),
         Some("r1"),

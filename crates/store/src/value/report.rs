@@ -168,10 +168,7 @@ impl Store {
                 view_reps.as_deref(),
                 "customer_id"
             );
-            query
-                .build_query_as()
-                .fetch_all(&mut *connection)
-                .await?
+            query.build_query_as().fetch_all(&mut *connection).await?
         });
         let mut as_of: Option<StoredTime> = None;
         let mut tiers: BTreeMap<String, (TierRow, i64)> = BTreeMap::new();
