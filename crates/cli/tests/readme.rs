@@ -182,6 +182,114 @@ fn without_column(csv: &str, column: &str) -> String {
     String::from_utf8(writer.into_inner().unwrap()).unwrap()
 }
 
+/// What the lifecycle examples' ids stand for here: the README names customers, a transfer and
+/// a conflict of the demo; the test gives them customers that r07 owns after routing, and the
+/// ids the earlier lines printed.
+#[derive(Default)]
+struct LifecycleIds {
+    customers: std::collections::HashMap<String, String>,
+    transfer: Option<String>,
+    conflict: Option<String>,
+}
+
+impl LifecycleIds {
+    /// The README's customer ids, one for each of r07's customers not of tier A (whose
+    /// transfers need two approvals), in order of first use.
+    const CUSTOMERS: [&'static str; 3] = ["c00027", "c00087", "c00114"];
+
+    fn substitute(&mut self, workspace: &Workspace, form: &mut [String]) {
+        let command: Vec<&str> = form.iter().take(2).map(String::as_str).collect();
+        match command.as_slice() {
+            ["transfer", "approve" | "accept" | "show" | "reject" | "decline" | "cancel"] => {
+                form[2] = self
+                    .transfer
+                    .clone()
+                    .expect("a transfer was requested before");
+            }
+            ["conflicts", "show" | "dispute" | "decide" | "merge"] => {
+                form[2] = self.conflict.clone().expect("a conflict was opened before");
+            }
+            ["import", "customers"] if form[2] == "leads.csv" => {
+                // A lead under another id with the name of the customer transferred to r08.
+                let (name, region) = self.customer_row(workspace, "c00114");
+                workspace.file(
+                    "leads.csv",
+                    &format!("id,name,region,first_touch_rep_id\nlead1,{name},{region},r09\n"),
+                );
+            }
+            _ => {}
+        }
+        for index in 0..form.len() {
+            let mut words: Vec<String> = Vec::new();
+            for word in form[index].split(',') {
+                if Self::CUSTOMERS.contains(&word) {
+                    words.push(self.customer(workspace, word));
+                } else {
+                    words.push(word.to_string());
+                }
+            }
+            form[index] = words.join(",");
+        }
+    }
+
+    fn customer(&mut self, workspace: &Workspace, readme_id: &str) -> String {
+        if let Some(id) = self.customers.get(readme_id) {
+            return id.clone();
+        }
+        let taken: Vec<String> = self.customers.values().cloned().collect();
+        let exported = workspace.allot_ok(&["export", "customers"]);
+        let mut reader = csv::Reader::from_reader(exported.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
+        let (id, owner, tier) = (column("id"), column("owner_id"), column("tier"));
+        let found = reader
+            .records()
+            .map(Result::unwrap)
+            .find(|row| {
+                &row[owner] == "r07" && &row[tier] != "A" && !taken.iter().any(|t| t == &row[id])
+            })
+            .unwrap_or_else(|| panic!("r07 owns a customer for {readme_id}"));
+        self.customers
+            .insert(readme_id.to_string(), found[id].to_string());
+        found[id].to_string()
+    }
+
+    fn customer_row(&mut self, workspace: &Workspace, readme_id: &str) -> (String, String) {
+        let id = self.customer(workspace, readme_id);
+        let exported = workspace.allot_ok(&["export", "customers"]);
+        let mut reader = csv::Reader::from_reader(exported.as_bytes());
+        let headers = reader.headers().unwrap().clone();
+        let column = |name: &str| headers.iter().position(|header| header == name).unwrap();
+        let row = reader
+            .records()
+            .map(Result::unwrap)
+            .find(|row| row[column("id")] == id)
+            .unwrap();
+        (
+            row[column("name")].to_string(),
+            row[column("region")].to_string(),
+        )
+    }
+
+    /// Keeps the ids a line printed: `transfer N: …`, `kept in conflict N`.
+    fn note(&mut self, arguments: &[&str], printed: &str) {
+        let number_after = |marker: &str| {
+            printed.split(marker).nth(1).map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+        };
+        if arguments.starts_with(&["transfer", "request"]) {
+            self.transfer = number_after("transfer ");
+        }
+        if arguments.starts_with(&["import", "customers"]) && printed.contains("kept in conflict ")
+        {
+            self.conflict = number_after("kept in conflict ");
+        }
+    }
+}
+
 /// `allot serve` on a free port of the workspace's database; its address.
 fn serve(workspace: &Workspace) -> (Child, String) {
     let mut child = workspace
@@ -246,6 +354,8 @@ async fn the_readme_examples_run_as_written(backend: Backend) {
     write_the_named_files(backend, &workspace).await;
     let mut ran = 0;
     let mut token_id = None;
+    let mut lifecycle = LifecycleIds::default();
+    let mut printed_by_line: Vec<(String, String)> = Vec::new();
     for block in blocks(&readme, "sh") {
         for line in block.lines() {
             let (words, output) = shell_words(line);
@@ -263,8 +373,11 @@ async fn the_readme_examples_run_as_written(backend: Backend) {
                         *word = token_id.clone().expect("a token was created before");
                     }
                 }
+                lifecycle.substitute(&workspace, &mut form);
                 let arguments: Vec<&str> = form.iter().map(String::as_str).collect();
                 let printed = workspace.allot_ok(&arguments);
+                lifecycle.note(&arguments, &printed);
+                printed_by_line.push((arguments.join(" "), printed.clone()));
                 ran += 1;
                 if let Some(file) = &output {
                     workspace.file(file, &printed);
@@ -280,6 +393,20 @@ async fn the_readme_examples_run_as_written(backend: Backend) {
         }
     }
     assert!(ran >= 30, "the README's examples ran ({ran} commands)");
+    // The lifecycle lines did what their comments say.
+    for (line, expected) in [
+        ("claim", "claimed: owner r08"),
+        ("transfer accept", ": accepted"),
+        ("import customers leads.csv", "1 duplicate(s)"),
+        ("conflicts decide", ": kept"),
+        ("reps deactivate r07", "r07 is inactive"),
+    ] {
+        let (_, printed) = printed_by_line
+            .iter()
+            .find(|(ran, _)| ran.starts_with(line))
+            .unwrap_or_else(|| panic!("the README runs `allot {line}`"));
+        assert!(printed.contains(expected), "allot {line}: {printed}");
+    }
     // What the everyday lines did: customers routed, an export that round-trips.
     let exported = std::fs::read_to_string(workspace.directory.path().join("out.csv")).unwrap();
     assert_eq!(exported.lines().count(), 301, "{exported}");
