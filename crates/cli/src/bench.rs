@@ -73,6 +73,11 @@ pub enum BenchTarget {
         /// `customers.csv`, so it is a duplicate.
         #[arg(long, default_value_t = 10)]
         duplicate_percent: usize,
+        /// Also write `interactions.csv`: this many interactions per customer of
+        /// `customers.csv`, by reps, kinds and times drawn from a fixed seed in January and
+        /// February 2027 (times the reclaim job).
+        #[arg(long, default_value_t = 0)]
+        interactions_per_customer: usize,
     },
 }
 
@@ -128,9 +133,16 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
         directory,
         new_customers,
         duplicate_percent,
+        interactions_per_customer,
     } = target
     {
-        return generate(size, &directory, new_customers, duplicate_percent);
+        return generate(
+            size,
+            &directory,
+            new_customers,
+            duplicate_percent,
+            interactions_per_customer,
+        );
     }
     let store = Store::connect(db)
         .await
@@ -159,6 +171,7 @@ fn generate(
     directory: &Path,
     new_customers: usize,
     duplicate_percent: usize,
+    interactions_per_customer: usize,
 ) -> Result<()> {
     if duplicate_percent > 100 {
         bail!("--duplicate-percent: {duplicate_percent} is not a share from 0 to 100");
@@ -204,6 +217,13 @@ fn generate(
         writer.write(&later)?;
         writer.finish()?;
     }
+    if interactions_per_customer > 0 {
+        write_interactions(
+            create("interactions.csv")?,
+            &organisation,
+            interactions_per_customer,
+        )?;
+    }
     create("rules.toml")?.write_all(organisation.rules_toml.as_bytes())?;
     println!(
         "wrote {} teams, {} reps, {} customers{} and {} rules to {}",
@@ -218,6 +238,56 @@ fn generate(
         size.rules,
         directory.display()
     );
+    Ok(())
+}
+
+/// `per_customer` interactions of each customer, by reps, kinds and minutes of January and
+/// February 2027 drawn from a fixed seed (xorshift): the same file every time.
+fn write_interactions(
+    out: impl Write,
+    organisation: &DemoOrganisation,
+    per_customer: usize,
+) -> Result<()> {
+    const KINDS: [(&str, &str); 5] = [
+        ("visit", "met"),
+        ("call", "reached"),
+        ("call", "no_answer"),
+        ("email", "sent"),
+        ("meeting", "met"),
+    ];
+    let reps: Vec<&str> = organisation
+        .reps
+        .iter()
+        .map(|rep| rep.id.as_str())
+        .collect();
+    if reps.is_empty() {
+        bail!("--interactions-per-customer: the organisation has no reps");
+    }
+    let start = chrono::DateTime::parse_from_rfc3339("2027-01-01T00:00:00+08:00")?;
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |below: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % below as u64) as usize
+    };
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(["customer_id", "rep_id", "at", "kind", "minutes", "outcome"])?;
+    for customer in &organisation.customers {
+        for _ in 0..per_customer {
+            let (kind, outcome) = KINDS[next(KINDS.len())];
+            let at = start + chrono::Duration::minutes(next(59 * 24 * 60) as i64);
+            writer.write_record([
+                customer.id.as_str(),
+                reps[next(reps.len())],
+                &at.to_rfc3339(),
+                kind,
+                &(5 + next(60)).to_string(),
+                outcome,
+            ])?;
+        }
+    }
+    writer.flush()?;
     Ok(())
 }
 

@@ -85,6 +85,9 @@ pub struct TokenHolder {
     pub name: String,
     /// The rep it acts as; `None` for an admin token.
     pub rep_id: Option<RepId>,
+    /// That rep's role when the token was checked (read with it, so a plain rep's principal
+    /// needs no second read).
+    pub rep_role: Option<Role>,
 }
 
 /// Verified admin tokens and when the database last confirmed them. Rep tokens are checked
@@ -290,10 +293,10 @@ impl Store {
             }
         }
         let mut connection = self.database.acquire().await?;
-        let row: Option<(String, Option<String>)> = on_backend!(
+        let row: Option<(String, Option<String>, Option<String>)> = on_backend!(
             &mut connection,
             |connection, Db| {
-                sql!(Db; "SELECT api_tokens.name, api_tokens.rep_id FROM api_tokens LEFT JOIN reps ON reps.id = api_tokens.rep_id",
+                sql!(Db; "SELECT api_tokens.name, api_tokens.rep_id, reps.role FROM api_tokens LEFT JOIN reps ON reps.id = api_tokens.rep_id",
                 " WHERE api_tokens.token_hash = ", bind(hash.as_str()),
                 " AND api_tokens.revoked_at IS NULL AND (api_tokens.rep_id IS NULL OR reps.active)")
                 .build_query_as()
@@ -302,12 +305,16 @@ impl Store {
             }
         );
         let holder = row
-            .map(|(name, rep_id)| -> StoreResult<TokenHolder> {
+            .map(|(name, rep_id, role)| -> StoreResult<TokenHolder> {
                 Ok(TokenHolder {
                     id: hash.chars().take(TOKEN_ID_LENGTH).collect(),
                     name,
                     rep_id: rep_id
                         .map(|rep| RepId::parse(&rep))
+                        .transpose()
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+                    rep_role: role
+                        .map(|role| Role::parse_field("role", &role))
                         .transpose()
                         .map_err(|error| StoreError::Corrupt(error.to_string()))?,
                 })
@@ -333,6 +340,10 @@ impl Store {
                 token_id: holder.id.clone(),
             });
         };
+        // The token's check read the role and found the rep active: a plain rep is complete.
+        if holder.rep_role == Some(Role::Rep) {
+            return Ok(Principal::Rep { rep: rep.clone() });
+        }
         self.principal_of_rep(rep).await
     }
 

@@ -11,6 +11,7 @@ pub mod customers;
 mod database;
 pub mod error;
 pub mod events;
+mod group_commit;
 pub mod imports;
 pub mod lifecycle;
 pub mod organisation;
@@ -46,6 +47,8 @@ pub struct Store {
     token_cache: Arc<StdMutex<auth::TokenCache>>,
     /// Single-customer routes waiting for the writer, which commits them together.
     route_queue: routing::queue::RouteQueue,
+    /// Claims waiting for the writer, which judges and commits them together.
+    claim_queue: lifecycle::claims::ClaimQueue,
     /// The newest value policy parsed, with its version (versions never change).
     policy_cache: Arc<StdMutex<Option<(i64, allot_core::value::ValuePolicy)>>>,
 }
@@ -61,7 +64,8 @@ impl Store {
             rules_cache: Arc::new(StdMutex::new(CachedRules::new())),
             engine_cache: Arc::new(StdMutex::new(None)),
             token_cache: Arc::new(StdMutex::new(Default::default())),
-            route_queue: routing::queue::RouteQueue::default(),
+            route_queue: Default::default(),
+            claim_queue: Default::default(),
             policy_cache: Arc::new(StdMutex::new(None)),
         };
         store.ensure_match_keys().await?;

@@ -1,6 +1,6 @@
 //! Teams and reps: import (upsert by id), listing and lookup.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use allot_core::strategy::{RepLoad, RepState};
 use allot_core::text::parse_bar_list;
@@ -8,7 +8,7 @@ use allot_core::update::GivenColumns;
 use allot_core::{Level, Rep, RepId, Role, Team, TeamId};
 use chrono::NaiveDate;
 
-use crate::database::{on_backend, sql, Connected, Dialect};
+use crate::database::{on_backend, sql, Connected, Dialect, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::{
     finish_import, problems_of, reject_broken_parent_links, single_record_outcome, BadRows,
@@ -142,6 +142,26 @@ pub(crate) async fn find_rep_in(
             .await?
     });
     row.map(RepRow::into_state).transpose()
+}
+
+/// The reps of these ids that exist, by id.
+pub(crate) async fn find_reps_in(
+    source: &mut impl Connected,
+    ids: &[&str],
+) -> StoreResult<HashMap<String, RepState>> {
+    let mut found = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(LIST_CHUNK) {
+        let rows: Vec<RepRow> = on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; format!("SELECT {REP_COLUMNS} FROM reps WHERE "));
+            query.push_in_list("id", chunk);
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        for row in rows {
+            let state = row.into_state()?;
+            found.insert(state.rep.id.to_string(), state);
+        }
+    }
+    Ok(found)
 }
 
 /// The ids of every row of `table`.

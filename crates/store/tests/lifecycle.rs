@@ -8,7 +8,7 @@ use allot_core::access::Principal;
 use allot_core::pool::TransferReason;
 use allot_store::events::EventFilter;
 use allot_store::lifecycle::transfers::{TransferRequest, TransferTarget};
-use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store};
+use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store, StoreError};
 use serde_json::json;
 
 mod common;
@@ -326,11 +326,14 @@ async fn pool_lifecycle(backend: Backend) {
     );
 }
 
-/// 20 reps race for one customer: one owner, one event. One rep one short of its capacity
-/// races for 10 customers: it ends at its capacity.
+/// 100 reps race for one customer: one owner, one event. One rep one short of its capacity
+/// races for 100 customers: it ends at its capacity. The racers share two stores (as two
+/// servers would): claims through one store are judged together in groups, and the two
+/// stores' groups take turns under the write lock.
 async fn racing_claims(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("store");
+    let other_store = Store::connect(&database.url).await.expect("second store");
     organisation(&store, "").await;
     for index in 0..100 {
         rep(&store, &format!("x{index:02}"), "sales", "rep", None).await;
@@ -352,8 +355,15 @@ async fn racing_claims(backend: Backend) {
 
     let mut racers = Vec::new();
     // 100 reps race for one customer; the rep one below its cap races 100 claims of its own.
+    let either = |index: usize| {
+        if index % 2 == 0 {
+            store.clone()
+        } else {
+            other_store.clone()
+        }
+    };
     for index in 0..100 {
-        let store = store.clone();
+        let store = either(index);
         racers.push(tokio::spawn(async move {
             let who = store
                 .principal_of_rep(&rep_id(&format!("x{index:02}")))
@@ -363,7 +373,7 @@ async fn racing_claims(backend: Backend) {
         }));
     }
     for index in 0..100 {
-        let store = store.clone();
+        let store = either(index);
         let capped = capped.clone();
         racers.push(tokio::spawn(async move {
             store
@@ -392,7 +402,66 @@ async fn racing_claims(backend: Backend) {
     assert_eq!(capped_state.load.owned_count, 3);
 }
 
+/// A hand-over accepted after one of its customers changed owner by another way writes
+/// nothing: the customers keep their owners, the transfer waits, and the error names the one.
+async fn an_owner_changed_meanwhile_stops_the_whole_step(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    organisation(&store, "").await;
+    rep(&store, "r3", "sales", "rep", None).await;
+    let r1 = principal(&store, "r1").await;
+    let r2 = principal(&store, "r2").await;
+    let m1 = principal(&store, "m1").await;
+    for customer_id in ["t1", "t2", "t3"] {
+        customer(&store, customer_id, "C").await;
+        store
+            .claim(&r1, &id(customer_id), None, day(0))
+            .await
+            .expect("claim");
+    }
+    let request = TransferRequest {
+        customer_ids: vec![id("t1"), id("t2"), id("t3")],
+        from: rep_id("r1"),
+        to: TransferTarget::Rep(rep_id("r2")),
+        reason_kind: TransferReason::CustomerRequest,
+        text: "客户要求".to_string(),
+    };
+    let transfer = store
+        .request_transfer(&r1, &request, day(1))
+        .await
+        .expect("request");
+    store
+        .approve_transfer(&m1, transfer.id, "", day(1))
+        .await
+        .expect("approve");
+    // Behind the transfer's back (as a second writer with its own rules could).
+    store
+        .execute_for_test("UPDATE customers SET owner_id = 'r3' WHERE id = 't2'")
+        .await
+        .expect("owner changed");
+    match store.accept_transfer(&r2, transfer.id, "", day(2)).await {
+        Err(StoreError::Conflict { message, .. }) => {
+            assert!(message.contains("customer t2 changed owner"), "{message}")
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    for (customer_id, expected) in [("t1", "r1"), ("t2", "r3"), ("t3", "r1")] {
+        assert_eq!(owner(&store, customer_id).await.as_deref(), Some(expected));
+    }
+    let shown = store
+        .get_transfer(
+            &Principal::Admin {
+                token_id: "test".to_string(),
+            },
+            transfer.id,
+        )
+        .await
+        .expect("transfer");
+    assert_eq!(shown.state, "approved");
+}
+
 test_on_both_backends! {
     pool_lifecycle => super::pool_lifecycle;
     racing_claims => super::racing_claims;
+    an_owner_changed_meanwhile_stops_the_whole_step => super::an_owner_changed_meanwhile_stops_the_whole_step;
 }

@@ -262,8 +262,11 @@ pub(crate) fn insert_rows<'f, 'a: 'f>(
 pub(crate) struct UpdateRows<'a> {
     pub table: &'static str,
     pub key: &'a [(&'a str, Kind)],
+    /// A column that must still hold the row's value for it (NULL matching NULL): the value a
+    /// step saw, so that a racing step that changed it first makes this one change nothing.
+    pub still: Option<(&'a str, Kind)>,
     pub set: &'a [(&'a str, Kind)],
-    /// Each row: the key's values, then the set columns' values.
+    /// Each row: the key's values, then the `still` value if any, then the set columns' values.
     pub rows: &'a [Vec<Value<'a>>],
     pub only_if: Option<&'a str>,
 }
@@ -291,17 +294,20 @@ pub(crate) fn update_rows<'f, 'a: 'f>(
                     .iter()
                     .map(|(name, _)| format!("{name} = ?"))
                     .collect();
-                let keys: Vec<String> = update
+                let mut keys: Vec<String> = update
                     .key
                     .iter()
                     .map(|(name, _)| format!("{table}.{name} = ?"))
                     .collect();
+                if let Some((name, _)) = update.still {
+                    keys.push(format!("{table}.{name} IS ?"));
+                }
                 let sql = format!(
                     "UPDATE {table} SET {} WHERE {}{condition}",
                     sets.join(", "),
                     keys.join(" AND ")
                 );
-                let key_width = update.key.len();
+                let key_width = update.key.len() + usize::from(update.still.is_some());
                 super::direct::with_direct_sqlite(connection, |direct| {
                     let mut prepared = DirectStatement::prepare(direct, &sql)?;
                     let mut affected = 0;
@@ -317,8 +323,16 @@ pub(crate) fn update_rows<'f, 'a: 'f>(
                 .await
             }
             Connection::Postgres(connection) => {
-                let columns: Vec<(&str, Kind)> =
-                    update.key.iter().chain(update.set).copied().collect();
+                let still = update
+                    .still
+                    .map(|(name, kind)| (format!("still_{name}"), kind));
+                let columns: Vec<(&str, Kind)> = update
+                    .key
+                    .iter()
+                    .copied()
+                    .chain(still.as_ref().map(|(name, kind)| (name.as_str(), *kind)))
+                    .chain(update.set.iter().copied())
+                    .collect();
                 let source = RowSource {
                     name: "incoming_changes",
                     columns: &columns,
@@ -329,11 +343,16 @@ pub(crate) fn update_rows<'f, 'a: 'f>(
                     .iter()
                     .map(|(name, _)| format!("{name} = incoming_changes.{name}"))
                     .collect();
-                let keys: Vec<String> = update
+                let mut keys: Vec<String> = update
                     .key
                     .iter()
                     .map(|(name, _)| format!("{table}.{name} = incoming_changes.{name}"))
                     .collect();
+                if let Some((name, _)) = update.still {
+                    keys.push(format!(
+                        "{table}.{name} IS NOT DISTINCT FROM incoming_changes.still_{name}"
+                    ));
+                }
                 let statement = Statement::text(format!(
                     "UPDATE {table} SET {} FROM incoming_changes WHERE {}{condition}",
                     sets.join(", "),

@@ -2,6 +2,7 @@
 //! loads in one step, and the modules for the pool (claims, releases, reclaim), transfers with
 //! approval and hand-over, departures, and notifications.
 
+pub(crate) mod claims;
 pub mod conflicts;
 pub mod notifications;
 pub mod pool;
@@ -15,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::customers::load_customers;
 use crate::customers::write::recount_rep_loads;
-use crate::database::bulk::Transfer;
+use crate::database::bulk::{update_rows, Kind, Transfer, UpdateRows, Value};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{record_ownership_events, NewOwnershipEvent};
@@ -132,40 +133,74 @@ pub(crate) async fn change_owners(
     changes: &[OwnerChange<'_>],
     why: ChangeReason<'_>,
 ) -> StoreResult<()> {
-    for change in changes {
-        let changed = on_backend!(&mut *write, |connection, Db| {
-            let mut query = sql!(Db; "UPDATE customers SET owner_id = ", bind(change.to.map(RepId::as_str)),
-                ", updated_at = ", bind(StoredTime(why.at)), " WHERE id = ", bind(change.customer_id.as_str()));
-            match change.from {
-                Some(from) => query.push(" AND owner_id = ").push_bind(from.as_str()),
-                None => query.push(" AND owner_id IS NULL"),
-            };
-            query
-                .build()
-                .execute(&mut *connection)
-                .await?
-                .rows_affected()
+    let changes: Vec<(OwnerChange<'_>, ChangeReason<'_>)> =
+        changes.iter().map(|change| (change.clone(), why)).collect();
+    change_owners_each(write, &changes).await
+}
+
+/// [`change_owners`] where each change has its own time, actor and reason (claims committed
+/// together, each by its own caller).
+pub(crate) async fn change_owners_each(
+    write: &mut WriteTransaction,
+    changes: &[(OwnerChange<'_>, ChangeReason<'_>)],
+) -> StoreResult<()> {
+    // Many rows per statement (a departure or a reclaim moves thousands), each changed only if
+    // it still has the owner the step saw.
+    let rows: Vec<Vec<Value<'_>>> = changes
+        .iter()
+        .map(|(change, why)| {
+            vec![
+                Value::Text(change.customer_id.as_str()),
+                Value::text(change.from.map(RepId::as_str)),
+                Value::text(change.to.map(RepId::as_str)),
+                Value::Timestamp(why.at),
+            ]
+        })
+        .collect();
+    let changed = update_rows(
+        write.connection(),
+        &UpdateRows {
+            table: "customers",
+            key: &[("id", Kind::Text)],
+            still: Some(("owner_id", Kind::Text)),
+            set: &[("owner_id", Kind::Text), ("updated_at", Kind::Timestamp)],
+            rows: &rows,
+            only_if: None,
+        },
+    )
+    .await?;
+    if changed != rows.len() as u64 {
+        let ids: Vec<&str> = changes
+            .iter()
+            .map(|(change, _)| change.customer_id.as_str())
+            .collect();
+        // The rows changed have their new owners now; the one left behind does not.
+        let now = load_customers(&mut *write, &ids).await?;
+        let moved = changes
+            .iter()
+            .find(|(change, _)| {
+                now.get(change.customer_id.as_str())
+                    .is_none_or(|customer| customer.owner_id.as_ref() != change.to)
+            })
+            .map_or_else(
+                || "a customer".to_string(),
+                |(change, _)| format!("customer {}", change.customer_id),
+            );
+        return Err(StoreError::Conflict {
+            message: format!("{moved} changed owner while this step was made; nothing was written"),
+            field: Some("owner_id".to_string()),
         });
-        if changed != 1 {
-            return Err(StoreError::Conflict {
-                message: format!(
-                    "customer {} changed owner while this step was made; nothing was written",
-                    change.customer_id
-                ),
-                field: Some("owner_id".to_string()),
-            });
-        }
     }
     let reps: HashSet<&str> = changes
         .iter()
-        .flat_map(|change| [change.from, change.to])
+        .flat_map(|(change, _)| [change.from, change.to])
         .flatten()
         .map(RepId::as_str)
         .collect();
     recount_rep_loads(write, &reps).await?;
     let events: Vec<NewOwnershipEvent<'_>> = changes
         .iter()
-        .map(|change| NewOwnershipEvent {
+        .map(|(change, why)| NewOwnershipEvent {
             at: why.at,
             customer_id: change.customer_id,
             from: change.from,

@@ -1,19 +1,16 @@
-//! The public pool (公海) in the database: claims judged under the write lock, releases, the
+//! The public pool (公海) in the database (claims are `claims`): releases, the
 //! pool as a rep sees it (how long each customer has waited and why), and the daily reclaim of
 //! customers without real follow-up.
 
 use allot_core::access::Principal;
-use allot_core::pool::{
-    claim_refusal, reclaim_standing, ClaimCheck, ClaimRefusal, PoolPolicy, ReclaimFacts,
-    ReclaimStanding,
-};
+use allot_core::pool::{reclaim_standing, PoolPolicy, ReclaimFacts, ReclaimStanding};
 use allot_core::value::ValuePolicy;
 use allot_core::{Clock, Customer, CustomerId, RepId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::notifications::{notify, NewNotification};
-use super::{change_owners, customer_in_view_in, start_of_today, ChangeReason, OwnerChange, View};
+use super::{change_owners, customer_in_view_in, ChangeReason, OwnerChange, View};
 use crate::customers::{CustomerFilter, CustomerPage};
 use crate::database::{on_backend, sql, Connected, TextList};
 use crate::error::{StoreError, StoreResult};
@@ -81,86 +78,6 @@ struct OwnedRow {
 }
 
 impl Store {
-    /// Claims a pool customer for `for_rep` (a rep claims for itself; admins and managers name
-    /// a rep in their view). Refused with the rule that refused it (`owned`, `holding_cap`,
-    /// `claim_limit`, `cooldown`, `inactive`, `absent`) and its numbers.
-    pub async fn claim(
-        &self,
-        principal: &Principal,
-        customer_id: &CustomerId,
-        for_rep: Option<&RepId>,
-        clock: Clock,
-    ) -> StoreResult<Customer> {
-        let rep = match (principal, for_rep) {
-            (Principal::Rep { rep }, None) => rep.clone(),
-            (Principal::Rep { rep }, Some(other)) if rep == other => rep.clone(),
-            (Principal::Rep { .. }, Some(_)) => {
-                return Err(StoreError::Forbidden(
-                    "a rep claims for itself only".to_string(),
-                ))
-            }
-            (Principal::Manager { rep, .. }, None) => rep.clone(),
-            (_, Some(rep)) if principal.sees_rep(rep) => rep.clone(),
-            (_, Some(rep)) => {
-                return Err(StoreError::NotFound {
-                    entity: "rep",
-                    id: rep.to_string(),
-                })
-            }
-            (_, None) => {
-                return Err(StoreError::Invalid(allot_core::FieldError::new(
-                    "rep_id",
-                    "an admin claims for a rep: name it in rep_id",
-                )))
-            }
-        };
-        let mut write = self.begin_write().await?;
-        let policy = self.policy_in(&mut write).await?.1;
-        let customer = crate::customers::load_customers(&mut write, &[customer_id.as_str()])
-            .await?
-            .remove(customer_id.as_str())
-            .ok_or_else(|| StoreError::NotFound {
-                entity: "customer",
-                id: customer_id.to_string(),
-            })?;
-        if let Some(owner) = &customer.owner_id {
-            let refusal = ClaimRefusal::Owned {
-                owner: principal.sees_rep(owner).then(|| owner.to_string()),
-            };
-            return Err(denied(&refusal));
-        }
-        let facts = claim_facts(&mut write, &rep, &customer, clock).await?;
-        let check = ClaimCheck {
-            tier: customer.tier.as_ref().map(|tier| tier.as_str()),
-            ..facts.check()
-        };
-        if let Some(refusal) = claim_refusal(&policy.pool, &check, clock.today(), |time| {
-            time.with_timezone(&clock.offset()).date_naive()
-        }) {
-            return Err(denied(&refusal));
-        }
-        change_owners(
-            &mut write,
-            &[OwnerChange {
-                customer_id,
-                from: None,
-                to: Some(&rep),
-                reason: None,
-            }],
-            ChangeReason {
-                at: clock.now(),
-                actor: &principal.actor(),
-                reason: &format!("claimed from the pool by {rep}"),
-                reason_kind: "claim",
-            },
-        )
-        .await?;
-        let claimed =
-            customer_in_view_in(&mut write, &View::everything(clock), customer_id).await?;
-        write.commit().await?;
-        Ok(claimed)
-    }
-
     /// Returns a customer to the pool: its owner may, and admins and managers over it.
     /// Someone else's customer is `not_owner`; one with an open transfer `open_transfer`.
     pub async fn release(
@@ -306,101 +223,6 @@ impl Store {
         let policy = self.policy_in(&mut write).await?.1;
         reclaim_in(&mut write, &policy, clock, true).await
     }
-}
-
-fn denied(refusal: &ClaimRefusal) -> StoreError {
-    StoreError::Denied {
-        code: refusal.code(),
-        message: refusal.message(),
-    }
-}
-
-/// The counts a claim is judged on, read under the write lock.
-struct ClaimFacts {
-    active: bool,
-    absent: bool,
-    absent_until: Option<chrono::NaiveDate>,
-    owned: u64,
-    capacity: Option<u32>,
-    held_in_tier: u64,
-    claims_today: u64,
-    last_lost: Option<(DateTime<Utc>, &'static str)>,
-}
-
-impl ClaimFacts {
-    fn check(&self) -> ClaimCheck<'static> {
-        ClaimCheck {
-            rep_active: self.active,
-            rep_absent: self.absent,
-            rep_absent_until: self.absent_until,
-            rep_owned: self.owned,
-            rep_capacity: self.capacity,
-            tier: None,
-            held_in_tier: self.held_in_tier,
-            claims_today: self.claims_today,
-            last_lost: self.last_lost,
-        }
-    }
-}
-
-async fn claim_facts(
-    write: &mut WriteTransaction,
-    rep: &RepId,
-    customer: &Customer,
-    clock: Clock,
-) -> StoreResult<ClaimFacts> {
-    let state = crate::organisation::find_rep_in(write, rep)
-        .await?
-        .ok_or_else(|| StoreError::NotFound {
-            entity: "rep",
-            id: rep.to_string(),
-        })?;
-    let tier = customer.tier.as_ref().map(|tier| tier.as_str().to_string());
-    let day_start = start_of_today(clock);
-    let (held_in_tier, claims_today, last_lost): (i64, i64, Option<(StoredTime, Option<String>)>) = on_backend!(
-        &mut *write,
-        |connection, Db| {
-            let held: i64 = match &tier {
-                Some(tier) => {
-                    sql!(Db; "SELECT COUNT(*) FROM customers WHERE owner_id = ", bind(rep.as_str()),
-                        " AND tier = ", bind(tier.as_str()))
-                    .build_query_scalar()
-                    .fetch_one(&mut *connection)
-                    .await?
-                }
-                None => 0,
-            };
-            let claims: i64 = sql!(Db; "SELECT COUNT(*) FROM events WHERE reason_kind = 'claim' AND to_rep_id = ",
-                    bind(rep.as_str()), " AND at >= ", bind(StoredTime(day_start)), " AND at < ",
-                    bind(StoredTime(clock.end_of_today())))
-                .build_query_scalar()
-                .fetch_one(&mut *connection)
-                .await?;
-            let lost: Option<(StoredTime, Option<String>)> = sql!(Db; "SELECT at, reason_kind FROM events WHERE customer_id = ",
-                    bind(customer.id.as_str()), " AND from_rep_id = ", bind(rep.as_str()), " ORDER BY id DESC LIMIT 1")
-                .build_query_as()
-                .fetch_optional(&mut *connection)
-                .await?;
-            (held, claims, lost)
-        }
-    );
-    Ok(ClaimFacts {
-        active: state.rep.active,
-        absent: state.rep.is_absent_on(clock.today()),
-        absent_until: state.rep.absent_until,
-        owned: u64::from(state.load.owned_count),
-        capacity: state.rep.capacity,
-        held_in_tier: held_in_tier.max(0) as u64,
-        claims_today: claims_today.max(0) as u64,
-        last_lost: last_lost.map(|(at, kind)| {
-            let how = match kind.as_deref() {
-                Some("release") => "released by this rep",
-                Some("reclaim") => "reclaimed from this rep",
-                _ => "taken from this rep",
-            };
-            (at.0, how)
-        }),
-    })
 }
 
 /// Appends the condition "this interaction is real follow-up" by the policy's list.

@@ -128,6 +128,7 @@ impl DecisionBatch {
                 &UpdateRows {
                     table: "customers",
                     key: &[("id", Kind::Text)],
+                    still: None,
                     set: &[("owner_id", Kind::Text), ("updated_at", Kind::Timestamp)],
                     rows: &owners,
                     only_if: Some("customers.owner_id IS NULL"),

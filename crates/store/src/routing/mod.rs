@@ -266,6 +266,7 @@ impl Store {
             &UpdateRows {
                 table: "reps",
                 key: &[("id", Kind::Text)],
+                still: None,
                 set: &[
                     ("owned_count", Kind::Integer),
                     ("owned_workload", Kind::Real),

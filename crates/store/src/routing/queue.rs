@@ -1,20 +1,14 @@
-//! Routing one customer at a time (`POST /api/v1/route`), committed in groups: concurrent
-//! requests queue up, one worker takes every request waiting and routes them in one write
-//! transaction, and each request is answered when that transaction commits.
-//!
-//! The routing lock makes writers take turns; without grouping, every request paid a whole
-//! transaction under it (a dozen statements and, on PostgreSQL, a WAL flush at commit). A group
-//! pays them once. Requests are still decided one after another in arrival order, against the
-//! loads and rotation the earlier ones left, so the result is what one-at-a-time would give.
+//! Routing one customer at a time (`POST /api/v1/route`), committed in groups (`group_commit`):
+//! requests of a group are decided one after another in arrival order, against the loads and
+//! rotation the earlier ones left, so the result is what one-at-a-time would give.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use allot_core::routing::{render_stored_trace, DecisionRecord};
 use allot_core::rules::RuleSet;
 use allot_core::update::GivenColumns;
 use allot_core::{Clock, Customer, CustomerFields, CustomerId, RepId};
-use tokio::sync::oneshot;
 
 use super::decisions::DecisionBatch;
 use super::SingleRoute;
@@ -24,6 +18,7 @@ use crate::customers::write::{recount_rep_loads, upsert_customers};
 use crate::database::bulk::Transfer;
 use crate::database::{on_backend, sql, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
+use crate::group_commit::{answer_group, GroupQueue, WorkerRunning};
 use crate::lifecycle::conflicts::{
     find_duplicates, open_conflicts, ConflictSource, KeyMatches, NewConflict, OpenedConflict,
 };
@@ -32,40 +27,11 @@ use crate::{Store, WriteTransaction};
 /// Most requests routed in one transaction.
 const MOST_PER_GROUP: usize = 256;
 
-/// One request to route a customer.
-struct RouteRequest {
-    fields: CustomerFields,
-    given: GivenColumns,
-    clock: Clock,
-    actor: String,
-    answer: oneshot::Sender<StoreResult<SingleRoute>>,
-}
-
-#[derive(Default)]
-struct QueueState {
-    waiting: Vec<RouteRequest>,
-    /// A worker is taking requests; a new one joins the queue instead of starting another.
-    worker_running: bool,
-}
+/// One request to route a customer: its fields, the columns its body gave, the clock, the actor.
+pub(crate) type RouteInput = (CustomerFields, GivenColumns, Clock, String);
 
 /// Requests waiting for the routing worker of this process.
-#[derive(Clone, Default)]
-pub(crate) struct RouteQueue {
-    state: Arc<Mutex<QueueState>>,
-}
-
-/// Marks the worker stopped when it ends, however it ends, so the next request starts one.
-struct WorkerRunning(Arc<Mutex<QueueState>>);
-
-impl Drop for WorkerRunning {
-    fn drop(&mut self) {
-        let mut state = self.0.lock().expect("route queue");
-        state.worker_running = false;
-        // Requests left behind by a worker that stopped early get no answer; their senders
-        // drop here and their callers see an error instead of waiting for ever.
-        state.waiting.clear();
-    }
-}
+pub(crate) type RouteQueue = GroupQueue<RouteInput, SingleRoute>;
 
 impl Store {
     /// Creates or updates one customer and routes it if it has no owner. A customer that
@@ -79,103 +45,31 @@ impl Store {
         actor: &str,
     ) -> StoreResult<SingleRoute> {
         fields.remove("owner_id");
-        let (answer, answered) = oneshot::channel();
-        let start_worker = {
-            let mut state = self.route_queue.state.lock().expect("route queue");
-            state.waiting.push(RouteRequest {
-                fields,
-                given: given.clone().without("owner_id"),
-                clock,
-                actor: actor.to_string(),
-                answer,
-            });
-            !std::mem::replace(&mut state.worker_running, true)
-        };
-        if start_worker {
-            // A task of its own: the request that started it may be cancelled (its client
-            // gone) without stopping the others' routing.
-            let store = self.clone();
-            tokio::spawn(async move { store.work_through_route_queue().await });
-        }
-        answered.await.map_err(|_| {
-            StoreError::Corrupt("the routing worker stopped before answering".to_string())
-        })?
-    }
-
-    async fn work_through_route_queue(&self) {
-        let running = WorkerRunning(self.route_queue.state.clone());
-        loop {
-            let group = {
-                let mut state = running.0.lock().expect("route queue");
-                if state.waiting.is_empty() {
-                    state.worker_running = false;
-                    return;
-                }
-                // One request per customer in a group: a second one for the same customer is
-                // decided after the first is written, in the next group.
-                let mut ids = HashSet::new();
-                let mut group = Vec::new();
-                let mut later = Vec::new();
-                for request in state.waiting.drain(..) {
-                    if group.len() < MOST_PER_GROUP
-                        && ids.insert(request.fields.id().trim().to_string())
-                    {
-                        group.push(request);
-                    } else {
-                        later.push(request);
-                    }
-                }
-                state.waiting = later;
-                group
-            };
-            self.route_group(group).await;
-        }
-    }
-
-    /// Routes a group in one transaction. If the transaction fails, each request is tried on
-    /// its own, so one request's failure is never another's.
-    async fn route_group(&self, group: Vec<RouteRequest>) {
-        if group.len() == 1 {
-            let request = group.into_iter().next().expect("one request");
-            let outcome = self
-                .route_requests(vec![(
-                    request.fields,
-                    request.given,
-                    request.clock,
-                    request.actor.clone(),
-                )])
-                .await;
-            let answer = match outcome {
-                Ok(mut answers) => answers.pop().expect("one answer"),
-                Err(error) => Err(error),
-            };
-            let _ = request.answer.send(answer);
-            return;
-        }
-        let (inputs, senders): (Vec<_>, Vec<_>) = group
-            .into_iter()
-            .map(|request| {
-                (
-                    (request.fields, request.given, request.clock, request.actor),
-                    request.answer,
-                )
+        let input = (
+            fields,
+            given.clone().without("owner_id"),
+            clock,
+            actor.to_string(),
+        );
+        let store = self.clone();
+        self.route_queue
+            .submit(input, move |running| async move {
+                store.work_through_route_queue(running).await
             })
-            .unzip();
-        match self.route_requests(inputs.clone()).await {
-            Ok(answers) => {
-                for (sender, answer) in senders.into_iter().zip(answers) {
-                    let _ = sender.send(answer);
-                }
-            }
-            Err(_) => {
-                for (input, sender) in inputs.into_iter().zip(senders) {
-                    let answer = match self.route_requests(vec![input]).await {
-                        Ok(mut answers) => answers.pop().expect("one answer"),
-                        Err(error) => Err(error),
-                    };
-                    let _ = sender.send(answer);
-                }
-            }
+            .await
+    }
+
+    async fn work_through_route_queue(&self, running: WorkerRunning<RouteInput, SingleRoute>) {
+        // One request per customer in a group: a second one for the same customer is decided
+        // after the first is written, in the next group.
+        loop {
+            let mut ids = HashSet::new();
+            let Some(group) = running.next_group(MOST_PER_GROUP, |(fields, ..)| {
+                ids.insert(fields.id().trim().to_string())
+            }) else {
+                return;
+            };
+            answer_group(group, |inputs| self.route_requests(inputs)).await;
         }
     }
 
@@ -184,7 +78,7 @@ impl Store {
     /// the transaction itself fails, and then nothing is written.
     async fn route_requests(
         &self,
-        requests: Vec<(CustomerFields, GivenColumns, Clock, String)>,
+        requests: Vec<RouteInput>,
     ) -> StoreResult<Vec<StoreResult<SingleRoute>>> {
         let mut write = self.begin_write().await?;
         let policy = self.policy_in(&mut write).await?.1;

@@ -141,6 +141,7 @@ impl<'a> AlertChanges<'a> {
             &UpdateRows {
                 table: "alerts",
                 key: &[("id", Kind::Integer)],
+                still: None,
                 set: &[("status", Kind::Text), ("closed_at", Kind::Timestamp)],
                 rows: &rows,
                 only_if: None,

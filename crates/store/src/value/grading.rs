@@ -292,6 +292,7 @@ impl GradingChanges<'_> {
             &UpdateRows {
                 table: "customers",
                 key: &[("id", Kind::Text)],
+                still: None,
                 set: &[("tier", Kind::Text)],
                 rows: &rows,
                 only_if: None,

@@ -104,6 +104,7 @@ impl Store {
             &UpdateRows {
                 table: "customer_values",
                 key: &[("customer_id", Kind::Text)],
+                still: None,
                 set: &[
                     ("health", Kind::Real),
                     ("at_risk", Kind::Boolean),
