@@ -239,6 +239,13 @@ pub async fn tick(store: &Store, clock: Clock, json: bool, force: bool) -> Resul
             health.alerts_closed
         );
     }
+    if let Some(reclaim) = &summary.reclaim {
+        println!(
+            "  reclaim: {} owner(s) warned, {} customer(s) back in the pool (`allot pool list`)",
+            reclaim.warned.len(),
+            reclaim.reclaimed.len()
+        );
+    }
     if let Some(regrade) = &summary.regrade {
         print_score_summary(regrade);
     }

@@ -125,6 +125,23 @@ async fn notifications_reach_the_webhook_once(backend: Backend) {
         .as_deref()
         .is_some_and(|error| error.contains("500")));
     assert_eq!((log[1].0, log[1].1, log[1].2.clone()), (2, Some(200), None));
+
+    // Notifications stored many at a time (撞单 here, reclaims alike) are queued too.
+    let (status, body) = app
+        .post(
+            "/api/v1/customers",
+            json!({"id": "CU1-AGAIN", "name": "客户一", "region": "广东"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let report = allot_server::deliver_due_notifications(&app.store, &client, at(200_000))
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.failed), (1, 0));
+    let bodies = received.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert_eq!(bodies[2]["kind"], "conflict_opened");
+    assert_eq!(bodies[2]["recipient_rep_id"], "n1");
 }
 
 test_on_both_backends! {

@@ -2,13 +2,15 @@
 //! their recipients in the transaction of the change they tell of, and queued in an outbox for
 //! the webhook when one is configured.
 
+use std::collections::HashSet;
+
 use allot_core::access::Principal;
 use allot_core::{CustomerId, RepId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
-use crate::database::{on_backend, sql, Connected};
+use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime};
 
@@ -76,24 +78,27 @@ pub(crate) async fn notify(
     Ok(true)
 }
 
-/// Stores many notifications without once-keys in one write; with a webhook each is stored and
-/// queued as [`notify`] does.
+/// Stores many notifications in a few statements, as [`notify`] stores each: one whose
+/// `once_key` was stored before (or comes earlier in the list) is dropped, and with a webhook
+/// each stored one is queued. Says for each whether it was stored.
 pub(crate) async fn notify_all(
     source: &mut impl Connected,
     notifications: &[NewNotification<'_>],
     at: DateTime<Utc>,
     webhook: bool,
-) -> StoreResult<()> {
-    if webhook
-        || notifications
-            .iter()
-            .any(|notification| notification.once_key.is_some())
-    {
-        for notification in notifications {
-            notify(source, notification, at, webhook).await?;
-        }
-        return Ok(());
-    }
+) -> StoreResult<Vec<bool>> {
+    let keys: Vec<&str> = notifications
+        .iter()
+        .filter_map(|notification| notification.once_key.as_deref())
+        .collect();
+    let mut seen = stored_once_keys(source, &keys).await?;
+    let stored: Vec<bool> = notifications
+        .iter()
+        .map(|notification| match &notification.once_key {
+            Some(key) => seen.insert(key.clone()),
+            None => true,
+        })
+        .collect();
     const COLUMNS: &[(&str, Kind)] = &[
         ("recipient_rep_id", Kind::Text),
         ("kind", Kind::Text),
@@ -101,10 +106,13 @@ pub(crate) async fn notify_all(
         ("transfer_id", Kind::Integer),
         ("text", Kind::Text),
         ("created_at", Kind::Timestamp),
+        ("dedup_key", Kind::Text),
     ];
     let rows: Vec<Vec<Value<'_>>> = notifications
         .iter()
-        .map(|notification| {
+        .zip(&stored)
+        .filter(|(_, stored)| **stored)
+        .map(|(notification, _)| {
             vec![
                 Value::text(notification.recipient.map(RepId::as_str)),
                 Value::Text(notification.kind),
@@ -112,9 +120,25 @@ pub(crate) async fn notify_all(
                 Value::integer(notification.transfer_id),
                 Value::Text(&notification.text),
                 Value::Timestamp(at),
+                Value::text(notification.once_key.as_deref()),
             ]
         })
         .collect();
+    if rows.is_empty() {
+        return Ok(stored);
+    }
+    // Writers of notifications hold the write lock, so the rows above the newest id now are
+    // exactly the ones inserted here.
+    let newest_before: i64 = if webhook {
+        on_backend!(&mut *source, |connection, Db| {
+            sql!(Db; "SELECT COALESCE(MAX(id), 0) FROM notifications")
+                .build_query_scalar()
+                .fetch_one(&mut *connection)
+                .await?
+        })
+    } else {
+        0
+    };
     insert_rows(
         source.connection(),
         &InsertRows {
@@ -127,7 +151,36 @@ pub(crate) async fn notify_all(
         Transfer::for_rows(rows.len()),
     )
     .await?;
-    Ok(())
+    if webhook {
+        on_backend!(&mut *source, |connection, Db| {
+            sql!(Db; "INSERT INTO notification_outbox (notification_id, next_attempt_at) SELECT id, ",
+                bind(StoredTime(at)), " FROM notifications WHERE id > ", bind(newest_before), " ORDER BY id")
+            .build()
+            .execute(&mut *connection)
+            .await?;
+        });
+    }
+    Ok(stored)
+}
+
+/// Which of `keys` notifications were stored under before.
+pub(crate) async fn stored_once_keys(
+    source: &mut impl Connected,
+    keys: &[&str],
+) -> StoreResult<HashSet<String>> {
+    let mut found = HashSet::new();
+    for chunk in keys.chunks(LIST_CHUNK) {
+        let stored: Vec<String> = on_backend!(&mut *source, |connection, Db| {
+            let mut query = sql!(Db; "SELECT dedup_key FROM notifications WHERE ");
+            query.push_in_list("dedup_key", chunk);
+            query
+                .build_query_scalar()
+                .fetch_all(&mut *connection)
+                .await?
+        });
+        found.extend(stored);
+    }
+    Ok(found)
 }
 
 #[derive(sqlx::FromRow)]

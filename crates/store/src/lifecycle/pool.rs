@@ -8,11 +8,14 @@ use allot_core::value::ValuePolicy;
 use allot_core::{Clock, Customer, CustomerId, RepId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::{Postgres, Sqlite};
 
-use super::notifications::{notify, NewNotification};
+use super::notifications::{notify_all, stored_once_keys, NewNotification};
 use super::{change_owners, customer_in_view_in, ChangeReason, OwnerChange, View};
 use crate::customers::{CustomerFilter, CustomerPage};
-use crate::database::{on_backend, sql, Connected, TextList};
+use crate::database::direct::with_direct_sqlite;
+use crate::database::time::parse_stored_time;
+use crate::database::{on_backend, sql, Connected, Connection, Dialect, TextList};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime, WriteTransaction};
 
@@ -225,24 +228,121 @@ impl Store {
     }
 }
 
-/// Appends the condition "this interaction is real follow-up" by the policy's list.
-fn real_follow_up_condition(pool: &PoolPolicy) -> (String, Vec<String>) {
-    let mut text = Vec::new();
-    let mut values = Vec::new();
-    for real in &pool.real_follow_up {
-        values.push(real.kind.as_str().to_string());
-        match &real.outcome {
+/// The owned customers of the reclaimed tiers without an open transfer, with when and how
+/// their owner got them and the owner's last real follow-up (by the policy's list) up to `now`,
+/// in id order. The statement's text is written once; `placeholder` numbers its parameters as
+/// the backend wants, and the values to bind come back with it, in order.
+fn owned_rows_statement<'a>(
+    pool: &'a PoolPolicy,
+    tiers: &[&'a str],
+    byte_order_id: &str,
+    mut placeholder: impl FnMut() -> String,
+) -> (String, Vec<&'a str>) {
+    let mut values: Vec<&'a str> = Vec::new();
+    let now = placeholder();
+    let mut real = Vec::new();
+    for follow_up in &pool.real_follow_up {
+        values.push(follow_up.kind.as_str());
+        let kind = placeholder();
+        match &follow_up.outcome {
             Some(outcome) => {
-                text.push("(i.kind = ? AND i.outcome = ?)");
-                values.push(outcome.clone());
+                values.push(outcome.as_str());
+                real.push(format!(
+                    "(i.kind = {kind} AND i.outcome = {})",
+                    placeholder()
+                ));
             }
-            None => text.push("(i.kind = ?)"),
+            None => real.push(format!("(i.kind = {kind})")),
         }
     }
-    if text.is_empty() {
-        return ("1 = 0".to_string(), values);
+    let real = if real.is_empty() {
+        "1 = 0".to_string()
+    } else {
+        real.join(" OR ")
+    };
+    let tier_list: Vec<String> = tiers
+        .iter()
+        .map(|tier| {
+            values.push(tier);
+            placeholder()
+        })
+        .collect();
+    // One probe of the events index finds a customer's newest event (when and how its owner
+    // got it); the follow-up is answered from the interactions index alone.
+    let statement = format!(
+        "SELECT c.id, c.owner_id, c.tier, e.at AS owned_since, e.reason_kind AS got_by, c.created_at, \
+         (SELECT MAX(i.at) FROM interactions AS i WHERE i.customer_id = c.id AND i.rep_id = c.owner_id \
+         AND i.at <= {now} AND ({real})) AS last_follow_up \
+         FROM customers AS c LEFT JOIN events AS e ON e.id = (SELECT MAX(x.id) FROM events AS x WHERE x.customer_id = c.id) \
+         WHERE c.owner_id IS NOT NULL AND c.tier IN ({}) \
+         AND NOT EXISTS (SELECT 1 FROM transfer_customers AS tc WHERE tc.customer_id = c.id AND tc.is_open) \
+         ORDER BY {byte_order_id}",
+        tier_list.join(", ")
+    );
+    (statement, values)
+}
+
+/// The owned customers the reclaim job judges (see [`owned_rows_statement`]).
+async fn owned_rows(
+    write: &mut WriteTransaction,
+    pool: &PoolPolicy,
+    tiers: &[&str],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<OwnedRow>> {
+    match write.connection() {
+        Connection::Sqlite(connection) => {
+            let (statement, values) = owned_rows_statement(
+                pool,
+                tiers,
+                &<Sqlite as Dialect>::byte_order("c.id"),
+                || "?".to_string(),
+            );
+            let now = StoredTime(now).text();
+            // A million rows read on the connection's own handle, not handed over one by one
+            // from sqlx's worker thread.
+            with_direct_sqlite(connection, |direct| {
+                let mut prepared = direct.prepare(&statement)?;
+                let binds = std::iter::once(now.as_str()).chain(values.iter().copied());
+                let mut rows = prepared.query(rusqlite::params_from_iter(binds))?;
+                let mut owned = Vec::new();
+                let time = |raw: Option<String>| -> StoreResult<Option<StoredTime>> {
+                    raw.map(|raw| parse_stored_time(&raw).map(StoredTime))
+                        .transpose()
+                        .map_err(StoreError::Corrupt)
+                };
+                while let Some(row) = rows.next()? {
+                    owned.push(OwnedRow {
+                        id: row.get(0)?,
+                        owner_id: row.get(1)?,
+                        tier: row.get(2)?,
+                        owned_since: time(row.get(3)?)?,
+                        got_by: row.get(4)?,
+                        created_at: time(row.get(5)?)?,
+                        last_follow_up: time(row.get(6)?)?,
+                    });
+                }
+                Ok(owned)
+            })
+            .await
+        }
+        Connection::Postgres(connection) => {
+            let mut number = 0;
+            let (statement, values) = owned_rows_statement(
+                pool,
+                tiers,
+                &<Postgres as Dialect>::byte_order("c.id"),
+                || {
+                    number += 1;
+                    format!("${number}")
+                },
+            );
+            let mut query = sqlx::query_as::<Postgres, OwnedRow>(&statement).bind(StoredTime(now));
+            for value in values {
+                query = query.bind(value);
+            }
+            Ok(query.fetch_all(&mut *connection).await?)
+        }
     }
-    (format!("({})", text.join(" OR ")), values)
 }
 
 /// The reclaim job: owners of customers without real follow-up are warned once, then the
@@ -261,36 +361,12 @@ pub(crate) async fn reclaim_in(
     if tiers.is_empty() {
         return Ok(summary);
     }
-    let (condition, values) = real_follow_up_condition(pool);
     let now = clock.now();
-    let rows: Vec<OwnedRow> = on_backend!(&mut *write, |connection, Db| {
-        let mut query = sql!(Db; "SELECT c.id, c.owner_id, c.tier,",
-            " (SELECT e.at FROM events AS e WHERE e.customer_id = c.id ORDER BY e.id DESC LIMIT 1) AS owned_since,",
-            " (SELECT e.reason_kind FROM events AS e WHERE e.customer_id = c.id ORDER BY e.id DESC LIMIT 1) AS got_by,",
-            " c.created_at,",
-            " (SELECT MAX(i.at) FROM interactions AS i WHERE i.customer_id = c.id AND i.rep_id = c.owner_id AND i.at <= ",
-            bind(StoredTime(now)), " AND ");
-        // The condition's placeholders are bound in order.
-        let mut parts = condition.split('?');
-        if let Some(first) = parts.next() {
-            query.push(first);
-        }
-        for (part, value) in parts.zip(values.iter()) {
-            query.push_bind(value.as_str());
-            query.push(part);
-        }
-        query.push(") AS last_follow_up FROM customers AS c WHERE c.owner_id IS NOT NULL AND ");
-        query.push_in_list("c.tier", &tiers);
-        query.push(" AND NOT EXISTS (SELECT 1 FROM transfer_customers AS tc WHERE tc.customer_id = c.id AND tc.is_open)");
-        query.push(format!(
-            " ORDER BY {}",
-            <Db as crate::database::Dialect>::byte_order("c.id")
-        ));
-        query.build_query_as().fetch_all(&mut *connection).await?
-    });
+    let rows = owned_rows(write, pool, &tiers, now).await?;
     let to_date = |time: DateTime<Utc>| time.with_timezone(&clock.offset()).date_naive();
     let today = clock.today();
     let mut reclaims: Vec<(CustomerId, RepId, ReclaimItem)> = Vec::new();
+    let mut warnings: Vec<(CustomerId, RepId, String, String, ReclaimItem)> = Vec::new();
     for row in rows {
         let Some(owned_since) = row.owned_since.or(row.created_at).map(|time| time.0) else {
             continue;
@@ -302,67 +378,76 @@ pub(crate) async fn reclaim_in(
             last_real_follow_up: row.last_follow_up.map(|time| time.0),
         };
         let (standing, idle_days) = reclaim_standing(pool, &facts, today, to_date);
+        let reclaim_on = match standing {
+            ReclaimStanding::Kept => continue,
+            ReclaimStanding::Warn { reclaim_on } => Some(reclaim_on),
+            ReclaimStanding::Reclaim => None,
+        };
         let customer_id =
             CustomerId::parse(&row.id).map_err(|error| StoreError::Corrupt(error.to_string()))?;
         let owner =
             RepId::parse(&row.owner_id).map_err(|error| StoreError::Corrupt(error.to_string()))?;
-        match standing {
-            ReclaimStanding::Kept => {}
-            ReclaimStanding::Warn { reclaim_on } => {
-                let start = facts
-                    .last_real_follow_up
-                    .map_or(owned_since, |last| last.max(owned_since));
-                let key = format!(
-                    "reclaim_warning:{}:{}:{}",
-                    row.id,
-                    row.owner_id,
-                    StoredTime(start).text()
-                );
-                let text = format!(
-                    "customer {} ({} tier) has had no real follow-up for {idle_days} days; it returns to the pool on {reclaim_on} unless you follow up (visit, reached call or meeting)",
-                    row.id, row.tier
-                );
-                let already_warned = if dry {
-                    warned_before(write, &key).await?
-                } else {
-                    !notify(
-                        write,
-                        &NewNotification {
-                            recipient: Some(&owner),
-                            kind: "reclaim_warning",
-                            customer_id: Some(&customer_id),
-                            transfer_id: None,
-                            text,
-                            once_key: Some(key),
-                        },
-                        now,
-                        policy_has_webhook(policy),
-                    )
-                    .await?
-                };
-                if dry || !already_warned {
-                    summary.warned.push(ReclaimItem {
-                        customer_id: row.id.clone(),
-                        owner_id: row.owner_id.clone(),
-                        tier: row.tier.clone(),
-                        idle_days,
-                        reclaim_on: reclaim_on.to_string(),
-                        already_warned,
-                    });
-                }
-            }
-            ReclaimStanding::Reclaim => {
-                let item = ReclaimItem {
-                    customer_id: row.id.clone(),
-                    owner_id: row.owner_id.clone(),
-                    tier: row.tier.clone(),
-                    idle_days,
-                    reclaim_on: today.to_string(),
-                    already_warned: false,
-                };
-                reclaims.push((customer_id, owner, item));
-            }
-        }
+        let item = ReclaimItem {
+            customer_id: row.id.clone(),
+            owner_id: row.owner_id.clone(),
+            tier: row.tier.clone(),
+            idle_days,
+            reclaim_on: reclaim_on.unwrap_or(today).to_string(),
+            already_warned: false,
+        };
+        let Some(reclaim_on) = reclaim_on else {
+            reclaims.push((customer_id, owner, item));
+            continue;
+        };
+        // Once per owner and start of the idle stretch: a follow-up starts a new stretch.
+        let start = facts
+            .last_real_follow_up
+            .map_or(owned_since, |last| last.max(owned_since));
+        let key = format!(
+            "reclaim_warning:{}:{}:{}",
+            row.id,
+            row.owner_id,
+            StoredTime(start).text()
+        );
+        let text = format!(
+            "customer {} ({} tier) has had no real follow-up for {idle_days} days; it returns to the pool on {reclaim_on} unless you follow up (visit, reached call or meeting)",
+            row.id, row.tier
+        );
+        warnings.push((customer_id, owner, key, text, item));
+    }
+    if dry {
+        let keys: Vec<&str> = warnings
+            .iter()
+            .map(|(_, _, key, ..)| key.as_str())
+            .collect();
+        let sent = stored_once_keys(write, &keys).await?;
+        summary.warned = warnings
+            .into_iter()
+            .map(|(_, _, key, _, mut item)| {
+                item.already_warned = sent.contains(&key);
+                item
+            })
+            .collect();
+    } else if !warnings.is_empty() {
+        let notices: Vec<NewNotification<'_>> = warnings
+            .iter()
+            .map(|(customer_id, owner, key, text, _)| NewNotification {
+                recipient: Some(owner),
+                kind: "reclaim_warning",
+                customer_id: Some(customer_id),
+                transfer_id: None,
+                text: text.clone(),
+                once_key: Some(key.clone()),
+            })
+            .collect();
+        let stored = notify_all(write, &notices, now, policy_has_webhook(policy)).await?;
+        drop(notices);
+        summary.warned = warnings
+            .into_iter()
+            .zip(stored)
+            .filter(|(_, stored)| *stored)
+            .map(|((.., item), _)| item)
+            .collect();
     }
     if !dry && !reclaims.is_empty() {
         let changes: Vec<OwnerChange<'_>> = reclaims
@@ -391,43 +476,26 @@ pub(crate) async fn reclaim_in(
             },
         )
         .await?;
-        for change in &changes {
-            let Some(owner) = change.from else {
-                continue;
-            };
-            notify(
-                write,
-                &NewNotification {
-                    recipient: Some(owner),
-                    kind: "reclaimed",
-                    customer_id: Some(change.customer_id),
-                    transfer_id: None,
-                    text: format!(
-                        "customer {} went back to the pool: {}; you cannot claim it again for {} days",
-                        change.customer_id,
-                        change.reason.as_deref().unwrap_or_default(),
-                        pool.cooldown_days
-                    ),
-                    once_key: None,
-                },
-                now,
-                policy_has_webhook(policy),
-            )
-            .await?;
-        }
+        let notices: Vec<NewNotification<'_>> = changes
+            .iter()
+            .map(|change| NewNotification {
+                recipient: change.from,
+                kind: "reclaimed",
+                customer_id: Some(change.customer_id),
+                transfer_id: None,
+                text: format!(
+                    "customer {} went back to the pool: {}; you cannot claim it again for {} days",
+                    change.customer_id,
+                    change.reason.as_deref().unwrap_or_default(),
+                    pool.cooldown_days
+                ),
+                once_key: None,
+            })
+            .collect();
+        notify_all(write, &notices, now, policy_has_webhook(policy)).await?;
     }
     summary.reclaimed = reclaims.into_iter().map(|(_, _, item)| item).collect();
     Ok(summary)
-}
-
-async fn warned_before(source: &mut impl Connected, key: &str) -> StoreResult<bool> {
-    let found: i64 = on_backend!(source, |connection, Db| {
-        sql!(Db; "SELECT COUNT(*) FROM notifications WHERE dedup_key = ", bind(key))
-            .build_query_scalar()
-            .fetch_one(&mut *connection)
-            .await?
-    });
-    Ok(found > 0)
 }
 
 /// Whether notifications are queued for a webhook.
