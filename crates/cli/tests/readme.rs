@@ -219,16 +219,16 @@ impl LifecycleIds {
             }
             _ => {}
         }
-        for index in 0..form.len() {
-            let mut words: Vec<String> = Vec::new();
-            for word in form[index].split(',') {
-                if Self::CUSTOMERS.contains(&word) {
-                    words.push(self.customer(workspace, word));
+        for word in form.iter_mut() {
+            let mut parts: Vec<String> = Vec::new();
+            for part in word.split(',') {
+                if Self::CUSTOMERS.contains(&part) {
+                    parts.push(self.customer(workspace, part));
                 } else {
-                    words.push(word.to_string());
+                    parts.push(part.to_string());
                 }
             }
-            form[index] = words.join(",");
+            *word = parts.join(",");
         }
     }
 

@@ -356,7 +356,7 @@ async fn racing_claims(backend: Backend) {
     let mut racers = Vec::new();
     // 100 reps race for one customer; the rep one below its cap races 100 claims of its own.
     let either = |index: usize| {
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             store.clone()
         } else {
             other_store.clone()

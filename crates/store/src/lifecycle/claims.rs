@@ -254,6 +254,9 @@ fn denied(refusal: &ClaimRefusal) -> StoreError {
     }
 }
 
+/// Customers of a tier a rep holds: rep, tier, count.
+type HeldRow = (String, String, i64);
+
 /// The counts claims are judged on, read once per group under the write lock and moved on by
 /// each claim the group makes.
 struct ClaimCounts {
@@ -281,7 +284,7 @@ impl ClaimCounts {
             last_lost: HashMap::new(),
         };
         for reps in reps.chunks(LIST_CHUNK / 2) {
-            let (held, claims): (Vec<(String, String, i64)>, Vec<(String, i64)>) = on_backend!(
+            let (held, claims): (Vec<HeldRow>, Vec<(String, i64)>) = on_backend!(
                 &mut *write,
                 |connection, Db| {
                     let mut query = sql!(Db; "SELECT owner_id, tier, COUNT(*) FROM customers WHERE tier IS NOT NULL AND ");
