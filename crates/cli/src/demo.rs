@@ -30,7 +30,7 @@ pub async fn build_demo(store: &Store, seed: u64, customers: usize, clock: Clock
             "this database already holds the demo organisation (built {}); it is used as it is — delete the database file (or pass another --db) to build it afresh",
             first.created_at
         );
-        return Ok(());
+        return print_demo_logins(store).await;
     }
     let customers_stored = store
         .list_customers(&allot_store::customers::CustomerFilter {
@@ -66,6 +66,39 @@ pub async fn build_demo(store: &Store, seed: u64, customers: usize, clock: Clock
     add_demo_activity(store, seed, clock).await?;
     let summary = store.score_customers(clock, DEMO_ACTOR, true).await?;
     value_commands::print_score_summary(&summary);
+    for (rep, _, password) in demo_logins(store).await? {
+        store.set_password(&rep, password, clock).await?;
+    }
+    print_demo_logins(store).await
+}
+
+/// The demo's web logins: its first admin, first manager and first rep (by id), each with a
+/// password of its role's.
+async fn demo_logins(
+    store: &Store,
+) -> Result<Vec<(allot_core::RepId, &'static str, &'static str)>> {
+    let reps = store.list_reps().await?;
+    let mut logins = Vec::new();
+    for (role, word, password) in [
+        (allot_core::Role::Admin, "admin", "allot-demo-admin"),
+        (allot_core::Role::Manager, "manager", "allot-demo-manager"),
+        (allot_core::Role::Rep, "rep", "allot-demo-rep"),
+    ] {
+        if let Some(state) = reps
+            .iter()
+            .find(|state| state.rep.role == role && state.rep.active)
+        {
+            logins.push((state.rep.id.clone(), word, password));
+        }
+    }
+    Ok(logins)
+}
+
+async fn print_demo_logins(store: &Store) -> Result<()> {
+    println!("\nweb UI logins (the demo's passwords; change them with `allot user password REP`):");
+    for (rep, role, password) in demo_logins(store).await? {
+        println!("  {role:<8} {rep}  {password}");
+    }
     Ok(())
 }
 

@@ -114,6 +114,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Web UI logins: set a rep's password.
+    User {
+        #[command(subcommand)]
+        action: token_commands::UserAction,
+    },
     /// Claim a pool customer for a rep (claim limit, holding caps and cooldown apply).
     Claim {
         id: String,
@@ -464,6 +469,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         } => value_commands::alerts(&connect(db).await?, owner, customer, all, json).await?,
         Command::Token { action } => {
             token_commands::token(&connect(db).await?, action, clock).await?
+        }
+        Command::User { action } => {
+            token_commands::user(&connect(db).await?, action, clock).await?
         }
         Command::Bench { target } => bench::run(target, db).await?,
         Command::Claim { id, rep, json } => {

@@ -1,6 +1,8 @@
-//! `allot token`: API tokens, created (shown once), listed (never the secrets) and revoked.
+//! `allot token` and `allot user`: API tokens, created (shown once), listed (never the
+//! secrets) and revoked; web UI passwords set.
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
 
 use allot_core::{Clock, RepId};
 use allot_store::Store;
@@ -43,4 +45,71 @@ pub async fn token(store: &Store, action: TokenAction, clock: Clock) -> Result<(
         }
     }
     Ok(())
+}
+
+/// `allot user …`: web UI logins.
+#[derive(Subcommand)]
+pub enum UserAction {
+    /// Set a rep's password (argon2id): asked twice on a terminal without echo, or read as
+    /// one line from standard input with --stdin. The rep's web sessions end.
+    Password {
+        rep: String,
+        #[arg(long)]
+        stdin: bool,
+    },
+}
+
+pub async fn user(store: &Store, action: UserAction, clock: Clock) -> Result<()> {
+    match action {
+        UserAction::Password { rep, stdin } => {
+            let rep = RepId::parse(&rep).map_err(|error| anyhow::anyhow!("rep: {error}"))?;
+            let password = if stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("reading the password from standard input")?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    bail!(
+                        "no terminal to ask on: give the password on standard input with --stdin"
+                    );
+                }
+                let first = ask_without_echo(&format!("new password for {rep}: "))?;
+                let again = ask_without_echo("again: ")?;
+                if first != again {
+                    bail!("the two passwords differ; nothing was changed");
+                }
+                first
+            };
+            store.set_password(&rep, &password, clock).await?;
+            println!("password of {rep} set; its web sessions have ended");
+        }
+    }
+    Ok(())
+}
+
+/// Reads one line from the terminal with echo off, restoring it whatever happens.
+fn ask_without_echo(prompt: &str) -> Result<String> {
+    use std::io::Write;
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    let descriptor = libc::STDIN_FILENO;
+    // SAFETY: termios is plain data, filled by tcgetattr before it is read.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid descriptor and a pointer to a termios we own.
+    if unsafe { libc::tcgetattr(descriptor, &mut saved) } != 0 {
+        bail!("cannot read the terminal's settings");
+    }
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ECHO;
+    // SAFETY: as above; the settings are restored below before returning.
+    unsafe { libc::tcsetattr(descriptor, libc::TCSANOW, &quiet) };
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line);
+    // SAFETY: restores the settings read above.
+    unsafe { libc::tcsetattr(descriptor, libc::TCSANOW, &saved) };
+    eprintln!();
+    read.context("reading the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }

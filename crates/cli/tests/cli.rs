@@ -908,7 +908,72 @@ async fn duplicates_become_conflicts_settled_at_the_command_line(backend: Backen
     );
 }
 
+/// `allot user password` sets a web login from standard input (no terminal here to ask on),
+/// refusing a short one by name and a missing rep.
+async fn a_password_is_set_from_standard_input(backend: Backend) {
+    use std::io::Write;
+    let workspace = Workspace::new(backend).await;
+    for (kind, name, contents) in [("teams", "teams.csv", TEAMS), ("reps", "reps.csv", REPS)] {
+        let file = workspace.file(name, contents);
+        workspace.allot_ok(&["import", kind, text(&file)]);
+    }
+    let run = |arguments: &[&str], input: &str| {
+        let mut child = workspace
+            .command()
+            .args(arguments)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let set = run(
+        &["user", "password", "r1", "--stdin"],
+        "一个足够长的密码 r1\n",
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    assert!(String::from_utf8_lossy(&set.stdout).contains("password of r1 set"));
+    let short = run(&["user", "password", "r1", "--stdin"], "short\n");
+    assert!(!short.status.success());
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&short.stderr)
+    );
+    let missing = run(
+        &["user", "password", "nobody", "--stdin"],
+        "一个足够长的密码 r1\n",
+    );
+    assert!(!missing.status.success());
+    // Without --stdin and without a terminal it says how to give one.
+    let asked = run(&["user", "password", "r1"], "");
+    assert!(String::from_utf8_lossy(&asked.stderr).contains("--stdin"));
+
+    let store = allot_store::Store::connect(&workspace.database.url)
+        .await
+        .unwrap();
+    let clock = allot_core::Clock::parse(support::CLOCK).unwrap();
+    let rep = allot_core::RepId::parse("r1").unwrap();
+    assert!(store
+        .log_in(&rep, "一个足够长的密码 r1", None, clock)
+        .await
+        .unwrap()
+        .is_ok());
+}
+
 allot_store::test_on_both_backends! {
+    a_password_is_set_from_standard_input => super::a_password_is_set_from_standard_input;
     duplicates_become_conflicts_settled_at_the_command_line => super::duplicates_become_conflicts_settled_at_the_command_line;
     import_route_explain_report_export => super::import_route_explain_report_export;
     bad_rows_are_reported_and_strict_writes_nothing => super::bad_rows_are_reported_and_strict_writes_nothing;

@@ -69,6 +69,7 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "GET" "/api/v1/reps" => Everyone, "-";
     "GET" "/api/v1/reps/{id}" => Everyone, "-";
     "PUT" "/api/v1/reps/{id}" => Admins, "-";
+    "PUT" "/api/v1/reps/{id}/password" => Admins, "-";
     "POST" "/api/v1/reps/{id}/deactivate" => Admins, "-";
     "GET" "/api/v1/teams" => Everyone, "-";
     "GET" "/api/v1/teams/{id}" => Everyone, "-";

@@ -6,6 +6,7 @@ pub mod documents;
 pub mod error;
 mod extract;
 mod routes;
+pub mod web;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -213,6 +214,7 @@ pub fn app(state: AppState) -> Router {
     let api = api.layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(public)
+        .merge(web::router())
         .merge(api)
         .fallback(|| async {
             ApiError::new(

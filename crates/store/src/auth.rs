@@ -27,7 +27,7 @@ const TOKEN_CACHE_TIME: Duration = Duration::from_secs(10);
 /// Length of a token's public id, the start of its hash.
 const TOKEN_ID_LENGTH: usize = 12;
 
-fn hash_token(token: &str) -> String {
+pub(crate) fn hash_token(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }

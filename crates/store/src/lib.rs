@@ -16,6 +16,7 @@ pub mod imports;
 pub mod lifecycle;
 pub mod organisation;
 pub mod routing;
+pub mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tickets;

@@ -1,10 +1,13 @@
 //! Reps and teams: list, read, create or update.
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -14,13 +17,14 @@ use allot_core::{RepId, Team, TeamId};
 use super::{check_body_id, created_or_updated};
 use crate::documents::{RepDocument, RepRecord, TeamDocument};
 use crate::error::{ApiResult, ErrorEnvelope};
-use crate::extract::{object_body, PathId};
+use crate::extract::{object_body, required_body, PathId};
 use crate::AppState;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_reps))
         .routes(routes!(get_rep, put_rep))
+        .routes(routes!(set_rep_password))
         .routes(routes!(list_teams))
         .routes(routes!(get_team, put_team))
 }
@@ -57,6 +61,44 @@ async fn put_rep(
     let created = state.store.put_rep(&rep, &given).await?;
     let stored = state.store.get_rep(&id).await?;
     Ok((created_or_updated(created), Json(RepRecord::from(&stored))))
+}
+
+/// `{"password": "…"}`: a rep's new password for the web UI's login.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    /// At least 10 characters, no control characters.
+    password: String,
+}
+
+/// What setting a password did.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordSet {
+    rep_id: String,
+    /// Always true: the password is stored (as an argon2id hash) and the rep's open sessions
+    /// have ended.
+    password_set: bool,
+}
+
+/// Set a rep's password (admin): stored as an argon2id hash; the rep's web sessions end.
+#[utoipa::path(put, path = "/api/v1/reps/{id}/password", tag = "organisation", params(("id" = String, Path, description = "rep id")),
+    request_body = PasswordBody,
+    responses((status = 200, description = "the password is set", body = PasswordSet), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn set_rep_password(
+    State(state): State<AppState>,
+    id: PathId,
+    body: Bytes,
+) -> ApiResult<Json<PasswordSet>> {
+    let id = id.parse(RepId::parse_field)?;
+    let body: PasswordBody = required_body(&body)?;
+    state
+        .store
+        .set_password(&id, &body.password, state.clock.now())
+        .await?;
+    Ok(Json(PasswordSet {
+        rep_id: id.to_string(),
+        password_set: true,
+    }))
 }
 
 /// List teams.

@@ -1,0 +1,162 @@
+//! The web UI's words in zh-CN and en: one keyed catalogue, every key in both languages (a
+//! test fails on an empty one), chosen per request from the `allot_lang` cookie or
+//! `Accept-Language`.
+
+use std::collections::BTreeMap;
+
+/// The languages the UI speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Chinese,
+    English,
+}
+
+impl Language {
+    /// The language code pages declare (`<html lang>`) and the cookie keeps.
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Chinese => "zh-CN",
+            Language::English => "en",
+        }
+    }
+
+    /// A code from the cookie or a `?lang=` link.
+    pub fn from_code(code: &str) -> Option<Language> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "zh-hans" => Some(Language::Chinese),
+            "en" | "en-us" | "en-gb" => Some(Language::English),
+            _ => None,
+        }
+    }
+
+    /// The first of the `Accept-Language` header's languages the UI speaks (by weight);
+    /// Chinese when it names none, since most of Allot's users read it.
+    pub fn from_accept_language(header: &str) -> Language {
+        let mut ranked: Vec<(f32, Language)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let tag = pieces.next()?.trim().to_ascii_lowercase();
+                let weight = pieces
+                    .find_map(|piece| piece.trim().strip_prefix("q="))
+                    .and_then(|weight| weight.parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                let language = if tag.starts_with("zh") {
+                    Language::Chinese
+                } else if tag.starts_with("en") {
+                    Language::English
+                } else {
+                    return None;
+                };
+                Some((weight, language))
+            })
+            .collect();
+        ranked.sort_by(|left, right| right.0.total_cmp(&left.0));
+        ranked
+            .first()
+            .map_or(Language::Chinese, |(_, language)| *language)
+    }
+}
+
+/// Every key with its Chinese and English words.
+const CATALOGUE: &[(&str, &str, &str)] = &[
+    ("app_name", "Allot 客户分配", "Allot"),
+    ("login_title", "登录", "Sign in"),
+    ("rep_id", "账号（销售编号）", "Account (rep id)"),
+    ("password", "密码", "Password"),
+    ("sign_in", "登录", "Sign in"),
+    ("sign_out", "退出登录", "Sign out"),
+    (
+        "wrong_credentials",
+        "账号或密码不正确。",
+        "The account or password is not right.",
+    ),
+    (
+        "locked",
+        "密码错误次数过多，账号已锁定，请于 {until} 后再试。",
+        "Too many wrong passwords: the account is locked until {until}.",
+    ),
+    (
+        "form_expired",
+        "表单已过期，请重新提交。",
+        "The form expired; please send it again.",
+    ),
+    ("signed_in_as", "当前用户", "Signed in as"),
+    ("role_admin", "管理员", "admin"),
+    ("role_manager", "主管", "manager"),
+    ("role_rep", "销售", "rep"),
+    ("dashboard", "看板", "Dashboard"),
+    (
+        "workload_title",
+        "负责客户与工作量",
+        "Customers and workload",
+    ),
+    ("rep", "销售", "Rep"),
+    ("team", "团队", "Team"),
+    ("owned", "负责客户数", "Customers owned"),
+    ("workload", "工作量", "Workload"),
+    ("capacity", "容量", "Capacity"),
+    ("no_reps", "没有可显示的销售。", "No reps to show."),
+    ("language", "语言", "Language"),
+    ("skip_to_content", "跳到正文", "Skip to content"),
+];
+
+/// The words of one language, by key, as templates read them (`t.sign_in`).
+pub fn words(language: Language) -> BTreeMap<&'static str, &'static str> {
+    CATALOGUE
+        .iter()
+        .map(|(key, chinese, english)| {
+            (
+                *key,
+                match language {
+                    Language::Chinese => *chinese,
+                    Language::English => *english,
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_words_in_both_languages_and_appears_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, chinese, english) in CATALOGUE {
+            assert!(seen.insert(*key), "{key} twice");
+            assert!(!chinese.trim().is_empty(), "{key} has no Chinese");
+            assert!(!english.trim().is_empty(), "{key} has no English");
+        }
+    }
+
+    #[test]
+    fn every_key_a_template_uses_is_in_the_catalogue() {
+        for (name, source) in super::super::TEMPLATES {
+            for part in source.split("t.").skip(1) {
+                let key: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    CATALOGUE.iter().any(|(known, ..)| *known == key),
+                    "{name} uses t.{key}, which the catalogue lacks"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn accept_language_picks_the_heaviest_language_spoken() {
+        for (header, expected) in [
+            ("zh-CN,zh;q=0.9,en;q=0.8", Language::Chinese),
+            ("en-US,en;q=0.9", Language::English),
+            ("de-DE,en;q=0.5,zh;q=0.4", Language::English),
+            ("fr", Language::Chinese),
+            ("", Language::Chinese),
+        ] {
+            assert_eq!(Language::from_accept_language(header), expected, "{header}");
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The web UI (I3): server-rendered pages over the same store functions and role checks as the
+//! API, in zh-CN and en, with password login (X1). Templates, the stylesheet and the words are
+//! embedded in the binary; pages work without JavaScript (forms post and redirect).
+//!
+//! Sessions: a random cookie value (`allot_session`, HttpOnly, SameSite=Lax, Secure behind
+//! https) whose hash the store keeps with the session's CSRF token; every form carries that
+//! token and a post without it is refused. The login form, before any session, carries the
+//! value of its own short-lived cookie (`allot_login`) instead.
+
+pub mod catalogue;
+
+use axum::extract::{Form, Query, State};
+use axum::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use minijinja::{context, Environment};
+use serde::Deserialize;
+
+use allot_core::access::Principal;
+use allot_core::RepId;
+use allot_store::sessions::{LoginRefusal, SessionHolder};
+
+use crate::AppState;
+use catalogue::{words, Language};
+
+/// The templates, by name, embedded in the binary.
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("templates/layout.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("home.html", include_str!("templates/home.html")),
+];
+
+const STYLESHEET: &str = include_str!("templates/allot.css");
+const SESSION_COOKIE: &str = "allot_session";
+const LOGIN_COOKIE: &str = "allot_login";
+const LANGUAGE_COOKIE: &str = "allot_lang";
+
+/// The pages' routes; none needs an API token.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_page).post(log_in))
+        .route("/logout", axum::routing::post(log_out))
+        .route("/assets/allot.css", get(stylesheet))
+}
+
+fn environment() -> &'static Environment<'static> {
+    static ENVIRONMENT: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut environment = Environment::new();
+        for (name, source) in TEMPLATES {
+            // The templates are part of the binary: one that does not parse fails every test.
+            if let Err(error) = environment.add_template(name, source) {
+                tracing::error!(%error, name, "a page template does not parse");
+            }
+        }
+        environment
+    })
+}
+
+/// A page rendered, or the plain error a broken template gives.
+fn render(name: &str, values: minijinja::Value) -> Response {
+    match environment()
+        .get_template(name)
+        .and_then(|template| template.render(values))
+    {
+        Ok(page) => {
+            let mut response = Html(page).into_response();
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, name, "a page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be drawn",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The value of cookie `name` in the request, if sent.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Whether the request came over https (directly or through a proxy that says so).
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, Secure behind https; `max_age` 0
+/// removes it.
+fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let mut text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(seconds) = max_age {
+        text.push_str(&format!("; Max-Age={seconds}"));
+    }
+    if over_https(headers) {
+        text.push_str("; Secure");
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[derive(Deserialize, Default)]
+struct LanguageQuery {
+    lang: Option<String>,
+}
+
+/// The page's language: a `?lang=` just chosen, the remembered cookie, `Accept-Language`.
+fn language(headers: &HeaderMap, query: &LanguageQuery) -> (Language, bool) {
+    if let Some(chosen) = query.lang.as_deref().and_then(Language::from_code) {
+        return (chosen, true);
+    }
+    if let Some(remembered) = cookie(headers, LANGUAGE_COOKIE).and_then(Language::from_code) {
+        return (remembered, false);
+    }
+    let accepted = headers
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    (Language::from_accept_language(accepted), false)
+}
+
+/// Remembers a language chosen by link for a year.
+fn remember_language(
+    response: &mut Response,
+    headers: &HeaderMap,
+    language: Language,
+    chosen: bool,
+) {
+    if chosen {
+        let value = set_cookie(headers, LANGUAGE_COOKIE, language.code(), Some(31_536_000));
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+}
+
+/// The session the request's cookie opens, if any.
+async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<SessionHolder> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    match state.store.session(token, state.clock.now()).await {
+        Ok(holder) => holder,
+        Err(error) => {
+            tracing::warn!(%error, "session lookup failed");
+            None
+        }
+    }
+}
+
+fn role_word(principal: &Principal, language: Language) -> &'static str {
+    let key = match principal.role() {
+        allot_core::Role::Admin => "role_admin",
+        allot_core::Role::Manager => "role_manager",
+        allot_core::Role::Rep => "role_rep",
+    };
+    words(language).get(key).copied().unwrap_or(key)
+}
+
+/// The dashboard for a session; the login page otherwise.
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LanguageQuery>,
+) -> Response {
+    let (language, chosen) = language(&headers, &query);
+    let Some(session) = session_of(&state, &headers).await else {
+        let mut response = Redirect::to("/login").into_response();
+        remember_language(&mut response, &headers, language, chosen);
+        return response;
+    };
+    let visible = session.principal.visible_reps();
+    let report = match state
+        .store
+        .workload_report(state.clock.now(), visible.as_ref())
+        .await
+    {
+        Ok(report) => report,
+        Err(error) => return crate::ApiError::from(error).into_response(),
+    };
+    let reps: Vec<minijinja::Value> = report
+        .reps
+        .iter()
+        .map(|rep| {
+            context! {
+                id => rep.rep_id,
+                name => rep.name,
+                team => rep.team_id.clone().unwrap_or_default(),
+                owned => rep.owned_count,
+                workload => format!("{:.1}", rep.total_workload),
+                capacity => rep.capacity.map(|capacity| capacity.to_string()).unwrap_or_else(|| "-".to_string()),
+            }
+        })
+        .collect();
+    let name = state
+        .store
+        .get_rep(&session.rep_id)
+        .await
+        .map(|rep| rep.rep.name)
+        .unwrap_or_else(|_| session.rep_id.to_string());
+    let mut response = render(
+        "home.html",
+        context! {
+            lang => language.code(),
+            t => words(language),
+            user => context! { name => name, role => role_word(&session.principal, language) },
+            csrf => session.csrf_token,
+            reps => reps,
+        },
+    );
+    remember_language(&mut response, &headers, language, chosen);
+    response
+}
+
+/// The login form, with a fresh value for its own cookie so a post from elsewhere is refused.
+fn login_form(
+    headers: &HeaderMap,
+    language: Language,
+    rep_id: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let csrf = allot_store::auth::generate_token();
+    let mut response = render(
+        "login.html",
+        context! {
+            lang => language.code(),
+            t => words(language),
+            csrf => csrf,
+            rep_id => rep_id,
+            error => error,
+        },
+    );
+    *response.status_mut() = status;
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(headers, LOGIN_COOKIE, &csrf, Some(3600)),
+    );
+    response
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LanguageQuery>,
+) -> Response {
+    let (language, chosen) = language(&headers, &query);
+    if session_of(&state, &headers).await.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let mut response = login_form(&headers, language, "", None, StatusCode::OK);
+    remember_language(&mut response, &headers, language, chosen);
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    rep_id: String,
+    password: String,
+    csrf: String,
+}
+
+async fn log_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let (language, _) = language(&headers, &LanguageQuery::default());
+    let said = words(language);
+    if cookie(&headers, LOGIN_COOKIE) != Some(form.csrf.as_str()) || form.csrf.is_empty() {
+        let message = said
+            .get("form_expired")
+            .copied()
+            .unwrap_or_default()
+            .to_string();
+        return login_form(
+            &headers,
+            language,
+            &form.rep_id,
+            Some(message),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let wrong = || {
+        said.get("wrong_credentials")
+            .copied()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let Ok(rep) = RepId::parse(form.rep_id.trim()) else {
+        return login_form(
+            &headers,
+            language,
+            &form.rep_id,
+            Some(wrong()),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    let address = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    match state
+        .store
+        .log_in(&rep, &form.password, address.as_deref(), state.clock.now())
+        .await
+    {
+        Ok(Ok(session)) => {
+            let mut response = Redirect::to("/").into_response();
+            response.headers_mut().append(
+                SET_COOKIE,
+                set_cookie(&headers, SESSION_COOKIE, &session.token, None),
+            );
+            response
+                .headers_mut()
+                .append(SET_COOKIE, set_cookie(&headers, LOGIN_COOKIE, "", Some(0)));
+            response
+        }
+        Ok(Err(LoginRefusal::WrongCredentials)) => login_form(
+            &headers,
+            language,
+            &form.rep_id,
+            Some(wrong()),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Ok(Err(LoginRefusal::Locked { until })) => {
+            let at = until
+                .with_timezone(&state.clock.now().offset())
+                .format("%Y-%m-%d %H:%M")
+                .to_string();
+            let message = said
+                .get("locked")
+                .copied()
+                .unwrap_or_default()
+                .replace("{until}", &at);
+            login_form(
+                &headers,
+                language,
+                &form.rep_id,
+                Some(message),
+                StatusCode::TOO_MANY_REQUESTS,
+            )
+        }
+        Err(error) => crate::ApiError::from(error).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+}
+
+async fn log_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let Some(token) = cookie(&headers, SESSION_COOKIE) else {
+        return Redirect::to("/login").into_response();
+    };
+    if let Some(session) = session_of(&state, &headers).await {
+        if session.csrf_token != form.csrf {
+            return (
+                StatusCode::FORBIDDEN,
+                "the form's token does not match this session",
+            )
+                .into_response();
+        }
+        if let Err(error) = state.store.log_out(token, state.clock.now()).await {
+            return crate::ApiError::from(error).into_response();
+        }
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(&headers, SESSION_COOKIE, "", Some(0)),
+    );
+    response
+}
+
+async fn stylesheet() -> Response {
+    let mut response = STYLESHEET.into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_parses_and_escapes_what_it_shows() {
+        let mut environment = Environment::new();
+        for (name, source) in TEMPLATES {
+            environment
+                .add_template(name, source)
+                .unwrap_or_else(|error| panic!("{name}: {error}"));
+        }
+        let page = environment
+            .get_template("login.html")
+            .unwrap()
+            .render(context! {
+                lang => "en",
+                t => words(Language::English),
+                csrf => "token",
+                rep_id => "<script>alert(1)</script>",
+                error => None::<String>,
+            })
+            .unwrap();
+        assert!(page.contains("&lt;script&gt;"), "{page}");
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(
+            page.contains(r#"<label for="password">Password</label>"#),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn cookies_are_read_by_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; allot_session=abc; allot_lang=en"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, LANGUAGE_COOKIE), Some("en"));
+        assert_eq!(cookie(&headers, LOGIN_COOKIE), None);
+        let set = set_cookie(&headers, SESSION_COOKIE, "v", None);
+        assert_eq!(
+            set.to_str().unwrap(),
+            "allot_session=v; Path=/; HttpOnly; SameSite=Lax"
+        );
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert!(set_cookie(&headers, SESSION_COOKIE, "v", None)
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure"));
+    }
+}

@@ -1,0 +1,274 @@
+//! The web UI through the real server: a page without a session sends to the login; a login
+//! needs its form's token and the right password; a rep's dashboard shows its own book only; the
+//! language follows `Accept-Language` and a chosen one is remembered; logout needs the
+//! session's CSRF token and ends the session. The password is set through the API (admin only).
+
+use allot_store::Backend;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::json;
+
+mod support;
+
+use support::spawn_app;
+
+/// A browser without JavaScript: follows no redirect by itself, keeps its cookies.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for header in response.headers().get_all(SET_COOKIE) {
+            let text = header.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            assert!(
+                attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"),
+                "{text}"
+            );
+            self.cookies.retain(|(key, _)| key != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_string(), value.to_string()));
+            }
+        }
+    }
+
+    async fn request(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        language: &str,
+    ) -> (StatusCode, Option<String>, String) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("accept-language", language);
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            request = request.header(COOKIE, jar.join("; "));
+        }
+        if let Some(fields) = form {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(name, value)| format!("{name}={}", encode(value)))
+                .collect();
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.join("&"));
+        }
+        let response = request.send().await.unwrap();
+        self.keep_cookies(&response);
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|value| value.to_str().unwrap().to_string());
+        (status, location, response.text().await.unwrap())
+    }
+
+    async fn get(&mut self, path: &str, language: &str) -> (StatusCode, Option<String>, String) {
+        self.request(reqwest::Method::GET, path, None, language)
+            .await
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Option<String>, String) {
+        self.request(reqwest::Method::POST, path, Some(form), "en")
+            .await
+    }
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The value of the hidden `csrf` field of the page's form.
+fn form_token(page: &str) -> String {
+    let after = page
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .unwrap_or_else(|| panic!("a form token on {page}"));
+    after.split('"').next().unwrap().to_string()
+}
+
+async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    for (id, owner) in [("CU-MINE", "r2"), ("CU-OTHER", "r3")] {
+        let (status, body) = app
+            .post(
+                "/api/v1/customers",
+                json!({"id": id, "name": id, "region": "上海", "owner_id": owner}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // Passwords are the admin's to set, through the API.
+    let rep_token = app
+        .store
+        .create_token(
+            "phone",
+            Some(&allot_core::RepId::parse("r2").unwrap()),
+            allot_core::Clock::parse("2026-11-25T09:00:00+08:00").unwrap(),
+        )
+        .await
+        .unwrap();
+    let (status, body) = app
+        .call_as(
+            &rep_token,
+            reqwest::Method::PUT,
+            "/api/v1/reps/r2/password",
+            Some(json!({"password": "r2 has a long password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = app
+        .put("/api/v1/reps/r2/password", json!({"password": "short"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "password", "{body}");
+    let (status, body) = app
+        .put(
+            "/api/v1/reps/r2/password",
+            json!({"password": "r2 has a long password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"rep_id": "r2", "password_set": true}));
+
+    let mut browser = Browser::new(&app.address);
+    let (status, location, _) = browser.get("/", "en").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login"))
+    );
+    let (status, _, page) = browser.get("/login", "zh-CN,zh;q=0.9").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(r#"<html lang="zh-CN">"#) && page.contains("密码"),
+        "{page}"
+    );
+    let token = form_token(&page);
+
+    // A post without the form's token (from another site) is refused, whatever it says.
+    let (status, _, _) = browser
+        .post(
+            "/login",
+            &[
+                ("rep_id", "r2"),
+                ("password", "r2 has a long password"),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, _, page) = browser.get("/login", "en").await;
+    let token_again = form_token(&page);
+    assert_ne!(token, token_again, "a fresh form token each time");
+    let (status, _, page) = browser
+        .post(
+            "/login",
+            &[
+                ("rep_id", "r2"),
+                ("password", "not the password"),
+                ("csrf", &token_again),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        page.contains("The account or password is not right."),
+        "{page}"
+    );
+    assert!(browser.cookie("allot_session").is_none());
+
+    let token = form_token(&page);
+    let (status, location, _) = browser
+        .post(
+            "/login",
+            &[
+                ("rep_id", "r2"),
+                ("password", "r2 has a long password"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/"))
+    );
+    assert!(browser.cookie("allot_session").is_some());
+
+    // The dashboard: the rep's own book, in the language asked for.
+    let (status, _, page) = browser.get("/", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Signed in as 销售r2 (rep)"), "{page}");
+    assert!(page.contains("<td>r2 销售r2</td>"), "{page}");
+    assert!(!page.contains("r3"), "another rep's row shows: {page}");
+    // A language chosen by link is remembered over the browser's.
+    let (_, _, page) = browser.get("/?lang=zh-CN", "en").await;
+    assert!(page.contains("当前用户"), "{page}");
+    assert_eq!(browser.cookie("allot_lang"), Some("zh-CN"));
+    let (_, _, page) = browser.get("/", "en").await;
+    assert!(page.contains(r#"<html lang="zh-CN">"#), "{page}");
+
+    // Logout needs the session's token; then the session is over.
+    let csrf = form_token(&page);
+    let (status, _, _) = browser.post("/logout", &[("csrf", "forged")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let session = browser.cookie("allot_session").unwrap().to_string();
+    let (status, location, _) = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login"))
+    );
+    assert!(browser.cookie("allot_session").is_none());
+    let clock = allot_core::Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+    assert!(app.store.session(&session, clock).await.unwrap().is_none());
+
+    // The stylesheet is served from the binary.
+    let (status, _, css) = browser.get("/assets/allot.css", "en").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(css.contains("--accent"), "{css}");
+}
+
+allot_store::test_on_both_backends! {
+    a_rep_logs_in_sees_its_book_and_logs_out => super::a_rep_logs_in_sees_its_book_and_logs_out;
+}
