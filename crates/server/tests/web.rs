@@ -240,7 +240,20 @@ async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
     let (status, _, page) = browser.get("/", "en").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Signed in as 销售r2 (rep)"), "{page}");
-    assert!(page.contains("<td>r2 销售r2</td>"), "{page}");
+    // The charts are SVG drawn by the server: one bar for the rep's one customer, one point of
+    // the Lorenz curve (one rep), one bar per team it belongs to; nothing of r3's.
+    assert_eq!(
+        page.matches(r#"<g class="bar"><title>r2 销售r2: 1</title>"#)
+            .count(),
+        1,
+        "{page}"
+    );
+    assert_eq!(
+        page.matches(r#"<circle class="point""#).count(),
+        1,
+        "{page}"
+    );
+    assert!(page.contains("Lorenz curve of workload"), "{page}");
     assert!(!page.contains("r3"), "another rep's row shows: {page}");
     // A language chosen by link is remembered over the browser's.
     let (_, _, page) = browser.get("/?lang=zh-CN", "en").await;

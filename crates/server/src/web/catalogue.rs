@@ -91,11 +91,44 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "负责客户与工作量",
         "Customers and workload",
     ),
-    ("rep", "销售", "Rep"),
     ("team", "团队", "Team"),
-    ("owned", "负责客户数", "Customers owned"),
     ("workload", "工作量", "Workload"),
-    ("capacity", "容量", "Capacity"),
+    (
+        "owned_by_rep",
+        "每位销售负责的客户数",
+        "Customers owned per rep",
+    ),
+    ("workload_by_team", "每个团队的工作量", "Workload per team"),
+    ("fairness_title", "分配公平性", "Fairness of the allocation"),
+    ("overall", "总体", "Overall"),
+    ("available_reps", "在岗销售", "Available reps"),
+    (
+        "lorenz_title",
+        "工作量洛伦兹曲线（对角线为完全平均）",
+        "Lorenz curve of workload (the diagonal is perfect equality)",
+    ),
+    (
+        "lorenz_point",
+        "工作量最少的 {reps}% 销售承担了 {share}% 的工作量",
+        "The least loaded {reps}% of reps carry {share}% of the workload",
+    ),
+    (
+        "tiers_title",
+        "客户分级与价值占比",
+        "Tiers and their share of value",
+    ),
+    (
+        "tiers_caption",
+        "各等级客户数 · 消费金额占比",
+        "Customers per tier · share of the amount bought",
+    ),
+    ("segments_title", "RFM 客户分群", "RFM segments"),
+    ("segment", "分群", "Segment"),
+    ("customers", "客户数", "Customers"),
+    ("pool_size", "公海客户", "customers in the pool"),
+    ("transfers_waiting", "待处理的转移", "transfers waiting"),
+    ("open_alerts", "未关闭的健康预警", "open health alerts"),
+    ("graded_customers", "已评级客户", "graded customers"),
     ("no_reps", "没有可显示的销售。", "No reps to show."),
     ("language", "语言", "Language"),
     ("skip_to_content", "跳到正文", "Skip to content"),
@@ -134,8 +167,15 @@ mod tests {
     #[test]
     fn every_key_a_template_uses_is_in_the_catalogue() {
         for (name, source) in super::super::TEMPLATES {
-            for part in source.split("t.").skip(1) {
-                let key: String = part
+            // `t.key` where `t` is a name of its own (not the end of `allot.css`).
+            let uses = source.match_indices("t.").filter(|(at, _)| {
+                source[..*at]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|before| !before.is_alphanumeric() && !"_./".contains(before))
+            });
+            for (at, _) in uses {
+                let key: String = source[at + 2..]
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();

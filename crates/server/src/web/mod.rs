@@ -8,6 +8,7 @@
 //! value of its own short-lived cookie (`allot_login`) instead.
 
 pub mod catalogue;
+pub mod charts;
 
 use axum::extract::{Form, Query, State};
 use axum::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -183,29 +184,10 @@ async fn home(
         remember_language(&mut response, &headers, language, chosen);
         return response;
     };
-    let visible = session.principal.visible_reps();
-    let report = match state
-        .store
-        .workload_report(state.clock.now(), visible.as_ref())
-        .await
-    {
-        Ok(report) => report,
+    let dashboard = match dashboard(&state, &session.principal, language).await {
+        Ok(dashboard) => dashboard,
         Err(error) => return crate::ApiError::from(error).into_response(),
     };
-    let reps: Vec<minijinja::Value> = report
-        .reps
-        .iter()
-        .map(|rep| {
-            context! {
-                id => rep.rep_id,
-                name => rep.name,
-                team => rep.team_id.clone().unwrap_or_default(),
-                owned => rep.owned_count,
-                workload => format!("{:.1}", rep.total_workload),
-                capacity => rep.capacity.map(|capacity| capacity.to_string()).unwrap_or_else(|| "-".to_string()),
-            }
-        })
-        .collect();
     let name = state
         .store
         .get_rep(&session.rep_id)
@@ -219,11 +201,138 @@ async fn home(
             t => words(language),
             user => context! { name => name, role => role_word(&session.principal, language) },
             csrf => session.csrf_token,
-            reps => reps,
+            dashboard => dashboard,
         },
     );
     remember_language(&mut response, &headers, language, chosen);
     response
+}
+
+/// The dashboard's figures and charts over what `principal` sees: owned customers and
+/// workload per rep and team, fairness per team with the Lorenz curve of workload, tiers and
+/// their value share, RFM segments, open health alerts, the pool, transfers waiting.
+async fn dashboard(
+    state: &AppState,
+    principal: &Principal,
+    language: Language,
+) -> allot_store::StoreResult<minijinja::Value> {
+    let said = words(language);
+    let word = |key: &str| said.get(key).copied().unwrap_or_default();
+    let clock = state.clock.now();
+    let view = state.store.view_of(principal, clock).await?;
+    let narrowed = (!view.is_everything()).then_some(view);
+    let workload = state
+        .store
+        .workload_report(clock, principal.visible_reps().as_ref())
+        .await?;
+    let value = state.store.value_report(narrowed.as_ref()).await?;
+    let alerts = state
+        .store
+        .list_alerts(&allot_store::value::AlertFilter {
+            view: narrowed.clone(),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?
+        .len();
+    let pool = state
+        .store
+        .list_pool(
+            &allot_store::customers::CustomerFilter {
+                view: narrowed.clone(),
+                limit: 1,
+                ..Default::default()
+            },
+            clock,
+        )
+        .await?
+        .total;
+    let transfers_waiting = state
+        .store
+        .list_transfers(
+            principal,
+            &allot_store::lifecycle::transfers::TransferFilter {
+                limit: 10_000,
+                ..Default::default()
+            },
+        )
+        .await?
+        .iter()
+        .filter(|transfer| transfer.state == "requested" || transfer.state == "approved")
+        .count();
+    let owned_bars: Vec<charts::Bar> = workload
+        .reps
+        .iter()
+        .map(|rep| charts::Bar {
+            label: format!("{} {}", rep.rep_id, rep.name),
+            value: f64::from(rep.owned_count),
+            shown: rep.owned_count.to_string(),
+        })
+        .collect();
+    let team_bars: Vec<charts::Bar> = workload
+        .teams
+        .iter()
+        .map(|team| charts::Bar {
+            label: team.name.clone(),
+            value: team.fairness.total_workload,
+            shown: format!("{:.1}", team.fairness.total_workload),
+        })
+        .collect();
+    let loads: Vec<f64> = workload
+        .reps
+        .iter()
+        .filter(|rep| rep.available)
+        .map(|rep| rep.total_workload)
+        .collect();
+    let lorenz_point = word("lorenz_point").to_string();
+    let lorenz = charts::lorenz(word("lorenz_title"), &loads, |reps, share| {
+        lorenz_point
+            .replace("{reps}", &format!("{reps:.0}"))
+            .replace("{share}", &format!("{share:.0}"))
+    });
+    let figure =
+        |value: Option<f64>| value.map_or_else(|| "-".to_string(), |value| format!("{value:.3}"));
+    let teams: Vec<minijinja::Value> = workload
+        .teams
+        .iter()
+        .map(|team| {
+            context! {
+                name => team.name,
+                reps => team.fairness.available_reps,
+                workload => format!("{:.1}", team.fairness.total_workload),
+                gini => figure(team.fairness.gini),
+                jain => figure(team.fairness.jain),
+            }
+        })
+        .collect();
+    let tier_bars: Vec<charts::Bar> = value
+        .tiers
+        .iter()
+        .map(|tier| charts::Bar {
+            label: tier.tier.clone(),
+            value: tier.customers as f64,
+            shown: format!("{} · {:.0}%", tier.customers, tier.monetary_share * 100.0),
+        })
+        .collect();
+    let segments: Vec<minijinja::Value> = value
+        .segments
+        .iter()
+        .map(|(segment, customers)| context! { name => segment, customers => customers })
+        .collect();
+    Ok(context! {
+        owned_chart => charts::bars(word("owned_by_rep"), &owned_bars),
+        team_chart => charts::bars(word("workload_by_team"), &team_bars),
+        lorenz_chart => lorenz,
+        tier_chart => charts::bars(word("tiers_title"), &tier_bars),
+        overall_gini => figure(workload.overall.gini),
+        overall_jain => figure(workload.overall.jain),
+        teams => teams,
+        segments => segments,
+        graded => value.customers,
+        alerts => alerts,
+        pool => pool,
+        transfers_waiting => transfers_waiting,
+    })
 }
 
 /// The login form, with a fresh value for its own cookie so a post from elsewhere is refused.
