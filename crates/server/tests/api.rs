@@ -50,6 +50,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reps"),
     ("get", "/api/v1/reps/{id}"),
     ("put", "/api/v1/reps/{id}"),
+    ("put", "/api/v1/reps/{id}/password"),
     ("get", "/api/v1/teams"),
     ("get", "/api/v1/teams/{id}"),
     ("put", "/api/v1/teams/{id}"),
@@ -1275,6 +1276,13 @@ async fn responses_match_the_openapi_schemas(backend: Backend) {
         "/api/v1/reps/{id}",
         "/api/v1/reps/r1".into(),
         Some(json!({"capacity": 9})),
+    )
+    .await;
+    call(
+        Method::PUT,
+        "/api/v1/reps/{id}/password",
+        "/api/v1/reps/r1/password".into(),
+        Some(json!({"password": "a long password 1"})),
     )
     .await;
     call(

@@ -262,6 +262,61 @@ async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
     let (_, _, page) = browser.get("/", "en").await;
     assert!(page.contains(r#"<html lang="zh-CN">"#), "{page}");
 
+    // The pool: a customer nobody owns, claimed with its button; one already owned, refused
+    // in words with the rule's numbers. What happened shows once, on the page redirected to.
+    let (status, body) = app
+        .post(
+            "/api/v1/customers",
+            json!({"id": "CU-FREE", "name": "CU-FREE", "region": "上海"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _, page) = browser.get("/pool?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("<td>CU-FREE CU-FREE</td>"), "{page}");
+    assert!(!page.contains("CU-OTHER"), "{page}");
+    let csrf = form_token(&page);
+    let (status, location, _) = browser
+        .post(
+            "/pool/claim",
+            &[("customer_id", "CU-FREE"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/pool"))
+    );
+    let (_, _, page) = browser.get("/pool", "en").await;
+    assert!(
+        page.contains("You claimed CU-FREE; it is yours now."),
+        "{page}"
+    );
+    assert!(page.contains("The pool is empty."), "{page}");
+    let (_, _, page) = browser.get("/pool", "en").await;
+    assert!(!page.contains("You claimed"), "shown once: {page}");
+    browser
+        .post(
+            "/pool/claim",
+            &[("customer_id", "CU-OTHER"), ("csrf", &csrf)],
+        )
+        .await;
+    let (_, _, page) = browser.get("/pool", "en").await;
+    assert!(
+        page.contains("Claiming CU-OTHER was refused: someone owns this customer"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("r3"),
+        "the owner out of view is not named: {page}"
+    );
+    let (status, _, _) = browser
+        .post(
+            "/pool/claim",
+            &[("customer_id", "CU-FREE"), ("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // Logout needs the session's token; then the session is over.
     let csrf = form_token(&page);
     let (status, _, _) = browser.post("/logout", &[("csrf", "forged")]).await;

@@ -31,12 +31,17 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("login.html", include_str!("templates/login.html")),
     ("home.html", include_str!("templates/home.html")),
+    ("pool.html", include_str!("templates/pool.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/allot.css");
 const SESSION_COOKIE: &str = "allot_session";
 const LOGIN_COOKIE: &str = "allot_login";
 const LANGUAGE_COOKIE: &str = "allot_lang";
+/// What the last form did, shown once by the page it redirects to.
+const FLASH_COOKIE: &str = "allot_flash";
+/// Pool entries per page.
+const POOL_PAGE: i64 = 50;
 
 /// The pages' routes; none needs an API token.
 pub fn router() -> Router<AppState> {
@@ -44,6 +49,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(log_in))
         .route("/logout", axum::routing::post(log_out))
+        .route("/pool", get(pool_page))
+        .route("/pool/claim", axum::routing::post(claim_from_pool))
         .route("/assets/allot.css", get(stylesheet))
 }
 
@@ -188,12 +195,7 @@ async fn home(
         Ok(dashboard) => dashboard,
         Err(error) => return crate::ApiError::from(error).into_response(),
     };
-    let name = state
-        .store
-        .get_rep(&session.rep_id)
-        .await
-        .map(|rep| rep.rep.name)
-        .unwrap_or_else(|_| session.rep_id.to_string());
+    let name = rep_name(&state, &session.rep_id).await;
     let mut response = render(
         "home.html",
         context! {
@@ -333,6 +335,190 @@ async fn dashboard(
         pool => pool,
         transfers_waiting => transfers_waiting,
     })
+}
+
+/// A message for the next page: its kind (`done` or `error`) and words, hex-encoded so any
+/// text fits in a cookie.
+fn set_flash(response: &mut Response, headers: &HeaderMap, kind: &str, text: &str) {
+    let encoded: String = format!("{kind}:{text}")
+        .bytes()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    response.headers_mut().append(
+        SET_COOKIE,
+        set_cookie(headers, FLASH_COOKIE, &encoded, Some(60)),
+    );
+}
+
+/// The message the last form left, and the header that clears it.
+fn take_flash(headers: &HeaderMap) -> Option<(minijinja::Value, HeaderValue)> {
+    let encoded = cookie(headers, FLASH_COOKIE)?;
+    let bytes: Option<Vec<u8>> = (0..encoded.len())
+        .step_by(2)
+        .map(|at| {
+            encoded
+                .get(at..at + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    let (kind, text) = text.split_once(':')?;
+    let kind = if kind == "done" { "done" } else { "error" };
+    Some((
+        context! { kind => kind, text => text },
+        set_cookie(headers, FLASH_COOKIE, "", Some(0)),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+struct PoolQuery {
+    page: Option<i64>,
+    lang: Option<String>,
+}
+
+/// The pool as the session's principal sees it, a page at a time, with a claim button per
+/// customer.
+async fn pool_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PoolQuery>,
+) -> Response {
+    let chosen_language = LanguageQuery {
+        lang: query.lang.clone(),
+    };
+    let (language, chosen) = language(&headers, &chosen_language);
+    let Some(session) = session_of(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let clock = state.clock.now();
+    let page = query.page.unwrap_or(0).max(0);
+    let listed = async {
+        let view = state.store.view_of(&session.principal, clock).await?;
+        state
+            .store
+            .list_pool(
+                &allot_store::customers::CustomerFilter {
+                    view: (!view.is_everything()).then_some(view),
+                    limit: POOL_PAGE,
+                    offset: page * POOL_PAGE,
+                    ..Default::default()
+                },
+                clock,
+            )
+            .await
+    };
+    let listed = match listed.await {
+        Ok(listed) => listed,
+        Err(error) => return crate::ApiError::from(error).into_response(),
+    };
+    let entries: Vec<minijinja::Value> = listed
+        .items
+        .iter()
+        .map(|entry| {
+            context! {
+                id => entry.customer.id.as_str(),
+                name => entry.customer.name,
+                tier => entry.customer.tier.as_ref().map(|tier| tier.as_str().to_string()).unwrap_or_default(),
+                region => entry.customer.region.to_string(),
+                days => entry.days_in_pool.map(|days| days.to_string()).unwrap_or_default(),
+                why => format!("{} · {}", entry.reason_kind, entry.reason),
+            }
+        })
+        .collect();
+    let flash = take_flash(&headers);
+    let name = rep_name(&state, &session.rep_id).await;
+    let mut response = render(
+        "pool.html",
+        context! {
+            lang => language.code(),
+            t => words(language),
+            user => context! { name => name, role => role_word(&session.principal, language) },
+            csrf => session.csrf_token,
+            total => listed.total,
+            entries => entries,
+            previous => (page > 0).then_some(page - 1),
+            next => ((page + 1) * POOL_PAGE < listed.total).then_some(page + 1),
+            flash => flash.as_ref().map(|(message, _)| message.clone()),
+        },
+    );
+    if let Some((_, clear)) = flash {
+        response.headers_mut().append(SET_COOKIE, clear);
+    }
+    remember_language(&mut response, &headers, language, chosen);
+    response
+}
+
+#[derive(Deserialize)]
+struct ClaimForm {
+    customer_id: String,
+    csrf: String,
+}
+
+/// Claims a pool customer for the session's rep; back to the pool with what happened, the
+/// refusal in words (and its numbers) when the pool's rules refused it.
+async fn claim_from_pool(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ClaimForm>,
+) -> Response {
+    let (language, _) = language(&headers, &LanguageQuery::default());
+    let said = words(language);
+    let Some(session) = session_of(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if session.csrf_token != form.csrf {
+        return (
+            StatusCode::FORBIDDEN,
+            "the form's token does not match this session",
+        )
+            .into_response();
+    }
+    let mut response = Redirect::to("/pool").into_response();
+    let customer = match allot_core::CustomerId::parse(form.customer_id.trim()) {
+        Ok(customer) => customer,
+        Err(error) => {
+            set_flash(&mut response, &headers, "error", &error.to_string());
+            return response;
+        }
+    };
+    let outcome = state
+        .store
+        .claim(
+            &session.principal,
+            &customer,
+            Some(&session.rep_id),
+            state.clock.now(),
+        )
+        .await;
+    let word = |key: &str| said.get(key).copied().unwrap_or_default().to_string();
+    match outcome {
+        Ok(_) => {
+            let text = word("claimed").replace("{customer}", customer.as_str());
+            set_flash(&mut response, &headers, "done", &text);
+        }
+        Err(allot_store::StoreError::Denied { code, message }) => {
+            let reason = match said.get(format!("refusal_{code}").as_str()) {
+                Some(words) => format!("{words} ({message})"),
+                None => message,
+            };
+            let text = word("claim_refused")
+                .replace("{customer}", customer.as_str())
+                .replace("{reason}", &reason);
+            set_flash(&mut response, &headers, "error", &text);
+        }
+        Err(error) => return crate::ApiError::from(error).into_response(),
+    }
+    response
+}
+
+/// A rep's name for the page header; its id if it cannot be read.
+async fn rep_name(state: &AppState, rep: &RepId) -> String {
+    state
+        .store
+        .get_rep(rep)
+        .await
+        .map(|state| state.rep.name)
+        .unwrap_or_else(|_| rep.to_string())
 }
 
 /// The login form, with a fresh value for its own cookie so a post from elsewhere is refused.
