@@ -632,6 +632,8 @@ async fn alerts_open_once_and_close_when_health_recovers(backend: Backend) {
     let strict = store.score_customers(at, "test", false).await.unwrap();
     assert!(strict.alerts_raised > 0, "{strict:?}");
     assert_eq!(open_alerts().await.len(), strict.alerts_raised);
+    let counted = store.count_alerts(&AlertFilter::default()).await.unwrap();
+    assert_eq!(counted, strict.alerts_raised as i64, "counted as listed");
 
     let again = store.score_customers(at, "test", false).await.unwrap();
     assert_eq!((again.alerts_raised, again.alerts_closed), (0, 0));
@@ -643,6 +645,10 @@ async fn alerts_open_once_and_close_when_health_recovers(backend: Backend) {
     let lenient = store.score_customers(at, "test", false).await.unwrap();
     assert_eq!(lenient.alerts_closed, strict.alerts_raised);
     assert!(open_alerts().await.is_empty());
+    assert_eq!(
+        store.count_alerts(&AlertFilter::default()).await.unwrap(),
+        0
+    );
     let all = store
         .list_alerts(&AlertFilter {
             include_closed: true,

@@ -161,30 +161,51 @@ fn health_message(health: f64, parts: &[(String, f64)]) -> String {
     format!("health {health:.0}/100 is below the alert threshold{weakest}")
 }
 
+/// Appends the filter's conditions to a statement over `alerts`.
+macro_rules! push_alert_filter {
+    ($query:ident, $filter:expr, $view_reps:expr) => {{
+        crate::lifecycle::push_customer_in_view!(
+            $query,
+            $filter.view.as_ref(),
+            $view_reps,
+            "customer_id"
+        );
+        if !$filter.include_closed {
+            $query.push(" AND status = 'open'");
+        }
+        if let Some(owner) = &$filter.owner_id {
+            $query.push(" AND owner_id = ").push_bind(owner.as_str());
+        }
+        if let Some(customer) = &$filter.customer_id {
+            $query
+                .push(" AND customer_id = ")
+                .push_bind(customer.as_str());
+        }
+    }};
+}
+
 impl Store {
+    /// How many alerts the filter finds (its limit aside).
+    pub async fn count_alerts(&self, filter: &AlertFilter) -> StoreResult<i64> {
+        let view_reps = crate::lifecycle::View::rep_list(filter.view.as_ref());
+        let mut connection = self.database.acquire().await?;
+        Ok(on_backend!(&mut connection, |connection, Db| {
+            let mut query = sql!(Db; "SELECT COUNT(*) FROM alerts WHERE 1 = 1");
+            push_alert_filter!(query, filter, view_reps.as_deref());
+            query
+                .build_query_scalar()
+                .fetch_one(&mut *connection)
+                .await?
+        }))
+    }
+
     /// Alerts, newest first.
     pub async fn list_alerts(&self, filter: &AlertFilter) -> StoreResult<Vec<Alert>> {
         let view_reps = crate::lifecycle::View::rep_list(filter.view.as_ref());
         let mut connection = self.database.acquire().await?;
         let rows: Vec<AlertRow> = on_backend!(&mut connection, |connection, Db| {
             let mut query = sql!(Db; "SELECT id, at, customer_id, owner_id, kind, message, health, status, closed_at FROM alerts WHERE 1 = 1");
-            crate::lifecycle::push_customer_in_view!(
-                query,
-                filter.view.as_ref(),
-                view_reps.as_deref(),
-                "customer_id"
-            );
-            if !filter.include_closed {
-                query.push(" AND status = 'open'");
-            }
-            if let Some(owner) = &filter.owner_id {
-                query.push(" AND owner_id = ").push_bind(owner.as_str());
-            }
-            if let Some(customer) = &filter.customer_id {
-                query
-                    .push(" AND customer_id = ")
-                    .push_bind(customer.as_str());
-            }
+            push_alert_filter!(query, filter, view_reps.as_deref());
             query
                 .push(" ORDER BY id DESC LIMIT ")
                 .push_bind(if filter.limit > 0 { filter.limit } else { 100 });
