@@ -262,6 +262,25 @@ async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
     let (_, _, page) = browser.get("/", "en").await;
     assert!(page.contains(r#"<html lang="zh-CN">"#), "{page}");
 
+    // Customers: the rep's own only, found by search and filters; a bad filter said in words.
+    let (status, _, page) = browser.get("/customers?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("<td>CU-MINE CU-MINE</td>"), "{page}");
+    assert!(!page.contains("CU-OTHER"), "{page}");
+    let (_, _, page) = browser
+        .get(
+            "/customers?q=mine&pool=false&region=%E4%B8%8A%E6%B5%B7",
+            "en",
+        )
+        .await;
+    assert!(page.contains("Found: 1"), "{page}");
+    let (_, _, page) = browser.get("/customers?q=nothing-like-it", "en").await;
+    assert!(page.contains("Found: 0"), "{page}");
+    let (_, _, page) = browser
+        .get("/customers?region=%E5%B9%BF%E4%B8%9C%2F%2F", "en")
+        .await;
+    assert!(page.contains(r#"<p class="error" role="alert">"#), "{page}");
+
     // The pool: a customer nobody owns, claimed with its button; one already owned, refused
     // in words with the rule's numbers. What happened shows once, on the page redirected to.
     let (status, body) = app

@@ -32,6 +32,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("templates/login.html")),
     ("home.html", include_str!("templates/home.html")),
     ("pool.html", include_str!("templates/pool.html")),
+    ("customers.html", include_str!("templates/customers.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/allot.css");
@@ -40,7 +41,7 @@ const LOGIN_COOKIE: &str = "allot_login";
 const LANGUAGE_COOKIE: &str = "allot_lang";
 /// What the last form did, shown once by the page it redirects to.
 const FLASH_COOKIE: &str = "allot_flash";
-/// Pool entries per page.
+/// Pool entries, or customers, per page.
 const POOL_PAGE: i64 = 50;
 
 /// The pages' routes; none needs an API token.
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login_page).post(log_in))
         .route("/logout", axum::routing::post(log_out))
+        .route("/customers", get(customers_page))
         .route("/pool", get(pool_page))
         .route("/pool/claim", axum::routing::post(claim_from_pool))
         .route("/assets/allot.css", get(stylesheet))
@@ -508,6 +510,149 @@ async fn claim_from_pool(
         Err(error) => return crate::ApiError::from(error).into_response(),
     }
     response
+}
+
+#[derive(Deserialize, Default)]
+struct CustomersQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    tier: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    pool: String,
+    page: Option<i64>,
+    lang: Option<String>,
+}
+
+/// The filter a customers query asks for; the first bad field in words otherwise.
+fn customer_filter(
+    query: &CustomersQuery,
+) -> Result<allot_store::customers::CustomerFilter, String> {
+    let given = |text: &str| {
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    };
+    let owner = given(&query.owner)
+        .map(|raw| RepId::parse_field("owner", &raw))
+        .transpose()
+        .map_err(|error| error.to_string())?;
+    let region = given(&query.region)
+        .map(|raw| allot_core::Region::parse(&raw).map(|region| region.to_string()))
+        .transpose()
+        .map_err(|error| format!("region: {error}"))?;
+    Ok(allot_store::customers::CustomerFilter {
+        owner_id: owner,
+        in_pool: match query.pool.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        tier: given(&query.tier).map(|tier| allot_core::TierName::from_stored(&tier)),
+        region,
+        search: given(&query.q),
+        limit: POOL_PAGE,
+        offset: query.page.unwrap_or(0).max(0) * POOL_PAGE,
+        view: None,
+    })
+}
+
+/// Customers in the session's view: search by name, id or phone, filter by owner, tier,
+/// region prefix and pool, a page at a time.
+async fn customers_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<CustomersQuery>,
+) -> Response {
+    let (language, chosen) = language(
+        &headers,
+        &LanguageQuery {
+            lang: query.lang.clone(),
+        },
+    );
+    let Some(session) = session_of(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let clock = state.clock.now();
+    let page = query.page.unwrap_or(0).max(0);
+    let (customers, total, error) = match customer_filter(&query) {
+        Ok(mut filter) => {
+            let found = async {
+                let view = state.store.view_of(&session.principal, clock).await?;
+                filter.view = (!view.is_everything()).then_some(view);
+                state.store.list_customers(&filter).await
+            };
+            match found.await {
+                Ok(found) => (found.items, found.total, None),
+                Err(error) => return crate::ApiError::from(error).into_response(),
+            }
+        }
+        Err(error) => (Vec::new(), 0, Some(error)),
+    };
+    let in_pool = words(language).get("in_pool").copied().unwrap_or_default();
+    let rows: Vec<minijinja::Value> = customers
+        .iter()
+        .map(|customer| {
+            context! {
+                id => customer.id.as_str(),
+                name => customer.name,
+                owner => customer.owner_id.as_ref().map_or_else(|| in_pool.to_string(), ToString::to_string),
+                tier => customer.tier.as_ref().map(|tier| tier.as_str().to_string()).unwrap_or_default(),
+                region => customer.region.to_string(),
+                phone => customer.phone.as_ref().map(ToString::to_string).unwrap_or_default(),
+            }
+        })
+        .collect();
+    // The filters again, for the paging links.
+    let paging = query_string(&[
+        ("q", &query.q),
+        ("owner", &query.owner),
+        ("tier", &query.tier),
+        ("region", &query.region),
+        ("pool", &query.pool),
+    ]);
+    let name = rep_name(&state, &session.rep_id).await;
+    let mut response = render(
+        "customers.html",
+        context! {
+            lang => language.code(),
+            t => words(language),
+            user => context! { name => name, role => role_word(&session.principal, language) },
+            csrf => session.csrf_token,
+            query => context! { q => query.q, owner => query.owner, tier => query.tier, region => query.region, pool => query.pool },
+            customers => rows,
+            total => total,
+            error => error,
+            paging => paging,
+            previous => (page > 0).then_some(page - 1),
+            next => ((page + 1) * POOL_PAGE < total).then_some(page + 1),
+        },
+    );
+    remember_language(&mut response, &headers, language, chosen);
+    response
+}
+
+/// `name=value&…` with each value percent-encoded.
+fn query_string(pairs: &[(&str, &String)]) -> String {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            let encoded: String = value
+                .bytes()
+                .map(|byte| match byte {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (byte as char).to_string()
+                    }
+                    _ => format!("%{byte:02X}"),
+                })
+                .collect();
+            format!("{name}={encoded}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A rep's name for the page header; its id if it cannot be read.
