@@ -57,6 +57,15 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 200)]
         reps: usize,
     },
+    /// Over an EMPTY database: load, route and grade the route bench's organisation, serve it on
+    /// a loopback port, log in to the web UI as an admin (everyone in view) and as a manager,
+    /// and time the dashboard and the customer list, one request after another.
+    Web {
+        #[command(flatten)]
+        size: OrganisationSize,
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
     /// Write the route bench's organisation as files to import (teams.csv, reps.csv,
     /// customers.csv, rules.toml), to time the real commands; needs no database.
     Generate {
@@ -160,6 +169,7 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
             concurrency,
             reps,
         } => bench_claims(&store, requests, concurrency, reps).await,
+        BenchTarget::Web { size, requests } => bench_web(&store, size, requests).await,
         BenchTarget::Generate { .. } => unreachable!("handled above"),
     }
 }
@@ -399,6 +409,128 @@ async fn serve_on_loopback(
         .pool_max_idle_per_host(concurrency)
         .build()?;
     Ok((server, origin, client))
+}
+
+/// The web UI's dashboard and customer list timed as an admin and as a manager.
+async fn bench_web(store: &Store, size: OrganisationSize, requests: usize) -> Result<()> {
+    let clock = bench_clock();
+    load_organisation(store, size.organisation(), true).await?;
+    store.route_pool(clock, "bench", false, &|_| {}).await?;
+    store.score_customers(clock, "bench", true).await?;
+    let admin = serde_json::from_value::<allot_core::input::RepFields>(serde_json::json!({
+        "id": "bench-admin", "name": "bench admin", "email": "bench-admin@example.com", "role": "admin",
+    }))?
+    .into_rep()
+    .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
+    store
+        .put_rep(
+            &admin,
+            &allot_core::update::GivenColumns::all(allot_core::input::RepFields::COLUMNS),
+        )
+        .await?;
+    // The synthetic organisation has no managers: the first rep of the first team below the
+    // root becomes that team's manager, so its view is a subtree.
+    let mut team = store
+        .list_teams()
+        .await?
+        .into_iter()
+        .find(|team| team.parent_id.is_some())
+        .context("the organisation has no team below its root")?;
+    let mut manager = store
+        .list_reps()
+        .await?
+        .into_iter()
+        .find(|state| state.rep.active && state.rep.team_id.as_ref() == Some(&team.id))
+        .map(|state| state.rep)
+        .context("the team has no active rep")?;
+    manager.role = allot_core::Role::Manager;
+    store
+        .put_rep(
+            &manager,
+            &allot_core::update::GivenColumns::all(allot_core::input::RepFields::COLUMNS),
+        )
+        .await?;
+    team.manager_id = Some(manager.id.clone());
+    store
+        .put_team(
+            &team,
+            &allot_core::update::GivenColumns::all(allot_core::input::TeamFields::COLUMNS),
+        )
+        .await?;
+    let manager = manager.id;
+    let password = "bench password 1";
+    let (server, origin, _) = serve_on_loopback(store, 1).await?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    for who in [admin.id.clone(), manager] {
+        store.set_password(&who, password, clock).await?;
+        let login = client.get(format!("{origin}/login")).send().await?;
+        let login_cookie = login
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(|value| value.strip_prefix("allot_login="))
+            .and_then(|value| value.split(';').next())
+            .context("the login page sets its cookie")?
+            .to_string();
+        let answer = client
+            .post(format!("{origin}/login"))
+            .header(
+                reqwest::header::COOKIE,
+                format!("allot_login={login_cookie}"),
+            )
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(format!(
+                "rep_id={who}&password=bench+password+1&csrf={login_cookie}"
+            ))
+            .send()
+            .await?;
+        let session = answer
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(|value| value.strip_prefix("allot_session="))
+            .and_then(|value| value.split(';').next())
+            .with_context(|| format!("{who} logs in: {}", answer.status()))?
+            .to_string();
+        for path in ["/", "/customers", "/customers?q=1234"] {
+            let mut latencies = Vec::with_capacity(requests);
+            for _ in 0..requests {
+                let sent = Instant::now();
+                let response = client
+                    .get(format!("{origin}{path}"))
+                    .header(
+                        reqwest::header::COOKIE,
+                        format!("allot_session={session}; allot_lang=en"),
+                    )
+                    .send()
+                    .await?;
+                let status = response.status();
+                let page = response.text().await?;
+                if !status.is_success() {
+                    bail!("GET {path} as {who}: {status} {page}");
+                }
+                latencies.push(sent.elapsed());
+            }
+            latencies.sort();
+            println!(
+                "web ({:?}, {} customers): GET {path} as {who}: {requests} requests one at a time, p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+                store.backend(),
+                size.customers,
+                percentile_ms(&latencies, 0.50),
+                percentile_ms(&latencies, 0.95),
+                percentile_ms(&latencies, 1.0)
+            );
+        }
+    }
+    server.abort();
+    Ok(())
 }
 
 /// The p-th fraction of sorted latencies, in milliseconds.

@@ -927,7 +927,81 @@ async fn going_back_in_time_needs_force(backend: Backend) {
         .unwrap();
 }
 
+/// The value report, added up by the database, agrees with every graded customer's row as the
+/// export reads it: customers, amounts, CLV and mean score per tier, ABC counts, segments and
+/// health counts.
+async fn the_value_report_adds_up_the_graded_rows(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    store
+        .score_customers(clock("2026-07-01T02:00:00Z"), "test", false)
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    store
+        .for_each_customer_value(|chunk| {
+            rows.extend(chunk.iter().map(|row| {
+                (
+                    row.tier.clone(),
+                    row.abc.clone(),
+                    row.rfm_segment.clone(),
+                    row.monetary_minor.unwrap_or(0),
+                    row.clv.unwrap_or(0.0),
+                    row.score,
+                    row.health,
+                    row.at_risk,
+                )
+            }));
+            Ok::<(), allot_store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    assert!(rows.len() >= 40, "graded: {}", rows.len());
+    let report = store.value_report(None).await.unwrap();
+    assert_eq!(report.customers, rows.len());
+    let total_minor: i64 = rows.iter().map(|row| row.3).sum();
+    for tier in &report.tiers {
+        let of_tier: Vec<_> = rows.iter().filter(|row| row.0 == tier.tier).collect();
+        assert_eq!(tier.customers, of_tier.len(), "{}", tier.tier);
+        let minor: i64 = of_tier.iter().map(|row| row.3).sum();
+        assert!(
+            (tier.monetary - minor as f64 / 100.0).abs() < 1e-6,
+            "{}",
+            tier.tier
+        );
+        assert!((tier.monetary_share - minor as f64 / total_minor as f64).abs() < 1e-9);
+        let clv: f64 = of_tier.iter().map(|row| row.4).sum();
+        assert!(
+            (tier.clv - clv).abs() < 1e-6 * clv.abs().max(1.0),
+            "{}",
+            tier.tier
+        );
+        let mean = of_tier.iter().map(|row| row.5).sum::<f64>() / of_tier.len() as f64;
+        assert!((tier.mean_score - mean).abs() < 1e-9, "{}", tier.tier);
+    }
+    for class in &report.abc {
+        assert_eq!(
+            class.customers,
+            rows.iter().filter(|row| row.1 == class.class).count(),
+            "{}",
+            class.class
+        );
+    }
+    let segmented: usize = report.segments.iter().map(|(_, count)| count).sum();
+    assert_eq!(segmented, rows.len());
+    assert_eq!(
+        report.health_unknown,
+        rows.iter().filter(|row| row.6.is_none()).count()
+    );
+    assert_eq!(
+        report.health_below_threshold,
+        rows.iter().filter(|row| row.6.is_some() && row.7).count()
+    );
+}
+
 test_on_both_backends! {
+    the_value_report_adds_up_the_graded_rows => super::the_value_report_adds_up_the_graded_rows;
     graded_values_route_customers => super::graded_values_route_customers;
     health_is_refreshed_daily_and_tickets_count => super::health_is_refreshed_daily_and_tickets_count;
     going_back_in_time_needs_force => super::going_back_in_time_needs_force;

@@ -77,17 +77,20 @@ struct StoredValueRow {
     health_as_of: Option<StoredTime>,
 }
 
+/// The value rows of one (tier, ABC class, segment), added up by the database: a report over
+/// 100,000 customers reads a few dozen of these instead of every row.
 #[derive(sqlx::FromRow)]
-struct ReportRow {
-    as_of: StoredTime,
+struct ReportGroup {
+    as_of: Option<StoredTime>,
     tier: String,
     abc: String,
     rfm_segment: Option<String>,
+    customers: i64,
     monetary_minor: Option<i64>,
     clv: Option<f64>,
-    score: f64,
-    health: Option<f64>,
-    at_risk: bool,
+    score: Option<f64>,
+    health_unknown: i64,
+    health_below: i64,
 }
 
 impl Store {
@@ -160,39 +163,49 @@ impl Store {
         // Policy and values from one snapshot: tiers are named by the policy they were graded with.
         let mut read = self.database.begin_read().await?;
         let (_, policy) = self.policy_in(&mut read).await?;
-        let rows: Vec<ReportRow> = on_backend!(&mut read, |connection, Db| {
-            let mut query = sql!(Db; "SELECT as_of, tier, abc, rfm_segment, monetary_minor, clv, score, health, at_risk FROM customer_values WHERE 1 = 1");
+        let groups: Vec<ReportGroup> = on_backend!(&mut read, |connection, Db| {
+            let mut query = sql!(Db; "SELECT MAX(as_of) AS as_of, tier, abc, rfm_segment, COUNT(*) AS customers,",
+                " CAST(SUM(COALESCE(monetary_minor, 0)) AS BIGINT) AS monetary_minor, SUM(COALESCE(clv, 0.0)) AS clv,",
+                " SUM(score) AS score, SUM(CASE WHEN health IS NULL THEN 1 ELSE 0 END) AS health_unknown,",
+                " SUM(CASE WHEN health IS NOT NULL AND at_risk THEN 1 ELSE 0 END) AS health_below",
+                " FROM customer_values WHERE 1 = 1");
             crate::lifecycle::push_customer_in_view!(
                 query,
                 view,
                 view_reps.as_deref(),
                 "customer_id"
             );
-            query.build_query_as().fetch_all(&mut *connection).await?
+            query
+                .push(" GROUP BY tier, abc, rfm_segment")
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?
         });
         let mut as_of: Option<StoredTime> = None;
         let mut tiers: BTreeMap<String, (TierRow, i64)> = BTreeMap::new();
         let mut abc: BTreeMap<String, (AbcRow, i64)> = BTreeMap::new();
         let mut segments: BTreeMap<String, usize> = BTreeMap::new();
         let (mut total_monetary, mut total_clv) = (0_i64, 0.0);
-        let (mut below, mut unknown) = (0, 0);
-        for row in &rows {
-            if as_of.is_none_or(|seen| seen < row.as_of) {
-                as_of = Some(row.as_of);
+        let (mut below, mut unknown, mut customers) = (0, 0, 0);
+        for group in &groups {
+            if group
+                .as_of
+                .is_some_and(|at| as_of.is_none_or(|seen| seen < at))
+            {
+                as_of = group.as_of;
             }
-            let monetary = row.monetary_minor.unwrap_or(0);
-            let clv = row.clv.unwrap_or(0.0);
+            let count = usize::try_from(group.customers).unwrap_or(0);
+            customers += count;
+            let monetary = group.monetary_minor.unwrap_or(0);
+            let clv = group.clv.unwrap_or(0.0);
             total_monetary = total_monetary.saturating_add(monetary);
             total_clv += clv;
-            match row.health {
-                None => unknown += 1,
-                Some(_) if row.at_risk => below += 1,
-                Some(_) => {}
-            }
-            let (entry, entry_monetary) = tiers.entry(row.tier.clone()).or_insert_with(|| {
+            unknown += usize::try_from(group.health_unknown).unwrap_or(0);
+            below += usize::try_from(group.health_below).unwrap_or(0);
+            let (entry, entry_monetary) = tiers.entry(group.tier.clone()).or_insert_with(|| {
                 (
                     TierRow {
-                        tier: row.tier.clone(),
+                        tier: group.tier.clone(),
                         customers: 0,
                         monetary: 0.0,
                         monetary_share: 0.0,
@@ -203,14 +216,14 @@ impl Store {
                     0,
                 )
             });
-            entry.customers += 1;
+            entry.customers += count;
             *entry_monetary = entry_monetary.saturating_add(monetary);
             entry.clv += clv;
-            entry.mean_score += row.score;
-            let (entry, entry_monetary) = abc.entry(row.abc.clone()).or_insert_with(|| {
+            entry.mean_score += group.score.unwrap_or(0.0);
+            let (entry, entry_monetary) = abc.entry(group.abc.clone()).or_insert_with(|| {
                 (
                     AbcRow {
-                        class: row.abc.clone(),
+                        class: group.abc.clone(),
                         customers: 0,
                         customer_share: 0.0,
                         monetary: 0.0,
@@ -219,18 +232,17 @@ impl Store {
                     0,
                 )
             });
-            entry.customers += 1;
+            entry.customers += count;
             *entry_monetary = entry_monetary.saturating_add(monetary);
             // Not a segment name (conditions cannot test for it): customers without purchases.
-            let segment = row
+            let segment = group
                 .rfm_segment
                 .clone()
                 .unwrap_or_else(|| "(no purchases)".to_string());
-            *segments.entry(segment).or_insert(0) += 1;
+            *segments.entry(segment).or_insert(0) += count;
         }
         let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
         let major = |minor: i64| Money::from_minor_units(minor).to_major();
-        let customers = rows.len();
         let mut ordered: Vec<(TierRow, i64)> = Vec::new();
         for name in policy.tier_names() {
             if let Some(row) = tiers.remove(&name) {
