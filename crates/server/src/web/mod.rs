@@ -160,6 +160,16 @@ fn remember_language(
     }
 }
 
+/// What every page of a signed-in session shows: its language, words, user and form token.
+fn signed_in(language: Language, session: &SessionHolder, name: &str) -> minijinja::Value {
+    context! {
+        lang => language.code(),
+        t => words(language),
+        user => context! { name => name, role => role_word(&session.principal, language) },
+        csrf => session.csrf_token,
+    }
+}
+
 /// The session the request's cookie opens, if any.
 async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<SessionHolder> {
     let token = cookie(headers, SESSION_COOKIE)?;
@@ -201,11 +211,8 @@ async fn home(
     let mut response = render(
         "home.html",
         context! {
-            lang => language.code(),
-            t => words(language),
-            user => context! { name => name, role => role_word(&session.principal, language) },
-            csrf => session.csrf_token,
             dashboard => dashboard,
+            ..signed_in(language, &session, &name),
         },
     );
     remember_language(&mut response, &headers, language, chosen);
@@ -431,15 +438,12 @@ async fn pool_page(
     let mut response = render(
         "pool.html",
         context! {
-            lang => language.code(),
-            t => words(language),
-            user => context! { name => name, role => role_word(&session.principal, language) },
-            csrf => session.csrf_token,
             total => listed.total,
             entries => entries,
             previous => (page > 0).then_some(page - 1),
             next => ((page + 1) * POOL_PAGE < listed.total).then_some(page + 1),
             flash => flash.as_ref().map(|(message, _)| message.clone()),
+            ..signed_in(language, &session, &name),
         },
     );
     if let Some((_, clear)) = flash {
@@ -618,10 +622,6 @@ async fn customers_page(
     let mut response = render(
         "customers.html",
         context! {
-            lang => language.code(),
-            t => words(language),
-            user => context! { name => name, role => role_word(&session.principal, language) },
-            csrf => session.csrf_token,
             query => context! { q => query.q, owner => query.owner, tier => query.tier, region => query.region, pool => query.pool },
             customers => rows,
             total => total,
@@ -629,6 +629,7 @@ async fn customers_page(
             paging => paging,
             previous => (page > 0).then_some(page - 1),
             next => ((page + 1) * POOL_PAGE < total).then_some(page + 1),
+            ..signed_in(language, &session, &name),
         },
     );
     remember_language(&mut response, &headers, language, chosen);
