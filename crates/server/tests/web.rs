@@ -336,6 +336,45 @@ async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // Release from the customers page: one's own, with a reason; someone else's is refused.
+    let (_, _, page) = browser.get("/customers", "en").await;
+    assert_eq!(
+        page.matches(r#"action="/customers/release""#).count(),
+        2,
+        "{page}"
+    );
+    let (status, location, _) = browser
+        .post(
+            "/customers/release",
+            &[
+                ("customer_id", "CU-FREE"),
+                ("reason", "客户无意向"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/customers"))
+    );
+    let (_, _, page) = browser.get("/customers", "en").await;
+    assert!(page.contains("CU-FREE is back in the pool."), "{page}");
+    browser
+        .post(
+            "/customers/release",
+            &[
+                ("customer_id", "CU-OTHER"),
+                ("reason", "not mine"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    let (_, _, page) = browser.get("/customers", "en").await;
+    assert!(
+        page.contains("Releasing CU-OTHER was refused: you do not own this customer"),
+        "{page}"
+    );
+
     // Logout needs the session's token; then the session is over.
     let csrf = form_token(&page);
     let (status, _, _) = browser.post("/logout", &[("csrf", "forged")]).await;

@@ -187,6 +187,28 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("found", "找到", "Found"),
     ("phone", "电话", "Phone"),
     ("in_pool", "公海", "pool"),
+    ("release", "退回公海", "Release"),
+    ("release_reason", "退回原因", "Why it goes back"),
+    (
+        "released",
+        "{customer} 已退回公海。",
+        "{customer} is back in the pool.",
+    ),
+    (
+        "release_refused",
+        "退回 {customer} 未成功：{reason}",
+        "Releasing {customer} was refused: {reason}",
+    ),
+    (
+        "refusal_not_owner",
+        "您不是该客户的负责人",
+        "you do not own this customer",
+    ),
+    (
+        "refusal_open_transfer",
+        "该客户有进行中的转移",
+        "a transfer of this customer is open",
+    ),
     ("pages", "分页", "Pages"),
     ("previous_page", "上一页", "Previous page"),
     ("next_page", "下一页", "Next page"),

@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login_page).post(log_in))
         .route("/logout", axum::routing::post(log_out))
         .route("/customers", get(customers_page))
+        .route("/customers/release", axum::routing::post(release_customer))
         .route("/pool", get(pool_page))
         .route("/pool/claim", axum::routing::post(claim_from_pool))
         .route("/assets/allot.css", get(stylesheet))
@@ -502,10 +503,7 @@ async fn claim_from_pool(
             set_flash(&mut response, &headers, "done", &text);
         }
         Err(allot_store::StoreError::Denied { code, message }) => {
-            let reason = match said.get(format!("refusal_{code}").as_str()) {
-                Some(words) => format!("{words} ({message})"),
-                None => message,
-            };
+            let reason = refusal_in_words(language, code, message);
             let text = word("claim_refused")
                 .replace("{customer}", customer.as_str())
                 .replace("{reason}", &reason);
@@ -607,6 +605,11 @@ async fn customers_page(
                 tier => customer.tier.as_ref().map(|tier| tier.as_str().to_string()).unwrap_or_default(),
                 region => customer.region.to_string(),
                 phone => customer.phone.as_ref().map(ToString::to_string).unwrap_or_default(),
+                releasable => customer.owner_id.as_ref().is_some_and(|owner| {
+                    session.principal.rep() == Some(owner)
+                        || session.principal.role() != allot_core::Role::Rep
+                            && session.principal.sees_rep(owner)
+                }),
             }
         })
         .collect();
@@ -619,6 +622,7 @@ async fn customers_page(
         ("pool", &query.pool),
     ]);
     let name = rep_name(&state, &session.rep_id).await;
+    let flash = take_flash(&headers);
     let mut response = render(
         "customers.html",
         context! {
@@ -629,10 +633,93 @@ async fn customers_page(
             paging => paging,
             previous => (page > 0).then_some(page - 1),
             next => ((page + 1) * POOL_PAGE < total).then_some(page + 1),
+            flash => flash.as_ref().map(|(message, _)| message.clone()),
             ..signed_in(language, &session, &name),
         },
     );
+    if let Some((_, clear)) = flash {
+        response.headers_mut().append(SET_COOKIE, clear);
+    }
     remember_language(&mut response, &headers, language, chosen);
+    response
+}
+
+#[derive(Deserialize)]
+struct ReleaseForm {
+    customer_id: String,
+    reason: String,
+    csrf: String,
+}
+
+/// Returns a customer to the pool with the reason given; back to the customers with what
+/// happened, a refusal in words.
+async fn release_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ReleaseForm>,
+) -> Response {
+    let (language, _) = language(&headers, &LanguageQuery::default());
+    let said = words(language);
+    let Some(session) = session_of(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    if session.csrf_token != form.csrf {
+        return (
+            StatusCode::FORBIDDEN,
+            "the form's token does not match this session",
+        )
+            .into_response();
+    }
+    let mut response = Redirect::to("/customers").into_response();
+    let customer = match allot_core::CustomerId::parse(form.customer_id.trim()) {
+        Ok(customer) => customer,
+        Err(error) => {
+            set_flash(&mut response, &headers, "error", &error.to_string());
+            return response;
+        }
+    };
+    let word = |key: &str| said.get(key).copied().unwrap_or_default().to_string();
+    let refused = |reason: String| {
+        word("release_refused")
+            .replace("{customer}", customer.as_str())
+            .replace("{reason}", &reason)
+    };
+    match state
+        .store
+        .release(
+            &session.principal,
+            &customer,
+            &form.reason,
+            state.clock.now(),
+        )
+        .await
+    {
+        Ok(_) => {
+            let text = word("released").replace("{customer}", customer.as_str());
+            set_flash(&mut response, &headers, "done", &text);
+        }
+        Err(allot_store::StoreError::Denied { code, message }) => {
+            let reason = refusal_in_words(language, code, message);
+            set_flash(&mut response, &headers, "error", &refused(reason));
+        }
+        Err(allot_store::StoreError::Invalid(error)) => {
+            set_flash(
+                &mut response,
+                &headers,
+                "error",
+                &refused(error.to_string()),
+            );
+        }
+        Err(allot_store::StoreError::NotFound { .. }) => {
+            set_flash(
+                &mut response,
+                &headers,
+                "error",
+                &refused(word("refusal_not_owner")),
+            );
+        }
+        Err(error) => return crate::ApiError::from(error).into_response(),
+    }
     response
 }
 
@@ -654,6 +741,15 @@ fn query_string(pairs: &[(&str, &String)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// A refusal of the pool's rules in the page's words (`refusal_<code>`), with the store's
+/// message and its numbers after them.
+fn refusal_in_words(language: Language, code: &str, message: String) -> String {
+    match words(language).get(format!("refusal_{code}").as_str()) {
+        Some(said) => format!("{said} ({message})"),
+        None => message,
+    }
 }
 
 /// A rep's name for the page header; its id if it cannot be read.
