@@ -85,6 +85,8 @@ pub struct NewSession {
 #[derive(Debug, Clone)]
 pub struct SessionHolder {
     pub rep_id: RepId,
+    /// The rep's name, for the page header.
+    pub name: String,
     pub principal: Principal,
     pub csrf_token: String,
 }
@@ -209,10 +211,10 @@ impl Store {
     pub async fn session(&self, token: &str, clock: Clock) -> StoreResult<Option<SessionHolder>> {
         let now = clock.now();
         let hash = hash_token(token);
-        let found: Option<(String, String)> = {
+        let found: Option<(String, String, String, String)> = {
             let mut connection = self.database.acquire().await?;
             on_backend!(&mut connection, |connection, Db| {
-                sql!(Db; "SELECT sessions.rep_id, sessions.csrf_token FROM sessions JOIN reps ON reps.id = sessions.rep_id WHERE sessions.token_hash = ",
+                sql!(Db; "SELECT sessions.rep_id, sessions.csrf_token, reps.name, reps.role FROM sessions JOIN reps ON reps.id = sessions.rep_id WHERE sessions.token_hash = ",
                     bind(hash.as_str()), " AND sessions.ended_at IS NULL AND reps.active AND sessions.last_seen_at > ",
                     bind(StoredTime(now - SESSION_IDLE)))
                 .build_query_as()
@@ -220,7 +222,7 @@ impl Store {
                 .await?
             })
         };
-        let Some((rep_id, csrf_token)) = found else {
+        let Some((rep_id, csrf_token, name, role)) = found else {
             return Ok(None);
         };
         let rep_id =
@@ -228,20 +230,32 @@ impl Store {
         {
             let mut connection = self.database.acquire().await?;
             on_backend!(&mut connection, |connection, Db| {
+                // At most once a minute: a page view need not be a write.
                 sql!(Db; "UPDATE sessions SET last_seen_at = ", bind(StoredTime(now)), " WHERE token_hash = ", bind(hash.as_str()),
-                    " AND last_seen_at < ", bind(StoredTime(now)))
+                    " AND last_seen_at < ", bind(StoredTime(now - Duration::minutes(1))))
                 .build()
                 .execute(&mut *connection)
                 .await?;
             });
         }
-        let principal = match self.principal_of_rep(&rep_id).await {
-            Ok(principal) => principal,
-            Err(StoreError::Forbidden(_) | StoreError::NotFound { .. }) => return Ok(None),
-            Err(error) => return Err(error),
+        // The lookup read the role and found the rep active: a plain rep's principal is
+        // complete; a manager's needs its subtree.
+        let role = allot_core::Role::parse_field("role", &role)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        let principal = if role == allot_core::Role::Rep {
+            Principal::Rep {
+                rep: rep_id.clone(),
+            }
+        } else {
+            match self.principal_of_rep(&rep_id).await {
+                Ok(principal) => principal,
+                Err(StoreError::Forbidden(_) | StoreError::NotFound { .. }) => return Ok(None),
+                Err(error) => return Err(error),
+            }
         };
         Ok(Some(SessionHolder {
             rep_id,
+            name,
             principal,
             csrf_token,
         }))

@@ -205,6 +205,11 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
         "you do not own this customer",
     ),
     (
+        "refusal_not_found",
+        "您可见的范围内没有这个客户",
+        "there is no such customer in your view",
+    ),
+    (
         "refusal_open_transfer",
         "该客户有进行中的转移",
         "a transfer of this customer is open",

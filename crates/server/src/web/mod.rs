@@ -162,11 +162,11 @@ fn remember_language(
 }
 
 /// What every page of a signed-in session shows: its language, words, user and form token.
-fn signed_in(language: Language, session: &SessionHolder, name: &str) -> minijinja::Value {
+fn signed_in(language: Language, session: &SessionHolder) -> minijinja::Value {
     context! {
         lang => language.code(),
         t => words(language),
-        user => context! { name => name, role => role_word(&session.principal, language) },
+        user => context! { name => session.name, role => role_word(&session.principal, language) },
         csrf => session.csrf_token,
     }
 }
@@ -208,12 +208,11 @@ async fn home(
         Ok(dashboard) => dashboard,
         Err(error) => return crate::ApiError::from(error).into_response(),
     };
-    let name = rep_name(&state, &session.rep_id).await;
     let mut response = render(
         "home.html",
         context! {
             dashboard => dashboard,
-            ..signed_in(language, &session, &name),
+            ..signed_in(language, &session),
         },
     );
     remember_language(&mut response, &headers, language, chosen);
@@ -435,7 +434,6 @@ async fn pool_page(
         })
         .collect();
     let flash = take_flash(&headers);
-    let name = rep_name(&state, &session.rep_id).await;
     let mut response = render(
         "pool.html",
         context! {
@@ -444,7 +442,7 @@ async fn pool_page(
             previous => (page > 0).then_some(page - 1),
             next => ((page + 1) * POOL_PAGE < listed.total).then_some(page + 1),
             flash => flash.as_ref().map(|(message, _)| message.clone()),
-            ..signed_in(language, &session, &name),
+            ..signed_in(language, &session),
         },
     );
     if let Some((_, clear)) = flash {
@@ -467,50 +465,93 @@ async fn claim_from_pool(
     headers: HeaderMap,
     Form(form): Form<ClaimForm>,
 ) -> Response {
-    let (language, _) = language(&headers, &LanguageQuery::default());
+    pool_step(
+        &state,
+        &headers,
+        &form.csrf,
+        &form.customer_id,
+        PoolStep::Claim,
+    )
+    .await
+}
+
+/// A step of the pool a form asks for: claim a customer, or release one with a reason.
+enum PoolStep {
+    Claim,
+    Release { reason: String },
+}
+
+/// Takes a pool step for the session after checking the form's token, then redirects back
+/// (claims to the pool, releases to the customers) with what happened as a one-time message:
+/// done, or refused in words with the rule's numbers.
+async fn pool_step(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+    customer_id: &str,
+    step: PoolStep,
+) -> Response {
+    let (language, _) = language(headers, &LanguageQuery::default());
     let said = words(language);
-    let Some(session) = session_of(&state, &headers).await else {
+    let Some(session) = session_of(state, headers).await else {
         return Redirect::to("/login").into_response();
     };
-    if session.csrf_token != form.csrf {
+    if session.csrf_token != csrf {
         return (
             StatusCode::FORBIDDEN,
             "the form's token does not match this session",
         )
             .into_response();
     }
-    let mut response = Redirect::to("/pool").into_response();
-    let customer = match allot_core::CustomerId::parse(form.customer_id.trim()) {
+    let (back_to, done, refused) = match step {
+        PoolStep::Claim => ("/pool", "claimed", "claim_refused"),
+        PoolStep::Release { .. } => ("/customers", "released", "release_refused"),
+    };
+    let mut response = Redirect::to(back_to).into_response();
+    let customer = match allot_core::CustomerId::parse(customer_id.trim()) {
         Ok(customer) => customer,
         Err(error) => {
-            set_flash(&mut response, &headers, "error", &error.to_string());
+            set_flash(&mut response, headers, "error", &error.to_string());
             return response;
         }
     };
-    let outcome = state
-        .store
-        .claim(
-            &session.principal,
-            &customer,
-            Some(&session.rep_id),
-            state.clock.now(),
-        )
-        .await;
     let word = |key: &str| said.get(key).copied().unwrap_or_default().to_string();
-    match outcome {
+    let now = state.clock.now();
+    let outcome = match &step {
+        PoolStep::Claim => {
+            state
+                .store
+                .claim(&session.principal, &customer, Some(&session.rep_id), now)
+                .await
+        }
+        PoolStep::Release { reason } => {
+            state
+                .store
+                .release(&session.principal, &customer, reason, now)
+                .await
+        }
+    };
+    let reason = match outcome {
         Ok(_) => {
-            let text = word("claimed").replace("{customer}", customer.as_str());
-            set_flash(&mut response, &headers, "done", &text);
+            let text = word(done).replace("{customer}", customer.as_str());
+            set_flash(&mut response, headers, "done", &text);
+            return response;
         }
         Err(allot_store::StoreError::Denied { code, message }) => {
-            let reason = refusal_in_words(language, code, message);
-            let text = word("claim_refused")
-                .replace("{customer}", customer.as_str())
-                .replace("{reason}", &reason);
-            set_flash(&mut response, &headers, "error", &text);
+            refusal_in_words(language, code, message)
         }
+        Err(allot_store::StoreError::Invalid(error)) => error.to_string(),
+        // Out of view is answered as if it did not exist; to a release, as not one's own.
+        Err(allot_store::StoreError::NotFound { .. }) => match step {
+            PoolStep::Claim => word("refusal_not_found"),
+            PoolStep::Release { .. } => word("refusal_not_owner"),
+        },
         Err(error) => return crate::ApiError::from(error).into_response(),
-    }
+    };
+    let text = word(refused)
+        .replace("{customer}", customer.as_str())
+        .replace("{reason}", &reason);
+    set_flash(&mut response, headers, "error", &text);
     response
 }
 
@@ -621,7 +662,6 @@ async fn customers_page(
         ("region", &query.region),
         ("pool", &query.pool),
     ]);
-    let name = rep_name(&state, &session.rep_id).await;
     let flash = take_flash(&headers);
     let mut response = render(
         "customers.html",
@@ -634,7 +674,7 @@ async fn customers_page(
             previous => (page > 0).then_some(page - 1),
             next => ((page + 1) * POOL_PAGE < total).then_some(page + 1),
             flash => flash.as_ref().map(|(message, _)| message.clone()),
-            ..signed_in(language, &session, &name),
+            ..signed_in(language, &session),
         },
     );
     if let Some((_, clear)) = flash {
@@ -658,69 +698,10 @@ async fn release_customer(
     headers: HeaderMap,
     Form(form): Form<ReleaseForm>,
 ) -> Response {
-    let (language, _) = language(&headers, &LanguageQuery::default());
-    let said = words(language);
-    let Some(session) = session_of(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let step = PoolStep::Release {
+        reason: form.reason,
     };
-    if session.csrf_token != form.csrf {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form's token does not match this session",
-        )
-            .into_response();
-    }
-    let mut response = Redirect::to("/customers").into_response();
-    let customer = match allot_core::CustomerId::parse(form.customer_id.trim()) {
-        Ok(customer) => customer,
-        Err(error) => {
-            set_flash(&mut response, &headers, "error", &error.to_string());
-            return response;
-        }
-    };
-    let word = |key: &str| said.get(key).copied().unwrap_or_default().to_string();
-    let refused = |reason: String| {
-        word("release_refused")
-            .replace("{customer}", customer.as_str())
-            .replace("{reason}", &reason)
-    };
-    match state
-        .store
-        .release(
-            &session.principal,
-            &customer,
-            &form.reason,
-            state.clock.now(),
-        )
-        .await
-    {
-        Ok(_) => {
-            let text = word("released").replace("{customer}", customer.as_str());
-            set_flash(&mut response, &headers, "done", &text);
-        }
-        Err(allot_store::StoreError::Denied { code, message }) => {
-            let reason = refusal_in_words(language, code, message);
-            set_flash(&mut response, &headers, "error", &refused(reason));
-        }
-        Err(allot_store::StoreError::Invalid(error)) => {
-            set_flash(
-                &mut response,
-                &headers,
-                "error",
-                &refused(error.to_string()),
-            );
-        }
-        Err(allot_store::StoreError::NotFound { .. }) => {
-            set_flash(
-                &mut response,
-                &headers,
-                "error",
-                &refused(word("refusal_not_owner")),
-            );
-        }
-        Err(error) => return crate::ApiError::from(error).into_response(),
-    }
-    response
+    pool_step(&state, &headers, &form.csrf, &form.customer_id, step).await
 }
 
 /// `name=value&…` with each value percent-encoded.
@@ -750,16 +731,6 @@ fn refusal_in_words(language: Language, code: &str, message: String) -> String {
         Some(said) => format!("{said} ({message})"),
         None => message,
     }
-}
-
-/// A rep's name for the page header; its id if it cannot be read.
-async fn rep_name(state: &AppState, rep: &RepId) -> String {
-    state
-        .store
-        .get_rep(rep)
-        .await
-        .map(|state| state.rep.name)
-        .unwrap_or_else(|_| rep.to_string())
 }
 
 /// The login form, with a fresh value for its own cookie so a post from elsewhere is refused.
