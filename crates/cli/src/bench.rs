@@ -16,7 +16,7 @@ use allot_core::CustomerFields;
 use allot_server::{AppState, ClockSource};
 use allot_store::Store;
 
-use crate::csv_files::{self, CustomerWriter};
+use allot_files::csv::{self as csv_files, CustomerWriter};
 
 /// The size of the route bench's synthetic organisation.
 #[derive(Args, Clone, Copy)]

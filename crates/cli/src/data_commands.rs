@@ -1,4 +1,5 @@
-//! `allot import` and `allot export`: CSV files in and out, with every bad row reported by line and column.
+//! `allot import` and `allot export`: CSV files (and Excel workbooks) in, CSV out, with every bad
+//! row reported by line (a workbook's row) and column.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -8,18 +9,22 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 
 use allot_core::Clock;
+use allot_files::csv::{self as csv_files, CustomerRows, CustomerWriter, ValueWriter};
+use allot_files::import::{as_csv, import_csv, shift_lines};
+use allot_files::spreadsheet::is_workbook;
 use allot_store::customers::{CustomerWrite, OwnerChangeSource};
 use allot_store::imports::{BadRows, ImportSummary, RowProblem};
 use allot_store::Store;
 
-use crate::csv_files::{self, CustomerRows, CustomerWriter, ValueWriter};
 use crate::{progress_bar, DataKind, ImportKind};
 
-/// Imports a file; the exit status is 2 when some rows were bad.
+/// Imports a file, CSV or (by its extension) an Excel workbook; the exit status is 2 when some
+/// rows were bad.
 pub async fn import(
     store: &Store,
     kind: ImportKind,
     file: &Path,
+    sheet: Option<&str>,
     strict: bool,
     clock: Clock,
 ) -> Result<std::process::ExitCode> {
@@ -28,9 +33,22 @@ pub async fn import(
             File::open(file).with_context(|| format!("opening {}", file.display()))?,
         ))
     };
-    let summary = match kind {
-        ImportKind::Customers => import_customers(store, open()?, file, strict, clock).await?,
-        other => import_whole_file(store, other, open()?, strict, clock).await?,
+    let name = file.to_string_lossy();
+    let summary = if is_workbook(&name) {
+        let bytes = std::fs::read(file).with_context(|| format!("opening {}", file.display()))?;
+        let (csv, rows_above) = as_csv(&name, bytes, sheet, clock)?;
+        let mut summary = import_rows(store, kind, io::Cursor::new(csv), strict, clock).await?;
+        shift_lines(&mut summary, rows_above);
+        summary
+    } else if sheet.is_some() {
+        anyhow::bail!(
+            "--sheet: {} is not an Excel workbook (.xlsx)",
+            file.display()
+        );
+    } else if kind == ImportKind::Customers {
+        import_customers(store, open()?, file, strict, clock).await?
+    } else {
+        import_rows(store, kind, open()?, strict, clock).await?
     };
     print_import_summary(kind, file, &summary);
     Ok(if summary.problems.is_empty() {
@@ -92,38 +110,19 @@ impl<R: io::Read> Iterator for ProgressRows<R> {
     }
 }
 
-async fn import_whole_file(
+/// A whole file read, then written with a bar of the rows written.
+async fn import_rows<R: io::Read + Send + 'static>(
     store: &Store,
     kind: ImportKind,
-    reader: BufReader<File>,
+    reader: R,
     strict: bool,
     clock: Clock,
 ) -> Result<ImportSummary> {
-    macro_rules! import_with {
-        ($read:expr, $store_call:ident $(, $extra:expr)*) => {{
-            let parsed = $read(reader)?;
-            let bar = progress_bar(parsed.rows.len() as u64, "importing");
-            let tick = |done: u64| bar.set_position(done);
-            // The rows that parsed are still checked against the database, so a strict run
-            // lists bad references together with parse errors, and still writes nothing.
-            let bad_rows = BadRows::new(strict).found_before(parsed.problems);
-            let summary = store.$store_call(parsed.rows, bad_rows $(, $extra)*, &tick).await?;
-            bar.finish_and_clear();
-            Ok(summary)
-        }};
-    }
-    match kind {
-        ImportKind::Teams => import_with!(csv_files::read_teams, import_teams),
-        ImportKind::Reps => import_with!(csv_files::read_reps, import_reps),
-        ImportKind::Transactions => {
-            import_with!(csv_files::read_transactions, import_transactions, clock)
-        }
-        ImportKind::Interactions => {
-            import_with!(csv_files::read_interactions, import_interactions, clock)
-        }
-        ImportKind::Tickets => import_with!(csv_files::read_tickets, import_tickets, clock),
-        ImportKind::Customers => unreachable!("customers stream through import_customers"),
-    }
+    let bar = progress_bar(0, "importing (rows)");
+    let tick = |done: u64| bar.set_position(done);
+    let summary = import_csv(store, kind.of_files(), reader, strict, clock, &tick).await?;
+    bar.finish_and_clear();
+    Ok(summary)
 }
 
 fn print_problems(problems: &[RowProblem]) {

@@ -2,7 +2,6 @@
 
 mod bench;
 mod conflict_commands;
-mod csv_files;
 mod data_commands;
 mod demo;
 mod lifecycle_commands;
@@ -72,13 +71,17 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         tick_every: u64,
     },
-    /// Import a CSV file (UTF-8, header row); upsert by id.
+    /// Import a CSV file (UTF-8, header row) or an Excel workbook (.xlsx, the first sheet or
+    /// --sheet); upsert by id.
     Import {
         kind: ImportKind,
         file: PathBuf,
         /// Write nothing if any row is bad.
         #[arg(long)]
         strict: bool,
+        /// The workbook's sheet to read (its first by default).
+        #[arg(long)]
+        sheet: Option<String>,
     },
     /// Export as CSV, to stdout or --out: teams, reps and customers in the import format (owners
     /// included); values as one row per graded customer (tier, score, RFM, CLV, health).
@@ -238,7 +241,7 @@ enum DataKind {
 }
 
 /// What `allot import` reads: teams, reps and customers, and activity.
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ImportKind {
     Teams,
     Reps,
@@ -249,15 +252,21 @@ enum ImportKind {
 }
 
 impl ImportKind {
-    fn plural(self) -> &'static str {
+    /// The same kind as the file library names it.
+    fn of_files(self) -> allot_files::import::ImportKind {
+        use allot_files::import::ImportKind as Files;
         match self {
-            ImportKind::Teams => "teams",
-            ImportKind::Reps => "reps",
-            ImportKind::Customers => "customers",
-            ImportKind::Transactions => "transactions",
-            ImportKind::Interactions => "interactions",
-            ImportKind::Tickets => "tickets",
+            ImportKind::Teams => Files::Teams,
+            ImportKind::Reps => Files::Reps,
+            ImportKind::Customers => Files::Customers,
+            ImportKind::Transactions => Files::Transactions,
+            ImportKind::Interactions => Files::Interactions,
+            ImportKind::Tickets => Files::Tickets,
         }
+    }
+
+    fn plural(self) -> &'static str {
+        self.of_files().plural()
     }
 }
 
@@ -415,9 +424,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 demo::serve(store, clock_source, &addr, tick_every).await?;
             }
         }
-        Command::Import { kind, file, strict } => {
+        Command::Import {
+            kind,
+            file,
+            strict,
+            sheet,
+        } => {
             let store = connect(db).await?;
-            return data_commands::import(&store, kind, &file, strict, clock).await;
+            return data_commands::import(&store, kind, &file, sheet.as_deref(), strict, clock)
+                .await;
         }
         Command::Export { kind, out } => {
             data_commands::export(&connect(db).await?, kind, out.as_deref()).await?

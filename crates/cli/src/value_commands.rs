@@ -15,7 +15,7 @@ use allot_store::Store;
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 
-use crate::csv_files;
+use allot_files::csv as csv_files;
 
 #[derive(Subcommand)]
 pub enum PolicyAction {

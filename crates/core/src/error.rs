@@ -86,6 +86,7 @@ impl Problems {
 
 /// A rules file that cannot be used, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[error("{}", self.describe())]
 pub struct RuleError {
     /// What `rule` names: `rule` in a rules file, `tier` in a value policy.

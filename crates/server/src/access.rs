@@ -52,6 +52,7 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "PUT" "/api/v1/customers/{id}" => Everyone, "404 out of view; owner changes: admins, managers within subtree";
     "GET" "/api/v1/customers/{id}/decisions" => Everyone, "404 out of view";
     "GET" "/api/v1/customers/{id}/tickets" => Everyone, "404 out of view";
+    "GET" "/api/v1/customers/{id}/activity" => Everyone, "404 out of view";
     "GET" "/api/v1/customers/{id}/value" => Everyone, "404 out of view";
     "POST" "/api/v1/customers/{id}/interactions" => Everyone, "404 out of view";
     "PUT" "/api/v1/customers/{id}/tier-override" => Managers, "404 out of view";
@@ -64,11 +65,12 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "GET" "/api/v1/rules" => Everyone, "-";
     "PUT" "/api/v1/rules" => Admins, "-";
     "GET" "/api/v1/rules/versions" => Everyone, "-";
+    "POST" "/api/v1/rules/check" => Managers, "-";
     "GET" "/api/v1/reports/workload" => Managers, "managers: their subtree's reps and teams";
     "GET" "/api/v1/reports/value" => Managers, "managers: customers in view (subtree and pool)";
     "GET" "/api/v1/reps" => Everyone, "-";
     "GET" "/api/v1/reps/{id}" => Everyone, "-";
-    "PUT" "/api/v1/reps/{id}" => Admins, "-";
+    "PUT" "/api/v1/reps/{id}" => Managers, "managers: capacity, weight, skills and absence of reps in their subtree";
     "PUT" "/api/v1/reps/{id}/password" => Admins, "-";
     "POST" "/api/v1/reps/{id}/deactivate" => Admins, "-";
     "GET" "/api/v1/teams" => Everyone, "-";
@@ -98,6 +100,43 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "GET" "/api/v1/notifications" => Everyone, "one's own (admins: those for admins)";
     "POST" "/api/v1/notifications/{id}/read" => Everyone, "one's own";
 };
+
+/// What a manager may change of a rep in its subtree: how much it takes and when it is away;
+/// its team, role, level, name and active flag stay an admin's.
+pub const MANAGER_REP_FIELDS: &[&str] = &[
+    "id",
+    "capacity",
+    "weight",
+    "skills",
+    "absent_from",
+    "absent_until",
+];
+
+/// Why `principal` may not make this change to rep `rep` (`exists`: the rep is stored), or
+/// `None` when it may; the API and the reps page ask the same question.
+pub fn rep_change_refusal(
+    principal: &allot_core::access::Principal,
+    rep: &allot_core::RepId,
+    exists: bool,
+    given: &allot_core::update::GivenColumns,
+    given_names: &[&str],
+) -> Option<String> {
+    match principal.role() {
+        Role::Admin => None,
+        Role::Rep => Some("a rep changes no rep; ask a manager or an admin".to_string()),
+        Role::Manager => {
+            if !exists || !principal.sees_rep(rep) {
+                return Some(format!(
+                    "{rep} is outside your teams; a manager changes reps of its subtree"
+                ));
+            }
+            given_names
+                .iter()
+                .find(|name| given.contains(name) && !MANAGER_REP_FIELDS.contains(name))
+                .map(|name| format!("a manager does not change a rep's {name}; ask an admin"))
+        }
+    }
+}
 
 /// Who may call `method path` (the route's template, as the router matched it).
 pub fn allowed(method: &str, path: &str) -> Option<Allowed> {

@@ -58,6 +58,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/rules"),
     ("put", "/api/v1/rules"),
     ("get", "/api/v1/rules/versions"),
+    ("post", "/api/v1/rules/check"),
     ("get", "/api/v1/reports/workload"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/transactions"),
@@ -73,6 +74,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/alerts"),
     ("post", "/api/v1/tickets"),
     ("get", "/api/v1/customers/{id}/tickets"),
+    ("get", "/api/v1/customers/{id}/activity"),
     ("get", "/api/v1/tier-events"),
     ("post", "/api/v1/customers/{id}/claim"),
     ("post", "/api/v1/customers/{id}/release"),
@@ -764,6 +766,28 @@ async fn customers_list_filters_and_pages(backend: Backend) {
     assert_eq!(rules["version"], 1);
     let (_, versions) = app.get("/api/v1/rules/versions").await;
     assert_eq!(versions.as_array().unwrap().len(), 1);
+    // A check finds each problem at its line, and stores nothing, valid or not.
+    let (status, check) = app
+        .post(
+            "/api/v1/rules/check",
+            json!({"source": rules["source"].as_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check["valid"], true, "{check}");
+    let broken = "[[rule]]\nname = \"x\"\nwhen = \"tier ==\"\nto = { team = \"nowhere\" }\n";
+    let (status, check) = app
+        .post("/api/v1/rules/check", json!({"source": broken}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check["valid"], false, "{check}");
+    assert_eq!(check["problems"][0]["line"], 3, "{check}");
+    let (_, versions) = app.get("/api/v1/rules/versions").await;
+    assert_eq!(
+        versions.as_array().unwrap().len(),
+        1,
+        "a check stores nothing"
+    );
     let (_, teams) = app.get("/api/v1/teams").await;
     assert_eq!(teams.as_array().unwrap().len(), 2);
 }
@@ -1207,6 +1231,13 @@ async fn responses_match_the_openapi_schemas(backend: Backend) {
         Method::GET,
         "/api/v1/customers/{id}/tickets",
         "/api/v1/customers/s1/tickets".into(),
+        None,
+    )
+    .await;
+    call(
+        Method::GET,
+        "/api/v1/customers/{id}/activity",
+        "/api/v1/customers/s1/activity?limit=5".into(),
         None,
     )
     .await;

@@ -4,129 +4,13 @@
 //! session's CSRF token and ends the session. The password is set through the API (admin only).
 
 use allot_store::Backend;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::json;
 
 mod support;
 
+use support::browser::{form_token, Browser};
 use support::spawn_app;
-
-/// A browser without JavaScript: follows no redirect by itself, keeps its cookies.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookies: Vec<(String, String)>,
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-            cookies: Vec::new(),
-        }
-    }
-
-    fn cookie(&self, name: &str) -> Option<&str> {
-        self.cookies
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    fn keep_cookies(&mut self, response: &reqwest::Response) {
-        for header in response.headers().get_all(SET_COOKIE) {
-            let text = header.to_str().unwrap();
-            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            assert!(
-                attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"),
-                "{text}"
-            );
-            self.cookies.retain(|(key, _)| key != name);
-            if !attributes.contains("Max-Age=0") {
-                self.cookies.push((name.to_string(), value.to_string()));
-            }
-        }
-    }
-
-    async fn request(
-        &mut self,
-        method: reqwest::Method,
-        path: &str,
-        form: Option<&[(&str, &str)]>,
-        language: &str,
-    ) -> (StatusCode, Option<String>, String) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .header("accept-language", language);
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect();
-            request = request.header(COOKIE, jar.join("; "));
-        }
-        if let Some(fields) = form {
-            let body: Vec<String> = fields
-                .iter()
-                .map(|(name, value)| format!("{name}={}", encode(value)))
-                .collect();
-            request = request
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body.join("&"));
-        }
-        let response = request.send().await.unwrap();
-        self.keep_cookies(&response);
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .map(|value| value.to_str().unwrap().to_string());
-        (status, location, response.text().await.unwrap())
-    }
-
-    async fn get(&mut self, path: &str, language: &str) -> (StatusCode, Option<String>, String) {
-        self.request(reqwest::Method::GET, path, None, language)
-            .await
-    }
-
-    async fn post(
-        &mut self,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> (StatusCode, Option<String>, String) {
-        self.request(reqwest::Method::POST, path, Some(form), "en")
-            .await
-    }
-}
-
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
-
-/// The value of the hidden `csrf` field of the page's form.
-fn form_token(page: &str) -> String {
-    let after = page
-        .split(r#"name="csrf" value=""#)
-        .nth(1)
-        .unwrap_or_else(|| panic!("a form token on {page}"));
-    after.split('"').next().unwrap().to_string()
-}
 
 async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -265,7 +149,10 @@ async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
     // Customers: the rep's own only, found by search and filters; a bad filter said in words.
     let (status, _, page) = browser.get("/customers?lang=en", "en").await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("<td>CU-MINE CU-MINE</td>"), "{page}");
+    assert!(
+        page.contains(r#"<a href="/customers/CU-MINE">CU-MINE</a> CU-MINE</td>"#),
+        "{page}"
+    );
     assert!(!page.contains("CU-OTHER"), "{page}");
     let (_, _, page) = browser
         .get(
@@ -292,7 +179,10 @@ async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _, page) = browser.get("/pool?lang=en", "en").await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("<td>CU-FREE CU-FREE</td>"), "{page}");
+    assert!(
+        page.contains(r#"<a href="/customers/CU-FREE">CU-FREE</a> CU-FREE</td>"#),
+        "{page}"
+    );
     assert!(!page.contains("CU-OTHER"), "{page}");
     let csrf = form_token(&page);
     let (status, location, _) = browser

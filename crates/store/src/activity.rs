@@ -27,8 +27,9 @@ pub struct StoredTransaction {
     /// In major units (yuan), exact to the cent.
     pub amount: Money,
     pub product_line: String,
-    /// False when a transaction with this id existed and was replaced.
-    pub created: bool,
+    /// False when a transaction with this id existed and was replaced; left out of listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
 }
 
 /// An interaction as stored.
@@ -42,7 +43,17 @@ pub struct StoredInteraction {
     pub kind: String,
     pub minutes: f64,
     pub outcome: String,
-    pub created: bool,
+    /// False when an interaction with this id existed and was replaced; left out of listings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+}
+
+/// A customer's newest purchases and interactions, newest first, for its 360 view.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecentActivity {
+    pub transactions: Vec<StoredTransaction>,
+    pub interactions: Vec<StoredInteraction>,
 }
 
 /// Everything grading needs about one customer's activity, as of no particular time:
@@ -399,7 +410,7 @@ impl Store {
             at: StoredTime(row.at).text(),
             amount: row.amount,
             product_line: row.product_line,
-            created,
+            created: Some(created),
         })
     }
 
@@ -432,7 +443,74 @@ impl Store {
             kind: row.kind.to_string(),
             minutes: row.minutes,
             outcome: row.outcome,
-            created,
+            created: Some(created),
+        })
+    }
+
+    /// A customer's newest `limit` purchases and `limit` interactions, newest first; not found
+    /// when the customer does not exist.
+    pub async fn recent_activity(
+        &self,
+        customer_id: &CustomerId,
+        limit: i64,
+    ) -> StoreResult<RecentActivity> {
+        type TransactionRow = (String, StoredTime, i64, String);
+        type InteractionRow = (String, String, StoredTime, String, f64, String);
+        let mut read = self.database.begin_read().await?;
+        let (exists, transactions, interactions): (
+            Option<i64>,
+            Vec<TransactionRow>,
+            Vec<InteractionRow>,
+        ) = on_backend!(&mut read, |connection, Db| {
+            let exists = sql!(Db; "SELECT CAST(1 AS BIGINT) FROM customers WHERE id = ", bind(customer_id.as_str()))
+                .build_query_scalar()
+                .fetch_optional(&mut *connection)
+                .await?;
+            let transactions = sql!(Db; "SELECT id, at, amount_minor, product_line FROM transactions WHERE customer_id = ",
+                bind(customer_id.as_str()), " ORDER BY at DESC, id DESC LIMIT ", bind(limit))
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?;
+            let interactions = sql!(Db; "SELECT id, rep_id, at, kind, minutes, outcome FROM interactions WHERE customer_id = ",
+                bind(customer_id.as_str()), " ORDER BY at DESC, id DESC LIMIT ", bind(limit))
+                .build_query_as()
+                .fetch_all(&mut *connection)
+                .await?;
+            (exists, transactions, interactions)
+        });
+        if exists.is_none() {
+            return Err(StoreError::NotFound {
+                entity: "customer",
+                id: customer_id.to_string(),
+            });
+        }
+        Ok(RecentActivity {
+            transactions: transactions
+                .into_iter()
+                .map(|(id, at, amount, product_line)| StoredTransaction {
+                    id,
+                    customer_id: customer_id.to_string(),
+                    at: at.text(),
+                    amount: Money::from_minor_units(amount),
+                    product_line,
+                    created: None,
+                })
+                .collect(),
+            interactions: interactions
+                .into_iter()
+                .map(
+                    |(id, rep_id, at, kind, minutes, outcome)| StoredInteraction {
+                        id,
+                        customer_id: customer_id.to_string(),
+                        rep_id,
+                        at: at.text(),
+                        kind,
+                        minutes,
+                        outcome,
+                        created: None,
+                    },
+                )
+                .collect(),
         })
     }
 

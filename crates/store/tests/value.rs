@@ -565,7 +565,7 @@ async fn interactions_move_last_contact_and_bad_rows_write_nothing(backend: Back
         .add_interaction(interaction("c05", "r1", "2026-02-01T10:00:00+08:00"), today)
         .await
         .unwrap();
-    assert!(added.created);
+    assert_eq!(added.created, Some(true));
     let future = store
         .add_interaction(interaction("c05", "r1", "2026-04-01"), today)
         .await

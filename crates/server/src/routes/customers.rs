@@ -41,6 +41,8 @@ pub struct CustomerQuery {
     region: Option<String>,
     /// Part of the id or the name (letters in either case), or of the phone number (digits).
     q: Option<String>,
+    /// RFM segment of the last grading run, as the value report names it.
+    segment: Option<String>,
     /// 1–1000, default 100.
     limit: Option<i64>,
     offset: Option<i64>,
@@ -73,6 +75,7 @@ async fn list_customers(
             region: query_value("region", query.region, |_, raw| Region::parse(raw))?
                 .map(|region| region.to_string()),
             search: query_value("q", query.q, allot_core::text::parse_text)?,
+            segment: query_value("segment", query.segment, allot_core::text::parse_text)?,
             limit,
             offset: query.offset.unwrap_or(0),
             view: list_view(&state, &principal).await?,

@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -16,9 +16,11 @@ use allot_core::{RepId, Team, TeamId};
 
 use super::{check_body_id, created_or_updated};
 use crate::documents::{RepDocument, RepRecord, TeamDocument};
+use crate::error::ApiError;
 use crate::error::{ApiResult, ErrorEnvelope};
 use crate::extract::{object_body, required_body, PathId};
 use crate::AppState;
+use allot_core::access::Principal;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,11 +52,22 @@ async fn get_rep(State(state): State<AppState>, id: PathId) -> ApiResult<Json<Re
     responses((status = 200, description = "updated", body = RepRecord), (status = 201, description = "created", body = RepRecord), (status = 400, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 async fn put_rep(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     id: PathId,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<RepRecord>)> {
     let id = id.parse(RepId::parse_field)?;
     let (mut fields, given) = object_body::<RepFields>(body)?;
+    let exists = match state.store.get_rep(&id).await {
+        Ok(_) => true,
+        Err(allot_store::StoreError::NotFound { .. }) => false,
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(refusal) =
+        crate::access::rep_change_refusal(&principal, &id, exists, &given, &RepFields::COLUMNS)
+    {
+        return Err(ApiError::forbidden(refusal));
+    }
     check_body_id(Some(&fields.id), id.as_str())?;
     fields.id = id.to_string();
     let rep = fields.into_rep()?;

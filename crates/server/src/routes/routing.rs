@@ -29,6 +29,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(route_customer))
         .routes(routes!(get_rules, put_rules))
         .routes(routes!(rules_versions))
+        .routes(routes!(check_rules))
         .routes(routes!(workload_report))
         .routes(routes!(list_events))
 }
@@ -140,6 +141,33 @@ async fn put_rules(
         .set_rules(&source, &principal.actor(), state.clock.now())
         .await?;
     Ok((StatusCode::CREATED, Json(VersionDocument { version })))
+}
+
+/// What a rules check found: nothing, or every problem at its line and column.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RulesCheck {
+    /// True when the rules could be stored as they are.
+    pub valid: bool,
+    pub problems: Vec<allot_core::RuleError>,
+}
+
+/// Check a rules file without storing it: syntax, the teams and reps it names, the tiers and
+/// stages it compares with. The body is as for `PUT /api/v1/rules`.
+#[utoipa::path(post, path = "/api/v1/rules/check", tag = "rules",
+    request_body(description = "the rules file: TOML text (any content type but JSON), or JSON {\"source\": TOML}",
+        content((String = "text/plain"), (SourceBody = "application/json"))),
+    responses((status = 200, description = "the problems found (none when valid)", body = RulesCheck), (status = 400, body = ErrorEnvelope)))]
+async fn check_rules(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<RulesCheck>> {
+    let source = text_or_json_source(&headers, &body?)?;
+    let problems = state.store.check_rules(&source).await?;
+    Ok(Json(RulesCheck {
+        valid: problems.is_empty(),
+        problems,
+    }))
 }
 
 /// Every rules version, newest first.

@@ -67,7 +67,10 @@ async fn add_transaction(
         .store
         .add_transaction(fields.into_transaction()?, state.clock.now())
         .await?;
-    Ok((created_or_replaced(stored.created), Json(stored)))
+    Ok((
+        created_or_replaced(stored.created == Some(true)),
+        Json(stored),
+    ))
 }
 
 /// Record an interaction; the customer's last-interaction time moves forward.
@@ -95,7 +98,10 @@ async fn add_interaction(
         .store
         .add_interaction(fields.into_interaction()?, state.clock.now())
         .await?;
-    Ok((created_or_replaced(stored.created), Json(stored)))
+    Ok((
+        created_or_replaced(stored.created == Some(true)),
+        Json(stored),
+    ))
 }
 
 /// A customer's value: RFM, CLV, score, ABC, tier, health, override and tier history.

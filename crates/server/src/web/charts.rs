@@ -1,5 +1,5 @@
-//! Charts drawn on the server as SVG, for pages that work without JavaScript: horizontal bars
-//! and a Lorenz curve. Each mark carries a `<title>` (hovering shows its value, screen readers
+//! Charts drawn on the server as SVG, for pages that work without JavaScript: horizontal bars,
+//! a line, a scatter and a Lorenz curve. Each mark carries a `<title>` (hovering shows its value, screen readers
 //! read it), the chart a role and a label, and a `viewBox` so it scales down to a phone.
 
 use std::fmt::Write;
@@ -125,6 +125,175 @@ pub fn lorenz(caption: &str, values: &[f64], point_title: impl Fn(f64, f64) -> S
     svg
 }
 
+/// One point of a line or a scatter: where it lies and the words its title shows.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub shown: String,
+}
+
+const PLOT_WIDTH: f64 = 640.0;
+const PLOT_HEIGHT: f64 = 220.0;
+const PLOT_MARGIN: f64 = 36.0;
+
+/// Where a plot's points land: each axis stretched over its values' range (a single value
+/// sits in the middle).
+struct Axes {
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Axes {
+    fn over(points: &[Point], y_floor: Option<f64>) -> Axes {
+        let range = |values: &mut dyn Iterator<Item = f64>| {
+            values.fold((f64::INFINITY, f64::NEG_INFINITY), |(low, high), value| {
+                (low.min(value), high.max(value))
+            })
+        };
+        let x = range(&mut points.iter().map(|point| point.x));
+        let mut y = range(&mut points.iter().map(|point| point.y));
+        if let Some(floor) = y_floor {
+            y.0 = y.0.min(floor);
+        }
+        Axes { x, y }
+    }
+
+    fn place(&self, point: &Point) -> (f64, f64) {
+        let stretch = |value: f64, (low, high): (f64, f64), length: f64| {
+            if high > low {
+                (value - low) / (high - low) * length
+            } else {
+                length / 2.0
+            }
+        };
+        let room_x = PLOT_WIDTH - 2.0 * PLOT_MARGIN;
+        let room_y = PLOT_HEIGHT - 2.0 * PLOT_MARGIN;
+        (
+            PLOT_MARGIN + stretch(point.x, self.x, room_x),
+            PLOT_HEIGHT - PLOT_MARGIN - stretch(point.y, self.y, room_y),
+        )
+    }
+}
+
+/// The frame of a line or scatter with its axes' names and ranges.
+fn plot_frame(
+    svg: &mut String,
+    class: &str,
+    caption: &str,
+    names: (&str, &str),
+    ticks: (&str, &str, &str, &str),
+) {
+    let _ = write!(
+        svg,
+        r#"<svg class="chart {class}" role="img" aria-label="{caption}" viewBox="0 0 {PLOT_WIDTH} {PLOT_HEIGHT}" xmlns="http://www.w3.org/2000/svg"><title>{caption}</title><rect class="frame" x="{PLOT_MARGIN}" y="{PLOT_MARGIN}" width="{w}" height="{h}"></rect><text x="{PLOT_MARGIN}" y="{bottom}">{x_low}</text><text x="{right}" y="{bottom}" text-anchor="end">{x_high}</text><text x="{mid_x}" y="{bottom}" text-anchor="middle">{x_name}</text><text x="4" y="{top}">{y_high}</text><text x="4" y="{low_y}">{y_low}</text><text x="4" y="16">{y_name}</text>"#,
+        caption = escape(caption),
+        w = PLOT_WIDTH - 2.0 * PLOT_MARGIN,
+        h = PLOT_HEIGHT - 2.0 * PLOT_MARGIN,
+        bottom = PLOT_HEIGHT - 8.0,
+        right = PLOT_WIDTH - PLOT_MARGIN,
+        mid_x = PLOT_WIDTH / 2.0,
+        top = PLOT_MARGIN + 4.0,
+        low_y = PLOT_HEIGHT - PLOT_MARGIN,
+        x_name = escape(names.0),
+        y_name = escape(names.1),
+        x_low = escape(ticks.0),
+        x_high = escape(ticks.1),
+        y_low = escape(ticks.2),
+        y_high = escape(ticks.3),
+    );
+}
+
+/// A line through `points` in their order (a value over time), each point a titled mark.
+/// `names` are the axes' names; the ranges' ends are written by `x_tick` and `y_tick`.
+pub fn line(
+    caption: &str,
+    points: &[Point],
+    names: (&str, &str),
+    x_tick: impl Fn(f64) -> String,
+    y_tick: impl Fn(f64) -> String,
+) -> String {
+    let axes = Axes::over(points, Some(0.0));
+    let mut svg = String::new();
+    let ticks = if points.is_empty() {
+        (String::new(), String::new(), String::new(), String::new())
+    } else {
+        (
+            x_tick(axes.x.0),
+            x_tick(axes.x.1),
+            y_tick(axes.y.0),
+            y_tick(axes.y.1),
+        )
+    };
+    plot_frame(
+        &mut svg,
+        "line",
+        caption,
+        names,
+        (&ticks.0, &ticks.1, &ticks.2, &ticks.3),
+    );
+    let path: Vec<String> = points
+        .iter()
+        .map(|point| {
+            let (x, y) = axes.place(point);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect();
+    let _ = write!(
+        svg,
+        r#"<polyline class="curve" points="{}"></polyline>"#,
+        path.join(" ")
+    );
+    for point in points {
+        let (x, y) = axes.place(point);
+        let _ = write!(
+            svg,
+            r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="4"><title>{}</title></circle>"#,
+            escape(&point.shown)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A scatter of `points`, each a titled mark; `names` are the axes' names.
+pub fn scatter(
+    caption: &str,
+    points: &[Point],
+    names: (&str, &str),
+    tick: impl Fn(f64) -> String,
+) -> String {
+    let axes = Axes::over(points, Some(0.0));
+    let mut svg = String::new();
+    let ticks = if points.is_empty() {
+        (String::new(), String::new(), String::new(), String::new())
+    } else {
+        (
+            tick(axes.x.0),
+            tick(axes.x.1),
+            tick(axes.y.0),
+            tick(axes.y.1),
+        )
+    };
+    plot_frame(
+        &mut svg,
+        "scatter",
+        caption,
+        names,
+        (&ticks.0, &ticks.1, &ticks.2, &ticks.3),
+    );
+    for point in points {
+        let (x, y) = axes.place(point);
+        let _ = write!(
+            svg,
+            r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
+            escape(&point.shown)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +355,55 @@ mod tests {
             format!("{reps:.0} {share:.0}")
         });
         assert!(even.contains("<title>50 50</title>"), "{even}");
+    }
+
+    #[test]
+    fn a_line_and_a_scatter_place_every_point_inside_the_frame() {
+        let points = vec![
+            Point {
+                x: 0.0,
+                y: 10.0,
+                shown: "first <10>".into(),
+            },
+            Point {
+                x: 5.0,
+                y: 40.0,
+                shown: "second".into(),
+            },
+            Point {
+                x: 10.0,
+                y: 20.0,
+                shown: "third".into(),
+            },
+        ];
+        let svg = line(
+            "score",
+            &points,
+            ("day", "score"),
+            |x| format!("{x:.0}"),
+            |y| format!("{y:.0}"),
+        );
+        assert_eq!(count(&svg, "<circle "), 3);
+        assert!(svg.contains("<title>first &lt;10&gt;</title>"), "{svg}");
+        // x from 0 to 10 over 36..604; y from 0 (the floor) to 40 over 184..36.
+        assert!(
+            svg.contains(r#"points="36.0,147.0 320.0,36.0 604.0,110.0""#),
+            "{svg}"
+        );
+        let one = scatter("one", &points[..1], ("a", "b"), |v| format!("{v}"));
+        assert_eq!(count(&one, "<circle "), 1);
+        assert!(
+            one.contains(r#"cx="320.0""#),
+            "a single x sits in the middle: {one}"
+        );
+        let none = line(
+            "none",
+            &[],
+            ("a", "b"),
+            |v| format!("{v}"),
+            |v| format!("{v}"),
+        );
+        assert_eq!(count(&none, "<circle "), 0);
+        assert!(!none.contains("NaN") && !none.contains("inf"), "{none}");
     }
 }

@@ -9,6 +9,11 @@
 
 pub mod catalogue;
 pub mod charts;
+mod customer;
+mod organisation;
+mod rules;
+mod transfers;
+mod uploads;
 
 use axum::extract::{Form, Query, State};
 use axum::http::header::{ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
@@ -33,9 +38,22 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("templates/home.html")),
     ("pool.html", include_str!("templates/pool.html")),
     ("customers.html", include_str!("templates/customers.html")),
+    ("customer.html", include_str!("templates/customer.html")),
+    ("not_found.html", include_str!("templates/not_found.html")),
+    ("transfers.html", include_str!("templates/transfers.html")),
+    ("transfer.html", include_str!("templates/transfer.html")),
+    ("rules.html", include_str!("templates/rules.html")),
+    (
+        "organisation.html",
+        include_str!("templates/organisation.html"),
+    ),
+    ("rep.html", include_str!("templates/rep.html")),
+    ("import.html", include_str!("templates/import.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/allot.css");
+/// Enhancements only (confirm dialogs, line numbers, inline checks): every page works without.
+const SCRIPT: &str = include_str!("templates/allot.js");
 const SESSION_COOKIE: &str = "allot_session";
 const LOGIN_COOKIE: &str = "allot_login";
 const LANGUAGE_COOKIE: &str = "allot_lang";
@@ -55,12 +73,19 @@ pub fn router() -> Router<AppState> {
         .route("/pool", get(pool_page))
         .route("/pool/claim", axum::routing::post(claim_from_pool))
         .route("/assets/allot.css", get(stylesheet))
+        .route("/assets/allot.js", get(script))
+        .merge(customer::router())
+        .merge(transfers::router())
+        .merge(rules::router())
+        .merge(organisation::router())
+        .merge(uploads::router())
 }
 
 fn environment() -> &'static Environment<'static> {
     static ENVIRONMENT: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
     ENVIRONMENT.get_or_init(|| {
         let mut environment = Environment::new();
+        add_filters(&mut environment);
         for (name, source) in TEMPLATES {
             // The templates are part of the binary: one that does not parse fails every test.
             if let Err(error) = environment.add_template(name, source) {
@@ -69,6 +94,21 @@ fn environment() -> &'static Environment<'static> {
         }
         environment
     })
+}
+
+/// The filters pages format with: `when(offset_seconds)` writes a stored time on the
+/// organisation's calendar, `number(decimals)` groups thousands, `path` makes an id one safe
+/// segment of a link.
+fn add_filters(environment: &mut Environment<'static>) {
+    environment.add_filter("when", |stored: String, offset_seconds: i32| {
+        let offset = chrono::FixedOffset::east_opt(offset_seconds)
+            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
+        local_time(&stored, offset)
+    });
+    environment.add_filter("path", |raw: String| customer::url_segment(&raw));
+    environment.add_filter("number", |value: f64, decimals: Option<usize>| {
+        grouped(value, decimals.unwrap_or(0))
+    });
 }
 
 /// A page rendered, or the plain error a broken template gives.
@@ -161,14 +201,211 @@ fn remember_language(
     }
 }
 
-/// What every page of a signed-in session shows: its language, words, user and form token.
-fn signed_in(language: Language, session: &SessionHolder) -> minijinja::Value {
+/// What every page of a signed-in session shows: its language, words, user, form token and
+/// the organisation's UTC offset (for the `when` filter).
+fn signed_in(
+    language: Language,
+    session: &SessionHolder,
+    offset: chrono::FixedOffset,
+) -> minijinja::Value {
     context! {
+        offset => offset.local_minus_utc(),
         lang => language.code(),
         t => words(language),
-        user => context! { name => session.name, role => role_word(&session.principal, language) },
+        user => context! { name => session.name, role => role_word(&session.principal, language), admin => session.principal.is_admin() },
         csrf => session.csrf_token,
     }
+}
+
+/// A signed-in page being drawn: its language (and whether a link just chose it), the
+/// session, and the message the last form left.
+pub(crate) struct Page {
+    pub(crate) language: Language,
+    chosen: bool,
+    pub(crate) session: SessionHolder,
+    flash: Option<(minijinja::Value, HeaderValue)>,
+    offset: chrono::FixedOffset,
+}
+
+impl Page {
+    /// The page for the request's session, or the redirect to the login page.
+    pub(crate) async fn open(
+        state: &AppState,
+        headers: &HeaderMap,
+        lang: Option<String>,
+    ) -> Result<Page, Response> {
+        let (language, chosen) = language(headers, &LanguageQuery { lang });
+        let Some(session) = session_of(state, headers).await else {
+            let mut response = Redirect::to("/login").into_response();
+            remember_language(&mut response, headers, language, chosen);
+            return Err(response);
+        };
+        Ok(Page {
+            language,
+            chosen,
+            session,
+            flash: take_flash(headers),
+            offset: state.clock.now().offset(),
+        })
+    }
+
+    /// The page a form's post draws again (its problems beside what was sent), for the
+    /// session [`checked_form`] found.
+    pub(crate) fn after_form(state: &AppState, language: Language, session: SessionHolder) -> Page {
+        Page {
+            language,
+            chosen: false,
+            session,
+            flash: None,
+            offset: state.clock.now().offset(),
+        }
+    }
+
+    /// A word of the page's language.
+    pub(crate) fn word(&self, key: &str) -> &'static str {
+        words(self.language).get(key).copied().unwrap_or_default()
+    }
+
+    /// What every signed-in page shows, with the last form's message.
+    pub(crate) fn common(&self) -> minijinja::Value {
+        context! {
+            flash => self.flash.as_ref().map(|(message, _)| message.clone()),
+            ..signed_in(self.language, &self.session, self.offset)
+        }
+    }
+
+    /// Draws template `name` with `values` (which spread [`Page::common`]), clearing the shown
+    /// message and remembering a language just chosen.
+    pub(crate) fn render(
+        self,
+        headers: &HeaderMap,
+        name: &str,
+        values: minijinja::Value,
+    ) -> Response {
+        let mut response = render(name, values);
+        if let Some((_, clear)) = self.flash {
+            response.headers_mut().append(SET_COOKIE, clear);
+        }
+        remember_language(&mut response, headers, self.language, self.chosen);
+        response
+    }
+}
+
+/// The session of a form's post after checking the form's token: the language and session,
+/// or the response that refuses it (to the login page without a session, 403 on a bad token).
+pub(crate) async fn checked_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(Language, SessionHolder), Response> {
+    let (language, _) = language(headers, &LanguageQuery::default());
+    let Some(session) = session_of(state, headers).await else {
+        return Err(Redirect::to("/login").into_response());
+    };
+    if session.csrf_token != csrf {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "the form's token does not match this session",
+        )
+            .into_response());
+    }
+    Ok((language, session))
+}
+
+/// A redirect to `to` carrying a one-time message (`done` or `error`).
+pub(crate) fn back_with(headers: &HeaderMap, to: &str, kind: &str, text: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    set_flash(&mut response, headers, kind, text);
+    response
+}
+
+/// A store error as a form's one-time message: the refusal in words for what a user can
+/// fix, or the error back for what they cannot (the caller answers it as the API would).
+pub(crate) fn error_in_words(
+    language: Language,
+    error: allot_store::StoreError,
+) -> Result<String, allot_store::StoreError> {
+    use allot_store::StoreError;
+    match error {
+        StoreError::Denied { code, message } => Ok(refusal_in_words(language, code, message)),
+        StoreError::Invalid(error) => Ok(error.to_string()),
+        StoreError::Conflict { message, .. }
+        | StoreError::Refused { message, .. }
+        | StoreError::Forbidden(message) => Ok(message),
+        StoreError::InvalidRecord(errors) => Ok(errors.to_string()),
+        StoreError::NotFound { entity, id } => Ok(words(language)
+            .get("not_found")
+            .copied()
+            .unwrap_or_default()
+            .replace("{what}", &format!("{entity} {id}"))),
+        other => Err(other),
+    }
+}
+
+/// A page's 404: the same answer for what does not exist and what is out of view.
+pub(crate) fn not_found_page(page: Page, headers: &HeaderMap) -> Response {
+    let values = context! { ..page.common() };
+    let mut response = page.render(headers, "not_found.html", values);
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+/// The 403 page answer when `principal`'s role is not among `allowed` (the same split as the
+/// API's route table), `None` when it may go on.
+pub(crate) fn refuse_role(
+    principal: &Principal,
+    allowed: crate::access::Allowed,
+) -> Option<Response> {
+    (!allowed.permits(principal.role())).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "your role may not do this; ask a manager or an admin",
+        )
+            .into_response()
+    })
+}
+
+/// A stored RFC 3339 time as the organisation's calendar shows it (`YYYY-MM-DD HH:MM`), the
+/// text as it is when it does not parse.
+pub(crate) fn local_time(stored: &str, offset: chrono::FixedOffset) -> String {
+    match chrono::DateTime::parse_from_rfc3339(stored) {
+        Ok(time) => time
+            .with_timezone(&offset)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => stored.to_string(),
+    }
+}
+
+/// A number with thousands grouped as both of the UI's languages write them (`1,234,567.8`),
+/// `decimals` after the point.
+pub(crate) fn grouped(value: f64, decimals: usize) -> String {
+    if !value.is_finite() {
+        return "-".to_string();
+    }
+    let text = format!("{:.*}", decimals, value.abs());
+    let (whole, fraction) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let mut out = String::new();
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    if let Some(fraction) = fraction {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    if value < 0.0
+        && out
+            .chars()
+            .any(|digit| digit.is_ascii_digit() && digit != '0')
+    {
+        out.insert(0, '-');
+    }
+    out
 }
 
 /// The session the request's cookie opens, if any.
@@ -198,25 +435,19 @@ async fn home(
     headers: HeaderMap,
     Query(query): Query<LanguageQuery>,
 ) -> Response {
-    let (language, chosen) = language(&headers, &query);
-    let Some(session) = session_of(&state, &headers).await else {
-        let mut response = Redirect::to("/login").into_response();
-        remember_language(&mut response, &headers, language, chosen);
-        return response;
+    let page = match Page::open(&state, &headers, query.lang).await {
+        Ok(page) => page,
+        Err(response) => return response,
     };
-    let dashboard = match dashboard(&state, &session.principal, language).await {
+    let dashboard = match dashboard(&state, &page.session.principal, page.language).await {
         Ok(dashboard) => dashboard,
         Err(error) => return crate::ApiError::from(error).into_response(),
     };
-    let mut response = render(
-        "home.html",
-        context! {
-            dashboard => dashboard,
-            ..signed_in(language, &session),
-        },
-    );
-    remember_language(&mut response, &headers, language, chosen);
-    response
+    let values = context! {
+        dashboard => dashboard,
+        ..page.common()
+    };
+    page.render(&headers, "home.html", values)
 }
 
 /// The dashboard's figures and charts over what `principal` sees: owned customers and
@@ -391,17 +622,14 @@ async fn pool_page(
     headers: HeaderMap,
     Query(query): Query<PoolQuery>,
 ) -> Response {
-    let chosen_language = LanguageQuery {
-        lang: query.lang.clone(),
-    };
-    let (language, chosen) = language(&headers, &chosen_language);
-    let Some(session) = session_of(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let shown = match Page::open(&state, &headers, query.lang.clone()).await {
+        Ok(shown) => shown,
+        Err(response) => return response,
     };
     let clock = state.clock.now();
     let page = query.page.unwrap_or(0).max(0);
     let listed = async {
-        let view = state.store.view_of(&session.principal, clock).await?;
+        let view = state.store.view_of(&shown.session.principal, clock).await?;
         state
             .store
             .list_pool(
@@ -433,23 +661,14 @@ async fn pool_page(
             }
         })
         .collect();
-    let flash = take_flash(&headers);
-    let mut response = render(
-        "pool.html",
-        context! {
-            total => listed.total,
-            entries => entries,
-            previous => (page > 0).then_some(page - 1),
-            next => ((page + 1) * POOL_PAGE < listed.total).then_some(page + 1),
-            flash => flash.as_ref().map(|(message, _)| message.clone()),
-            ..signed_in(language, &session),
-        },
-    );
-    if let Some((_, clear)) = flash {
-        response.headers_mut().append(SET_COOKIE, clear);
-    }
-    remember_language(&mut response, &headers, language, chosen);
-    response
+    let values = context! {
+        total => listed.total,
+        entries => entries,
+        previous => (page > 0).then_some(page - 1),
+        next => ((page + 1) * POOL_PAGE < listed.total).then_some(page + 1),
+        ..shown.common()
+    };
+    shown.render(&headers, "pool.html", values)
 }
 
 #[derive(Deserialize)]
@@ -471,6 +690,7 @@ async fn claim_from_pool(
         &form.csrf,
         &form.customer_id,
         PoolStep::Claim,
+        "/pool",
     )
     .await
 }
@@ -490,22 +710,16 @@ async fn pool_step(
     csrf: &str,
     customer_id: &str,
     step: PoolStep,
+    back_to: &str,
 ) -> Response {
-    let (language, _) = language(headers, &LanguageQuery::default());
-    let said = words(language);
-    let Some(session) = session_of(state, headers).await else {
-        return Redirect::to("/login").into_response();
+    let (language, session) = match checked_form(state, headers, csrf).await {
+        Ok(checked) => checked,
+        Err(response) => return response,
     };
-    if session.csrf_token != csrf {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form's token does not match this session",
-        )
-            .into_response();
-    }
-    let (back_to, done, refused) = match step {
-        PoolStep::Claim => ("/pool", "claimed", "claim_refused"),
-        PoolStep::Release { .. } => ("/customers", "released", "release_refused"),
+    let said = words(language);
+    let (done, refused) = match step {
+        PoolStep::Claim => ("claimed", "claim_refused"),
+        PoolStep::Release { .. } => ("released", "release_refused"),
     };
     let mut response = Redirect::to(back_to).into_response();
     let customer = match allot_core::CustomerId::parse(customer_id.trim()) {
@@ -567,6 +781,8 @@ struct CustomersQuery {
     region: String,
     #[serde(default)]
     pool: String,
+    #[serde(default)]
+    segment: String,
     page: Option<i64>,
     lang: Option<String>,
 }
@@ -597,6 +813,7 @@ fn customer_filter(
         tier: given(&query.tier).map(|tier| allot_core::TierName::from_stored(&tier)),
         region,
         search: given(&query.q),
+        segment: given(&query.segment),
         limit: POOL_PAGE,
         offset: query.page.unwrap_or(0).max(0) * POOL_PAGE,
         view: None,
@@ -610,15 +827,11 @@ async fn customers_page(
     headers: HeaderMap,
     Query(query): Query<CustomersQuery>,
 ) -> Response {
-    let (language, chosen) = language(
-        &headers,
-        &LanguageQuery {
-            lang: query.lang.clone(),
-        },
-    );
-    let Some(session) = session_of(&state, &headers).await else {
-        return Redirect::to("/login").into_response();
+    let shown = match Page::open(&state, &headers, query.lang.clone()).await {
+        Ok(shown) => shown,
+        Err(response) => return response,
     };
+    let session = &shown.session;
     let clock = state.clock.now();
     let page = query.page.unwrap_or(0).max(0);
     let (customers, total, error) = match customer_filter(&query) {
@@ -635,7 +848,7 @@ async fn customers_page(
         }
         Err(error) => (Vec::new(), 0, Some(error)),
     };
-    let in_pool = words(language).get("in_pool").copied().unwrap_or_default();
+    let in_pool = shown.word("in_pool");
     let rows: Vec<minijinja::Value> = customers
         .iter()
         .map(|customer| {
@@ -661,27 +874,19 @@ async fn customers_page(
         ("tier", &query.tier),
         ("region", &query.region),
         ("pool", &query.pool),
+        ("segment", &query.segment),
     ]);
-    let flash = take_flash(&headers);
-    let mut response = render(
-        "customers.html",
-        context! {
-            query => context! { q => query.q, owner => query.owner, tier => query.tier, region => query.region, pool => query.pool },
-            customers => rows,
-            total => total,
-            error => error,
-            paging => paging,
-            previous => (page > 0).then_some(page - 1),
-            next => ((page + 1) * POOL_PAGE < total).then_some(page + 1),
-            flash => flash.as_ref().map(|(message, _)| message.clone()),
-            ..signed_in(language, &session),
-        },
-    );
-    if let Some((_, clear)) = flash {
-        response.headers_mut().append(SET_COOKIE, clear);
-    }
-    remember_language(&mut response, &headers, language, chosen);
-    response
+    let values = context! {
+        query => context! { q => query.q, owner => query.owner, tier => query.tier, region => query.region, pool => query.pool, segment => query.segment },
+        customers => rows,
+        total => total,
+        error => error,
+        paging => paging,
+        previous => (page > 0).then_some(page - 1),
+        next => ((page + 1) * POOL_PAGE < total).then_some(page + 1),
+        ..shown.common()
+    };
+    shown.render(&headers, "customers.html", values)
 }
 
 #[derive(Deserialize)]
@@ -701,7 +906,15 @@ async fn release_customer(
     let step = PoolStep::Release {
         reason: form.reason,
     };
-    pool_step(&state, &headers, &form.csrf, &form.customer_id, step).await
+    pool_step(
+        &state,
+        &headers,
+        &form.csrf,
+        &form.customer_id,
+        step,
+        "/customers",
+    )
+    .await
 }
 
 /// `name=value&…` with each value percent-encoded.
@@ -895,6 +1108,15 @@ async fn log_out(
     response.headers_mut().append(
         SET_COOKIE,
         set_cookie(&headers, SESSION_COOKIE, "", Some(0)),
+    );
+    response
+}
+
+async fn script() -> Response {
+    let mut response = SCRIPT.into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
     );
     response
 }

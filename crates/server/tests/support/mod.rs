@@ -15,6 +15,8 @@ use allot_store::{Backend, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+pub mod browser;
+
 pub const TOKEN: &str = "test-admin-token";
 
 pub struct TestApp {

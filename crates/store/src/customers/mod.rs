@@ -385,6 +385,8 @@ pub struct CustomerFilter {
     pub region: Option<String>,
     /// Part of the id, the name or (in digits) the phone number.
     pub search: Option<String>,
+    /// The RFM segment of the last grading run (as the value report names it).
+    pub segment: Option<String>,
     pub limit: i64,
     pub offset: i64,
     /// Only customers in this view (the caller's); all when `None`.
@@ -439,6 +441,12 @@ macro_rules! push_filter {
                 .push_bind(i32::try_from(region.chars().count() + 1).unwrap_or(i32::MAX))
                 .push(") = ")
                 .push_bind(format!("{region}/"))
+                .push(")");
+        }
+        if let Some(segment) = &$filter.segment {
+            $query
+                .push(" AND EXISTS (SELECT 1 FROM customer_values WHERE customer_values.customer_id = customers.id AND customer_values.rfm_segment = ")
+                .push_bind(segment.as_str())
                 .push(")");
         }
         if let Some(search) = $search {

@@ -312,7 +312,7 @@ async fn handover_checklist(
     for chunk in customers.chunks(500) {
         let ids: Vec<&str> = chunk.iter().map(String::as_str).collect();
         let (purchases, touches, tickets) = on_backend!(source, |connection, Db| {
-            let mut query = sql!(Db; "SELECT customer_id, COUNT(*), SUM(amount_minor), MAX(at) FROM transactions WHERE ");
+            let mut query = sql!(Db; "SELECT customer_id, COUNT(*), CAST(SUM(amount_minor) AS BIGINT), MAX(at) FROM transactions WHERE ");
             crate::database::TextList::push_in_list(&mut query, "customer_id", &ids);
             query
                 .push(" AND at <= ")

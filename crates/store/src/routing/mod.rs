@@ -103,13 +103,8 @@ pub struct SingleRoute {
 impl Store {
     /// Validates rules (syntax, and that teams and reps they name exist) and stores them as a new version.
     pub async fn set_rules(&self, source: &str, actor: &str, clock: Clock) -> StoreResult<i64> {
-        let rules = RuleSet::parse(source).map_err(StoreError::Rules)?;
         let mut write = self.begin_write().await?;
-        let (teams, reps) = load_teams_and_reps(&mut write).await?;
-        let rep_records: Vec<_> = reps.into_iter().map(|state| state.rep).collect();
-        let mut problems = rules.check_references(&teams, &rep_records);
-        let vocabulary = self.policy_in(&mut write).await?.1.vocabulary();
-        problems.extend(rules.check_vocabulary(&vocabulary));
+        let problems = self.rule_problems(&mut write, source).await?;
         if !problems.is_empty() {
             return Err(StoreError::Rules(problems));
         }
@@ -118,6 +113,31 @@ impl Store {
                 .await?;
         write.commit().await?;
         Ok(version)
+    }
+
+    /// What is wrong with `source` as the next rules version (syntax, teams and reps it names,
+    /// the tiers and stages it compares with), each at its line and column where known;
+    /// empty when it could be stored. Nothing is written.
+    pub async fn check_rules(&self, source: &str) -> StoreResult<Vec<allot_core::RuleError>> {
+        let mut read = self.database.begin_read().await?;
+        self.rule_problems(&mut read, source).await
+    }
+
+    async fn rule_problems(
+        &self,
+        source: &mut impl crate::database::Connected,
+        text: &str,
+    ) -> StoreResult<Vec<allot_core::RuleError>> {
+        let rules = match RuleSet::parse(text) {
+            Ok(rules) => rules,
+            Err(problems) => return Ok(problems),
+        };
+        let (teams, reps) = load_teams_and_reps(&mut *source).await?;
+        let rep_records: Vec<_> = reps.into_iter().map(|state| state.rep).collect();
+        let mut problems = rules.check_references(&teams, &rep_records);
+        let vocabulary = self.policy_in(&mut *source).await?.1.vocabulary();
+        problems.extend(rules.check_vocabulary(&vocabulary));
+        Ok(problems)
     }
 
     /// The newest rules version, if any.

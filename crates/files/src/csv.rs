@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 
+use crate::{FileError, Result};
 use allot_core::activity::{
     Interaction, InteractionFields, TicketFields, Transaction, TransactionFields,
 };
@@ -12,7 +13,6 @@ use allot_core::update::GivenColumns;
 use allot_core::{Customer, CustomerFields, FieldErrors, Rep, Team};
 use allot_store::customers::CustomerImportRow;
 use allot_store::imports::{ImportRow, RowProblem};
-use anyhow::{Context, Result};
 
 /// Rows that parsed, and the problems of those that did not.
 pub struct ParsedFile<T> {
@@ -42,7 +42,7 @@ impl<R: Read> CsvRecords<R> {
             .from_reader(reader);
         let headers: Vec<String> = reader
             .headers()
-            .context("reading the header row")?
+            .map_err(|error| FileError::Format(format!("line 1: reading the header row: {error}")))?
             .iter()
             .enumerate()
             .map(|(index, name)| {
@@ -58,15 +58,19 @@ impl<R: Read> CsvRecords<R> {
         for (index, header) in headers.iter().enumerate() {
             let shown = header.escape_debug();
             if !known_header(header) {
-                anyhow::bail!("line 1, column '{shown}': unknown column (check the spelling, or name custom attributes attr.KEY with letters, digits, '_' or '-')");
+                return Err(FileError::Format(format!("line 1, column '{shown}': unknown column (check the spelling, or name custom attributes attr.KEY with letters, digits, '_' or '-')")));
             }
             if headers[..index].contains(header) {
-                anyhow::bail!("line 1, column '{shown}': the column appears twice in the header");
+                return Err(FileError::Format(format!(
+                    "line 1, column '{shown}': the column appears twice in the header"
+                )));
             }
         }
         if let Some(required) = required_column {
             if !headers.iter().any(|header| header == required) {
-                anyhow::bail!("line 1: the header row has no '{required}' column");
+                return Err(FileError::Format(format!(
+                    "line 1: the header row has no '{required}' column"
+                )));
             }
         }
         Ok(CsvRecords { reader, headers })
@@ -243,14 +247,16 @@ impl<R: Read> CustomerRows<R> {
             })
             .collect();
         if !canonical_headers.iter().any(|header| header == "id") {
-            anyhow::bail!("line 1: the header row has no 'id' column (or 客户编号)");
+            return Err(FileError::Format(
+                "line 1: the header row has no 'id' column (or 客户编号)".to_string(),
+            ));
         }
         for (index, header) in canonical_headers.iter().enumerate() {
             if canonical_headers[..index].contains(header) {
-                anyhow::bail!(
+                return Err(FileError::Format(format!(
                     "line 1, column '{}': names the column '{header}' a second time",
                     records.headers[index]
-                );
+                )));
             }
         }
         let given = GivenColumns::from_header(&canonical_headers);

@@ -1,0 +1,546 @@
+//! The web UI's pages for each role through the real server: the customer 360 (and its 404
+//! out of view), a transfer requested from it, approved and accepted from the inbox, the rules
+//! editor's check (problems at their line) and save with a diff, the reps page and its edits
+//! within a manager's subtree, a departure, and an import of an Excel workbook with a bad row.
+
+use allot_store::Backend;
+use reqwest::StatusCode;
+use serde_json::json;
+
+mod support;
+
+use support::browser::{form_token, signed_in, Browser};
+use support::{spawn_app, TestApp};
+
+const PASSWORD: &str = "a long enough password";
+
+/// The seeded organisation with roles: r1 an admin (team hq), r2 the manager of team east,
+/// r3 a rep of east; a customer each for r1 and r3, one routed by the rules to r2, one in
+/// the pool.
+async fn organisation(app: &TestApp) {
+    app.seed_organisation().await;
+    for (rep, body) in [
+        ("r1", json!({"role": "admin"})),
+        ("r2", json!({"role": "manager"})),
+    ] {
+        let (status, answer) = app.put(&format!("/api/v1/reps/{rep}"), body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    let (status, answer) = app
+        .put("/api/v1/teams/east", json!({"manager_id": "r2"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    for rep in ["r1", "r2", "r3"] {
+        let (status, answer) = app
+            .put(
+                &format!("/api/v1/reps/{rep}/password"),
+                json!({"password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    for (id, owner, phone) in [
+        ("CU-E1", Some("r3"), "13800138000"),
+        ("CU-H1", Some("r1"), "13800138010"),
+        ("CU-P", None, "13800138020"),
+    ] {
+        let (status, answer) = app
+            .post(
+                "/api/v1/customers",
+                json!({"id": id, "name": format!("客户{id}"), "region": "上海/浦东", "phone": phone, "owner_id": owner}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let (status, answer) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "CU-R", "name": "大客户R", "region": "上海/浦东", "tier": "A"}),
+        )
+        .await;
+    assert!(status.is_success(), "{answer}");
+    assert_eq!(answer["decision"]["owner_id"], "r2", "{answer}");
+    let (status, answer) = app
+        .post(
+            "/api/v1/transactions",
+            json!({"customer_id": "CU-E1", "at": "2026-10-01", "amount": "1288.50", "product_line": "云服务"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let (status, answer) = app
+        .post(
+            "/api/v1/customers/CU-E1/interactions",
+            json!({"rep_id": "r3", "at": "2026-11-02T10:00:00Z", "kind": "visit", "minutes": 45, "outcome": "报价"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+}
+
+async fn the_customer_page_shows_everything_in_view_and_nothing_else(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
+    let (status, _, page) = rep.get("/customers/CU-E1?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for shown in [
+        "客户CU-E1",
+        "<dt>phone</dt><dd>13800138000</dd>",
+        "Ownership timeline",
+        "1,288.50",
+        "云服务",
+        "visit",
+        "报价",
+        "No routing decision is stored for this customer.",
+        r#"action="/customers/CU-E1/release""#,
+        r#"action="/customers/CU-E1/transfer""#,
+    ] {
+        assert!(page.contains(shown), "{shown} missing: {page}");
+    }
+    // A rep overrides no tier; a time is on the organisation's calendar (+08:00).
+    assert!(!page.contains("tier-override"), "{page}");
+    assert!(page.contains("2026-11-02 18:00"), "{page}");
+    // Out of view is not found, like a customer that does not exist.
+    for path in ["/customers/CU-H1", "/customers/CU-R", "/customers/NOBODY"] {
+        let (status, _, page) = rep.get(path, "en").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {page}");
+        assert!(!page.contains("客户CU-H1"), "{page}");
+    }
+    // The manager reads the routing decision as a trace, in Chinese.
+    let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    let (status, _, page) = manager.get("/customers/CU-R?lang=zh-CN", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for shown in [
+        "分配说明",
+        "尝试的规则",
+        "华东大客户",
+        "匹配",
+        "候选人",
+        "<dt>电话</dt>",
+    ] {
+        assert!(page.contains(shown), "{shown} missing: {page}");
+    }
+    assert!(page.contains("tier-override"), "{page}");
+    let csrf = form_token(&page);
+    let (status, location, _) = manager
+        .post(
+            "/customers/CU-R/tier-override",
+            &[
+                ("csrf", &csrf),
+                ("tier", "B"),
+                ("reason", "战略客户调整"),
+                ("expires_on", "2027-01-31"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/customers/CU-R"))
+    );
+    let (_, _, page) = manager.get("/customers/CU-R?lang=en", "en").await;
+    assert!(
+        page.contains("已人工指定为 B 级。"),
+        "worded in the language chosen before: {page}"
+    );
+    let (_, value) = app.get("/api/v1/customers/CU-R/value").await;
+    assert_eq!(value["tier_override"]["tier"], "B", "{value}");
+    // A rep posting the form anyway is refused by its role.
+    let csrf = form_token(&rep.get("/customers/CU-E1", "en").await.2);
+    let (status, _, _) = rep
+        .post(
+            "/customers/CU-E1/tier-override",
+            &[
+                ("csrf", &csrf),
+                ("tier", "A"),
+                ("reason", "x"),
+                ("expires_on", "2027-01-31"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The pool customer is claimed from its page.
+    let (_, _, page) = rep.get("/customers/CU-P?lang=en", "en").await;
+    let csrf = form_token(&page);
+    let (status, location, _) = rep.post("/customers/CU-P/claim", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/customers/CU-P"))
+    );
+    let (_, customer) = app.get("/api/v1/customers/CU-P").await;
+    assert_eq!(customer["owner_id"], "r3", "{customer}");
+}
+
+async fn a_transfer_is_requested_approved_and_accepted_on_the_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
+    let (_, _, page) = rep.get("/customers/CU-E1?lang=en", "en").await;
+    let csrf = form_token(&page);
+    let (status, location, _) = rep
+        .post(
+            "/customers/CU-E1/transfer",
+            &[
+                ("csrf", &csrf),
+                ("to", "r2"),
+                ("reason_kind", "customer_request"),
+                ("text", "客户要求换人"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/customers/CU-E1"))
+    );
+    let (_, _, page) = rep.get("/customers/CU-E1", "en").await;
+    let (_, transfers) = app.get("/api/v1/transfers").await;
+    let id = transfers[0]["id"].as_i64().unwrap();
+    assert!(
+        page.contains(&format!("Transfer #{id} requested.")),
+        "{page}"
+    );
+    // The manager approves from its inbox, then, being the new owner, accepts.
+    let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    let (status, _, page) = manager.get("/transfers?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Waiting for my approval (1)"), "{page}");
+    assert!(
+        page.contains(&format!(r#"href="/transfers/{id}""#)),
+        "{page}"
+    );
+    let (status, _, page) = manager.get(&format!("/transfers/{id}"), "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains(&format!(r#"formaction="/transfers/{id}/approve""#)),
+        "{page}"
+    );
+    assert!(!page.contains("/accept"), "not yet to accept: {page}");
+    let csrf = form_token(&page);
+    let (status, _, answer) = manager
+        .post(
+            &format!("/transfers/{id}/approve"),
+            &[("csrf", &csrf), ("comment", "同意")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{answer}");
+    let (_, _, page) = manager.get(&format!("/transfers/{id}"), "en").await;
+    assert!(
+        page.contains(&format!("Transfer #{id} is now approved")),
+        "{page}"
+    );
+    assert!(page.contains("Hand-over checklist"), "{page}");
+    assert!(
+        page.contains("报价"),
+        "the checklist's last interaction: {page}"
+    );
+    let (status, _, _) = manager
+        .post(
+            &format!("/transfers/{id}/accept"),
+            &[("csrf", &csrf), ("comment", "收到")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = manager.get(&format!("/transfers/{id}"), "en").await;
+    assert!(
+        page.contains(&format!("Transfer #{id} is now accepted")),
+        "{page}"
+    );
+    let (_, customer) = app.get("/api/v1/customers/CU-E1").await;
+    assert_eq!(customer["owner_id"], "r2", "{customer}");
+    // A step the caller may not take is refused in words, and a transfer out of view is 404.
+    let (_, _, page) = rep.get(&format!("/transfers/{id}"), "en").await;
+    let csrf = form_token(&page);
+    rep.post(&format!("/transfers/{id}/approve"), &[("csrf", &csrf)])
+        .await;
+    let (_, _, page) = rep.get(&format!("/transfers/{id}"), "en").await;
+    assert!(
+        page.contains(r#"<p class="error" role="status">"#),
+        "{page}"
+    );
+    let (status, _, _) = rep.get("/transfers/999999", "en").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn rules_are_checked_at_their_line_saved_by_an_admin_and_compared(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    let (status, _, page) = manager.get("/rules?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("华东大客户") && page.contains("<textarea"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"value="check""#) && !page.contains(r#"value="save""#),
+        "{page}"
+    );
+    let csrf = form_token(&page);
+    let broken = "[[rule]]\nname = \"x\"\nwhen = \"tier ==\"\nto = { team = \"east\" }\n";
+    let (status, _, page) = manager
+        .post(
+            "/rules",
+            &[("csrf", &csrf), ("step", "check"), ("source", broken)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains(r##"<a href="#L3">line 3"##), "{page}");
+    assert!(page.contains(r#"<li id="L3" class="wrong">"#), "{page}");
+    let (status, _, _) = manager
+        .post(
+            "/rules",
+            &[("csrf", &csrf), ("step", "save"), ("source", broken)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a manager saves no rules");
+    let (_, versions) = app.get("/api/v1/rules/versions").await;
+    assert_eq!(versions.as_array().unwrap().len(), 1, "nothing stored");
+
+    let mut admin = signed_in(&app.address, "r1", PASSWORD).await;
+    let (_, current) = app.get("/api/v1/rules").await;
+    let changed = current["source"]
+        .as_str()
+        .unwrap()
+        .replace("round_robin", "least_loaded");
+    let (_, _, page) = admin.get("/rules", "en").await;
+    let csrf = form_token(&page);
+    let (status, _, page) = admin
+        .post(
+            "/rules",
+            &[("csrf", &csrf), ("step", "check"), ("source", &changed)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("The rules are valid"), "{page}");
+    let (status, location, _) = admin
+        .post(
+            "/rules",
+            &[
+                ("csrf", &csrf),
+                ("step", "save"),
+                ("source", &changed.replace('\n', "\r\n")),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/rules"))
+    );
+    let (_, _, page) = admin.get("/rules?lang=en", "en").await;
+    assert!(page.contains("Saved as version 2."), "{page}");
+    let (_, current) = app.get("/api/v1/rules").await;
+    assert_eq!(current["source"].as_str().unwrap(), changed, "CRLF made LF");
+    let (_, _, page) = admin.get("/rules?from=1&to=2", "en").await;
+    assert_eq!(page.matches(r#"<tr class="removed">"#).count(), 1, "{page}");
+    assert_eq!(page.matches(r#"<tr class="added">"#).count(), 1, "{page}");
+    assert!(
+        page.contains("round_robin") && page.contains("least_loaded"),
+        "{page}"
+    );
+}
+
+async fn reps_are_edited_within_a_subtree_and_leave_with_a_successor(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    let (status, _, page) = manager.get("/reps?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(r#"href="/reps/r3""#), "{page}");
+    assert!(
+        !page.contains(r#"href="/reps/r1""#),
+        "hq is outside east: {page}"
+    );
+    let (status, _, _) = manager.get("/reps/r1", "en").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, _, page) = manager.get("/reps/r3", "en").await;
+    assert!(
+        page.contains(r#"id="capacity""#) && !page.contains(r#"id="role""#),
+        "{page}"
+    );
+    assert!(
+        !page.contains("/deactivate"),
+        "a manager runs no departure: {page}"
+    );
+    let csrf = form_token(&page);
+    let (status, location, _) = manager
+        .post(
+            "/reps/r3",
+            &[
+                ("csrf", &csrf),
+                ("capacity", "5"),
+                ("weight", "2"),
+                ("skills", "英语, 医疗"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/reps/r3"))
+    );
+    let (_, rep) = app.get("/api/v1/reps/r3").await;
+    assert_eq!(
+        (rep["capacity"].clone(), rep["weight"].clone()),
+        (json!(5), json!(2.0)),
+        "{rep}"
+    );
+    assert_eq!(rep["skills"], json!(["英语", "医疗"]), "{rep}");
+    // A role is an admin's to change, through the page or the API.
+    manager
+        .post("/reps/r3", &[("csrf", &csrf), ("role", "admin")])
+        .await;
+    let (_, _, page) = manager.get("/reps/r3", "en").await;
+    assert!(
+        page.contains("a manager does not change a rep&#x27;s role"),
+        "{page}"
+    );
+    let (_, rep) = app.get("/api/v1/reps/r3").await;
+    assert_eq!(rep["role"], "rep");
+
+    let mut leaver = signed_in(&app.address, "r3", PASSWORD).await;
+    let mut admin = signed_in(&app.address, "r1", PASSWORD).await;
+    let (_, _, page) = admin.get("/reps/r3?lang=en", "en").await;
+    assert!(page.contains(r#"action="/reps/r3/deactivate""#), "{page}");
+    let csrf = form_token(&page);
+    let (status, _, _) = admin
+        .post(
+            "/reps/r3/deactivate",
+            &[("csrf", &csrf), ("successor", "r2")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = admin.get("/reps/r3", "en").await;
+    assert!(
+        page.contains("r3 is deactivated: 1 customers handed over, 0 to the pool."),
+        "{page}"
+    );
+    let (_, customer) = app.get("/api/v1/customers/CU-E1").await;
+    assert_eq!(customer["owner_id"], "r2", "{customer}");
+    // The departed rep's session is over.
+    let (status, location, _) = leaver.get("/", "en").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login"))
+    );
+}
+
+/// A multipart body of the import form with `file` as `name`.
+fn import_form(csrf: &str, kind: &str, name: &str, file: &[u8], strict: bool) -> (String, Vec<u8>) {
+    let boundary = "allot-test-boundary";
+    let mut body = Vec::new();
+    let mut field = |name: &str, value: &str| {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .bytes(),
+        );
+    };
+    field("csrf", csrf);
+    field("kind", kind);
+    if strict {
+        field("strict", "true");
+    }
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n")
+            .bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(
+    browser: &Browser,
+    cookie: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/import", browser.base))
+        .header("cookie", cookie)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn an_excel_workbook_is_imported_with_its_bad_row_shown(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
+    let (status, _, _) = rep.get("/import", "en").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "imports are an admin's");
+    let mut admin = signed_in(&app.address, "r1", PASSWORD).await;
+    let (status, _, page) = admin.get("/import?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let csrf = form_token(&page);
+    let cookie = format!(
+        "allot_session={}; allot_lang=en",
+        admin.cookie("allot_session").unwrap()
+    );
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    for (column, header) in ["客户编号", "客户名称", "地区", "电话", "创建时间"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, column as u16, *header).unwrap();
+    }
+    let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 3, 1).unwrap();
+    let format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for (row, (id, phone)) in [
+        ("X-1", 13_800_138_001.0),
+        ("X-2", 12.0),
+        ("X-3", 13_900_139_000.0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let row = row as u32 + 1;
+        sheet.write_string(row, 0, *id).unwrap();
+        sheet.write_string(row, 1, format!("表格客户{id}")).unwrap();
+        sheet.write_string(row, 2, "北京/海淀").unwrap();
+        sheet.write_number(row, 3, *phone).unwrap();
+        sheet
+            .write_datetime_with_format(row, 4, &date, &format)
+            .unwrap();
+    }
+    let bytes = book.save_to_buffer().unwrap();
+    // Strict: the bad phone of sheet row 3 is shown, nothing is written.
+    let (content_type, body) = import_form(&csrf, "customers", "客户.xlsx", &bytes, true);
+    let (status, page) = upload(&admin, &cookie, &content_type, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(
+        page.contains(r#"<tr class="wrong"><td class="number">3</td><td>phone</td>"#),
+        "{page}"
+    );
+    assert!(page.contains("nothing was written"), "{page}");
+    let (_, found) = app.get("/api/v1/customers?q=X-").await;
+    assert_eq!(found["total"], 0, "{found}");
+    // Not strict: the good rows are written, with the phone in full and the date as a date.
+    let (content_type, body) = import_form(&csrf, "customers", "客户.xlsx", &bytes, false);
+    let (status, page) = upload(&admin, &cookie, &content_type, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("Written."), "{page}");
+    let (_, customer) = app.get("/api/v1/customers/X-1").await;
+    assert_eq!(customer["phone"], "13800138001", "{customer}");
+    assert_eq!(
+        customer["created_at"], "2026-03-01T00:00:00Z",
+        "a date cell is a date, as in a CSV file: {customer}"
+    );
+    let (status, _) = app.get("/api/v1/customers/X-2").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A CSV file imports through the same form.
+    let csv = "id,name,region\nX-9,CSV客户,北京\n";
+    let (content_type, body) = import_form(&csrf, "customers", "more.csv", csv.as_bytes(), false);
+    let (status, page) = upload(&admin, &cookie, &content_type, body).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (status, _) = app.get("/api/v1/customers/X-9").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+allot_store::test_on_both_backends! {
+    the_customer_page_shows_everything_in_view_and_nothing_else => super::the_customer_page_shows_everything_in_view_and_nothing_else;
+    a_transfer_is_requested_approved_and_accepted_on_the_pages => super::a_transfer_is_requested_approved_and_accepted_on_the_pages;
+    rules_are_checked_at_their_line_saved_by_an_admin_and_compared => super::rules_are_checked_at_their_line_saved_by_an_admin_and_compared;
+    reps_are_edited_within_a_subtree_and_leave_with_a_successor => super::reps_are_edited_within_a_subtree_and_leave_with_a_successor;
+    an_excel_workbook_is_imported_with_its_bad_row_shown => super::an_excel_workbook_is_imported_with_its_bad_row_shown;
+}
