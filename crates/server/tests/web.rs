@@ -132,9 +132,10 @@ async fn a_rep_logs_in_sees_its_book_and_logs_out(backend: Backend) {
         1,
         "{page}"
     );
+    // One point of the Lorenz curve and one of the scatter of owned count and workload.
     assert_eq!(
         page.matches(r#"<circle class="point""#).count(),
-        1,
+        2,
         "{page}"
     );
     assert!(page.contains("Lorenz curve of workload"), "{page}");

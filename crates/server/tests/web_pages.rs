@@ -341,6 +341,10 @@ async fn reps_are_edited_within_a_subtree_and_leave_with_a_successor(backend: Ba
     let app = spawn_app(backend).await;
     organisation(&app).await;
     let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    // The dashboard: the pool's one customer has waited under a week.
+    let (_, _, page) = manager.get("/?lang=en", "en").await;
+    assert!(page.contains("<title>under 7 days: 1</title>"), "{page}");
+    assert!(page.contains("<title>90 days or more: 0</title>"), "{page}");
     let (status, _, page) = manager.get("/reps?lang=en", "en").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(r#"href="/reps/r3""#), "{page}");

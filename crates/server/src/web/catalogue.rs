@@ -372,6 +372,13 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("when", "时间", "When"),
     ("why", "原因", "Why"),
     ("yes", "是", "yes"),
+    ("owned_and_workload", "每位销售的客户数与工作量", "Customers and workload per rep"),
+    ("pool_age_title", "公海客户等待时长", "How long pool customers have waited"),
+    ("pool_under_7_days", "7 天内", "under 7 days"),
+    ("pool_7_to_30_days", "7–30 天", "7–30 days"),
+    ("pool_30_to_90_days", "30–90 天", "30–90 days"),
+    ("pool_over_90_days", "90 天以上", "90 days or more"),
+    ("oldest_in_pool", "最长等待（天）", "longest wait (days)"),
 ];
 
 /// The words of one language, by key, as templates read them (`t.sign_in`).

@@ -103,7 +103,14 @@ async fn customer_360(
             } else {
                 column.name
             };
-            context! { label => label, value => (column.text)(&customer).into_owned() }
+            let text = (column.text)(&customer);
+            // Times are shown on the organisation's calendar, like every time of the pages.
+            let shown = if chrono::DateTime::parse_from_rfc3339(&text).is_ok() {
+                super::local_time(&text, clock.offset())
+            } else {
+                text.into_owned()
+            };
+            context! { label => label, value => shown }
         })
         .collect();
     let tier_points: Vec<charts::Point> = value
@@ -140,17 +147,16 @@ async fn customer_360(
         .owner_id
         .as_ref()
         .is_some_and(|owner| principal.sees_rep(owner));
-    let reps_in_view: Vec<Value> = match principal.visible_reps() {
-        Some(reps) => reps.iter().map(|rep| Value::from(rep.as_str())).collect(),
-        None => state
-            .store
-            .list_reps()
-            .await?
-            .iter()
-            .filter(|rep| rep.rep.active)
-            .map(|rep| Value::from(rep.rep.id.as_str()))
-            .collect(),
-    };
+    // Any active rep may receive a transfer (the rep list is everyone's to read, as in the
+    // API); the approvals decide whether it happens.
+    let receivers: Vec<Value> = state
+        .store
+        .list_reps()
+        .await?
+        .iter()
+        .filter(|rep| rep.rep.active && customer.owner_id.as_ref() != Some(&rep.rep.id))
+        .map(|rep| Value::from(rep.rep.id.as_str()))
+        .collect();
     Ok(context! {
         customer => context! {
             id => customer.id.as_str(),
@@ -171,7 +177,7 @@ async fn customer_360(
         may_release => !in_pool && (own || (role != Role::Rep && owner_in_view)),
         may_transfer => !in_pool && (own || (role != Role::Rep && owner_in_view)),
         may_override => role != Role::Rep,
-        reps => reps_in_view,
+        reps => receivers,
         reasons => allot_core::pool::TransferReason::ALL.iter().map(|reason| reason.as_str()).collect::<Vec<_>>(),
         ..page.common()
     })

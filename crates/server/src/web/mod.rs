@@ -106,6 +106,7 @@ fn add_filters(environment: &mut Environment<'static>) {
         local_time(&stored, offset)
     });
     environment.add_filter("path", |raw: String| customer::url_segment(&raw));
+    environment.add_filter("urlquery", |raw: String| customer::url_segment(&raw));
     environment.add_filter("number", |value: f64, decimals: Option<usize>| {
         grouped(value, decimals.unwrap_or(0))
     });
@@ -475,18 +476,8 @@ async fn dashboard(
             ..Default::default()
         })
         .await?;
-    let pool = state
-        .store
-        .list_pool(
-            &allot_store::customers::CustomerFilter {
-                view: narrowed.clone(),
-                limit: 1,
-                ..Default::default()
-            },
-            clock,
-        )
-        .await?
-        .total;
+    let pool_age = state.store.pool_age(clock).await?;
+    let pool = pool_age.customers;
     // Open transfers in view; an inbox of more than 10,000 shows as 10,000.
     let transfers_waiting = state
         .store
@@ -560,7 +551,41 @@ async fn dashboard(
         .iter()
         .map(|(segment, customers)| context! { name => segment, customers => customers })
         .collect();
+    let age_bars: Vec<charts::Bar> = [
+        ("pool_under_7_days", pool_age.under_7_days),
+        ("pool_7_to_30_days", pool_age.from_7_to_30_days),
+        ("pool_30_to_90_days", pool_age.from_30_to_90_days),
+        ("pool_over_90_days", pool_age.over_90_days),
+    ]
+    .into_iter()
+    .map(|(key, customers)| charts::Bar {
+        label: word(key).to_string(),
+        value: customers as f64,
+        shown: grouped(customers as f64, 0),
+    })
+    .collect();
+    let scatter_points: Vec<charts::Point> = workload
+        .reps
+        .iter()
+        .map(|rep| charts::Point {
+            x: f64::from(rep.owned_count),
+            y: rep.total_workload,
+            shown: format!(
+                "{} {}: {} · {:.1}",
+                rep.rep_id, rep.name, rep.owned_count, rep.total_workload
+            ),
+        })
+        .collect();
+    let load_scatter = charts::scatter(
+        word("owned_and_workload"),
+        &scatter_points,
+        (word("owned"), word("workload")),
+        |value| grouped(value, 0),
+    );
     Ok(context! {
+        load_scatter => load_scatter,
+        pool_age_chart => charts::bars(word("pool_age_title"), &age_bars),
+        oldest_in_pool => pool_age.oldest_days,
         owned_chart => charts::bars(word("owned_by_rep"), &owned_bars),
         team_chart => charts::bars(word("workload_by_team"), &team_bars),
         lorenz_chart => lorenz,

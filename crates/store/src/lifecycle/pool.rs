@@ -37,6 +37,20 @@ pub struct PoolEntry {
     pub reason: String,
 }
 
+/// How long the pool's customers have waited there, in bands.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PoolAge {
+    pub customers: i64,
+    pub under_7_days: i64,
+    pub from_7_to_30_days: i64,
+    pub from_30_to_90_days: i64,
+    pub over_90_days: i64,
+    /// Days the longest-waiting customer has been in the pool.
+    pub oldest_days: Option<i64>,
+}
+
+/// One page of the pool.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoolPage {
@@ -217,6 +231,44 @@ impl Store {
             limit,
             offset,
             items,
+        })
+    }
+
+    /// How long the pool's customers have waited there as of the clock (since their last
+    /// ownership event, or their creation), in four bands, with the longest wait.
+    pub async fn pool_age(&self, clock: Clock) -> StoreResult<PoolAge> {
+        let now = clock.now();
+        let before = |days: i64| StoredTime(now - chrono::Duration::days(days));
+        type AgeRow = (
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<StoredTime>,
+        );
+        let mut read = self.database.begin_read().await?;
+        let row: AgeRow = on_backend!(&mut read, |connection, Db| {
+            sql!(Db;
+                "SELECT COUNT(*),",
+                " CAST(SUM(CASE WHEN since > ", bind(before(7)), " THEN 1 ELSE 0 END) AS BIGINT),",
+                " CAST(SUM(CASE WHEN since <= ", bind(before(7)), " AND since > ", bind(before(30)), " THEN 1 ELSE 0 END) AS BIGINT),",
+                " CAST(SUM(CASE WHEN since <= ", bind(before(30)), " AND since > ", bind(before(90)), " THEN 1 ELSE 0 END) AS BIGINT),",
+                " CAST(SUM(CASE WHEN since <= ", bind(before(90)), " THEN 1 ELSE 0 END) AS BIGINT),",
+                " MIN(since) FROM (SELECT COALESCE((SELECT events.at FROM events WHERE events.customer_id = customers.id",
+                " ORDER BY events.id DESC LIMIT 1), customers.created_at) AS since FROM customers WHERE customers.owner_id IS NULL) AS pool")
+                .build_query_as()
+                .fetch_one(&mut *connection)
+                .await?
+        });
+        let (customers, recent, month, quarter, older, oldest) = row;
+        Ok(PoolAge {
+            customers,
+            under_7_days: recent.unwrap_or(0),
+            from_7_to_30_days: month.unwrap_or(0),
+            from_30_to_90_days: quarter.unwrap_or(0),
+            over_90_days: older.unwrap_or(0),
+            oldest_days: oldest.map(|since| (now - since.0).num_days().max(0)),
         })
     }
 
