@@ -972,8 +972,88 @@ async fn a_password_is_set_from_standard_input(backend: Backend) {
         .is_ok());
 }
 
+/// `allot import` reads an Excel workbook like the CSV it would save as: the sheet chosen by
+/// `--sheet`, a number cell of 11 digits as the phone it is, a date cell as a date, blank rows
+/// above the header kept out of the way, and a bad row named by its row in the sheet.
+async fn an_excel_workbook_imports_like_its_csv(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let notes = book.add_worksheet();
+    notes.set_name("说明").unwrap();
+    notes.write_string(0, 0, "客户清单见第二页").unwrap();
+    let sheet = book.add_worksheet();
+    sheet.set_name("客户").unwrap();
+    // The header on row 2, under a blank row.
+    for (column, header) in ["客户编号", "客户名称", "地区", "电话", "创建时间", "规模"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(1, column as u16, *header).unwrap();
+    }
+    let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 3, 1).unwrap();
+    let format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for (row, (id, phone, size)) in [
+        ("x1", 13_800_138_000.0, 120.0),
+        ("x2", 12.0, 5.0),
+        ("x3", 13_900_139_000.0, 1.5),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let row = row as u32 + 2;
+        sheet.write_string(row, 0, *id).unwrap();
+        sheet.write_string(row, 1, format!("表格{id}")).unwrap();
+        sheet.write_string(row, 2, "北京/海淀").unwrap();
+        sheet.write_number(row, 3, *phone).unwrap();
+        sheet
+            .write_datetime_with_format(row, 4, &date, &format)
+            .unwrap();
+        sheet.write_number(row, 5, *size).unwrap();
+    }
+    let path = workspace.directory.path().join("客户.xlsx");
+    book.save(&path).unwrap();
+
+    // The first sheet is the notes: no id column.
+    let output = workspace.allot(&["import", "customers", text(&path)]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown column"), "{stderr}");
+    let output = workspace.allot(&["import", "customers", text(&path), "--sheet", "客户"]);
+    assert_eq!(output.status.code(), Some(2), "some rows are bad");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 4, column phone"),
+        "the sheet's row 4: {stderr}"
+    );
+    assert!(
+        stderr.contains("line 5, column size"),
+        "1.5 employees: {stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("1 inserted"), "{stdout}");
+    let exported = workspace.allot_ok(&["export", "customers"]);
+    let line = exported
+        .lines()
+        .find(|line| line.starts_with("x1,"))
+        .unwrap();
+    assert!(line.contains(",13800138000,"), "{line}");
+    assert!(line.ends_with(",2026-03-01T00:00:00+00:00"), "{line}");
+    assert!(line.contains(",120,"), "{line}");
+    let output = workspace.allot(&["import", "customers", text(&path), "--sheet", "Sheet9"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the workbook has no sheet 'Sheet9'; its sheets: 说明, 客户"),
+        "{stderr}"
+    );
+    let csv = workspace.file("plain.csv", "id,name\n");
+    let output = workspace.allot(&["import", "customers", text(&csv), "--sheet", "客户"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("is not an Excel workbook"), "{stderr}");
+}
+
 allot_store::test_on_both_backends! {
     a_password_is_set_from_standard_input => super::a_password_is_set_from_standard_input;
+    an_excel_workbook_imports_like_its_csv => super::an_excel_workbook_imports_like_its_csv;
     duplicates_become_conflicts_settled_at_the_command_line => super::duplicates_become_conflicts_settled_at_the_command_line;
     import_route_explain_report_export => super::import_route_explain_report_export;
     bad_rows_are_reported_and_strict_writes_nothing => super::bad_rows_are_reported_and_strict_writes_nothing;
