@@ -11,6 +11,8 @@ use allot_core::model::Role;
 /// Which roles may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allowed {
+    /// Anyone, signed in or not (the login page, the assets).
+    Anyone,
     /// Admins, managers and reps (each within its view).
     Everyone,
     /// Admins and managers (managers within their subtree).
@@ -21,7 +23,7 @@ pub enum Allowed {
 impl Allowed {
     pub fn permits(self, role: Role) -> bool {
         match self {
-            Allowed::Everyone => true,
+            Allowed::Anyone | Allowed::Everyone => true,
             Allowed::Managers => matches!(role, Role::Admin | Role::Manager),
             Allowed::Admins => role == Role::Admin,
         }
@@ -146,13 +148,66 @@ pub fn allowed(method: &str, path: &str) -> Option<Allowed> {
         .map(|row| row.allowed)
 }
 
-/// The table as Markdown, as the README prints it.
+/// Every page of the web UI (and its form posts) and who may open it, checked by the pages'
+/// middleware before the handler: a role the row leaves out gets 403, and a page without a
+/// row refuses everyone. The pages then narrow by view as the API does (404 out of view).
+pub const PAGE_ACCESS: &[RouteAccess] = access_table! {
+    "GET" "/" => Everyone, "dashboard: a rep's own book, a manager's subtree";
+    "GET" "/customers" => Everyone, "customers in view";
+    "POST" "/customers/release" => Everyone, "own customers; managers within subtree";
+    "GET" "/customers/{id}" => Everyone, "404 out of view";
+    "POST" "/customers/{id}/claim" => Everyone, "for oneself";
+    "POST" "/customers/{id}/release" => Everyone, "own customers; managers within subtree";
+    "POST" "/customers/{id}/transfer" => Everyone, "own customers; managers within subtree";
+    "POST" "/customers/{id}/tier-override" => Managers, "404 out of view";
+    "GET" "/pool" => Everyone, "the pool";
+    "POST" "/pool/claim" => Everyone, "for oneself";
+    "GET" "/transfers" => Everyone, "inboxes and transfers in view";
+    "GET" "/transfers/{id}" => Everyone, "404 out of view";
+    "POST" "/transfers/{id}/{action}" => Everyone, "the approver, the new owner, the requester, as the API";
+    "GET" "/rules" => Everyone, "read only for reps";
+    "POST" "/rules" => Managers, "check: managers and admins; save: admins";
+    "GET" "/reps" => Everyone, "reps in view";
+    "GET" "/reps/{id}" => Everyone, "404 out of view";
+    "POST" "/reps/{id}" => Managers, "managers: capacity, weight, skills and absence of reps in their subtree";
+    "POST" "/reps/{id}/deactivate" => Admins, "-";
+    "GET" "/import" => Admins, "-";
+    "POST" "/import" => Admins, "-";
+    "GET" "/login" => Anyone, "-";
+    "POST" "/login" => Anyone, "-";
+    "POST" "/logout" => Anyone, "-";
+    "GET" "/assets/allot.css" => Anyone, "-";
+    "GET" "/assets/allot.js" => Anyone, "-";
+};
+
+/// Who may open page `method path` (the route's template, as the router matched it).
+pub fn page_allowed(method: &str, path: &str) -> Option<Allowed> {
+    PAGE_ACCESS
+        .iter()
+        .find(|row| row.method == method && row.path == path)
+        .map(|row| row.allowed)
+}
+
+/// The API's table as Markdown, as the README prints it.
 pub fn access_table_markdown() -> String {
-    let mark = |allowed: Allowed, role: Role| if allowed.permits(role) { "✓" } else { "403" };
+    table_markdown(ROUTE_ACCESS)
+}
+
+/// The pages' table as Markdown, as the README prints it.
+pub fn page_table_markdown() -> String {
+    table_markdown(PAGE_ACCESS)
+}
+
+fn table_markdown(rows: &[RouteAccess]) -> String {
+    let mark = |allowed: Allowed, role: Role| match allowed {
+        Allowed::Anyone => "✓ (no sign-in)",
+        _ if allowed.permits(role) => "✓",
+        _ => "403",
+    };
     let mut text = String::from(
         "| Method | Route | admin | manager | rep | View |\n|---|---|---|---|---|---|\n",
     );
-    for row in ROUTE_ACCESS {
+    for row in rows {
         text.push_str(&format!(
             "| {} | `{}` | {} | {} | {} | {} |\n",
             row.method,

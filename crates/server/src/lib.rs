@@ -214,7 +214,7 @@ pub fn app(state: AppState) -> Router {
     let api = api.layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(public)
-        .merge(web::router())
+        .merge(web::router(state.clone()))
         .merge(api)
         .fallback(|| async {
             ApiError::new(

@@ -541,7 +541,62 @@ async fn an_excel_workbook_is_imported_with_its_bad_row_shown(backend: Backend) 
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Every row of the page table, for each role: refused with 403 exactly where the table says
+/// so (the pages' middleware), answered otherwise. Ids that do not exist keep the posts from
+/// changing anything; the README prints the table.
+async fn every_page_answers_each_role_as_the_page_table_says(backend: Backend) {
+    use allot_server::access::{page_table_markdown, PAGE_ACCESS};
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    assert!(
+        readme.contains(&page_table_markdown()),
+        "README.md must print the page table as page_table_markdown() gives it:\n{}",
+        page_table_markdown()
+    );
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    for (rep, role) in [
+        ("r1", allot_core::Role::Admin),
+        ("r2", allot_core::Role::Manager),
+        ("r3", allot_core::Role::Rep),
+    ] {
+        let mut browser = signed_in(&app.address, rep, PASSWORD).await;
+        let csrf = form_token(&browser.get("/", "en").await.2);
+        for row in PAGE_ACCESS {
+            if row.path == "/logout" {
+                continue;
+            }
+            let path = row
+                .path
+                .replace("/customers/{id}", "/customers/NOBODY")
+                .replace("/transfers/{id}", "/transfers/999999")
+                .replace("{action}", "approve")
+                .replace("/reps/{id}", "/reps/nobody");
+            let (status, _, page) = if row.method == "GET" {
+                browser.get(&path, "en").await
+            } else {
+                browser
+                    .post(&path, &[("csrf", &csrf), ("customer_id", "NOBODY")])
+                    .await
+            };
+            let refused = status == StatusCode::FORBIDDEN;
+            assert_eq!(
+                refused,
+                !row.allowed.permits(role),
+                "{rep} {} {path}: {status} {page}",
+                row.method
+            );
+            assert!(
+                !status.is_server_error(),
+                "{rep} {} {path}: {page}",
+                row.method
+            );
+        }
+    }
+}
+
 allot_store::test_on_both_backends! {
+    every_page_answers_each_role_as_the_page_table_says => super::every_page_answers_each_role_as_the_page_table_says;
     the_customer_page_shows_everything_in_view_and_nothing_else => super::the_customer_page_shows_everything_in_view_and_nothing_else;
     a_transfer_is_requested_approved_and_accepted_on_the_pages => super::a_transfer_is_requested_approved_and_accepted_on_the_pages;
     rules_are_checked_at_their_line_saved_by_an_admin_and_compared => super::rules_are_checked_at_their_line_saved_by_an_admin_and_compared;

@@ -62,8 +62,8 @@ const FLASH_COOKIE: &str = "allot_flash";
 /// Pool entries, or customers, per page.
 const POOL_PAGE: i64 = 50;
 
-/// The pages' routes; none needs an API token.
-pub fn router() -> Router<AppState> {
+/// The pages' routes, each checked against the page table first; none needs an API token.
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/login", get(login_page).post(log_in))
@@ -79,6 +79,38 @@ pub fn router() -> Router<AppState> {
         .merge(rules::router())
         .merge(organisation::router())
         .merge(uploads::router())
+        .route_layer(axum::middleware::from_fn_with_state(state, page_access))
+}
+
+/// Refuses a page to a role its row in [`crate::access::PAGE_ACCESS`] leaves out (403), and
+/// every page without a row. A request without a session goes on: the page sends it to the
+/// login.
+async fn page_access(
+    State(state): State<AppState>,
+    matched: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use crate::access::{page_allowed, Allowed};
+    let path = matched.map(|matched| matched.as_str().to_string());
+    let allowed = path
+        .as_deref()
+        .and_then(|path| page_allowed(request.method().as_str(), path));
+    let refused = || {
+        (
+            StatusCode::FORBIDDEN,
+            "your role may not do this; ask a manager or an admin",
+        )
+            .into_response()
+    };
+    match allowed {
+        None => refused(),
+        Some(Allowed::Anyone | Allowed::Everyone) => next.run(request).await,
+        Some(allowed) => match session_of(&state, request.headers()).await {
+            Some(session) if !allowed.permits(session.principal.role()) => refused(),
+            _ => next.run(request).await,
+        },
+    }
 }
 
 fn environment() -> &'static Environment<'static> {

@@ -289,9 +289,6 @@ async fn deactivate(
         Ok(checked) => checked,
         Err(response) => return response,
     };
-    if let Some(refusal) = super::refuse_role(&session.principal, Allowed::Admins) {
-        return refusal;
-    }
     let back = format!("/reps/{}", url_segment(&raw_id));
     let outcome = async {
         let id = RepId::parse_field("id", raw_id.trim())?;
