@@ -499,7 +499,31 @@ async fn bench_web(store: &Store, size: OrganisationSize, requests: usize) -> Re
             .and_then(|value| value.split(';').next())
             .with_context(|| format!("{who} logs in: {}", answer.status()))?
             .to_string();
-        for path in ["/", "/customers", "/customers?q=1234"] {
+        // A customer the caller sees, for its 360 page.
+        let principal = store.principal_of_rep(&who).await?;
+        let view = store.view_of(&principal, clock).await?;
+        let shown = store
+            .list_customers(&allot_store::customers::CustomerFilter {
+                in_pool: Some(false),
+                view: (!view.is_everything()).then_some(view),
+                limit: 1,
+                ..Default::default()
+            })
+            .await?
+            .items
+            .first()
+            .map(|customer| customer.id.to_string())
+            .context("the caller sees no owned customer")?;
+        let customer_page = format!("/customers/{shown}");
+        for path in [
+            "/",
+            "/customers",
+            "/customers?q=1234",
+            customer_page.as_str(),
+            "/pool",
+            "/transfers",
+            "/reps",
+        ] {
             let mut latencies = Vec::with_capacity(requests);
             for _ in 0..requests {
                 let sent = Instant::now();

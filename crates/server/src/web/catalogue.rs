@@ -379,6 +379,20 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("pool_30_to_90_days", "30–90 天", "30–90 days"),
     ("pool_over_90_days", "90 天以上", "90 days or more"),
     ("oldest_in_pool", "最长等待（天）", "longest wait (days)"),
+    ("reason_rep_left", "离职交接", "rep left"),
+    ("reason_team_change", "团队调整", "team change"),
+    ("reason_customer_request", "客户要求", "customer's request"),
+    ("reason_performance", "业绩原因", "performance"),
+    ("reason_reclaim", "回收", "reclaim"),
+    ("reason_rebalance", "负载均衡", "rebalance"),
+    ("reason_conflict", "撞单", "conflict (撞单)"),
+    ("reason_other", "其他", "other"),
+    ("state_requested", "待审批", "waiting for approval"),
+    ("state_approved", "待接收", "approved, waiting for the new owner"),
+    ("state_accepted", "已完成", "accepted"),
+    ("state_rejected", "已驳回", "rejected"),
+    ("state_declined", "已拒收", "declined"),
+    ("state_cancelled", "已撤回", "cancelled"),
 ];
 
 /// The words of one language, by key, as templates read them (`t.sign_in`).
@@ -444,6 +458,36 @@ mod tests {
             ("", Language::Chinese),
         ] {
             assert_eq!(Language::from_accept_language(header), expected, "{header}");
+        }
+    }
+
+    #[test]
+    fn every_key_a_template_builds_from_a_value_is_in_the_catalogue() {
+        let mut keys: Vec<String> = Vec::new();
+        keys.extend(
+            allot_core::pool::TransferReason::ALL
+                .iter()
+                .map(|reason| format!("reason_{}", reason.as_str())),
+        );
+        keys.extend(
+            allot_core::pool::TransferState::ALL
+                .iter()
+                .map(|state| format!("state_{}", state.as_str())),
+        );
+        keys.extend(
+            allot_files::import::ImportKind::ALL
+                .iter()
+                .map(|kind| format!("kind_{}", kind.plural())),
+        );
+        keys.extend(["rep", "manager", "admin"].map(|role| format!("role_{role}")));
+        keys.extend(
+            ["approve", "reject", "accept", "decline", "cancel"].map(|step| format!("do_{step}")),
+        );
+        for key in keys {
+            assert!(
+                CATALOGUE.iter().any(|(known, ..)| *known == key),
+                "{key} is missing"
+            );
         }
     }
 }

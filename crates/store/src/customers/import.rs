@@ -76,7 +76,7 @@ const CHUNK_ROWS: usize = 5_000;
 /// New customers after which the planner's statistics of the table are refreshed in the same
 /// transaction: the pool is read in order through its index only if PostgreSQL knows the table
 /// is large (before its background analysis, it planned a sort of the whole pool per chunk).
-const ANALYZE_AFTER_INSERTING: usize = 10_000;
+pub(crate) const ANALYZE_AFTER_INSERTING: usize = 10_000;
 
 /// Why a new tier for a graded customer is not taken: its tier follows its value.
 pub(crate) fn graded_tier_refused(customer: &Customer, existing: &Customer) -> String {

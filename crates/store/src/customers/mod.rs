@@ -507,7 +507,8 @@ impl Store {
         let view_reps = crate::lifecycle::View::rep_list(filter.view.as_ref());
         let mut read = self.database.begin_read().await?;
         let (total, items) = on_backend!(&mut read, |connection, Db| {
-            let mut count = sql!(Db; format!("SELECT COUNT(*) FROM {CUSTOMERS_FROM}"));
+            // The count needs no measured values: customers alone, without the join.
+            let mut count = sql!(Db; "SELECT COUNT(*) FROM customers");
             push_filter!(
                 count,
                 Db,

@@ -251,6 +251,12 @@ impl Store {
                 &states_before,
             )
             .await?;
+        if written >= crate::customers::import::ANALYZE_AFTER_INSERTING as u64 {
+            // Routing a large pool moves most customers out of it: PostgreSQL's statistics
+            // still said they were all in the pool, and every later pool or view read planned
+            // a scan of the whole table (a dashboard of 100,000 customers took 400 ms).
+            write.refresh_statistics("customers").await?;
+        }
         let commit_started = Instant::now();
         write.commit().await?;
         self.keep_engine(kept);
