@@ -235,9 +235,39 @@ impl Session {
         self.css("#rep_id").await;
     }
 
-    /// The text of the one-time message the last form left.
-    async fn flash(&self) -> String {
-        self.css("main p[role=status]").await.text().await.unwrap()
+    /// The one-time message the last form left, once it says `expected`: a click returns
+    /// before the page it posts to has replaced the old one, which may have a message of its
+    /// own (or vanish under the search for it).
+    async fn flash_saying(&self, expected: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100 {
+            if let Ok(element) = self.client.find(Locator::Css("main p[role=status]")).await {
+                if let Ok(text) = element.text().await {
+                    if text.contains(expected) {
+                        return text;
+                    }
+                    last = text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "no message saying {expected:?} (last: {last:?}):\n{}",
+            self.source().await
+        )
+    }
+
+    /// Waits until the address holds `fragment` (the page a form or link leads to is there).
+    async fn wait_for_address(&self, fragment: &str) {
+        for _ in 0..100 {
+            if let Ok(address) = self.client.current_url().await {
+                if address.as_str().contains(fragment) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the address never held {fragment:?}");
     }
 }
 
@@ -358,14 +388,12 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
     page.goto("/pool").await;
     page.check_page("pool").await;
     page.click("button[aria-label='Claim CU-P']").await;
-    let refusal = page.flash().await;
-    assert!(
-        refusal.contains("Claiming CU-P was refused: you hold as many as you may"),
-        "{refusal}"
-    );
+    page.flash_saying("Claiming CU-P was refused: you hold as many as you may")
+        .await;
     page.goto("/customers").await;
     page.type_into("#q", "CU-E1").await;
     page.click("form.filters button[type=submit]").await;
+    page.wait_for_address("q=CU-E1").await;
     page.css("a[href='/customers/CU-E1']")
         .await
         .click()
@@ -387,11 +415,7 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
     page.type_into("#transfer-text", "客户要求换人").await;
     page.click("form[action$='/transfer'] button[type=submit]")
         .await;
-    assert!(
-        page.flash().await.contains("requested"),
-        "{}",
-        page.source().await
-    );
+    page.flash_saying("requested").await;
     page.log_out().await;
 
     // The manager: its subtree on the dashboard, the transfer approved and accepted, the
@@ -407,17 +431,9 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
     page.click("#approve-title ~ table a").await;
     page.type_into("#comment", "同意").await;
     page.click("button[value=approve]").await;
-    assert!(
-        page.flash().await.contains("approved"),
-        "{}",
-        page.source().await
-    );
+    page.flash_saying("is now approved").await;
     page.click("button[value=accept]").await;
-    assert!(
-        page.flash().await.contains("accepted"),
-        "{}",
-        page.source().await
-    );
+    page.flash_saying("is now accepted").await;
     page.check_page("transfer").await;
     page.goto("/customers/CU-R").await;
     let explanation = page.css("ol.trace").await.text().await.unwrap();
