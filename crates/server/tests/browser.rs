@@ -23,9 +23,8 @@ use serde_json::{json, Value};
 
 mod support;
 
+use support::browser::{organisation_with_logins, PASSWORD};
 use support::{spawn_app, TestApp};
-
-const PASSWORD: &str = "a long enough password";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -271,58 +270,12 @@ impl Session {
     }
 }
 
-/// The organisation of the pages: r1 an admin, r2 the manager of east, r3 a rep of east who
-/// may hold one customer and owns one; a customer in hq, one routed to r2, one in the pool.
+/// The pages' organisation (see `organisation_with_logins`), r3 capped at the one customer
+/// it owns, everyone graded.
 async fn organisation(app: &TestApp) {
-    app.seed_organisation().await;
-    for (rep, body) in [
-        ("r1", json!({"role": "admin"})),
-        ("r2", json!({"role": "manager"})),
-        ("r3", json!({"capacity": 1})),
-    ] {
-        let (status, answer) = app.put(&format!("/api/v1/reps/{rep}"), body).await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-    }
-    let (status, answer) = app
-        .put("/api/v1/teams/east", json!({"manager_id": "r2"}))
-        .await;
+    organisation_with_logins(app).await;
+    let (status, answer) = app.put("/api/v1/reps/r3", json!({"capacity": 1})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
-    for rep in ["r1", "r2", "r3"] {
-        let (status, answer) = app
-            .put(
-                &format!("/api/v1/reps/{rep}/password"),
-                json!({"password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-    }
-    for (id, owner, phone) in [
-        ("CU-E1", Some("r3"), "13800138000"),
-        ("CU-H1", Some("r1"), "13800138010"),
-        ("CU-P", None, "13800138020"),
-    ] {
-        let (status, answer) = app
-            .post(
-                "/api/v1/customers",
-                json!({"id": id, "name": format!("客户{id}"), "region": "上海/浦东", "phone": phone, "owner_id": owner}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{answer}");
-    }
-    let (status, answer) = app
-        .post(
-            "/api/v1/route",
-            json!({"id": "CU-R", "name": "大客户R", "region": "上海/浦东", "tier": "A"}),
-        )
-        .await;
-    assert!(status.is_success(), "{answer}");
-    let (status, answer) = app
-        .post(
-            "/api/v1/transactions",
-            json!({"customer_id": "CU-E1", "at": "2026-10-01", "amount": "1288.50", "product_line": "云服务"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
     let (status, answer) = app.call(reqwest::Method::POST, "/api/v1/score", None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 }

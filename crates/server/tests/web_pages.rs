@@ -9,64 +9,12 @@ use serde_json::json;
 
 mod support;
 
-use support::browser::{form_token, signed_in, Browser};
+use support::browser::{form_token, organisation_with_logins, signed_in, Browser, PASSWORD};
 use support::{spawn_app, TestApp};
 
-const PASSWORD: &str = "a long enough password";
-
-/// The seeded organisation with roles: r1 an admin (team hq), r2 the manager of team east,
-/// r3 a rep of east; a customer each for r1 and r3, one routed by the rules to r2, one in
-/// the pool.
+/// The shared organisation, and an interaction of r3 with CU-E1.
 async fn organisation(app: &TestApp) {
-    app.seed_organisation().await;
-    for (rep, body) in [
-        ("r1", json!({"role": "admin"})),
-        ("r2", json!({"role": "manager"})),
-    ] {
-        let (status, answer) = app.put(&format!("/api/v1/reps/{rep}"), body).await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-    }
-    let (status, answer) = app
-        .put("/api/v1/teams/east", json!({"manager_id": "r2"}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    for rep in ["r1", "r2", "r3"] {
-        let (status, answer) = app
-            .put(
-                &format!("/api/v1/reps/{rep}/password"),
-                json!({"password": PASSWORD}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
-    }
-    for (id, owner, phone) in [
-        ("CU-E1", Some("r3"), "13800138000"),
-        ("CU-H1", Some("r1"), "13800138010"),
-        ("CU-P", None, "13800138020"),
-    ] {
-        let (status, answer) = app
-            .post(
-                "/api/v1/customers",
-                json!({"id": id, "name": format!("客户{id}"), "region": "上海/浦东", "phone": phone, "owner_id": owner}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{answer}");
-    }
-    let (status, answer) = app
-        .post(
-            "/api/v1/route",
-            json!({"id": "CU-R", "name": "大客户R", "region": "上海/浦东", "tier": "A"}),
-        )
-        .await;
-    assert!(status.is_success(), "{answer}");
-    assert_eq!(answer["decision"]["owner_id"], "r2", "{answer}");
-    let (status, answer) = app
-        .post(
-            "/api/v1/transactions",
-            json!({"customer_id": "CU-E1", "at": "2026-10-01", "amount": "1288.50", "product_line": "云服务"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    organisation_with_logins(app).await;
     let (status, answer) = app
         .post(
             "/api/v1/customers/CU-E1/interactions",

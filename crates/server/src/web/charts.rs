@@ -204,6 +204,69 @@ fn plot_frame(
     );
 }
 
+/// How a plot joins its points.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PlotKind {
+    Line,
+    Scatter,
+}
+
+/// A line or a scatter of `points`, every point a titled mark; the axes' ends written by
+/// `x_tick` and `y_tick`.
+fn plot(
+    kind: PlotKind,
+    caption: &str,
+    points: &[Point],
+    names: (&str, &str),
+    x_tick: impl Fn(f64) -> String,
+    y_tick: impl Fn(f64) -> String,
+) -> String {
+    let axes = Axes::over(points, Some(0.0));
+    let ticks = if points.is_empty() {
+        Default::default()
+    } else {
+        (
+            x_tick(axes.x.0),
+            x_tick(axes.x.1),
+            y_tick(axes.y.0),
+            y_tick(axes.y.1),
+        )
+    };
+    let (class, radius) = match kind {
+        PlotKind::Line => ("line", 4),
+        PlotKind::Scatter => ("scatter", 5),
+    };
+    let mut svg = String::new();
+    plot_frame(
+        &mut svg,
+        class,
+        caption,
+        names,
+        (&ticks.0, &ticks.1, &ticks.2, &ticks.3),
+    );
+    let placed: Vec<(f64, f64)> = points.iter().map(|point| axes.place(point)).collect();
+    if kind == PlotKind::Line {
+        let path: Vec<String> = placed
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline class="curve" points="{}"></polyline>"#,
+            path.join(" ")
+        );
+    }
+    for (point, (x, y)) in points.iter().zip(placed) {
+        let _ = write!(
+            svg,
+            r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="{radius}"><title>{}</title></circle>"#,
+            escape(&point.shown)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// A line through `points` in their order (a value over time), each point a titled mark.
 /// `names` are the axes' names; the ranges' ends are written by `x_tick` and `y_tick`.
 pub fn line(
@@ -213,47 +276,7 @@ pub fn line(
     x_tick: impl Fn(f64) -> String,
     y_tick: impl Fn(f64) -> String,
 ) -> String {
-    let axes = Axes::over(points, Some(0.0));
-    let mut svg = String::new();
-    let ticks = if points.is_empty() {
-        (String::new(), String::new(), String::new(), String::new())
-    } else {
-        (
-            x_tick(axes.x.0),
-            x_tick(axes.x.1),
-            y_tick(axes.y.0),
-            y_tick(axes.y.1),
-        )
-    };
-    plot_frame(
-        &mut svg,
-        "line",
-        caption,
-        names,
-        (&ticks.0, &ticks.1, &ticks.2, &ticks.3),
-    );
-    let path: Vec<String> = points
-        .iter()
-        .map(|point| {
-            let (x, y) = axes.place(point);
-            format!("{x:.1},{y:.1}")
-        })
-        .collect();
-    let _ = write!(
-        svg,
-        r#"<polyline class="curve" points="{}"></polyline>"#,
-        path.join(" ")
-    );
-    for point in points {
-        let (x, y) = axes.place(point);
-        let _ = write!(
-            svg,
-            r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="4"><title>{}</title></circle>"#,
-            escape(&point.shown)
-        );
-    }
-    svg.push_str("</svg>");
-    svg
+    plot(PlotKind::Line, caption, points, names, x_tick, y_tick)
 }
 
 /// A scatter of `points`, each a titled mark; `names` are the axes' names.
@@ -263,35 +286,7 @@ pub fn scatter(
     names: (&str, &str),
     tick: impl Fn(f64) -> String,
 ) -> String {
-    let axes = Axes::over(points, Some(0.0));
-    let mut svg = String::new();
-    let ticks = if points.is_empty() {
-        (String::new(), String::new(), String::new(), String::new())
-    } else {
-        (
-            tick(axes.x.0),
-            tick(axes.x.1),
-            tick(axes.y.0),
-            tick(axes.y.1),
-        )
-    };
-    plot_frame(
-        &mut svg,
-        "scatter",
-        caption,
-        names,
-        (&ticks.0, &ticks.1, &ticks.2, &ticks.3),
-    );
-    for point in points {
-        let (x, y) = axes.place(point);
-        let _ = write!(
-            svg,
-            r#"<circle class="point" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
-            escape(&point.shown)
-        );
-    }
-    svg.push_str("</svg>");
-    svg
+    plot(PlotKind::Scatter, caption, points, names, &tick, &tick)
 }
 
 #[cfg(test)]
