@@ -287,6 +287,64 @@ impl ClaimRefusal {
         }
     }
 
+    /// The refusal as a sentence to word in another language: its kind (a key of a message
+    /// catalogue) and the values the sentence names.
+    pub fn wording(&self) -> (&'static str, Vec<(&'static str, String)>) {
+        match self {
+            ClaimRefusal::Owned { owner: Some(owner) } => {
+                ("owned_by", vec![("owner", owner.to_string())])
+            }
+            ClaimRefusal::Owned { owner: None } => ("owned", Vec::new()),
+            ClaimRefusal::HoldingCap { tier, held, cap } => (
+                "holding_cap_tier",
+                vec![
+                    ("tier", tier.to_string()),
+                    ("held", held.to_string()),
+                    ("cap", cap.to_string()),
+                ],
+            ),
+            ClaimRefusal::Capacity { owned, capacity } => (
+                "holding_cap",
+                vec![("held", owned.to_string()), ("cap", capacity.to_string())],
+            ),
+            ClaimRefusal::ClaimLimit {
+                claims_today,
+                limit,
+            } => (
+                "claim_limit",
+                vec![
+                    ("claims", claims_today.to_string()),
+                    ("limit", limit.to_string()),
+                ],
+            ),
+            ClaimRefusal::Cooldown {
+                lost_on,
+                claimable_from,
+                how,
+            } => {
+                let kind = if how.starts_with("released") {
+                    "cooldown_released"
+                } else if how.starts_with("reclaimed") {
+                    "cooldown_reclaimed"
+                } else {
+                    "cooldown_taken"
+                };
+                (
+                    kind,
+                    vec![
+                        ("lost_on", lost_on.to_string()),
+                        ("claimable_from", claimable_from.to_string()),
+                    ],
+                )
+            }
+            ClaimRefusal::Inactive => ("inactive", Vec::new()),
+            ClaimRefusal::Absent { until: Some(until) } => {
+                ("absent_until", vec![("until", until.to_string())])
+            }
+            ClaimRefusal::Absent { until: None } => ("absent", Vec::new()),
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             ClaimRefusal::Owned { owner: Some(owner) } => {

@@ -139,6 +139,9 @@ impl From<StoreError> for ApiError {
             StoreError::Denied { code, message } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
+            StoreError::ClaimRefused(ref refusal) => {
+                ApiError::new(StatusCode::CONFLICT, refusal.code(), refusal.message())
+            }
             StoreError::Forbidden(message) => ApiError::forbidden(message),
             other => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

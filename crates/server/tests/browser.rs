@@ -341,7 +341,7 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
     page.goto("/pool").await;
     page.check_page("pool").await;
     page.click("button[aria-label='Claim CU-P']").await;
-    page.flash_saying("Claiming CU-P was refused: you hold as many as you may")
+    page.flash_saying("Claiming CU-P was refused: you hold as many as you may (you hold 1 customers; the cap is 1)")
         .await;
     page.goto("/customers").await;
     page.type_into("#q", "CU-E1").await;

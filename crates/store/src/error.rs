@@ -37,6 +37,10 @@ pub enum StoreError {
     /// of someone else's customer, a second open transfer); `code` names the rule.
     #[error("{message}")]
     Denied { code: &'static str, message: String },
+    /// A claim the pool's rules refuse, with the rule's own values (the web UI words them in
+    /// the reader's language); answered like `Denied`.
+    #[error("{}", .0.message())]
+    ClaimRefused(allot_core::pool::ClaimRefusal),
     /// The caller's role may not do this.
     #[error("{0}")]
     Forbidden(String),

@@ -393,6 +393,14 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("state_rejected", "已驳回", "rejected"),
     ("state_declined", "已拒收", "declined"),
     ("state_cancelled", "已撤回", "cancelled"),
+    ("claim_refusal_owned_by", "由 {owner} 负责", "{owner} owns it"),
+    ("claim_refusal_holding_cap_tier", "已持有 {held} 个 {tier} 级客户，上限 {cap} 个", "you hold {held} {tier} customers; the cap is {cap}"),
+    ("claim_refusal_holding_cap", "已持有 {held} 个客户，上限 {cap} 个", "you hold {held} customers; the cap is {cap}"),
+    ("claim_refusal_claim_limit", "今日已认领 {claims} 次，每日上限 {limit} 次", "{claims} claims today; the limit is {limit} a day"),
+    ("claim_refusal_cooldown_released", "你于 {lost_on} 退回了该客户，{claimable_from} 起可再认领", "you released it on {lost_on}; claimable from {claimable_from}"),
+    ("claim_refusal_cooldown_reclaimed", "该客户于 {lost_on} 被回收，{claimable_from} 起可再认领", "it was reclaimed from you on {lost_on}; claimable from {claimable_from}"),
+    ("claim_refusal_cooldown_taken", "该客户于 {lost_on} 从你名下转出，{claimable_from} 起可再认领", "it left you on {lost_on}; claimable from {claimable_from}"),
+    ("claim_refusal_absent_until", "休假至 {until}", "away until {until}"),
 ];
 
 /// The words of one language, by key, as templates read them (`t.sign_in`).
@@ -480,6 +488,19 @@ mod tests {
                 .map(|kind| format!("kind_{}", kind.plural())),
         );
         keys.extend(["rep", "manager", "admin"].map(|role| format!("role_{role}")));
+        keys.extend(
+            [
+                "owned_by",
+                "holding_cap_tier",
+                "holding_cap",
+                "claim_limit",
+                "cooldown_released",
+                "cooldown_reclaimed",
+                "cooldown_taken",
+                "absent_until",
+            ]
+            .map(|kind| format!("claim_refusal_{kind}")),
+        );
         keys.extend(
             ["approve", "reject", "accept", "decline", "cancel"].map(|step| format!("do_{step}")),
         );

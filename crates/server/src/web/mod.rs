@@ -361,6 +361,7 @@ pub(crate) fn error_in_words(
     use allot_store::StoreError;
     match error {
         StoreError::Denied { code, message } => Ok(refusal_in_words(language, code, message)),
+        StoreError::ClaimRefused(refusal) => Ok(claim_refusal_in_words(language, &refusal)),
         StoreError::Invalid(error) => Ok(error.to_string()),
         StoreError::Conflict { message, .. }
         | StoreError::Refused { message, .. }
@@ -811,6 +812,9 @@ async fn pool_step(
         Err(allot_store::StoreError::Denied { code, message }) => {
             refusal_in_words(language, code, message)
         }
+        Err(allot_store::StoreError::ClaimRefused(refusal)) => {
+            claim_refusal_in_words(language, &refusal)
+        }
         Err(allot_store::StoreError::Invalid(error)) => error.to_string(),
         // Out of view is answered as if it did not exist; to a release, as not one's own.
         Err(allot_store::StoreError::NotFound { .. }) => match step {
@@ -1001,6 +1005,29 @@ fn refusal_in_words(language: Language, code: &str, message: String) -> String {
         Some(said) => format!("{said} ({message})"),
         None => message,
     }
+}
+
+/// A refused claim in the reader's language: the rule in words, then its own numbers and
+/// dates in a sentence of the catalogue (`claim_refusal_*`), not the store's English.
+fn claim_refusal_in_words(language: Language, refusal: &allot_core::pool::ClaimRefusal) -> String {
+    let said = words(language);
+    let (kind, values) = refusal.wording();
+    let rule = said
+        .get(format!("refusal_{}", refusal.code()).as_str())
+        .copied()
+        .unwrap_or_default();
+    if values.is_empty() {
+        return rule.to_string();
+    }
+    let Some(sentence) = said.get(format!("claim_refusal_{kind}").as_str()) else {
+        return format!("{rule} ({})", refusal.message());
+    };
+    let detail = values
+        .iter()
+        .fold(sentence.to_string(), |text, (name, value)| {
+            text.replace(&format!("{{{name}}}"), value)
+        });
+    format!("{rule} ({detail})")
 }
 
 /// The login form, with a fresh value for its own cookie so a post from elsewhere is refused.
@@ -1215,6 +1242,35 @@ mod tests {
         assert!(
             page.contains(r#"<label for="password">Password</label>"#),
             "{page}"
+        );
+    }
+
+    #[test]
+    fn a_refused_claim_is_worded_with_its_numbers_in_each_language() {
+        use allot_core::pool::ClaimRefusal;
+        let limit = ClaimRefusal::ClaimLimit {
+            claims_today: 20,
+            limit: 20,
+        };
+        assert_eq!(
+            claim_refusal_in_words(Language::Chinese, &limit),
+            "已达到今日认领上限 (今日已认领 20 次，每日上限 20 次)"
+        );
+        assert_eq!(
+            claim_refusal_in_words(Language::English, &limit),
+            "you reached today's claim limit (20 claims today; the limit is 20 a day)"
+        );
+        let cooldown = ClaimRefusal::Cooldown {
+            lost_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+            claimable_from: chrono::NaiveDate::from_ymd_opt(2026, 12, 20).unwrap(),
+            how: "released by this rep",
+        };
+        assert!(claim_refusal_in_words(Language::Chinese, &cooldown)
+            .ends_with("(你于 2026-11-20 退回了该客户，2026-12-20 起可再认领)"));
+        let owned = ClaimRefusal::Owned { owner: None };
+        assert_eq!(
+            claim_refusal_in_words(Language::English, &owned),
+            "someone owns this customer"
         );
     }
 

@@ -179,7 +179,12 @@ async fn act_on_transfer(
                 .copied()
                 .unwrap_or_default()
                 .replace("{id}", &id.to_string())
-                .replace("{state}", &transfer.state);
+                .replace(
+                    "{state}",
+                    said.get(format!("state_{}", transfer.state).as_str())
+                        .copied()
+                        .unwrap_or(&transfer.state),
+                );
             back_with(&headers, &back, "done", &text)
         }
         Err(error) => match error_in_words(language, error) {

@@ -248,10 +248,7 @@ fn judge(
 }
 
 fn denied(refusal: &ClaimRefusal) -> StoreError {
-    StoreError::Denied {
-        code: refusal.code(),
-        message: refusal.message(),
-    }
+    StoreError::ClaimRefused(refusal.clone())
 }
 
 /// Customers of a tier a rep holds: rep, tier, count.

@@ -128,6 +128,9 @@ pub async fn owner(store: &Store, customer: &str) -> Option<String> {
 pub fn refusal_code(result: Result<impl std::fmt::Debug, StoreError>) -> String {
     match result {
         Err(StoreError::Denied { code, message }) => format!("{code}: {message}"),
+        Err(StoreError::ClaimRefused(refusal)) => {
+            format!("{}: {}", refusal.code(), refusal.message())
+        }
         Err(StoreError::Forbidden(message)) => format!("forbidden: {message}"),
         Err(StoreError::NotFound { entity, .. }) => format!("not_found: {entity}"),
         other => panic!("expected a refusal, got {other:?}"),
