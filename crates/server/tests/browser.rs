@@ -427,6 +427,8 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
         1,
         "the broken rules were not stored"
     );
+    page.goto("/teams/east").await;
+    page.check_page("team").await;
     page.goto("/import").await;
     page.check_page("import").await;
     let folder = std::env::temp_dir().join(format!(

@@ -346,8 +346,52 @@ async fn reps_are_edited_within_a_subtree_and_leave_with_a_successor(backend: Ba
     let (_, rep) = app.get("/api/v1/reps/r3").await;
     assert_eq!(rep["role"], "rep");
 
-    let mut leaver = signed_in(&app.address, "r3", PASSWORD).await;
+    // A team is an admin's to edit: its name and manager, a cycle refused.
+    let (status, _, _) = manager.get("/teams/east", "en").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let mut admin = signed_in(&app.address, "r1", PASSWORD).await;
+    let (status, _, page) = admin.get("/reps?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(r#"<a href="/teams/east">east</a>"#), "{page}");
+    let (_, _, page) = admin.get("/teams/east", "en").await;
+    let csrf = form_token(&page);
+    let (status, location, _) = admin
+        .post(
+            "/teams/east",
+            &[
+                ("csrf", &csrf),
+                ("name", "华东一部"),
+                ("parent_id", "hq"),
+                ("manager_id", "r2"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/teams/east"))
+    );
+    let (_, team) = app.get("/api/v1/teams/east").await;
+    assert_eq!(team["name"], "华东一部", "{team}");
+    admin
+        .post(
+            "/teams/hq",
+            &[
+                ("csrf", &csrf),
+                ("name", "总部"),
+                ("parent_id", "east"),
+                ("manager_id", ""),
+            ],
+        )
+        .await;
+    let (_, _, page) = admin.get("/teams/hq", "en").await;
+    assert!(
+        page.contains(r#"<p class="error" role="status">"#),
+        "a cycle is refused: {page}"
+    );
+    let (_, team) = app.get("/api/v1/teams/hq").await;
+    assert_eq!(team["parent_id"], json!(null), "{team}");
+
+    let mut leaver = signed_in(&app.address, "r3", PASSWORD).await;
     let (_, _, page) = admin.get("/reps/r3?lang=en", "en").await;
     assert!(page.contains(r#"action="/reps/r3/deactivate""#), "{page}");
     let csrf = form_token(&page);
@@ -519,7 +563,8 @@ async fn every_page_answers_each_role_as_the_page_table_says(backend: Backend) {
                 .replace("/customers/{id}", "/customers/NOBODY")
                 .replace("/transfers/{id}", "/transfers/999999")
                 .replace("{action}", "approve")
-                .replace("/reps/{id}", "/reps/nobody");
+                .replace("/reps/{id}", "/reps/nobody")
+                .replace("/teams/{id}", "/teams/nowhere");
             let (status, _, page) = if row.method == "GET" {
                 browser.get(&path, "en").await
             } else {

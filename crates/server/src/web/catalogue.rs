@@ -401,6 +401,9 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("claim_refusal_cooldown_reclaimed", "该客户于 {lost_on} 被回收，{claimable_from} 起可再认领", "it was reclaimed from you on {lost_on}; claimable from {claimable_from}"),
     ("claim_refusal_cooldown_taken", "该客户于 {lost_on} 从你名下转出，{claimable_from} 起可再认领", "it left you on {lost_on}; claimable from {claimable_from}"),
     ("claim_refusal_absent_until", "休假至 {until}", "away until {until}"),
+    ("team_saved", "团队已保存。", "The team is saved."),
+    ("team_name", "团队名称", "Team name"),
+    ("team_parent", "上级团队", "Parent team"),
 ];
 
 /// The words of one language, by key, as templates read them (`t.sign_in`).

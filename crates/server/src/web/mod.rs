@@ -48,6 +48,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/organisation.html"),
     ),
     ("rep.html", include_str!("templates/rep.html")),
+    ("team.html", include_str!("templates/team.html")),
     ("import.html", include_str!("templates/import.html")),
 ];
 

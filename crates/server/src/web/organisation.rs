@@ -13,10 +13,10 @@ use axum::Router;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use allot_core::input::RepFields;
+use allot_core::input::{RepFields, TeamFields};
 use allot_core::strategy::RepState;
 use allot_core::update::GivenColumns;
-use allot_core::{RepId, Role, Team};
+use allot_core::{RepId, Role, Team, TeamId};
 use allot_store::StoreError;
 
 use super::customer::url_segment;
@@ -29,6 +29,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/reps", get(organisation_page))
         .route("/reps/{id}", get(rep_page).post(save_rep))
         .route("/reps/{id}/deactivate", post(deactivate))
+        .route("/teams/{id}", get(team_page).post(save_team))
 }
 
 #[derive(Deserialize, Default)]
@@ -318,6 +319,92 @@ async fn deactivate(
                 .replace("{to_pool}", &summary.to_pool.to_string());
             back_with(&headers, &back, "done", &text)
         }
+        Err(error) => match error_in_words(language, error) {
+            Ok(text) => back_with(&headers, &back, "error", &text),
+            Err(error) => crate::ApiError::from(error).into_response(),
+        },
+    }
+}
+
+/// A team's name, parent and manager, to edit (admins, as the API's `PUT /teams/{id}`).
+async fn team_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    Query(query): Query<LanguageOnly>,
+) -> Response {
+    let page = match Page::open(&state, &headers, query.lang).await {
+        Ok(page) => page,
+        Err(response) => return response,
+    };
+    let Ok(id) = TeamId::parse(raw_id.trim()) else {
+        return not_found_page(page, &headers);
+    };
+    let (team, teams, reps) = match async {
+        let team = state.store.get_team(&id).await?;
+        let teams = state.store.list_teams().await?;
+        let reps = state.store.list_reps().await?;
+        Ok::<_, StoreError>((team, teams, reps))
+    }
+    .await
+    {
+        Ok(found) => found,
+        Err(StoreError::NotFound { .. }) => return not_found_page(page, &headers),
+        Err(error) => return crate::ApiError::from(error).into_response(),
+    };
+    let values = context! {
+        team => context! {
+            id => team.id.as_str(),
+            name => team.name,
+            parent => team.parent_id.as_ref().map(|parent| parent.as_str().to_string()),
+            manager => team.manager_id.as_ref().map(|manager| manager.as_str().to_string()),
+        },
+        parents => teams.iter().filter(|other| other.id != team.id).map(|other| other.id.as_str().to_string()).collect::<Vec<_>>(),
+        managers => reps.iter().filter(|rep| rep.rep.active).map(|rep| rep.rep.id.as_str().to_string()).collect::<Vec<_>>(),
+        ..page.common()
+    };
+    page.render(&headers, "team.html", values)
+}
+
+/// Saves a team's name, parent and manager through the store's `put_team`, which refuses a
+/// cycle, an unknown parent and a manager who is not a rep.
+async fn save_team(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let csrf = form.get("csrf").cloned().unwrap_or_default();
+    let (language, _) = match checked_form(&state, &headers, &csrf).await {
+        Ok(checked) => checked,
+        Err(response) => return response,
+    };
+    let back = format!("/teams/{}", url_segment(&raw_id));
+    let outcome = async {
+        let id = TeamId::parse_field("id", raw_id.trim())?;
+        let mut fields = TeamFields {
+            id: id.to_string(),
+            ..TeamFields::default()
+        };
+        let mut given = vec!["id"];
+        for name in ["name", "parent_id", "manager_id"] {
+            if let Some(value) = form.get(name) {
+                fields.set(name, value.trim().to_string())?;
+                given.push(name);
+            }
+        }
+        let team = fields.into_team()?;
+        state.store.get_team(&id).await?;
+        state.store.put_team(&team, &GivenColumns::all(given)).await
+    };
+    let said = super::catalogue::words(language);
+    match outcome.await {
+        Ok(_) => back_with(
+            &headers,
+            &back,
+            "done",
+            said.get("team_saved").copied().unwrap_or_default(),
+        ),
         Err(error) => match error_in_words(language, error) {
             Ok(text) => back_with(&headers, &back, "error", &text),
             Err(error) => crate::ApiError::from(error).into_response(),
