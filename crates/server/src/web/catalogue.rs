@@ -3,6 +3,7 @@
 //! `Accept-Language`.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// The languages the UI speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -406,20 +407,29 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("team_parent", "上级团队", "Parent team"),
 ];
 
-/// The words of one language, by key, as templates read them (`t.sign_in`).
-pub fn words(language: Language) -> BTreeMap<&'static str, &'static str> {
-    CATALOGUE
-        .iter()
-        .map(|(key, chinese, english)| {
-            (
-                *key,
-                match language {
-                    Language::Chinese => *chinese,
-                    Language::English => *english,
-                },
-            )
-        })
-        .collect()
+/// The words of one language, by key, as templates read them (`t.sign_in`); built once per
+/// language, since every page asks for them several times.
+pub fn words(language: Language) -> &'static BTreeMap<&'static str, &'static str> {
+    static CHINESE: OnceLock<BTreeMap<&'static str, &'static str>> = OnceLock::new();
+    static ENGLISH: OnceLock<BTreeMap<&'static str, &'static str>> = OnceLock::new();
+    let built = match language {
+        Language::Chinese => &CHINESE,
+        Language::English => &ENGLISH,
+    };
+    built.get_or_init(|| {
+        CATALOGUE
+            .iter()
+            .map(|(key, chinese, english)| {
+                (
+                    *key,
+                    match language {
+                        Language::Chinese => *chinese,
+                        Language::English => *english,
+                    },
+                )
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use allot_store::lifecycle::transfers::{TransferFilter, TransferRequest, Transfe
 use allot_store::StoreError;
 
 use super::catalogue::Language;
-use super::{back_with, charts, checked_form, error_in_words, not_found_page, Page};
+use super::{answer_form, charts, checked_form, not_found_page, Page};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -30,11 +30,6 @@ pub(super) fn router() -> Router<AppState> {
         .route("/customers/{id}/tier-override", post(override_tier))
 }
 
-#[derive(Deserialize, Default)]
-struct LanguageOnly {
-    lang: Option<String>,
-}
-
 /// Purchases and interactions shown, newest first.
 const ACTIVITY_SHOWN: i64 = 20;
 
@@ -42,7 +37,7 @@ async fn customer_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-    Query(query): Query<LanguageOnly>,
+    Query(query): Query<super::LanguageQuery>,
 ) -> Response {
     let page = match Page::open(&state, &headers, query.lang).await {
         Ok(page) => page,
@@ -287,18 +282,14 @@ async fn request_transfer(
             .request_transfer(&session.principal, &request, clock)
             .await
     };
-    match outcome.await {
-        Ok(transfer) => {
-            let said = super::catalogue::words(language);
-            let text = said
-                .get("transfer_requested")
-                .copied()
-                .unwrap_or_default()
-                .replace("{id}", &transfer.id.to_string());
-            back_with(&headers, &back, "done", &text)
-        }
-        Err(error) => refused(&headers, &back, language, error),
-    }
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome.await,
+        "transfer_requested",
+        |transfer| vec![("id", transfer.id.to_string())],
+    )
 }
 
 #[derive(Deserialize)]
@@ -343,26 +334,14 @@ async fn override_tier(
             )
             .await
     };
-    match outcome.await {
-        Ok(stored) => {
-            let said = super::catalogue::words(language);
-            let text = said
-                .get("tier_overridden")
-                .copied()
-                .unwrap_or_default()
-                .replace("{tier}", &stored.tier);
-            back_with(&headers, &back, "done", &text)
-        }
-        Err(error) => refused(&headers, &back, language, error),
-    }
-}
-
-/// Back to `back` with the store's refusal in words.
-fn refused(headers: &HeaderMap, back: &str, language: Language, error: StoreError) -> Response {
-    match error_in_words(language, error) {
-        Ok(text) => back_with(headers, back, "error", &text),
-        Err(error) => crate::ApiError::from(error).into_response(),
-    }
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome.await,
+        "tier_overridden",
+        |stored| vec![("tier", stored.tier.clone())],
+    )
 }
 
 /// An id made safe as one path segment of a redirect.

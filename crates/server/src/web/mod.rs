@@ -377,6 +377,38 @@ pub(crate) fn error_in_words(
     }
 }
 
+/// A sentence of the catalogue with its `{name}` places filled.
+pub(crate) fn filled(sentence: &str, values: &[(&str, String)]) -> String {
+    values
+        .iter()
+        .fold(sentence.to_string(), |text, (name, value)| {
+            text.replace(&format!("{{{name}}}"), value)
+        })
+}
+
+/// Answers a form's post with a redirect to `back`: on success the catalogue's sentence `done`
+/// filled from what the step gave, otherwise the store's refusal in words (an error no user
+/// can mend is answered as the API would).
+pub(crate) fn answer_form<T>(
+    headers: &HeaderMap,
+    back: &str,
+    language: Language,
+    outcome: allot_store::StoreResult<T>,
+    done: &str,
+    values: impl FnOnce(&T) -> Vec<(&'static str, String)>,
+) -> Response {
+    match outcome {
+        Ok(value) => {
+            let sentence = words(language).get(done).copied().unwrap_or_default();
+            back_with(headers, back, "done", &filled(sentence, &values(&value)))
+        }
+        Err(error) => match error_in_words(language, error) {
+            Ok(text) => back_with(headers, back, "error", &text),
+            Err(error) => crate::ApiError::from(error).into_response(),
+        },
+    }
+}
+
 /// A page's 404: the same answer for what does not exist and what is out of view.
 pub(crate) fn not_found_page(page: Page, headers: &HeaderMap) -> Response {
     let values = context! { ..page.common() };
@@ -1023,12 +1055,7 @@ fn claim_refusal_in_words(language: Language, refusal: &allot_core::pool::ClaimR
     let Some(sentence) = said.get(format!("claim_refusal_{kind}").as_str()) else {
         return format!("{rule} ({})", refusal.message());
     };
-    let detail = values
-        .iter()
-        .fold(sentence.to_string(), |text, (name, value)| {
-            text.replace(&format!("{{{name}}}"), value)
-        });
-    format!("{rule} ({detail})")
+    format!("{rule} ({})", filled(sentence, &values))
 }
 
 /// The login form, with a fresh value for its own cookie so a post from elsewhere is refused.

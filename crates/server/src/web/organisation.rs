@@ -20,7 +20,7 @@ use allot_core::{RepId, Role, Team, TeamId};
 use allot_store::StoreError;
 
 use super::customer::url_segment;
-use super::{back_with, checked_form, error_in_words, not_found_page, Page};
+use super::{answer_form, checked_form, not_found_page, Page};
 use crate::access::{rep_change_refusal, Allowed, MANAGER_REP_FIELDS};
 use crate::AppState;
 
@@ -30,11 +30,6 @@ pub(super) fn router() -> Router<AppState> {
         .route("/reps/{id}", get(rep_page).post(save_rep))
         .route("/reps/{id}/deactivate", post(deactivate))
         .route("/teams/{id}", get(team_page).post(save_team))
-}
-
-#[derive(Deserialize, Default)]
-struct LanguageOnly {
-    lang: Option<String>,
 }
 
 /// A rep as the pages show it.
@@ -105,7 +100,7 @@ fn team_tree(teams: &[Team], reps: &[Value], rep_teams: &[Option<String>]) -> Ve
 async fn organisation_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<LanguageOnly>,
+    Query(query): Query<super::LanguageQuery>,
 ) -> Response {
     let page = match Page::open(&state, &headers, query.lang).await {
         Ok(page) => page,
@@ -159,7 +154,7 @@ async fn rep_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-    Query(query): Query<LanguageOnly>,
+    Query(query): Query<super::LanguageQuery>,
 ) -> Response {
     let page = match Page::open(&state, &headers, query.lang).await {
         Ok(page) => page,
@@ -256,19 +251,14 @@ async fn save_rep(
         let rep = fields.into_rep()?;
         state.store.put_rep(&rep, &given).await
     };
-    let said = super::catalogue::words(language);
-    match outcome.await {
-        Ok(_) => back_with(
-            &headers,
-            &back,
-            "done",
-            said.get("rep_saved").copied().unwrap_or_default(),
-        ),
-        Err(error) => match error_in_words(language, error) {
-            Ok(text) => back_with(&headers, &back, "error", &text),
-            Err(error) => crate::ApiError::from(error).into_response(),
-        },
-    }
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome.await,
+        "rep_saved",
+        |_| Vec::new(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -307,23 +297,20 @@ async fn deactivate(
             )
             .await
     };
-    let said = super::catalogue::words(language);
-    match outcome.await {
-        Ok(summary) => {
-            let text = said
-                .get("rep_deactivated")
-                .copied()
-                .unwrap_or_default()
-                .replace("{rep}", &summary.rep_id)
-                .replace("{customers}", &summary.customers.to_string())
-                .replace("{to_pool}", &summary.to_pool.to_string());
-            back_with(&headers, &back, "done", &text)
-        }
-        Err(error) => match error_in_words(language, error) {
-            Ok(text) => back_with(&headers, &back, "error", &text),
-            Err(error) => crate::ApiError::from(error).into_response(),
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome.await,
+        "rep_deactivated",
+        |summary| {
+            vec![
+                ("rep", summary.rep_id.clone()),
+                ("customers", summary.customers.to_string()),
+                ("to_pool", summary.to_pool.to_string()),
+            ]
         },
-    }
+    )
 }
 
 /// A team's name, parent and manager, to edit (admins, as the API's `PUT /teams/{id}`).
@@ -331,7 +318,7 @@ async fn team_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-    Query(query): Query<LanguageOnly>,
+    Query(query): Query<super::LanguageQuery>,
 ) -> Response {
     let page = match Page::open(&state, &headers, query.lang).await {
         Ok(page) => page,
@@ -397,17 +384,12 @@ async fn save_team(
         state.store.get_team(&id).await?;
         state.store.put_team(&team, &GivenColumns::all(given)).await
     };
-    let said = super::catalogue::words(language);
-    match outcome.await {
-        Ok(_) => back_with(
-            &headers,
-            &back,
-            "done",
-            said.get("team_saved").copied().unwrap_or_default(),
-        ),
-        Err(error) => match error_in_words(language, error) {
-            Ok(text) => back_with(&headers, &back, "error", &text),
-            Err(error) => crate::ApiError::from(error).into_response(),
-        },
-    }
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome.await,
+        "team_saved",
+        |_| Vec::new(),
+    )
 }

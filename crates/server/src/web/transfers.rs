@@ -14,7 +14,7 @@ use allot_core::access::Principal;
 use allot_store::lifecycle::transfers::{InboxRole, TransferDocument, TransferFilter};
 use allot_store::StoreError;
 
-use super::{back_with, checked_form, error_in_words, not_found_page, Page};
+use super::{answer_form, back_with, checked_form, not_found_page, Page};
 use crate::AppState;
 
 pub(super) fn router() -> Router<AppState> {
@@ -24,16 +24,11 @@ pub(super) fn router() -> Router<AppState> {
         .route("/transfers/{id}/{action}", post(act_on_transfer))
 }
 
-#[derive(Deserialize, Default)]
-struct LanguageOnly {
-    lang: Option<String>,
-}
-
 /// The caller's inboxes and the transfers in view, newest first.
 async fn inbox(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<LanguageOnly>,
+    Query(query): Query<super::LanguageQuery>,
 ) -> Response {
     let page = match Page::open(&state, &headers, query.lang).await {
         Ok(page) => page,
@@ -94,7 +89,7 @@ async fn transfer_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-    Query(query): Query<LanguageOnly>,
+    Query(query): Query<super::LanguageQuery>,
 ) -> Response {
     let page = match Page::open(&state, &headers, query.lang).await {
         Ok(page) => page,
@@ -172,24 +167,18 @@ async fn act_on_transfer(
         _ => return (axum::http::StatusCode::NOT_FOUND, "no such step").into_response(),
     };
     let said = super::catalogue::words(language);
-    match outcome {
-        Ok(transfer) => {
-            let text = said
-                .get("transfer_now")
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome,
+        "transfer_now",
+        |transfer| {
+            let state = said
+                .get(format!("state_{}", transfer.state).as_str())
                 .copied()
-                .unwrap_or_default()
-                .replace("{id}", &id.to_string())
-                .replace(
-                    "{state}",
-                    said.get(format!("state_{}", transfer.state).as_str())
-                        .copied()
-                        .unwrap_or(&transfer.state),
-                );
-            back_with(&headers, &back, "done", &text)
-        }
-        Err(error) => match error_in_words(language, error) {
-            Ok(text) => back_with(&headers, &back, "error", &text),
-            Err(error) => crate::ApiError::from(error).into_response(),
+                .unwrap_or(&transfer.state);
+            vec![("id", id.to_string()), ("state", state.to_string())]
         },
-    }
+    )
 }

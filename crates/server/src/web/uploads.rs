@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use minijinja::{context, Value};
-use serde::Deserialize;
 
 use allot_files::import::{import_bytes, ImportKind};
 use allot_files::FileError;
@@ -26,11 +25,6 @@ pub(super) fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(UPLOAD_LIMIT))
 }
 
-#[derive(Deserialize, Default)]
-struct LanguageOnly {
-    lang: Option<String>,
-}
-
 fn kinds() -> Vec<&'static str> {
     ImportKind::ALL.iter().map(|kind| kind.plural()).collect()
 }
@@ -38,7 +32,7 @@ fn kinds() -> Vec<&'static str> {
 async fn import_page(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<LanguageOnly>,
+    Query(query): Query<super::LanguageQuery>,
 ) -> Response {
     let page = match Page::open(&state, &headers, query.lang).await {
         Ok(page) => page,
