@@ -60,6 +60,9 @@ pub async fn build_demo(store: &Store, seed: u64, customers: usize, clock: Clock
         reps.inserted + reps.updated,
         customers.inserted + customers.updated
     );
+    store
+        .set_value_policy(allot_core::demo::DEMO_POLICY, DEMO_ACTOR, clock)
+        .await?;
     routing_commands::route(store, clock, false).await?;
     println!();
     routing_commands::print_workload(&store.workload_report(clock, None).await?);

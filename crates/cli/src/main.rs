@@ -7,6 +7,7 @@ mod demo;
 mod lifecycle_commands;
 mod routing_commands;
 mod table;
+mod ticket_commands;
 mod token_commands;
 mod value_commands;
 
@@ -156,6 +157,11 @@ enum Command {
     Conflicts {
         #[command(subcommand)]
         action: conflict_commands::ConflictAction,
+    },
+    /// Tickets and their service clocks: list, show, respond, resolve, reopen, rate.
+    Tickets {
+        #[command(subcommand)]
+        action: ticket_commands::TicketAction,
     },
     /// Reps: deactivate one that leaves.
     Reps {
@@ -513,6 +519,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Transfer { action } => {
             lifecycle_commands::transfer(&connect(db).await?, action, clock).await?
+        }
+        Command::Tickets { action } => {
+            ticket_commands::tickets(&connect(db).await?, action, clock).await?
         }
         Command::Conflicts { action } => {
             conflict_commands::conflicts(&connect(db).await?, action, clock).await?

@@ -574,7 +574,10 @@ async fn value_commands_grade_customers_and_report(backend: Backend) {
         .await
         .unwrap();
     let tickets = store
-        .tickets_of(&allot_core::CustomerId::parse("c1").unwrap())
+        .tickets_of(
+            &allot_core::CustomerId::parse("c1").unwrap(),
+            allot_core::Clock::parse("2026-11-25T09:00:00+08:00").unwrap(),
+        )
         .await
         .unwrap();
     let k1 = tickets.iter().find(|ticket| ticket.id == "k1").unwrap();

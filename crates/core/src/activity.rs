@@ -277,8 +277,40 @@ impl TicketSeverity {
     }
 }
 
+/// What a ticket is: a service request, or a complaint (投诉), which the baseline checks hold
+/// to being answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TicketKind {
+    Request,
+    Complaint,
+}
+
+impl TicketKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketKind::Request => "request",
+            TicketKind::Complaint => "complaint",
+        }
+    }
+
+    pub fn parse_field(field: &str, raw: &str) -> Result<TicketKind, FieldError> {
+        match raw.trim() {
+            "" | "request" => Ok(TicketKind::Request),
+            "complaint" => Ok(TicketKind::Complaint),
+            other => Err(FieldError::new(
+                field,
+                format!("'{other}' is not one of request|complaint"),
+            )),
+        }
+    }
+}
+
 /// A service request or complaint. Open while `closed_at` is unknown or later than the clock;
 /// open tickets lower a customer's health, and every ticket counts into its cost to serve.
+/// Its service clocks stop at `first_response_at` and at `resolved_at` (or, for a ticket only
+/// ever closed, `closed_at`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ticket {
     pub id: String,
@@ -287,10 +319,27 @@ pub struct Ticket {
     pub closed_at: Option<DateTime<Utc>>,
     pub severity: TicketSeverity,
     pub subject: String,
+    pub kind: TicketKind,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// How many times it was reopened after a resolution.
+    pub reopened: u32,
+    /// The customer's rating of the resolution, 1 (poor) to 5 (excellent).
+    pub rating: Option<u8>,
 }
 
+impl Ticket {
+    /// When its resolution clock stopped: resolved, or closed for a ticket only ever closed.
+    pub fn resolution_at(&self) -> Option<DateTime<Utc>> {
+        self.resolved_at.or(self.closed_at)
+    }
+}
+
+/// The most reopenings a ticket may record.
+pub const MOST_REOPENINGS: u32 = 10_000;
+
 /// A ticket as text: the `tickets.csv` columns. A ticket is re-imported (or posted again)
-/// with the same `id` to close it.
+/// with the same `id` to close it; a file changes only the columns it has.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TicketFields {
@@ -306,68 +355,90 @@ pub struct TicketFields {
     pub severity: String,
     #[serde(default, deserialize_with = "lenient_text")]
     pub subject: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub first_response_at: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub resolved_at: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub reopened: String,
+    #[serde(default, deserialize_with = "lenient_text")]
+    pub rating: String,
 }
 
 impl TicketFields {
-    pub const COLUMNS: [&'static str; 6] = [
+    pub const COLUMNS: [&'static str; 11] = [
         "id",
         "customer_id",
         "opened_at",
         "closed_at",
         "severity",
         "subject",
+        "kind",
+        "first_response_at",
+        "resolved_at",
+        "reopened",
+        "rating",
     ];
 
-    pub fn set(&mut self, column: &str, value: String) -> Result<(), FieldError> {
-        let slot = match column {
+    fn slot(&mut self, column: &str) -> Option<&mut String> {
+        Some(match column {
             "id" => &mut self.id,
             "customer_id" => &mut self.customer_id,
             "opened_at" => &mut self.opened_at,
             "closed_at" => &mut self.closed_at,
             "severity" => &mut self.severity,
             "subject" => &mut self.subject,
-            other => return Err(unknown_column(other, &Self::COLUMNS)),
-        };
-        *slot = value;
-        Ok(())
+            "kind" => &mut self.kind,
+            "first_response_at" => &mut self.first_response_at,
+            "resolved_at" => &mut self.resolved_at,
+            "reopened" => &mut self.reopened,
+            "rating" => &mut self.rating,
+            _ => return None,
+        })
+    }
+
+    pub fn set(&mut self, column: &str, value: String) -> Result<(), FieldError> {
+        match self.slot(column) {
+            Some(slot) => {
+                *slot = value;
+                Ok(())
+            }
+            None => Err(unknown_column(column, &Self::COLUMNS)),
+        }
     }
 
     /// The text of a stored ticket, to lay a partial update over (see [`TicketFields::overlay`]).
     pub fn from_ticket(ticket: &Ticket) -> Self {
+        let time =
+            |time: Option<DateTime<Utc>>| time.map(|time| time.to_rfc3339()).unwrap_or_default();
         TicketFields {
             id: ticket.id.clone(),
             customer_id: ticket.customer_id.to_string(),
             opened_at: ticket.opened_at.to_rfc3339(),
-            closed_at: ticket
-                .closed_at
-                .map(|closed| closed.to_rfc3339())
-                .unwrap_or_default(),
+            closed_at: time(ticket.closed_at),
             severity: ticket.severity.as_str().to_string(),
             subject: ticket.subject.clone(),
+            kind: ticket.kind.as_str().to_string(),
+            first_response_at: time(ticket.first_response_at),
+            resolved_at: time(ticket.resolved_at),
+            reopened: ticket.reopened.to_string(),
+            rating: ticket
+                .rating
+                .map(|rating| rating.to_string())
+                .unwrap_or_default(),
         }
     }
 
     /// Takes the given columns from `update`: `{"id":"k1","closed_at":"…"}` closes a ticket
     /// and keeps its severity and subject.
-    pub fn overlay(&mut self, update: TicketFields, given: &crate::update::GivenColumns) {
-        let TicketFields {
-            id,
-            customer_id,
-            opened_at,
-            closed_at,
-            severity,
-            subject,
-        } = update;
-        for (column, value) in [
-            ("id", id),
-            ("customer_id", customer_id),
-            ("opened_at", opened_at),
-            ("closed_at", closed_at),
-            ("severity", severity),
-            ("subject", subject),
-        ] {
+    pub fn overlay(&mut self, mut update: TicketFields, given: &crate::update::GivenColumns) {
+        for column in Self::COLUMNS {
             if given.contains(column) {
-                self.set(column, value).expect("a ticket column");
+                if let (Some(slot), Some(value)) = (self.slot(column), update.slot(column)) {
+                    *slot = std::mem::take(value);
+                }
             }
         }
     }
@@ -381,21 +452,42 @@ impl TicketFields {
         }));
         let customer_id = problems.take(CustomerId::parse_field("customer_id", &self.customer_id));
         let opened_at = problems.take(required_time("opened_at", &self.opened_at));
-        let closed_at = problems.take(parse_optional_timestamp("closed_at", &self.closed_at));
-        if let (Some(opened), Some(Some(closed))) = (opened_at, closed_at) {
-            if closed < opened {
-                problems.push(FieldError::new(
-                    "closed_at",
-                    format!(
-                        "{} is before opened_at {}",
-                        closed.to_rfc3339(),
-                        opened.to_rfc3339()
-                    ),
-                ));
+        let mut later_time = |field: &str, raw: &str| {
+            let time = problems.take(parse_optional_timestamp(field, raw));
+            if let (Some(opened), Some(Some(time))) = (opened_at, time) {
+                if time < opened {
+                    problems.push(FieldError::new(
+                        field,
+                        format!(
+                            "{} is before opened_at {}",
+                            time.to_rfc3339(),
+                            opened.to_rfc3339()
+                        ),
+                    ));
+                }
             }
-        }
+            time
+        };
+        let closed_at = later_time("closed_at", &self.closed_at);
+        let first_response_at = later_time("first_response_at", &self.first_response_at);
+        let resolved_at = later_time("resolved_at", &self.resolved_at);
         let severity = problems.take(TicketSeverity::parse_field("severity", &self.severity));
         let subject = problems.take(parse_text("subject", &self.subject));
+        let kind = problems.take(TicketKind::parse_field("kind", &self.kind));
+        let reopened = problems.take(match self.reopened.trim() {
+            "" => Ok(0),
+            text => text
+                .parse::<u32>()
+                .ok()
+                .filter(|count| *count <= MOST_REOPENINGS)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "reopened",
+                        format!("'{text}' is not a whole number from 0 to {MOST_REOPENINGS}"),
+                    )
+                }),
+        });
+        let rating = problems.take(parse_rating("rating", &self.rating));
         problems.finish(|| {
             Some(Ticket {
                 id: id?,
@@ -404,8 +496,27 @@ impl TicketFields {
                 closed_at: closed_at?,
                 severity: severity?,
                 subject: subject?,
+                kind: kind?,
+                first_response_at: first_response_at?,
+                resolved_at: resolved_at?,
+                reopened: reopened?,
+                rating: rating?,
             })
         })
+    }
+}
+
+/// A rating 1–5 (empty: none).
+pub fn parse_rating(field: &str, raw: &str) -> Result<Option<u8>, FieldError> {
+    match raw.trim() {
+        "" => Ok(None),
+        text => match text.parse::<u8>() {
+            Ok(rating @ 1..=5) => Ok(Some(rating)),
+            _ => Err(FieldError::new(
+                field,
+                format!("'{text}' is not a rating; give a whole number from 1 to 5"),
+            )),
+        },
     }
 }
 
@@ -553,6 +664,72 @@ mod tests {
             ])),
             ["severity"]
         );
+    }
+
+    #[test]
+    fn ticket_service_columns_parse_and_keep_their_order() {
+        let ticket = |cells: &[(&str, &str)]| {
+            let mut fields = TicketFields::default();
+            for (column, value) in [
+                ("id", "k1"),
+                ("customer_id", "c1"),
+                ("opened_at", "2026-03-02T09:00:00Z"),
+            ] {
+                fields.set(column, value.to_string()).unwrap();
+            }
+            for (column, value) in cells {
+                fields.set(column, value.to_string()).unwrap();
+            }
+            fields.into_ticket()
+        };
+        let parsed = ticket(&[
+            ("kind", "complaint"),
+            ("first_response_at", "2026-03-02T10:00:00Z"),
+            ("resolved_at", "2026-03-03T10:00:00Z"),
+            ("reopened", "2"),
+            ("rating", "4"),
+        ])
+        .unwrap();
+        assert_eq!(parsed.kind, TicketKind::Complaint);
+        assert_eq!(parsed.rating, Some(4));
+        assert_eq!(parsed.reopened, 2);
+        assert_eq!(parsed.resolution_at(), parsed.resolved_at);
+        assert_eq!(ticket(&[]).unwrap().kind, TicketKind::Request);
+        let fields_of = |cells: &[(&str, &str)]| -> Vec<String> {
+            ticket(cells)
+                .unwrap_err()
+                .iter()
+                .map(|error| error.field.clone())
+                .collect()
+        };
+        assert_eq!(
+            fields_of(&[
+                ("kind", "praise"),
+                ("first_response_at", "2026-03-01"),
+                ("resolved_at", "yesterday"),
+                ("reopened", "-1"),
+                ("rating", "6"),
+            ]),
+            [
+                "first_response_at",
+                "resolved_at",
+                "kind",
+                "reopened",
+                "rating"
+            ]
+        );
+        // A stored ticket laid under a partial update keeps the columns not given.
+        let stored = parsed.clone();
+        let mut fields = TicketFields::from_ticket(&stored);
+        let mut update = TicketFields::default();
+        update.set("id", "k1".to_string()).unwrap();
+        update.set("rating", "5".to_string()).unwrap();
+        let given = crate::update::GivenColumns::all(["id", "rating"]);
+        fields.overlay(update, &given);
+        let updated = fields.into_ticket().unwrap();
+        assert_eq!(updated.rating, Some(5));
+        assert_eq!(updated.kind, TicketKind::Complaint);
+        assert_eq!(updated.first_response_at, stored.first_response_at);
     }
 
     #[test]

@@ -6,7 +6,9 @@
 use chrono::{Duration, NaiveDate};
 use std::collections::BTreeMap;
 
-use crate::activity::{Interaction, InteractionKind, Ticket, TicketSeverity, Transaction};
+use crate::activity::{
+    Interaction, InteractionKind, Ticket, TicketKind, TicketSeverity, Transaction,
+};
 use crate::clock::Clock;
 use crate::contact::{CreditCode, Email, Phone};
 use crate::customer::{Customer, Workload};
@@ -307,6 +309,45 @@ to = { team = "hq" }
 strategy = "least_loaded"
 "#;
 
+/// The demo's value policy: the built-in tiers (A the top 20%, B the top half, C the rest) and
+/// every other default, with service promises per tier on a Beijing business calendar, so the
+/// demo's tickets have due times, breaches and escalations. The holidays are examples.
+pub const DEMO_POLICY: &str = r#"# The demo organisation's policy: the default tiers, with service standards.
+[[tier]]
+name = "A"
+top_percent = 20
+
+[[tier]]
+name = "B"
+top_percent = 50
+
+[[tier]]
+name = "C"
+
+[service.calendar]
+time_zone = "Asia/Shanghai"
+working_hours = ["09:00-12:00", "13:30-18:00"]
+working_days = ["mon", "tue", "wed", "thu", "fri"]
+holidays = ["2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07", "2027-01-01"]
+extra_working_days = ["2026-09-27", "2026-10-10"]
+
+[service.tier.A]
+first_response = "2h"
+resolution = { major = "8h", general = "3d" }
+care_every_days = 14
+
+[service.tier.B]
+first_response = "4h"
+resolution = { major = "1d", general = "5d" }
+care_every_days = 30
+
+[service.tier.C]
+first_response = "24h"
+resolution = { major = "2d", general = "5d" }
+care_every_days = 90
+business_hours = false
+"#;
+
 /// The demo as of `clock`: 7 teams in a tree, 40 reps (two absent around the clock's date,
 /// one inactive), `customer_count` customers in the pool created over the year before the
 /// clock, and rules using every strategy.
@@ -600,6 +641,11 @@ pub fn demo_activity(seed: u64, customers: &[Customer], clock: Clock) -> DemoAct
             .filter(|ticket| ticket.opened_at <= now)
             .map(|mut ticket| {
                 ticket.closed_at = ticket.closed_at.filter(|closed| *closed <= now);
+                ticket.resolved_at = ticket.resolved_at.filter(|resolved| *resolved <= now);
+                ticket.first_response_at = ticket.first_response_at.filter(|first| *first <= now);
+                if ticket.resolved_at.is_none() {
+                    ticket.rating = None;
+                }
                 ticket
             })
             .collect(),
@@ -616,6 +662,8 @@ fn demo_tickets(seed: u64, customers: &[Customer], as_of: NaiveDate) -> Vec<Tick
         "报价咨询",
         "服务投诉",
     ];
+    // The service columns come from a stream of their own too, so the tickets are as before.
+    let mut service = SplitMix64(seed ^ 0x5E41_1CE0_0000_0004);
     let mut tickets = Vec::new();
     for customer in customers {
         if !random.chance(12) {
@@ -627,17 +675,40 @@ fn demo_tickets(seed: u64, customers: &[Customer], as_of: NaiveDate) -> Vec<Tick
             let open_days = 1 + random.below(20) as i64;
             let closed_at = (opened + Duration::days(open_days) <= as_of - Duration::days(14))
                 .then(|| opened_at + Duration::days(open_days));
+            let severity = if random.chance(20) {
+                TicketSeverity::Major
+            } else {
+                TicketSeverity::General
+            };
+            let subject = random.pick(&subjects).to_string();
+            // Most are answered within a few hours, some after a day or two.
+            let response_minutes = if service.chance(15) {
+                1_440 + service.below(2_880) as i64
+            } else {
+                10 + service.below(300) as i64
+            };
+            let responded = opened_at + Duration::minutes(response_minutes);
+            let first_response_at =
+                Some(closed_at.map_or(responded, |closed| responded.min(closed)));
+            let rating = closed_at
+                .map(|_| 1 + service.below(5) as u8)
+                .filter(|_| service.chance(60));
             tickets.push(Ticket {
                 id: format!("k-{}-{number}", customer.id),
                 customer_id: customer.id.clone(),
                 opened_at,
                 closed_at,
-                severity: if random.chance(20) {
-                    TicketSeverity::Major
+                severity,
+                kind: if subject == "服务投诉" {
+                    TicketKind::Complaint
                 } else {
-                    TicketSeverity::General
+                    TicketKind::Request
                 },
-                subject: random.pick(&subjects).to_string(),
+                subject,
+                first_response_at,
+                resolved_at: closed_at,
+                reopened: 0,
+                rating,
             });
         }
     }
@@ -649,6 +720,17 @@ mod tests {
     use super::*;
     use crate::rules::{RuleSet, StrategyKind};
     use std::collections::BTreeSet;
+
+    #[test]
+    fn the_demo_policy_grades_as_the_default_and_promises_service() {
+        let policy = crate::value::ValuePolicy::parse(DEMO_POLICY).unwrap();
+        let default = crate::value::ValuePolicy::default();
+        assert_eq!(policy.tiers, default.tiers);
+        assert_eq!(policy.scoring, default.scoring);
+        assert_eq!(policy.health, default.health);
+        assert_eq!(policy.pool, default.pool);
+        assert_eq!(policy.service.tiers.len(), 3);
+    }
 
     #[test]
     fn demo_activity_ends_at_the_clock() {

@@ -23,6 +23,7 @@ pub mod pool;
 pub mod rfm_segment;
 pub mod routing;
 pub mod rules;
+pub mod service;
 pub mod strategy;
 pub mod text;
 pub mod update;

@@ -101,6 +101,16 @@ pub struct TicketDocument {
     /// major | general (default general).
     severity: Option<String>,
     subject: Option<String>,
+    /// request | complaint (default request).
+    kind: Option<String>,
+    /// When it was first answered (stops the first-response clock).
+    first_response_at: Option<String>,
+    /// When it was resolved (stops the resolution clock).
+    resolved_at: Option<String>,
+    /// How many times it was reopened.
+    reopened: Option<i64>,
+    /// 1–5 once resolved.
+    rating: Option<i64>,
 }
 
 /// A transaction as in `transactions.csv`. Negative amounts are refunds.

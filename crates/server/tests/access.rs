@@ -12,6 +12,8 @@ use support::{spawn_app, TestApp};
 
 /// A customer only the admin sees: owned by s1 of the south team.
 const OUT_OF_VIEW: &str = "CU-SOUTH";
+/// A ticket of that customer.
+const OUT_OF_VIEW_TICKET: &str = "K-SOUTH";
 
 #[test]
 fn every_documented_route_has_a_row_and_the_readme_prints_the_table() {
@@ -97,6 +99,10 @@ async fn organisation(app: &TestApp) -> (String, String) {
         .post("/api/v1/customers/CU-SOUTH/interactions", json!({"rep_id": "s1", "at": "2026-11-20", "kind": "visit", "minutes": 30, "outcome": "met"}))
         .await;
     assert!(status.is_success(), "{body}");
+    let (status, body) = app
+        .post("/api/v1/tickets", json!({"id": OUT_OF_VIEW_TICKET, "customer_id": OUT_OF_VIEW, "opened_at": "2026-11-21", "severity": "major", "subject": "probe"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let clock = allot_core::Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
     let manager = app
         .store
@@ -131,6 +137,9 @@ fn probe_path(path: &str, transfer: i64, conflict: i64) -> String {
     }
     if path.starts_with("/api/v1/teams/") {
         return path.replace("{id}", "south");
+    }
+    if path.starts_with("/api/v1/tickets/{id}") {
+        return path.replace("{id}", OUT_OF_VIEW_TICKET);
     }
     if path.starts_with("/api/v1/transfers/") {
         return path.replace("{id}", &transfer.to_string());
@@ -175,6 +184,8 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
                     json!({"text": "probe"})
                 } else if row.path.ends_with("/decide") {
                     json!({"decision": "keep"})
+                } else if row.path.ends_with("/rating") {
+                    json!({"rating": 4})
                 } else {
                     json!({})
                 }
@@ -232,7 +243,8 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
                     }
                 }
                 let names_a_record = row.path.starts_with("/api/v1/transfers/{id}")
-                    || row.path.starts_with("/api/v1/conflicts/{id}");
+                    || row.path.starts_with("/api/v1/conflicts/{id}")
+                    || row.path.starts_with("/api/v1/tickets/{id}");
                 if row.allowed.permits(role_enum) && names_a_record {
                     assert_eq!(
                         status,

@@ -73,6 +73,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reports/value"),
     ("get", "/api/v1/alerts"),
     ("post", "/api/v1/tickets"),
+    ("get", "/api/v1/tickets"),
+    ("get", "/api/v1/tickets/{id}"),
+    ("post", "/api/v1/tickets/{id}/respond"),
+    ("post", "/api/v1/tickets/{id}/resolve"),
+    ("post", "/api/v1/tickets/{id}/reopen"),
+    ("post", "/api/v1/tickets/{id}/rating"),
     ("get", "/api/v1/customers/{id}/tickets"),
     ("get", "/api/v1/customers/{id}/activity"),
     ("get", "/api/v1/tier-events"),
@@ -1234,6 +1240,20 @@ async fn responses_match_the_openapi_schemas(backend: Backend) {
         None,
     )
     .await;
+    call(Method::POST, "/api/v1/tickets", "/api/v1/tickets".into(),
+        Some(json!({"id": "k2", "customer_id": "s1", "opened_at": "2026-11-24", "severity": "general", "kind": "complaint", "subject": "投诉"}))).await;
+    for (route, body) in [
+        ("respond", json!({"at": "2026-11-24T10:00:00+08:00"})),
+        ("resolve", json!({})),
+        ("rating", json!({"rating": 5})),
+        ("reopen", json!({})),
+        ("rating", json!({"rating": 9})),
+    ] {
+        call(Method::POST, "/api/v1/tickets/{id}/step", format!("/api/v1/tickets/k2/{route}"), Some(body)).await;
+    }
+    call(Method::GET, "/api/v1/tickets/{id}", "/api/v1/tickets/k2".into(), None).await;
+    call(Method::GET, "/api/v1/tickets", "/api/v1/tickets?state=all&limit=5".into(), None).await;
+    call(Method::GET, "/api/v1/tickets", "/api/v1/tickets?state=sideways".into(), None).await;
     call(
         Method::GET,
         "/api/v1/customers/{id}/activity",
@@ -1424,6 +1444,84 @@ async fn a_routed_duplicate_answers_with_the_conflict(backend: Backend) {
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
 }
 
+/// Tickets through the API: due times from the customer's tier on the business calendar, the
+/// steps and their refusals, a bad policy refused with its key path, escalation by `tick`.
+async fn tickets_keep_their_service_clocks(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put("/api/v1/policy", json!({"source": "[service.tier.A]\nfirst_response = \"2 hours\"\nresolution = { major = \"8h\", general = \"3d\" }\n"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("service.tier.A.first_response"), "{body}");
+    let policy = allot_core::demo::DEMO_POLICY;
+    let (status, body) = app.put("/api/v1/policy", json!({ "source": policy })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .post("/api/v1/customers", json!({"id": "t1", "name": "工单客户", "tier": "A", "owner_id": "r2"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Opened on Tuesday 24 November 17:00 in Beijing: first response due Wednesday 10:00.
+    let (status, ticket) = app
+        .post("/api/v1/tickets", json!({"id": "kt", "customer_id": "t1", "opened_at": "2026-11-24T17:00:00+08:00", "severity": "major", "kind": "complaint", "subject": "交付延期"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{ticket}");
+    assert_eq!(ticket["tier"], "A", "{ticket}");
+    assert_eq!(ticket["kind"], "complaint");
+    assert_eq!(ticket["first_response_due"], "2026-11-25T02:00:00.000000Z", "{ticket}");
+    // The clock is Wednesday 09:00: one business hour left.
+    assert_eq!(ticket["remaining_business_minutes"], 60, "{ticket}");
+    assert_eq!(ticket["breached"], false);
+    let (status, rated) = app.post("/api/v1/tickets/kt/rating", json!({"rating": 4})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{rated}");
+    assert_error(&rated, "ticket_open", None);
+    let (status, late) = app
+        .post("/api/v1/tickets/kt/respond", json!({"at": "2026-11-26T09:00:00+08:00"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{late}");
+    assert_eq!(late["error"]["field"], "at", "{late}");
+    let (status, answered) = app.post("/api/v1/tickets/kt/respond", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(answered["first_response_at"], "2026-11-25T01:00:00.000000Z");
+    let (status, again) = app.post("/api/v1/tickets/kt/respond", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_error(&again, "ticket_already_responded", None);
+    let (status, resolved) = app.post("/api/v1/tickets/kt/resolve", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(resolved["remaining_business_minutes"], Value::Null);
+    let (status, bad) = app.post("/api/v1/tickets/kt/rating", json!({"rating": 9})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_eq!(bad["error"]["field"], "rating", "{bad}");
+    let (status, rated) = app.post("/api/v1/tickets/kt/rating", json!({"rating": 5})).await;
+    assert_eq!(status, StatusCode::OK, "{rated}");
+    assert_eq!(rated["rating"], 5);
+    let (status, detail) = app.get("/api/v1/tickets/kt").await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let steps: Vec<&str> = detail["history"].as_array().unwrap().iter().map(|step| step["kind"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["opened", "responded", "resolved", "rated"], "{detail}");
+    assert!(detail["history"][1]["actor"].as_str().unwrap().starts_with("admin:"), "{detail}");
+    let (status, missing) = app.get("/api/v1/tickets/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+
+    // A ticket opened Monday, never answered: breached; tick escalates it (to the admins,
+    // east having no manager) once.
+    let (status, body) = app
+        .post("/api/v1/tickets", json!({"id": "kl", "customer_id": "t1", "opened_at": "2026-11-23T10:00:00+08:00", "severity": "general", "subject": "报价咨询"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["breached"], true, "{body}");
+    let (status, ticked) = app.call(Method::POST, "/api/v1/tick", None).await;
+    assert_eq!(status, StatusCode::OK, "{ticked}");
+    assert_eq!(ticked["escalation"]["escalations"], 1, "{ticked}");
+    let (_, ticked) = app.call(Method::POST, "/api/v1/tick", None).await;
+    assert_eq!(ticked["escalation"]["escalations"], 0, "{ticked}");
+    let (_, open) = app.get("/api/v1/tickets?state=open").await;
+    assert_eq!(open["total"], 1, "{open}");
+    assert_eq!(open["items"][0]["escalation_level"], 1, "{open}");
+    let (_, notes) = app.get("/api/v1/notifications").await;
+    assert!(notes.as_array().unwrap().iter().any(|note| note["ticket_id"] == "kl"), "{notes}");
+}
+
 allot_store::test_on_both_backends! {
     a_routed_duplicate_answers_with_the_conflict => super::a_routed_duplicate_answers_with_the_conflict;
     responses_match_the_openapi_schemas => super::responses_match_the_openapi_schemas;
@@ -1440,4 +1538,5 @@ allot_store::test_on_both_backends! {
     concurrent_routes_for_one_new_customer_give_one_owner => super::concurrent_routes_for_one_new_customer_give_one_owner;
     bad_input_gets_clear_errors => super::bad_input_gets_clear_errors;
     customers_list_filters_and_pages => super::customers_list_filters_and_pages;
+    tickets_keep_their_service_clocks => super::tickets_keep_their_service_clocks;
 }

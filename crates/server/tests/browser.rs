@@ -276,6 +276,14 @@ async fn organisation(app: &TestApp) {
     organisation_with_logins(app).await;
     let (status, answer) = app.put("/api/v1/reps/r3", json!({"capacity": 1})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = app
+        .put("/api/v1/policy", json!({"source": allot_core::demo::DEMO_POLICY}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let (status, answer) = app
+        .post("/api/v1/tickets", json!({"id": "K-E1", "customer_id": "CU-E1", "opened_at": "2026-11-24T17:00:00+08:00", "severity": "major", "kind": "complaint", "subject": "交付延期"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
     let (status, answer) = app.call(reqwest::Method::POST, "/api/v1/score", None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
@@ -369,6 +377,12 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
     page.click("form[action$='/transfer'] button[type=submit]")
         .await;
     page.flash_saying("requested").await;
+    page.goto("/tickets").await;
+    page.check_page("tickets").await;
+    page.click("a[href='/tickets/K-E1']").await;
+    page.check_page("ticket").await;
+    page.click("form[action$='/respond'] button[type=submit]").await;
+    page.flash_saying("Ticket K-E1 updated.").await;
     page.log_out().await;
 
     // The manager: its subtree on the dashboard, the transfer approved and accepted, the

@@ -564,7 +564,9 @@ async fn every_page_answers_each_role_as_the_page_table_says(backend: Backend) {
                 .replace("/transfers/{id}", "/transfers/999999")
                 .replace("{action}", "approve")
                 .replace("/reps/{id}", "/reps/nobody")
-                .replace("/teams/{id}", "/teams/nowhere");
+                .replace("/teams/{id}", "/teams/nowhere")
+                .replace("/tickets/{id}", "/tickets/NOTICKET")
+                .replace("{step}", "respond");
             let (status, _, page) = if row.method == "GET" {
                 browser.get(&path, "en").await
             } else {
@@ -588,6 +590,66 @@ async fn every_page_answers_each_role_as_the_page_table_says(backend: Backend) {
     }
 }
 
+/// The service desk: a rep finds its customer's ticket with its due time, answers, resolves
+/// and rates it on the ticket's page; another rep's ticket is not found; a manager sees both.
+async fn a_ticket_is_answered_resolved_and_rated_on_its_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let (status, answer) = app
+        .put("/api/v1/policy", json!({"source": allot_core::demo::DEMO_POLICY}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    for customer in ["CU-E1", "CU-H1"] {
+        let (status, answer) = app
+            .put(&format!("/api/v1/customers/{customer}"), json!({"tier": "A"}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    for (ticket, customer) in [("K-E1", "CU-E1"), ("K-H1", "CU-H1")] {
+        let (status, answer) = app
+            .post("/api/v1/tickets", json!({"id": ticket, "customer_id": customer, "opened_at": "2026-11-24T17:00:00+08:00", "severity": "major", "kind": "complaint", "subject": "交付延期"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
+    let (status, _, page) = rep.get("/tickets?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for shown in [r#"href="/tickets/K-E1""#, "First response due", "2026-11-25 10:00", "Complaint", "On time", "1 tickets"] {
+        assert!(page.contains(shown), "{shown} missing: {page}");
+    }
+    assert!(!page.contains("K-H1"), "another rep's ticket: {page}");
+    let (status, _, page) = rep.get("/tickets/K-H1", "en").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    let (status, _, page) = rep.get("/tickets/K-E1", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(r#"action="/tickets/K-E1/respond""#), "{page}");
+    assert!(!page.contains("/tickets/K-E1/rating"), "not rated while open: {page}");
+    let csrf = form_token(&page);
+    for step in ["respond", "resolve"] {
+        let (status, location, _) = rep.post(&format!("/tickets/K-E1/{step}"), &[("csrf", &csrf)]).await;
+        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/tickets/K-E1")), "{step}");
+    }
+    let (_, _, page) = rep.get("/tickets/K-E1", "en").await;
+    assert!(page.contains("Ticket K-E1 updated."), "{page}");
+    assert!(page.contains("first response"), "{page}");
+    let (status, _, _) = rep.post("/tickets/K-E1/rating", &[("csrf", &csrf), ("rating", "4")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, page) = rep.get("/tickets/K-E1", "en").await;
+    assert!(page.contains("4/5"), "{page}");
+    // A second resolution is refused in words (the language the form was sent in).
+    let (_, _, _) = rep.post("/tickets/K-E1/resolve", &[("csrf", &csrf)]).await;
+    let (_, _, page) = rep.get("/tickets/K-E1", "en").await;
+    assert!(page.contains("the ticket is resolved already"), "{page}");
+    // The API agrees with what the page did.
+    let (_, ticket) = app.get("/api/v1/tickets/K-E1").await;
+    assert_eq!(ticket["rating"], 4, "{ticket}");
+    assert_eq!(ticket["history"][1]["actor"], "rep:r3", "{ticket}");
+    // The manager of east sees its rep's ticket, not the admin's own customer's.
+    let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    let (_, _, page) = manager.get("/tickets?state=all&lang=en", "en").await;
+    assert!(page.contains("K-E1") && !page.contains("K-H1"), "{page}");
+}
+
 allot_store::test_on_both_backends! {
     every_page_answers_each_role_as_the_page_table_says => super::every_page_answers_each_role_as_the_page_table_says;
     the_customer_page_shows_everything_in_view_and_nothing_else => super::the_customer_page_shows_everything_in_view_and_nothing_else;
@@ -595,4 +657,5 @@ allot_store::test_on_both_backends! {
     rules_are_checked_at_their_line_saved_by_an_admin_and_compared => super::rules_are_checked_at_their_line_saved_by_an_admin_and_compared;
     reps_are_edited_within_a_subtree_and_leave_with_a_successor => super::reps_are_edited_within_a_subtree_and_leave_with_a_successor;
     an_excel_workbook_is_imported_with_its_bad_row_shown => super::an_excel_workbook_is_imported_with_its_bad_row_shown;
+    a_ticket_is_answered_resolved_and_rated_on_its_page => super::a_ticket_is_answered_resolved_and_rated_on_its_page;
 }

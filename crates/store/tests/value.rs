@@ -704,6 +704,7 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
             ticket("k0", "c10", "2026-02-01", "2026-02-03"),
             &every_ticket_column(),
             clock("2026-07-31T00:00:00Z"),
+            "admin:test",
         )
         .await
         .unwrap();
@@ -724,6 +725,7 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
             ticket("k1", "c05", "2026-07-01T09:00:00Z", ""),
             &every_ticket_column(),
             clock("2026-07-31T00:00:00Z"),
+            "admin:test",
         )
         .await
         .unwrap();
@@ -744,7 +746,14 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
         details.health_as_of.as_deref(),
         Some("2026-07-02T02:00:00.000000Z")
     );
-    assert_eq!(store.tickets_of(&c05).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .tickets_of(&c05, clock("2026-07-31T00:00:00Z"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Closed, the ticket stops weighing on health; it still counts as service effort.
     let closed = store
@@ -752,6 +761,7 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
             ticket("k1", "c05", "2026-07-01T09:00:00Z", "2026-07-02T10:00:00Z"),
             &every_ticket_column(),
             clock("2026-07-31T00:00:00Z"),
+            "admin:test",
         )
         .await
         .unwrap();
@@ -767,6 +777,7 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
             close_only,
             &GivenColumns::from_header(&["id".to_string(), "closed_at".to_string()]),
             clock("2026-07-31T00:00:00Z"),
+            "admin:test",
         )
         .await
         .unwrap();
@@ -784,6 +795,7 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
             ticket("k1", "c06", "2026-07-01T09:00:00Z", ""),
             &every_ticket_column(),
             clock("2026-07-31T00:00:00Z"),
+            "admin:test",
         )
         .await
         .unwrap_err();
@@ -793,6 +805,7 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
             ticket("k9", "c06", "2026-07-01T09:00:00Z", "2026-09-01"),
             &every_ticket_column(),
             clock("2026-07-31T00:00:00Z"),
+            "admin:test",
         )
         .await
         .unwrap_err();
@@ -803,6 +816,7 @@ async fn health_is_refreshed_daily_and_tickets_count(backend: Backend) {
             ticket("k8", "c06", "2026-07-31", ""),
             &every_ticket_column(),
             clock("2026-07-31T07:00:00+08:00"),
+            "admin:test",
         )
         .await
         .unwrap();

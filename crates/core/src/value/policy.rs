@@ -8,7 +8,10 @@ use toml::Spanned;
 use crate::activity::InteractionKind;
 use crate::error::{FieldError, RuleError};
 use crate::pool::{PoolPolicy, RealFollowUp, TransferApproval};
+use crate::service::ServicePolicy;
 use crate::vocabulary::{StageName, TierName, Vocabulary, DEFAULT_STAGES};
+
+mod service_section;
 
 /// A commented example policy; it equals the built-in defaults except for its tier cuts and
 /// the strategic weight, and keeps the default tier names, so examples hold with or without it.
@@ -81,6 +84,35 @@ real_follow_up = [ { kind = "visit" }, { kind = "call", outcome = "reached" }, {
 protect_days_after_claim = 7        # a fresh claim is not reclaimed before this
 transfer_approval = { A = "two_levels" }   # default "team_manager"
 handover_read_days = 14             # the old owner keeps read access this long
+
+[service.calendar]
+# Business time for the promises below (default: Asia/Shanghai, Monday to Friday,
+# 09:00-12:00 and 13:30-18:00, no holidays).
+time_zone = "Asia/Shanghai"
+working_hours = ["09:00-12:00", "13:30-18:00"]
+working_days = ["mon", "tue", "wed", "thu", "fri"]
+holidays = ["2027-01-01", "2027-02-10", "2027-02-11"]   # whole days off
+extra_working_days = ["2027-02-07"]                       # 调休: a weekend day worked
+
+# What each tier is promised (服务标准). Durations are Nm, Nh or Nd; on business time a day is
+# one day's working hours. A tier left out is promised nothing: its tickets have no due times.
+[service.tier.A]
+first_response = "2h"
+resolution = { major = "8h", general = "3d" }
+care_every_days = 14
+business_hours = true       # count working hours only (false: the wall clock)
+# escalate_every = "2h"     # after a breach, one level up per this much more (default: the promise again)
+
+[service.tier.B]
+first_response = "4h"
+resolution = { major = "1d", general = "5d" }
+care_every_days = 30
+
+[service.tier.C]
+first_response = "24h"
+resolution = { major = "2d", general = "5d" }
+care_every_days = 90
+business_hours = false
 
 [notify]
 # Every notification is also POSTed as JSON here, from an outbox with retries (leave out: none).
@@ -247,6 +279,9 @@ pub struct ValuePolicy {
     pub pool: PoolPolicy,
     /// Where notifications go besides Allot's own list (`[notify]`).
     pub notify: NotifyPolicy,
+    /// The business calendar and what each tier is promised (`[service]`).
+    #[serde(skip)]
+    pub service: ServicePolicy,
     /// The TOML text the policy came from, kept so a stored version shows exactly what was
     /// written; empty for the built-in default.
     pub source: String,
@@ -272,6 +307,7 @@ impl Default for ValuePolicy {
             stages: DEFAULT_STAGES.map(str::to_string).to_vec(),
             pool: PoolPolicy::default(),
             notify: NotifyPolicy::default(),
+            service: ServicePolicy::default(),
             source: String::new(),
         }
     }
@@ -288,6 +324,7 @@ struct RawPolicy {
     customer: Option<RawCustomer>,
     pool: Option<RawPool>,
     notify: Option<RawNotify>,
+    service: Option<service_section::RawService>,
 }
 
 #[derive(Deserialize)]
@@ -1221,6 +1258,7 @@ impl ValuePolicy {
         let tier_names: Vec<String> = tiers.iter().map(|tier| tier.name.clone()).collect();
         let pool = checker.pool(raw.pool, &tier_names);
         let notify = checker.notify(raw.notify);
+        let service = checker.service(raw.service, &tier_names);
         if checker.errors.is_empty() {
             Ok(ValuePolicy {
                 scoring,
@@ -1231,6 +1269,7 @@ impl ValuePolicy {
                 stages,
                 pool,
                 notify,
+                service,
                 source: source.to_string(),
             })
         } else {
@@ -1311,6 +1350,93 @@ mod tests {
                 .unwrap();
         assert_eq!(integers.scoring.frequency, 1.0);
         assert_eq!(integers.scoring.strategic_attribute.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn the_service_section_is_read_and_each_problem_named_by_its_key_path() {
+        let policy = ValuePolicy::parse(EXAMPLE_POLICY).unwrap();
+        let a = &policy.service.tiers["A"];
+        assert_eq!(a.first_response.to_string(), "2h");
+        assert_eq!(a.resolution_general.to_string(), "3d");
+        assert_eq!(a.care_every_days, Some(14));
+        assert!(a.business_hours);
+        assert!(!policy.service.tiers["C"].business_hours);
+        let calendar = &policy.service.calendar;
+        assert!(calendar.is_working_day("2027-02-07".parse().unwrap()));
+        assert!(!calendar.is_working_day("2027-02-10".parse().unwrap()));
+        assert_eq!(calendar.minutes_per_working_day(), 450);
+        assert!(ValuePolicy::default().service.tiers.is_empty());
+        let tier = "[service.tier.A]\nresolution = { major = \"8h\", general = \"3d\" }\n";
+        check(
+            &format!("{tier}first_response = \"2 hours\"\n"),
+            None,
+            "service.tier.A.first_response",
+            Some(3),
+            "not a duration",
+        );
+        check(
+            "[service.tier.A]\nfirst_response = \"2h\"\nresolution = { major = \"8h\" }\n",
+            None,
+            "service.tier.A.resolution.general",
+            Some(3),
+            "is required",
+        );
+        check(
+            "[service.tier.Z]\nfirst_response = \"2h\"\nresolution = { major = \"8h\", general = \"1d\" }\n",
+            None,
+            "service.tier.Z",
+            Some(1),
+            "'Z' is not a tier; use one of A, B, C",
+        );
+        check(
+            "[service.calendar]\ntime_zone = \"Asia/Beijing\"\n",
+            None,
+            "service.calendar.time_zone",
+            Some(2),
+            "not a time zone",
+        );
+        check(
+            "[service.calendar]\nworking_hours = [\"09:00-12:00\", \"11:30-18:00\"]\n",
+            None,
+            "service.calendar",
+            Some(2),
+            "09:00-12:00 overlaps 11:30-18:00",
+        );
+        check(
+            "[service.calendar]\nworking_hours = [\"9-12\"]\n",
+            None,
+            "service.calendar.working_hours",
+            Some(2),
+            "not a time of day",
+        );
+        check(
+            "[service.calendar]\nworking_days = [\"mon\", \"funday\"]\n",
+            None,
+            "service.calendar.working_days",
+            Some(2),
+            "'funday' is not a weekday",
+        );
+        check(
+            "[service.calendar]\nholidays = [\"2027-02-30\"]\n",
+            None,
+            "service.calendar.holidays",
+            Some(2),
+            "not a date",
+        );
+        check(
+            &format!("{tier}first_response = \"2h\"\ncare_every_days = 0\n"),
+            None,
+            "service.tier.A.care_every_days",
+            Some(4),
+            "at least 1",
+        );
+        check(
+            "[service]\nsla = 1\n",
+            None,
+            "service.sla",
+            Some(2),
+            "unknown field",
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ async fn customer_360(
         .await?;
     let decisions = state.store.decisions_for(id).await?;
     let activity = state.store.recent_activity(id, ACTIVITY_SHOWN).await?;
-    let tickets = state.store.tickets_of(id).await?;
+    let tickets = state.store.tickets_of(id, state.clock.now()).await?;
     let transfers = state
         .store
         .list_transfers(

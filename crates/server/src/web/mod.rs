@@ -12,6 +12,7 @@ pub mod charts;
 mod customer;
 mod organisation;
 mod rules;
+mod tickets;
 mod transfers;
 mod uploads;
 
@@ -50,6 +51,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("rep.html", include_str!("templates/rep.html")),
     ("team.html", include_str!("templates/team.html")),
     ("import.html", include_str!("templates/import.html")),
+    ("tickets.html", include_str!("templates/tickets.html")),
+    ("ticket.html", include_str!("templates/ticket.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/allot.css");
@@ -80,6 +83,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(rules::router())
         .merge(organisation::router())
         .merge(uploads::router())
+        .merge(tickets::router())
         .route_layer(axum::middleware::from_fn_with_state(state, page_access))
 }
 

@@ -701,6 +701,7 @@ pub(crate) async fn open_conflicts(
             kind: "conflict_opened",
             customer_id: Some(*customer),
             transfer_id: None,
+            ticket_id: None,
             text: text.clone(),
             once_key: None,
         })
@@ -772,6 +773,7 @@ async fn tell(
             kind,
             customer_id: Some(customer),
             transfer_id: None,
+            ticket_id: None,
             text,
             once_key: None,
         },

@@ -27,6 +27,8 @@ pub struct Notification {
     pub kind: String,
     pub customer_id: Option<String>,
     pub transfer_id: Option<i64>,
+    /// The ticket it tells of (an escalation).
+    pub ticket_id: Option<String>,
     pub text: String,
     /// RFC 3339 in UTC.
     pub created_at: String,
@@ -40,6 +42,7 @@ pub(crate) struct NewNotification<'a> {
     pub kind: &'a str,
     pub customer_id: Option<&'a CustomerId>,
     pub transfer_id: Option<i64>,
+    pub ticket_id: Option<&'a str>,
     pub text: String,
     /// Stored once per key: a second notification with the same key is dropped.
     pub once_key: Option<String>,
@@ -54,9 +57,10 @@ pub(crate) async fn notify(
     webhook: bool,
 ) -> StoreResult<bool> {
     let id: Option<i64> = on_backend!(source, |connection, Db| {
-        sql!(Db; "INSERT INTO notifications (recipient_rep_id, kind, customer_id, transfer_id, text, created_at, dedup_key) VALUES (",
+        sql!(Db; "INSERT INTO notifications (recipient_rep_id, kind, customer_id, transfer_id, ticket_id, text, created_at, dedup_key) VALUES (",
             bind(notification.recipient.map(RepId::as_str)), ", ", bind(notification.kind), ", ",
             bind(notification.customer_id.map(CustomerId::as_str)), ", ", bind(notification.transfer_id), ", ",
+            bind(notification.ticket_id), ", ",
             bind(notification.text.as_str()), ", ", bind(StoredTime(at)), ", ", bind(notification.once_key.as_deref()),
             ") ON CONFLICT (dedup_key) DO NOTHING RETURNING id")
         .build_query_scalar()
@@ -104,6 +108,7 @@ pub(crate) async fn notify_all(
         ("kind", Kind::Text),
         ("customer_id", Kind::Text),
         ("transfer_id", Kind::Integer),
+        ("ticket_id", Kind::Text),
         ("text", Kind::Text),
         ("created_at", Kind::Timestamp),
         ("dedup_key", Kind::Text),
@@ -118,6 +123,7 @@ pub(crate) async fn notify_all(
                 Value::Text(notification.kind),
                 Value::text(notification.customer_id.map(CustomerId::as_str)),
                 Value::integer(notification.transfer_id),
+                Value::text(notification.ticket_id),
                 Value::Text(&notification.text),
                 Value::Timestamp(at),
                 Value::text(notification.once_key.as_deref()),
@@ -190,6 +196,7 @@ struct NotificationRow {
     kind: String,
     customer_id: Option<String>,
     transfer_id: Option<i64>,
+    ticket_id: Option<String>,
     text: String,
     created_at: StoredTime,
     read_at: Option<StoredTime>,
@@ -203,6 +210,7 @@ impl From<NotificationRow> for Notification {
             kind: row.kind,
             customer_id: row.customer_id,
             transfer_id: row.transfer_id,
+            ticket_id: row.ticket_id,
             text: row.text,
             created_at: row.created_at.text(),
             read_at: row.read_at.map(StoredTime::text),
@@ -221,7 +229,7 @@ impl Store {
         let recipient = principal.rep().map(RepId::as_str);
         let mut connection = self.database.acquire().await?;
         let rows: Vec<NotificationRow> = on_backend!(&mut connection, |connection, Db| {
-            let mut query = sql!(Db; "SELECT id, recipient_rep_id, kind, customer_id, transfer_id, text, created_at, read_at FROM notifications WHERE ");
+            let mut query = sql!(Db; "SELECT id, recipient_rep_id, kind, customer_id, transfer_id, ticket_id, text, created_at, read_at FROM notifications WHERE ");
             match recipient {
                 Some(rep) => query.push("recipient_rep_id = ").push_bind(rep),
                 None => query.push("recipient_rep_id IS NULL"),
@@ -316,7 +324,7 @@ impl Store {
                 .build()
                 .execute(&mut *connection)
                 .await?;
-                let row: NotificationRow = sql!(Db; "SELECT id, recipient_rep_id, kind, customer_id, transfer_id, text, created_at, read_at FROM notifications WHERE id = ", bind(id))
+                let row: NotificationRow = sql!(Db; "SELECT id, recipient_rep_id, kind, customer_id, transfer_id, ticket_id, text, created_at, read_at FROM notifications WHERE id = ", bind(id))
                     .build_query_as()
                     .fetch_one(&mut *connection)
                     .await?;

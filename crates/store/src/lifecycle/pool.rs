@@ -488,6 +488,7 @@ pub(crate) async fn reclaim_in(
                 kind: "reclaim_warning",
                 customer_id: Some(customer_id),
                 transfer_id: None,
+                ticket_id: None,
                 text: text.clone(),
                 once_key: Some(key.clone()),
             })
@@ -535,6 +536,7 @@ pub(crate) async fn reclaim_in(
                 kind: "reclaimed",
                 customer_id: Some(change.customer_id),
                 transfer_id: None,
+                ticket_id: None,
                 text: format!(
                     "customer {} went back to the pool: {}; you cannot claim it again for {} days",
                     change.customer_id,

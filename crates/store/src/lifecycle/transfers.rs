@@ -1375,6 +1375,7 @@ async fn tell(
             kind,
             customer_id: None,
             transfer_id: Some(transfer_id),
+            ticket_id: None,
             text,
             once_key: None,
         },

@@ -98,6 +98,7 @@ impl Store {
         summary.alerts_closed = changes.alerts.closed.len();
 
         changes.write(write, now).await?;
+        crate::tickets::give_tickets_their_first_tier(write).await?;
         summary.by_tier = tiers_in_policy_order(&policy, changes.by_tier);
         record_value_run(write, now, actor, &summary).await?;
         Ok(summary)

@@ -36,6 +36,9 @@ pub struct TickSummary {
     /// The daily reclaim: owners warned, customers returned to the pool.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reclaim: Option<crate::lifecycle::pool::ReclaimSummary>,
+    /// Tickets past their service promises raised to the level due (every tick).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<crate::tickets::escalation::EscalationSummary>,
     /// Runs of later times (`job period`) forgotten by a forced tick back in time.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub forgotten_runs: Vec<String>,
@@ -44,7 +47,7 @@ pub struct TickSummary {
 impl Store {
     /// Runs the scheduled jobs that are due as of the clock, each once per period:
     /// `expire_overrides`, `refresh_health` and `reclaim` daily, `monthly_regrade` on the first tick of a
-    /// calendar month (at the clock's offset). Each job runs in its own transaction, in which
+    /// calendar month (at the clock's offset); and at every tick `escalate_tickets`. Each job runs in its own transaction, in which
     /// `job_runs` records it under the routing lock, so with several processes on PostgreSQL
     /// exactly one runs each, and a tick stopped part-way leaves whole jobs done or not. A tick into a month
     /// before the last re-grade is refused unless `force`, which also forgets the later runs
@@ -141,6 +144,19 @@ impl Store {
             // Operators (and the benchmark) read the daily job's own time here.
             tracing::info!(job = crate::lifecycle::pool::RECLAIM_JOB, elapsed = ?started.elapsed(), "tick job done");
         }
+        write.commit().await?;
+        // Escalation runs at every tick, not once a period: a ticket breaches at a business
+        // minute, and the levels it has reached are stored, so a second tick at one time
+        // changes nothing.
+        let mut write = self.begin_write().await?;
+        let started = std::time::Instant::now();
+        let policy = self.policy_in(&mut write).await?.1;
+        let webhook = crate::lifecycle::pool::policy_has_webhook(&policy);
+        summary.escalation = Some(
+            crate::tickets::escalation::escalate_tickets_in(&mut write, &policy, clock, webhook)
+                .await?,
+        );
+        tracing::info!(job = crate::tickets::escalation::ESCALATE_TICKETS_JOB, elapsed = ?started.elapsed(), "tick job done");
         write.commit().await?;
         Ok(summary)
     }

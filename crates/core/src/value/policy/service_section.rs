@@ -1,0 +1,309 @@
+//! The `[service]` section of the policy: the business calendar and each tier's promise,
+//! checked with the key path of every problem (`service.tier.A.first_response`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Checker, RawCount};
+use crate::service::calendar::WEEKDAY_NAMES;
+use crate::service::{BusinessCalendar, ServiceDuration, ServicePolicy, TierService, WorkingSpan};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    calendar: Option<RawCalendar>,
+    // Not `Spanned` as a whole: tables written as `[service.tier.A]` headers do not carry one.
+    tier: Option<BTreeMap<String, Spanned<RawTierService>>>,
+}
+
+type RawTextList = Option<Spanned<Vec<Spanned<String>>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    time_zone: Option<Spanned<String>>,
+    working_hours: RawTextList,
+    working_days: RawTextList,
+    holidays: RawTextList,
+    extra_working_days: RawTextList,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTierService {
+    first_response: Option<Spanned<String>>,
+    resolution: Option<Spanned<RawResolution>>,
+    care_every_days: RawCount,
+    business_hours: Option<Spanned<bool>>,
+    escalate_every: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResolution {
+    major: Option<Spanned<String>>,
+    general: Option<Spanned<String>>,
+}
+
+impl Checker<'_> {
+    /// The `[service]` section; tier keys are checked against the tiers of this policy.
+    pub(super) fn service(
+        &mut self,
+        raw: Option<RawService>,
+        tier_names: &[String],
+    ) -> ServicePolicy {
+        let Some(raw) = raw else {
+            return ServicePolicy::default();
+        };
+        let calendar = match raw.calendar {
+            Some(calendar) => self.calendar(calendar),
+            None => BusinessCalendar::default(),
+        };
+        let mut tiers = BTreeMap::new();
+        for (tier, value) in raw.tier.unwrap_or_default() {
+            let key = format!("service.tier.{tier}");
+            if !tier_names.contains(&tier) {
+                self.push(
+                    None,
+                    &key,
+                    Some(value.span()),
+                    format!(
+                        "'{tier}' is not a tier; use one of {}",
+                        tier_names.join(", ")
+                    ),
+                );
+                continue;
+            }
+            if let Some(service) = self.tier_service(&key, value) {
+                tiers.insert(tier, service);
+            }
+        }
+        ServicePolicy { calendar, tiers }
+    }
+
+    fn calendar(&mut self, raw: RawCalendar) -> BusinessCalendar {
+        let defaults = BusinessCalendar::default();
+        let time_zone = match &raw.time_zone {
+            None => defaults.time_zone(),
+            Some(name) => match name.get_ref().trim().parse::<chrono_tz::Tz>() {
+                Ok(zone) => zone,
+                Err(_) => {
+                    self.push(
+                        None,
+                        "service.calendar.time_zone",
+                        Some(name.span()),
+                        format!(
+                            "'{}' is not a time zone of the IANA database, e.g. \"Asia/Shanghai\" or \"Europe/London\"",
+                            name.get_ref()
+                        ),
+                    );
+                    defaults.time_zone()
+                }
+            },
+        };
+        let span_of_section = raw
+            .working_hours
+            .as_ref()
+            .or(raw.working_days.as_ref())
+            .or(raw.holidays.as_ref())
+            .or(raw.extra_working_days.as_ref())
+            .map(Spanned::span);
+        let working_hours = match raw.working_hours {
+            None => defaults.working_hours().to_vec(),
+            Some(list) => list
+                .into_inner()
+                .into_iter()
+                .filter_map(|item| match WorkingSpan::parse(item.get_ref()) {
+                    Ok(span) => Some(span),
+                    Err(message) => {
+                        self.push(
+                            None,
+                            "service.calendar.working_hours",
+                            Some(item.span()),
+                            message,
+                        );
+                        None
+                    }
+                })
+                .collect(),
+        };
+        let working_weekdays = match raw.working_days {
+            None => [true, true, true, true, true, false, false],
+            Some(list) => {
+                let mut days = [false; 7];
+                for item in list.into_inner() {
+                    let name = item.get_ref().trim().to_ascii_lowercase();
+                    match WEEKDAY_NAMES.iter().position(|day| *day == name) {
+                        Some(position) => days[position] = true,
+                        None => self.push(
+                            None,
+                            "service.calendar.working_days",
+                            Some(item.span()),
+                            format!(
+                                "'{}' is not a weekday; use {}",
+                                item.get_ref(),
+                                WEEKDAY_NAMES.join(", ")
+                            ),
+                        ),
+                    }
+                }
+                days
+            }
+        };
+        let holidays = self.dates("service.calendar.holidays", raw.holidays);
+        let extra_working_days = self.dates(
+            "service.calendar.extra_working_days",
+            raw.extra_working_days,
+        );
+        match BusinessCalendar::new(
+            time_zone,
+            working_hours,
+            working_weekdays,
+            holidays,
+            extra_working_days,
+        ) {
+            Ok(calendar) => calendar,
+            Err(message) => {
+                // Problems of single entries were reported above; this is the calendar as a whole.
+                if self.errors.iter().all(|error| {
+                    !error
+                        .field
+                        .as_deref()
+                        .is_some_and(|field| field.starts_with("service.calendar"))
+                }) {
+                    self.push(
+                        None,
+                        "service.calendar",
+                        span_of_section,
+                        format!("the calendar {message}"),
+                    );
+                }
+                defaults
+            }
+        }
+    }
+
+    fn dates(&mut self, key: &str, raw: RawTextList) -> BTreeSet<NaiveDate> {
+        let mut dates = BTreeSet::new();
+        for item in raw.map(Spanned::into_inner).unwrap_or_default() {
+            match NaiveDate::parse_from_str(item.get_ref().trim(), "%Y-%m-%d") {
+                Ok(date) => {
+                    dates.insert(date);
+                }
+                Err(_) => self.push(
+                    None,
+                    key,
+                    Some(item.span()),
+                    format!("'{}' is not a date YYYY-MM-DD", item.get_ref()),
+                ),
+            }
+        }
+        dates
+    }
+
+    /// A duration that must be given.
+    fn duration(
+        &mut self,
+        key: &str,
+        raw: Option<&Spanned<String>>,
+        whole: std::ops::Range<usize>,
+    ) -> Option<ServiceDuration> {
+        let Some(raw) = raw else {
+            self.push(
+                None,
+                key,
+                Some(whole),
+                "is required, e.g. \"2h\"".to_string(),
+            );
+            return None;
+        };
+        match ServiceDuration::parse(raw.get_ref()) {
+            Ok(duration) => Some(duration),
+            Err(message) => {
+                self.push(None, key, Some(raw.span()), message);
+                None
+            }
+        }
+    }
+
+    fn tier_service(&mut self, key: &str, raw: Spanned<RawTierService>) -> Option<TierService> {
+        let whole = raw.span();
+        let raw = raw.into_inner();
+        let first_response = self.duration(
+            &format!("{key}.first_response"),
+            raw.first_response.as_ref(),
+            whole.clone(),
+        );
+        let (major, general) = match &raw.resolution {
+            None => {
+                self.push(
+                    None,
+                    &format!("{key}.resolution"),
+                    Some(whole.clone()),
+                    "is required, e.g. { major = \"8h\", general = \"3d\" }".to_string(),
+                );
+                (None, None)
+            }
+            Some(resolution) => {
+                let span = resolution.span();
+                let resolution = resolution.get_ref();
+                (
+                    self.duration(
+                        &format!("{key}.resolution.major"),
+                        resolution.major.as_ref(),
+                        span.clone(),
+                    ),
+                    self.duration(
+                        &format!("{key}.resolution.general"),
+                        resolution.general.as_ref(),
+                        span,
+                    ),
+                )
+            }
+        };
+        let care = self.count(
+            &format!("{key}.care_every_days"),
+            &raw.care_every_days,
+            0,
+            3650,
+        );
+        if care == 0 {
+            if let Some(days) = &raw.care_every_days {
+                if *days.get_ref() == 0 {
+                    self.push(
+                        None,
+                        &format!("{key}.care_every_days"),
+                        Some(days.span()),
+                        "must be at least 1 (leave it out for no cadence)".to_string(),
+                    );
+                }
+            }
+        }
+        let escalate_every = match &raw.escalate_every {
+            None => None,
+            Some(raw) => match ServiceDuration::parse(raw.get_ref()) {
+                Ok(duration) => Some(duration),
+                Err(message) => {
+                    self.push(
+                        None,
+                        &format!("{key}.escalate_every"),
+                        Some(raw.span()),
+                        message,
+                    );
+                    None
+                }
+            },
+        };
+        Some(TierService {
+            first_response: first_response?,
+            resolution_major: major?,
+            resolution_general: general?,
+            care_every_days: (care > 0).then_some(care),
+            business_hours: raw.business_hours.is_none_or(Spanned::into_inner),
+            escalate_every,
+        })
+    }
+}
