@@ -1249,11 +1249,35 @@ async fn responses_match_the_openapi_schemas(backend: Backend) {
         ("reopen", json!({})),
         ("rating", json!({"rating": 9})),
     ] {
-        call(Method::POST, "/api/v1/tickets/{id}/step", format!("/api/v1/tickets/k2/{route}"), Some(body)).await;
+        call(
+            Method::POST,
+            "/api/v1/tickets/{id}/step",
+            format!("/api/v1/tickets/k2/{route}"),
+            Some(body),
+        )
+        .await;
     }
-    call(Method::GET, "/api/v1/tickets/{id}", "/api/v1/tickets/k2".into(), None).await;
-    call(Method::GET, "/api/v1/tickets", "/api/v1/tickets?state=all&limit=5".into(), None).await;
-    call(Method::GET, "/api/v1/tickets", "/api/v1/tickets?state=sideways".into(), None).await;
+    call(
+        Method::GET,
+        "/api/v1/tickets/{id}",
+        "/api/v1/tickets/k2".into(),
+        None,
+    )
+    .await;
+    call(
+        Method::GET,
+        "/api/v1/tickets",
+        "/api/v1/tickets?state=all&limit=5".into(),
+        None,
+    )
+    .await;
+    call(
+        Method::GET,
+        "/api/v1/tickets",
+        "/api/v1/tickets?state=sideways".into(),
+        None,
+    )
+    .await;
     call(
         Method::GET,
         "/api/v1/customers/{id}/activity",
@@ -1453,12 +1477,18 @@ async fn tickets_keep_their_service_clocks(backend: Backend) {
         .put("/api/v1/policy", json!({"source": "[service.tier.A]\nfirst_response = \"2 hours\"\nresolution = { major = \"8h\", general = \"3d\" }\n"}))
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.to_string().contains("service.tier.A.first_response"), "{body}");
+    assert!(
+        body.to_string().contains("service.tier.A.first_response"),
+        "{body}"
+    );
     let policy = allot_core::demo::DEMO_POLICY;
     let (status, body) = app.put("/api/v1/policy", json!({ "source": policy })).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = app
-        .post("/api/v1/customers", json!({"id": "t1", "name": "工单客户", "tier": "A", "owner_id": "r2"}))
+        .post(
+            "/api/v1/customers",
+            json!({"id": "t1", "name": "工单客户", "tier": "A", "owner_id": "r2"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // Opened on Tuesday 24 November 17:00 in Beijing: first response due Wednesday 10:00.
@@ -1468,15 +1498,23 @@ async fn tickets_keep_their_service_clocks(backend: Backend) {
     assert_eq!(status, StatusCode::CREATED, "{ticket}");
     assert_eq!(ticket["tier"], "A", "{ticket}");
     assert_eq!(ticket["kind"], "complaint");
-    assert_eq!(ticket["first_response_due"], "2026-11-25T02:00:00.000000Z", "{ticket}");
+    assert_eq!(
+        ticket["first_response_due"], "2026-11-25T02:00:00.000000Z",
+        "{ticket}"
+    );
     // The clock is Wednesday 09:00: one business hour left.
     assert_eq!(ticket["remaining_business_minutes"], 60, "{ticket}");
     assert_eq!(ticket["breached"], false);
-    let (status, rated) = app.post("/api/v1/tickets/kt/rating", json!({"rating": 4})).await;
+    let (status, rated) = app
+        .post("/api/v1/tickets/kt/rating", json!({"rating": 4}))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{rated}");
     assert_error(&rated, "ticket_open", None);
     let (status, late) = app
-        .post("/api/v1/tickets/kt/respond", json!({"at": "2026-11-26T09:00:00+08:00"}))
+        .post(
+            "/api/v1/tickets/kt/respond",
+            json!({"at": "2026-11-26T09:00:00+08:00"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{late}");
     assert_eq!(late["error"]["field"], "at", "{late}");
@@ -1489,17 +1527,36 @@ async fn tickets_keep_their_service_clocks(backend: Backend) {
     let (status, resolved) = app.post("/api/v1/tickets/kt/resolve", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{resolved}");
     assert_eq!(resolved["remaining_business_minutes"], Value::Null);
-    let (status, bad) = app.post("/api/v1/tickets/kt/rating", json!({"rating": 9})).await;
+    let (status, bad) = app
+        .post("/api/v1/tickets/kt/rating", json!({"rating": 9}))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     assert_eq!(bad["error"]["field"], "rating", "{bad}");
-    let (status, rated) = app.post("/api/v1/tickets/kt/rating", json!({"rating": 5})).await;
+    let (status, rated) = app
+        .post("/api/v1/tickets/kt/rating", json!({"rating": 5}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{rated}");
     assert_eq!(rated["rating"], 5);
     let (status, detail) = app.get("/api/v1/tickets/kt").await;
     assert_eq!(status, StatusCode::OK, "{detail}");
-    let steps: Vec<&str> = detail["history"].as_array().unwrap().iter().map(|step| step["kind"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["opened", "responded", "resolved", "rated"], "{detail}");
-    assert!(detail["history"][1]["actor"].as_str().unwrap().starts_with("admin:"), "{detail}");
+    let steps: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["opened", "responded", "resolved", "rated"],
+        "{detail}"
+    );
+    assert!(
+        detail["history"][1]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin:"),
+        "{detail}"
+    );
     let (status, missing) = app.get("/api/v1/tickets/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
 
@@ -1519,7 +1576,14 @@ async fn tickets_keep_their_service_clocks(backend: Backend) {
     assert_eq!(open["total"], 1, "{open}");
     assert_eq!(open["items"][0]["escalation_level"], 1, "{open}");
     let (_, notes) = app.get("/api/v1/notifications").await;
-    assert!(notes.as_array().unwrap().iter().any(|note| note["ticket_id"] == "kl"), "{notes}");
+    assert!(
+        notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|note| note["ticket_id"] == "kl"),
+        "{notes}"
+    );
 }
 
 allot_store::test_on_both_backends! {

@@ -277,7 +277,10 @@ async fn organisation(app: &TestApp) {
     let (status, answer) = app.put("/api/v1/reps/r3", json!({"capacity": 1})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let (status, answer) = app
-        .put("/api/v1/policy", json!({"source": allot_core::demo::DEMO_POLICY}))
+        .put(
+            "/api/v1/policy",
+            json!({"source": allot_core::demo::DEMO_POLICY}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let (status, answer) = app
@@ -381,7 +384,8 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
     page.check_page("tickets").await;
     page.click("a[href='/tickets/K-E1']").await;
     page.check_page("ticket").await;
-    page.click("form[action$='/respond'] button[type=submit]").await;
+    page.click("form[action$='/respond'] button[type=submit]")
+        .await;
     page.flash_saying("Ticket K-E1 updated.").await;
     page.log_out().await;
 

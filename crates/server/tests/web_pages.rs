@@ -596,12 +596,18 @@ async fn a_ticket_is_answered_resolved_and_rated_on_its_page(backend: Backend) {
     let app = spawn_app(backend).await;
     organisation(&app).await;
     let (status, answer) = app
-        .put("/api/v1/policy", json!({"source": allot_core::demo::DEMO_POLICY}))
+        .put(
+            "/api/v1/policy",
+            json!({"source": allot_core::demo::DEMO_POLICY}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     for customer in ["CU-E1", "CU-H1"] {
         let (status, answer) = app
-            .put(&format!("/api/v1/customers/{customer}"), json!({"tier": "A"}))
+            .put(
+                &format!("/api/v1/customers/{customer}"),
+                json!({"tier": "A"}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
@@ -614,7 +620,14 @@ async fn a_ticket_is_answered_resolved_and_rated_on_its_page(backend: Backend) {
     let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
     let (status, _, page) = rep.get("/tickets?lang=en", "en").await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    for shown in [r#"href="/tickets/K-E1""#, "First response due", "2026-11-25 10:00", "Complaint", "On time", "1 tickets"] {
+    for shown in [
+        r#"href="/tickets/K-E1""#,
+        "First response due",
+        "2026-11-25 10:00",
+        "Complaint",
+        "On time",
+        "1 tickets",
+    ] {
         assert!(page.contains(shown), "{shown} missing: {page}");
     }
     assert!(!page.contains("K-H1"), "another rep's ticket: {page}");
@@ -623,16 +636,27 @@ async fn a_ticket_is_answered_resolved_and_rated_on_its_page(backend: Backend) {
     let (status, _, page) = rep.get("/tickets/K-E1", "en").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(r#"action="/tickets/K-E1/respond""#), "{page}");
-    assert!(!page.contains("/tickets/K-E1/rating"), "not rated while open: {page}");
+    assert!(
+        !page.contains("/tickets/K-E1/rating"),
+        "not rated while open: {page}"
+    );
     let csrf = form_token(&page);
     for step in ["respond", "resolve"] {
-        let (status, location, _) = rep.post(&format!("/tickets/K-E1/{step}"), &[("csrf", &csrf)]).await;
-        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/tickets/K-E1")), "{step}");
+        let (status, location, _) = rep
+            .post(&format!("/tickets/K-E1/{step}"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(
+            (status, location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/tickets/K-E1")),
+            "{step}"
+        );
     }
     let (_, _, page) = rep.get("/tickets/K-E1", "en").await;
     assert!(page.contains("Ticket K-E1 updated."), "{page}");
     assert!(page.contains("first response"), "{page}");
-    let (status, _, _) = rep.post("/tickets/K-E1/rating", &[("csrf", &csrf), ("rating", "4")]).await;
+    let (status, _, _) = rep
+        .post("/tickets/K-E1/rating", &[("csrf", &csrf), ("rating", "4")])
+        .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, _, page) = rep.get("/tickets/K-E1", "en").await;
     assert!(page.contains("4/5"), "{page}");

@@ -168,7 +168,12 @@ async fn take_step(
             Ok(rating) => TicketStep::Rate(rating),
             Err(_) => {
                 let said = super::catalogue::words(language);
-                return back_with(&headers, &back, "error", said.get("rating_needed").copied().unwrap_or_default());
+                return back_with(
+                    &headers,
+                    &back,
+                    "error",
+                    said.get("rating_needed").copied().unwrap_or_default(),
+                );
             }
         },
         _ => return (axum::http::StatusCode::NOT_FOUND, "no such step").into_response(),
@@ -183,7 +188,12 @@ async fn take_step(
         }
         Err(error) => Err(error),
     };
-    answer_form(&headers, &back, language, outcome, "ticket_step_done", |ticket| {
-        vec![("id", ticket.id.clone())]
-    })
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome,
+        "ticket_step_done",
+        |ticket| vec![("id", ticket.id.clone())],
+    )
 }
