@@ -1,6 +1,7 @@
 //! The `allot` binary: a thin command-line shell over the core, the store and the server.
 
 mod bench;
+mod care_commands;
 mod conflict_commands;
 mod data_commands;
 mod demo;
@@ -157,6 +158,13 @@ enum Command {
     Conflicts {
         #[command(subcommand)]
         action: conflict_commands::ConflictAction,
+    },
+    /// The care calendar: tasks by day (`--ics` for a rep's iCalendar feed).
+    Calendar(care_commands::CalendarArguments),
+    /// Care tasks: complete one with the interaction that did it.
+    Tasks {
+        #[command(subcommand)]
+        action: care_commands::TaskAction,
     },
     /// Tickets and their service clocks: list, show, respond, resolve, reopen, rate.
     Tickets {
@@ -519,6 +527,12 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Transfer { action } => {
             lifecycle_commands::transfer(&connect(db).await?, action, clock).await?
+        }
+        Command::Calendar(arguments) => {
+            care_commands::calendar(&connect(db).await?, arguments, clock).await?
+        }
+        Command::Tasks { action } => {
+            care_commands::tasks(&connect(db).await?, action, clock).await?
         }
         Command::Tickets { action } => {
             ticket_commands::tickets(&connect(db).await?, action, clock).await?

@@ -151,14 +151,34 @@ async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let token = request
+    let header_token = request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|token| !token.is_empty())
+        .map(str::to_string);
+    // Calendar apps subscribe to a URL and send no header: the feed alone takes `?token=`.
+    let feed_token = || {
+        request
+            .uri()
+            .path()
+            .ends_with("/calendar.ics")
+            .then(|| request.uri().query())
+            .flatten()
+            .and_then(|query| {
+                query
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix("token="))
+                    .map(str::to_string)
+            })
+            .filter(|token| !token.is_empty())
+    };
+    let token = header_token
+        .or_else(feed_token)
         .ok_or_else(ApiError::unauthorized)?;
+    let token = token.as_str();
     let holder = state
         .store
         .verify_token(token)

@@ -79,6 +79,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tickets/{id}/resolve"),
     ("post", "/api/v1/tickets/{id}/reopen"),
     ("post", "/api/v1/tickets/{id}/rating"),
+    ("get", "/api/v1/calendar"),
+    ("post", "/api/v1/tasks/{id}/complete"),
+    ("get", "/api/v1/reps/{id}/calendar.ics"),
     ("get", "/api/v1/customers/{id}/tickets"),
     ("get", "/api/v1/customers/{id}/activity"),
     ("get", "/api/v1/tier-events"),
@@ -1586,6 +1589,100 @@ async fn tickets_keep_their_service_clocks(backend: Backend) {
     );
 }
 
+/// The care calendar through the API: a tick plans the tier's cadence, the list shows it, the
+/// rep's feed answers a calendar app with the token in its address, and completing the task
+/// records its interaction once.
+async fn care_calendar_through_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put(
+            "/api/v1/policy",
+            json!({ "source": allot_core::demo::DEMO_POLICY }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .post("/api/v1/customers", json!({"id": "t1", "name": "关怀客户", "tier": "A", "owner_id": "r2", "created_at": "2026-11-20"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, ticked) = app.call(Method::POST, "/api/v1/tick", None).await;
+    assert_eq!(status, StatusCode::OK, "{ticked}");
+    assert_eq!(ticked["care"]["planned"], 1, "{ticked}");
+    let (status, tasks) = app.get("/api/v1/calendar?rep_id=r2").await;
+    assert_eq!(status, StatusCode::OK, "{tasks}");
+    assert_eq!(tasks[0]["kind"], "cadence", "{tasks}");
+    assert_eq!(
+        tasks[0]["due_on"], "2026-12-04",
+        "14 days after its creation: {tasks}"
+    );
+    let id = tasks[0]["id"].as_i64().unwrap();
+    // A calendar app sends no header: the feed takes the token from its address.
+    let feed = app
+        .client
+        .get(format!(
+            "{}/api/v1/reps/r2/calendar.ics?token={TOKEN}",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    assert!(feed.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/calendar"));
+    let feed = feed.text().await.unwrap();
+    assert!(
+        feed.contains("BEGIN:VEVENT\r\nUID:t1:cadence:2026-12-04@allot"),
+        "{feed}"
+    );
+    let refused = app
+        .client
+        .get(format!("{}/api/v1/reps/r2/calendar.ics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let other_route = app
+        .client
+        .get(format!("{}/api/v1/calendar?token={TOKEN}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other_route.status(),
+        StatusCode::UNAUTHORIZED,
+        "only the feed takes a token in its address"
+    );
+    let (status, bad) = app
+        .post(
+            &format!("/api/v1/tasks/{id}/complete"),
+            json!({"kind": "fax"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert_eq!(bad["error"]["field"], "kind", "{bad}");
+    let (status, done) = app
+        .post(
+            &format!("/api/v1/tasks/{id}/complete"),
+            json!({"kind": "visit", "minutes": 30, "outcome": "met"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["state"], "done");
+    let (status, again) = app
+        .post(
+            &format!("/api/v1/tasks/{id}/complete"),
+            json!({"kind": "visit"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_error(&again, "task_closed", None);
+    let (_, activity) = app.get("/api/v1/customers/t1/activity").await;
+    assert_eq!(activity["interactions"][0]["rep_id"], "r2", "{activity}");
+}
+
 allot_store::test_on_both_backends! {
     a_routed_duplicate_answers_with_the_conflict => super::a_routed_duplicate_answers_with_the_conflict;
     responses_match_the_openapi_schemas => super::responses_match_the_openapi_schemas;
@@ -1603,4 +1700,5 @@ allot_store::test_on_both_backends! {
     bad_input_gets_clear_errors => super::bad_input_gets_clear_errors;
     customers_list_filters_and_pages => super::customers_list_filters_and_pages;
     tickets_keep_their_service_clocks => super::tickets_keep_their_service_clocks;
+    care_calendar_through_the_api => super::care_calendar_through_the_api;
 }

@@ -152,7 +152,7 @@ async fn upsert_transactions(
     Ok(())
 }
 
-async fn upsert_interactions(
+pub(crate) async fn upsert_interactions(
     source: &mut impl Connected,
     rows: &[(String, Interaction)],
 ) -> StoreResult<()> {

@@ -4,6 +4,7 @@
 
 use allot_core::activity::TicketFields;
 use allot_core::clock::Clock;
+use allot_store::care::CareFilter;
 use allot_store::tickets::{TicketFilter, TicketState, TicketStep};
 use allot_store::{test_on_both_backends, testing::TestDatabase, Backend, Store, StoreError};
 use serde_json::json;
@@ -18,9 +19,13 @@ working_hours = ["09:00-12:00", "13:30-18:00"]
 holidays = ["2027-02-10", "2027-02-11"]
 extra_working_days = ["2027-02-07"]
 
+[service.care]
+escalate_after_days = 3
+
 [service.tier.A]
 first_response = "2h"
 resolution = { major = "8h", general = "3d" }
+care_every_days = 14
 
 [service.tier.C]
 first_response = "24h"
@@ -328,7 +333,273 @@ async fn tickets_without_a_tier_take_the_first_graded_one(backend: Backend) {
     assert!(after.ticket.tier.is_some(), "{after:?}");
 }
 
+async fn care_tasks(store: &Store, when: &str) -> Vec<(String, String, String, String)> {
+    store
+        .care_tasks(
+            &CareFilter {
+                all_states: true,
+                ..Default::default()
+            },
+            at(when),
+        )
+        .await
+        .expect("care tasks")
+        .into_iter()
+        .map(|task| (task.customer_id, task.kind, task.due_on, task.state))
+        .collect()
+}
+
+/// The care calendar over a quarter: a cadence from the tier, renewal reminders and a 29
+/// February birthday, each planned once; an overdue task tells the owner, then the manager; a
+/// real follow-up answers the cadence and the next is planned from it; a tier change re-plans
+/// a future cadence task; completing a task records its interaction; the rep's feed parses.
+async fn care_is_planned_chased_and_completed(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    organisation(&store, SERVICE_POLICY).await;
+    customer(&store, "a1", "A").await;
+    let fields = serde_json::from_value::<allot_core::CustomerFields>(json!({
+        "id": "c2", "name": "续约客户", "tier": "C",
+        "attributes": {"renewal_date": "2027-02-20", "birthday": "1980-02-29"},
+    }))
+    .expect("fields");
+    let given = fields.given_columns();
+    store
+        .put_customer(fields, &given, "test", day(0), true)
+        .await
+        .expect("c2");
+    // Kept at C whatever the monthly re-grade computes (C promises no cadence).
+    store
+        .set_tier_override(
+            &id("c2"),
+            "C",
+            "test",
+            chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+            "test",
+            day(0),
+        )
+        .await
+        .expect("override");
+    let r1 = principal(&store, "r1").await;
+    for customer_id in ["a1", "c2"] {
+        store
+            .claim(&r1, &id(customer_id), None, day(0))
+            .await
+            .expect("claim");
+    }
+    // Monday 4 January: a1 (tier A, created today) is owed a follow-up in 14 days; c2's
+    // renewal reminder 30 days ahead (21 January) is within the 30 planned days.
+    let summary = store
+        .tick(at("2027-01-04T20:00:00+08:00"), "test", false)
+        .await
+        .expect("tick");
+    assert_eq!(summary.care.expect("care ran").planned, 2);
+    let planned = care_tasks(&store, "2027-01-04T20:00:00+08:00").await;
+    assert_eq!(
+        planned,
+        [
+            (
+                "a1".to_string(),
+                "cadence".to_string(),
+                "2027-01-18".to_string(),
+                "open".to_string()
+            ),
+            (
+                "c2".to_string(),
+                "renewal_30".to_string(),
+                "2027-01-21".to_string(),
+                "open".to_string()
+            ),
+        ]
+    );
+    // Ticking again that day or the next plans nothing twice.
+    let next = store
+        .tick(at("2027-01-05T20:00:00+08:00"), "test", false)
+        .await
+        .expect("tick");
+    assert_eq!(next.care.expect("care ran").planned, 0);
+    // 19 January: a1's follow-up is overdue: the owner is told once.
+    let late = store
+        .tick(at("2027-01-19T20:00:00+08:00"), "test", false)
+        .await
+        .expect("tick")
+        .care
+        .expect("care");
+    assert_eq!((late.overdue_notified, late.escalated), (1, 0));
+    // 22 January: overdue by more than 3 days: the manager (m1); c2's reminder overdue too.
+    let later = store
+        .tick(at("2027-01-22T20:00:00+08:00"), "test", false)
+        .await
+        .expect("tick")
+        .care
+        .expect("care");
+    assert_eq!((later.overdue_notified, later.escalated), (1, 1));
+    let m1 = store
+        .list_notifications(&principal(&store, "m1").await, false, 100)
+        .await
+        .expect("notes");
+    assert!(
+        m1.iter()
+            .any(|note| note.kind == "care_escalated" && note.customer_id.as_deref() == Some("a1")),
+        "{m1:?}"
+    );
+    let r1_notes = store
+        .list_notifications(&r1, false, 100)
+        .await
+        .expect("notes");
+    assert_eq!(
+        r1_notes
+            .iter()
+            .filter(|note| note.kind == "care_overdue")
+            .count(),
+        2,
+        "{r1_notes:?}"
+    );
+    // A real follow-up (a visit) on 25 January answers the cadence; the next is due 8 February.
+    let visit = serde_json::from_value::<allot_core::activity::InteractionFields>(json!({
+        "customer_id": "a1", "rep_id": "r1", "at": "2027-01-25T10:00:00+08:00", "kind": "visit", "minutes": 60,
+    }))
+    .expect("visit")
+    .into_interaction()
+    .expect("visit");
+    store
+        .add_interaction(visit, at("2027-01-25T12:00:00+08:00"))
+        .await
+        .expect("visit");
+    let answered = store
+        .tick(at("2027-01-25T20:00:00+08:00"), "test", false)
+        .await
+        .expect("tick")
+        .care
+        .expect("care");
+    assert_eq!(answered.done_by_follow_up, 1);
+    let tasks = care_tasks(&store, "2027-01-25T20:00:00+08:00").await;
+    assert!(
+        tasks.contains(&(
+            "a1".to_string(),
+            "cadence".to_string(),
+            "2027-01-18".to_string(),
+            "done".to_string()
+        )),
+        "{tasks:?}"
+    );
+    assert!(
+        tasks.contains(&(
+            "a1".to_string(),
+            "cadence".to_string(),
+            "2027-02-08".to_string(),
+            "open".to_string()
+        )),
+        "{tasks:?}"
+    );
+    // Completing c2's reminder records the interaction that did it.
+    let reminder = store
+        .care_tasks(
+            &CareFilter {
+                customer_id: Some("c2".to_string()),
+                ..Default::default()
+            },
+            at("2027-01-25T20:00:00+08:00"),
+        )
+        .await
+        .expect("c2 tasks");
+    assert!(reminder[0].overdue);
+    let done = store
+        .complete_care_task(
+            &r1,
+            reminder[0].id,
+            allot_core::activity::InteractionKind::Call,
+            15.0,
+            "reached",
+            at("2027-01-26T10:00:00+08:00"),
+        )
+        .await
+        .expect("complete");
+    assert_eq!(
+        (done.state.as_str(), done.interaction_id.as_deref()),
+        ("done", Some(format!("care-{}", done.id).as_str()))
+    );
+    let again = store
+        .complete_care_task(
+            &r1,
+            reminder[0].id,
+            allot_core::activity::InteractionKind::Call,
+            15.0,
+            "reached",
+            at("2027-01-26T10:00:00+08:00"),
+        )
+        .await;
+    assert!(refusal_code(again).starts_with("task_closed"));
+    // a1 becomes tier C (no cadence): its future cadence task is cancelled.
+    store
+        .set_tier_override(
+            &id("a1"),
+            "C",
+            "test",
+            chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+            "test",
+            at("2027-01-27T10:00:00+08:00"),
+        )
+        .await
+        .expect("override");
+    let replanned = store
+        .tick(at("2027-01-27T20:00:00+08:00"), "test", false)
+        .await
+        .expect("tick")
+        .care
+        .expect("care");
+    assert_eq!(replanned.cancelled, 1, "{replanned:?}");
+    // From 1 February, c2's 7-day reminder (13 February) and the birthday on 28 February (29
+    // February in a common year) are planned.
+    store
+        .tick(at("2027-02-01T20:00:00+08:00"), "test", false)
+        .await
+        .expect("tick");
+    let tasks = care_tasks(&store, "2027-02-01T20:00:00+08:00").await;
+    assert!(
+        tasks.contains(&(
+            "c2".to_string(),
+            "renewal_7".to_string(),
+            "2027-02-13".to_string(),
+            "open".to_string()
+        )),
+        "{tasks:?}"
+    );
+    assert!(
+        tasks.contains(&(
+            "c2".to_string(),
+            "birthday".to_string(),
+            "2027-02-28".to_string(),
+            "open".to_string()
+        )),
+        "{tasks:?}"
+    );
+    // The rep's feed: a calendar with one event per task, UIDs from the task keys.
+    let feed = store
+        .care_feed(&rep_id("r1"), at("2027-02-01T20:00:00+08:00"))
+        .await
+        .expect("feed");
+    assert!(
+        feed.contains("UID:c2:birthday:2027-02-28@allot\r\n"),
+        "{feed}"
+    );
+    assert!(
+        feed.contains("DTSTART:20270228T010000Z\r\n"),
+        "09:00 in Beijing: {feed}"
+    );
+    let calendar = ical::IcalParser::new(feed.as_bytes())
+        .next()
+        .expect("one calendar")
+        .expect("the feed parses");
+    assert!(calendar.events.len() >= 4, "{feed}");
+    assert!(calendar.events.iter().all(|event| event
+        .properties
+        .iter()
+        .any(|property| property.name == "DTSTAMP")));
+}
+
 test_on_both_backends! {
     tickets_escalate_on_business_time => super::tickets_escalate_on_business_time;
     tickets_without_a_tier_take_the_first_graded_one => super::tickets_without_a_tier_take_the_first_graded_one;
+    care_is_planned_chased_and_completed => super::care_is_planned_chased_and_completed;
 }

@@ -182,6 +182,11 @@ impl BusinessCalendar {
         instant.with_timezone(&self.time_zone).date_naive()
     }
 
+    /// The instant of minute `minute` of local day `date` (see `instant_of`).
+    pub fn instant_at(&self, date: NaiveDate, minute: u32) -> DateTime<Utc> {
+        self.instant_of(date, minute)
+    }
+
     /// The instant of a local wall time; in a daylight-saving gap, the first instant after it,
     /// and where a wall time happens twice, the first.
     fn instant_of(&self, date: NaiveDate, minute: u32) -> DateTime<Utc> {

@@ -3,6 +3,8 @@
 //! times, what remains, whether it breached, and how far it should have been escalated.
 
 pub mod calendar;
+pub mod care;
+pub mod ical;
 
 use std::collections::BTreeMap;
 
@@ -50,6 +52,25 @@ impl TierService {
 pub struct ServicePolicy {
     pub calendar: BusinessCalendar,
     pub tiers: BTreeMap<String, TierService>,
+    pub care: CarePolicy,
+}
+
+/// `[service.care]`: how the care calendar plans and chases its tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarePolicy {
+    /// Tasks are planned this many days ahead (the calendar feed shows them).
+    pub plan_ahead_days: u32,
+    /// A task overdue this many days more is told to the owner's manager.
+    pub escalate_after_days: u32,
+}
+
+impl Default for CarePolicy {
+    fn default() -> Self {
+        CarePolicy {
+            plan_ahead_days: 30,
+            escalate_after_days: 3,
+        }
+    }
 }
 
 /// The times of a ticket its clocks run on.
@@ -244,6 +265,7 @@ mod tests {
         ServicePolicy {
             calendar: BusinessCalendar::default(),
             tiers,
+            care: CarePolicy::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The `/api/v1` handlers, one module per concern, and what they share.
 
+mod care;
 mod conflicts;
 mod customers;
 mod lifecycle;
@@ -28,6 +29,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(routing::router())
         .merge(value::router())
         .merge(tickets::router())
+        .merge(care::router())
 }
 
 /// What the caller sees as of the request's clock.

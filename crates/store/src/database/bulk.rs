@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     Integer,
     Real,
     Timestamp,
+    /// A calendar day: `date` on PostgreSQL, `YYYY-MM-DD` text on SQLite.
+    Date,
     Boolean,
     /// JSON text: `jsonb` on PostgreSQL, text on SQLite.
     Json,
@@ -37,6 +39,7 @@ impl Kind {
             Kind::Integer => "int8",
             Kind::Real => "float8",
             Kind::Timestamp => "timestamptz",
+            Kind::Date => "date",
             Kind::Boolean => "bool",
             Kind::Json => "jsonb",
         }
@@ -51,6 +54,7 @@ pub(crate) enum Value<'a> {
     Integer(i64),
     Real(f64),
     Timestamp(DateTime<Utc>),
+    Date(chrono::NaiveDate),
     Boolean(bool),
     Json(&'a str),
 }
@@ -503,6 +507,7 @@ fn bind_direct<'v>(
         Value::Integer(number) => prepared.bind_integer(index, number),
         Value::Real(number) => prepared.bind_real(index, number),
         Value::Timestamp(time) => prepared.bind_text_copied(index, &format_timestamp(time)),
+        Value::Date(day) => prepared.bind_text_copied(index, &day.format("%Y-%m-%d").to_string()),
         Value::Boolean(flag) => prepared.bind_integer(index, i64::from(flag)),
     }
 }
@@ -589,6 +594,7 @@ fn bind_column<'a>(
         Kind::Integer => array!(i64, Value::Integer(number) => number),
         Kind::Real => array!(f64, Value::Real(number) => number),
         Kind::Timestamp => array!(StoredTime, Value::Timestamp(time) => StoredTime(time)),
+        Kind::Date => array!(chrono::NaiveDate, Value::Date(day) => day),
         Kind::Boolean => array!(bool, Value::Boolean(flag) => flag),
     }
 }
@@ -656,6 +662,9 @@ fn encode_copy_row(buffer: &mut Vec<u8>, row: &[Value<'_>]) {
             Value::Integer(number) => buffer.extend_from_slice(number.to_string().as_bytes()),
             Value::Real(number) => buffer.extend_from_slice(format!("{number:?}").as_bytes()),
             Value::Timestamp(time) => buffer.extend_from_slice(format_timestamp(time).as_bytes()),
+            Value::Date(day) => {
+                buffer.extend_from_slice(day.format("%Y-%m-%d").to_string().as_bytes())
+            }
             Value::Boolean(flag) => buffer.push(if flag { b't' } else { b'f' }),
         }
     }

@@ -131,6 +131,8 @@ pub(crate) trait Dialect {
     /// A search text folded as the database's `lower()` folds the column it is compared with:
     /// SQLite's folds ASCII letters only, PostgreSQL's every letter.
     fn fold_case(text: &str) -> String;
+    /// The text of custom attribute `key` (a plain identifier) of a JSON `column`, or NULL.
+    fn attribute_text(column: &str, key: &str) -> String;
 }
 
 impl Dialect for Sqlite {
@@ -142,6 +144,9 @@ impl Dialect for Sqlite {
     fn fold_case(text: &str) -> String {
         text.to_ascii_lowercase()
     }
+    fn attribute_text(column: &str, key: &str) -> String {
+        format!("json_extract({column}, '$.{key}')")
+    }
 }
 
 impl Dialect for Postgres {
@@ -152,6 +157,9 @@ impl Dialect for Postgres {
     const POSITION_FUNCTION: &'static str = "strpos";
     fn fold_case(text: &str) -> String {
         text.to_lowercase()
+    }
+    fn attribute_text(column: &str, key: &str) -> String {
+        format!("({column} ->> '{key}')")
     }
 }
 

@@ -9,14 +9,24 @@ use toml::Spanned;
 
 use super::{Checker, RawCount};
 use crate::service::calendar::WEEKDAY_NAMES;
-use crate::service::{BusinessCalendar, ServiceDuration, ServicePolicy, TierService, WorkingSpan};
+use crate::service::{
+    BusinessCalendar, CarePolicy, ServiceDuration, ServicePolicy, TierService, WorkingSpan,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
     calendar: Option<RawCalendar>,
+    care: Option<RawCare>,
     // Not `Spanned` as a whole: tables written as `[service.tier.A]` headers do not carry one.
     tier: Option<BTreeMap<String, Spanned<RawTierService>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCare {
+    plan_ahead_days: RawCount,
+    escalate_after_days: RawCount,
 }
 
 type RawTextList = Option<Spanned<Vec<Spanned<String>>>>;
@@ -81,7 +91,29 @@ impl Checker<'_> {
                 tiers.insert(tier, service);
             }
         }
-        ServicePolicy { calendar, tiers }
+        let defaults = CarePolicy::default();
+        let care = match raw.care {
+            None => defaults,
+            Some(care) => CarePolicy {
+                plan_ahead_days: self.count(
+                    "service.care.plan_ahead_days",
+                    &care.plan_ahead_days,
+                    defaults.plan_ahead_days,
+                    366,
+                ),
+                escalate_after_days: self.count(
+                    "service.care.escalate_after_days",
+                    &care.escalate_after_days,
+                    defaults.escalate_after_days,
+                    365,
+                ),
+            },
+        };
+        ServicePolicy {
+            calendar,
+            tiers,
+            care,
+        }
     }
 
     fn calendar(&mut self, raw: RawCalendar) -> BusinessCalendar {
