@@ -289,6 +289,9 @@ async fn organisation(app: &TestApp) {
     assert_eq!(status, StatusCode::CREATED, "{answer}");
     let (status, answer) = app.call(reqwest::Method::POST, "/api/v1/score", None).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+    // The care calendar planned for the graded tiers.
+    let (status, answer) = app.call(reqwest::Method::POST, "/api/v1/tick", None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
 /// A workbook of customers whose second data row (sheet row 3) has a phone number too short.
@@ -387,6 +390,8 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
     page.click("form[action$='/respond'] button[type=submit]")
         .await;
     page.flash_saying("Ticket K-E1 updated.").await;
+    page.goto("/calendar").await;
+    page.check_page("calendar").await;
     page.log_out().await;
 
     // The manager: its subtree on the dashboard, the transfer approved and accepted, the

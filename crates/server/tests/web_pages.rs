@@ -566,7 +566,8 @@ async fn every_page_answers_each_role_as_the_page_table_says(backend: Backend) {
                 .replace("/reps/{id}", "/reps/nobody")
                 .replace("/teams/{id}", "/teams/nowhere")
                 .replace("/tickets/{id}", "/tickets/NOTICKET")
-                .replace("{step}", "respond");
+                .replace("{step}", "respond")
+                .replace("/calendar/{id}", "/calendar/999999");
             let (status, _, page) = if row.method == "GET" {
                 browser.get(&path, "en").await
             } else {
@@ -674,6 +675,79 @@ async fn a_ticket_is_answered_resolved_and_rated_on_its_page(backend: Backend) {
     assert!(page.contains("K-E1") && !page.contains("K-H1"), "{page}");
 }
 
+/// The care calendar page: a rep sees its customer's follow-up planned by the tick, completes
+/// it with a visit, and the interaction is on the customer; another rep's task is not shown.
+async fn a_care_task_is_completed_from_the_calendar(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let (status, answer) = app
+        .put(
+            "/api/v1/policy",
+            json!({"source": allot_core::demo::DEMO_POLICY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    // Overrides keep both at A whatever the tick's first re-grade computes.
+    for customer in ["CU-E1", "CU-H1"] {
+        let (status, answer) = app
+            .put(
+                &format!("/api/v1/customers/{customer}/tier-override"),
+                json!({"tier": "A", "reason": "重点", "expires_on": "2027-12-31"}),
+            )
+            .await;
+        assert!(status.is_success(), "{answer}");
+    }
+    let (status, ticked) = app.call(reqwest::Method::POST, "/api/v1/tick", None).await;
+    assert_eq!(status, StatusCode::OK, "{ticked}");
+    let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
+    let (status, _, page) = rep.get("/calendar?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains("Follow-up (tier cadence)") && page.contains(r#"href="/customers/CU-E1""#),
+        "{page}"
+    );
+    assert!(!page.contains("CU-H1"), "another rep's task: {page}");
+    assert!(page.contains("/api/v1/reps/r3/calendar.ics"), "{page}");
+    let (_, tasks) = app.get("/api/v1/calendar?customer_id=CU-E1").await;
+    let id = tasks[0]["id"].as_i64().unwrap();
+    let csrf = form_token(&page);
+    let (status, location, _) = rep
+        .post(
+            &format!("/calendar/{id}/complete"),
+            &[
+                ("csrf", &csrf),
+                ("kind", "visit"),
+                ("minutes", "40"),
+                ("outcome", "续约意向"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/calendar"))
+    );
+    let (_, _, page) = rep.get("/calendar", "en").await;
+    assert!(
+        page.contains(&format!("Task {id} for CU-E1 is done")),
+        "{page}"
+    );
+    let (_, activity) = app.get("/api/v1/customers/CU-E1/activity").await;
+    assert_eq!(
+        activity["interactions"][0]["outcome"], "续约意向",
+        "{activity}"
+    );
+    // Another rep's task answers as not found.
+    let (_, others) = app.get("/api/v1/calendar?customer_id=CU-H1").await;
+    let other = others[0]["id"].as_i64().unwrap();
+    rep.post(
+        &format!("/calendar/{other}/complete"),
+        &[("csrf", &csrf), ("kind", "visit")],
+    )
+    .await;
+    let (_, still) = app.get("/api/v1/calendar?customer_id=CU-H1").await;
+    assert_eq!(still[0]["state"], "open", "{still}");
+}
+
 allot_store::test_on_both_backends! {
     every_page_answers_each_role_as_the_page_table_says => super::every_page_answers_each_role_as_the_page_table_says;
     the_customer_page_shows_everything_in_view_and_nothing_else => super::the_customer_page_shows_everything_in_view_and_nothing_else;
@@ -682,4 +756,5 @@ allot_store::test_on_both_backends! {
     reps_are_edited_within_a_subtree_and_leave_with_a_successor => super::reps_are_edited_within_a_subtree_and_leave_with_a_successor;
     an_excel_workbook_is_imported_with_its_bad_row_shown => super::an_excel_workbook_is_imported_with_its_bad_row_shown;
     a_ticket_is_answered_resolved_and_rated_on_its_page => super::a_ticket_is_answered_resolved_and_rated_on_its_page;
+    a_care_task_is_completed_from_the_calendar => super::a_care_task_is_completed_from_the_calendar;
 }

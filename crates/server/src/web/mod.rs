@@ -7,6 +7,7 @@
 //! token and a post without it is refused. The login form, before any session, carries the
 //! value of its own short-lived cookie (`allot_login`) instead.
 
+mod calendar;
 pub mod catalogue;
 pub mod charts;
 mod customer;
@@ -53,6 +54,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("import.html", include_str!("templates/import.html")),
     ("tickets.html", include_str!("templates/tickets.html")),
     ("ticket.html", include_str!("templates/ticket.html")),
+    ("calendar.html", include_str!("templates/calendar.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/allot.css");
@@ -84,6 +86,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(organisation::router())
         .merge(uploads::router())
         .merge(tickets::router())
+        .merge(calendar::router())
         .route_layer(axum::middleware::from_fn_with_state(state, page_access))
 }
 
