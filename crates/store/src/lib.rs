@@ -17,6 +17,7 @@ pub mod imports;
 pub mod lifecycle;
 pub mod organisation;
 pub mod routing;
+pub mod service_reports;
 pub mod sessions;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -598,8 +598,137 @@ async fn care_is_planned_chased_and_completed(backend: Backend) {
         .any(|property| property.name == "DTSTAMP")));
 }
 
+async fn visit(store: &Store, customer: &str, when: &str) {
+    let visit = serde_json::from_value::<allot_core::activity::InteractionFields>(json!({
+        "customer_id": customer, "rep_id": "r1", "at": when, "kind": "visit", "minutes": 45,
+    }))
+    .expect("visit")
+    .into_interaction()
+    .expect("visit");
+    store.add_interaction(visit, at(when)).await.expect("visit");
+}
+
+/// Baseline coverage drops below 100% when a customer is neglected, the manager is told which,
+/// and it returns when the customer is served; the service report and the quadrant cover the
+/// customers in view.
+async fn baseline_coverage_falls_and_recovers(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let policy = format!(
+        "{SERVICE_POLICY}\n[[service.baseline]]\nname = \"每月真实跟进\"\ncheck = \"real_follow_up_every\"\ndays = 30\n\n[[service.baseline]]\nname = \"投诉必有回应\"\ncheck = \"complaints_answered\"\n"
+    );
+    organisation(&store, &policy).await;
+    for (customer_id, tier) in [("a1", "A"), ("c1", "C")] {
+        customer(&store, customer_id, tier).await;
+        store
+            .claim(
+                &principal(&store, "r1").await,
+                &id(customer_id),
+                None,
+                day(0),
+            )
+            .await
+            .expect("claim");
+    }
+    visit(&store, "a1", "2027-02-01T10:00:00+08:00").await;
+    let report = store
+        .baseline_report(None, at("2027-02-10T10:00:00+08:00"))
+        .await
+        .expect("baseline");
+    let monthly = &report.checks[0];
+    assert_eq!(
+        (monthly.overall.applies, monthly.overall.passing),
+        (2, 1),
+        "{report:?}"
+    );
+    assert_eq!(monthly.failing[0].customer_id, "c1");
+    assert_eq!(monthly.by_tier["A"].coverage, 1.0);
+    // No complaint yet: the check applies to no one.
+    assert_eq!(report.checks[1].overall.applies, 0);
+    let ticked = store
+        .tick(at("2027-02-10T10:00:00+08:00"), "test", false)
+        .await
+        .expect("tick");
+    assert_eq!(ticked.baseline.expect("baseline ran").alerts, 1);
+    let m1 = store
+        .list_notifications(&principal(&store, "m1").await, false, 100)
+        .await
+        .expect("notes");
+    let told = m1
+        .iter()
+        .find(|note| note.kind == "baseline_failing")
+        .expect("the manager is told");
+    assert!(
+        told.text.contains("每月真实跟进") && told.text.contains("c1") && !told.text.contains("a1"),
+        "{told:?}"
+    );
+    // A complaint left unanswered past its due time fails the second check.
+    open_ticket(&store, "kc", "a1", "general", "2027-02-08T10:00:00+08:00").await;
+    let fields: TicketFields =
+        serde_json::from_value(json!({"id": "kc", "kind": "complaint"})).expect("fields");
+    store
+        .put_ticket(
+            fields,
+            &allot_core::update::GivenColumns::all(["id", "kind"]),
+            at("2027-02-10T10:00:00+08:00"),
+            "rep:r1",
+        )
+        .await
+        .expect("a complaint");
+    visit(&store, "c1", "2027-02-11T10:00:00+08:00").await;
+    let report = store
+        .baseline_report(None, at("2027-02-11T12:00:00+08:00"))
+        .await
+        .expect("baseline");
+    assert_eq!(
+        report.checks[0].overall.coverage, 1.0,
+        "c1 is served again: {report:?}"
+    );
+    assert_eq!(
+        (
+            report.checks[1].overall.applies,
+            report.checks[1].overall.passing
+        ),
+        (1, 0)
+    );
+    // The service report and the quadrant over a manager's view (its subtree and the pool).
+    let view = store
+        .view_of(
+            &principal(&store, "m1").await,
+            at("2027-02-11T12:00:00+08:00"),
+        )
+        .await
+        .expect("view");
+    let service = store
+        .service_report(Some(&view), at("2027-02-11T12:00:00+08:00"))
+        .await
+        .expect("service");
+    assert_eq!(service.overall.customers, 2);
+    let tiers: Vec<&str> = service.by_tier.iter().map(|row| row.key.as_str()).collect();
+    assert_eq!(tiers, ["A", "C"]);
+    assert_eq!(
+        service.by_tier[0].effort_share, 0.5,
+        "45 minutes each: {service:?}"
+    );
+    assert_eq!(service.by_rep[0].key, "r1");
+    let quadrant = store
+        .quadrant_report(Some(&view), at("2027-02-11T12:00:00+08:00"))
+        .await
+        .expect("quadrant");
+    assert_eq!(quadrant.points.len(), 2);
+    assert_eq!(
+        quadrant
+            .quadrants
+            .iter()
+            .map(|quadrant| quadrant.customers)
+            .sum::<u64>(),
+        2
+    );
+}
+
 test_on_both_backends! {
     tickets_escalate_on_business_time => super::tickets_escalate_on_business_time;
     tickets_without_a_tier_take_the_first_graded_one => super::tickets_without_a_tier_take_the_first_graded_one;
     care_is_planned_chased_and_completed => super::care_is_planned_chased_and_completed;
+    baseline_coverage_falls_and_recovers => super::baseline_coverage_falls_and_recovers;
 }

@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod care;
 pub mod ical;
+pub mod report;
 
 use std::collections::BTreeMap;
 
@@ -48,12 +49,22 @@ impl TierService {
 
 /// The `[service]` section: the calendar and the promise of each tier. A tier without an entry
 /// is promised nothing, so its tickets have no due times.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServicePolicy {
     pub calendar: BusinessCalendar,
     pub tiers: BTreeMap<String, TierService>,
     pub care: CarePolicy,
+    /// `[[service.baseline]]`: what every customer is owed whatever its tier.
+    pub baseline: Vec<report::BaselineCheck>,
+    /// The window of the service reports (effort, tickets), in days.
+    pub window_days: u32,
+    /// The quadrant's thresholds; the medians when not given.
+    pub quadrant_value: Option<f64>,
+    pub quadrant_minutes: Option<f64>,
 }
+
+/// The report window when the policy names none.
+pub const DEFAULT_WINDOW_DAYS: u32 = 90;
 
 /// `[service.care]`: how the care calendar plans and chases its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +73,20 @@ pub struct CarePolicy {
     pub plan_ahead_days: u32,
     /// A task overdue this many days more is told to the owner's manager.
     pub escalate_after_days: u32,
+}
+
+impl Default for ServicePolicy {
+    fn default() -> Self {
+        ServicePolicy {
+            calendar: BusinessCalendar::default(),
+            tiers: BTreeMap::new(),
+            care: CarePolicy::default(),
+            baseline: Vec::new(),
+            window_days: DEFAULT_WINDOW_DAYS,
+            quadrant_value: None,
+            quadrant_minutes: None,
+        }
+    }
 }
 
 impl Default for CarePolicy {
@@ -263,9 +288,8 @@ mod tests {
             },
         );
         ServicePolicy {
-            calendar: BusinessCalendar::default(),
             tiers,
-            care: CarePolicy::default(),
+            ..ServicePolicy::default()
         }
     }
 

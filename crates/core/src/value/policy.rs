@@ -114,6 +114,28 @@ resolution = { major = "2d", general = "5d" }
 care_every_days = 90
 business_hours = false
 
+# Baseline services (基础服务红线): what every customer is owed whatever its tier. Coverage
+# below 100% is a red alert for the owner's manager, naming the customers that fail.
+[[service.baseline]]
+name = "首次响应24小时"
+check = "first_response_within"
+hours = 24
+
+[[service.baseline]]
+name = "每季度一次真实跟进"
+check = "real_follow_up_every"
+days = 90
+
+[[service.baseline]]
+name = "投诉必有回应"
+check = "complaints_answered"
+
+[[service.baseline]]
+name = "年度回顾"
+check = "interaction_kind_every"
+kind = "meeting"
+days = 365
+
 [notify]
 # Every notification is also POSTed as JSON here, from an outbox with retries (leave out: none).
 # webhook_url = "http://127.0.0.1:9000/allot"
@@ -1429,6 +1451,28 @@ mod tests {
             "service.tier.A.care_every_days",
             Some(4),
             "at least 1",
+        );
+        assert_eq!(policy.service.baseline.len(), 4);
+        check(
+            "[[service.baseline]]\nname = \"x\"\ncheck = \"smile_daily\"\n",
+            None,
+            "service.baseline.check",
+            Some(1),
+            "'smile_daily' is not a check",
+        );
+        check(
+            "[[service.baseline]]\nname = \"x\"\ncheck = \"real_follow_up_every\"\n",
+            None,
+            "service.baseline.days",
+            Some(1),
+            "is required",
+        );
+        check(
+            "[[service.baseline]]\nname = \"x\"\ncheck = \"interaction_kind_every\"\ndays = 3\nkind = \"fax\"\n",
+            None,
+            "service.baseline.kind",
+            Some(1),
+            "fax",
         );
         check(
             "[service]\nsla = 1\n",

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Checker, RawCount};
+use crate::activity::InteractionKind;
 use crate::service::calendar::WEEKDAY_NAMES;
+use crate::service::report::{BaselineCheck, BaselineRule};
 use crate::service::{
     BusinessCalendar, CarePolicy, ServiceDuration, ServicePolicy, TierService, WorkingSpan,
 };
@@ -18,8 +20,28 @@ use crate::service::{
 pub(super) struct RawService {
     calendar: Option<RawCalendar>,
     care: Option<RawCare>,
+    baseline: Option<Vec<Spanned<RawBaseline>>>,
+    window_days: RawCount,
+    quadrant: Option<RawQuadrant>,
     // Not `Spanned` as a whole: tables written as `[service.tier.A]` headers do not carry one.
     tier: Option<BTreeMap<String, Spanned<RawTierService>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBaseline {
+    name: Option<String>,
+    check: Option<String>,
+    hours: RawCount,
+    days: RawCount,
+    kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuadrant {
+    value: Option<Spanned<f64>>,
+    minutes: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -109,10 +131,39 @@ impl Checker<'_> {
                 ),
             },
         };
+        let baseline = raw
+            .baseline
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|entry| self.baseline_check(entry))
+            .collect();
+        let window_days = self
+            .count(
+                "service.window_days",
+                &raw.window_days,
+                crate::service::DEFAULT_WINDOW_DAYS,
+                3650,
+            )
+            .max(1);
+        let (quadrant_value, quadrant_minutes) = match raw.quadrant {
+            None => (None, None),
+            Some(quadrant) => (
+                quadrant.value.as_ref().map(|value| {
+                    self.number("service.quadrant.value", Some(value), 0.0, 0.0, 1e12)
+                }),
+                quadrant.minutes.as_ref().map(|value| {
+                    self.number("service.quadrant.minutes", Some(value), 0.0, 0.0, 1e12)
+                }),
+            ),
+        };
         ServicePolicy {
             calendar,
             tiers,
             care,
+            baseline,
+            window_days,
+            quadrant_value,
+            quadrant_minutes,
         }
     }
 
@@ -337,5 +388,84 @@ impl Checker<'_> {
             business_hours: raw.business_hours.is_none_or(Spanned::into_inner),
             escalate_every,
         })
+    }
+
+    /// One `[[service.baseline]]` entry: a named check with the numbers it needs.
+    fn baseline_check(&mut self, raw: Spanned<RawBaseline>) -> Option<BaselineCheck> {
+        let span = raw.span();
+        let raw = raw.into_inner();
+        let name = raw
+            .name
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string();
+        if name.is_empty() {
+            self.push(
+                None,
+                "service.baseline.name",
+                Some(span.clone()),
+                "is required: the check's name as reports show it".to_string(),
+            );
+        }
+        let needed = |checker: &mut Self, key: &str, value: &RawCount| -> Option<u32> {
+            match value {
+                None => {
+                    checker.push(
+                        None,
+                        &format!("service.baseline.{key}"),
+                        Some(span.clone()),
+                        format!("is required by this check, e.g. {key} = 90"),
+                    );
+                    None
+                }
+                Some(_) => {
+                    let count = checker.count(&format!("service.baseline.{key}"), value, 0, 36_500);
+                    (count > 0).then_some(count)
+                }
+            }
+        };
+        let rule = match raw.check.as_deref().map(str::trim) {
+            Some("first_response_within") => needed(self, "hours", &raw.hours)
+                .map(|hours| BaselineRule::FirstResponseWithin { hours }),
+            Some("real_follow_up_every") => {
+                needed(self, "days", &raw.days).map(|days| BaselineRule::RealFollowUpEvery { days })
+            }
+            Some("complaints_answered") => Some(BaselineRule::ComplaintsAnswered),
+            Some("interaction_kind_every") => {
+                let days = needed(self, "days", &raw.days);
+                let kind = match InteractionKind::parse_field(
+                    "service.baseline.kind",
+                    raw.kind.as_deref().unwrap_or_default(),
+                ) {
+                    Ok(kind) => Some(kind),
+                    Err(error) => {
+                        self.push(
+                            None,
+                            "service.baseline.kind",
+                            Some(span.clone()),
+                            error.message,
+                        );
+                        None
+                    }
+                };
+                days.zip(kind)
+                    .map(|(days, kind)| BaselineRule::InteractionKindEvery { kind, days })
+            }
+            other => {
+                self.push(
+                    None,
+                    "service.baseline.check",
+                    Some(span.clone()),
+                    format!(
+                        "'{}' is not a check; use first_response_within, real_follow_up_every, complaints_answered or interaction_kind_every",
+                        other.unwrap_or_default()
+                    ),
+                );
+                None
+            }
+        };
+        (!name.is_empty()).then_some(())?;
+        rule.map(|rule| BaselineCheck { name, rule })
     }
 }

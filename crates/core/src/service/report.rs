@@ -1,0 +1,727 @@
+//! Is our customer management fair? (S2, F2): the baseline services every customer is owed
+//! whatever its tier, and their coverage; the service report (shares of customers, value and
+//! effort per tier, team and rep, SLA attainment, days since the last real follow-up); and the
+//! value × service quadrant with its under- and over-served lists. Pure functions over facts
+//! the store gathers, as of a time.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::activity::{InteractionKind, TicketKind};
+
+/// One baseline check (`[[service.baseline]]`): a measurable promise to every customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineCheck {
+    pub name: String,
+    pub rule: BaselineRule,
+}
+
+/// What a baseline check measures.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaselineRule {
+    /// Every ticket opened in the window answered within `hours` (wall clock).
+    FirstResponseWithin { hours: u32 },
+    /// A real follow-up at least every `days` days (customers owned longer than that).
+    RealFollowUpEvery { days: u32 },
+    /// Every complaint answered (first response or resolution) by its due time.
+    ComplaintsAnswered,
+    /// An interaction of `kind` at least every `days` days.
+    InteractionKindEvery { kind: InteractionKind, days: u32 },
+}
+
+impl BaselineRule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            BaselineRule::FirstResponseWithin { .. } => "first_response_within",
+            BaselineRule::RealFollowUpEvery { .. } => "real_follow_up_every",
+            BaselineRule::ComplaintsAnswered => "complaints_answered",
+            BaselineRule::InteractionKindEvery { .. } => "interaction_kind_every",
+        }
+    }
+}
+
+/// One ticket as the reports see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketFacts {
+    pub opened_at: DateTime<Utc>,
+    pub kind: TicketKind,
+    /// First response, or the resolution for a ticket resolved unanswered.
+    pub answered_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub first_response_due: Option<DateTime<Utc>>,
+    pub resolution_due: Option<DateTime<Utc>>,
+}
+
+/// What the reports know of one customer, as of the clock.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceFacts {
+    pub customer_id: String,
+    pub owner_id: Option<String>,
+    pub team_id: Option<String>,
+    pub tier: Option<String>,
+    /// The value the quadrant and value shares use (the grading score, 0–100).
+    pub value: f64,
+    /// Since when the customer is owned by its owner (or created).
+    pub owned_since: Option<DateTime<Utc>>,
+    /// Interactions and their minutes within the report window.
+    pub interactions: u32,
+    pub minutes: f64,
+    pub last_real_follow_up: Option<DateTime<Utc>>,
+    /// The newest interaction of each kind.
+    pub last_of_kind: BTreeMap<InteractionKind, DateTime<Utc>>,
+    /// Tickets opened within the report window.
+    pub tickets: Vec<TicketFacts>,
+}
+
+/// Passing and applicable counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Coverage {
+    pub applies: u64,
+    pub passing: u64,
+    /// passing / applies; 1 when it applies to no one.
+    pub coverage: f64,
+}
+
+impl Coverage {
+    fn add(&mut self, passes: bool) {
+        self.applies += 1;
+        if passes {
+            self.passing += 1;
+        }
+        self.coverage = self.passing as f64 / self.applies as f64;
+    }
+
+    fn empty() -> Coverage {
+        Coverage {
+            applies: 0,
+            passing: 0,
+            coverage: 1.0,
+        }
+    }
+}
+
+/// One check's coverage overall, per tier and per team, with the customers that fail it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckCoverage {
+    pub name: String,
+    /// first_response_within, real_follow_up_every, complaints_answered, interaction_kind_every.
+    pub check: String,
+    pub overall: Coverage,
+    pub by_tier: BTreeMap<String, Coverage>,
+    pub by_team: BTreeMap<String, Coverage>,
+    /// Customer ids, with their owners, that fail (at most `MOST_LISTED`).
+    pub failing: Vec<FailingCustomer>,
+    pub failing_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FailingCustomer {
+    pub customer_id: String,
+    pub owner_id: Option<String>,
+    pub team_id: Option<String>,
+}
+
+/// The most failing customers a check lists.
+pub const MOST_LISTED: usize = 1000;
+
+/// Whether the check applies to the customer and, if so, whether it passes.
+pub fn check_customer(
+    rule: &BaselineRule,
+    facts: &ServiceFacts,
+    now: DateTime<Utc>,
+) -> Option<bool> {
+    let owned_for = |days: u32| {
+        facts
+            .owned_since
+            .is_some_and(|since| since <= now - Duration::days(i64::from(days)))
+    };
+    match rule {
+        BaselineRule::FirstResponseWithin { hours } => {
+            let limit = Duration::hours(i64::from(*hours));
+            let due: Vec<&TicketFacts> = facts
+                .tickets
+                .iter()
+                .filter(|ticket| ticket.answered_at.is_some() || ticket.opened_at + limit < now)
+                .collect();
+            (!due.is_empty()).then(|| {
+                due.iter().all(|ticket| {
+                    ticket
+                        .answered_at
+                        .is_some_and(|answered| answered <= ticket.opened_at + limit)
+                })
+            })
+        }
+        BaselineRule::RealFollowUpEvery { days } => (facts.owner_id.is_some() && owned_for(*days))
+            .then(|| {
+                facts
+                    .last_real_follow_up
+                    .is_some_and(|last| last > now - Duration::days(i64::from(*days)))
+            }),
+        BaselineRule::ComplaintsAnswered => {
+            let complaints: Vec<&TicketFacts> = facts
+                .tickets
+                .iter()
+                .filter(|ticket| ticket.kind == TicketKind::Complaint)
+                .collect();
+            (!complaints.is_empty()).then(|| {
+                complaints.iter().all(|complaint| {
+                    // Without a promise, a day to answer.
+                    let due = complaint
+                        .first_response_due
+                        .unwrap_or(complaint.opened_at + Duration::hours(24));
+                    match complaint.answered_at {
+                        Some(answered) => answered <= due,
+                        None => now <= due,
+                    }
+                })
+            })
+        }
+        BaselineRule::InteractionKindEvery { kind, days } => {
+            (facts.owner_id.is_some() && owned_for(*days)).then(|| {
+                facts
+                    .last_of_kind
+                    .get(kind)
+                    .is_some_and(|last| *last > now - Duration::days(i64::from(*days)))
+            })
+        }
+    }
+}
+
+/// Coverage of every check over the customers.
+pub fn baseline_coverage(
+    checks: &[BaselineCheck],
+    customers: &[ServiceFacts],
+    now: DateTime<Utc>,
+) -> Vec<CheckCoverage> {
+    checks
+        .iter()
+        .map(|check| {
+            let mut coverage = CheckCoverage {
+                name: check.name.clone(),
+                check: check.rule.name().to_string(),
+                overall: Coverage::empty(),
+                by_tier: BTreeMap::new(),
+                by_team: BTreeMap::new(),
+                failing: Vec::new(),
+                failing_total: 0,
+            };
+            for facts in customers {
+                let Some(passes) = check_customer(&check.rule, facts, now) else {
+                    continue;
+                };
+                coverage.overall.add(passes);
+                coverage
+                    .by_tier
+                    .entry(facts.tier.clone().unwrap_or_else(|| "-".to_string()))
+                    .or_insert_with(Coverage::empty)
+                    .add(passes);
+                coverage
+                    .by_team
+                    .entry(facts.team_id.clone().unwrap_or_else(|| "-".to_string()))
+                    .or_insert_with(Coverage::empty)
+                    .add(passes);
+                if !passes {
+                    coverage.failing_total += 1;
+                    if coverage.failing.len() < MOST_LISTED {
+                        coverage.failing.push(FailingCustomer {
+                            customer_id: facts.customer_id.clone(),
+                            owner_id: facts.owner_id.clone(),
+                            team_id: facts.team_id.clone(),
+                        });
+                    }
+                }
+            }
+            coverage
+        })
+        .collect()
+}
+
+/// One row of the service report: a tier, a team or a rep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceRow {
+    pub key: String,
+    pub customers: u64,
+    pub customer_share: f64,
+    pub value: f64,
+    pub value_share: f64,
+    pub interactions: u64,
+    pub minutes: f64,
+    /// Share of the window's interaction minutes (count when no minutes are recorded).
+    pub effort_share: f64,
+    /// Tickets whose first response was due by now, and the share answered in time.
+    pub first_response_due: u64,
+    pub first_response_attainment: Option<f64>,
+    pub resolution_due: u64,
+    pub resolution_attainment: Option<f64>,
+    /// Mean coverage over the baseline checks that apply to its customers.
+    pub baseline_coverage: Option<f64>,
+    /// Median days since the last real follow-up (customers with one).
+    pub median_days_since_follow_up: Option<f64>,
+}
+
+#[derive(Default)]
+struct RowTotals {
+    customers: u64,
+    value: f64,
+    interactions: u64,
+    minutes: f64,
+    first_due: u64,
+    first_met: u64,
+    resolution_due: u64,
+    resolution_met: u64,
+    baseline_applies: u64,
+    baseline_passing: u64,
+    days_since: Vec<f64>,
+}
+
+/// The service report: per tier, team and rep, and overall.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceReport {
+    pub window_days: u32,
+    pub overall: ServiceRow,
+    pub by_tier: Vec<ServiceRow>,
+    pub by_team: Vec<ServiceRow>,
+    pub by_rep: Vec<ServiceRow>,
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    Some(if values.len() % 2 == 0 {
+        (values[middle - 1] + values[middle]) / 2.0
+    } else {
+        values[middle]
+    })
+}
+
+/// Shares, attainment and follow-up recency per tier, team and rep.
+pub fn service_report(
+    customers: &[ServiceFacts],
+    checks: &[BaselineCheck],
+    now: DateTime<Utc>,
+    window_days: u32,
+) -> ServiceReport {
+    let mut overall = RowTotals::default();
+    let mut tiers: BTreeMap<String, RowTotals> = BTreeMap::new();
+    let mut teams: BTreeMap<String, RowTotals> = BTreeMap::new();
+    let mut reps: BTreeMap<String, RowTotals> = BTreeMap::new();
+    for facts in customers {
+        let mut totals = RowTotals {
+            customers: 1,
+            value: facts.value.max(0.0),
+            interactions: u64::from(facts.interactions),
+            minutes: facts.minutes,
+            ..Default::default()
+        };
+        for ticket in &facts.tickets {
+            if let Some(due) = ticket
+                .first_response_due
+                .filter(|due| *due <= now || ticket.answered_at.is_some())
+            {
+                totals.first_due += 1;
+                if ticket.answered_at.is_some_and(|answered| answered <= due) {
+                    totals.first_met += 1;
+                }
+            }
+            if let Some(due) = ticket
+                .resolution_due
+                .filter(|due| *due <= now || ticket.resolved_at.is_some())
+            {
+                totals.resolution_due += 1;
+                if ticket.resolved_at.is_some_and(|resolved| resolved <= due) {
+                    totals.resolution_met += 1;
+                }
+            }
+        }
+        for check in checks {
+            if let Some(passes) = check_customer(&check.rule, facts, now) {
+                totals.baseline_applies += 1;
+                totals.baseline_passing += u64::from(passes);
+            }
+        }
+        if let Some(last) = facts.last_real_follow_up {
+            totals
+                .days_since
+                .push((now - last).num_seconds() as f64 / 86_400.0);
+        }
+        let groups = [
+            Some(&mut overall),
+            Some(
+                tiers
+                    .entry(facts.tier.clone().unwrap_or_else(|| "-".to_string()))
+                    .or_default(),
+            ),
+            Some(
+                teams
+                    .entry(facts.team_id.clone().unwrap_or_else(|| "-".to_string()))
+                    .or_default(),
+            ),
+            facts
+                .owner_id
+                .clone()
+                .map(|owner| reps.entry(owner).or_default()),
+        ];
+        for group in groups.into_iter().flatten() {
+            group.customers += totals.customers;
+            group.value += totals.value;
+            group.interactions += totals.interactions;
+            group.minutes += totals.minutes;
+            group.first_due += totals.first_due;
+            group.first_met += totals.first_met;
+            group.resolution_due += totals.resolution_due;
+            group.resolution_met += totals.resolution_met;
+            group.baseline_applies += totals.baseline_applies;
+            group.baseline_passing += totals.baseline_passing;
+            group.days_since.extend(totals.days_since.iter().copied());
+        }
+    }
+    let all_customers = overall.customers.max(1) as f64;
+    let all_value = overall.value;
+    let use_minutes = overall.minutes > 0.0;
+    let all_effort = if use_minutes {
+        overall.minutes
+    } else {
+        overall.interactions as f64
+    };
+    let row = |key: String, mut totals: RowTotals| {
+        let share = |part: f64, whole: f64| if whole > 0.0 { part / whole } else { 0.0 };
+        let ratio = |met: u64, due: u64| (due > 0).then(|| met as f64 / due as f64);
+        ServiceRow {
+            key,
+            customers: totals.customers,
+            customer_share: totals.customers as f64 / all_customers,
+            value: totals.value,
+            value_share: share(totals.value, all_value),
+            interactions: totals.interactions,
+            minutes: totals.minutes,
+            effort_share: share(
+                if use_minutes {
+                    totals.minutes
+                } else {
+                    totals.interactions as f64
+                },
+                all_effort,
+            ),
+            first_response_due: totals.first_due,
+            first_response_attainment: ratio(totals.first_met, totals.first_due),
+            resolution_due: totals.resolution_due,
+            resolution_attainment: ratio(totals.resolution_met, totals.resolution_due),
+            baseline_coverage: ratio(totals.baseline_passing, totals.baseline_applies),
+            median_days_since_follow_up: median(&mut totals.days_since),
+        }
+    };
+    ServiceReport {
+        window_days,
+        by_tier: tiers
+            .into_iter()
+            .map(|(key, totals)| row(key, totals))
+            .collect(),
+        by_team: teams
+            .into_iter()
+            .map(|(key, totals)| row(key, totals))
+            .collect(),
+        by_rep: reps
+            .into_iter()
+            .map(|(key, totals)| row(key, totals))
+            .collect(),
+        overall: row("overall".to_string(), overall),
+    }
+}
+
+/// A quadrant of the value × service matrix.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Quadrant {
+    /// high_value_low_service (under-served), high_value_high_service, low_value_high_service
+    /// (over-served), low_value_low_service.
+    pub name: String,
+    pub customers: u64,
+    pub value: f64,
+    pub minutes: f64,
+}
+
+/// One customer of the matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuadrantPoint {
+    pub customer_id: String,
+    pub owner_id: Option<String>,
+    pub value: f64,
+    pub minutes: f64,
+}
+
+/// The value × service matrix (seed 000): thresholds, the four quadrants, the under- and
+/// over-served lists (highest value first, and most minutes first), and every point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct QuadrantReport {
+    pub window_days: u32,
+    pub value_threshold: f64,
+    pub minutes_threshold: f64,
+    pub quadrants: Vec<Quadrant>,
+    /// High value, low service: the first red list.
+    pub under_served: Vec<QuadrantPoint>,
+    /// Low value, high service.
+    pub over_served: Vec<QuadrantPoint>,
+    pub points: Vec<QuadrantPoint>,
+}
+
+/// Places each customer by value (x) and service minutes (y); a threshold not given is the
+/// median. "High" is above the threshold; at it, low.
+pub fn quadrant_report(
+    customers: &[ServiceFacts],
+    value_threshold: Option<f64>,
+    minutes_threshold: Option<f64>,
+    window_days: u32,
+) -> QuadrantReport {
+    let mut values: Vec<f64> = customers.iter().map(|facts| facts.value).collect();
+    let mut minutes: Vec<f64> = customers.iter().map(|facts| facts.minutes).collect();
+    let value_threshold = value_threshold
+        .or_else(|| median(&mut values))
+        .unwrap_or(0.0);
+    let minutes_threshold = minutes_threshold
+        .or_else(|| median(&mut minutes))
+        .unwrap_or(0.0);
+    let names = [
+        "high_value_low_service",
+        "high_value_high_service",
+        "low_value_high_service",
+        "low_value_low_service",
+    ];
+    let mut quadrants: Vec<Quadrant> = names
+        .iter()
+        .map(|name| Quadrant {
+            name: name.to_string(),
+            ..Default::default()
+        })
+        .collect();
+    let mut under_served = Vec::new();
+    let mut over_served = Vec::new();
+    let mut points = Vec::with_capacity(customers.len());
+    for facts in customers {
+        let high_value = facts.value > value_threshold;
+        let high_service = facts.minutes > minutes_threshold;
+        let index = match (high_value, high_service) {
+            (true, false) => 0,
+            (true, true) => 1,
+            (false, true) => 2,
+            (false, false) => 3,
+        };
+        let quadrant = &mut quadrants[index];
+        quadrant.customers += 1;
+        quadrant.value += facts.value;
+        quadrant.minutes += facts.minutes;
+        let point = QuadrantPoint {
+            customer_id: facts.customer_id.clone(),
+            owner_id: facts.owner_id.clone(),
+            value: facts.value,
+            minutes: facts.minutes,
+        };
+        match index {
+            0 => under_served.push(point.clone()),
+            2 => over_served.push(point.clone()),
+            _ => {}
+        }
+        points.push(point);
+    }
+    under_served.sort_by(|left, right| {
+        right
+            .value
+            .total_cmp(&left.value)
+            .then_with(|| left.customer_id.cmp(&right.customer_id))
+    });
+    over_served.sort_by(|left, right| {
+        right
+            .minutes
+            .total_cmp(&left.minutes)
+            .then_with(|| left.customer_id.cmp(&right.customer_id))
+    });
+    QuadrantReport {
+        window_days,
+        value_threshold,
+        minutes_threshold,
+        quadrants,
+        under_served,
+        over_served,
+        points,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instant(raw: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(raw)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn customer(id: &str, tier: &str, value: f64, minutes: f64) -> ServiceFacts {
+        ServiceFacts {
+            customer_id: id.to_string(),
+            owner_id: Some("r1".to_string()),
+            team_id: Some("east".to_string()),
+            tier: Some(tier.to_string()),
+            value,
+            owned_since: Some(instant("2026-01-01T00:00:00Z")),
+            interactions: u32::from(minutes > 0.0),
+            minutes,
+            ..Default::default()
+        }
+    }
+
+    fn check(rule: BaselineRule, facts: &ServiceFacts, expected: Option<bool>) {
+        let now = instant("2027-01-04T00:00:00Z");
+        assert_eq!(
+            check_customer(&rule, facts, now),
+            expected,
+            "{rule:?} {facts:?}"
+        );
+    }
+
+    #[test]
+    fn baseline_checks_apply_and_pass_as_written() {
+        let mut facts = customer("c1", "A", 50.0, 0.0);
+        let every_90 = BaselineRule::RealFollowUpEvery { days: 90 };
+        check(every_90.clone(), &facts, Some(false));
+        facts.last_real_follow_up = Some(instant("2026-12-01T00:00:00Z"));
+        check(every_90.clone(), &facts, Some(true));
+        facts.last_real_follow_up = Some(instant("2026-09-01T00:00:00Z"));
+        check(every_90.clone(), &facts, Some(false));
+        // Owned for less than the period: not yet owed.
+        facts.owned_since = Some(instant("2026-12-20T00:00:00Z"));
+        check(every_90, &facts, None);
+        // Tickets answered within 24 hours or not.
+        let ticket = |opened: &str, answered: Option<&str>, kind| TicketFacts {
+            opened_at: instant(opened),
+            kind,
+            answered_at: answered.map(instant),
+            resolved_at: None,
+            first_response_due: None,
+            resolution_due: None,
+        };
+        let within = BaselineRule::FirstResponseWithin { hours: 24 };
+        check(within.clone(), &facts, None);
+        facts.tickets = vec![ticket(
+            "2027-01-02T00:00:00Z",
+            Some("2027-01-02T20:00:00Z"),
+            TicketKind::Request,
+        )];
+        check(within.clone(), &facts, Some(true));
+        facts
+            .tickets
+            .push(ticket("2027-01-01T00:00:00Z", None, TicketKind::Complaint));
+        check(within.clone(), &facts, Some(false));
+        // A ticket not yet 24 hours old and unanswered is not counted yet.
+        facts.tickets = vec![ticket("2027-01-03T12:00:00Z", None, TicketKind::Request)];
+        check(within, &facts, None);
+        // Complaints answered by their due time (24 hours without a promise).
+        check(BaselineRule::ComplaintsAnswered, &facts, None);
+        facts.tickets = vec![ticket("2027-01-01T00:00:00Z", None, TicketKind::Complaint)];
+        check(BaselineRule::ComplaintsAnswered, &facts, Some(false));
+        facts.tickets = vec![ticket("2027-01-03T12:00:00Z", None, TicketKind::Complaint)];
+        check(BaselineRule::ComplaintsAnswered, &facts, Some(true));
+        // A yearly meeting.
+        let meeting = BaselineRule::InteractionKindEvery {
+            kind: InteractionKind::Meeting,
+            days: 365,
+        };
+        facts.owned_since = Some(instant("2025-01-01T00:00:00Z"));
+        check(meeting.clone(), &facts, Some(false));
+        facts
+            .last_of_kind
+            .insert(InteractionKind::Meeting, instant("2026-06-01T00:00:00Z"));
+        check(meeting, &facts, Some(true));
+        // A pool customer is owed no follow-up by anyone.
+        facts.owner_id = None;
+        check(BaselineRule::RealFollowUpEvery { days: 90 }, &facts, None);
+    }
+
+    #[test]
+    fn coverage_is_counted_per_tier_and_team_with_the_failing_named() {
+        let now = instant("2027-01-04T00:00:00Z");
+        let mut served = customer("c1", "A", 90.0, 60.0);
+        served.last_real_follow_up = Some(instant("2026-12-20T00:00:00Z"));
+        let neglected = customer("c2", "A", 80.0, 0.0);
+        let mut other_team = customer("c3", "C", 10.0, 300.0);
+        other_team.team_id = Some("west".to_string());
+        other_team.last_real_follow_up = Some(instant("2026-12-30T00:00:00Z"));
+        let checks = [BaselineCheck {
+            name: "每季度一次真实跟进".to_string(),
+            rule: BaselineRule::RealFollowUpEvery { days: 90 },
+        }];
+        let coverage = baseline_coverage(
+            &checks,
+            &[served.clone(), neglected.clone(), other_team.clone()],
+            now,
+        );
+        let check = &coverage[0];
+        assert_eq!((check.overall.applies, check.overall.passing), (3, 2));
+        assert_eq!(check.by_tier["A"].coverage, 0.5);
+        assert_eq!(check.by_team["west"].coverage, 1.0);
+        assert_eq!(check.failing[0].customer_id, "c2");
+        // The quadrant: medians 80 (value) and 60 (minutes); c1 is high value but at the
+        // minutes median (low service), c3 low value and high service.
+        let quadrant = quadrant_report(&[served, neglected, other_team], None, None, 90);
+        assert_eq!(
+            (quadrant.value_threshold, quadrant.minutes_threshold),
+            (80.0, 60.0)
+        );
+        let names: Vec<&str> = quadrant
+            .under_served
+            .iter()
+            .map(|point| point.customer_id.as_str())
+            .collect();
+        assert_eq!(names, ["c1"]);
+        let names: Vec<&str> = quadrant
+            .over_served
+            .iter()
+            .map(|point| point.customer_id.as_str())
+            .collect();
+        assert_eq!(names, ["c3"]);
+        assert_eq!(quadrant.points.len(), 3);
+    }
+
+    #[test]
+    fn the_service_report_gives_shares_and_attainment() {
+        let now = instant("2027-01-04T00:00:00Z");
+        let mut a = customer("c1", "A", 75.0, 30.0);
+        a.tickets = vec![TicketFacts {
+            opened_at: instant("2027-01-01T00:00:00Z"),
+            kind: TicketKind::Request,
+            answered_at: Some(instant("2027-01-01T01:00:00Z")),
+            resolved_at: Some(instant("2027-01-03T00:00:00Z")),
+            first_response_due: Some(instant("2027-01-01T02:00:00Z")),
+            resolution_due: Some(instant("2027-01-02T00:00:00Z")),
+        }];
+        a.last_real_follow_up = Some(instant("2026-12-31T00:00:00Z"));
+        let c = customer("c2", "C", 25.0, 90.0);
+        let report = service_report(&[a, c], &[], now, 90);
+        let tier_a = &report.by_tier[0];
+        assert_eq!(
+            (
+                tier_a.key.as_str(),
+                tier_a.customer_share,
+                tier_a.value_share
+            ),
+            ("A", 0.5, 0.75)
+        );
+        assert_eq!(tier_a.effort_share, 0.25);
+        assert_eq!(tier_a.first_response_attainment, Some(1.0));
+        assert_eq!(tier_a.resolution_attainment, Some(0.0));
+        assert_eq!(tier_a.median_days_since_follow_up, Some(4.0));
+        assert_eq!(report.overall.customers, 2);
+        assert_eq!(report.by_rep[0].key, "r1");
+    }
+}

@@ -1,0 +1,342 @@
+//! The service reports over the customers in a view, as of the clock: baseline coverage, the
+//! service report (shares of customers, value and effort; SLA attainment; follow-up recency)
+//! and the value × service quadrant — the facts gathered here in three reads (customers,
+//! interactions grouped by customer, tickets of the window), the figures computed by
+//! `allot_core::service::report`; and the daily job that tells managers which of their
+//! customers fail a baseline check.
+
+use std::collections::{BTreeMap, HashMap};
+
+use allot_core::access::approval_chain;
+use allot_core::activity::{InteractionKind, TicketKind, TicketSeverity};
+use allot_core::service::report::{
+    baseline_coverage, quadrant_report, service_report, CheckCoverage, QuadrantReport,
+    ServiceFacts, ServiceReport, TicketFacts,
+};
+use allot_core::service::{ticket_standing, TicketTimes};
+use allot_core::value::ValuePolicy;
+use allot_core::{Clock, RepId};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+use crate::database::{on_backend, sql, Connected};
+use crate::error::{StoreError, StoreResult};
+use crate::lifecycle::notifications::{notify_all, NewNotification};
+use crate::lifecycle::View;
+use crate::{Store, StoredTime, WriteTransaction};
+
+/// The daily job's name in `job_runs`.
+pub const BASELINE_ALERTS_JOB: &str = "baseline_alerts";
+
+/// Baseline coverage as of a time.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BaselineReport {
+    pub as_of: String,
+    pub checks: Vec<CheckCoverage>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: String,
+    owner_id: Option<String>,
+    team_id: Option<String>,
+    tier: Option<String>,
+    score: Option<f64>,
+    created_at: Option<StoredTime>,
+    owned_since: Option<StoredTime>,
+}
+
+#[derive(sqlx::FromRow)]
+struct InteractionTotals {
+    customer_id: String,
+    interactions: i64,
+    minutes: f64,
+    last_real: Option<StoredTime>,
+    last_call: Option<StoredTime>,
+    last_visit: Option<StoredTime>,
+    last_email: Option<StoredTime>,
+    last_meeting: Option<StoredTime>,
+    last_message: Option<StoredTime>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    customer_id: String,
+    opened_at: StoredTime,
+    kind: String,
+    severity: String,
+    first_response_at: Option<StoredTime>,
+    resolved_at: Option<StoredTime>,
+    closed_at: Option<StoredTime>,
+    reopened_at: Option<StoredTime>,
+    tier: Option<String>,
+}
+
+/// Every customer in `view` with what the reports need, as of the clock.
+async fn service_facts(
+    source: &mut impl Connected,
+    policy: &ValuePolicy,
+    view: Option<&View>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<ServiceFacts>> {
+    let window_start = now - Duration::days(i64::from(policy.service.window_days));
+    let view_reps = View::rep_list(view);
+    let customers: Vec<CustomerRow> = on_backend!(&mut *source, |connection, Db| {
+        let mut query = sql!(Db; "SELECT c.id, c.owner_id, r.team_id, c.tier, v.score, c.created_at, \
+            (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id) AS owned_since \
+            FROM customers AS c LEFT JOIN reps AS r ON r.id = c.owner_id \
+            LEFT JOIN customer_values AS v ON v.customer_id = c.id WHERE 1 = 1");
+        crate::lifecycle::push_in_view!(query, view, view_reps.as_deref(), "c.id", "c.owner_id");
+        query.build_query_as().fetch_all(&mut *connection).await?
+    });
+    let totals: Vec<InteractionTotals> = on_backend!(&mut *source, |connection, Db| {
+        let mut query = sql!(Db; "SELECT customer_id, CAST(SUM(CASE WHEN at >= ", bind(StoredTime(window_start)),
+            " THEN 1 ELSE 0 END) AS BIGINT) AS interactions, CAST(COALESCE(SUM(CASE WHEN at >= ", bind(StoredTime(window_start)),
+            " THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, MAX(CASE WHEN (1 = 0");
+        for real in &policy.pool.real_follow_up {
+            query.push(" OR (kind = ").push_bind(real.kind.as_str());
+            if let Some(outcome) = &real.outcome {
+                query.push(" AND outcome = ").push_bind(outcome.as_str());
+            }
+            query.push(")");
+        }
+        query.push(") THEN at END) AS last_real");
+        for kind in InteractionKind::ALL {
+            query.push(format!(
+                ", MAX(CASE WHEN kind = '{}' THEN at END) AS last_{}",
+                kind.as_str(),
+                kind.as_str()
+            ));
+        }
+        query
+            .push(" FROM interactions WHERE at <= ")
+            .push_bind(StoredTime(now))
+            .push(" GROUP BY customer_id");
+        query.build_query_as().fetch_all(&mut *connection).await?
+    });
+    let tickets: Vec<TicketRow> = on_backend!(&mut *source, |connection, Db| {
+        sql!(Db; "SELECT customer_id, opened_at, kind, severity, first_response_at, resolved_at, closed_at, reopened_at, tier FROM tickets \
+            WHERE opened_at <= ", bind(StoredTime(now)), " AND (opened_at >= ", bind(StoredTime(window_start)),
+            " OR (closed_at IS NULL AND resolved_at IS NULL))")
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await?
+    });
+    let mut by_customer: HashMap<String, ServiceFacts> = HashMap::with_capacity(customers.len());
+    let mut order = Vec::with_capacity(customers.len());
+    for row in customers {
+        order.push(row.id.clone());
+        by_customer.insert(
+            row.id.clone(),
+            ServiceFacts {
+                customer_id: row.id,
+                owner_id: row.owner_id,
+                team_id: row.team_id,
+                tier: row.tier,
+                value: row.score.unwrap_or(0.0),
+                owned_since: row.owned_since.or(row.created_at).map(|time| time.0),
+                ..Default::default()
+            },
+        );
+    }
+    for total in totals {
+        let Some(facts) = by_customer.get_mut(&total.customer_id) else {
+            continue;
+        };
+        facts.interactions = u32::try_from(total.interactions).unwrap_or(u32::MAX);
+        facts.minutes = total.minutes;
+        facts.last_real_follow_up = total.last_real.map(|time| time.0);
+        for (kind, last) in [
+            (InteractionKind::Call, total.last_call),
+            (InteractionKind::Visit, total.last_visit),
+            (InteractionKind::Email, total.last_email),
+            (InteractionKind::Meeting, total.last_meeting),
+            (InteractionKind::Message, total.last_message),
+        ] {
+            if let Some(last) = last {
+                facts.last_of_kind.insert(kind, last.0);
+            }
+        }
+    }
+    for ticket in tickets {
+        let Some(facts) = by_customer.get_mut(&ticket.customer_id) else {
+            continue;
+        };
+        let corrupt = |error: allot_core::FieldError| StoreError::Corrupt(error.to_string());
+        let severity =
+            TicketSeverity::parse_field("severity", &ticket.severity).map_err(corrupt)?;
+        let kind = TicketKind::parse_field("kind", &ticket.kind).map_err(corrupt)?;
+        let resolved_at = ticket.resolved_at.or(ticket.closed_at).map(|time| time.0);
+        let times = TicketTimes {
+            opened_at: ticket.opened_at.0,
+            severity,
+            first_response_at: ticket.first_response_at.map(|time| time.0),
+            resolved_at,
+            reopened_at: ticket.reopened_at.map(|time| time.0),
+        };
+        let standing = ticket_standing(&policy.service, ticket.tier.as_deref(), &times, now, 0);
+        facts.tickets.push(TicketFacts {
+            opened_at: times.opened_at,
+            kind,
+            answered_at: times.first_response_at.or(resolved_at),
+            resolved_at,
+            first_response_due: standing.first_response_due,
+            resolution_due: standing.resolution_due,
+        });
+    }
+    Ok(order
+        .into_iter()
+        .filter_map(|id| by_customer.remove(&id))
+        .collect())
+}
+
+impl Store {
+    /// Coverage of every `[[service.baseline]]` check over the customers in `view`.
+    pub async fn baseline_report(
+        &self,
+        view: Option<&View>,
+        clock: Clock,
+    ) -> StoreResult<BaselineReport> {
+        let mut read = self.database.begin_read().await?;
+        let policy = self.policy_in(&mut read).await?.1;
+        let facts = service_facts(&mut read, &policy, view, clock.now()).await?;
+        Ok(BaselineReport {
+            as_of: StoredTime(clock.now()).text(),
+            checks: baseline_coverage(&policy.service.baseline, &facts, clock.now()),
+        })
+    }
+
+    /// The service report over the customers in `view`: per tier, team and rep.
+    pub async fn service_report(
+        &self,
+        view: Option<&View>,
+        clock: Clock,
+    ) -> StoreResult<ServiceReport> {
+        let mut read = self.database.begin_read().await?;
+        let policy = self.policy_in(&mut read).await?.1;
+        let facts = service_facts(&mut read, &policy, view, clock.now()).await?;
+        Ok(service_report(
+            &facts,
+            &policy.service.baseline,
+            clock.now(),
+            policy.service.window_days,
+        ))
+    }
+
+    /// The value × service quadrant over the customers in `view`.
+    pub async fn quadrant_report(
+        &self,
+        view: Option<&View>,
+        clock: Clock,
+    ) -> StoreResult<QuadrantReport> {
+        let mut read = self.database.begin_read().await?;
+        let policy = self.policy_in(&mut read).await?.1;
+        let facts = service_facts(&mut read, &policy, view, clock.now()).await?;
+        let service = &policy.service;
+        Ok(quadrant_report(
+            &facts,
+            service.quadrant_value,
+            service.quadrant_minutes,
+            service.window_days,
+        ))
+    }
+}
+
+/// What the daily baseline job told.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BaselineAlertSummary {
+    /// Checks with coverage under 100%.
+    pub checks_failing: usize,
+    /// Red alerts sent (one per check and manager, naming the manager's failing customers).
+    pub alerts: usize,
+}
+
+/// Tells each manager, once a day per check, which of its customers fail a baseline check
+/// (the owner's team manager; the admins for customers of no team's manager).
+pub(crate) async fn baseline_alerts_in(
+    write: &mut WriteTransaction,
+    policy: &ValuePolicy,
+    clock: Clock,
+    webhook: bool,
+) -> StoreResult<BaselineAlertSummary> {
+    let mut summary = BaselineAlertSummary::default();
+    if policy.service.baseline.is_empty() {
+        return Ok(summary);
+    }
+    let now = clock.now();
+    let facts = service_facts(&mut *write, policy, None, now).await?;
+    let coverage = baseline_coverage(&policy.service.baseline, &facts, now);
+    let (teams, reps) = crate::organisation::load_teams_and_reps(&mut *write).await?;
+    let reps: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
+    let mut managers: HashMap<String, Option<RepId>> = HashMap::new();
+    let today = clock.today();
+    let mut alerts: Vec<(Option<RepId>, String, String)> = Vec::new();
+    for check in &coverage {
+        if check.failing_total == 0 {
+            continue;
+        }
+        summary.checks_failing += 1;
+        let mut by_manager: BTreeMap<Option<RepId>, Vec<&str>> = BTreeMap::new();
+        for failing in &check.failing {
+            let manager = match &failing.owner_id {
+                None => None,
+                Some(owner) => managers
+                    .entry(owner.clone())
+                    .or_insert_with(|| {
+                        RepId::parse(owner).ok().and_then(|owner| {
+                            approval_chain(&owner, 1, &teams, &reps)
+                                .into_iter()
+                                .next()
+                                .flatten()
+                        })
+                    })
+                    .clone(),
+            };
+            by_manager
+                .entry(manager)
+                .or_default()
+                .push(&failing.customer_id);
+        }
+        for (manager, customers) in by_manager {
+            let shown: Vec<&str> = customers.iter().take(20).copied().collect();
+            let more = customers.len().saturating_sub(shown.len());
+            let text = format!(
+                "baseline \"{}\" is at {:.1}% ({} of {}): {} of your customers fail it: {}{}",
+                check.name,
+                check.overall.coverage * 100.0,
+                check.overall.passing,
+                check.overall.applies,
+                customers.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+            let key = format!(
+                "baseline:{}:{}:{today}",
+                check.name,
+                manager.as_ref().map_or("admins", RepId::as_str)
+            );
+            alerts.push((manager, text, key));
+        }
+    }
+    let notifications: Vec<NewNotification<'_>> = alerts
+        .iter()
+        .map(|(manager, text, key)| NewNotification {
+            recipient: manager.as_ref(),
+            kind: "baseline_failing",
+            customer_id: None,
+            transfer_id: None,
+            ticket_id: None,
+            text: text.clone(),
+            once_key: Some(key.clone()),
+        })
+        .collect();
+    let stored = notify_all(&mut *write, &notifications, now, webhook).await?;
+    summary.alerts = stored.iter().filter(|stored| **stored).count();
+    Ok(summary)
+}
