@@ -1,5 +1,6 @@
-//! `allot calendar` and `allot tasks`: the care calendar at the command line — a rep's tasks by
-//! day (or its iCalendar feed), and completing a task with the interaction that did it.
+//! `allot calendar`, `allot tasks` and the service reports at the command line: a rep's care
+//! tasks by day (or its iCalendar feed), completing a task with the interaction that did it,
+//! and `allot report service|baseline|quadrant` as tables, JSON or CSV.
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -163,6 +164,190 @@ pub async fn tasks(store: &Store, action: TaskAction, clock: Clock) -> Result<()
                 task.kind,
                 task.customer_id,
                 task.interaction_id.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Which service report.
+#[derive(Debug, Clone, Copy)]
+pub enum ServiceReportKind {
+    Service,
+    Baseline,
+    Quadrant,
+}
+
+/// The service reports' options.
+#[derive(clap::Args)]
+pub struct ReportArguments {
+    /// CSV instead of a table.
+    #[arg(long)]
+    csv: bool,
+    #[arg(long)]
+    json: bool,
+    /// As a manager: its subtree and the pool.
+    #[arg(long = "as")]
+    acting_as: Option<String>,
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |value| format!("{:.1}%", value * 100.0))
+}
+
+pub async fn report(
+    store: &Store,
+    kind: ServiceReportKind,
+    arguments: ReportArguments,
+    clock: Clock,
+) -> Result<()> {
+    let principal = principal(store, arguments.acting_as.as_deref()).await?;
+    if principal.role() == allot_core::Role::Rep {
+        bail!("the service reports are for managers and admins");
+    }
+    let view = store.view_of(&principal, clock).await?;
+    let view = (!view.is_everything()).then_some(view);
+    match kind {
+        ServiceReportKind::Service => {
+            let report = store.service_report(view.as_ref(), clock).await?;
+            if arguments.json {
+                return print_json(&report);
+            }
+            if arguments.csv {
+                print!("{}", allot_files::reports::service_report_csv(&report)?);
+                return Ok(());
+            }
+            println!("service over the last {} days", report.window_days);
+            let mut table = Table::new(
+                &[
+                    "group",
+                    "key",
+                    "customers",
+                    "value share",
+                    "effort share",
+                    "first response",
+                    "resolution",
+                    "baseline",
+                    "days since follow-up",
+                ],
+                &[
+                    Align::Left,
+                    Align::Left,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                ],
+            );
+            let groups = [
+                ("overall", std::slice::from_ref(&report.overall)),
+                ("tier", report.by_tier.as_slice()),
+                ("team", report.by_team.as_slice()),
+            ];
+            for (group, rows) in groups {
+                for row in rows {
+                    table.row(vec![
+                        group.to_string(),
+                        row.key.clone(),
+                        row.customers.to_string(),
+                        percent(Some(row.value_share)),
+                        percent(Some(row.effort_share)),
+                        percent(row.first_response_attainment),
+                        percent(row.resolution_attainment),
+                        percent(row.baseline_coverage),
+                        row.median_days_since_follow_up
+                            .map_or_else(|| "-".to_string(), |days| format!("{days:.0}")),
+                    ]);
+                }
+            }
+            table.print();
+        }
+        ServiceReportKind::Baseline => {
+            let report = store.baseline_report(view.as_ref(), clock).await?;
+            if arguments.json {
+                return print_json(&report);
+            }
+            if arguments.csv {
+                print!("{}", allot_files::reports::baseline_csv(&report.checks)?);
+                return Ok(());
+            }
+            let mut table = Table::new(
+                &[
+                    "check",
+                    "applies",
+                    "passing",
+                    "coverage",
+                    "failing (first 10)",
+                ],
+                &[
+                    Align::Left,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Left,
+                ],
+            );
+            for check in &report.checks {
+                table.row(vec![
+                    check.name.clone(),
+                    check.overall.applies.to_string(),
+                    check.overall.passing.to_string(),
+                    percent(Some(check.overall.coverage)),
+                    check
+                        .failing
+                        .iter()
+                        .take(10)
+                        .map(|failing| failing.customer_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]);
+            }
+            table.print();
+        }
+        ServiceReportKind::Quadrant => {
+            let report = store.quadrant_report(view.as_ref(), clock).await?;
+            if arguments.json {
+                return print_json(&report);
+            }
+            if arguments.csv {
+                print!("{}", allot_files::reports::quadrant_csv(&report)?);
+                return Ok(());
+            }
+            println!(
+                "value threshold {:.1}, service threshold {:.0} minutes over {} days",
+                report.value_threshold, report.minutes_threshold, report.window_days
+            );
+            let mut table = Table::new(
+                &["quadrant", "customers", "value", "minutes"],
+                &[Align::Left, Align::Right, Align::Right, Align::Right],
+            );
+            for quadrant in &report.quadrants {
+                table.row(vec![
+                    quadrant.name.clone(),
+                    quadrant.customers.to_string(),
+                    format!("{:.1}", quadrant.value),
+                    format!("{:.0}", quadrant.minutes),
+                ]);
+            }
+            table.print();
+            let listed = |points: &[allot_core::service::report::QuadrantPoint]| {
+                points
+                    .iter()
+                    .take(10)
+                    .map(|point| point.customer_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!(
+                "under-served (high value, low service): {}",
+                listed(&report.under_served)
+            );
+            println!(
+                "over-served (low value, high service): {}",
+                listed(&report.over_served)
             );
         }
     }

@@ -304,6 +304,13 @@ enum ReportKind {
         #[arg(long)]
         json: bool,
     },
+    /// Per tier, team and rep: shares of customers, value and service effort, SLA attainment,
+    /// baseline coverage, days since the last real follow-up.
+    Service(care_commands::ReportArguments),
+    /// Coverage of each baseline service check, with the customers that fail.
+    Baseline(care_commands::ReportArguments),
+    /// The value × service quadrant: under- and over-served customers.
+    Quadrant(care_commands::ReportArguments),
 }
 
 #[derive(Subcommand)]
@@ -466,6 +473,33 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             ReportKind::Value { json } => {
                 value_commands::value_report(&connect(db).await?, json).await?
+            }
+            ReportKind::Service(arguments) => {
+                care_commands::report(
+                    &connect(db).await?,
+                    care_commands::ServiceReportKind::Service,
+                    arguments,
+                    clock,
+                )
+                .await?
+            }
+            ReportKind::Baseline(arguments) => {
+                care_commands::report(
+                    &connect(db).await?,
+                    care_commands::ServiceReportKind::Baseline,
+                    arguments,
+                    clock,
+                )
+                .await?
+            }
+            ReportKind::Quadrant(arguments) => {
+                care_commands::report(
+                    &connect(db).await?,
+                    care_commands::ServiceReportKind::Quadrant,
+                    arguments,
+                    clock,
+                )
+                .await?
             }
         },
         Command::Policy { action } => {

@@ -1,9 +1,10 @@
 //! Allot's file formats: CSV files of teams, reps, customers, transactions, interactions and
 //! tickets, and Excel workbooks (`.xlsx`) read as the CSV they would save as; imports of either
-//! for the CLI and the web UI, and the CSV exports.
+//! for the CLI and the web UI, and the CSV exports (the service reports among them).
 
 pub mod csv;
 pub mod import;
+pub mod reports;
 pub mod spreadsheet;
 
 use thiserror::Error;

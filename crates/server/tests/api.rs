@@ -80,6 +80,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tickets/{id}/reopen"),
     ("post", "/api/v1/tickets/{id}/rating"),
     ("get", "/api/v1/calendar"),
+    ("get", "/api/v1/reports/baseline"),
+    ("get", "/api/v1/reports/service"),
+    ("get", "/api/v1/reports/quadrant"),
     ("post", "/api/v1/tasks/{id}/complete"),
     ("get", "/api/v1/reps/{id}/calendar.ics"),
     ("get", "/api/v1/customers/{id}/tickets"),
@@ -1683,6 +1686,91 @@ async fn care_calendar_through_the_api(backend: Backend) {
     assert_eq!(activity["interactions"][0]["rep_id"], "r2", "{activity}");
 }
 
+/// The service reports as JSON and as CSV (`Accept: text/csv`).
+async fn service_reports_as_json_and_csv(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put(
+            "/api/v1/policy",
+            json!({ "source": allot_core::demo::DEMO_POLICY }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (id, tier, owner) in [("s1", "A", "r2"), ("s2", "C", "r1")] {
+        let (status, body) = app
+            .post("/api/v1/customers", json!({"id": id, "name": format!("客户{id}"), "tier": tier, "owner_id": owner, "created_at": "2026-01-01"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = app
+        .post(
+            "/api/v1/customers/s1/interactions",
+            json!({"rep_id": "r2", "at": "2026-11-20", "kind": "visit", "minutes": 90}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, report) = app.get("/api/v1/reports/service").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["overall"]["customers"], 2, "{report}");
+    assert_eq!(report["by_tier"][0]["key"], "A", "{report}");
+    assert_eq!(report["by_tier"][0]["effort_share"], 1.0, "{report}");
+    // An unanswered complaint of s2 past its due time fails "complaints answered".
+    let (status, body) = app
+        .post("/api/v1/tickets", json!({"id": "kq", "customer_id": "s2", "opened_at": "2026-11-20", "kind": "complaint", "subject": "投诉"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, baseline) = app.get("/api/v1/reports/baseline").await;
+    assert_eq!(status, StatusCode::OK, "{baseline}");
+    let check = |name: &str| {
+        baseline["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|check| check["check"] == name)
+            .unwrap()
+            .clone()
+    };
+    let complaints = check("complaints_answered");
+    assert_eq!(complaints["overall"]["applies"], 1, "{baseline}");
+    assert_eq!(complaints["failing"][0]["customer_id"], "s2", "{baseline}");
+    // Both were given to their owners today: a follow-up every 90 days is not owed yet.
+    assert_eq!(
+        check("real_follow_up_every")["overall"]["applies"],
+        0,
+        "{baseline}"
+    );
+    let (status, quadrant) = app.get("/api/v1/reports/quadrant").await;
+    assert_eq!(status, StatusCode::OK, "{quadrant}");
+    assert_eq!(
+        quadrant["points"].as_array().unwrap().len(),
+        2,
+        "{quadrant}"
+    );
+    for (report, header) in [
+        ("service", "group,key,customers,customer_share"),
+        ("baseline", "check,name,group,key,applies,passing,coverage"),
+        ("quadrant", "customer_id,owner_id,value,minutes,quadrant"),
+    ] {
+        let answer = app
+            .client
+            .get(format!("{}/api/v1/reports/{report}", app.address))
+            .bearer_auth(TOKEN)
+            .header("Accept", "text/csv")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert!(answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"));
+        let text = answer.text().await.unwrap();
+        assert!(text.starts_with(header), "{report}: {text}");
+        assert!(text.lines().count() >= 3, "{report}: {text}");
+    }
+}
+
 allot_store::test_on_both_backends! {
     a_routed_duplicate_answers_with_the_conflict => super::a_routed_duplicate_answers_with_the_conflict;
     responses_match_the_openapi_schemas => super::responses_match_the_openapi_schemas;
@@ -1701,4 +1789,5 @@ allot_store::test_on_both_backends! {
     customers_list_filters_and_pages => super::customers_list_filters_and_pages;
     tickets_keep_their_service_clocks => super::tickets_keep_their_service_clocks;
     care_calendar_through_the_api => super::care_calendar_through_the_api;
+    service_reports_as_json_and_csv => super::service_reports_as_json_and_csv;
 }

@@ -418,6 +418,8 @@ async fn the_pages_work_for_each_role_in_chromium(backend: Backend) {
         "{explanation}"
     );
     page.check_page("customer-manager").await;
+    page.goto("/service").await;
+    page.check_page("service").await;
     page.goto("/reps").await;
     page.check_page("reps").await;
     page.goto("/reps/r3").await;

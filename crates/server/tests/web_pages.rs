@@ -748,6 +748,42 @@ async fn a_care_task_is_completed_from_the_calendar(backend: Backend) {
     assert_eq!(still[0]["state"], "open", "{still}");
 }
 
+/// The service fairness page: a manager sees the reports over its subtree, with a customer
+/// failing a baseline check named and linked; a rep may not open it.
+async fn the_service_page_shows_the_reports_of_a_subtree(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    let (status, answer) = app
+        .put(
+            "/api/v1/policy",
+            json!({"source": allot_core::demo::DEMO_POLICY}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let (status, answer) = app
+        .post("/api/v1/tickets", json!({"id": "KQ", "customer_id": "CU-E1", "opened_at": "2026-11-20", "kind": "complaint", "subject": "投诉"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    let (status, _, page) = manager.get("/service?lang=en", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for shown in [
+        "Service fairness",
+        "Baseline services",
+        "投诉必有回应",
+        r#"href="/customers/CU-E1""#,
+        "Value × service quadrant",
+        "<svg",
+        "Under-served",
+    ] {
+        assert!(page.contains(shown), "{shown} missing: {page}");
+    }
+    assert!(!page.contains("CU-H1"), "outside the subtree: {page}");
+    let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
+    let (status, _, _) = rep.get("/service", "en").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
 allot_store::test_on_both_backends! {
     every_page_answers_each_role_as_the_page_table_says => super::every_page_answers_each_role_as_the_page_table_says;
     the_customer_page_shows_everything_in_view_and_nothing_else => super::the_customer_page_shows_everything_in_view_and_nothing_else;
@@ -757,4 +793,5 @@ allot_store::test_on_both_backends! {
     an_excel_workbook_is_imported_with_its_bad_row_shown => super::an_excel_workbook_is_imported_with_its_bad_row_shown;
     a_ticket_is_answered_resolved_and_rated_on_its_page => super::a_ticket_is_answered_resolved_and_rated_on_its_page;
     a_care_task_is_completed_from_the_calendar => super::a_care_task_is_completed_from_the_calendar;
+    the_service_page_shows_the_reports_of_a_subtree => super::the_service_page_shows_the_reports_of_a_subtree;
 }

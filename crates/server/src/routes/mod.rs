@@ -6,6 +6,7 @@ mod customers;
 mod lifecycle;
 mod organisation;
 mod routing;
+mod service;
 mod tickets;
 mod value;
 
@@ -30,6 +31,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(value::router())
         .merge(tickets::router())
         .merge(care::router())
+        .merge(service::router())
 }
 
 /// What the caller sees as of the request's clock.

@@ -13,6 +13,7 @@ pub mod charts;
 mod customer;
 mod organisation;
 mod rules;
+mod service;
 mod tickets;
 mod transfers;
 mod uploads;
@@ -55,6 +56,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("tickets.html", include_str!("templates/tickets.html")),
     ("ticket.html", include_str!("templates/ticket.html")),
     ("calendar.html", include_str!("templates/calendar.html")),
+    ("service.html", include_str!("templates/service.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/allot.css");
@@ -87,6 +89,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(uploads::router())
         .merge(tickets::router())
         .merge(calendar::router())
+        .merge(service::router())
         .route_layer(axum::middleware::from_fn_with_state(state, page_access))
 }
 
@@ -253,7 +256,7 @@ fn signed_in(
         offset => offset.local_minus_utc(),
         lang => language.code(),
         t => words(language),
-        user => context! { name => session.name, role => role_word(&session.principal, language), admin => session.principal.is_admin() },
+        user => context! { name => session.name, role => role_word(&session.principal, language), admin => session.principal.is_admin(), manages => session.principal.role() != allot_core::Role::Rep },
         csrf => session.csrf_token,
     }
 }

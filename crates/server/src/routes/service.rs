@@ -1,0 +1,112 @@
+//! The service reports (F2, S2): baseline coverage, the service report per tier, team and rep,
+//! and the value × service quadrant — JSON, or CSV with `Accept: text/csv`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use allot_core::access::Principal;
+use allot_core::service::report::{QuadrantReport, ServiceReport};
+use allot_store::service_reports::BaselineReport;
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(baseline_report))
+        .routes(routes!(service_report))
+        .routes(routes!(quadrant_report))
+}
+
+/// Whether the caller asked for CSV.
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| {
+            accept
+                .split(',')
+                .any(|part| part.trim().starts_with("text/csv"))
+        })
+}
+
+fn csv_response(text: allot_files::Result<String>) -> ApiResult<Response> {
+    let text = text.map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+        )
+    })?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        text,
+    )
+        .into_response())
+}
+
+/// Coverage of every `[[service.baseline]]` check over the customers in view (a manager's
+/// subtree and the pool), overall, per tier and per team, with the customers that fail.
+#[utoipa::path(get, path = "/api/v1/reports/baseline", tag = "reports",
+    responses((status = 200, description = "baseline coverage", content((BaselineReport = "application/json"), (String = "text/csv")))))]
+async fn baseline_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let view = super::list_view(&state, &principal).await?;
+    let report = state
+        .store
+        .baseline_report(view.as_ref(), state.clock.now())
+        .await?;
+    if wants_csv(&headers) {
+        return csv_response(allot_files::reports::baseline_csv(&report.checks));
+    }
+    Ok(Json(report).into_response())
+}
+
+/// Per tier, team and rep: shares of customers, value and service effort over the window, SLA
+/// attainment, baseline coverage and the median days since the last real follow-up.
+#[utoipa::path(get, path = "/api/v1/reports/service", tag = "reports",
+    responses((status = 200, description = "the service report", content((ServiceReport = "application/json"), (String = "text/csv")))))]
+async fn service_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let view = super::list_view(&state, &principal).await?;
+    let report = state
+        .store
+        .service_report(view.as_ref(), state.clock.now())
+        .await?;
+    if wants_csv(&headers) {
+        return csv_response(allot_files::reports::service_report_csv(&report));
+    }
+    Ok(Json(report).into_response())
+}
+
+/// The value × service matrix: each customer by value (score) and service minutes over the
+/// window, thresholds from the policy (default: medians), the quadrants, the under-served
+/// (high value, low service) and over-served lists, and every point.
+#[utoipa::path(get, path = "/api/v1/reports/quadrant", tag = "reports",
+    responses((status = 200, description = "the quadrant", content((QuadrantReport = "application/json"), (String = "text/csv")))))]
+async fn quadrant_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let view = super::list_view(&state, &principal).await?;
+    let report = state
+        .store
+        .quadrant_report(view.as_ref(), state.clock.now())
+        .await?;
+    if wants_csv(&headers) {
+        return csv_response(allot_files::reports::quadrant_csv(&report));
+    }
+    Ok(Json(report).into_response())
+}
