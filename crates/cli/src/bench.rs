@@ -87,6 +87,10 @@ pub enum BenchTarget {
         /// February 2027 (times the reclaim job).
         #[arg(long, default_value_t = 0)]
         interactions_per_customer: usize,
+        /// Also write `tickets.csv`: this many tickets of customers of `customers.csv` opened
+        /// in February 2027, a fifth of them resolved, the rest open (times the service jobs).
+        #[arg(long, default_value_t = 0)]
+        tickets: usize,
     },
 }
 
@@ -143,6 +147,7 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
         new_customers,
         duplicate_percent,
         interactions_per_customer,
+        tickets,
     } = target
     {
         return generate(
@@ -151,6 +156,7 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
             new_customers,
             duplicate_percent,
             interactions_per_customer,
+            tickets,
         );
     }
     let store = Store::connect(db)
@@ -182,6 +188,7 @@ fn generate(
     new_customers: usize,
     duplicate_percent: usize,
     interactions_per_customer: usize,
+    tickets: usize,
 ) -> Result<()> {
     if duplicate_percent > 100 {
         bail!("--duplicate-percent: {duplicate_percent} is not a share from 0 to 100");
@@ -233,6 +240,9 @@ fn generate(
             &organisation,
             interactions_per_customer,
         )?;
+    }
+    if tickets > 0 {
+        write_tickets(create("tickets.csv")?, &organisation, tickets)?;
     }
     create("rules.toml")?.write_all(organisation.rules_toml.as_bytes())?;
     println!(
@@ -296,6 +306,64 @@ fn write_interactions(
                 outcome,
             ])?;
         }
+    }
+    writer.flush()?;
+    Ok(())
+}
+
+/// `count` tickets of customers spread over the file, opened in February 2027 from a fixed
+/// seed: a tenth major, a tenth complaints, a fifth answered and resolved within a day.
+fn write_tickets(out: impl Write, organisation: &DemoOrganisation, count: usize) -> Result<()> {
+    let customers = organisation.customers.len();
+    if customers == 0 {
+        bail!("--tickets: the organisation has no customers");
+    }
+    let start = chrono::DateTime::parse_from_rfc3339("2027-02-01T00:00:00+08:00")?;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |below: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % below as u64) as usize
+    };
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record([
+        "id",
+        "customer_id",
+        "opened_at",
+        "severity",
+        "kind",
+        "subject",
+        "first_response_at",
+        "resolved_at",
+    ])?;
+    for number in 0..count {
+        let customer = &organisation.customers[(number * 7_919) % customers];
+        let opened = start + chrono::Duration::minutes(next(27 * 24 * 60) as i64);
+        let resolved = next(5) == 0;
+        let answered = opened + chrono::Duration::minutes(30 + next(600) as i64);
+        writer.write_record([
+            format!("k{number:07}").as_str(),
+            customer.id.as_str(),
+            &opened.to_rfc3339(),
+            if next(10) == 0 { "major" } else { "general" },
+            if next(10) == 0 {
+                "complaint"
+            } else {
+                "request"
+            },
+            "bench",
+            &if resolved {
+                answered.to_rfc3339()
+            } else {
+                String::new()
+            },
+            &if resolved {
+                (answered + chrono::Duration::hours(20)).to_rfc3339()
+            } else {
+                String::new()
+            },
+        ])?;
     }
     writer.flush()?;
     Ok(())
