@@ -353,3 +353,36 @@ pub async fn report(
     }
     Ok(())
 }
+
+/// The skew alerts, newest first (as the operator).
+pub async fn skew(store: &Store, all: bool, json: bool) -> Result<()> {
+    let principal = principal(store, None).await?;
+    let alerts = store.service_alerts(&principal, all).await?;
+    if json {
+        return print_json(&alerts);
+    }
+    let mut table = Table::new(
+        &["id", "kind", "subject", "status", "raised", "message"],
+        &[
+            Align::Right,
+            Align::Left,
+            Align::Left,
+            Align::Left,
+            Align::Left,
+            Align::Left,
+        ],
+    );
+    for alert in &alerts {
+        table.row(vec![
+            alert.id.to_string(),
+            alert.kind.clone(),
+            alert.subject.clone(),
+            alert.status.clone(),
+            alert.raised_at.clone(),
+            alert.message.clone(),
+        ]);
+    }
+    table.print();
+    println!("{} alerts", alerts.len());
+    Ok(())
+}

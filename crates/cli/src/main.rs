@@ -311,6 +311,15 @@ enum ReportKind {
     Baseline(care_commands::ReportArguments),
     /// The value × service quadrant: under- and over-served customers.
     Quadrant(care_commands::ReportArguments),
+    /// Skew alerts: tiers out of their effort band, teams over the new-customer budget,
+    /// overloaded reps.
+    Skew {
+        /// Closed alerts too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -491,6 +500,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     clock,
                 )
                 .await?
+            }
+            ReportKind::Skew { all, json } => {
+                care_commands::skew(&connect(db).await?, all, json).await?
             }
             ReportKind::Quadrant(arguments) => {
                 care_commands::report(

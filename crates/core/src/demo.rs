@@ -324,6 +324,10 @@ top_percent = 50
 [[tier]]
 name = "C"
 
+[service]
+new_customer_budget = 0.40
+overload_threshold = 1.5
+
 [service.calendar]
 time_zone = "Asia/Shanghai"
 working_hours = ["09:00-12:00", "13:30-18:00"]

@@ -83,6 +83,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reports/baseline"),
     ("get", "/api/v1/reports/service"),
     ("get", "/api/v1/reports/quadrant"),
+    ("get", "/api/v1/service-alerts"),
     ("post", "/api/v1/tasks/{id}/complete"),
     ("get", "/api/v1/reps/{id}/calendar.ics"),
     ("get", "/api/v1/customers/{id}/tickets"),

@@ -42,6 +42,7 @@ struct CustomerRow {
     owner_id: Option<String>,
     team_id: Option<String>,
     tier: Option<String>,
+    stage: Option<String>,
     score: Option<f64>,
     created_at: Option<StoredTime>,
     owned_since: Option<StoredTime>,
@@ -83,7 +84,7 @@ async fn service_facts(
     let window_start = now - Duration::days(i64::from(policy.service.window_days));
     let view_reps = View::rep_list(view);
     let customers: Vec<CustomerRow> = on_backend!(&mut *source, |connection, Db| {
-        let mut query = sql!(Db; "SELECT c.id, c.owner_id, r.team_id, c.tier, v.score, c.created_at, \
+        let mut query = sql!(Db; "SELECT c.id, c.owner_id, r.team_id, c.tier, c.stage, v.score, c.created_at, \
             (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id) AS owned_since \
             FROM customers AS c LEFT JOIN reps AS r ON r.id = c.owner_id \
             LEFT JOIN customer_values AS v ON v.customer_id = c.id WHERE 1 = 1");
@@ -123,6 +124,7 @@ async fn service_facts(
             .fetch_all(&mut *connection)
             .await?
     });
+    let new_since = now - Duration::days(i64::from(policy.service.new_customer_days));
     let mut by_customer: HashMap<String, ServiceFacts> = HashMap::with_capacity(customers.len());
     let mut order = Vec::with_capacity(customers.len());
     for row in customers {
@@ -136,6 +138,11 @@ async fn service_facts(
                 tier: row.tier,
                 value: row.score.unwrap_or(0.0),
                 owned_since: row.owned_since.or(row.created_at).map(|time| time.0),
+                is_new: row
+                    .stage
+                    .as_ref()
+                    .is_some_and(|stage| policy.service.new_customer_stages.contains(stage))
+                    || row.created_at.is_some_and(|created| created.0 >= new_since),
                 ..Default::default()
             },
         );
@@ -339,4 +346,215 @@ pub(crate) async fn baseline_alerts_in(
     let stored = notify_all(&mut *write, &notifications, now, webhook).await?;
     summary.alerts = stored.iter().filter(|stored| **stored).count();
     Ok(summary)
+}
+
+/// The daily job's name in `job_runs`.
+pub const SKEW_ALERTS_JOB: &str = "skew_alerts";
+
+/// One stored skew alert.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceAlert {
+    pub id: i64,
+    /// tier_effort, new_customer_budget or rep_overload.
+    pub kind: String,
+    /// The tier, team or rep.
+    pub subject: String,
+    pub message: String,
+    pub value: f64,
+    pub raised_at: String,
+    pub closed_at: Option<String>,
+    /// open or closed.
+    pub status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ServiceAlertRow {
+    id: i64,
+    kind: String,
+    subject: String,
+    message: String,
+    value: f64,
+    raised_at: StoredTime,
+    closed_at: Option<StoredTime>,
+    status: String,
+}
+
+impl ServiceAlertRow {
+    fn alert(self) -> ServiceAlert {
+        ServiceAlert {
+            id: self.id,
+            kind: self.kind,
+            subject: self.subject,
+            message: self.message,
+            value: self.value,
+            raised_at: self.raised_at.text(),
+            closed_at: self.closed_at.map(StoredTime::text),
+            status: self.status,
+        }
+    }
+}
+
+/// What the skew job did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SkewSummary {
+    pub raised: usize,
+    pub closed: usize,
+    pub open: usize,
+}
+
+/// Raises an alert for each skew found that has none open, and closes the open ones no longer
+/// found; each raised alert tells the admins (a tier), the team's manager (a team) or the rep's
+/// manager (a rep).
+pub(crate) async fn skew_alerts_in(
+    write: &mut WriteTransaction,
+    policy: &ValuePolicy,
+    clock: Clock,
+    webhook: bool,
+) -> StoreResult<SkewSummary> {
+    let now = clock.now();
+    let service = &policy.service;
+    let mut summary = SkewSummary::default();
+    let (teams, reps) = crate::organisation::load_teams_and_reps(&mut *write).await?;
+    let findings = if service.effort_bands.is_empty()
+        && service.new_customer_budget.is_none()
+        && service.overload_threshold.is_none()
+    {
+        Vec::new()
+    } else {
+        let facts = service_facts(&mut *write, policy, None, now).await?;
+        let report = service_report(&facts, &service.baseline, now, service.window_days);
+        let loads: Vec<allot_core::service::report::RepLoad> = reps
+            .iter()
+            .filter(|state| state.rep.active)
+            .filter_map(|state| {
+                Some(allot_core::service::report::RepLoad {
+                    rep_id: state.rep.id.to_string(),
+                    team_id: state.rep.team_id.as_ref()?.to_string(),
+                    workload: state.load.owned_workload,
+                })
+            })
+            .collect();
+        allot_core::service::report::skew_findings(&report, service, &loads)
+    };
+    let open: Vec<ServiceAlertRow> = on_backend!(&mut *write, |connection, Db| {
+        sql!(Db; "SELECT id, kind, subject, message, value, raised_at, closed_at, status FROM service_alerts WHERE status = 'open'")
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await?
+    });
+    let reps_only: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
+    let mut told: Vec<(Option<RepId>, String, String)> = Vec::new();
+    for finding in &findings {
+        if open
+            .iter()
+            .any(|alert| alert.kind == finding.kind && alert.subject == finding.subject)
+        {
+            continue;
+        }
+        on_backend!(&mut *write, |connection, Db| {
+            sql!(Db; "INSERT INTO service_alerts (kind, subject, message, value, raised_at, status) VALUES (",
+                bind(finding.kind.as_str()), ", ", bind(finding.subject.as_str()), ", ", bind(finding.message.as_str()), ", ",
+                bind(finding.value), ", ", bind(StoredTime(now)), ", 'open')")
+                .build()
+                .execute(&mut *connection)
+                .await?;
+        });
+        summary.raised += 1;
+        let recipient = match finding.kind.as_str() {
+            "new_customer_budget" => teams
+                .iter()
+                .find(|team| team.id.as_str() == finding.subject)
+                .and_then(|team| team.manager_id.clone()),
+            "rep_overload" => RepId::parse(&finding.subject).ok().and_then(|rep| {
+                approval_chain(&rep, 1, &teams, &reps_only)
+                    .into_iter()
+                    .next()
+                    .flatten()
+            }),
+            _ => None,
+        };
+        told.push((
+            recipient,
+            finding.message.clone(),
+            format!(
+                "skew:{}:{}:{}",
+                finding.kind,
+                finding.subject,
+                StoredTime(now).text()
+            ),
+        ));
+    }
+    for alert in &open {
+        let still = findings
+            .iter()
+            .any(|finding| finding.kind == alert.kind && finding.subject == alert.subject);
+        if still {
+            continue;
+        }
+        on_backend!(&mut *write, |connection, Db| {
+            sql!(Db; "UPDATE service_alerts SET status = 'closed', closed_at = ", bind(StoredTime(now)),
+                " WHERE id = ", bind(alert.id))
+                .build()
+                .execute(&mut *connection)
+                .await?;
+        });
+        summary.closed += 1;
+    }
+    summary.open = open.len() + summary.raised - summary.closed;
+    let notifications: Vec<NewNotification<'_>> = told
+        .iter()
+        .map(|(recipient, text, key)| NewNotification {
+            recipient: recipient.as_ref(),
+            kind: "service_skew",
+            customer_id: None,
+            transfer_id: None,
+            ticket_id: None,
+            text: text.clone(),
+            once_key: Some(key.clone()),
+        })
+        .collect();
+    notify_all(&mut *write, &notifications, now, webhook).await?;
+    Ok(summary)
+}
+
+impl Store {
+    /// Skew alerts, newest first: open ones only unless `all`. A manager sees the tiers' and
+    /// those of the teams and reps of its subtree.
+    pub async fn service_alerts(
+        &self,
+        principal: &allot_core::access::Principal,
+        all: bool,
+    ) -> StoreResult<Vec<ServiceAlert>> {
+        let mut read = self.database.begin_read().await?;
+        let rows: Vec<ServiceAlertRow> = on_backend!(&mut read, |connection, Db| {
+            let mut query = sql!(Db; "SELECT id, kind, subject, message, value, raised_at, closed_at, status FROM service_alerts");
+            if !all {
+                query.push(" WHERE status = 'open'");
+            }
+            query.push(" ORDER BY id DESC LIMIT 1000");
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        if principal.is_admin() {
+            return Ok(rows.into_iter().map(ServiceAlertRow::alert).collect());
+        }
+        let (_, reps) = crate::organisation::load_teams_and_reps(&mut read).await?;
+        let seen_teams: std::collections::BTreeSet<String> = reps
+            .iter()
+            .filter(|state| principal.sees_rep(&state.rep.id))
+            .filter_map(|state| state.rep.team_id.as_ref().map(ToString::to_string))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .filter(|row| match row.kind.as_str() {
+                "rep_overload" => {
+                    RepId::parse(&row.subject).is_ok_and(|rep| principal.sees_rep(&rep))
+                }
+                "new_customer_budget" => seen_teams.contains(&row.subject),
+                _ => true,
+            })
+            .map(ServiceAlertRow::alert)
+            .collect())
+    }
 }

@@ -726,9 +726,99 @@ async fn baseline_coverage_falls_and_recovers(backend: Backend) {
     );
 }
 
+/// The new-customer budget (F3): a team spending more than 40% of its effort on new customers
+/// raises an alert for its manager, once; it closes when the effort moves back.
+async fn the_new_customer_budget_alert_fires_and_clears(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let policy =
+        format!("[service]\nnew_customer_budget = 0.40\nnew_customer_days = 30\n{SERVICE_POLICY}");
+    organisation(&store, &policy).await;
+    for customer_id in ["old1", "new1"] {
+        customer(&store, customer_id, "C").await;
+        store
+            .claim(
+                &principal(&store, "r1").await,
+                &id(customer_id),
+                None,
+                day(0),
+            )
+            .await
+            .expect("claim");
+    }
+    // 2027-03-01: old1 came two months ago; new1 is in stage 线索 (a lead): new.
+    let fields: allot_core::CustomerFields =
+        serde_json::from_value(json!({"id": "new1", "stage": "线索"})).expect("fields");
+    let given = fields.given_columns();
+    store
+        .put_customer(fields, &given, "test", day(0), false)
+        .await
+        .expect("stage");
+    for when in ["2027-02-20T10:00:00+08:00", "2027-02-21T10:00:00+08:00"] {
+        visit(&store, "new1", when).await;
+    }
+    visit(&store, "old1", "2027-02-22T10:00:00+08:00").await;
+    // Two of three visits (45 minutes each) on the lead: 66.7% > 40%.
+    let ticked = store
+        .tick(at("2027-03-01T10:00:00+08:00"), "test", false)
+        .await
+        .expect("tick");
+    assert_eq!(ticked.skew.expect("skew ran").raised, 1);
+    let alerts = store
+        .service_alerts(&principal(&store, "m1").await, false)
+        .await
+        .expect("alerts");
+    assert_eq!(
+        (
+            alerts.len(),
+            alerts[0].kind.as_str(),
+            alerts[0].subject.as_str()
+        ),
+        (1, "new_customer_budget", "sales")
+    );
+    let m1 = store
+        .list_notifications(&principal(&store, "m1").await, false, 100)
+        .await
+        .expect("notes");
+    assert!(m1.iter().any(|note| note.kind == "service_skew"), "{m1:?}");
+    let report = store
+        .service_report(None, at("2027-03-01T10:00:00+08:00"))
+        .await
+        .expect("report");
+    let sales = report
+        .by_team
+        .iter()
+        .find(|row| row.key == "sales")
+        .expect("sales");
+    assert!(
+        (sales.new_customer_effort_share.expect("effort") - 2.0 / 3.0).abs() < 1e-9,
+        "{sales:?}"
+    );
+    // Three more visits to old1: 2 of 5 = 40%, within the budget: the alert closes.
+    for when in [
+        "2027-03-01T11:00:00+08:00",
+        "2027-03-01T14:00:00+08:00",
+        "2027-03-01T15:00:00+08:00",
+    ] {
+        visit(&store, "old1", when).await;
+    }
+    let ticked = store
+        .tick(at("2027-03-02T10:00:00+08:00"), "test", false)
+        .await
+        .expect("tick");
+    let skew = ticked.skew.expect("skew ran");
+    assert_eq!((skew.raised, skew.closed, skew.open), (0, 1, 0));
+    let all = store
+        .service_alerts(&principal(&store, "d1").await, true)
+        .await
+        .expect("alerts");
+    assert_eq!(all[0].status, "closed");
+}
+
 test_on_both_backends! {
     tickets_escalate_on_business_time => super::tickets_escalate_on_business_time;
     tickets_without_a_tier_take_the_first_graded_one => super::tickets_without_a_tier_take_the_first_graded_one;
     care_is_planned_chased_and_completed => super::care_is_planned_chased_and_completed;
     baseline_coverage_falls_and_recovers => super::baseline_coverage_falls_and_recovers;
+    the_new_customer_budget_alert_fires_and_clears => super::the_new_customer_budget_alert_fires_and_clears;
 }

@@ -918,6 +918,7 @@ async fn going_back_in_time_needs_force(backend: Backend) {
             "plan_care 2099-12-01",
             "reclaim 2099-12-01",
             "refresh_health 2099-12-01",
+            "skew_alerts 2099-12-01",
         ]
     );
     assert!(forced.regrade.is_some());

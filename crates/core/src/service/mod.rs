@@ -61,10 +61,22 @@ pub struct ServicePolicy {
     /// The quadrant's thresholds; the medians when not given.
     pub quadrant_value: Option<f64>,
     pub quadrant_minutes: Option<f64>,
+    /// `effort_share = { A = [0.3, 0.6] }`: the band of the window's effort a tier should get.
+    pub effort_bands: BTreeMap<String, (f64, f64)>,
+    /// `new_customer_budget = 0.40` (F3): the most of a team's effort that should go to new
+    /// customers.
+    pub new_customer_budget: Option<f64>,
+    /// A customer is new while in one of these stages, or created within `new_customer_days`.
+    pub new_customer_stages: Vec<String>,
+    pub new_customer_days: u32,
+    /// A rep whose workload passes this many times its team's mean is overloaded.
+    pub overload_threshold: Option<f64>,
 }
 
 /// The report window when the policy names none.
 pub const DEFAULT_WINDOW_DAYS: u32 = 90;
+/// How long a customer counts as new without a stage saying so.
+pub const DEFAULT_NEW_CUSTOMER_DAYS: u32 = 90;
 
 /// `[service.care]`: how the care calendar plans and chases its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +97,11 @@ impl Default for ServicePolicy {
             window_days: DEFAULT_WINDOW_DAYS,
             quadrant_value: None,
             quadrant_minutes: None,
+            effort_bands: BTreeMap::new(),
+            new_customer_budget: None,
+            new_customer_stages: Vec::new(),
+            new_customer_days: DEFAULT_NEW_CUSTOMER_DAYS,
+            overload_threshold: None,
         }
     }
 }

@@ -73,6 +73,8 @@ pub struct ServiceFacts {
     pub last_of_kind: BTreeMap<InteractionKind, DateTime<Utc>>,
     /// Tickets opened within the report window.
     pub tickets: Vec<TicketFacts>,
+    /// A new customer (F3): its service is development effort.
+    pub is_new: bool,
 }
 
 /// Passing and applicable counts.
@@ -263,6 +265,8 @@ pub struct ServiceRow {
     pub baseline_coverage: Option<f64>,
     /// Median days since the last real follow-up (customers with one).
     pub median_days_since_follow_up: Option<f64>,
+    /// The share of its effort that went to new customers (F3); null without effort.
+    pub new_customer_effort_share: Option<f64>,
 }
 
 #[derive(Default)]
@@ -278,6 +282,8 @@ struct RowTotals {
     baseline_applies: u64,
     baseline_passing: u64,
     days_since: Vec<f64>,
+    new_minutes: f64,
+    new_interactions: u64,
 }
 
 /// The service report: per tier, team and rep, and overall.
@@ -321,6 +327,12 @@ pub fn service_report(
             value: facts.value.max(0.0),
             interactions: u64::from(facts.interactions),
             minutes: facts.minutes,
+            new_minutes: if facts.is_new { facts.minutes } else { 0.0 },
+            new_interactions: if facts.is_new {
+                u64::from(facts.interactions)
+            } else {
+                0
+            },
             ..Default::default()
         };
         for ticket in &facts.tickets {
@@ -383,6 +395,8 @@ pub fn service_report(
             group.baseline_applies += totals.baseline_applies;
             group.baseline_passing += totals.baseline_passing;
             group.days_since.extend(totals.days_since.iter().copied());
+            group.new_minutes += totals.new_minutes;
+            group.new_interactions += totals.new_interactions;
         }
     }
     let all_customers = overall.customers.max(1) as f64;
@@ -418,6 +432,12 @@ pub fn service_report(
             resolution_attainment: ratio(totals.resolution_met, totals.resolution_due),
             baseline_coverage: ratio(totals.baseline_passing, totals.baseline_applies),
             median_days_since_follow_up: median(&mut totals.days_since),
+            new_customer_effort_share: if use_minutes {
+                (totals.minutes > 0.0).then(|| totals.new_minutes / totals.minutes)
+            } else {
+                (totals.interactions > 0)
+                    .then(|| totals.new_interactions as f64 / totals.interactions as f64)
+            },
         }
     };
     ServiceReport {
@@ -555,6 +575,109 @@ pub fn quadrant_report(
         over_served,
         points,
     }
+}
+
+/// A skew the policy does not allow (F2, F3): a tier's share of effort outside its band, a
+/// team spending more than its budget on new customers, a rep loaded past the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SkewFinding {
+    /// tier_effort, new_customer_budget or rep_overload.
+    pub kind: String,
+    /// The tier, team or rep.
+    pub subject: String,
+    pub value: f64,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub message: String,
+}
+
+/// One rep's workload and team, for the overload check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepLoad {
+    pub rep_id: String,
+    pub team_id: String,
+    pub workload: f64,
+}
+
+/// The skews of a service report under the policy, and of reps' workloads against their
+/// teams' means.
+pub fn skew_findings(
+    report: &ServiceReport,
+    policy: &super::ServicePolicy,
+    loads: &[RepLoad],
+) -> Vec<SkewFinding> {
+    let mut findings = Vec::new();
+    for row in &report.by_tier {
+        if let Some((low, high)) = policy.effort_bands.get(&row.key) {
+            if row.effort_share < *low || row.effort_share > *high {
+                findings.push(SkewFinding {
+                    kind: "tier_effort".to_string(),
+                    subject: row.key.clone(),
+                    value: row.effort_share,
+                    low: Some(*low),
+                    high: Some(*high),
+                    message: format!(
+                        "tier {} got {:.1}% of the service effort over {} days; its band is {:.0}%–{:.0}%",
+                        row.key,
+                        row.effort_share * 100.0,
+                        report.window_days,
+                        low * 100.0,
+                        high * 100.0
+                    ),
+                });
+            }
+        }
+    }
+    if let Some(budget) = policy.new_customer_budget {
+        for row in &report.by_team {
+            if let Some(share) = row
+                .new_customer_effort_share
+                .filter(|share| *share > budget)
+            {
+                findings.push(SkewFinding {
+                    kind: "new_customer_budget".to_string(),
+                    subject: row.key.clone(),
+                    value: share,
+                    low: None,
+                    high: Some(budget),
+                    message: format!(
+                        "team {} spent {:.1}% of its effort over {} days on new customers; its budget is {:.0}%",
+                        row.key,
+                        share * 100.0,
+                        report.window_days,
+                        budget * 100.0
+                    ),
+                });
+            }
+        }
+    }
+    if let Some(threshold) = policy.overload_threshold {
+        let mut teams: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+        for load in loads {
+            let team = teams.entry(load.team_id.as_str()).or_default();
+            team.0 += load.workload;
+            team.1 += 1;
+        }
+        for load in loads {
+            let (total, count) = teams[load.team_id.as_str()];
+            let mean = total / count as f64;
+            if mean > 0.0 && load.workload > threshold * mean {
+                findings.push(SkewFinding {
+                    kind: "rep_overload".to_string(),
+                    subject: load.rep_id.clone(),
+                    value: load.workload,
+                    low: None,
+                    high: Some(threshold * mean),
+                    message: format!(
+                        "rep {} carries a workload of {:.1}, more than {threshold} × the mean of team {} ({mean:.1})",
+                        load.rep_id, load.workload, load.team_id
+                    ),
+                });
+            }
+        }
+    }
+    findings
 }
 
 #[cfg(test)]
@@ -723,5 +846,52 @@ mod tests {
         assert_eq!(tier_a.median_days_since_follow_up, Some(4.0));
         assert_eq!(report.overall.customers, 2);
         assert_eq!(report.by_rep[0].key, "r1");
+    }
+
+    #[test]
+    fn skews_are_found_against_the_policy() {
+        let now = instant("2027-01-04T00:00:00Z");
+        let mut new_one = customer("n1", "C", 10.0, 60.0);
+        new_one.is_new = true;
+        let old_one = customer("c1", "A", 90.0, 40.0);
+        let report = service_report(&[new_one, old_one], &[], now, 90);
+        assert_eq!(report.by_team[0].new_customer_effort_share, Some(0.6));
+        let mut policy = crate::service::ServicePolicy::default();
+        policy.effort_bands.insert("A".to_string(), (0.5, 0.8));
+        policy.new_customer_budget = Some(0.4);
+        policy.overload_threshold = Some(1.5);
+        let loads = [
+            RepLoad {
+                rep_id: "r1".to_string(),
+                team_id: "east".to_string(),
+                workload: 10.0,
+            },
+            RepLoad {
+                rep_id: "r2".to_string(),
+                team_id: "east".to_string(),
+                workload: 2.0,
+            },
+            RepLoad {
+                rep_id: "r3".to_string(),
+                team_id: "east".to_string(),
+                workload: 3.0,
+            },
+        ];
+        let found: Vec<(String, String)> = skew_findings(&report, &policy, &loads)
+            .into_iter()
+            .map(|finding| (finding.kind, finding.subject))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("tier_effort".to_string(), "A".to_string()),
+                ("new_customer_budget".to_string(), "east".to_string()),
+                ("rep_overload".to_string(), "r1".to_string()),
+            ]
+        );
+        policy.new_customer_budget = Some(0.7);
+        policy.effort_bands.insert("A".to_string(), (0.3, 0.6));
+        policy.overload_threshold = Some(2.5);
+        assert!(skew_findings(&report, &policy, &loads).is_empty());
     }
 }

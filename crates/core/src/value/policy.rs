@@ -85,6 +85,19 @@ protect_days_after_claim = 7        # a fresh claim is not reclaimed before this
 transfer_approval = { A = "two_levels" }   # default "team_manager"
 handover_read_days = 14             # the old owner keeps read access this long
 
+[service]
+# The service reports look back this many days (effort, tickets).
+window_days = 90
+# The share of the window's service effort each tier should get; a tier outside its band
+# raises an alert (F2).
+effort_share = { A = [0.3, 0.6] }
+# The most of a team's effort that should go to new customers (stage 线索, or created within
+# new_customer_days); past it, an alert for the team's manager (F3).
+new_customer_budget = 0.40
+new_customer_days = 90
+# A rep whose workload passes this many times its team's mean raises an alert.
+overload_threshold = 1.5
+
 [service.calendar]
 # Business time for the promises below (default: Asia/Shanghai, Monday to Friday,
 # 09:00-12:00 and 13:30-18:00, no holidays).
@@ -329,7 +342,14 @@ impl Default for ValuePolicy {
             stages: DEFAULT_STAGES.map(str::to_string).to_vec(),
             pool: PoolPolicy::default(),
             notify: NotifyPolicy::default(),
-            service: ServicePolicy::default(),
+            // The first lifecycle stage (a lead) is a new customer's.
+            service: ServicePolicy {
+                new_customer_stages: DEFAULT_STAGES[..1]
+                    .iter()
+                    .map(|stage| stage.to_string())
+                    .collect(),
+                ..ServicePolicy::default()
+            },
             source: String::new(),
         }
     }
@@ -1280,7 +1300,7 @@ impl ValuePolicy {
         let tier_names: Vec<String> = tiers.iter().map(|tier| tier.name.clone()).collect();
         let pool = checker.pool(raw.pool, &tier_names);
         let notify = checker.notify(raw.notify);
-        let service = checker.service(raw.service, &tier_names);
+        let service = checker.service(raw.service, &tier_names, &stages);
         if checker.errors.is_empty() {
             Ok(ValuePolicy {
                 scoring,
@@ -1453,6 +1473,23 @@ mod tests {
             "at least 1",
         );
         assert_eq!(policy.service.baseline.len(), 4);
+        assert_eq!(policy.service.effort_bands.get("A"), Some(&(0.3, 0.6)));
+        assert_eq!(policy.service.new_customer_budget, Some(0.4));
+        assert_eq!(policy.service.new_customer_stages, ["线索"]);
+        check(
+            "[service]\neffort_share = { A = [0.7, 0.2] }\n",
+            None,
+            "service.effort_share.A",
+            Some(2),
+            "not a band",
+        );
+        check(
+            "[service]\nnew_customer_stages = [\"潜客\"]\n",
+            None,
+            "service.new_customer_stages",
+            Some(2),
+            "'潜客' is not a stage",
+        );
         check(
             "[[service.baseline]]\nname = \"x\"\ncheck = \"smile_daily\"\n",
             None,

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use allot_core::access::Principal;
 use allot_core::service::report::{QuadrantReport, ServiceReport};
-use allot_store::service_reports::BaselineReport;
+use allot_store::service_reports::{BaselineReport, ServiceAlert};
 
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -20,6 +20,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(baseline_report))
         .routes(routes!(service_report))
         .routes(routes!(quadrant_report))
+        .routes(routes!(service_alerts))
 }
 
 /// Whether the caller asked for CSV.
@@ -109,4 +110,33 @@ async fn quadrant_report(
         return csv_response(allot_files::reports::quadrant_csv(&report));
     }
     Ok(Json(report).into_response())
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAlertQuery {
+    /// Closed alerts too (default: open only).
+    all: Option<bool>,
+}
+
+/// Skew alerts raised by the daily job: a tier's effort outside its band, a team past its
+/// new-customer budget, a rep past the overload threshold; newest first.
+#[utoipa::path(get, path = "/api/v1/service-alerts", tag = "reports", params(ServiceAlertQuery),
+    responses((status = 200, description = "skew alerts", body = [ServiceAlert]), (status = 400, body = crate::error::ErrorEnvelope)))]
+async fn service_alerts(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    query: Result<
+        axum::extract::Query<ServiceAlertQuery>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> ApiResult<Json<Vec<ServiceAlert>>> {
+    let axum::extract::Query(query) = query?;
+    Ok(Json(
+        state
+            .store
+            .service_alerts(&principal, query.all.unwrap_or(false))
+            .await?,
+    ))
 }

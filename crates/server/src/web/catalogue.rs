@@ -355,6 +355,12 @@ const CATALOGUE: &[(&str, &str, &str)] = &[
     ("tickets_title", "工单与服务时效", "Tickets and service times"),
     ("calendar_title", "关怀日历", "Care calendar"),
     ("service_nav", "服务公平", "Service fairness"),
+    ("skew_title", "失衡预警", "Skew alerts"),
+    ("skew_none", "当前没有失衡预警。", "No skew alerts are open."),
+    ("skew_tier_effort", "等级投入偏离区间", "Tier effort out of band"),
+    ("skew_new_customer_budget", "新客户投入超预算", "New-customer effort over budget"),
+    ("skew_rep_overload", "销售负荷过高", "Rep overloaded"),
+    ("new_customer_effort", "新客户投入占比", "Effort on new customers"),
     (
         "service_title",
         "服务公平：价值、投入与服务标准",

@@ -40,9 +40,13 @@ async fn service_page(
         let service = state.store.service_report(view.as_ref(), clock).await?;
         let baseline = state.store.baseline_report(view.as_ref(), clock).await?;
         let quadrant = state.store.quadrant_report(view.as_ref(), clock).await?;
-        Ok::<_, allot_store::StoreError>((service, baseline, quadrant))
+        let alerts = state
+            .store
+            .service_alerts(&page.session.principal, false)
+            .await?;
+        Ok::<_, allot_store::StoreError>((service, baseline, quadrant, alerts))
     };
-    let (service, baseline, quadrant) = match reports.await {
+    let (service, baseline, quadrant, alerts) = match reports.await {
         Ok(reports) => reports,
         Err(error) => return crate::ApiError::from(error).into_response(),
     };
@@ -82,6 +86,7 @@ async fn service_page(
             drawn => drawn,
         }),
         quadrant_chart => chart,
+        alerts => Value::from_serialize(&alerts),
         ..page.common()
     };
     page.render(&headers, "service.html", values)

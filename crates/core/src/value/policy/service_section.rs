@@ -23,6 +23,11 @@ pub(super) struct RawService {
     baseline: Option<Vec<Spanned<RawBaseline>>>,
     window_days: RawCount,
     quadrant: Option<RawQuadrant>,
+    effort_share: Option<Spanned<BTreeMap<String, Spanned<Vec<f64>>>>>,
+    new_customer_budget: Option<Spanned<f64>>,
+    new_customer_stages: RawTextList,
+    new_customer_days: RawCount,
+    overload_threshold: Option<Spanned<f64>>,
     // Not `Spanned` as a whole: tables written as `[service.tier.A]` headers do not carry one.
     tier: Option<BTreeMap<String, Spanned<RawTierService>>>,
 }
@@ -86,9 +91,13 @@ impl Checker<'_> {
         &mut self,
         raw: Option<RawService>,
         tier_names: &[String],
+        stages: &[String],
     ) -> ServicePolicy {
         let Some(raw) = raw else {
-            return ServicePolicy::default();
+            return ServicePolicy {
+                new_customer_stages: stages.first().cloned().into_iter().collect(),
+                ..ServicePolicy::default()
+            };
         };
         let calendar = match raw.calendar {
             Some(calendar) => self.calendar(calendar),
@@ -156,6 +165,76 @@ impl Checker<'_> {
                 }),
             ),
         };
+        let effort_bands = self.per_tier(
+            "service.effort_share",
+            raw.effort_share,
+            tier_names,
+            |checker, key, value| {
+                let span = value.span();
+                match value.get_ref().as_slice() {
+                    [low, high]
+                        if (0.0..=1.0).contains(low)
+                            && (0.0..=1.0).contains(high)
+                            && low <= high =>
+                    {
+                        Some((*low, *high))
+                    }
+                    _ => {
+                        checker.push(
+                            None,
+                            key,
+                            Some(span),
+                            format!(
+                                "{:?} is not a band; write [low, high] with 0 <= low <= high <= 1",
+                                value.get_ref()
+                            ),
+                        );
+                        None
+                    }
+                }
+            },
+        );
+        let new_customer_budget = raw
+            .new_customer_budget
+            .as_ref()
+            .map(|budget| self.number("service.new_customer_budget", Some(budget), 1.0, 0.0, 1.0));
+        let new_customer_stages = match raw.new_customer_stages {
+            // By default the first stage of the lifecycle (线索, a lead) is new.
+            None => stages.first().cloned().into_iter().collect(),
+            Some(list) => list
+                .into_inner()
+                .into_iter()
+                .filter_map(|stage| {
+                    let name = stage.get_ref().trim().to_string();
+                    if stages.contains(&name) {
+                        Some(name)
+                    } else {
+                        self.push(
+                            None,
+                            "service.new_customer_stages",
+                            Some(stage.span()),
+                            format!("'{name}' is not a stage; use one of {}", stages.join(", ")),
+                        );
+                        None
+                    }
+                })
+                .collect(),
+        };
+        let new_customer_days = self.count(
+            "service.new_customer_days",
+            &raw.new_customer_days,
+            crate::service::DEFAULT_NEW_CUSTOMER_DAYS,
+            3650,
+        );
+        let overload_threshold = raw.overload_threshold.as_ref().map(|threshold| {
+            self.number(
+                "service.overload_threshold",
+                Some(threshold),
+                1.5,
+                1.0,
+                100.0,
+            )
+        });
         ServicePolicy {
             calendar,
             tiers,
@@ -164,6 +243,11 @@ impl Checker<'_> {
             window_days,
             quadrant_value,
             quadrant_minutes,
+            effort_bands,
+            new_customer_budget,
+            new_customer_stages,
+            new_customer_days,
+            overload_threshold,
         }
     }
 
