@@ -19,14 +19,46 @@ use allot_core::{Clock, RepId};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::database::{on_backend, sql, Connected};
+use crate::database::direct::with_direct_sqlite;
+use crate::database::time::parse_stored_time;
+use crate::database::{on_backend, sql, Connected, Connection};
 use crate::error::{StoreError, StoreResult};
 use crate::lifecycle::notifications::{notify_all, NewNotification};
 use crate::lifecycle::View;
 use crate::{Store, StoredTime, WriteTransaction};
+use sqlx::{Postgres, Sqlite};
 
-/// The daily job's name in `job_runs`.
-pub const BASELINE_ALERTS_JOB: &str = "baseline_alerts";
+/// The daily job's name in `job_runs`: baseline alerts and skew alerts over one reading of the
+/// facts (at a million customers the reading is most of the work).
+pub const SERVICE_CHECKS_JOB: &str = "service_checks";
+
+/// What the daily service checks did.
+pub(crate) struct ServiceChecks {
+    pub baseline: BaselineAlertSummary,
+    pub skew: SkewSummary,
+}
+
+/// The daily service checks: managers told of customers failing a baseline check, skew alerts
+/// raised and closed.
+pub(crate) async fn service_checks_in(
+    write: &mut WriteTransaction,
+    policy: &ValuePolicy,
+    clock: Clock,
+    webhook: bool,
+) -> StoreResult<ServiceChecks> {
+    let service = &policy.service;
+    let skews_asked = !service.effort_bands.is_empty()
+        || service.new_customer_budget.is_some()
+        || service.overload_threshold.is_some();
+    let facts = if service.baseline.is_empty() && !skews_asked {
+        Vec::new()
+    } else {
+        service_facts(&mut *write, policy, None, clock.now()).await?
+    };
+    let baseline = baseline_alerts_in(write, policy, &facts, clock, webhook).await?;
+    let skew = skew_alerts_in(write, policy, &facts, skews_asked, clock, webhook).await?;
+    Ok(ServiceChecks { baseline, skew })
+}
 
 /// Baseline coverage as of a time.
 #[derive(Debug, Clone, Serialize)]
@@ -82,40 +114,8 @@ async fn service_facts(
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<ServiceFacts>> {
     let window_start = now - Duration::days(i64::from(policy.service.window_days));
-    let view_reps = View::rep_list(view);
-    let customers: Vec<CustomerRow> = on_backend!(&mut *source, |connection, Db| {
-        let mut query = sql!(Db; "SELECT c.id, c.owner_id, r.team_id, c.tier, c.stage, v.score, c.created_at, \
-            (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id) AS owned_since \
-            FROM customers AS c LEFT JOIN reps AS r ON r.id = c.owner_id \
-            LEFT JOIN customer_values AS v ON v.customer_id = c.id WHERE 1 = 1");
-        crate::lifecycle::push_in_view!(query, view, view_reps.as_deref(), "c.id", "c.owner_id");
-        query.build_query_as().fetch_all(&mut *connection).await?
-    });
-    let totals: Vec<InteractionTotals> = on_backend!(&mut *source, |connection, Db| {
-        let mut query = sql!(Db; "SELECT customer_id, CAST(SUM(CASE WHEN at >= ", bind(StoredTime(window_start)),
-            " THEN 1 ELSE 0 END) AS BIGINT) AS interactions, CAST(COALESCE(SUM(CASE WHEN at >= ", bind(StoredTime(window_start)),
-            " THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, MAX(CASE WHEN (1 = 0");
-        for real in &policy.pool.real_follow_up {
-            query.push(" OR (kind = ").push_bind(real.kind.as_str());
-            if let Some(outcome) = &real.outcome {
-                query.push(" AND outcome = ").push_bind(outcome.as_str());
-            }
-            query.push(")");
-        }
-        query.push(") THEN at END) AS last_real");
-        for kind in InteractionKind::ALL {
-            query.push(format!(
-                ", MAX(CASE WHEN kind = '{}' THEN at END) AS last_{}",
-                kind.as_str(),
-                kind.as_str()
-            ));
-        }
-        query
-            .push(" FROM interactions WHERE at <= ")
-            .push_bind(StoredTime(now))
-            .push(" GROUP BY customer_id");
-        query.build_query_as().fetch_all(&mut *connection).await?
-    });
+    let customers = read_customers(&mut *source, view).await?;
+    let totals = read_interaction_totals(&mut *source, policy, window_start, now).await?;
     let tickets: Vec<TicketRow> = on_backend!(&mut *source, |connection, Db| {
         sql!(Db; "SELECT customer_id, opened_at, kind, severity, first_response_at, resolved_at, closed_at, reopened_at, tier FROM tickets \
             WHERE opened_at <= ", bind(StoredTime(now)), " AND (opened_at >= ", bind(StoredTime(window_start)),
@@ -198,6 +198,153 @@ async fn service_facts(
         .collect())
 }
 
+/// The customers' columns the reports read.
+const CUSTOMER_READ: &str =
+    "SELECT c.id, c.owner_id, r.team_id, c.tier, c.stage, v.score, c.created_at, \
+    (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id) AS owned_since \
+    FROM customers AS c LEFT JOIN reps AS r ON r.id = c.owner_id \
+    LEFT JOIN customer_values AS v ON v.customer_id = c.id WHERE 1 = 1";
+
+fn stored_time(raw: Option<String>) -> StoreResult<Option<StoredTime>> {
+    raw.map(|raw| parse_stored_time(&raw).map(StoredTime))
+        .transpose()
+        .map_err(StoreError::Corrupt)
+}
+
+/// Every customer in `view`. On SQLite the rows are read on the connection's own handle: a
+/// million rows handed one by one from sqlx's worker thread cost four times the query.
+async fn read_customers(
+    source: &mut impl Connected,
+    view: Option<&View>,
+) -> StoreResult<Vec<CustomerRow>> {
+    let view_reps = View::rep_list(view);
+    match source.connection() {
+        Connection::Sqlite(connection) => {
+            let mut query = sql!(Sqlite; CUSTOMER_READ);
+            crate::lifecycle::push_in_view!(
+                query,
+                view,
+                view_reps.as_deref(),
+                "c.id",
+                "c.owner_id"
+            );
+            let statement = query.sql().to_string();
+            let values = crate::lifecycle::in_view_values(view, view_reps.as_deref());
+            with_direct_sqlite(connection, move |direct| {
+                let mut prepared = direct.prepare(&statement)?;
+                let mut rows = prepared.query(rusqlite::params_from_iter(values.iter()))?;
+                let mut customers = Vec::new();
+                while let Some(row) = rows.next()? {
+                    customers.push(CustomerRow {
+                        id: row.get(0)?,
+                        owner_id: row.get(1)?,
+                        team_id: row.get(2)?,
+                        tier: row.get(3)?,
+                        stage: row.get(4)?,
+                        score: row.get(5)?,
+                        created_at: stored_time(row.get(6)?)?,
+                        owned_since: stored_time(row.get(7)?)?,
+                    });
+                }
+                Ok(customers)
+            })
+            .await
+        }
+        Connection::Postgres(connection) => {
+            let mut query = sql!(Postgres; CUSTOMER_READ);
+            crate::lifecycle::push_in_view!(
+                query,
+                view,
+                view_reps.as_deref(),
+                "c.id",
+                "c.owner_id"
+            );
+            Ok(query.build_query_as().fetch_all(&mut *connection).await?)
+        }
+    }
+}
+
+/// The window's interactions and minutes, the last real follow-up and the last interaction of
+/// each kind, per customer (one pass over the log, grouped).
+async fn read_interaction_totals(
+    source: &mut impl Connected,
+    policy: &ValuePolicy,
+    window_start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<InteractionTotals>> {
+    // The statement with `?` for each value, and the values in order.
+    let mut statement = String::from(
+        "SELECT customer_id, CAST(SUM(CASE WHEN at >= ? THEN 1 ELSE 0 END) AS BIGINT) AS interactions, \
+         CAST(COALESCE(SUM(CASE WHEN at >= ? THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, \
+         MAX(CASE WHEN (1 = 0",
+    );
+    let start = StoredTime(window_start).text();
+    let mut values: Vec<String> = vec![start.clone(), start];
+    for real in &policy.pool.real_follow_up {
+        statement.push_str(" OR (kind = ?");
+        values.push(real.kind.as_str().to_string());
+        if let Some(outcome) = &real.outcome {
+            statement.push_str(" AND outcome = ?");
+            values.push(outcome.clone());
+        }
+        statement.push(')');
+    }
+    statement.push_str(") THEN at END) AS last_real");
+    for kind in InteractionKind::ALL {
+        statement.push_str(&format!(
+            ", MAX(CASE WHEN kind = '{}' THEN at END) AS last_{}",
+            kind.as_str(),
+            kind.as_str()
+        ));
+    }
+    statement.push_str(" FROM interactions WHERE at <= ? GROUP BY customer_id");
+    values.push(StoredTime(now).text());
+    match source.connection() {
+        Connection::Sqlite(connection) => {
+            with_direct_sqlite(connection, move |direct| {
+                let mut prepared = direct.prepare(&statement)?;
+                let mut rows = prepared.query(rusqlite::params_from_iter(values.iter()))?;
+                let mut totals = Vec::new();
+                while let Some(row) = rows.next()? {
+                    totals.push(InteractionTotals {
+                        customer_id: row.get(0)?,
+                        interactions: row.get(1)?,
+                        minutes: row.get(2)?,
+                        last_real: stored_time(row.get(3)?)?,
+                        last_call: stored_time(row.get(4)?)?,
+                        last_visit: stored_time(row.get(5)?)?,
+                        last_email: stored_time(row.get(6)?)?,
+                        last_meeting: stored_time(row.get(7)?)?,
+                        last_message: stored_time(row.get(8)?)?,
+                    });
+                }
+                Ok(totals)
+            })
+            .await
+        }
+        Connection::Postgres(connection) => {
+            // The same statement with PostgreSQL's numbered placeholders and typed values.
+            let mut numbered = String::with_capacity(statement.len());
+            for (number, part) in statement.split('?').enumerate() {
+                if number > 0 {
+                    numbered.push_str(&format!("${number}"));
+                }
+                numbered.push_str(part);
+            }
+            let mut query = sqlx::query_as::<Postgres, InteractionTotals>(&numbered)
+                .bind(StoredTime(window_start))
+                .bind(StoredTime(window_start));
+            for value in &values[2..values.len() - 1] {
+                query = query.bind(value.as_str());
+            }
+            Ok(query
+                .bind(StoredTime(now))
+                .fetch_all(&mut *connection)
+                .await?)
+        }
+    }
+}
+
 impl Store {
     /// Coverage of every `[[service.baseline]]` check over the customers in `view`.
     pub async fn baseline_report(
@@ -262,9 +409,10 @@ pub struct BaselineAlertSummary {
 
 /// Tells each manager, once a day per check, which of its customers fail a baseline check
 /// (the owner's team manager; the admins for customers of no team's manager).
-pub(crate) async fn baseline_alerts_in(
+async fn baseline_alerts_in(
     write: &mut WriteTransaction,
     policy: &ValuePolicy,
+    facts: &[ServiceFacts],
     clock: Clock,
     webhook: bool,
 ) -> StoreResult<BaselineAlertSummary> {
@@ -273,8 +421,7 @@ pub(crate) async fn baseline_alerts_in(
         return Ok(summary);
     }
     let now = clock.now();
-    let facts = service_facts(&mut *write, policy, None, now).await?;
-    let coverage = baseline_coverage(&policy.service.baseline, &facts, now);
+    let coverage = baseline_coverage(&policy.service.baseline, facts, now);
     let (teams, reps) = crate::organisation::load_teams_and_reps(&mut *write).await?;
     let reps: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
     let mut managers: HashMap<String, Option<RepId>> = HashMap::new();
@@ -348,9 +495,6 @@ pub(crate) async fn baseline_alerts_in(
     Ok(summary)
 }
 
-/// The daily job's name in `job_runs`.
-pub const SKEW_ALERTS_JOB: &str = "skew_alerts";
-
 /// One stored skew alert.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -407,9 +551,11 @@ pub struct SkewSummary {
 /// Raises an alert for each skew found that has none open, and closes the open ones no longer
 /// found; each raised alert tells the admins (a tier), the team's manager (a team) or the rep's
 /// manager (a rep).
-pub(crate) async fn skew_alerts_in(
+async fn skew_alerts_in(
     write: &mut WriteTransaction,
     policy: &ValuePolicy,
+    facts: &[ServiceFacts],
+    skews_asked: bool,
     clock: Clock,
     webhook: bool,
 ) -> StoreResult<SkewSummary> {
@@ -417,14 +563,10 @@ pub(crate) async fn skew_alerts_in(
     let service = &policy.service;
     let mut summary = SkewSummary::default();
     let (teams, reps) = crate::organisation::load_teams_and_reps(&mut *write).await?;
-    let findings = if service.effort_bands.is_empty()
-        && service.new_customer_budget.is_none()
-        && service.overload_threshold.is_none()
-    {
+    let findings = if !skews_asked {
         Vec::new()
     } else {
-        let facts = service_facts(&mut *write, policy, None, now).await?;
-        let report = service_report(&facts, &service.baseline, now, service.window_days);
+        let report = service_report(facts, &service.baseline, now, service.window_days);
         let loads: Vec<allot_core::service::report::RepLoad> = reps
             .iter()
             .filter(|state| state.rep.active)

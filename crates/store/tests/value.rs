@@ -912,13 +912,12 @@ async fn going_back_in_time_needs_force(backend: Backend) {
     assert_eq!(
         forced.forgotten_runs,
         [
-            "baseline_alerts 2099-12-01",
             "expire_overrides 2099-12-01",
             "monthly_regrade 2099-12",
             "plan_care 2099-12-01",
             "reclaim 2099-12-01",
             "refresh_health 2099-12-01",
-            "skew_alerts 2099-12-01",
+            "service_checks 2099-12-01",
         ]
     );
     assert!(forced.regrade.is_some());

@@ -83,6 +83,19 @@ macro_rules! push_in_view {
     }};
 }
 
+/// The values [`push_in_view!`] binds, in its order, as text: for reads on SQLite's own handle
+/// (`database::direct`), which take the statement's text and its values apart. Empty for an
+/// unrestricted view.
+pub(crate) fn in_view_values(view: Option<&View>, reps: Option<&[&str]>) -> Vec<String> {
+    let (Some(view), Some(reps)) = (view, reps) else {
+        return Vec::new();
+    };
+    let mut values: Vec<String> = reps.iter().map(|rep| rep.to_string()).collect();
+    values.push(crate::StoredTime(view.handover_since).text());
+    values.extend(reps.iter().map(|rep| rep.to_string()));
+    values
+}
+
 /// Appends ` AND` the customer `$customer` names is in view, for tables that name a customer.
 /// A correlated `EXISTS` over the customer's own row costs one key lookup per row of the outer
 /// table, where `IN (customers in view)` built the whole view first: a manager of half the

@@ -55,7 +55,7 @@ pub struct TickSummary {
 
 impl Store {
     /// Runs the scheduled jobs that are due as of the clock, each once per period:
-    /// `expire_overrides`, `refresh_health`, `reclaim`, `plan_care`, `baseline_alerts` and `skew_alerts` daily, `monthly_regrade` on the first tick of a
+    /// `expire_overrides`, `refresh_health`, `reclaim`, `plan_care` and `service_checks` (baseline and skew alerts) daily, `monthly_regrade` on the first tick of a
     /// calendar month (at the clock's offset); and at every tick `escalate_tickets`. Each job runs in its own transaction, in which
     /// `job_runs` records it under the routing lock, so with several processes on PostgreSQL
     /// exactly one runs each, and a tick stopped part-way leaves whole jobs done or not. A tick into a month
@@ -175,7 +175,7 @@ impl Store {
         let mut write = self.begin_write().await?;
         if claim_job(
             &mut write,
-            crate::service_reports::BASELINE_ALERTS_JOB,
+            crate::service_reports::SERVICE_CHECKS_JOB,
             &day,
             now,
             &mut summary,
@@ -185,30 +185,12 @@ impl Store {
             let started = std::time::Instant::now();
             let policy = self.policy_in(&mut write).await?.1;
             let webhook = crate::lifecycle::pool::policy_has_webhook(&policy);
-            summary.baseline = Some(
-                crate::service_reports::baseline_alerts_in(&mut write, &policy, clock, webhook)
-                    .await?,
-            );
-            tracing::info!(job = crate::service_reports::BASELINE_ALERTS_JOB, elapsed = ?started.elapsed(), "tick job done");
-        }
-        write.commit().await?;
-        let mut write = self.begin_write().await?;
-        if claim_job(
-            &mut write,
-            crate::service_reports::SKEW_ALERTS_JOB,
-            &day,
-            now,
-            &mut summary,
-        )
-        .await?
-        {
-            let started = std::time::Instant::now();
-            let policy = self.policy_in(&mut write).await?.1;
-            let webhook = crate::lifecycle::pool::policy_has_webhook(&policy);
-            summary.skew = Some(
-                crate::service_reports::skew_alerts_in(&mut write, &policy, clock, webhook).await?,
-            );
-            tracing::info!(job = crate::service_reports::SKEW_ALERTS_JOB, elapsed = ?started.elapsed(), "tick job done");
+            let checks =
+                crate::service_reports::service_checks_in(&mut write, &policy, clock, webhook)
+                    .await?;
+            summary.baseline = Some(checks.baseline);
+            summary.skew = Some(checks.skew);
+            tracing::info!(job = crate::service_reports::SERVICE_CHECKS_JOB, elapsed = ?started.elapsed(), "tick job done");
         }
         write.commit().await?;
         // Escalation runs at every tick, not once a period: a ticket breaches at a business
