@@ -176,6 +176,7 @@ pub enum ServiceReportKind {
     Service,
     Baseline,
     Quadrant,
+    Performance,
 }
 
 /// The service reports' options.
@@ -303,6 +304,53 @@ pub async fn report(
                         .map(|failing| failing.customer_id.as_str())
                         .collect::<Vec<_>>()
                         .join(", "),
+                ]);
+            }
+            table.print();
+        }
+        ServiceReportKind::Performance => {
+            let report = store.performance_report(view.as_ref(), clock).await?;
+            if arguments.json {
+                return print_json(&report);
+            }
+            if arguments.csv {
+                print!("{}", allot_files::reports::performance_csv(&report)?);
+                return Ok(());
+            }
+            println!("performance over the last {} days", report.window_days);
+            let mut table = Table::new(
+                &[
+                    "rep",
+                    "customers",
+                    "revenue",
+                    "new won",
+                    "first response",
+                    "rating",
+                    "follow-up",
+                    "score",
+                ],
+                &[
+                    Align::Left,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                    Align::Right,
+                ],
+            );
+            for rep in &report.reps {
+                table.row(vec![
+                    rep.rep_id.clone(),
+                    rep.customers.to_string(),
+                    format!("{:.2}", rep.revenue),
+                    rep.new_customers_won.to_string(),
+                    percent(rep.first_response_attainment),
+                    rep.mean_rating
+                        .map_or_else(|| "-".to_string(), |rating| format!("{rating:.2}")),
+                    percent(Some(rep.follow_up_rate)),
+                    format!("{:.2}", rep.score),
                 ]);
             }
             table.print();

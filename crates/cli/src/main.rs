@@ -311,6 +311,8 @@ enum ReportKind {
     Baseline(care_commands::ReportArguments),
     /// The value × service quadrant: under- and over-served customers.
     Quadrant(care_commands::ReportArguments),
+    /// Per rep: revenue, new customers won, SLA attainment, rating, follow-up rate, score.
+    Performance(care_commands::ReportArguments),
     /// Skew alerts: tiers out of their effort band, teams over the new-customer budget,
     /// overloaded reps.
     Skew {
@@ -503,6 +505,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             ReportKind::Skew { all, json } => {
                 care_commands::skew(&connect(db).await?, all, json).await?
+            }
+            ReportKind::Performance(arguments) => {
+                care_commands::report(
+                    &connect(db).await?,
+                    care_commands::ServiceReportKind::Performance,
+                    arguments,
+                    clock,
+                )
+                .await?
             }
             ReportKind::Quadrant(arguments) => {
                 care_commands::report(

@@ -1,7 +1,9 @@
 //! The service reports as CSV (`--csv`, `Accept: text/csv`): one row per group of the service
 //! report, per group of each baseline check's coverage, and per customer of the quadrant.
 
-use allot_core::service::report::{CheckCoverage, QuadrantReport, ServiceReport, ServiceRow};
+use allot_core::service::report::{
+    CheckCoverage, PerformanceReport, QuadrantReport, ServiceReport, ServiceRow,
+};
 
 fn number(value: Option<f64>) -> String {
     value.map(|value| format!("{value:.4}")).unwrap_or_default()
@@ -115,6 +117,34 @@ pub fn quadrant_csv(report: &QuadrantReport) -> crate::Result<String> {
             number(Some(point.value)),
             number(Some(point.minutes)),
             quadrant.to_string(),
+        ])?;
+    }
+    finish(writer)
+}
+
+/// `rep_id,customers,revenue,…`: one row per rep, best score first.
+pub fn performance_csv(report: &PerformanceReport) -> crate::Result<String> {
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "rep_id",
+        "customers",
+        "revenue",
+        "new_customers_won",
+        "first_response_attainment",
+        "mean_rating",
+        "follow_up_rate",
+        "score",
+    ])?;
+    for rep in &report.reps {
+        writer.write_record([
+            rep.rep_id.clone(),
+            rep.customers.to_string(),
+            format!("{:.2}", rep.revenue),
+            rep.new_customers_won.to_string(),
+            number(rep.first_response_attainment),
+            number(rep.mean_rating),
+            number(Some(rep.follow_up_rate)),
+            number(Some(rep.score)),
         ])?;
     }
     finish(writer)

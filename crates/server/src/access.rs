@@ -73,6 +73,7 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "GET" "/api/v1/reports/baseline" => Managers, "managers: customers in view (subtree and pool)";
     "GET" "/api/v1/reports/service" => Managers, "managers: customers in view (subtree and pool)";
     "GET" "/api/v1/reports/quadrant" => Managers, "managers: customers in view (subtree and pool)";
+    "GET" "/api/v1/reports/performance" => Managers, "managers: the reps of their subtree";
     "GET" "/api/v1/service-alerts" => Managers, "managers: the tiers' and their subtree's teams and reps";
     "GET" "/api/v1/reps" => Everyone, "-";
     "GET" "/api/v1/reps/{id}" => Everyone, "-";

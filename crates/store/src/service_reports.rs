@@ -60,6 +60,15 @@ pub(crate) async fn service_checks_in(
     Ok(ServiceChecks { baseline, skew })
 }
 
+/// Every service report at once.
+#[derive(Debug, Clone)]
+pub struct ServiceOverview {
+    pub service: ServiceReport,
+    pub baseline: BaselineReport,
+    pub quadrant: QuadrantReport,
+    pub performance: allot_core::service::report::PerformanceReport,
+}
+
 /// Baseline coverage as of a time.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -104,6 +113,7 @@ struct TicketRow {
     closed_at: Option<StoredTime>,
     reopened_at: Option<StoredTime>,
     tier: Option<String>,
+    rating: Option<i64>,
 }
 
 /// Every customer in `view` with what the reports need, as of the clock.
@@ -116,8 +126,19 @@ async fn service_facts(
     let window_start = now - Duration::days(i64::from(policy.service.window_days));
     let customers = read_customers(&mut *source, view).await?;
     let totals = read_interaction_totals(&mut *source, policy, window_start, now).await?;
+    let purchases: Vec<(String, i64, Option<StoredTime>)> = on_backend!(
+        &mut *source,
+        |connection, Db| {
+            sql!(Db; "SELECT customer_id, CAST(COALESCE(SUM(CASE WHEN at >= ", bind(StoredTime(window_start)),
+            " THEN amount_minor ELSE 0 END), 0) AS BIGINT), MIN(CASE WHEN amount_minor > 0 THEN at END) FROM transactions WHERE at <= ",
+            bind(StoredTime(now)), " GROUP BY customer_id")
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await?
+        }
+    );
     let tickets: Vec<TicketRow> = on_backend!(&mut *source, |connection, Db| {
-        sql!(Db; "SELECT customer_id, opened_at, kind, severity, first_response_at, resolved_at, closed_at, reopened_at, tier FROM tickets \
+        sql!(Db; "SELECT customer_id, opened_at, kind, severity, first_response_at, resolved_at, closed_at, reopened_at, tier, rating FROM tickets \
             WHERE opened_at <= ", bind(StoredTime(now)), " AND (opened_at >= ", bind(StoredTime(window_start)),
             " OR (closed_at IS NULL AND resolved_at IS NULL))")
             .build_query_as()
@@ -166,6 +187,12 @@ async fn service_facts(
             }
         }
     }
+    for (customer_id, revenue_minor, first_purchase) in purchases {
+        if let Some(facts) = by_customer.get_mut(&customer_id) {
+            facts.revenue_minor = revenue_minor;
+            facts.first_purchase = first_purchase.map(|time| time.0);
+        }
+    }
     for ticket in tickets {
         let Some(facts) = by_customer.get_mut(&ticket.customer_id) else {
             continue;
@@ -190,6 +217,7 @@ async fn service_facts(
             resolved_at,
             first_response_due: standing.first_response_due,
             resolution_due: standing.resolution_due,
+            rating: ticket.rating.and_then(|rating| u8::try_from(rating).ok()),
         });
     }
     Ok(order
@@ -373,6 +401,54 @@ impl Store {
         Ok(service_report(
             &facts,
             &policy.service.baseline,
+            clock.now(),
+            policy.service.window_days,
+        ))
+    }
+
+    /// Every service report over the customers in `view` from one reading of the facts (the
+    /// web page shows them together).
+    pub async fn service_overview(
+        &self,
+        view: Option<&View>,
+        clock: Clock,
+    ) -> StoreResult<ServiceOverview> {
+        let mut read = self.database.begin_read().await?;
+        let policy = self.policy_in(&mut read).await?.1;
+        let now = clock.now();
+        let facts = service_facts(&mut read, &policy, view, now).await?;
+        let service = &policy.service;
+        Ok(ServiceOverview {
+            service: service_report(&facts, &service.baseline, now, service.window_days),
+            baseline: BaselineReport {
+                as_of: StoredTime(now).text(),
+                checks: baseline_coverage(&service.baseline, &facts, now),
+            },
+            quadrant: quadrant_report(
+                &facts,
+                service.quadrant_value,
+                service.quadrant_minutes,
+                service.window_days,
+            ),
+            performance: allot_core::service::report::performance_report(
+                &facts,
+                now,
+                service.window_days,
+            ),
+        })
+    }
+
+    /// Each rep's performance over the window, over the customers in `view`.
+    pub async fn performance_report(
+        &self,
+        view: Option<&View>,
+        clock: Clock,
+    ) -> StoreResult<allot_core::service::report::PerformanceReport> {
+        let mut read = self.database.begin_read().await?;
+        let policy = self.policy_in(&mut read).await?.1;
+        let facts = service_facts(&mut read, &policy, view, clock.now()).await?;
+        Ok(allot_core::service::report::performance_report(
+            &facts,
             clock.now(),
             policy.service.window_days,
         ))

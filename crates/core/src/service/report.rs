@@ -52,6 +52,7 @@ pub struct TicketFacts {
     pub resolved_at: Option<DateTime<Utc>>,
     pub first_response_due: Option<DateTime<Utc>>,
     pub resolution_due: Option<DateTime<Utc>>,
+    pub rating: Option<u8>,
 }
 
 /// What the reports know of one customer, as of the clock.
@@ -75,6 +76,10 @@ pub struct ServiceFacts {
     pub tickets: Vec<TicketFacts>,
     /// A new customer (F3): its service is development effort.
     pub is_new: bool,
+    /// Net purchases within the window, in minor units (分).
+    pub revenue_minor: i64,
+    /// The customer's first purchase ever.
+    pub first_purchase: Option<DateTime<Utc>>,
 }
 
 /// Passing and applicable counts.
@@ -680,6 +685,154 @@ pub fn skew_findings(
     findings
 }
 
+/// One rep's performance over the window (F4).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RepPerformance {
+    pub rep_id: String,
+    pub customers: u64,
+    /// Net purchases of the customers it owns, within the window, in yuan.
+    pub revenue: f64,
+    /// Owned customers whose first purchase ever fell within the window.
+    pub new_customers_won: u64,
+    /// Tickets of its customers whose first response was due, answered in time.
+    pub first_response_attainment: Option<f64>,
+    /// Mean rating (1–5) of its customers' tickets rated within the window.
+    pub mean_rating: Option<f64>,
+    /// Share of its customers with a real follow-up within the window.
+    pub follow_up_rate: f64,
+    /// 0–1: the mean of its percentile ranks among the reps on revenue, new customers, first
+    /// response attainment, rating and follow-up rate (a measure a rep has no data for counts
+    /// as the middle, 0.5).
+    pub score: f64,
+}
+
+/// The performance report: every rep that owns customers, best score first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PerformanceReport {
+    pub window_days: u32,
+    pub reps: Vec<RepPerformance>,
+}
+
+/// Each value's percentile rank among `values` (ties share the mean rank), 0–1; a lone value
+/// is 0.5. `None`s are 0.5 and do not count.
+fn percentile_ranks(values: &[Option<f64>]) -> Vec<f64> {
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    values
+        .iter()
+        .map(|value| match value {
+            None => 0.5,
+            Some(_) if known.len() < 2 => 0.5,
+            Some(value) => {
+                let below = known.iter().filter(|other| *other < value).count() as f64;
+                let equal = known.iter().filter(|other| *other == value).count() as f64;
+                (below + (equal - 1.0) / 2.0) / (known.len() - 1) as f64
+            }
+        })
+        .collect()
+}
+
+/// Per rep: revenue, new customers won, SLA attainment, mean rating, follow-up rate and a score.
+pub fn performance_report(
+    customers: &[ServiceFacts],
+    now: DateTime<Utc>,
+    window_days: u32,
+) -> PerformanceReport {
+    #[derive(Default)]
+    struct Totals {
+        customers: u64,
+        revenue_minor: i64,
+        won: u64,
+        first_due: u64,
+        first_met: u64,
+        ratings: Vec<u8>,
+        followed: u64,
+    }
+    let window_start = now - Duration::days(i64::from(window_days));
+    let mut reps: BTreeMap<&str, Totals> = BTreeMap::new();
+    for facts in customers {
+        let Some(owner) = facts.owner_id.as_deref() else {
+            continue;
+        };
+        let totals = reps.entry(owner).or_default();
+        totals.customers += 1;
+        totals.revenue_minor += facts.revenue_minor;
+        if facts
+            .first_purchase
+            .is_some_and(|first| first >= window_start && first <= now)
+        {
+            totals.won += 1;
+        }
+        for ticket in &facts.tickets {
+            if let Some(due) = ticket
+                .first_response_due
+                .filter(|due| *due <= now || ticket.answered_at.is_some())
+            {
+                totals.first_due += 1;
+                totals.first_met +=
+                    u64::from(ticket.answered_at.is_some_and(|answered| answered <= due));
+            }
+            totals.ratings.extend(ticket.rating);
+        }
+        if facts
+            .last_real_follow_up
+            .is_some_and(|last| last >= window_start)
+        {
+            totals.followed += 1;
+        }
+    }
+    let mut rows: Vec<RepPerformance> = reps
+        .into_iter()
+        .map(|(rep, totals)| RepPerformance {
+            rep_id: rep.to_string(),
+            customers: totals.customers,
+            revenue: totals.revenue_minor as f64 / 100.0,
+            new_customers_won: totals.won,
+            first_response_attainment: (totals.first_due > 0)
+                .then(|| totals.first_met as f64 / totals.first_due as f64),
+            mean_rating: (!totals.ratings.is_empty()).then(|| {
+                totals
+                    .ratings
+                    .iter()
+                    .map(|rating| f64::from(*rating))
+                    .sum::<f64>()
+                    / totals.ratings.len() as f64
+            }),
+            follow_up_rate: totals.followed as f64 / totals.customers as f64,
+            score: 0.0,
+        })
+        .collect();
+    let measures: [Vec<Option<f64>>; 5] = [
+        rows.iter().map(|row| Some(row.revenue)).collect(),
+        rows.iter()
+            .map(|row| Some(row.new_customers_won as f64))
+            .collect(),
+        rows.iter()
+            .map(|row| row.first_response_attainment)
+            .collect(),
+        rows.iter().map(|row| row.mean_rating).collect(),
+        rows.iter().map(|row| Some(row.follow_up_rate)).collect(),
+    ];
+    let ranks: Vec<Vec<f64>> = measures
+        .iter()
+        .map(|values| percentile_ranks(values))
+        .collect();
+    for (index, row) in rows.iter_mut().enumerate() {
+        row.score = ranks.iter().map(|ranks| ranks[index]).sum::<f64>() / ranks.len() as f64;
+    }
+    rows.sort_by(|left, right| {
+        right
+            .score
+            .total_cmp(&left.score)
+            .then_with(|| left.rep_id.cmp(&right.rep_id))
+    });
+    PerformanceReport {
+        window_days,
+        reps: rows,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,6 +886,7 @@ mod tests {
             resolved_at: None,
             first_response_due: None,
             resolution_due: None,
+            rating: None,
         };
         let within = BaselineRule::FirstResponseWithin { hours: 24 };
         check(within.clone(), &facts, None);
@@ -827,6 +981,7 @@ mod tests {
             resolved_at: Some(instant("2027-01-03T00:00:00Z")),
             first_response_due: Some(instant("2027-01-01T02:00:00Z")),
             resolution_due: Some(instant("2027-01-02T00:00:00Z")),
+            rating: Some(4),
         }];
         a.last_real_follow_up = Some(instant("2026-12-31T00:00:00Z"));
         let c = customer("c2", "C", 25.0, 90.0);
@@ -846,6 +1001,32 @@ mod tests {
         assert_eq!(tier_a.median_days_since_follow_up, Some(4.0));
         assert_eq!(report.overall.customers, 2);
         assert_eq!(report.by_rep[0].key, "r1");
+    }
+
+    #[test]
+    fn performance_ranks_reps_on_every_measure() {
+        let now = instant("2027-01-04T00:00:00Z");
+        let mut strong = customer("c1", "A", 90.0, 60.0);
+        strong.owner_id = Some("r1".to_string());
+        strong.revenue_minor = 1_000_000;
+        strong.first_purchase = Some(instant("2026-12-01T00:00:00Z"));
+        strong.last_real_follow_up = Some(instant("2026-12-20T00:00:00Z"));
+        let mut weak = customer("c2", "C", 10.0, 0.0);
+        weak.owner_id = Some("r2".to_string());
+        weak.revenue_minor = 10_000;
+        weak.first_purchase = Some(instant("2025-01-01T00:00:00Z"));
+        let report = performance_report(&[weak, strong], now, 90);
+        assert_eq!(report.reps[0].rep_id, "r1");
+        assert_eq!(report.reps[0].revenue, 10_000.0);
+        assert_eq!(report.reps[0].new_customers_won, 1);
+        assert_eq!(report.reps[0].follow_up_rate, 1.0);
+        // r1 is better on revenue, new customers and follow-ups; both lack tickets and ratings.
+        assert_eq!(report.reps[0].score, (1.0 + 1.0 + 0.5 + 0.5 + 1.0) / 5.0);
+        assert_eq!(report.reps[1].score, (0.0 + 0.0 + 0.5 + 0.5 + 0.0) / 5.0);
+        assert_eq!(
+            percentile_ranks(&[Some(1.0), Some(1.0), Some(3.0)]),
+            [0.25, 0.25, 1.0]
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use allot_core::access::Principal;
-use allot_core::service::report::{QuadrantReport, ServiceReport};
+use allot_core::service::report::{PerformanceReport, QuadrantReport, ServiceReport};
 use allot_store::service_reports::{BaselineReport, ServiceAlert};
 
 use crate::error::{ApiError, ApiResult};
@@ -21,6 +21,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(service_report))
         .routes(routes!(quadrant_report))
         .routes(routes!(service_alerts))
+        .routes(routes!(performance_report))
 }
 
 /// Whether the caller asked for CSV.
@@ -139,4 +140,25 @@ async fn service_alerts(
             .service_alerts(&principal, query.all.unwrap_or(false))
             .await?,
     ))
+}
+
+/// Per rep over the window (F4): revenue of its customers, new customers won (a first purchase
+/// while owned), first-response attainment, mean ticket rating, follow-up rate and a score
+/// (the mean of its percentile ranks on those five), best first.
+#[utoipa::path(get, path = "/api/v1/reports/performance", tag = "reports",
+    responses((status = 200, description = "rep performance", content((PerformanceReport = "application/json"), (String = "text/csv")))))]
+async fn performance_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let view = super::list_view(&state, &principal).await?;
+    let report = state
+        .store
+        .performance_report(view.as_ref(), state.clock.now())
+        .await?;
+    if wants_csv(&headers) {
+        return csv_response(allot_files::reports::performance_csv(&report));
+    }
+    Ok(Json(report).into_response())
 }

@@ -37,19 +37,23 @@ async fn service_page(
     let reports = async {
         let view = state.store.view_of(&page.session.principal, clock).await?;
         let view = (!view.is_everything()).then_some(view);
-        let service = state.store.service_report(view.as_ref(), clock).await?;
-        let baseline = state.store.baseline_report(view.as_ref(), clock).await?;
-        let quadrant = state.store.quadrant_report(view.as_ref(), clock).await?;
+        let overview = state.store.service_overview(view.as_ref(), clock).await?;
         let alerts = state
             .store
             .service_alerts(&page.session.principal, false)
             .await?;
-        Ok::<_, allot_store::StoreError>((service, baseline, quadrant, alerts))
+        Ok::<_, allot_store::StoreError>((overview, alerts))
     };
-    let (service, baseline, quadrant, alerts) = match reports.await {
+    let (overview, alerts) = match reports.await {
         Ok(reports) => reports,
         Err(error) => return crate::ApiError::from(error).into_response(),
     };
+    let allot_store::service_reports::ServiceOverview {
+        service,
+        baseline,
+        quadrant,
+        performance,
+    } = overview;
     let step = quadrant.points.len().div_ceil(MOST_POINTS).max(1);
     let points: Vec<charts::Point> = quadrant
         .points
@@ -87,6 +91,7 @@ async fn service_page(
         }),
         quadrant_chart => chart,
         alerts => Value::from_serialize(&alerts),
+        performance => Value::from_serialize(&performance),
         ..page.common()
     };
     page.render(&headers, "service.html", values)
