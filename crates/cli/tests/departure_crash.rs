@@ -132,12 +132,19 @@ async fn a_departure_killed_part_way_leaves_all_or_none_of_it(backend: Backend) 
             .command()
             .args(["reps", "deactivate", "leaver", "--successor", "successor"])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
         if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "the departure failed: {status}");
+            let mut said = String::new();
+            if let Some(mut stderr) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut stderr, &mut said).unwrap();
+            }
+            assert!(
+                status.success(),
+                "the departure failed: {status} after kills at {kills:?}: {said}"
+            );
             break started.elapsed();
         }
         child.kill().unwrap();
