@@ -312,7 +312,8 @@ strategy = "least_loaded"
 /// The demo's value policy: the built-in tiers (A the top 20%, B the top half, C the rest) and
 /// every other default, with service promises per tier on a Beijing business calendar, so the
 /// demo's tickets have due times, breaches and escalations. The holidays are examples.
-pub const DEMO_POLICY: &str = r#"# The demo organisation's policy: the default tiers, with service standards.
+pub const DEMO_POLICY: &str = concat!(
+    r#"# The demo organisation's policy: the default tiers, with service standards.
 [[tier]]
 name = "A"
 top_percent = 20
@@ -350,29 +351,10 @@ first_response = "24h"
 resolution = { major = "2d", general = "5d" }
 care_every_days = 90
 business_hours = false
-
-# Baseline services (基础服务红线): what every customer is owed whatever its tier. Coverage
-# below 100% is a red alert for the owner's manager, naming the customers that fail.
-[[service.baseline]]
-name = "首次响应24小时"
-check = "first_response_within"
-hours = 24
-
-[[service.baseline]]
-name = "每季度一次真实跟进"
-check = "real_follow_up_every"
-days = 90
-
-[[service.baseline]]
-name = "投诉必有回应"
-check = "complaints_answered"
-
-[[service.baseline]]
-name = "年度回顾"
-check = "interaction_kind_every"
-kind = "meeting"
-days = 365
-"#;
+"#,
+    crate::service::baseline_example!(),
+    r#""#
+);
 
 /// The demo as of `clock`: 7 teams in a tree, 40 reps (two absent around the clock's date,
 /// one inactive), `customer_count` customers in the pool created over the year before the

@@ -73,6 +73,37 @@ pub struct ServicePolicy {
     pub overload_threshold: Option<f64>,
 }
 
+/// The example `[[service.baseline]]` checks, written once for the example policy
+/// (`allot policy show`) and the demo's.
+macro_rules! baseline_example {
+    () => {
+        r#"
+# Baseline services (基础服务红线): what every customer is owed whatever its tier. Coverage
+# below 100% is a red alert for the owner's manager, naming the customers that fail.
+[[service.baseline]]
+name = "首次响应24小时"
+check = "first_response_within"
+hours = 24
+
+[[service.baseline]]
+name = "每季度一次真实跟进"
+check = "real_follow_up_every"
+days = 90
+
+[[service.baseline]]
+name = "投诉必有回应"
+check = "complaints_answered"
+
+[[service.baseline]]
+name = "年度回顾"
+check = "interaction_kind_every"
+kind = "meeting"
+days = 365
+"#
+    };
+}
+pub(crate) use baseline_example;
+
 /// The report window when the policy names none.
 pub const DEFAULT_WINDOW_DAYS: u32 = 90;
 /// How long a customer counts as new without a stage saying so.

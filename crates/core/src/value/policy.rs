@@ -15,7 +15,8 @@ mod service_section;
 
 /// A commented example policy; it equals the built-in defaults except for its tier cuts and
 /// the strategic weight, and keeps the default tier names, so examples hold with or without it.
-pub const EXAMPLE_POLICY: &str = r#"# 客户价值策略 (customer value policy). Every section and key is optional;
+pub const EXAMPLE_POLICY: &str = concat!(
+    r#"# 客户价值策略 (customer value policy). Every section and key is optional;
 # what is left out takes the default shown in the comment.
 
 [scoring]
@@ -126,33 +127,14 @@ first_response = "24h"
 resolution = { major = "2d", general = "5d" }
 care_every_days = 90
 business_hours = false
-
-# Baseline services (基础服务红线): what every customer is owed whatever its tier. Coverage
-# below 100% is a red alert for the owner's manager, naming the customers that fail.
-[[service.baseline]]
-name = "首次响应24小时"
-check = "first_response_within"
-hours = 24
-
-[[service.baseline]]
-name = "每季度一次真实跟进"
-check = "real_follow_up_every"
-days = 90
-
-[[service.baseline]]
-name = "投诉必有回应"
-check = "complaints_answered"
-
-[[service.baseline]]
-name = "年度回顾"
-check = "interaction_kind_every"
-kind = "meeting"
-days = 365
-
+"#,
+    crate::service::baseline_example!(),
+    r#"
 [notify]
 # Every notification is also POSTed as JSON here, from an outbox with retries (leave out: none).
 # webhook_url = "http://127.0.0.1:9000/allot"
-"#;
+"#
+);
 
 /// How the composite score weighs each dimension; weights are magnitudes (>= 0), and
 /// `cost_to_serve` and `risk` count against the score.

@@ -36,8 +36,16 @@ fn wants_csv(headers: &HeaderMap) -> bool {
         })
 }
 
-fn csv_response(text: allot_files::Result<String>) -> ApiResult<Response> {
-    let text = text.map_err(|error| {
+/// The report as JSON, or as the CSV `csv` writes when the caller asked for CSV.
+fn answer<T: serde::Serialize>(
+    headers: &HeaderMap,
+    report: T,
+    csv: impl FnOnce(&T) -> allot_files::Result<String>,
+) -> ApiResult<Response> {
+    if !wants_csv(headers) {
+        return Ok(Json(report).into_response());
+    }
+    let text = csv(&report).map_err(|error| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -66,10 +74,9 @@ async fn baseline_report(
         .store
         .baseline_report(view.as_ref(), state.clock.now())
         .await?;
-    if wants_csv(&headers) {
-        return csv_response(allot_files::reports::baseline_csv(&report.checks));
-    }
-    Ok(Json(report).into_response())
+    answer(&headers, report, |report| {
+        allot_files::reports::baseline_csv(&report.checks)
+    })
 }
 
 /// Per tier, team and rep: shares of customers, value and service effort over the window, SLA
@@ -86,10 +93,7 @@ async fn service_report(
         .store
         .service_report(view.as_ref(), state.clock.now())
         .await?;
-    if wants_csv(&headers) {
-        return csv_response(allot_files::reports::service_report_csv(&report));
-    }
-    Ok(Json(report).into_response())
+    answer(&headers, report, allot_files::reports::service_report_csv)
 }
 
 /// The value × service matrix: each customer by value (score) and service minutes over the
@@ -107,10 +111,7 @@ async fn quadrant_report(
         .store
         .quadrant_report(view.as_ref(), state.clock.now())
         .await?;
-    if wants_csv(&headers) {
-        return csv_response(allot_files::reports::quadrant_csv(&report));
-    }
-    Ok(Json(report).into_response())
+    answer(&headers, report, allot_files::reports::quadrant_csv)
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -157,8 +158,5 @@ async fn performance_report(
         .store
         .performance_report(view.as_ref(), state.clock.now())
         .await?;
-    if wants_csv(&headers) {
-        return csv_response(allot_files::reports::performance_csv(&report));
-    }
-    Ok(Json(report).into_response())
+    answer(&headers, report, allot_files::reports::performance_csv)
 }
