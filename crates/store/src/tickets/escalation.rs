@@ -15,7 +15,7 @@ use crate::database::bulk::{update_rows, Kind, UpdateRows, Value};
 use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::lifecycle::notifications::{notify_all, NewNotification};
-use crate::{StoredTime, WriteTransaction};
+use crate::{Store, StoredTime, WriteTransaction};
 
 /// The job's name, as actors and logs give it.
 pub const ESCALATE_TICKETS_JOB: &str = "escalate_tickets";
@@ -42,11 +42,24 @@ struct OpenTicketRow {
     owner_id: Option<String>,
 }
 
-/// Raises every open ticket to the escalation level its clocks call for as of the clock. A
-/// level once reached is not reached again (the level is stored, and each notification is
-/// sent once per ticket, reopening and level), so ticking twice at one time changes nothing.
-pub(crate) async fn escalate_tickets_in(
-    write: &mut WriteTransaction,
+/// One escalation level to reach.
+struct Step {
+    ticket_id: String,
+    customer_id: CustomerId,
+    level: u32,
+    recipient: Option<RepId>,
+    reopened: i64,
+    text: String,
+}
+
+/// Raises every open ticket to the escalation level its clocks call for as of the clock. The
+/// open tickets are read and judged outside the routing lock (a read transaction), and only
+/// the tickets with a level to reach are checked again and written under it, so a store with
+/// 200,000 open tickets does not hold every writer back while they are read. A level once
+/// reached is not reached again (the level is stored, and each notification is sent once per
+/// ticket, reopening and level), so ticking twice at one time changes nothing.
+pub(crate) async fn escalate_tickets(
+    store: &Store,
     policy: &ValuePolicy,
     clock: Clock,
     webhook: bool,
@@ -56,7 +69,28 @@ pub(crate) async fn escalate_tickets_in(
     if policy.service.tiers.is_empty() {
         return Ok(summary);
     }
-    let rows: Vec<OpenTicketRow> = on_backend!(&mut *write, |connection, Db| {
+    let mut read = store.database.begin_read().await?;
+    let steps = plan_escalations(&mut read, policy, now, &mut summary).await?;
+    drop(read);
+    if steps.is_empty() {
+        return Ok(summary);
+    }
+    let mut write = store.begin_write().await?;
+    let steps = still_due(&mut write, steps).await?;
+    summary.escalations = steps.len();
+    write_escalations(&mut write, &steps, now, webhook).await?;
+    write.commit().await?;
+    Ok(summary)
+}
+
+/// The levels each open ticket should reach, as read.
+async fn plan_escalations(
+    read: &mut impl Connected,
+    policy: &ValuePolicy,
+    now: chrono::DateTime<chrono::Utc>,
+    summary: &mut EscalationSummary,
+) -> StoreResult<Vec<Step>> {
+    let rows: Vec<OpenTicketRow> = on_backend!(&mut *read, |connection, Db| {
         sql!(Db; format!("SELECT {TICKET_COLUMNS_OF_T}, c.owner_id FROM tickets AS t JOIN customers AS c ON c.id = t.customer_id WHERE t.closed_at IS NULL AND t.resolved_at IS NULL AND t.opened_at <= "),
             bind(StoredTime(now)), " ORDER BY t.opened_at")
         .build_query_as()
@@ -65,21 +99,12 @@ pub(crate) async fn escalate_tickets_in(
     });
     summary.open_tickets = rows.len();
     if rows.is_empty() {
-        return Ok(summary);
+        return Ok(Vec::new());
     }
-    let (teams, reps) = crate::organisation::load_teams_and_reps(&mut *write).await?;
+    let (teams, reps) = crate::organisation::load_teams_and_reps(&mut *read).await?;
     let reps: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
     let mut chains: HashMap<String, Vec<RepId>> = HashMap::new();
-    struct Step {
-        ticket_id: String,
-        customer_id: CustomerId,
-        level: u32,
-        recipient: Option<RepId>,
-        reopened: i64,
-        text: String,
-    }
     let mut steps: Vec<Step> = Vec::new();
-    let mut raised: Vec<(String, i64)> = Vec::new();
     for row in rows {
         let chain: &[RepId] = match &row.owner_id {
             None => &[],
@@ -146,16 +171,55 @@ pub(crate) async fn escalate_tickets_in(
                 text,
             });
         }
-        raised.push((
-            row.ticket.id.clone(),
-            i64::from(standing.escalation_level_due),
-        ));
     }
-    summary.escalations = steps.len();
+    Ok(steps)
+}
+
+/// The steps whose ticket, checked again under the lock, is still open, not reopened since,
+/// and below the step's level (a step taken, a tick of another server, meanwhile).
+async fn still_due(write: &mut WriteTransaction, steps: Vec<Step>) -> StoreResult<Vec<Step>> {
+    let mut ids: Vec<&str> = steps.iter().map(|step| step.ticket_id.as_str()).collect();
+    ids.dedup();
+    let mut current: HashMap<String, (i64, i64)> = HashMap::new();
+    for chunk in ids.chunks(crate::database::LIST_CHUNK) {
+        let rows: Vec<(String, i64, i64)> = on_backend!(&mut *write, |connection, Db| {
+            let mut query = sql!(Db; "SELECT id, escalation_level, reopened FROM tickets WHERE closed_at IS NULL AND resolved_at IS NULL AND ");
+            crate::database::TextList::push_in_list(&mut query, "id", chunk);
+            query.build_query_as().fetch_all(&mut *connection).await?
+        });
+        current.extend(
+            rows.into_iter()
+                .map(|(id, level, reopened)| (id, (level, reopened))),
+        );
+    }
+    Ok(steps
+        .into_iter()
+        .filter(|step| {
+            current
+                .get(&step.ticket_id)
+                .is_some_and(|(level, reopened)| {
+                    *reopened == step.reopened && i64::from(step.level) > *level
+                })
+        })
+        .collect())
+}
+
+/// Each step's level on its ticket, its ticket event and its notification.
+async fn write_escalations(
+    write: &mut WriteTransaction,
+    steps: &[Step],
+    now: chrono::DateTime<chrono::Utc>,
+    webhook: bool,
+) -> StoreResult<()> {
     if steps.is_empty() {
-        return Ok(summary);
+        return Ok(());
     }
-    let update: Vec<Vec<Value<'_>>> = raised
+    let mut highest: HashMap<&str, i64> = HashMap::new();
+    for step in steps {
+        let level = highest.entry(step.ticket_id.as_str()).or_insert(0);
+        *level = (*level).max(i64::from(step.level));
+    }
+    let update: Vec<Vec<Value<'_>>> = highest
         .iter()
         .map(|(id, level)| vec![Value::Text(id), Value::Integer(*level)])
         .collect();
@@ -204,5 +268,5 @@ pub(crate) async fn escalate_tickets_in(
         })
         .collect();
     notify_all(&mut *write, &notifications, now, webhook).await?;
-    Ok(summary)
+    Ok(())
 }

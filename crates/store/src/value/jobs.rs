@@ -196,16 +196,16 @@ impl Store {
         // Escalation runs at every tick, not once a period: a ticket breaches at a business
         // minute, and the levels it has reached are stored, so a second tick at one time
         // changes nothing.
-        let mut write = self.begin_write().await?;
         let started = std::time::Instant::now();
-        let policy = self.policy_in(&mut write).await?.1;
+        let policy = {
+            let mut read = self.database.begin_read().await?;
+            self.policy_in(&mut read).await?.1
+        };
         let webhook = crate::lifecycle::pool::policy_has_webhook(&policy);
         summary.escalation = Some(
-            crate::tickets::escalation::escalate_tickets_in(&mut write, &policy, clock, webhook)
-                .await?,
+            crate::tickets::escalation::escalate_tickets(self, &policy, clock, webhook).await?,
         );
         tracing::info!(job = crate::tickets::escalation::ESCALATE_TICKETS_JOB, elapsed = ?started.elapsed(), "tick job done");
-        write.commit().await?;
         Ok(summary)
     }
 }
