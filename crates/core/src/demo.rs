@@ -301,6 +301,14 @@ when = 'attr.product_lines contains "BI" and size >= 1000'
 to = { skill = "英语" }
 strategy = "least_loaded"
 
+# Central and western China (华中、西南) in turn weighted by each rep's performance score: the
+# stronger reps take more, up to four times the weakest, and nobody none.
+[[rule]]
+name = "华中西南区域"
+when = 'region ^= "湖北" or region ^= "四川"'
+to = { team = "hq" }
+strategy = "performance"
+
 # Explicit fallback (兜底): everyone else, least loaded across the whole company.
 [[rule]]
 name = "兜底"

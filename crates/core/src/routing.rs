@@ -61,6 +61,7 @@ pub struct CandidateStep {
 pub enum WinReason {
     RoundRobinTurn,
     WeightedTurn,
+    PerformanceTurn,
     LeastLoaded,
     FirstTouch,
     FirstTouchUnavailableThenLeastLoaded,
@@ -98,6 +99,7 @@ impl WinReason {
             self,
             WinReason::RoundRobinTurn
                 | WinReason::WeightedTurn
+                | WinReason::PerformanceTurn
                 | WinReason::FirstTouch
                 | WinReason::StickyToParentOwner
         )
@@ -746,7 +748,11 @@ impl RoutingEngine {
         match strategy {
             StrategyKind::RoundRobin => pick_round_robin(available, state)
                 .map(|position| (position, WinReason::RoundRobinTurn)),
-            _ => pick_weighted(candidates, &self.reps, available, state)
+            StrategyKind::Performance => {
+                pick_weighted(candidates, &self.reps, available, state, true)
+                    .map(|position| (position, WinReason::PerformanceTurn))
+            }
+            _ => pick_weighted(candidates, &self.reps, available, state, false)
                 .map(|position| (position, WinReason::WeightedTurn)),
         }
     }
@@ -965,10 +971,20 @@ impl RoutingEngine {
                 let rep = &self.reps[step.rep_position as usize];
                 let rule = &self.rules.rules[step.rule_index as usize];
                 let outcome = match step.outcome {
+                    CandidateOutcome::Chosen if rule.strategy == StrategyKind::Performance => {
+                        StoredCandidateOutcome::ChosenByPerformance {
+                            performance_weight: rep.load.performance_weight,
+                        }
+                    }
                     CandidateOutcome::Chosen => StoredCandidateOutcome::Chosen,
                     CandidateOutcome::NotChosen => match rule.strategy {
                         StrategyKind::RoundRobin | StrategyKind::Weighted => {
                             StoredCandidateOutcome::NotItsTurn
+                        }
+                        StrategyKind::Performance => {
+                            StoredCandidateOutcome::NotItsTurnByPerformance {
+                                performance_weight: rep.load.performance_weight,
+                            }
                         }
                         _ => StoredCandidateOutcome::Carrying {
                             workload: rep.load.owned_workload,
@@ -1071,6 +1087,9 @@ impl RoutingEngine {
                     WinReason::RoundRobinTurn => format!("round robin: it was {owner}'s turn"),
                     WinReason::WeightedTurn => format!(
                         "weighted round robin: {owner} had the highest running weight"
+                    ),
+                    WinReason::PerformanceTurn => format!(
+                        "performance-weighted round robin: {owner} had the highest running weight (its weight × its performance weight)"
                     ),
                     WinReason::LeastLoaded => {
                         format!("least loaded: {owner} carried the least workload")
@@ -1318,6 +1337,45 @@ mod tests {
         );
         let owners = route_many(&mut engine, "c", 5);
         check_counts(&owners, &[("r1", 2), ("r2", 3)]);
+    }
+
+    #[test]
+    fn performance_gives_a_strong_rep_four_times_a_weak_one_and_never_none() {
+        let mut strong = rep("r1", "t");
+        strong.load.performance_weight = crate::strategy::performance_weight(1.0);
+        let mut weak = rep("r2", "t");
+        weak.load.performance_weight = crate::strategy::performance_weight(0.0);
+        let mut middling = rep("r3", "t");
+        middling.load.performance_weight = crate::strategy::performance_weight(1.0 / 3.0);
+        assert_eq!(
+            (
+                strong.load.performance_weight,
+                weak.load.performance_weight,
+                middling.load.performance_weight
+            ),
+            (2.0, 0.5, 1.0)
+        );
+        let mut engine = engine(
+            one_rule("performance", "{ reps = [\"r1\", \"r2\", \"r3\"] }"),
+            vec![strong, weak, middling],
+            "2026-11-25",
+        );
+        let owners = route_many(&mut engine, "c", 35);
+        check_counts(&owners, &[("r1", 20), ("r2", 5), ("r3", 10)]);
+        // The same weights without performance: weighted round robin ignores them.
+        let mut plain = engine_with_equal_performance();
+        let owners = route_many(&mut plain, "c", 6);
+        check_counts(&owners, &[("r1", 3), ("r2", 3)]);
+    }
+
+    fn engine_with_equal_performance() -> RoutingEngine {
+        let mut strong = rep("r1", "t");
+        strong.load.performance_weight = 2.0;
+        engine(
+            one_rule("weighted", "{ reps = [\"r1\", \"r2\"] }"),
+            vec![strong, rep("r2", "t")],
+            "2026-11-25",
+        )
     }
 
     #[test]

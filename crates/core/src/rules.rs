@@ -21,15 +21,18 @@ pub enum StrategyKind {
     LeastLoaded,
     FirstTouch,
     Sticky,
+    /// Weighted round robin whose weights are scaled by each rep's performance (0.5–2.0).
+    Performance,
 }
 
 impl StrategyKind {
-    pub const ALL: [StrategyKind; 5] = [
+    pub const ALL: [StrategyKind; 6] = [
         StrategyKind::RoundRobin,
         StrategyKind::Weighted,
         StrategyKind::LeastLoaded,
         StrategyKind::FirstTouch,
         StrategyKind::Sticky,
+        StrategyKind::Performance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl StrategyKind {
             StrategyKind::LeastLoaded => "least_loaded",
             StrategyKind::FirstTouch => "first_touch",
             StrategyKind::Sticky => "sticky",
+            StrategyKind::Performance => "performance",
         }
     }
 

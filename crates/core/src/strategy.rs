@@ -8,14 +8,44 @@ use std::collections::BTreeMap;
 use crate::ids::RepId;
 use crate::model::{Level, Rep};
 
-/// What a rep carries now; kept beside the rep so strategies never rescan customers.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+/// What a rep carries now; kept beside the rep so strategies never rescan customers. With it,
+/// the rep's standing as the `performance` strategy weighs it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RepLoad {
     pub owned_count: u32,
     pub owned_workload: f64,
     /// Sequence number of the rep's latest assignment; 0 when never assigned.
     /// Breaks least-loaded ties in favour of the rep assigned least recently.
     pub last_assigned_sequence: u64,
+    /// The factor the `performance` strategy multiplies the rep's weight by, from its
+    /// performance score: [`performance_weight`], 0.5–2.0; 1 until a score is known.
+    #[serde(default = "neutral_performance")]
+    pub performance_weight: f64,
+}
+
+fn neutral_performance() -> f64 {
+    1.0
+}
+
+impl Default for RepLoad {
+    fn default() -> Self {
+        RepLoad {
+            owned_count: 0,
+            owned_workload: 0.0,
+            last_assigned_sequence: 0,
+            performance_weight: neutral_performance(),
+        }
+    }
+}
+
+/// The `performance` strategy's factor for a performance score in 0–1 (the performance
+/// report's): 0.5 at the bottom, 1 at 1/3, 2 at the top, linear between — strong reps get up to
+/// four times a weak one's share, and nobody gets none.
+pub fn performance_weight(score: f64) -> f64 {
+    if !score.is_finite() {
+        return 1.0;
+    }
+    (0.5 + 1.5 * score.clamp(0.0, 1.0)).clamp(0.5, 2.0)
 }
 
 /// A rep as the routing engine sees it: the record plus its current load.
@@ -175,12 +205,14 @@ pub fn pick_round_robin(available: &[bool], state: &mut WorkingState) -> Option<
 }
 
 /// Smooth weighted round robin (as in nginx): deterministic, and spreads picks evenly
-/// (weights 1:2 give b, a, b, a, b). Only available candidates take part in a turn.
+/// (weights 1:2 give b, a, b, a, b). Only available candidates take part in a turn. With
+/// `by_performance`, each rep's weight is multiplied by its performance weight.
 pub fn pick_weighted(
     candidates: &[usize],
     reps: &[RepState],
     available: &[bool],
     state: &mut WorkingState,
+    by_performance: bool,
 ) -> Option<usize> {
     let mut total_weight = 0.0;
     let mut best: Option<(usize, f64)> = None;
@@ -188,7 +220,12 @@ pub fn pick_weighted(
         if !available[position] {
             continue;
         }
-        let weight = reps[candidate].rep.weight;
+        let rep = &reps[candidate];
+        let weight = if by_performance {
+            rep.rep.weight * rep.load.performance_weight
+        } else {
+            rep.rep.weight
+        };
         total_weight += weight;
         let current = state.weights[position].get_or_insert(0.0);
         *current += weight;

@@ -49,7 +49,7 @@ impl TeamRow {
     }
 }
 
-const REP_COLUMNS: &str = "id, name, email, team_id, role, level, capacity, weight, skills, active, absent_from, absent_until, owned_count, owned_workload, last_assigned_sequence";
+const REP_COLUMNS: &str = "id, name, email, team_id, role, level, capacity, weight, skills, active, absent_from, absent_until, owned_count, owned_workload, last_assigned_sequence, performance_weight";
 
 #[derive(sqlx::FromRow)]
 struct RepRow {
@@ -67,6 +67,7 @@ struct RepRow {
     absent_until: Option<NaiveDate>,
     owned_count: i64,
     owned_workload: f64,
+    performance_weight: f64,
     last_assigned_sequence: i64,
 }
 
@@ -97,6 +98,7 @@ impl RepRow {
                 owned_count: self.owned_count.max(0) as u32,
                 owned_workload: self.owned_workload,
                 last_assigned_sequence: self.last_assigned_sequence.max(0) as u64,
+                performance_weight: self.performance_weight,
             },
         })
     }

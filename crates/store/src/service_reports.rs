@@ -36,6 +36,8 @@ pub const SERVICE_CHECKS_JOB: &str = "service_checks";
 pub(crate) struct ServiceChecks {
     pub baseline: BaselineAlertSummary,
     pub skew: SkewSummary,
+    /// Reps whose performance weight changed, when a rule routes by performance.
+    pub performance_weights: Option<usize>,
 }
 
 /// The daily service checks: managers told of customers failing a baseline check, skew alerts
@@ -50,14 +52,98 @@ pub(crate) async fn service_checks_in(
     let skews_asked = !service.effort_bands.is_empty()
         || service.new_customer_budget.is_some()
         || service.overload_threshold.is_some();
-    let facts = if service.baseline.is_empty() && !skews_asked {
+    let performance_asked = rules_use_performance(&mut *write).await?;
+    let facts = if service.baseline.is_empty() && !skews_asked && !performance_asked {
         Vec::new()
     } else {
         service_facts(&mut *write, policy, None, clock.now()).await?
     };
     let baseline = baseline_alerts_in(write, policy, &facts, clock, webhook).await?;
     let skew = skew_alerts_in(write, policy, &facts, skews_asked, clock, webhook).await?;
-    Ok(ServiceChecks { baseline, skew })
+    let performance_weights = if performance_asked {
+        Some(store_performance_weights(write, policy, &facts, clock).await?)
+    } else {
+        None
+    };
+    Ok(ServiceChecks {
+        baseline,
+        skew,
+        performance_weights,
+    })
+}
+
+/// Whether the rules in force have a rule of the `performance` strategy.
+async fn rules_use_performance(source: &mut impl Connected) -> StoreResult<bool> {
+    let newest: Option<String> = on_backend!(&mut *source, |connection, Db| {
+        sql!(Db; "SELECT source FROM rule_versions ORDER BY version DESC LIMIT 1")
+            .build_query_scalar()
+            .fetch_optional(&mut *connection)
+            .await?
+    });
+    Ok(newest
+        .and_then(|source| allot_core::rules::RuleSet::parse(&source).ok())
+        .is_some_and(|rules| {
+            rules
+                .rules
+                .iter()
+                .any(|rule| rule.strategy == allot_core::rules::StrategyKind::Performance)
+        }))
+}
+
+/// Each rep's performance weight from the performance report (reps owning no customer: 1),
+/// written beside its load where routing reads it; returns how many changed.
+async fn store_performance_weights(
+    write: &mut WriteTransaction,
+    policy: &ValuePolicy,
+    facts: &[ServiceFacts],
+    clock: Clock,
+) -> StoreResult<usize> {
+    let report = allot_core::service::report::performance_report(
+        facts,
+        clock.now(),
+        policy.service.window_days,
+    );
+    let scored: HashMap<&str, f64> = report
+        .reps
+        .iter()
+        .map(|rep| {
+            (
+                rep.rep_id.as_str(),
+                allot_core::strategy::performance_weight(rep.score),
+            )
+        })
+        .collect();
+    let (_, reps) = crate::organisation::load_teams_and_reps(&mut *write).await?;
+    let changes: Vec<(String, f64)> = reps
+        .iter()
+        .filter_map(|state| {
+            let weight = scored.get(state.rep.id.as_str()).copied().unwrap_or(1.0);
+            ((state.load.performance_weight - weight).abs() > 1e-9)
+                .then(|| (state.rep.id.to_string(), weight))
+        })
+        .collect();
+    let rows: Vec<Vec<crate::database::bulk::Value<'_>>> = changes
+        .iter()
+        .map(|(id, weight)| {
+            vec![
+                crate::database::bulk::Value::Text(id),
+                crate::database::bulk::Value::Real(*weight),
+            ]
+        })
+        .collect();
+    crate::database::bulk::update_rows(
+        write.connection(),
+        &crate::database::bulk::UpdateRows {
+            table: "reps",
+            key: &[("id", crate::database::bulk::Kind::Text)],
+            still: None,
+            set: &[("performance_weight", crate::database::bulk::Kind::Real)],
+            rows: &rows,
+            only_if: None,
+        },
+    )
+    .await?;
+    Ok(changes.len())
 }
 
 /// Every service report at once.

@@ -815,10 +815,95 @@ async fn the_new_customer_budget_alert_fires_and_clears(backend: Backend) {
     assert_eq!(all[0].status, "closed");
 }
 
+/// The `performance` strategy: after the daily checks score the reps, a rep that follows its
+/// customers up gets more of the new ones than a rep that does not, and the weaker one still
+/// gets some; the trace shows each candidate's performance weight.
+async fn the_performance_strategy_favours_the_stronger_rep(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    organisation(&store, SERVICE_POLICY).await;
+    store
+        .set_rules(
+            "[[rule]]\nname = \"by performance\"\nwhen = 'true'\nto = { reps = [\"r1\", \"r2\"] }\nstrategy = \"performance\"\n",
+            "test",
+            day(0),
+        )
+        .await
+        .expect("rules");
+    for (customer_id, owner) in [("s1", "r1"), ("s2", "r1"), ("w1", "r2"), ("w2", "r2")] {
+        customer(&store, customer_id, "C").await;
+        store
+            .claim(
+                &principal(&store, owner).await,
+                &id(customer_id),
+                None,
+                day(0),
+            )
+            .await
+            .expect("claim");
+    }
+    for customer_id in ["s1", "s2"] {
+        visit(&store, customer_id, "2027-01-20T10:00:00+08:00").await;
+    }
+    let ticked = store
+        .tick(at("2027-01-21T10:00:00+08:00"), "test", false)
+        .await
+        .expect("tick");
+    assert_eq!(ticked.performance_weights, Some(2), "{ticked:?}");
+    let reps = store.list_reps().await.expect("reps");
+    let weight = |id: &str| {
+        reps.iter()
+            .find(|rep| rep.rep.id.as_str() == id)
+            .expect("rep")
+            .load
+            .performance_weight
+    };
+    // r1: follow-up rate 1 against 0, the other measures equal: score 0.6, r2 0.4.
+    assert!(
+        (weight("r1") - 1.4).abs() < 1e-9 && (weight("r2") - 1.1).abs() < 1e-9,
+        "{} {}",
+        weight("r1"),
+        weight("r2")
+    );
+    for number in 0..25 {
+        customer(&store, &format!("n{number:02}"), "C").await;
+    }
+    store
+        .route_pool(at("2027-01-21T11:00:00+08:00"), "test", false, &|_| {})
+        .await
+        .expect("route");
+    let owned_by = |rep: &str| {
+        let store = store.clone();
+        let rep = rep.to_string();
+        async move {
+            store
+                .list_customers(&allot_store::customers::CustomerFilter {
+                    owner_id: Some(rep_id(&rep)),
+                    search: Some("客户 n".to_string()),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .expect("customers")
+                .total
+        }
+    };
+    let (strong, weak) = (owned_by("r1").await, owned_by("r2").await);
+    assert_eq!(strong + weak, 25);
+    assert!(strong > weak && weak > 0, "r1 {strong}, r2 {weak}");
+    let decision = store.decisions_for(&id("n00")).await.expect("decisions");
+    let trace = serde_json::to_string(&decision).expect("json");
+    assert!(
+        trace.contains("performance weight ×1.40") || trace.contains("performance weight ×1.10"),
+        "{trace}"
+    );
+}
+
 test_on_both_backends! {
     tickets_escalate_on_business_time => super::tickets_escalate_on_business_time;
     tickets_without_a_tier_take_the_first_graded_one => super::tickets_without_a_tier_take_the_first_graded_one;
     care_is_planned_chased_and_completed => super::care_is_planned_chased_and_completed;
     baseline_coverage_falls_and_recovers => super::baseline_coverage_falls_and_recovers;
     the_new_customer_budget_alert_fires_and_clears => super::the_new_customer_budget_alert_fires_and_clears;
+    the_performance_strategy_favours_the_stronger_rep => super::the_performance_strategy_favours_the_stronger_rep;
 }

@@ -16,6 +16,8 @@
 //! | 4 | skipped: absent | from, until (dates or null) |
 //! | 5 | skipped: below the rule's min_level | the rep's level |
 //! | 6 | skipped: at holding cap | owned customers, cap |
+//! | 7 | chosen by the `performance` strategy | the rep's performance weight |
+//! | 8 | not chosen by the `performance` strategy | the rep's performance weight |
 
 use chrono::NaiveDate;
 use serde::de::Error as _;
@@ -58,6 +60,14 @@ pub enum StoredCandidateOutcome {
         owned: u32,
         capacity: u32,
     },
+    /// Chosen by the `performance` strategy, with the weight factor it had.
+    ChosenByPerformance {
+        performance_weight: f64,
+    },
+    /// Available, not chosen by the `performance` strategy, with the weight factor it had.
+    NotItsTurnByPerformance {
+        performance_weight: f64,
+    },
 }
 
 impl StoredCandidate {
@@ -67,6 +77,14 @@ impl StoredCandidate {
         let rule = rules.rules.get(self.rule_index as usize);
         let (status, reason) = match self.outcome {
             StoredCandidateOutcome::Chosen => ("chosen", "won".to_string()),
+            StoredCandidateOutcome::ChosenByPerformance { performance_weight } => (
+                "chosen",
+                format!("won (performance weight ×{performance_weight:.2})"),
+            ),
+            StoredCandidateOutcome::NotItsTurnByPerformance { performance_weight } => (
+                "not_chosen",
+                format!("lower running weight (performance weight ×{performance_weight:.2})"),
+            ),
             StoredCandidateOutcome::NotItsTurn => (
                 "not_chosen",
                 match rule.map(|rule| rule.strategy) {
@@ -119,7 +137,9 @@ impl Serialize for StoredCandidate {
         use StoredCandidateOutcome as Outcome;
         let extras = match self.outcome {
             Outcome::Chosen | Outcome::NotItsTurn | Outcome::Inactive => 0,
-            Outcome::BelowMinimumLevel { .. } => 1,
+            Outcome::BelowMinimumLevel { .. }
+            | Outcome::ChosenByPerformance { .. }
+            | Outcome::NotItsTurnByPerformance { .. } => 1,
             Outcome::Carrying { .. } | Outcome::Absent { .. } | Outcome::AtHoldingCap { .. } => 2,
         };
         let mut sequence = serializer.serialize_seq(Some(3 + extras))?;
@@ -147,6 +167,14 @@ impl Serialize for StoredCandidate {
                 sequence.serialize_element(&6)?;
                 sequence.serialize_element(&owned)?;
                 sequence.serialize_element(&capacity)?;
+            }
+            Outcome::ChosenByPerformance { performance_weight } => {
+                sequence.serialize_element(&7)?;
+                sequence.serialize_element(&performance_weight)?;
+            }
+            Outcome::NotItsTurnByPerformance { performance_weight } => {
+                sequence.serialize_element(&8)?;
+                sequence.serialize_element(&performance_weight)?;
             }
         }
         sequence.end()
@@ -203,6 +231,12 @@ impl<'de> Deserialize<'de> for StoredCandidate {
                 owned: count(3)?,
                 capacity: count(4)?,
             },
+            7 => Outcome::ChosenByPerformance {
+                performance_weight: number(3)?,
+            },
+            8 => Outcome::NotItsTurnByPerformance {
+                performance_weight: number(3)?,
+            },
             code => return Err(D::Error::custom(format!("unknown candidate code {code}"))),
         };
         Ok(StoredCandidate {
@@ -232,6 +266,24 @@ mod tests {
                 r#"[0,"r1",0]"#,
                 "chosen",
                 "won",
+            ),
+            (
+                1,
+                StoredCandidateOutcome::ChosenByPerformance {
+                    performance_weight: 1.6,
+                },
+                r#"[1,"r1",7,1.6]"#,
+                "chosen",
+                "won (performance weight ×1.60)",
+            ),
+            (
+                1,
+                StoredCandidateOutcome::NotItsTurnByPerformance {
+                    performance_weight: 0.5,
+                },
+                r#"[1,"r1",8,0.5]"#,
+                "not_chosen",
+                "lower running weight (performance weight ×0.50)",
             ),
             (
                 1,

@@ -45,6 +45,9 @@ pub struct TickSummary {
     /// The daily skew check: alerts raised and closed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skew: Option<crate::service_reports::SkewSummary>,
+    /// Reps whose performance weight (the `performance` strategy's) changed, when a rule uses it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance_weights: Option<usize>,
     /// Tickets past their service promises raised to the level due (every tick).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalation: Option<crate::tickets::escalation::EscalationSummary>,
@@ -190,6 +193,7 @@ impl Store {
                     .await?;
             summary.baseline = Some(checks.baseline);
             summary.skew = Some(checks.skew);
+            summary.performance_weights = checks.performance_weights;
             tracing::info!(job = crate::service_reports::SERVICE_CHECKS_JOB, elapsed = ?started.elapsed(), "tick job done");
         }
         write.commit().await?;
