@@ -301,3 +301,40 @@ test_on_both_backends! {
     rejected_request_leaves_routing_unchanged => super::rejected_request_leaves_routing_unchanged;
     events_cannot_be_changed_or_deleted => super::events_cannot_be_changed_or_deleted;
 }
+
+/// Every column holding a customer id compares as `customers.id` does, so a join by customer id
+/// can use the index on the other side: with two collations PostgreSQL cannot, and the service
+/// report's newest event per customer was a scan of the whole log per customer. (SQLite has
+/// one text comparison, so the question is PostgreSQL's alone.)
+#[tokio::test]
+async fn customer_id_columns_join_through_their_indexes_on_postgres() {
+    use sqlx::Connection;
+    let database = TestDatabase::create(Backend::Postgres).await;
+    Store::connect(&database.url).await.expect("store");
+    let mut connection = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let mismatched: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, COALESCE(collation_name::text, 'default') FROM information_schema.columns \
+         WHERE table_schema = 'public' AND column_name = 'customer_id' \
+         AND COALESCE(collation_name::text, 'default') <> 'C' ORDER BY 1",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .expect("columns");
+    assert_eq!(mismatched, Vec::<(String, String)>::new());
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut connection)
+        .await
+        .expect("set");
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT c.id, (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id) FROM customers AS c",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .expect("plan");
+    assert!(
+        plan.iter().any(|line| line.contains("events_customer")),
+        "the newest event per customer is not read through the index: {plan:#?}"
+    );
+}
