@@ -103,6 +103,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What a rules file would do before it is set: owner changes, pool placements and
+    /// fairness before and after, nothing written.
+    Simulate {
+        /// The proposed rules (TOML, as `allot rules set` takes them).
+        #[arg(long)]
+        rules: PathBuf,
+        /// Which customers to route: `pool`, `owned` or `all`.
+        #[arg(long, default_value = "all", value_parser = ["pool", "owned", "all"])]
+        scope: String,
+        /// List at most this many owner changes and placements (all are counted); 50 by
+        /// default, every one with --json.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The whole report as JSON (every change listed unless --limit is given).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show why a customer went where it went.
     Explain {
         id: String,
@@ -395,10 +412,10 @@ fn colour_wanted() -> bool {
 
 /// The version a document (rules, value policy) was stored as, or each of its problems printed
 /// as `FILE: rule '…', line L, column C: …` and an error saying nothing was stored.
-fn stored_or_problems(
+fn stored_or_problems<T>(
     file: &std::path::Path,
-    result: Result<i64, allot_store::StoreError>,
-) -> Result<i64> {
+    result: Result<T, allot_store::StoreError>,
+) -> Result<T> {
     match result {
         Ok(version) => Ok(version),
         Err(
@@ -474,6 +491,22 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Route { json } => {
             routing_commands::route(&connect(db).await?, clock, json).await?
+        }
+        Command::Simulate {
+            rules,
+            scope,
+            limit,
+            json,
+        } => {
+            routing_commands::simulate(
+                &connect(db).await?,
+                &rules,
+                &scope,
+                limit.unwrap_or(if json { usize::MAX } else { 50 }),
+                json,
+                clock,
+            )
+            .await?
         }
         Command::Explain { id, json } => {
             routing_commands::explain(&connect(db).await?, &id, json).await?

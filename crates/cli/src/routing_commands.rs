@@ -1,12 +1,14 @@
-//! Commands of routing: `rules`, `route`, `explain` and `report workload`.
+//! Commands of routing: `rules`, `route`, `simulate`, `explain` and `report workload`.
 
 use std::io::{self, BufWriter, Write};
 
 use anyhow::{bail, Context, Result};
 
 use allot_core::fairness::WorkloadReport;
+use allot_core::simulate::SimulationScope;
 use allot_core::{Clock, CustomerId};
 use allot_store::events::Event;
+use allot_store::lifecycle::View;
 use allot_store::routing::StoredDecision;
 use allot_store::Store;
 
@@ -233,4 +235,160 @@ pub fn print_workload(report: &WorkloadReport) {
         ]);
     }
     teams.print();
+}
+
+/// `allot simulate`: what a rules file would do, nothing written.
+pub async fn simulate(
+    store: &Store,
+    file: &std::path::Path,
+    scope: &str,
+    limit: usize,
+    json: bool,
+    clock: Clock,
+) -> Result<()> {
+    use Align::{Left, Right};
+    let source =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let Some(scope) = SimulationScope::parse(scope) else {
+        bail!("--scope must be pool, owned or all, not {scope:?}");
+    };
+    let report = crate::stored_or_problems(
+        file,
+        store
+            .simulate_rules(&source, scope, &View::everything(clock), limit, clock)
+            .await,
+    )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "simulated {} as of {} (scope {}; nothing was written)",
+        file.display(),
+        report.as_of,
+        report.scope.as_str()
+    );
+    if scope.includes_owned() {
+        println!(
+            "owned customers: {} judged, {} keep their owner, {} would change owner",
+            report.owned_considered, report.owned_kept, report.owner_changes_total
+        );
+    }
+    if scope.includes_pool() {
+        let staying: usize = report.pool_staying.values().sum();
+        println!(
+            "pool customers: {} considered, {} would be placed, {} would stay",
+            report.pool_considered, report.pool_placed_total, staying
+        );
+    }
+    if !report.owner_changes.is_empty() {
+        println!();
+        let mut moves = Table::new(
+            &["customer", "name", "from", "to", "old rule", "new rule"],
+            &[Left, Left, Left, Left, Left, Left],
+        );
+        for change in &report.owner_changes {
+            moves.row(vec![
+                change.customer_id.clone(),
+                change.name.clone(),
+                change.from_rep_id.clone(),
+                change
+                    .to_rep_id
+                    .clone()
+                    .unwrap_or_else(|| "(pool)".to_string()),
+                change.old_rule.clone().unwrap_or_else(|| "-".to_string()),
+                change.new_rule.clone().unwrap_or_else(|| "-".to_string()),
+            ]);
+        }
+        moves.print();
+        if report.owner_changes_total > report.owner_changes.len() {
+            println!(
+                "… and {} more (--limit, or --json for all)",
+                report.owner_changes_total - report.owner_changes.len()
+            );
+        }
+    }
+    if !report.pool_placed.is_empty() {
+        println!();
+        let mut placed = Table::new(
+            &["pool customer", "name", "to", "rule"],
+            &[Left, Left, Left, Left],
+        );
+        for placement in &report.pool_placed {
+            placed.row(vec![
+                placement.customer_id.clone(),
+                placement.name.clone(),
+                placement.to_rep_id.clone(),
+                placement.new_rule.clone(),
+            ]);
+        }
+        placed.print();
+        if report.pool_placed_total > report.pool_placed.len() {
+            println!(
+                "… and {} more",
+                report.pool_placed_total - report.pool_placed.len()
+            );
+        }
+    }
+    if !report.pool_staying.is_empty() {
+        println!();
+        let mut staying = Table::new(&["would stay in the pool", "customers"], &[Left, Right]);
+        for (reason, count) in &report.pool_staying {
+            staying.row(vec![reason.clone(), count.to_string()]);
+        }
+        staying.print();
+    }
+    println!();
+    let measure = |value: Option<f64>| value.map_or("-".to_string(), |value| format!("{value:.3}"));
+    let mut fairness = Table::new(
+        &[
+            "team",
+            "owned before",
+            "after",
+            "workload before",
+            "after",
+            "gini before",
+            "after",
+            "jain before",
+            "after",
+        ],
+        &[Left, Right, Right, Right, Right, Right, Right, Right, Right],
+    );
+    let rows = report
+        .teams
+        .iter()
+        .map(|team| (team.team_id.as_str(), &team.change))
+        .chain(std::iter::once(("(overall)", &report.overall)));
+    for (label, change) in rows {
+        fairness.row(vec![
+            label.to_string(),
+            change.owned_before.to_string(),
+            change.owned_after.to_string(),
+            format!("{:.1}", change.before.total_workload),
+            format!("{:.1}", change.after.total_workload),
+            measure(change.before.gini),
+            measure(change.after.gini),
+            measure(change.before.jain),
+            measure(change.after.jain),
+        ]);
+    }
+    fairness.print();
+    if !report.reps_over_cap.is_empty() {
+        println!();
+        let mut caps = Table::new(
+            &["over cap", "name", "cap", "owned before", "after"],
+            &[Left, Left, Right, Right, Right],
+        );
+        for pass in &report.reps_over_cap {
+            caps.row(vec![
+                pass.rep_id.clone(),
+                pass.name.clone(),
+                pass.capacity.to_string(),
+                pass.owned_before.to_string(),
+                pass.owned_after.to_string(),
+            ]);
+        }
+        caps.print();
+    }
+    Ok(())
 }

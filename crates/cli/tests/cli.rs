@@ -1054,7 +1054,85 @@ async fn an_excel_workbook_imports_like_its_csv(backend: Backend) {
     assert!(stderr.contains("is not an Excel workbook"), "{stderr}");
 }
 
+/// `allot simulate` reports what a rules file would do and writes nothing: the catch-all rule
+/// narrowed to r2 moves exactly the customers it had given to others, to r2.
+async fn simulate_reports_and_writes_nothing(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    for (kind, name, contents) in [
+        ("teams", "teams.csv", TEAMS),
+        ("reps", "reps.csv", REPS),
+        ("customers", "customers.csv", CUSTOMERS),
+    ] {
+        let file = workspace.file(name, contents);
+        workspace.allot_ok(&["import", kind, text(&file)]);
+    }
+    let rules = workspace.file("rules.toml", RULES);
+    workspace.allot_ok(&["rules", "set", text(&rules)]);
+    workspace.allot_ok(&["route"]);
+    let exported = workspace.allot_ok(&["export", "customers"]);
+    let mut reader = csv::Reader::from_reader(exported.as_bytes());
+    let owner_column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|header| header == "owner_id")
+        .unwrap();
+    let owners: std::collections::BTreeMap<String, String> = reader
+        .records()
+        .map(|record| record.unwrap())
+        .filter(|record| !record[owner_column].is_empty())
+        .map(|record| (record[0].to_string(), record[owner_column].to_string()))
+        .collect();
+    let narrowed = workspace.file(
+        "narrowed.toml",
+        &RULES.replace(
+            "name = \"兜底\"\nwhen = 'true'\nto = { team = \"east\" }",
+            "name = \"兜底\"\nwhen = 'true'\nto = { reps = [\"r2\"] }",
+        ),
+    );
+    let output = workspace.allot_ok(&["simulate", "--rules", text(&narrowed), "--json"]);
+    let report: Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(report["scope"], "all", "{report}");
+    let changes = report["owner_changes"].as_array().unwrap();
+    assert_eq!(
+        report["owner_changes_total"].as_u64().unwrap() as usize,
+        changes.len()
+    );
+    assert!(!changes.is_empty(), "{report}");
+    for change in changes {
+        let customer = change["customer_id"].as_str().unwrap();
+        assert_eq!(
+            change["from_rep_id"].as_str(),
+            owners.get(customer).map(String::as_str)
+        );
+        assert_eq!(change["to_rep_id"], "r2", "{change}");
+        assert_eq!(change["old_rule"], "兜底", "{change}");
+        assert_eq!(change["new_rule"], "兜底", "{change}");
+    }
+    let human = workspace.allot_ok(&["simulate", "--rules", text(&narrowed), "--scope", "owned"]);
+    assert!(human.contains("nothing was written"), "{human}");
+    assert!(human.contains("would change owner"), "{human}");
+    assert!(human.contains("(overall)"), "{human}");
+    assert_eq!(workspace.allot_ok(&["export", "customers"]), exported);
+    assert!(workspace
+        .allot_ok(&["rules", "show"])
+        .contains("# version 1 "));
+
+    let broken = workspace.file("broken.toml", "[[rule]]\nname = \"x\"\nwhen = 'tier =='\n");
+    let output = workspace.allot(&["simulate", "--rules", text(&broken)]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("broken.toml") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    let output = workspace.allot(&["simulate", "--rules", text(&narrowed), "--scope", "some"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--scope"));
+}
+
 allot_store::test_on_both_backends! {
+    simulate_reports_and_writes_nothing => super::simulate_reports_and_writes_nothing;
     a_password_is_set_from_standard_input => super::a_password_is_set_from_standard_input;
     an_excel_workbook_imports_like_its_csv => super::an_excel_workbook_imports_like_its_csv;
     duplicates_become_conflicts_settled_at_the_command_line => super::duplicates_become_conflicts_settled_at_the_command_line;

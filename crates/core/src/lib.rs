@@ -24,6 +24,7 @@ pub mod rfm_segment;
 pub mod routing;
 pub mod rules;
 pub mod service;
+pub mod simulate;
 pub mod strategy;
 pub mod text;
 pub mod update;

@@ -337,6 +337,16 @@ pub fn team_subtree(teams: &[Team], root: &TeamId) -> BTreeSet<TeamId> {
     subtree
 }
 
+/// Whether the rules would keep an owner (see [`RoutingEngine::rule_accepting`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAcceptance {
+    /// This rule (by index) matches the customer and lists the owner.
+    Accepted(usize),
+    /// The customer's rule (by index) does not list the owner.
+    NotACandidate(usize),
+    NoRuleMatches,
+}
+
 /// What a rule's preferred rep came to (only first touch and sticky have one).
 enum PreferredRep {
     /// The preferred rep (by position among all reps) takes the customer.
@@ -485,6 +495,38 @@ impl RoutingEngine {
                 )
             })
             .collect()
+    }
+
+    /// Which rule of this engine's rules would keep `owner` as the owner of `customer`: the
+    /// first matching rule that lists the owner among its candidates, looking past matching
+    /// rules only where they fall through (as routing would), and the rule's minimum level
+    /// met. The day's availability is not judged: an owner keeps a customer whatever its caps
+    /// and absences.
+    pub fn rule_accepting(&self, customer: &Customer, owner: &RepId) -> RuleAcceptance {
+        let owner_position = self.rep_positions.get(owner).copied();
+        let mut first_matching = None;
+        for (rule_index, rule) in self.rules.rules.iter().enumerate() {
+            if rule.condition.evaluate(customer).is_err() {
+                continue;
+            }
+            first_matching.get_or_insert(rule_index);
+            let listed = owner_position.is_some_and(|position| {
+                self.rule_candidates[rule_index].contains(&position)
+                    && rule
+                        .min_level
+                        .is_none_or(|minimum| self.reps[position].rep.level >= minimum)
+            });
+            if listed {
+                return RuleAcceptance::Accepted(rule_index);
+            }
+            if !rule.fallthrough {
+                return RuleAcceptance::NotACandidate(rule_index);
+            }
+        }
+        match first_matching {
+            Some(rule_index) => RuleAcceptance::NotACandidate(rule_index),
+            None => RuleAcceptance::NoRuleMatches,
+        }
     }
 
     pub fn rep(&self, id: &RepId) -> Option<&RepState> {

@@ -68,6 +68,7 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "PUT" "/api/v1/rules" => Admins, "-";
     "GET" "/api/v1/rules/versions" => Everyone, "-";
     "POST" "/api/v1/rules/check" => Managers, "-";
+    "POST" "/api/v1/rules/simulate" => Managers, "managers: their subtree's customers, teams and reps, and the pool";
     "GET" "/api/v1/reports/workload" => Managers, "managers: their subtree's reps and teams";
     "GET" "/api/v1/reports/value" => Managers, "managers: customers in view (subtree and pool)";
     "GET" "/api/v1/reports/baseline" => Managers, "managers: customers in view (subtree and pool)";

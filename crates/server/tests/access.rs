@@ -168,6 +168,9 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
     assert_eq!(duplicate["error"]["code"], "duplicate", "{duplicate}");
     let (_, conflicts) = app.get("/api/v1/conflicts").await;
     let conflict = conflicts[0]["id"].as_i64().unwrap();
+    // Rules for the simulation's body that would move everyone south: each role's report
+    // then lists only what its view holds.
+    let rules_source = "[[rule]]\nname = \"all\"\nwhen = 'true'\nto = { team = \"south\" }\nstrategy = \"round_robin\"\n";
 
     for (role, token) in [
         ("manager", Some(manager.as_str())),
@@ -186,6 +189,8 @@ async fn every_route_answers_each_role_as_the_table_says(backend: Backend) {
                     json!({"decision": "keep"})
                 } else if row.path.ends_with("/rating") {
                     json!({"rating": 4})
+                } else if row.path.ends_with("/rules/simulate") {
+                    json!({"source": rules_source})
                 } else {
                     json!({})
                 }

@@ -59,6 +59,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/rules"),
     ("get", "/api/v1/rules/versions"),
     ("post", "/api/v1/rules/check"),
+    ("post", "/api/v1/rules/simulate"),
     ("get", "/api/v1/reports/workload"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/transactions"),
@@ -796,11 +797,39 @@ async fn customers_list_filters_and_pages(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{check}");
     assert_eq!(check["valid"], false, "{check}");
     assert_eq!(check["problems"][0]["line"], 3, "{check}");
+    // A simulation of the rules as they are moves nobody; bad rules and a bad scope are
+    // refused naming what is wrong; nothing is stored either way.
+    let (status, simulation) = app
+        .post(
+            "/api/v1/rules/simulate?scope=owned&limit=10",
+            json!({"source": rules["source"].as_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{simulation}");
+    assert_eq!(simulation["scope"], "owned", "{simulation}");
+    assert_eq!(simulation["owner_changes_total"], 0, "{simulation}");
+    assert_eq!(simulation["list_limit"], 10, "{simulation}");
+    assert_eq!(
+        simulation["overall"]["owned_before"],
+        simulation["overall"]["owned_after"]
+    );
+    let (status, refused) = app
+        .post("/api/v1/rules/simulate", json!({"source": broken}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, refused) = app
+        .post(
+            "/api/v1/rules/simulate?scope=everything",
+            json!({"source": rules["source"].as_str().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["field"], "scope", "{refused}");
     let (_, versions) = app.get("/api/v1/rules/versions").await;
     assert_eq!(
         versions.as_array().unwrap().len(),
         1,
-        "a check stores nothing"
+        "a check or a simulation stores nothing"
     );
     let (_, teams) = app.get("/api/v1/teams").await;
     assert_eq!(teams.as_array().unwrap().len(), 2);

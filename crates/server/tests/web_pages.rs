@@ -239,6 +239,42 @@ async fn rules_are_checked_at_their_line_saved_by_an_admin_and_compared(backend:
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a manager saves no rules");
+    // A simulation of the rules as they are: nobody moves, the fairness table and chart are
+    // drawn, the scope chosen stays chosen; a broken text shows its problems instead.
+    let (_, current) = app.get("/api/v1/rules").await;
+    let (status, _, page) = manager
+        .post(
+            "/rules",
+            &[
+                ("csrf", &csrf),
+                ("step", "simulate"),
+                ("scope", "owned"),
+                ("source", current["source"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Simulation (nothing was written)"), "{page}");
+    assert!(page.contains("No customer would change owner."), "{page}");
+    assert!(page.contains("would change owner."), "{page}");
+    assert!(
+        page.contains(r#"<option value="owned" selected>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            r#"<svg class="chart" role="img" aria-label="Owned customers per team, after""#
+        ),
+        "{page}"
+    );
+    let (status, _, page) = manager
+        .post(
+            "/rules",
+            &[("csrf", &csrf), ("step", "simulate"), ("source", broken)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(!page.contains("Simulation (nothing was written)"), "{page}");
     let (_, versions) = app.get("/api/v1/rules/versions").await;
     assert_eq!(versions.as_array().unwrap().len(), 1, "nothing stored");
 

@@ -191,6 +191,49 @@ impl crate::Store {
         write.commit().await?;
         Ok(affected)
     }
+
+    /// Every row of every table as text, sorted, by table name (PostgreSQL; on SQLite each
+    /// table's row count, its tests comparing the file's bytes): what a test compares to show
+    /// that something wrote nothing.
+    pub async fn table_rows_for_test(
+        &self,
+    ) -> crate::StoreResult<std::collections::BTreeMap<String, Vec<String>>> {
+        let mut read = self.database.begin_read().await?;
+        let tables: Vec<String> = crate::database::on_backend!(&mut read, |connection, Db| {
+            let statement = match <Db as crate::database::Dialect>::BACKEND {
+                crate::Backend::Sqlite => {
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                }
+                crate::Backend::Postgres => {
+                    "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+                }
+            };
+            sqlx::query_scalar::<Db, String>(statement)
+                .fetch_all(&mut *connection)
+                .await?
+        });
+        let mut contents = std::collections::BTreeMap::new();
+        for table in tables {
+            let mut rows: Vec<String> =
+                crate::database::on_backend!(&mut read, |connection, Db| {
+                    let statement = match <Db as crate::database::Dialect>::BACKEND {
+                        crate::Backend::Sqlite => format!(
+                            // Counts only: the bytes of the file say the rest.
+                            "SELECT CAST(COUNT(*) AS TEXT) FROM \"{table}\""
+                        ),
+                        crate::Backend::Postgres => {
+                            format!("SELECT row_to_json(t)::text FROM \"{table}\" AS t")
+                        }
+                    };
+                    sqlx::query_scalar::<Db, String>(&statement)
+                        .fetch_all(&mut *connection)
+                        .await?
+                });
+            rows.sort();
+            contents.insert(table, rows);
+        }
+        Ok(contents)
+    }
 }
 
 impl TestDatabase {

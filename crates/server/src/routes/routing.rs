@@ -1,4 +1,4 @@
-//! Routing: route one customer, the rules and their versions, the workload report, the event log.
+//! Routing: route one customer, the rules and their versions, simulating a rules change, the workload report, the event log.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use allot_core::fairness::WorkloadReport;
 use allot_core::routing::DecisionRecord;
+use allot_core::simulate::{SimulationReport, SimulationScope};
 use allot_core::{CustomerFields, CustomerId, RepId};
 use allot_store::events::{Event, EventFilter};
 use allot_store::routing::{RulesVersion, SingleRoute};
@@ -30,6 +31,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_rules, put_rules))
         .routes(routes!(rules_versions))
         .routes(routes!(check_rules))
+        .routes(routes!(simulate_rules))
         .routes(routes!(workload_report))
         .routes(routes!(list_events))
 }
@@ -168,6 +170,51 @@ async fn check_rules(
         valid: problems.is_empty(),
         problems,
     }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateQuery {
+    /// Which customers to route: `pool`, `owned` or `all` (the default).
+    scope: Option<String>,
+    /// List at most this many owner changes and placements (all are counted); 1–10,000,
+    /// 1,000 by default.
+    limit: Option<i64>,
+}
+
+/// What a rules file would do before it is set (A5): owned customers whose owner would change
+/// (from → to, old rule → new rule), pool customers placed or staying (by reason), owned count,
+/// workload, Gini and Jain per team and overall before and after, and reps that would pass
+/// their cap. Nothing is written. A manager simulates over their subtree's customers and the
+/// pool and sees their subtree's teams. The body is as for `PUT /api/v1/rules`.
+#[utoipa::path(post, path = "/api/v1/rules/simulate", tag = "rules", params(SimulateQuery),
+    request_body(description = "the proposed rules: TOML text (any content type but JSON), or JSON {\"source\": TOML}",
+        content((String = "text/plain"), (SourceBody = "application/json"))),
+    responses((status = 200, description = "what the rules would do", body = SimulationReport), (status = 400, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn simulate_rules(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    query: Result<Query<SimulateQuery>, QueryRejection>,
+    headers: axum::http::HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<SimulationReport>> {
+    let Query(query) = query?;
+    let scope = query_value("scope", query.scope, |field, raw| {
+        SimulationScope::parse(raw)
+            .ok_or_else(|| allot_core::FieldError::new(field, "must be pool, owned or all"))
+    })?
+    .unwrap_or(SimulationScope::All);
+    let limit = page_limit(query.limit, 1000, 10_000)?;
+    let source = text_or_json_source(&headers, &body?)?;
+    let clock = state.clock.now();
+    let view = super::caller_view(&state, &principal).await?;
+    Ok(Json(
+        state
+            .store
+            .simulate_rules(&source, scope, &view, limit as usize, clock)
+            .await?,
+    ))
 }
 
 /// Every rules version, newest first.

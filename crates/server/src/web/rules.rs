@@ -1,6 +1,7 @@
 //! The rules page: the current rules TOML in an editor with line numbers; "check" shows every
-//! problem at its line and column without saving, "save" stores a new version (admins); the
-//! versions listed, with a line diff between any two.
+//! problem at its line and column without saving, "simulate" shows what the text would do to
+//! the pool, the book and fairness (managers over their subtree), "save" stores a new version
+//! (admins); the versions listed, with a line diff between any two.
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,11 +11,12 @@ use axum::Router;
 use minijinja::{context, Value};
 use serde::Deserialize;
 
+use allot_core::simulate::{SimulationReport, SimulationScope};
 use allot_core::RuleError;
 use allot_store::routing::RulesVersion;
 use allot_store::StoreError;
 
-use super::{back_with, checked_form, Page};
+use super::{back_with, charts, checked_form, Page};
 use crate::access::Allowed;
 use crate::AppState;
 
@@ -91,6 +93,7 @@ async fn draw(
     query: &RulesQuery,
     source: Option<String>,
     problems: Option<Vec<RuleError>>,
+    simulation: Option<(SimulationScope, SimulationReport)>,
 ) -> Response {
     let versions = match state.store.rules_history().await {
         Ok(versions) => versions,
@@ -120,6 +123,10 @@ async fn draw(
         })
         .collect();
     let invalid = problems.as_ref().is_some_and(|found| !found.is_empty());
+    let scope = simulation
+        .as_ref()
+        .map_or("all", |(scope, _)| scope.as_str());
+    let simulated = simulation.map(|(_, report)| simulation_values(&page, &report));
     let values = context! {
         source => source,
         gutter => (1..=source.lines().count().max(1) + 5).map(|n| n.to_string()).collect::<Vec<_>>().join("\n"),
@@ -131,6 +138,8 @@ async fn draw(
         current => versions.first().map(|version| version.version),
         may_save => Allowed::Admins.permits(page.session.principal.role()),
         may_check => Allowed::Managers.permits(page.session.principal.role()),
+        scope => scope,
+        simulation => simulated,
         ..page.common()
     };
     let mut response = page.render(headers, "rules.html", values);
@@ -149,7 +158,82 @@ async fn rules_page(
         Ok(page) => page,
         Err(response) => return response,
     };
-    draw(&state, page, &headers, &query, None, None).await
+    draw(&state, page, &headers, &query, None, None, None).await
+}
+
+/// The simulation's figures for the page: the report, its summary sentences and the chart of
+/// owned customers per team after.
+fn simulation_values(page: &Page, report: &SimulationReport) -> Value {
+    let fill = |key: &str, pairs: &[(&str, usize)]| {
+        pairs
+            .iter()
+            .fold(page.word(key).to_string(), |text, (name, value)| {
+                text.replace(&format!("{{{name}}}"), &value.to_string())
+            })
+    };
+    let staying: usize = report.pool_staying.values().sum();
+    let owned = report.scope.includes_owned().then(|| {
+        fill(
+            "simulation_owned",
+            &[
+                ("considered", report.owned_considered),
+                ("kept", report.owned_kept),
+                ("outside", report.owned_outside_current_rules),
+                ("changes", report.owner_changes_total),
+            ],
+        )
+    });
+    let pool = report.scope.includes_pool().then(|| {
+        fill(
+            "simulation_pool",
+            &[
+                ("considered", report.pool_considered),
+                ("placed", report.pool_placed_total),
+                ("staying", staying),
+            ],
+        )
+    });
+    let more = |total: usize, listed: usize| {
+        (total > listed).then(|| fill("simulation_more", &[("count", total - listed)]))
+    };
+    let bars: Vec<charts::Bar> = report
+        .teams
+        .iter()
+        .map(|team| charts::Bar {
+            label: team.name.clone(),
+            value: team.change.owned_after as f64,
+            shown: format!("{} → {}", team.change.owned_before, team.change.owned_after),
+        })
+        .collect();
+    let measure = |value: Option<f64>| value.map_or("-".to_string(), |value| format!("{value:.3}"));
+    let fairness: Vec<Value> = report
+        .teams
+        .iter()
+        .map(|team| (team.name.as_str(), &team.change))
+        .chain(std::iter::once((page.word("overall"), &report.overall)))
+        .map(|(name, change)| {
+            context! {
+                name => name,
+                owned_before => change.owned_before,
+                owned_after => change.owned_after,
+                workload_before => super::grouped(change.before.total_workload, 1),
+                workload_after => super::grouped(change.after.total_workload, 1),
+                gini_before => measure(change.before.gini),
+                gini_after => measure(change.after.gini),
+                jain_before => measure(change.before.jain),
+                jain_after => measure(change.after.jain),
+            }
+        })
+        .collect();
+    context! {
+        report => Value::from_serialize(report),
+        fairness => fairness,
+        owned_summary => owned,
+        pool_summary => pool,
+        more_moves => more(report.owner_changes_total, report.owner_changes.len()),
+        more_placed => more(report.pool_placed_total, report.pool_placed.len()),
+        owned_chart => charts::bars(page.word("simulation_owned_chart"), &bars),
+    }
 }
 
 #[derive(Deserialize)]
@@ -157,10 +241,16 @@ struct RulesForm {
     csrf: String,
     #[serde(default)]
     source: String,
-    /// `check` or `save`.
+    /// `check`, `simulate` or `save`.
     #[serde(default)]
     step: String,
+    /// What `simulate` routes: `pool`, `owned` or `all`.
+    #[serde(default)]
+    scope: String,
 }
+
+/// Owner changes and placements listed on the page (all are counted).
+const SIMULATION_LIST_LIMIT: usize = 200;
 
 /// Checks the rules in the editor (managers and admins), or stores them as a new version
 /// (admins); either way a problem is shown at its line and column with the text kept.
@@ -184,6 +274,35 @@ async fn check_or_save(
     }
     // Browsers send a textarea's lines with CRLF.
     let source = form.source.replace("\r\n", "\n");
+    if form.step == "simulate" {
+        let scope = SimulationScope::parse(&form.scope).unwrap_or(SimulationScope::All);
+        let clock = state.clock.now();
+        let simulated = match state.store.view_of(&session.principal, clock).await {
+            Ok(view) => {
+                state
+                    .store
+                    .simulate_rules(&source, scope, &view, SIMULATION_LIST_LIMIT, clock)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        let (problems, simulation) = match simulated {
+            Ok(report) => (Vec::new(), Some((scope, report))),
+            Err(StoreError::Rules(problems)) => (problems, None),
+            Err(error) => return crate::ApiError::from(error).into_response(),
+        };
+        let page = Page::after_form(&state, language, session);
+        return draw(
+            &state,
+            page,
+            &headers,
+            &RulesQuery::default(),
+            Some(source),
+            Some(problems),
+            simulation,
+        )
+        .await;
+    }
     let problems = if saving {
         match state
             .store
@@ -213,6 +332,7 @@ async fn check_or_save(
         &RulesQuery::default(),
         Some(source),
         Some(problems),
+        None,
     )
     .await
 }

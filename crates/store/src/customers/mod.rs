@@ -69,6 +69,27 @@ macro_rules! fetch_customers {
     };
 }
 
+/// Every customer, ordered by id, a chunk at a time, inside the caller's read.
+pub(crate) async fn for_each_customer_in<E: From<StoreError>>(
+    read: &mut ReadTransaction,
+    each: impl FnMut(&[Customer]) -> Result<(), E>,
+) -> Result<(), E> {
+    let fetch = async |read: &mut ReadTransaction, after: Option<&str>| {
+        StoreResult::Ok(on_backend!(read, |connection, Db| {
+            let mut query = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
+            keyset_page!(query, Db::byte_order("customers.id"), after);
+            fetch_customers!(query, connection)
+        }))
+    };
+    crate::database::Database::for_each_chunk_by_key_in(
+        read,
+        fetch,
+        |customer| customer.id.as_str(),
+        each,
+    )
+    .await
+}
+
 /// A customer from a row of [`select_list`], on either backend.
 pub(crate) fn customer_from_row<'r, R>(row: &'r R) -> StoreResult<Customer>
 where
@@ -571,16 +592,8 @@ impl Store {
         &self,
         each: impl FnMut(&[Customer]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let fetch = async |read: &mut ReadTransaction, after: Option<&str>| {
-            StoreResult::Ok(on_backend!(read, |connection, Db| {
-                let mut query = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
-                keyset_page!(query, Db::byte_order("customers.id"), after);
-                fetch_customers!(query, connection)
-            }))
-        };
-        self.database
-            .for_each_chunk_by_key(fetch, |customer| customer.id.as_str(), each)
-            .await
+        let mut read = self.database.begin_read().await?;
+        for_each_customer_in(&mut read, each).await
     }
 
     /// Every customer, ordered by id.

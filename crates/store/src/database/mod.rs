@@ -487,14 +487,25 @@ impl Database {
     /// the reading; memory holds one chunk whatever the table.
     pub(crate) async fn for_each_chunk_by_key<T, E: From<StoreError>>(
         &self,
+        fetch: impl AsyncFnMut(&mut ReadTransaction, Option<&str>) -> StoreResult<Vec<T>>,
+        key: impl Fn(&T) -> &str,
+        each: impl FnMut(&[T]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut read = self.begin_read().await?;
+        Self::for_each_chunk_by_key_in(&mut read, fetch, key, each).await
+    }
+
+    /// [`Database::for_each_chunk_by_key`] inside a read the caller holds, so the chunks share
+    /// a snapshot with what else it reads.
+    pub(crate) async fn for_each_chunk_by_key_in<T, E: From<StoreError>>(
+        read: &mut ReadTransaction,
         mut fetch: impl AsyncFnMut(&mut ReadTransaction, Option<&str>) -> StoreResult<Vec<T>>,
         key: impl Fn(&T) -> &str,
         mut each: impl FnMut(&[T]) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut read = self.begin_read().await?;
         let mut after: Option<String> = None;
         loop {
-            let chunk = fetch(&mut read, after.as_deref()).await?;
+            let chunk = fetch(&mut *read, after.as_deref()).await?;
             each(&chunk)?;
             match chunk.last() {
                 Some(last) if chunk.len() as i64 == KEYSET_CHUNK => {

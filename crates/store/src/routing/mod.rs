@@ -4,6 +4,7 @@
 pub(crate) mod decisions;
 mod pool;
 pub(crate) mod queue;
+mod simulate;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
