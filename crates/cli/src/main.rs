@@ -6,6 +6,7 @@ mod conflict_commands;
 mod data_commands;
 mod demo;
 mod lifecycle_commands;
+mod optimise_commands;
 mod routing_commands;
 mod table;
 mod ticket_commands;
@@ -259,6 +260,38 @@ enum Command {
     Bench {
         #[command(subcommand)]
         target: bench::BenchTarget,
+    },
+    /// The exact min-cost-flow solver on DIMACS files (no database).
+    Mcf {
+        #[command(subcommand)]
+        action: McfAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum McfAction {
+    /// Solve a DIMACS min-cost-flow file (`p min N M`, `n ID SUPPLY`, `a U V LOW CAP COST`):
+    /// prints `s COST` and `f U V FLOW` per arc with flow; exits non-zero when infeasible or
+    /// unbounded.
+    Solve {
+        file: PathBuf,
+        /// `{"status", "cost", "flows": [{"from", "to", "flow"}]}` instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a seeded customer → rep assignment network in DIMACS form to standard output
+    /// (each customer to its current rep at no cost or another candidate at a move cost, each
+    /// rep's load above the mean in bands of rising cost).
+    Generate {
+        #[arg(long)]
+        customers: usize,
+        /// Candidate reps per customer.
+        #[arg(long, default_value_t = 8)]
+        candidates: usize,
+        #[arg(long)]
+        reps: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -593,6 +626,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             token_commands::user(&connect(db).await?, action, clock).await?
         }
         Command::Bench { target } => bench::run(target, db).await?,
+        Command::Mcf { action } => match action {
+            McfAction::Solve { file, json } => optimise_commands::solve(&file, json)?,
+            McfAction::Generate {
+                customers,
+                candidates,
+                reps,
+                seed,
+            } => optimise_commands::generate(customers, candidates, reps, seed)?,
+        },
         Command::Claim { id, rep, json } => {
             lifecycle_commands::claim(&connect(db).await?, &id, &rep, json, clock).await?
         }

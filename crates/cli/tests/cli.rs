@@ -1131,6 +1131,60 @@ async fn simulate_reports_and_writes_nothing(backend: Backend) {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--scope"));
 }
 
+/// `allot mcf`: a generated assignment network solves to the same cost in both outputs, every
+/// customer placed once; an infeasible file and a malformed one exit non-zero saying why.
+#[tokio::test]
+async fn mcf_solves_dimacs_files_and_says_why_it_cannot() {
+    let workspace = Workspace::new(Backend::Sqlite).await;
+    let network = workspace.allot_ok(&[
+        "mcf",
+        "generate",
+        "--customers",
+        "40",
+        "--candidates",
+        "3",
+        "--reps",
+        "5",
+    ]);
+    assert!(network.contains("\np min 46 "), "{network}");
+    let file = workspace.file("assign.min", &network);
+    let solved = workspace.allot_ok(&["mcf", "solve", text(&file)]);
+    let cost: i64 = solved
+        .lines()
+        .find_map(|line| line.strip_prefix("s "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let placed: i64 = solved
+        .lines()
+        .filter_map(|line| line.strip_prefix("f "))
+        .map(|flow| {
+            flow.split(' ')
+                .map(|n| n.parse::<i64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|flow| flow[0] <= 40)
+        .map(|flow| flow[2])
+        .sum();
+    assert_eq!(placed, 40, "{solved}");
+    let json: Value =
+        serde_json::from_str(&workspace.allot_ok(&["mcf", "solve", text(&file), "--json"]))
+            .unwrap();
+    assert_eq!(json["status"], "optimal");
+    assert_eq!(json["cost"], cost);
+
+    let infeasible = workspace.file("infeasible.min", "p min 2 1\nn 1 5\nn 2 -5\na 1 2 0 3 1\n");
+    let output = workspace.allot(&["mcf", "solve", text(&infeasible), "--json"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"infeasible\""));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("infeasible"));
+    let malformed = workspace.file("malformed.min", "c a comment\np min 2 1\nn 1 five\n");
+    let output = workspace.allot(&["mcf", "solve", text(&malformed)]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("malformed.min: line 3"), "{stderr}");
+}
+
 allot_store::test_on_both_backends! {
     simulate_reports_and_writes_nothing => super::simulate_reports_and_writes_nothing;
     a_password_is_set_from_standard_input => super::a_password_is_set_from_standard_input;

@@ -19,6 +19,7 @@ pub mod input;
 pub mod matching;
 pub mod model;
 pub mod money;
+pub mod optimise;
 pub mod pool;
 pub mod rfm_segment;
 pub mod routing;

@@ -89,6 +89,15 @@ async fn organisation(store: &Store) {
     }
 }
 
+/// An owner change as (customer, from, to, old rule, new rule).
+type Move<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+);
+
 /// The SQLite database's files, byte for byte (none on PostgreSQL).
 fn sqlite_files(database: &TestDatabase) -> BTreeMap<String, Vec<u8>> {
     let Some(path) = database.url.strip_prefix("sqlite://") else {
@@ -129,7 +138,7 @@ async fn simulating_writes_nothing_and_reports_the_moves(backend: Backend) {
 
     assert_eq!(report.owned_considered, 4);
     assert_eq!(report.owned_kept, 2, "the south keeps its customers");
-    let moves: Vec<(&str, &str, Option<&str>, Option<&str>, Option<&str>)> = report
+    let moves: Vec<Move<'_>> = report
         .owner_changes
         .iter()
         .map(|change| {

@@ -1,0 +1,20 @@
+//! Exact network optimisation: a minimum-cost-flow solver, the DIMACS format and a seeded assignment network.
+//!
+//! `min_cost_flow` holds the network, the network-simplex solver and the optimality
+//! certificate; `dimacs` reads and writes networks and solutions in the DIMACS text format (and
+//! solutions as JSON); `assignment` builds customer → rep rebalancing networks for tests and
+//! benchmarks.
+
+pub mod assignment;
+pub mod dimacs;
+pub mod min_cost_flow;
+
+pub use assignment::assignment_instance;
+pub use dimacs::{
+    parse_dimacs, parse_dimacs_reader, solution_json, write_dimacs, write_solution,
+    write_solution_json, DimacsError,
+};
+pub use min_cost_flow::{
+    certify_optimal, ArcId, FlowArc, FlowError, FlowNetwork, FlowSolution, FlowStatus,
+    UNBOUNDED_CAPACITY,
+};
