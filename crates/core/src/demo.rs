@@ -25,11 +25,12 @@ pub struct DemoOrganisation {
     pub rules_toml: String,
 }
 
-/// SplitMix64: tiny, fast, and good enough for generating plausible data.
-struct SplitMix64(u64);
+/// SplitMix64: tiny, fast, and good enough for generating plausible data; its stream depends
+/// only on the seed (the optimiser's seeded networks use it too).
+pub(crate) struct SplitMix64(pub(crate) u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut mixed = self.0;
         mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -37,7 +38,9 @@ impl SplitMix64 {
         mixed ^ (mixed >> 31)
     }
 
-    fn below(&mut self, bound: usize) -> usize {
+    /// A value in `0..bound` (0 when `bound` is 0); the modulo bias is negligible for the
+    /// small bounds used here.
+    pub(crate) fn below(&mut self, bound: usize) -> usize {
         (self.next() % bound.max(1) as u64) as usize
     }
 

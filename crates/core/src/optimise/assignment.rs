@@ -13,6 +13,7 @@
 //!   so the network is always feasible when there is at least one candidate.
 
 use super::min_cost_flow::FlowNetwork;
+use crate::demo::SplitMix64;
 
 /// Cost per customer of each band above the mean load.
 const OVERLOAD_BAND_COSTS: [i64; 6] = [5, 10, 20, 40, 80, 160];
@@ -75,25 +76,6 @@ pub fn assignment_instance(
     }
     network.set_supply(sink, -(customers as i64));
     network
-}
-
-/// SplitMix64: a tiny, fast generator whose stream depends only on the seed.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut mixed = self.0;
-        mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        mixed ^ (mixed >> 31)
-    }
-
-    /// A value in `0..bound` (0 when `bound` is 0); the modulo bias is negligible for the
-    /// small bounds used here.
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,22 @@ impl From<VersionRow> for RulesVersion {
     }
 }
 
+/// Every rule's saved strategy state (round robin's last rep, weighted turns), by rule name.
+pub(crate) async fn strategy_states(
+    source: &mut impl Connected,
+) -> StoreResult<BTreeMap<String, StrategyState>> {
+    let rows: Vec<(String, Json<StrategyState>)> = on_backend!(&mut *source, |connection, Db| {
+        sql!(Db; "SELECT rule_name, state FROM strategy_state")
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(rule, Json(state))| (rule, state))
+        .collect())
+}
+
 /// Totals of a routing run.
 #[derive(Debug, Clone, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -236,17 +252,7 @@ impl Store {
             }
         }
         let (teams, reps) = load_teams_and_reps(write).await?;
-        let rows: Vec<(String, Json<StrategyState>)> =
-            on_backend!(&mut *write, |connection, Db| {
-                sql!(Db; "SELECT rule_name, state FROM strategy_state")
-                    .build_query_as()
-                    .fetch_all(&mut *connection)
-                    .await?
-            });
-        let states: BTreeMap<String, StrategyState> = rows
-            .into_iter()
-            .map(|(rule, Json(state))| (rule, state))
-            .collect();
+        let states = strategy_states(write).await?;
         Ok(RoutingEngine::new(
             rules.clone(),
             &teams,

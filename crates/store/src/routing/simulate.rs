@@ -1,15 +1,13 @@
 //! Simulating a rules change (A5) over the stored organisation: one read-only snapshot, the
 //! core's [`RuleChangeSimulation`] over it, nothing written.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use allot_core::rules::RuleSet;
 use allot_core::simulate::{
     RuleChangeSimulation, SimulationReport, SimulationScope, SimulationStart,
 };
-use allot_core::strategy::StrategyState;
 use allot_core::{Clock, Customer, RepId};
-use sqlx::types::Json;
 
 use crate::database::{on_backend, sql};
 use crate::error::{StoreError, StoreResult};
@@ -46,16 +44,7 @@ impl Store {
             None => RuleSet::default(),
         };
         let (teams, reps) = load_teams_and_reps(&mut read).await?;
-        let rows: Vec<(String, Json<StrategyState>)> = on_backend!(&mut read, |connection, Db| {
-            sql!(Db; "SELECT rule_name, state FROM strategy_state")
-                .build_query_as()
-                .fetch_all(&mut *connection)
-                .await?
-        });
-        let states: BTreeMap<String, StrategyState> = rows
-            .into_iter()
-            .map(|(rule, Json(state))| (rule, state))
-            .collect();
+        let states = super::strategy_states(&mut read).await?;
         let reps_in_view: Option<BTreeSet<RepId>> = view.reps.as_ref().map(|listed| {
             reps.iter()
                 .filter(|rep| listed.iter().any(|id| id == rep.rep.id.as_str()))
