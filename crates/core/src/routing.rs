@@ -511,7 +511,10 @@ impl RoutingEngine {
             }
             first_matching.get_or_insert(rule_index);
             let listed = owner_position.is_some_and(|position| {
-                self.rule_candidates[rule_index].contains(&position)
+                // A rep's memberships are a few rules; a team's candidate list can be hundreds.
+                self.memberships[position]
+                    .iter()
+                    .any(|&(member_of, _)| member_of as usize == rule_index)
                     && rule
                         .min_level
                         .is_none_or(|minimum| self.reps[position].rep.level >= minimum)

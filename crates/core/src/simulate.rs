@@ -302,24 +302,7 @@ impl<'a> RuleChangeSimulation<'a> {
         to_route.sort_by(|(left, _), (right, _)| pool_order(left).cmp(&pool_order(right)));
 
         let list_limit = start.list_limit;
-        let mut report = SimulationReport {
-            scope: start.scope,
-            as_of: start.clock.now().to_rfc3339(),
-            owned_considered,
-            owned_kept: kept,
-            owned_outside_current_rules: outside_current_rules,
-            pool_considered,
-            owner_changes_total: 0,
-            owner_changes: Vec::new(),
-            pool_placed_total: 0,
-            pool_placed: Vec::new(),
-            pool_staying: BTreeMap::new(),
-            placed_by_rule: BTreeMap::new(),
-            list_limit,
-            overall: empty_change(),
-            teams: Vec::new(),
-            reps_over_cap: Vec::new(),
-        };
+        let mut routed = Routed::default();
         let mut simulated_owners: HashMap<CustomerId, RepId> = HashMap::new();
         for (customer, moved_from) in &to_route {
             let parent_owner = customer.parent_id.as_ref().and_then(|parent| {
@@ -341,18 +324,18 @@ impl<'a> RuleChangeSimulation<'a> {
             };
             if let (Some(owner), Some(rule)) = (&decision.owner_id, &new_rule) {
                 simulated_owners.insert(customer.id.clone(), owner.clone());
-                *report.placed_by_rule.entry(rule.clone()).or_insert(0) += 1;
+                *routed.placed_by_rule.entry(rule.clone()).or_insert(0) += 1;
             }
             match moved_from {
                 Some((from, old_rule)) => {
                     if decision.owner_id.as_ref() == Some(from) {
                         // Routed back to its own owner: no change after all.
-                        report.owned_kept += 1;
+                        routed.routed_back += 1;
                         continue;
                     }
-                    report.owner_changes_total += 1;
-                    if report.owner_changes.len() < list_limit {
-                        report.owner_changes.push(OwnerChange {
+                    routed.owner_changes_total += 1;
+                    if routed.owner_changes.len() < list_limit {
+                        routed.owner_changes.push(OwnerChange {
                             customer_id: customer.id.to_string(),
                             name: customer.name.clone(),
                             from_rep_id: from.to_string(),
@@ -369,9 +352,9 @@ impl<'a> RuleChangeSimulation<'a> {
                 }
                 None => match (&decision.owner_id, new_rule) {
                     (Some(owner), Some(rule)) => {
-                        report.pool_placed_total += 1;
-                        if report.pool_placed.len() < list_limit {
-                            report.pool_placed.push(PoolPlacement {
+                        routed.pool_placed_total += 1;
+                        if routed.pool_placed.len() < list_limit {
+                            routed.pool_placed.push(PoolPlacement {
                                 customer_id: customer.id.to_string(),
                                 name: customer.name.clone(),
                                 to_rep_id: owner.to_string(),
@@ -379,7 +362,7 @@ impl<'a> RuleChangeSimulation<'a> {
                             });
                         }
                     }
-                    _ => *report.pool_staying.entry(reason).or_insert(0) += 1,
+                    _ => *routed.pool_staying.entry(reason).or_insert(0) += 1,
                 },
             }
         }
@@ -409,18 +392,11 @@ impl<'a> RuleChangeSimulation<'a> {
         };
         let report_before = workload_report(&teams, &before, start.clock);
         let report_after = workload_report(&teams, &after, start.clock);
-        report.overall = FairnessChange {
-            owned_before: owned_total(before.iter()),
-            owned_after: owned_total(after.iter()),
-            before: report_before.overall.clone(),
-            after: report_after.overall.clone(),
-        };
-        report.teams = team_changes(&teams, &before, &after, &report_before, &report_after);
         let owned_before: HashMap<&RepId, u32> = before
             .iter()
             .map(|rep| (&rep.rep.id, rep.load.owned_count))
             .collect();
-        report.reps_over_cap = after
+        let reps_over_cap = after
             .iter()
             .filter_map(|rep| {
                 let capacity = rep.rep.capacity?;
@@ -433,8 +409,43 @@ impl<'a> RuleChangeSimulation<'a> {
                 })
             })
             .collect();
-        report
+        SimulationReport {
+            scope: start.scope,
+            as_of: start.clock.now().to_rfc3339(),
+            owned_considered,
+            owned_kept: kept + routed.routed_back,
+            owned_outside_current_rules: outside_current_rules,
+            pool_considered,
+            owner_changes_total: routed.owner_changes_total,
+            owner_changes: routed.owner_changes,
+            pool_placed_total: routed.pool_placed_total,
+            pool_placed: routed.pool_placed,
+            pool_staying: routed.pool_staying,
+            placed_by_rule: routed.placed_by_rule,
+            list_limit,
+            overall: FairnessChange {
+                owned_before: owned_total(before.iter()),
+                owned_after: owned_total(after.iter()),
+                before: report_before.overall.clone(),
+                after: report_after.overall.clone(),
+            },
+            teams: team_changes(&teams, &before, &after, &report_before, &report_after),
+            reps_over_cap,
+        }
     }
+}
+
+/// What routing the movers and the pool came to, gathered before the report is written.
+#[derive(Default)]
+struct Routed {
+    /// Movers the new rules gave back to their own owner.
+    routed_back: usize,
+    owner_changes_total: usize,
+    owner_changes: Vec<OwnerChange>,
+    pool_placed_total: usize,
+    pool_placed: Vec<PoolPlacement>,
+    pool_staying: BTreeMap<String, usize>,
+    placed_by_rule: BTreeMap<String, usize>,
 }
 
 /// Pool order: customers with a creation time first, oldest first, then those without; ties
@@ -449,16 +460,6 @@ fn pool_order(customer: &Customer) -> (bool, Option<chrono::DateTime<chrono::Utc
 
 fn owned_total<'r>(reps: impl Iterator<Item = &'r RepState>) -> u64 {
     reps.map(|rep| u64::from(rep.load.owned_count)).sum()
-}
-
-fn empty_change() -> FairnessChange {
-    let empty = workload_report(&[], &[], Clock::at(chrono::DateTime::UNIX_EPOCH)).overall;
-    FairnessChange {
-        owned_before: 0,
-        owned_after: 0,
-        before: empty.clone(),
-        after: empty,
-    }
 }
 
 fn team_changes(
@@ -587,7 +588,6 @@ strategy = "round_robin"
         pool: Vec<Customer>,
         n1_cap: Option<u32>,
     ) -> SimulationReport {
-        let teams = vec![team("n"), team("s")];
         let mut reps = vec![
             rep("n1", "n", 0, n1_cap),
             rep("n2", "n", 0, None),
@@ -600,6 +600,21 @@ strategy = "round_robin"
             rep.load.owned_count += 1;
             rep.load.owned_workload += customer.workload.get();
         }
+        simulate(reps, new, scope, 100, owned, pool, None)
+    }
+
+    /// Simulates `new` against the north/south rules over `reps` (teams n and s): `owned`
+    /// judged, then `pool` routed, reported over `view`.
+    fn simulate(
+        reps: Vec<RepState>,
+        new: &str,
+        scope: SimulationScope,
+        list_limit: usize,
+        owned: &[Customer],
+        pool: Vec<Customer>,
+        view: Option<&BTreeSet<RepId>>,
+    ) -> SimulationReport {
+        let teams = vec![team("n"), team("s")];
         let states = BTreeMap::new();
         let mut simulation = RuleChangeSimulation::new(SimulationStart {
             current_rules: rules(NORTH_TO_N_SOUTH_TO_S),
@@ -609,12 +624,12 @@ strategy = "round_robin"
             strategy_states: &states,
             clock: Clock::at(Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap()),
             scope,
-            list_limit: 100,
+            list_limit,
         });
         for customer in owned {
             simulation.judge_owned(customer);
         }
-        simulation.finish(pool, &HashMap::new(), None)
+        simulation.finish(pool, &HashMap::new(), view)
     }
 
     fn moves(report: &SimulationReport) -> Vec<(&str, &str, Option<&str>)> {
@@ -794,21 +809,16 @@ strategy = "least_loaded"
 
     #[test]
     fn a_manager_sees_fairness_of_their_reps_and_teams_only() {
-        let teams = vec![team("n"), team("s")];
-        let states = BTreeMap::new();
-        let mut simulation = RuleChangeSimulation::new(SimulationStart {
-            current_rules: rules(NORTH_TO_N_SOUTH_TO_S),
-            new_rules: rules(EVERYONE_TO_S),
-            teams: &teams,
-            reps: vec![rep("n1", "n", 1, None), rep("s1", "s", 0, None)],
-            strategy_states: &states,
-            clock: Clock::at(Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap()),
-            scope: SimulationScope::All,
-            list_limit: 10,
-        });
-        simulation.judge_owned(&customer("c1", "北京/朝阳", 1, Some("n1")));
         let view: BTreeSet<RepId> = [RepId::parse("s1").unwrap()].into();
-        let report = simulation.finish(vec![], &HashMap::new(), Some(&view));
+        let report = simulate(
+            vec![rep("n1", "n", 1, None), rep("s1", "s", 0, None)],
+            EVERYONE_TO_S,
+            SimulationScope::All,
+            10,
+            &[customer("c1", "北京/朝阳", 1, Some("n1"))],
+            vec![],
+            Some(&view),
+        );
         let team_ids: Vec<&str> = report
             .teams
             .iter()
@@ -827,22 +837,15 @@ strategy = "least_loaded"
         let owned: Vec<Customer> = (1..=5)
             .map(|day| customer(&format!("c{day}"), "北京/朝阳", day, Some("n1")))
             .collect();
-        let teams = vec![team("n"), team("s")];
-        let states = BTreeMap::new();
-        let mut simulation = RuleChangeSimulation::new(SimulationStart {
-            current_rules: rules(NORTH_TO_N_SOUTH_TO_S),
-            new_rules: rules(EVERYONE_TO_S),
-            teams: &teams,
-            reps: vec![rep("n1", "n", 5, None), rep("s1", "s", 0, None)],
-            strategy_states: &states,
-            clock: Clock::at(Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap()),
-            scope: SimulationScope::Owned,
-            list_limit: 2,
-        });
-        for customer in &owned {
-            simulation.judge_owned(customer);
-        }
-        let report = simulation.finish(vec![], &HashMap::new(), None);
+        let report = simulate(
+            vec![rep("n1", "n", 5, None), rep("s1", "s", 0, None)],
+            EVERYONE_TO_S,
+            SimulationScope::Owned,
+            2,
+            &owned,
+            vec![],
+            None,
+        );
         assert_eq!(report.owner_changes_total, 5);
         assert_eq!(report.owner_changes.len(), 2);
         assert_eq!(report.owner_changes[0].customer_id, "c1");
