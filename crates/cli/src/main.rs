@@ -266,6 +266,32 @@ enum Command {
         #[command(subcommand)]
         action: McfAction,
     },
+    /// The generalised-assignment solver on OR-Library files (no database).
+    Gap {
+        #[command(subcommand)]
+        action: GapAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum GapAction {
+    /// Solve an OR-Library GAP file (`m n`, the cost matrix, the weight matrix, the capacities;
+    /// minimisation), or every instance of a collection whose first line is their number:
+    /// prints the cost, the lower bound and the gap between them; exits non-zero when no
+    /// feasible assignment was found.
+    Solve {
+        file: PathBuf,
+        /// `{"status", "cost", "bound", "gap", "assignment": [agent of item 1, …]}` (agents
+        /// 0-based), one line per instance.
+        #[arg(long)]
+        json: bool,
+        /// Moves the tabu search may evaluate (work, not time: the answer is the same on
+        /// every machine).
+        #[arg(long, default_value_t = 200_000_000)]
+        effort: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -635,6 +661,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 seed,
             } => optimise_commands::generate(customers, candidates, reps, seed)?,
         },
+        Command::Gap {
+            action:
+                GapAction::Solve {
+                    file,
+                    json,
+                    effort,
+                    seed,
+                },
+        } => optimise_commands::gap_solve(&file, json, effort, seed)?,
         Command::Claim { id, rep, json } => {
             lifecycle_commands::claim(&connect(db).await?, &id, &rep, json, clock).await?
         }

@@ -1,6 +1,7 @@
 //! Commands of the optimiser: `mcf solve` (a DIMACS min-cost-flow file, so any other solver can
 //! be held against Allot's on the same file) and `mcf generate` (the seeded customer → rep
-//! assignment networks the benchmarks use).
+//! assignment networks the benchmarks use), and `gap solve` (OR-Library generalised
+//! assignment files).
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
@@ -10,8 +11,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use allot_core::optimise::{
-    assignment_instance, parse_dimacs_reader, solution_json, write_dimacs, write_solution,
-    FlowStatus,
+    assignment_instance, gap_solution_json, parse_dimacs_reader, parse_gap, solution_json,
+    solve_gap, write_dimacs, write_solution, FlowStatus, GapSettings, GapStatus,
 };
 
 /// `allot mcf solve FILE [--json]`: the optimal cost and flows, or why there are none (then
@@ -73,5 +74,67 @@ pub fn generate(customers: usize, candidates: usize, reps: usize, seed: u64) -> 
     )?;
     write_dimacs(&network, &mut out)?;
     out.flush()?;
+    Ok(())
+}
+
+/// `allot gap solve FILE [--json]`: per instance the cost, the bound and their gap, and with
+/// `--json` the assignment. Non-zero exit when an instance has no feasible assignment found.
+pub fn gap_solve(file: &Path, json: bool, effort: u64, seed: u64) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let instances =
+        parse_gap(&text).map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
+    let settings = GapSettings {
+        search_evaluations: effort,
+        seed,
+        ..GapSettings::default()
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut unsolved = Vec::new();
+    for (index, instance) in instances.iter().enumerate() {
+        let started = Instant::now();
+        let solution = solve_gap(instance, &settings)
+            .with_context(|| format!("{}: instance {}", file.display(), index + 1))?;
+        eprintln!(
+            "c instance {}: {} agents, {} items, solved in {:.3} s",
+            index + 1,
+            instance.agent_count(),
+            instance.item_count(),
+            started.elapsed().as_secs_f64()
+        );
+        if json {
+            serde_json::to_writer(&mut out, &gap_solution_json(&solution))?;
+            writeln!(out)?;
+        } else {
+            match solution.cost {
+                Some(cost) => writeln!(
+                    out,
+                    "instance {}: cost {cost} bound {} gap {:.4}%",
+                    index + 1,
+                    solution.bound,
+                    solution.relative_gap().unwrap_or(0.0) * 100.0
+                )?,
+                None => writeln!(
+                    out,
+                    "instance {}: {} bound {}",
+                    index + 1,
+                    solution.status.as_str(),
+                    solution.bound
+                )?,
+            }
+        }
+        if solution.status != GapStatus::Feasible {
+            unsolved.push(format!("{} ({})", index + 1, solution.status.as_str()));
+        }
+    }
+    out.flush()?;
+    if !unsolved.is_empty() {
+        bail!(
+            "{}: no feasible assignment for instance {}",
+            file.display(),
+            unsolved.join(", ")
+        );
+    }
     Ok(())
 }
