@@ -23,6 +23,7 @@ pub mod optimise;
 pub mod pool;
 pub mod rfm_segment;
 pub mod routing;
+pub mod rebalance;
 pub mod rules;
 pub mod service;
 pub mod simulate;

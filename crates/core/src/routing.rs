@@ -532,6 +532,39 @@ impl RoutingEngine {
         }
     }
 
+    /// The reps (positions into [`RoutingEngine::reps`]) the rules would consider for
+    /// `customer`, as rebalancing sees them: the candidates of the first matching rule, and of
+    /// matching rules before it that fall through, who are active, present on the clock's date
+    /// and senior enough for the rule. Holding caps are the caller's to judge. Sorted, without
+    /// repeats.
+    pub fn eligible_reps(&self, customer: &Customer, eligible: &mut Vec<usize>) {
+        eligible.clear();
+        let today = self.clock.today();
+        for (rule_index, rule) in self.rules.rules.iter().enumerate() {
+            if rule.condition.evaluate(customer).is_err() {
+                continue;
+            }
+            eligible.extend(
+                self.rule_candidates[rule_index]
+                    .iter()
+                    .copied()
+                    .filter(|&position| {
+                        check_standing(&self.reps[position], rule.min_level, today).is_ok()
+                    }),
+            );
+            if !rule.fallthrough {
+                break;
+            }
+        }
+        eligible.sort_unstable();
+        eligible.dedup();
+    }
+
+    /// A rep's position in [`RoutingEngine::reps`].
+    pub fn rep_position(&self, id: &RepId) -> Option<usize> {
+        self.rep_positions.get(id).copied()
+    }
+
     pub fn rep(&self, id: &RepId) -> Option<&RepState> {
         self.rep_positions
             .get(id)

@@ -390,8 +390,7 @@ impl<'a> RuleChangeSimulation<'a> {
                     .collect()
             }
         };
-        let report_before = workload_report(&teams, &before, start.clock);
-        let report_after = workload_report(&teams, &after, start.clock);
+        let (overall, team_rows) = fairness_changes(&teams, &before, &after, start.clock);
         let owned_before: HashMap<&RepId, u32> = before
             .iter()
             .map(|rep| (&rep.rep.id, rep.load.owned_count))
@@ -423,13 +422,8 @@ impl<'a> RuleChangeSimulation<'a> {
             pool_staying: routed.pool_staying,
             placed_by_rule: routed.placed_by_rule,
             list_limit,
-            overall: FairnessChange {
-                owned_before: owned_total(before.iter()),
-                owned_after: owned_total(after.iter()),
-                before: report_before.overall.clone(),
-                after: report_after.overall.clone(),
-            },
-            teams: team_changes(&teams, &before, &after, &report_before, &report_after),
+            overall,
+            teams: team_rows,
             reps_over_cap,
         }
     }
@@ -455,6 +449,28 @@ fn pool_order(customer: &Customer) -> (bool, Option<chrono::DateTime<chrono::Utc
         customer.created_at.is_none(),
         customer.created_at,
         customer.id.as_str(),
+    )
+}
+
+/// Owned counts and fairness of `before` and `after` (the same reps with other loads), overall
+/// and for each of `teams` (over its subtree).
+pub(crate) fn fairness_changes(
+    teams: &[Team],
+    before: &[RepState],
+    after: &[RepState],
+    clock: Clock,
+) -> (FairnessChange, Vec<TeamFairnessChange>) {
+    let report_before = workload_report(teams, before, clock);
+    let report_after = workload_report(teams, after, clock);
+    let overall = FairnessChange {
+        owned_before: owned_total(before.iter()),
+        owned_after: owned_total(after.iter()),
+        before: report_before.overall.clone(),
+        after: report_after.overall.clone(),
+    };
+    (
+        overall,
+        team_changes(teams, before, after, &report_before, &report_after),
     )
 }
 

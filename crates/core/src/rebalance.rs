@@ -1,0 +1,1043 @@
+//! Rebalancing (A6): a plan that moves owned customers between eligible reps so that workload evens out, at the least churn, solved exactly as a min-cost flow (or as a generalised assignment when workloads differ).
+//!
+//! # The model
+//!
+//! - **Who may take a customer**: its owner, and the reps the rules would consider for it
+//!   ([`RoutingEngine::eligible_reps`]: its matched rule's candidates, active, present and
+//!   senior enough) inside the scope (a team's subtree, or everyone). A rep at or above its
+//!   holding cap takes no one new, and no rep ends above `max(cap, what it holds now)`: caps
+//!   are hard. Customers whose owner is not available (inactive or absent) are left alone,
+//!   as are customers whose owner is outside the scope.
+//! - **The objective** (weights in the policy's `[rebalance]` section), in whole points:
+//!   - *moves*: `move_penalty` of the customer's tier for every customer that changes owner
+//!     (churn hurts customers, and more so the valuable ones);
+//!   - *load*: each rep's workload above its team's mean (the rep's own team, over its
+//!     available reps; floored) costs `load_band_costs[k]` per unit in band `k`, bands
+//!     `load_band_width` × the mean wide, the last cost continuing without end; the costs
+//!     rise, so the cost is convex and evening out is part of the optimum, not a post-pass;
+//!   - *affinity*: minus `affinity_skill` when the rep lists the customer's industry as a
+//!     skill, minus `affinity_region` when the customer's province is the rep's home province
+//!     (the most common one in its book).
+//! - **Unit workloads** (every customer in scope weighs 1): a min-cost flow, solved exactly:
+//!   customers → reps (one arc per eligible rep) → sink through the load bands.
+//! - **Differing workloads**: a generalised assignment problem. Fairness becomes a capacity
+//!   (`max_over_mean` × the team's mean workload, loosened by 0.1 at a time if nothing fits)
+//!   and the holding cap an item limit; the objective's moves and affinity are minimised by
+//!   [`solve_gap`], which also gives a lower bound. The plan reports the full objective
+//!   (with the load term) before and after either way.
+//! - **`max_moves`** is a hard limit: a price per move is added to every move (Lagrangian
+//!   relaxation of the limit), raised by bisection to the smallest that keeps the moves
+//!   within it. The plan is then optimal for the priced objective and within the limit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::customer::Customer;
+use crate::ids::{CustomerId, RepId, TeamId};
+use crate::model::Team;
+use crate::optimise::{solve_gap, FlowNetwork, FlowStatus, GapInstance, GapOption, GapSettings};
+use crate::routing::{team_subtree, RoutingEngine};
+use crate::rules::RuleSet;
+use crate::simulate::{fairness_changes, FairnessChange, TeamFairnessChange};
+use crate::strategy::{check_standing, RepState, StrategyState};
+
+/// What `tick` does for a rep past the overload threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverloadAction {
+    /// Transfer requests to the rep's manager.
+    Propose,
+    /// The moves are made at once.
+    Move,
+}
+
+impl OverloadAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverloadAction::Propose => "propose",
+            OverloadAction::Move => "move",
+        }
+    }
+}
+
+/// The `[rebalance]` section of the policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RebalancePolicy {
+    /// Points per customer moved, by tier; tiers not named cost `move_penalty_default`.
+    pub move_penalty: BTreeMap<String, u32>,
+    pub move_penalty_default: u32,
+    /// Width of each load band as a share of the team mean.
+    pub load_band_width: f64,
+    /// Points per unit of workload in each band above the mean; rising.
+    pub load_band_costs: Vec<u32>,
+    pub affinity_skill: u32,
+    pub affinity_region: u32,
+    /// With differing workloads, no rep above this × its team's mean workload.
+    pub max_over_mean: f64,
+    /// `tick` acts on reps whose workload passes this × their team's mean.
+    pub overload_threshold: f64,
+    pub overload_action: OverloadAction,
+    /// Of an overloaded rep's book, how many of its newest and lowest-tier customers `tick`
+    /// may move.
+    pub overload_candidates: u32,
+}
+
+impl Default for RebalancePolicy {
+    fn default() -> Self {
+        RebalancePolicy {
+            move_penalty: BTreeMap::new(),
+            move_penalty_default: 15,
+            load_band_width: 0.1,
+            load_band_costs: vec![5, 10, 20, 40, 80, 160],
+            affinity_skill: 5,
+            affinity_region: 5,
+            max_over_mean: 1.2,
+            overload_threshold: 1.3,
+            overload_action: OverloadAction::Propose,
+            overload_candidates: 200,
+        }
+    }
+}
+
+impl RebalancePolicy {
+    pub fn move_penalty_of(&self, tier: Option<&str>) -> i64 {
+        i64::from(
+            tier.and_then(|tier| self.move_penalty.get(tier))
+                .copied()
+                .unwrap_or(self.move_penalty_default),
+        )
+    }
+
+    /// The load term of one rep: workload above `start` in bands `width` wide.
+    fn load_cost(&self, load: f64, start: f64, width: f64) -> f64 {
+        let mut above = load - start;
+        let mut cost = 0.0;
+        for (index, &band_cost) in self.load_band_costs.iter().enumerate() {
+            if above <= 0.0 {
+                break;
+            }
+            let last = index + 1 == self.load_band_costs.len();
+            let in_band = if last { above } else { above.min(width) };
+            cost += in_band * f64::from(band_cost);
+            above -= in_band;
+        }
+        cost
+    }
+}
+
+/// Why a move is in the plan: the term of the objective it improves most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum MoveReason {
+    /// The owner holds more than its holding cap.
+    HoldingCap,
+    /// The owner's workload is above its team's mean.
+    Load,
+    /// The new owner matches the customer's industry or province better.
+    Affinity,
+}
+
+impl MoveReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveReason::HoldingCap => "holding_cap",
+            MoveReason::Load => "load",
+            MoveReason::Affinity => "affinity",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlannedMove {
+    pub customer_id: String,
+    pub name: String,
+    pub tier: Option<String>,
+    pub workload: f64,
+    pub from_rep_id: String,
+    pub to_rep_id: String,
+    pub reason: MoveReason,
+}
+
+/// The objective's terms for one assignment, in points.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ObjectiveTerms {
+    pub moves: f64,
+    pub load: f64,
+    /// Negative: affinity lowers the objective.
+    pub affinity: f64,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RebalancePlan {
+    pub as_of: String,
+    /// The team whose subtree was rebalanced; `None`: everyone in view.
+    pub team_id: Option<String>,
+    /// `min_cost_flow` (unit workloads, exact) or `generalised_assignment`.
+    pub method: String,
+    pub customers_considered: usize,
+    /// Owned customers left alone because their owner is inactive or absent.
+    pub customers_with_unavailable_owner: usize,
+    pub reps_considered: usize,
+    pub moves_total: usize,
+    /// Every move, by customer id.
+    pub moves: Vec<PlannedMove>,
+    pub moves_by_reason: BTreeMap<String, usize>,
+    pub max_moves: Option<usize>,
+    /// The price per move the limit needed (0 when it did not bind).
+    pub move_price: i64,
+    /// Whether the plan keeps within `max_moves` (capacities can force more moves than that
+    /// with differing workloads).
+    pub max_moves_met: bool,
+    pub objective_before: ObjectiveTerms,
+    pub objective_after: ObjectiveTerms,
+    /// For a generalised assignment: no plan has lower moves + affinity than this (in the
+    /// solver's integer points), and the plan's own value of that part.
+    pub assignment_bound: Option<i64>,
+    pub assignment_cost: Option<i64>,
+    /// With differing workloads: the cap on each rep's workload used, × the team mean.
+    pub capacity_factor: Option<f64>,
+    pub overall: FairnessChange,
+    pub teams: Vec<TeamFairnessChange>,
+}
+
+/// The organisation a plan starts from.
+pub struct RebalanceStart<'a> {
+    pub rules: RuleSet,
+    pub teams: &'a [Team],
+    pub reps: Vec<RepState>,
+    pub strategy_states: &'a BTreeMap<String, StrategyState>,
+    pub clock: Clock,
+    pub policy: &'a RebalancePolicy,
+    /// Rebalance this team's subtree only.
+    pub team: Option<TeamId>,
+    pub max_moves: Option<usize>,
+}
+
+/// A customer as the plan needs it (the whole record is not kept: plans run over millions).
+struct Candidate {
+    id: CustomerId,
+    name: String,
+    tier: Option<String>,
+    workload: f64,
+    industry: String,
+    province: String,
+    /// Position of the owner among the scope's reps.
+    owner: u32,
+    /// Other reps (scope positions) it may go to.
+    eligible: Vec<u32>,
+}
+
+/// A plan being built: customers are added one by one as they are read.
+pub struct RebalanceBuilder<'a> {
+    engine: RoutingEngine,
+    start: RebalanceStart<'a>,
+    /// Engine position → scope position, for reps in scope and available.
+    scope_of: Vec<Option<u32>>,
+    /// Scope position → engine position.
+    scope_reps: Vec<usize>,
+    candidates: Vec<Candidate>,
+    unavailable_owner: usize,
+    buffer: Vec<usize>,
+    /// The scope's teams; `None`: everyone.
+    subtree: Option<BTreeSet<TeamId>>,
+}
+
+impl<'a> RebalanceBuilder<'a> {
+    pub fn new(start: RebalanceStart<'a>) -> RebalanceBuilder<'a> {
+        let engine = RoutingEngine::new(
+            start.rules.clone(),
+            start.teams,
+            start.reps.clone(),
+            start.strategy_states,
+            start.clock,
+        );
+        let subtree = start
+            .team
+            .as_ref()
+            .map(|team| team_subtree(start.teams, team));
+        let today = start.clock.today();
+        let mut scope_of = vec![None; engine.reps().len()];
+        let mut scope_reps = Vec::new();
+        for (position, rep) in engine.reps().iter().enumerate() {
+            let in_team = subtree.as_ref().is_none_or(|subtree| {
+                rep.rep
+                    .team_id
+                    .as_ref()
+                    .is_some_and(|team| subtree.contains(team))
+            });
+            if in_team && check_standing(rep, None, today).is_ok() {
+                scope_of[position] = Some(scope_reps.len() as u32);
+                scope_reps.push(position);
+            }
+        }
+        RebalanceBuilder {
+            engine,
+            start,
+            scope_of,
+            scope_reps,
+            candidates: Vec::new(),
+            unavailable_owner: 0,
+            buffer: Vec::new(),
+            subtree,
+        }
+    }
+
+    /// Whether customers of this owner take part (the store skips reading the rest).
+    pub fn owner_in_scope(&self, owner: &RepId) -> bool {
+        self.engine
+            .rep_position(owner)
+            .is_some_and(|position| self.scope_of[position].is_some())
+    }
+
+    /// Adds an owned customer; `movable: false` keeps it with its owner (its load still
+    /// counts). Customers outside the scope, or of an unavailable owner, are passed over.
+    pub fn add(&mut self, customer: &Customer, movable: bool) {
+        let Some(owner) = &customer.owner_id else {
+            return;
+        };
+        let Some(position) = self.engine.rep_position(owner) else {
+            return;
+        };
+        let Some(owner_scope) = self.scope_of[position] else {
+            let rep = &self.engine.reps()[position];
+            let in_team = self.subtree.as_ref().is_none_or(|subtree| {
+                rep.rep
+                    .team_id
+                    .as_ref()
+                    .is_some_and(|team| subtree.contains(team))
+            });
+            if in_team {
+                self.unavailable_owner += 1;
+            }
+            return;
+        };
+        let mut eligible = Vec::new();
+        if movable {
+            self.engine.eligible_reps(customer, &mut self.buffer);
+            for &engine_position in &self.buffer {
+                let Some(scope_position) = self.scope_of[engine_position] else {
+                    continue;
+                };
+                if scope_position == owner_scope {
+                    continue;
+                }
+                let rep = &self.engine.reps()[engine_position];
+                let below_cap = rep
+                    .rep
+                    .capacity
+                    .is_none_or(|cap| rep.load.owned_count < cap);
+                if below_cap {
+                    eligible.push(scope_position);
+                }
+            }
+        }
+        self.candidates.push(Candidate {
+            id: customer.id.clone(),
+            name: customer.name.clone(),
+            tier: customer.tier.as_ref().map(|tier| tier.as_str().to_string()),
+            workload: customer.workload.get(),
+            industry: customer.industry.clone(),
+            province: customer
+                .region
+                .as_str()
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            owner: owner_scope,
+            eligible,
+        });
+    }
+
+    /// Solves and writes the plan.
+    pub fn plan(mut self) -> RebalancePlan {
+        self.candidates.sort_by(|left, right| left.id.cmp(&right.id));
+        let problem = Problem::new(&self);
+        let unit = self.candidates.iter().all(|customer| customer.workload == 1.0);
+        let (assignment, solved) = problem.solve(unit, self.start.max_moves);
+        self.write_plan(&problem, unit, &assignment, solved)
+    }
+
+    fn write_plan(
+        &self,
+        problem: &Problem,
+        unit: bool,
+        assignment: &[u32],
+        solved: Solved,
+    ) -> RebalancePlan {
+        let policy = self.start.policy;
+        let mut moves = Vec::new();
+        let mut moves_by_reason: BTreeMap<String, usize> = BTreeMap::new();
+        for (index, customer) in self.candidates.iter().enumerate() {
+            let to = assignment[index];
+            if to == customer.owner {
+                continue;
+            }
+            let owner_rep = &self.engine.reps()[self.scope_reps[customer.owner as usize]];
+            let over_cap = owner_rep
+                .rep
+                .capacity
+                .is_some_and(|cap| owner_rep.load.owned_count > cap);
+            let reason = if over_cap {
+                MoveReason::HoldingCap
+            } else if problem.loads_before[customer.owner as usize]
+                > problem.band_start[customer.owner as usize]
+            {
+                MoveReason::Load
+            } else {
+                MoveReason::Affinity
+            };
+            *moves_by_reason
+                .entry(reason.as_str().to_string())
+                .or_insert(0) += 1;
+            moves.push(PlannedMove {
+                customer_id: customer.id.to_string(),
+                name: customer.name.clone(),
+                tier: customer.tier.clone(),
+                workload: customer.workload,
+                from_rep_id: self.scope_rep(customer.owner).rep.id.to_string(),
+                to_rep_id: self.scope_rep(to).rep.id.to_string(),
+                reason,
+            });
+        }
+        let before: Vec<RepState> = self
+            .scope_reps
+            .iter()
+            .map(|&position| self.engine.reps()[position].clone())
+            .collect();
+        let mut after = before.clone();
+        for (index, customer) in self.candidates.iter().enumerate() {
+            let to = assignment[index] as usize;
+            let from = customer.owner as usize;
+            if to != from {
+                after[from].load.owned_count -= 1;
+                after[from].load.owned_workload -= customer.workload;
+                after[to].load.owned_count += 1;
+                after[to].load.owned_workload += customer.workload;
+            }
+        }
+        let teams: Vec<Team> = match &self.start.team {
+            None => self.start.teams.to_vec(),
+            Some(root) => {
+                let subtree = team_subtree(self.start.teams, root);
+                self.start
+                    .teams
+                    .iter()
+                    .filter(|team| subtree.contains(&team.id))
+                    .cloned()
+                    .collect()
+            }
+        };
+        let (overall, team_rows) = fairness_changes(&teams, &before, &after, self.start.clock);
+        let owners: Vec<u32> = self.candidates.iter().map(|customer| customer.owner).collect();
+        RebalancePlan {
+            as_of: self.start.clock.now().to_rfc3339(),
+            team_id: self.start.team.as_ref().map(ToString::to_string),
+            method: if unit {
+                "min_cost_flow"
+            } else {
+                "generalised_assignment"
+            }
+            .to_string(),
+            customers_considered: self.candidates.len(),
+            customers_with_unavailable_owner: self.unavailable_owner,
+            reps_considered: self.scope_reps.len(),
+            moves_total: moves.len(),
+            moves,
+            moves_by_reason,
+            max_moves: self.start.max_moves,
+            move_price: solved.move_price,
+            max_moves_met: solved.max_moves_met,
+            objective_before: problem.objective(&owners, policy),
+            objective_after: problem.objective(assignment, policy),
+            assignment_bound: solved.bound,
+            assignment_cost: solved.cost,
+            capacity_factor: solved.capacity_factor,
+            overall,
+            teams: team_rows,
+        }
+    }
+
+    fn scope_rep(&self, scope_position: u32) -> &RepState {
+        &self.engine.reps()[self.scope_reps[scope_position as usize]]
+    }
+}
+
+/// How a solve came out, beside the assignment.
+struct Solved {
+    move_price: i64,
+    max_moves_met: bool,
+    bound: Option<i64>,
+    cost: Option<i64>,
+    capacity_factor: Option<f64>,
+}
+
+/// The numbers every solve uses, in scope positions.
+struct Problem<'b> {
+    customers: &'b [Candidate],
+    policy: &'b RebalancePolicy,
+    /// Per rep: workload and count now, the start of its load bands (its team's mean,
+    /// floored), the band width, the most customers it may end with.
+    loads_before: Vec<f64>,
+    band_start: Vec<f64>,
+    band_width: Vec<f64>,
+    team_mean: Vec<f64>,
+    count_limit: Vec<u32>,
+    /// Per customer and option (owner first, then eligible): the move and affinity points.
+    option_costs: Vec<Vec<i64>>,
+}
+
+impl<'b> Problem<'b> {
+    fn new(builder: &'b RebalanceBuilder<'_>) -> Problem<'b> {
+        let policy = builder.start.policy;
+        let rep_count = builder.scope_reps.len();
+        let reps: Vec<&RepState> = (0..rep_count)
+            .map(|position| builder.scope_rep(position as u32))
+            .collect();
+        // Loads from the customers in scope, so the plan's before and after add up.
+        let mut loads_before = vec![0.0; rep_count];
+        let mut counts_before = vec![0u32; rep_count];
+        let mut provinces: Vec<HashMap<&str, usize>> = vec![HashMap::new(); rep_count];
+        for customer in &builder.candidates {
+            loads_before[customer.owner as usize] += customer.workload;
+            counts_before[customer.owner as usize] += 1;
+            if !customer.province.is_empty() {
+                *provinces[customer.owner as usize]
+                    .entry(customer.province.as_str())
+                    .or_insert(0) += 1;
+            }
+        }
+        let home: Vec<Option<&str>> = provinces
+            .iter()
+            .map(|counts| {
+                counts
+                    .iter()
+                    .max_by(|left, right| left.1.cmp(right.1).then(right.0.cmp(left.0)))
+                    .map(|(province, _)| *province)
+            })
+            .collect();
+        let mut team_totals: HashMap<Option<&TeamId>, (f64, usize)> = HashMap::new();
+        for (position, rep) in reps.iter().enumerate() {
+            let entry = team_totals.entry(rep.rep.team_id.as_ref()).or_insert((0.0, 0));
+            entry.0 += loads_before[position];
+            entry.1 += 1;
+        }
+        let team_mean: Vec<f64> = reps
+            .iter()
+            .map(|rep| {
+                let (total, count) = team_totals[&rep.rep.team_id.as_ref()];
+                total / count.max(1) as f64
+            })
+            .collect();
+        let band_start: Vec<f64> = team_mean.iter().map(|mean| mean.floor()).collect();
+        let band_width: Vec<f64> = team_mean
+            .iter()
+            .map(|mean| (mean * policy.load_band_width).round().max(1.0))
+            .collect();
+        let count_limit: Vec<u32> = (0..rep_count)
+            .map(|position| match reps[position].rep.capacity {
+                Some(cap) => cap.max(counts_before[position]),
+                None => u32::MAX,
+            })
+            .collect();
+        let affinity = |customer: &Candidate, position: usize| -> i64 {
+            let mut points = 0;
+            if !customer.industry.is_empty() && reps[position].rep.has_skill(&customer.industry)
+            {
+                points += i64::from(policy.affinity_skill);
+            }
+            if home[position].is_some_and(|home| home == customer.province) {
+                points += i64::from(policy.affinity_region);
+            }
+            points
+        };
+        let option_costs = builder
+            .candidates
+            .iter()
+            .map(|customer| {
+                let penalty = policy.move_penalty_of(customer.tier.as_deref());
+                std::iter::once(-affinity(customer, customer.owner as usize))
+                    .chain(
+                        customer
+                            .eligible
+                            .iter()
+                            .map(|&rep| penalty - affinity(customer, rep as usize)),
+                    )
+                    .collect()
+            })
+            .collect();
+        Problem {
+            customers: &builder.candidates,
+            policy,
+            loads_before,
+            band_start,
+            band_width,
+            team_mean,
+            count_limit,
+            option_costs,
+        }
+    }
+
+    fn rep_count(&self) -> usize {
+        self.loads_before.len()
+    }
+
+    /// The rep of option `option` of customer `index` (0 is the owner).
+    fn option_rep(&self, index: usize, option: usize) -> u32 {
+        let customer = &self.customers[index];
+        if option == 0 {
+            customer.owner
+        } else {
+            customer.eligible[option - 1]
+        }
+    }
+
+    fn objective(&self, assignment: &[u32], policy: &RebalancePolicy) -> ObjectiveTerms {
+        let mut loads = vec![0.0; self.rep_count()];
+        let mut moves = 0.0;
+        let mut affinity = 0.0;
+        for (index, customer) in self.customers.iter().enumerate() {
+            let rep = assignment[index];
+            loads[rep as usize] += customer.workload;
+            let option = (0..=customer.eligible.len())
+                .find(|&option| self.option_rep(index, option) == rep)
+                .unwrap_or(0);
+            let points = self.option_costs[index][option];
+            if option == 0 {
+                affinity += points as f64;
+            } else {
+                let penalty = policy.move_penalty_of(customer.tier.as_deref());
+                moves += penalty as f64;
+                affinity += (points - penalty) as f64;
+            }
+        }
+        let load: f64 = (0..self.rep_count())
+            .map(|rep| policy.load_cost(loads[rep], self.band_start[rep], self.band_width[rep]))
+            .sum();
+        ObjectiveTerms {
+            moves,
+            load,
+            affinity,
+            total: moves + load + affinity,
+        }
+    }
+
+    /// The assignment (rep per customer) and how it was reached.
+    fn solve(&self, unit: bool, max_moves: Option<usize>) -> (Vec<u32>, Solved) {
+        let (assignment, mut solved) = self.solve_priced(unit, 0);
+        let moves = self.count_moves(&assignment);
+        let Some(limit) = max_moves.filter(|limit| moves > *limit) else {
+            return (assignment, solved);
+        };
+        // A price above any gain a move can bring makes every voluntary move lose.
+        let largest_gain = self
+            .policy
+            .load_band_costs
+            .last()
+            .map_or(0, |cost| i64::from(*cost))
+            .saturating_mul(
+                self.customers
+                    .iter()
+                    .map(|customer| customer.workload.ceil() as i64)
+                    .max()
+                    .unwrap_or(1),
+            )
+            + 2 * i64::from(self.policy.affinity_skill + self.policy.affinity_region)
+            + 1;
+        let (mut low, mut high) = (0i64, largest_gain.max(1));
+        let mut best = self.solve_priced(unit, high);
+        if self.count_moves(&best.0) > limit {
+            best.1.max_moves_met = false;
+            best.1.move_price = high;
+            return best;
+        }
+        while high - low > 1 {
+            let middle = low + (high - low) / 2;
+            let attempt = self.solve_priced(unit, middle);
+            if self.count_moves(&attempt.0) <= limit {
+                high = middle;
+                best = attempt;
+            } else {
+                low = middle;
+            }
+        }
+        solved = best.1;
+        solved.move_price = high;
+        solved.max_moves_met = true;
+        (best.0, solved)
+    }
+
+    fn count_moves(&self, assignment: &[u32]) -> usize {
+        self.customers
+            .iter()
+            .zip(assignment)
+            .filter(|(customer, rep)| customer.owner != **rep)
+            .count()
+    }
+
+    fn solve_priced(&self, unit: bool, price: i64) -> (Vec<u32>, Solved) {
+        if unit {
+            self.solve_flow(price)
+        } else {
+            self.solve_assignment(price)
+        }
+    }
+
+    /// Unit workloads: the exact min-cost flow.
+    fn solve_flow(&self, price: i64) -> (Vec<u32>, Solved) {
+        let customers = self.customers.len();
+        let reps = self.rep_count();
+        let sink = customers + reps;
+        let arc_total: usize = self.customers.iter().map(|c| c.eligible.len() + 1).sum();
+        let bands = self.policy.load_band_costs.len() + 1;
+        let mut network = FlowNetwork::with_arc_capacity(sink + 1, arc_total + reps * bands);
+        for (index, customer) in self.customers.iter().enumerate() {
+            network.set_supply(index, 1);
+            for option in 0..=customer.eligible.len() {
+                let rep = self.option_rep(index, option) as usize;
+                let price = if option == 0 { 0 } else { price };
+                network.add_arc(
+                    index,
+                    customers + rep,
+                    0,
+                    1,
+                    self.option_costs[index][option] + price,
+                );
+            }
+        }
+        for rep in 0..reps {
+            let limit = i64::from(self.count_limit[rep]).min(customers as i64);
+            let mut given = (self.band_start[rep] as i64).min(limit);
+            network.add_arc(customers + rep, sink, 0, given, 0);
+            let width = self.band_width[rep] as i64;
+            for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
+                let last = band + 1 == self.policy.load_band_costs.len();
+                let capacity = if last { limit - given } else { width.min(limit - given) };
+                if capacity > 0 {
+                    network.add_arc(customers + rep, sink, 0, capacity, i64::from(cost));
+                    given += capacity;
+                }
+            }
+        }
+        network.set_supply(sink, -(customers as i64));
+        let owners: Vec<u32> = self.customers.iter().map(|customer| customer.owner).collect();
+        let solved = Solved {
+            move_price: price,
+            max_moves_met: true,
+            bound: None,
+            cost: None,
+            capacity_factor: None,
+        };
+        // The network is always feasible (everyone may stay) and has no negative cycle (every
+        // arc points towards the sink), so anything but an optimum is a bug: stay put then.
+        let Ok(solution) = network.solve() else {
+            return (owners, solved);
+        };
+        if solution.status != FlowStatus::Optimal {
+            return (owners, solved);
+        }
+        let mut assignment = owners;
+        let mut arc = 0;
+        for (index, customer) in self.customers.iter().enumerate() {
+            for option in 0..=customer.eligible.len() {
+                if solution.flows[arc] == 1 {
+                    assignment[index] = self.option_rep(index, option);
+                }
+                arc += 1;
+            }
+        }
+        (assignment, solved)
+    }
+
+    /// Differing workloads: a generalised assignment with fairness as capacities.
+    fn solve_assignment(&self, price: i64) -> (Vec<u32>, Solved) {
+        let reps = self.rep_count();
+        let scale = |workload: f64| ((workload * 100.0).round() as i64).max(1);
+        let owners: Vec<u32> = self.customers.iter().map(|customer| customer.owner).collect();
+        let mut fixed = vec![0i64; reps];
+        for customer in self.customers.iter().filter(|customer| customer.eligible.is_empty()) {
+            fixed[customer.owner as usize] += scale(customer.workload);
+        }
+        let settings = GapSettings {
+            bound_rounds: 300,
+            search_evaluations: 400_000_000,
+            seed: 1,
+        };
+        for step in 0..=10 {
+            let factor = self.policy.max_over_mean + 0.1 * step as f64;
+            let capacities: Vec<i64> = (0..reps)
+                .map(|rep| {
+                    let cap = if step == 10 {
+                        i64::MAX / (4 * reps.max(1) as i64)
+                    } else {
+                        (self.team_mean[rep] * factor * 100.0).floor() as i64
+                    };
+                    cap.max(fixed[rep])
+                })
+                .collect();
+            let Ok(mut instance) = GapInstance::new(capacities) else {
+                break;
+            };
+            let mut options = Vec::new();
+            for (index, customer) in self.customers.iter().enumerate() {
+                options.clear();
+                for option in 0..=customer.eligible.len() {
+                    options.push(GapOption {
+                        agent: self.option_rep(index, option) as usize,
+                        cost: self.option_costs[index][option] + if option == 0 { 0 } else { price },
+                        weight: scale(customer.workload),
+                    });
+                }
+                if instance.add_item(&options).is_err() {
+                    return (owners, self.unsolved());
+                }
+            }
+            if self.count_limit.iter().any(|limit| *limit != u32::MAX)
+                && instance.set_item_limits(self.count_limit.clone()).is_err()
+            {
+                return (owners, self.unsolved());
+            }
+            let Ok(solution) = solve_gap(&instance, &settings) else {
+                return (owners, self.unsolved());
+            };
+            if let Some(assignment) = solution.assignment {
+                let assignment = assignment.into_iter().map(|rep| rep as u32).collect();
+                return (
+                    assignment,
+                    Solved {
+                        move_price: price,
+                        max_moves_met: true,
+                        bound: Some(solution.bound),
+                        cost: solution.cost,
+                        capacity_factor: (step < 10).then_some(factor),
+                    },
+                );
+            }
+        }
+        (owners, self.unsolved())
+    }
+
+    fn unsolved(&self) -> Solved {
+        Solved {
+            move_price: 0,
+            max_moves_met: true,
+            bound: None,
+            cost: None,
+            capacity_factor: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::customer::Workload;
+    use crate::ids::Region;
+    use crate::model::{Level, Rep, Role};
+    use crate::strategy::RepLoad;
+    use chrono::{TimeZone, Utc};
+
+    fn rep(id: &str, team: &str, capacity: Option<u32>) -> RepState {
+        RepState {
+            rep: Rep {
+                id: RepId::parse(id).unwrap(),
+                name: id.to_string(),
+                email: String::new(),
+                team_id: Some(TeamId::parse(team).unwrap()),
+                role: Role::Rep,
+                level: Level::Mid,
+                capacity,
+                weight: 1.0,
+                skills: vec![],
+                active: true,
+                absent_from: None,
+                absent_until: None,
+            },
+            load: RepLoad::default(),
+        }
+    }
+
+    fn team(id: &str) -> Team {
+        Team {
+            id: TeamId::parse(id).unwrap(),
+            name: id.to_string(),
+            parent_id: None,
+            manager_id: None,
+        }
+    }
+
+    fn customer(id: &str, owner: &str, region: &str, workload: f64) -> Customer {
+        let mut customer = Customer::new(CustomerId::parse(id).unwrap());
+        customer.name = id.to_string();
+        customer.region = Region::parse(region).unwrap();
+        customer.owner_id = Some(RepId::parse(owner).unwrap());
+        customer.workload = Workload::parse("workload", &workload.to_string()).unwrap();
+        customer
+    }
+
+    /// Everyone of team t may take anyone; reps r2..r4 only 上海 customers of rule "sh".
+    const RULES: &str = r#"
+[[rule]]
+name = "sh"
+when = 'region ^= "上海"'
+to = { reps = ["r2", "r3"] }
+strategy = "least_loaded"
+
+[[rule]]
+name = "all"
+when = 'true'
+to = { team = "t" }
+strategy = "least_loaded"
+"#;
+
+    /// Plans over reps r1..r3 of team t (caps as given) with `customers`, after setting each
+    /// rep's load from them.
+    fn check(
+        customers: &[Customer],
+        caps: [Option<u32>; 3],
+        policy: &RebalancePolicy,
+        max_moves: Option<usize>,
+    ) -> RebalancePlan {
+        let teams = vec![team("t")];
+        let mut reps: Vec<RepState> = ["r1", "r2", "r3"]
+            .iter()
+            .zip(caps)
+            .map(|(id, cap)| rep(id, "t", cap))
+            .collect();
+        for customer in customers {
+            let owner = customer.owner_id.as_ref().unwrap();
+            let rep = reps.iter_mut().find(|rep| &rep.rep.id == owner).unwrap();
+            rep.load.owned_count += 1;
+            rep.load.owned_workload += customer.workload.get();
+        }
+        let states = BTreeMap::new();
+        let mut builder = RebalanceBuilder::new(RebalanceStart {
+            rules: RuleSet::parse(RULES).unwrap(),
+            teams: &teams,
+            reps,
+            strategy_states: &states,
+            clock: Clock::at(Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()),
+            policy,
+            team: None,
+            max_moves,
+        });
+        for customer in customers {
+            builder.add(customer, true);
+        }
+        let plan = builder.plan();
+        // Whatever the plan, every move goes to a rep its customer's rule lists.
+        for planned in &plan.moves {
+            let region = &customers
+                .iter()
+                .find(|customer| customer.id.as_str() == planned.customer_id)
+                .unwrap()
+                .region;
+            if region.as_str().starts_with("上海") {
+                assert!(["r2", "r3"].contains(&planned.to_rep_id.as_str()), "{planned:?}");
+            }
+        }
+        plan
+    }
+
+    fn book(owner: &str, count: usize, region: &str, workload: f64) -> Vec<Customer> {
+        (0..count)
+            .map(|index| customer(&format!("{owner}-{region}-{index}"), owner, region, workload))
+            .collect()
+    }
+
+    fn after(plan: &RebalancePlan, rep: &str, before: u32) -> i64 {
+        let gained = plan.moves.iter().filter(|m| m.to_rep_id == rep).count() as i64;
+        let lost = plan.moves.iter().filter(|m| m.from_rep_id == rep).count() as i64;
+        i64::from(before) + gained - lost
+    }
+
+    #[test]
+    fn an_overloaded_rep_sheds_to_the_mean_and_the_flow_is_exact() {
+        let customers = book("r1", 30, "北京", 1.0);
+        let plan = check(&customers, [None; 3], &RebalancePolicy::default(), None);
+        assert_eq!(plan.method, "min_cost_flow");
+        // Mean 10, bands of 1 point: r1 keeps what is cheaper to hold than to move (15 points).
+        let kept = after(&plan, "r1", 30);
+        assert!((10..=13).contains(&kept), "r1 keeps {kept}");
+        assert!(plan.objective_after.total < plan.objective_before.total);
+        assert!(plan.overall.after.gini.unwrap() < plan.overall.before.gini.unwrap());
+        assert!(plan.moves.iter().all(|m| m.reason == MoveReason::Load));
+        // Optimal: no single move back lowers the objective (checked by the flow's
+        // certificate in general; here by the objective directly).
+        assert_eq!(
+            plan.objective_after.total,
+            plan.objective_after.moves + plan.objective_after.load + plan.objective_after.affinity
+        );
+    }
+
+    #[test]
+    fn eligibility_and_holding_caps_are_hard() {
+        // 上海 customers may go to r2 and r3 only; r2 is capped at 2.
+        let customers = book("r1", 30, "上海", 1.0);
+        let plan = check(&customers, [None, Some(2), None], &RebalancePolicy::default(), None);
+        assert!(after(&plan, "r2", 0) <= 2);
+        assert!(plan.moves.iter().all(|m| m.to_rep_id != "r1"));
+    }
+
+    #[test]
+    fn max_moves_is_a_hard_limit() {
+        let customers = book("r1", 30, "北京", 1.0);
+        let free = check(&customers, [None; 3], &RebalancePolicy::default(), None);
+        assert!(free.moves_total > 5);
+        let limited = check(&customers, [None; 3], &RebalancePolicy::default(), Some(5));
+        assert!(limited.moves_total <= 5, "{} moves", limited.moves_total);
+        assert!(limited.max_moves_met);
+        assert!(limited.move_price > 0);
+        let none = check(&customers, [None; 3], &RebalancePolicy::default(), Some(0));
+        assert_eq!(none.moves_total, 0);
+    }
+
+    #[test]
+    fn differing_workloads_are_a_generalised_assignment_within_the_cap() {
+        let mut customers = book("r1", 12, "北京", 2.0);
+        customers.extend(book("r1", 12, "广东", 1.0));
+        let plan = check(&customers, [None; 3], &RebalancePolicy::default(), None);
+        assert_eq!(plan.method, "generalised_assignment");
+        let factor = plan.capacity_factor.unwrap();
+        let mean = 36.0 / 3.0;
+        let mut loads: BTreeMap<&str, f64> = BTreeMap::new();
+        loads.insert("r1", 36.0);
+        for planned in &plan.moves {
+            *loads.entry(planned.from_rep_id.as_str()).or_default() -= planned.workload;
+            *loads.entry(planned.to_rep_id.as_str()).or_default() += planned.workload;
+        }
+        for (rep, load) in loads {
+            assert!(load <= mean * factor + 1e-9, "{rep} carries {load}");
+        }
+        assert!(plan.assignment_bound.unwrap() <= plan.assignment_cost.unwrap());
+    }
+
+    #[test]
+    fn a_balanced_book_stays_and_the_plan_is_deterministic() {
+        let mut customers = book("r1", 5, "北京", 1.0);
+        customers.extend(book("r2", 5, "北京", 1.0));
+        customers.extend(book("r3", 5, "北京", 1.0));
+        let plan = check(&customers, [None; 3], &RebalancePolicy::default(), None);
+        assert_eq!(plan.moves_total, 0);
+        let skewed = book("r1", 30, "北京", 1.0);
+        let first = check(&skewed, [None; 3], &RebalancePolicy::default(), None);
+        let second = check(&skewed, [None; 3], &RebalancePolicy::default(), None);
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn the_load_cost_rises_band_by_band() {
+        let policy = RebalancePolicy::default();
+        let cases = [(10.0, 0.0), (11.0, 5.0), (12.0, 15.0), (17.0, 5.0 + 10.0 + 20.0 + 40.0 + 80.0 + 160.0 + 160.0)];
+        for (load, cost) in cases {
+            assert_eq!(policy.load_cost(load, 10.0, 1.0), cost, "load {load}");
+        }
+    }
+}
