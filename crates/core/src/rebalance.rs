@@ -87,7 +87,8 @@ pub struct RebalancePolicy {
 impl Default for RebalancePolicy {
     fn default() -> Self {
         RebalancePolicy {
-            move_penalty: BTreeMap::new(),
+            // The default tiers' names: churn of the best customers costs most.
+            move_penalty: BTreeMap::from([("A".to_string(), 60), ("B".to_string(), 30)]),
             move_penalty_default: 15,
             load_band_width: 0.1,
             load_band_costs: vec![5, 10, 20, 40, 80, 160],
@@ -217,6 +218,8 @@ pub struct RebalanceStart<'a> {
     pub policy: &'a RebalancePolicy,
     /// Rebalance this team's subtree only.
     pub team: Option<TeamId>,
+    /// Only these reps take part (a manager's subtree); `None`: every rep.
+    pub reps_in_view: Option<&'a BTreeSet<RepId>>,
     pub max_moves: Option<usize>,
 }
 
@@ -272,7 +275,10 @@ impl<'a> RebalanceBuilder<'a> {
                     .as_ref()
                     .is_some_and(|team| subtree.contains(team))
             });
-            if in_team && check_standing(rep, None, today).is_ok() {
+            let in_view = start
+                .reps_in_view
+                .is_none_or(|reps| reps.contains(&rep.rep.id));
+            if in_team && in_view && check_standing(rep, None, today).is_ok() {
                 scope_of[position] = Some(scope_reps.len() as u32);
                 scope_reps.push(position);
             }
@@ -287,13 +293,6 @@ impl<'a> RebalanceBuilder<'a> {
             buffer: Vec::new(),
             subtree,
         }
-    }
-
-    /// Whether customers of this owner take part (the store skips reading the rest).
-    pub fn owner_in_scope(&self, owner: &RepId) -> bool {
-        self.engine
-            .rep_position(owner)
-            .is_some_and(|position| self.scope_of[position].is_some())
     }
 
     /// Adds an owned customer; `movable: false` keeps it with its owner (its load still
@@ -313,7 +312,11 @@ impl<'a> RebalanceBuilder<'a> {
                     .as_ref()
                     .is_some_and(|team| subtree.contains(team))
             });
-            if in_team {
+            let in_view = self
+                .start
+                .reps_in_view
+                .is_none_or(|reps| reps.contains(&rep.rep.id));
+            if in_team && in_view {
                 self.unavailable_owner += 1;
             }
             return;
@@ -633,6 +636,7 @@ impl<'b> Problem<'b> {
     fn solve(&self, unit: bool, max_moves: Option<usize>) -> (Vec<u32>, Solved) {
         let (assignment, mut solved) = self.solve_priced(unit, 0);
         let moves = self.count_moves(&assignment);
+        solved.max_moves_met = max_moves.is_none_or(|limit| moves <= limit);
         let Some(limit) = max_moves.filter(|limit| moves > *limit) else {
             return (assignment, solved);
         };
@@ -658,6 +662,7 @@ impl<'b> Problem<'b> {
             best.1.move_price = high;
             return best;
         }
+        let mut over_limit = assignment;
         while high - low > 1 {
             let middle = low + (high - low) / 2;
             let attempt = self.solve_priced(unit, middle);
@@ -666,12 +671,73 @@ impl<'b> Problem<'b> {
                 best = attempt;
             } else {
                 low = middle;
+                over_limit = attempt.0;
             }
         }
         solved = best.1;
         solved.move_price = high;
         solved.max_moves_met = true;
-        (best.0, solved)
+        // Many customers share their gain, so the move count jumps at the critical price;
+        // the limit is filled from the plan just above it, best gain first.
+        let filled = self.fill_moves(best.0, &over_limit, limit);
+        (filled, solved)
+    }
+
+    /// Adds moves of `wider` (a plan with more moves) to `plan` while each still lowers the
+    /// objective, keeps holding caps and the count within `limit`.
+    fn fill_moves(&self, mut plan: Vec<u32>, wider: &[u32], limit: usize) -> Vec<u32> {
+        let mut loads = vec![0.0; self.rep_count()];
+        let mut counts = vec![0u32; self.rep_count()];
+        for (customer, &rep) in self.customers.iter().zip(&plan) {
+            loads[rep as usize] += customer.workload;
+            counts[rep as usize] += 1;
+        }
+        let mut moves = self.count_moves(&plan);
+        let option_cost = |index: usize, rep: u32| {
+            (0..=self.customers[index].eligible.len())
+                .find(|&option| self.option_rep(index, option) == rep)
+                .map(|option| self.option_costs[index][option] as f64)
+        };
+        let change = |loads: &[f64], index: usize, to: u32, from: u32| -> Option<f64> {
+            let workload = self.customers[index].workload;
+            let rep_cost = |rep: u32, load: f64| {
+                let rep = rep as usize;
+                self.policy
+                    .load_cost(load, self.band_start[rep], self.band_width[rep])
+            };
+            let load_change = rep_cost(from, loads[from as usize] - workload)
+                - rep_cost(from, loads[from as usize])
+                + rep_cost(to, loads[to as usize] + workload)
+                - rep_cost(to, loads[to as usize]);
+            Some(option_cost(index, to)? - option_cost(index, from)? + load_change)
+        };
+        let mut candidates: Vec<(f64, usize)> = (0..plan.len())
+            .filter(|&index| {
+                wider[index] != plan[index] && plan[index] == self.customers[index].owner
+            })
+            .filter_map(|index| Some((change(&loads, index, wider[index], plan[index])?, index)))
+            .collect();
+        candidates.sort_by(|left, right| left.0.total_cmp(&right.0).then(left.1.cmp(&right.1)));
+        for (_, index) in candidates {
+            if moves >= limit {
+                break;
+            }
+            let (from, to) = (plan[index], wider[index]);
+            let Some(delta) = change(&loads, index, to, from) else {
+                continue;
+            };
+            if delta >= 0.0 || counts[to as usize] >= self.count_limit[to as usize] {
+                continue;
+            }
+            let workload = self.customers[index].workload;
+            loads[from as usize] -= workload;
+            loads[to as usize] += workload;
+            counts[from as usize] -= 1;
+            counts[to as usize] += 1;
+            plan[index] = to;
+            moves += 1;
+        }
+        plan
     }
 
     fn count_moves(&self, assignment: &[u32]) -> usize {
@@ -926,6 +992,7 @@ strategy = "least_loaded"
             clock: Clock::at(Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()),
             policy,
             team: None,
+            reps_in_view: None,
             max_moves,
         });
         for customer in customers {
@@ -992,7 +1059,8 @@ strategy = "least_loaded"
         let free = check(&customers, [None; 3], &RebalancePolicy::default(), None);
         assert!(free.moves_total > 5);
         let limited = check(&customers, [None; 3], &RebalancePolicy::default(), Some(5));
-        assert!(limited.moves_total <= 5, "{} moves", limited.moves_total);
+        assert_eq!(limited.moves_total, 5, "the limit is filled");
+        assert!(limited.objective_after.total < limited.objective_before.total);
         assert!(limited.max_moves_met);
         assert!(limited.move_price > 0);
         let none = check(&customers, [None; 3], &RebalancePolicy::default(), Some(0));

@@ -11,6 +11,7 @@ use crate::pool::{PoolPolicy, RealFollowUp, TransferApproval};
 use crate::service::ServicePolicy;
 use crate::vocabulary::{StageName, TierName, Vocabulary, DEFAULT_STAGES};
 
+mod rebalance_section;
 mod service_section;
 
 /// A commented example policy; it equals the built-in defaults except for its tier cuts and
@@ -130,6 +131,20 @@ business_hours = false
 "#,
     crate::service::baseline_example!(),
     r#"
+[rebalance]
+# Rebalancing (allot rebalance) weighs, in points: churn, the load above each team's mean, and
+# affinity. A customer moves only when what it saves in load cost beats its move penalty.
+move_penalty = { A = 60, B = 30 }   # per customer moved, by tier
+move_penalty_default = 15           # tiers not named above
+load_band_width = 0.1               # each load band is this share of the team mean wide
+load_band_costs = [5, 10, 20, 40, 80, 160]   # per unit of workload in each band above the mean; rising
+affinity_skill = 5                  # points saved when the rep lists the customer's industry as a skill
+affinity_region = 5                 # points saved when the customer's province is the rep's home province
+max_over_mean = 1.2                 # with differing workloads: no rep above this x its team's mean
+overload_threshold = 1.3            # tick: a rep above this x its team's mean workload is overloaded
+overload_action = "propose"         # or "move": tick makes the moves instead of asking the manager
+overload_candidates = 200           # of an overloaded book, the newest and lowest-tier customers tick may move
+
 [notify]
 # Every notification is also POSTed as JSON here, from an outbox with retries (leave out: none).
 # webhook_url = "http://127.0.0.1:9000/allot"
@@ -299,6 +314,8 @@ pub struct ValuePolicy {
     /// The business calendar and what each tier is promised (`[service]`).
     #[serde(skip)]
     pub service: ServicePolicy,
+    /// The weights of rebalancing and what `tick` does for overloaded reps (`[rebalance]`).
+    pub rebalance: crate::rebalance::RebalancePolicy,
     /// The TOML text the policy came from, kept so a stored version shows exactly what was
     /// written; empty for the built-in default.
     pub source: String,
@@ -332,6 +349,7 @@ impl Default for ValuePolicy {
                     .collect(),
                 ..ServicePolicy::default()
             },
+            rebalance: crate::rebalance::RebalancePolicy::default(),
             source: String::new(),
         }
     }
@@ -349,6 +367,7 @@ struct RawPolicy {
     pool: Option<RawPool>,
     notify: Option<RawNotify>,
     service: Option<service_section::RawService>,
+    rebalance: Option<rebalance_section::RawRebalance>,
 }
 
 #[derive(Deserialize)]
@@ -1283,6 +1302,7 @@ impl ValuePolicy {
         let pool = checker.pool(raw.pool, &tier_names);
         let notify = checker.notify(raw.notify);
         let service = checker.service(raw.service, &tier_names, &stages);
+        let rebalance = checker.rebalance(raw.rebalance, &tier_names);
         if checker.errors.is_empty() {
             Ok(ValuePolicy {
                 scoring,
@@ -1294,6 +1314,7 @@ impl ValuePolicy {
                 pool,
                 notify,
                 service,
+                rebalance,
                 source: source.to_string(),
             })
         } else {
@@ -1499,6 +1520,49 @@ mod tests {
             "service.sla",
             Some(2),
             "unknown field",
+        );
+    }
+
+    #[test]
+    fn the_rebalance_section_is_read_and_checked() {
+        let policy = ValuePolicy::parse(EXAMPLE_POLICY).unwrap();
+        assert_eq!(policy.rebalance, crate::rebalance::RebalancePolicy::default());
+        let moved = ValuePolicy::parse(
+            "[rebalance]\nmove_penalty = { C = 3 }\noverload_action = \"move\"\noverload_threshold = 1.5\n",
+        )
+        .unwrap();
+        assert_eq!(moved.rebalance.move_penalty_of(Some("C")), 3);
+        assert_eq!(
+            moved.rebalance.overload_action,
+            crate::rebalance::OverloadAction::Move
+        );
+        check(
+            "[rebalance]\nmove_penalty = { Z = 4 }\n",
+            None,
+            "rebalance.move_penalty.Z",
+            Some(2),
+            "'Z' is not a tier",
+        );
+        check(
+            "[rebalance]\nload_band_costs = [5, 3]\n",
+            None,
+            "rebalance.load_band_costs",
+            Some(2),
+            "convex",
+        );
+        check(
+            "[rebalance]\noverload_action = \"shout\"\n",
+            None,
+            "rebalance.overload_action",
+            Some(2),
+            "propose|move",
+        );
+        check(
+            "[rebalance]\noverload_threshold = 0.5\n",
+            None,
+            "rebalance.overload_threshold",
+            Some(2),
+            "between 1 and 100",
         );
     }
 

@@ -6,6 +6,7 @@ pub(crate) mod claims;
 pub mod conflicts;
 pub mod notifications;
 pub mod pool;
+pub mod rebalance;
 pub mod transfers;
 
 use std::collections::HashSet;

@@ -48,6 +48,9 @@ pub struct TickSummary {
     /// Reps whose performance weight (the `performance` strategy's) changed, when a rule uses it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub performance_weights: Option<usize>,
+    /// The daily overload relief: reps past the threshold and the moves proposed or made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overload: Option<crate::lifecycle::rebalance::OverloadSummary>,
     /// Tickets past their service promises raised to the level due (every tick).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub escalation: Option<crate::tickets::escalation::EscalationSummary>,
@@ -58,7 +61,7 @@ pub struct TickSummary {
 
 impl Store {
     /// Runs the scheduled jobs that are due as of the clock, each once per period:
-    /// `expire_overrides`, `refresh_health`, `reclaim`, `plan_care` and `service_checks` (baseline and skew alerts) daily, `monthly_regrade` on the first tick of a
+    /// `expire_overrides`, `refresh_health`, `reclaim`, `plan_care`, `service_checks` (baseline and skew alerts) and `overload` (relief of reps past the `[rebalance]` threshold) daily, `monthly_regrade` on the first tick of a
     /// calendar month (at the clock's offset); and at every tick `escalate_tickets`. Each job runs in its own transaction, in which
     /// `job_runs` records it under the routing lock, so with several processes on PostgreSQL
     /// exactly one runs each, and a tick stopped part-way leaves whole jobs done or not. A tick into a month
@@ -195,6 +198,42 @@ impl Store {
             summary.skew = Some(checks.skew);
             summary.performance_weights = checks.performance_weights;
             tracing::info!(job = crate::service_reports::SERVICE_CHECKS_JOB, elapsed = ?started.elapsed(), "tick job done");
+        }
+        write.commit().await?;
+        // The overload relief plans from a snapshot (it reads every customer) before its
+        // transaction, and only when its day's run is still to do; the moves change owners
+        // only if they still have the owner the plan saw.
+        let overload_done: Option<String> = on_backend!(&mut self.database.acquire().await?, |connection, Db| {
+            sql!(Db; "SELECT job FROM job_runs WHERE job = ", bind(crate::lifecycle::rebalance::OVERLOAD_JOB),
+                " AND period = ", bind(day.as_str()))
+            .build_query_scalar()
+            .fetch_optional(&mut *connection)
+            .await?
+        });
+        let overload_plan = if overload_done.is_none() {
+            self.overload_plan(clock).await?
+        } else {
+            None
+        };
+        let mut write = self.begin_write().await?;
+        if claim_job(
+            &mut write,
+            crate::lifecycle::rebalance::OVERLOAD_JOB,
+            &day,
+            now,
+            &mut summary,
+        )
+        .await?
+        {
+            let started = std::time::Instant::now();
+            summary.overload = Some(match overload_plan {
+                Some((overloaded, plan)) => {
+                    self.relieve_overload_in(&mut write, overloaded, plan, clock)
+                        .await?
+                }
+                None => crate::lifecycle::rebalance::OverloadSummary::default(),
+            });
+            tracing::info!(job = crate::lifecycle::rebalance::OVERLOAD_JOB, elapsed = ?started.elapsed(), "tick job done");
         }
         write.commit().await?;
         // Escalation runs at every tick, not once a period: a ticket breaches at a business
