@@ -7,6 +7,7 @@ mod data_commands;
 mod demo;
 mod lifecycle_commands;
 mod optimise_commands;
+mod rebalance_commands;
 mod routing_commands;
 mod table;
 mod ticket_commands;
@@ -120,6 +121,29 @@ enum Command {
         /// The whole report as JSON (every change listed unless --limit is given).
         #[arg(long)]
         json: bool,
+    },
+    /// A plan that evens workload between eligible reps at the least churn (holding caps
+    /// hard, moves weighed by tier, load above each team's mean in rising bands, affinity):
+    /// printed as a dry run, or with --apply opened as transfers of kind rebalance.
+    Rebalance {
+        /// Only this team's subtree.
+        #[arg(long)]
+        team: Option<String>,
+        /// At most this many moves (a hard limit).
+        #[arg(long)]
+        max_moves: Option<usize>,
+        /// List at most this many moves (all are counted); 50 by default.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// The whole plan as JSON, every move listed.
+        #[arg(long)]
+        json: bool,
+        /// Open the plan's transfers (kind rebalance) for approval.
+        #[arg(long)]
+        apply: bool,
+        /// With --apply: move the customers at once, each with its event.
+        #[arg(long)]
+        no_approval: bool,
     },
     /// Show why a customer went where it went.
     Explain {
@@ -547,6 +571,28 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
         Command::Rules { action } => {
             routing_commands::rules(&connect(db).await?, action, clock).await?
+        }
+        Command::Rebalance {
+            team,
+            max_moves,
+            limit,
+            json,
+            apply,
+            no_approval,
+        } => {
+            rebalance_commands::rebalance(
+                &connect(db).await?,
+                rebalance_commands::RebalanceArguments {
+                    team,
+                    max_moves,
+                    limit,
+                    json,
+                    apply,
+                    no_approval,
+                },
+                clock,
+            )
+            .await?
         }
         Command::Route { json } => {
             routing_commands::route(&connect(db).await?, clock, json).await?

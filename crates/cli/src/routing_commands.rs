@@ -339,40 +339,7 @@ pub async fn simulate(
         staying.print();
     }
     println!();
-    let measure = |value: Option<f64>| value.map_or("-".to_string(), |value| format!("{value:.3}"));
-    let mut fairness = Table::new(
-        &[
-            "team",
-            "owned before",
-            "after",
-            "workload before",
-            "after",
-            "gini before",
-            "after",
-            "jain before",
-            "after",
-        ],
-        &[Left, Right, Right, Right, Right, Right, Right, Right, Right],
-    );
-    let rows = report
-        .teams
-        .iter()
-        .map(|team| (team.team_id.as_str(), &team.change))
-        .chain(std::iter::once(("(overall)", &report.overall)));
-    for (label, change) in rows {
-        fairness.row(vec![
-            label.to_string(),
-            change.owned_before.to_string(),
-            change.owned_after.to_string(),
-            format!("{:.1}", change.before.total_workload),
-            format!("{:.1}", change.after.total_workload),
-            measure(change.before.gini),
-            measure(change.after.gini),
-            measure(change.before.jain),
-            measure(change.after.jain),
-        ]);
-    }
-    fairness.print();
+    print_fairness_changes(&report.overall, &report.teams);
     if !report.reps_over_cap.is_empty() {
         println!();
         let mut caps = Table::new(
@@ -391,4 +358,45 @@ pub async fn simulate(
         caps.print();
     }
     Ok(())
+}
+
+/// Owned counts, workload, Gini and Jain before and after, per team and overall.
+pub(crate) fn print_fairness_changes(
+    overall: &allot_core::simulate::FairnessChange,
+    teams: &[allot_core::simulate::TeamFairnessChange],
+) {
+    use Align::{Left, Right};
+    let measure = |value: Option<f64>| value.map_or("-".to_string(), |value| format!("{value:.3}"));
+    let mut fairness = Table::new(
+        &[
+            "team",
+            "owned before",
+            "after",
+            "workload before",
+            "after",
+            "gini before",
+            "after",
+            "jain before",
+            "after",
+        ],
+        &[Left, Right, Right, Right, Right, Right, Right, Right, Right],
+    );
+    let rows = teams
+        .iter()
+        .map(|team| (team.team_id.as_str(), &team.change))
+        .chain(std::iter::once(("(overall)", overall)));
+    for (label, change) in rows {
+        fairness.row(vec![
+            label.to_string(),
+            change.owned_before.to_string(),
+            change.owned_after.to_string(),
+            format!("{:.1}", change.before.total_workload),
+            format!("{:.1}", change.after.total_workload),
+            measure(change.before.gini),
+            measure(change.after.gini),
+            measure(change.before.jain),
+            measure(change.after.jain),
+        ]);
+    }
+    fairness.print();
 }

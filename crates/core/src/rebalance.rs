@@ -426,18 +426,24 @@ impl<'a> RebalanceBuilder<'a> {
                 after[to].load.owned_workload += customer.workload;
             }
         }
-        let teams: Vec<Team> = match &self.start.team {
-            None => self.start.teams.to_vec(),
-            Some(root) => {
-                let subtree = team_subtree(self.start.teams, root);
-                self.start
-                    .teams
-                    .iter()
-                    .filter(|team| subtree.contains(&team.id))
-                    .cloned()
-                    .collect()
-            }
-        };
+        // The teams of the reps in scope (a manager sees no other team's figures), within the
+        // team asked for.
+        let scope_teams: BTreeSet<&TeamId> = before
+            .iter()
+            .filter_map(|rep| rep.rep.team_id.as_ref())
+            .collect();
+        let teams: Vec<Team> = self
+            .start
+            .teams
+            .iter()
+            .filter(|team| {
+                self.subtree
+                    .as_ref()
+                    .is_none_or(|subtree| subtree.contains(&team.id))
+                    && (self.start.reps_in_view.is_none() || scope_teams.contains(&team.id))
+            })
+            .cloned()
+            .collect();
         let (overall, team_rows) = fairness_changes(&teams, &before, &after, self.start.clock);
         let owners: Vec<u32> = self.candidates.iter().map(|customer| customer.owner).collect();
         RebalancePlan {

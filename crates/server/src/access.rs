@@ -69,6 +69,7 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "GET" "/api/v1/rules/versions" => Everyone, "-";
     "POST" "/api/v1/rules/check" => Managers, "-";
     "POST" "/api/v1/rules/simulate" => Managers, "managers: their subtree's customers, teams and reps, and the pool";
+    "POST" "/api/v1/rebalance" => Managers, "managers: their subtree's customers and reps; apply without approval: admins";
     "GET" "/api/v1/reports/workload" => Managers, "managers: their subtree's reps and teams";
     "GET" "/api/v1/reports/value" => Managers, "managers: customers in view (subtree and pool)";
     "GET" "/api/v1/reports/baseline" => Managers, "managers: customers in view (subtree and pool)";

@@ -60,6 +60,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/rules/versions"),
     ("post", "/api/v1/rules/check"),
     ("post", "/api/v1/rules/simulate"),
+    ("post", "/api/v1/rebalance"),
     ("get", "/api/v1/reports/workload"),
     ("get", "/api/v1/events"),
     ("post", "/api/v1/transactions"),
@@ -1108,6 +1109,72 @@ async fn released_customers_refill_the_least_loaded_rep(backend: Backend) {
     }
 }
 
+/// A rebalance through the API: a dry run writes nothing, `apply` opens transfers of kind
+/// rebalance, `no_approval` moves at once with events; bad bodies name their field.
+async fn rebalance_plans_and_applies(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put_rules("[[rule]]\nname = \"east\"\nwhen = 'true'\nto = { team = \"east\" }\nstrategy = \"least_loaded\"\n")
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for number in 0..20 {
+        let (status, body) = app
+            .put(
+                &format!("/api/v1/customers/b{number:02}"),
+                json!({"name": format!("客户 {number}"), "owner_id": "r2"}),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    }
+    let (status, plan) = app.post("/api/v1/rebalance", json!({"team": "east"})).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["applied"], false);
+    let moves = plan["plan"]["moves_total"].as_u64().unwrap();
+    assert!(moves > 0, "{plan}");
+    assert!(plan["plan"]["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|planned| planned["from_rep_id"] == "r2" && planned["to_rep_id"] == "r3"));
+    let (_, events) = app.get("/api/v1/events?limit=1000").await;
+    let events_before = events.as_array().unwrap().len();
+
+    let (status, applied) = app
+        .post("/api/v1/rebalance", json!({"team": "east", "max_moves": 2, "apply": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{applied}");
+    assert_eq!(applied["applied"], true);
+    assert_eq!(applied["plan"]["moves_total"], 2, "{applied}");
+    let transfer = applied["transfer_ids"][0].as_i64().unwrap();
+    let (_, transfer) = app.get(&format!("/api/v1/transfers/{transfer}")).await;
+    assert_eq!(transfer["reason_kind"], "rebalance", "{transfer}");
+    let (_, events) = app.get("/api/v1/events?limit=1000").await;
+    assert_eq!(events.as_array().unwrap().len(), events_before, "nothing moved yet");
+
+    let (status, direct) = app
+        .post(
+            "/api/v1/rebalance",
+            json!({"team": "east", "apply": true, "no_approval": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{direct}");
+    let moved = direct["moved"].as_u64().unwrap() as usize;
+    assert!(moved > 0, "{direct}");
+    let (_, events) = app.get("/api/v1/events?limit=1000").await;
+    assert_eq!(events.as_array().unwrap().len(), events_before + moved);
+
+    for (body, field) in [
+        (json!({"team": "nowhere"}), "team"),
+        (json!({"max_moves": -1}), "max_moves"),
+        (json!({"no_approval": true}), "no_approval"),
+    ] {
+        let (status, refused) = app.post("/api/v1/rebalance", body).await;
+        assert!(status.is_client_error(), "{refused}");
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+    }
+}
+
 /// Round robin state is read and written under the routing lock: 60 concurrent new customers
 /// over three reps give exactly 20 each, whatever order the requests arrive in.
 async fn concurrent_routes_of_different_customers_keep_the_rotation_exact(backend: Backend) {
@@ -1822,4 +1889,5 @@ allot_store::test_on_both_backends! {
     tickets_keep_their_service_clocks => super::tickets_keep_their_service_clocks;
     care_calendar_through_the_api => super::care_calendar_through_the_api;
     service_reports_as_json_and_csv => super::service_reports_as_json_and_csv;
+    rebalance_plans_and_applies => super::rebalance_plans_and_applies;
 }

@@ -1,4 +1,4 @@
-//! Routing: route one customer, the rules and their versions, simulating a rules change, the workload report, the event log.
+//! Routing: route one customer, the rules and their versions, simulating a rules change, rebalancing, the workload report, the event log.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -16,6 +16,7 @@ use allot_core::routing::DecisionRecord;
 use allot_core::simulate::{SimulationReport, SimulationScope};
 use allot_core::{CustomerFields, CustomerId, RepId};
 use allot_store::events::{Event, EventFilter};
+use allot_store::lifecycle::rebalance::{RebalanceApplied, RebalanceApproval, RebalanceRequest};
 use allot_store::routing::{RulesVersion, SingleRoute};
 
 use super::text_or_json_source;
@@ -32,6 +33,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rules_versions))
         .routes(routes!(check_rules))
         .routes(routes!(simulate_rules))
+        .routes(routes!(rebalance))
         .routes(routes!(workload_report))
         .routes(routes!(list_events))
 }
@@ -213,6 +215,85 @@ async fn simulate_rules(
         state
             .store
             .simulate_rules(&source, scope, &view, limit as usize, clock)
+            .await?,
+    ))
+}
+
+/// What to rebalance, and whether to apply the plan.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebalanceBody {
+    /// Only this team's subtree (managers: within their own).
+    team: Option<String>,
+    /// At most this many moves (a hard limit).
+    max_moves: Option<i64>,
+    /// Open the plan's transfers (kind `rebalance`) for approval; false (the default) is a
+    /// dry run.
+    #[serde(default)]
+    apply: bool,
+    /// With `apply`: change the owners at once, each with its event (admins only).
+    #[serde(default)]
+    no_approval: bool,
+}
+
+/// A rebalancing plan (A6): owned customers moved between the reps their rules allow so
+/// workload evens out at the least churn, holding caps hard. Each move says why (holding_cap,
+/// load or affinity); the objective's terms now and after, fairness per team before and after.
+/// A dry run unless `apply`; then transfers of kind `rebalance` through approval, or the moves
+/// themselves with `no_approval` (admins). Managers plan within their subtree.
+#[utoipa::path(post, path = "/api/v1/rebalance", tag = "routing", request_body = RebalanceBody,
+    responses((status = 200, description = "the plan, and what applying it opened or moved", body = RebalanceApplied), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+async fn rebalance(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    body: Result<Json<RebalanceBody>, JsonRejection>,
+) -> ApiResult<Json<RebalanceApplied>> {
+    let Json(body) = body?;
+    let team = body
+        .team
+        .as_deref()
+        .map(|team| allot_core::TeamId::parse_field("team", team))
+        .transpose()?;
+    let max_moves = match body.max_moves {
+        None => None,
+        Some(moves) if (0..=100_000_000).contains(&moves) => Some(moves as usize),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "max_moves",
+                "must be a whole number from 0 to 100,000,000",
+            ))
+        }
+    };
+    if body.no_approval && !body.apply {
+        return Err(ApiError::invalid("no_approval", "goes with apply: true"));
+    }
+    let request = RebalanceRequest {
+        team,
+        max_moves,
+        movable: None,
+    };
+    let clock = state.clock.now();
+    if !body.apply {
+        let plan = state
+            .store
+            .plan_rebalance(&principal, &request, clock)
+            .await?;
+        return Ok(Json(RebalanceApplied {
+            applied: false,
+            plan,
+            transfer_ids: Vec::new(),
+            moved: 0,
+        }));
+    }
+    let approval = if body.no_approval {
+        RebalanceApproval::Direct
+    } else {
+        RebalanceApproval::Transfers
+    };
+    Ok(Json(
+        state
+            .store
+            .apply_rebalance(&principal, &request, approval, clock)
             .await?,
     ))
 }

@@ -39,6 +39,8 @@ pub enum RebalanceApproval {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RebalanceApplied {
+    /// False for a dry run: the plan only.
+    pub applied: bool,
     pub plan: RebalancePlan,
     /// Transfers opened (with `approval: transfers`).
     pub transfer_ids: Vec<i64>,
@@ -235,6 +237,7 @@ impl Store {
             }
         }
         Ok(RebalanceApplied {
+            applied: true,
             plan,
             transfer_ids,
             moved,
