@@ -820,7 +820,94 @@ async fn the_service_page_shows_the_reports_of_a_subtree(backend: Backend) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+/// The rebalance page: a manager plans for their team and opens the plan as transfers; an
+/// admin moves at once; a rep may not open it.
+async fn a_rebalance_is_planned_and_applied_on_the_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    organisation(&app).await;
+    for number in 0..12 {
+        let (status, answer) = app
+            .put(
+                &format!("/api/v1/customers/RB-{number:02}"),
+                json!({"name": format!("客户{number}"), "region": "上海/浦东", "owner_id": "r3"}),
+            )
+            .await;
+        assert!(status.is_success(), "{answer}");
+    }
+    let mut rep = signed_in(&app.address, "r3", PASSWORD).await;
+    let (status, _, _) = rep.get("/rebalance", "en").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
+    let (status, _, page) = manager.get("/rebalance", "en").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(r#"<a href="/rebalance">Rebalance</a>"#), "{page}");
+    let csrf = form_token(&page);
+    let (status, _, page) = manager
+        .post(
+            "/rebalance",
+            &[("csrf", &csrf), ("team", "east"), ("max_moves", ""), ("step", "plan")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Rebalance plan (nothing was written)"), "{page}");
+    assert!(page.contains("load above the team mean"), "{page}");
+    assert!(page.contains("Max/mean workload per team, after"), "{page}");
+    assert!(!page.contains("Move now (no approval)"), "admins only: {page}");
+    let (status, _, page) = manager
+        .post(
+            "/rebalance",
+            &[("csrf", &csrf), ("team", "east"), ("max_moves", "many"), ("step", "plan")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("The move limit must be a whole number"), "{page}");
+    let (status, location, _) = manager
+        .post(
+            "/rebalance",
+            &[("csrf", &csrf), ("team", "east"), ("max_moves", "2"), ("step", "apply")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/transfers"))
+    );
+    let (_, transfers) = app.get("/api/v1/transfers").await;
+    assert!(
+        transfers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|transfer| transfer["reason_kind"] == "rebalance"),
+        "{transfers}"
+    );
+    let (status, _, _) = manager
+        .post(
+            "/rebalance",
+            &[("csrf", &csrf), ("team", "east"), ("step", "move")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "moving at once is for admins");
+
+    let mut admin = signed_in(&app.address, "r1", PASSWORD).await;
+    let (_, _, page) = admin.get("/rebalance", "en").await;
+    let csrf = form_token(&page);
+    let (status, location, _) = admin
+        .post(
+            "/rebalance",
+            &[("csrf", &csrf), ("team", "east"), ("step", "move")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/rebalance"))
+    );
+    let (_, _, page) = admin.get("/rebalance?lang=en", "en").await;
+    assert!(page.contains("customers moved, each with its event"), "{page}");
+}
+
 allot_store::test_on_both_backends! {
+    a_rebalance_is_planned_and_applied_on_the_page => super::a_rebalance_is_planned_and_applied_on_the_page;
     every_page_answers_each_role_as_the_page_table_says => super::every_page_answers_each_role_as_the_page_table_says;
     the_customer_page_shows_everything_in_view_and_nothing_else => super::the_customer_page_shows_everything_in_view_and_nothing_else;
     a_transfer_is_requested_approved_and_accepted_on_the_pages => super::a_transfer_is_requested_approved_and_accepted_on_the_pages;

@@ -12,6 +12,7 @@ pub mod catalogue;
 pub mod charts;
 mod customer;
 mod organisation;
+mod rebalance;
 mod rules;
 mod service;
 mod tickets;
@@ -57,6 +58,8 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     ("ticket.html", include_str!("templates/ticket.html")),
     ("calendar.html", include_str!("templates/calendar.html")),
     ("service.html", include_str!("templates/service.html")),
+    ("fairness.html", include_str!("templates/fairness.html")),
+    ("rebalance.html", include_str!("templates/rebalance.html")),
 ];
 
 const STYLESHEET: &str = include_str!("templates/allot.css");
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(tickets::router())
         .merge(calendar::router())
         .merge(service::router())
+        .merge(rebalance::router())
         .route_layer(axum::middleware::from_fn_with_state(state, page_access))
 }
 

@@ -205,12 +205,30 @@ fn simulation_values(page: &Page, report: &SimulationReport) -> Value {
             shown: format!("{} → {}", team.change.owned_before, team.change.owned_after),
         })
         .collect();
+    let fairness = fairness_rows(page, &report.teams, &report.overall);
+    context! {
+        report => Value::from_serialize(report),
+        fairness => fairness,
+        owned_summary => owned,
+        pool_summary => pool,
+        more_moves => more(report.owner_changes_total, report.owner_changes.len()),
+        more_placed => more(report.pool_placed_total, report.pool_placed.len()),
+        owned_chart => charts::bars(page.word("simulation_owned_chart"), &bars),
+    }
+}
+
+/// One row per team and one overall: owned count, workload, Gini and Jain before and after,
+/// for the fairness table a simulation and a rebalance plan share.
+pub(super) fn fairness_rows(
+    page: &Page,
+    teams: &[allot_core::simulate::TeamFairnessChange],
+    overall: &allot_core::simulate::FairnessChange,
+) -> Vec<Value> {
     let measure = |value: Option<f64>| value.map_or("-".to_string(), |value| format!("{value:.3}"));
-    let fairness: Vec<Value> = report
-        .teams
+    teams
         .iter()
         .map(|team| (team.name.as_str(), &team.change))
-        .chain(std::iter::once((page.word("overall"), &report.overall)))
+        .chain(std::iter::once((page.word("overall"), overall)))
         .map(|(name, change)| {
             context! {
                 name => name,
@@ -224,16 +242,7 @@ fn simulation_values(page: &Page, report: &SimulationReport) -> Value {
                 jain_after => measure(change.after.jain),
             }
         })
-        .collect();
-    context! {
-        report => Value::from_serialize(report),
-        fairness => fairness,
-        owned_summary => owned,
-        pool_summary => pool,
-        more_moves => more(report.owner_changes_total, report.owner_changes.len()),
-        more_placed => more(report.pool_placed_total, report.pool_placed.len()),
-        owned_chart => charts::bars(page.word("simulation_owned_chart"), &bars),
-    }
+        .collect()
 }
 
 #[derive(Deserialize)]
