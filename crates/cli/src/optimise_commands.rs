@@ -80,8 +80,8 @@ pub fn generate(customers: usize, candidates: usize, reps: usize, seed: u64) -> 
 /// `allot gap solve FILE [--json]`: per instance the cost, the bound and their gap, and with
 /// `--json` the assignment. Non-zero exit when an instance has no feasible assignment found.
 pub fn gap_solve(file: &Path, json: bool, effort: u64, seed: u64) -> Result<()> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let instances =
         parse_gap(&text).map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
     let settings = GapSettings {

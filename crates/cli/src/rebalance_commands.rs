@@ -110,14 +110,20 @@ fn print_plan(plan: &RebalancePlan, limit: usize) {
             format!(" ({})", reasons.join(", "))
         },
         match plan.max_moves {
-            Some(limit) if plan.max_moves_met =>
-                format!("; within --max-moves {limit} at a price of {} per move", plan.move_price),
+            Some(limit) if plan.max_moves_met => format!(
+                "; within --max-moves {limit} at a price of {} per move",
+                plan.move_price
+            ),
             Some(limit) => format!("; the holding caps need more than --max-moves {limit}"),
             None => String::new(),
         }
     );
     let terms = |name: &str, before: f64, after: f64| {
-        vec![name.to_string(), format!("{before:.1}"), format!("{after:.1}")]
+        vec![
+            name.to_string(),
+            format!("{before:.1}"),
+            format!("{after:.1}"),
+        ]
     };
     let mut objective = Table::new(&["objective", "now", "plan"], &[Left, Right, Right]);
     let (before, after) = (&plan.objective_before, &plan.objective_after);
@@ -154,7 +160,10 @@ fn print_plan(plan: &RebalancePlan, limit: usize) {
         }
         moves.print();
         if plan.moves.len() > limit {
-            println!("… and {} more (--limit, or --json for all)", plan.moves.len() - limit);
+            println!(
+                "… and {} more (--limit, or --json for all)",
+                plan.moves.len() - limit
+            );
         }
     }
     println!();

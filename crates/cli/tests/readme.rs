@@ -160,6 +160,8 @@ async fn write_the_named_files(backend: Backend, workspace: &Workspace) {
         }
     }
     write("t.csv", &purchases);
+    // A small generalised-assignment instance (2 agents, 4 items) for the solver's lines.
+    write("gap.txt", "2 4\n3 5 4 6\n4 3 6 5\n2 3 2 4\n3 2 3 3\n6 6\n");
 }
 
 fn without_column(csv: &str, column: &str) -> String {

@@ -3,8 +3,12 @@
 //! # The model
 //!
 //! - **Who may take a customer**: its owner, and the reps the rules would consider for it
-//!   ([`RoutingEngine::eligible_reps`]: its matched rule's candidates, active, present and
-//!   senior enough) inside the scope (a team's subtree, or everyone). A rep at or above its
+//!   (the candidates of [`RoutingEngine::rules_offering`]'s rules: its matched rule, and
+//!   fall-through rules before it; active, present and senior enough) inside the scope (a
+//!   team's subtree, or everyone). A large team offers each customer at most
+//!   `candidates_per_customer` of them: those below their team's mean first, spread over them
+//!   by the customer's id, so every under-loaded rep is within reach of many customers and the
+//!   network stays a few arcs per customer; the optimum is exact over that network. A rep at or above its
 //!   holding cap takes no one new, and no rep ends above `max(cap, what it holds now)`: caps
 //!   are hard. Customers whose owner is not available (inactive or absent) are left alone,
 //!   as are customers whose owner is outside the scope.
@@ -82,6 +86,9 @@ pub struct RebalancePolicy {
     /// Of an overloaded rep's book, how many of its newest and lowest-tier customers `tick`
     /// may move.
     pub overload_candidates: u32,
+    /// Most reps besides its owner a customer is offered (all of them when its rules have no
+    /// more): those below their team's mean first, spread over them by the customer's id.
+    pub candidates_per_customer: u32,
 }
 
 impl Default for RebalancePolicy {
@@ -98,6 +105,7 @@ impl Default for RebalancePolicy {
             overload_threshold: 1.3,
             overload_action: OverloadAction::Propose,
             overload_candidates: 200,
+            candidates_per_customer: 8,
         }
     }
 }
@@ -247,9 +255,28 @@ pub struct RebalanceBuilder<'a> {
     scope_reps: Vec<usize>,
     candidates: Vec<Candidate>,
     unavailable_owner: usize,
-    buffer: Vec<usize>,
+    /// The rules offering the customer being added (reused between customers).
+    offering: Vec<usize>,
+    /// Per rule, once needed: the scope positions of its standing candidates below their cap,
+    /// those below their team's mean (receivers) first.
+    rule_offers: Vec<Option<RuleOffer>>,
+    /// Per scope position: whether the rep carries less than its team's mean now.
+    receiver: Vec<bool>,
     /// The scope's teams; `None`: everyone.
     subtree: Option<BTreeSet<TeamId>>,
+}
+
+/// What a rule offers its customers: receivers (below their team's mean) first, then the rest.
+struct RuleOffer {
+    reps: Vec<u32>,
+    receivers: usize,
+}
+
+/// FNV-1a of a customer id: spreads customers over a rule's receivers the same way every run.
+fn spread_key(id: &str) -> usize {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    }) as usize
 }
 
 impl<'a> RebalanceBuilder<'a> {
@@ -283,6 +310,24 @@ impl<'a> RebalanceBuilder<'a> {
                 scope_reps.push(position);
             }
         }
+        let mut team_totals: HashMap<Option<&TeamId>, (f64, usize)> = HashMap::new();
+        for &position in &scope_reps {
+            let rep = &engine.reps()[position];
+            let entry = team_totals
+                .entry(rep.rep.team_id.as_ref())
+                .or_insert((0.0, 0));
+            entry.0 += rep.load.owned_workload;
+            entry.1 += 1;
+        }
+        let receiver = scope_reps
+            .iter()
+            .map(|&position| {
+                let rep = &engine.reps()[position];
+                let (total, count) = team_totals[&rep.rep.team_id.as_ref()];
+                rep.load.owned_workload < total / count.max(1) as f64
+            })
+            .collect();
+        let rule_count = engine.rules().rules.len();
         RebalanceBuilder {
             engine,
             start,
@@ -290,7 +335,9 @@ impl<'a> RebalanceBuilder<'a> {
             scope_reps,
             candidates: Vec::new(),
             unavailable_owner: 0,
-            buffer: Vec::new(),
+            offering: Vec::new(),
+            rule_offers: (0..rule_count).map(|_| None).collect(),
+            receiver,
             subtree,
         }
     }
@@ -321,26 +368,11 @@ impl<'a> RebalanceBuilder<'a> {
             }
             return;
         };
-        let mut eligible = Vec::new();
-        if movable {
-            self.engine.eligible_reps(customer, &mut self.buffer);
-            for &engine_position in &self.buffer {
-                let Some(scope_position) = self.scope_of[engine_position] else {
-                    continue;
-                };
-                if scope_position == owner_scope {
-                    continue;
-                }
-                let rep = &self.engine.reps()[engine_position];
-                let below_cap = rep
-                    .rep
-                    .capacity
-                    .is_none_or(|cap| rep.load.owned_count < cap);
-                if below_cap {
-                    eligible.push(scope_position);
-                }
-            }
-        }
+        let eligible = if movable {
+            self.offered(customer, owner_scope)
+        } else {
+            Vec::new()
+        };
         self.candidates.push(Candidate {
             id: customer.id.clone(),
             name: customer.name.clone(),
@@ -359,11 +391,89 @@ impl<'a> RebalanceBuilder<'a> {
         });
     }
 
+    /// The reps (scope positions) offered to `customer` besides its owner: every one its rules
+    /// offer when there are at most `candidates_per_customer`, else that many, receivers
+    /// first, taken from a place in the list the customer's id decides.
+    fn offered(&mut self, customer: &Customer, owner: u32) -> Vec<u32> {
+        self.engine.rules_offering(customer, &mut self.offering);
+        let limit = self.start.policy.candidates_per_customer as usize;
+        let mut reps: Vec<u32> = Vec::new();
+        let mut receivers: Vec<u32> = Vec::new();
+        for index in 0..self.offering.len() {
+            let rule = self.offering[index];
+            if self.rule_offers[rule].is_none() {
+                let offer = self.rule_offer(rule);
+                self.rule_offers[rule] = Some(offer);
+            }
+            let Some(offer) = &self.rule_offers[rule] else {
+                continue;
+            };
+            receivers.extend_from_slice(&offer.reps[..offer.receivers]);
+            reps.extend_from_slice(&offer.reps[offer.receivers..]);
+        }
+        if self.offering.len() > 1 {
+            receivers.sort_unstable();
+            receivers.dedup();
+            reps.sort_unstable();
+            reps.dedup();
+            reps.retain(|rep| receivers.binary_search(rep).is_err());
+        }
+        receivers.retain(|&rep| rep != owner);
+        reps.retain(|&rep| rep != owner);
+        if receivers.len() + reps.len() <= limit {
+            receivers.extend(reps);
+            receivers.sort_unstable();
+            return receivers;
+        }
+        let key = spread_key(customer.id.as_str());
+        let mut chosen = Vec::with_capacity(limit);
+        for list in [&receivers, &reps] {
+            let wanted = (limit - chosen.len()).min(list.len());
+            let start = if list.is_empty() { 0 } else { key % list.len() };
+            chosen.extend((0..wanted).map(|step| list[(start + step) % list.len()]));
+        }
+        chosen.sort_unstable();
+        chosen
+    }
+
+    fn rule_offer(&self, rule: usize) -> RuleOffer {
+        let mut receivers = Vec::new();
+        let mut others = Vec::new();
+        for engine_position in self.engine.standing_candidates(rule) {
+            let Some(scope_position) = self.scope_of[engine_position] else {
+                continue;
+            };
+            let rep = &self.engine.reps()[engine_position];
+            if rep
+                .rep
+                .capacity
+                .is_some_and(|cap| rep.load.owned_count >= cap)
+            {
+                continue;
+            }
+            if self.receiver[scope_position as usize] {
+                receivers.push(scope_position);
+            } else {
+                others.push(scope_position);
+            }
+        }
+        let count = receivers.len();
+        receivers.extend(others);
+        RuleOffer {
+            reps: receivers,
+            receivers: count,
+        }
+    }
+
     /// Solves and writes the plan.
     pub fn plan(mut self) -> RebalancePlan {
-        self.candidates.sort_by(|left, right| left.id.cmp(&right.id));
+        self.candidates
+            .sort_by(|left, right| left.id.cmp(&right.id));
         let problem = Problem::new(&self);
-        let unit = self.candidates.iter().all(|customer| customer.workload == 1.0);
+        let unit = self
+            .candidates
+            .iter()
+            .all(|customer| customer.workload == 1.0);
         let (assignment, solved) = problem.solve(unit, self.start.max_moves);
         self.write_plan(&problem, unit, &assignment, solved)
     }
@@ -445,7 +555,11 @@ impl<'a> RebalanceBuilder<'a> {
             .cloned()
             .collect();
         let (overall, team_rows) = fairness_changes(&teams, &before, &after, self.start.clock);
-        let owners: Vec<u32> = self.candidates.iter().map(|customer| customer.owner).collect();
+        let owners: Vec<u32> = self
+            .candidates
+            .iter()
+            .map(|customer| customer.owner)
+            .collect();
         RebalancePlan {
             as_of: self.start.clock.now().to_rfc3339(),
             team_id: self.start.team.as_ref().map(ToString::to_string),
@@ -534,7 +648,9 @@ impl<'b> Problem<'b> {
             .collect();
         let mut team_totals: HashMap<Option<&TeamId>, (f64, usize)> = HashMap::new();
         for (position, rep) in reps.iter().enumerate() {
-            let entry = team_totals.entry(rep.rep.team_id.as_ref()).or_insert((0.0, 0));
+            let entry = team_totals
+                .entry(rep.rep.team_id.as_ref())
+                .or_insert((0.0, 0));
             entry.0 += loads_before[position];
             entry.1 += 1;
         }
@@ -558,8 +674,7 @@ impl<'b> Problem<'b> {
             .collect();
         let affinity = |customer: &Candidate, position: usize| -> i64 {
             let mut points = 0;
-            if !customer.industry.is_empty() && reps[position].rep.has_skill(&customer.industry)
-            {
+            if !customer.industry.is_empty() && reps[position].rep.has_skill(&customer.industry) {
                 points += i64::from(policy.affinity_skill);
             }
             if home[position].is_some_and(|home| home == customer.province) {
@@ -791,7 +906,11 @@ impl<'b> Problem<'b> {
             let width = self.band_width[rep] as i64;
             for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
                 let last = band + 1 == self.policy.load_band_costs.len();
-                let capacity = if last { limit - given } else { width.min(limit - given) };
+                let capacity = if last {
+                    limit - given
+                } else {
+                    width.min(limit - given)
+                };
                 if capacity > 0 {
                     network.add_arc(customers + rep, sink, 0, capacity, i64::from(cost));
                     given += capacity;
@@ -799,7 +918,11 @@ impl<'b> Problem<'b> {
             }
         }
         network.set_supply(sink, -(customers as i64));
-        let owners: Vec<u32> = self.customers.iter().map(|customer| customer.owner).collect();
+        let owners: Vec<u32> = self
+            .customers
+            .iter()
+            .map(|customer| customer.owner)
+            .collect();
         let solved = Solved {
             move_price: price,
             max_moves_met: true,
@@ -832,9 +955,17 @@ impl<'b> Problem<'b> {
     fn solve_assignment(&self, price: i64) -> (Vec<u32>, Solved) {
         let reps = self.rep_count();
         let scale = |workload: f64| ((workload * 100.0).round() as i64).max(1);
-        let owners: Vec<u32> = self.customers.iter().map(|customer| customer.owner).collect();
+        let owners: Vec<u32> = self
+            .customers
+            .iter()
+            .map(|customer| customer.owner)
+            .collect();
         let mut fixed = vec![0i64; reps];
-        for customer in self.customers.iter().filter(|customer| customer.eligible.is_empty()) {
+        for customer in self
+            .customers
+            .iter()
+            .filter(|customer| customer.eligible.is_empty())
+        {
             fixed[customer.owner as usize] += scale(customer.workload);
         }
         let settings = GapSettings {
@@ -863,7 +994,8 @@ impl<'b> Problem<'b> {
                 for option in 0..=customer.eligible.len() {
                     options.push(GapOption {
                         agent: self.option_rep(index, option) as usize,
-                        cost: self.option_costs[index][option] + if option == 0 { 0 } else { price },
+                        cost: self.option_costs[index][option]
+                            + if option == 0 { 0 } else { price },
                         weight: scale(customer.workload),
                     });
                 }
@@ -1013,7 +1145,10 @@ strategy = "least_loaded"
                 .unwrap()
                 .region;
             if region.as_str().starts_with("上海") {
-                assert!(["r2", "r3"].contains(&planned.to_rep_id.as_str()), "{planned:?}");
+                assert!(
+                    ["r2", "r3"].contains(&planned.to_rep_id.as_str()),
+                    "{planned:?}"
+                );
             }
         }
         plan
@@ -1021,7 +1156,14 @@ strategy = "least_loaded"
 
     fn book(owner: &str, count: usize, region: &str, workload: f64) -> Vec<Customer> {
         (0..count)
-            .map(|index| customer(&format!("{owner}-{region}-{index}"), owner, region, workload))
+            .map(|index| {
+                customer(
+                    &format!("{owner}-{region}-{index}"),
+                    owner,
+                    region,
+                    workload,
+                )
+            })
             .collect()
     }
 
@@ -1054,7 +1196,12 @@ strategy = "least_loaded"
     fn eligibility_and_holding_caps_are_hard() {
         // 上海 customers may go to r2 and r3 only; r2 is capped at 2.
         let customers = book("r1", 30, "上海", 1.0);
-        let plan = check(&customers, [None, Some(2), None], &RebalancePolicy::default(), None);
+        let plan = check(
+            &customers,
+            [None, Some(2), None],
+            &RebalancePolicy::default(),
+            None,
+        );
         assert!(after(&plan, "r2", 0) <= 2);
         assert!(plan.moves.iter().all(|m| m.to_rep_id != "r1"));
     }
@@ -1107,9 +1254,28 @@ strategy = "least_loaded"
     }
 
     #[test]
+    fn a_large_team_offers_each_customer_a_few_reps_spread_over_the_receivers() {
+        let customers = book("r1", 30, "北京", 1.0);
+        let policy = RebalancePolicy {
+            candidates_per_customer: 1,
+            ..RebalancePolicy::default()
+        };
+        let plan = check(&customers, [None; 3], &policy, None);
+        let receivers: BTreeSet<&str> = plan.moves.iter().map(|m| m.to_rep_id.as_str()).collect();
+        assert_eq!(receivers, BTreeSet::from(["r2", "r3"]), "spread by customer id");
+        let every = check(&customers, [None; 3], &RebalancePolicy::default(), None);
+        assert_eq!(plan.moves_total, every.moves_total);
+    }
+
+    #[test]
     fn the_load_cost_rises_band_by_band() {
         let policy = RebalancePolicy::default();
-        let cases = [(10.0, 0.0), (11.0, 5.0), (12.0, 15.0), (17.0, 5.0 + 10.0 + 20.0 + 40.0 + 80.0 + 160.0 + 160.0)];
+        let cases = [
+            (10.0, 0.0),
+            (11.0, 5.0),
+            (12.0, 15.0),
+            (17.0, 5.0 + 10.0 + 20.0 + 40.0 + 80.0 + 160.0 + 160.0),
+        ];
         for (load, cost) in cases {
             assert_eq!(policy.load_cost(load, 10.0, 1.0), cost, "load {load}");
         }

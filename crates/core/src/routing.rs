@@ -532,32 +532,32 @@ impl RoutingEngine {
         }
     }
 
-    /// The reps (positions into [`RoutingEngine::reps`]) the rules would consider for
-    /// `customer`, as rebalancing sees them: the candidates of the first matching rule, and of
-    /// matching rules before it that fall through, who are active, present on the clock's date
-    /// and senior enough for the rule. Holding caps are the caller's to judge. Sorted, without
-    /// repeats.
-    pub fn eligible_reps(&self, customer: &Customer, eligible: &mut Vec<usize>) {
-        eligible.clear();
-        let today = self.clock.today();
+    /// The rules whose candidates rebalancing offers `customer` (indices into the rules): the
+    /// first matching rule, and the matching rules before it that fall through.
+    pub fn rules_offering(&self, customer: &Customer, offering: &mut Vec<usize>) {
+        offering.clear();
         for (rule_index, rule) in self.rules.rules.iter().enumerate() {
             if rule.condition.evaluate(customer).is_err() {
                 continue;
             }
-            eligible.extend(
-                self.rule_candidates[rule_index]
-                    .iter()
-                    .copied()
-                    .filter(|&position| {
-                        check_standing(&self.reps[position], rule.min_level, today).is_ok()
-                    }),
-            );
+            offering.push(rule_index);
             if !rule.fallthrough {
                 break;
             }
         }
-        eligible.sort_unstable();
-        eligible.dedup();
+    }
+
+    /// A rule's candidates (positions into [`RoutingEngine::reps`]) who are active, present
+    /// on the clock's date and senior enough for the rule; holding caps are the caller's to
+    /// judge.
+    pub fn standing_candidates(&self, rule_index: usize) -> Vec<usize> {
+        let today = self.clock.today();
+        let rule = &self.rules.rules[rule_index];
+        self.rule_candidates[rule_index]
+            .iter()
+            .copied()
+            .filter(|&position| check_standing(&self.reps[position], rule.min_level, today).is_ok())
+            .collect()
     }
 
     /// A rep's position in [`RoutingEngine::reps`].

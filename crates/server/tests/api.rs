@@ -1141,7 +1141,10 @@ async fn rebalance_plans_and_applies(backend: Backend) {
     let events_before = events.as_array().unwrap().len();
 
     let (status, applied) = app
-        .post("/api/v1/rebalance", json!({"team": "east", "max_moves": 2, "apply": true}))
+        .post(
+            "/api/v1/rebalance",
+            json!({"team": "east", "max_moves": 2, "apply": true}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     assert_eq!(applied["applied"], true);
@@ -1150,7 +1153,11 @@ async fn rebalance_plans_and_applies(backend: Backend) {
     let (_, transfer) = app.get(&format!("/api/v1/transfers/{transfer}")).await;
     assert_eq!(transfer["reason_kind"], "rebalance", "{transfer}");
     let (_, events) = app.get("/api/v1/events?limit=1000").await;
-    assert_eq!(events.as_array().unwrap().len(), events_before, "nothing moved yet");
+    assert_eq!(
+        events.as_array().unwrap().len(),
+        events_before,
+        "nothing moved yet"
+    );
 
     let (status, direct) = app
         .post(

@@ -841,31 +841,58 @@ async fn a_rebalance_is_planned_and_applied_on_the_page(backend: Backend) {
     let mut manager = signed_in(&app.address, "r2", PASSWORD).await;
     let (status, _, page) = manager.get("/rebalance", "en").await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains(r#"<a href="/rebalance">Rebalance</a>"#), "{page}");
+    assert!(
+        page.contains(r#"<a href="/rebalance">Rebalance</a>"#),
+        "{page}"
+    );
     let csrf = form_token(&page);
     let (status, _, page) = manager
         .post(
             "/rebalance",
-            &[("csrf", &csrf), ("team", "east"), ("max_moves", ""), ("step", "plan")],
+            &[
+                ("csrf", &csrf),
+                ("team", "east"),
+                ("max_moves", ""),
+                ("step", "plan"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("Rebalance plan (nothing was written)"), "{page}");
+    assert!(
+        page.contains("Rebalance plan (nothing was written)"),
+        "{page}"
+    );
     assert!(page.contains("load above the team mean"), "{page}");
     assert!(page.contains("Max/mean workload per team, after"), "{page}");
-    assert!(!page.contains("Move now (no approval)"), "admins only: {page}");
+    assert!(
+        !page.contains("Move now (no approval)"),
+        "admins only: {page}"
+    );
     let (status, _, page) = manager
         .post(
             "/rebalance",
-            &[("csrf", &csrf), ("team", "east"), ("max_moves", "many"), ("step", "plan")],
+            &[
+                ("csrf", &csrf),
+                ("team", "east"),
+                ("max_moves", "many"),
+                ("step", "plan"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    assert!(page.contains("The move limit must be a whole number"), "{page}");
+    assert!(
+        page.contains("The move limit must be a whole number"),
+        "{page}"
+    );
     let (status, location, _) = manager
         .post(
             "/rebalance",
-            &[("csrf", &csrf), ("team", "east"), ("max_moves", "2"), ("step", "apply")],
+            &[
+                ("csrf", &csrf),
+                ("team", "east"),
+                ("max_moves", "2"),
+                ("step", "apply"),
+            ],
         )
         .await;
     assert_eq!(
@@ -887,7 +914,11 @@ async fn a_rebalance_is_planned_and_applied_on_the_page(backend: Backend) {
             &[("csrf", &csrf), ("team", "east"), ("step", "move")],
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "moving at once is for admins");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "moving at once is for admins"
+    );
 
     let mut admin = signed_in(&app.address, "r1", PASSWORD).await;
     let (_, _, page) = admin.get("/rebalance", "en").await;
@@ -903,7 +934,10 @@ async fn a_rebalance_is_planned_and_applied_on_the_page(backend: Backend) {
         (StatusCode::SEE_OTHER, Some("/rebalance"))
     );
     let (_, _, page) = admin.get("/rebalance?lang=en", "en").await;
-    assert!(page.contains("customers moved, each with its event"), "{page}");
+    assert!(
+        page.contains("customers moved, each with its event"),
+        "{page}"
+    );
 }
 
 allot_store::test_on_both_backends! {

@@ -68,9 +68,15 @@ async fn a_plan_writes_nothing_and_evens_the_team(backend: Backend) {
         .plan_rebalance(&admin(), &request(Some("sales")), day(1))
         .await
         .expect("plan");
-    assert_eq!(store.table_rows_for_test().await.expect("rows"), rows_before);
+    assert_eq!(
+        store.table_rows_for_test().await.expect("rows"),
+        rows_before
+    );
     assert_eq!(plan.method, "min_cost_flow");
-    assert_eq!(plan.customers_considered, 30, "o1's customers are outside sales");
+    assert_eq!(
+        plan.customers_considered, 30,
+        "o1's customers are outside sales"
+    );
     assert!(plan.moves_total >= 10, "{} moves", plan.moves_total);
     assert!(plan.moves.iter().all(|planned| planned.from_rep_id == "r1"));
     assert!(plan.objective_after.total < plan.objective_before.total);
@@ -152,7 +158,10 @@ async fn applying_opens_transfers_or_moves_with_events(backend: Backend) {
     }
     // Nothing moved yet: the transfers wait for approval.
     for planned in &applied.plan.moves {
-        assert_eq!(owner(&store, &planned.customer_id).await.as_deref(), Some("r1"));
+        assert_eq!(
+            owner(&store, &planned.customer_id).await.as_deref(),
+            Some("r1")
+        );
     }
     // A second plan leaves customers in open transfers where they are.
     let again = store
@@ -216,7 +225,11 @@ async fn tick_relieves_an_overloaded_rep(backend: Backend) {
     let overload = summary.overload.expect("the overload job ran");
     assert_eq!(overload.overloaded_reps, vec!["r1".to_string()]);
     assert_eq!(overload.action, "propose");
-    assert!((1..=5).contains(&overload.moves), "{} moves", overload.moves);
+    assert!(
+        (1..=5).contains(&overload.moves),
+        "{} moves",
+        overload.moves
+    );
     assert!(!overload.transfer_ids.is_empty());
     let transfer = store
         .get_transfer(&admin(), overload.transfer_ids[0])

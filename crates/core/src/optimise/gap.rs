@@ -541,7 +541,10 @@ impl<'a> Search<'a> {
         let agents = instance.agent_count();
         let mut option_of = vec![0; instance.item_count()];
         let mut best_bound = f64::NEG_INFINITY;
-        let mut best_multipliers = (self.weight_multipliers.clone(), self.count_multipliers.clone());
+        let mut best_multipliers = (
+            self.weight_multipliers.clone(),
+            self.count_multipliers.clone(),
+        );
         let mut step_scale = 2.0;
         let mut stalled = 0;
         let mut weight_gradient = vec![0.0; agents];
@@ -550,7 +553,10 @@ impl<'a> Search<'a> {
             let value = self.relaxed(&mut option_of);
             if value > best_bound + 1e-9 * value.abs().max(1.0) {
                 best_bound = value;
-                best_multipliers = (self.weight_multipliers.clone(), self.count_multipliers.clone());
+                best_multipliers = (
+                    self.weight_multipliers.clone(),
+                    self.count_multipliers.clone(),
+                );
                 stalled = 0;
             } else {
                 stalled += 1;
@@ -745,7 +751,10 @@ impl<'a> Search<'a> {
         let items = instance.item_count();
         let mut option_of = vec![usize::MAX; items];
         for (item, taken) in taken_by.iter().enumerate() {
-            if let Some(&index) = taken.iter().min_by_key(|&&index| instance.option_cost[index]) {
+            if let Some(&index) = taken
+                .iter()
+                .min_by_key(|&&index| instance.option_cost[index])
+            {
                 option_of[item] = index;
             }
         }
@@ -935,7 +944,10 @@ impl<'a> Search<'a> {
                 if is_tabu && !(feasible_after && cost_after < best_cost) {
                     return;
                 }
-                if chosen.as_ref().is_none_or(|(best, ..)| score < *best - 1e-9) {
+                if chosen
+                    .as_ref()
+                    .is_none_or(|(best, ..)| score < *best - 1e-9)
+                {
                     chosen = Some((score, first.0, first.1, second));
                 }
             };
@@ -955,8 +967,7 @@ impl<'a> Search<'a> {
                     let to_agent = instance.option_agent[index] as usize;
                     let to_weight = instance.option_weight[index];
                     let delta_cost = instance.option_cost[index] - from_cost;
-                    let score =
-                        delta_cost as f64 + leave + penalty_change(to_agent, to_weight, 1);
+                    let score = delta_cost as f64 + leave + penalty_change(to_agent, to_weight, 1);
                     let feasible_after = others_base == usize::from(is_over(to_agent))
                         && from_ok_after
                         && room[to_agent] >= to_weight
@@ -1068,7 +1079,11 @@ mod tests {
         let mut best = None;
         loop {
             let assignment: Vec<usize> = (0..items)
-                .map(|item| instance.option(instance.item_start[item] + choice[item]).agent)
+                .map(|item| {
+                    instance
+                        .option(instance.item_start[item] + choice[item])
+                        .agent
+                })
                 .collect();
             if let Ok(cost) = instance.evaluate(&assignment) {
                 if best.is_none_or(|known| cost < known) {
@@ -1092,7 +1107,12 @@ mod tests {
         }
     }
 
-    fn random_instance(random: &mut SplitMix64, agents: usize, items: usize, sparse: bool) -> GapInstance {
+    fn random_instance(
+        random: &mut SplitMix64,
+        agents: usize,
+        items: usize,
+        sparse: bool,
+    ) -> GapInstance {
         let total_weight = items as i64 * 10;
         let capacities = (0..agents)
             .map(|_| (total_weight / agents as i64) * (70 + random.below(60) as i64) / 100)
@@ -1128,7 +1148,11 @@ mod tests {
             Some(optimum) => {
                 assert_eq!(solution.status, GapStatus::Feasible, "{name}");
                 let assignment = solution.assignment.as_ref().unwrap();
-                assert_eq!(instance.evaluate(assignment), Ok(optimum), "{name}: not optimal");
+                assert_eq!(
+                    instance.evaluate(assignment),
+                    Ok(optimum),
+                    "{name}: not optimal"
+                );
                 assert_eq!(solution.cost, Some(optimum), "{name}");
             }
             None => assert_ne!(solution.status, GapStatus::Feasible, "{name}"),
@@ -1153,8 +1177,16 @@ mod tests {
         for _ in 0..2 {
             instance
                 .add_item(&[
-                    GapOption { agent: 0, cost: 1, weight: 1 },
-                    GapOption { agent: 1, cost: 5, weight: 1 },
+                    GapOption {
+                        agent: 0,
+                        cost: 1,
+                        weight: 1,
+                    },
+                    GapOption {
+                        agent: 1,
+                        cost: 5,
+                        weight: 1,
+                    },
                 ])
                 .unwrap();
         }
@@ -1175,8 +1207,16 @@ mod tests {
         for _ in 0..3 {
             too_heavy
                 .add_item(&[
-                    GapOption { agent: 0, cost: 1, weight: 4 },
-                    GapOption { agent: 1, cost: 1, weight: 4 },
+                    GapOption {
+                        agent: 0,
+                        cost: 1,
+                        weight: 4,
+                    },
+                    GapOption {
+                        agent: 1,
+                        cost: 1,
+                        weight: 4,
+                    },
                 ])
                 .unwrap();
         }
@@ -1187,13 +1227,29 @@ mod tests {
     fn bad_instances_are_refused() {
         let mut instance = GapInstance::new(vec![5]).unwrap();
         assert_eq!(
-            instance.add_item(&[GapOption { agent: 1, cost: 1, weight: 1 }]),
-            Err(GapError::UnknownAgent { item: 0, agent: 1, agents: 1 })
+            instance.add_item(&[GapOption {
+                agent: 1,
+                cost: 1,
+                weight: 1
+            }]),
+            Err(GapError::UnknownAgent {
+                item: 0,
+                agent: 1,
+                agents: 1
+            })
         );
         assert_eq!(
             instance.add_item(&[
-                GapOption { agent: 0, cost: 1, weight: 1 },
-                GapOption { agent: 0, cost: 2, weight: 1 }
+                GapOption {
+                    agent: 0,
+                    cost: 1,
+                    weight: 1
+                },
+                GapOption {
+                    agent: 0,
+                    cost: 2,
+                    weight: 1
+                }
             ]),
             Err(GapError::RepeatedAgent { item: 0, agent: 0 })
         );
@@ -1202,7 +1258,12 @@ mod tests {
             Err(GapError::NegativeCapacity { agent: 0 })
         );
         let mut huge = GapInstance::new(vec![1]).unwrap();
-        huge.add_item(&[GapOption { agent: 0, cost: i64::MAX, weight: 1 }]).unwrap();
+        huge.add_item(&[GapOption {
+            agent: 0,
+            cost: i64::MAX,
+            weight: 1,
+        }])
+        .unwrap();
         assert_eq!(
             solve_gap(&huge, &GapSettings::default()),
             Err(GapError::OverflowRisk)
@@ -1219,7 +1280,9 @@ mod tests {
         };
         let first = solve_gap(&instance, &settings).unwrap();
         assert_eq!(first, solve_gap(&instance, &settings).unwrap());
-        let cost = instance.evaluate(first.assignment.as_ref().unwrap()).unwrap();
+        let cost = instance
+            .evaluate(first.assignment.as_ref().unwrap())
+            .unwrap();
         assert_eq!(Some(cost), first.cost);
         assert!(first.bound <= cost);
     }

@@ -120,15 +120,25 @@ fn parse_instance(tokens: &mut Tokens<'_>) -> Result<GapInstance, GapFormatError
     let mut costs = Vec::with_capacity(cells);
     for agent in 0..agents {
         for item in 0..items {
-            costs.push(tokens.next(&format!("the cost of agent {} for item {}", agent + 1, item + 1))?.1);
+            costs.push(
+                tokens
+                    .next(&format!(
+                        "the cost of agent {} for item {}",
+                        agent + 1,
+                        item + 1
+                    ))?
+                    .1,
+            );
         }
     }
     let mut weights = Vec::with_capacity(cells);
     for agent in 0..agents {
         for item in 0..items {
-            weights.push(
-                tokens.non_negative(&format!("the weight of item {} at agent {}", item + 1, agent + 1))?,
-            );
+            weights.push(tokens.non_negative(&format!(
+                "the weight of item {} at agent {}",
+                item + 1,
+                agent + 1
+            ))?);
         }
     }
     let mut capacities = Vec::with_capacity(agents);
@@ -174,7 +184,10 @@ mod tests {
         assert_eq!(instance.capacity(1), 5);
         assert_eq!(instance.evaluate(&[0, 0, 1]), Ok(1 + 2 + 6));
         let collection = format!("2\n{one}{one}");
-        assert_eq!(parse_gap(&collection).unwrap(), vec![instance.clone(), instance.clone()]);
+        assert_eq!(
+            parse_gap(&collection).unwrap(),
+            vec![instance.clone(), instance.clone()]
+        );
     }
 
     #[test]

@@ -144,6 +144,7 @@ max_over_mean = 1.2                 # with differing workloads: no rep above thi
 overload_threshold = 1.3            # tick: a rep above this x its team's mean workload is overloaded
 overload_action = "propose"         # or "move": tick makes the moves instead of asking the manager
 overload_candidates = 200           # of an overloaded book, the newest and lowest-tier customers tick may move
+candidates_per_customer = 8         # most reps besides its owner a customer is offered (below-mean reps first)
 
 [notify]
 # Every notification is also POSTed as JSON here, from an outbox with retries (leave out: none).
@@ -1526,7 +1527,10 @@ mod tests {
     #[test]
     fn the_rebalance_section_is_read_and_checked() {
         let policy = ValuePolicy::parse(EXAMPLE_POLICY).unwrap();
-        assert_eq!(policy.rebalance, crate::rebalance::RebalancePolicy::default());
+        assert_eq!(
+            policy.rebalance,
+            crate::rebalance::RebalancePolicy::default()
+        );
         let moved = ValuePolicy::parse(
             "[rebalance]\nmove_penalty = { C = 3 }\noverload_action = \"move\"\noverload_threshold = 1.5\n",
         )

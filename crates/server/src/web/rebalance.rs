@@ -153,7 +153,15 @@ async fn rebalance_page(
     if let Some(refused) = super::refuse_role(&page.session.principal, Allowed::Managers) {
         return refused;
     }
-    draw(&state, page, &headers, &RebalanceForm::default(), None, None).await
+    draw(
+        &state,
+        page,
+        &headers,
+        &RebalanceForm::default(),
+        None,
+        None,
+    )
+    .await
 }
 
 /// Plans (a dry run), or applies the plan made from the same inputs now.
@@ -236,7 +244,11 @@ async fn plan_or_apply(
             Err(error) => crate::ApiError::from(error).into_response(),
         };
     }
-    match state.store.plan_rebalance(&principal, &request, clock).await {
+    match state
+        .store
+        .plan_rebalance(&principal, &request, clock)
+        .await
+    {
         Ok(plan) => draw(&state, page, &headers, &form, Some(&plan), None).await,
         Err(allot_store::StoreError::Invalid(error)) => {
             draw(&state, page, &headers, &form, None, Some(error.to_string())).await

@@ -209,7 +209,10 @@ impl Store {
                         .entry(key)
                         .or_default()
                         .push(parse_customer(&planned.customer_id)?);
-                    reasons.entry(key).or_default().insert(planned.reason.as_str());
+                    reasons
+                        .entry(key)
+                        .or_default()
+                        .insert(planned.reason.as_str());
                 }
                 for ((from, to), customers) in &groups {
                     let why: Vec<&str> = reasons[&(*from, *to)].iter().copied().collect();
@@ -334,7 +337,12 @@ impl Store {
             book.sort_by(|left, right| {
                 rank(&right.tier)
                     .cmp(&rank(&left.tier))
-                    .then(right.created_at.map(|at| at.0).cmp(&left.created_at.map(|at| at.0)))
+                    .then(
+                        right
+                            .created_at
+                            .map(|at| at.0)
+                            .cmp(&left.created_at.map(|at| at.0)),
+                    )
                     .then(left.id.cmp(&right.id))
             });
             for row in book

@@ -203,13 +203,16 @@ impl Store {
         // The overload relief plans from a snapshot (it reads every customer) before its
         // transaction, and only when its day's run is still to do; the moves change owners
         // only if they still have the owner the plan saw.
-        let overload_done: Option<String> = on_backend!(&mut self.database.acquire().await?, |connection, Db| {
-            sql!(Db; "SELECT job FROM job_runs WHERE job = ", bind(crate::lifecycle::rebalance::OVERLOAD_JOB),
+        let overload_done: Option<String> = on_backend!(
+            &mut self.database.acquire().await?,
+            |connection, Db| {
+                sql!(Db; "SELECT job FROM job_runs WHERE job = ", bind(crate::lifecycle::rebalance::OVERLOAD_JOB),
                 " AND period = ", bind(day.as_str()))
             .build_query_scalar()
             .fetch_optional(&mut *connection)
             .await?
-        });
+            }
+        );
         let overload_plan = if overload_done.is_none() {
             self.overload_plan(clock).await?
         } else {

@@ -19,6 +19,7 @@ pub(super) struct RawRebalance {
     overload_threshold: Option<Spanned<f64>>,
     overload_action: Option<Spanned<String>>,
     overload_candidates: RawCount,
+    candidates_per_customer: RawCount,
 }
 
 /// Points stay small enough that a million customers' objective fits the solvers' integers.
@@ -132,7 +133,14 @@ impl Checker<'_> {
             defaults.overload_candidates,
             100_000,
         );
+        let candidates_per_customer = self.count(
+            "rebalance.candidates_per_customer",
+            &raw.candidates_per_customer,
+            defaults.candidates_per_customer,
+            1_000,
+        );
         RebalancePolicy {
+            candidates_per_customer,
             move_penalty,
             move_penalty_default,
             load_band_width,
