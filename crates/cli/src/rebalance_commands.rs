@@ -133,12 +133,10 @@ fn print_plan(plan: &RebalancePlan, limit: usize) {
     objective.row(terms("total", before.total, after.total));
     println!();
     objective.print();
-    if let (Some(bound), Some(cost)) = (plan.assignment_bound, plan.assignment_cost) {
+    if let (Some(bound), Some(gap)) = (plan.bound, plan.gap) {
         println!(
-            "assignment: cost {cost}, lower bound {bound}{}",
-            plan.capacity_factor
-                .map(|factor| format!(", workload capped at {factor:.1} x the team mean"))
-                .unwrap_or_default()
+            "lower bound (flow relaxation): {bound:.1}; the plan is within {:.3}% of it",
+            gap * 100.0
         );
     }
     if !plan.moves.is_empty() {

@@ -24,11 +24,14 @@
 //!     (the most common one in its book).
 //! - **Unit workloads** (every customer in scope weighs 1): a min-cost flow, solved exactly:
 //!   customers → reps (one arc per eligible rep) → sink through the load bands.
-//! - **Differing workloads**: a generalised assignment problem. Fairness becomes a capacity
-//!   (`max_over_mean` × the team's mean workload, loosened by 0.1 at a time if nothing fits)
-//!   and the holding cap an item limit; the objective's moves and affinity are minimised by
-//!   [`solve_gap`], which also gives a lower bound. The plan reports the full objective
-//!   (with the load term) before and after either way.
+//! - **Differing workloads**: a generalised assignment problem with a convex load cost, solved
+//!   by its flow relaxation: each customer supplies its workload in hundredths, its move and
+//!   affinity points spread over them (rounded down), the bands priced per hundredth. The
+//!   relaxation's optimum is a lower bound on the objective; a customer whose hundredths went to
+//!   several reps goes to the one that got most (back to its owner where that passes a cap),
+//!   then single moves that lower the objective are made while any does. The plan reports the
+//!   bound and its gap to it. (`allot gap solve` is the standalone solver for GAPs with hard
+//!   capacities.)
 //! - **`max_moves`** is a hard limit: a price per move is added to every move (Lagrangian
 //!   relaxation of the limit), raised by bisection to the smallest that keeps the moves
 //!   within it. The plan is then optimal for the priced objective and within the limit.
@@ -41,7 +44,7 @@ use crate::clock::Clock;
 use crate::customer::Customer;
 use crate::ids::{CustomerId, RepId, TeamId};
 use crate::model::Team;
-use crate::optimise::{solve_gap, FlowNetwork, FlowStatus, GapInstance, GapOption, GapSettings};
+use crate::optimise::{FlowNetwork, FlowStatus};
 use crate::routing::{team_subtree, RoutingEngine};
 use crate::rules::RuleSet;
 use crate::simulate::{fairness_changes, FairnessChange, TeamFairnessChange};
@@ -78,8 +81,6 @@ pub struct RebalancePolicy {
     pub load_band_costs: Vec<u32>,
     pub affinity_skill: u32,
     pub affinity_region: u32,
-    /// With differing workloads, no rep above this × its team's mean workload.
-    pub max_over_mean: f64,
     /// `tick` acts on reps whose workload passes this × their team's mean.
     pub overload_threshold: f64,
     pub overload_action: OverloadAction,
@@ -101,7 +102,6 @@ impl Default for RebalancePolicy {
             load_band_costs: vec![5, 10, 20, 40, 80, 160],
             affinity_skill: 5,
             affinity_region: 5,
-            max_over_mean: 1.2,
             overload_threshold: 1.3,
             overload_action: OverloadAction::Propose,
             overload_candidates: 200,
@@ -206,12 +206,10 @@ pub struct RebalancePlan {
     pub max_moves_met: bool,
     pub objective_before: ObjectiveTerms,
     pub objective_after: ObjectiveTerms,
-    /// For a generalised assignment: no plan has lower moves + affinity than this (in the
-    /// solver's integer points), and the plan's own value of that part.
-    pub assignment_bound: Option<i64>,
-    pub assignment_cost: Option<i64>,
-    /// With differing workloads: the cap on each rep's workload used, × the team mean.
-    pub capacity_factor: Option<f64>,
+    /// With differing workloads: no plan's objective total is below this (the optimum of the
+    /// flow relaxation, at the move price used), and the plan's gap to it.
+    pub bound: Option<f64>,
+    pub gap: Option<f64>,
     pub overall: FairnessChange,
     pub teams: Vec<TeamFairnessChange>,
 }
@@ -560,13 +558,14 @@ impl<'a> RebalanceBuilder<'a> {
             .iter()
             .map(|customer| customer.owner)
             .collect();
+        let moves_count = moves.len();
         RebalancePlan {
             as_of: self.start.clock.now().to_rfc3339(),
             team_id: self.start.team.as_ref().map(ToString::to_string),
             method: if unit {
                 "min_cost_flow"
             } else {
-                "generalised_assignment"
+                "flow_relaxation"
             }
             .to_string(),
             customers_considered: self.candidates.len(),
@@ -580,9 +579,12 @@ impl<'a> RebalanceBuilder<'a> {
             max_moves_met: solved.max_moves_met,
             objective_before: problem.objective(&owners, policy),
             objective_after: problem.objective(assignment, policy),
-            assignment_bound: solved.bound,
-            assignment_cost: solved.cost,
-            capacity_factor: solved.capacity_factor,
+            bound: solved.bound,
+            gap: solved.bound.map(|bound| {
+                let after = problem.objective(assignment, policy).total
+                    + solved.move_price as f64 * moves_count as f64;
+                (after - bound) / bound.abs().max(1.0)
+            }),
             overall,
             teams: team_rows,
         }
@@ -597,9 +599,8 @@ impl<'a> RebalanceBuilder<'a> {
 struct Solved {
     move_price: i64,
     max_moves_met: bool,
-    bound: Option<i64>,
-    cost: Option<i64>,
-    capacity_factor: Option<f64>,
+    /// The flow relaxation's optimum (differing workloads).
+    bound: Option<f64>,
 }
 
 /// The numbers every solve uses, in scope positions.
@@ -611,7 +612,6 @@ struct Problem<'b> {
     loads_before: Vec<f64>,
     band_start: Vec<f64>,
     band_width: Vec<f64>,
-    team_mean: Vec<f64>,
     count_limit: Vec<u32>,
     /// Per customer and option (owner first, then eligible): the move and affinity points.
     option_costs: Vec<Vec<i64>>,
@@ -703,7 +703,6 @@ impl<'b> Problem<'b> {
             loads_before,
             band_start,
             band_width,
-            team_mean,
             count_limit,
             option_costs,
         }
@@ -873,7 +872,7 @@ impl<'b> Problem<'b> {
         if unit {
             self.solve_flow(price)
         } else {
-            self.solve_assignment(price)
+            self.solve_weighted(price)
         }
     }
 
@@ -923,13 +922,7 @@ impl<'b> Problem<'b> {
             .iter()
             .map(|customer| customer.owner)
             .collect();
-        let solved = Solved {
-            move_price: price,
-            max_moves_met: true,
-            bound: None,
-            cost: None,
-            capacity_factor: None,
-        };
+        let solved = self.unsolved(price);
         // The network is always feasible (everyone may stay) and has no negative cycle (every
         // arc points towards the sink), so anything but an optimum is a bug: stay put then.
         let Ok(solution) = network.solve() else {
@@ -951,90 +944,181 @@ impl<'b> Problem<'b> {
         (assignment, solved)
     }
 
-    /// Differing workloads: a generalised assignment with fairness as capacities.
-    fn solve_assignment(&self, price: i64) -> (Vec<u32>, Solved) {
+    /// Differing workloads: the flow relaxation, rounded and improved. Each customer supplies
+    /// its workload in hundredths; a unit's move and affinity points are the customer's divided
+    /// by its units, rounded down, and the load bands are priced per hundredth. The optimum of
+    /// that network is a lower bound on the objective (every assignment is one of its flows,
+    /// at no less cost); a customer whose units went to several reps goes to the one that got
+    /// most, then single moves that lower the objective are made until none does.
+    fn solve_weighted(&self, price: i64) -> (Vec<u32>, Solved) {
+        const SCALE: i64 = 10_000;
+        let customers = self.customers.len();
         let reps = self.rep_count();
-        let scale = |workload: f64| ((workload * 100.0).round() as i64).max(1);
+        let sink = customers + reps;
+        let units: Vec<i64> = self
+            .customers
+            .iter()
+            .map(|customer| ((customer.workload * 100.0).round() as i64).max(1))
+            .collect();
+        let arc_total: usize = self.customers.iter().map(|c| c.eligible.len() + 1).sum();
+        let bands = self.policy.load_band_costs.len() + 1;
+        let mut network = FlowNetwork::with_arc_capacity(sink + 1, arc_total + reps * bands);
+        let total_units: i64 = units.iter().sum();
+        for (index, customer) in self.customers.iter().enumerate() {
+            network.set_supply(index, units[index]);
+            for option in 0..=customer.eligible.len() {
+                let rep = self.option_rep(index, option) as usize;
+                let points = self.option_costs[index][option] + if option == 0 { 0 } else { price };
+                let per_unit = (points * SCALE).div_euclid(units[index]);
+                network.add_arc(index, customers + rep, 0, units[index], per_unit);
+            }
+        }
+        // A hundredth of workload in band k costs band_cost × SCALE / 100.
+        let per_hundredth = SCALE / 100;
+        for rep in 0..reps {
+            let start = (self.band_start[rep] * 100.0).floor() as i64;
+            let width = ((self.band_width[rep] * 100.0).round() as i64).max(1);
+            let mut given = start.min(total_units);
+            network.add_arc(customers + rep, sink, 0, given, 0);
+            for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
+                let last = band + 1 == self.policy.load_band_costs.len();
+                let capacity = if last {
+                    total_units - given
+                } else {
+                    width.min(total_units - given)
+                };
+                if capacity > 0 {
+                    network.add_arc(
+                        customers + rep,
+                        sink,
+                        0,
+                        capacity,
+                        i64::from(cost) * per_hundredth,
+                    );
+                    given += capacity;
+                }
+            }
+        }
+        network.set_supply(sink, -total_units);
         let owners: Vec<u32> = self
             .customers
             .iter()
             .map(|customer| customer.owner)
             .collect();
-        let mut fixed = vec![0i64; reps];
-        for customer in self
-            .customers
-            .iter()
-            .filter(|customer| customer.eligible.is_empty())
-        {
-            fixed[customer.owner as usize] += scale(customer.workload);
-        }
-        let settings = GapSettings {
-            bound_rounds: 300,
-            search_evaluations: 400_000_000,
-            seed: 1,
+        let Ok(solution) = network.solve() else {
+            return (owners, self.unsolved(price));
         };
-        for step in 0..=10 {
-            let factor = self.policy.max_over_mean + 0.1 * step as f64;
-            let capacities: Vec<i64> = (0..reps)
-                .map(|rep| {
-                    let cap = if step == 10 {
-                        i64::MAX / (4 * reps.max(1) as i64)
-                    } else {
-                        (self.team_mean[rep] * factor * 100.0).floor() as i64
-                    };
-                    cap.max(fixed[rep])
-                })
-                .collect();
-            let Ok(mut instance) = GapInstance::new(capacities) else {
-                break;
-            };
-            let mut options = Vec::new();
-            for (index, customer) in self.customers.iter().enumerate() {
-                options.clear();
-                for option in 0..=customer.eligible.len() {
-                    options.push(GapOption {
-                        agent: self.option_rep(index, option) as usize,
-                        cost: self.option_costs[index][option]
-                            + if option == 0 { 0 } else { price },
-                        weight: scale(customer.workload),
-                    });
+        if solution.status != FlowStatus::Optimal {
+            return (owners, self.unsolved(price));
+        }
+        let mut assignment = owners;
+        let mut arc = 0;
+        for (index, customer) in self.customers.iter().enumerate() {
+            let mut most = 0;
+            for option in 0..=customer.eligible.len() {
+                let flow = solution.flows[arc];
+                // The owner wins a tie: it is first and needs a strictly larger share to lose.
+                if flow > most {
+                    most = flow;
+                    assignment[index] = self.option_rep(index, option);
                 }
-                if instance.add_item(&options).is_err() {
-                    return (owners, self.unsolved());
-                }
-            }
-            if self.count_limit.iter().any(|limit| *limit != u32::MAX)
-                && instance.set_item_limits(self.count_limit.clone()).is_err()
-            {
-                return (owners, self.unsolved());
-            }
-            let Ok(solution) = solve_gap(&instance, &settings) else {
-                return (owners, self.unsolved());
-            };
-            if let Some(assignment) = solution.assignment {
-                let assignment = assignment.into_iter().map(|rep| rep as u32).collect();
-                return (
-                    assignment,
-                    Solved {
-                        move_price: price,
-                        max_moves_met: true,
-                        bound: Some(solution.bound),
-                        cost: solution.cost,
-                        capacity_factor: (step < 10).then_some(factor),
-                    },
-                );
+                arc += 1;
             }
         }
-        (owners, self.unsolved())
+        self.keep_item_limits(&mut assignment);
+        let improved = self.shift_descent(assignment, price);
+        let bound = solution.cost as f64 / SCALE as f64;
+        (
+            improved,
+            Solved {
+                move_price: price,
+                max_moves_met: true,
+                bound: Some(bound),
+            },
+        )
     }
 
-    fn unsolved(&self) -> Solved {
+    /// Sends customers back to their owners from reps the rounding left above their holding
+    /// cap, the latest in customer order first.
+    fn keep_item_limits(&self, assignment: &mut [u32]) {
+        let mut counts = vec![0u32; self.rep_count()];
+        for &rep in assignment.iter() {
+            counts[rep as usize] += 1;
+        }
+        for index in (0..assignment.len()).rev() {
+            let rep = assignment[index] as usize;
+            let owner = self.customers[index].owner;
+            if counts[rep] > self.count_limit[rep] && assignment[index] != owner {
+                counts[rep] -= 1;
+                counts[owner as usize] += 1;
+                assignment[index] = owner;
+            }
+        }
+    }
+
+    /// Moves single customers to another of their options while that lowers the objective
+    /// (the priced one) and keeps holding caps, a few passes at most.
+    fn shift_descent(&self, mut assignment: Vec<u32>, price: i64) -> Vec<u32> {
+        let mut loads = vec![0.0; self.rep_count()];
+        let mut counts = vec![0u32; self.rep_count()];
+        for (customer, &rep) in self.customers.iter().zip(&assignment) {
+            loads[rep as usize] += customer.workload;
+            counts[rep as usize] += 1;
+        }
+        let rep_cost = |rep: usize, load: f64| {
+            self.policy
+                .load_cost(load, self.band_start[rep], self.band_width[rep])
+        };
+        for _pass in 0..4 {
+            let mut improved = false;
+            for (index, customer) in self.customers.iter().enumerate() {
+                let from = assignment[index];
+                let from_option = (0..=customer.eligible.len())
+                    .find(|&option| self.option_rep(index, option) == from)
+                    .unwrap_or(0);
+                let points = |option: usize| {
+                    self.option_costs[index][option] as f64
+                        + if option == 0 { 0.0 } else { price as f64 }
+                };
+                let workload = customer.workload;
+                let leave = rep_cost(from as usize, loads[from as usize] - workload)
+                    - rep_cost(from as usize, loads[from as usize]);
+                let mut best: Option<(f64, usize)> = None;
+                for option in 0..=customer.eligible.len() {
+                    let to = self.option_rep(index, option) as usize;
+                    if to == from as usize || counts[to] >= self.count_limit[to] {
+                        continue;
+                    }
+                    let change = points(option) - points(from_option)
+                        + leave
+                        + rep_cost(to, loads[to] + workload)
+                        - rep_cost(to, loads[to]);
+                    if change < -1e-9 && best.is_none_or(|(lowest, _)| change < lowest) {
+                        best = Some((change, option));
+                    }
+                }
+                if let Some((_, option)) = best {
+                    let to = self.option_rep(index, option);
+                    loads[from as usize] -= workload;
+                    counts[from as usize] -= 1;
+                    loads[to as usize] += workload;
+                    counts[to as usize] += 1;
+                    assignment[index] = to;
+                    improved = true;
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
+        assignment
+    }
+
+    fn unsolved(&self, price: i64) -> Solved {
         Solved {
-            move_price: 0,
+            move_price: price,
             max_moves_met: true,
             bound: None,
-            cost: None,
-            capacity_factor: None,
         }
     }
 }
@@ -1221,23 +1305,29 @@ strategy = "least_loaded"
     }
 
     #[test]
-    fn differing_workloads_are_a_generalised_assignment_within_the_cap() {
+    fn differing_workloads_are_solved_by_the_flow_relaxation_with_a_bound() {
         let mut customers = book("r1", 12, "北京", 2.0);
         customers.extend(book("r1", 12, "广东", 1.0));
+        customers.extend(book("r2", 3, "广东", 0.5));
         let plan = check(&customers, [None; 3], &RebalancePolicy::default(), None);
-        assert_eq!(plan.method, "generalised_assignment");
-        let factor = plan.capacity_factor.unwrap();
-        let mean = 36.0 / 3.0;
-        let mut loads: BTreeMap<&str, f64> = BTreeMap::new();
-        loads.insert("r1", 36.0);
-        for planned in &plan.moves {
-            *loads.entry(planned.from_rep_id.as_str()).or_default() -= planned.workload;
-            *loads.entry(planned.to_rep_id.as_str()).or_default() += planned.workload;
-        }
-        for (rep, load) in loads {
-            assert!(load <= mean * factor + 1e-9, "{rep} carries {load}");
-        }
-        assert!(plan.assignment_bound.unwrap() <= plan.assignment_cost.unwrap());
+        assert_eq!(plan.method, "flow_relaxation");
+        assert!(plan.moves_total > 0);
+        let bound = plan.bound.unwrap();
+        assert!(
+            bound <= plan.objective_after.total + 1e-6,
+            "{bound} above the plan"
+        );
+        assert!(plan.objective_after.total < plan.objective_before.total);
+        assert!(plan.gap.unwrap() >= -1e-9);
+        // Caps hold with differing workloads too.
+        let capped = check(
+            &customers,
+            [None, Some(3), Some(4)],
+            &RebalancePolicy::default(),
+            None,
+        );
+        assert!(after(&capped, "r2", 3) <= 3);
+        assert!(after(&capped, "r3", 0) <= 4);
     }
 
     #[test]
@@ -1262,7 +1352,11 @@ strategy = "least_loaded"
         };
         let plan = check(&customers, [None; 3], &policy, None);
         let receivers: BTreeSet<&str> = plan.moves.iter().map(|m| m.to_rep_id.as_str()).collect();
-        assert_eq!(receivers, BTreeSet::from(["r2", "r3"]), "spread by customer id");
+        assert_eq!(
+            receivers,
+            BTreeSet::from(["r2", "r3"]),
+            "spread by customer id"
+        );
         let every = check(&customers, [None; 3], &RebalancePolicy::default(), None);
         assert_eq!(plan.moves_total, every.moves_total);
     }

@@ -140,7 +140,6 @@ load_band_width = 0.1               # each load band is this share of the team m
 load_band_costs = [5, 10, 20, 40, 80, 160]   # per unit of workload in each band above the mean; rising
 affinity_skill = 5                  # points saved when the rep lists the customer's industry as a skill
 affinity_region = 5                 # points saved when the customer's province is the rep's home province
-max_over_mean = 1.2                 # with differing workloads: no rep above this x its team's mean
 overload_threshold = 1.3            # tick: a rep above this x its team's mean workload is overloaded
 overload_action = "propose"         # or "move": tick makes the moves instead of asking the manager
 overload_candidates = 200           # of an overloaded book, the newest and lowest-tier customers tick may move

@@ -15,7 +15,6 @@ pub(super) struct RawRebalance {
     load_band_costs: Option<Spanned<Vec<Spanned<i64>>>>,
     affinity_skill: RawCount,
     affinity_region: RawCount,
-    max_over_mean: Option<Spanned<f64>>,
     overload_threshold: Option<Spanned<f64>>,
     overload_action: Option<Spanned<String>>,
     overload_candidates: RawCount,
@@ -97,13 +96,6 @@ impl Checker<'_> {
             defaults.affinity_region,
             MOST_POINTS,
         );
-        let max_over_mean = self.number(
-            "rebalance.max_over_mean",
-            raw.max_over_mean.as_ref(),
-            defaults.max_over_mean,
-            1.0,
-            100.0,
-        );
         let overload_threshold = self.number(
             "rebalance.overload_threshold",
             raw.overload_threshold.as_ref(),
@@ -147,7 +139,6 @@ impl Checker<'_> {
             load_band_costs,
             affinity_skill,
             affinity_region,
-            max_over_mean,
             overload_threshold,
             overload_action,
             overload_candidates,
