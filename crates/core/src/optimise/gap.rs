@@ -390,6 +390,10 @@ pub fn solve_gap(instance: &GapInstance, settings: &GapSettings) -> Result<GapSo
     Ok(search.finish(bound))
 }
 
+/// The best move of a tabu iteration: its score, the item moved and its new option, and for
+/// a swap the second item and its new option.
+type ChosenMove = (f64, usize, usize, Option<(usize, usize)>);
+
 /// The solver's working state.
 struct Search<'a> {
     instance: &'a GapInstance,
@@ -635,6 +639,8 @@ impl<'a> Search<'a> {
     /// each agent solves a 0-1 knapsack (by dynamic programming over its capacity) of the
     /// items whose multiplier exceeds their cost there. Its value is at least the linear
     /// programme's. The knapsacks' choices are also repaired into assignments.
+    // The loops index several parallel arrays by the same agent, item or option.
+    #[allow(clippy::needless_range_loop)]
     fn knapsack_bound(&mut self, rounds: usize) -> i64 {
         let instance = self.instance;
         let items = instance.item_count();
@@ -746,6 +752,8 @@ impl<'a> Search<'a> {
     /// Turns the knapsacks' choices into an assignment: an item taken more than once stays at
     /// its cheapest taker, an item taken by none goes to the cheapest agent with room (or
     /// the cheapest, to be repaired); then repair and descent as the Lagrangian heuristic.
+    // The loops index several parallel arrays by the same agent, item or option.
+    #[allow(clippy::needless_range_loop)]
     fn knapsack_heuristic(&mut self, taken_by: &[Vec<usize>]) {
         let instance = self.instance;
         let items = instance.item_count();
@@ -867,6 +875,8 @@ impl<'a> Search<'a> {
     }
 
     /// The penalised tabu search, from the best assignment known (or the relaxed one).
+    // The loops index several parallel arrays by the same agent, item or option.
+    #[allow(clippy::needless_range_loop)]
     fn tabu(&mut self, evaluations: u64, bound: i64) {
         let instance = self.instance;
         let items = instance.item_count();
@@ -934,7 +944,7 @@ impl<'a> Search<'a> {
                     + count_penalty[agent] * count_part as f64
             };
             // (score, first item, its new option, second item and its new option)
-            let mut chosen: Option<(f64, usize, usize, Option<(usize, usize)>)> = None;
+            let mut chosen: Option<ChosenMove> = None;
             let mut consider = |score: f64,
                                 cost_after: i64,
                                 feasible_after: bool,
