@@ -914,6 +914,7 @@ async fn going_back_in_time_needs_force(backend: Backend) {
         [
             "expire_overrides 2099-12-01",
             "monthly_regrade 2099-12",
+            "overload 2099-12-01",
             "plan_care 2099-12-01",
             "reclaim 2099-12-01",
             "refresh_health 2099-12-01",
