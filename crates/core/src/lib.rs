@@ -40,3 +40,6 @@ pub use ids::{CustomerId, Region, RepId, TeamId};
 pub use model::{Level, Rep, Role, Team};
 pub use money::Money;
 pub use vocabulary::{StageName, TierName, Vocabulary};
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -595,6 +595,38 @@ impl<'a> RebalanceBuilder<'a> {
     }
 }
 
+/// What each rep holds under an assignment being changed: workload and customer count.
+struct Held {
+    loads: Vec<f64>,
+    counts: Vec<u32>,
+}
+
+impl Held {
+    fn of(problem: &Problem, assignment: &[u32]) -> Held {
+        let mut held = Held {
+            loads: vec![0.0; problem.rep_count()],
+            counts: vec![0; problem.rep_count()],
+        };
+        for (customer, &rep) in problem.customers.iter().zip(assignment) {
+            held.loads[rep as usize] += customer.workload;
+            held.counts[rep as usize] += 1;
+        }
+        held
+    }
+
+    /// Whether `rep` may take one more customer under its holding cap.
+    fn has_room(&self, problem: &Problem, rep: u32) -> bool {
+        self.counts[rep as usize] < problem.count_limit[rep as usize]
+    }
+
+    fn move_customer(&mut self, workload: f64, from: u32, to: u32) {
+        self.loads[from as usize] -= workload;
+        self.counts[from as usize] -= 1;
+        self.loads[to as usize] += workload;
+        self.counts[to as usize] += 1;
+    }
+}
+
 /// How a solve came out, beside the assignment.
 struct Solved {
     move_price: i64,
@@ -722,6 +754,46 @@ impl<'b> Problem<'b> {
         }
     }
 
+    /// Which option of customer `index` is rep `rep`.
+    fn option_of(&self, index: usize, rep: u32) -> Option<usize> {
+        (0..=self.customers[index].eligible.len())
+            .find(|&option| self.option_rep(index, option) == rep)
+    }
+
+    /// The points of option `option` of customer `index`, with `price` on a move.
+    fn points(&self, index: usize, option: usize, price: i64) -> f64 {
+        let price = if option == 0 { 0 } else { price };
+        (self.option_costs[index][option] + price) as f64
+    }
+
+    /// How much the objective (with `price` per move) changes when customer `index` goes from
+    /// `from` to option `to_option`, at the loads `held`.
+    fn move_change(
+        &self,
+        held: &Held,
+        index: usize,
+        from: u32,
+        to_option: usize,
+        price: i64,
+    ) -> Option<f64> {
+        let to = self.option_rep(index, to_option) as usize;
+        let from_option = self.option_of(index, from)?;
+        let from = from as usize;
+        let workload = self.customers[index].workload;
+        let rep_cost = |rep: usize, load: f64| {
+            self.policy
+                .load_cost(load, self.band_start[rep], self.band_width[rep])
+        };
+        let load_change = rep_cost(from, held.loads[from] - workload)
+            - rep_cost(from, held.loads[from])
+            + rep_cost(to, held.loads[to] + workload)
+            - rep_cost(to, held.loads[to]);
+        Some(
+            self.points(index, to_option, price) - self.points(index, from_option, price)
+                + load_change,
+        )
+    }
+
     fn objective(&self, assignment: &[u32], policy: &RebalancePolicy) -> ObjectiveTerms {
         let mut loads = vec![0.0; self.rep_count()];
         let mut moves = 0.0;
@@ -729,9 +801,7 @@ impl<'b> Problem<'b> {
         for (index, customer) in self.customers.iter().enumerate() {
             let rep = assignment[index];
             loads[rep as usize] += customer.workload;
-            let option = (0..=customer.eligible.len())
-                .find(|&option| self.option_rep(index, option) == rep)
-                .unwrap_or(0);
+            let option = self.option_of(index, rep).unwrap_or(0);
             let points = self.option_costs[index][option];
             if option == 0 {
                 affinity += points as f64;
@@ -806,36 +876,17 @@ impl<'b> Problem<'b> {
     /// Adds moves of `wider` (a plan with more moves) to `plan` while each still lowers the
     /// objective, keeps holding caps and the count within `limit`.
     fn fill_moves(&self, mut plan: Vec<u32>, wider: &[u32], limit: usize) -> Vec<u32> {
-        let mut loads = vec![0.0; self.rep_count()];
-        let mut counts = vec![0u32; self.rep_count()];
-        for (customer, &rep) in self.customers.iter().zip(&plan) {
-            loads[rep as usize] += customer.workload;
-            counts[rep as usize] += 1;
-        }
+        let mut held = Held::of(self, &plan);
         let mut moves = self.count_moves(&plan);
-        let option_cost = |index: usize, rep: u32| {
-            (0..=self.customers[index].eligible.len())
-                .find(|&option| self.option_rep(index, option) == rep)
-                .map(|option| self.option_costs[index][option] as f64)
-        };
-        let change = |loads: &[f64], index: usize, to: u32, from: u32| -> Option<f64> {
-            let workload = self.customers[index].workload;
-            let rep_cost = |rep: u32, load: f64| {
-                let rep = rep as usize;
-                self.policy
-                    .load_cost(load, self.band_start[rep], self.band_width[rep])
-            };
-            let load_change = rep_cost(from, loads[from as usize] - workload)
-                - rep_cost(from, loads[from as usize])
-                + rep_cost(to, loads[to as usize] + workload)
-                - rep_cost(to, loads[to as usize]);
-            Some(option_cost(index, to)? - option_cost(index, from)? + load_change)
+        // The limit's own objective: the price only chose which plans to compare.
+        let change = |held: &Held, index: usize, from: u32, to: u32| {
+            self.move_change(held, index, from, self.option_of(index, to)?, 0)
         };
         let mut candidates: Vec<(f64, usize)> = (0..plan.len())
             .filter(|&index| {
                 wider[index] != plan[index] && plan[index] == self.customers[index].owner
             })
-            .filter_map(|index| Some((change(&loads, index, wider[index], plan[index])?, index)))
+            .filter_map(|index| Some((change(&held, index, plan[index], wider[index])?, index)))
             .collect();
         candidates.sort_by(|left, right| left.0.total_cmp(&right.0).then(left.1.cmp(&right.1)));
         for (_, index) in candidates {
@@ -843,17 +894,13 @@ impl<'b> Problem<'b> {
                 break;
             }
             let (from, to) = (plan[index], wider[index]);
-            let Some(delta) = change(&loads, index, to, from) else {
+            let Some(delta) = change(&held, index, from, to) else {
                 continue;
             };
-            if delta >= 0.0 || counts[to as usize] >= self.count_limit[to as usize] {
+            if delta >= 0.0 || !held.has_room(self, to) {
                 continue;
             }
-            let workload = self.customers[index].workload;
-            loads[from as usize] -= workload;
-            loads[to as usize] += workload;
-            counts[from as usize] -= 1;
-            counts[to as usize] += 1;
+            held.move_customer(self.customers[index].workload, from, to);
             plan[index] = to;
             moves += 1;
         }
@@ -1059,50 +1106,26 @@ impl<'b> Problem<'b> {
     /// Moves single customers to another of their options while that lowers the objective
     /// (the priced one) and keeps holding caps, a few passes at most.
     fn shift_descent(&self, mut assignment: Vec<u32>, price: i64) -> Vec<u32> {
-        let mut loads = vec![0.0; self.rep_count()];
-        let mut counts = vec![0u32; self.rep_count()];
-        for (customer, &rep) in self.customers.iter().zip(&assignment) {
-            loads[rep as usize] += customer.workload;
-            counts[rep as usize] += 1;
-        }
-        let rep_cost = |rep: usize, load: f64| {
-            self.policy
-                .load_cost(load, self.band_start[rep], self.band_width[rep])
-        };
+        let mut held = Held::of(self, &assignment);
         for _pass in 0..4 {
             let mut improved = false;
-            for (index, customer) in self.customers.iter().enumerate() {
+            for index in 0..self.customers.len() {
                 let from = assignment[index];
-                let from_option = (0..=customer.eligible.len())
-                    .find(|&option| self.option_rep(index, option) == from)
-                    .unwrap_or(0);
-                let points = |option: usize| {
-                    self.option_costs[index][option] as f64
-                        + if option == 0 { 0.0 } else { price as f64 }
-                };
-                let workload = customer.workload;
-                let leave = rep_cost(from as usize, loads[from as usize] - workload)
-                    - rep_cost(from as usize, loads[from as usize]);
-                let mut best: Option<(f64, usize)> = None;
-                for option in 0..=customer.eligible.len() {
-                    let to = self.option_rep(index, option) as usize;
-                    if to == from as usize || counts[to] >= self.count_limit[to] {
+                let mut best: Option<(f64, u32)> = None;
+                for option in 0..=self.customers[index].eligible.len() {
+                    let to = self.option_rep(index, option);
+                    if to == from || !held.has_room(self, to) {
                         continue;
                     }
-                    let change = points(option) - points(from_option)
-                        + leave
-                        + rep_cost(to, loads[to] + workload)
-                        - rep_cost(to, loads[to]);
+                    let Some(change) = self.move_change(&held, index, from, option, price) else {
+                        continue;
+                    };
                     if change < -1e-9 && best.is_none_or(|(lowest, _)| change < lowest) {
-                        best = Some((change, option));
+                        best = Some((change, to));
                     }
                 }
-                if let Some((_, option)) = best {
-                    let to = self.option_rep(index, option);
-                    loads[from as usize] -= workload;
-                    counts[from as usize] -= 1;
-                    loads[to as usize] += workload;
-                    counts[to as usize] += 1;
+                if let Some((_, to)) = best {
+                    held.move_customer(self.customers[index].workload, from, to);
                     assignment[index] = to;
                     improved = true;
                 }
@@ -1128,37 +1151,14 @@ mod tests {
     use super::*;
     use crate::customer::Workload;
     use crate::ids::Region;
-    use crate::model::{Level, Rep, Role};
-    use crate::strategy::RepLoad;
     use chrono::{TimeZone, Utc};
 
     fn rep(id: &str, team: &str, capacity: Option<u32>) -> RepState {
-        RepState {
-            rep: Rep {
-                id: RepId::parse(id).unwrap(),
-                name: id.to_string(),
-                email: String::new(),
-                team_id: Some(TeamId::parse(team).unwrap()),
-                role: Role::Rep,
-                level: Level::Mid,
-                capacity,
-                weight: 1.0,
-                skills: vec![],
-                active: true,
-                absent_from: None,
-                absent_until: None,
-            },
-            load: RepLoad::default(),
-        }
+        crate::test_support::rep_state(id, team, capacity)
     }
 
     fn team(id: &str) -> Team {
-        Team {
-            id: TeamId::parse(id).unwrap(),
-            name: id.to_string(),
-            parent_id: None,
-            manager_id: None,
-        }
+        crate::test_support::team(id, None)
     }
 
     fn customer(id: &str, owner: &str, region: &str, workload: f64) -> Customer {

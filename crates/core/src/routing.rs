@@ -1241,37 +1241,16 @@ impl RoutingEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Level, Rep, Role};
+    use crate::model::Level;
     use crate::strategy::RepLoad;
     use chrono::{NaiveDate, TimeZone, Utc};
 
     fn rep(id: &str, team: &str) -> RepState {
-        RepState {
-            rep: Rep {
-                id: RepId::parse(id).unwrap(),
-                name: id.to_string(),
-                email: String::new(),
-                team_id: Some(TeamId::parse(team).unwrap()),
-                role: Role::Rep,
-                level: Level::Mid,
-                capacity: None,
-                weight: 1.0,
-                skills: vec![],
-                active: true,
-                absent_from: None,
-                absent_until: None,
-            },
-            load: RepLoad::default(),
-        }
+        crate::test_support::rep_state(id, team, None)
     }
 
     fn team(id: &str, parent: Option<&str>) -> Team {
-        Team {
-            id: TeamId::parse(id).unwrap(),
-            name: id.to_string(),
-            parent_id: parent.map(|parent| TeamId::parse(parent).unwrap()),
-            manager_id: None,
-        }
+        crate::test_support::team(id, parent)
     }
 
     fn customer(id: &str) -> Customer {

@@ -522,41 +522,17 @@ fn team_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Level, Rep, Role};
-    use crate::strategy::RepLoad;
     use chrono::{TimeZone, Utc};
 
     fn rep(id: &str, team: &str, owned: u32, capacity: Option<u32>) -> RepState {
-        RepState {
-            rep: Rep {
-                id: RepId::parse(id).unwrap(),
-                name: id.to_string(),
-                email: String::new(),
-                team_id: Some(TeamId::parse(team).unwrap()),
-                role: Role::Rep,
-                level: Level::Mid,
-                capacity,
-                weight: 1.0,
-                skills: vec![],
-                active: true,
-                absent_from: None,
-                absent_until: None,
-            },
-            load: RepLoad {
-                owned_count: owned,
-                owned_workload: f64::from(owned),
-                ..RepLoad::default()
-            },
-        }
+        let mut rep = crate::test_support::rep_state(id, team, capacity);
+        rep.load.owned_count = owned;
+        rep.load.owned_workload = f64::from(owned);
+        rep
     }
 
     fn team(id: &str) -> Team {
-        Team {
-            id: TeamId::parse(id).unwrap(),
-            name: id.to_string(),
-            parent_id: None,
-            manager_id: None,
-        }
+        crate::test_support::team(id, None)
     }
 
     /// A customer in `region`, created on day `day` of November 2026, owned by `owner` if any.

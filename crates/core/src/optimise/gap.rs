@@ -394,6 +394,74 @@ pub fn solve_gap(instance: &GapInstance, settings: &GapSettings) -> Result<GapSo
 /// a swap the second item and its new option.
 type ChosenMove = (f64, usize, usize, Option<(usize, usize)>);
 
+/// The bookkeeping both Lagrangian bounds share: the best value met, and Polyak steps towards
+/// the best known cost whose scale halves when the bound stalls.
+struct Subgradient {
+    best_bound: f64,
+    scale: f64,
+    stalled: usize,
+}
+
+impl Subgradient {
+    fn new() -> Subgradient {
+        Subgradient {
+            best_bound: f64::NEG_INFINITY,
+            scale: 2.0,
+            stalled: 0,
+        }
+    }
+
+    /// Notes a round's Lagrangian value; true when it is a new best bound.
+    fn record(&mut self, value: f64) -> bool {
+        if value > self.best_bound + 1e-9 * value.abs().max(1.0) {
+            self.best_bound = value;
+            self.stalled = 0;
+            return true;
+        }
+        self.stalled += 1;
+        if self.stalled >= STALL_ROUNDS {
+            self.scale /= 2.0;
+            self.stalled = 0;
+        }
+        false
+    }
+
+    /// What the steps aim at: the best feasible cost, or a guess above the bound.
+    fn target(&self, best_cost: Option<i64>) -> f64 {
+        match best_cost {
+            Some(cost) => cost as f64,
+            None => self.best_bound.abs() * 1.05 + self.best_bound + 1.0,
+        }
+    }
+
+    /// Whether the best cost is proven optimal: less than one unit above the bound.
+    fn closed(&self, best_cost: Option<i64>) -> bool {
+        best_cost.is_some() && self.target(best_cost) - self.best_bound <= 1.0 - 1e-9
+    }
+
+    /// The step for a round of `value` with this squared gradient norm; `None` to stop.
+    fn step(&self, value: f64, best_cost: Option<i64>, norm: f64) -> Option<f64> {
+        if norm <= 0.0 || self.scale < 1e-5 {
+            return None;
+        }
+        Some(self.scale * (self.target(best_cost) - value).max(1e-6) / norm)
+    }
+
+    /// The best bound rounded up: costs are integers, so any bound may be; the tolerance keeps
+    /// floating-point noise from rounding a true bound of exactly k up to k + 1.
+    fn rounded_bound(&self) -> i64 {
+        if !self.best_bound.is_finite() {
+            return i64::MIN;
+        }
+        let rounded = (self.best_bound - 1e-7 * self.best_bound.abs().max(1.0)).ceil();
+        if rounded >= i64::MAX as f64 {
+            i64::MAX
+        } else {
+            rounded as i64
+        }
+    }
+}
+
 /// The solver's working state.
 struct Search<'a> {
     instance: &'a GapInstance,
@@ -544,30 +612,20 @@ impl<'a> Search<'a> {
         let instance = self.instance;
         let agents = instance.agent_count();
         let mut option_of = vec![0; instance.item_count()];
-        let mut best_bound = f64::NEG_INFINITY;
+        let mut steps = Subgradient::new();
         let mut best_multipliers = (
             self.weight_multipliers.clone(),
             self.count_multipliers.clone(),
         );
-        let mut step_scale = 2.0;
-        let mut stalled = 0;
         let mut weight_gradient = vec![0.0; agents];
         let mut count_gradient = vec![0.0; agents];
         for round in 0..rounds.max(1) {
             let value = self.relaxed(&mut option_of);
-            if value > best_bound + 1e-9 * value.abs().max(1.0) {
-                best_bound = value;
+            if steps.record(value) {
                 best_multipliers = (
                     self.weight_multipliers.clone(),
                     self.count_multipliers.clone(),
                 );
-                stalled = 0;
-            } else {
-                stalled += 1;
-                if stalled >= STALL_ROUNDS {
-                    step_scale /= 2.0;
-                    stalled = 0;
-                }
             }
             let current = Current::from_options(instance, option_of.clone());
             if current.feasible(instance) {
@@ -577,11 +635,8 @@ impl<'a> Search<'a> {
             if round % HEURISTIC_EVERY == 0 {
                 self.lagrangian_heuristic(current);
             }
-            let upper = match &self.best {
-                Some((cost, _)) => *cost as f64,
-                None => best_bound.abs() * 1.05 + best_bound + 1.0,
-            };
-            if upper - best_bound <= 1.0 - 1e-9 && self.best.is_some() {
+            let best_cost = self.best.as_ref().map(|best| best.0);
+            if steps.closed(best_cost) {
                 break;
             }
             weight_gradient.iter_mut().for_each(|g| *g = 0.0);
@@ -610,10 +665,9 @@ impl<'a> Search<'a> {
                     None => count_gradient[agent] = 0.0,
                 }
             }
-            if norm <= 0.0 || step_scale < 1e-5 {
+            let Some(step) = steps.step(value, best_cost, norm) else {
                 break;
-            }
-            let step = step_scale * (upper - value).max(1e-6) / norm;
+            };
             for agent in 0..agents {
                 self.weight_multipliers[agent] =
                     (self.weight_multipliers[agent] + step * weight_gradient[agent]).max(0.0);
@@ -622,17 +676,7 @@ impl<'a> Search<'a> {
             }
         }
         (self.weight_multipliers, self.count_multipliers) = best_multipliers;
-        if !best_bound.is_finite() {
-            return i64::MIN;
-        }
-        // Costs are integers, so any bound may be rounded up; the tolerance keeps floating
-        // point noise from rounding a true bound of exactly k up to k + 1.
-        let rounded = (best_bound - 1e-7 * best_bound.abs().max(1.0)).ceil();
-        if rounded >= i64::MAX as f64 {
-            i64::MAX
-        } else {
-            rounded as i64
-        }
+        steps.rounded_bound()
     }
 
     /// The stronger bound: the assignment constraints relaxed with a multiplier per item, so
@@ -664,9 +708,7 @@ impl<'a> Search<'a> {
                     .unwrap_or(0) as f64
             })
             .collect();
-        let mut best_bound = f64::NEG_INFINITY;
-        let mut step_scale = 2.0;
-        let mut stalled = 0;
+        let mut steps = Subgradient::new();
         let mut taken_by: Vec<Vec<usize>> = vec![Vec::new(); items];
         let mut table: Vec<f64> = Vec::new();
         let mut taken_bits: Vec<u64> = Vec::new();
@@ -708,24 +750,12 @@ impl<'a> Search<'a> {
                     }
                 }
             }
-            if value > best_bound + 1e-9 * value.abs().max(1.0) {
-                best_bound = value;
-                stalled = 0;
-            } else {
-                stalled += 1;
-                if stalled >= STALL_ROUNDS {
-                    step_scale /= 2.0;
-                    stalled = 0;
-                }
-            }
+            steps.record(value);
             if round % 5 == 0 {
                 self.knapsack_heuristic(&taken_by);
             }
-            let upper = match &self.best {
-                Some((cost, _)) => *cost as f64,
-                None => best_bound.abs() * 1.05 + best_bound + 1.0,
-            };
-            if self.best.is_some() && upper - best_bound <= 1.0 - 1e-9 {
+            let best_cost = self.best.as_ref().map(|best| best.0);
+            if steps.closed(best_cost) {
                 break;
             }
             let norm: f64 = taken_by
@@ -735,18 +765,14 @@ impl<'a> Search<'a> {
                     gradient * gradient
                 })
                 .sum();
-            if norm <= 0.0 || step_scale < 1e-5 {
+            let Some(step) = steps.step(value, best_cost, norm) else {
                 break;
-            }
-            let step = step_scale * (upper - value).max(1e-6) / norm;
+            };
             for (multiplier, taken) in multipliers.iter_mut().zip(&taken_by) {
                 *multiplier += step * (1.0 - taken.len() as f64);
             }
         }
-        if !best_bound.is_finite() {
-            return i64::MIN;
-        }
-        (best_bound - 1e-7 * best_bound.abs().max(1.0)).ceil() as i64
+        steps.rounded_bound()
     }
 
     /// Turns the knapsacks' choices into an assignment: an item taken more than once stays at
