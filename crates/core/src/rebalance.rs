@@ -1109,8 +1109,8 @@ impl<'b> Problem<'b> {
         let mut held = Held::of(self, &assignment);
         for _pass in 0..4 {
             let mut improved = false;
-            for index in 0..self.customers.len() {
-                let from = assignment[index];
+            for (index, assigned) in assignment.iter_mut().enumerate() {
+                let from = *assigned;
                 let mut best: Option<(f64, u32)> = None;
                 for option in 0..=self.customers[index].eligible.len() {
                     let to = self.option_rep(index, option);
@@ -1126,7 +1126,7 @@ impl<'b> Problem<'b> {
                 }
                 if let Some((_, to)) = best {
                     held.move_customer(self.customers[index].workload, from, to);
-                    assignment[index] = to;
+                    *assigned = to;
                     improved = true;
                 }
             }
