@@ -234,8 +234,22 @@ pub(crate) async fn import_organisation(
     Ok([teams, reps, customers])
 }
 
+/// How `allot serve` and the demo listen.
+pub struct ServeOptions {
+    pub addr: String,
+    /// Seconds between runs of the scheduled jobs; 0 leaves them to cron.
+    pub tick_every: u64,
+    pub rate_limit: allot_server::operations::RateLimit,
+}
+
 /// Serves the API until stopped, with the scheduled jobs every `tick_every` seconds.
-pub async fn serve(store: Store, clock: ClockSource, addr: &str, tick_every: u64) -> Result<()> {
+pub async fn serve(store: Store, clock: ClockSource, options: &ServeOptions) -> Result<()> {
+    let ServeOptions {
+        addr,
+        tick_every,
+        rate_limit,
+    } = options;
+    let (addr, tick_every) = (addr.as_str(), *tick_every);
     let configured = std::env::var("ALLOT_ADMIN_TOKEN")
         .ok()
         .filter(|token| !token.trim().is_empty());
@@ -252,7 +266,7 @@ pub async fn serve(store: Store, clock: ClockSource, addr: &str, tick_every: u64
         "serving http://{} (API under /api/v1, OpenAPI at /api/openapi.json)",
         listener.local_addr()?
     );
-    let state = AppState { store, clock };
+    let state = AppState::new(store, clock).with_rate_limit(*rate_limit);
     // Notifications for `[notify] webhook_url` leave the outbox within seconds.
     allot_server::spawn_webhook_sender(
         state.store.clone(),

@@ -819,6 +819,67 @@ async fn serve_prints_the_generated_token_once(backend: Backend) {
     assert!(!listed.contains(&token), "only a hash is stored: {listed}");
 }
 
+/// `allot serve --log-format json`: one JSON object per log line, a request's lines carrying its
+/// id; SIGTERM ends the server cleanly (exit status 0) after what it was doing.
+async fn serve_logs_json_lines_with_request_ids_and_stops_on_sigterm(backend: Backend) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let workspace = Workspace::new(backend).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_allot"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--tick-every",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .current_dir(workspace.directory.path())
+        .env("ALLOT_DB", &workspace.database.url)
+        .env("ALLOT_NOW", "2026-11-25T09:00:00+08:00")
+        .env("ALLOT_ADMIN_TOKEN", "json-log-token-0123456789")
+        .env_remove("ALLOT_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start allot serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("serve prints its address").unwrap();
+        if let Some(rest) = line.strip_prefix("serving http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/teams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer json-log-token-0123456789\r\nx-request-id: cli-json-1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.to_lowercase().contains("x-request-id: cli-json-1"), "{response}");
+    // SAFETY: signals a child process this test started and still owns.
+    let signalled = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(signalled, 0);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "SIGTERM ends serve cleanly: {status:?}");
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let objects: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let access = objects
+        .iter()
+        .find(|object| object["span"]["request_id"] == "cli-json-1")
+        .unwrap_or_else(|| panic!("no line of the request in:\n{logs}"));
+    assert_eq!(access["status"], 200, "{access}");
+    assert_eq!(access["span"]["route"], "/api/v1/teams", "{access}");
+    assert!(access["level"].is_string() && access["timestamp"].is_string(), "{access}");
+}
+
 /// 撞单 at the command line: an imported duplicate of c1 becomes a conflict, which its rep
 /// disputes, the manager moves through a transfer the rep accepts, and the records merge.
 async fn duplicates_become_conflicts_settled_at_the_command_line(backend: Backend) {
@@ -1186,6 +1247,7 @@ async fn mcf_solves_dimacs_files_and_says_why_it_cannot() {
 }
 
 allot_store::test_on_both_backends! {
+    serve_logs_json_lines_with_request_ids_and_stops_on_sigterm => super::serve_logs_json_lines_with_request_ids_and_stops_on_sigterm;
     simulate_reports_and_writes_nothing => super::simulate_reports_and_writes_nothing;
     a_password_is_set_from_standard_input => super::a_password_is_set_from_standard_input;
     an_excel_workbook_imports_like_its_csv => super::an_excel_workbook_imports_like_its_csv;

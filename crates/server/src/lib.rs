@@ -5,6 +5,7 @@ pub mod clock;
 pub mod documents;
 pub mod error;
 mod extract;
+pub mod operations;
 mod routes;
 pub mod web;
 pub mod webhook;
@@ -32,6 +33,24 @@ pub use webhook::{deliver_due_notifications, spawn_webhook_sender};
 pub struct AppState {
     pub store: Store,
     pub clock: ClockSource,
+    /// Calls per API token (see `operations::RateLimit`).
+    pub rate_limiter: operations::RateLimiter,
+}
+
+impl AppState {
+    /// A server's state with the default rate limit per token.
+    pub fn new(store: Store, clock: ClockSource) -> Self {
+        AppState {
+            store,
+            clock,
+            rate_limiter: operations::RateLimiter::new(operations::RateLimit::DEFAULT),
+        }
+    }
+
+    pub fn with_rate_limit(mut self, limit: operations::RateLimit) -> Self {
+        self.rate_limiter = operations::RateLimiter::new(limit);
+        self
+    }
 }
 
 #[derive(OpenApi)]
@@ -58,8 +77,8 @@ impl utoipa::Modify for BearerSecurity {
     }
 }
 
-/// Adds the 401 that the token check answers, and the 403 of the role table, to every
-/// `/api/v1` operation, so clients see them where they look for them instead of in prose.
+/// Adds the 401 that the token check answers, the 403 of the role table and the 429 of the
+/// rate limit to every `/api/v1` operation, so clients see them where they look for them instead of in prose.
 struct UnauthorizedResponses;
 
 impl utoipa::Modify for UnauthorizedResponses {
@@ -82,6 +101,9 @@ impl utoipa::Modify for UnauthorizedResponses {
         );
         let not_found =
             error_response("no such record, or one outside the caller's view (answered alike)");
+        let rate_limited = error_response(
+            "this token made more calls than the server's rate limit allows; see Retry-After",
+        );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let names_a_record = path.contains("{id}")
                 || [
@@ -113,6 +135,11 @@ impl utoipa::Modify for UnauthorizedResponses {
                     .responses
                     .entry("403".to_string())
                     .or_insert_with(|| forbidden.clone().into());
+                operation
+                    .responses
+                    .responses
+                    .entry("429".to_string())
+                    .or_insert_with(|| rate_limited.clone().into());
                 if names_a_record {
                     operation
                         .responses
@@ -135,6 +162,7 @@ fn routes() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (public, public_document) = OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(serve_openapi_document))
+        .routes(routes!(operations::serve_metrics))
         .split_for_parts();
     document.merge(public_document);
     (api, public, document)
@@ -184,6 +212,12 @@ async fn require_token(
         .verify_token(token)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    if let Err(wait) = state
+        .rate_limiter
+        .admit(&holder.id, std::time::Instant::now())
+    {
+        return Ok(operations::too_many_requests(wait));
+    }
     let principal = match state.store.principal(&holder).await {
         Ok(principal) => principal,
         // The rep was deactivated or removed between the token check and now.
@@ -250,6 +284,7 @@ pub fn app(state: AppState) -> Router {
                 "this route does not take that method; see /api/openapi.json",
             )
         })
+        .layer(middleware::from_fn(operations::around_every_request))
         .with_state(state)
 }
 
@@ -263,11 +298,16 @@ pub fn spawn_scheduler(state: AppState, every: std::time::Duration) -> tokio::ta
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            match state
+            let started = std::time::Instant::now();
+            let ticked = state
                 .store
                 .tick(state.clock.now(), "scheduler", false)
-                .await
-            {
+                .await;
+            match &ticked {
+                Ok(summary) => operations::record_tick(summary, "scheduler", started.elapsed()),
+                Err(_) => operations::record_tick_failure("scheduler"),
+            }
+            match ticked {
                 Ok(summary) if !summary.ran.is_empty() => {
                     let ran: Vec<String> = summary
                         .ran

@@ -42,6 +42,7 @@ async fn unauthenticated_calls_are_refused(backend: Backend) {
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/api/openapi.json"),
+    ("get", "/metrics"),
     ("get", "/api/v1/customers"),
     ("post", "/api/v1/customers"),
     ("get", "/api/v1/customers/{id}"),

@@ -74,6 +74,10 @@ async fn route_customer(
         .store
         .route_one(fields, &given, state.clock.now(), &principal.actor())
         .await?;
+    crate::operations::record_routing_decision(
+        routed.routed_now,
+        routed.decision.owner_id.is_some(),
+    );
     let Some(conflict) = &routed.conflict else {
         return Ok(Json(routed));
     };

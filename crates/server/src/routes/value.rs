@@ -261,10 +261,13 @@ async fn run_tick(
         })?,
         None => state.clock.now(),
     };
+    let started = std::time::Instant::now();
     let summary = state
         .store
         .tick(clock, &principal.actor(), query.force.unwrap_or(false))
-        .await?;
+        .await
+        .inspect_err(|_| crate::operations::record_tick_failure("api"))?;
+    crate::operations::record_tick(&summary, "api", started.elapsed());
     Ok(Json(summary))
 }
 

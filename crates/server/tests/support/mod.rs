@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use allot_core::Clock;
+use allot_server::operations::RateLimit;
 use allot_server::{AppState, ClockSource};
 use allot_store::testing::TestDatabase;
 use allot_store::{Backend, Store};
@@ -27,17 +28,19 @@ pub struct TestApp {
     _database: TestDatabase,
 }
 
+/// The server with no rate limit: the tests call faster than any person.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with_rate_limit(backend, RateLimit::OFF).await
+}
+
+pub async fn spawn_app_with_rate_limit(backend: Backend, limit: RateLimit) -> TestApp {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("connect");
     let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
     store.ensure_admin_token(Some(TOKEN), clock).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
-        store: store.clone(),
-        clock: ClockSource::fixed(clock),
-    };
+    let state = AppState::new(store.clone(), ClockSource::fixed(clock)).with_rate_limit(limit);
     tokio::spawn(async move { allot_server::serve(listener, state).await });
     let client = reqwest::Client::new();
     let document: Value = client
