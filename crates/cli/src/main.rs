@@ -6,6 +6,7 @@ mod conflict_commands;
 mod data_commands;
 mod demo;
 mod lifecycle_commands;
+mod operations_commands;
 mod optimise_commands;
 mod rebalance_commands;
 mod routing_commands;
@@ -294,6 +295,13 @@ enum Command {
         #[arg(long)]
         all: bool,
         /// A JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the store's invariants on one snapshot: owners are reps, ownership events chain
+    /// to each customer's owner, loads recount, one open transfer per customer. Exits non-zero
+    /// when one is broken.
+    Check {
         #[arg(long)]
         json: bool,
     },
@@ -661,6 +669,9 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 clock,
             )
             .await?
+        }
+        Command::Check { json } => {
+            return operations_commands::check(&connect(db).await?, json).await;
         }
         Command::Explain { id, json } => {
             routing_commands::explain(&connect(db).await?, &id, json).await?

@@ -859,14 +859,22 @@ async fn serve_logs_json_lines_with_request_ids_and_stops_on_sigterm(backend: Ba
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.to_lowercase().contains("x-request-id: cli-json-1"), "{response}");
+    assert!(
+        response.to_lowercase().contains("x-request-id: cli-json-1"),
+        "{response}"
+    );
     // SAFETY: signals a child process this test started and still owns.
     let signalled = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(signalled, 0);
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM ends serve cleanly: {status:?}");
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     let objects: Vec<Value> = logs
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
@@ -877,7 +885,10 @@ async fn serve_logs_json_lines_with_request_ids_and_stops_on_sigterm(backend: Ba
         .unwrap_or_else(|| panic!("no line of the request in:\n{logs}"));
     assert_eq!(access["status"], 200, "{access}");
     assert_eq!(access["span"]["route"], "/api/v1/teams", "{access}");
-    assert!(access["level"].is_string() && access["timestamp"].is_string(), "{access}");
+    assert!(
+        access["level"].is_string() && access["timestamp"].is_string(),
+        "{access}"
+    );
 }
 
 /// 撞单 at the command line: an imported duplicate of c1 becomes a conflict, which its rep

@@ -89,6 +89,7 @@ pub const ROUTE_ACCESS: &[RouteAccess] = access_table! {
     "PUT" "/api/v1/policy" => Admins, "-";
     "POST" "/api/v1/score" => Admins, "-";
     "POST" "/api/v1/tick" => Admins, "-";
+    "GET" "/api/v1/invariants" => Admins, "-";
     "POST" "/api/v1/transactions" => Managers, "404 for a customer out of view";
     "POST" "/api/v1/tickets" => Everyone, "404 for a customer out of view";
     "GET" "/api/v1/tickets" => Everyone, "tickets of customers in view";

@@ -47,10 +47,7 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Suffix("_seconds".to_string()),
-                    &DURATION_BUCKETS,
-                )
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), &DURATION_BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()
@@ -99,7 +96,8 @@ pub async fn around_every_request(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -148,7 +146,11 @@ pub fn record_routing_decision(routed_now: bool, placed: bool) {
 
 /// Counts the jobs a tick ran and times the tick, for `/metrics`; `source` is `scheduler` or
 /// `api`.
-pub fn record_tick(summary: &allot_store::value::TickSummary, source: &'static str, elapsed: Duration) {
+pub fn record_tick(
+    summary: &allot_store::value::TickSummary,
+    source: &'static str,
+    elapsed: Duration,
+) {
     for (job, _) in &summary.ran {
         metrics::counter!("allot_job_runs_total", "job" => job.clone()).increment(1);
     }
@@ -240,7 +242,10 @@ impl RateLimiter {
             available: burst,
             refilled_at: now,
         });
-        let earned = now.saturating_duration_since(bucket.refilled_at).as_secs_f64() * rate;
+        let earned = now
+            .saturating_duration_since(bucket.refilled_at)
+            .as_secs_f64()
+            * rate;
         bucket.available = (bucket.available + earned).min(burst);
         bucket.refilled_at = now;
         if bucket.available >= 1.0 {
@@ -277,7 +282,10 @@ mod tests {
         let limiter = RateLimiter::new(RateLimit { per_second: 5 });
         let start = Instant::now();
         for call in 0..10 {
-            assert!(limiter.admit("t1", start).is_ok(), "call {call} of the burst");
+            assert!(
+                limiter.admit("t1", start).is_ok(),
+                "call {call} of the burst"
+            );
         }
         let wait = limiter.admit("t1", start).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_millis(200));

@@ -73,6 +73,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/policy"),
     ("post", "/api/v1/score"),
     ("post", "/api/v1/tick"),
+    ("get", "/api/v1/invariants"),
     ("get", "/api/v1/reports/value"),
     ("get", "/api/v1/alerts"),
     ("post", "/api/v1/tickets"),

@@ -32,7 +32,11 @@ async fn every_response_carries_the_security_headers_and_a_request_id(backend: B
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
         let request_id = headers["x-request-id"].to_str().unwrap();
-        assert_eq!(request_id.len(), 24, "{path}: a made id is 12 random bytes in hex");
+        assert_eq!(
+            request_id.len(),
+            24,
+            "{path}: a made id is 12 random bytes in hex"
+        );
     }
     // An id from the caller (a proxy's) is kept, one that cannot go into a log is replaced.
     let echoed = |sent: &'static str| {
@@ -85,10 +89,18 @@ async fn metrics_count_requests_decisions_jobs_and_the_pool(backend: Backend) {
     let route_label = r#"route="/api/v1/route""#;
     // Other tests of this binary share the process's recorder: compare before and after.
     let before = scrape().await;
-    let routed_before = sample(&before, "allot_http_requests_total", &[route_label, r#"status="200""#])
-        .unwrap_or(0.0);
-    let placed_before =
-        sample(&before, "allot_routing_decisions_total", &[r#"outcome="placed""#]).unwrap_or(0.0);
+    let routed_before = sample(
+        &before,
+        "allot_http_requests_total",
+        &[route_label, r#"status="200""#],
+    )
+    .unwrap_or(0.0);
+    let placed_before = sample(
+        &before,
+        "allot_routing_decisions_total",
+        &[r#"outcome="placed""#],
+    )
+    .unwrap_or(0.0);
     for id in ["M1", "M2", "M3"] {
         let (status, body) = app
             .post(
@@ -98,16 +110,22 @@ async fn metrics_count_requests_decisions_jobs_and_the_pool(backend: Backend) {
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, body) = app
-        .call(reqwest::Method::POST, "/api/v1/tick", None)
-        .await;
+    let (status, body) = app.call(reqwest::Method::POST, "/api/v1/tick", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let after = scrape().await;
-    let routed_after =
-        sample(&after, "allot_http_requests_total", &[route_label, r#"status="200""#]).unwrap();
+    let routed_after = sample(
+        &after,
+        "allot_http_requests_total",
+        &[route_label, r#"status="200""#],
+    )
+    .unwrap();
     assert!(routed_after >= routed_before + 3.0, "{after}");
-    let placed_after =
-        sample(&after, "allot_routing_decisions_total", &[r#"outcome="placed""#]).unwrap();
+    let placed_after = sample(
+        &after,
+        "allot_routing_decisions_total",
+        &[r#"outcome="placed""#],
+    )
+    .unwrap();
     assert!(placed_after >= placed_before + 3.0, "{after}");
     assert!(
         sample(
@@ -122,15 +140,34 @@ async fn metrics_count_requests_decisions_jobs_and_the_pool(backend: Backend) {
         after.contains("allot_http_request_duration_seconds_bucket{"),
         "{after}"
     );
-    assert!(after.contains("allot_tick_duration_seconds_count"), "{after}");
+    assert!(
+        after.contains("allot_tick_duration_seconds_count"),
+        "{after}"
+    );
+    assert!(
+        sample(&after, "allot_job_runs_total", &[r#"job="plan_care""#])
+            .is_some_and(|runs| runs >= 1.0),
+        "{after}"
+    );
+    assert!(
+        after.contains(r#"allot_job_duration_seconds_count{job="plan_care"}"#),
+        "{after}"
+    );
     // The pool gauge is this server's database, read at the scrape.
     let pool = app.store.pool_size().await.unwrap() as f64;
-    assert_eq!(sample(&after, "allot_pool_size", &[]), Some(pool), "{after}");
+    assert_eq!(
+        sample(&after, "allot_pool_size", &[]),
+        Some(pool),
+        "{after}"
+    );
     // A path with an id is counted under its route pattern, never under the id.
     let (status, _) = app.get("/api/v1/customers/M1").await;
     assert_eq!(status, StatusCode::OK);
     let after = scrape().await;
-    assert!(after.contains(r#"route="/api/v1/customers/{id}""#), "{after}");
+    assert!(
+        after.contains(r#"route="/api/v1/customers/{id}""#),
+        "{after}"
+    );
     assert!(!after.contains("/api/v1/customers/M1"), "{after}");
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 mod group_commit;
 pub mod imports;
+pub mod invariants;
 pub mod lifecycle;
 pub mod organisation;
 pub mod routing;

@@ -4,6 +4,7 @@ mod care;
 mod conflicts;
 mod customers;
 mod lifecycle;
+mod operations;
 mod organisation;
 mod routing;
 mod service;
@@ -32,6 +33,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .merge(tickets::router())
         .merge(care::router())
         .merge(service::router())
+        .merge(operations::router())
 }
 
 /// What the caller sees as of the request's clock.

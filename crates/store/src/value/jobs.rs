@@ -139,7 +139,7 @@ impl Store {
             // A re-grade in the same tick has just computed health itself.
             let started = std::time::Instant::now();
             summary.health = Some(self.refresh_health_in(&mut write, clock).await?);
-            tracing::info!(job = REFRESH_HEALTH_JOB, elapsed = ?started.elapsed(), "tick job done");
+            job_done(REFRESH_HEALTH_JOB, started);
         }
         write.commit().await?;
         let mut write = self.begin_write().await?;
@@ -157,7 +157,7 @@ impl Store {
             summary.reclaim =
                 Some(crate::lifecycle::pool::reclaim_in(&mut write, &policy, clock, false).await?);
             // Operators (and the benchmark) read the daily job's own time here.
-            tracing::info!(job = crate::lifecycle::pool::RECLAIM_JOB, elapsed = ?started.elapsed(), "tick job done");
+            job_done(crate::lifecycle::pool::RECLAIM_JOB, started);
         }
         write.commit().await?;
         let mut write = self.begin_write().await?;
@@ -175,7 +175,7 @@ impl Store {
             let webhook = crate::lifecycle::pool::policy_has_webhook(&policy);
             summary.care =
                 Some(crate::care::plan_care_in(&mut write, &policy, clock, webhook).await?);
-            tracing::info!(job = crate::care::PLAN_CARE_JOB, elapsed = ?started.elapsed(), "tick job done");
+            job_done(crate::care::PLAN_CARE_JOB, started);
         }
         write.commit().await?;
         let mut write = self.begin_write().await?;
@@ -197,7 +197,7 @@ impl Store {
             summary.baseline = Some(checks.baseline);
             summary.skew = Some(checks.skew);
             summary.performance_weights = checks.performance_weights;
-            tracing::info!(job = crate::service_reports::SERVICE_CHECKS_JOB, elapsed = ?started.elapsed(), "tick job done");
+            job_done(crate::service_reports::SERVICE_CHECKS_JOB, started);
         }
         write.commit().await?;
         // The overload relief plans from a snapshot (it reads every customer) before its
@@ -236,7 +236,7 @@ impl Store {
                 }
                 None => crate::lifecycle::rebalance::OverloadSummary::default(),
             });
-            tracing::info!(job = crate::lifecycle::rebalance::OVERLOAD_JOB, elapsed = ?started.elapsed(), "tick job done");
+            job_done(crate::lifecycle::rebalance::OVERLOAD_JOB, started);
         }
         write.commit().await?;
         // Escalation runs at every tick, not once a period: a ticket breaches at a business
@@ -251,7 +251,7 @@ impl Store {
         summary.escalation = Some(
             crate::tickets::escalation::escalate_tickets(self, &policy, clock, webhook).await?,
         );
-        tracing::info!(job = crate::tickets::escalation::ESCALATE_TICKETS_JOB, elapsed = ?started.elapsed(), "tick job done");
+        job_done(crate::tickets::escalation::ESCALATE_TICKETS_JOB, started);
         Ok(summary)
     }
 }
@@ -280,4 +280,11 @@ async fn claim_job(
     }
     summary.ran.push(entry);
     Ok(true)
+}
+
+/// Logs a scheduled job's time and records it for `/metrics` (`allot_job_duration_seconds`).
+fn job_done(job: &'static str, started: std::time::Instant) {
+    let elapsed = started.elapsed();
+    tracing::info!(job, ?elapsed, "tick job done");
+    metrics::histogram!("allot_job_duration_seconds", "job" => job).record(elapsed.as_secs_f64());
 }

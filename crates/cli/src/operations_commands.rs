@@ -1,0 +1,39 @@
+//! Commands for operators: `allot check` (the store's invariants).
+
+use anyhow::Result;
+
+use allot_store::Store;
+
+/// Prints each invariant with its violations; the exit status is non-zero when one is broken,
+/// so monitoring and scripts can run it.
+pub async fn check(store: &Store, json: bool) -> Result<std::process::ExitCode> {
+    let report = store.check_invariants().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for check in &report.checks {
+            let verdict = if check.violations == 0 {
+                "ok".to_string()
+            } else {
+                format!("BROKEN ({} violations)", check.violations)
+            };
+            println!("{:<20} {verdict:<24} {}", check.name, check.rule);
+            if !check.examples.is_empty() {
+                println!("{:<20} e.g. {}", "", check.examples.join(", "));
+            }
+        }
+        println!(
+            "{}",
+            if report.holds {
+                "every invariant holds"
+            } else {
+                "some invariants are broken"
+            }
+        );
+    }
+    Ok(if report.holds {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
