@@ -16,7 +16,7 @@ use allot_store::customers::{CustomerWrite, OwnerChangeSource};
 use allot_store::imports::{BadRows, ImportSummary, RowProblem};
 use allot_store::Store;
 
-use crate::{progress_bar, DataKind, ImportKind};
+use crate::{progress_bar, DataKind, ExportFormat, ImportKind};
 
 /// Imports a file, CSV or (by its extension) an Excel workbook; the exit status is 2 when some
 /// rows were bad.
@@ -205,7 +205,17 @@ fn print_import_summary(kind: ImportKind, file: &Path, summary: &ImportSummary) 
 }
 
 /// Writes a kind of record as CSV in the import format, to `out` or stdout.
-pub async fn export(store: &Store, kind: DataKind, out: Option<&Path>) -> Result<()> {
+pub async fn export(
+    store: &Store,
+    kind: DataKind,
+    out: Option<&Path>,
+    format: ExportFormat,
+) -> Result<()> {
+    if format == ExportFormat::Json && !matches!(kind, DataKind::Events) {
+        anyhow::bail!(
+            "--format json: only events export as JSON; the others are CSV in the import format"
+        );
+    }
     let writer: Box<dyn Write> = match out {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -237,6 +247,77 @@ pub async fn export(store: &Store, kind: DataKind, out: Option<&Path>) -> Result
                 .await?;
             values.finish()?
         }
+        DataKind::Events => export_events(store, writer, format).await?,
+    }
+    Ok(())
+}
+
+/// The columns of `allot export events`, as the API's `Event` names them.
+const EVENT_HEADER: [&str; 10] = [
+    "id",
+    "at",
+    "kind",
+    "customer_id",
+    "from_rep_id",
+    "to_rep_id",
+    "actor",
+    "reason",
+    "reason_kind",
+    "rule",
+];
+
+/// Where `export events` writes.
+enum EventSink {
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    JsonLines(Box<dyn Write>),
+}
+
+/// Every event, oldest first, paged by id (the log is append-only, so paging never skips one).
+async fn export_events(store: &Store, writer: Box<dyn Write>, format: ExportFormat) -> Result<()> {
+    use allot_store::events::EventFilter;
+    let mut sink = match format {
+        ExportFormat::Csv => {
+            let mut csv_writer = csv::Writer::from_writer(writer);
+            csv_writer.write_record(EVENT_HEADER)?;
+            EventSink::Csv(Box::new(csv_writer))
+        }
+        ExportFormat::Json => EventSink::JsonLines(writer),
+    };
+    let mut after_id = 0;
+    loop {
+        let page = store
+            .list_events(&EventFilter {
+                after_id: Some(after_id),
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after_id = last.id;
+        for event in &page {
+            match &mut sink {
+                EventSink::Csv(csv_writer) => csv_writer.write_record([
+                    event.id.to_string().as_str(),
+                    &event.at,
+                    &event.kind,
+                    &event.customer_id,
+                    event.from_rep_id.as_deref().unwrap_or_default(),
+                    event.to_rep_id.as_deref().unwrap_or_default(),
+                    &event.actor,
+                    &event.reason,
+                    event.reason_kind.as_deref().unwrap_or_default(),
+                    event.rule.as_deref().unwrap_or_default(),
+                ])?,
+                EventSink::JsonLines(writer) => {
+                    serde_json::to_writer(&mut *writer, event)?;
+                    writer.write_all(b"\n")?;
+                }
+            }
+        }
+    }
+    match sink {
+        EventSink::Csv(mut csv_writer) => csv_writer.flush()?,
+        EventSink::JsonLines(mut writer) => writer.flush()?,
     }
     Ok(())
 }

@@ -106,11 +106,26 @@ enum Command {
         sheet: Option<String>,
     },
     /// Export as CSV, to stdout or --out: teams, reps and customers in the import format (owners
-    /// included); values as one row per graded customer (tier, score, RFM, CLV, health).
+    /// included); values as one row per graded customer (tier, score, RFM, CLV, health); events
+    /// (the audit ledger) as CSV or JSON lines.
     Export {
         kind: DataKind,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// `csv`, or `json` (JSON lines; events only).
+        #[arg(long, default_value = "csv")]
+        format: ExportFormat,
+    },
+    /// Erase a customer's personal data (name, phone, email, credit code, text attributes,
+    /// match keys, conflict records, ticket subjects, trace facts), keeping ids, amounts and the
+    /// ownership history; the erasure is logged as a `customer.forgotten` event.
+    Forget {
+        id: String,
+        /// Why (the request and its date): kept in the event.
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Set or show the allocation rules.
     Rules {
@@ -377,6 +392,17 @@ enum DataKind {
     Customers,
     /// Every graded customer's value (export only).
     Values,
+    /// The event log, oldest first: the audit ledger of every ownership change and erasure
+    /// (export only; `--format json` for JSON lines).
+    Events,
+}
+
+/// How `allot export` writes.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Csv,
+    /// One JSON object per line (events only).
+    Json,
 }
 
 /// What `allot import` reads: teams, reps and customers, and activity.
@@ -623,8 +649,11 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             return data_commands::import(&store, kind, &file, sheet.as_deref(), strict, clock)
                 .await;
         }
-        Command::Export { kind, out } => {
-            data_commands::export(&connect(db).await?, kind, out.as_deref()).await?
+        Command::Export { kind, out, format } => {
+            data_commands::export(&connect(db).await?, kind, out.as_deref(), format).await?
+        }
+        Command::Forget { id, reason, json } => {
+            operations_commands::forget(&connect(db).await?, &id, &reason, clock, json).await?
         }
         Command::Rules { action } => {
             routing_commands::rules(&connect(db).await?, action, clock).await?

@@ -1,4 +1,4 @@
-//! Commands for operators: `allot check` (the store's invariants).
+//! Commands for operators: `allot check` (the store's invariants) and `allot forget` (erasing a customer's personal data).
 
 use anyhow::Result;
 
@@ -36,4 +36,33 @@ pub async fn check(store: &Store, json: bool) -> Result<std::process::ExitCode> 
     } else {
         std::process::ExitCode::FAILURE
     })
+}
+
+/// Erases a customer's personal data and prints what was erased.
+pub async fn forget(
+    store: &Store,
+    id: &str,
+    reason: &str,
+    clock: allot_core::Clock,
+    json: bool,
+) -> Result<()> {
+    let customer = allot_core::CustomerId::parse(id)?;
+    let summary = store
+        .forget_customer(&customer, reason, "admin:cli", clock.now())
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "customer {}: personal data erased ({} text attributes, {} match keys, {} conflict records, {} ticket subjects, {} routing traces); logged as event {}",
+            summary.customer_id,
+            summary.attributes_erased,
+            summary.match_keys_removed,
+            summary.conflicts_erased,
+            summary.tickets_erased,
+            summary.decisions_erased,
+            summary.event_id
+        );
+    }
+    Ok(())
 }

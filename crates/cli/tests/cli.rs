@@ -1126,6 +1126,79 @@ async fn an_excel_workbook_imports_like_its_csv(backend: Backend) {
     assert!(stderr.contains("is not an Excel workbook"), "{stderr}");
 }
 
+/// `allot forget` erases a customer's personal data and logs it; `allot export events` is the
+/// audit ledger as CSV or JSON lines, the erasure in it; `allot check` still holds.
+async fn forgetting_a_customer_is_in_the_exported_ledger(backend: Backend) {
+    let workspace = Workspace::new(backend).await;
+    for (kind, name, contents) in [
+        ("teams", "teams.csv", TEAMS),
+        ("reps", "reps.csv", REPS),
+        ("customers", "customers.csv", CUSTOMERS),
+    ] {
+        let file = workspace.file(name, contents);
+        workspace.allot_ok(&["import", kind, text(&file)]);
+    }
+    let rules = workspace.file("rules.toml", RULES);
+    workspace.allot_ok(&["rules", "set", text(&rules)]);
+    workspace.allot_ok(&["route"]);
+    let refused = workspace.allot(&["forget", "c1", "--reason", ""]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("reason"));
+    let said = workspace.allot_ok(&["forget", "c1", "--reason", "客户书面要求删除"]);
+    assert!(said.contains("personal data erased"), "{said}");
+    let again = workspace.allot(&["forget", "c1", "--reason", "again"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("forgotten already"));
+
+    let exported = workspace.allot_ok(&["export", "customers"]);
+    assert!(
+        !exported.contains("上海浦东银行") && !exported.contains("13800000001"),
+        "{exported}"
+    );
+    assert!(exported.contains("c1,[erased]"), "{exported}");
+    assert!(
+        exported.contains("5000000"),
+        "the revenue figure stays: {exported}"
+    );
+
+    let ledger = workspace.allot_ok(&["export", "events"]);
+    let mut lines = ledger.lines();
+    assert_eq!(
+        lines.next(),
+        Some("id,at,kind,customer_id,from_rep_id,to_rep_id,actor,reason,reason_kind,rule")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.len() >= 5, "{ledger}");
+    let erasure = rows.last().unwrap();
+    assert!(
+        erasure.contains(",customer.forgotten,c1,")
+            && erasure.contains("admin:cli,客户书面要求删除,erasure"),
+        "{erasure}"
+    );
+    let out = workspace.directory.path().join("ledger.jsonl");
+    workspace.allot_ok(&["export", "events", "--format", "json", "--out", text(&out)]);
+    let objects: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(objects.len(), rows.len());
+    assert_eq!(objects.last().unwrap()["kind"], "customer.forgotten");
+    let ids: Vec<i64> = objects
+        .iter()
+        .map(|event| event["id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "oldest first: {ids:?}"
+    );
+    let refused = workspace.allot(&["export", "teams", "--format", "json"]);
+    assert!(!refused.status.success());
+    assert!(workspace
+        .allot_ok(&["check"])
+        .contains("every invariant holds"));
+}
+
 /// `allot simulate` reports what a rules file would do and writes nothing: the catch-all rule
 /// narrowed to r2 moves exactly the customers it had given to others, to r2.
 async fn simulate_reports_and_writes_nothing(backend: Backend) {
@@ -1258,6 +1331,7 @@ async fn mcf_solves_dimacs_files_and_says_why_it_cannot() {
 }
 
 allot_store::test_on_both_backends! {
+    forgetting_a_customer_is_in_the_exported_ledger => super::forgetting_a_customer_is_in_the_exported_ledger;
     serve_logs_json_lines_with_request_ids_and_stops_on_sigterm => super::serve_logs_json_lines_with_request_ids_and_stops_on_sigterm;
     simulate_reports_and_writes_nothing => super::simulate_reports_and_writes_nothing;
     a_password_is_set_from_standard_input => super::a_password_is_set_from_standard_input;

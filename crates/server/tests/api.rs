@@ -74,6 +74,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/score"),
     ("post", "/api/v1/tick"),
     ("get", "/api/v1/invariants"),
+    ("post", "/api/v1/customers/{id}/forget"),
     ("get", "/api/v1/reports/value"),
     ("get", "/api/v1/alerts"),
     ("post", "/api/v1/tickets"),

@@ -215,7 +215,177 @@ async fn a_token_over_its_rate_is_told_to_wait(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// `POST /customers/{id}/forget`: personal data erased everywhere it was kept, figures and the
+/// ownership history kept, the erasure an event in the ledger; the same customer again is 409.
+async fn a_forgotten_customer_keeps_its_figures_and_history_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.seed_organisation().await;
+    let (status, body) = app
+        .put_rules(
+            r#"
+[[rule]]
+name = "指定客户"
+when = 'name == "外滩银行" or attr.contact == "李经理"'
+to = { team = "east" }
+strategy = "least_loaded"
+
+[[rule]]
+name = "兜底"
+when = 'true'
+to = { team = "hq" }
+strategy = "round_robin"
+"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, routed) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "f1", "name": "浦东银行", "region": "上海/浦东", "phone": "13800000001",
+                   "email": "wang@pudong.example", "credit_code": "91310000MA1FL8XQ37",
+                   "attributes": {"contact": "王经理", "annual_revenue": 3000000}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{routed}");
+    // The failed condition's trace quotes the customer's own values.
+    assert!(
+        routed["decision"]["trace"].to_string().contains("浦东银行"),
+        "{routed}"
+    );
+    let owner = routed["decision"]["owner_id"].as_str().unwrap().to_string();
+    // A second record with the same phone is kept as a 撞单 conflict, its record with it.
+    let (status, duplicate) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "f1-dup", "name": "浦东银行上海分行", "region": "上海", "phone": "138 0000 0001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{duplicate}");
+    let conflict_id = duplicate["conflict"]["conflict_id"].clone();
+    assert!(!conflict_id.is_null(), "{duplicate}");
+    let (status, body) = app
+        .post(
+            "/api/v1/tickets",
+            json!({"id": "fk", "customer_id": "f1", "opened_at": "2026-11-24T10:00:00+08:00", "subject": "王经理投诉发票"}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/transactions",
+            json!({"id": "ft", "customer_id": "f1", "at": "2026-11-20", "amount": "1200.50"}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+
+    // Refusals first: no reason, an unknown customer, a rep's token (the role table).
+    let (status, body) = app
+        .post("/api/v1/customers/f1/forget", json!({"reason": " "}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_error(&body, "invalid", Some("reason"));
+    let (status, _) = app
+        .post("/api/v1/customers/nobody/forget", json!({"reason": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, summary) = app
+        .post(
+            "/api/v1/customers/f1/forget",
+            json!({"reason": "客户 2026-11-24 书面要求删除个人信息"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    assert_eq!(summary["attributes_erased"], 1, "{summary}");
+    assert_eq!(summary["conflicts_erased"], 1, "{summary}");
+    assert_eq!(summary["tickets_erased"], 1, "{summary}");
+    assert_eq!(summary["decisions_erased"], 1, "{summary}");
+    assert!(
+        summary["match_keys_removed"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
+
+    let (_, customer) = app.get("/api/v1/customers/f1").await;
+    assert_eq!(customer["name"], "[erased]", "{customer}");
+    for field in ["phone", "email", "credit_code"] {
+        assert!(
+            customer[field].is_null() || customer[field] == "",
+            "{field}: {customer}"
+        );
+    }
+    assert_eq!(
+        customer["owner_id"],
+        owner.as_str(),
+        "the owner stays: {customer}"
+    );
+    assert_eq!(
+        customer["attributes"],
+        json!({"annual_revenue": "3000000"}),
+        "{customer}"
+    );
+    let everything = |value: &serde_json::Value| value.to_string();
+    for path in [
+        "/api/v1/customers/f1".to_string(),
+        "/api/v1/customers/f1/decisions".to_string(),
+        "/api/v1/customers/f1/tickets".to_string(),
+        "/api/v1/tickets/fk".to_string(),
+        format!("/api/v1/conflicts/{conflict_id}"),
+        "/api/v1/events?customer_id=f1".to_string(),
+    ] {
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        for personal in [
+            "浦东银行",
+            "13800000001",
+            "wang@pudong",
+            "91310000MA1FL8XQ37",
+            "王经理",
+        ] {
+            assert!(
+                !everything(&body).contains(personal),
+                "{path} still holds {personal}: {body}"
+            );
+        }
+    }
+    // The amount is kept, and the ledger has the erasure after the assignment.
+    let (_, activity) = app.get("/api/v1/customers/f1/activity").await;
+    assert!(everything(&activity).contains("1200.5"), "{activity}");
+    let (_, events) = app.get("/api/v1/events?customer_id=f1").await;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["ownership.assigned", "customer.forgotten"],
+        "{events}"
+    );
+    let erasure = &events[1];
+    assert_eq!(erasure["reason"], "客户 2026-11-24 书面要求删除个人信息");
+    assert_eq!(erasure["reason_kind"], "erasure");
+    assert_eq!(erasure["from_rep_id"], owner.as_str());
+    assert_eq!(erasure["to_rep_id"], owner.as_str());
+    // The same phone is no longer a duplicate of the forgotten customer.
+    let (_, fresh) = app
+        .post(
+            "/api/v1/route",
+            json!({"id": "f2", "name": "新客户", "region": "北京", "phone": "13800000001"}),
+        )
+        .await;
+    assert!(fresh["conflict"].is_null(), "{fresh}");
+    let (status, body) = app
+        .post("/api/v1/customers/f1/forget", json!({"reason": "again"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, report) = app.get("/api/v1/invariants").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["holds"], true, "{report}");
+}
+
 test_on_both_backends! {
+    a_forgotten_customer_keeps_its_figures_and_history_only => super::a_forgotten_customer_keeps_its_figures_and_history_only;
     every_response_carries_the_security_headers_and_a_request_id => super::every_response_carries_the_security_headers_and_a_request_id;
     metrics_count_requests_decisions_jobs_and_the_pool => super::metrics_count_requests_decisions_jobs_and_the_pool;
     a_token_over_its_rate_is_told_to_wait => super::a_token_over_its_rate_is_told_to_wait;

@@ -115,6 +115,44 @@ async fn the_customer_page_shows_everything_in_view_and_nothing_else(backend: Ba
     );
     let (_, customer) = app.get("/api/v1/customers/CU-P").await;
     assert_eq!(customer["owner_id"], "r3", "{customer}");
+    // Only an admin is offered the erasure of personal data; a manager posting it is refused.
+    let (_, _, page) = manager.get("/customers/CU-R?lang=en", "en").await;
+    assert!(!page.contains("/forget"), "{page}");
+    let csrf = form_token(&page);
+    let (status, _, _) = manager
+        .post(
+            "/customers/CU-R/forget",
+            &[("csrf", &csrf), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let mut admin = signed_in(&app.address, "r1", PASSWORD).await;
+    let (_, _, page) = admin.get("/customers/CU-E1?lang=en", "en").await;
+    assert!(
+        page.contains(r#"action="/customers/CU-E1/forget""#),
+        "{page}"
+    );
+    assert!(page.contains("Erase personal data"), "{page}");
+    let csrf = form_token(&page);
+    let (status, location, _) = admin
+        .post(
+            "/customers/CU-E1/forget",
+            &[("csrf", &csrf), ("reason", "客户书面要求删除")],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/customers/CU-E1"))
+    );
+    let (_, _, page) = admin.get("/customers/CU-E1?lang=en", "en").await;
+    assert!(
+        page.contains("Personal data erased; logged as event #"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("13800138000") && page.contains("[erased]"),
+        "{page}"
+    );
 }
 
 async fn a_transfer_is_requested_approved_and_accepted_on_the_pages(backend: Backend) {

@@ -46,7 +46,9 @@ pub struct Event {
     pub id: i64,
     /// RFC 3339 in UTC.
     pub at: String,
-    /// `ownership.assigned`, `ownership.transferred` or `ownership.released`.
+    /// `ownership.assigned`, `ownership.transferred` or `ownership.released`; or
+    /// `customer.forgotten`, the erasure of the customer's personal data (the owner unchanged:
+    /// `from_rep_id` and `to_rep_id` both name it).
     pub kind: String,
     pub customer_id: String,
     pub from_rep_id: Option<String>,
@@ -214,7 +216,7 @@ impl Store {
     pub async fn latest_event(&self, customer_id: &CustomerId) -> StoreResult<Option<Event>> {
         let mut connection = self.database.acquire().await?;
         let row: Option<EventRow> = on_backend!(&mut connection, |connection, Db| {
-            sql!(Db; format!("SELECT {EVENT_COLUMNS} FROM events WHERE customer_id = "),
+            sql!(Db; format!("SELECT {EVENT_COLUMNS} FROM events WHERE kind LIKE 'ownership.%' AND customer_id = "),
                 bind(customer_id.as_str()), " ORDER BY id DESC LIMIT 1")
             .build_query_as()
             .fetch_optional(&mut *connection)

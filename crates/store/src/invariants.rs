@@ -58,7 +58,7 @@ const CHECKS: [Check; 5] = [
                       SELECT customer_id, from_rep_id, to_rep_id, \
                              LAG(to_rep_id) OVER (PARTITION BY customer_id ORDER BY id) AS previous_owner, \
                              ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY id) AS position \
-                      FROM events) chain \
+                      FROM events WHERE kind LIKE 'ownership.%') chain \
                     WHERE (position = 1 AND from_rep_id IS NOT NULL) \
                        OR (position > 1 AND from_rep_id IS DISTINCT FROM previous_owner) \
                        OR from_rep_id IS NOT DISTINCT FROM to_rep_id",
@@ -70,7 +70,7 @@ const CHECKS: [Check; 5] = [
                       SELECT customer_id, to_rep_id FROM (\
                         SELECT customer_id, to_rep_id, \
                                ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY id DESC) AS position \
-                        FROM events) ranked WHERE position = 1) last_event \
+                        FROM events WHERE kind LIKE 'ownership.%') ranked WHERE position = 1) last_event \
                     ON last_event.customer_id = customers.id \
                     WHERE customers.owner_id IS DISTINCT FROM last_event.to_rep_id",
     },

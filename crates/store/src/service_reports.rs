@@ -315,7 +315,7 @@ async fn service_facts(
 /// The customers' columns the reports read.
 const CUSTOMER_READ: &str =
     "SELECT c.id, c.owner_id, r.team_id, c.tier, c.stage, v.score, c.created_at, \
-    (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id) AS owned_since \
+    (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id AND e.kind LIKE 'ownership.%') AS owned_since \
     FROM customers AS c LEFT JOIN reps AS r ON r.id = c.owner_id \
     LEFT JOIN customer_values AS v ON v.customer_id = c.id WHERE 1 = 1";
 

@@ -28,6 +28,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/customers/{id}/release", post(release))
         .route("/customers/{id}/transfer", post(request_transfer))
         .route("/customers/{id}/tier-override", post(override_tier))
+        .route("/customers/{id}/forget", post(forget))
 }
 
 /// Purchases and interactions shown, newest first.
@@ -173,6 +174,7 @@ async fn customer_360(
         may_release => !in_pool && (own || (role != Role::Rep && owner_in_view)),
         may_transfer => !in_pool && (own || (role != Role::Rep && owner_in_view)),
         may_override => role != Role::Rep,
+        may_forget => role == Role::Admin,
         reps => receivers,
         reasons => allot_core::pool::TransferReason::ALL.iter().map(|reason| reason.as_str()).collect::<Vec<_>>(),
         ..page.common()
@@ -289,6 +291,47 @@ async fn request_transfer(
         outcome.await,
         "transfer_requested",
         |transfer| vec![("id", transfer.id.to_string())],
+    )
+}
+
+#[derive(Deserialize)]
+struct ForgetForm {
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Erases the customer's personal data (admins; as `POST /api/v1/customers/{id}/forget`).
+async fn forget(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(raw_id): Path<String>,
+    Form(form): Form<ForgetForm>,
+) -> Response {
+    let (language, session) = match checked_form(&state, &headers, &form.csrf).await {
+        Ok(checked) => checked,
+        Err(response) => return response,
+    };
+    let back = format!("/customers/{}", url_segment(&raw_id));
+    let outcome = async {
+        let id = CustomerId::parse_field("customer_id", raw_id.trim())?;
+        state
+            .store
+            .forget_customer(
+                &id,
+                &form.reason,
+                &session.principal.actor(),
+                state.clock.now().now(),
+            )
+            .await
+    };
+    answer_form(
+        &headers,
+        &back,
+        language,
+        outcome.await,
+        "customer_forgotten",
+        |summary| vec![("event", summary.event_id.to_string())],
     )
 }
 

@@ -1,6 +1,7 @@
 //! Customers: the SQL of their columns, generated from the core's column table, and reading them
 //! (one, a set by id, a filtered page, the pool and the whole table in chunks).
 
+pub mod forget;
 pub(crate) mod import;
 pub(crate) mod write;
 

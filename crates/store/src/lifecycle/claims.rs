@@ -307,7 +307,7 @@ impl ClaimCounts {
             let lost: Vec<(String, String, StoredTime, Option<String>)> = on_backend!(
                 &mut *write,
                 |connection, Db| {
-                    let mut query = sql!(Db; "SELECT customer_id, from_rep_id, at, reason_kind FROM events WHERE ");
+                    let mut query = sql!(Db; "SELECT customer_id, from_rep_id, at, reason_kind FROM events WHERE kind LIKE 'ownership.%' AND ");
                     query.push_in_list("customer_id", customers);
                     query.push(" AND ");
                     query.push_in_list("from_rep_id", reps);

@@ -192,7 +192,7 @@ impl Store {
                 &mut connection,
                 |connection, Db| {
                     let mut query = sql!(Db; "SELECT customer_id, at, reason_kind, reason FROM events WHERE id IN (",
-                        "SELECT MAX(id) FROM events WHERE ");
+                        "SELECT MAX(id) FROM events WHERE kind LIKE 'ownership.%' AND ");
                     query.push_in_list("customer_id", chunk);
                     query.push(" GROUP BY customer_id)");
                     query.build_query_as().fetch_all(&mut *connection).await?
@@ -255,7 +255,7 @@ impl Store {
                 " CAST(SUM(CASE WHEN since <= ", bind(before(7)), " AND since > ", bind(before(30)), " THEN 1 ELSE 0 END) AS BIGINT),",
                 " CAST(SUM(CASE WHEN since <= ", bind(before(30)), " AND since > ", bind(before(90)), " THEN 1 ELSE 0 END) AS BIGINT),",
                 " CAST(SUM(CASE WHEN since <= ", bind(before(90)), " THEN 1 ELSE 0 END) AS BIGINT),",
-                " MIN(since) FROM (SELECT COALESCE((SELECT events.at FROM events WHERE events.customer_id = customers.id",
+                " MIN(since) FROM (SELECT COALESCE((SELECT events.at FROM events WHERE events.customer_id = customers.id AND events.kind LIKE 'ownership.%'",
                 " ORDER BY events.id DESC LIMIT 1), customers.created_at) AS since FROM customers WHERE customers.owner_id IS NULL) AS pool")
                 .build_query_as()
                 .fetch_one(&mut *connection)
@@ -325,7 +325,7 @@ fn owned_rows_statement<'a>(
         "SELECT c.id, c.owner_id, c.tier, e.at AS owned_since, e.reason_kind AS got_by, c.created_at, \
          (SELECT MAX(i.at) FROM interactions AS i WHERE i.customer_id = c.id AND i.rep_id = c.owner_id \
          AND i.at <= {now} AND ({real})) AS last_follow_up \
-         FROM customers AS c LEFT JOIN events AS e ON e.id = (SELECT MAX(x.id) FROM events AS x WHERE x.customer_id = c.id) \
+         FROM customers AS c LEFT JOIN events AS e ON e.id = (SELECT MAX(x.id) FROM events AS x WHERE x.customer_id = c.id AND x.kind LIKE 'ownership.%') \
          WHERE c.owner_id IS NOT NULL AND c.tier IN ({}) \
          AND NOT EXISTS (SELECT 1 FROM transfer_customers AS tc WHERE tc.customer_id = c.id AND tc.is_open) \
          ORDER BY {byte_order_id}",
