@@ -320,6 +320,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a consistent snapshot of every table to FILE (portable JSON lines, either backend).
+    Backup { file: PathBuf },
+    /// Load a backup into the empty database of --db (SQLite or PostgreSQL, whichever wrote it):
+    /// all of it in one transaction, or nothing.
+    Restore { file: PathBuf },
     /// Measure routing throughput (see docs/BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -698,6 +703,12 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 clock,
             )
             .await?
+        }
+        Command::Backup { file } => {
+            operations_commands::backup(&connect(db).await?, &file, clock).await?
+        }
+        Command::Restore { file } => {
+            operations_commands::restore(&connect(db).await?, &file).await?
         }
         Command::Check { json } => {
             return operations_commands::check(&connect(db).await?, json).await;

@@ -1,4 +1,4 @@
-//! Commands for operators: `allot check` (the store's invariants) and `allot forget` (erasing a customer's personal data).
+//! Commands for operators: `allot check` (the store's invariants), `allot forget` (erasing a customer's personal data), `allot backup` and `allot restore`.
 
 use anyhow::Result;
 
@@ -64,5 +64,51 @@ pub async fn forget(
             summary.event_id
         );
     }
+    Ok(())
+}
+
+/// Writes a backup of every table to `file` (through a temporary file beside it, renamed when
+/// complete, so `file` is never half-written).
+pub async fn backup(store: &Store, file: &std::path::Path, clock: allot_core::Clock) -> Result<()> {
+    use anyhow::Context;
+    let partial = file.with_extension("partial");
+    let summary = {
+        let handle = std::fs::File::create(&partial)
+            .with_context(|| format!("creating {}", partial.display()))?;
+        let mut out = std::io::BufWriter::new(handle);
+        let summary = store.backup(&mut out, clock.now()).await?;
+        out.into_inner()
+            .map_err(|error| error.into_error())
+            .and_then(|handle| handle.sync_all())
+            .with_context(|| format!("writing {}", partial.display()))?;
+        summary
+    };
+    std::fs::rename(&partial, file)
+        .with_context(|| format!("renaming {} to {}", partial.display(), file.display()))?;
+    let rows: u64 = summary.rows.values().sum();
+    println!(
+        "backed up {} tables, {rows} rows (schema version {}) to {}",
+        summary.rows.len(),
+        summary.schema_version,
+        file.display()
+    );
+    Ok(())
+}
+
+/// Loads a backup into the (empty) database of `--db`, all of it or nothing.
+pub async fn restore(store: &Store, file: &std::path::Path) -> Result<()> {
+    use anyhow::Context;
+    let handle =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let summary = store
+        .restore(std::io::BufReader::new(handle))
+        .await
+        .with_context(|| format!("restoring {}", file.display()))?;
+    let rows: u64 = summary.rows.values().sum();
+    println!(
+        "restored {} tables, {rows} rows from {}",
+        summary.rows.len(),
+        file.display()
+    );
     Ok(())
 }

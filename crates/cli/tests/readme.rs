@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 
+use allot_store::testing::TestDatabase;
 use allot_store::Backend;
 
 mod support;
@@ -358,6 +359,7 @@ async fn the_readme_examples_run_as_written(backend: Backend) {
     let mut token_id = None;
     let mut lifecycle = LifecycleIds::default();
     let mut printed_by_line: Vec<(String, String)> = Vec::new();
+    let mut migration_target: Option<TestDatabase> = None;
     for block in blocks(&readme, "sh") {
         for line in block.lines() {
             let (words, output) = shell_words(line);
@@ -376,6 +378,18 @@ async fn the_readme_examples_run_as_written(backend: Backend) {
                     }
                 }
                 lifecycle.substitute(&workspace, &mut form);
+                // The migration example: its SQLite file is this workspace's database, its
+                // PostgreSQL database a fresh, empty one.
+                if let Some(at) = form.iter().position(|word| word == "--db") {
+                    if form[at + 1].starts_with("postgres://") {
+                        if migration_target.is_none() {
+                            migration_target = Some(TestDatabase::create(Backend::Postgres).await);
+                        }
+                        form[at + 1] = migration_target.as_ref().unwrap().url.clone();
+                    } else {
+                        form[at + 1] = workspace.database.url.clone();
+                    }
+                }
                 let arguments: Vec<&str> = form.iter().map(String::as_str).collect();
                 let printed = workspace.allot_ok(&arguments);
                 lifecycle.note(&arguments, &printed);
@@ -409,6 +423,18 @@ async fn the_readme_examples_run_as_written(backend: Backend) {
             .unwrap_or_else(|| panic!("the README runs `allot {line}`"));
         assert!(printed.contains(expected), "allot {line}: {printed}");
     }
+    // The migration example restored everything and its check passed.
+    let (_, checked) = printed_by_line
+        .iter()
+        .rev()
+        .find(|(ran, _)| ran.ends_with(" check"))
+        .expect("the README checks the restored database");
+    assert!(checked.contains("every invariant holds"), "{checked}");
+    assert!(
+        migration_target.is_some(),
+        "the README restores into PostgreSQL"
+    );
+
     // What the everyday lines did: customers routed, an export that round-trips.
     let exported = std::fs::read_to_string(workspace.directory.path().join("out.csv")).unwrap();
     assert_eq!(exported.lines().count(), 301, "{exported}");

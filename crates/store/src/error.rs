@@ -48,6 +48,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("the database schema cannot be brought up to date: {0}")]
     Migration(String),
+    /// A backup file that cannot be written or restored, with the line at fault.
+    #[error("backup: {0}")]
+    Backup(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

@@ -6,6 +6,7 @@
 
 pub mod activity;
 pub mod auth;
+pub mod backup;
 pub mod care;
 pub mod clv_estimates;
 pub mod customers;
