@@ -18,6 +18,14 @@ use allot_store::Store;
 
 use allot_files::csv::{self as csv_files, CustomerWriter};
 
+/// One run of the several-servers bench.
+pub struct ServersLoad {
+    pub servers: usize,
+    pub requests: usize,
+    pub concurrency: usize,
+    pub prefix: String,
+}
+
 /// The size of the route bench's synthetic organisation.
 #[derive(Args, Clone, Copy)]
 pub struct OrganisationSize {
@@ -66,6 +74,28 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 200)]
         requests: usize,
     },
+    /// Several `allot serve` processes on the database of --db (PostgreSQL for more than one),
+    /// with requests spread over them: `POST /api/v1/route` of new customers, requests/s and
+    /// latency, each server's memory, the CPU time of the servers and of PostgreSQL, then the
+    /// store's invariants and the round robin's exactness. Sets up an organisation (one team
+    /// tree, one round-robin rule, --customers pool customers) when the database has none;
+    /// later runs reuse it with another --prefix.
+    Servers {
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 200)]
+        reps: usize,
+        /// Pool customers loaded with the organisation (the database's size).
+        #[arg(long, default_value_t = 0)]
+        customers: usize,
+        /// The new customers' id prefix: another per run on one database.
+        #[arg(long, default_value = "s")]
+        prefix: String,
+    },
     /// Write the route bench's organisation as files to import (teams.csv, reps.csv,
     /// customers.csv, rules.toml), to time the real commands; needs no database.
     Generate {
@@ -107,7 +137,7 @@ impl OrganisationSize {
     }
 }
 
-fn bench_clock() -> Clock {
+pub(crate) fn bench_clock() -> Clock {
     Clock::parse("2026-11-25T09:00:00+08:00").expect("fixed bench clock")
 }
 
@@ -176,6 +206,22 @@ pub async fn run(target: BenchTarget, db: &str) -> Result<()> {
             reps,
         } => bench_claims(&store, requests, concurrency, reps).await,
         BenchTarget::Web { size, requests } => bench_web(&store, size, requests).await,
+        BenchTarget::Servers {
+            servers,
+            requests,
+            concurrency,
+            reps,
+            customers,
+            prefix,
+        } => {
+            let load = ServersLoad {
+                servers,
+                requests,
+                concurrency,
+                prefix,
+            };
+            crate::bench_servers::bench_servers(&store, db, &load, reps, customers).await
+        }
         BenchTarget::Generate { .. } => unreachable!("handled above"),
     }
 }
@@ -625,7 +671,7 @@ async fn bench_web(store: &Store, size: OrganisationSize, requests: usize) -> Re
 }
 
 /// The p-th fraction of sorted latencies, in milliseconds.
-fn percentile_ms(sorted: &[Duration], fraction: f64) -> f64 {
+pub(crate) fn percentile_ms(sorted: &[Duration], fraction: f64) -> f64 {
     let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index].as_secs_f64() * 1000.0
 }

@@ -1,6 +1,7 @@
 //! The `allot` binary: a thin command-line shell over the core, the store and the server.
 
 mod bench;
+mod bench_servers;
 mod care_commands;
 mod conflict_commands;
 mod data_commands;

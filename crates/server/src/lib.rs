@@ -77,8 +77,9 @@ impl utoipa::Modify for BearerSecurity {
     }
 }
 
-/// Adds the 401 that the token check answers, the 403 of the role table and the 429 of the
-/// rate limit to every `/api/v1` operation, so clients see them where they look for them instead of in prose.
+/// Adds the 401 that the token check answers, the 403 of the role table, the 429 of the rate
+/// limit, and the 400 of a malformed path id, to every `/api/v1` operation (that has one), so
+/// clients see them where they look for them instead of in prose.
 struct UnauthorizedResponses;
 
 impl utoipa::Modify for UnauthorizedResponses {
@@ -101,6 +102,9 @@ impl utoipa::Modify for UnauthorizedResponses {
         );
         let not_found =
             error_response("no such record, or one outside the caller's view (answered alike)");
+        let bad_path = error_response(
+            "a path parameter that is not a valid id (empty, too long, or with control characters)",
+        );
         let rate_limited = error_response(
             "this token made more calls than the server's rate limit allows; see Retry-After",
         );
@@ -140,6 +144,13 @@ impl utoipa::Modify for UnauthorizedResponses {
                     .responses
                     .entry("429".to_string())
                     .or_insert_with(|| rate_limited.clone().into());
+                if path.contains('{') {
+                    operation
+                        .responses
+                        .responses
+                        .entry("400".to_string())
+                        .or_insert_with(|| bad_path.clone().into());
+                }
                 if names_a_record {
                     operation
                         .responses
@@ -289,15 +300,42 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Runs the scheduled jobs (`Store::tick`: overrides expiry and health daily, the re-grade
-/// monthly) now and then every `every`, for as long as the server runs. Each job runs once per
-/// period whatever the number of processes: `job_runs`, under the routing lock, records it, so
-/// several `allot serve` on one PostgreSQL need no leader election for it.
+/// monthly, and the rest) every `every`, for as long as the server runs, while this server leads
+/// the scheduler. On PostgreSQL one server leads (a session advisory lock, see
+/// `allot_store::scheduler`); the others try again each interval, so one of them takes over
+/// within an interval of the leader's death. Each job also runs once per period whoever ticks:
+/// `job_runs`, under the routing lock, records it.
 pub fn spawn_scheduler(state: AppState, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut leadership: Option<allot_store::scheduler::SchedulerLeadership> = None;
         loop {
             interval.tick().await;
+            if let Some(held) = &mut leadership {
+                if !held.still_held().await {
+                    tracing::warn!("lost the scheduler's lock; trying to take it again");
+                    leadership = None;
+                }
+            }
+            if leadership.is_none() {
+                match state.store.try_lead_scheduler().await {
+                    Ok(Some(taken)) => {
+                        tracing::info!("this server runs the scheduled jobs");
+                        leadership = Some(taken);
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "the scheduler's lock could not be tried"),
+                }
+            }
+            metrics::gauge!("allot_scheduler_leader").set(if leadership.is_some() {
+                1.0
+            } else {
+                0.0
+            });
+            if leadership.is_none() {
+                continue;
+            }
             let started = std::time::Instant::now();
             let ticked = state
                 .store

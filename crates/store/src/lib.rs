@@ -19,6 +19,7 @@ pub mod invariants;
 pub mod lifecycle;
 pub mod organisation;
 pub mod routing;
+pub mod scheduler;
 pub mod service_reports;
 pub mod sessions;
 #[cfg(feature = "testing")]

@@ -312,7 +312,7 @@ async fn take_step(
 /// approval the hand-over checklist waits for the new owner.
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/approve", tag = "transfers", params(("id" = i64, Path, description = "transfer id")),
     request_body(content = StepBody, description = "optional"),
-    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, description = "a comment that is not text (control characters)", body = ErrorEnvelope)))]
 async fn approve_transfer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -325,7 +325,7 @@ async fn approve_transfer(
 /// Reject it (the approver it waits for); nothing changes hands.
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/reject", tag = "transfers", params(("id" = i64, Path, description = "transfer id")),
     request_body(content = StepBody, description = "optional"),
-    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, description = "a comment that is not text (control characters)", body = ErrorEnvelope)))]
 async fn reject_transfer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -338,7 +338,7 @@ async fn reject_transfer(
 /// Accept the hand-over (the new owner): only now do the owners change.
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/accept", tag = "transfers", params(("id" = i64, Path, description = "transfer id")),
     request_body(content = StepBody, description = "optional"),
-    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, description = "a comment that is not text (control characters)", body = ErrorEnvelope)))]
 async fn accept_transfer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -351,7 +351,7 @@ async fn accept_transfer(
 /// Decline the hand-over (the new owner): the transfer closes and its approvers are told.
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/decline", tag = "transfers", params(("id" = i64, Path, description = "transfer id")),
     request_body(content = StepBody, description = "optional"),
-    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, description = "a comment that is not text (control characters)", body = ErrorEnvelope)))]
 async fn decline_transfer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -364,7 +364,7 @@ async fn decline_transfer(
 /// Cancel an open transfer (its requester, or an admin).
 #[utoipa::path(post, path = "/api/v1/transfers/{id}/cancel", tag = "transfers", params(("id" = i64, Path, description = "transfer id")),
     request_body(content = StepBody, description = "optional"),
-    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+    responses((status = 200, description = "the transfer", body = TransferDocument), (status = 400, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, description = "a comment that is not text (control characters)", body = ErrorEnvelope)))]
 async fn cancel_transfer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
