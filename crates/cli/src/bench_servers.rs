@@ -14,6 +14,9 @@ use allot_store::Store;
 
 use crate::bench::{bench_clock, percentile_ms, ServersLoad};
 
+/// The name of the bench's one rule, by which a later run knows the database is the bench's.
+const BENCH_RULE: &str = "bench round robin";
+
 /// A server process of the bench, killed when dropped.
 struct Server {
     child: Child,
@@ -119,10 +122,23 @@ pub async fn bench_servers(
     customers: usize,
 ) -> Result<()> {
     let clock = bench_clock();
-    if store.list_reps().await?.is_empty() {
+    let empty = store.list_reps().await?.is_empty();
+    if !empty {
+        // Only a database this bench set up is used again: never real data.
+        let ours = store
+            .current_rules()
+            .await?
+            .is_some_and(|rules| rules.source.contains(BENCH_RULE));
+        if !ours {
+            bail!("the bench needs an empty database, or one an earlier `bench servers` set up");
+        }
+    }
+    if empty {
         let mut organisation = synthetic_organisation(17, (reps / 20).max(2), reps, customers, 1);
         // One round robin over the whole tree, so exactness is one number to check.
-        organisation.rules_toml = "[[rule]]\nname = \"bench round robin\"\nwhen = 'true'\nto = { team = \"t000\" }\nstrategy = \"round_robin\"\n".to_string();
+        organisation.rules_toml = format!(
+            "[[rule]]\nname = \"{BENCH_RULE}\"\nwhen = 'true'\nto = {{ team = \"t000\" }}\nstrategy = \"round_robin\"\n"
+        );
         let rules = organisation.rules_toml.clone();
         let started = Instant::now();
         crate::demo::import_organisation(store, organisation, "bench", clock, &|_| {}).await?;
