@@ -8,15 +8,14 @@
 //! `SCHEMATHESIS` to its executable):
 //! `python3 -m venv target/ui-tools/st-venv && target/ui-tools/st-venv/bin/pip install schemathesis==4.32.5`.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use allot_store::Backend;
 
 mod support;
 
-use support::Workspace;
+use support::{Served, Workspace};
 
 const ADMIN_TOKEN: &str = "schemathesis-admin-token-0123456789";
 
@@ -51,51 +50,15 @@ fn schemathesis() -> PathBuf {
     path
 }
 
-/// `allot serve` on a free port, without a rate limit (the fuzzer is one fast client); killed
-/// when dropped.
-struct Server {
-    child: Child,
-    origin: String,
+/// `allot serve` without a rate limit (the fuzzer is one fast client) or scheduled jobs.
+fn serve(workspace: &Workspace) -> Served {
+    workspace.serve(
+        &["--tick-every", "0", "--rate-limit", "0"],
+        &[("ALLOT_ADMIN_TOKEN", ADMIN_TOKEN)],
+    )
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(workspace: &Workspace) -> Server {
-    let mut child = workspace
-        .command()
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--tick-every",
-            "0",
-            "--rate-limit",
-            "0",
-        ])
-        .env("ALLOT_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("ALLOT_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start allot serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let origin = loop {
-        let line = lines.next().expect("serve prints its address").unwrap();
-        if let Some(rest) = line.strip_prefix("serving ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep reading what it prints: a closed pipe would end it at its next line (SIGPIPE).
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, origin }
-}
-
-fn fuzz(workspace: &Workspace, server: &Server, token: &str, who: &str) {
+fn fuzz(workspace: &Workspace, server: &Served, token: &str, who: &str) {
     let output = Command::new(schemathesis())
         .current_dir(workspace.directory.path())
         .args([

@@ -4,8 +4,6 @@
 //! an interval when it is killed; rules and policy changed through one server are used by the
 //! next request to another; a revoked token stops working everywhere within 10 seconds.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use allot_store::Backend;
@@ -14,52 +12,17 @@ use serde_json::{json, Value};
 
 mod support;
 
-use support::{text, Workspace};
+use support::{text, Served, Workspace};
 
 const ADMIN_TOKEN: &str = "several-servers-admin-token-0123456789";
 const REPS: [&str; 4] = ["r1", "r2", "r3", "r4"];
 
-struct Server {
-    child: Child,
-    origin: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A server ticking every second, without a rate limit.
-fn serve(workspace: &Workspace) -> Server {
-    let mut child = workspace
-        .command()
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--tick-every",
-            "1",
-            "--rate-limit",
-            "0",
-        ])
-        .env("ALLOT_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("ALLOT_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start allot serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let origin = loop {
-        let line = lines.next().expect("serve prints its address").unwrap();
-        if let Some(rest) = line.strip_prefix("serving ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Keep reading what it prints: a closed pipe would end it at its next line (SIGPIPE).
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, origin }
+fn serve(workspace: &Workspace) -> Served {
+    workspace.serve(
+        &["--tick-every", "1", "--rate-limit", "0"],
+        &[("ALLOT_ADMIN_TOKEN", ADMIN_TOKEN)],
+    )
 }
 
 async fn call(
@@ -85,7 +48,7 @@ async fn call(
     )
 }
 
-async fn leader_flags(client: &reqwest::Client, servers: &[&Server]) -> Vec<bool> {
+async fn leader_flags(client: &reqwest::Client, servers: &[&Served]) -> Vec<bool> {
     let mut flags = Vec::new();
     for server in servers {
         let metrics = client
@@ -109,7 +72,7 @@ async fn leader_flags(client: &reqwest::Client, servers: &[&Server]) -> Vec<bool
 /// checks each has one owner and the rotation stayed exact.
 async fn race_routes(
     client: &reqwest::Client,
-    servers: &[&Server],
+    servers: &[&Served],
     prefix: &str,
     count: usize,
 ) -> Vec<Value> {
@@ -313,7 +276,7 @@ async fn several_servers_on_one_postgres_keep_ownership_unique() {
     let mut servers = vec![first, second, third, fourth];
     let killed = servers.remove(leader);
     drop(killed);
-    let survivors: Vec<&Server> = servers.iter().collect();
+    let survivors: Vec<&Served> = servers.iter().collect();
     let killed_at = Instant::now();
     loop {
         let flags = leader_flags(&client, &survivors).await;

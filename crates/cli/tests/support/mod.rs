@@ -4,8 +4,9 @@
 // Each test binary includes this module and uses a part of it.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use allot_store::testing::TestDatabase;
 use allot_store::Backend;
@@ -56,6 +57,48 @@ impl Workspace {
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+/// A running `allot serve` and where it listens; killed when dropped.
+pub struct Served {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Workspace {
+    /// `allot serve` on a free port with `arguments` after it and `environment` added, once
+    /// it says where it listens.
+    pub fn serve(&self, arguments: &[&str], environment: &[(&str, &str)]) -> Served {
+        let mut command = self.command();
+        command
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(arguments)
+            .env("ALLOT_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (name, value) in environment {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start allot serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let origin = loop {
+            let line = lines.next().expect("serve prints its address").unwrap();
+            if let Some(rest) = line.strip_prefix("serving ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep reading what it prints: a closed pipe would end it at its next line (SIGPIPE).
+        std::thread::spawn(move || lines.for_each(drop));
+        Served { child, origin }
     }
 }
 
