@@ -445,8 +445,13 @@ impl ImportKind {
 enum RulesAction {
     /// Validate a rules file and store it as a new version.
     Set { file: PathBuf },
-    /// Print the current rules.
-    Show,
+    /// Print the current rules as they were set.
+    Show {
+        /// In the canonical layout instead (keys in a fixed order, no comments): what the
+        /// stored rules mean, to compare two versions or to start a new file from.
+        #[arg(long)]
+        canonical: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -23,13 +23,25 @@ pub async fn rules(store: &Store, action: RulesAction, clock: Clock) -> Result<(
             let version = stored_or_problems(&file, store.set_rules(&source, "cli", clock).await)?;
             println!("stored rules version {version} from {}", file.display());
         }
-        RulesAction::Show => match store.current_rules().await? {
+        RulesAction::Show { canonical } => match store.current_rules().await? {
             Some(rules) => {
                 println!(
                     "# version {} set by {} at {}",
                     rules.version, rules.actor, rules.created_at
                 );
-                print!("{}", rules.source);
+                if canonical {
+                    let parsed = allot_core::rules::RuleSet::parse_stored(&rules.source).map_err(
+                        |problems| {
+                            anyhow::anyhow!(
+                                "stored rules version {} no longer parse: {problems:?}",
+                                rules.version
+                            )
+                        },
+                    )?;
+                    print!("{}", parsed.to_toml());
+                } else {
+                    print!("{}", rules.source);
+                }
             }
             None => bail!("no rules are set yet; use `allot rules set FILE.toml`"),
         },

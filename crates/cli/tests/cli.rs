@@ -72,6 +72,16 @@ async fn import_route_explain_report_export(backend: Backend) {
     assert!(workspace
         .allot_ok(&["rules", "show"])
         .contains("金融大客户"));
+    // The canonical layout sets again to the same rules.
+    let canonical = workspace.allot_ok(&["rules", "show", "--canonical"]);
+    assert!(canonical.contains("[rule.to]"), "{canonical}");
+    let again = workspace.file("canonical.toml", &canonical);
+    workspace.allot_ok(&["rules", "set", text(&again)]);
+    let shown_again = workspace.allot_ok(&["rules", "show", "--canonical"]);
+    assert_eq!(
+        canonical.lines().skip(1).collect::<Vec<_>>(),
+        shown_again.lines().skip(1).collect::<Vec<_>>()
+    );
 
     let output = workspace.allot_ok(&["route", "--json"]);
     let decisions: Vec<Value> = output

@@ -284,7 +284,72 @@ pub(crate) fn toml_error_message(source: &str, error: &toml::de::Error) -> Strin
     }
 }
 
+/// A rule as the rules file writes it, for [`RuleSet::to_toml`].
+#[derive(Serialize)]
+struct PrintedRule<'a> {
+    name: &'a str,
+    when: &'a str,
+    to: PrintedTarget<'a>,
+    strategy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_level: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fallthrough: bool,
+}
+
+#[derive(Serialize)]
+struct PrintedTarget<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reps: Option<Vec<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skill: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct PrintedRules<'a> {
+    rule: Vec<PrintedRule<'a>>,
+}
+
 impl RuleSet {
+    /// The rules written as a rules file in one canonical layout (keys in a fixed order, no
+    /// comments, each condition as written): parsing it gives these rules again.
+    pub fn to_toml(&self) -> String {
+        let printed = PrintedRules {
+            rule: self
+                .rules
+                .iter()
+                .map(|rule| PrintedRule {
+                    name: &rule.name,
+                    when: rule.condition.source(),
+                    to: match &rule.target {
+                        Target::Team(team) => PrintedTarget {
+                            team: Some(team.as_str()),
+                            reps: None,
+                            skill: None,
+                        },
+                        Target::Reps(reps) => PrintedTarget {
+                            team: None,
+                            reps: Some(reps.iter().map(RepId::as_str).collect()),
+                            skill: None,
+                        },
+                        Target::Skill { skill, team } => PrintedTarget {
+                            team: team.as_ref().map(TeamId::as_str),
+                            reps: None,
+                            skill: Some(skill),
+                        },
+                    },
+                    strategy: rule.strategy.as_str(),
+                    min_level: rule.min_level.map(Level::as_str),
+                    fallthrough: rule.fallthrough,
+                })
+                .collect(),
+        };
+        // Strings, lists and tables of strings always serialise; nothing here can fail.
+        toml::to_string(&printed).unwrap_or_default()
+    }
+
     /// Parses and checks a rules file. All problems are returned, each located by rule, line and column.
     pub fn parse(source: &str) -> Result<RuleSet, Vec<RuleError>> {
         Self::parse_checked(source, true)

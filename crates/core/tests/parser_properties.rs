@@ -117,8 +117,103 @@ fn policy_source() -> impl Strategy<Value = String> {
     prop::collection::vec(policy_line(), 0..20).prop_map(|lines| lines.join("\n"))
 }
 
+/// A valid condition from a small grammar: comparisons joined by and, or, not and parentheses.
+fn valid_condition() -> impl Strategy<Value = String> {
+    let comparison = prop_oneof![
+        Just("true".to_string()),
+        prop_oneof![Just("A"), Just("B"), Just("C")].prop_map(|tier| format!("tier == \"{tier}\"")),
+        prop_oneof![Just("上海"), Just("广东/深圳"), Just("浙江")]
+            .prop_map(|region| format!("region ^= \"{region}\"")),
+        (0u32..5_000_000).prop_map(|revenue| format!("attr.annual_revenue >= {revenue}")),
+        Just("industry in [\"金融\", \"制造\"]".to_string()),
+        Just("attr.product_lines contains \"ERP\"".to_string()),
+        Just("source != \"官网\"".to_string()),
+    ];
+    comparison.prop_recursive(3, 12, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(left, right)| format!("{left} and {right}")),
+            (inner.clone(), inner.clone()).prop_map(|(left, right)| format!("({left} or {right})")),
+            inner.prop_map(|condition| format!("not ({condition})")),
+        ]
+    })
+}
+
+/// A rules file the parser should accept: up to six rules with distinct names.
+fn valid_rules() -> impl Strategy<Value = String> {
+    let rule = (
+        valid_condition(),
+        prop_oneof![
+            Just("{ team = \"hq\" }".to_string()),
+            Just("{ reps = [\"r1\", \"r2\"] }".to_string()),
+            Just("{ skill = \"金融\" }".to_string()),
+            Just("{ skill = \"英语\", team = \"east\" }".to_string()),
+        ],
+        prop_oneof![
+            Just("round_robin"),
+            Just("least_loaded"),
+            Just("weighted"),
+            Just("first_touch"),
+            Just("sticky")
+        ],
+        prop::option::of(prop_oneof![Just("junior"), Just("mid"), Just("senior")]),
+        any::<bool>(),
+    );
+    prop::collection::vec(rule, 1..6).prop_map(|rules| {
+        rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, (when, to, strategy, level, fallthrough))| {
+                let mut text = format!(
+                    "[[rule]]\nname = \"规则{index}\"\nwhen = '{when}'\nto = {to}\nstrategy = \"{strategy}\"\n"
+                );
+                if let Some(level) = level {
+                    text.push_str(&format!("min_level = \"{level}\"\n"));
+                }
+                if fallthrough {
+                    text.push_str("fallthrough = true\n");
+                }
+                text
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+/// What a rule means, without where its text stood.
+fn meaning(rules: &RuleSet) -> Vec<String> {
+    rules
+        .rules
+        .iter()
+        .map(|rule| {
+            format!(
+                "{} | {} | {} | {} | {:?} | {}",
+                rule.name,
+                rule.condition.source(),
+                rule.target,
+                rule.strategy,
+                rule.min_level,
+                rule.fallthrough
+            )
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// parse → print → parse gives the same rules, and printing is a fixed point.
+    #[test]
+    fn printed_rules_parse_back_to_the_same_rules(source in valid_rules()) {
+        let parsed = RuleSet::parse(&source);
+        prop_assert!(parsed.is_ok(), "{source}\n{:?}", parsed.err());
+        let parsed = parsed.unwrap();
+        let printed = parsed.to_toml();
+        let again = RuleSet::parse(&printed);
+        prop_assert!(again.is_ok(), "{printed}\n{:?}", again.err());
+        let again = again.unwrap();
+        prop_assert_eq!(meaning(&parsed), meaning(&again), "{}", printed);
+        prop_assert_eq!(again.to_toml(), printed);
+    }
 
     #[test]
     fn conditions_never_panic_and_point_inside(source in condition_source()) {
@@ -176,4 +271,14 @@ fn errors_of_a_known_bad_file_carry_their_position() {
     assert_eq!(errors[0].line, Some(2), "{:?}", errors[0]);
     let condition = Condition::parse("tier ==\n and").unwrap_err();
     assert!(inside("tier ==\n and", condition.line, condition.column));
+}
+
+#[test]
+fn a_rules_file_prints_in_the_canonical_layout() {
+    let source = "# 华东\n[[rule]]\nname = \"华东大客户\"\nwhen = 'tier == \"A\" and region ^= \"上海\"'\nstrategy = \"least_loaded\"\nto = { skill = \"金融\", team = \"east\" }\nmin_level = \"senior\"\n\n[[rule]]\nname = \"兜底\"\nwhen = 'true'\nto = { reps = [\"r1\", \"r2\"] }\nstrategy = \"round_robin\"\nfallthrough = true\n";
+    let printed = RuleSet::parse(source).unwrap().to_toml();
+    assert_eq!(
+        printed,
+        "[[rule]]\nname = \"华东大客户\"\nwhen = 'tier == \"A\" and region ^= \"上海\"'\nstrategy = \"least_loaded\"\nmin_level = \"senior\"\n\n[rule.to]\nteam = \"east\"\nskill = \"金融\"\n\n[[rule]]\nname = \"兜底\"\nwhen = \"true\"\nstrategy = \"round_robin\"\nfallthrough = true\n\n[rule.to]\nreps = [\"r1\", \"r2\"]\n"
+    );
 }
