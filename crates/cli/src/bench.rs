@@ -458,7 +458,7 @@ async fn bench_api(
         .ensure_admin_token(Some(&token), bench_clock())
         .await?;
     let (server, origin, client) = serve_on_loopback(store, concurrency).await?;
-    let address = format!("{origin}/api/v1/route");
+    let addresses = Arc::new(vec![format!("{origin}/api/v1/route")]);
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     store.reset_lock_statistics();
@@ -467,7 +467,7 @@ async fn bench_api(
     for _ in 0..concurrency.max(1) {
         workers.push(tokio::spawn(send_requests(
             client.clone(),
-            address.clone(),
+            addresses.clone(),
             token.clone(),
             bodies.clone(),
             next.clone(),
@@ -778,12 +778,13 @@ async fn bench_claims(
     Ok(())
 }
 
-/// One client: sends the next unsent body until none is left; the latency of each request.
-async fn send_requests(
+/// One concurrent sender: posts the bodies not yet taken, body `i` to `addresses[i % len]`
+/// (several servers take turns), and returns each request's latency.
+pub(crate) async fn send_requests<Body: serde::Serialize>(
     client: reqwest::Client,
-    address: String,
+    addresses: Arc<Vec<String>>,
     token: String,
-    bodies: Arc<Vec<CustomerFields>>,
+    bodies: Arc<Vec<Body>>,
     next: Arc<AtomicUsize>,
 ) -> Result<Vec<Duration>> {
     let mut latencies = Vec::new();
@@ -794,7 +795,7 @@ async fn send_requests(
         }
         let sent = Instant::now();
         let response = client
-            .post(&address)
+            .post(&addresses[index % addresses.len()])
             .bearer_auth(&token)
             .json(&bodies[index])
             .send()

@@ -2,9 +2,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -12,7 +12,7 @@ use serde_json::json;
 use allot_core::demo::synthetic_organisation;
 use allot_store::Store;
 
-use crate::bench::{bench_clock, percentile_ms, ServersLoad};
+use crate::bench::{bench_clock, percentile_ms, send_requests, ServersLoad};
 
 /// The name of the bench's one rule, by which a later run knows the database is the bench's.
 const BENCH_RULE: &str = "bench round robin";
@@ -167,41 +167,25 @@ pub async fn bench_servers(
         .map(|server| cpu_seconds(server.child.id()))
         .collect();
     let postgres_before = postgres_cpu_seconds();
+    let bodies: Arc<Vec<serde_json::Value>> = Arc::new(
+        (0..load.requests)
+            .map(|index| {
+                let id = format!("{}{index:07}", load.prefix);
+                json!({"id": id, "name": format!("客户{id}"), "region": "广东/深圳"})
+            })
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..load.concurrency.max(1) {
-        let (client, origins, next, token) =
-            (client.clone(), origins.clone(), next.clone(), token.clone());
-        let (prefix, requests) = (load.prefix.clone(), load.requests);
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= requests {
-                    break;
-                }
-                let id = format!("{prefix}{index:07}");
-                let body = json!({"id": id, "name": format!("客户{id}"), "region": "广东/深圳"});
-                let sent = Instant::now();
-                let response = client
-                    .post(&origins[index % origins.len()])
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await?;
-                if !response.status().is_success() {
-                    bail!(
-                        "request {index} failed: {} {}",
-                        response.status(),
-                        response.text().await?
-                    );
-                }
-                response.bytes().await?;
-                latencies.push(sent.elapsed());
-            }
-            Ok::<Vec<Duration>, anyhow::Error>(latencies)
-        }));
+        workers.push(tokio::spawn(send_requests(
+            client.clone(),
+            origins.clone(),
+            token.clone(),
+            bodies.clone(),
+            next.clone(),
+        )));
     }
     let mut latencies = Vec::new();
     for worker in workers {

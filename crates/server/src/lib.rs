@@ -336,15 +336,14 @@ pub fn spawn_scheduler(state: AppState, every: std::time::Duration) -> tokio::ta
             if leadership.is_none() {
                 continue;
             }
-            let started = std::time::Instant::now();
-            let ticked = state
-                .store
-                .tick(state.clock.now(), "scheduler", false)
-                .await;
-            match &ticked {
-                Ok(summary) => operations::record_tick(summary, "scheduler", started.elapsed()),
-                Err(_) => operations::record_tick_failure("scheduler"),
-            }
+            let ticked = operations::recorded_tick(
+                &state.store,
+                state.clock.now(),
+                "scheduler",
+                false,
+                "scheduler",
+            )
+            .await;
             match ticked {
                 Ok(summary) if !summary.ran.is_empty() => {
                     let ran: Vec<String> = summary

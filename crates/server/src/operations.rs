@@ -144,23 +144,30 @@ pub fn record_routing_decision(routed_now: bool, placed: bool) {
     metrics::counter!("allot_routing_decisions_total", "outcome" => outcome).increment(1);
 }
 
-/// Counts the jobs a tick ran and times the tick, for `/metrics`; `source` is `scheduler` or
-/// `api`.
-pub fn record_tick(
-    summary: &allot_store::value::TickSummary,
+/// Runs `Store::tick` and records it for `/metrics`: the jobs it ran and its time, or its
+/// failure; `source` is `scheduler` or `api`.
+pub async fn recorded_tick(
+    store: &allot_store::Store,
+    clock: allot_core::Clock,
+    actor: &str,
+    force: bool,
     source: &'static str,
-    elapsed: Duration,
-) {
-    for (job, _) in &summary.ran {
-        metrics::counter!("allot_job_runs_total", "job" => job.clone()).increment(1);
+) -> allot_store::StoreResult<allot_store::value::TickSummary> {
+    let started = Instant::now();
+    let ticked = store.tick(clock, actor, force).await;
+    match &ticked {
+        Ok(summary) => {
+            for (job, _) in &summary.ran {
+                metrics::counter!("allot_job_runs_total", "job" => job.clone()).increment(1);
+            }
+            metrics::histogram!("allot_tick_duration_seconds", "source" => source)
+                .record(started.elapsed().as_secs_f64());
+        }
+        Err(_) => {
+            metrics::counter!("allot_tick_failures_total", "source" => source).increment(1);
+        }
     }
-    metrics::histogram!("allot_tick_duration_seconds", "source" => source)
-        .record(elapsed.as_secs_f64());
-}
-
-/// Records a failed tick, for `/metrics`.
-pub fn record_tick_failure(source: &'static str) {
-    metrics::counter!("allot_tick_failures_total", "source" => source).increment(1);
+    ticked
 }
 
 /// Prometheus metrics (text exposition format): requests by route and status, latency
@@ -238,10 +245,19 @@ impl RateLimiter {
             // A panic elsewhere while holding the lock leaves counts that are still counts.
             Err(poisoned) => poisoned.into_inner(),
         };
-        let bucket = buckets.entry(token_id.to_string()).or_insert(Bucket {
-            available: burst,
-            refilled_at: now,
-        });
+        // Looked up by reference first: the token's id is copied only on its first call.
+        if !buckets.contains_key(token_id) {
+            buckets.insert(
+                token_id.to_string(),
+                Bucket {
+                    available: burst,
+                    refilled_at: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(token_id) else {
+            return Ok(());
+        };
         let earned = now
             .saturating_duration_since(bucket.refilled_at)
             .as_secs_f64()

@@ -261,13 +261,14 @@ async fn run_tick(
         })?,
         None => state.clock.now(),
     };
-    let started = std::time::Instant::now();
-    let summary = state
-        .store
-        .tick(clock, &principal.actor(), query.force.unwrap_or(false))
-        .await
-        .inspect_err(|_| crate::operations::record_tick_failure("api"))?;
-    crate::operations::record_tick(&summary, "api", started.elapsed());
+    let summary = crate::operations::recorded_tick(
+        &state.store,
+        clock,
+        &principal.actor(),
+        query.force.unwrap_or(false),
+        "api",
+    )
+    .await?;
     Ok(Json(summary))
 }
 
