@@ -4,40 +4,67 @@
 //! coincide: full-width or half-width, with or without 有限公司 or "Co., Ltd.", with or without
 //! the 深圳市 that a registration adds in front of the brand.
 
-use unicode_normalization::UnicodeNormalization;
+use std::borrow::Cow;
+
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 use crate::contact::{CreditCode, Email, Phone};
 use crate::customer::{Customer, CUSTOMER_COLUMNS};
 
 /// Legal-form endings of Chinese company names, a longer ending before any ending of it.
-const CHINESE_COMPANY_SUFFIXES: &str = "集团有限公司 有限责任公司 股份有限公司 有限公司 集团 公司";
+const CHINESE_COMPANY_SUFFIXES: &[&str] = &[
+    "集团有限公司",
+    "有限责任公司",
+    "股份有限公司",
+    "有限公司",
+    "集团",
+    "公司",
+];
 
 /// Legal-form endings of English company names as they read once spaces and dots are gone,
 /// a longer ending before any ending of it. Each must be whole words, so that "Zinc" keeps its
 /// "inc" and "Unlimited" its "limited".
-const ENGLISH_COMPANY_SUFFIXES: &str = "companylimited colimited incorporated corporation company \
-    limited coltd group corp ltd inc llc co";
+#[rustfmt::skip]
+const ENGLISH_COMPANY_SUFFIXES: &[&str] = &[
+    "companylimited", "colimited", "incorporated", "corporation", "company",
+    "limited", "coltd", "group", "corp", "ltd", "inc", "llc", "co",
+];
 
 /// Provincial-level names (省, 直辖市, 自治区, 特别行政区) in their short form.
-const PROVINCES: &str = "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 \
-    江西 山东 河南 湖北 湖南 广东 海南 四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 \
-    宁夏 新疆 香港 澳门";
+#[rustfmt::skip]
+const PROVINCES: &[&str] = &[
+    "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏", "浙江", "安徽",
+    "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州", "云南", "陕西",
+    "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港", "澳门",
+];
 
 /// What may follow a short provincial name, longest first; the bare name (北京字节跳动) is
 /// removed too.
-const PROVINCE_FORMS: &str = "维吾尔自治区 壮族自治区 回族自治区 特别行政区 自治区 省 市";
+const PROVINCE_FORMS: &[&str] = &[
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "特别行政区",
+    "自治区",
+    "省",
+    "市",
+];
 
 /// Prefecture-level cities that often open a registered name. Names that are also ordinary
 /// words or brands (中山, 大同) are left out: removing them would join unrelated companies.
-const CITIES: &str = "深圳 广州 杭州 南京 苏州 成都 武汉 西安 郑州 长沙 青岛 厦门 宁波 大连 \
-    沈阳 济南 合肥 福州 昆明 东莞 佛山 无锡 哈尔滨 长春 石家庄 太原 南昌 南宁 贵阳 兰州 海口 \
-    珠海 温州 常州 烟台 泉州 唐山 徐州 乌鲁木齐 呼和浩特 银川 西宁 拉萨 三亚 惠州 嘉兴 绍兴 \
-    金华 台州 湖州 南通 扬州 镇江 盐城 泰州 潍坊 淄博 临沂 济宁 威海 洛阳 宜昌 襄阳 芜湖 江门 \
-    汕头 湛江 保定 廊坊 秦皇岛 邯郸 大庆 鞍山 柳州 桂林 绵阳 遵义 赣州 九江 株洲 岳阳 衡阳 \
-    漳州 莆田";
+#[rustfmt::skip]
+const CITIES: &[&str] = &[
+    "深圳", "广州", "杭州", "南京", "苏州", "成都", "武汉", "西安", "郑州", "长沙", "青岛", "厦门",
+    "宁波", "大连", "沈阳", "济南", "合肥", "福州", "昆明", "东莞", "佛山", "无锡", "哈尔滨", "长春",
+    "石家庄", "太原", "南昌", "南宁", "贵阳", "兰州", "海口", "珠海", "温州", "常州", "烟台", "泉州",
+    "唐山", "徐州", "乌鲁木齐", "呼和浩特", "银川", "西宁", "拉萨", "三亚", "惠州", "嘉兴", "绍兴", "金华",
+    "台州", "湖州", "南通", "扬州", "镇江", "盐城", "泰州", "潍坊", "淄博", "临沂", "济宁", "威海",
+    "洛阳", "宜昌", "襄阳", "芜湖", "江门", "汕头", "湛江", "保定", "廊坊", "秦皇岛", "邯郸", "大庆",
+    "鞍山", "柳州", "桂林", "绵阳", "遵义", "赣州", "九江", "株洲", "岳阳", "衡阳", "漳州", "莆田",
+];
 
 /// What may follow a city name, besides nothing.
-const CITY_FORMS: &str = "市";
+const CITY_FORMS: &[&str] = &["市"];
 
 /// Phones with fewer digits than this are extensions or short codes shared by many
 /// customers, so they would join unrelated ones.
@@ -51,7 +78,7 @@ const MINIMUM_PHONE_DIGITS_FOR_MATCHING: usize = 7;
 /// 腾讯科技深圳). Legal-form endings are then removed, then one leading province and one city.
 /// A removal that would leave fewer than two characters is not made.
 pub fn normalised_name(name: &str) -> Option<String> {
-    let folded = name.nfkc().collect::<String>().to_lowercase();
+    let folded = folded_name(name);
     let mut key = String::with_capacity(folded.len());
     // Byte offsets in `key` where a word began: English legal forms only count as whole words.
     let mut word_starts: Vec<usize> = Vec::new();
@@ -99,28 +126,26 @@ pub fn normalised_name(name: &str) -> Option<String> {
 /// Where the legal-form ending of `key` begins, if it has one.
 fn company_suffix_start(key: &str, word_starts: &[usize]) -> Option<usize> {
     CHINESE_COMPANY_SUFFIXES
-        .split_whitespace()
+        .iter()
         .find_map(|suffix| key.strip_suffix(suffix).map(str::len))
         .or_else(|| {
-            ENGLISH_COMPANY_SUFFIXES
-                .split_whitespace()
-                .find_map(|suffix| {
-                    key.strip_suffix(suffix)
-                        .map(str::len)
-                        .filter(|cut| word_starts.binary_search(cut).is_ok())
-                })
+            ENGLISH_COMPANY_SUFFIXES.iter().find_map(|suffix| {
+                key.strip_suffix(suffix)
+                    .map(str::len)
+                    .filter(|cut| word_starts.binary_search(cut).is_ok())
+            })
         })
 }
 
-/// `key` without one leading place of `places` (names separated by spaces), followed by one
+/// `key` without one leading place of `places`, followed by one
 /// of `forms` or by nothing, unless that would leave fewer than two characters: a name that
 /// is only a place (北京) is still a name.
-fn strip_place_prefix<'key>(key: &'key str, places: &str, forms: &str) -> &'key str {
-    for place in places.split_whitespace() {
+fn strip_place_prefix<'key>(key: &'key str, places: &[&str], forms: &[&str]) -> &'key str {
+    for place in places {
         let Some(after_place) = key.strip_prefix(place) else {
             continue;
         };
-        for form in forms.split_whitespace().chain([""]) {
+        for form in forms.iter().chain(&[""]) {
             if let Some(rest) = after_place.strip_prefix(form) {
                 return if has_at_least_two_characters(rest) {
                     rest
@@ -131,6 +156,32 @@ fn strip_place_prefix<'key>(key: &'key str, places: &str, forms: &str) -> &'key 
         }
     }
     key
+}
+
+/// The name in NFKC, lower case: `name.nfkc().collect::<String>().to_lowercase()`, without
+/// the two copies when they would change nothing, as for most names (a first import computes
+/// a million of these).
+pub fn folded_name(name: &str) -> Cow<'_, str> {
+    let folded: Cow<'_, str> = match is_nfkc_quick(name.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(name),
+        IsNormalized::No | IsNormalized::Maybe => Cow::Owned(name.nfkc().collect()),
+    };
+    if folded.chars().all(lowercases_to_itself) {
+        folded
+    } else {
+        Cow::Owned(folded.to_lowercase())
+    }
+}
+
+/// Whether lower-casing leaves the character as it is; a string of only such characters is
+/// its own lower case (the one context rule of `str::to_lowercase`, for Σ, concerns a
+/// character that changes).
+fn lowercases_to_itself(character: char) -> bool {
+    if character.is_ascii() {
+        return !character.is_ascii_uppercase();
+    }
+    let mut lower = character.to_lowercase();
+    lower.next() == Some(character) && lower.next().is_none()
 }
 
 /// Counting only as far as needed keeps long names linear.
@@ -338,6 +389,39 @@ mod tests {
                 assert!(key.is_some(), "{context}");
                 assert_ne!(key, key_of(field, other), "{context}");
             }
+        }
+    }
+
+    /// The fast path of `folded_name` against the plain form, on the characters where case
+    /// and compatibility forms are irregular: full-width, titlecase ǅ, dotted İ (two characters
+    /// in lower case), final Σ (a context rule), ligatures, superscripts, Chinese, and mixes.
+    #[test]
+    fn folded_name_is_nfkc_then_lower_case() {
+        let names = [
+            "",
+            "abc",
+            "ABC",
+            "ＡＢＣ　Trading",
+            "ǅemal",
+            "İstanbul",
+            "ΟΔΟΣ",
+            "ΣΟΦΙΑ Σ",
+            "ﬁnance",
+            "x²",
+            "腾讯科技（深圳）",
+            "北京字节跳动",
+            "Ⅻ",
+            "ÅNGSTRÖM",
+            "ß",
+            "ẞ",
+            "e\u{301}",
+            "Ωmega",
+            "ＫＫ株式会社",
+            "㈱日立",
+        ];
+        for name in names {
+            let plain = name.nfkc().collect::<String>().to_lowercase();
+            assert_eq!(folded_name(name), plain, "{name:?}");
         }
     }
 

@@ -1,5 +1,6 @@
-//! Property tests of the rule language, the rules file and the value policy: no input makes a
-//! parser panic, and every error's line and column point inside the input.
+//! Property tests of the rule language, the rules file, the value policy and the name folding of
+//! match keys: no input makes a parser panic, every error's line and column point inside the
+//! input, and names fold as NFKC then lower case.
 
 use allot_core::condition::Condition;
 use allot_core::rules::RuleSet;
@@ -281,4 +282,18 @@ fn a_rules_file_prints_in_the_canonical_layout() {
         printed,
         "[[rule]]\nname = \"华东大客户\"\nwhen = 'tier == \"A\" and region ^= \"上海\"'\nstrategy = \"least_loaded\"\nmin_level = \"senior\"\n\n[rule.to]\nteam = \"east\"\nskill = \"金融\"\n\n[[rule]]\nname = \"兜底\"\nwhen = \"true\"\nstrategy = \"round_robin\"\nfallthrough = true\n\n[rule.to]\nreps = [\"r1\", \"r2\"]\n"
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// The match form of a name folds as NFKC then lower case would, whatever the text: the
+    /// keys stored by earlier builds must still match.
+    #[test]
+    fn folded_names_equal_nfkc_then_lower_case(name in any::<String>()) {
+        use unicode_normalization::UnicodeNormalization;
+        let plain = name.nfkc().collect::<String>().to_lowercase();
+        let folded = allot_core::matching::folded_name(&name);
+        prop_assert_eq!(folded.as_ref(), plain.as_str());
+    }
 }

@@ -324,6 +324,17 @@ pub(crate) async fn find_duplicates(
         .iter()
         .map(|record| customer_match_keys(record))
         .collect();
+    find_duplicates_by_keys(source, records, &keys, pending).await
+}
+
+/// [`find_duplicates`] with each record's keys computed already (`keys[i]` are
+/// `customer_match_keys(records[i])`): an import computes them on its reading thread.
+pub(crate) async fn find_duplicates_by_keys(
+    source: &mut impl Connected,
+    records: &[&Customer],
+    keys: &[Vec<MatchKey>],
+    pending: Option<&PendingMatchKeys>,
+) -> StoreResult<(Vec<KeyMatches>, Vec<Vec<i64>>)> {
     let prints: Vec<Vec<i64>> = keys
         .iter()
         .map(|record_keys| record_keys.iter().map(MatchKey::fingerprint).collect())
@@ -369,7 +380,8 @@ pub(crate) async fn find_duplicates(
     }
     // The records of this batch taken as new customers so far, by fingerprint (record, key);
     // a hit is confirmed on the key itself.
-    let mut earlier: HashMap<i64, Vec<(usize, usize)>> = HashMap::new();
+    let mut earlier: HashMap<i64, Vec<(usize, usize)>, foldhash::fast::RandomState> =
+        HashMap::default();
     let mut found = Vec::with_capacity(records.len());
     for (index, record) in records.iter().enumerate() {
         let mut matches: KeyMatches = Vec::new();
