@@ -105,8 +105,8 @@ enum Outcome {
 /// A row that passed its own checks, with what it replaces.
 struct Candidate {
     line: usize,
-    customer: Customer,
-    /// Boxed: a candidate is moved several times on its way, and most imported rows are new.
+    /// Boxed, as `stored`: a candidate is moved several times on its way.
+    customer: Box<Customer>,
     stored: Option<Box<Customer>>,
     /// The match keys of the row as read (those of `customer` when it is new: reading computes
     /// them, on its own thread).
@@ -284,7 +284,7 @@ type ParsedRow = Result<ParsedCustomer, RowProblem>;
 struct ParsedCustomer {
     line: usize,
     /// The row's values, or every value that is wrong with the row's id, when that id is one.
-    customer: Result<Customer, (FieldErrors, Option<CustomerId>)>,
+    customer: Result<Box<Customer>, (FieldErrors, Option<CustomerId>)>,
     given: GivenColumns,
     /// The match keys of the row's values (none when they did not parse).
     keys: Vec<MatchKey>,
@@ -302,9 +302,10 @@ fn parse_chunk(
                 let customer = row
                     .record
                     .into_customer(vocabulary)
+                    .map(Box::new)
                     .map_err(|errors| (errors, id));
                 let keys = customer
-                    .as_ref()
+                    .as_deref()
                     .map(customer_match_keys)
                     .unwrap_or_default();
                 ParsedCustomer {
@@ -470,7 +471,7 @@ impl CustomerImport<'_> {
     fn check_row(
         &mut self,
         line: usize,
-        (incoming, keys): (Customer, Vec<MatchKey>),
+        (incoming, keys): (Box<Customer>, Vec<MatchKey>),
         given: &GivenColumns,
         existing: Option<Customer>,
         graded: &HashSet<String>,
@@ -492,7 +493,7 @@ impl CustomerImport<'_> {
         }
         let customer = match &existing {
             Some(existing) => match existing.updated_with(&incoming, given) {
-                Ok(customer) => customer,
+                Ok(customer) => Box::new(customer),
                 Err(errors) => {
                     self.summary.problems.extend(problems_of(line, errors));
                     return reject(self);
@@ -848,7 +849,7 @@ impl CustomerImport<'_> {
         let new_records: Vec<&Customer> = ready
             .iter()
             .filter(|row| row.stored.is_none())
-            .map(|row| &row.customer)
+            .map(|row| &*row.customer)
             .collect();
         let (matches, prints) =
             find_duplicates_by_keys(write, &new_records, &new_keys, self.pending_keys.as_ref())
@@ -901,7 +902,7 @@ impl CustomerImport<'_> {
         // New customers first: a stored one may be given one of them as its parent.
         let (stored, new): (Vec<&Candidate>, Vec<&Candidate>) =
             ready.iter().partition(|row| row.stored.is_some());
-        let new: Vec<&Customer> = new.into_iter().map(|row| &row.customer).collect();
+        let new: Vec<&Customer> = new.into_iter().map(|row| &*row.customer).collect();
         insert_new_customers(
             write,
             &new,
@@ -915,7 +916,7 @@ impl CustomerImport<'_> {
             .iter()
             .filter_map(|row| row.stored.as_deref())
             .collect();
-        let stored: Vec<&Customer> = stored.into_iter().map(|row| &row.customer).collect();
+        let stored: Vec<&Customer> = stored.into_iter().map(|row| &*row.customer).collect();
         upsert_customers(
             write,
             &stored,
