@@ -53,6 +53,23 @@ to = { team = "east" }
 strategy = "round_robin"
 "#;
 
+/// A workspace whose organisation (teams, reps, customers, rules) is imported and routed.
+async fn routed_organisation(backend: Backend) -> Workspace {
+    let workspace = Workspace::new(backend).await;
+    for (kind, name, contents) in [
+        ("teams", "teams.csv", TEAMS),
+        ("reps", "reps.csv", REPS),
+        ("customers", "customers.csv", CUSTOMERS),
+    ] {
+        let file = workspace.file(name, contents);
+        workspace.allot_ok(&["import", kind, text(&file)]);
+    }
+    let rules = workspace.file("rules.toml", RULES);
+    workspace.allot_ok(&["rules", "set", text(&rules)]);
+    workspace.allot_ok(&["route"]);
+    workspace
+}
+
 async fn import_route_explain_report_export(backend: Backend) {
     let workspace = Workspace::new(backend).await;
     let teams = workspace.file("teams.csv", TEAMS);
@@ -904,18 +921,7 @@ async fn serve_logs_json_lines_with_request_ids_and_stops_on_sigterm(backend: Ba
 /// 撞单 at the command line: an imported duplicate of c1 becomes a conflict, which its rep
 /// disputes, the manager moves through a transfer the rep accepts, and the records merge.
 async fn duplicates_become_conflicts_settled_at_the_command_line(backend: Backend) {
-    let workspace = Workspace::new(backend).await;
-    for (kind, name, contents) in [
-        ("teams", "teams.csv", TEAMS),
-        ("reps", "reps.csv", REPS),
-        ("customers", "customers.csv", CUSTOMERS),
-    ] {
-        let file = workspace.file(name, contents);
-        workspace.allot_ok(&["import", kind, text(&file)]);
-    }
-    let rules = workspace.file("rules.toml", RULES);
-    workspace.allot_ok(&["rules", "set", text(&rules)]);
-    workspace.allot_ok(&["route"]);
+    let workspace = routed_organisation(backend).await;
     let later = workspace.file(
         "later.csv",
         "id,name,region,phone,email,first_touch_rep_id
@@ -1139,18 +1145,7 @@ async fn an_excel_workbook_imports_like_its_csv(backend: Backend) {
 /// `allot forget` erases a customer's personal data and logs it; `allot export events` is the
 /// audit ledger as CSV or JSON lines, the erasure in it; `allot check` still holds.
 async fn forgetting_a_customer_is_in_the_exported_ledger(backend: Backend) {
-    let workspace = Workspace::new(backend).await;
-    for (kind, name, contents) in [
-        ("teams", "teams.csv", TEAMS),
-        ("reps", "reps.csv", REPS),
-        ("customers", "customers.csv", CUSTOMERS),
-    ] {
-        let file = workspace.file(name, contents);
-        workspace.allot_ok(&["import", kind, text(&file)]);
-    }
-    let rules = workspace.file("rules.toml", RULES);
-    workspace.allot_ok(&["rules", "set", text(&rules)]);
-    workspace.allot_ok(&["route"]);
+    let workspace = routed_organisation(backend).await;
     let refused = workspace.allot(&["forget", "c1", "--reason", ""]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("reason"));
@@ -1212,18 +1207,7 @@ async fn forgetting_a_customer_is_in_the_exported_ledger(backend: Backend) {
 /// `allot simulate` reports what a rules file would do and writes nothing: the catch-all rule
 /// narrowed to r2 moves exactly the customers it had given to others, to r2.
 async fn simulate_reports_and_writes_nothing(backend: Backend) {
-    let workspace = Workspace::new(backend).await;
-    for (kind, name, contents) in [
-        ("teams", "teams.csv", TEAMS),
-        ("reps", "reps.csv", REPS),
-        ("customers", "customers.csv", CUSTOMERS),
-    ] {
-        let file = workspace.file(name, contents);
-        workspace.allot_ok(&["import", kind, text(&file)]);
-    }
-    let rules = workspace.file("rules.toml", RULES);
-    workspace.allot_ok(&["rules", "set", text(&rules)]);
-    workspace.allot_ok(&["route"]);
+    let workspace = routed_organisation(backend).await;
     let exported = workspace.allot_ok(&["export", "customers"]);
     let mut reader = csv::Reader::from_reader(exported.as_bytes());
     let owner_column = reader
