@@ -290,6 +290,7 @@ pub(crate) async fn plan_care_in(
             set: &[("state", Kind::Text), ("closed_at", Kind::Timestamp)],
             rows: &close_rows,
             only_if: Some("care_tasks.state = 'open'"),
+            caller_fails_unless_every_row_changes: false,
         },
     )
     .await?;
@@ -306,6 +307,7 @@ pub(crate) async fn plan_care_in(
             set: &[("owner_id", Kind::Text)],
             rows: &move_rows,
             only_if: Some("care_tasks.state = 'open'"),
+            caller_fails_unless_every_row_changes: false,
         },
     )
     .await?;
@@ -438,6 +440,7 @@ async fn chase_overdue(
                 set: &[(column, Kind::Boolean)],
                 rows: &rows,
                 only_if: None,
+                caller_fails_unless_every_row_changes: false,
             },
         )
         .await?;

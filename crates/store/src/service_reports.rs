@@ -140,6 +140,7 @@ async fn store_performance_weights(
             set: &[("performance_weight", crate::database::bulk::Kind::Real)],
             rows: &rows,
             only_if: None,
+            caller_fails_unless_every_row_changes: false,
         },
     )
     .await?;

@@ -338,3 +338,45 @@ async fn customer_id_columns_join_through_their_indexes_on_postgres() {
         "the newest event per customer is not read through the index: {plan:#?}"
     );
 }
+
+/// SQLite checks the owner's foreign key at commit (migration 0015): a statement that writes an
+/// owner who is not a rep goes through, the commit refuses it, and nothing of it stays. Checked
+/// after each statement, SQLite journalled every page of every owner update.
+#[tokio::test]
+async fn sqlite_checks_the_owner_reference_at_commit() {
+    use sqlx::Connection;
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    organisation(&store).await;
+    assert_eq!(
+        owner_after_route(&store, "c-1").await.as_deref(),
+        Some("r1")
+    );
+    drop(store);
+    let mut connection = sqlx::SqliteConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    sqlx::query("PRAGMA foreign_keys = ON")
+        .execute(&mut connection)
+        .await
+        .expect("pragma");
+    let mut transaction = connection.begin().await.expect("begin");
+    sqlx::query("UPDATE customers SET owner_id = 'nobody' WHERE id = 'c-1'")
+        .execute(&mut *transaction)
+        .await
+        .expect("the statement itself is not refused: the check waits for the commit");
+    let refused = transaction
+        .commit()
+        .await
+        .expect_err("the commit is refused");
+    assert!(
+        refused.to_string().contains("FOREIGN KEY"),
+        "refused for another reason: {refused}"
+    );
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT owner_id FROM customers WHERE id = 'c-1'")
+            .fetch_one(&mut connection)
+            .await
+            .expect("owner");
+    assert_eq!(owner.as_deref(), Some("r1"));
+}

@@ -273,6 +273,11 @@ pub(crate) struct UpdateRows<'a> {
     /// Each row: the key's values, then the `still` value if any, then the set columns' values.
     pub rows: &'a [Vec<Value<'a>>],
     pub only_if: Option<&'a str>,
+    /// The caller fails its transaction unless every row changed, so a row that would break a
+    /// constraint may be skipped instead of failing the statement: SQLite then runs `UPDATE OR
+    /// IGNORE`, which needs no statement journal (a copy of every page a statement touches, kept
+    /// to undo that statement alone, and half the time of a route's owner update).
+    pub caller_fails_unless_every_row_changes: bool,
 }
 
 /// Updates by key, many rows per round trip: on SQLite one prepared `UPDATE … WHERE key = ?`
@@ -306,8 +311,13 @@ pub(crate) fn update_rows<'f, 'a: 'f>(
                 if let Some((name, _)) = update.still {
                     keys.push(format!("{table}.{name} IS ?"));
                 }
+                let verb = if update.caller_fails_unless_every_row_changes {
+                    "UPDATE OR IGNORE"
+                } else {
+                    "UPDATE"
+                };
                 let sql = format!(
-                    "UPDATE {table} SET {} WHERE {}{condition}",
+                    "{verb} {table} SET {} WHERE {}{condition}",
                     sets.join(", "),
                     keys.join(" AND ")
                 );

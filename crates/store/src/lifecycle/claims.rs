@@ -95,7 +95,16 @@ impl Store {
         rep_ids.dedup();
         let mut customers = load_customers(&mut write, &customer_ids).await?;
         let reps = crate::organisation::find_reps_in(&mut write, &rep_ids).await?;
-        let mut counts = ClaimCounts::read(&mut write, &rep_ids, &customer_ids, day).await?;
+        // Only tiers with a holding cap are judged on the count of customers held in them.
+        let mut capped_tiers: Vec<&str> = customers
+            .values()
+            .filter_map(|customer| customer.tier.as_ref().map(|tier| tier.as_str()))
+            .filter(|tier| policy.pool.holding_cap.contains_key(*tier))
+            .collect();
+        capped_tiers.sort_unstable();
+        capped_tiers.dedup();
+        let mut counts =
+            ClaimCounts::read(&mut write, &rep_ids, &capped_tiers, &customer_ids, day).await?;
 
         let mut answers: Vec<StoreResult<()>> = Vec::with_capacity(claims.len());
         for claim in &claims {
@@ -268,9 +277,12 @@ struct ClaimCounts {
 }
 
 impl ClaimCounts {
+    /// `capped_tiers`: the tiers whose holdings are counted (those of the group's customers
+    /// that have a holding cap); a rep's customers are not counted at all when there are none.
     async fn read(
         write: &mut WriteTransaction,
         reps: &[&str],
+        capped_tiers: &[&str],
         customers: &[&str],
         (day_start, day_end): (DateTime<Utc>, DateTime<Utc>),
     ) -> StoreResult<ClaimCounts> {
@@ -284,10 +296,16 @@ impl ClaimCounts {
             let (held, claims): (Vec<HeldRow>, Vec<(String, i64)>) = on_backend!(
                 &mut *write,
                 |connection, Db| {
-                    let mut query = sql!(Db; "SELECT owner_id, tier, COUNT(*) FROM customers WHERE tier IS NOT NULL AND ");
-                    query.push_in_list("owner_id", reps);
-                    query.push(" GROUP BY owner_id, tier");
-                    let held = query.build_query_as().fetch_all(&mut *connection).await?;
+                    let held = if capped_tiers.is_empty() {
+                        Vec::new()
+                    } else {
+                        let mut query = sql!(Db; "SELECT owner_id, tier, COUNT(*) FROM customers WHERE ");
+                        query.push_in_list("tier", capped_tiers);
+                        query.push(" AND ");
+                        query.push_in_list("owner_id", reps);
+                        query.push(" GROUP BY owner_id, tier");
+                        query.build_query_as().fetch_all(&mut *connection).await?
+                    };
                     let mut query = sql!(Db; "SELECT to_rep_id, COUNT(*) FROM events WHERE reason_kind = 'claim' AND at >= ",
                         bind(StoredTime(day_start)), " AND at < ", bind(StoredTime(day_end)), " AND ");
                     query.push_in_list("to_rep_id", reps);

@@ -176,6 +176,7 @@ pub(crate) async fn change_owners_each(
             set: &[("owner_id", Kind::Text), ("updated_at", Kind::Timestamp)],
             rows: &rows,
             only_if: None,
+            caller_fails_unless_every_row_changes: true,
         },
     )
     .await?;

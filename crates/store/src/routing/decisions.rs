@@ -132,6 +132,7 @@ impl DecisionBatch {
                     set: &[("owner_id", Kind::Text), ("updated_at", Kind::Timestamp)],
                     rows: &owners,
                     only_if: Some("customers.owner_id IS NULL"),
+                    caller_fails_unless_every_row_changes: true,
                 },
             )
             .await?;

@@ -301,6 +301,7 @@ impl Store {
                 ],
                 rows: &rows,
                 only_if: None,
+                caller_fails_unless_every_row_changes: false,
             },
         )
         .await?;

@@ -232,6 +232,7 @@ async fn write_escalations(
             set: &[("escalation_level", Kind::Integer)],
             rows: &update,
             only_if: None,
+            caller_fails_unless_every_row_changes: false,
         },
     )
     .await?;

@@ -145,6 +145,7 @@ impl<'a> AlertChanges<'a> {
                 set: &[("status", Kind::Text), ("closed_at", Kind::Timestamp)],
                 rows: &rows,
                 only_if: None,
+                caller_fails_unless_every_row_changes: false,
             },
         )
         .await?;

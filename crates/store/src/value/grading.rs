@@ -297,6 +297,7 @@ impl GradingChanges<'_> {
                 set: &[("tier", Kind::Text)],
                 rows: &rows,
                 only_if: None,
+                caller_fails_unless_every_row_changes: false,
             },
         )
         .await?;
