@@ -118,8 +118,9 @@ enum Command {
         format: ExportFormat,
     },
     /// Erase a customer's personal data (name, phone, email, credit code, text attributes,
-    /// match keys, conflict records, ticket subjects, trace facts), keeping ids, amounts and the
-    /// ownership history; the erasure is logged as a `customer.forgotten` event.
+    /// match keys, conflict records, ticket subjects, trace facts, and the reasons, comments and
+    /// notifications people typed about it), keeping ids, amounts and the ownership history;
+    /// the erasure is logged as a `customer.forgotten` event.
     Forget {
         id: String,
         /// Why (the request and its date): kept in the event.

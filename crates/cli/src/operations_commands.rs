@@ -54,13 +54,17 @@ pub async fn forget(
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!(
-            "customer {}: personal data erased ({} text attributes, {} match keys, {} conflict records, {} ticket subjects, {} routing traces); logged as event {}",
+            "customer {}: personal data erased ({} text attributes, {} match keys, {} conflict records, {} ticket subjects, {} routing traces, {} event reasons, {} tier override reasons, {} transfers, {} notifications); logged as event {}",
             summary.customer_id,
             summary.attributes_erased,
             summary.match_keys_removed,
             summary.conflicts_erased,
             summary.tickets_erased,
             summary.decisions_erased,
+            summary.event_reasons_erased,
+            summary.tier_reasons_erased,
+            summary.transfers_erased,
+            summary.notifications_erased,
             summary.event_id
         );
     }

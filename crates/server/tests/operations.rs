@@ -278,6 +278,41 @@ strategy = "round_robin"
         .await;
     assert!(status.is_success(), "{body}");
 
+    // What people typed about it: a release's reason, a tier override's reason, a transfer's
+    // reason (and the notification that quotes it).
+    let (status, body) = app
+        .post(
+            "/api/v1/customers/f1/release",
+            json!({"reason": "王经理说暂不需要"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first_owner = owner;
+    let owner = ["r1", "r2", "r3"]
+        .into_iter()
+        .find(|rep| *rep != first_owner)
+        .unwrap()
+        .to_string();
+    let (status, body) = app
+        .post("/api/v1/customers/f1/claim", json!({"rep_id": owner}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .put(
+            "/api/v1/customers/f1/tier-override",
+            json!({"tier": "A", "reason": "王经理要求升级", "expires_on": "2027-06-30"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, transfer) = app
+        .post(
+            "/api/v1/transfers",
+            json!({"customer_ids": ["f1"], "from": owner, "to": first_owner,
+                   "reason_kind": "customer_request", "text": "王经理要求换人"}),
+        )
+        .await;
+    assert!(status.is_success(), "{transfer}");
+
     // Refusals first: no reason, an unknown customer, a rep's token (the role table).
     let (status, body) = app
         .post("/api/v1/customers/f1/forget", json!({"reason": " "}))
@@ -300,6 +335,14 @@ strategy = "round_robin"
     assert_eq!(summary["conflicts_erased"], 1, "{summary}");
     assert_eq!(summary["tickets_erased"], 1, "{summary}");
     assert_eq!(summary["decisions_erased"], 1, "{summary}");
+    // The release's reason; the claim's and the routing's are Allot's own fixed texts.
+    assert_eq!(summary["event_reasons_erased"], 1, "{summary}");
+    assert_eq!(summary["tier_reasons_erased"], 2, "{summary}");
+    assert_eq!(summary["transfers_erased"], 1, "{summary}");
+    assert!(
+        summary["notifications_erased"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
     assert!(
         summary["match_keys_removed"].as_u64().unwrap() >= 1,
         "{summary}"
@@ -331,6 +374,9 @@ strategy = "round_robin"
         "/api/v1/tickets/fk".to_string(),
         format!("/api/v1/conflicts/{conflict_id}"),
         "/api/v1/events?customer_id=f1".to_string(),
+        "/api/v1/tier-events?customer_id=f1".to_string(),
+        format!("/api/v1/transfers/{}", transfer["id"]),
+        "/api/v1/notifications".to_string(),
     ] {
         let (status, body) = app.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
@@ -357,12 +403,14 @@ strategy = "round_robin"
         .iter()
         .map(|event| event["kind"].as_str().unwrap())
         .collect();
+    assert_eq!(kinds.first(), Some(&"ownership.assigned"), "{events}");
+    assert_eq!(kinds.last(), Some(&"customer.forgotten"), "{events}");
     assert_eq!(
-        kinds,
-        ["ownership.assigned", "customer.forgotten"],
-        "{events}"
+        kinds.len(),
+        4,
+        "assigned, released, claimed, forgotten: {events}"
     );
-    let erasure = &events[1];
+    let erasure = events.as_array().unwrap().last().unwrap();
     assert_eq!(erasure["reason"], "客户 2026-11-24 书面要求删除个人信息");
     assert_eq!(erasure["reason_kind"], "erasure");
     assert_eq!(erasure["from_rep_id"], owner.as_str());

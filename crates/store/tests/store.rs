@@ -140,9 +140,21 @@ async fn events_cannot_be_changed_or_deleted(backend: Backend) {
     let store = Store::connect(&database.url).await.expect("store");
     organisation(&store).await;
     owner_after_route(&store, "c1").await;
+    let c1 = allot_core::CustomerId::parse("c1").expect("id");
+    let until = chrono::NaiveDate::from_ymd_opt(2030, 1, 1).expect("date");
+    store
+        .set_tier_override(&c1, "A", "王经理要求", until, "test", clock())
+        .await
+        .expect("a tier event");
+    // Erasing a reason (what `forget` does) is the one change allowed, and only alone.
     for statement in [
         "UPDATE events SET reason = 'rewritten'",
+        "UPDATE events SET reason = '[erased]', to_rep_id = 'r2'",
+        "UPDATE events SET reason = '[erased]', actor = 'someone else'",
         "DELETE FROM events",
+        "UPDATE tier_events SET reason = 'rewritten'",
+        "UPDATE tier_events SET reason = '[erased]', to_tier = 'C'",
+        "DELETE FROM tier_events",
     ] {
         let result = store.execute_for_test(statement).await;
         let error = result.expect_err(statement).to_string();
@@ -156,6 +168,14 @@ async fn events_cannot_be_changed_or_deleted(backend: Backend) {
         .await
         .expect("events");
     assert_eq!(events.len(), 1);
+    assert_ne!(events[0].reason, "[erased]");
+    for statement in [
+        "UPDATE events SET reason = '[erased]'",
+        "UPDATE tier_events SET reason = '[erased]'",
+    ] {
+        let changed = store.execute_for_test(statement).await.expect(statement);
+        assert_eq!(changed, 1, "{statement}");
+    }
 }
 
 /// Routing the pool reads, decides and writes in chunks on two threads; its decisions are

@@ -4,10 +4,14 @@
 //! credit code and every attribute that is not a number (numbers such as annual revenue are
 //! business figures the rules and reports use); its duplicate-match keys; the same fields of
 //! the records its 撞单 conflicts keep, the keys they matched, their evidence, comments and log
-//! texts (the one change their append-only trigger allows); ticket subjects; and the personal
-//! facts stored in its routing traces. Kept: ids, owners, amounts, dates, tiers, values, and
-//! the ownership, tier and ticket logs, whose texts name customers by id. The erasure itself
-//! is an event (`customer.forgotten`, owner unchanged) in the same transaction.
+//! texts (the one change their append-only trigger allows); ticket subjects; the personal
+//! facts stored in its routing traces; and what people typed about it: its ownership events'
+//! reasons (a release's, a transfer's; blanking the reason is the one change the events' trigger
+//! allows), its tier overrides' reasons with their tier events, its transfers' reasons and step
+//! comments, and the notifications about it, its transfers and its tickets. Kept: ids, owners,
+//! amounts, dates, tiers, values, the fixed texts Allot wrote (a rule's explanation), and every
+//! event itself. The erasure is an event (`customer.forgotten`, owner unchanged) in the same
+//! transaction.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 
-use crate::database::{on_backend, sql};
+use crate::database::{on_backend, sql, TextList};
 use crate::error::{StoreError, StoreResult};
 use crate::Store;
 use crate::StoredTime;
@@ -29,6 +33,10 @@ pub const ERASED: &str = "[erased]";
 
 /// The kind of the event an erasure writes.
 pub const FORGOTTEN_EVENT: &str = "customer.forgotten";
+
+/// The reason kinds of ownership events whose reason is a fixed text Allot writes (a rule's
+/// explanation, "owner set by import", …), never a person's words: kept by an erasure.
+const FIXED_TEXT_REASON_KINDS: [&str; 4] = ["routing", "import", "manual", "claim"];
 
 /// The customer fields that are personal data, as columns and as trace fact names.
 const PERSONAL_FIELDS: [&str; 4] = ["name", "phone", "email", "credit_code"];
@@ -48,6 +56,14 @@ pub struct ForgetSummary {
     pub tickets_erased: u64,
     /// Routing decisions whose stored personal facts were erased.
     pub decisions_erased: usize,
+    /// Ownership events whose reason, typed by a person, was erased.
+    pub event_reasons_erased: u64,
+    /// Tier overrides and their tier events whose reason was erased.
+    pub tier_reasons_erased: u64,
+    /// Transfers of the customer whose reason and step comments were erased.
+    pub transfers_erased: u64,
+    /// Notifications about the customer, its transfers or its tickets whose text was erased.
+    pub notifications_erased: u64,
     /// The `customer.forgotten` event.
     pub event_id: i64,
 }
@@ -188,6 +204,55 @@ impl Store {
             .await?
             .rows_affected();
 
+            // Texts people typed about the customer. Its ownership events' reasons (a
+            // release's, a transfer's), but for the fixed texts Allot writes itself.
+            let mut query = sql!(Db; "UPDATE events SET reason = ", bind(ERASED),
+                " WHERE customer_id = ", bind(id), " AND reason <> ", bind(ERASED),
+                " AND (reason_kind IS NULL OR NOT ");
+            query.push_in_list("reason_kind", &FIXED_TEXT_REASON_KINDS);
+            query.push(")");
+            let event_reasons_erased = query
+                .build()
+                .execute(&mut *connection)
+                .await?
+                .rows_affected();
+            // Its manual tier overrides' reasons, and the tier events that quote them.
+            let tier_reasons_erased = sql!(Db; "UPDATE tier_overrides SET reason = ", bind(ERASED),
+                " WHERE customer_id = ", bind(id))
+            .build()
+            .execute(&mut *connection)
+            .await?
+            .rows_affected()
+                + sql!(Db; "UPDATE tier_events SET reason = ", bind(ERASED),
+                    " WHERE customer_id = ", bind(id), " AND reason LIKE ",
+                    bind(format!("{}%", crate::value::OVERRIDE_REASON_PREFIX)))
+                .build()
+                .execute(&mut *connection)
+                .await?
+                .rows_affected();
+            // Its transfers' reasons and step comments (a transfer of several customers loses
+            // its text for all of them: it may name any).
+            let transfers_erased = sql!(Db; "UPDATE transfers SET text = ", bind(ERASED),
+                " WHERE id IN (SELECT transfer_id FROM transfer_customers WHERE customer_id = ", bind(id), ")")
+            .build()
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+            sql!(Db; "UPDATE transfer_steps SET comment = ", bind(ERASED), " WHERE comment <> ''",
+                " AND transfer_id IN (SELECT transfer_id FROM transfer_customers WHERE customer_id = ", bind(id), ")")
+            .build()
+            .execute(&mut *connection)
+            .await?;
+            // The notifications about it, its transfers and its tickets, which quote those texts.
+            let notifications_erased = sql!(Db; "UPDATE notifications SET text = ", bind(ERASED),
+                " WHERE customer_id = ", bind(id),
+                " OR transfer_id IN (SELECT transfer_id FROM transfer_customers WHERE customer_id = ", bind(id), ")",
+                " OR ticket_id IN (SELECT id FROM tickets WHERE customer_id = ", bind(id), ")")
+            .build()
+            .execute(&mut *connection)
+            .await?
+            .rows_affected();
+
             let decisions: Vec<(i64, String)> = sql!(Db;
                 "SELECT id, trace FROM decisions WHERE customer_id = ", bind(id), " ORDER BY id")
             .build_query_as()
@@ -226,6 +291,10 @@ impl Store {
                 conflicts_erased: conflicts.len(),
                 tickets_erased,
                 decisions_erased,
+                event_reasons_erased,
+                tier_reasons_erased,
+                transfers_erased,
+                notifications_erased,
                 event_id,
             })
         })?;

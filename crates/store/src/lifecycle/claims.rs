@@ -299,7 +299,8 @@ impl ClaimCounts {
                     let held = if capped_tiers.is_empty() {
                         Vec::new()
                     } else {
-                        let mut query = sql!(Db; "SELECT owner_id, tier, COUNT(*) FROM customers WHERE ");
+                        let mut query =
+                            sql!(Db; "SELECT owner_id, tier, COUNT(*) FROM customers WHERE ");
                         query.push_in_list("tier", capped_tiers);
                         query.push(" AND ");
                         query.push_in_list("owner_id", reps);

@@ -27,6 +27,7 @@ pub use export::ValueRow;
 pub use health::HealthSummary;
 pub use jobs::{TickSummary, EXPIRE_OVERRIDES_JOB, MONTHLY_REGRADE_JOB, REFRESH_HEALTH_JOB};
 pub use overrides::StoredTierOverride;
+pub(crate) use overrides::OVERRIDE_REASON_PREFIX;
 pub use policy::PolicyVersion;
 pub use report::{AbcRow, CustomerValue, TierRow, ValueReport};
 pub use tier_events::{TierEvent, TierEventFilter};

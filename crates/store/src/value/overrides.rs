@@ -11,6 +11,9 @@ use crate::database::{on_backend, sql, Connected};
 use crate::error::{StoreError, StoreResult};
 use crate::{Store, StoredTime, WriteTransaction};
 
+/// How the tier event of a manual override's reason begins (an erasure finds them by it).
+pub(crate) const OVERRIDE_REASON_PREFIX: &str = "manual override";
+
 /// A manual tier with its reason and last day.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -196,7 +199,7 @@ impl Store {
                 to_tier: tier,
                 direction: direction(&policy, from, tier),
                 score: score.unwrap_or(0.0),
-                reason: format!("manual override until {expires_on}: {reason}"),
+                reason: format!("{OVERRIDE_REASON_PREFIX} until {expires_on}: {reason}"),
                 actor,
             }],
         )
