@@ -15,7 +15,7 @@ use sqlx::types::Json;
 
 use super::notifications::{notify, notify_all, NewNotification};
 use super::pool::policy_has_webhook;
-use super::transfers::{TransferRequest, TransferTarget};
+use super::transfers::{ApprovalOrganisation, TransferRequest, TransferTarget};
 use super::{change_owners, ChangeReason, OwnerChange};
 use crate::customers::load_customers;
 use crate::customers::write::{upsert_customers, write_match_keys, PendingMatchKeys};
@@ -1353,8 +1353,18 @@ impl Store {
             text: format!("conflict {conflict}: {comment}"),
         };
         let text = request.text.clone();
+        let organisation = ApprovalOrganisation::load(&mut *write).await?;
         let transfer = self
-            .request_transfer_in(write, principal, view, policy, &request, &text, clock)
+            .request_transfer_in(
+                write,
+                principal,
+                view,
+                policy,
+                &organisation,
+                &request,
+                &text,
+                clock,
+            )
             .await?;
         // An admin's decision is every approval (as for a departure); a manager's is its own
         // level, which asking for the transfer gave already.

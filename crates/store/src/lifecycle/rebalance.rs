@@ -9,7 +9,7 @@ use allot_core::rules::RuleSet;
 use allot_core::{Clock, Customer, CustomerId, RepId, TeamId};
 use serde::Serialize;
 
-use super::transfers::{TransferRequest, TransferTarget};
+use super::transfers::{ApprovalOrganisation, TransferRequest, TransferTarget};
 use super::{change_owners, ChangeReason, OwnerChange};
 use crate::database::{on_backend, sql};
 use crate::error::{StoreError, StoreResult};
@@ -201,6 +201,7 @@ impl Store {
             RebalanceApproval::Transfers => {
                 let view = self.view_of(principal, clock).await?;
                 let policy = self.policy_in(&mut *write).await?.1;
+                let organisation = ApprovalOrganisation::load(&mut *write).await?;
                 let mut groups: BTreeMap<(&str, &str), Vec<CustomerId>> = BTreeMap::new();
                 let mut reasons: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
                 for planned in &plan.moves {
@@ -231,7 +232,14 @@ impl Store {
                         };
                         let id = self
                             .request_transfer_in(
-                                write, principal, &view, &policy, &request, &text, clock,
+                                write,
+                                principal,
+                                &view,
+                                &policy,
+                                &organisation,
+                                &request,
+                                &text,
+                                clock,
                             )
                             .await?;
                         transfer_ids.push(id);

@@ -378,6 +378,24 @@ async fn handover_checklist(
     }))
 }
 
+/// The teams and reps a transfer's approvals are drawn from, read once per transaction by
+/// whoever opens transfers: the overload job opens one per pair of reps, and read the whole
+/// organisation again for each (a third of a day's `tick` over 1,000,000 customers).
+pub(crate) struct ApprovalOrganisation {
+    teams: Vec<allot_core::Team>,
+    reps: Vec<allot_core::Rep>,
+}
+
+impl ApprovalOrganisation {
+    pub(crate) async fn load(source: &mut impl Connected) -> StoreResult<ApprovalOrganisation> {
+        let (teams, reps) = load_teams_and_reps(source).await?;
+        Ok(ApprovalOrganisation {
+            teams,
+            reps: reps.into_iter().map(|state| state.rep).collect(),
+        })
+    }
+}
+
 impl Store {
     /// Requests a transfer: reps of their own customers, managers of their subtree's, admins
     /// any. The approvals it needs come from the policy (the strictest over its customers'
@@ -417,8 +435,18 @@ impl Store {
         let view = self.view_of(principal, clock).await?;
         let mut write = self.begin_write().await?;
         let policy = self.policy_in(&mut write).await?.1;
+        let organisation = ApprovalOrganisation::load(&mut write).await?;
         let id = self
-            .request_transfer_in(&mut write, principal, &view, &policy, request, &text, clock)
+            .request_transfer_in(
+                &mut write,
+                principal,
+                &view,
+                &policy,
+                &organisation,
+                request,
+                &text,
+                clock,
+            )
             .await?;
         let row = load_transfer(&mut write, id)
             .await?
@@ -429,7 +457,7 @@ impl Store {
     }
 
     /// Opens a transfer in the caller's transaction (see [`Store::request_transfer`]); returns
-    /// its id.
+    /// its id. `organisation`: read by the caller in the same transaction.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn request_transfer_in(
         &self,
@@ -437,13 +465,13 @@ impl Store {
         principal: &Principal,
         view: &super::View,
         policy: &allot_core::value::ValuePolicy,
+        organisation: &ApprovalOrganisation,
         request: &TransferRequest,
         text: &str,
         clock: Clock,
     ) -> StoreResult<i64> {
         let now = clock.now();
-        let (teams, reps) = load_teams_and_reps(&mut *write).await?;
-        let reps: Vec<allot_core::Rep> = reps.into_iter().map(|state| state.rep).collect();
+        let ApprovalOrganisation { teams, reps } = organisation;
         if let TransferTarget::Rep(to) = &request.to {
             let target = reps.iter().find(|rep| &rep.id == to).ok_or_else(|| {
                 StoreError::Invalid(allot_core::FieldError::new(
@@ -497,7 +525,7 @@ impl Store {
             .pool
             .approval_for(tiers.iter().map(|tier| tier.as_deref()));
         let approvers: Vec<Option<String>> =
-            approval_chain(&request.from, approval.levels(), &teams, &reps)
+            approval_chain(&request.from, approval.levels(), teams, reps)
                 .into_iter()
                 .map(|approver| approver.map(|rep| rep.to_string()))
                 .collect();
