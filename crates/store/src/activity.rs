@@ -10,7 +10,9 @@ use serde::Serialize;
 use crate::database::bulk::{
     execute_with_rows, insert_rows, InsertRows, Kind, RowSource, Statement, Transfer, Value,
 };
-use crate::database::{on_backend, sql, Connected};
+use crate::database::direct::with_direct_sqlite;
+use crate::database::time::parse_stored_time;
+use crate::database::{on_backend, sql, Connected, Connection};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::{finish_import, BadRows, ImportSummary, Progress, RowProblem};
 use crate::organisation::existing_ids;
@@ -520,6 +522,29 @@ impl Store {
         source: &mut impl Connected,
     ) -> StoreResult<BTreeMap<String, CustomerActivity>> {
         let mut activity: BTreeMap<String, CustomerActivity> = BTreeMap::new();
+        if let Connection::Sqlite(connection) = source.connection() {
+            // Read on the connection's own handle: five million interactions handed one by one
+            // from sqlx's worker thread, each with its own copy of the customer id, cost several
+            // times the query (the daily health refresh reads them all).
+            return with_direct_sqlite(connection, move |direct| {
+                read_in_customer_order(
+                    direct,
+                    "SELECT customer_id, at, amount_minor FROM transactions ORDER BY customer_id, at, id",
+                    &mut activity,
+                    |row| Ok((stored_time_of(row)?, Money::from_minor_units(row.get(2)?))),
+                    |customer| &mut customer.transactions,
+                )?;
+                read_in_customer_order(
+                    direct,
+                    "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, id",
+                    &mut activity,
+                    |row| Ok((stored_time_of(row)?, row.get(2)?)),
+                    |customer| &mut customer.interactions,
+                )?;
+                Ok(activity)
+            })
+            .await;
+        }
         type Purchase = (String, StoredTime, i64);
         type Touch = (String, StoredTime, f64);
         let (purchases, touches): (Vec<Purchase>, Vec<Touch>) = on_backend!(
@@ -554,6 +579,57 @@ impl Store {
         }
         Ok(activity)
     }
+}
+
+/// Reads `statement` (customer id first, in customer order) into each customer's list, one
+/// map entry per customer rather than per row.
+fn read_in_customer_order<T>(
+    direct: &rusqlite::Connection,
+    statement: &str,
+    activity: &mut BTreeMap<String, CustomerActivity>,
+    value: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T>,
+    list: impl Fn(&mut CustomerActivity) -> &mut Vec<T>,
+) -> StoreResult<()> {
+    let mut add = |customer: String, items: Vec<T>| {
+        let target = list(activity.entry(customer).or_default());
+        if target.is_empty() {
+            *target = items;
+        } else {
+            target.extend(items);
+        }
+    };
+    let mut prepared = direct.prepare(statement)?;
+    let mut rows = prepared.query([])?;
+    let mut current: Option<(String, Vec<T>)> = None;
+    while let Some(row) = rows.next()? {
+        let customer = row
+            .get_ref(0)?
+            .as_str()
+            .map_err(|error| StoreError::Corrupt(format!("a customer id: {error}")))?;
+        let item = value(row)?;
+        match &mut current {
+            Some((id, items)) if id.as_str() == customer => items.push(item),
+            _ => {
+                if let Some((id, items)) = current.take() {
+                    add(id, items);
+                }
+                current = Some((customer.to_string(), vec![item]));
+            }
+        }
+    }
+    if let Some((id, items)) = current {
+        add(id, items);
+    }
+    Ok(())
+}
+
+/// The stored time in column 1 of a direct row.
+fn stored_time_of(row: &rusqlite::Row<'_>) -> StoreResult<DateTime<Utc>> {
+    let raw = row
+        .get_ref(1)?
+        .as_str()
+        .map_err(|error| StoreError::Corrupt(format!("a stored time: {error}")))?;
+    parse_stored_time(raw).map_err(StoreError::Corrupt)
 }
 
 async fn require_customer(
