@@ -387,35 +387,57 @@ async fn read_interaction_totals(
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<InteractionTotals>> {
-    // The statement with `?` for each value, and the values in order.
-    let mut statement = String::from(
-        "SELECT customer_id, CAST(SUM(CASE WHEN at >= ? THEN 1 ELSE 0 END) AS BIGINT) AS interactions, \
-         CAST(COALESCE(SUM(CASE WHEN at >= ? THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, \
-         MAX(CASE WHEN (1 = 0",
-    );
-    let start = StoredTime(window_start).text();
-    let mut values: Vec<String> = vec![start.clone(), start];
+    // The statement as pieces of SQL and values in order, rendered per backend below.
+    let mut pieces = vec![
+        Piece::Sql("SELECT customer_id, CAST(SUM(CASE WHEN at >= ".into()),
+        Piece::Time(window_start),
+        Piece::Sql(
+            " THEN 1 ELSE 0 END) AS BIGINT) AS interactions, CAST(COALESCE(SUM(CASE WHEN at >= "
+                .into(),
+        ),
+        Piece::Time(window_start),
+        Piece::Sql(
+            " THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, MAX(CASE WHEN (1 = 0"
+                .into(),
+        ),
+    ];
     for real in &policy.pool.real_follow_up {
-        statement.push_str(" OR (kind = ?");
-        values.push(real.kind.as_str().to_string());
+        pieces.push(Piece::Sql(" OR (kind = ".into()));
+        pieces.push(Piece::Text(real.kind.as_str().to_string()));
         if let Some(outcome) = &real.outcome {
-            statement.push_str(" AND outcome = ?");
-            values.push(outcome.clone());
+            pieces.push(Piece::Sql(" AND outcome = ".into()));
+            pieces.push(Piece::Text(outcome.clone()));
         }
-        statement.push(')');
+        pieces.push(Piece::Sql(")".into()));
     }
-    statement.push_str(") THEN at END) AS last_real");
+    pieces.push(Piece::Sql(") THEN at END) AS last_real".into()));
     for kind in InteractionKind::ALL {
-        statement.push_str(&format!(
+        pieces.push(Piece::Sql(format!(
             ", MAX(CASE WHEN kind = '{}' THEN at END) AS last_{}",
             kind.as_str(),
             kind.as_str()
-        ));
+        )));
     }
-    statement.push_str(" FROM interactions WHERE at <= ? GROUP BY customer_id");
-    values.push(StoredTime(now).text());
+    pieces.push(Piece::Sql(" FROM interactions WHERE at <= ".into()));
+    pieces.push(Piece::Time(now));
+    pieces.push(Piece::Sql(" GROUP BY customer_id".into()));
     match source.connection() {
         Connection::Sqlite(connection) => {
+            let mut statement = String::new();
+            let mut values: Vec<String> = Vec::new();
+            for piece in pieces {
+                match piece {
+                    Piece::Sql(sql) => statement.push_str(&sql),
+                    Piece::Text(text) => {
+                        statement.push('?');
+                        values.push(text);
+                    }
+                    Piece::Time(time) => {
+                        statement.push('?');
+                        values.push(StoredTime(time).text());
+                    }
+                }
+            }
             with_direct_sqlite(connection, move |direct| {
                 let mut prepared = direct.prepare(&statement)?;
                 let mut rows = prepared.query(rusqlite::params_from_iter(values.iter()))?;
@@ -438,26 +460,24 @@ async fn read_interaction_totals(
             .await
         }
         Connection::Postgres(connection) => {
-            // The same statement with PostgreSQL's numbered placeholders and typed values.
-            let mut numbered = String::with_capacity(statement.len());
-            for (number, part) in statement.split('?').enumerate() {
-                if number > 0 {
-                    numbered.push_str(&format!("${number}"));
-                }
-                numbered.push_str(part);
+            let mut query = sqlx::QueryBuilder::<Postgres>::new("");
+            for piece in pieces {
+                match piece {
+                    Piece::Sql(sql) => query.push(sql),
+                    Piece::Text(text) => query.push_bind(text),
+                    Piece::Time(time) => query.push_bind(StoredTime(time)),
+                };
             }
-            let mut query = sqlx::query_as::<Postgres, InteractionTotals>(&numbered)
-                .bind(StoredTime(window_start))
-                .bind(StoredTime(window_start));
-            for value in &values[2..values.len() - 1] {
-                query = query.bind(value.as_str());
-            }
-            Ok(query
-                .bind(StoredTime(now))
-                .fetch_all(&mut *connection)
-                .await?)
+            Ok(query.build_query_as().fetch_all(&mut *connection).await?)
         }
     }
+}
+
+/// A piece of a statement built for either backend: SQL text, or a value to bind in its place.
+enum Piece {
+    Sql(String),
+    Text(String),
+    Time(DateTime<Utc>),
 }
 
 impl Store {
