@@ -20,6 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::database::direct::with_direct_sqlite;
+use crate::database::pieces::StatementPieces;
 use crate::database::time::parse_stored_time;
 use crate::database::{on_backend, sql, Connected, Connection};
 use crate::error::{StoreError, StoreResult};
@@ -387,57 +388,35 @@ async fn read_interaction_totals(
     window_start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<InteractionTotals>> {
-    // The statement as pieces of SQL and values in order, rendered per backend below.
-    let mut pieces = vec![
-        Piece::Sql("SELECT customer_id, CAST(SUM(CASE WHEN at >= ".into()),
-        Piece::Time(window_start),
-        Piece::Sql(
-            " THEN 1 ELSE 0 END) AS BIGINT) AS interactions, CAST(COALESCE(SUM(CASE WHEN at >= "
-                .into(),
-        ),
-        Piece::Time(window_start),
-        Piece::Sql(
-            " THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, MAX(CASE WHEN (1 = 0"
-                .into(),
-        ),
-    ];
+    let mut pieces = StatementPieces::default();
+    pieces
+        .sql("SELECT customer_id, CAST(SUM(CASE WHEN at >= ")
+        .time(window_start)
+        .sql(" THEN 1 ELSE 0 END) AS BIGINT) AS interactions, CAST(COALESCE(SUM(CASE WHEN at >= ")
+        .time(window_start)
+        .sql(" THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, MAX(CASE WHEN (1 = 0");
     for real in &policy.pool.real_follow_up {
-        pieces.push(Piece::Sql(" OR (kind = ".into()));
-        pieces.push(Piece::Text(real.kind.as_str().to_string()));
+        pieces.sql(" OR (kind = ").text(real.kind.as_str());
         if let Some(outcome) = &real.outcome {
-            pieces.push(Piece::Sql(" AND outcome = ".into()));
-            pieces.push(Piece::Text(outcome.clone()));
+            pieces.sql(" AND outcome = ").text(outcome.as_str());
         }
-        pieces.push(Piece::Sql(")".into()));
+        pieces.sql(")");
     }
-    pieces.push(Piece::Sql(") THEN at END) AS last_real".into()));
+    pieces.sql(") THEN at END) AS last_real");
     for kind in InteractionKind::ALL {
-        pieces.push(Piece::Sql(format!(
+        pieces.sql(format!(
             ", MAX(CASE WHEN kind = '{}' THEN at END) AS last_{}",
             kind.as_str(),
             kind.as_str()
-        )));
+        ));
     }
-    pieces.push(Piece::Sql(" FROM interactions WHERE at <= ".into()));
-    pieces.push(Piece::Time(now));
-    pieces.push(Piece::Sql(" GROUP BY customer_id".into()));
+    pieces
+        .sql(" FROM interactions WHERE at <= ")
+        .time(now)
+        .sql(" GROUP BY customer_id");
     match source.connection() {
         Connection::Sqlite(connection) => {
-            let mut statement = String::new();
-            let mut values: Vec<String> = Vec::new();
-            for piece in pieces {
-                match piece {
-                    Piece::Sql(sql) => statement.push_str(&sql),
-                    Piece::Text(text) => {
-                        statement.push('?');
-                        values.push(text);
-                    }
-                    Piece::Time(time) => {
-                        statement.push('?');
-                        values.push(StoredTime(time).text());
-                    }
-                }
-            }
+            let (statement, values) = pieces.for_sqlite();
             with_direct_sqlite(connection, move |direct| {
                 let mut prepared = direct.prepare(&statement)?;
                 let mut rows = prepared.query(rusqlite::params_from_iter(values.iter()))?;
@@ -459,25 +438,12 @@ async fn read_interaction_totals(
             })
             .await
         }
-        Connection::Postgres(connection) => {
-            let mut query = sqlx::QueryBuilder::<Postgres>::new("");
-            for piece in pieces {
-                match piece {
-                    Piece::Sql(sql) => query.push(sql),
-                    Piece::Text(text) => query.push_bind(text),
-                    Piece::Time(time) => query.push_bind(StoredTime(time)),
-                };
-            }
-            Ok(query.build_query_as().fetch_all(&mut *connection).await?)
-        }
+        Connection::Postgres(connection) => Ok(pieces
+            .for_postgres()
+            .build_query_as()
+            .fetch_all(&mut *connection)
+            .await?),
     }
-}
-
-/// A piece of a statement built for either backend: SQL text, or a value to bind in its place.
-enum Piece {
-    Sql(String),
-    Text(String),
-    Time(DateTime<Utc>),
 }
 
 impl Store {

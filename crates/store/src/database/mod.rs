@@ -11,6 +11,7 @@
 pub(crate) mod bulk;
 pub(crate) mod direct;
 pub(crate) mod migrate;
+pub(crate) mod pieces;
 pub(crate) mod time;
 
 use std::sync::atomic::{AtomicU64, Ordering};

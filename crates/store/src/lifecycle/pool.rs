@@ -14,6 +14,7 @@ use super::notifications::{notify_all, stored_once_keys, NewNotification};
 use super::{change_owners, customer_in_view_in, ChangeReason, OwnerChange, View};
 use crate::customers::{CustomerFilter, CustomerPage};
 use crate::database::direct::with_direct_sqlite;
+use crate::database::pieces::StatementPieces;
 use crate::database::time::parse_stored_time;
 use crate::database::{on_backend, sql, Connected, Connection, Dialect, TextList};
 use crate::error::{StoreError, StoreResult};
@@ -282,56 +283,50 @@ impl Store {
 
 /// The owned customers of the reclaimed tiers without an open transfer, with when and how
 /// their owner got them and the owner's last real follow-up (by the policy's list) up to `now`,
-/// in id order. The statement's text is written once; `placeholder` numbers its parameters as
-/// the backend wants, and the values to bind come back with it, in order.
-fn owned_rows_statement<'a>(
-    pool: &'a PoolPolicy,
-    tiers: &[&'a str],
+/// in id order. The statement is written once, as pieces each backend renders.
+fn owned_rows_statement(
+    pool: &PoolPolicy,
+    tiers: &[&str],
     byte_order_id: &str,
-    mut placeholder: impl FnMut() -> String,
-) -> (String, Vec<&'a str>) {
-    let mut values: Vec<&'a str> = Vec::new();
-    let now = placeholder();
-    let mut real = Vec::new();
-    for follow_up in &pool.real_follow_up {
-        values.push(follow_up.kind.as_str());
-        let kind = placeholder();
-        match &follow_up.outcome {
-            Some(outcome) => {
-                values.push(outcome.as_str());
-                real.push(format!(
-                    "(i.kind = {kind} AND i.outcome = {})",
-                    placeholder()
-                ));
-            }
-            None => real.push(format!("(i.kind = {kind})")),
-        }
-    }
-    let real = if real.is_empty() {
-        "1 = 0".to_string()
-    } else {
-        real.join(" OR ")
-    };
-    let tier_list: Vec<String> = tiers
-        .iter()
-        .map(|tier| {
-            values.push(tier);
-            placeholder()
-        })
-        .collect();
+    now: DateTime<Utc>,
+) -> StatementPieces {
+    let mut pieces = StatementPieces::default();
     // One probe of the events index finds a customer's newest event (when and how its owner
     // got it); the follow-up is answered from the interactions index alone.
-    let statement = format!(
-        "SELECT c.id, c.owner_id, c.tier, e.at AS owned_since, e.reason_kind AS got_by, c.created_at, \
-         (SELECT MAX(i.at) FROM interactions AS i WHERE i.customer_id = c.id AND i.rep_id = c.owner_id \
-         AND i.at <= {now} AND ({real})) AS last_follow_up \
+    pieces
+        .sql(
+            "SELECT c.id, c.owner_id, c.tier, e.at AS owned_since, e.reason_kind AS got_by, c.created_at, \
+             (SELECT MAX(i.at) FROM interactions AS i WHERE i.customer_id = c.id AND i.rep_id = c.owner_id \
+             AND i.at <= ",
+        )
+        .time(now)
+        .sql(" AND (1 = 0");
+    for follow_up in &pool.real_follow_up {
+        pieces.sql(" OR (i.kind = ").text(follow_up.kind.as_str());
+        if let Some(outcome) = &follow_up.outcome {
+            pieces.sql(" AND i.outcome = ").text(outcome.as_str());
+        }
+        pieces.sql(")");
+    }
+    pieces.sql(
+        ")) AS last_follow_up \
          FROM customers AS c LEFT JOIN events AS e ON e.id = (SELECT MAX(x.id) FROM events AS x WHERE x.customer_id = c.id AND x.kind LIKE 'ownership.%') \
-         WHERE c.owner_id IS NOT NULL AND c.tier IN ({}) \
-         AND NOT EXISTS (SELECT 1 FROM transfer_customers AS tc WHERE tc.customer_id = c.id AND tc.is_open) \
-         ORDER BY {byte_order_id}",
-        tier_list.join(", ")
+         WHERE c.owner_id IS NOT NULL AND c.tier IN (",
     );
-    (statement, values)
+    for (index, tier) in tiers.iter().enumerate() {
+        if index > 0 {
+            pieces.sql(", ");
+        }
+        pieces.text(*tier);
+    }
+    if tiers.is_empty() {
+        pieces.sql("NULL");
+    }
+    pieces.sql(format!(
+        ") AND NOT EXISTS (SELECT 1 FROM transfer_customers AS tc WHERE tc.customer_id = c.id AND tc.is_open) \
+         ORDER BY {byte_order_id}"
+    ));
+    pieces
 }
 
 /// The owned customers the reclaim job judges (see [`owned_rows_statement`]).
@@ -343,19 +338,14 @@ async fn owned_rows(
 ) -> StoreResult<Vec<OwnedRow>> {
     match write.connection() {
         Connection::Sqlite(connection) => {
-            let (statement, values) = owned_rows_statement(
-                pool,
-                tiers,
-                &<Sqlite as Dialect>::byte_order("c.id"),
-                || "?".to_string(),
-            );
-            let now = StoredTime(now).text();
+            let (statement, values) =
+                owned_rows_statement(pool, tiers, &<Sqlite as Dialect>::byte_order("c.id"), now)
+                    .for_sqlite();
             // A million rows read on the connection's own handle, not handed over one by one
             // from sqlx's worker thread.
             with_direct_sqlite(connection, |direct| {
                 let mut prepared = direct.prepare(&statement)?;
-                let binds = std::iter::once(now.as_str()).chain(values.iter().copied());
-                let mut rows = prepared.query(rusqlite::params_from_iter(binds))?;
+                let mut rows = prepared.query(rusqlite::params_from_iter(values.iter()))?;
                 let mut owned = Vec::new();
                 let time = |raw: Option<String>| -> StoreResult<Option<StoredTime>> {
                     raw.map(|raw| parse_stored_time(&raw).map(StoredTime))
@@ -378,21 +368,13 @@ async fn owned_rows(
             .await
         }
         Connection::Postgres(connection) => {
-            let mut number = 0;
-            let (statement, values) = owned_rows_statement(
-                pool,
-                tiers,
-                &<Postgres as Dialect>::byte_order("c.id"),
-                || {
-                    number += 1;
-                    format!("${number}")
-                },
-            );
-            let mut query = sqlx::query_as::<Postgres, OwnedRow>(&statement).bind(StoredTime(now));
-            for value in values {
-                query = query.bind(value);
-            }
-            Ok(query.fetch_all(&mut *connection).await?)
+            Ok(
+                owned_rows_statement(pool, tiers, &<Postgres as Dialect>::byte_order("c.id"), now)
+                    .for_postgres()
+                    .build_query_as()
+                    .fetch_all(&mut *connection)
+                    .await?,
+            )
         }
     }
 }
