@@ -7,6 +7,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 use crate::StoredTime;
 
+#[derive(Clone)]
 enum Piece {
     Sql(String),
     Text(String),
@@ -14,7 +15,7 @@ enum Piece {
 }
 
 /// The statement so far.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct StatementPieces {
     pieces: Vec<Piece>,
 }
@@ -84,15 +85,9 @@ mod tests {
             .text("x")
             .sql(" AND b <= ")
             .time(at);
-        let (statement, values) = pieces.for_sqlite();
+        let (statement, values) = pieces.clone().for_sqlite();
         assert_eq!(statement, "SELECT 1 WHERE a = ? AND b <= ?");
         assert_eq!(values, ["x".to_string(), StoredTime(at).text()]);
-        let mut pieces = StatementPieces::default();
-        pieces
-            .sql("SELECT 1 WHERE a = ")
-            .text("x")
-            .sql(" AND b <= ")
-            .time(at);
         assert_eq!(
             pieces.for_postgres().sql(),
             "SELECT 1 WHERE a = $1 AND b <= $2"
