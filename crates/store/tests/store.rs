@@ -400,3 +400,57 @@ async fn sqlite_checks_the_owner_reference_at_commit() {
             .expect("owner");
     assert_eq!(owner.as_deref(), Some("r1"));
 }
+
+/// PostgreSQL checks owners once per statement (migration 0017) instead of by a foreign key
+/// per row: an owner who is not a rep is refused with the foreign key's error and nothing
+/// stays, and a rep who owns customers cannot be deleted or renumbered.
+#[tokio::test]
+async fn postgres_checks_owners_per_statement_both_ways() {
+    use sqlx::Connection;
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    organisation(&store).await;
+    assert_eq!(
+        owner_after_route(&store, "c-1").await.as_deref(),
+        Some("r1")
+    );
+    drop(store);
+    let mut connection = sqlx::PgConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let refused = |error: sqlx::Error| match error {
+        sqlx::Error::Database(error) => error.code().map(|code| code.to_string()),
+        other => panic!("refused for another reason: {other}"),
+    };
+    for statement in [
+        "UPDATE customers SET owner_id = 'nobody' WHERE id = 'c-1'",
+        "UPDATE customers SET owner_id = CASE WHEN id = 'c-1' THEN 'nobody' ELSE owner_id END",
+        "INSERT INTO customers (id, name, customer_type, industry, region, source, workload, \
+         owner_id, attributes, updated_at) VALUES ('c-new', 'New', 'enterprise', 'retail', \
+         'east', 'web', 1, 'nobody', '{}', now())",
+        "DELETE FROM reps WHERE id = 'r1'",
+        "UPDATE reps SET id = 'r1-renamed' WHERE id = 'r1'",
+    ] {
+        let error = sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .expect_err(statement);
+        assert_eq!(refused(error).as_deref(), Some("23503"), "{statement}");
+    }
+    let owner: Option<String> =
+        sqlx::query_scalar("SELECT owner_id FROM customers WHERE id = 'c-1'")
+            .fetch_one(&mut connection)
+            .await
+            .expect("owner");
+    assert_eq!(owner.as_deref(), Some("r1"));
+    let reps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reps WHERE id = 'r1'")
+        .fetch_one(&mut connection)
+        .await
+        .expect("reps");
+    assert_eq!(reps, 1);
+    // An owner who is a rep is accepted.
+    sqlx::query("UPDATE customers SET owner_id = 'r2' WHERE id = 'c-1'")
+        .execute(&mut connection)
+        .await
+        .expect("owners who are reps");
+}
