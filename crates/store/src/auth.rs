@@ -94,7 +94,7 @@ pub struct TokenHolder {
 /// on every request, so a deactivated rep's tokens stop at once in every process.
 pub(crate) type TokenCache = std::collections::HashMap<String, (TokenHolder, Instant)>;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TokenRow {
     token_hash: String,
     name: String,

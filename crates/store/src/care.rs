@@ -77,7 +77,7 @@ pub struct CareFilter {
     pub limit: i64,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct CareRow {
     id: i64,
     task_key: String,
@@ -113,7 +113,7 @@ impl CareRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct OwnedForCare {
     id: String,
     owner_id: String,

@@ -63,7 +63,7 @@ pub struct Event {
     pub rule: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct EventRow {
     id: i64,
     at: StoredTime,

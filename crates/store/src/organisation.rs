@@ -22,7 +22,7 @@ fn corrupt(error: impl std::fmt::Display) -> StoreError {
 
 const TEAM_COLUMNS: &str = "id, name, parent_id, manager_id";
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TeamRow {
     id: String,
     name: String,
@@ -51,7 +51,7 @@ impl TeamRow {
 
 const REP_COLUMNS: &str = "id, name, email, team_id, role, level, capacity, weight, skills, active, absent_from, absent_until, owned_count, owned_workload, last_assigned_sequence, performance_weight";
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct RepRow {
     id: String,
     name: String,

@@ -165,7 +165,7 @@ pub struct BaselineReport {
     pub checks: Vec<CheckCoverage>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct CustomerRow {
     id: String,
     owner_id: Option<String>,
@@ -177,7 +177,7 @@ struct CustomerRow {
     owned_since: Option<StoredTime>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct InteractionTotals {
     customer_id: String,
     interactions: i64,
@@ -190,7 +190,7 @@ struct InteractionTotals {
     last_message: Option<StoredTime>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TicketRow {
     customer_id: String,
     opened_at: StoredTime,
@@ -661,7 +661,7 @@ pub struct ServiceAlert {
     pub status: String,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ServiceAlertRow {
     id: i64,
     kind: String,

@@ -207,7 +207,7 @@ pub struct Dispute {
     pub interaction_ids: Vec<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ConflictRow {
     id: i64,
     state: String,

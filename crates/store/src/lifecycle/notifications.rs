@@ -189,7 +189,7 @@ pub(crate) async fn stored_once_keys(
     Ok(found)
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct NotificationRow {
     id: i64,
     recipient_rep_id: Option<String>,

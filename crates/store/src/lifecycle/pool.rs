@@ -84,7 +84,7 @@ pub struct ReclaimSummary {
     pub reclaimed: Vec<ReclaimItem>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct OwnedRow {
     id: String,
     owner_id: String,

@@ -285,7 +285,7 @@ pub struct OverloadSummary {
 }
 
 /// A customer of an overloaded rep, as the job ranks them: lowest tier, then newest, first.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct BookRow {
     id: String,
     tier: Option<String>,

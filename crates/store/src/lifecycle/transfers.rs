@@ -82,7 +82,7 @@ pub struct TransferDocument {
     pub closed_at: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TransferRow {
     id: i64,
     state: String,

@@ -224,7 +224,7 @@ impl DecisionBatch {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct DecisionRow {
     id: i64,
     at: StoredTime,

@@ -46,7 +46,7 @@ pub struct RulesVersion {
     pub created_at: String,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct VersionRow {
     version: i64,
     source: String,

@@ -35,7 +35,7 @@ pub struct EscalationSummary {
     pub escalations: usize,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct OpenTicketRow {
     #[sqlx(flatten)]
     ticket: TicketRow,

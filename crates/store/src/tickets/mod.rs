@@ -306,7 +306,7 @@ fn steps_taken<'a>(
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TicketRow {
     id: String,
     customer_id: String,
@@ -734,7 +734,7 @@ impl Store {
     }
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TicketEventRow {
     id: i64,
     at: StoredTime,

@@ -32,7 +32,7 @@ pub struct Alert {
     pub closed_at: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct AlertRow {
     id: i64,
     at: StoredTime,

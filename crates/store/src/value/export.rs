@@ -9,7 +9,7 @@ use crate::{Store, StoredTime};
 
 /// One graded customer's value as it stands: the last grading's measures, the current tier
 /// and the current health.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx_macros::FromRow)]
 pub struct ValueRow {
     pub customer_id: String,
     pub owner_id: Option<String>,

@@ -28,7 +28,7 @@ pub struct StoredTierOverride {
     pub created_at: String,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 pub(crate) struct OverrideRow {
     pub customer_id: String,
     pub tier: String,

@@ -20,7 +20,7 @@ pub struct PolicyVersion {
     pub created_at: String,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct PolicyRow {
     version: i64,
     source: String,

@@ -67,7 +67,7 @@ pub struct AbcRow {
     pub monetary_share: f64,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct StoredValueRow {
     details: Json<ValueDetails>,
     tier: String,
@@ -79,7 +79,7 @@ struct StoredValueRow {
 
 /// The value rows of one (tier, ABC class, segment), added up by the database: a report over
 /// 100,000 customers reads a few dozen of these instead of every row.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct ReportGroup {
     as_of: Option<StoredTime>,
     tier: String,

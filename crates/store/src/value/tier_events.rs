@@ -27,7 +27,7 @@ pub struct TierEvent {
     pub actor: String,
 }
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx_macros::FromRow)]
 struct TierEventRow {
     id: i64,
     at: StoredTime,
