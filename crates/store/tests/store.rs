@@ -359,13 +359,10 @@ async fn customer_id_columns_join_through_their_indexes_on_postgres() {
     );
 }
 
-/// SQLite checks the owner's foreign key at commit (migration 0015): a statement that writes an
-/// owner who is not a rep goes through, the commit refuses it, and nothing of it stays. Checked
-/// after each statement, SQLite journalled every page of every owner update.
-#[tokio::test]
-async fn sqlite_checks_the_owner_reference_at_commit() {
-    use sqlx::Connection;
-    let database = TestDatabase::create(Backend::Sqlite).await;
+/// A database of `backend` with the test organisation, routed: `c-1` owned by `r1`, the store
+/// closed so that a test can write past it.
+async fn database_with_c1_routed_to_r1(backend: Backend) -> TestDatabase {
+    let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("store");
     organisation(&store).await;
     assert_eq!(
@@ -373,6 +370,16 @@ async fn sqlite_checks_the_owner_reference_at_commit() {
         Some("r1")
     );
     drop(store);
+    database
+}
+
+/// SQLite checks the owner's foreign key at commit (migration 0015): a statement that writes an
+/// owner who is not a rep goes through, the commit refuses it, and nothing of it stays. Checked
+/// after each statement, SQLite journalled every page of every owner update.
+#[tokio::test]
+async fn sqlite_checks_the_owner_reference_at_commit() {
+    use sqlx::Connection;
+    let database = database_with_c1_routed_to_r1(Backend::Sqlite).await;
     let mut connection = sqlx::SqliteConnection::connect(&database.url)
         .await
         .expect("connect");
@@ -407,14 +414,7 @@ async fn sqlite_checks_the_owner_reference_at_commit() {
 #[tokio::test]
 async fn postgres_checks_owners_per_statement_both_ways() {
     use sqlx::Connection;
-    let database = TestDatabase::create(Backend::Postgres).await;
-    let store = Store::connect(&database.url).await.expect("store");
-    organisation(&store).await;
-    assert_eq!(
-        owner_after_route(&store, "c-1").await.as_deref(),
-        Some("r1")
-    );
-    drop(store);
+    let database = database_with_c1_routed_to_r1(Backend::Postgres).await;
     let mut connection = sqlx::PgConnection::connect(&database.url)
         .await
         .expect("connect");
