@@ -373,6 +373,14 @@ async fn database_with_c1_routed_to_r1(backend: Backend) -> TestDatabase {
     database
 }
 
+/// `c-1`'s owner as the store reads it, through a store opened afresh.
+async fn stored_owner_of_c1(database: &TestDatabase) -> Option<String> {
+    let store = Store::connect(&database.url).await.expect("store");
+    let id = allot_core::CustomerId::parse("c-1").expect("id");
+    let customer = store.get_customer(&id).await.expect("c-1");
+    customer.owner_id.map(|owner| owner.as_str().to_string())
+}
+
 /// SQLite checks the owner's foreign key at commit (migration 0015): a statement that writes an
 /// owner who is not a rep goes through, the commit refuses it, and nothing of it stays. Checked
 /// after each statement, SQLite journalled every page of every owner update.
@@ -400,12 +408,7 @@ async fn sqlite_checks_the_owner_reference_at_commit() {
         refused.to_string().contains("FOREIGN KEY"),
         "refused for another reason: {refused}"
     );
-    let owner: Option<String> =
-        sqlx::query_scalar("SELECT owner_id FROM customers WHERE id = 'c-1'")
-            .fetch_one(&mut connection)
-            .await
-            .expect("owner");
-    assert_eq!(owner.as_deref(), Some("r1"));
+    assert_eq!(stored_owner_of_c1(&database).await.as_deref(), Some("r1"));
 }
 
 /// PostgreSQL checks owners once per statement (migration 0017) instead of by a foreign key
@@ -437,12 +440,7 @@ async fn postgres_checks_owners_per_statement_both_ways() {
             .expect_err(statement);
         assert_eq!(refused(error).as_deref(), Some("23503"), "{statement}");
     }
-    let owner: Option<String> =
-        sqlx::query_scalar("SELECT owner_id FROM customers WHERE id = 'c-1'")
-            .fetch_one(&mut connection)
-            .await
-            .expect("owner");
-    assert_eq!(owner.as_deref(), Some("r1"));
+    assert_eq!(stored_owner_of_c1(&database).await.as_deref(), Some("r1"));
     let reps: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reps WHERE id = 'r1'")
         .fetch_one(&mut connection)
         .await
