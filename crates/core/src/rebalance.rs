@@ -44,7 +44,7 @@ use crate::clock::Clock;
 use crate::customer::Customer;
 use crate::ids::{CustomerId, RepId, TeamId};
 use crate::model::Team;
-use crate::optimise::{FlowNetwork, FlowStatus};
+use crate::optimise::{FlowError, FlowNetwork, FlowSolution, FlowStatus};
 use crate::routing::{team_subtree, RoutingEngine};
 use crate::rules::RuleSet;
 use crate::simulate::{fairness_changes, FairnessChange, TeamFairnessChange};
@@ -635,6 +635,56 @@ struct Solved {
     bound: Option<f64>,
 }
 
+/// The book as it stands, as a flow the simplex starts from instead of its greedy start: every
+/// customer's whole workload on its owner's arc, each rep's load filling its bands cheapest
+/// first. A plan moves a small share of the customers, so this flow is close to the optimum,
+/// and the simplex pivots only where it improves (the greedy start first pushed the reps'
+/// loads through the artificial arcs and pivoted for two minutes on a million customers).
+/// Customer arcs get room above the customer's supply that no flow can use (a customer has no
+/// inflow), so the owner's arc is strictly between its bounds and the starting tree hangs
+/// each customer below its owner.
+struct OwnersStart {
+    flows: Vec<i64>,
+    /// Each rep's load not yet placed in one of its bands.
+    unplaced: Vec<i64>,
+}
+
+impl OwnersStart {
+    /// Room above a customer's supply on each of its arcs.
+    const ROOM: i64 = 1;
+
+    fn new(reps: usize, arcs: usize) -> Self {
+        OwnersStart {
+            flows: Vec::with_capacity(arcs),
+            unplaced: vec![0; reps],
+        }
+    }
+
+    /// The next arc is a customer's `option` to `rep`: the owner's (option 0) carries `units`.
+    fn customer_arc(&mut self, option: usize, rep: usize, units: i64) {
+        let flow = if option == 0 { units } else { 0 };
+        self.unplaced[rep] += flow;
+        self.flows.push(flow);
+    }
+
+    /// The next arc is one of `rep`'s bands, in rising cost, after every customer arc.
+    fn band_arc(&mut self, rep: usize, capacity: i64) {
+        let flow = self.unplaced[rep].min(capacity);
+        self.unplaced[rep] -= flow;
+        self.flows.push(flow);
+    }
+
+    /// Solves from the owners' flow, or from the greedy start when some rep holds more than
+    /// its bands take (above its holding cap), which makes the owners' flow infeasible.
+    fn solve(&self, network: &FlowNetwork) -> Result<FlowSolution, FlowError> {
+        if self.unplaced.iter().all(|&unplaced| unplaced == 0) {
+            network.solve_from(&self.flows)
+        } else {
+            network.solve()
+        }
+    }
+}
+
 /// The numbers every solve uses, in scope positions.
 struct Problem<'b> {
     customers: &'b [Candidate],
@@ -931,6 +981,7 @@ impl<'b> Problem<'b> {
         let arc_total: usize = self.customers.iter().map(|c| c.eligible.len() + 1).sum();
         let bands = self.policy.load_band_costs.len() + 1;
         let mut network = FlowNetwork::with_arc_capacity(sink + 1, arc_total + reps * bands);
+        let mut owners_start = OwnersStart::new(reps, arc_total + reps * bands);
         for (index, customer) in self.customers.iter().enumerate() {
             network.set_supply(index, 1);
             for option in 0..=customer.eligible.len() {
@@ -940,15 +991,17 @@ impl<'b> Problem<'b> {
                     index,
                     customers + rep,
                     0,
-                    1,
+                    1 + OwnersStart::ROOM,
                     self.option_costs[index][option] + price,
                 );
+                owners_start.customer_arc(option, rep, 1);
             }
         }
         for rep in 0..reps {
             let limit = i64::from(self.count_limit[rep]).min(customers as i64);
             let mut given = (self.band_start[rep] as i64).min(limit);
             network.add_arc(customers + rep, sink, 0, given, 0);
+            owners_start.band_arc(rep, given);
             let width = self.band_width[rep] as i64;
             for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
                 let last = band + 1 == self.policy.load_band_costs.len();
@@ -959,6 +1012,7 @@ impl<'b> Problem<'b> {
                 };
                 if capacity > 0 {
                     network.add_arc(customers + rep, sink, 0, capacity, i64::from(cost));
+                    owners_start.band_arc(rep, capacity);
                     given += capacity;
                 }
             }
@@ -972,7 +1026,7 @@ impl<'b> Problem<'b> {
         let solved = self.unsolved(price);
         // The network is always feasible (everyone may stay) and has no negative cycle (every
         // arc points towards the sink), so anything but an optimum is a bug: stay put then.
-        let Ok(solution) = network.solve() else {
+        let Ok(solution) = owners_start.solve(&network) else {
             return (owners, solved);
         };
         if solution.status != FlowStatus::Optimal {
@@ -1010,6 +1064,7 @@ impl<'b> Problem<'b> {
         let arc_total: usize = self.customers.iter().map(|c| c.eligible.len() + 1).sum();
         let bands = self.policy.load_band_costs.len() + 1;
         let mut network = FlowNetwork::with_arc_capacity(sink + 1, arc_total + reps * bands);
+        let mut owners_start = OwnersStart::new(reps, arc_total + reps * bands);
         let total_units: i64 = units.iter().sum();
         for (index, customer) in self.customers.iter().enumerate() {
             network.set_supply(index, units[index]);
@@ -1017,7 +1072,14 @@ impl<'b> Problem<'b> {
                 let rep = self.option_rep(index, option) as usize;
                 let points = self.option_costs[index][option] + if option == 0 { 0 } else { price };
                 let per_unit = (points * SCALE).div_euclid(units[index]);
-                network.add_arc(index, customers + rep, 0, units[index], per_unit);
+                network.add_arc(
+                    index,
+                    customers + rep,
+                    0,
+                    units[index] + OwnersStart::ROOM,
+                    per_unit,
+                );
+                owners_start.customer_arc(option, rep, units[index]);
             }
         }
         // A hundredth of workload in band k costs band_cost × SCALE / 100.
@@ -1027,6 +1089,7 @@ impl<'b> Problem<'b> {
             let width = ((self.band_width[rep] * 100.0).round() as i64).max(1);
             let mut given = start.min(total_units);
             network.add_arc(customers + rep, sink, 0, given, 0);
+            owners_start.band_arc(rep, given);
             for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
                 let last = band + 1 == self.policy.load_band_costs.len();
                 let capacity = if last {
@@ -1042,6 +1105,7 @@ impl<'b> Problem<'b> {
                         capacity,
                         i64::from(cost) * per_hundredth,
                     );
+                    owners_start.band_arc(rep, capacity);
                     given += capacity;
                 }
             }
@@ -1052,7 +1116,7 @@ impl<'b> Problem<'b> {
             .iter()
             .map(|customer| customer.owner)
             .collect();
-        let Ok(solution) = network.solve() else {
+        let Ok(solution) = owners_start.solve(&network) else {
             return (owners, self.unsolved(price));
         };
         if solution.status != FlowStatus::Optimal {

@@ -155,6 +155,19 @@ pub enum FlowError {
         value: i128,
         limit: i128,
     },
+    #[error("the starting flow has {count} values for {arc_count} arcs")]
+    StartLength { count: usize, arc_count: usize },
+    #[error("the starting flow puts {flow} on arc {arc}, outside its bounds {lower}..={capacity}")]
+    StartOutOfBounds {
+        arc: ArcId,
+        flow: i64,
+        lower: i64,
+        capacity: i64,
+    },
+    #[error("the starting flow leaves node {node} with {excess} of its supply unsent (negative: more arrives than it demands)")]
+    StartUnbalanced { node: usize, excess: i64 },
+    #[error("the starting flow is not basic: arc {arc} closes a cycle of arcs strictly between their bounds")]
+    StartNotBasic { arc: ArcId },
 }
 
 /// What a solve found.
@@ -348,7 +361,7 @@ impl FlowNetwork {
     ///   must be at most `i64::MAX` (it bounds the total cost).
     pub fn solve(&self) -> Result<FlowSolution, FlowError> {
         let limits = self.check_input()?;
-        let mut simplex = NetworkSimplex::new(self, limits.artificial_cost, true);
+        let mut simplex = NetworkSimplex::new(self, limits.artificial_cost, true, Start::Greedy);
         match simplex.run() {
             SimplexEnd::Optimal if simplex.artificial_flow_remains() => {
                 Ok(Self::without_flows(FlowStatus::Infeasible))
@@ -358,8 +371,12 @@ impl FlowNetwork {
                 // The cost search stopped at an unbounded cycle before it had to establish
                 // feasibility; a cost-free solve answers that question on its own.
                 drop(simplex);
-                let mut feasibility =
-                    NetworkSimplex::new(self, limits.feasibility_artificial_cost, false);
+                let mut feasibility = NetworkSimplex::new(
+                    self,
+                    limits.feasibility_artificial_cost,
+                    false,
+                    Start::Greedy,
+                );
                 let feasible = match feasibility.run() {
                     SimplexEnd::Optimal => !feasibility.artificial_flow_remains(),
                     // With every cost zero no cycle has negative cost; if it ever did, the
@@ -373,6 +390,74 @@ impl FlowNetwork {
                 };
                 Ok(Self::without_flows(status))
             }
+        }
+    }
+
+    /// Like [`FlowNetwork::solve`], starting from `start`, a feasible flow per arc (in
+    /// insertion order, lower bounds included) instead of the greedy start. When the caller
+    /// already holds a flow close to the optimum (a book of customers and their owners, of
+    /// which a rebalance moves a few), the simplex then pivots only where that flow can be
+    /// improved, instead of first finding a feasible flow through the artificial arcs.
+    ///
+    /// The start must be basic: the arcs strictly between their bounds form a forest (no
+    /// cycle). Each tree of that forest hangs from the root by an artificial arc carrying no
+    /// flow, which keeps the starting tree strongly feasible. Refused, besides `solve`'s own
+    /// refusals: a start of the wrong length ([`FlowError::StartLength`]), a flow outside its
+    /// arc's bounds ([`FlowError::StartOutOfBounds`]), a node whose supply the start does not
+    /// meet ([`FlowError::StartUnbalanced`]) and a cycle of free arcs
+    /// ([`FlowError::StartNotBasic`]). A feasible start rules out `Infeasible`.
+    pub fn solve_from(&self, start: &[i64]) -> Result<FlowSolution, FlowError> {
+        let limits = self.check_input()?;
+        self.check_start(start)?;
+        let mut simplex =
+            NetworkSimplex::new(self, limits.artificial_cost, true, Start::Given(start));
+        match simplex.run() {
+            // A feasible start keeps the artificial arcs empty at any optimum (big M): this
+            // would be a bug, reported as the solver's general answer for it.
+            SimplexEnd::Optimal if simplex.artificial_flow_remains() => {
+                Ok(Self::without_flows(FlowStatus::Infeasible))
+            }
+            SimplexEnd::Optimal => self.optimal_solution(simplex),
+            SimplexEnd::Unbounded => Ok(Self::without_flows(FlowStatus::Unbounded)),
+        }
+    }
+
+    /// Checks a starting flow: one value per arc within its bounds, every supply met, and the
+    /// free arcs (strictly between their bounds) a forest.
+    fn check_start(&self, start: &[i64]) -> Result<(), FlowError> {
+        let arc_count = self.arc_count();
+        if start.len() != arc_count {
+            return Err(FlowError::StartLength {
+                count: start.len(),
+                arc_count,
+            });
+        }
+        let mut excess = self.supplies.clone();
+        let mut forest = DisjointSets::new(self.node_count());
+        for (arc, &flow) in start.iter().enumerate() {
+            let (lower, capacity) = (self.arc_lower[arc], self.arc_capacity[arc]);
+            if flow < lower || flow > capacity {
+                return Err(FlowError::StartOutOfBounds {
+                    arc,
+                    flow,
+                    lower,
+                    capacity,
+                });
+            }
+            let (from, to) = (self.arc_from[arc] as usize, self.arc_to[arc] as usize);
+            // check_input bounded every flow, so these sums stay far inside i64.
+            excess[from] -= flow;
+            excess[to] += flow;
+            if flow > lower && flow < capacity && !forest.join(from, to) {
+                return Err(FlowError::StartNotBasic { arc });
+            }
+        }
+        match excess.iter().position(|&excess| excess != 0) {
+            Some(node) => Err(FlowError::StartUnbalanced {
+                node,
+                excess: excess[node],
+            }),
+            None => Ok(()),
         }
     }
 
@@ -591,6 +676,81 @@ pub fn certify_optimal(network: &FlowNetwork, solution: &FlowSolution) -> Result
         ));
     }
     Ok(())
+}
+
+/// Where the simplex starts: the greedy pass with every node hanging from the root, or a
+/// basic feasible flow the caller gives (checked by `FlowNetwork::check_start`).
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Greedy,
+    Given(&'a [i64]),
+}
+
+/// Union-find over nodes, to tell whether an arc closes a cycle, with the size of each set.
+struct DisjointSets {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl DisjointSets {
+    fn new(count: usize) -> Self {
+        DisjointSets {
+            parent: (0..count as u32).collect(),
+            size: vec![1; count],
+        }
+    }
+
+    fn representative(&mut self, mut node: usize) -> usize {
+        while self.parent[node] as usize != node {
+            // Path halving keeps the chains short without recursion.
+            let grandparent = self.parent[self.parent[node] as usize];
+            self.parent[node] = grandparent;
+            node = grandparent as usize;
+        }
+        node
+    }
+
+    /// The number of nodes in `node`'s set.
+    fn size_of(&mut self, node: usize) -> u32 {
+        let representative = self.representative(node);
+        self.size[representative]
+    }
+
+    /// Joins the sets of `first` and `second`; false when they were one set already.
+    fn join(&mut self, first: usize, second: usize) -> bool {
+        let (first, second) = (self.representative(first), self.representative(second));
+        if first == second {
+            return false;
+        }
+        let (larger, smaller) = if self.size[first] >= self.size[second] {
+            (first, second)
+        } else {
+            (second, first)
+        };
+        self.parent[smaller] = larger as u32;
+        self.size[larger] += self.size[smaller];
+        true
+    }
+}
+
+/// A given start's flows with the lower bounds shifted away, and per node the head of its first
+/// arc carrying flow (`NO_NODE` for none), which `node_order` follows as it follows the greedy
+/// start's anchors.
+fn given_start(network: &FlowNetwork, start: &[i64]) -> (Vec<i64>, Vec<u32>) {
+    let mut anchor = vec![NO_NODE; network.node_count()];
+    let flow = start
+        .iter()
+        .zip(&network.arc_lower)
+        .enumerate()
+        .map(|(arc, (&flow, &lower))| {
+            let from = network.arc_from[arc] as usize;
+            if flow > lower && anchor[from] == NO_NODE && network.arc_to[arc] as usize != from {
+                anchor[from] = network.arc_to[arc];
+            }
+            flow - lower
+        })
+        .collect();
+    (flow, anchor)
 }
 
 /// The greedy start: each node with excess saturates its cheapest outgoing arcs that its excess
@@ -842,7 +1002,7 @@ struct NetworkSimplex {
 }
 
 impl NetworkSimplex {
-    fn new(network: &FlowNetwork, artificial_cost: i64, use_costs: bool) -> Self {
+    fn new(network: &FlowNetwork, artificial_cost: i64, use_costs: bool, start: Start) -> Self {
         let node_count = network.node_count();
         let real_arc_count = network.arc_count();
         let root = node_count as u32;
@@ -870,13 +1030,23 @@ impl NetworkSimplex {
             zero_costs = vec![0; real_arc_count];
             &zero_costs
         };
-        let (start_flow, anchor) = saturate_cheap_arcs(
-            &network.arc_from,
-            &network.arc_to,
-            network_cost,
-            &shifted_capacity,
-            &mut excess,
-        );
+        let (start_flow, anchor) = match start {
+            Start::Greedy => saturate_cheap_arcs(
+                &network.arc_from,
+                &network.arc_to,
+                network_cost,
+                &shifted_capacity,
+                &mut excess,
+            ),
+            Start::Given(flows) => {
+                let (flow, anchor) = given_start(network, flows);
+                for (arc, &sent) in flow.iter().enumerate() {
+                    excess[network.arc_from[arc] as usize] -= sent;
+                    excess[network.arc_to[arc] as usize] += sent;
+                }
+                (flow, anchor)
+            }
+        };
         let new_of_old = node_order(&anchor);
         drop(anchor);
         // Arcs are stored grouped by their new tail so a scan reads potentials in memory order.
@@ -898,9 +1068,14 @@ impl NetworkSimplex {
             cost[position] = network_cost[arc];
             capacity[position] = shifted_capacity[arc];
             flow[position] = start_flow[arc];
-            // The greedy start only ever fills arcs completely.
+            // The greedy start only ever fills arcs completely; a given start's arcs strictly
+            // between their bounds are the starting forest's.
             if start_flow[arc] > 0 {
-                state[position] = STATE_UPPER;
+                state[position] = if start_flow[arc] == shifted_capacity[arc] {
+                    STATE_UPPER
+                } else {
+                    STATE_TREE
+                };
             }
         }
         drop(start_flow);
@@ -952,7 +1127,7 @@ impl NetworkSimplex {
         last_in_subtree[node_count] = if node_count == 0 { root } else { root - 1 };
 
         let block_size = real_arc_count.isqrt().max(SCAN_CHUNK);
-        NetworkSimplex {
+        let mut simplex = NetworkSimplex {
             real_arc_count,
             root,
             source,
@@ -975,6 +1150,123 @@ impl NetworkSimplex {
             thread_pieces: Vec::new(),
             internal_of_arc,
             new_of_old,
+        };
+        if let Start::Given(_) = start {
+            simplex.hang_forest(artificial_cost);
+        }
+        simplex
+    }
+
+    /// Replaces the starting star by a tree of the given start's own arcs. Its free arcs
+    /// (strictly between their bounds, in `STATE_TREE`) form a forest; its trees are then
+    /// joined, smaller below larger, by arcs at a bound that keep the tree strongly feasible:
+    /// an empty arc with room hangs its tail below its head, a full one its head below its
+    /// tail, so along every tree path a positive flow can still be pushed towards the root.
+    /// What stays apart hangs from the root by the artificial arc of a node of its top tree,
+    /// which carries no flow and points at the root; the other artificial arcs leave the tree.
+    ///
+    /// Joining matters: a tree left hanging from the root makes every pivot that reaches it
+    /// degenerate and re-hangs the other side, half the network at worst (a rebalance's reps
+    /// without customers did this a million times).
+    fn hang_forest(&mut self, artificial_cost: i64) {
+        let node_count = self.root as usize;
+        let mut forest = DisjointSets::new(node_count);
+        for arc in 0..self.real_arc_count {
+            if self.state[arc] == STATE_TREE {
+                forest.join(self.source[arc] as usize, self.target[arc] as usize);
+            }
+        }
+        let free_tree: Vec<u32> = (0..node_count)
+            .map(|node| forest.representative(node) as u32)
+            .collect();
+        // `forest` grows into the joined trees; `below` marks the free trees hung below another.
+        let mut below = vec![false; node_count];
+        for arc in 0..self.real_arc_count {
+            let (child, parent) = match self.state[arc] {
+                STATE_LOWER if self.capacity[arc] > 0 => (self.source[arc], self.target[arc]),
+                STATE_UPPER => (self.target[arc], self.source[arc]),
+                _ => continue,
+            };
+            let (child, parent) = (child as usize, parent as usize);
+            // Only a top tree can be hung below another, and only below a larger joined tree.
+            if below[free_tree[child] as usize]
+                || forest.size_of(child) > forest.size_of(parent)
+                || !forest.join(child, parent)
+            {
+                continue;
+            }
+            below[free_tree[child] as usize] = true;
+            self.state[arc] = STATE_TREE;
+        }
+        let tree_arcs: Vec<u32> = (0..self.real_arc_count as u32)
+            .filter(|&arc| self.state[arc as usize] == STATE_TREE)
+            .collect();
+        // Both ends of every tree arc, grouped by node.
+        let ends: Vec<u32> = tree_arcs
+            .iter()
+            .flat_map(|&arc| [self.source[arc as usize], self.target[arc as usize]])
+            .collect();
+        let (first, arcs_at_node) = arcs_grouped_by(&ends, node_count, |node| node);
+        let mut placed = vec![false; node_count];
+        let mut preorder = Vec::with_capacity(node_count + 1);
+        preorder.push(self.root);
+        let mut stack = Vec::new();
+        for hook in 0..node_count {
+            // A tree hung below another is reached through the arc that hangs it.
+            if placed[hook] || below[free_tree[hook] as usize] {
+                continue;
+            }
+            placed[hook] = true;
+            self.parent[hook] = self.root;
+            self.parent_arc[hook] = (self.real_arc_count + hook) as u32;
+            self.parent_direction[hook] = DIRECTION_UP;
+            self.potential[hook] = -artificial_cost;
+            stack.push(hook as u32);
+            while let Some(node) = stack.pop() {
+                preorder.push(node);
+                let node = node as usize;
+                for &end in &arcs_at_node[first[node] as usize..first[node + 1] as usize] {
+                    let arc = tree_arcs[end as usize / 2] as usize;
+                    let (from, to) = (self.source[arc] as usize, self.target[arc] as usize);
+                    let child = if from == node { to } else { from };
+                    if placed[child] {
+                        continue;
+                    }
+                    placed[child] = true;
+                    self.parent[child] = node as u32;
+                    self.parent_arc[child] = arc as u32;
+                    // Reduced cost 0 on every tree arc: cost + potential[from] - potential[to].
+                    if from == child {
+                        self.parent_direction[child] = DIRECTION_UP;
+                        self.potential[child] = self.potential[node] - self.cost[arc];
+                    } else {
+                        self.parent_direction[child] = DIRECTION_DOWN;
+                        self.potential[child] = self.potential[node] + self.cost[arc];
+                    }
+                    stack.push(child as u32);
+                }
+            }
+        }
+        for node in 0..node_count {
+            if self.parent[node] != self.root {
+                self.state[self.real_arc_count + node] = STATE_LOWER;
+            }
+        }
+        let total = preorder.len();
+        for (position, &node) in preorder.iter().enumerate() {
+            let next = preorder[(position + 1) % total];
+            self.link_thread(node, next);
+        }
+        self.subtree_size.fill(1);
+        for &node in preorder.iter().rev() {
+            if node != self.root {
+                let parent = self.parent[node as usize] as usize;
+                self.subtree_size[parent] += self.subtree_size[node as usize];
+            }
+        }
+        for (position, &node) in preorder.iter().enumerate() {
+            let size = self.subtree_size[node as usize] as usize;
+            self.last_in_subtree[node as usize] = preorder[position + size - 1];
         }
     }
 
@@ -1969,6 +2261,110 @@ mod tests {
         network
     }
 
+    /// A feasible basic flow of `network`: the optimum of the same network with every cost 0.
+    fn some_feasible_flow(network: &FlowNetwork) -> Option<Vec<i64>> {
+        let mut free = network.clone();
+        free.arc_cost.fill(0);
+        let solution = free.solve().ok()?;
+        (solution.status == FlowStatus::Optimal).then_some(solution.flows)
+    }
+
+    /// Solves again from a feasible flow (when there is one) and expects the same answer.
+    fn check_from_a_feasible_start(
+        name: &str,
+        network: &FlowNetwork,
+        status: FlowStatus,
+        cost: Option<i64>,
+    ) {
+        let Some(start) = some_feasible_flow(network) else {
+            assert_eq!(status, FlowStatus::Infeasible, "{name}: no feasible flow");
+            return;
+        };
+        let solution = network
+            .solve_from(&start)
+            .unwrap_or_else(|error| panic!("{name}: start refused: {error}"));
+        assert_eq!(solution.status, status, "{name}: status from a start");
+        if status == FlowStatus::Optimal {
+            assert_eq!(Some(solution.cost), cost, "{name}: cost from a start");
+            if let Err(problem) = certify_optimal(network, &solution) {
+                panic!("{name}: not certified from a start: {problem}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_start_that_is_not_a_basic_feasible_flow_is_refused() {
+        // 0 → 1 → 2 and 0 → 2, two units from 0 to 2.
+        let network = network_of(
+            3,
+            &[(0, 2), (2, -2)],
+            &[(0, 1, 0, 5, 1), (1, 2, 0, 5, 1), (0, 2, 1, 5, 3)],
+        );
+        let cases: [(&str, Vec<i64>, FlowError); 4] = [
+            (
+                "too short",
+                vec![1, 1],
+                FlowError::StartLength {
+                    count: 2,
+                    arc_count: 3,
+                },
+            ),
+            (
+                "below a lower bound",
+                vec![2, 2, 0],
+                FlowError::StartOutOfBounds {
+                    arc: 2,
+                    flow: 0,
+                    lower: 1,
+                    capacity: 5,
+                },
+            ),
+            (
+                "supply unmet",
+                vec![0, 0, 1],
+                FlowError::StartUnbalanced { node: 0, excess: 1 },
+            ),
+            (
+                "a cycle of free arcs",
+                vec![1, 1, 2],
+                FlowError::StartNotBasic { arc: 2 },
+            ),
+        ];
+        for (name, start, expected) in cases {
+            assert_eq!(network.solve_from(&start), Err(expected), "{name}");
+        }
+        // Basic and feasible: the two free arcs are a path; the third sits at its lower bound.
+        let solution = network
+            .solve_from(&[1, 1, 1])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((solution.status, solution.cost), (FlowStatus::Optimal, 5));
+        assert_eq!(certify_optimal(&network, &solution), Ok(()));
+    }
+
+    #[test]
+    fn an_assignment_solved_from_its_current_owners() {
+        // Three customers (0–2) on two reps (3, 4), rep 3 holding all three; the sink (5)
+        // takes up to one per rep free and more at 10 each. Each customer's arcs have room
+        // above its supply, so its owner arc is free and hangs it below its rep.
+        let mut arcs = Vec::new();
+        for customer in 0..3 {
+            arcs.push((customer, 3, 0, 2, 0));
+            arcs.push((customer, 4, 0, 2, 1 + customer as i64));
+        }
+        for rep in [3, 4] {
+            arcs.push((rep, 5, 0, 1, 0));
+            arcs.push((rep, 5, 0, 3, 10));
+        }
+        let network = network_of(6, &[(0, 1), (1, 1), (2, 1), (5, -3)], &arcs);
+        let start = [1, 0, 1, 0, 1, 0, 1, 2, 0, 0];
+        let solution = network.solve_from(&start).unwrap_or_else(|e| panic!("{e}"));
+        // Customer 0 moves (its move costs least): 0 + 0 + 1 + 0 + 0 + 10 = 11.
+        assert_eq!((solution.status, solution.cost), (FlowStatus::Optimal, 11));
+        assert_eq!(&solution.flows[..6], &[0, 1, 1, 0, 1, 0]);
+        assert_eq!(certify_optimal(&network, &solution), Ok(()));
+        assert_eq!(network.solve().map(|greedy| greedy.cost), Ok(11));
+    }
+
     fn check_against_reference(
         seed: u64,
         instances: usize,
@@ -1984,6 +2380,7 @@ mod tests {
             let name = format!("instance {instance} of seed {seed}: {network:?}");
             let expected_cost = (status == FlowStatus::Optimal).then_some(cost);
             check(&name, &network, status, expected_cost);
+            check_from_a_feasible_start(&name, &network, status, expected_cost);
             seen[status as usize] += 1;
         }
         seen
