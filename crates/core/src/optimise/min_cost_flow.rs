@@ -1178,9 +1178,10 @@ impl NetworkSimplex {
     /// What stays apart hangs from the root by the artificial arc of a node of its top tree,
     /// which carries no flow and points at the root; the other artificial arcs leave the tree.
     ///
-    /// Joining matters: a tree left hanging from the root makes every pivot that reaches it
-    /// degenerate and re-hangs the other side, half the network at worst (a rebalance's reps
-    /// without customers did this a million times).
+    /// Why join: a pivot whose cycle runs through the root is blocked by a zero-flow
+    /// artificial arc and re-hangs a whole side of the tree. On the 1,000,000-customer
+    /// rebalance the joins left the pivot counts as they were (most degenerate pivots there
+    /// come from band arcs at their bounds), so they are a guard, not a measured gain.
     fn hang_forest(&mut self, artificial_cost: i64) {
         let node_count = self.root as usize;
         let mut forest = DisjointSets::new(node_count);
