@@ -637,9 +637,9 @@ struct Solved {
 
 /// The book as it stands, as a flow the simplex starts from instead of its greedy start: every
 /// customer's whole workload on its owner's arc, each rep's load filling its bands cheapest
-/// first. A plan moves a small share of the customers, so this flow is close to the optimum,
-/// and the simplex pivots only where it improves (the greedy start first pushed the reps'
-/// loads through the artificial arcs and pivoted for two minutes on a million customers).
+/// first. A plan moves a small share of the customers, so this flow is close to the optimum
+/// and needs no artificial flow driven out first (measured on a million customers: a tenth
+/// less time than the greedy start; most pivots there are degenerate either way).
 /// Customer arcs get room above the customer's supply that no flow can use (a customer has no
 /// inflow), so the owner's arc is strictly between its bounds and the starting tree hangs
 /// each customer below its owner.

@@ -1499,18 +1499,16 @@ impl NetworkSimplex {
     fn shift_potentials(&mut self, subtree_root: u32, shift: i64) {
         let subtree_last = self.last_in_subtree[subtree_root as usize];
         let subtree_size = self.subtree_size[subtree_root as usize] as usize;
-        let (first, stop, shift) = if 2 * subtree_size <= self.potential.len() {
-            (subtree_root, self.thread[subtree_last as usize], shift)
+        let after_subtree = self.thread[subtree_last as usize];
+        let (first, stop, shift, shifted) = if 2 * subtree_size <= self.potential.len() {
+            (subtree_root, after_subtree, shift, subtree_size)
         } else {
             // The thread is circular: after the subtree it runs through the root and every
             // other node back to the subtree.
-            (self.thread[subtree_last as usize], subtree_root, -shift)
+            let rest = self.potential.len() - subtree_size;
+            (after_subtree, subtree_root, -shift, rest)
         };
-        let shifted = if 2 * subtree_size <= self.potential.len() {
-            subtree_size
-        } else {
-            self.potential.len() - subtree_size
-        } as u64;
+        let shifted = shifted as u64;
         self.average_shift =
             (self.average_shift * (SHIFT_AVERAGE_PIVOTS - 1) + shifted) / SHIFT_AVERAGE_PIVOTS;
         let mut node = first;
