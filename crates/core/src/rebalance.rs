@@ -32,6 +32,12 @@
 //!   then single moves that lower the objective are made while any does. The plan reports the
 //!   bound and its gap to it. (`allot gap solve` is the standalone solver for GAPs with hard
 //!   capacities.)
+//! - **Solving by sifting**: most customers are best left where they are, so the simplex
+//!   works on those that might move (an option that pays at the reps' marginal band costs) with
+//!   the rest as supplies at their owners; the optimum's potentials price the rest, those with
+//!   a negative reduced cost join and the network is solved again from that optimum, until
+//!   none joins. The result is the whole network's optimum (complementary slackness holds on
+//!   every arc), found on a network of a fraction of the customers.
 //! - **`max_moves`** is a hard limit: a price per move is added to every move (Lagrangian
 //!   relaxation of the limit), raised by bisection to the smallest that keeps the moves
 //!   within it. The plan is then optimal for the priced objective and within the limit.
@@ -685,6 +691,206 @@ impl OwnersStart {
     }
 }
 
+/// The customer → rep → sink network of one solve: each customer's units, each option's cost per
+/// unit (owner first), and each rep's load bands (capacity, cost per unit) in rising cost.
+struct AssignmentNetwork<'n> {
+    units: &'n [i64],
+    unit_cost: &'n dyn Fn(usize, usize) -> i64,
+    bands: &'n [Vec<(i64, i64)>],
+}
+
+/// The optimum of an [`AssignmentNetwork`]: the flow on every customer's options (owner first,
+/// customers in order) and its cost, bands included.
+struct AssignmentFlow {
+    flows: Vec<i64>,
+    cost: i64,
+}
+
+impl Problem<'_> {
+    /// Solves `network` exactly by sifting. Most customers of a book are best left with their
+    /// owner, and a customer that stays is a supply fixed at its owner's node: the network
+    /// simplex then works on the customers that might move only. The first round takes those
+    /// with an option that pays at the reps' present marginal band costs; each round's
+    /// potentials then price every customer left out (its arcs' reduced costs, its owner's arc
+    /// at zero), any with a negative one joins, and the next round starts from the last
+    /// optimum. When none joins, the flow with every customer left out on its owner's arc
+    /// satisfies complementary slackness over the whole network: it is the whole network's
+    /// optimum, as if solved at once. `None` when the simplex fails (a bug: the network is
+    /// feasible, everyone may stay, and has no negative cycle).
+    fn solve_sifted(&self, network: &AssignmentNetwork<'_>) -> Option<AssignmentFlow> {
+        let customers = self.customers.len();
+        let reps = self.rep_count();
+        let mut owned_units = vec![0i64; reps];
+        for (customer, &units) in self.customers.iter().zip(network.units) {
+            owned_units[customer.owner as usize] += units;
+        }
+        // Marginal band costs at today's loads: of the last unit held, of the next one taken.
+        let band_cost_at = |rep: usize, unit: i64| -> Option<i64> {
+            let mut filled = 0;
+            for &(capacity, cost) in &network.bands[rep] {
+                filled += capacity;
+                if unit <= filled {
+                    return Some(cost);
+                }
+            }
+            None
+        };
+        let mut member = vec![false; customers];
+        for (index, customer) in self.customers.iter().enumerate() {
+            let owner = customer.owner as usize;
+            let Some(leaving) = band_cost_at(owner, owned_units[owner]) else {
+                continue;
+            };
+            member[index] = (1..=customer.eligible.len()).any(|option| {
+                let rep = self.option_rep(index, option) as usize;
+                band_cost_at(rep, owned_units[rep] + 1).is_some_and(|taking| {
+                    (network.unit_cost)(index, option) - (network.unit_cost)(index, 0) + taking
+                        - leaving
+                        < 0
+                })
+            });
+        }
+        // The last round's members and its optimal flows (members' arcs, then band arcs).
+        let mut last: Option<(Vec<bool>, Vec<i64>)> = None;
+        loop {
+            let members: Vec<usize> = (0..customers).filter(|&index| member[index]).collect();
+            let solution = self.solve_round(network, &members, &owned_units, last.as_ref())?;
+            let rep_potential = |rep: usize| solution.potentials[members.len() + rep];
+            let before = member.clone();
+            let mut joined = false;
+            for (index, joins) in member.iter_mut().enumerate() {
+                if !*joins {
+                    *joins = (1..=self.customers[index].eligible.len())
+                        .any(|option| self.option_gain(network, index, option, &rep_potential) < 0);
+                    joined |= *joins;
+                }
+            }
+            if !joined {
+                return Some(self.whole_flow(network, &members, solution));
+            }
+            last = Some((before, solution.flows));
+        }
+    }
+
+    /// One round of [`Self::solve_sifted`]: the network of `members` (customer positions, in
+    /// order), everyone else a supply at its owner's node, solved from the owners' flow in the
+    /// first round and from the `last` round's optimum (members then, their flows) after it.
+    fn solve_round(
+        &self,
+        network: &AssignmentNetwork<'_>,
+        members: &[usize],
+        owned_units: &[i64],
+        last: Option<&(Vec<bool>, Vec<i64>)>,
+    ) -> Option<FlowSolution> {
+        let reps = self.rep_count();
+        let sink = members.len() + reps;
+        let member_arcs: usize = members
+            .iter()
+            .map(|&index| self.customers[index].eligible.len() + 1)
+            .sum();
+        let band_arcs: usize = network.bands.iter().map(Vec::len).sum();
+        let mut flow_network = FlowNetwork::with_arc_capacity(sink + 1, member_arcs + band_arcs);
+        let mut start = OwnersStart::new(reps, member_arcs + band_arcs);
+        let mut fixed_units = owned_units.to_vec();
+        // Where the next member of the last round starts in its flows.
+        let mut last_arc = 0;
+        for (node, &index) in members.iter().enumerate() {
+            let units = network.units[index];
+            let options = self.customers[index].eligible.len() + 1;
+            fixed_units[self.customers[index].owner as usize] -= units;
+            flow_network.set_supply(node, units);
+            let last_flows = last
+                .filter(|(was_member, _)| was_member[index])
+                .map(|(_, flows)| &flows[last_arc..last_arc + options]);
+            for option in 0..options {
+                let rep = self.option_rep(index, option) as usize;
+                flow_network.add_arc(
+                    node,
+                    members.len() + rep,
+                    0,
+                    units + OwnersStart::ROOM,
+                    (network.unit_cost)(index, option),
+                );
+                match last_flows {
+                    Some(flows) => start.flows.push(flows[option]),
+                    None => start.customer_arc(option, rep, units),
+                }
+            }
+            if last_flows.is_some() {
+                last_arc += options;
+            }
+        }
+        for (rep, &units) in fixed_units.iter().enumerate() {
+            flow_network.set_supply(members.len() + rep, units);
+            start.unplaced[rep] += units;
+        }
+        let mut last_band_flows = last.map(|(_, flows)| flows[last_arc..].iter());
+        for (rep, bands) in network.bands.iter().enumerate() {
+            for &(capacity, cost) in bands {
+                flow_network.add_arc(members.len() + rep, sink, 0, capacity, cost);
+                match last_band_flows.as_mut().and_then(Iterator::next) {
+                    // The bands carry what they did: a joining customer's units reach its
+                    // owner's node by its arc instead of as that node's supply.
+                    Some(&flow) => start.flows.push(flow),
+                    None => start.band_arc(rep, capacity),
+                }
+            }
+        }
+        flow_network.set_supply(sink, -network.units.iter().sum::<i64>());
+        let solution = if last.is_some() {
+            flow_network.solve_from(&start.flows)
+        } else {
+            start.solve(&flow_network)
+        };
+        solution
+            .ok()
+            .filter(|solution| solution.status == FlowStatus::Optimal)
+    }
+
+    /// The reduced cost of customer `index`'s arc to its option `option` while the customer
+    /// sits wholly on its owner's arc (whose reduced cost is then zero), at the reps' potentials:
+    /// negative when the option is cheaper than staying.
+    fn option_gain(
+        &self,
+        network: &AssignmentNetwork<'_>,
+        index: usize,
+        option: usize,
+        rep_potential: &dyn Fn(usize) -> i64,
+    ) -> i64 {
+        let owner = self.customers[index].owner as usize;
+        let rep = self.option_rep(index, option) as usize;
+        (network.unit_cost)(index, option) - (network.unit_cost)(index, 0) + rep_potential(owner)
+            - rep_potential(rep)
+    }
+
+    /// The flow of every customer's options from a sifted round's optimum: members as solved,
+    /// everyone else wholly on its owner's arc.
+    fn whole_flow(
+        &self,
+        network: &AssignmentNetwork<'_>,
+        members: &[usize],
+        solution: FlowSolution,
+    ) -> AssignmentFlow {
+        let mut flows = Vec::new();
+        let mut cost = solution.cost;
+        let mut next_member = members.iter().peekable();
+        let mut arc = 0;
+        for index in 0..self.customers.len() {
+            let options = self.customers[index].eligible.len() + 1;
+            if next_member.next_if_eq(&&index).is_some() {
+                flows.extend_from_slice(&solution.flows[arc..arc + options]);
+                arc += options;
+            } else {
+                let units = network.units[index];
+                flows.push(units);
+                flows.extend(std::iter::repeat_n(0, options - 1));
+                cost += units * (network.unit_cost)(index, 0);
+            }
+        }
+        AssignmentFlow { flows, cost }
+    }
+}
+
 /// The numbers every solve uses, in scope positions.
 struct Problem<'b> {
     customers: &'b [Candidate],
@@ -976,63 +1182,47 @@ impl<'b> Problem<'b> {
     /// Unit workloads: the exact min-cost flow.
     fn solve_flow(&self, price: i64) -> (Vec<u32>, Solved) {
         let customers = self.customers.len();
-        let reps = self.rep_count();
-        let sink = customers + reps;
-        let arc_total: usize = self.customers.iter().map(|c| c.eligible.len() + 1).sum();
-        let bands = self.policy.load_band_costs.len() + 1;
-        let mut network = FlowNetwork::with_arc_capacity(sink + 1, arc_total + reps * bands);
-        let mut owners_start = OwnersStart::new(reps, arc_total + reps * bands);
-        for (index, customer) in self.customers.iter().enumerate() {
-            network.set_supply(index, 1);
-            for option in 0..=customer.eligible.len() {
-                let rep = self.option_rep(index, option) as usize;
-                let price = if option == 0 { 0 } else { price };
-                network.add_arc(
-                    index,
-                    customers + rep,
-                    0,
-                    1 + OwnersStart::ROOM,
-                    self.option_costs[index][option] + price,
-                );
-                owners_start.customer_arc(option, rep, 1);
-            }
-        }
-        for rep in 0..reps {
-            let limit = i64::from(self.count_limit[rep]).min(customers as i64);
-            let mut given = (self.band_start[rep] as i64).min(limit);
-            network.add_arc(customers + rep, sink, 0, given, 0);
-            owners_start.band_arc(rep, given);
-            let width = self.band_width[rep] as i64;
-            for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
-                let last = band + 1 == self.policy.load_band_costs.len();
-                let capacity = if last {
-                    limit - given
-                } else {
-                    width.min(limit - given)
-                };
-                if capacity > 0 {
-                    network.add_arc(customers + rep, sink, 0, capacity, i64::from(cost));
-                    owners_start.band_arc(rep, capacity);
-                    given += capacity;
+        let units = vec![1; customers];
+        let unit_cost = |index: usize, option: usize| {
+            self.option_costs[index][option] + if option == 0 { 0 } else { price }
+        };
+        let bands: Vec<Vec<(i64, i64)>> = (0..self.rep_count())
+            .map(|rep| {
+                let limit = i64::from(self.count_limit[rep]).min(customers as i64);
+                let mut given = (self.band_start[rep] as i64).min(limit);
+                let mut bands = vec![(given, 0)];
+                let width = self.band_width[rep] as i64;
+                for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
+                    let last = band + 1 == self.policy.load_band_costs.len();
+                    let capacity = if last {
+                        limit - given
+                    } else {
+                        width.min(limit - given)
+                    };
+                    if capacity > 0 {
+                        bands.push((capacity, i64::from(cost)));
+                        given += capacity;
+                    }
                 }
-            }
-        }
-        network.set_supply(sink, -(customers as i64));
-        let owners: Vec<u32> = self
+                bands
+            })
+            .collect();
+        let network = AssignmentNetwork {
+            units: &units,
+            unit_cost: &unit_cost,
+            bands: &bands,
+        };
+        let mut assignment: Vec<u32> = self
             .customers
             .iter()
             .map(|customer| customer.owner)
             .collect();
         let solved = self.unsolved(price);
         // The network is always feasible (everyone may stay) and has no negative cycle (every
-        // arc points towards the sink), so anything but an optimum is a bug: stay put then.
-        let Ok(solution) = owners_start.solve(&network) else {
-            return (owners, solved);
+        // arc points towards the sink), so no optimum is a bug: stay put then.
+        let Some(solution) = self.solve_sifted(&network) else {
+            return (assignment, solved);
         };
-        if solution.status != FlowStatus::Optimal {
-            return (owners, solved);
-        }
-        let mut assignment = owners;
         let mut arc = 0;
         for (index, customer) in self.customers.iter().enumerate() {
             for option in 0..=customer.eligible.len() {
@@ -1053,76 +1243,52 @@ impl<'b> Problem<'b> {
     /// most, then single moves that lower the objective are made until none does.
     fn solve_weighted(&self, price: i64) -> (Vec<u32>, Solved) {
         const SCALE: i64 = 10_000;
-        let customers = self.customers.len();
-        let reps = self.rep_count();
-        let sink = customers + reps;
         let units: Vec<i64> = self
             .customers
             .iter()
             .map(|customer| ((customer.workload * 100.0).round() as i64).max(1))
             .collect();
-        let arc_total: usize = self.customers.iter().map(|c| c.eligible.len() + 1).sum();
-        let bands = self.policy.load_band_costs.len() + 1;
-        let mut network = FlowNetwork::with_arc_capacity(sink + 1, arc_total + reps * bands);
-        let mut owners_start = OwnersStart::new(reps, arc_total + reps * bands);
         let total_units: i64 = units.iter().sum();
-        for (index, customer) in self.customers.iter().enumerate() {
-            network.set_supply(index, units[index]);
-            for option in 0..=customer.eligible.len() {
-                let rep = self.option_rep(index, option) as usize;
-                let points = self.option_costs[index][option] + if option == 0 { 0 } else { price };
-                let per_unit = (points * SCALE).div_euclid(units[index]);
-                network.add_arc(
-                    index,
-                    customers + rep,
-                    0,
-                    units[index] + OwnersStart::ROOM,
-                    per_unit,
-                );
-                owners_start.customer_arc(option, rep, units[index]);
-            }
-        }
+        let unit_cost = |index: usize, option: usize| {
+            let points = self.option_costs[index][option] + if option == 0 { 0 } else { price };
+            (points * SCALE).div_euclid(units[index])
+        };
         // A hundredth of workload in band k costs band_cost × SCALE / 100.
         let per_hundredth = SCALE / 100;
-        for rep in 0..reps {
-            let start = (self.band_start[rep] * 100.0).floor() as i64;
-            let width = ((self.band_width[rep] * 100.0).round() as i64).max(1);
-            let mut given = start.min(total_units);
-            network.add_arc(customers + rep, sink, 0, given, 0);
-            owners_start.band_arc(rep, given);
-            for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
-                let last = band + 1 == self.policy.load_band_costs.len();
-                let capacity = if last {
-                    total_units - given
-                } else {
-                    width.min(total_units - given)
-                };
-                if capacity > 0 {
-                    network.add_arc(
-                        customers + rep,
-                        sink,
-                        0,
-                        capacity,
-                        i64::from(cost) * per_hundredth,
-                    );
-                    owners_start.band_arc(rep, capacity);
-                    given += capacity;
+        let bands: Vec<Vec<(i64, i64)>> = (0..self.rep_count())
+            .map(|rep| {
+                let start = (self.band_start[rep] * 100.0).floor() as i64;
+                let width = ((self.band_width[rep] * 100.0).round() as i64).max(1);
+                let mut given = start.min(total_units);
+                let mut bands = vec![(given, 0)];
+                for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
+                    let last = band + 1 == self.policy.load_band_costs.len();
+                    let capacity = if last {
+                        total_units - given
+                    } else {
+                        width.min(total_units - given)
+                    };
+                    if capacity > 0 {
+                        bands.push((capacity, i64::from(cost) * per_hundredth));
+                        given += capacity;
+                    }
                 }
-            }
-        }
-        network.set_supply(sink, -total_units);
-        let owners: Vec<u32> = self
+                bands
+            })
+            .collect();
+        let network = AssignmentNetwork {
+            units: &units,
+            unit_cost: &unit_cost,
+            bands: &bands,
+        };
+        let mut assignment: Vec<u32> = self
             .customers
             .iter()
             .map(|customer| customer.owner)
             .collect();
-        let Ok(solution) = owners_start.solve(&network) else {
-            return (owners, self.unsolved(price));
+        let Some(solution) = self.solve_sifted(&network) else {
+            return (assignment, self.unsolved(price));
         };
-        if solution.status != FlowStatus::Optimal {
-            return (owners, self.unsolved(price));
-        }
-        let mut assignment = owners;
         let mut arc = 0;
         for (index, customer) in self.customers.iter().enumerate() {
             let mut most = 0;
@@ -1436,6 +1602,137 @@ strategy = "least_loaded"
         ];
         for (load, cost) in cases {
             assert_eq!(policy.load_cost(load, 10.0, 1.0), cost, "load {load}");
+        }
+    }
+
+    /// Solves one random assignment network by sifting and as a whole, and expects the same
+    /// optimal cost from a flow that meets every customer's units and every rep's bands.
+    fn check_sifting_against_the_whole_network(seed: u64, unit: bool) {
+        let mut random = crate::optimise::min_cost_flow::tests::XorShift(seed);
+        let reps = random.between(1, 7) as usize;
+        let customer_count = random.between(0, 40) as usize;
+        let customers: Vec<Candidate> = (0..customer_count)
+            .map(|index| {
+                let owner = random.between(0, reps as i64 - 1) as u32;
+                let mut eligible: Vec<u32> = (0..random.between(0, 3))
+                    .map(|_| random.between(0, reps as i64 - 1) as u32)
+                    .filter(|&rep| rep != owner)
+                    .collect();
+                eligible.sort_unstable();
+                eligible.dedup();
+                Candidate {
+                    id: CustomerId::parse(&format!("c{index}")).unwrap(),
+                    name: String::new(),
+                    tier: None,
+                    workload: 1.0,
+                    industry: String::new(),
+                    province: String::new(),
+                    owner,
+                    eligible,
+                }
+            })
+            .collect();
+        let units: Vec<i64> = customers
+            .iter()
+            .map(|_| if unit { 1 } else { random.between(1, 4) })
+            .collect();
+        let costs: Vec<Vec<i64>> = customers
+            .iter()
+            .map(|customer| {
+                (0..=customer.eligible.len())
+                    .map(|_| random.between(-5, 20))
+                    .collect()
+            })
+            .collect();
+        let total: i64 = units.iter().sum();
+        let bands: Vec<Vec<(i64, i64)>> = (0..reps)
+            .map(|_| {
+                let mut bands = vec![(random.between(0, 5), 0)];
+                let mut cost = 0;
+                for _ in 0..random.between(0, 3) {
+                    cost += random.between(1, 10);
+                    bands.push((random.between(1, 4), cost));
+                }
+                // The last band takes any load, so everyone may stay.
+                bands.push((total, cost + random.between(1, 10)));
+                bands
+            })
+            .collect();
+        let policy = RebalancePolicy::default();
+        let problem = Problem {
+            customers: &customers,
+            policy: &policy,
+            loads_before: vec![0.0; reps],
+            band_start: vec![0.0; reps],
+            band_width: vec![1.0; reps],
+            count_limit: vec![u32::MAX; reps],
+            option_costs: Vec::new(),
+        };
+        let unit_cost = |index: usize, option: usize| costs[index][option];
+        let network = AssignmentNetwork {
+            units: &units,
+            unit_cost: &unit_cost,
+            bands: &bands,
+        };
+        let sifted = problem.solve_sifted(&network).expect("an optimum");
+
+        let sink = customer_count + reps;
+        let mut whole = FlowNetwork::new(sink + 1);
+        for (index, option_costs) in costs.iter().enumerate() {
+            whole.set_supply(index, units[index]);
+            for (option, &cost) in option_costs.iter().enumerate() {
+                let rep = problem.option_rep(index, option) as usize;
+                whole.add_arc(index, customer_count + rep, 0, units[index], cost);
+            }
+        }
+        for (rep, bands) in bands.iter().enumerate() {
+            for &(capacity, cost) in bands {
+                whole.add_arc(customer_count + rep, sink, 0, capacity, cost);
+            }
+        }
+        whole.set_supply(sink, -total);
+        let optimum = whole.solve().unwrap();
+        assert_eq!(optimum.status, FlowStatus::Optimal, "seed {seed}");
+        assert_eq!(sifted.cost, optimum.cost, "seed {seed}: cost");
+
+        // The sifted flow itself: each customer's units placed, its cost the one reported
+        // (each rep's load through its bands cheapest first, as the rising costs make optimal).
+        let mut arc = 0;
+        let mut loads = vec![0i64; reps];
+        let mut cost = 0;
+        for (index, customer) in customers.iter().enumerate() {
+            let mut placed = 0;
+            for option in 0..=customer.eligible.len() {
+                let flow = sifted.flows[arc];
+                assert!(
+                    (0..=units[index]).contains(&flow),
+                    "seed {seed}: flow {flow}"
+                );
+                placed += flow;
+                loads[problem.option_rep(index, option) as usize] += flow;
+                cost += flow * costs[index][option];
+                arc += 1;
+            }
+            assert_eq!(placed, units[index], "seed {seed}: customer {index}");
+        }
+        assert_eq!(arc, sifted.flows.len(), "seed {seed}: one flow per option");
+        for (rep, bands) in bands.iter().enumerate() {
+            let mut left = loads[rep];
+            for &(capacity, band_cost) in bands {
+                let in_band = left.min(capacity);
+                cost += in_band * band_cost;
+                left -= in_band;
+            }
+            assert_eq!(left, 0, "seed {seed}: rep {rep} above its bands");
+        }
+        assert_eq!(cost, sifted.cost, "seed {seed}: the flow's own cost");
+    }
+
+    #[test]
+    fn sifting_finds_the_optimum_of_the_whole_network() {
+        for seed in 1..=500 {
+            check_sifting_against_the_whole_network(seed, true);
+            check_sifting_against_the_whole_network(seed, false);
         }
     }
 }

@@ -1646,13 +1646,14 @@ impl NetworkSimplex {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const INF: i64 = UNBOUNDED_CAPACITY;
 
     /// Tiny xorshift generator for reproducible random instances.
-    struct XorShift(u64);
+    /// A small deterministic generator for random test instances (here and in the rebalance's).
+    pub(crate) struct XorShift(pub(crate) u64);
 
     impl XorShift {
         fn next(&mut self) -> u64 {
@@ -1663,7 +1664,7 @@ mod tests {
         }
 
         /// A value in `low..=high`.
-        fn between(&mut self, low: i64, high: i64) -> i64 {
+        pub(crate) fn between(&mut self, low: i64, high: i64) -> i64 {
             low + (self.next() % (high - low + 1) as u64) as i64
         }
     }
