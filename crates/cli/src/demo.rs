@@ -273,6 +273,10 @@ pub async fn serve(store: Store, clock: ClockSource, options: &ServeOptions) -> 
         state.clock,
         std::time::Duration::from_secs(5),
     );
+    // Servers on one database share each token's rate limit, learning each other's calls.
+    if rate_limit.per_second > 0 {
+        allot_server::operations::spawn_rate_exchange(state.clone());
+    }
     if tick_every > 0 {
         allot_server::spawn_scheduler(state.clone(), std::time::Duration::from_secs(tick_every));
         println!("scheduled jobs run every {tick_every} s (--tick-every 0 to leave them to cron)");

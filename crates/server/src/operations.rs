@@ -15,6 +15,10 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
+use allot_core::Clock;
+use allot_store::error::StoreResult;
+use allot_store::Store;
+
 use crate::{ApiError, AppState};
 
 /// The header a request id travels in, taken from the caller (a proxy's) or made here.
@@ -212,25 +216,80 @@ impl RateLimit {
     pub const OFF: RateLimit = RateLimit { per_second: 0 };
 }
 
-/// Token buckets, one per API token, shared by every request of this server. Several servers
-/// each keep their own, so behind a balancer a token's limit is per server.
+/// Token buckets, one per API token, shared by every request of this server; with several
+/// servers on one database, each takes from its buckets what the others admitted, as
+/// [`RateLimiter::exchange`] learns it (about once a second, [`RATE_EXCHANGE_EVERY`]).
 #[derive(Clone)]
 pub struct RateLimiter {
     limit: RateLimit,
-    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+    /// This process among the servers of the database: random, made at start.
+    server_id: Arc<str>,
+    buckets: Arc<Mutex<Buckets>>,
+}
+
+#[derive(Default)]
+struct Buckets {
+    by_token: HashMap<String, Bucket>,
+    /// Each other server's published total per token when this one last looked.
+    seen: HashMap<(String, String), i64>,
 }
 
 struct Bucket {
     available: f64,
     refilled_at: Instant,
+    /// Calls admitted since the last exchange, not yet published.
+    unpublished: i64,
 }
+
+/// How often a server publishes its calls and learns the others'.
+pub const RATE_EXCHANGE_EVERY: Duration = Duration::from_secs(1);
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         RateLimiter {
             limit,
+            server_id: new_request_id().into(),
             buckets: Arc::default(),
         }
+    }
+
+    fn buckets(&self) -> std::sync::MutexGuard<'_, Buckets> {
+        match self.buckets.lock() {
+            Ok(buckets) => buckets,
+            // A panic elsewhere while holding the lock leaves counts that are still counts.
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// `token_id`'s bucket, refilled up to `now`; a token's first bucket starts full. (Always
+    /// `Some`: the option spares a second lookup after the insert.)
+    fn refilled<'b>(
+        &self,
+        buckets: &'b mut Buckets,
+        token_id: &str,
+        now: Instant,
+    ) -> Option<&'b mut Bucket> {
+        let rate = f64::from(self.limit.per_second);
+        let burst = 2.0 * rate;
+        // Looked up by reference first: the token's id is copied only on its first call.
+        if !buckets.by_token.contains_key(token_id) {
+            buckets.by_token.insert(
+                token_id.to_string(),
+                Bucket {
+                    available: burst,
+                    refilled_at: now,
+                    unpublished: 0,
+                },
+            );
+        }
+        let bucket = buckets.by_token.get_mut(token_id)?;
+        let earned = now
+            .saturating_duration_since(bucket.refilled_at)
+            .as_secs_f64()
+            * rate;
+        bucket.available = (bucket.available + earned).min(burst);
+        bucket.refilled_at = now;
+        Some(bucket)
     }
 
     /// Takes one call from `token_id`'s bucket, or says how long until one is free.
@@ -239,38 +298,91 @@ impl RateLimiter {
             return Ok(());
         }
         let rate = f64::from(self.limit.per_second);
-        let burst = 2.0 * rate;
-        let mut buckets = match self.buckets.lock() {
-            Ok(buckets) => buckets,
-            // A panic elsewhere while holding the lock leaves counts that are still counts.
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Looked up by reference first: the token's id is copied only on its first call.
-        if !buckets.contains_key(token_id) {
-            buckets.insert(
-                token_id.to_string(),
-                Bucket {
-                    available: burst,
-                    refilled_at: now,
-                },
-            );
-        }
-        let Some(bucket) = buckets.get_mut(token_id) else {
+        let mut buckets = self.buckets();
+        let Some(bucket) = self.refilled(&mut buckets, token_id, now) else {
             return Ok(());
         };
-        let earned = now
-            .saturating_duration_since(bucket.refilled_at)
-            .as_secs_f64()
-            * rate;
-        bucket.available = (bucket.available + earned).min(burst);
-        bucket.refilled_at = now;
         if bucket.available >= 1.0 {
             bucket.available -= 1.0;
+            bucket.unpublished += 1;
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.available) / rate))
         }
     }
+
+    /// Publishes the calls this server admitted since the last exchange and takes from its
+    /// buckets what the other servers admitted since then (the first time a server is seen:
+    /// its latest report). A bucket goes down to minus one burst at most, so a token a burst
+    /// of other servers' calls emptied waits for two bursts' time, not longer.
+    pub async fn exchange(&self, store: &Store, clock: Clock, now: Instant) -> StoreResult<()> {
+        if self.limit.per_second == 0 {
+            return Ok(());
+        }
+        let admitted: Vec<(String, i64)> = {
+            let mut buckets = self.buckets();
+            buckets
+                .by_token
+                .iter_mut()
+                .filter(|(_, bucket)| bucket.unpublished > 0)
+                .map(|(token_id, bucket)| {
+                    (token_id.clone(), std::mem::take(&mut bucket.unpublished))
+                })
+                .collect()
+        };
+        let published = match store
+            .exchange_api_calls(&self.server_id, &admitted, clock)
+            .await
+        {
+            Ok(published) => published,
+            Err(error) => {
+                // Not published: counted again at the next exchange.
+                let mut buckets = self.buckets();
+                for (token_id, calls) in admitted {
+                    if let Some(bucket) = buckets.by_token.get_mut(&token_id) {
+                        bucket.unpublished += calls;
+                    }
+                }
+                return Err(error);
+            }
+        };
+        let burst = 2.0 * f64::from(self.limit.per_second);
+        let mut buckets = self.buckets();
+        for calls in published {
+            let key = (calls.server_id, calls.token_id);
+            let since_seen = match buckets.seen.get(&key) {
+                Some(&seen) => calls.calls_total - seen,
+                None => calls.last_calls,
+            };
+            buckets.seen.insert(key.clone(), calls.calls_total);
+            if since_seen <= 0 {
+                continue;
+            }
+            if let Some(bucket) = self.refilled(&mut buckets, &key.1, now) {
+                bucket.available = (bucket.available - since_seen as f64).max(-burst);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Exchanges this server's admitted calls with the other servers' every
+/// [`RATE_EXCHANGE_EVERY`], while the rate limit is on.
+pub fn spawn_rate_exchange(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(RATE_EXCHANGE_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let exchanged = state
+                .rate_limiter
+                .exchange(&state.store, state.clock.now(), Instant::now())
+                .await;
+            if let Err(error) = exchanged {
+                tracing::warn!(%error, "the rate limit's counts were not exchanged with the other servers");
+            }
+        }
+    })
 }
 
 /// The answer to a call over the limit: 429 with `Retry-After` in whole seconds.

@@ -3,11 +3,13 @@
 
 mod support;
 
+use allot_core::Clock;
 use allot_server::operations::RateLimit;
+use allot_server::{AppState, ClockSource};
 use allot_store::{test_on_both_backends, Backend};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{assert_error, spawn_app, spawn_app_with_rate_limit, TOKEN};
+use support::{assert_error, spawn_app, spawn_app_with_rate_limit, CLOCK, TOKEN};
 
 async fn every_response_carries_the_security_headers_and_a_request_id(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -432,9 +434,63 @@ strategy = "round_robin"
     assert_eq!(report["holds"], true, "{report}");
 }
 
+/// Two servers on one database share a token's limit: what one admitted is taken from the
+/// other's bucket at their next exchange (called here directly, as the servers' task does
+/// every second).
+async fn a_tokens_rate_limit_holds_across_servers(backend: Backend) {
+    let first = spawn_app_with_rate_limit(backend, RateLimit { per_second: 1 }).await;
+    let second = AppState::new(
+        first.store.clone(),
+        ClockSource::fixed(Clock::parse(CLOCK).unwrap()),
+    )
+    .with_rate_limit(RateLimit { per_second: 1 });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second_address = format!("http://{}", listener.local_addr().unwrap());
+    let serving = second.clone();
+    tokio::spawn(async move { allot_server::serve(listener, serving).await });
+    let call_second = || async {
+        first
+            .client
+            .get(format!("{second_address}/api/v1/teams"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let exchange = |state: AppState| async move {
+        state
+            .rate_limiter
+            .exchange(&state.store, state.clock.now(), std::time::Instant::now())
+            .await
+            .unwrap();
+    };
+    // The second server has seen the first before it is called.
+    exchange(second.clone()).await;
+    // The token's burst (two calls), spent on the first server.
+    for _ in 0..2 {
+        let (status, body) = first.get("/api/v1/teams").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    exchange(first.state.clone()).await;
+    exchange(second.clone()).await;
+    assert_eq!(call_second().await, StatusCode::TOO_MANY_REQUESTS);
+    // Nothing new: a second exchange takes nothing more.
+    exchange(first.state.clone()).await;
+    exchange(second.clone()).await;
+    let published = first
+        .store
+        .exchange_api_calls("a third server", &[], Clock::parse(CLOCK).unwrap())
+        .await
+        .unwrap();
+    let calls: i64 = published.iter().map(|calls| calls.calls_total).sum();
+    assert_eq!(calls, 2, "{published:?}");
+}
+
 test_on_both_backends! {
     a_forgotten_customer_keeps_its_figures_and_history_only => super::a_forgotten_customer_keeps_its_figures_and_history_only;
     every_response_carries_the_security_headers_and_a_request_id => super::every_response_carries_the_security_headers_and_a_request_id;
     metrics_count_requests_decisions_jobs_and_the_pool => super::metrics_count_requests_decisions_jobs_and_the_pool;
     a_token_over_its_rate_is_told_to_wait => super::a_token_over_its_rate_is_told_to_wait;
+    a_tokens_rate_limit_holds_across_servers => super::a_tokens_rate_limit_holds_across_servers;
 }

@@ -18,6 +18,7 @@ pub mod imports;
 pub mod invariants;
 pub mod lifecycle;
 pub mod organisation;
+pub mod rate_counts;
 pub mod routing;
 pub mod scheduler;
 pub mod service_reports;

@@ -19,11 +19,15 @@ use serde_json::{json, Value};
 pub mod browser;
 
 pub const TOKEN: &str = "test-admin-token";
+/// The clock of every test server.
+pub const CLOCK: &str = "2026-11-25T09:00:00+08:00";
 
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The server's state, for what a test drives by hand (the rate limit's exchange).
+    pub state: AppState,
     pub documented: DocumentedResponses,
     _database: TestDatabase,
 }
@@ -36,12 +40,13 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with_rate_limit(backend: Backend, limit: RateLimit) -> TestApp {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("connect");
-    let clock = Clock::parse("2026-11-25T09:00:00+08:00").unwrap();
+    let clock = Clock::parse(CLOCK).unwrap();
     store.ensure_admin_token(Some(TOKEN), clock).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(store.clone(), ClockSource::fixed(clock)).with_rate_limit(limit);
-    tokio::spawn(async move { allot_server::serve(listener, state).await });
+    let serving = state.clone();
+    tokio::spawn(async move { allot_server::serve(listener, serving).await });
     let client = reqwest::Client::new();
     let document: Value = client
         .get(format!("{address}/api/openapi.json"))
@@ -55,6 +60,7 @@ pub async fn spawn_app_with_rate_limit(backend: Backend, limit: RateLimit) -> Te
         address,
         client,
         store,
+        state,
         documented: DocumentedResponses::new(document),
         _database: database,
     }
