@@ -1179,6 +1179,40 @@ impl<'b> Problem<'b> {
         }
     }
 
+    /// A rep's load bands in units: free up to `start`, then the policy's costs (times
+    /// `cost_per_unit`) in bands `width` wide, the last one up to `limit`; empty bands left out.
+    fn load_bands(
+        &self,
+        start: i64,
+        width: i64,
+        limit: i64,
+        cost_per_unit: i64,
+    ) -> Vec<(i64, i64)> {
+        let mut given = start.min(limit);
+        let mut bands = vec![(given, 0)];
+        for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
+            let last = band + 1 == self.policy.load_band_costs.len();
+            let capacity = if last {
+                limit - given
+            } else {
+                width.min(limit - given)
+            };
+            if capacity > 0 {
+                bands.push((capacity, i64::from(cost) * cost_per_unit));
+                given += capacity;
+            }
+        }
+        bands
+    }
+
+    /// Every customer with its owner: the assignment of a plan that moves no one.
+    fn owners(&self) -> Vec<u32> {
+        self.customers
+            .iter()
+            .map(|customer| customer.owner)
+            .collect()
+    }
+
     /// Unit workloads: the exact min-cost flow.
     fn solve_flow(&self, price: i64) -> (Vec<u32>, Solved) {
         let customers = self.customers.len();
@@ -1189,22 +1223,8 @@ impl<'b> Problem<'b> {
         let bands: Vec<Vec<(i64, i64)>> = (0..self.rep_count())
             .map(|rep| {
                 let limit = i64::from(self.count_limit[rep]).min(customers as i64);
-                let mut given = (self.band_start[rep] as i64).min(limit);
-                let mut bands = vec![(given, 0)];
                 let width = self.band_width[rep] as i64;
-                for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
-                    let last = band + 1 == self.policy.load_band_costs.len();
-                    let capacity = if last {
-                        limit - given
-                    } else {
-                        width.min(limit - given)
-                    };
-                    if capacity > 0 {
-                        bands.push((capacity, i64::from(cost)));
-                        given += capacity;
-                    }
-                }
-                bands
+                self.load_bands(self.band_start[rep] as i64, width, limit, 1)
             })
             .collect();
         let network = AssignmentNetwork {
@@ -1212,11 +1232,7 @@ impl<'b> Problem<'b> {
             unit_cost: &unit_cost,
             bands: &bands,
         };
-        let mut assignment: Vec<u32> = self
-            .customers
-            .iter()
-            .map(|customer| customer.owner)
-            .collect();
+        let mut assignment = self.owners();
         let solved = self.unsolved(price);
         // The network is always feasible (everyone may stay) and has no negative cycle (every
         // arc points towards the sink), so no optimum is a bug: stay put then.
@@ -1259,21 +1275,7 @@ impl<'b> Problem<'b> {
             .map(|rep| {
                 let start = (self.band_start[rep] * 100.0).floor() as i64;
                 let width = ((self.band_width[rep] * 100.0).round() as i64).max(1);
-                let mut given = start.min(total_units);
-                let mut bands = vec![(given, 0)];
-                for (band, &cost) in self.policy.load_band_costs.iter().enumerate() {
-                    let last = band + 1 == self.policy.load_band_costs.len();
-                    let capacity = if last {
-                        total_units - given
-                    } else {
-                        width.min(total_units - given)
-                    };
-                    if capacity > 0 {
-                        bands.push((capacity, i64::from(cost) * per_hundredth));
-                        given += capacity;
-                    }
-                }
-                bands
+                self.load_bands(start, width, total_units, per_hundredth)
             })
             .collect();
         let network = AssignmentNetwork {
@@ -1281,11 +1283,7 @@ impl<'b> Problem<'b> {
             unit_cost: &unit_cost,
             bands: &bands,
         };
-        let mut assignment: Vec<u32> = self
-            .customers
-            .iter()
-            .map(|customer| customer.owner)
-            .collect();
+        let mut assignment = self.owners();
         let Some(solution) = self.solve_sifted(&network) else {
             return (assignment, self.unsolved(price));
         };
