@@ -3,7 +3,7 @@
 //! These use the wall clock (`Instant`), not Allot's clock: they time requests and meter
 //! callers, and decide nothing about customers, so `ALLOT_NOW` must not freeze them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -218,7 +218,7 @@ impl RateLimit {
 
 /// Token buckets, one per API token, shared by every request of this server; with several
 /// servers on one database, each takes from its buckets what the others admitted, as
-/// [`RateLimiter::exchange`] learns it (about once a second, [`RATE_EXCHANGE_EVERY`]).
+/// [`RateLimiter::exchange`] learns it (every [`RATE_EXCHANGE_EVERY`]).
 #[derive(Clone)]
 pub struct RateLimiter {
     limit: RateLimit,
@@ -312,9 +312,12 @@ impl RateLimiter {
     }
 
     /// Publishes the calls this server admitted since the last exchange and takes from its
-    /// buckets what the other servers admitted since then (the first time a server is seen:
-    /// its latest report). A bucket goes down to minus one burst at most, so a token a burst
-    /// of other servers' calls emptied waits for two bursts' time, not longer.
+    /// buckets what the other servers admitted since then; a server seen for the first time
+    /// is charged its latest report when that is recent (a server starting is not charged for
+    /// calls made long before it). The buckets carry what they are charged as a debt, below
+    /// zero if need be, so over time a token's calls on all servers keep to its rate; above it
+    /// only by what the servers admit before they learn of each other's calls, about one
+    /// exchange's worth each.
     pub async fn exchange(&self, store: &Store, clock: Clock, now: Instant) -> StoreResult<()> {
         if self.limit.per_second == 0 {
             return Ok(());
@@ -330,13 +333,12 @@ impl RateLimiter {
                 })
                 .collect()
         };
-        let published = match store
-            .exchange_api_calls(&self.server_id, &admitted, clock)
-            .await
-        {
-            Ok(published) => published,
-            Err(error) => {
-                // Not published: counted again at the next exchange.
+        if !admitted.is_empty() {
+            if let Err(error) = store
+                .publish_api_calls(&self.server_id, &admitted, clock)
+                .await
+            {
+                // The report's transaction wrote nothing: the calls go in the next one.
                 let mut buckets = self.buckets();
                 for (token_id, calls) in admitted {
                     if let Some(bucket) = buckets.by_token.get_mut(&token_id) {
@@ -345,26 +347,35 @@ impl RateLimiter {
                 }
                 return Err(error);
             }
-        };
-        let burst = 2.0 * f64::from(self.limit.per_second);
+        }
+        let published = store.api_calls_of_other_servers(&self.server_id).await?;
+        let recent = clock.now() - RECENT_REPORT;
         let mut buckets = self.buckets();
+        let mut still_published = HashSet::new();
         for calls in published {
             let key = (calls.server_id, calls.token_id);
             let since_seen = match buckets.seen.get(&key) {
-                Some(&seen) => calls.calls_total - seen,
-                None => calls.last_calls,
+                Some(&seen) if calls.calls_total >= seen => calls.calls_total - seen,
+                // Forgotten and published again since: all of it is new.
+                Some(_) => calls.calls_total,
+                None if calls.reported_at >= recent => calls.last_calls,
+                None => 0,
             };
             buckets.seen.insert(key.clone(), calls.calls_total);
-            if since_seen <= 0 {
-                continue;
+            if since_seen > 0 {
+                if let Some(bucket) = self.refilled(&mut buckets, &key.1, now) {
+                    bucket.available -= since_seen as f64;
+                }
             }
-            if let Some(bucket) = self.refilled(&mut buckets, &key.1, now) {
-                bucket.available = (bucket.available - since_seen as f64).max(-burst);
-            }
+            still_published.insert(key);
         }
+        buckets.seen.retain(|key, _| still_published.contains(key));
         Ok(())
     }
 }
+
+/// A report this recent, from a server seen for the first time, is charged: two exchanges.
+const RECENT_REPORT: chrono::Duration = chrono::Duration::seconds(2);
 
 /// Exchanges this server's admitted calls with the other servers' every
 /// [`RATE_EXCHANGE_EVERY`], while the rate limit is on.

@@ -4,7 +4,9 @@
 mod support;
 
 use allot_core::Clock;
-use allot_server::operations::RateLimit;
+use std::time::{Duration, Instant};
+
+use allot_server::operations::{RateLimit, RateLimiter};
 use allot_server::{AppState, ClockSource};
 use allot_store::{test_on_both_backends, Backend};
 use reqwest::StatusCode;
@@ -436,55 +438,78 @@ strategy = "round_robin"
 
 /// Two servers on one database share a token's limit: what one admitted is taken from the
 /// other's bucket at their next exchange (called here directly, as the servers' task does
-/// every second).
+/// every second), as a debt that keeps the token's calls on both to its rate.
 async fn a_tokens_rate_limit_holds_across_servers(backend: Backend) {
+    let clock = Clock::parse(CLOCK).unwrap();
     let first = spawn_app_with_rate_limit(backend, RateLimit { per_second: 1 }).await;
-    let second = AppState::new(
-        first.store.clone(),
-        ClockSource::fixed(Clock::parse(CLOCK).unwrap()),
-    )
-    .with_rate_limit(RateLimit { per_second: 1 });
+    let second = AppState::new(first.store.clone(), ClockSource::fixed(clock))
+        .with_rate_limit(RateLimit { per_second: 1 });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let second_address = format!("http://{}", listener.local_addr().unwrap());
     let serving = second.clone();
     tokio::spawn(async move { allot_server::serve(listener, serving).await });
-    let call_second = || async {
-        first
-            .client
-            .get(format!("{second_address}/api/v1/teams"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
     let exchange = |state: AppState| async move {
         state
             .rate_limiter
-            .exchange(&state.store, state.clock.now(), std::time::Instant::now())
+            .exchange(&state.store, clock, Instant::now())
             .await
             .unwrap();
     };
-    // The second server has seen the first before it is called.
-    exchange(second.clone()).await;
-    // The token's burst (two calls), spent on the first server.
+    // The token's burst (two calls), spent on the first server, is refused on the second.
     for _ in 0..2 {
         let (status, body) = first.get("/api/v1/teams").await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     exchange(first.state.clone()).await;
     exchange(second.clone()).await;
-    assert_eq!(call_second().await, StatusCode::TOO_MANY_REQUESTS);
-    // Nothing new: a second exchange takes nothing more.
-    exchange(first.state.clone()).await;
-    exchange(second.clone()).await;
-    let published = first
-        .store
-        .exchange_api_calls("a third server", &[], Clock::parse(CLOCK).unwrap())
+    let on_second = first
+        .client
+        .get(format!("{second_address}/api/v1/teams"))
+        .bearer_auth(TOKEN)
+        .send()
         .await
         .unwrap();
-    let calls: i64 = published.iter().map(|calls| calls.calls_total).sum();
-    assert_eq!(calls, 2, "{published:?}");
+    assert_eq!(on_second.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // The same with the time in hand: ten calls a second, bursts of twenty.
+    let limit = RateLimit { per_second: 10 };
+    let (one, other) = (RateLimiter::new(limit), RateLimiter::new(limit));
+    let store = &first.store;
+    let start = Instant::now();
+    let at = |seconds: f64| start + Duration::from_secs_f64(seconds);
+    other.exchange(store, clock, at(0.0)).await.unwrap();
+    let admitted = |limiter: &RateLimiter, at: Instant| {
+        (0..100)
+            .take_while(|_| limiter.admit("t1", at).is_ok())
+            .count()
+    };
+    assert_eq!(admitted(&one, at(0.0)), 20);
+    one.exchange(store, clock, at(0.0)).await.unwrap();
+    other.exchange(store, clock, at(0.0)).await.unwrap();
+    assert_eq!(admitted(&other, at(0.0)), 0, "the first report, charged");
+    // Three seconds on: both buckets full again; the first server spends its burst, and the
+    // second learns of it from the growth of the first's total.
+    assert_eq!(admitted(&one, at(3.0)), 20);
+    one.exchange(store, clock, at(3.0)).await.unwrap();
+    other.exchange(store, clock, at(3.0)).await.unwrap();
+    assert_eq!(
+        admitted(&other, at(3.0)),
+        0,
+        "the growth of the total, charged"
+    );
+    // Nothing new: another exchange charges nothing more, and a tenth of a second earns one.
+    one.exchange(store, clock, at(3.0)).await.unwrap();
+    other.exchange(store, clock, at(3.0)).await.unwrap();
+    assert_eq!(admitted(&other, at(3.1)), 1);
+    // What another server sees: the admin token's two calls over HTTP on the first server
+    // and t1's forty on `one`; the second server and `other` have published nothing.
+    let seen = store
+        .api_calls_of_other_servers("a third server")
+        .await
+        .unwrap();
+    let mut totals: Vec<i64> = seen.iter().map(|calls| calls.calls_total).collect();
+    totals.sort_unstable();
+    assert_eq!(totals, vec![2, 40], "{seen:?}");
 }
 
 test_on_both_backends! {

@@ -1651,7 +1651,6 @@ pub(crate) mod tests {
 
     const INF: i64 = UNBOUNDED_CAPACITY;
 
-    /// Tiny xorshift generator for reproducible random instances.
     /// A small deterministic generator for random test instances (here and in the rebalance's).
     pub(crate) struct XorShift(pub(crate) u64);
 
