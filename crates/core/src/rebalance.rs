@@ -728,17 +728,6 @@ impl Problem<'_> {
         for (customer, &units) in self.customers.iter().zip(network.units) {
             owned_units[customer.owner as usize] += units;
         }
-        // Marginal band costs at today's loads: of the last unit held, of the next one taken.
-        let band_cost_at = |rep: usize, unit: i64| -> Option<i64> {
-            let mut filled = 0;
-            for &(capacity, cost) in &network.bands[rep] {
-                filled += capacity;
-                if unit <= filled {
-                    return Some(cost);
-                }
-            }
-            None
-        };
         // A rep holding more than its bands take makes the owners' flow infeasible: with its
         // customers fixed there, no round could be solved, so the whole network is solved at
         // once, from the greedy start (see `OwnersStart::solve`).
@@ -748,24 +737,11 @@ impl Problem<'_> {
             .any(|(&units, bands)| {
                 units > bands.iter().map(|&(capacity, _)| capacity).sum::<i64>()
             });
-        let mut member = vec![overfull; customers];
-        for (index, customer) in self.customers.iter().enumerate() {
-            if overfull {
-                break;
-            }
-            let owner = customer.owner as usize;
-            let Some(leaving) = band_cost_at(owner, owned_units[owner]) else {
-                continue;
-            };
-            member[index] = (1..=customer.eligible.len()).any(|option| {
-                let rep = self.option_rep(index, option) as usize;
-                band_cost_at(rep, owned_units[rep] + 1).is_some_and(|taking| {
-                    (network.unit_cost)(index, option) - (network.unit_cost)(index, 0) + taking
-                        - leaving
-                        < 0
-                })
-            });
-        }
+        let mut member = if overfull {
+            vec![true; customers]
+        } else {
+            self.first_round_members(network, &owned_units)
+        };
         // The last round's members and its optimal flows (members' arcs, then band arcs).
         let mut last: Option<(Vec<bool>, Vec<i64>)> = None;
         let mut rounds = 0;
@@ -788,6 +764,44 @@ impl Problem<'_> {
             }
             last = Some((before, solution.flows));
         }
+    }
+
+    /// The customers of sifting's first round: those with an option that pays at the reps'
+    /// marginal band costs under today's loads (the owner's last unit held against the other
+    /// rep's next unit taken).
+    fn first_round_members(
+        &self,
+        network: &AssignmentNetwork<'_>,
+        owned_units: &[i64],
+    ) -> Vec<bool> {
+        let band_cost_at = |rep: usize, unit: i64| -> Option<i64> {
+            let mut filled = 0;
+            for &(capacity, cost) in &network.bands[rep] {
+                filled += capacity;
+                if unit <= filled {
+                    return Some(cost);
+                }
+            }
+            None
+        };
+        self.customers
+            .iter()
+            .enumerate()
+            .map(|(index, customer)| {
+                let owner = customer.owner as usize;
+                let Some(leaving) = band_cost_at(owner, owned_units[owner]) else {
+                    return false;
+                };
+                (1..=customer.eligible.len()).any(|option| {
+                    let rep = self.option_rep(index, option) as usize;
+                    band_cost_at(rep, owned_units[rep] + 1).is_some_and(|taking| {
+                        (network.unit_cost)(index, option) - (network.unit_cost)(index, 0) + taking
+                            - leaving
+                            < 0
+                    })
+                })
+            })
+            .collect()
     }
 
     /// One round of [`Self::solve_sifted`]: the network of `members` (customer positions, in
