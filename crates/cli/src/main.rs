@@ -356,8 +356,8 @@ enum GapAction {
         /// 0-based), one line per instance.
         #[arg(long)]
         json: bool,
-        /// Moves the tabu search may evaluate (work, not time: the answer is the same on
-        /// every machine).
+        /// Moves the tabu search may evaluate, the ejection chains twice as many (work, not
+        /// time: the answer is the same on every machine).
         #[arg(long, default_value_t = 200_000_000)]
         effort: u64,
         #[arg(long, default_value_t = 1)]

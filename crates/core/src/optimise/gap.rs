@@ -1,4 +1,4 @@
-//! The generalised assignment problem (GAP): items to agents at least cost within each agent's capacity, with a Lagrangian lower bound, repair and a penalised tabu search.
+//! The generalised assignment problem (GAP): items to agents at least cost within each agent's capacity, with a Lagrangian lower bound, repair, a penalised tabu search and ejection chains.
 //!
 //! # The problem
 //!
@@ -27,12 +27,19 @@
 //!    agent an item just left is tabu for a while unless it gives a new best feasible cost.
 //!    Swaps are scanned in full only on instances small enough for that to pay
 //!    (`SWAP_SCAN_MAX_ITEMS`); large sparse instances are searched by shifts.
+//! 4. **Ejection chains** (`chains`): from the tabu search's best, a local search on the same
+//!    kind of penalised cost whose moves are shifts, swaps and chains of two shifts (an item
+//!    enters a full agent and pushes one of its items on to a third), with the weights
+//!    adjusted at each local optimum. On tightly packed instances (type D) the tabu search
+//!    settles where these chains still find cheaper feasible assignments.
 //!
 //! Everything is integer or deterministic floating point driven by a seeded generator and a
 //! work budget counted in evaluated moves, never by the clock: the same instance and settings
 //! give the same answer on every run.
 
 use thiserror::Error;
+
+mod chains;
 
 use crate::demo::SplitMix64;
 
@@ -363,6 +370,14 @@ const PENALTY_EASING: f64 = 0.99;
 const HEURISTIC_EVERY: usize = 25;
 /// Rounds without a better bound before the step size is halved.
 const STALL_ROUNDS: usize = 40;
+/// The subgradient rounds stop when the step's scale falls below this; the knapsack bound's
+/// rounds stop sooner, below the second: each of its rounds solves a knapsack per agent, and
+/// past that scale its bound moved by hundredths of a unit (on the benchmark instances not
+/// once across an integer, so the rounded bound stayed the same) for a third of its time.
+const SMALLEST_STEP_SCALE: f64 = 1e-5;
+const SMALLEST_KNAPSACK_STEP_SCALE: f64 = 1e-3;
+/// The ejection-chain search gets this many evaluated moves per one of the tabu search's.
+const CHAIN_EVALUATIONS_PER_TABU_EVALUATION: u64 = 2;
 
 /// Solves `instance` as the module documentation describes.
 pub fn solve_gap(instance: &GapInstance, settings: &GapSettings) -> Result<GapSolution, GapError> {
@@ -387,6 +402,12 @@ pub fn solve_gap(instance: &GapInstance, settings: &GapSettings) -> Result<GapSo
         }
     }
     search.tabu(settings.search_evaluations, bound);
+    search.chains(
+        settings
+            .search_evaluations
+            .saturating_mul(CHAIN_EVALUATIONS_PER_TABU_EVALUATION),
+        bound,
+    );
     Ok(search.finish(bound))
 }
 
@@ -400,6 +421,8 @@ struct Subgradient {
     best_bound: f64,
     scale: f64,
     stalled: usize,
+    /// Below this scale the rounds stop.
+    smallest_scale: f64,
 }
 
 impl Subgradient {
@@ -408,6 +431,7 @@ impl Subgradient {
             best_bound: f64::NEG_INFINITY,
             scale: 2.0,
             stalled: 0,
+            smallest_scale: SMALLEST_STEP_SCALE,
         }
     }
 
@@ -441,7 +465,7 @@ impl Subgradient {
 
     /// The step for a round of `value` with this squared gradient norm; `None` to stop.
     fn step(&self, value: f64, best_cost: Option<i64>, norm: f64) -> Option<f64> {
-        if norm <= 0.0 || self.scale < 1e-5 {
+        if norm <= 0.0 || self.scale < self.smallest_scale {
             return None;
         }
         Some(self.scale * (self.target(best_cost) - value).max(1e-6) / norm)
@@ -708,7 +732,10 @@ impl<'a> Search<'a> {
                     .unwrap_or(0) as f64
             })
             .collect();
-        let mut steps = Subgradient::new();
+        let mut steps = Subgradient {
+            smallest_scale: SMALLEST_KNAPSACK_STEP_SCALE,
+            ..Subgradient::new()
+        };
         let mut taken_by: Vec<Vec<usize>> = vec![Vec::new(); items];
         let mut table: Vec<f64> = Vec::new();
         let mut taken_bits: Vec<u64> = Vec::new();
@@ -900,6 +927,29 @@ impl<'a> Search<'a> {
         }
     }
 
+    /// Where the searches' penalties start: a unit of overload weighs what a unit of weight
+    /// costs on average, an item over a limit what an item costs.
+    fn initial_penalties(&self) -> (f64, f64) {
+        let instance = self.instance;
+        let option_total = instance.option_agent.len().max(1) as f64;
+        let average_cost = instance
+            .option_cost
+            .iter()
+            .map(|cost| (*cost as f64).abs())
+            .sum::<f64>()
+            / option_total;
+        let average_weight = instance
+            .option_weight
+            .iter()
+            .map(|weight| *weight as f64)
+            .sum::<f64>()
+            / option_total;
+        (
+            (average_cost.max(1.0) / average_weight.max(1.0)).max(1e-3),
+            average_cost.max(1.0),
+        )
+    }
+
     /// The penalised tabu search, from the best assignment known (or the relaxed one).
     // The loops index several parallel arrays by the same agent, item or option.
     #[allow(clippy::needless_range_loop)]
@@ -918,21 +968,9 @@ impl<'a> Search<'a> {
         let mut current = Current::from_options(instance, start);
         let option_total = instance.option_agent.len();
         let mut tabu_until = vec![0u64; option_total];
-        let average_cost = instance
-            .option_cost
-            .iter()
-            .map(|cost| (*cost as f64).abs())
-            .sum::<f64>()
-            / option_total.max(1) as f64;
-        let average_weight = instance
-            .option_weight
-            .iter()
-            .map(|weight| *weight as f64)
-            .sum::<f64>()
-            / option_total.max(1) as f64;
-        let initial_penalty = (average_cost.max(1.0) / average_weight.max(1.0)).max(1e-3);
+        let (initial_penalty, initial_count_penalty) = self.initial_penalties();
         let mut weight_penalty = vec![initial_penalty; agents];
-        let mut count_penalty = vec![average_cost.max(1.0); agents];
+        let mut count_penalty = vec![initial_count_penalty; agents];
         let limits: Vec<i64> = (0..agents)
             .map(|agent| Current::count_limit(instance, agent) as i64)
             .collect();
