@@ -1027,3 +1027,48 @@ test_on_both_backends! {
     an_override_wins_until_it_expires => super::an_override_wins_until_it_expires;
     interactions_move_last_contact_and_bad_rows_write_nothing => super::interactions_move_last_contact_and_bad_rows_write_nothing;
 }
+
+/// The value report (the dashboard's tiers and segments) reads an index rather than the wide
+/// value rows: its grouping the covering index of migration 0019, its two health counts the
+/// partial indexes of the customers they count.
+#[tokio::test]
+async fn the_value_report_reads_its_indexes_on_sqlite() {
+    use sqlx::Connection;
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    Store::connect(&database.url).await.expect("store");
+    let mut connection = sqlx::SqliteConnection::connect(&database.url)
+        .await
+        .expect("connect");
+    let plan = async |connection: &mut sqlx::SqliteConnection, statement: &str| {
+        let rows: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
+                .fetch_all(connection)
+                .await
+                .expect("plan");
+        rows.into_iter()
+            .map(|row| row.3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let grouping = plan(
+        &mut connection,
+        "SELECT MAX(as_of), tier, abc, rfm_segment, COUNT(*), SUM(monetary_minor), SUM(clv), \
+         SUM(score) FROM customer_values GROUP BY tier, abc, rfm_segment",
+    )
+    .await;
+    assert!(
+        grouping.contains("COVERING INDEX customer_values_report"),
+        "{grouping}"
+    );
+    let counts = plan(
+        &mut connection,
+        "SELECT (SELECT COUNT(*) FROM customer_values WHERE health IS NULL), \
+         (SELECT COUNT(*) FROM customer_values WHERE at_risk AND health IS NOT NULL)",
+    )
+    .await;
+    assert!(
+        counts.contains("customer_values_health_unknown")
+            && counts.contains("customer_values_at_risk"),
+        "{counts}"
+    );
+}

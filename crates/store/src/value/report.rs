@@ -89,8 +89,6 @@ struct ReportGroup {
     monetary_minor: Option<i64>,
     clv: Option<f64>,
     score: Option<f64>,
-    health_unknown: i64,
-    health_below: i64,
 }
 
 impl Store {
@@ -166,9 +164,7 @@ impl Store {
         let groups: Vec<ReportGroup> = on_backend!(&mut read, |connection, Db| {
             let mut query = sql!(Db; "SELECT MAX(as_of) AS as_of, tier, abc, rfm_segment, COUNT(*) AS customers,",
                 " CAST(SUM(COALESCE(monetary_minor, 0)) AS BIGINT) AS monetary_minor, SUM(COALESCE(clv, 0.0)) AS clv,",
-                " SUM(score) AS score, SUM(CASE WHEN health IS NULL THEN 1 ELSE 0 END) AS health_unknown,",
-                " SUM(CASE WHEN health IS NOT NULL AND at_risk THEN 1 ELSE 0 END) AS health_below",
-                " FROM customer_values WHERE 1 = 1");
+                " SUM(score) AS score FROM customer_values WHERE 1 = 1");
             crate::lifecycle::push_customer_in_view!(
                 query,
                 view,
@@ -181,12 +177,38 @@ impl Store {
                 .fetch_all(&mut *connection)
                 .await?
         });
+        // Apart from the groups: each count reads a partial index of the customers it counts
+        // (migration 0019), where grouping would read every customer's health.
+        let (unknown, below): (i64, i64) = on_backend!(&mut read, |connection, Db| {
+            let mut query =
+                sql!(Db; "SELECT (SELECT COUNT(*) FROM customer_values WHERE health IS NULL");
+            crate::lifecycle::push_customer_in_view!(
+                query,
+                view,
+                view_reps.as_deref(),
+                "customer_id"
+            );
+            query.push(
+                "), (SELECT COUNT(*) FROM customer_values WHERE at_risk AND health IS NOT NULL",
+            );
+            crate::lifecycle::push_customer_in_view!(
+                query,
+                view,
+                view_reps.as_deref(),
+                "customer_id"
+            );
+            query
+                .push(")")
+                .build_query_as()
+                .fetch_one(&mut *connection)
+                .await?
+        });
         let mut as_of: Option<StoredTime> = None;
         let mut tiers: BTreeMap<String, (TierRow, i64)> = BTreeMap::new();
         let mut abc: BTreeMap<String, (AbcRow, i64)> = BTreeMap::new();
         let mut segments: BTreeMap<String, usize> = BTreeMap::new();
         let (mut total_monetary, mut total_clv) = (0_i64, 0.0);
-        let (mut below, mut unknown, mut customers) = (0, 0, 0);
+        let mut customers = 0;
         for group in &groups {
             if group
                 .as_of
@@ -200,8 +222,6 @@ impl Store {
             let clv = group.clv.unwrap_or(0.0);
             total_monetary = total_monetary.saturating_add(monetary);
             total_clv += clv;
-            unknown += usize::try_from(group.health_unknown).unwrap_or(0);
-            below += usize::try_from(group.health_below).unwrap_or(0);
             let (entry, entry_monetary) = tiers.entry(group.tier.clone()).or_insert_with(|| {
                 (
                     TierRow {
@@ -277,8 +297,8 @@ impl Store {
             tiers,
             abc,
             segments,
-            health_below_threshold: below,
-            health_unknown: unknown,
+            health_below_threshold: usize::try_from(below).unwrap_or(0),
+            health_unknown: usize::try_from(unknown).unwrap_or(0),
         })
     }
 }
