@@ -232,6 +232,10 @@ async fn the_customer_search_matches_ids_names_and_phones(backend: Backend) {
         ("ACME-001", "上海甲公司", "021-5555 0101"),
         ("acme-002", "北京乙公司", "+86 138 0000 0002"),
         ("x-9", "ACME 分销", "13900000009"),
+        // What SQL's LIKE reads as wildcards is searched for as itself.
+        ("y-1", "折扣50%公司", "13912345671"),
+        ("y-2", "a_b 贸易", "13912345672"),
+        ("y-3", "aXb 贸易", "13912345673"),
     ] {
         let (status, body) = app
             .post(
@@ -259,6 +263,10 @@ async fn the_customer_search_matches_ids_names_and_phones(backend: Backend) {
         ("55550101", vec!["ACME-001"]),
         ("0000 0002", vec!["acme-002"]),
         ("nothing", vec![]),
+        ("50%", vec!["y-1"]),
+        ("%", vec!["y-1"]),
+        ("a_b", vec!["y-2"]),
+        ("_", vec!["y-2"]),
     ] {
         let encoded: String = url_encode(query);
         let (status, body) = app.get(&format!("/api/v1/customers?q={encoded}")).await;
