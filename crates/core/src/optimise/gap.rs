@@ -300,7 +300,8 @@ impl GapInstance {
 pub struct GapSettings {
     /// Most subgradient rounds for the bound.
     pub bound_rounds: usize,
-    /// Moves the tabu search may evaluate in all.
+    /// Moves the tabu search may evaluate in all; the ejection chains after it get
+    /// `CHAIN_EVALUATIONS_PER_TABU_EVALUATION` times as many.
     pub search_evaluations: u64,
     pub seed: u64,
 }

@@ -22,8 +22,9 @@ const WEIGHT_FALL: f64 = 0.1;
 /// the benchmark instances the last better one came within the first few hundred; small
 /// instances would otherwise spend the whole budget going round the same few).
 const STALL_LOCAL_OPTIMA: u64 = 1000;
-/// Swaps and chains are searched on instances up to this many items: a scan of either is
-/// quadratic in them; larger ones are searched by shifts only.
+/// Swaps and chains are searched on instances up to this many items: a scan of swaps grows as
+/// the items' square, of chains as that times the options per item; larger instances are
+/// searched by shifts only.
 const PAIR_SCAN_MAX_ITEMS: usize = 3000;
 
 /// Which items each agent holds, and each item's place in its agent's list, so an item moves
@@ -37,9 +38,9 @@ impl Members {
     fn new(instance: &GapInstance, current: &Current) -> Members {
         let mut of_agent = vec![Vec::new(); instance.agent_count()];
         let mut place = vec![0; instance.item_count()];
-        for (item, place) in place.iter_mut().enumerate() {
+        for (item, item_place) in place.iter_mut().enumerate() {
             let agent = current.agent_of(instance, item);
-            *place = of_agent[agent].len();
+            *item_place = of_agent[agent].len();
             of_agent[agent].push(item);
         }
         Members { of_agent, place }
@@ -64,8 +65,9 @@ struct Chaining<'a> {
     instance: &'a GapInstance,
     current: Current,
     members: Members,
-    /// Per agent, the weight of a unit of overload of its capacity and of its item limit.
+    /// Per agent, the weight of a unit of overload of its capacity.
     weight_of_load: Vec<f64>,
+    /// Per agent, the weight of an item over its item limit.
     weight_of_count: Vec<f64>,
     limits: Vec<i64>,
     /// Moves evaluated so far.
@@ -146,18 +148,17 @@ impl<'a> Chaining<'a> {
         let first_from = self.current.option_of[first];
         let agent_a = instance.option_agent[first_from] as usize;
         let mut best = None;
-        for agent_b in 0..instance.agent_count() {
+        // Over `first`'s own options: on a sparse instance most agents are none of them.
+        for first_to in instance.item_start[first]..instance.item_start[first + 1] {
+            let agent_b = instance.option_agent[first_to] as usize;
             if agent_b == agent_a {
                 continue;
             }
-            let Some(first_to) = instance.option_index(first, agent_b) else {
-                continue;
-            };
             for &second in &self.members.of_agent[agent_b] {
+                self.spent += 1;
                 let Some(second_to) = instance.option_index(second, agent_a) else {
                     continue;
                 };
-                self.spent += 1;
                 let second_from = self.current.option_of[second];
                 let score = (instance.option_cost[first_to] + instance.option_cost[second_to]
                     - instance.option_cost[first_from]
@@ -180,8 +181,8 @@ impl<'a> Chaining<'a> {
         best
     }
 
-    /// The best improving chain that moves `first` into an agent it would overload and one of
-    /// that agent's items on to a third agent.
+    /// The best improving chain that moves `first` into an agent without room for it (in
+    /// weight or in items) and one of that agent's items on to a third agent.
     fn best_chain(&mut self, first: usize) -> Option<(f64, Moves)> {
         let instance = self.instance;
         let first_from = self.current.option_of[first];
@@ -191,10 +192,9 @@ impl<'a> Chaining<'a> {
         for first_to in instance.item_start[first]..instance.item_start[first + 1] {
             let agent_b = instance.option_agent[first_to] as usize;
             let entering = instance.option_weight[first_to];
-            if agent_b == agent_a
-                || self.current.loads[agent_b] + entering <= instance.capacities[agent_b]
-            {
-                // Entering where there is room is a shift, tried already.
+            if agent_b == agent_a || self.current.fits(instance, agent_b, entering) {
+                // Entering where there is room (in weight and in items) is a shift, tried
+                // already; an agent full by either takes `first` only by passing one on.
                 continue;
             }
             let first_part =
@@ -373,6 +373,97 @@ mod tests {
         assert_eq!(chaining.members.of_agent, vec![vec![], vec![0], vec![1]]);
     }
 
+    /// Cost plus weighted overload, recomputed from nothing.
+    fn penalised(chaining: &Chaining) -> f64 {
+        let instance = chaining.instance;
+        let mut total = chaining.current.cost as f64;
+        for agent in 0..instance.agent_count() {
+            let over = (chaining.current.loads[agent] - instance.capacities[agent]).max(0);
+            let over_count =
+                (i64::from(chaining.current.counts[agent]) - chaining.limits[agent]).max(0);
+            total += chaining.weight_of_load[agent] * over as f64
+                + chaining.weight_of_count[agent] * over_count as f64;
+        }
+        total
+    }
+
+    /// Every move the three neighbourhoods offer is priced at exactly what it changes of cost
+    /// plus weighted overload, on random sparse instances with item limits.
+    #[test]
+    fn every_move_is_priced_at_what_it_changes() {
+        let mut random = crate::demo::SplitMix64(7);
+        let mut checked = [0usize; 3];
+        for _ in 0..300 {
+            let agents = 2 + random.below(4);
+            let items = 2 + random.below(9);
+            let mut instance =
+                GapInstance::new((0..agents).map(|_| 5 + random.below(20) as i64).collect())
+                    .unwrap();
+            for _ in 0..items {
+                let offered: Vec<usize> = (0..agents)
+                    .filter(|agent| *agent == 0 || random.below(4) != 0)
+                    .collect();
+                let options: Vec<GapOption> = offered
+                    .into_iter()
+                    .map(|agent| {
+                        option(
+                            agent,
+                            random.below(30) as i64 - 5,
+                            1 + random.below(12) as i64,
+                        )
+                    })
+                    .collect();
+                instance.add_item(&options).unwrap();
+            }
+            instance
+                .set_item_limits((0..agents).map(|_| 1 + random.below(4) as u32).collect())
+                .unwrap();
+            let start: Vec<usize> = (0..items)
+                .map(|item| {
+                    let range = instance.item_start[item]..instance.item_start[item + 1];
+                    range.start + random.below(range.len())
+                })
+                .collect();
+            let mut chaining = Chaining::new(
+                &instance,
+                Current::from_options(&instance, start),
+                (
+                    0.5 + random.below(20) as f64 / 4.0,
+                    1.0 + random.below(30) as f64,
+                ),
+            );
+            for item in 0..items {
+                for neighbourhood in 0..3 {
+                    let found = match neighbourhood {
+                        0 => chaining.best_shift(item),
+                        1 => chaining.best_swap(item),
+                        _ => chaining.best_chain(item),
+                    };
+                    let Some((score, moves)) = found else {
+                        continue;
+                    };
+                    let before = penalised(&chaining);
+                    let undo: Vec<(usize, usize)> = moves
+                        .iter()
+                        .rev()
+                        .map(|&(moved, _)| (moved, chaining.current.option_of[moved]))
+                        .collect();
+                    chaining.apply(&moves);
+                    let after = penalised(&chaining);
+                    assert!(
+                        (after - before - score).abs() < 1e-9,
+                        "{moves:?}: priced {score}, changed {}",
+                        after - before
+                    );
+                    chaining.apply(&undo);
+                    assert!((penalised(&chaining) - before).abs() < 1e-9);
+                    checked[neighbourhood] += 1;
+                }
+            }
+        }
+        assert!(checked.iter().all(|count| *count > 20), "{checked:?}");
+    }
+
     #[test]
     fn members_follow_every_move() {
         let instance = full_agent_instance();
@@ -398,8 +489,10 @@ mod tests {
         let mut chaining = Chaining::new(&instance, start, (1.0, 1.0));
         chaining.reweigh(false, (0.5, 0.5));
         assert_eq!(chaining.weight_of_load, vec![1.0, 1.0 + WEIGHT_RISE, 1.0]);
-        chaining.reweigh(true, (0.99, 0.5));
-        assert_eq!(chaining.weight_of_load[0], 0.99, "not below the floor");
-        assert!((chaining.weight_of_load[1] - (1.0 + WEIGHT_RISE) * 0.9).abs() < 1e-12);
+        chaining.reweigh(true, (0.95, 0.5));
+        assert_eq!(chaining.weight_of_load[0], 0.95, "not below the floor");
+        let fallen = (1.0 + WEIGHT_RISE) * (1.0 - WEIGHT_FALL);
+        assert!(fallen > 0.95);
+        assert!((chaining.weight_of_load[1] - fallen).abs() < 1e-12);
     }
 }
