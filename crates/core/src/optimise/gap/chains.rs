@@ -433,7 +433,7 @@ mod tests {
                 ),
             );
             for item in 0..items {
-                for neighbourhood in 0..3 {
+                for (neighbourhood, moves_checked) in checked.iter_mut().enumerate() {
                     let found = match neighbourhood {
                         0 => chaining.best_shift(item),
                         1 => chaining.best_swap(item),
@@ -457,7 +457,7 @@ mod tests {
                     );
                     chaining.apply(&undo);
                     assert!((penalised(&chaining) - before).abs() < 1e-9);
-                    checked[neighbourhood] += 1;
+                    *moves_checked += 1;
                 }
             }
         }
