@@ -180,28 +180,24 @@ impl Store {
         // Apart from the groups: each count reads a partial index of the customers it counts
         // (migration 0019), where grouping would read every customer's health.
         let (unknown, below): (i64, i64) = on_backend!(&mut read, |connection, Db| {
-            let mut query =
-                sql!(Db; "SELECT (SELECT COUNT(*) FROM customer_values WHERE health IS NULL");
-            crate::lifecycle::push_customer_in_view!(
-                query,
-                view,
-                view_reps.as_deref(),
-                "customer_id"
-            );
-            query.push(
-                "), (SELECT COUNT(*) FROM customer_values WHERE at_risk AND health IS NOT NULL",
-            );
-            crate::lifecycle::push_customer_in_view!(
-                query,
-                view,
-                view_reps.as_deref(),
-                "customer_id"
-            );
-            query
-                .push(")")
-                .build_query_as()
-                .fetch_one(&mut *connection)
-                .await?
+            let mut query = sql!(Db; "SELECT ");
+            for (index, counted) in ["health IS NULL", "at_risk AND health IS NOT NULL"]
+                .into_iter()
+                .enumerate()
+            {
+                query
+                    .push(if index == 0 { "(" } else { ", (" })
+                    .push("SELECT COUNT(*) FROM customer_values WHERE ")
+                    .push(counted);
+                crate::lifecycle::push_customer_in_view!(
+                    query,
+                    view,
+                    view_reps.as_deref(),
+                    "customer_id"
+                );
+                query.push(")");
+            }
+            query.build_query_as().fetch_one(&mut *connection).await?
         });
         let mut as_of: Option<StoredTime> = None;
         let mut tiers: BTreeMap<String, (TierRow, i64)> = BTreeMap::new();
