@@ -10,8 +10,7 @@ use serde::Serialize;
 use crate::database::bulk::{
     execute_with_rows, insert_rows, InsertRows, Kind, RowSource, Statement, Transfer, Value,
 };
-use crate::database::direct::with_direct_sqlite;
-use crate::database::time::parse_stored_time;
+use crate::database::direct::{stored_time_column, with_direct_sqlite};
 use crate::database::{on_backend, sql, Connected, Connection};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::{finish_import, BadRows, ImportSummary, Progress, RowProblem};
@@ -534,9 +533,11 @@ impl Store {
                     |row| Ok((stored_time_of(row)?, Money::from_minor_units(row.get(2)?))),
                     |customer| &mut customer.transactions,
                 )?;
+                // In the order of the covering index (migration 0020), so it is read from the
+                // index alone, and the same order on both backends.
                 read_in_customer_order(
                     direct,
-                    "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, id",
+                    "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, kind, outcome, minutes",
                     &mut activity,
                     |row| Ok((stored_time_of(row)?, row.get(2)?)),
                     |customer| &mut customer.interactions,
@@ -556,7 +557,7 @@ impl Store {
                     .fetch_all(&mut *connection)
                     .await?;
                 let touches = sql!(Db;
-                    "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, id")
+                    "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, kind, outcome, minutes")
                     .build_query_as()
                     .fetch_all(&mut *connection)
                     .await?;
@@ -625,11 +626,7 @@ fn read_in_customer_order<T>(
 
 /// The stored time in column 1 of a direct row.
 fn stored_time_of(row: &rusqlite::Row<'_>) -> StoreResult<DateTime<Utc>> {
-    let raw = row
-        .get_ref(1)?
-        .as_str()
-        .map_err(|error| StoreError::Corrupt(format!("a stored time: {error}")))?;
-    parse_stored_time(raw).map_err(StoreError::Corrupt)
+    stored_time_column(row, 1)?.ok_or_else(|| StoreError::Corrupt("a stored time is NULL".into()))
 }
 
 async fn require_customer(

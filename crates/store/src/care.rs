@@ -16,11 +16,14 @@ use serde::Serialize;
 use crate::database::bulk::{
     insert_rows, update_rows, InsertRows, Kind, Transfer, UpdateRows, Value,
 };
-use crate::database::{on_backend, sql, Connected, Dialect};
+use crate::database::direct::{read_all_rows, stored_time_column};
+use crate::database::pieces::StatementPieces;
+use crate::database::{on_backend, sql, Backend, Connected, Dialect};
 use crate::error::{StoreError, StoreResult};
 use crate::lifecycle::notifications::{notify_all, NewNotification};
 use crate::lifecycle::View;
 use crate::{Store, StoredTime, WriteTransaction};
+use sqlx::{Postgres, Sqlite};
 
 /// The daily job's name in `job_runs`.
 pub const PLAN_CARE_JOB: &str = "plan_care";
@@ -95,6 +98,28 @@ struct CareRow {
 
 const CARE_COLUMNS: &str = "id, task_key, customer_id, owner_id, kind, due_on, state, created_at, closed_at, interaction_id, overdue_notified, escalated";
 
+/// A care task's row of [`CARE_COLUMNS`] read on SQLite's handle.
+fn care_row_of_direct_row(row: &rusqlite::Row<'_>) -> StoreResult<CareRow> {
+    let due_on: String = row.get(5)?;
+    Ok(CareRow {
+        id: row.get(0)?,
+        task_key: row.get(1)?,
+        customer_id: row.get(2)?,
+        owner_id: row.get(3)?,
+        kind: row.get(4)?,
+        due_on: NaiveDate::parse_from_str(&due_on, "%Y-%m-%d")
+            .map_err(|error| StoreError::Corrupt(format!("a care task's due day: {error}")))?,
+        state: row.get(6)?,
+        created_at: stored_time_column(row, 7)?
+            .map(StoredTime)
+            .ok_or_else(|| StoreError::Corrupt("a care task without its creation".to_string()))?,
+        closed_at: stored_time_column(row, 8)?.map(StoredTime),
+        interaction_id: row.get(9)?,
+        overdue_notified: row.get(10)?,
+        escalated: row.get(11)?,
+    })
+}
+
 impl CareRow {
     fn task(self, today: NaiveDate) -> CareTask {
         CareTask {
@@ -143,30 +168,54 @@ pub(crate) async fn plan_care_in(
     let calendar = &service.calendar;
     let today = calendar.local_date(now);
     let mut summary = CareSummary::default();
-    let owned: Vec<OwnedForCare> = on_backend!(&mut *write, |connection, Db| {
-        let mut query = sql!(Db; format!(
+    let attribute = |key: &str| match write.backend() {
+        Backend::Sqlite => Sqlite::attribute_text("c.attributes", key),
+        Backend::Postgres => Postgres::attribute_text("c.attributes", key),
+    };
+    let mut owned_read = StatementPieces::default();
+    owned_read
+        .sql(format!(
             "SELECT c.id, c.owner_id, c.tier, c.created_at, {} AS renewal_date, {} AS birthday, {} AS founded, \
              (SELECT MAX(i.at) FROM interactions AS i WHERE i.customer_id = c.id AND i.at <= ",
-            Db::attribute_text("c.attributes", "renewal_date"),
-            Db::attribute_text("c.attributes", "birthday"),
-            Db::attribute_text("c.attributes", "founded"),
-        ), bind(StoredTime(now)), " AND (1 = 0");
-        for real in &policy.pool.real_follow_up {
-            query.push(" OR (i.kind = ").push_bind(real.kind.as_str());
-            if let Some(outcome) = &real.outcome {
-                query.push(" AND i.outcome = ").push_bind(outcome.as_str());
-            }
-            query.push(")");
+            attribute("renewal_date"),
+            attribute("birthday"),
+            attribute("founded"),
+        ))
+        .time(now)
+        .sql(" AND (1 = 0");
+    for real in &policy.pool.real_follow_up {
+        owned_read.sql(" OR (i.kind = ").text(real.kind.as_str());
+        if let Some(outcome) = &real.outcome {
+            owned_read.sql(" AND i.outcome = ").text(outcome.as_str());
         }
-        query.push(")) AS last_follow_up FROM customers AS c WHERE c.owner_id IS NOT NULL");
-        query.build_query_as().fetch_all(&mut *connection).await?
-    });
-    let open: Vec<CareRow> = on_backend!(&mut *write, |connection, Db| {
-        sql!(Db; format!("SELECT {CARE_COLUMNS} FROM care_tasks WHERE state = 'open'"))
-            .build_query_as()
-            .fetch_all(&mut *connection)
-            .await?
-    });
+        owned_read.sql(")");
+    }
+    owned_read.sql(")) AS last_follow_up FROM customers AS c WHERE c.owner_id IS NOT NULL");
+    let owned: Vec<OwnedForCare> = read_all_rows(
+        &mut *write,
+        owned_read,
+        |row| {
+            Ok(OwnedForCare {
+                id: row.get(0)?,
+                owner_id: row.get(1)?,
+                tier: row.get(2)?,
+                created_at: stored_time_column(row, 3)?.map(StoredTime),
+                renewal_date: row.get(4)?,
+                birthday: row.get(5)?,
+                founded: row.get(6)?,
+                last_follow_up: stored_time_column(row, 7)?.map(StoredTime),
+            })
+        },
+        Ok,
+    )
+    .await?;
+    let open: Vec<CareRow> = read_all_rows(
+        &mut *write,
+        format!("SELECT {CARE_COLUMNS} FROM care_tasks WHERE state = 'open'").as_str(),
+        care_row_of_direct_row,
+        Ok,
+    )
+    .await?;
     let mut open_by_customer: HashMap<&str, Vec<&CareRow>> = HashMap::new();
     for row in &open {
         open_by_customer
@@ -194,9 +243,16 @@ pub(crate) async fn plan_care_in(
         };
         let planned = plan_care(service, &facts, today, service.care.plan_ahead_days);
         let keys: HashSet<String> = planned.iter().map(|task| task.key(&customer.id)).collect();
+        let open_tasks = open_by_customer.get(customer.id.as_str());
         for task in &planned {
+            let key = task.key(&customer.id);
+            // Most of a steady day's plan is open already; its insert would only clash (and
+            // keys of done and cancelled tasks are left to the insert's conflict clause).
+            if open_tasks.is_some_and(|open| open.iter().any(|row| row.task_key == key)) {
+                continue;
+            }
             new_tasks.push((
-                task.key(&customer.id),
+                key,
                 customer.id.clone(),
                 customer.owner_id.clone(),
                 task.kind.as_str(),

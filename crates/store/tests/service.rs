@@ -726,6 +726,135 @@ async fn baseline_coverage_falls_and_recovers(backend: Backend) {
     );
 }
 
+async fn interaction(
+    store: &Store,
+    customer: &str,
+    kind: &str,
+    outcome: &str,
+    minutes: u32,
+    when: &str,
+) {
+    let interaction = serde_json::from_value::<allot_core::activity::InteractionFields>(json!({
+        "customer_id": customer, "rep_id": "r1", "at": when, "kind": kind, "minutes": minutes,
+        "outcome": outcome,
+    }))
+    .expect("interaction")
+    .into_interaction()
+    .expect("interaction");
+    store
+        .add_interaction(interaction, at(when))
+        .await
+        .expect("interaction");
+}
+
+/// What the reports know of each customer's interactions, read in one pass: the window's count
+/// and minutes (older ones and ones after the clock left out), the newest real follow-up (a
+/// call counts only when reached) and the newest of each kind — the same on both backends
+/// (SQLite folds an ordered scan, PostgreSQL groups).
+async fn the_reports_read_each_customers_interactions(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let policy = format!(
+        "{SERVICE_POLICY}\n[[service.baseline]]\nname = \"每月真实跟进\"\ncheck = \"real_follow_up_every\"\ndays = 30\n\n[[service.baseline]]\nname = \"五十天一会\"\ncheck = \"interaction_kind_every\"\nkind = \"meeting\"\ndays = 50\n"
+    );
+    organisation(&store, &policy).await;
+    for (customer_id, tier) in [("a1", "A"), ("c1", "C")] {
+        customer(&store, customer_id, tier).await;
+        store
+            .claim(
+                &principal(&store, "r1").await,
+                &id(customer_id),
+                None,
+                day(0),
+            )
+            .await
+            .expect("claim");
+    }
+    // a1: an old visit outside the 90-day window, a meeting inside it, an unanswered call.
+    interaction(
+        &store,
+        "a1",
+        "visit",
+        "done",
+        100,
+        "2026-10-01T10:00:00+08:00",
+    )
+    .await;
+    interaction(
+        &store,
+        "a1",
+        "meeting",
+        "done",
+        60,
+        "2026-12-20T10:00:00+08:00",
+    )
+    .await;
+    interaction(
+        &store,
+        "a1",
+        "call",
+        "no answer",
+        30,
+        "2027-02-20T10:00:00+08:00",
+    )
+    .await;
+    // c1: a meeting, a reached call, and a visit after the report's clock.
+    interaction(
+        &store,
+        "c1",
+        "meeting",
+        "done",
+        20,
+        "2027-01-15T10:00:00+08:00",
+    )
+    .await;
+    interaction(
+        &store,
+        "c1",
+        "call",
+        "reached",
+        10,
+        "2027-02-25T10:00:00+08:00",
+    )
+    .await;
+    interaction(
+        &store,
+        "c1",
+        "visit",
+        "done",
+        500,
+        "2027-03-05T10:00:00+08:00",
+    )
+    .await;
+    let report_at = at("2027-03-01T12:00:00+08:00");
+    let baseline = store
+        .baseline_report(None, report_at)
+        .await
+        .expect("baseline");
+    let failing = |check: usize| -> Vec<&str> {
+        baseline.checks[check]
+            .failing
+            .iter()
+            .map(|customer| customer.customer_id.as_str())
+            .collect()
+    };
+    // a1's newest real follow-up is the meeting of 71 days before; c1's the reached call.
+    assert_eq!(failing(0), ["a1"], "{baseline:?}");
+    // a1's newest meeting is 71 days old, c1's 45 (the check applies once owned for 50 days).
+    assert_eq!(failing(1), ["a1"], "{baseline:?}");
+    let service = store
+        .service_report(None, report_at)
+        .await
+        .expect("service");
+    let by_tier: Vec<(&str, u64, f64)> = service
+        .by_tier
+        .iter()
+        .map(|row| (row.key.as_str(), row.interactions, row.minutes))
+        .collect();
+    assert_eq!(by_tier, [("A", 2, 90.0), ("C", 2, 30.0)], "{service:?}");
+    assert_eq!(service.by_tier[0].effort_share, 0.75);
+}
+
 /// The new-customer budget (F3): a team spending more than 40% of its effort on new customers
 /// raises an alert for its manager, once; it closes when the effort moves back.
 async fn the_new_customer_budget_alert_fires_and_clears(backend: Backend) {
@@ -904,6 +1033,7 @@ test_on_both_backends! {
     tickets_without_a_tier_take_the_first_graded_one => super::tickets_without_a_tier_take_the_first_graded_one;
     care_is_planned_chased_and_completed => super::care_is_planned_chased_and_completed;
     baseline_coverage_falls_and_recovers => super::baseline_coverage_falls_and_recovers;
+    the_reports_read_each_customers_interactions => super::the_reports_read_each_customers_interactions;
     the_new_customer_budget_alert_fires_and_clears => super::the_new_customer_budget_alert_fires_and_clears;
     the_performance_strategy_favours_the_stronger_rep => super::the_performance_strategy_favours_the_stronger_rep;
 }

@@ -11,6 +11,7 @@ use std::ptr::NonNull;
 
 use sqlx::SqliteConnection;
 
+use super::pieces::StatementPieces;
 use crate::error::{StoreError, StoreResult};
 
 /// Runs `work` with the connection's handle as a rusqlite connection. The work is synchronous
@@ -224,4 +225,57 @@ fn check(database: *mut rusqlite::ffi::sqlite3, code: std::os::raw::c_int) -> St
         (rusqlite::ffi::sqlite3_extended_errcode(database), message)
     };
     Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(extended), message).into())
+}
+
+/// Every row of `statement`: on SQLite read on the connection's own handle and made by
+/// `from_sqlite`, on PostgreSQL fetched as `Fetched` and made by `from_postgres`. For the reads
+/// of a million rows that the daily jobs and reports make, where sqlx's SQLite worker hands each
+/// row over on its own (a context switch per row).
+pub(crate) async fn read_all_rows<T, Fetched>(
+    source: &mut impl super::Connected,
+    statement: impl Into<StatementPieces>,
+    from_sqlite: impl Fn(&rusqlite::Row<'_>) -> StoreResult<T> + Send,
+    from_postgres: impl Fn(Fetched) -> StoreResult<T>,
+) -> StoreResult<Vec<T>>
+where
+    T: Send,
+    Fetched: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let statement = statement.into();
+    match source.connection() {
+        super::Connection::Sqlite(connection) => {
+            let (statement, values) = statement.for_sqlite();
+            with_direct_sqlite(connection, move |direct| {
+                let mut prepared = direct.prepare(&statement)?;
+                let mut rows = prepared.query(rusqlite::params_from_iter(values.iter()))?;
+                let mut read = Vec::new();
+                while let Some(row) = rows.next()? {
+                    read.push(from_sqlite(row)?);
+                }
+                Ok(read)
+            })
+            .await
+        }
+        super::Connection::Postgres(connection) => statement
+            .for_postgres()
+            .build_query_as::<Fetched>()
+            .fetch_all(&mut *connection)
+            .await?
+            .into_iter()
+            .map(from_postgres)
+            .collect(),
+    }
+}
+
+/// The stored time (or NULL) in column `index` of a row read on the handle.
+pub(crate) fn stored_time_column(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
+    row.get_ref(index)?
+        .as_str_or_null()
+        .map_err(|error| StoreError::Corrupt(format!("a stored time: {error}")))?
+        .map(super::time::parse_stored_time)
+        .transpose()
+        .map_err(StoreError::Corrupt)
 }

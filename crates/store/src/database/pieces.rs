@@ -1,6 +1,6 @@
 //! A statement assembled from SQL text and values, rendered per backend: `?` with the values as
 //! text for SQLite's own handle, a query builder's binds for PostgreSQL. For the few statements
-//! whose shape depends on the policy and that one backend reads on the connection's handle.
+//! whose shape depends on the policy, and the large reads SQLite makes on the connection's handle.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
@@ -18,6 +18,14 @@ enum Piece {
 #[derive(Clone, Default)]
 pub(crate) struct StatementPieces {
     pieces: Vec<Piece>,
+}
+
+impl From<&str> for StatementPieces {
+    fn from(sql: &str) -> Self {
+        let mut pieces = StatementPieces::default();
+        pieces.sql(sql);
+        pieces
+    }
 }
 
 impl StatementPieces {

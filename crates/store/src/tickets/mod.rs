@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::database::bulk::{insert_rows, InsertRows, Kind, Transfer, Value};
+use crate::database::direct::{read_all_rows, stored_time_column};
 use crate::database::{on_backend, sql, Connected, TextList, LIST_CHUNK};
 use crate::error::{StoreError, StoreResult};
 use crate::imports::{
@@ -713,13 +714,18 @@ impl Store {
         &self,
         source: &mut impl Connected,
     ) -> StoreResult<Option<BTreeMap<String, Vec<TicketSpan>>>> {
-        let rows: Vec<(String, StoredTime, Option<StoredTime>)> =
-            on_backend!(source, |connection, Db| {
-                sql!(Db; "SELECT customer_id, opened_at, closed_at FROM tickets")
-                    .build_query_as()
-                    .fetch_all(&mut *connection)
-                    .await?
-            });
+        let rows: Vec<(String, StoredTime, Option<StoredTime>)> = read_all_rows(
+            source,
+            "SELECT customer_id, opened_at, closed_at FROM tickets",
+            |row| {
+                let time = |index| stored_time_column(row, index).map(|time| time.map(StoredTime));
+                let opened = time(1)?
+                    .ok_or_else(|| StoreError::Corrupt("a ticket without its opening".into()))?;
+                Ok((row.get(0)?, opened, time(2)?))
+            },
+            Ok,
+        )
+        .await?;
         if rows.is_empty() {
             return Ok(None);
         }

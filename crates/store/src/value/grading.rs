@@ -8,7 +8,7 @@ use allot_core::value::{grade_customers, CustomerGrade, TierOverride, ValuePolic
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::alerts::AlertChanges;
-use super::population::{overrides_in, Population, PopulationCustomer};
+use super::population::{overrides_in, Attributes, Population, PopulationCustomer};
 use super::tier_events::{direction, record_tier_events, NewTierEvent};
 use super::{corrupt, ScoreSummary, ValueDetails};
 use crate::clv_estimates::{ClvEstimate, ClvFitReport, ClvSettings};
@@ -72,7 +72,7 @@ impl Store {
     ) -> StoreResult<ScoreSummary> {
         let (policy_version, policy) = self.policy_in(write).await?;
         let now = clock.now();
-        let mut population = self.population_in(write).await?;
+        let mut population = self.population_in(write, Attributes::Read).await?;
         let overrides = overrides_in(write).await?;
         let previous_tiers = stored_tiers_in(write).await?;
         let (clv_report, estimates, grades) =

@@ -9,8 +9,10 @@ use serde::Serialize;
 
 use super::alerts::AlertChanges;
 use super::corrupt;
+use super::population::Attributes;
 use crate::database::bulk::{update_rows, Kind, UpdateRows, Value};
-use crate::database::{on_backend, sql, Connected};
+use crate::database::direct::read_all_rows;
+use crate::database::Connected;
 use crate::error::StoreResult;
 use crate::{Store, WriteTransaction};
 
@@ -39,16 +41,16 @@ impl Store {
     ) -> StoreResult<HealthSummary> {
         let (_, policy) = self.policy_in(write).await?;
         let now = clock.now();
-        let mut population = self.population_in(write).await?;
-        let stored_p_alive: HashMap<String, Option<f64>> =
-            on_backend!(&mut *write, |connection, Db| {
-                sql!(Db; "SELECT customer_id, p_alive FROM customer_values")
-                    .build_query_as::<(String, Option<f64>)>()
-                    .fetch_all(&mut *connection)
-                    .await?
-                    .into_iter()
-                    .collect()
-            });
+        let mut population = self.population_in(write, Attributes::Skip).await?;
+        let stored_p_alive: HashMap<String, Option<f64>> = read_all_rows(
+            &mut *write,
+            "SELECT customer_id, p_alive FROM customer_values",
+            |row| Ok((row.get(0)?, row.get(1)?)),
+            Ok,
+        )
+        .await?
+        .into_iter()
+        .collect();
         let purchase_days = population.purchase_days(clock);
         let measured: Vec<(Option<f64>, Option<f64>)> = population
             .customers
