@@ -534,7 +534,7 @@ impl Store {
                     |customer| &mut customer.transactions,
                 )?;
                 // In the order of the covering index (migration 0020), so it is read from the
-                // index alone, and the same order on both backends.
+                // index alone; an order of the row's own values, whatever the insertion order.
                 read_in_customer_order(
                     direct,
                     "SELECT customer_id, at, minutes FROM interactions ORDER BY customer_id, at, kind, outcome, minutes",

@@ -423,12 +423,14 @@ fn stored_time(raw: Option<String>) -> StoreResult<Option<StoredTime>> {
 }
 
 /// Every customer in `view`. On SQLite the rows are read on the connection's own handle: a
-/// million rows handed one by one from sqlx's worker thread cost four times the query.
+/// million rows handed one by one from sqlx's worker thread cost four times the query; and with
+/// no view, the newest ownership events by one grouped read (measured on SQLite only, so
+/// PostgreSQL keeps the lookup per customer).
 async fn read_customers(
     source: &mut impl Connected,
     view: Option<&View>,
 ) -> StoreResult<Vec<CustomerRow>> {
-    if view.is_none() {
+    if view.is_none() && matches!(source.connection(), Connection::Sqlite(_)) {
         let mut customers = read_all_rows(
             &mut *source,
             EVERY_CUSTOMER_READ,
@@ -503,7 +505,8 @@ fn customer_of_direct_row(row: &rusqlite::Row<'_>) -> StoreResult<CustomerRow> {
 }
 
 /// The window's interactions and minutes, the last real follow-up and the last interaction of
-/// each kind, per customer (one pass over the log, grouped).
+/// each kind, per customer: one pass over the log, folded here on SQLite, grouped by
+/// PostgreSQL.
 async fn read_interaction_totals(
     source: &mut impl Connected,
     policy: &ValuePolicy,
