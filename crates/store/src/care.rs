@@ -183,14 +183,9 @@ pub(crate) async fn plan_care_in(
         ))
         .time(now)
         .sql(" AND (1 = 0");
-    for real in &policy.pool.real_follow_up {
-        owned_read.sql(" OR (i.kind = ").text(real.kind.as_str());
-        if let Some(outcome) = &real.outcome {
-            owned_read.sql(" AND i.outcome = ").text(outcome.as_str());
-        }
-        owned_read.sql(")");
-    }
-    owned_read.sql(")) AS last_follow_up FROM customers AS c WHERE c.owner_id IS NOT NULL");
+    owned_read
+        .real_follow_up_terms("i.", &policy.pool.real_follow_up)
+        .sql(")) AS last_follow_up FROM customers AS c WHERE c.owner_id IS NOT NULL");
     let owned: Vec<OwnedForCare> = read_all_rows(
         &mut *write,
         owned_read,

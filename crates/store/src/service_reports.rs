@@ -520,14 +520,9 @@ async fn read_interaction_totals(
         .sql(" THEN 1 ELSE 0 END) AS BIGINT) AS interactions, CAST(COALESCE(SUM(CASE WHEN at >= ")
         .time(window_start)
         .sql(" THEN minutes ELSE 0 END), 0) AS DOUBLE PRECISION) AS minutes, MAX(CASE WHEN (1 = 0");
-    for real in &policy.pool.real_follow_up {
-        pieces.sql(" OR (kind = ").text(real.kind.as_str());
-        if let Some(outcome) = &real.outcome {
-            pieces.sql(" AND outcome = ").text(outcome.as_str());
-        }
-        pieces.sql(")");
-    }
-    pieces.sql(") THEN at END) AS last_real");
+    pieces
+        .real_follow_up_terms("", &policy.pool.real_follow_up)
+        .sql(") THEN at END) AS last_real");
     for kind in InteractionKind::ALL {
         pieces.sql(format!(
             ", MAX(CASE WHEN kind = '{}' THEN at END) AS last_{}",

@@ -44,6 +44,25 @@ impl StatementPieces {
         self
     }
 
+    /// ` OR (kind = … [AND outcome = …])` for each of the policy's real follow-ups, with
+    /// `prefix` before the column names (`"i."`); after an opening `(1 = 0`.
+    pub(crate) fn real_follow_up_terms(
+        &mut self,
+        prefix: &str,
+        real_follow_up: &[allot_core::pool::RealFollowUp],
+    ) -> &mut Self {
+        for real in real_follow_up {
+            self.sql(format!(" OR ({prefix}kind = "))
+                .text(real.kind.as_str());
+            if let Some(outcome) = &real.outcome {
+                self.sql(format!(" AND {prefix}outcome = "))
+                    .text(outcome.as_str());
+            }
+            self.sql(")");
+        }
+        self
+    }
+
     /// The statement with `?` for each value, and the values in order (times as stored).
     pub(crate) fn for_sqlite(self) -> (String, Vec<String>) {
         let mut statement = String::new();
