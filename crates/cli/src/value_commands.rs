@@ -246,6 +246,20 @@ pub async fn tick(store: &Store, clock: Clock, json: bool, force: bool) -> Resul
             reclaim.reclaimed.len()
         );
     }
+    if let Some(overload) = summary
+        .overload
+        .as_ref()
+        .filter(|overload| !overload.overloaded_reps.is_empty())
+    {
+        println!(
+            "  overload: {} rep(s) over the threshold, {} of them waiting for a decision on earlier relief; {} move(s) ({}), {} transfer request(s)",
+            overload.overloaded_reps.len(),
+            overload.waiting_reps.len(),
+            overload.moves,
+            overload.action,
+            overload.transfer_ids.len()
+        );
+    }
     if let Some(regrade) = &summary.regrade {
         print_score_summary(regrade);
     }

@@ -237,20 +237,37 @@ async fn tick_relieves_an_overloaded_rep(backend: Backend) {
         .expect("transfer");
     assert_eq!(transfer.reason_kind, "rebalance");
     assert_eq!(transfer.requested_by, "system:overload");
+    assert!(overload.waiting_reps.is_empty());
+    let proposed = overload.transfer_ids.clone();
     // Once a day.
     let again = store.tick(day(1), "test", false).await.expect("tick");
     assert!(again.overload.is_none());
+    // The next day r1 is still overloaded, but its relief waits for the manager: nothing more
+    // is proposed until that is decided.
+    let waiting = store.tick(day(2), "test", false).await.expect("tick");
+    let overload = waiting.overload.expect("the overload job ran");
+    assert_eq!(overload.overloaded_reps, vec!["r1".to_string()]);
+    assert_eq!(overload.waiting_reps, vec!["r1".to_string()]);
+    assert_eq!(overload.moves, 0);
+    assert!(overload.transfer_ids.is_empty());
+    for id in proposed {
+        store
+            .cancel_transfer(&admin(), id, "not this month", day(2))
+            .await
+            .expect("cancel");
+    }
 
     let moving = format!(
         "{}\n[rebalance]\noverload_threshold = 1.5\noverload_candidates = 5\noverload_action = \"move\"\n",
         common::POLICY
     );
     store
-        .set_value_policy(&moving, "test", day(2))
+        .set_value_policy(&moving, "test", day(3))
         .await
         .expect("policy");
-    let summary = store.tick(day(2), "test", false).await.expect("tick");
+    let summary = store.tick(day(3), "test", false).await.expect("tick");
     let overload = summary.overload.expect("the overload job ran");
+    assert!(overload.waiting_reps.is_empty());
     assert_eq!(overload.action, "move");
     assert!(overload.moves >= 1);
     assert!(overload.transfer_ids.is_empty());

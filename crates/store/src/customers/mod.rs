@@ -8,7 +8,7 @@ pub(crate) mod write;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
-use allot_core::customer::{Cell, MeasuredValue, StoredType, CUSTOMER_COLUMNS};
+use allot_core::customer::{Cell, CustomerColumn, MeasuredValue, StoredType, CUSTOMER_COLUMNS};
 use allot_core::{Customer, CustomerId, RepId, TierName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -28,6 +28,67 @@ pub use import::{CustomerImportRow, CustomerWrite, OwnerChangeSource};
 /// `FROM` of every customer read: the customer and the measured value of its last grading.
 const CUSTOMERS_FROM: &str =
     "customers LEFT JOIN customer_values AS measured ON measured.customer_id = customers.id";
+
+/// Which of a customer's columns a read fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CustomerRead {
+    /// Every column, the custom attributes, the last interaction and the measured values.
+    Full,
+    /// What a rebalance needs of a customer that stays with its owner (its load, its move
+    /// penalty and its owner's home province): the columns of [`BRIEF_COLUMNS`], the rest left
+    /// at their defaults. No join with the measured values and no attributes to parse.
+    Brief,
+}
+
+/// The columns of a [`CustomerRead::Brief`] read, by their API names.
+const BRIEF_COLUMNS: &[&str] = &["id", "industry", "region", "tier", "workload", "owner_id"];
+
+impl CustomerRead {
+    /// The columns the read fills, id first, in the order it selects them; a full read selects
+    /// the four extras of [`select_list`] after them.
+    fn columns(self) -> &'static [&'static CustomerColumn] {
+        static FULL: OnceLock<Vec<&'static CustomerColumn>> = OnceLock::new();
+        static BRIEF: OnceLock<Vec<&'static CustomerColumn>> = OnceLock::new();
+        match self {
+            CustomerRead::Full => FULL.get_or_init(|| CUSTOMER_COLUMNS.iter().collect()),
+            CustomerRead::Brief => BRIEF.get_or_init(|| {
+                CUSTOMER_COLUMNS
+                    .iter()
+                    .filter(|column| BRIEF_COLUMNS.contains(&column.name))
+                    .collect()
+            }),
+        }
+    }
+
+    /// `SELECT … FROM …` of the read, without a condition or an order.
+    fn select_from(self) -> &'static str {
+        static FULL: OnceLock<String> = OnceLock::new();
+        static BRIEF: OnceLock<String> = OnceLock::new();
+        match self {
+            CustomerRead::Full => {
+                FULL.get_or_init(|| format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()))
+            }
+            CustomerRead::Brief => BRIEF.get_or_init(|| {
+                let columns: Vec<String> = self
+                    .columns()
+                    .iter()
+                    .map(|column| format!("customers.{}", column.sql))
+                    .collect();
+                format!("SELECT {} FROM customers", columns.join(", "))
+            }),
+        }
+    }
+}
+
+/// Sets `column` of `customer` from its stored `cell`, naming both when the cell is bad.
+fn load_column(customer: &mut Customer, column: &CustomerColumn, cell: Cell) -> StoreResult<()> {
+    (column.load)(customer, cell).map_err(|error| {
+        corrupt(format!(
+            "customer {}: {}: {error}",
+            customer.id, column.name
+        ))
+    })
+}
 
 /// The columns read for a customer: the table's columns in the core's order, then the
 /// attributes, the last interaction and the four measured values rules may read.
@@ -74,11 +135,18 @@ macro_rules! fetch_customers {
 async fn customer_page(
     read: &mut ReadTransaction,
     after: Option<&str>,
+    what: CustomerRead,
 ) -> StoreResult<Vec<Customer>> {
     Ok(on_backend!(read, |connection, Db| {
-        let mut query = sql!(Db; format!("SELECT {} FROM {CUSTOMERS_FROM}", select_list()));
+        let mut query = sql!(Db; what.select_from());
         keyset_page!(query, Db::byte_order("customers.id"), after);
-        fetch_customers!(query, connection)
+        query
+            .build()
+            .fetch_all(&mut *connection)
+            .await?
+            .iter()
+            .map(|row| customer_from_row_of(row, what))
+            .collect::<StoreResult<Vec<Customer>>>()?
     }))
 }
 
@@ -87,20 +155,18 @@ async fn customer_page(
 /// worker thread took 22 s, most of a simulation's time.
 pub(crate) async fn for_each_customer_in<E: From<StoreError> + Send>(
     read: &mut ReadTransaction,
+    what: CustomerRead,
     mut each: impl FnMut(&[Customer]) -> Result<(), E> + Send,
 ) -> Result<(), E> {
     match read.connection() {
         Connection::Sqlite(connection) => {
-            let statement = format!(
-                "SELECT {} FROM {CUSTOMERS_FROM} ORDER BY customers.id",
-                select_list()
-            );
+            let statement = format!("{} ORDER BY customers.id", what.select_from());
             with_direct_sqlite(connection, move |direct| {
                 let mut prepared = direct.prepare(&statement)?;
                 let mut rows = prepared.query([])?;
                 let mut chunk = Vec::with_capacity(KEYSET_CHUNK as usize);
                 while let Some(row) = rows.next()? {
-                    chunk.push(customer_from_direct_row(row)?);
+                    chunk.push(customer_from_direct_row_of(row, what)?);
                     if chunk.len() == KEYSET_CHUNK as usize {
                         if let Err(error) = each(&chunk) {
                             return Ok(Err(error));
@@ -115,8 +181,8 @@ pub(crate) async fn for_each_customer_in<E: From<StoreError> + Send>(
         Connection::Postgres(_) => {
             crate::database::Database::for_each_chunk_by_key_in(
                 read,
-                async |read: &mut ReadTransaction, after: Option<&str>| {
-                    customer_page(read, after).await
+                async move |read: &mut ReadTransaction, after: Option<&str>| {
+                    customer_page(read, after, what).await
                 },
                 |customer| customer.id.as_str(),
                 each,
@@ -137,10 +203,25 @@ where
     Option<StoredTime>: Decode<'r, R::Database> + Type<R::Database>,
     Json<BTreeMap<String, String>>: Decode<'r, R::Database> + Type<R::Database>,
 {
+    customer_from_row_of(row, CustomerRead::Full)
+}
+
+/// A customer from a row of `what`'s read, on either backend.
+fn customer_from_row_of<'r, R>(row: &'r R, what: CustomerRead) -> StoreResult<Customer>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<StoredTime>: Decode<'r, R::Database> + Type<R::Database>,
+    Json<BTreeMap<String, String>>: Decode<'r, R::Database> + Type<R::Database>,
+{
     let id: Option<String> = row.try_get(0)?;
     let id = CustomerId::parse(&id.unwrap_or_default()).map_err(corrupt)?;
     let mut customer = Customer::new(id);
-    for (index, column) in CUSTOMER_COLUMNS.iter().enumerate().skip(1) {
+    let columns = what.columns();
+    for (index, column) in columns.iter().enumerate().skip(1) {
         let cell = match column.stored_as {
             StoredType::Text => row
                 .try_get::<Option<String>, _>(index)?
@@ -155,14 +236,12 @@ where
                 .try_get::<Option<StoredTime>, _>(index)?
                 .map_or(Cell::Null, |time| Cell::Timestamp(time.0)),
         };
-        (column.load)(&mut customer, cell).map_err(|error| {
-            corrupt(format!(
-                "customer {}: {}: {error}",
-                customer.id, column.name
-            ))
-        })?;
+        load_column(&mut customer, column, cell)?;
     }
-    let after = CUSTOMER_COLUMNS.len();
+    if what == CustomerRead::Brief {
+        return Ok(customer);
+    }
+    let after = columns.len();
     customer.attributes = row.try_get::<Json<BTreeMap<String, String>>, _>(after)?.0;
     customer.last_interaction_at = row
         .try_get::<Option<StoredTime>, _>(after + 1)?
@@ -364,6 +443,14 @@ async fn read_pool_chunk_postgres(
 
 /// A customer from a row of [`select_list`] read directly from SQLite.
 fn customer_from_direct_row(row: &rusqlite::Row<'_>) -> StoreResult<Customer> {
+    customer_from_direct_row_of(row, CustomerRead::Full)
+}
+
+/// A customer from a row of `what`'s read directly from SQLite.
+fn customer_from_direct_row_of(
+    row: &rusqlite::Row<'_>,
+    what: CustomerRead,
+) -> StoreResult<Customer> {
     use rusqlite::types::ValueRef;
     let text = |index: usize| -> StoreResult<Option<String>> {
         match row.get_ref(index)? {
@@ -393,7 +480,8 @@ fn customer_from_direct_row(row: &rusqlite::Row<'_>) -> StoreResult<Customer> {
     };
     let id = CustomerId::parse(&text(0)?.unwrap_or_default()).map_err(corrupt)?;
     let mut customer = Customer::new(id);
-    for (index, column) in CUSTOMER_COLUMNS.iter().enumerate().skip(1) {
+    let columns = what.columns();
+    for (index, column) in columns.iter().enumerate().skip(1) {
         let cell = match column.stored_as {
             StoredType::Text => text(index)?.map_or(Cell::Null, Cell::Text),
             StoredType::Integer => match row.get_ref(index)? {
@@ -409,14 +497,12 @@ fn customer_from_direct_row(row: &rusqlite::Row<'_>) -> StoreResult<Customer> {
             StoredType::Real => real(index)?.map_or(Cell::Null, Cell::Real),
             StoredType::Timestamp => time(index)?.map_or(Cell::Null, Cell::Timestamp),
         };
-        (column.load)(&mut customer, cell).map_err(|error| {
-            corrupt(format!(
-                "customer {}: {}: {error}",
-                customer.id, column.name
-            ))
-        })?;
+        load_column(&mut customer, column, cell)?;
     }
-    let after = CUSTOMER_COLUMNS.len();
+    if what == CustomerRead::Brief {
+        return Ok(customer);
+    }
+    let after = columns.len();
     customer.attributes = match text(after)? {
         Some(json) => serde_json::from_str(&json).map_err(corrupt)?,
         None => BTreeMap::new(),
@@ -632,7 +718,7 @@ impl Store {
         crate::database::Database::for_each_chunk_by_key_in(
             &mut read,
             async |read: &mut ReadTransaction, after: Option<&str>| {
-                customer_page(read, after).await
+                customer_page(read, after, CustomerRead::Full).await
             },
             |customer| customer.id.as_str(),
             each,

@@ -1,6 +1,6 @@
 //! Rebalancing (A6) over the stored organisation: a plan from one read snapshot, and applying it as transfers of kind `rebalance` (through approval) or, by an admin, as direct owner changes with their events, in one transaction.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use allot_core::access::Principal;
 use allot_core::pool::TransferReason;
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::transfers::{ApprovalOrganisation, TransferRequest, TransferTarget};
 use super::{change_owners, ChangeReason, OwnerChange};
+use crate::customers::CustomerRead;
 use crate::database::{on_backend, sql};
 use crate::error::{StoreError, StoreResult};
 use crate::organisation::load_teams_and_reps;
@@ -100,7 +101,20 @@ impl Store {
             reps_in_view: reps_in_view.as_ref(),
             max_moves: request.max_moves,
         });
-        crate::customers::for_each_customer_in(&mut read, |chunk: &[Customer]| {
+        // When only a few may move (the overload job's plan), the others are read briefly:
+        // they only count towards their owner's load and home province. Those that may move
+        // are read in full, which the rules that offer them other reps need.
+        let (what, movable_in_full) = match &request.movable {
+            Some(movable) => {
+                let ids: Vec<&str> = movable.iter().map(CustomerId::as_str).collect();
+                (
+                    CustomerRead::Brief,
+                    crate::customers::load_customers(&mut read, &ids).await?,
+                )
+            }
+            None => (CustomerRead::Full, HashMap::new()),
+        };
+        crate::customers::for_each_customer_in(&mut read, what, |chunk: &[Customer]| {
             for customer in chunk {
                 if customer.owner_id.is_none() {
                     continue;
@@ -110,7 +124,10 @@ impl Store {
                         .movable
                         .as_ref()
                         .is_none_or(|movable| movable.contains(&customer.id));
-                builder.add(customer, movable);
+                match movable_in_full.get(customer.id.as_str()) {
+                    Some(full) if movable && what == CustomerRead::Brief => builder.add(full, true),
+                    _ => builder.add(customer, movable && what == CustomerRead::Full),
+                }
             }
             StoreResult::Ok(())
         })
@@ -278,10 +295,24 @@ pub const OVERLOAD_JOB: &str = "overload";
 pub struct OverloadSummary {
     /// Reps whose workload passed `overload_threshold` × their team's mean.
     pub overloaded_reps: Vec<String>,
+    /// Of them, those left alone this time: relief the job proposed earlier still waits for
+    /// its manager's decision (approve, reject or cancel), and the job does not pile more
+    /// requests on the same rep meanwhile.
+    pub waiting_reps: Vec<String>,
     /// `propose` (transfer requests to the managers) or `move`.
     pub action: String,
     pub moves: usize,
     pub transfer_ids: Vec<i64>,
+}
+
+/// What the overload job planned from one snapshot (see [`Store::overload_plan`]).
+pub(crate) struct OverloadPlan {
+    /// Every rep past the threshold, by id.
+    overloaded: Vec<RepId>,
+    /// Of them, those whose relief proposed earlier still waits for a decision.
+    waiting: Vec<RepId>,
+    /// `None` when every overloaded rep waits.
+    plan: Option<RebalancePlan>,
 }
 
 /// A customer of an overloaded rep, as the job ranks them: lowest tier, then newest, first.
@@ -294,12 +325,9 @@ struct BookRow {
 
 impl Store {
     /// Plans the overload job's moves from a snapshot: the reps past the threshold, and a
-    /// rebalance in which only their newest and lowest-tier customers may move. `None` when
-    /// no rep is overloaded.
-    pub(crate) async fn overload_plan(
-        &self,
-        clock: Clock,
-    ) -> StoreResult<Option<(Vec<RepId>, RebalancePlan)>> {
+    /// rebalance in which only the newest and lowest-tier customers of those without relief
+    /// waiting may move. `None` when no rep is overloaded.
+    pub(crate) async fn overload_plan(&self, clock: Clock) -> StoreResult<Option<OverloadPlan>> {
         let mut read = self.database.begin_read().await?;
         let policy = self.policy_in(&mut read).await?.1;
         let (_, reps) = load_teams_and_reps(&mut read).await?;
@@ -327,6 +355,29 @@ impl Store {
         if overloaded.is_empty() {
             return Ok(None);
         }
+        let system = Principal::System {
+            job: OVERLOAD_JOB.to_string(),
+        };
+        let proposed_by_the_job: HashSet<String> = on_backend!(&mut read, |connection, Db| {
+            sql!(Db; "SELECT DISTINCT from_rep_id FROM transfers WHERE requested_by = ", bind(system.actor()),
+                " AND state IN ('requested', 'approved')")
+                .build_query_scalar()
+                .fetch_all(&mut *connection)
+                .await?
+        })
+        .into_iter()
+        .collect();
+        let (waiting, relieved): (Vec<&RepId>, Vec<&RepId>) = overloaded
+            .iter()
+            .partition(|rep| proposed_by_the_job.contains(rep.as_str()));
+        let waiting: Vec<RepId> = waiting.into_iter().cloned().collect();
+        if relieved.is_empty() {
+            return Ok(Some(OverloadPlan {
+                overloaded,
+                waiting,
+                plan: None,
+            }));
+        }
         let tier_names = policy.tier_names();
         let rank = |tier: &Option<String>| {
             tier.as_ref()
@@ -335,7 +386,7 @@ impl Store {
         };
         let open_transfers = customers_in_open_transfers(&mut read).await?;
         let mut movable = HashSet::new();
-        for rep in &overloaded {
+        for rep in &relieved {
             let mut book: Vec<BookRow> = on_backend!(&mut read, |connection, Db| {
                 sql!(Db; "SELECT id, tier, created_at FROM customers WHERE owner_id = ", bind(rep.as_str()))
                     .build_query_as()
@@ -369,23 +420,38 @@ impl Store {
             max_moves: None,
             movable: Some(movable),
         };
-        let system = Principal::System {
-            job: OVERLOAD_JOB.to_string(),
-        };
         let plan = self.plan_rebalance(&system, &request, clock).await?;
-        Ok(Some((overloaded, plan)))
+        Ok(Some(OverloadPlan {
+            overloaded,
+            waiting,
+            plan: Some(plan),
+        }))
     }
 
     /// Carries out a planned overload relief in the job's transaction, as the policy says.
     pub(crate) async fn relieve_overload_in(
         &self,
         write: &mut crate::WriteTransaction,
-        overloaded: Vec<RepId>,
-        plan: RebalancePlan,
+        planned: OverloadPlan,
         clock: Clock,
     ) -> StoreResult<OverloadSummary> {
         let policy = self.policy_in(&mut *write).await?.1;
         let action = policy.rebalance.overload_action;
+        let names = |reps: &[RepId]| reps.iter().map(ToString::to_string).collect();
+        let OverloadPlan {
+            overloaded,
+            waiting,
+            plan,
+        } = planned;
+        let Some(plan) = plan else {
+            return Ok(OverloadSummary {
+                overloaded_reps: names(&overloaded),
+                waiting_reps: names(&waiting),
+                action: action.as_str().to_string(),
+                moves: 0,
+                transfer_ids: Vec::new(),
+            });
+        };
         let approval = match action {
             allot_core::rebalance::OverloadAction::Propose => RebalanceApproval::Transfers,
             allot_core::rebalance::OverloadAction::Move => RebalanceApproval::Direct,
@@ -397,7 +463,8 @@ impl Store {
             .apply_plan_in(write, &system, plan, approval, clock)
             .await?;
         Ok(OverloadSummary {
-            overloaded_reps: overloaded.iter().map(ToString::to_string).collect(),
+            overloaded_reps: names(&overloaded),
+            waiting_reps: names(&waiting),
             action: action.as_str().to_string(),
             moves: applied.plan.moves_total,
             transfer_ids: applied.transfer_ids,

@@ -66,27 +66,31 @@ impl Store {
         // The owners of every customer some customer names as its parent, for `sticky`.
         let mut owners: HashMap<allot_core::CustomerId, RepId> = HashMap::new();
         let mut parents: BTreeSet<allot_core::CustomerId> = BTreeSet::new();
-        crate::customers::for_each_customer_in(&mut read, |chunk: &[Customer]| {
-            for customer in chunk {
-                if let Some(parent) = &customer.parent_id {
-                    parents.insert(parent.clone());
-                }
-                match &customer.owner_id {
-                    None => {
-                        if scope.includes_pool() {
-                            pool.push(customer.clone());
+        crate::customers::for_each_customer_in(
+            &mut read,
+            crate::customers::CustomerRead::Full,
+            |chunk: &[Customer]| {
+                for customer in chunk {
+                    if let Some(parent) = &customer.parent_id {
+                        parents.insert(parent.clone());
+                    }
+                    match &customer.owner_id {
+                        None => {
+                            if scope.includes_pool() {
+                                pool.push(customer.clone());
+                            }
+                        }
+                        Some(owner) => {
+                            owners.insert(customer.id.clone(), owner.clone());
+                            if view.sees_owner(Some(owner)) {
+                                simulation.judge_owned(customer);
+                            }
                         }
                     }
-                    Some(owner) => {
-                        owners.insert(customer.id.clone(), owner.clone());
-                        if view.sees_owner(Some(owner)) {
-                            simulation.judge_owned(customer);
-                        }
-                    }
                 }
-            }
-            StoreResult::Ok(())
-        })
+                StoreResult::Ok(())
+            },
+        )
         .await?;
         owners.retain(|id, _| parents.contains(id));
         Ok(simulation.finish(pool, &owners, reps_in_view.as_ref()))

@@ -230,10 +230,7 @@ impl Store {
         {
             let started = std::time::Instant::now();
             summary.overload = Some(match overload_plan {
-                Some((overloaded, plan)) => {
-                    self.relieve_overload_in(&mut write, overloaded, plan, clock)
-                        .await?
-                }
+                Some(planned) => self.relieve_overload_in(&mut write, planned, clock).await?,
                 None => crate::lifecycle::rebalance::OverloadSummary::default(),
             });
             job_done(crate::lifecycle::rebalance::OVERLOAD_JOB, started);
