@@ -1030,7 +1030,7 @@ test_on_both_backends! {
 
 /// The value report (the dashboard's tiers and segments) reads an index rather than the wide
 /// value rows: its grouping the covering index of migration 0019, its two health counts the
-/// partial indexes of the customers they count.
+/// partial indexes of the customers they count (in `customer_health` since migration 0021).
 #[tokio::test]
 async fn the_value_report_reads_its_indexes_on_sqlite() {
     use sqlx::Connection;
@@ -1062,13 +1062,12 @@ async fn the_value_report_reads_its_indexes_on_sqlite() {
     );
     let counts = plan(
         &mut connection,
-        "SELECT (SELECT COUNT(*) FROM customer_values WHERE health IS NULL), \
-         (SELECT COUNT(*) FROM customer_values WHERE at_risk AND health IS NOT NULL)",
+        "SELECT (SELECT COUNT(*) FROM customer_health WHERE health IS NULL), \
+         (SELECT COUNT(*) FROM customer_health WHERE at_risk AND health IS NOT NULL)",
     )
     .await;
     assert!(
-        counts.contains("customer_values_health_unknown")
-            && counts.contains("customer_values_at_risk"),
+        counts.contains("customer_health_unknown") && counts.contains("customer_health_at_risk"),
         "{counts}"
     );
 }

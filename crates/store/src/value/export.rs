@@ -67,9 +67,10 @@ impl Store {
                         customer_values.monetary_minor, customer_values.recency_score,
                         customer_values.frequency_score, customer_values.monetary_score,
                         customer_values.p_alive, customer_values.expected_purchases,
-                        customer_values.clv, customer_values.health, customer_values.at_risk,
-                        customer_values.health_parts, customer_values.as_of
-                     FROM customer_values JOIN customers ON customers.id = customer_values.customer_id");
+                        customer_values.clv, customer_health.health, customer_health.at_risk,
+                        customer_health.health_parts, customer_values.as_of
+                     FROM customer_values JOIN customers ON customers.id = customer_values.customer_id
+                     JOIN customer_health ON customer_health.customer_id = customer_values.customer_id");
                 keyset_page!(query, Db::byte_order("customer_values.customer_id"), after);
                 query.build_query_as().fetch_all(&mut *connection).await?
             }))

@@ -354,7 +354,7 @@ fn tier_reason(grade: &CustomerGrade) -> String {
     }
 }
 
-/// One customer's grading result as written to `customer_values`.
+/// One customer's grading result as written to `customer_values` and `customer_health`.
 struct CustomerValueRow {
     customer_id: String,
     as_of: DateTime<Utc>,
@@ -394,9 +394,14 @@ const VALUE_COLUMNS: &[(&str, Kind)] = &[
     ("abc", Kind::Text),
     ("computed_tier", Kind::Text),
     ("tier", Kind::Text),
+    ("details", Kind::Json),
+];
+
+/// The columns of `customer_health` (migration 0021), which the daily refresh rewrites.
+pub(super) const HEALTH_COLUMNS: &[(&str, Kind)] = &[
+    ("customer_id", Kind::Text),
     ("health", Kind::Real),
     ("at_risk", Kind::Boolean),
-    ("details", Kind::Json),
     ("health_parts", Kind::Json),
     ("health_as_of", Kind::Timestamp),
 ];
@@ -465,13 +470,47 @@ impl CustomerValueRow {
             Value::Text(&self.abc),
             Value::Text(&self.computed_tier),
             Value::Text(&self.tier),
+            Value::Json(&self.details),
+        ]
+    }
+
+    fn health_values(&self) -> Vec<Value<'_>> {
+        vec![
+            Value::Text(&self.customer_id),
             Value::real(self.health),
             Value::Boolean(self.at_risk),
-            Value::Json(&self.details),
             Value::Json(&self.health_parts),
             Value::Timestamp(self.as_of),
         ]
     }
+}
+
+/// Inserts `rows` (of `columns`, the key `customer_id` first) into `table`, replacing a
+/// customer's row where it has one.
+async fn upsert_by_customer(
+    write: &mut WriteTransaction,
+    table: &'static str,
+    columns: &'static [(&'static str, Kind)],
+    rows: &[Vec<Value<'_>>],
+) -> StoreResult<()> {
+    let updates: Vec<String> = columns[1..]
+        .iter()
+        .map(|(name, _)| format!("{name} = excluded.{name}"))
+        .collect();
+    let on_conflict = format!("(customer_id) DO UPDATE SET {}", updates.join(", "));
+    insert_rows(
+        write.connection(),
+        &InsertRows {
+            table,
+            columns,
+            rows,
+            on_conflict: Some(&on_conflict),
+            never_clash: false,
+        },
+        Transfer::for_rows(rows.len()),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn write_customer_values(
@@ -479,23 +518,8 @@ async fn write_customer_values(
     rows: &[CustomerValueRow],
 ) -> StoreResult<()> {
     let values: Vec<Vec<Value<'_>>> = rows.iter().map(CustomerValueRow::values).collect();
-    let names: Vec<&str> = VALUE_COLUMNS.iter().map(|(name, _)| *name).collect();
-    let updates: Vec<String> = names[1..]
-        .iter()
-        .map(|name| format!("{name} = excluded.{name}"))
-        .collect();
-    let on_conflict = format!("(customer_id) DO UPDATE SET {}", updates.join(", "));
-    insert_rows(
-        write.connection(),
-        &InsertRows {
-            table: "customer_values",
-            columns: VALUE_COLUMNS,
-            rows: &values,
-            on_conflict: Some(&on_conflict),
-            never_clash: false,
-        },
-        Transfer::for_rows(values.len()),
-    )
-    .await?;
-    Ok(())
+    upsert_by_customer(write, "customer_values", VALUE_COLUMNS, &values).await?;
+    drop(values);
+    let health: Vec<Vec<Value<'_>>> = rows.iter().map(CustomerValueRow::health_values).collect();
+    upsert_by_customer(write, "customer_health", HEALTH_COLUMNS, &health).await
 }

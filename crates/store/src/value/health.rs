@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use super::alerts::AlertChanges;
 use super::corrupt;
+use super::grading::HEALTH_COLUMNS;
 use super::population::Attributes;
-use crate::database::bulk::{update_rows, Kind, UpdateRows, Value};
+use crate::database::bulk::{update_rows, UpdateRows, Value};
 use crate::database::direct::read_all_rows;
 use crate::database::Connected;
 use crate::error::StoreResult;
@@ -104,15 +105,12 @@ impl Store {
         update_rows(
             write.connection(),
             &UpdateRows {
-                table: "customer_values",
-                key: &[("customer_id", Kind::Text)],
+                // A narrow table of its own (migration 0021): the wide value rows stay as
+                // graded.
+                table: "customer_health",
+                key: &HEALTH_COLUMNS[..1],
                 still: None,
-                set: &[
-                    ("health", Kind::Real),
-                    ("at_risk", Kind::Boolean),
-                    ("health_parts", Kind::Json),
-                    ("health_as_of", Kind::Timestamp),
-                ],
+                set: &HEALTH_COLUMNS[1..],
                 rows: &rows,
                 only_if: None,
                 caller_fails_unless_every_row_changes: false,

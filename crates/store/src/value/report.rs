@@ -106,7 +106,9 @@ impl Store {
                     .fetch_optional(&mut *connection)
                     .await?;
                 let stored: Option<StoredValueRow> = sql!(Db;
-                "SELECT details, tier, health, at_risk, health_parts, health_as_of FROM customer_values WHERE customer_id = ",
+                "SELECT v.details, v.tier, h.health, h.at_risk, h.health_parts, h.health_as_of \
+                 FROM customer_values AS v JOIN customer_health AS h ON h.customer_id = v.customer_id \
+                 WHERE v.customer_id = ",
                 bind(customer_id.as_str()))
             .build_query_as()
             .fetch_optional(&mut *connection)
@@ -178,7 +180,7 @@ impl Store {
                 .await?
         });
         // Apart from the groups: each count reads a partial index of the customers it counts
-        // (migration 0019), where grouping would read every customer's health.
+        // (migrations 0019 and 0021), where grouping would read every customer's health.
         let (unknown, below): (i64, i64) = on_backend!(&mut read, |connection, Db| {
             let mut query = sql!(Db; "SELECT ");
             for (index, counted) in ["health IS NULL", "at_risk AND health IS NOT NULL"]
@@ -187,7 +189,7 @@ impl Store {
             {
                 query
                     .push(if index == 0 { "(" } else { ", (" })
-                    .push("SELECT COUNT(*) FROM customer_values WHERE ")
+                    .push("SELECT COUNT(*) FROM customer_health WHERE ")
                     .push(counted);
                 crate::lifecycle::push_customer_in_view!(
                     query,
