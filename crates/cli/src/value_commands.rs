@@ -252,7 +252,7 @@ pub async fn tick(store: &Store, clock: Clock, json: bool, force: bool) -> Resul
         .filter(|overload| !overload.overloaded_reps.is_empty())
     {
         println!(
-            "  overload: {} rep(s) over the threshold, {} of them waiting for a decision on earlier relief; {} move(s) ({}), {} transfer request(s)",
+            "  overload: {} rep(s) over the threshold, {} of them with earlier relief still open; {} move(s) ({}), {} transfer request(s)",
             overload.overloaded_reps.len(),
             overload.waiting_reps.len(),
             overload.moves,

@@ -44,7 +44,7 @@ struct Check {
     offenders: &'static str,
 }
 
-const CHECKS: [Check; 5] = [
+const CHECKS: [Check; 6] = [
     Check {
         name: "owners_exist",
         rule: "every owned customer's owner is a rep",
@@ -92,6 +92,17 @@ const CHECKS: [Check; 5] = [
                     JOIN transfers ON transfers.id = transfer_customers.transfer_id \
                     WHERE transfers.state IN ('requested', 'approved') \
                     GROUP BY transfer_customers.customer_id HAVING COUNT(*) > 1",
+    },
+    Check {
+        name: "values_have_health",
+        rule: "every graded customer has one health row and every health row a graded customer (grading writes both)",
+        offenders: "SELECT customer_values.customer_id FROM customer_values LEFT JOIN customer_health \
+                      ON customer_health.customer_id = customer_values.customer_id \
+                    WHERE customer_health.customer_id IS NULL \
+                    UNION ALL \
+                    SELECT customer_health.customer_id FROM customer_health LEFT JOIN customer_values \
+                      ON customer_values.customer_id = customer_health.customer_id \
+                    WHERE customer_values.customer_id IS NULL",
     },
 ];
 

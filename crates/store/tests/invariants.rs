@@ -60,7 +60,7 @@ async fn invariants_hold_through_ownership_changes_and_catch_drift(backend: Back
         .expect("release");
     let report = store.check_invariants().await.expect("check");
     assert!(report.holds, "{report:#?}");
-    assert_eq!(report.checks.len(), 5);
+    assert_eq!(report.checks.len(), 6);
 
     // A stored count that no longer recounts.
     store
@@ -107,6 +107,23 @@ async fn invariants_hold_through_ownership_changes_and_catch_drift(backend: Back
         .execute_for_test("UPDATE customers SET owner_id = 'ghost' WHERE id = 'c4'")
         .await
         .is_err());
+
+    // A graded customer whose health row went missing.
+    store
+        .score_customers(day(3), "test", false)
+        .await
+        .expect("grade");
+    let report = store.check_invariants().await.expect("check");
+    assert_eq!(violations(&report, "values_have_health").0, 0);
+    store
+        .execute_for_test("DELETE FROM customer_health WHERE customer_id = 'c5'")
+        .await
+        .expect("tamper");
+    let report = store.check_invariants().await.expect("check");
+    assert_eq!(
+        violations(&report, "values_have_health"),
+        (1, vec!["c5".to_string()])
+    );
 }
 
 test_on_both_backends! {

@@ -1017,7 +1017,70 @@ async fn the_value_report_adds_up_the_graded_rows(backend: Backend) {
     );
 }
 
+/// More than a thousand graded customers: on PostgreSQL grading sends its value rows and then
+/// its health rows through `COPY` in one transaction, and the next day's health refresh its
+/// health rows; every graded customer has both.
+async fn over_a_thousand_customers_are_graded_and_refreshed(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    organisation(&store).await;
+    let more: Vec<_> = (1..=1_000)
+        .map(|number| {
+            row(
+                number + 1,
+                json!({"id": format!("m{number:04}"), "name": format!("客户M{number}"), "owner_id": "r1"}),
+            )
+        })
+        .collect();
+    let summary = store
+        .import_customers(
+            more,
+            BadRows::new(true),
+            import_write("2026-01-02T00:00:00Z"),
+            &noop,
+        )
+        .await
+        .unwrap();
+    assert!(summary.written);
+    let first = store
+        .tick(clock("2026-07-01T02:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    assert_eq!(first.regrade.expect("the month's grading").customers, 1_040);
+    let mut graded = Vec::new();
+    store
+        .for_each_customer_value(|chunk| {
+            graded.extend(chunk.iter().map(|row| row.health_parts.is_some()));
+            Ok::<(), allot_store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(graded.len(), 1_040);
+    assert!(graded.iter().all(|has_parts| *has_parts));
+    let next = store
+        .tick(clock("2026-07-02T02:00:00Z"), "tick", false)
+        .await
+        .unwrap();
+    assert_eq!(next.health.expect("the daily refresh").customers, 1_040);
+    let m0001 = CustomerId::parse("m0001").unwrap();
+    let value = store
+        .customer_value(&m0001)
+        .await
+        .unwrap()
+        .value
+        .expect("graded");
+    assert!(
+        value
+            .health_as_of
+            .as_deref()
+            .is_some_and(|at| at.starts_with("2026-07-02")),
+        "{:?}",
+        value.health_as_of
+    );
+}
+
 test_on_both_backends! {
+    over_a_thousand_customers_are_graded_and_refreshed => super::over_a_thousand_customers_are_graded_and_refreshed;
     the_value_report_adds_up_the_graded_rows => super::the_value_report_adds_up_the_graded_rows;
     graded_values_route_customers => super::graded_values_route_customers;
     health_is_refreshed_daily_and_tickets_count => super::health_is_refreshed_daily_and_tickets_count;

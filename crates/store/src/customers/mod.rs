@@ -45,17 +45,20 @@ const BRIEF_COLUMNS: &[&str] = &["id", "industry", "region", "tier", "workload",
 
 impl CustomerRead {
     /// The columns the read fills, id first, in the order it selects them; a full read selects
-    /// the four extras of [`select_list`] after them.
+    /// the six extras of [`select_list`] after them (attributes, last interaction, four
+    /// measured values).
     fn columns(self) -> &'static [&'static CustomerColumn] {
         static FULL: OnceLock<Vec<&'static CustomerColumn>> = OnceLock::new();
         static BRIEF: OnceLock<Vec<&'static CustomerColumn>> = OnceLock::new();
         match self {
             CustomerRead::Full => FULL.get_or_init(|| CUSTOMER_COLUMNS.iter().collect()),
             CustomerRead::Brief => BRIEF.get_or_init(|| {
-                CUSTOMER_COLUMNS
+                let columns: Vec<&'static CustomerColumn> = CUSTOMER_COLUMNS
                     .iter()
                     .filter(|column| BRIEF_COLUMNS.contains(&column.name))
-                    .collect()
+                    .collect();
+                debug_assert_eq!(columns.len(), BRIEF_COLUMNS.len(), "a brief column's name");
+                columns
             }),
         }
     }

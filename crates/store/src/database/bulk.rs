@@ -620,15 +620,20 @@ fn execute_with_copy<'f, 'a: 'f>(
             .iter()
             .map(|(name, kind)| format!("{name} {}", kind.postgres_type()))
             .collect();
+        // A transaction may send rows of another shape under the same name before (grading
+        // writes its value rows, then its health rows): the table is made afresh each time.
+        let drop = format!("DROP TABLE IF EXISTS pg_temp.{}", source.name);
         let create = format!(
-            "CREATE TEMPORARY TABLE IF NOT EXISTS {} ({}, incoming_position bigserial) ON COMMIT DROP",
+            "CREATE TEMPORARY TABLE {} ({}, incoming_position bigserial) ON COMMIT DROP",
             source.name,
             definitions.join(", ")
         );
-        sqlx::query(&create)
-            .persistent(false)
-            .execute(&mut *connection)
-            .await?;
+        for statement in [drop, create] {
+            sqlx::query(&statement)
+                .persistent(false)
+                .execute(&mut *connection)
+                .await?;
+        }
         let mut affected = 0;
         for chunk in source.rows.chunks(POSTGRES_ROWS_PER_STATEMENT) {
             let truncate = format!("TRUNCATE {}", source.name);

@@ -295,9 +295,9 @@ pub const OVERLOAD_JOB: &str = "overload";
 pub struct OverloadSummary {
     /// Reps whose workload passed `overload_threshold` × their team's mean.
     pub overloaded_reps: Vec<String>,
-    /// Of them, those left alone this time: relief the job proposed earlier still waits for
-    /// its manager's decision (approve, reject or cancel), and the job does not pile more
-    /// requests on the same rep meanwhile.
+    /// Of them, those left alone this time: relief the job proposed earlier is still open
+    /// (requested or approved, not yet accepted, declined, rejected or cancelled), and the job
+    /// does not pile more requests on the same rep meanwhile.
     pub waiting_reps: Vec<String>,
     /// `propose` (transfer requests to the managers) or `move`.
     pub action: String,
@@ -309,7 +309,7 @@ pub struct OverloadSummary {
 pub(crate) struct OverloadPlan {
     /// Every rep past the threshold, by id.
     overloaded: Vec<RepId>,
-    /// Of them, those whose relief proposed earlier still waits for a decision.
+    /// Of them, those whose relief proposed earlier is still open.
     waiting: Vec<RepId>,
     /// `None` when every overloaded rep waits.
     plan: Option<RebalancePlan>,
