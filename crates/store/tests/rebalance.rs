@@ -273,7 +273,53 @@ async fn tick_relieves_an_overloaded_rep(backend: Backend) {
     assert!(overload.transfer_ids.is_empty());
 }
 
+/// Two reps overloaded, one with earlier relief still open: the job plans for the other.
+async fn tick_relieves_the_rep_not_already_waiting(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let policy = format!(
+        "{}\n[rebalance]\noverload_threshold = 1.5\noverload_candidates = 5\n",
+        common::POLICY
+    );
+    organisation(&store, &policy).await;
+    let first = store.tick(day(1), "test", false).await.expect("tick");
+    let first = first.overload.expect("the overload job ran");
+    assert_eq!(first.overloaded_reps, vec!["r1".to_string()]);
+    assert!(!first.transfer_ids.is_empty());
+    // r2 takes over a book as large as r1's: the team's mean is 15, both pass 1.5 × 15.
+    for index in 0..30 {
+        let fields = serde_json::from_value::<CustomerFields>(json!({
+            "id": format!("y{index:02}"), "name": format!("客户 y{index:02}"),
+            "region": "广东/深圳", "owner_id": "r2",
+        }))
+        .expect("customer fields");
+        let given = fields.given_columns();
+        store
+            .put_customer(fields, &given, "test", day(2), true)
+            .await
+            .expect("customer");
+    }
+    let second = store.tick(day(2), "test", false).await.expect("tick");
+    let second = second.overload.expect("the overload job ran");
+    assert_eq!(
+        second.overloaded_reps,
+        vec!["r1".to_string(), "r2".to_string()]
+    );
+    assert_eq!(second.waiting_reps, vec!["r1".to_string()]);
+    assert!((1..=5).contains(&second.moves), "{} moves", second.moves);
+    assert!(!second.transfer_ids.is_empty());
+    for id in second.transfer_ids {
+        let transfer = store.get_transfer(&admin(), id).await.expect("transfer");
+        assert_eq!(transfer.from, "r2");
+        assert!(transfer
+            .customer_ids
+            .iter()
+            .all(|customer| customer.starts_with('y')));
+    }
+}
+
 test_on_both_backends! {
+    tick_relieves_the_rep_not_already_waiting => super::tick_relieves_the_rep_not_already_waiting;
     a_plan_writes_nothing_and_evens_the_team => super::a_plan_writes_nothing_and_evens_the_team;
     managers_plan_their_subtree_and_reps_cannot => super::managers_plan_their_subtree_and_reps_cannot;
     applying_opens_transfers_or_moves_with_events => super::applying_opens_transfers_or_moves_with_events;
