@@ -51,6 +51,15 @@ async fn organisation(store: &Store, policy: &str) {
     }
 }
 
+/// The test policy with an overload threshold of 1.5 × the team's mean, 5 candidates a rep, and
+/// `action` (`propose` or `move`).
+fn overload_policy(action: &str) -> String {
+    format!(
+        "{}\n[rebalance]\noverload_threshold = 1.5\noverload_candidates = 5\noverload_action = \"{action}\"\n",
+        common::POLICY
+    )
+}
+
 fn request(team: Option<&str>) -> RebalanceRequest {
     RebalanceRequest {
         team: team.map(|team| allot_core::TeamId::parse(team).expect("team")),
@@ -216,11 +225,7 @@ async fn applying_opens_transfers_or_moves_with_events(backend: Backend) {
 async fn tick_relieves_an_overloaded_rep(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("store");
-    let policy = format!(
-        "{}\n[rebalance]\noverload_threshold = 1.5\noverload_candidates = 5\n",
-        common::POLICY
-    );
-    organisation(&store, &policy).await;
+    organisation(&store, &overload_policy("propose")).await;
     let summary = store.tick(day(1), "test", false).await.expect("tick");
     let overload = summary.overload.expect("the overload job ran");
     assert_eq!(overload.overloaded_reps, vec!["r1".to_string()]);
@@ -257,12 +262,8 @@ async fn tick_relieves_an_overloaded_rep(backend: Backend) {
             .expect("cancel");
     }
 
-    let moving = format!(
-        "{}\n[rebalance]\noverload_threshold = 1.5\noverload_candidates = 5\noverload_action = \"move\"\n",
-        common::POLICY
-    );
     store
-        .set_value_policy(&moving, "test", day(3))
+        .set_value_policy(&overload_policy("move"), "test", day(3))
         .await
         .expect("policy");
     let summary = store.tick(day(3), "test", false).await.expect("tick");
@@ -277,11 +278,7 @@ async fn tick_relieves_an_overloaded_rep(backend: Backend) {
 async fn tick_relieves_the_rep_not_already_waiting(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url).await.expect("store");
-    let policy = format!(
-        "{}\n[rebalance]\noverload_threshold = 1.5\noverload_candidates = 5\n",
-        common::POLICY
-    );
-    organisation(&store, &policy).await;
+    organisation(&store, &overload_policy("propose")).await;
     let first = store.tick(day(1), "test", false).await.expect("tick");
     let first = first.overload.expect("the overload job ran");
     assert_eq!(first.overloaded_reps, vec!["r1".to_string()]);

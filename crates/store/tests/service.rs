@@ -599,13 +599,24 @@ async fn care_is_planned_chased_and_completed(backend: Backend) {
 }
 
 async fn visit(store: &Store, customer: &str, when: &str) {
-    let visit = serde_json::from_value::<allot_core::activity::InteractionFields>(json!({
-        "customer_id": customer, "rep_id": "r1", "at": when, "kind": "visit", "minutes": 45,
-    }))
-    .expect("visit")
-    .into_interaction()
-    .expect("visit");
-    store.add_interaction(visit, at(when)).await.expect("visit");
+    interaction(store, customer, "visit", "", 45, when).await;
+}
+
+/// The organisation under `policy`, with r1 owning a1 (tier A) and c1 (tier C), claimed on day 0.
+async fn organisation_with_a1_and_c1(store: &Store, policy: &str) {
+    organisation(store, policy).await;
+    for (customer_id, tier) in [("a1", "A"), ("c1", "C")] {
+        customer(store, customer_id, tier).await;
+        store
+            .claim(
+                &principal(store, "r1").await,
+                &id(customer_id),
+                None,
+                day(0),
+            )
+            .await
+            .expect("claim");
+    }
 }
 
 /// Baseline coverage drops below 100% when a customer is neglected, the manager is told which,
@@ -617,19 +628,7 @@ async fn baseline_coverage_falls_and_recovers(backend: Backend) {
     let policy = format!(
         "{SERVICE_POLICY}\n[[service.baseline]]\nname = \"每月真实跟进\"\ncheck = \"real_follow_up_every\"\ndays = 30\n\n[[service.baseline]]\nname = \"投诉必有回应\"\ncheck = \"complaints_answered\"\n"
     );
-    organisation(&store, &policy).await;
-    for (customer_id, tier) in [("a1", "A"), ("c1", "C")] {
-        customer(&store, customer_id, tier).await;
-        store
-            .claim(
-                &principal(&store, "r1").await,
-                &id(customer_id),
-                None,
-                day(0),
-            )
-            .await
-            .expect("claim");
-    }
+    organisation_with_a1_and_c1(&store, &policy).await;
     visit(&store, "a1", "2027-02-01T10:00:00+08:00").await;
     let report = store
         .baseline_report(None, at("2027-02-10T10:00:00+08:00"))
@@ -734,13 +733,16 @@ async fn interaction(
     minutes: u32,
     when: &str,
 ) {
-    let interaction = serde_json::from_value::<allot_core::activity::InteractionFields>(json!({
+    let mut fields = json!({
         "customer_id": customer, "rep_id": "r1", "at": when, "kind": kind, "minutes": minutes,
-        "outcome": outcome,
-    }))
-    .expect("interaction")
-    .into_interaction()
-    .expect("interaction");
+    });
+    if !outcome.is_empty() {
+        fields["outcome"] = json!(outcome);
+    }
+    let interaction = serde_json::from_value::<allot_core::activity::InteractionFields>(fields)
+        .expect("interaction")
+        .into_interaction()
+        .expect("interaction");
     store
         .add_interaction(interaction, at(when))
         .await
@@ -757,19 +759,7 @@ async fn the_reports_read_each_customers_interactions(backend: Backend) {
     let policy = format!(
         "{SERVICE_POLICY}\n[[service.baseline]]\nname = \"每月真实跟进\"\ncheck = \"real_follow_up_every\"\ndays = 30\n\n[[service.baseline]]\nname = \"五十天一会\"\ncheck = \"interaction_kind_every\"\nkind = \"meeting\"\ndays = 50\n"
     );
-    organisation(&store, &policy).await;
-    for (customer_id, tier) in [("a1", "A"), ("c1", "C")] {
-        customer(&store, customer_id, tier).await;
-        store
-            .claim(
-                &principal(&store, "r1").await,
-                &id(customer_id),
-                None,
-                day(0),
-            )
-            .await
-            .expect("claim");
-    }
+    organisation_with_a1_and_c1(&store, &policy).await;
     // a1: an old visit outside the 90-day window, a meeting inside it, an unanswered call.
     interaction(
         &store,

@@ -121,15 +121,19 @@ fn corrupt(error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }
 
-/// The customers a statement built with [`select_list`] reads, on `$connection`.
+/// The customers a statement built with [`select_list`] (or `$what`'s columns) reads, on
+/// `$connection`.
 macro_rules! fetch_customers {
     ($query:expr, $connection:expr) => {
+        fetch_customers!($query, $connection, CustomerRead::Full)
+    };
+    ($query:expr, $connection:expr, $what:expr) => {
         $query
             .build()
             .fetch_all(&mut *$connection)
             .await?
             .iter()
-            .map(customer_from_row)
+            .map(|row| customer_from_row(row, $what))
             .collect::<StoreResult<Vec<Customer>>>()?
     };
 }
@@ -143,13 +147,7 @@ async fn customer_page(
     Ok(on_backend!(read, |connection, Db| {
         let mut query = sql!(Db; what.select_from());
         keyset_page!(query, Db::byte_order("customers.id"), after);
-        query
-            .build()
-            .fetch_all(&mut *connection)
-            .await?
-            .iter()
-            .map(|row| customer_from_row_of(row, what))
-            .collect::<StoreResult<Vec<Customer>>>()?
+        fetch_customers!(query, connection, what)
     }))
 }
 
@@ -169,7 +167,7 @@ pub(crate) async fn for_each_customer_in<E: From<StoreError> + Send>(
                 let mut rows = prepared.query([])?;
                 let mut chunk = Vec::with_capacity(KEYSET_CHUNK as usize);
                 while let Some(row) = rows.next()? {
-                    chunk.push(customer_from_direct_row_of(row, what)?);
+                    chunk.push(customer_from_direct_row(row, what)?);
                     if chunk.len() == KEYSET_CHUNK as usize {
                         if let Err(error) = each(&chunk) {
                             return Ok(Err(error));
@@ -195,22 +193,8 @@ pub(crate) async fn for_each_customer_in<E: From<StoreError> + Send>(
     }
 }
 
-/// A customer from a row of [`select_list`], on either backend.
-pub(crate) fn customer_from_row<'r, R>(row: &'r R) -> StoreResult<Customer>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<f64>: Decode<'r, R::Database> + Type<R::Database>,
-    Option<StoredTime>: Decode<'r, R::Database> + Type<R::Database>,
-    Json<BTreeMap<String, String>>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    customer_from_row_of(row, CustomerRead::Full)
-}
-
 /// A customer from a row of `what`'s read, on either backend.
-fn customer_from_row_of<'r, R>(row: &'r R, what: CustomerRead) -> StoreResult<Customer>
+pub(crate) fn customer_from_row<'r, R>(row: &'r R, what: CustomerRead) -> StoreResult<Customer>
 where
     R: Row,
     usize: ColumnIndex<R>,
@@ -276,7 +260,7 @@ pub(crate) async fn load_customers(
                 let mut statement = direct.prepare_cached(&sql)?;
                 let mut rows = statement.query(rusqlite::params_from_iter(chunk))?;
                 while let Some(row) = rows.next()? {
-                    let customer = customer_from_direct_row(row)?;
+                    let customer = customer_from_direct_row(row, CustomerRead::Full)?;
                     found.insert(customer.id.to_string(), customer);
                 }
             }
@@ -365,7 +349,7 @@ fn read_pool_chunk_direct(
         let mut statement = direct.prepare_cached(&sql)?;
         let mut rows = statement.query(parameters)?;
         while let Some(row) = rows.next()? {
-            customers.push(customer_from_direct_row(row)?);
+            customers.push(customer_from_direct_row(row, CustomerRead::Full)?);
         }
         Ok(())
     };
@@ -438,22 +422,14 @@ async fn read_pool_chunk_postgres(
         let mut query = sql!(Db; head.as_str(),
             format!("customers.created_at IS NULL ORDER BY {id_order} LIMIT "), bind(left));
         for row in query.build().fetch_all(&mut *connection).await? {
-            customers.push(customer_from_row(&row)?);
+            customers.push(customer_from_row(&row, CustomerRead::Full)?);
         }
     }
     Ok(customers)
 }
 
-/// A customer from a row of [`select_list`] read directly from SQLite.
-fn customer_from_direct_row(row: &rusqlite::Row<'_>) -> StoreResult<Customer> {
-    customer_from_direct_row_of(row, CustomerRead::Full)
-}
-
 /// A customer from a row of `what`'s read directly from SQLite.
-fn customer_from_direct_row_of(
-    row: &rusqlite::Row<'_>,
-    what: CustomerRead,
-) -> StoreResult<Customer> {
+fn customer_from_direct_row(row: &rusqlite::Row<'_>, what: CustomerRead) -> StoreResult<Customer> {
     use rusqlite::types::ValueRef;
     let text = |index: usize| -> StoreResult<Option<String>> {
         match row.get_ref(index)? {
