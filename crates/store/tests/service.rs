@@ -843,6 +843,32 @@ async fn the_reports_read_each_customers_interactions(backend: Backend) {
         .collect();
     assert_eq!(by_tier, [("A", 2, 90.0), ("C", 2, 30.0)], "{service:?}");
     assert_eq!(service.by_tier[0].effort_share, 0.75);
+    // A report reads the facts as the daily checks do, though on SQLite over two connections:
+    // for everyone and for a rep's view, with a ticket of each customer.
+    open_ticket(&store, "t-a1", "a1", "major", "2027-02-26T10:00:00+08:00").await;
+    open_ticket(&store, "t-c1", "c1", "general", "2027-02-27T10:00:00+08:00").await;
+    let rep_view = store
+        .view_of(&principal(&store, "r1").await, report_at)
+        .await
+        .expect("view");
+    for view in [None, Some(&rep_view)] {
+        let (in_one, for_report) = store
+            .service_facts_both_ways(view, report_at)
+            .await
+            .expect("facts");
+        let read: Vec<(&str, u32, usize)> = in_one
+            .iter()
+            .map(|facts| {
+                (
+                    facts.customer_id.as_str(),
+                    facts.interactions,
+                    facts.tickets.len(),
+                )
+            })
+            .collect();
+        assert_eq!(read, [("a1", 2, 1), ("c1", 2, 1)], "{view:?}");
+        assert_eq!(in_one, for_report, "{view:?}");
+    }
 }
 
 /// The new-customer budget (F3): a team spending more than 40% of its effort on new customers

@@ -55,6 +55,21 @@ pub struct TicketFacts {
     pub rating: Option<u8>,
 }
 
+/// The newest interaction of each kind, a slot per kind: a map per customer was an allocation
+/// for each of a million customers in every service report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LastOfKind([Option<DateTime<Utc>>; InteractionKind::ALL.len()]);
+
+impl LastOfKind {
+    pub fn get(&self, kind: InteractionKind) -> Option<DateTime<Utc>> {
+        self.0[kind as usize]
+    }
+
+    pub fn set(&mut self, kind: InteractionKind, at: DateTime<Utc>) {
+        self.0[kind as usize] = Some(at);
+    }
+}
+
 /// What the reports know of one customer, as of the clock.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServiceFacts {
@@ -71,7 +86,7 @@ pub struct ServiceFacts {
     pub minutes: f64,
     pub last_real_follow_up: Option<DateTime<Utc>>,
     /// The newest interaction of each kind.
-    pub last_of_kind: BTreeMap<InteractionKind, DateTime<Utc>>,
+    pub last_of_kind: LastOfKind,
     /// Tickets opened within the report window.
     pub tickets: Vec<TicketFacts>,
     /// A new customer (F3): its service is development effort.
@@ -192,8 +207,8 @@ pub fn check_customer(
             (facts.owner_id.is_some() && owned_for(*days)).then(|| {
                 facts
                     .last_of_kind
-                    .get(kind)
-                    .is_some_and(|last| *last > now - Duration::days(i64::from(*days)))
+                    .get(*kind)
+                    .is_some_and(|last| last > now - Duration::days(i64::from(*days)))
             })
         }
     }
@@ -918,7 +933,7 @@ mod tests {
         check(meeting.clone(), &facts, Some(false));
         facts
             .last_of_kind
-            .insert(InteractionKind::Meeting, instant("2026-06-01T00:00:00Z"));
+            .set(InteractionKind::Meeting, instant("2026-06-01T00:00:00Z"));
         check(meeting, &facts, Some(true));
         // A pool customer is owed no follow-up by anyone.
         facts.owner_id = None;

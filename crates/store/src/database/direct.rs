@@ -48,6 +48,55 @@ pub(crate) async fn with_direct_sqlite<T: Send>(
     result
 }
 
+/// Runs two pieces of work at once, each with its own connection's handle, the second on a
+/// thread of its own: a large read split in two uses both of a small machine's cores. A panic
+/// in either is passed on.
+pub(crate) async fn with_two_direct_sqlite<A: Send, B: Send>(
+    first: &mut SqliteConnection,
+    second: &mut SqliteConnection,
+    first_work: impl FnOnce(&rusqlite::Connection) -> StoreResult<A> + Send,
+    second_work: impl FnOnce(&rusqlite::Connection) -> StoreResult<B> + Send,
+) -> StoreResult<(A, B)> {
+    let mut first_locked = first.lock_handle().await?;
+    let mut second_locked = second.lock_handle().await?;
+    struct Handle(NonNull<rusqlite::ffi::sqlite3>);
+    // SAFETY: as in `with_direct_sqlite`: each handle is used by one thread at a time, and
+    // the locks keep them to this use.
+    unsafe impl Send for Handle {}
+    fn run_on<T>(
+        handle: Handle,
+        work: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        // SAFETY: as in `with_direct_sqlite`: sqlx's open connection, locked out of its worker
+        // thread, not closed by the rusqlite connection, which is dropped before the lock.
+        let direct = unsafe { rusqlite::Connection::from_handle(handle.0.as_ptr()) }?;
+        let result = work(&direct);
+        drop(direct);
+        result
+    }
+    let first_handle = Handle(first_locked.as_raw_handle());
+    let second_handle = Handle(second_locked.as_raw_handle());
+    let run = move || {
+        std::thread::scope(|scope| {
+            let second = scope.spawn(move || run_on(second_handle, second_work));
+            let first = run_on(first_handle, first_work);
+            let second = second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            Ok((first?, second?))
+        })
+    };
+    let result = match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    };
+    drop(first_locked);
+    drop(second_locked);
+    result
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         if let rusqlite::Error::SqliteFailure(failure, message) = &error {
