@@ -852,10 +852,11 @@ async fn the_reports_read_each_customers_interactions(backend: Backend) {
         .await
         .expect("view");
     for view in [None, Some(&rep_view)] {
-        let (in_one, for_report) = store
+        let (in_one, for_report, split) = store
             .service_facts_both_ways(view, report_at)
             .await
             .expect("facts");
+        assert_eq!(split, backend == Backend::Sqlite);
         let read: Vec<(&str, u32, usize)> = in_one
             .iter()
             .map(|facts| {

@@ -78,7 +78,10 @@ pub(crate) async fn with_two_direct_sqlite<A: Send, B: Send>(
     let second_handle = Handle(second_locked.as_raw_handle());
     let run = move || {
         std::thread::scope(|scope| {
-            let second = scope.spawn(move || run_on(second_handle, second_work));
+            let second = std::thread::Builder::new()
+                .name("allot-second-read".to_string())
+                .spawn_scoped(scope, move || run_on(second_handle, second_work))
+                .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
             let first = run_on(first_handle, first_work);
             let second = second
                 .join()

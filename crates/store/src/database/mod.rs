@@ -284,6 +284,9 @@ impl Connected for ReadTransaction {
     }
 }
 
+/// How long [`Database::begin_two_reads`] waits for its second connection.
+const SECOND_READ_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How long write transactions held the routing lock, for the benchmarks and the logs.
 #[derive(Debug, Default)]
 pub struct LockStatistics {
@@ -525,6 +528,37 @@ impl Database {
                     .await?,
             ),
         }))
+    }
+
+    /// Begins a read transaction and, on SQLite, a second one whose snapshot is taken right
+    /// after the first's, when the pool gives a connection within [`SECOND_READ_WAIT`]; `None`
+    /// otherwise (a reader that held one connection while it waited for another could starve
+    /// the pool). A large read may then be split over the two, one per core. Both snapshots
+    /// are taken one statement apart, not at one point: a write that commits between them is
+    /// seen by the second only.
+    pub(crate) async fn begin_two_reads(
+        &self,
+    ) -> StoreResult<(ReadTransaction, Option<ReadTransaction>)> {
+        let mut first = self.begin_read().await?;
+        let Pool::Sqlite(pool) = &self.pool else {
+            return Ok((first, None));
+        };
+        let Ok(connection) = tokio::time::timeout(SECOND_READ_WAIT, pool.acquire()).await else {
+            return Ok((first, None));
+        };
+        let mut second = ReadTransaction(Transaction::Sqlite(
+            sqlx::Transaction::begin(connection?, None).await?,
+        ));
+        // SQLite takes a transaction's snapshot at its first read.
+        for read in [&mut first, &mut second] {
+            if let Connection::Sqlite(connection) = read.connection() {
+                sql!(Sqlite; "SELECT 1 FROM sqlite_schema LIMIT 1")
+                    .build()
+                    .fetch_optional(&mut *connection)
+                    .await?;
+            }
+        }
+        Ok((first, Some(second)))
     }
 
     /// Begins a transaction holding the routing lock: the in-process writer lock on SQLite

@@ -4,8 +4,9 @@
 //!
 //! At a million customers and five million interactions this reading is nearly all of a
 //! report's time, so on SQLite the large reads run on the connection's own handle
-//! (`database::direct`), come in customer order and are joined to the facts by a merge
-//! ([`FactsFinder`]), and a report splits them over two connections read at once.
+//! (`database::direct`), are joined to the facts by [`FactsFinder`] (fastest when they come
+//! in customer order, as the large ones do), and a report splits them over two connections
+//! read at once.
 
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ use crate::database::direct::{
 };
 use crate::database::pieces::StatementPieces;
 use crate::database::time::parse_stored_time;
-use crate::database::{on_backend, sql, Connected, Connection, Database, ReadTransaction};
+use crate::database::{on_backend, sql, Connected, Connection, ReadTransaction};
 use crate::error::{StoreError, StoreResult};
 use crate::lifecycle::View;
 use crate::StoredTime;
@@ -100,31 +101,29 @@ pub(super) async fn service_facts(
     Ok(facts)
 }
 
-/// The same facts for a report. On SQLite the reading is split over `read` and a second read
-/// transaction begun now, each on a core of its own: the customers on the first, the
-/// interactions and tickets on the second. The second may begin after a write that committed
-/// since the first began (they begin microseconds apart, nothing waits for writers), so a
-/// report can see a customer's interactions one write newer than its owner; the daily checks,
-/// which raise alerts, read in one transaction ([`service_facts`]).
+/// The same facts for a report, read on `read` and, on SQLite, on `second` at once when there
+/// is one ([`Database::begin_two_reads`]): the customers on the first, the interactions and
+/// tickets on the second, each on a core of its own. The two snapshots are taken one statement
+/// apart, so a report may see a customer's interactions one write newer than its owner; the
+/// daily checks, which raise alerts, read in one transaction ([`service_facts`]).
+///
+/// [`Database::begin_two_reads`]: crate::database::Database::begin_two_reads
 pub(super) async fn service_facts_for_report(
-    database: &Database,
     read: &mut ReadTransaction,
+    second: Option<ReadTransaction>,
     policy: &ValuePolicy,
     view: Option<&View>,
     now: DateTime<Utc>,
 ) -> StoreResult<Vec<ServiceFacts>> {
-    if !matches!(read.connection(), Connection::Sqlite(_)) {
+    let Some(mut second) = second else {
         return service_facts(read, policy, view, now).await;
-    }
-    let window = Window::new(policy, now);
-    let mut second = database.begin_read().await?;
+    };
     let (Connection::Sqlite(first_connection), Connection::Sqlite(second_connection)) =
         (read.connection(), second.connection())
     else {
-        return Err(StoreError::Corrupt(
-            "two reads of one SQLite database on different backends".to_string(),
-        ));
+        return service_facts(read, policy, view, now).await;
     };
+    let window = Window::new(policy, now);
     let customers = CustomerStatement::new(view);
     let (mut facts, (interactions, tickets)) = with_two_direct_sqlite(
         first_connection,
@@ -193,12 +192,13 @@ async fn add_purchases_and_tickets(
     Ok(())
 }
 
-/// Finds customers' facts in facts sorted by id. The large reads come in id order, so it looks
-/// just after the last one found before it searches: a binary search of a million ids for each
-/// of a million customers was a fifth of the service report's time.
+/// Finds customers' facts in facts sorted by id, for ids asked in any order. The large reads
+/// on SQLite come in id order, so it looks just after the last one found before it searches: a
+/// binary search of a million ids for each of a million customers was a fifth of the service
+/// report's time.
 struct FactsFinder<'f> {
     facts: &'f mut [ServiceFacts],
-    /// Every fact before this one sorts before the id last asked for (when it was found).
+    /// Every fact before this one sorts before the id last asked for.
     next: usize,
 }
 
@@ -303,18 +303,19 @@ const CUSTOMER_READ: &str =
     FROM customers AS c LEFT JOIN reps AS r ON r.id = c.owner_id \
     LEFT JOIN customer_values AS v ON v.customer_id = c.id WHERE 1 = 1";
 
-/// The same columns on SQLite without the two joins: the teams come from the reps, the scores
-/// from a read of their own ([`SCORE_READ`]). A million lookups in each of the two tables'
-/// indexes took two thirds of the statement (SQLite shell, 1,000,000 customers: 2.55 s against
-/// 0.51 s without them, and 0.14 s for the scores alone).
+/// The same columns on SQLite for the customers in a view, each one's team from the reps
+/// rather than a join (a lookup per customer in the reps' index).
 const CUSTOMER_IN_VIEW_READ_ON_SQLITE: &str =
-    "SELECT c.id, c.owner_id, NULL, c.tier, c.stage, NULL, c.created_at, \
+    "SELECT c.id, c.owner_id, NULL, c.tier, c.stage, v.score, c.created_at, \
     (SELECT MAX(e.at) FROM events AS e WHERE e.customer_id = c.id AND e.kind LIKE 'ownership.%') AS owned_since \
-    FROM customers AS c WHERE 1 = 1";
+    FROM customers AS c LEFT JOIN customer_values AS v ON v.customer_id = c.id WHERE 1 = 1";
 
-/// The same for every customer, the newest ownership events from one grouped read of the log
-/// ([`OWNED_SINCE_READ`]): a million lookups of one customer's events took twice as long
-/// (SQLite shell, 1,000,000 customers: 2.8 s against 1.9 s).
+/// The same for every customer without either join: the teams come from the reps, the scores
+/// from a read of their own ([`SCORE_READ`]), the newest ownership events from one grouped read
+/// of the log ([`OWNED_SINCE_READ`]). A million lookups in the two joined tables' indexes took
+/// two thirds of the statement (SQLite shell, 1,000,000 customers: 2.55 s against 0.51 s
+/// without them, and 0.14 s for the scores alone); a million lookups of one customer's events
+/// twice as long as the grouped read (2.8 s against 1.9 s).
 const EVERY_CUSTOMER_READ_ON_SQLITE: &str =
     "SELECT c.id, c.owner_id, NULL, c.tier, c.stage, NULL, c.created_at, NULL FROM customers AS c";
 
@@ -322,9 +323,10 @@ const EVERY_CUSTOMER_READ_ON_SQLITE: &str =
 const OWNED_SINCE_READ: &str = "SELECT customer_id, MAX(at) FROM events \
     WHERE kind LIKE 'ownership.%' GROUP BY customer_id";
 
-/// Each graded customer's score, in the table's order, which the grading writes in customer
-/// order: SQLite would otherwise read the narrower covering index of the value report, in the
-/// order of tiers, where each customer is found by a search of its own.
+/// Each graded customer's score, in the table's order, which is mostly the customers' (the
+/// first grading writes them in customer order; customers graded later come at the end):
+/// SQLite would otherwise read the narrower covering index of the value report, in the order
+/// of tiers, where each customer is found by a search of its own.
 const SCORE_READ: &str = "SELECT customer_id, score FROM customer_values NOT INDEXED";
 
 /// The customers' statement of a view on SQLite, built before the reading moves to the
@@ -351,8 +353,8 @@ impl CustomerStatement {
         }
     }
 
-    /// The customers' facts, sorted by id, each with its team, score and (with no view) newest
-    /// ownership event found by a read of their own.
+    /// The customers' facts, sorted by id, each with its team from the reps and, with no view,
+    /// its score and newest ownership event from reads of their own.
     fn facts_on_sqlite(
         &self,
         direct: &rusqlite::Connection,
@@ -375,11 +377,11 @@ impl CustomerStatement {
             facts.push(customer.into_facts(policy, window));
         }
         facts.sort_unstable_by(|left, right| left.customer_id.cmp(&right.customer_id));
-        add_by_customer(direct, SCORE_READ, &mut facts, |facts, row| {
-            facts.value = row.get::<_, Option<f64>>(1)?.unwrap_or(0.0);
-            Ok(())
-        })?;
         if self.every_customer {
+            add_by_customer(direct, SCORE_READ, &mut facts, |facts, row| {
+                facts.value = row.get::<_, Option<f64>>(1)?.unwrap_or(0.0);
+                Ok(())
+            })?;
             // Grouped by customer, so in id order.
             add_by_customer(direct, OWNED_SINCE_READ, &mut facts, |facts, row| {
                 if let Some(owned_since) = stored_time_column(row, 1)? {

@@ -167,10 +167,9 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<BaselineReport> {
-        let mut read = self.database.begin_read().await?;
+        let (mut read, second) = self.database.begin_two_reads().await?;
         let policy = self.policy_in(&mut read).await?.1;
-        let facts =
-            service_facts_for_report(&self.database, &mut read, &policy, view, clock.now()).await?;
+        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
         Ok(BaselineReport {
             as_of: StoredTime(clock.now()).text(),
             checks: baseline_coverage(&policy.service.baseline, &facts, clock.now()),
@@ -183,10 +182,9 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<ServiceReport> {
-        let mut read = self.database.begin_read().await?;
+        let (mut read, second) = self.database.begin_two_reads().await?;
         let policy = self.policy_in(&mut read).await?.1;
-        let facts =
-            service_facts_for_report(&self.database, &mut read, &policy, view, clock.now()).await?;
+        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
         Ok(service_report(
             &facts,
             &policy.service.baseline,
@@ -202,10 +200,10 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<ServiceOverview> {
-        let mut read = self.database.begin_read().await?;
+        let (mut read, second) = self.database.begin_two_reads().await?;
         let policy = self.policy_in(&mut read).await?.1;
         let now = clock.now();
-        let facts = service_facts_for_report(&self.database, &mut read, &policy, view, now).await?;
+        let facts = service_facts_for_report(&mut read, second, &policy, view, now).await?;
         let service = &policy.service;
         Ok(ServiceOverview {
             service: service_report(&facts, &service.baseline, now, service.window_days),
@@ -233,10 +231,9 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<allot_core::service::report::PerformanceReport> {
-        let mut read = self.database.begin_read().await?;
+        let (mut read, second) = self.database.begin_two_reads().await?;
         let policy = self.policy_in(&mut read).await?.1;
-        let facts =
-            service_facts_for_report(&self.database, &mut read, &policy, view, clock.now()).await?;
+        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
         Ok(allot_core::service::report::performance_report(
             &facts,
             clock.now(),
@@ -250,10 +247,9 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<QuadrantReport> {
-        let mut read = self.database.begin_read().await?;
+        let (mut read, second) = self.database.begin_two_reads().await?;
         let policy = self.policy_in(&mut read).await?.1;
-        let facts =
-            service_facts_for_report(&self.database, &mut read, &policy, view, clock.now()).await?;
+        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
         let service = &policy.service;
         Ok(quadrant_report(
             &facts,
@@ -571,18 +567,19 @@ impl Store {
 #[cfg(feature = "testing")]
 impl Store {
     /// The service facts read both ways: in one transaction, as the daily checks read them,
-    /// and as a report reads them (on SQLite split over two connections), for a test to hold
-    /// them equal.
+    /// and as a report reads them, for a test to hold them equal; and whether the report's
+    /// reading was split over two connections (on SQLite, when the pool gave a second).
     pub async fn service_facts_both_ways(
         &self,
         view: Option<&View>,
         clock: Clock,
-    ) -> StoreResult<(Vec<ServiceFacts>, Vec<ServiceFacts>)> {
-        let mut read = self.database.begin_read().await?;
+    ) -> StoreResult<(Vec<ServiceFacts>, Vec<ServiceFacts>, bool)> {
+        let (mut read, second) = self.database.begin_two_reads().await?;
+        let split = second.is_some();
         let policy = self.policy_in(&mut read).await?.1;
         let in_one = service_facts(&mut read, &policy, view, clock.now()).await?;
         let for_report =
-            service_facts_for_report(&self.database, &mut read, &policy, view, clock.now()).await?;
-        Ok((in_one, for_report))
+            service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
+        Ok((in_one, for_report, split))
     }
 }
