@@ -161,15 +161,25 @@ pub struct BaselineReport {
 }
 
 impl Store {
+    /// The policy and the facts of the customers in `view`, as a report reads them.
+    async fn report_facts(
+        &self,
+        view: Option<&View>,
+        clock: Clock,
+    ) -> StoreResult<(ValuePolicy, Vec<ServiceFacts>)> {
+        let (mut read, second) = self.database.begin_two_reads().await?;
+        let policy = self.policy_in(&mut read).await?.1;
+        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
+        Ok((policy, facts))
+    }
+
     /// Coverage of every `[[service.baseline]]` check over the customers in `view`.
     pub async fn baseline_report(
         &self,
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<BaselineReport> {
-        let (mut read, second) = self.database.begin_two_reads().await?;
-        let policy = self.policy_in(&mut read).await?.1;
-        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
+        let (policy, facts) = self.report_facts(view, clock).await?;
         Ok(BaselineReport {
             as_of: StoredTime(clock.now()).text(),
             checks: baseline_coverage(&policy.service.baseline, &facts, clock.now()),
@@ -182,9 +192,7 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<ServiceReport> {
-        let (mut read, second) = self.database.begin_two_reads().await?;
-        let policy = self.policy_in(&mut read).await?.1;
-        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
+        let (policy, facts) = self.report_facts(view, clock).await?;
         Ok(service_report(
             &facts,
             &policy.service.baseline,
@@ -200,10 +208,8 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<ServiceOverview> {
-        let (mut read, second) = self.database.begin_two_reads().await?;
-        let policy = self.policy_in(&mut read).await?.1;
+        let (policy, facts) = self.report_facts(view, clock).await?;
         let now = clock.now();
-        let facts = service_facts_for_report(&mut read, second, &policy, view, now).await?;
         let service = &policy.service;
         Ok(ServiceOverview {
             service: service_report(&facts, &service.baseline, now, service.window_days),
@@ -231,9 +237,7 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<allot_core::service::report::PerformanceReport> {
-        let (mut read, second) = self.database.begin_two_reads().await?;
-        let policy = self.policy_in(&mut read).await?.1;
-        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
+        let (policy, facts) = self.report_facts(view, clock).await?;
         Ok(allot_core::service::report::performance_report(
             &facts,
             clock.now(),
@@ -247,9 +251,7 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<QuadrantReport> {
-        let (mut read, second) = self.database.begin_two_reads().await?;
-        let policy = self.policy_in(&mut read).await?.1;
-        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
+        let (policy, facts) = self.report_facts(view, clock).await?;
         let service = &policy.service;
         Ok(quadrant_report(
             &facts,
