@@ -160,17 +160,59 @@ pub struct BaselineReport {
     pub checks: Vec<CheckCoverage>,
 }
 
+/// The policy and the facts of the customers in a view as of a time, from which every report
+/// is computed (alone, or all four at once for the web page).
+struct ReportFacts {
+    policy: ValuePolicy,
+    facts: Vec<ServiceFacts>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl ReportFacts {
+    fn baseline(&self) -> BaselineReport {
+        BaselineReport {
+            as_of: StoredTime(self.now).text(),
+            checks: baseline_coverage(&self.policy.service.baseline, &self.facts, self.now),
+        }
+    }
+
+    fn service(&self) -> ServiceReport {
+        let service = &self.policy.service;
+        service_report(
+            &self.facts,
+            &service.baseline,
+            self.now,
+            service.window_days,
+        )
+    }
+
+    fn quadrant(&self) -> QuadrantReport {
+        let service = &self.policy.service;
+        quadrant_report(
+            &self.facts,
+            service.quadrant_value,
+            service.quadrant_minutes,
+            service.window_days,
+        )
+    }
+
+    fn performance(&self) -> allot_core::service::report::PerformanceReport {
+        allot_core::service::report::performance_report(
+            &self.facts,
+            self.now,
+            self.policy.service.window_days,
+        )
+    }
+}
+
 impl Store {
     /// The policy and the facts of the customers in `view`, as a report reads them.
-    async fn report_facts(
-        &self,
-        view: Option<&View>,
-        clock: Clock,
-    ) -> StoreResult<(ValuePolicy, Vec<ServiceFacts>)> {
+    async fn report_facts(&self, view: Option<&View>, clock: Clock) -> StoreResult<ReportFacts> {
         let (mut read, second) = self.database.begin_two_reads().await?;
         let policy = self.policy_in(&mut read).await?.1;
-        let facts = service_facts_for_report(&mut read, second, &policy, view, clock.now()).await?;
-        Ok((policy, facts))
+        let now = clock.now();
+        let facts = service_facts_for_report(&mut read, second, &policy, view, now).await?;
+        Ok(ReportFacts { policy, facts, now })
     }
 
     /// Coverage of every `[[service.baseline]]` check over the customers in `view`.
@@ -179,11 +221,7 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<BaselineReport> {
-        let (policy, facts) = self.report_facts(view, clock).await?;
-        Ok(BaselineReport {
-            as_of: StoredTime(clock.now()).text(),
-            checks: baseline_coverage(&policy.service.baseline, &facts, clock.now()),
-        })
+        Ok(self.report_facts(view, clock).await?.baseline())
     }
 
     /// The service report over the customers in `view`: per tier, team and rep.
@@ -192,13 +230,7 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<ServiceReport> {
-        let (policy, facts) = self.report_facts(view, clock).await?;
-        Ok(service_report(
-            &facts,
-            &policy.service.baseline,
-            clock.now(),
-            policy.service.window_days,
-        ))
+        Ok(self.report_facts(view, clock).await?.service())
     }
 
     /// Every service report over the customers in `view` from one reading of the facts (the
@@ -208,26 +240,12 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<ServiceOverview> {
-        let (policy, facts) = self.report_facts(view, clock).await?;
-        let now = clock.now();
-        let service = &policy.service;
+        let read = self.report_facts(view, clock).await?;
         Ok(ServiceOverview {
-            service: service_report(&facts, &service.baseline, now, service.window_days),
-            baseline: BaselineReport {
-                as_of: StoredTime(now).text(),
-                checks: baseline_coverage(&service.baseline, &facts, now),
-            },
-            quadrant: quadrant_report(
-                &facts,
-                service.quadrant_value,
-                service.quadrant_minutes,
-                service.window_days,
-            ),
-            performance: allot_core::service::report::performance_report(
-                &facts,
-                now,
-                service.window_days,
-            ),
+            service: read.service(),
+            baseline: read.baseline(),
+            quadrant: read.quadrant(),
+            performance: read.performance(),
         })
     }
 
@@ -237,12 +255,7 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<allot_core::service::report::PerformanceReport> {
-        let (policy, facts) = self.report_facts(view, clock).await?;
-        Ok(allot_core::service::report::performance_report(
-            &facts,
-            clock.now(),
-            policy.service.window_days,
-        ))
+        Ok(self.report_facts(view, clock).await?.performance())
     }
 
     /// The value × service quadrant over the customers in `view`.
@@ -251,14 +264,7 @@ impl Store {
         view: Option<&View>,
         clock: Clock,
     ) -> StoreResult<QuadrantReport> {
-        let (policy, facts) = self.report_facts(view, clock).await?;
-        let service = &policy.service;
-        Ok(quadrant_report(
-            &facts,
-            service.quadrant_value,
-            service.quadrant_minutes,
-            service.window_days,
-        ))
+        Ok(self.report_facts(view, clock).await?.quadrant())
     }
 }
 
