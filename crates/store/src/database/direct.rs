@@ -14,36 +14,46 @@ use sqlx::SqliteConnection;
 use super::pieces::StatementPieces;
 use crate::error::{StoreError, StoreResult};
 
-/// Runs `work` with the connection's handle as a rusqlite connection. The work is synchronous
-/// SQLite calls; on a multi-threaded runtime the thread is marked as blocking meanwhile, so other
-/// tasks move to the other workers.
+/// A locked connection's raw handle, to be used by one thread at a time.
+struct Handle(NonNull<rusqlite::ffi::sqlite3>);
+
+// SAFETY: a SQLite handle may be used from any thread, one at a time (SQLite is built
+// thread-safe); the lock its connection holds keeps it to one use.
+unsafe impl Send for Handle {}
+
+impl Handle {
+    /// Runs `work` with the handle as a rusqlite connection.
+    fn run<T>(self, work: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>) -> StoreResult<T> {
+        // SAFETY: the handle is sqlx's open connection, locked out of its worker thread while
+        // the caller's lock lives, so nothing else uses it; `from_handle` does not close it on
+        // drop. The rusqlite connection is dropped (finalizing only its own statements) before
+        // the lock is released.
+        let direct = unsafe { rusqlite::Connection::from_handle(self.0.as_ptr()) }?;
+        let result = work(&direct);
+        drop(direct);
+        result
+    }
+}
+
+/// Runs synchronous SQLite work; on a multi-threaded runtime the thread is marked as blocking
+/// meanwhile, so other tasks move to the other workers.
+fn run_blocking<T>(run: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(run)
+        }
+        _ => run(),
+    }
+}
+
+/// Runs `work` with the connection's handle as a rusqlite connection.
 pub(crate) async fn with_direct_sqlite<T: Send>(
     connection: &mut SqliteConnection,
     work: impl FnOnce(&rusqlite::Connection) -> StoreResult<T> + Send,
 ) -> StoreResult<T> {
     let mut locked = connection.lock_handle().await?;
-    struct Handle(NonNull<rusqlite::ffi::sqlite3>);
-    // SAFETY: a SQLite handle may be used from any thread, one at a time (SQLite is built
-    // thread-safe); the lock keeps it to this one use.
-    unsafe impl Send for Handle {}
     let handle = Handle(locked.as_raw_handle());
-    let run = move || {
-        let handle = handle;
-        // SAFETY: the handle is sqlx's open connection, locked out of its worker thread while
-        // `locked` lives, so nothing else uses it; `from_handle` does not close it on drop.
-        // The rusqlite connection is dropped (finalizing only its own statements) before the
-        // lock is released.
-        let direct = unsafe { rusqlite::Connection::from_handle(handle.0.as_ptr()) }?;
-        let result = work(&direct);
-        drop(direct);
-        result
-    };
-    let result = match tokio::runtime::Handle::try_current() {
-        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(run)
-        }
-        _ => run(),
-    };
+    let result = run_blocking(move || handle.run(work));
     drop(locked);
     result
 }
@@ -59,42 +69,21 @@ pub(crate) async fn with_two_direct_sqlite<A: Send, B: Send>(
 ) -> StoreResult<(A, B)> {
     let mut first_locked = first.lock_handle().await?;
     let mut second_locked = second.lock_handle().await?;
-    struct Handle(NonNull<rusqlite::ffi::sqlite3>);
-    // SAFETY: as in `with_direct_sqlite`: each handle is used by one thread at a time, and
-    // the locks keep them to this use.
-    unsafe impl Send for Handle {}
-    fn run_on<T>(
-        handle: Handle,
-        work: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        // SAFETY: as in `with_direct_sqlite`: sqlx's open connection, locked out of its worker
-        // thread, not closed by the rusqlite connection, which is dropped before the lock.
-        let direct = unsafe { rusqlite::Connection::from_handle(handle.0.as_ptr()) }?;
-        let result = work(&direct);
-        drop(direct);
-        result
-    }
     let first_handle = Handle(first_locked.as_raw_handle());
     let second_handle = Handle(second_locked.as_raw_handle());
-    let run = move || {
+    let result = run_blocking(move || {
         std::thread::scope(|scope| {
             let second = std::thread::Builder::new()
                 .name("allot-second-read".to_string())
-                .spawn_scoped(scope, move || run_on(second_handle, second_work))
+                .spawn_scoped(scope, move || second_handle.run(second_work))
                 .map_err(|error| StoreError::Database(sqlx::Error::Io(error)))?;
-            let first = run_on(first_handle, first_work);
+            let first = first_handle.run(first_work);
             let second = second
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             Ok((first?, second?))
         })
-    };
-    let result = match tokio::runtime::Handle::try_current() {
-        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(run)
-        }
-        _ => run(),
-    };
+    });
     drop(first_locked);
     drop(second_locked);
     result
